@@ -1,0 +1,643 @@
+//! The book: accounts, subscriptions with charges, usage, adjustments and invoice
+//! schedules, parsed from JSON (BOOK_FORMAT.md) and validated whole.
+
+use crate::calendar::{check_date, BillCycleDay, BillingPeriod};
+use crate::error::{parse_json, FieldError, SUBFIELD_MARK};
+use crate::ids::*;
+use crate::money::{dec, Currency};
+use chrono::NaiveDate;
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use std::collections::{HashMap, HashSet};
+
+/// Largest absolute price, quantity or amount accepted. Keeps `price × quantity × days`
+/// far inside `Decimal`'s range, so rating cannot overflow on a valid book.
+pub const MAX_MAGNITUDE: i64 = 1_000_000_000_000;
+/// Longest free-text field, in bytes.
+pub const MAX_TEXT: usize = 1024;
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Book {
+    #[serde(default)]
+    pub accounts: Vec<Account>,
+    #[serde(default)]
+    pub subscriptions: Vec<Subscription>,
+    #[serde(default)]
+    pub usage: Vec<UsageRecord>,
+    #[serde(default)]
+    pub adjustments: Vec<Adjustment>,
+    #[serde(default)]
+    pub invoice_schedules: Vec<InvoiceSchedule>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Address {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub line1: Option<String>,
+    #[serde(default)]
+    pub line2: Option<String>,
+    #[serde(default)]
+    pub city: Option<String>,
+    #[serde(default)]
+    pub state: Option<String>,
+    #[serde(default)]
+    pub postal_code: Option<String>,
+    #[serde(default)]
+    pub country: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Account {
+    pub id: AccountId,
+    pub name: String,
+    pub currency: Currency,
+    pub bill_cycle_day: BillCycleDay,
+    #[serde(default)]
+    pub batch: Option<String>,
+    #[serde(default)]
+    pub payment_term_days: u32,
+    #[serde(default)]
+    pub payment_term_name: Option<String>,
+    #[serde(default = "zero", with = "dec")]
+    pub tax_rate: Decimal,
+    #[serde(default)]
+    pub bill_to: Option<Address>,
+    #[serde(default)]
+    pub ship_to: Option<Address>,
+    #[serde(default)]
+    pub location_id: Option<String>,
+}
+
+fn zero() -> Decimal {
+    Decimal::ZERO
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Subscription {
+    pub id: SubscriptionId,
+    pub account_id: AccountId,
+    pub product_id: String,
+    #[serde(default)]
+    pub product_name: Option<String>,
+    #[serde(default)]
+    pub location_id: Option<String>,
+    pub start_date: NaiveDate,
+    #[serde(default)]
+    pub end_date: Option<NaiveDate>,
+    #[serde(default)]
+    pub cancellation_date: Option<NaiveDate>,
+    #[serde(default)]
+    pub charges: Vec<Charge>,
+}
+
+impl Subscription {
+    /// The earlier of `endDate` and `cancellationDate` (both exclusive).
+    pub fn effective_end(&self) -> Option<NaiveDate> {
+        match (self.end_date, self.cancellation_date) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// The name printed on lines: the product name, else the product id.
+    pub fn display_name(&self) -> &str {
+        self.product_name.as_deref().unwrap_or(&self.product_id)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+pub enum Timing {
+    #[default]
+    InAdvance,
+    InArrears,
+}
+
+/// A charge as the book states it. Deserialized from the flat JSON shape with the fields
+/// each type needs checked (`price` on a Recurring charge, `unitPrice` on Usage...).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "ChargeJson", into = "ChargeJson")]
+pub struct Charge {
+    pub id: ChargeId,
+    pub currency: Option<Currency>,
+    pub kind: ChargeKind,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ChargeKind {
+    Recurring {
+        price: Decimal,
+        quantity: Decimal,
+        period: BillingPeriod,
+        timing: Timing,
+        /// Watermark imported from a system that billed it before.
+        billed_through: Option<NaiveDate>,
+    },
+    OneTime {
+        price: Decimal,
+        quantity: Decimal,
+        charge_date: Option<NaiveDate>,
+        billed: bool,
+    },
+    Usage {
+        unit_price: Decimal,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+enum ChargeTypeJson {
+    Recurring,
+    OneTime,
+    Usage,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ChargeJson {
+    id: ChargeId,
+    #[serde(rename = "type")]
+    kind: ChargeTypeJson,
+    #[serde(default, with = "dec::opt", skip_serializing_if = "Option::is_none")]
+    price: Option<Decimal>,
+    #[serde(default, with = "dec::opt", skip_serializing_if = "Option::is_none")]
+    quantity: Option<Decimal>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    billing_period: Option<BillingPeriod>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    timing: Option<Timing>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    charge_date: Option<NaiveDate>,
+    #[serde(default, with = "dec::opt", skip_serializing_if = "Option::is_none")]
+    unit_price: Option<Decimal>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    currency: Option<Currency>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    billed_through: Option<NaiveDate>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    billed: Option<bool>,
+}
+
+fn sub_err(field: &str, msg: impl std::fmt::Display) -> String {
+    format!("{SUBFIELD_MARK}{field}: {msg}")
+}
+
+fn check_magnitude(field: &str, v: Decimal) -> Result<Decimal, String> {
+    if v.abs() > Decimal::from(MAX_MAGNITUDE) {
+        return Err(sub_err(
+            field,
+            format!("must be at most {MAX_MAGNITUDE} in magnitude"),
+        ));
+    }
+    Ok(v)
+}
+
+fn check_quantity(field: &str, v: Option<Decimal>) -> Result<Decimal, String> {
+    let q = check_magnitude(field, v.unwrap_or(Decimal::ONE))?;
+    if q.is_sign_negative() && !q.is_zero() {
+        return Err(sub_err(field, "must be >= 0"));
+    }
+    Ok(q)
+}
+
+impl TryFrom<ChargeJson> for Charge {
+    type Error = String;
+
+    fn try_from(c: ChargeJson) -> Result<Self, String> {
+        let not_for = |field: &str, present: bool, ty: &str| -> Result<(), String> {
+            if present {
+                Err(sub_err(field, format!("is not allowed on a {ty} charge")))
+            } else {
+                Ok(())
+            }
+        };
+        for (field, d) in [
+            ("chargeDate", c.charge_date),
+            ("billedThrough", c.billed_through),
+        ] {
+            if let Some(d) = d {
+                check_date(d).map_err(|e| sub_err(field, e))?;
+            }
+        }
+        let kind = match c.kind {
+            ChargeTypeJson::Recurring => {
+                let ty = "Recurring";
+                not_for("chargeDate", c.charge_date.is_some(), ty)?;
+                not_for("unitPrice", c.unit_price.is_some(), ty)?;
+                not_for("billed", c.billed.is_some(), ty)?;
+                ChargeKind::Recurring {
+                    price: check_magnitude(
+                        "price",
+                        c.price
+                            .ok_or_else(|| sub_err("price", "is required on a Recurring charge"))?,
+                    )?,
+                    quantity: check_quantity("quantity", c.quantity)?,
+                    period: c.billing_period.ok_or_else(|| {
+                        sub_err("billingPeriod", "is required on a Recurring charge")
+                    })?,
+                    timing: c.timing.unwrap_or_default(),
+                    billed_through: c.billed_through,
+                }
+            }
+            ChargeTypeJson::OneTime => {
+                let ty = "OneTime";
+                not_for("billingPeriod", c.billing_period.is_some(), ty)?;
+                not_for("timing", c.timing.is_some(), ty)?;
+                not_for("unitPrice", c.unit_price.is_some(), ty)?;
+                not_for("billedThrough", c.billed_through.is_some(), ty)?;
+                ChargeKind::OneTime {
+                    price: check_magnitude(
+                        "price",
+                        c.price
+                            .ok_or_else(|| sub_err("price", "is required on a OneTime charge"))?,
+                    )?,
+                    quantity: check_quantity("quantity", c.quantity)?,
+                    charge_date: c.charge_date,
+                    billed: c.billed.unwrap_or(false),
+                }
+            }
+            ChargeTypeJson::Usage => {
+                let ty = "Usage";
+                for (f, p) in [
+                    ("price", c.price.is_some()),
+                    ("quantity", c.quantity.is_some()),
+                    ("billingPeriod", c.billing_period.is_some()),
+                    ("timing", c.timing.is_some()),
+                    ("chargeDate", c.charge_date.is_some()),
+                    ("billedThrough", c.billed_through.is_some()),
+                    ("billed", c.billed.is_some()),
+                ] {
+                    not_for(f, p, ty)?;
+                }
+                ChargeKind::Usage {
+                    unit_price: check_magnitude(
+                        "unitPrice",
+                        c.unit_price
+                            .ok_or_else(|| sub_err("unitPrice", "is required on a Usage charge"))?,
+                    )?,
+                }
+            }
+        };
+        Ok(Charge {
+            id: c.id,
+            currency: c.currency,
+            kind,
+        })
+    }
+}
+
+impl From<Charge> for ChargeJson {
+    fn from(c: Charge) -> Self {
+        let mut j = ChargeJson {
+            id: c.id,
+            kind: ChargeTypeJson::Usage,
+            price: None,
+            quantity: None,
+            billing_period: None,
+            timing: None,
+            charge_date: None,
+            unit_price: None,
+            currency: c.currency,
+            billed_through: None,
+            billed: None,
+        };
+        match c.kind {
+            ChargeKind::Recurring {
+                price,
+                quantity,
+                period,
+                timing,
+                billed_through,
+            } => {
+                j.kind = ChargeTypeJson::Recurring;
+                j.price = Some(price);
+                j.quantity = Some(quantity);
+                j.billing_period = Some(period);
+                j.timing = Some(timing);
+                j.billed_through = billed_through;
+            }
+            ChargeKind::OneTime {
+                price,
+                quantity,
+                charge_date,
+                billed,
+            } => {
+                j.kind = ChargeTypeJson::OneTime;
+                j.price = Some(price);
+                j.quantity = Some(quantity);
+                j.charge_date = charge_date;
+                j.billed = billed.then_some(true);
+            }
+            ChargeKind::Usage { unit_price } => j.unit_price = Some(unit_price),
+        }
+        j
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct UsageRecord {
+    pub id: UsageId,
+    pub account_id: AccountId,
+    pub charge_id: ChargeId,
+    pub date: NaiveDate,
+    #[serde(with = "dec::qty")]
+    pub quantity: Decimal,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub billed: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Adjustment {
+    pub id: AdjustmentId,
+    pub account_id: AccountId,
+    pub date: NaiveDate,
+    #[serde(with = "dec")]
+    pub amount: Decimal,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub billed: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub enum ScheduleItemStatus {
+    #[default]
+    Pending,
+    Processed,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct InvoiceScheduleItem {
+    pub id: ScheduleItemId,
+    pub invoice_date: NaiveDate,
+    #[serde(with = "dec")]
+    pub amount: Decimal,
+    #[serde(default)]
+    pub status: ScheduleItemStatus,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct InvoiceSchedule {
+    pub id: ScheduleId,
+    pub account_id: AccountId,
+    pub subscription_ids: Vec<SubscriptionId>,
+    pub items: Vec<InvoiceScheduleItem>,
+}
+
+impl Book {
+    /// Parses and validates a whole book; the first problem is reported with its path.
+    pub fn parse(bytes: &[u8]) -> Result<Book, FieldError> {
+        let book: Book = parse_json(bytes)?;
+        book.validate()?;
+        Ok(book)
+    }
+
+    /// Checks what serde alone cannot: unique ids, references, currencies of amounts,
+    /// date ranges, text lengths.
+    pub fn validate(&self) -> Result<(), FieldError> {
+        let mut accounts: HashMap<&AccountId, &Account> = HashMap::new();
+        for (i, a) in self.accounts.iter().enumerate() {
+            let p = format!("accounts[{i}]");
+            if accounts.insert(&a.id, a).is_some() {
+                return Err(FieldError::new(
+                    format!("{p}.id"),
+                    format!("duplicate account id '{}'", a.id),
+                ));
+            }
+            text(&format!("{p}.name"), &a.name, true)?;
+            for (f, v) in [
+                ("batch", &a.batch),
+                ("paymentTermName", &a.payment_term_name),
+                ("locationId", &a.location_id),
+            ] {
+                if let Some(v) = v {
+                    text(&format!("{p}.{f}"), v, true)?;
+                }
+            }
+            if a.tax_rate.is_sign_negative() && !a.tax_rate.is_zero() || a.tax_rate > Decimal::ONE {
+                return Err(FieldError::new(
+                    format!("{p}.taxRate"),
+                    "must be a fraction between 0 and 1",
+                ));
+            }
+            if a.payment_term_days > 3650 {
+                return Err(FieldError::new(
+                    format!("{p}.paymentTermDays"),
+                    "must be at most 3650",
+                ));
+            }
+        }
+        let mut subs: HashMap<&SubscriptionId, &Subscription> = HashMap::new();
+        // charge id -> (account, is usage)
+        let mut charges: HashMap<&ChargeId, (&AccountId, bool)> = HashMap::new();
+        for (i, s) in self.subscriptions.iter().enumerate() {
+            let p = format!("subscriptions[{i}]");
+            if subs.insert(&s.id, s).is_some() {
+                return Err(FieldError::new(
+                    format!("{p}.id"),
+                    format!("duplicate subscription id '{}'", s.id),
+                ));
+            }
+            if !accounts.contains_key(&s.account_id) {
+                return Err(FieldError::new(
+                    format!("{p}.accountId"),
+                    format!("unknown account '{}'", s.account_id),
+                ));
+            }
+            text(&format!("{p}.productId"), &s.product_id, true)?;
+            if let Some(n) = &s.product_name {
+                text(&format!("{p}.productName"), n, true)?;
+            }
+            if let Some(l) = &s.location_id {
+                text(&format!("{p}.locationId"), l, true)?;
+            }
+            for (f, d) in [
+                ("startDate", Some(s.start_date)),
+                ("endDate", s.end_date),
+                ("cancellationDate", s.cancellation_date),
+            ] {
+                if let Some(d) = d {
+                    check_date(d).map_err(|e| FieldError::new(format!("{p}.{f}"), e))?;
+                }
+            }
+            for (j, c) in s.charges.iter().enumerate() {
+                let cp = format!("{p}.charges[{j}]");
+                if charges
+                    .insert(
+                        &c.id,
+                        (&s.account_id, matches!(c.kind, ChargeKind::Usage { .. })),
+                    )
+                    .is_some()
+                {
+                    return Err(FieldError::new(
+                        format!("{cp}.id"),
+                        format!("duplicate charge id '{}'", c.id),
+                    ));
+                }
+            }
+        }
+        let mut seen = HashSet::new();
+        for (i, u) in self.usage.iter().enumerate() {
+            let p = format!("usage[{i}]");
+            if !seen.insert(&u.id) {
+                return Err(FieldError::new(
+                    format!("{p}.id"),
+                    format!("duplicate usage id '{}'", u.id),
+                ));
+            }
+            match charges.get(&u.charge_id) {
+                None => {
+                    return Err(FieldError::new(
+                        format!("{p}.chargeId"),
+                        format!("unknown charge '{}'", u.charge_id),
+                    ))
+                }
+                Some((_, false)) => {
+                    return Err(FieldError::new(
+                        format!("{p}.chargeId"),
+                        format!("charge '{}' is not a Usage charge", u.charge_id),
+                    ))
+                }
+                Some((acct, true)) if **acct != u.account_id => {
+                    return Err(FieldError::new(
+                        format!("{p}.accountId"),
+                        format!("charge '{}' belongs to account '{}'", u.charge_id, acct),
+                    ))
+                }
+                Some(_) => {}
+            }
+            check_date(u.date).map_err(|e| FieldError::new(format!("{p}.date"), e))?;
+            if u.quantity.is_sign_negative() && !u.quantity.is_zero() {
+                return Err(FieldError::new(
+                    format!("{p}.quantity"),
+                    "must be >= 0 (credits are adjustments)",
+                ));
+            }
+            if u.quantity > Decimal::from(MAX_MAGNITUDE) {
+                return Err(FieldError::new(
+                    format!("{p}.quantity"),
+                    format!("must be at most {MAX_MAGNITUDE}"),
+                ));
+            }
+        }
+        let mut seen = HashSet::new();
+        for (i, a) in self.adjustments.iter().enumerate() {
+            let p = format!("adjustments[{i}]");
+            if !seen.insert(&a.id) {
+                return Err(FieldError::new(
+                    format!("{p}.id"),
+                    format!("duplicate adjustment id '{}'", a.id),
+                ));
+            }
+            let Some(acct) = accounts.get(&a.account_id) else {
+                return Err(FieldError::new(
+                    format!("{p}.accountId"),
+                    format!("unknown account '{}'", a.account_id),
+                ));
+            };
+            check_date(a.date).map_err(|e| FieldError::new(format!("{p}.date"), e))?;
+            money_amount(&format!("{p}.amount"), a.amount, acct.currency)?;
+            if let Some(d) = &a.description {
+                text(&format!("{p}.description"), d, false)?;
+            }
+        }
+        let mut seen = HashSet::new();
+        let mut scheduled = HashSet::new();
+        for (i, s) in self.invoice_schedules.iter().enumerate() {
+            let p = format!("invoiceSchedules[{i}]");
+            if !seen.insert(&s.id) {
+                return Err(FieldError::new(
+                    format!("{p}.id"),
+                    format!("duplicate invoice schedule id '{}'", s.id),
+                ));
+            }
+            let Some(acct) = accounts.get(&s.account_id) else {
+                return Err(FieldError::new(
+                    format!("{p}.accountId"),
+                    format!("unknown account '{}'", s.account_id),
+                ));
+            };
+            if s.subscription_ids.is_empty() {
+                return Err(FieldError::new(
+                    format!("{p}.subscriptionIds"),
+                    "must name at least one subscription",
+                ));
+            }
+            for (j, sid) in s.subscription_ids.iter().enumerate() {
+                let sp = format!("{p}.subscriptionIds[{j}]");
+                match subs.get(sid) {
+                    None => {
+                        return Err(FieldError::new(sp, format!("unknown subscription '{sid}'")))
+                    }
+                    Some(sub) if sub.account_id != s.account_id => {
+                        return Err(FieldError::new(
+                            sp,
+                            format!("subscription '{sid}' belongs to another account"),
+                        ))
+                    }
+                    Some(_) => {}
+                }
+                if !scheduled.insert(sid) {
+                    return Err(FieldError::new(
+                        sp,
+                        format!("subscription '{sid}' is already under an invoice schedule"),
+                    ));
+                }
+            }
+            let mut items = HashSet::new();
+            for (j, it) in s.items.iter().enumerate() {
+                let ip = format!("{p}.items[{j}]");
+                if !items.insert(&it.id) {
+                    return Err(FieldError::new(
+                        format!("{ip}.id"),
+                        format!("duplicate item id '{}'", it.id),
+                    ));
+                }
+                check_date(it.invoice_date)
+                    .map_err(|e| FieldError::new(format!("{ip}.invoiceDate"), e))?;
+                money_amount(&format!("{ip}.amount"), it.amount, acct.currency)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn text(field: &str, v: &str, required: bool) -> Result<(), FieldError> {
+    if required && v.trim().is_empty() {
+        return Err(FieldError::new(field, "must not be empty"));
+    }
+    if v.len() > MAX_TEXT {
+        return Err(FieldError::new(
+            field,
+            format!("must be at most {MAX_TEXT} bytes"),
+        ));
+    }
+    Ok(())
+}
+
+fn money_amount(field: &str, v: Decimal, currency: Currency) -> Result<(), FieldError> {
+    if v.abs() > Decimal::from(MAX_MAGNITUDE) {
+        return Err(FieldError::new(
+            field,
+            format!("must be at most {MAX_MAGNITUDE} in magnitude"),
+        ));
+    }
+    if !currency.is_exact(v) {
+        return Err(FieldError::new(
+            field,
+            format!(
+                "has more decimals than {currency} allows ({})",
+                currency.minor_units()
+            ),
+        ));
+    }
+    Ok(())
+}

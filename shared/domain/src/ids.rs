@@ -1,0 +1,108 @@
+//! Validated identifiers. Ids are compared byte-wise (document numbering order).
+
+use serde::{Deserialize, Deserializer, Serialize};
+use std::fmt;
+
+/// Longest id accepted, in bytes.
+pub const MAX_ID_LEN: usize = 128;
+
+fn check_id(s: &str) -> Result<(), String> {
+    if s.is_empty() {
+        return Err("must not be empty".into());
+    }
+    if s.len() > MAX_ID_LEN {
+        return Err(format!("must be at most {MAX_ID_LEN} bytes"));
+    }
+    if s.chars().any(|c| c.is_control() || c == '#') {
+        return Err("must not contain control characters or '#'".into());
+    }
+    Ok(())
+}
+
+macro_rules! id_type {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+        #[serde(transparent)]
+        pub struct $name(String);
+
+        impl $name {
+            pub fn parse(s: impl Into<String>) -> Result<Self, String> {
+                let s = s.into();
+                check_id(&s)?;
+                Ok(Self(s))
+            }
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let s = String::deserialize(d)?;
+                Self::parse(s).map_err(serde::de::Error::custom)
+            }
+        }
+    };
+}
+
+id_type!(AccountId);
+id_type!(SubscriptionId);
+id_type!(ChargeId);
+id_type!(UsageId);
+id_type!(AdjustmentId);
+id_type!(ScheduleId);
+id_type!(ScheduleItemId);
+
+macro_rules! uuid_id {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(pub uuid::Uuid);
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                self.0.fmt(f)
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = uuid::Error;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                uuid::Uuid::parse_str(s).map(Self)
+            }
+        }
+    };
+}
+
+uuid_id!(
+    /// An invoice run.
+    RunId
+);
+uuid_id!(
+    /// A document, derived from (run, account, group key): see [`DocumentId::derive`].
+    DocumentId
+);
+
+const DOCUMENT_NAMESPACE: uuid::Uuid =
+    uuid::Uuid::from_u128(0x6b1f_3c2e_9a4d_4e5b_8c7d_0f1e_2a3b_4c5d);
+
+impl DocumentId {
+    /// The same (run, account, group key) always gives the same id, so a redelivered
+    /// message writes the same document and finds it already there.
+    pub fn derive(run: RunId, account: &AccountId, group_key: &str) -> Self {
+        let mut name = Vec::with_capacity(16 + account.as_str().len() + group_key.len() + 1);
+        name.extend_from_slice(run.0.as_bytes());
+        name.extend_from_slice(account.as_str().as_bytes());
+        name.push(0);
+        name.extend_from_slice(group_key.as_bytes());
+        DocumentId(uuid::Uuid::new_v5(&DOCUMENT_NAMESPACE, &name))
+    }
+}

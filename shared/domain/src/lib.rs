@@ -1,0 +1,23 @@
+//! billrun's billing model and rules (../../BILLING_RULES.md in the reference material,
+//! `docs/billing-rules.md` in this repository).
+//!
+//! Pure: no I/O, no async. Everything here is a function over plain values, so the same
+//! rules run in Lambda, in the local mode and in tests.
+
+pub mod book;
+pub mod calendar;
+pub mod document;
+pub mod error;
+pub mod ids;
+pub mod money;
+pub mod rating;
+pub mod request;
+pub mod run;
+pub mod state;
+
+pub use book::{Account, Book, Charge, ChargeKind, Subscription};
+pub use document::{Document, DocumentKind, DocumentStatus, Line, LineType, Totals};
+pub use error::FieldError;
+pub use ids::*;
+pub use money::Currency;
+pub use request::RunRequest;

@@ -1,0 +1,555 @@
+//! Rating one account for one run: which periods and items are billable (BILLING_RULES.md
+//! "What a run bills"), their amounts, credits, grouping into documents and totals.
+
+use crate::book::{Account, Adjustment, ChargeKind, Subscription, Timing, UsageRecord};
+use crate::calendar::{days, Grid};
+use crate::document::{Document, DocumentKind, DocumentStatus, Line, LineType, Totals};
+use crate::ids::*;
+use crate::money::Currency;
+use crate::request::{ExcludableType, Grouping, InvoiceDateType, RunRequest};
+use crate::state::{AccountState, BilledPeriod, StateChange};
+use chrono::{Days, NaiveDate};
+use rust_decimal::Decimal;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+/// Most periods one charge may bill in one run (100 years of monthly catch-up). A book
+/// that needs more fails the account with a reason instead of making a huge document.
+pub const MAX_PERIODS_PER_CHARGE: usize = 1200;
+
+/// Everything the rules need to know about one account.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AccountBook {
+    pub account: Account,
+    pub subscriptions: Vec<Subscription>,
+    pub usage: Vec<UsageRecord>,
+    pub adjustments: Vec<Adjustment>,
+    /// Subscriptions under an invoice schedule: their recurring and one-time charges are
+    /// billed only by the schedule.
+    pub scheduled_subscriptions: BTreeSet<SubscriptionId>,
+    pub state: AccountState,
+}
+
+/// A run request resolved into the dates and switches rating uses.
+#[derive(Debug, Clone)]
+pub struct RunSpec {
+    pub run_id: RunId,
+    /// `T`.
+    pub target: NaiveDate,
+    /// `[processFrom, processTo]` of a ReadyForInvoiceDate run.
+    pub window: Option<(NaiveDate, NaiveDate)>,
+    /// Usage dated before this is billed (default `T + 1 day`).
+    pub usage_cutoff: NaiveDate,
+    /// One-time charges and adjustments dated on or before this are billed (default `T`).
+    pub transaction_cutoff: NaiveDate,
+    pub invoice_date: Option<NaiveDate>,
+    pub due_date: Option<NaiveDate>,
+    pub product_ids: Vec<String>,
+    pub location_ids: Vec<String>,
+    pub excluded: Vec<ExcludableType>,
+    pub grouping: Grouping,
+    pub suppress_zero: bool,
+    pub status: DocumentStatus,
+    pub invoice_message: Option<String>,
+}
+
+impl RunSpec {
+    pub fn new(run_id: RunId, req: &RunRequest) -> RunSpec {
+        let target = req.target();
+        let window = match req.invoice_date_type {
+            InvoiceDateType::ReadyForInvoiceDate => {
+                Some((req.process_from.unwrap_or(target), target))
+            }
+            InvoiceDateType::TargetDate => None,
+        };
+        let status = if req.auto_post {
+            DocumentStatus::Posted
+        } else if req.auto_approve {
+            DocumentStatus::Approved
+        } else {
+            DocumentStatus::Draft
+        };
+        RunSpec {
+            run_id,
+            target,
+            window,
+            usage_cutoff: req
+                .usage_cutoff_date
+                .unwrap_or_else(|| target.checked_add_days(Days::new(1)).unwrap_or(target)),
+            transaction_cutoff: req.transaction_cutoff_date.unwrap_or(target),
+            invoice_date: req.invoice_date,
+            due_date: req.due_date,
+            product_ids: req.filters.product_ids.clone(),
+            location_ids: req.filters.location_ids.clone(),
+            excluded: req.charge_types_excluded.clone(),
+            grouping: req.grouping,
+            suppress_zero: req.suppress_zero_invoices,
+            status,
+            invoice_message: req.invoice_message.clone(),
+        }
+    }
+
+    fn excludes(&self, t: ExcludableType) -> bool {
+        self.excluded.contains(&t)
+    }
+
+    /// Whether the product and location filters keep a subscription (a subscription
+    /// without a location has its account's).
+    pub fn keeps(&self, account: &Account, sub: &Subscription) -> bool {
+        let product_ok = self.product_ids.is_empty() || self.product_ids.contains(&sub.product_id);
+        let location = sub.location_id.as_ref().or(account.location_id.as_ref());
+        let location_ok =
+            self.location_ids.is_empty() || location.is_some_and(|l| self.location_ids.contains(l));
+        product_ok && location_ok
+    }
+
+    /// Ready-date check: always `<= T`; in a window run also `>= processFrom`.
+    fn in_window(&self, ready: NaiveDate) -> bool {
+        ready <= self.target && self.window.is_none_or(|(from, _)| ready >= from)
+    }
+
+    fn group_key(&self, account: &Account, sub: Option<&Subscription>) -> String {
+        match (self.grouping, sub) {
+            (Grouping::Account, _) => account.id.to_string(),
+            (Grouping::Subscription, Some(s)) => s.id.to_string(),
+            (Grouping::Subscription, None) => account.id.to_string(),
+            (Grouping::Location, s) => s
+                .and_then(|s| s.location_id.clone())
+                .or_else(|| account.location_id.clone())
+                .unwrap_or_else(|| account.id.to_string()),
+        }
+    }
+}
+
+/// A document the run produces for an account, and whether zero suppression drops it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RatedDocument {
+    pub document: Document,
+    pub suppressed: bool,
+}
+
+/// The result of rating an account that did not fail.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Rated {
+    /// Sorted by group key.
+    pub documents: Vec<RatedDocument>,
+    pub changes: Vec<StateChange>,
+}
+
+struct Pending {
+    key: String,
+    ready: NaiveDate,
+    line: Line,
+}
+
+fn amount(c: Currency, factors: &[Decimal], divisor: i64) -> Result<Decimal, String> {
+    let mut v = Decimal::ONE;
+    for f in factors {
+        v = v.checked_mul(*f).ok_or("amount overflow")?;
+    }
+    let v = v
+        .checked_div(Decimal::from(divisor))
+        .ok_or("amount overflow")?;
+    Ok(c.round(v))
+}
+
+fn period_text(name: &str, start: NaiveDate, end: NaiveDate) -> String {
+    format!("{name} {start} \u{2013} {end}")
+}
+
+/// Rates one account. `Err` is the reason the account fails (no document, no change).
+pub fn rate_account(spec: &RunSpec, book: &AccountBook) -> Result<Rated, String> {
+    let acct = &book.account;
+    let cur = acct.currency;
+    let kept: Vec<&Subscription> = book
+        .subscriptions
+        .iter()
+        .filter(|s| spec.keeps(acct, s))
+        .collect();
+    for s in &kept {
+        for c in &s.charges {
+            if let Some(cc) = c.currency {
+                if cc != cur {
+                    return Err(format!(
+                        "charge {} of subscription {} is in {cc} but account {} bills in {cur}",
+                        c.id, s.id, acct.id
+                    ));
+                }
+            }
+        }
+    }
+    let mut usage_by_charge: HashMap<&ChargeId, Vec<&UsageRecord>> = HashMap::new();
+    if !spec.excludes(ExcludableType::Usage) {
+        for u in &book.usage {
+            usage_by_charge.entry(&u.charge_id).or_default().push(u);
+        }
+    }
+    let mut pending = Vec::new();
+    let mut changes = Vec::new();
+    for s in &kept {
+        let scheduled = book.scheduled_subscriptions.contains(&s.id);
+        let key = spec.group_key(acct, Some(s));
+        let doc_id = DocumentId::derive(spec.run_id, &acct.id, &key);
+        for c in &s.charges {
+            match &c.kind {
+                ChargeKind::Recurring {
+                    price,
+                    quantity,
+                    period,
+                    timing,
+                    ..
+                } if !scheduled && !spec.excludes(ExcludableType::Recurring) => {
+                    let charge = RecurringCharge {
+                        id: &c.id,
+                        price: *price,
+                        quantity: *quantity,
+                        grid: Grid::new(s.start_date, acct.bill_cycle_day, *period),
+                        timing: *timing,
+                    };
+                    rate_recurring(
+                        spec,
+                        cur,
+                        s,
+                        &charge,
+                        &book.state,
+                        &key,
+                        doc_id,
+                        &mut pending,
+                        &mut changes,
+                    )?;
+                }
+                ChargeKind::OneTime {
+                    price,
+                    quantity,
+                    charge_date,
+                    ..
+                } if !scheduled && !spec.excludes(ExcludableType::OneTime) => {
+                    if book.state.one_time_billed.contains(&c.id) {
+                        continue;
+                    }
+                    let date = charge_date.unwrap_or(s.start_date);
+                    if s.effective_end().is_some_and(|e| date >= e)
+                        || date > spec.transaction_cutoff
+                        || !spec.in_window(date)
+                    {
+                        continue;
+                    }
+                    pending.push(Pending {
+                        key: key.clone(),
+                        ready: date,
+                        line: Line {
+                            charge_id: Some(c.id.clone()),
+                            subscription_id: Some(s.id.clone()),
+                            adjustment_id: None,
+                            line_type: LineType::OneTime,
+                            description: format!("{} one-time charge", s.display_name()),
+                            period_start: Some(date),
+                            period_end: None,
+                            quantity: *quantity,
+                            amount: amount(cur, &[*price, *quantity], 1)?,
+                            credits_document: None,
+                            credits_document_id: None,
+                        },
+                    });
+                    changes.push(StateChange::OneTime {
+                        charge_id: c.id.clone(),
+                    });
+                }
+                ChargeKind::Usage { unit_price } => {
+                    let Some(records) = usage_by_charge.get(&c.id) else {
+                        continue;
+                    };
+                    let mut qty = Decimal::ZERO;
+                    let mut first: Option<NaiveDate> = None;
+                    for u in records {
+                        if book.state.usage_billed.contains(&u.id)
+                            || u.date >= spec.usage_cutoff
+                            || spec
+                                .window
+                                .is_some_and(|(from, to)| u.date < from || u.date > to)
+                        {
+                            continue;
+                        }
+                        qty = qty
+                            .checked_add(u.quantity)
+                            .ok_or("usage quantity overflow")?;
+                        first = Some(first.map_or(u.date, |f| f.min(u.date)));
+                        changes.push(StateChange::Usage {
+                            usage_id: u.id.clone(),
+                        });
+                    }
+                    let Some(first) = first else { continue };
+                    pending.push(Pending {
+                        key: key.clone(),
+                        ready: first,
+                        line: Line {
+                            charge_id: Some(c.id.clone()),
+                            subscription_id: Some(s.id.clone()),
+                            adjustment_id: None,
+                            line_type: LineType::Usage,
+                            description: format!("{} usage", s.display_name()),
+                            period_start: None,
+                            period_end: Some(spec.usage_cutoff),
+                            quantity: qty,
+                            amount: amount(cur, &[qty, *unit_price], 1)?,
+                            credits_document: None,
+                            credits_document_id: None,
+                        },
+                    });
+                }
+                _ => {}
+            }
+        }
+    }
+    let adjustments_kept = !spec.excludes(ExcludableType::Adjustment)
+        && spec.product_ids.is_empty()
+        && (spec.location_ids.is_empty()
+            || acct
+                .location_id
+                .as_ref()
+                .is_some_and(|l| spec.location_ids.contains(l)));
+    if adjustments_kept {
+        let key = spec.group_key(acct, None);
+        for a in &book.adjustments {
+            if book.state.adjustments_billed.contains(&a.id)
+                || a.date > spec.transaction_cutoff
+                || !spec.in_window(a.date)
+            {
+                continue;
+            }
+            pending.push(Pending {
+                key: key.clone(),
+                ready: a.date,
+                line: Line {
+                    charge_id: None,
+                    subscription_id: None,
+                    adjustment_id: Some(a.id.clone()),
+                    line_type: LineType::Adjustment,
+                    description: a
+                        .description
+                        .clone()
+                        .unwrap_or_else(|| "Adjustment".to_string()),
+                    period_start: Some(a.date),
+                    period_end: None,
+                    quantity: Decimal::ONE,
+                    amount: cur.round(a.amount),
+                    credits_document: None,
+                    credits_document_id: None,
+                },
+            });
+            changes.push(StateChange::Adjustment {
+                adjustment_id: a.id.clone(),
+            });
+        }
+    }
+    let documents = assemble(spec, acct, pending)?;
+    Ok(Rated { documents, changes })
+}
+
+struct RecurringCharge<'a> {
+    id: &'a ChargeId,
+    price: Decimal,
+    quantity: Decimal,
+    grid: Grid,
+    timing: Timing,
+}
+
+#[allow(clippy::too_many_arguments)]
+fn rate_recurring(
+    spec: &RunSpec,
+    cur: Currency,
+    sub: &Subscription,
+    charge: &RecurringCharge<'_>,
+    state: &AccountState,
+    key: &str,
+    doc_id: DocumentId,
+    pending: &mut Vec<Pending>,
+    changes: &mut Vec<StateChange>,
+) -> Result<(), String> {
+    let stored = state.billed_through(charge.id);
+    let end = sub.effective_end();
+    let line_type = if sub.end_date.is_none() {
+        LineType::Evergreen
+    } else {
+        LineType::Recurring
+    };
+    let name = sub.display_name();
+    let line = |start: NaiveDate, stop: NaiveDate, amount: Decimal, description: String| Line {
+        charge_id: Some(charge.id.clone()),
+        subscription_id: Some(sub.id.clone()),
+        adjustment_id: None,
+        line_type,
+        description,
+        period_start: Some(start),
+        period_end: Some(stop),
+        quantity: charge.quantity,
+        amount,
+        credits_document: None,
+        credits_document_id: None,
+    };
+
+    // Billed past an earlier effective end: credit the overlap, move the watermark back.
+    if let (Some(bt), Some(e)) = (stored, end) {
+        if bt > e {
+            if !spec.in_window(e) {
+                return Ok(());
+            }
+            let history = state
+                .recurring
+                .get(charge.id)
+                .map(|r| r.history.as_slice())
+                .unwrap_or(&[]);
+            let mut at = e;
+            let mut n = 0;
+            while at < bt {
+                let (ps, pe) = charge.grid.period_containing(at);
+                let stop = pe.min(bt);
+                let credit = amount(
+                    cur,
+                    &[charge.price, charge.quantity, Decimal::from(days(at, stop))],
+                    days(ps, pe),
+                )?;
+                let billed_by = history
+                    .iter()
+                    .rev()
+                    .find(|h| h.start < stop && at < h.end)
+                    .map(|h| h.document);
+                let mut l = line(
+                    at,
+                    stop,
+                    -credit,
+                    format!("Credit: {}", period_text(name, at, stop)),
+                );
+                l.credits_document = Some(None);
+                l.credits_document_id = billed_by;
+                pending.push(Pending {
+                    key: key.to_string(),
+                    ready: e,
+                    line: l,
+                });
+                at = stop;
+                n += 1;
+                if n > MAX_PERIODS_PER_CHARGE {
+                    return Err(format!(
+                        "charge {} would credit more than {MAX_PERIODS_PER_CHARGE} periods",
+                        charge.id
+                    ));
+                }
+            }
+            changes.push(StateChange::Watermark {
+                charge_id: charge.id.clone(),
+                from: stored,
+                to: e,
+                billed: vec![],
+            });
+            return Ok(());
+        }
+    }
+
+    let mut at = stored.unwrap_or(sub.start_date).max(sub.start_date);
+    let mut billed = Vec::new();
+    loop {
+        if end.is_some_and(|e| at >= e) {
+            break;
+        }
+        let (ps, pe) = charge.grid.period_containing(at);
+        let stop = end.map_or(pe, |e| pe.min(e));
+        let ready = match charge.timing {
+            Timing::InAdvance => at,
+            Timing::InArrears => stop,
+        };
+        if ready > spec.target {
+            break;
+        }
+        if let Some((from, _)) = spec.window {
+            if ready < from {
+                // The next period was ready before the window: periods stay in order,
+                // so this charge bills nothing in this run.
+                return Ok(());
+            }
+        }
+        let a = amount(
+            cur,
+            &[charge.price, charge.quantity, Decimal::from(days(at, stop))],
+            days(ps, pe),
+        )?;
+        pending.push(Pending {
+            key: key.to_string(),
+            ready,
+            line: line(at, stop, a, period_text(name, at, stop)),
+        });
+        billed.push(BilledPeriod {
+            start: at,
+            end: stop,
+            document: doc_id,
+        });
+        if billed.len() > MAX_PERIODS_PER_CHARGE {
+            return Err(format!(
+                "charge {} would bill more than {MAX_PERIODS_PER_CHARGE} periods in one run",
+                charge.id
+            ));
+        }
+        at = stop;
+    }
+    if !billed.is_empty() {
+        changes.push(StateChange::Watermark {
+            charge_id: charge.id.clone(),
+            from: stored,
+            to: at,
+            billed,
+        });
+    }
+    Ok(())
+}
+
+fn assemble(
+    spec: &RunSpec,
+    acct: &Account,
+    pending: Vec<Pending>,
+) -> Result<Vec<RatedDocument>, String> {
+    let mut groups: BTreeMap<String, (NaiveDate, Vec<Line>)> = BTreeMap::new();
+    for p in pending {
+        let g = groups.entry(p.key).or_insert((p.ready, Vec::new()));
+        g.0 = g.0.min(p.ready);
+        g.1.push(p.line);
+    }
+    let mut docs = Vec::with_capacity(groups.len());
+    for (key, (earliest_ready, lines)) in groups {
+        let totals =
+            Totals::compute(&lines, acct.currency, acct.tax_rate).ok_or("amount overflow")?;
+        let kind = if totals.total.is_sign_negative() && !totals.total.is_zero() {
+            DocumentKind::CreditMemo
+        } else {
+            DocumentKind::Invoice
+        };
+        let invoice_date = spec.invoice_date.unwrap_or(if spec.window.is_some() {
+            earliest_ready
+        } else {
+            spec.target
+        });
+        let due_date = spec.due_date.unwrap_or_else(|| {
+            invoice_date
+                .checked_add_days(Days::new(u64::from(acct.payment_term_days)))
+                .unwrap_or(invoice_date)
+        });
+        let suppressed = spec.suppress_zero && totals.total.is_zero();
+        docs.push(RatedDocument {
+            document: Document {
+                id: DocumentId::derive(spec.run_id, &acct.id, &key),
+                number: None,
+                kind,
+                run_id: spec.run_id,
+                account_id: acct.id.clone(),
+                group_key: key,
+                currency: acct.currency,
+                invoice_date,
+                due_date,
+                status: spec.status,
+                invoice_message: spec.invoice_message.clone(),
+                lines,
+                totals,
+            },
+            suppressed,
+        });
+    }
+    Ok(docs)
+}
