@@ -1,0 +1,5 @@
+//! The embedded local mode: sample books and the whole invoice-run pipeline over the
+//! in-memory adapters with in-process queue workers.
+
+pub mod pipeline;
+pub mod sample;

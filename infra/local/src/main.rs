@@ -1,0 +1,350 @@
+//! `billrun-local`: a whole invoice run on one machine, no cloud, no Docker.
+
+use billrun_domain::book::Book;
+use billrun_domain::document::DocumentKind;
+use billrun_domain::request::RunRequest;
+use billrun_domain::run::Counters;
+use billrun_local::pipeline::{Local, LocalRun, Options};
+use billrun_local::sample;
+use chrono::{Datelike, NaiveDate, Utc};
+use clap::{Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+#[derive(Parser)]
+#[command(
+    name = "billrun-local",
+    version,
+    about = "billrun's embedded local mode"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Generate a sample book and run one invoice run over it.
+    Demo {
+        #[arg(long, default_value_t = 2000)]
+        accounts: usize,
+        #[arg(long, default_value = "out")]
+        out: PathBuf,
+        /// Target date (default: the first day of the current month, UTC).
+        #[arg(long)]
+        target_date: Option<NaiveDate>,
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        #[arg(long, default_value_t = 4)]
+        workers: usize,
+    },
+    /// Run a canonical run request over a book.
+    Run {
+        #[arg(long)]
+        book: PathBuf,
+        #[arg(long)]
+        run_request: PathBuf,
+        #[arg(long, default_value = "out")]
+        out: PathBuf,
+        #[arg(long, default_value_t = 4)]
+        workers: usize,
+    },
+    /// Generate N accounts and time the pipeline in memory.
+    Bench {
+        #[arg(long, default_value_t = 100_000)]
+        accounts: usize,
+        #[arg(long, default_value_t = 4)]
+        workers: usize,
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+    },
+}
+
+enum Failure {
+    /// Invalid input: exit 2.
+    Input(String),
+    /// Anything else: exit 1.
+    Other(String),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Demo {
+                accounts,
+                out,
+                target_date,
+                seed,
+                workers,
+            } => demo(accounts, &out, target_date, seed, workers).await,
+            Command::Run {
+                book,
+                run_request,
+                out,
+                workers,
+            } => run(&book, &run_request, &out, workers).await,
+            Command::Bench {
+                accounts,
+                workers,
+                seed,
+            } => bench(accounts, workers, seed).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Input(m)) => {
+            eprintln!("error: {m}");
+            ExitCode::from(2)
+        }
+        Err(Failure::Other(m)) => {
+            eprintln!("error: {m}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn other(e: impl std::fmt::Display) -> Failure {
+    Failure::Other(e.to_string())
+}
+
+fn first_of_month() -> NaiveDate {
+    let today = Utc::now().date_naive();
+    today.with_day(1).unwrap_or(today)
+}
+
+async fn demo(
+    accounts: usize,
+    out: &Path,
+    target: Option<NaiveDate>,
+    seed: u64,
+    workers: usize,
+) -> Result<(), Failure> {
+    let target = target.unwrap_or_else(first_of_month);
+    println!("Generating {accounts} sample accounts (seed {seed}), target date {target}...");
+    let book = sample::generate(accounts, target, seed);
+    let mut request = RunRequest::for_target(target);
+    request.name = Some(format!("Demo run {target}"));
+    request.suppress_zero_invoices = true;
+    request.invoice_message = Some("Thank you for your business.".into());
+    let request = request
+        .validated()
+        .map_err(|e| Failure::Input(e.to_string()))?;
+    let local = Local::new(None);
+    local.app.book.import_book(&book).await.map_err(other)?;
+    let result = execute(&local, request, workers, accounts as u64).await?;
+    write_outputs(out, &result)?;
+    std::fs::write(
+        out.join("book.json"),
+        serde_json::to_vec(&book).map_err(other)?,
+    )
+    .map_err(other)?;
+    print_summary(&result);
+    println!(
+        "Wrote {0}/run.json, {0}/documents.json and {0}/book.json",
+        out.display()
+    );
+    if !result.run.counters.reconciles() {
+        return Err(Failure::Other("reconciliation failed".into()));
+    }
+    Ok(())
+}
+
+async fn run(book: &Path, run_request: &Path, out: &Path, workers: usize) -> Result<(), Failure> {
+    let read =
+        |p: &Path| std::fs::read(p).map_err(|e| Failure::Input(format!("{}: {e}", p.display())));
+    let book_bytes = read(book)?;
+    let request_bytes = read(run_request)?;
+    let book =
+        Book::parse(&book_bytes).map_err(|e| Failure::Input(format!("{}: {e}", book.display())))?;
+    let request = RunRequest::parse(&request_bytes)
+        .map_err(|e| Failure::Input(format!("{}: {e}", run_request.display())))?;
+    let local = Local::new(None);
+    local.app.book.import_book(&book).await.map_err(other)?;
+    let n = book.accounts.len() as u64;
+    let result = execute(&local, request, workers, n).await?;
+    write_outputs(out, &result)?;
+    print_summary(&result);
+    Ok(())
+}
+
+async fn execute(
+    local: &Local,
+    request: RunRequest,
+    workers: usize,
+    accounts: u64,
+) -> Result<LocalRun, Failure> {
+    let bar = ProgressBar::new(accounts);
+    bar.set_style(
+        ProgressStyle::with_template("{bar:40} {pos}/{len} accounts {per_sec} {elapsed}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let report = |c: &Counters| {
+        bar.set_length(c.accounts_selected.max(1));
+        bar.set_position(c.accounted_for());
+    };
+    let options = Options {
+        workers,
+        ..Options::default()
+    };
+    let result = local
+        .run(request, options, Some(&report))
+        .await
+        .map_err(other)?;
+    bar.finish_and_clear();
+    Ok(result)
+}
+
+fn write_outputs(out: &Path, r: &LocalRun) -> Result<(), Failure> {
+    std::fs::create_dir_all(out).map_err(|e| other(format!("{}: {e}", out.display())))?;
+    let run = serde_json::to_vec_pretty(&r.run_file()).map_err(other)?;
+    let docs = serde_json::to_vec_pretty(&r.documents).map_err(other)?;
+    std::fs::write(out.join("run.json"), run).map_err(other)?;
+    std::fs::write(out.join("documents.json"), docs).map_err(other)?;
+    Ok(())
+}
+
+fn print_summary(r: &LocalRun) {
+    let c = &r.run.counters;
+    let secs = r.wall.as_secs_f64().max(1e-9);
+    println!();
+    println!(
+        "Run {} ({}) {:?}, target date {}",
+        r.run.number, r.run.id, r.run.status, r.run.target_date
+    );
+    println!("{:<22}{:>12}", "accounts selected", c.accounts_selected);
+    println!("{:<22}{:>12}", "  billed", c.billed);
+    println!("{:<22}{:>12}", "  suppressed", c.suppressed);
+    println!("{:<22}{:>12}", "  nothing to bill", c.nothing_to_bill);
+    println!("{:<22}{:>12}", "  failed", c.failed);
+    println!(
+        "{:<22}{:>12}",
+        "reconciliation",
+        if c.reconciles() { "holds" } else { "BROKEN" }
+    );
+    println!("{:<22}{:>12}", "invoices", c.invoices);
+    println!("{:<22}{:>12}", "credit memos", c.credit_memos);
+    println!(
+        "{:<22}{:>12}",
+        "suppressed documents", c.suppressed_documents
+    );
+    println!();
+    println!("{:<10}{:>20}{:>20}", "currency", "invoiced", "credited");
+    for a in &c.amounts {
+        println!(
+            "{:<10}{:>20}{:>20}",
+            a.currency.code(),
+            a.invoiced,
+            a.credited
+        );
+    }
+    println!();
+    println!(
+        "wall time {:.3} s, {:.0} accounts/s, {:.0} documents/s",
+        secs,
+        c.accounts_selected as f64 / secs,
+        (c.invoices + c.credit_memos) as f64 / secs
+    );
+    let failed: Vec<_> = r
+        .accounts
+        .iter()
+        .filter(|a| a.reason.is_some())
+        .take(5)
+        .collect();
+    if !failed.is_empty() {
+        println!();
+        println!("failed accounts (first {}):", failed.len());
+        for a in failed {
+            println!("  {}: {}", a.account_id, a.reason.as_deref().unwrap_or(""));
+        }
+    }
+    if let Some(d) = r
+        .documents
+        .iter()
+        .find(|d| d.kind == DocumentKind::CreditMemo)
+    {
+        println!();
+        println!(
+            "example credit memo {} for {}: total {} {}",
+            d.number.as_deref().unwrap_or("-"),
+            d.account_id,
+            d.totals.total,
+            d.currency
+        );
+    }
+}
+
+/// Peak resident set size of this process in bytes (Linux), if known.
+fn peak_rss() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+fn current_rss() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+async fn bench(accounts: usize, workers: usize, seed: u64) -> Result<(), Failure> {
+    let target = NaiveDate::from_ymd_opt(2026, 12, 1).unwrap_or_default();
+    let t0 = Instant::now();
+    let book = sample::generate(accounts, target, seed);
+    let generated = t0.elapsed();
+    let local = Local::new(None);
+    let t1 = Instant::now();
+    local.app.book.import_book(&book).await.map_err(other)?;
+    let imported = t1.elapsed();
+    drop(book);
+    let baseline = current_rss().unwrap_or(0);
+    let mut request = RunRequest::for_target(target);
+    request.suppress_zero_invoices = true;
+    let request = request
+        .validated()
+        .map_err(|e| Failure::Input(e.to_string()))?;
+    let options = Options {
+        workers,
+        collect: false,
+        chaos_seed: None,
+    };
+    let r = local.run(request, options, None).await.map_err(other)?;
+    let peak = peak_rss().unwrap_or(0);
+    let c = &r.run.counters;
+    let secs = r.wall.as_secs_f64().max(1e-9);
+    let docs = c.invoices + c.credit_memos;
+    println!("accounts            {accounts}");
+    println!("workers             {workers}");
+    println!("generate book       {:.3} s", generated.as_secs_f64());
+    println!("import book         {:.3} s", imported.as_secs_f64());
+    println!("run wall time       {secs:.3} s");
+    println!("accounts/s          {:.0}", accounts as f64 / secs);
+    println!(
+        "documents/s         {:.0} ({docs} documents)",
+        docs as f64 / secs
+    );
+    println!("peak RSS            {:.1} MiB", peak as f64 / 1048576.0);
+    println!(
+        "bytes per account   {:.0} (peak RSS beyond the imported book, per account)",
+        peak.saturating_sub(baseline) as f64 / accounts.max(1) as f64
+    );
+    println!(
+        "reconciliation      {}",
+        if c.reconciles() { "holds" } else { "BROKEN" }
+    );
+    Ok(())
+}

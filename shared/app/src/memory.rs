@@ -1,0 +1,607 @@
+//! In-memory adapters of every port: one [`MemoryStore`] behind a single lock (each
+//! port call is one short critical section, which makes every multi-item write atomic
+//! exactly as a DynamoDB transaction is), and a [`MemoryQueue`].
+
+use crate::error::StoreError;
+use crate::model::*;
+use crate::ports::*;
+use async_trait::async_trait;
+use billrun_domain::book::Book;
+use billrun_domain::document::{DocumentKind, DocumentStatus};
+use billrun_domain::ids::{AccountId, DocumentId, RunId};
+use billrun_domain::rating::AccountBook;
+use billrun_domain::request::Filters;
+use billrun_domain::run::{Counters, Outcome};
+use billrun_domain::state::AccountState;
+use parking_lot::Mutex;
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::ops::Bound;
+
+#[derive(Default)]
+struct Inner {
+    accounts: BTreeMap<AccountId, AccountBook>,
+    runs: HashMap<RunId, RunRecord>,
+    idempotency: HashMap<String, RunId>,
+    run_sequence: u64,
+    invoice_sequence: u64,
+    credit_memo_sequence: u64,
+    outcomes: HashMap<RunId, BTreeMap<AccountId, AccountOutcomeRecord>>,
+    counters: HashMap<RunId, Counters>,
+    documents: HashMap<DocumentId, StoredDocument>,
+    /// Per run, document ids in numbering order.
+    run_documents: HashMap<RunId, BTreeMap<(AccountId, String), DocumentId>>,
+    reverted: std::collections::HashSet<RunId>,
+}
+
+/// Every storage port in memory.
+#[derive(Default)]
+pub struct MemoryStore {
+    inner: Mutex<Inner>,
+}
+
+impl MemoryStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Number of accounts in the book.
+    pub fn account_count(&self) -> usize {
+        self.inner.lock().accounts.len()
+    }
+}
+
+fn upsert<T, K: PartialEq>(list: &mut Vec<T>, item: T, key: impl Fn(&T) -> &K) {
+    match list.iter().position(|x| key(x) == key(&item)) {
+        Some(i) => list[i] = item,
+        None => list.push(item),
+    }
+}
+
+#[async_trait]
+impl RunStore for MemoryStore {
+    async fn create_run(&self, mut run: RunRecord) -> StoreResult<Created> {
+        let mut g = self.inner.lock();
+        if let Some(key) = &run.idempotency_key {
+            if let Some(existing) = g.idempotency.get(key).and_then(|id| g.runs.get(id)) {
+                return if existing.request == run.request {
+                    Ok(Created::Replayed(existing.clone()))
+                } else {
+                    Err(StoreError::Conflict(
+                        "idempotency key reused with a different request".into(),
+                    ))
+                };
+            }
+        }
+        if g.runs.contains_key(&run.id) {
+            return Err(StoreError::Conflict(format!("run {} exists", run.id)));
+        }
+        g.run_sequence += 1;
+        run.number = format!("BR-{:08}", g.run_sequence);
+        if let Some(key) = &run.idempotency_key {
+            g.idempotency.insert(key.clone(), run.id);
+        }
+        g.counters.insert(run.id, Counters::default());
+        g.runs.insert(run.id, run.clone());
+        Ok(Created::New(run))
+    }
+
+    async fn get_run(&self, id: RunId) -> StoreResult<Option<RunRecord>> {
+        Ok(self.inner.lock().runs.get(&id).cloned())
+    }
+
+    async fn update_run(&self, run: &RunRecord) -> StoreResult<()> {
+        let mut g = self.inner.lock();
+        let stored = g
+            .runs
+            .get_mut(&run.id)
+            .ok_or_else(|| StoreError::Conflict(format!("run {} does not exist", run.id)))?;
+        if stored.version + 1 != run.version {
+            return Err(StoreError::Conflict(format!(
+                "run {} changed concurrently",
+                run.id
+            )));
+        }
+        *stored = run.clone();
+        Ok(())
+    }
+
+    async fn counters(&self, id: RunId) -> StoreResult<Counters> {
+        let g = self.inner.lock();
+        let mut c = g.counters.get(&id).cloned().unwrap_or_default();
+        c.accounts_selected = g.runs.get(&id).map_or(0, |r| r.plan.selected);
+        Ok(c)
+    }
+
+    async fn outcome(
+        &self,
+        run: RunId,
+        account: &AccountId,
+    ) -> StoreResult<Option<AccountOutcomeRecord>> {
+        Ok(self
+            .inner
+            .lock()
+            .outcomes
+            .get(&run)
+            .and_then(|m| m.get(account))
+            .cloned())
+    }
+
+    async fn outcomes(
+        &self,
+        run: RunId,
+        after: Option<&AccountId>,
+        limit: usize,
+    ) -> StoreResult<Vec<AccountOutcomeRecord>> {
+        let g = self.inner.lock();
+        let Some(m) = g.outcomes.get(&run) else {
+            return Ok(vec![]);
+        };
+        let lower = after.map_or(Bound::Unbounded, Bound::Excluded);
+        Ok(m.range((lower, Bound::Unbounded))
+            .take(limit)
+            .map(|(_, o)| o.clone())
+            .collect())
+    }
+}
+
+#[async_trait]
+impl BookStore for MemoryStore {
+    async fn import_book(&self, book: &Book) -> StoreResult<()> {
+        let mut g = self.inner.lock();
+        for a in &book.accounts {
+            match g.accounts.get_mut(&a.id) {
+                Some(existing) => existing.account = a.clone(),
+                None => {
+                    g.accounts.insert(
+                        a.id.clone(),
+                        AccountBook {
+                            account: a.clone(),
+                            subscriptions: vec![],
+                            usage: vec![],
+                            adjustments: vec![],
+                            scheduled_subscriptions: Default::default(),
+                            state: AccountState::default(),
+                        },
+                    );
+                }
+            }
+        }
+        let missing =
+            |id: &AccountId| StoreError::Fatal(format!("account {id} is not in the book"));
+        for s in &book.subscriptions {
+            let ab = g
+                .accounts
+                .get_mut(&s.account_id)
+                .ok_or_else(|| missing(&s.account_id))?;
+            // Imported billing state applies to charges the store does not know yet; for
+            // known ones the store's own watermarks are the truth.
+            let fresh = AccountState::from_book(std::slice::from_ref(s), &[], &[]);
+            for (charge, st) in fresh.recurring {
+                ab.state.recurring.entry(charge).or_insert(st);
+            }
+            let known: Vec<_> = ab
+                .subscriptions
+                .iter()
+                .flat_map(|x| x.charges.iter().map(|c| c.id.clone()))
+                .collect();
+            for c in fresh.one_time_billed {
+                if !known.contains(&c) {
+                    ab.state.one_time_billed.insert(c);
+                }
+            }
+            upsert(&mut ab.subscriptions, s.clone(), |x| &x.id);
+        }
+        for u in &book.usage {
+            let ab = g
+                .accounts
+                .get_mut(&u.account_id)
+                .ok_or_else(|| missing(&u.account_id))?;
+            if ab.usage.iter().any(|x| x.id == u.id) {
+                continue; // usage is idempotent by id: a re-sent record changes nothing
+            }
+            if u.billed {
+                ab.state.usage_billed.insert(u.id.clone());
+            }
+            ab.usage.push(u.clone());
+        }
+        for a in &book.adjustments {
+            let ab = g
+                .accounts
+                .get_mut(&a.account_id)
+                .ok_or_else(|| missing(&a.account_id))?;
+            if a.billed && !ab.adjustments.iter().any(|x| x.id == a.id) {
+                ab.state.adjustments_billed.insert(a.id.clone());
+            }
+            upsert(&mut ab.adjustments, a.clone(), |x| &x.id);
+        }
+        for s in &book.invoice_schedules {
+            let ab = g
+                .accounts
+                .get_mut(&s.account_id)
+                .ok_or_else(|| missing(&s.account_id))?;
+            ab.scheduled_subscriptions
+                .extend(s.subscription_ids.iter().cloned());
+        }
+        Ok(())
+    }
+
+    async fn account_book(&self, id: &AccountId) -> StoreResult<Option<AccountBook>> {
+        Ok(self.inner.lock().accounts.get(id).cloned())
+    }
+
+    async fn select_accounts(
+        &self,
+        filters: &Filters,
+        after: Option<&AccountId>,
+        limit: usize,
+    ) -> StoreResult<Vec<AccountId>> {
+        let g = self.inner.lock();
+        let lower = after.map_or(Bound::Unbounded, Bound::Excluded);
+        Ok(g.accounts
+            .range((lower, Bound::Unbounded))
+            .filter(|(_, ab)| {
+                let a = &ab.account;
+                filters.selects(&a.id, a.batch.as_deref(), a.bill_cycle_day, a.currency)
+            })
+            .take(limit)
+            .map(|(id, _)| id.clone())
+            .collect())
+    }
+}
+
+#[async_trait]
+impl DocumentStore for MemoryStore {
+    async fn get_document(&self, id: DocumentId) -> StoreResult<Option<StoredDocument>> {
+        Ok(self.inner.lock().documents.get(&id).cloned())
+    }
+
+    async fn round_documents(&self, run: RunId, round: u32) -> StoreResult<Vec<StoredDocument>> {
+        let g = self.inner.lock();
+        Ok(g.run_documents
+            .get(&run)
+            .into_iter()
+            .flat_map(|m| m.values())
+            .filter_map(|id| g.documents.get(id))
+            .filter(|d| d.round == round)
+            .cloned()
+            .collect())
+    }
+
+    async fn run_documents(
+        &self,
+        run: RunId,
+        offset: usize,
+        limit: usize,
+    ) -> StoreResult<Vec<StoredDocument>> {
+        let g = self.inner.lock();
+        Ok(g.run_documents
+            .get(&run)
+            .into_iter()
+            .flat_map(|m| m.values())
+            .skip(offset)
+            .take(limit)
+            .filter_map(|id| g.documents.get(id))
+            .cloned()
+            .collect())
+    }
+
+    async fn assign_numbers(&self, numbers: &[(DocumentId, String)]) -> StoreResult<()> {
+        let mut g = self.inner.lock();
+        for (id, n) in numbers {
+            let d = g
+                .documents
+                .get_mut(id)
+                .ok_or_else(|| StoreError::Fatal(format!("document {id} does not exist")))?;
+            match &d.document.number {
+                Some(existing) if existing != n => {
+                    return Err(StoreError::Conflict(format!(
+                        "document {id} already has number {existing}"
+                    )))
+                }
+                _ => d.document.number = Some(n.clone()),
+            }
+        }
+        Ok(())
+    }
+
+    async fn set_run_status(&self, run: RunId, status: DocumentStatus) -> StoreResult<()> {
+        let mut g = self.inner.lock();
+        let ids: Vec<DocumentId> = g
+            .run_documents
+            .get(&run)
+            .map(|m| m.values().copied().collect())
+            .unwrap_or_default();
+        for id in ids {
+            if let Some(d) = g.documents.get_mut(&id) {
+                if d.document.status != DocumentStatus::Canceled {
+                    d.document.status = status;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl WatermarkStore for MemoryStore {
+    async fn commit_account(&self, commit: &AccountCommit) -> StoreResult<CommitResult> {
+        let mut g = self.inner.lock();
+        let o = &commit.outcome;
+        if g.outcomes
+            .get(&o.run_id)
+            .is_some_and(|m| m.contains_key(&o.account_id))
+        {
+            return Ok(CommitResult::AlreadyDone);
+        }
+        if let Some(d) = commit
+            .documents
+            .iter()
+            .find(|d| g.documents.contains_key(&d.id))
+        {
+            return Err(StoreError::Conflict(format!("document {} exists", d.id)));
+        }
+        let ab = g.accounts.get_mut(&o.account_id);
+        match ab {
+            Some(ab) => {
+                ab.state
+                    .check(&o.changes)
+                    .map_err(|e| StoreError::Conflict(e.0))?;
+                ab.state.apply(&o.changes);
+            }
+            None if o.changes.is_empty() => {}
+            None => {
+                return Err(StoreError::Conflict(format!(
+                    "account {} disappeared",
+                    o.account_id
+                )))
+            }
+        }
+        for d in &commit.documents {
+            g.run_documents
+                .entry(o.run_id)
+                .or_default()
+                .insert((d.account_id.clone(), d.group_key.clone()), d.id);
+            g.documents.insert(
+                d.id,
+                StoredDocument {
+                    document: d.clone(),
+                    round: o.round,
+                },
+            );
+        }
+        g.counters
+            .entry(o.run_id)
+            .or_default()
+            .merge(&o.counters, 1);
+        g.outcomes
+            .entry(o.run_id)
+            .or_default()
+            .insert(o.account_id.clone(), o.clone());
+        Ok(CommitResult::Committed)
+    }
+
+    async fn revert_run(&self, run: RunId) -> StoreResult<()> {
+        let mut g = self.inner.lock();
+        if g.reverted.contains(&run) {
+            return Ok(());
+        }
+        let outcomes: Vec<AccountOutcomeRecord> = g
+            .outcomes
+            .get(&run)
+            .map(|m| m.values().cloned().collect())
+            .unwrap_or_default();
+        for o in &outcomes {
+            if let Some(ab) = g.accounts.get(&o.account_id) {
+                ab.state.check_revert(&o.changes).map_err(|e| {
+                    StoreError::Conflict(format!("account {}: {}", o.account_id, e.0))
+                })?;
+            }
+        }
+        for o in &outcomes {
+            if let Some(ab) = g.accounts.get_mut(&o.account_id) {
+                ab.state.revert(&o.changes);
+            }
+        }
+        let ids: Vec<DocumentId> = g
+            .run_documents
+            .get(&run)
+            .map(|m| m.values().copied().collect())
+            .unwrap_or_default();
+        for id in ids {
+            if let Some(d) = g.documents.get_mut(&id) {
+                d.document.status = DocumentStatus::Canceled;
+            }
+        }
+        g.reverted.insert(run);
+        Ok(())
+    }
+
+    async fn clear_failed(&self, run: RunId) -> StoreResult<Vec<AccountId>> {
+        let mut g = self.inner.lock();
+        let failed: Vec<AccountOutcomeRecord> = g
+            .outcomes
+            .get(&run)
+            .map(|m| {
+                m.values()
+                    .filter(|o| o.outcome == Outcome::Failed)
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default();
+        for o in &failed {
+            if let Some(m) = g.outcomes.get_mut(&run) {
+                m.remove(&o.account_id);
+            }
+            g.counters.entry(run).or_default().merge(&o.counters, -1);
+        }
+        Ok(failed.into_iter().map(|o| o.account_id).collect())
+    }
+}
+
+#[async_trait]
+impl SequenceStore for MemoryStore {
+    async fn reserve_block(
+        &self,
+        run: RunId,
+        round: u32,
+        invoices: u64,
+        credit_memos: u64,
+    ) -> StoreResult<NumberBlock> {
+        let mut g = self.inner.lock();
+        let g = &mut *g;
+        let r = g
+            .runs
+            .get_mut(&run)
+            .ok_or_else(|| StoreError::Conflict(format!("run {run} does not exist")))?;
+        if let Some(b) = r.number_blocks.iter().find(|b| b.round == round) {
+            return Ok(b.clone());
+        }
+        let block = NumberBlock {
+            round,
+            first_invoice: g.invoice_sequence + 1,
+            invoices,
+            first_credit_memo: g.credit_memo_sequence + 1,
+            credit_memos,
+        };
+        g.invoice_sequence += invoices;
+        g.credit_memo_sequence += credit_memos;
+        r.number_blocks.push(block.clone());
+        r.version += 1;
+        Ok(block)
+    }
+}
+
+impl MemoryStore {
+    /// The last number taken of a kind (for tests of gaplessness).
+    pub fn sequence(&self, kind: DocumentKind) -> u64 {
+        let g = self.inner.lock();
+        match kind {
+            DocumentKind::Invoice => g.invoice_sequence,
+            DocumentKind::CreditMemo => g.credit_memo_sequence,
+        }
+    }
+}
+
+/// A delivery of a message, with how often it has been received.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    pub message: Message,
+    pub receive_count: u32,
+}
+
+/// What [`MemoryQueue::try_receive`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Receive {
+    Delivery(Delivery),
+    /// Nothing queued now, but deliveries are in flight (and may come back).
+    Empty,
+    /// Nothing queued and nothing in flight.
+    Drained,
+}
+
+#[derive(Default)]
+struct QueueInner {
+    ready: VecDeque<Delivery>,
+    in_flight: usize,
+    /// Chaos mode: every message is delivered twice, in a shuffled order.
+    chaos: Option<u64>,
+    sent: u64,
+}
+
+/// An in-process work queue with at-least-once semantics: a consumer receives, then
+/// acknowledges or returns the delivery. In chaos mode it duplicates and reorders.
+#[derive(Default)]
+pub struct MemoryQueue {
+    inner: Mutex<QueueInner>,
+}
+
+impl MemoryQueue {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Delivers every message twice and picks deliveries in a seeded random order.
+    pub fn chaotic(seed: u64) -> Self {
+        let q = Self::default();
+        q.inner.lock().chaos = Some(seed.max(1));
+        q
+    }
+
+    fn next_random(state: &mut u64) -> u64 {
+        // xorshift64*: enough to shuffle deliveries reproducibly.
+        let mut x = *state;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        *state = x;
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    /// Takes the next delivery, if any.
+    pub fn try_receive(&self) -> Receive {
+        let mut g = self.inner.lock();
+        let g = &mut *g;
+        if g.ready.is_empty() {
+            return if g.in_flight == 0 {
+                Receive::Drained
+            } else {
+                Receive::Empty
+            };
+        }
+        let idx = match &mut g.chaos {
+            Some(state) => (Self::next_random(state) % g.ready.len() as u64) as usize,
+            None => 0,
+        };
+        let Some(mut d) = g.ready.swap_remove_back(idx) else {
+            return Receive::Empty;
+        };
+        d.receive_count += 1;
+        g.in_flight += 1;
+        Receive::Delivery(d)
+    }
+
+    /// The delivery was handled.
+    pub fn ack(&self) {
+        let mut g = self.inner.lock();
+        g.in_flight = g.in_flight.saturating_sub(1);
+    }
+
+    /// The delivery failed: it becomes visible again.
+    pub fn retry(&self, d: Delivery) {
+        let mut g = self.inner.lock();
+        g.in_flight = g.in_flight.saturating_sub(1);
+        g.ready.push_back(d);
+    }
+
+    /// Messages sent so far (duplicates in chaos mode not counted).
+    pub fn sent(&self) -> u64 {
+        self.inner.lock().sent
+    }
+
+    pub fn is_drained(&self) -> bool {
+        let g = self.inner.lock();
+        g.ready.is_empty() && g.in_flight == 0
+    }
+}
+
+#[async_trait]
+impl WorkQueue for MemoryQueue {
+    async fn send(&self, messages: Vec<Message>) -> StoreResult<()> {
+        let mut g = self.inner.lock();
+        let copies = if g.chaos.is_some() { 2 } else { 1 };
+        g.sent += messages.len() as u64;
+        for m in messages {
+            for _ in 1..copies {
+                g.ready.push_back(Delivery {
+                    message: m.clone(),
+                    receive_count: 0,
+                });
+            }
+            g.ready.push_back(Delivery {
+                message: m,
+                receive_count: 0,
+            });
+        }
+        Ok(())
+    }
+}

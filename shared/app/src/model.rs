@@ -1,0 +1,156 @@
+//! What the use cases store: run records, account outcomes, documents with their
+//! numbering round, queue messages.
+
+use billrun_domain::document::Document;
+use billrun_domain::ids::{AccountId, DocumentId, RunId};
+use billrun_domain::request::RunRequest;
+use billrun_domain::run::{Counters, Outcome, RunStatus};
+use billrun_domain::state::StateChange;
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+
+/// Planning progress: a chain of bounded pages, the cursor stored after each.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PlanState {
+    /// Last account id of the last planned page.
+    pub cursor: Option<AccountId>,
+    pub selected: u64,
+    pub pages: u64,
+    pub done: bool,
+}
+
+/// A block of document numbers reserved for one finalization round of a run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NumberBlock {
+    pub round: u32,
+    pub first_invoice: u64,
+    pub invoices: u64,
+    pub first_credit_memo: u64,
+    pub credit_memos: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunRecord {
+    pub id: RunId,
+    /// `BR-00000001`, assigned when the run is stored.
+    pub number: String,
+    pub name: String,
+    pub status: RunStatus,
+    pub request: RunRequest,
+    pub target_date: NaiveDate,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub commenced_at: Option<DateTime<Utc>>,
+    pub completed_at: Option<DateTime<Utc>>,
+    pub idempotency_key: Option<String>,
+    pub plan: PlanState,
+    /// 0 for the first processing; each retry of failed accounts adds one.
+    pub round: u32,
+    pub number_blocks: Vec<NumberBlock>,
+    /// Optimistic-concurrency version: every update is conditioned on it.
+    pub version: u64,
+}
+
+/// One selected account's result in one run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AccountOutcomeRecord {
+    pub run_id: RunId,
+    pub account_id: AccountId,
+    pub outcome: Outcome,
+    pub reason: Option<String>,
+    pub document_ids: Vec<DocumentId>,
+    /// What the account's processing changed, so a cancel can revert it.
+    pub changes: Vec<StateChange>,
+    /// What this outcome adds to the run's counters.
+    pub counters: Counters,
+    pub round: u32,
+}
+
+/// A document as stored: the canonical document and the round that produced it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StoredDocument {
+    pub document: Document,
+    pub round: u32,
+}
+
+/// Everything processing one account writes, applied atomically or not at all.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AccountCommit {
+    pub outcome: AccountOutcomeRecord,
+    pub documents: Vec<Document>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CommitResult {
+    Committed,
+    /// The outcome was already recorded (a redelivered or duplicate message).
+    AlreadyDone,
+}
+
+/// A work-queue message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "camelCase")]
+pub enum Message {
+    /// Plan the page of accounts after `after`.
+    #[serde(rename_all = "camelCase")]
+    Plan {
+        run_id: RunId,
+        after: Option<AccountId>,
+    },
+    /// Rate and bill one account.
+    #[serde(rename_all = "camelCase")]
+    Account {
+        run_id: RunId,
+        account_id: AccountId,
+        round: u32,
+    },
+}
+
+/// What `create_run` did with an `Idempotency-Key`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Created {
+    /// A new run (HTTP 201).
+    New(RunRecord),
+    /// A replay with the same key and body (HTTP 200).
+    Replayed(RunRecord),
+}
+
+impl Created {
+    pub fn run(&self) -> &RunRecord {
+        match self {
+            Created::New(r) | Created::Replayed(r) => r,
+        }
+    }
+}
+
+/// A run with its counters, as the API and `run.json` show it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunView {
+    pub id: RunId,
+    pub number: String,
+    pub name: String,
+    pub status: RunStatus,
+    pub request: RunRequest,
+    pub target_date: NaiveDate,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub commenced_at: Option<DateTime<Utc>>,
+    pub completed_at: Option<DateTime<Utc>>,
+    pub counters: Counters,
+}
+
+/// One line of `run.json`'s `accounts`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AccountOutcomeView {
+    pub account_id: AccountId,
+    pub outcome: Outcome,
+    pub document_numbers: Vec<String>,
+    pub reason: Option<String>,
+}

@@ -1,0 +1,130 @@
+//! The ports: small traits named by capability. Every one has an in-memory adapter
+//! ([`crate::memory`]) and, in `shared/aws`, a DynamoDB / S3 / SQS one.
+
+use crate::error::StoreError;
+use crate::model::*;
+use async_trait::async_trait;
+use billrun_domain::book::Book;
+use billrun_domain::ids::{AccountId, DocumentId, RunId};
+use billrun_domain::rating::AccountBook;
+use billrun_domain::request::Filters;
+use billrun_domain::run::Counters;
+use chrono::{DateTime, Utc};
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Runs, their account outcomes and counters.
+#[async_trait]
+pub trait RunStore: Send + Sync {
+    /// Stores a new run, assigning its number from the run sequence in the same atomic
+    /// step. With an idempotency key already used, returns the run stored under it
+    /// (`Replayed`) when its request is equal, else `Conflict`.
+    async fn create_run(&self, run: RunRecord) -> StoreResult<Created>;
+    async fn get_run(&self, id: RunId) -> StoreResult<Option<RunRecord>>;
+    /// Replaces the run when its stored version is `run.version - 1`; else `Conflict`.
+    async fn update_run(&self, run: &RunRecord) -> StoreResult<()>;
+    /// The run's counters: the sum of its outcomes' counters, with `accountsSelected`
+    /// from planning.
+    async fn counters(&self, id: RunId) -> StoreResult<Counters>;
+    async fn outcome(
+        &self,
+        run: RunId,
+        account: &AccountId,
+    ) -> StoreResult<Option<AccountOutcomeRecord>>;
+    /// Outcomes in byte-wise account order, after `after`, at most `limit`.
+    async fn outcomes(
+        &self,
+        run: RunId,
+        after: Option<&AccountId>,
+        limit: usize,
+    ) -> StoreResult<Vec<AccountOutcomeRecord>>;
+}
+
+/// The book: accounts and what they are billed for, with the billing state.
+#[async_trait]
+pub trait BookStore: Send + Sync {
+    /// Upserts a validated book.
+    async fn import_book(&self, book: &Book) -> StoreResult<()>;
+    /// Everything rating needs about one account, with its current billing state.
+    async fn account_book(&self, id: &AccountId) -> StoreResult<Option<AccountBook>>;
+    /// Account ids passing the account filters, byte-wise ordered, after `after`, at most
+    /// `limit`.
+    async fn select_accounts(
+        &self,
+        filters: &Filters,
+        after: Option<&AccountId>,
+        limit: usize,
+    ) -> StoreResult<Vec<AccountId>>;
+}
+
+/// Documents of runs.
+#[async_trait]
+pub trait DocumentStore: Send + Sync {
+    async fn get_document(&self, id: DocumentId) -> StoreResult<Option<StoredDocument>>;
+    /// A run's documents of one round, in numbering order (byte-wise accountId, groupKey).
+    async fn round_documents(&self, run: RunId, round: u32) -> StoreResult<Vec<StoredDocument>>;
+    /// A run's documents in numbering order, paged by position.
+    async fn run_documents(
+        &self,
+        run: RunId,
+        offset: usize,
+        limit: usize,
+    ) -> StoreResult<Vec<StoredDocument>>;
+    /// Sets numbers; setting the same number again is a no-op.
+    async fn assign_numbers(&self, numbers: &[(DocumentId, String)]) -> StoreResult<()>;
+    /// Moves every document of the run to `status` (post).
+    async fn set_run_status(
+        &self,
+        run: RunId,
+        status: billrun_domain::document::DocumentStatus,
+    ) -> StoreResult<()>;
+}
+
+/// The billing state: one account's effect of a run is committed here atomically
+/// (documents, watermark moves conditioned on their previous values, billed marks, the
+/// outcome with its counters), and reverted here when the run is canceled.
+#[async_trait]
+pub trait WatermarkStore: Send + Sync {
+    /// `AlreadyDone` when the outcome exists; `Conflict` when a watermark or billed mark
+    /// moved since the account was read (re-read and re-rate).
+    async fn commit_account(&self, commit: &AccountCommit) -> StoreResult<CommitResult>;
+    /// Reverts every change of the run and marks its documents Canceled, checking first
+    /// that no later run has billed past any of them (`Conflict` names the first).
+    async fn revert_run(&self, run: RunId) -> StoreResult<()>;
+    /// Removes the run's Failed outcomes (their counters too) so the accounts can be
+    /// processed again; returns their account ids.
+    async fn clear_failed(&self, run: RunId) -> StoreResult<Vec<AccountId>>;
+}
+
+/// Gapless number sequences.
+#[async_trait]
+pub trait SequenceStore: Send + Sync {
+    /// Reserves the run's block for `round` and stores it on the run in one atomic step;
+    /// calling again for the same (run, round) returns the stored block.
+    async fn reserve_block(
+        &self,
+        run: RunId,
+        round: u32,
+        invoices: u64,
+        credit_memos: u64,
+    ) -> StoreResult<NumberBlock>;
+}
+
+/// Sends work messages.
+#[async_trait]
+pub trait WorkQueue: Send + Sync {
+    async fn send(&self, messages: Vec<Message>) -> StoreResult<()>;
+}
+
+pub trait Clock: Send + Sync {
+    fn now(&self) -> DateTime<Utc>;
+}
+
+/// The wall clock.
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}

@@ -1,0 +1,684 @@
+//! The use cases. Each is safe to run again after a crash or a duplicate delivery: every
+//! write is conditional (run versions, the account commit, number blocks per round).
+
+use crate::error::{AppError, StoreError};
+use crate::memory::{MemoryQueue, MemoryStore};
+use crate::model::*;
+use crate::ports::*;
+use billrun_domain::book::Book;
+use billrun_domain::document::{Document, DocumentKind, DocumentStatus};
+use billrun_domain::ids::{AccountId, RunId};
+use billrun_domain::rating::{rate_account, RunSpec};
+use billrun_domain::request::{RunRequest, RunType};
+use billrun_domain::run::{Counters, Outcome, RunStatus};
+use std::collections::HashMap;
+use std::sync::Arc;
+use tracing::{info_span, warn, Instrument};
+
+/// Accounts per planning page.
+pub const DEFAULT_PLAN_PAGE: usize = 1000;
+/// How often a conflicting account commit is re-read and re-rated before giving up
+/// for this delivery.
+const COMMIT_ATTEMPTS: usize = 8;
+/// How often an optimistic run update is retried.
+const RUN_UPDATE_ATTEMPTS: usize = 16;
+
+/// The use cases over a set of ports.
+#[derive(Clone)]
+pub struct App {
+    pub runs: Arc<dyn RunStore>,
+    pub book: Arc<dyn BookStore>,
+    pub documents: Arc<dyn DocumentStore>,
+    pub ledger: Arc<dyn WatermarkStore>,
+    pub sequences: Arc<dyn SequenceStore>,
+    pub queue: Arc<dyn WorkQueue>,
+    pub clock: Arc<dyn Clock>,
+    pub plan_page_size: usize,
+}
+
+impl App {
+    /// Every port in memory.
+    pub fn in_memory(store: Arc<MemoryStore>, queue: Arc<MemoryQueue>) -> App {
+        App {
+            runs: store.clone(),
+            book: store.clone(),
+            documents: store.clone(),
+            ledger: store.clone(),
+            sequences: store,
+            queue,
+            clock: Arc::new(SystemClock),
+            plan_page_size: DEFAULT_PLAN_PAGE,
+        }
+    }
+
+    /// Parses and validates a whole book, then stores it: an invalid book writes nothing.
+    pub async fn import_book(&self, bytes: &[u8]) -> Result<Book, AppError> {
+        let book = Book::parse(bytes)?;
+        self.book.import_book(&book).await?;
+        Ok(book)
+    }
+
+    /// Creates a run from a validated request. An Immediate run starts at once.
+    pub async fn create_run(
+        &self,
+        request: RunRequest,
+        idempotency_key: Option<String>,
+    ) -> Result<Created, AppError> {
+        let request = request.validated()?;
+        let now = self.clock.now();
+        let target = request.target();
+        let run = RunRecord {
+            id: RunId(uuid::Uuid::new_v4()),
+            number: String::new(),
+            name: request
+                .name
+                .clone()
+                .unwrap_or_else(|| format!("Invoice run {target}")),
+            status: RunStatus::Pending,
+            target_date: target,
+            request,
+            created_at: now,
+            updated_at: now,
+            commenced_at: None,
+            completed_at: None,
+            idempotency_key,
+            plan: PlanState::default(),
+            round: 0,
+            number_blocks: vec![],
+            version: 1,
+        };
+        let created = self.runs.create_run(run).await.map_err(|e| match e {
+            StoreError::Conflict(m) => AppError::Conflict {
+                code: "idempotency_key_reused",
+                message: m,
+                field: None,
+            },
+            other => other.into(),
+        })?;
+        match created {
+            Created::New(run) if run.request.run_type == RunType::Immediate => {
+                let started = self.start_run(run.id).await?;
+                Ok(Created::New(started))
+            }
+            other => Ok(other),
+        }
+    }
+
+    pub async fn get_run(&self, id: RunId) -> Result<RunRecord, AppError> {
+        self.runs
+            .get_run(id)
+            .await?
+            .ok_or_else(|| AppError::NotFound(format!("invoice run {id}")))
+    }
+
+    /// Reads, changes and conditionally writes a run, again on a lost race. `change`
+    /// returns whether it changed anything.
+    async fn modify_run(
+        &self,
+        id: RunId,
+        mut change: impl FnMut(&mut RunRecord) -> Result<bool, AppError>,
+    ) -> Result<RunRecord, AppError> {
+        for _ in 0..RUN_UPDATE_ATTEMPTS {
+            let mut run = self.get_run(id).await?;
+            if !change(&mut run)? {
+                return Ok(run);
+            }
+            run.version += 1;
+            run.updated_at = self.clock.now();
+            match self.runs.update_run(&run).await {
+                Ok(()) => return Ok(run),
+                Err(StoreError::Conflict(_)) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(AppError::Transient(format!(
+            "run {id} is being changed concurrently"
+        )))
+    }
+
+    /// Pending → Processing, then the first planning page is queued.
+    pub async fn start_run(&self, id: RunId) -> Result<RunRecord, AppError> {
+        let now = self.clock.now();
+        let run = self
+            .modify_run(id, |r| {
+                if r.status != RunStatus::Pending {
+                    return Err(AppError::conflict(
+                        "run_not_pending",
+                        format!(
+                            "run {} is {:?}; only a Pending run can start",
+                            r.id, r.status
+                        ),
+                    ));
+                }
+                r.status = RunStatus::Processing;
+                r.commenced_at = Some(now);
+                Ok(true)
+            })
+            .await?;
+        self.queue
+            .send(vec![Message::Plan {
+                run_id: id,
+                after: None,
+            }])
+            .await?;
+        Ok(run)
+    }
+
+    /// Handles one queue message.
+    pub async fn handle(&self, message: &Message) -> Result<(), AppError> {
+        match message {
+            Message::Plan { run_id, after } => self.plan_page(*run_id, after.as_ref()).await,
+            Message::Account {
+                run_id,
+                account_id,
+                round,
+            } => self.process_account(*run_id, account_id, *round).await,
+        }
+    }
+
+    /// What to do with a message that will not be delivered again (its last allowed
+    /// receive failed): an account is recorded Failed with the reason, so the run
+    /// still completes.
+    pub async fn give_up(&self, message: &Message, reason: &str) -> Result<(), AppError> {
+        match message {
+            Message::Account {
+                run_id,
+                account_id,
+                round,
+            } => {
+                self.record_failure(*run_id, account_id, *round, reason)
+                    .await
+            }
+            Message::Plan { run_id, .. } => {
+                warn!(run_id = %run_id, reason, "planning message given up");
+                Ok(())
+            }
+        }
+    }
+
+    /// Plans one page: selects accounts after `after` by the account filters, queues a
+    /// message for each, queues the next page, and stores the cursor.
+    pub async fn plan_page(
+        &self,
+        run_id: RunId,
+        after: Option<&AccountId>,
+    ) -> Result<(), AppError> {
+        let span = info_span!("plan_page", run_id = %run_id);
+        async move {
+            let Some(run) = self.runs.get_run(run_id).await? else {
+                return Ok(());
+            };
+            if run.status != RunStatus::Processing || run.plan.done {
+                return Ok(());
+            }
+            if run.plan.cursor.as_ref() != after {
+                let ahead = match (run.plan.cursor.as_ref(), after) {
+                    (None, Some(_)) => true,
+                    (Some(c), Some(a)) => a > c,
+                    _ => false,
+                };
+                if ahead {
+                    // The page before this one has not stored its cursor yet.
+                    return Err(AppError::Transient(
+                        "previous planning page not finished".into(),
+                    ));
+                }
+                return Ok(()); // already planned
+            }
+            let page = self.plan_page_size.max(1);
+            let ids = self
+                .book
+                .select_accounts(&run.request.filters, after, page)
+                .await?;
+            let last = ids.last().cloned();
+            let done = ids.len() < page;
+            let count = ids.len() as u64;
+            let messages: Vec<Message> = ids
+                .into_iter()
+                .map(|account_id| Message::Account {
+                    run_id,
+                    account_id,
+                    round: run.round,
+                })
+                .collect();
+            if !messages.is_empty() {
+                self.queue.send(messages).await?;
+            }
+            if !done {
+                self.queue
+                    .send(vec![Message::Plan {
+                        run_id,
+                        after: last.clone(),
+                    }])
+                    .await?;
+            }
+            let after_owned = after.cloned();
+            self.modify_run(run_id, |r| {
+                if r.plan.done || r.plan.cursor != after_owned {
+                    return Ok(false);
+                }
+                if last.is_some() {
+                    r.plan.cursor = last.clone();
+                }
+                r.plan.selected += count;
+                r.plan.pages += 1;
+                r.plan.done = done;
+                Ok(true)
+            })
+            .await?;
+            if done {
+                self.try_finalize(run_id).await?;
+            }
+            Ok(())
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// Rates one account and commits its documents, state changes and outcome in one
+    /// atomic step. A duplicate message finds the outcome and changes nothing.
+    pub async fn process_account(
+        &self,
+        run_id: RunId,
+        account_id: &AccountId,
+        round: u32,
+    ) -> Result<(), AppError> {
+        let span = info_span!("process_account", run_id = %run_id, account_id = %account_id);
+        async move {
+            let Some(run) = self.runs.get_run(run_id).await? else {
+                return Ok(());
+            };
+            if run.status != RunStatus::Processing || run.round != round {
+                return Ok(());
+            }
+            if self.runs.outcome(run_id, account_id).await?.is_some() {
+                return self.try_finalize(run_id).await;
+            }
+            let spec = RunSpec::new(run_id, &run.request);
+            let mut committed = false;
+            let mut last_conflict = String::new();
+            for _ in 0..COMMIT_ATTEMPTS {
+                let commit = match self.book.account_book(account_id).await? {
+                    None => failed_commit(
+                        run_id,
+                        account_id,
+                        round,
+                        "account is not in the book".into(),
+                    ),
+                    Some(book) => match rate_account(&spec, &book) {
+                        Err(reason) => failed_commit(run_id, account_id, round, reason),
+                        Ok(rated) => {
+                            let mut docs: Vec<Document> = Vec::with_capacity(rated.documents.len());
+                            let mut suppressed = 0u64;
+                            for d in rated.documents {
+                                if d.suppressed {
+                                    suppressed += 1;
+                                } else {
+                                    docs.push(d.document);
+                                }
+                            }
+                            self.resolve_credited_numbers(&mut docs).await?;
+                            let outcome = if !docs.is_empty() {
+                                Outcome::Billed
+                            } else if suppressed > 0 {
+                                Outcome::Suppressed
+                            } else {
+                                Outcome::NothingToBill
+                            };
+                            AccountCommit {
+                                outcome: AccountOutcomeRecord {
+                                    run_id,
+                                    account_id: account_id.clone(),
+                                    outcome,
+                                    reason: None,
+                                    document_ids: docs.iter().map(|d| d.id).collect(),
+                                    changes: rated.changes,
+                                    counters: Counters::for_account(outcome, &docs, suppressed),
+                                    round,
+                                },
+                                documents: docs,
+                            }
+                        }
+                    },
+                };
+                match self.ledger.commit_account(&commit).await {
+                    Ok(_) => {
+                        committed = true;
+                        break;
+                    }
+                    // A watermark moved under us (a concurrent run): re-read, re-rate.
+                    Err(StoreError::Conflict(m)) => last_conflict = m,
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            if !committed {
+                return Err(AppError::Transient(format!(
+                    "account kept changing: {last_conflict}"
+                )));
+            }
+            self.try_finalize(run_id).await
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// Credit lines name the document that billed the credited period by number.
+    async fn resolve_credited_numbers(&self, docs: &mut [Document]) -> Result<(), AppError> {
+        let mut cache: HashMap<billrun_domain::ids::DocumentId, Option<String>> = HashMap::new();
+        for d in docs.iter_mut() {
+            for l in d.lines.iter_mut() {
+                if !l.is_credit() {
+                    continue;
+                }
+                let number = match l.credits_document_id {
+                    None => None,
+                    Some(id) => match cache.get(&id) {
+                        Some(n) => n.clone(),
+                        None => {
+                            let n = self
+                                .documents
+                                .get_document(id)
+                                .await?
+                                .and_then(|s| s.document.number);
+                            cache.insert(id, n.clone());
+                            n
+                        }
+                    },
+                };
+                l.credits_document = Some(number);
+            }
+        }
+        Ok(())
+    }
+
+    /// Records an account as Failed with `reason` (its message's last receive failed).
+    pub async fn record_failure(
+        &self,
+        run_id: RunId,
+        account_id: &AccountId,
+        round: u32,
+        reason: &str,
+    ) -> Result<(), AppError> {
+        let Some(run) = self.runs.get_run(run_id).await? else {
+            return Ok(());
+        };
+        if run.status != RunStatus::Processing || run.round != round {
+            return Ok(());
+        }
+        let commit = failed_commit(run_id, account_id, round, reason.to_string());
+        self.ledger.commit_account(&commit).await?;
+        self.try_finalize(run_id).await
+    }
+
+    /// Completes the run once planning is done and every selected account has an
+    /// outcome: checks the reconciliation invariant, reserves the round's block of
+    /// numbers (stored on the run first), numbers the round's documents in byte-wise
+    /// (accountId, groupKey) order and sets Completed or CompletedWithErrors. Safe to
+    /// run any number of times, concurrently.
+    pub async fn try_finalize(&self, run_id: RunId) -> Result<(), AppError> {
+        let Some(run) = self.runs.get_run(run_id).await? else {
+            return Ok(());
+        };
+        if run.status != RunStatus::Processing || !run.plan.done {
+            return Ok(());
+        }
+        let counters = self.runs.counters(run_id).await?;
+        if counters.accounted_for() < counters.accounts_selected {
+            return Ok(());
+        }
+        if !counters.reconciles() {
+            return Err(AppError::Internal(format!(
+                "run {run_id}: {} outcomes for {} selected accounts",
+                counters.accounted_for(),
+                counters.accounts_selected
+            )));
+        }
+        let docs = self.documents.round_documents(run_id, run.round).await?;
+        let invoices = docs
+            .iter()
+            .filter(|d| d.document.kind == DocumentKind::Invoice)
+            .count() as u64;
+        let credit_memos = docs.len() as u64 - invoices;
+        let block = self
+            .sequences
+            .reserve_block(run_id, run.round, invoices, credit_memos)
+            .await?;
+        if block.invoices != invoices || block.credit_memos != credit_memos {
+            return Err(AppError::Internal(format!(
+                "run {run_id} round {}: block reserved for {}+{} documents, found {invoices}+{credit_memos}",
+                run.round, block.invoices, block.credit_memos
+            )));
+        }
+        let (mut next_inv, mut next_cm) = (block.first_invoice, block.first_credit_memo);
+        let mut numbers = Vec::with_capacity(docs.len());
+        for d in &docs {
+            let n = match d.document.kind {
+                DocumentKind::Invoice => {
+                    next_inv += 1;
+                    next_inv - 1
+                }
+                DocumentKind::CreditMemo => {
+                    next_cm += 1;
+                    next_cm - 1
+                }
+            };
+            numbers.push((d.document.id, d.document.kind.number(n)));
+        }
+        self.documents.assign_numbers(&numbers).await?;
+        let now = self.clock.now();
+        let round = run.round;
+        self.modify_run(run_id, |r| {
+            if r.status != RunStatus::Processing || r.round != round {
+                return Ok(false);
+            }
+            r.status = if counters.failed > 0 {
+                RunStatus::CompletedWithErrors
+            } else if r.request.auto_post {
+                RunStatus::Posted
+            } else {
+                RunStatus::Completed
+            };
+            r.completed_at = Some(now);
+            Ok(true)
+        })
+        .await?;
+        Ok(())
+    }
+
+    /// Completed / CompletedWithErrors → Posted; every document becomes Posted.
+    pub async fn post_run(&self, id: RunId) -> Result<RunRecord, AppError> {
+        let run = self.get_run(id).await?;
+        match run.status {
+            RunStatus::Posted => return Ok(run),
+            s if s.is_completed() => {}
+            s => {
+                return Err(AppError::conflict(
+                    "run_not_completed",
+                    format!("run {id} is {s:?}; only a completed run can be posted"),
+                ))
+            }
+        }
+        self.documents
+            .set_run_status(id, DocumentStatus::Posted)
+            .await?;
+        self.modify_run(id, |r| {
+            if r.status == RunStatus::Posted {
+                return Ok(false);
+            }
+            if !r.status.can_become(RunStatus::Posted) {
+                return Err(AppError::conflict(
+                    "run_not_completed",
+                    format!("run {id} is {:?}", r.status),
+                ));
+            }
+            r.status = RunStatus::Posted;
+            Ok(true)
+        })
+        .await
+    }
+
+    /// Cancels a run that has posted nothing: its documents become Canceled (keeping
+    /// their numbers) and every watermark and billed mark it moved is rolled back, so a
+    /// later run bills the same items again. Refused when a later run has billed past
+    /// any of them.
+    pub async fn cancel_run(&self, id: RunId) -> Result<RunRecord, AppError> {
+        let run = self.get_run(id).await?;
+        match run.status {
+            RunStatus::Canceled => return Ok(run),
+            RunStatus::Pending => {}
+            s if s.is_completed() => {
+                self.ledger.revert_run(id).await.map_err(|e| match e {
+                    StoreError::Conflict(m) => AppError::conflict("run_superseded", m),
+                    other => other.into(),
+                })?;
+            }
+            RunStatus::Processing => {
+                return Err(AppError::conflict(
+                    "run_processing",
+                    format!("run {id} is processing; cancel it once it has completed"),
+                ))
+            }
+            s => {
+                return Err(AppError::conflict(
+                    "run_posted",
+                    format!("run {id} is {s:?}; a posted run cannot be canceled"),
+                ))
+            }
+        }
+        self.modify_run(id, |r| {
+            if r.status == RunStatus::Canceled {
+                return Ok(false);
+            }
+            if !r.status.can_become(RunStatus::Canceled) {
+                return Err(AppError::conflict(
+                    "run_not_cancelable",
+                    format!("run {id} is {:?}", r.status),
+                ));
+            }
+            r.status = RunStatus::Canceled;
+            Ok(true)
+        })
+        .await
+    }
+
+    /// Re-drives the Failed accounts of a CompletedWithErrors run in a new round; the
+    /// documents they produce are numbered in a further block.
+    pub async fn retry_failed(&self, id: RunId) -> Result<RunRecord, AppError> {
+        let run = self
+            .modify_run(id, |r| {
+                if r.status != RunStatus::CompletedWithErrors {
+                    return Err(AppError::conflict(
+                        "run_has_no_failures",
+                        format!(
+                            "run {id} is {:?}; only CompletedWithErrors can retry",
+                            r.status
+                        ),
+                    ));
+                }
+                r.status = RunStatus::Processing;
+                r.round += 1;
+                r.completed_at = None;
+                Ok(true)
+            })
+            .await?;
+        let failed = self.ledger.clear_failed(id).await?;
+        let messages: Vec<Message> = failed
+            .into_iter()
+            .map(|account_id| Message::Account {
+                run_id: id,
+                account_id,
+                round: run.round,
+            })
+            .collect();
+        if messages.is_empty() {
+            self.try_finalize(id).await?;
+        } else {
+            self.queue.send(messages).await?;
+        }
+        Ok(run)
+    }
+
+    /// The run with its counters.
+    pub async fn run_view(&self, id: RunId) -> Result<RunView, AppError> {
+        let r = self.get_run(id).await?;
+        let counters = self.runs.counters(id).await?;
+        Ok(RunView {
+            id: r.id,
+            number: r.number,
+            name: r.name,
+            status: r.status,
+            request: r.request,
+            target_date: r.target_date,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+            commenced_at: r.commenced_at,
+            completed_at: r.completed_at,
+            counters,
+        })
+    }
+
+    /// Every document of the run in numbering order.
+    pub async fn all_documents(&self, id: RunId) -> Result<Vec<Document>, AppError> {
+        let mut out = Vec::new();
+        loop {
+            let page = self.documents.run_documents(id, out.len(), 1000).await?;
+            if page.is_empty() {
+                break;
+            }
+            out.extend(page.into_iter().map(|d| d.document));
+        }
+        Ok(out)
+    }
+
+    /// Every account outcome of the run, by account id, with document numbers.
+    pub async fn account_outcomes(&self, id: RunId) -> Result<Vec<AccountOutcomeView>, AppError> {
+        let mut out: Vec<AccountOutcomeView> = Vec::new();
+        let mut after: Option<AccountId> = None;
+        loop {
+            let page = self.runs.outcomes(id, after.as_ref(), 1000).await?;
+            let Some(last) = page.last() else { break };
+            after = Some(last.account_id.clone());
+            for o in page {
+                let mut numbers = Vec::with_capacity(o.document_ids.len());
+                for d in &o.document_ids {
+                    if let Some(n) = self
+                        .documents
+                        .get_document(*d)
+                        .await?
+                        .and_then(|s| s.document.number)
+                    {
+                        numbers.push(n);
+                    }
+                }
+                out.push(AccountOutcomeView {
+                    account_id: o.account_id,
+                    outcome: o.outcome,
+                    document_numbers: numbers,
+                    reason: o.reason,
+                });
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn failed_commit(
+    run_id: RunId,
+    account_id: &AccountId,
+    round: u32,
+    reason: String,
+) -> AccountCommit {
+    AccountCommit {
+        outcome: AccountOutcomeRecord {
+            run_id,
+            account_id: account_id.clone(),
+            outcome: Outcome::Failed,
+            reason: Some(reason),
+            document_ids: vec![],
+            changes: vec![],
+            counters: Counters::for_account(Outcome::Failed, &[], 0),
+            round,
+        },
+        documents: vec![],
+    }
+}
