@@ -16,6 +16,7 @@ use billrun_domain::state::AccountState;
 use parking_lot::Mutex;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::ops::Bound;
+use std::time::{Duration, Instant};
 
 #[derive(Default)]
 struct Inner {
@@ -502,6 +503,8 @@ pub enum Receive {
 #[derive(Default)]
 struct QueueInner {
     ready: VecDeque<Delivery>,
+    /// Returned deliveries, invisible until their instant (SQS's visibility timeout).
+    delayed: Vec<(Instant, Delivery)>,
     in_flight: usize,
     /// Chaos mode: every message is delivered twice, in a shuffled order.
     chaos: Option<u64>,
@@ -541,8 +544,20 @@ impl MemoryQueue {
     pub fn try_receive(&self) -> Receive {
         let mut g = self.inner.lock();
         let g = &mut *g;
+        if !g.delayed.is_empty() {
+            let now = Instant::now();
+            let mut i = 0;
+            while i < g.delayed.len() {
+                if g.delayed[i].0 <= now {
+                    let (_, d) = g.delayed.swap_remove(i);
+                    g.ready.push_back(d);
+                } else {
+                    i += 1;
+                }
+            }
+        }
         if g.ready.is_empty() {
-            return if g.in_flight == 0 {
+            return if g.in_flight == 0 && g.delayed.is_empty() {
                 Receive::Drained
             } else {
                 Receive::Empty
@@ -566,11 +581,13 @@ impl MemoryQueue {
         g.in_flight = g.in_flight.saturating_sub(1);
     }
 
-    /// The delivery failed: it becomes visible again.
+    /// The delivery failed: it becomes visible again after a back-off that doubles
+    /// with every receive (5 ms, 10 ms, 20 ms...).
     pub fn retry(&self, d: Delivery) {
+        let backoff = Duration::from_millis(5u64 << d.receive_count.min(10));
         let mut g = self.inner.lock();
         g.in_flight = g.in_flight.saturating_sub(1);
-        g.ready.push_back(d);
+        g.delayed.push((Instant::now() + backoff, d));
     }
 
     /// Messages sent so far (duplicates in chaos mode not counted).
@@ -580,7 +597,7 @@ impl MemoryQueue {
 
     pub fn is_drained(&self) -> bool {
         let g = self.inner.lock();
-        g.ready.is_empty() && g.in_flight == 0
+        g.ready.is_empty() && g.delayed.is_empty() && g.in_flight == 0
     }
 }
 

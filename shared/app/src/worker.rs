@@ -18,7 +18,7 @@ impl Default for WorkerConfig {
     fn default() -> Self {
         WorkerConfig {
             workers: 2,
-            max_receives: 5,
+            max_receives: 8,
         }
     }
 }

@@ -107,6 +107,16 @@ impl RunSpec {
         ready <= self.target && self.window.is_none_or(|(from, _)| ready >= from)
     }
 
+    /// Whether a one-time charge or adjustment dated `date` is due: on or before the
+    /// transaction cutoff (`T` unless the run sets `transactionCutoffDate`, which then
+    /// replaces `T`, later or earlier), and in a window run also inside the window.
+    fn transaction_due(&self, date: NaiveDate) -> bool {
+        date <= self.transaction_cutoff
+            && self
+                .window
+                .is_none_or(|(from, to)| from <= date && date <= to)
+    }
+
     fn group_key(&self, account: &Account, sub: Option<&Subscription>) -> String {
         match (self.grouping, sub) {
             (Grouping::Account, _) => account.id.to_string(),
@@ -227,10 +237,7 @@ pub fn rate_account(spec: &RunSpec, book: &AccountBook) -> Result<Rated, String>
                         continue;
                     }
                     let date = charge_date.unwrap_or(s.start_date);
-                    if s.effective_end().is_some_and(|e| date >= e)
-                        || date > spec.transaction_cutoff
-                        || !spec.in_window(date)
-                    {
+                    if s.effective_end().is_some_and(|e| date >= e) || !spec.transaction_due(date) {
                         continue;
                     }
                     pending.push(Pending {
@@ -310,10 +317,7 @@ pub fn rate_account(spec: &RunSpec, book: &AccountBook) -> Result<Rated, String>
     if adjustments_kept {
         let key = spec.group_key(acct, None);
         for a in &book.adjustments {
-            if book.state.adjustments_billed.contains(&a.id)
-                || a.date > spec.transaction_cutoff
-                || !spec.in_window(a.date)
-            {
+            if book.state.adjustments_billed.contains(&a.id) || !spec.transaction_due(a.date) {
                 continue;
             }
             pending.push(Pending {
@@ -388,8 +392,10 @@ fn rate_recurring(
     };
 
     // Billed past an earlier effective end: credit the overlap, move the watermark back.
+    // Billing never starts before the subscription, so neither does the credit.
     if let (Some(bt), Some(e)) = (stored, end) {
-        if bt > e {
+        let credit_from = e.max(sub.start_date);
+        if bt > credit_from {
             if !spec.in_window(e) {
                 return Ok(());
             }
@@ -398,7 +404,7 @@ fn rate_recurring(
                 .get(charge.id)
                 .map(|r| r.history.as_slice())
                 .unwrap_or(&[]);
-            let mut at = e;
+            let mut at = credit_from;
             let mut n = 0;
             while at < bt {
                 let (ps, pe) = charge.grid.period_containing(at);
