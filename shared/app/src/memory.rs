@@ -29,8 +29,8 @@ struct Inner {
     outcomes: HashMap<RunId, BTreeMap<AccountId, AccountOutcomeRecord>>,
     counters: HashMap<RunId, Counters>,
     documents: HashMap<DocumentId, StoredDocument>,
-    /// Per run, document ids in numbering order.
-    run_documents: HashMap<RunId, BTreeMap<(AccountId, String), DocumentId>>,
+    /// Per run, document ids in numbering order: (round, accountId, groupKey).
+    run_documents: HashMap<RunId, BTreeMap<(u32, AccountId, String), DocumentId>>,
     reverted: std::collections::HashSet<RunId>,
 }
 
@@ -174,22 +174,9 @@ impl BookStore for MemoryStore {
                 .accounts
                 .get_mut(&s.account_id)
                 .ok_or_else(|| missing(&s.account_id))?;
-            // Imported billing state applies to charges the store does not know yet; for
-            // known ones the store's own watermarks are the truth.
-            let fresh = AccountState::from_book(std::slice::from_ref(s), &[], &[]);
-            for (charge, st) in fresh.recurring {
-                ab.state.recurring.entry(charge).or_insert(st);
-            }
-            let known: Vec<_> = ab
-                .subscriptions
-                .iter()
-                .flat_map(|x| x.charges.iter().map(|c| c.id.clone()))
-                .collect();
-            for c in fresh.one_time_billed {
-                if !known.contains(&c) {
-                    ab.state.one_time_billed.insert(c);
-                }
-            }
+            // Billing state the book carries only adds what the store does not know yet.
+            ab.state
+                .merge_imported(AccountState::from_book(std::slice::from_ref(s), &[], &[]));
             upsert(&mut ab.subscriptions, s.clone(), |x| &x.id);
         }
         for u in &book.usage {
@@ -200,9 +187,8 @@ impl BookStore for MemoryStore {
             if ab.usage.iter().any(|x| x.id == u.id) {
                 continue; // usage is idempotent by id: a re-sent record changes nothing
             }
-            if u.billed {
-                ab.state.usage_billed.insert(u.id.clone());
-            }
+            ab.state
+                .merge_imported(AccountState::from_book(&[], std::slice::from_ref(u), &[]));
             ab.usage.push(u.clone());
         }
         for a in &book.adjustments {
@@ -210,9 +196,8 @@ impl BookStore for MemoryStore {
                 .accounts
                 .get_mut(&a.account_id)
                 .ok_or_else(|| missing(&a.account_id))?;
-            if a.billed && !ab.adjustments.iter().any(|x| x.id == a.id) {
-                ab.state.adjustments_billed.insert(a.id.clone());
-            }
+            ab.state
+                .merge_imported(AccountState::from_book(&[], &[], std::slice::from_ref(a)));
             upsert(&mut ab.adjustments, a.clone(), |x| &x.id);
         }
         for s in &book.invoice_schedules {
@@ -233,12 +218,18 @@ impl BookStore for MemoryStore {
     async fn select_accounts(
         &self,
         filters: &Filters,
-        after: Option<&AccountId>,
+        cursor: Option<&str>,
         limit: usize,
-    ) -> StoreResult<Vec<AccountId>> {
+    ) -> StoreResult<AccountPage> {
         let g = self.inner.lock();
-        let lower = after.map_or(Bound::Unbounded, Bound::Excluded);
-        Ok(g.accounts
+        // The cursor is the last account id of the previous page.
+        let after = cursor
+            .map(AccountId::parse)
+            .transpose()
+            .map_err(|e| StoreError::Fatal(format!("bad planning cursor: {e}")))?;
+        let lower = after.as_ref().map_or(Bound::Unbounded, Bound::Excluded);
+        let ids: Vec<AccountId> = g
+            .accounts
             .range((lower, Bound::Unbounded))
             .filter(|(_, ab)| {
                 let a = &ab.account;
@@ -246,7 +237,12 @@ impl BookStore for MemoryStore {
             })
             .take(limit)
             .map(|(id, _)| id.clone())
-            .collect())
+            .collect();
+        let next = match ids.last() {
+            Some(last) if ids.len() == limit => Some(last.to_string()),
+            _ => None,
+        };
+        Ok(AccountPage { ids, next })
     }
 }
 
@@ -271,11 +267,19 @@ impl DocumentStore for MemoryStore {
     async fn run_documents(
         &self,
         run: RunId,
-        offset: usize,
+        cursor: Option<&str>,
         limit: usize,
-    ) -> StoreResult<Vec<StoredDocument>> {
+    ) -> StoreResult<DocumentPage> {
         let g = self.inner.lock();
-        Ok(g.run_documents
+        // The cursor is the position of the next document.
+        let offset: usize = match cursor {
+            None => 0,
+            Some(c) => c
+                .parse()
+                .map_err(|_| StoreError::Fatal(format!("bad document cursor '{c}'")))?,
+        };
+        let documents: Vec<StoredDocument> = g
+            .run_documents
             .get(&run)
             .into_iter()
             .flat_map(|m| m.values())
@@ -283,7 +287,9 @@ impl DocumentStore for MemoryStore {
             .take(limit)
             .filter_map(|id| g.documents.get(id))
             .cloned()
-            .collect())
+            .collect();
+        let next = (documents.len() == limit).then(|| (offset + limit).to_string());
+        Ok(DocumentPage { documents, next })
     }
 
     async fn assign_numbers(&self, numbers: &[(DocumentId, String)]) -> StoreResult<()> {
@@ -361,7 +367,7 @@ impl WatermarkStore for MemoryStore {
             g.run_documents
                 .entry(o.run_id)
                 .or_default()
-                .insert((d.account_id.clone(), d.group_key.clone()), d.id);
+                .insert((o.round, d.account_id.clone(), d.group_key.clone()), d.id);
             g.documents.insert(
                 d.id,
                 StoredDocument {
@@ -620,5 +626,25 @@ impl WorkQueue for MemoryQueue {
             });
         }
         Ok(())
+    }
+}
+
+/// Files in memory.
+#[derive(Default)]
+pub struct MemoryBlobs {
+    blobs: Mutex<HashMap<String, (Vec<u8>, String)>>,
+}
+
+#[async_trait]
+impl BlobStore for MemoryBlobs {
+    async fn put_blob(&self, key: &str, bytes: Vec<u8>, content_type: &str) -> StoreResult<()> {
+        self.blobs
+            .lock()
+            .insert(key.to_string(), (bytes, content_type.to_string()));
+        Ok(())
+    }
+
+    async fn get_blob(&self, key: &str) -> StoreResult<Option<Vec<u8>>> {
+        Ok(self.blobs.lock().get(key).map(|(b, _)| b.clone()))
     }
 }

@@ -13,8 +13,8 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PlanState {
-    /// Last account id of the last planned page.
-    pub cursor: Option<AccountId>,
+    /// Where the next page starts (opaque to the use cases; adapter-specific).
+    pub cursor: Option<String>,
     pub selected: u64,
     pub pages: u64,
     pub done: bool,
@@ -96,12 +96,9 @@ pub enum CommitResult {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "camelCase")]
 pub enum Message {
-    /// Plan the page of accounts after `after`.
+    /// Plan page number `page` (0-based) of the run's accounts.
     #[serde(rename_all = "camelCase")]
-    Plan {
-        run_id: RunId,
-        after: Option<AccountId>,
-    },
+    Plan { run_id: RunId, page: u64 },
     /// Rate and bill one account.
     #[serde(rename_all = "camelCase")]
     Account {
@@ -109,6 +106,22 @@ pub enum Message {
         account_id: AccountId,
         round: u32,
     },
+}
+
+/// One page of selected accounts.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AccountPage {
+    pub ids: Vec<AccountId>,
+    /// Where the next page starts; `None` when this was the last page.
+    pub next: Option<String>,
+}
+
+/// One page of a run's documents in numbering order.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct DocumentPage {
+    pub documents: Vec<StoredDocument>,
+    /// Where the next page starts; `None` when this was the last page.
+    pub next: Option<String>,
 }
 
 /// What `create_run` did with an `Idempotency-Key`.

@@ -47,14 +47,14 @@ pub trait BookStore: Send + Sync {
     async fn import_book(&self, book: &Book) -> StoreResult<()>;
     /// Everything rating needs about one account, with its current billing state.
     async fn account_book(&self, id: &AccountId) -> StoreResult<Option<AccountBook>>;
-    /// Account ids passing the account filters, byte-wise ordered, after `after`, at most
-    /// `limit`.
+    /// Up to `limit` account ids passing the account filters, starting at `cursor`
+    /// (`None`: the beginning).
     async fn select_accounts(
         &self,
         filters: &Filters,
-        after: Option<&AccountId>,
+        cursor: Option<&str>,
         limit: usize,
-    ) -> StoreResult<Vec<AccountId>>;
+    ) -> StoreResult<AccountPage>;
 }
 
 /// Documents of runs.
@@ -63,13 +63,14 @@ pub trait DocumentStore: Send + Sync {
     async fn get_document(&self, id: DocumentId) -> StoreResult<Option<StoredDocument>>;
     /// A run's documents of one round, in numbering order (byte-wise accountId, groupKey).
     async fn round_documents(&self, run: RunId, round: u32) -> StoreResult<Vec<StoredDocument>>;
-    /// A run's documents in numbering order, paged by position.
+    /// A run's documents in numbering order, from `cursor` (`None`: the first), at most
+    /// `limit`.
     async fn run_documents(
         &self,
         run: RunId,
-        offset: usize,
+        cursor: Option<&str>,
         limit: usize,
-    ) -> StoreResult<Vec<StoredDocument>>;
+    ) -> StoreResult<DocumentPage>;
     /// Sets numbers; setting the same number again is a no-op.
     async fn assign_numbers(&self, numbers: &[(DocumentId, String)]) -> StoreResult<()>;
     /// Moves every document of the run to `status` (post).
@@ -127,4 +128,11 @@ impl Clock for SystemClock {
     fn now(&self) -> DateTime<Utc> {
         Utc::now()
     }
+}
+
+/// Files (rendered documents), addressed by key.
+#[async_trait]
+pub trait BlobStore: Send + Sync {
+    async fn put_blob(&self, key: &str, bytes: Vec<u8>, content_type: &str) -> StoreResult<()>;
+    async fn get_blob(&self, key: &str) -> StoreResult<Option<Vec<u8>>>;
 }

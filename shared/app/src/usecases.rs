@@ -158,7 +158,7 @@ impl App {
         self.queue
             .send(vec![Message::Plan {
                 run_id: id,
-                after: None,
+                page: 0,
             }])
             .await?;
         Ok(run)
@@ -167,7 +167,7 @@ impl App {
     /// Handles one queue message.
     pub async fn handle(&self, message: &Message) -> Result<(), AppError> {
         match message {
-            Message::Plan { run_id, after } => self.plan_page(*run_id, after.as_ref()).await,
+            Message::Plan { run_id, page } => self.plan_page(*run_id, *page).await,
             Message::Account {
                 run_id,
                 account_id,
@@ -196,44 +196,32 @@ impl App {
         }
     }
 
-    /// Plans one page: selects accounts after `after` by the account filters, queues a
-    /// message for each, queues the next page, and stores the cursor.
-    pub async fn plan_page(
-        &self,
-        run_id: RunId,
-        after: Option<&AccountId>,
-    ) -> Result<(), AppError> {
-        let span = info_span!("plan_page", run_id = %run_id);
+    /// Plans one page: selects accounts from the stored cursor by the account filters,
+    /// queues a message for each and the next page's message, then stores the cursor.
+    /// A crash repeats the page (its messages are idempotent); a page message that
+    /// arrives before its predecessor stored the cursor is retried.
+    pub async fn plan_page(&self, run_id: RunId, page: u64) -> Result<(), AppError> {
+        let span = info_span!("plan_page", run_id = %run_id, page);
         async move {
             let Some(run) = self.runs.get_run(run_id).await? else {
                 return Ok(());
             };
-            if run.status != RunStatus::Processing || run.plan.done {
-                return Ok(());
+            if run.status != RunStatus::Processing || run.plan.done || run.plan.pages > page {
+                return Ok(()); // planned already
             }
-            if run.plan.cursor.as_ref() != after {
-                let ahead = match (run.plan.cursor.as_ref(), after) {
-                    (None, Some(_)) => true,
-                    (Some(c), Some(a)) => a > c,
-                    _ => false,
-                };
-                if ahead {
-                    // The page before this one has not stored its cursor yet.
-                    return Err(AppError::Transient(
-                        "previous planning page not finished".into(),
-                    ));
-                }
-                return Ok(()); // already planned
+            if run.plan.pages < page {
+                return Err(AppError::Transient(
+                    "previous planning page not finished".into(),
+                ));
             }
-            let page = self.plan_page_size.max(1);
-            let ids = self
+            let limit = self.plan_page_size.max(1);
+            let selected = self
                 .book
-                .select_accounts(&run.request.filters, after, page)
+                .select_accounts(&run.request.filters, run.plan.cursor.as_deref(), limit)
                 .await?;
-            let last = ids.last().cloned();
-            let done = ids.len() < page;
-            let count = ids.len() as u64;
-            let messages: Vec<Message> = ids
+            let count = selected.ids.len() as u64;
+            let messages: Vec<Message> = selected
+                .ids
                 .into_iter()
                 .map(|account_id| Message::Account {
                     run_id,
@@ -244,22 +232,20 @@ impl App {
             if !messages.is_empty() {
                 self.queue.send(messages).await?;
             }
+            let done = selected.next.is_none();
             if !done {
                 self.queue
                     .send(vec![Message::Plan {
                         run_id,
-                        after: last.clone(),
+                        page: page + 1,
                     }])
                     .await?;
             }
-            let after_owned = after.cloned();
             self.modify_run(run_id, |r| {
-                if r.plan.done || r.plan.cursor != after_owned {
+                if r.plan.done || r.plan.pages != page {
                     return Ok(false);
                 }
-                if last.is_some() {
-                    r.plan.cursor = last.clone();
-                }
+                r.plan.cursor = selected.next.clone();
                 r.plan.selected += count;
                 r.plan.pages += 1;
                 r.plan.done = done;
@@ -620,12 +606,17 @@ impl App {
     /// Every document of the run in numbering order.
     pub async fn all_documents(&self, id: RunId) -> Result<Vec<Document>, AppError> {
         let mut out = Vec::new();
+        let mut cursor: Option<String> = None;
         loop {
-            let page = self.documents.run_documents(id, out.len(), 1000).await?;
-            if page.is_empty() {
-                break;
+            let page = self
+                .documents
+                .run_documents(id, cursor.as_deref(), 1000)
+                .await?;
+            out.extend(page.documents.into_iter().map(|d| d.document));
+            match page.next {
+                Some(next) => cursor = Some(next),
+                None => break,
             }
-            out.extend(page.into_iter().map(|d| d.document));
         }
         Ok(out)
     }

@@ -1,5 +1,5 @@
-//! billrun's billing model and rules (../../BILLING_RULES.md in the reference material,
-//! `docs/billing-rules.md` in this repository).
+//! billrun's billing model and rules (`docs/billing-rules.md`, with the choices where they
+//! are silent in `docs/decisions.md`).
 //!
 //! Pure: no I/O, no async. Everything here is a function over plain values, so the same
 //! rules run in Lambda, in the local mode and in tests.

@@ -102,6 +102,17 @@ impl AccountState {
         st
     }
 
+    /// Merges billing state from an imported book: it only adds what is not known yet (a
+    /// watermark for a charge without one, billed marks); it never moves a watermark.
+    pub fn merge_imported(&mut self, from: AccountState) {
+        for (charge, st) in from.recurring {
+            self.recurring.entry(charge).or_insert(st);
+        }
+        self.one_time_billed.extend(from.one_time_billed);
+        self.usage_billed.extend(from.usage_billed);
+        self.adjustments_billed.extend(from.adjustments_billed);
+    }
+
     pub fn billed_through(&self, charge: &ChargeId) -> Option<NaiveDate> {
         self.recurring.get(charge).and_then(|r| r.billed_through)
     }
