@@ -21,5 +21,5 @@ cargo fmt --all -- --check
 echo "== cargo clippy --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
-echo "== cargo test "
-cargo test --workspace --locked
+echo "== cargo test (with a moto server for the AWS adapters)"
+./infra/local/with-moto.sh cargo test --workspace --locked

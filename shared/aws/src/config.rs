@@ -1,0 +1,114 @@
+//! Typed configuration from the environment, read once, and the SDK clients, built once.
+
+use aws_config::BehaviorVersion;
+use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
+
+/// Partitions every per-run item is spread over (`RUN#<id>#<k>`), unless `RUN_SHARDS`
+/// says otherwise.
+pub const DEFAULT_SHARDS: u32 = 16;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AwsConfig {
+    pub table: String,
+    pub bucket: String,
+    pub plan_queue_url: String,
+    pub account_queue_url: String,
+    pub document_queue_url: Option<String>,
+    pub shards: u32,
+    /// `AWS_ENDPOINT_URL`, when set: S3 then uses path-style addressing.
+    pub endpoint_url: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("configuration: {0}")]
+pub struct ConfigError(pub String);
+
+impl AwsConfig {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|k| std::env::var(k).ok().filter(|v| !v.is_empty()))
+    }
+
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let need = |k: &str| get(k).ok_or_else(|| ConfigError(format!("{k} is not set")));
+        let shards = match get("RUN_SHARDS") {
+            None => DEFAULT_SHARDS,
+            Some(v) => v
+                .parse::<u32>()
+                .ok()
+                .filter(|n| (1..=1000).contains(n))
+                .ok_or_else(|| ConfigError(format!("RUN_SHARDS must be 1..=1000, got '{v}'")))?,
+        };
+        Ok(AwsConfig {
+            table: need("TABLE_NAME")?,
+            bucket: need("BUCKET_NAME")?,
+            plan_queue_url: need("PLAN_QUEUE_URL")?,
+            account_queue_url: need("ACCOUNT_QUEUE_URL")?,
+            document_queue_url: get("DOCUMENT_QUEUE_URL"),
+            shards,
+            endpoint_url: get("AWS_ENDPOINT_URL"),
+        })
+    }
+}
+
+/// The SDK clients, built once and cloned cheaply.
+#[derive(Clone, Debug)]
+pub struct Clients {
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    pub s3: aws_sdk_s3::Client,
+    pub sqs: aws_sdk_sqs::Client,
+}
+
+impl Clients {
+    /// Loads region, credentials and `AWS_ENDPOINT_URL` from the environment, with a
+    /// rustls (ring) HTTPS client (no aws-lc C build).
+    pub async fn load() -> Clients {
+        let http = aws_smithy_http_client::Builder::new()
+            .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
+            .build_https();
+        let shared = aws_config::defaults(BehaviorVersion::latest())
+            .http_client(http)
+            .load()
+            .await;
+        let path_style = std::env::var("AWS_ENDPOINT_URL").is_ok_and(|v| !v.is_empty());
+        let s3 = aws_sdk_s3::config::Builder::from(&shared)
+            .force_path_style(path_style)
+            .build();
+        Clients {
+            dynamodb: aws_sdk_dynamodb::Client::new(&shared),
+            s3: aws_sdk_s3::Client::from_conf(s3),
+            sqs: aws_sdk_sqs::Client::new(&shared),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    #[test]
+    fn config_names_the_missing_variable() {
+        let env: HashMap<&str, &str> = [("TABLE_NAME", "t"), ("BUCKET_NAME", "b")].into();
+        let err = AwsConfig::from_lookup(|k| env.get(k).map(|v| v.to_string())).unwrap_err();
+        assert!(err.0.contains("PLAN_QUEUE_URL"));
+    }
+
+    #[test]
+    fn config_reads_every_name_once() {
+        let env: HashMap<&str, &str> = [
+            ("TABLE_NAME", "t"),
+            ("BUCKET_NAME", "b"),
+            ("PLAN_QUEUE_URL", "p"),
+            ("ACCOUNT_QUEUE_URL", "a"),
+            ("RUN_SHARDS", "4"),
+        ]
+        .into();
+        let c = AwsConfig::from_lookup(|k| env.get(k).map(|v| v.to_string())).unwrap();
+        assert_eq!(c.shards, 4);
+        assert_eq!(c.document_queue_url, None);
+        let bad: HashMap<&str, &str> = [("RUN_SHARDS", "0")].into();
+        assert!(
+            AwsConfig::from_lookup(|k| bad.get(k).or(env.get(k)).map(|v| v.to_string())).is_err()
+        );
+    }
+}

@@ -1,0 +1,1240 @@
+//! The DynamoDB single-table adapter of every storage port.
+//!
+//! | item | pk | sk | other keys |
+//! | --- | --- | --- | --- |
+//! | run | `RUN#<id>` | `RUN` | gsi1: `RUNS` / `<createdAt>#<id>` |
+//! | idempotency key | `IDEM#<key>` | `IDEM` | |
+//! | sequence | `SEQ#<RUN/INV/CM>` | `SEQ` | |
+//! | run counter shard | `RUN#<id>#<k>` | `COUNT` | |
+//! | run account outcome | `RUN#<id>#<k>` | `ACCT#<account>` | |
+//! | account | `ACCT#<id>` | `ACCT` | gsi2: `ACCOUNTS` / `<id>` |
+//! | subscription, usage, adjustment, invoice schedule | `ACCT#<id>` | `SUB#`, `USAGE#`, `ADJ#`, `SCHED#` + id | |
+//! | billing state (watermarks, billed marks) | `ACCT#<id>` | `STATE` | |
+//! | document | `DOC#<id>` | `DOC` | gsi1: `RUNDOC#<run>#<k>` / `<round>␁<account>␁<groupKey>` |
+//!
+//! Entities are stored as JSON in `data`, mapped in one function pair per entity; the
+//! attributes that conditions, counters and indexes need are top-level. `k` is a stable
+//! hash of the account id modulo `RUN_SHARDS`, so no per-run partition takes more than
+//! its share of a million accounts' writes.
+
+use crate::config::AwsConfig;
+use crate::metrics::{bump, Metrics};
+use async_trait::async_trait;
+use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{
+    AttributeValue, Delete, Put, PutRequest, ReturnValue, TransactWriteItem, Update, WriteRequest,
+};
+use billrun_app::error::StoreError;
+use billrun_app::model::*;
+use billrun_app::ports::*;
+use billrun_domain::book::Book;
+use billrun_domain::document::{DocumentKind, DocumentStatus};
+use billrun_domain::ids::{AccountId, DocumentId, RunId};
+use billrun_domain::money::Currency;
+use billrun_domain::rating::AccountBook;
+use billrun_domain::request::Filters;
+use billrun_domain::run::{Counters, Outcome};
+use billrun_domain::state::AccountState;
+use rust_decimal::Decimal;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+type Item = HashMap<String, AttributeValue>;
+
+pub const PK: &str = "pk";
+pub const SK: &str = "sk";
+pub const GSI1: &str = "gsi1";
+pub const GSI1PK: &str = "gsi1pk";
+pub const GSI1SK: &str = "gsi1sk";
+pub const GSI2: &str = "gsi2";
+pub const GSI2PK: &str = "gsi2pk";
+pub const GSI2SK: &str = "gsi2sk";
+const DATA: &str = "data";
+const VER: &str = "ver";
+const NUMBER: &str = "num";
+const STATUS: &str = "st";
+const SEQ_VALUE: &str = "n";
+/// Most actions of one TransactWriteItems.
+const MAX_TRANSACTION: usize = 100;
+/// BatchWriteItem takes 25 puts per request.
+const BATCH: usize = 25;
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+fn n(v: impl ToString) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+fn get_s<'a>(item: &'a Item, k: &str) -> Option<&'a str> {
+    item.get(k).and_then(|v| v.as_s().ok()).map(String::as_str)
+}
+
+fn get_u64(item: &Item, k: &str) -> u64 {
+    item.get(k)
+        .and_then(|v| v.as_n().ok())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+fn encode<T: Serialize>(v: &T) -> StoreResult<AttributeValue> {
+    serde_json::to_string(v)
+        .map(AttributeValue::S)
+        .map_err(|e| StoreError::Fatal(format!("cannot encode item: {e}")))
+}
+
+fn decode<T: DeserializeOwned>(item: &Item) -> StoreResult<T> {
+    let raw = get_s(item, DATA).ok_or_else(|| StoreError::Fatal("item has no data".into()))?;
+    serde_json::from_str(raw).map_err(|e| StoreError::Fatal(format!("corrupt item: {e}")))
+}
+
+/// Maps an SDK error: throttling, 5xx, timeouts and transaction conflicts are worth
+/// retrying (the SDK already retried them with jittered backoff); a failed condition is
+/// a conflict; a missing table or a bad request is not worth retrying.
+fn sdk<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::fmt::Debug>(
+    e: SdkError<E, R>,
+) -> StoreError {
+    let code = e.code().unwrap_or("").to_string();
+    let text = format!("{}", DisplayErrorContext(&e));
+    match code.as_str() {
+        "ConditionalCheckFailedException" => StoreError::Conflict(text),
+        "ResourceNotFoundException"
+        | "ValidationException"
+        | "AccessDeniedException"
+        | "UnrecognizedClientException"
+        | "SerializationException" => StoreError::Fatal(text),
+        _ => StoreError::Transient(text),
+    }
+}
+
+fn built<T, E: std::fmt::Display>(r: Result<T, E>) -> StoreResult<T> {
+    r.map_err(|e| StoreError::Fatal(format!("request build: {e}")))
+}
+
+/// FNV-1a: a stable hash (the same in every process and release).
+fn stable_hash(s: &str) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in s.as_bytes() {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
+fn run_pk(run: RunId) -> String {
+    format!("RUN#{run}")
+}
+
+fn acct_pk(id: &AccountId) -> String {
+    format!("ACCT#{id}")
+}
+
+fn doc_pk(id: DocumentId) -> String {
+    format!("DOC#{id}")
+}
+
+fn doc_sort(round: u32, account: &AccountId, group: &str) -> String {
+    // \u{1} sorts below every character an id may hold, so the byte order of this key
+    // is the (round, accountId, groupKey) numbering order.
+    format!("{round:06}\u{1}{account}\u{1}{group}")
+}
+
+pub struct DynamoStore {
+    client: aws_sdk_dynamodb::Client,
+    table: String,
+    shards: u32,
+    metrics: Arc<Metrics>,
+}
+
+enum SortKey<'a> {
+    Any,
+    Prefix(&'a str),
+    /// Strictly after this key, keeping only keys with the prefix.
+    After(&'a str, &'a str),
+}
+
+impl DynamoStore {
+    pub fn new(
+        client: aws_sdk_dynamodb::Client,
+        config: &AwsConfig,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        DynamoStore {
+            client,
+            table: config.table.clone(),
+            shards: config.shards.max(1),
+            metrics,
+        }
+    }
+
+    fn shard(&self, account: &AccountId) -> u32 {
+        (stable_hash(account.as_str()) % u64::from(self.shards)) as u32
+    }
+
+    fn shard_pk(&self, run: RunId, k: u32) -> String {
+        format!("RUN#{run}#{k}")
+    }
+
+    async fn get(&self, pk: String, sk: &str) -> StoreResult<Option<Item>> {
+        bump(&self.metrics.dynamodb_reads);
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(PK, s(pk))
+            .key(SK, s(sk))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(sdk)?;
+        Ok(out.item().cloned())
+    }
+
+    /// Queries one partition (of the table or an index), following pages until `limit`
+    /// items (or all) were read.
+    async fn query(
+        &self,
+        index: Option<&str>,
+        pk: String,
+        sk: SortKey<'_>,
+        limit: Option<usize>,
+    ) -> StoreResult<Vec<Item>> {
+        let (pk_attr, sk_attr) = match index {
+            None => (PK, SK),
+            Some(GSI1) => (GSI1PK, GSI1SK),
+            Some(_) => (GSI2PK, GSI2SK),
+        };
+        let mut out = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let mut q = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .set_index_name(index.map(str::to_string))
+                .expression_attribute_names("#pk", pk_attr)
+                .expression_attribute_values(":pk", s(pk.clone()))
+                .set_exclusive_start_key(start.take());
+            q = match &sk {
+                SortKey::Any => q.key_condition_expression("#pk = :pk"),
+                SortKey::Prefix(p) => q
+                    .key_condition_expression("#pk = :pk AND begins_with(#sk, :sk)")
+                    .expression_attribute_names("#sk", sk_attr)
+                    .expression_attribute_values(":sk", s(*p)),
+                SortKey::After(a, _) => q
+                    .key_condition_expression("#pk = :pk AND #sk > :sk")
+                    .expression_attribute_names("#sk", sk_attr)
+                    .expression_attribute_values(":sk", s(*a)),
+            };
+            if index.is_none() {
+                q = q.consistent_read(true);
+            }
+            if let Some(l) = limit {
+                q = q.limit(l.saturating_sub(out.len()).clamp(1, 1000) as i32);
+            }
+            bump(&self.metrics.dynamodb_queries);
+            let page = q.send().await.map_err(sdk)?;
+            for item in page.items() {
+                if let SortKey::After(_, prefix) = &sk {
+                    if !get_s(item, sk_attr).is_some_and(|v| v.starts_with(prefix)) {
+                        continue;
+                    }
+                }
+                out.push(item.clone());
+            }
+            if limit.is_some_and(|l| out.len() >= l) {
+                out.truncate(limit.unwrap_or(out.len()));
+                return Ok(out);
+            }
+            match page.last_evaluated_key() {
+                Some(k) if !k.is_empty() => start = Some(k.clone()),
+                _ => return Ok(out),
+            }
+        }
+    }
+
+    async fn put(
+        &self,
+        item: Item,
+        condition: Option<&str>,
+        values: Vec<(&str, AttributeValue)>,
+    ) -> StoreResult<()> {
+        bump(&self.metrics.dynamodb_writes);
+        let mut p = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .set_condition_expression(condition.map(str::to_string));
+        for (k, v) in values {
+            p = p.expression_attribute_values(k, v);
+        }
+        p.send().await.map_err(sdk)?;
+        Ok(())
+    }
+
+    /// Writes items in batches of 25, retrying unprocessed ones.
+    async fn batch_put(&self, items: Vec<Item>) -> StoreResult<()> {
+        for chunk in items.chunks(BATCH) {
+            let mut pending: Vec<WriteRequest> = Vec::with_capacity(chunk.len());
+            for item in chunk {
+                let put = built(PutRequest::builder().set_item(Some(item.clone())).build())?;
+                pending.push(WriteRequest::builder().put_request(put).build());
+            }
+            let mut attempt = 0u32;
+            while !pending.is_empty() {
+                bump(&self.metrics.dynamodb_batch_writes);
+                let out = self
+                    .client
+                    .batch_write_item()
+                    .request_items(&self.table, pending)
+                    .send()
+                    .await
+                    .map_err(sdk)?;
+                pending = out
+                    .unprocessed_items()
+                    .and_then(|m| m.get(&self.table))
+                    .cloned()
+                    .unwrap_or_default();
+                if !pending.is_empty() {
+                    attempt += 1;
+                    if attempt > 8 {
+                        return Err(StoreError::Transient(
+                            "unprocessed batch items after 8 attempts".into(),
+                        ));
+                    }
+                    backoff(attempt).await;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn transact(
+        &self,
+        items: Vec<TransactWriteItem>,
+    ) -> Result<(), SdkError<TransactWriteItemsError, aws_sdk_dynamodb::config::http::HttpResponse>>
+    {
+        bump(&self.metrics.dynamodb_transactions);
+        self.client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await
+            .map(|_| ())
+    }
+
+    fn run_item(&self, run: &RunRecord) -> StoreResult<Item> {
+        Ok(HashMap::from([
+            (PK.to_string(), s(run_pk(run.id))),
+            (SK.to_string(), s("RUN")),
+            (GSI1PK.to_string(), s("RUNS")),
+            (
+                GSI1SK.to_string(),
+                s(format!("{}#{}", run.created_at.to_rfc3339(), run.id)),
+            ),
+            (VER.to_string(), n(run.version)),
+            (DATA.to_string(), encode(run)?),
+        ]))
+    }
+
+    async fn read_state(&self, account: &AccountId) -> StoreResult<(AccountState, u64)> {
+        match self.get(acct_pk(account), "STATE").await? {
+            None => Ok((AccountState::default(), 0)),
+            Some(item) => Ok((decode(&item)?, get_u64(&item, VER))),
+        }
+    }
+
+    fn state_put(
+        &self,
+        account: &AccountId,
+        state: &AccountState,
+        version: u64,
+    ) -> StoreResult<Put> {
+        let item = HashMap::from([
+            (PK.to_string(), s(acct_pk(account))),
+            (SK.to_string(), s("STATE")),
+            (VER.to_string(), n(version + 1)),
+            (DATA.to_string(), encode(state)?),
+        ]);
+        let p = Put::builder().table_name(&self.table).set_item(Some(item));
+        let p = if version == 0 {
+            p.condition_expression("attribute_not_exists(pk)")
+        } else {
+            p.condition_expression("ver = :v")
+                .expression_attribute_values(":v", n(version))
+        };
+        built(p.build())
+    }
+
+    fn counter_update(&self, run: RunId, k: u32, c: &Counters, sign: i64) -> StoreResult<Update> {
+        let mut names: Vec<(String, String)> = Vec::new();
+        let mut values: Vec<(String, AttributeValue)> = Vec::new();
+        let mut adds: Vec<String> = Vec::new();
+        let fields = [
+            ("billed", c.billed),
+            ("suppressed", c.suppressed),
+            ("nothingToBill", c.nothing_to_bill),
+            ("failed", c.failed),
+            ("invoices", c.invoices),
+            ("creditMemos", c.credit_memos),
+            ("suppressedDocuments", c.suppressed_documents),
+        ];
+        for (i, (name, v)) in fields.iter().enumerate() {
+            if *v == 0 {
+                continue;
+            }
+            names.push((format!("#c{i}"), name.to_string()));
+            values.push((format!(":c{i}"), n(*v as i64 * sign)));
+            adds.push(format!("#c{i} :c{i}"));
+        }
+        for (i, a) in c.amounts.iter().enumerate() {
+            let sgn = Decimal::from(sign);
+            names.push((format!("#i{i}"), format!("inv_{}", a.currency.code())));
+            values.push((format!(":i{i}"), n(a.invoiced * sgn)));
+            adds.push(format!("#i{i} :i{i}"));
+            names.push((format!("#r{i}"), format!("cred_{}", a.currency.code())));
+            values.push((format!(":r{i}"), n(a.credited * sgn)));
+            adds.push(format!("#r{i} :r{i}"));
+        }
+        let mut u = Update::builder()
+            .table_name(&self.table)
+            .key(PK, s(self.shard_pk(run, k)))
+            .key(SK, s("COUNT"))
+            .update_expression(format!("ADD {}", adds.join(", ")));
+        for (k, v) in names {
+            u = u.expression_attribute_names(k, v);
+        }
+        for (k, v) in values {
+            u = u.expression_attribute_values(k, v);
+        }
+        built(u.build())
+    }
+
+    async fn run_document_items(
+        &self,
+        run: RunId,
+        sk: SortKey<'_>,
+        limit: Option<usize>,
+    ) -> StoreResult<Vec<(String, StoredDocument)>> {
+        let mut all = Vec::new();
+        for k in 0..self.shards {
+            let sk = match &sk {
+                SortKey::Any => SortKey::Any,
+                SortKey::Prefix(p) => SortKey::Prefix(p),
+                SortKey::After(a, p) => SortKey::After(a, p),
+            };
+            for item in self
+                .query(Some(GSI1), format!("RUNDOC#{run}#{k}"), sk, limit)
+                .await?
+            {
+                let key = get_s(&item, GSI1SK).unwrap_or_default().to_string();
+                all.push((key, stored_document(&item)?));
+            }
+        }
+        all.sort_by(|a, b| a.0.cmp(&b.0));
+        if let Some(l) = limit {
+            all.truncate(l);
+        }
+        Ok(all)
+    }
+}
+
+async fn backoff(attempt: u32) {
+    let base = 10u64 << attempt.min(8);
+    // Jitter from the clock's low bits: enough to spread competing retries.
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::from(d.subsec_nanos()));
+    let jitter = nanos % (base + 1);
+    tokio::time::sleep(std::time::Duration::from_millis(base / 2 + jitter)).await;
+}
+
+fn stored_document(item: &Item) -> StoreResult<StoredDocument> {
+    let mut d: StoredDocument = decode(item)?;
+    if let Some(num) = get_s(item, NUMBER) {
+        d.document.number = Some(num.to_string());
+    }
+    if let Some(st) = get_s(item, STATUS) {
+        d.document.status = serde_json::from_value(serde_json::Value::String(st.to_string()))
+            .map_err(|e| StoreError::Fatal(format!("corrupt document status: {e}")))?;
+    }
+    Ok(d)
+}
+
+fn status_name(st: DocumentStatus) -> &'static str {
+    match st {
+        DocumentStatus::Draft => "Draft",
+        DocumentStatus::Approved => "Approved",
+        DocumentStatus::Posted => "Posted",
+        DocumentStatus::Canceled => "Canceled",
+    }
+}
+
+#[async_trait]
+impl RunStore for DynamoStore {
+    async fn create_run(&self, mut run: RunRecord) -> StoreResult<Created> {
+        let idem_pk = run.idempotency_key.as_ref().map(|k| format!("IDEM#{k}"));
+        for _ in 0..3 {
+            if let Some(pk) = &idem_pk {
+                if let Some(item) = self.get(pk.clone(), "IDEM").await? {
+                    let id: RunId = get_s(&item, "runId")
+                        .and_then(|v| v.parse().ok())
+                        .ok_or_else(|| StoreError::Fatal("corrupt idempotency item".into()))?;
+                    let existing = self.get_run(id).await?.ok_or_else(|| {
+                        StoreError::Fatal(format!("idempotency key names missing run {id}"))
+                    })?;
+                    return if existing.request == run.request {
+                        Ok(Created::Replayed(existing))
+                    } else {
+                        Err(StoreError::Conflict(
+                            "idempotency key reused with a different request".into(),
+                        ))
+                    };
+                }
+            }
+            bump(&self.metrics.dynamodb_writes);
+            let seq = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .key(PK, s("SEQ#RUN"))
+                .key(SK, s("SEQ"))
+                .update_expression("ADD #n :one")
+                .expression_attribute_names("#n", SEQ_VALUE)
+                .expression_attribute_values(":one", n(1))
+                .return_values(ReturnValue::UpdatedNew)
+                .send()
+                .await
+                .map_err(sdk)?;
+            let number = seq.attributes().map(|a| get_u64(a, SEQ_VALUE)).unwrap_or(0);
+            run.number = format!("BR-{number:08}");
+            let mut items = vec![TransactWriteItem::builder()
+                .put(built(
+                    Put::builder()
+                        .table_name(&self.table)
+                        .set_item(Some(self.run_item(&run)?))
+                        .condition_expression("attribute_not_exists(pk)")
+                        .build(),
+                )?)
+                .build()];
+            if let Some(pk) = &idem_pk {
+                let item = HashMap::from([
+                    (PK.to_string(), s(pk.clone())),
+                    (SK.to_string(), s("IDEM")),
+                    ("runId".to_string(), s(run.id.to_string())),
+                    ("createdAt".to_string(), s(run.created_at.to_rfc3339())),
+                ]);
+                items.push(
+                    TransactWriteItem::builder()
+                        .put(built(
+                            Put::builder()
+                                .table_name(&self.table)
+                                .set_item(Some(item))
+                                .condition_expression("attribute_not_exists(pk)")
+                                .build(),
+                        )?)
+                        .build(),
+                );
+            }
+            match self.transact(items).await {
+                Ok(()) => return Ok(Created::New(run)),
+                // Lost a race for the idempotency key: read the winner.
+                Err(SdkError::ServiceError(e))
+                    if matches!(
+                        e.err(),
+                        TransactWriteItemsError::TransactionCanceledException(_)
+                    ) =>
+                {
+                    continue
+                }
+                Err(e) => return Err(sdk(e)),
+            }
+        }
+        Err(StoreError::Transient("could not create the run".into()))
+    }
+
+    async fn get_run(&self, id: RunId) -> StoreResult<Option<RunRecord>> {
+        match self.get(run_pk(id), "RUN").await? {
+            None => Ok(None),
+            Some(item) => decode(&item).map(Some),
+        }
+    }
+
+    async fn update_run(&self, run: &RunRecord) -> StoreResult<()> {
+        self.put(
+            self.run_item(run)?,
+            Some("ver = :v"),
+            vec![(":v", n(run.version.saturating_sub(1)))],
+        )
+        .await
+    }
+
+    async fn counters(&self, id: RunId) -> StoreResult<Counters> {
+        let mut c = Counters::default();
+        for k in 0..self.shards {
+            let Some(item) = self.get(self.shard_pk(id, k), "COUNT").await? else {
+                continue;
+            };
+            let mut part = Counters {
+                billed: get_u64(&item, "billed"),
+                suppressed: get_u64(&item, "suppressed"),
+                nothing_to_bill: get_u64(&item, "nothingToBill"),
+                failed: get_u64(&item, "failed"),
+                invoices: get_u64(&item, "invoices"),
+                credit_memos: get_u64(&item, "creditMemos"),
+                suppressed_documents: get_u64(&item, "suppressedDocuments"),
+                ..Counters::default()
+            };
+            let mut amounts: BTreeMap<String, (Decimal, Decimal)> = BTreeMap::new();
+            for (key, v) in &item {
+                let (code, invoiced) = if let Some(code) = key.strip_prefix("inv_") {
+                    (code, true)
+                } else if let Some(code) = key.strip_prefix("cred_") {
+                    (code, false)
+                } else {
+                    continue;
+                };
+                let value: Decimal = v
+                    .as_n()
+                    .ok()
+                    .and_then(|x| x.parse().ok())
+                    .ok_or_else(|| StoreError::Fatal(format!("corrupt counter {key}")))?;
+                let e = amounts.entry(code.to_string()).or_default();
+                if invoiced {
+                    e.0 = value;
+                } else {
+                    e.1 = value;
+                }
+            }
+            for (code, (inv, cred)) in amounts {
+                let currency = Currency::parse(&code).map_err(StoreError::Fatal)?;
+                part.amounts.push(billrun_domain::run::CurrencyAmounts {
+                    currency,
+                    invoiced: currency.round(inv),
+                    credited: currency.round(cred),
+                });
+            }
+            c.merge(&part, 1);
+        }
+        c.accounts_selected = self.get_run(id).await?.map_or(0, |r| r.plan.selected);
+        Ok(c)
+    }
+
+    async fn outcome(
+        &self,
+        run: RunId,
+        account: &AccountId,
+    ) -> StoreResult<Option<AccountOutcomeRecord>> {
+        match self
+            .get(
+                self.shard_pk(run, self.shard(account)),
+                &format!("ACCT#{account}"),
+            )
+            .await?
+        {
+            None => Ok(None),
+            Some(item) => decode(&item).map(Some),
+        }
+    }
+
+    async fn outcomes(
+        &self,
+        run: RunId,
+        after: Option<&AccountId>,
+        limit: usize,
+    ) -> StoreResult<Vec<AccountOutcomeRecord>> {
+        let after_key = after.map(|a| format!("ACCT#{a}"));
+        let mut all: Vec<AccountOutcomeRecord> = Vec::new();
+        for k in 0..self.shards {
+            let sk = match &after_key {
+                Some(a) => SortKey::After(a, "ACCT#"),
+                None => SortKey::Prefix("ACCT#"),
+            };
+            for item in self
+                .query(None, self.shard_pk(run, k), sk, Some(limit))
+                .await?
+            {
+                all.push(decode(&item)?);
+            }
+        }
+        all.sort_by(|a, b| a.account_id.cmp(&b.account_id));
+        all.truncate(limit);
+        Ok(all)
+    }
+}
+
+#[async_trait]
+impl BookStore for DynamoStore {
+    async fn import_book(&self, book: &Book) -> StoreResult<()> {
+        let mut items: Vec<Item> = Vec::new();
+        let entity = |pk: String, sk: String, data: AttributeValue| -> Item {
+            HashMap::from([
+                (PK.to_string(), s(pk)),
+                (SK.to_string(), s(sk)),
+                (DATA.to_string(), data),
+            ])
+        };
+        for a in &book.accounts {
+            let mut item = entity(acct_pk(&a.id), "ACCT".into(), encode(a)?);
+            item.insert(GSI2PK.to_string(), s("ACCOUNTS"));
+            item.insert(GSI2SK.to_string(), s(a.id.to_string()));
+            items.push(item);
+        }
+        for x in &book.subscriptions {
+            items.push(entity(
+                acct_pk(&x.account_id),
+                format!("SUB#{}", x.id),
+                encode(x)?,
+            ));
+        }
+        for x in &book.usage {
+            items.push(entity(
+                acct_pk(&x.account_id),
+                format!("USAGE#{}", x.id),
+                encode(x)?,
+            ));
+        }
+        for x in &book.adjustments {
+            items.push(entity(
+                acct_pk(&x.account_id),
+                format!("ADJ#{}", x.id),
+                encode(x)?,
+            ));
+        }
+        for x in &book.invoice_schedules {
+            items.push(entity(
+                acct_pk(&x.account_id),
+                format!("SCHED#{}", x.id),
+                encode(x)?,
+            ));
+        }
+        self.batch_put(items).await?;
+        // Billing state the book carries (imported watermarks, billed marks) is merged
+        // into each account's state: it only adds what the store does not have yet.
+        let mut imported: BTreeMap<&AccountId, AccountState> = BTreeMap::new();
+        for x in &book.subscriptions {
+            let st = AccountState::from_book(std::slice::from_ref(x), &[], &[]);
+            merge_state(imported.entry(&x.account_id).or_default(), st);
+        }
+        for x in &book.usage {
+            let st = AccountState::from_book(&[], std::slice::from_ref(x), &[]);
+            merge_state(imported.entry(&x.account_id).or_default(), st);
+        }
+        for x in &book.adjustments {
+            let st = AccountState::from_book(&[], &[], std::slice::from_ref(x));
+            merge_state(imported.entry(&x.account_id).or_default(), st);
+        }
+        for (account, st) in imported {
+            if st == AccountState::default() {
+                continue;
+            }
+            for attempt in 0..8u32 {
+                let (mut current, version) = self.read_state(account).await?;
+                let before = current.clone();
+                merge_state(&mut current, st.clone());
+                if current == before {
+                    break;
+                }
+                let put = self.state_put(account, &current, version)?;
+                bump(&self.metrics.dynamodb_writes);
+                let mut req = self
+                    .client
+                    .put_item()
+                    .table_name(&self.table)
+                    .set_item(Some(put.item().clone()))
+                    .set_condition_expression(put.condition_expression().map(str::to_string));
+                if let Some(v) = put.expression_attribute_values() {
+                    req = req.set_expression_attribute_values(Some(v.clone()));
+                }
+                match req.send().await.map_err(sdk) {
+                    Ok(_) => break,
+                    Err(StoreError::Conflict(_)) if attempt < 7 => backoff(attempt).await,
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn account_book(&self, id: &AccountId) -> StoreResult<Option<AccountBook>> {
+        let items = self.query(None, acct_pk(id), SortKey::Any, None).await?;
+        let mut account = None;
+        let mut book = AccountBook {
+            account: match items.iter().find(|i| get_s(i, SK) == Some("ACCT")) {
+                Some(i) => decode(i)?,
+                None => return Ok(None),
+            },
+            subscriptions: vec![],
+            usage: vec![],
+            adjustments: vec![],
+            scheduled_subscriptions: Default::default(),
+            state: AccountState::default(),
+        };
+        for item in &items {
+            let sk = get_s(item, SK).unwrap_or_default();
+            if sk == "ACCT" {
+                account = Some(());
+            } else if sk.starts_with("SUB#") {
+                book.subscriptions.push(decode(item)?);
+            } else if sk.starts_with("USAGE#") {
+                book.usage.push(decode(item)?);
+            } else if sk.starts_with("ADJ#") {
+                book.adjustments.push(decode(item)?);
+            } else if sk.starts_with("SCHED#") {
+                let sched: billrun_domain::book::InvoiceSchedule = decode(item)?;
+                book.scheduled_subscriptions.extend(sched.subscription_ids);
+            } else if sk == "STATE" {
+                book.state = decode(item)?;
+            }
+        }
+        Ok(account.map(|_| book))
+    }
+
+    async fn select_accounts(
+        &self,
+        filters: &Filters,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<AccountPage> {
+        let mut ids: Vec<AccountId> = Vec::new();
+        let mut after: Option<String> = cursor.map(str::to_string);
+        // Read the index in pages, keeping the accounts the filters select, until the page
+        // is full or the index is exhausted.
+        loop {
+            let sk = match &after {
+                Some(a) => SortKey::After(a, ""),
+                None => SortKey::Any,
+            };
+            let batch = self
+                .query(Some(GSI2), "ACCOUNTS".into(), sk, Some(1000))
+                .await?;
+            let exhausted = batch.len() < 1000;
+            for item in &batch {
+                let a: billrun_domain::book::Account = decode(item)?;
+                after = Some(a.id.to_string());
+                if filters.selects(&a.id, a.batch.as_deref(), a.bill_cycle_day, a.currency) {
+                    ids.push(a.id);
+                    if ids.len() == limit {
+                        return Ok(AccountPage { ids, next: after });
+                    }
+                }
+            }
+            if exhausted {
+                return Ok(AccountPage { ids, next: None });
+            }
+        }
+    }
+}
+
+fn merge_state(into: &mut AccountState, from: AccountState) {
+    into.merge_imported(from);
+}
+
+#[async_trait]
+impl DocumentStore for DynamoStore {
+    async fn get_document(&self, id: DocumentId) -> StoreResult<Option<StoredDocument>> {
+        match self.get(doc_pk(id), "DOC").await? {
+            None => Ok(None),
+            Some(item) => stored_document(&item).map(Some),
+        }
+    }
+
+    async fn round_documents(&self, run: RunId, round: u32) -> StoreResult<Vec<StoredDocument>> {
+        let prefix = format!("{round:06}\u{1}");
+        Ok(self
+            .run_document_items(run, SortKey::Prefix(&prefix), None)
+            .await?
+            .into_iter()
+            .map(|(_, d)| d)
+            .collect())
+    }
+
+    async fn run_documents(
+        &self,
+        run: RunId,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<DocumentPage> {
+        let sk = match cursor {
+            Some(c) => SortKey::After(c, ""),
+            None => SortKey::Any,
+        };
+        let items = self.run_document_items(run, sk, Some(limit)).await?;
+        let next = if items.len() == limit {
+            items.last().map(|(k, _)| k.clone())
+        } else {
+            None
+        };
+        Ok(DocumentPage {
+            documents: items.into_iter().map(|(_, d)| d).collect(),
+            next,
+        })
+    }
+
+    async fn assign_numbers(&self, numbers: &[(DocumentId, String)]) -> StoreResult<()> {
+        // Independent conditional updates, a bounded number in flight at once.
+        for chunk in numbers.chunks(32) {
+            let mut set = tokio::task::JoinSet::new();
+            for (id, number) in chunk {
+                let req = self
+                    .client
+                    .update_item()
+                    .table_name(&self.table)
+                    .key(PK, s(doc_pk(*id)))
+                    .key(SK, s("DOC"))
+                    .update_expression("SET #n = :n")
+                    .condition_expression(
+                        "attribute_exists(pk) AND (attribute_not_exists(#n) OR #n = :n)",
+                    )
+                    .expression_attribute_names("#n", NUMBER)
+                    .expression_attribute_values(":n", s(number.clone()));
+                bump(&self.metrics.dynamodb_writes);
+                set.spawn(async move { req.send().await.map(|_| ()).map_err(sdk) });
+            }
+            while let Some(r) = set.join_next().await {
+                r.map_err(|e| StoreError::Transient(format!("numbering task: {e}")))??;
+            }
+        }
+        Ok(())
+    }
+
+    async fn set_run_status(&self, run: RunId, status: DocumentStatus) -> StoreResult<()> {
+        let docs = self.run_document_items(run, SortKey::Any, None).await?;
+        let ids: Vec<DocumentId> = docs
+            .iter()
+            .filter(|(_, d)| d.document.status != DocumentStatus::Canceled)
+            .map(|(_, d)| d.document.id)
+            .collect();
+        self.set_statuses(&ids, status, true).await
+    }
+}
+
+impl DynamoStore {
+    async fn set_statuses(
+        &self,
+        ids: &[DocumentId],
+        status: DocumentStatus,
+        unless_canceled: bool,
+    ) -> StoreResult<()> {
+        for chunk in ids.chunks(32) {
+            let mut set = tokio::task::JoinSet::new();
+            for id in chunk {
+                let mut req = self
+                    .client
+                    .update_item()
+                    .table_name(&self.table)
+                    .key(PK, s(doc_pk(*id)))
+                    .key(SK, s("DOC"))
+                    .update_expression("SET #s = :s")
+                    .expression_attribute_names("#s", STATUS)
+                    .expression_attribute_values(":s", s(status_name(status)));
+                if unless_canceled {
+                    req = req
+                        .condition_expression("attribute_not_exists(#s) OR #s <> :c")
+                        .expression_attribute_values(":c", s("Canceled"));
+                }
+                bump(&self.metrics.dynamodb_writes);
+                set.spawn(async move {
+                    match req.send().await.map_err(sdk) {
+                        Ok(_) | Err(StoreError::Conflict(_)) => Ok(()),
+                        Err(e) => Err(e),
+                    }
+                });
+            }
+            while let Some(r) = set.join_next().await {
+                r.map_err(|e| StoreError::Transient(format!("status task: {e}")))??;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl WatermarkStore for DynamoStore {
+    async fn commit_account(&self, commit: &AccountCommit) -> StoreResult<CommitResult> {
+        let o = &commit.outcome;
+        let k = self.shard(&o.account_id);
+        if commit.documents.len() + 3 > MAX_TRANSACTION {
+            return Err(StoreError::Fatal(format!(
+                "account {} produces {} documents; one transaction holds at most {}",
+                o.account_id,
+                commit.documents.len(),
+                MAX_TRANSACTION - 3
+            )));
+        }
+        let mut items: Vec<TransactWriteItem> = Vec::with_capacity(commit.documents.len() + 3);
+        // 0: the outcome, written once.
+        let outcome_item = HashMap::from([
+            (PK.to_string(), s(self.shard_pk(o.run_id, k))),
+            (SK.to_string(), s(format!("ACCT#{}", o.account_id))),
+            (DATA.to_string(), encode(o)?),
+        ]);
+        items.push(
+            TransactWriteItem::builder()
+                .put(built(
+                    Put::builder()
+                        .table_name(&self.table)
+                        .set_item(Some(outcome_item))
+                        .condition_expression("attribute_not_exists(pk)")
+                        .build(),
+                )?)
+                .build(),
+        );
+        // 1: the counter shard of the account.
+        items.push(
+            TransactWriteItem::builder()
+                .update(self.counter_update(o.run_id, k, &o.counters, 1)?)
+                .build(),
+        );
+        // 2: the billing state, conditioned on the version its changes were checked on.
+        let state_index = if o.changes.is_empty() {
+            None
+        } else {
+            let (mut state, version) = self.read_state(&o.account_id).await?;
+            if let Err(e) = state.check(&o.changes) {
+                if self.outcome(o.run_id, &o.account_id).await?.is_some() {
+                    return Ok(CommitResult::AlreadyDone);
+                }
+                return Err(StoreError::Conflict(e.0));
+            }
+            state.apply(&o.changes);
+            items.push(
+                TransactWriteItem::builder()
+                    .put(self.state_put(&o.account_id, &state, version)?)
+                    .build(),
+            );
+            Some(items.len() - 1)
+        };
+        for d in &commit.documents {
+            let stored = StoredDocument {
+                document: d.clone(),
+                round: o.round,
+            };
+            let item = HashMap::from([
+                (PK.to_string(), s(doc_pk(d.id))),
+                (SK.to_string(), s("DOC")),
+                (GSI1PK.to_string(), s(format!("RUNDOC#{}#{k}", o.run_id))),
+                (
+                    GSI1SK.to_string(),
+                    s(doc_sort(o.round, &d.account_id, &d.group_key)),
+                ),
+                (STATUS.to_string(), s(status_name(d.status))),
+                (DATA.to_string(), encode(&stored)?),
+            ]);
+            items.push(
+                TransactWriteItem::builder()
+                    .put(built(
+                        Put::builder()
+                            .table_name(&self.table)
+                            .set_item(Some(item))
+                            .condition_expression("attribute_not_exists(pk)")
+                            .build(),
+                    )?)
+                    .build(),
+            );
+        }
+        match self.transact(items).await {
+            Ok(()) => Ok(CommitResult::Committed),
+            Err(SdkError::ServiceError(e)) => match e.err() {
+                TransactWriteItemsError::TransactionCanceledException(c) => {
+                    let reasons = c.cancellation_reasons();
+                    let failed = |i: usize| {
+                        reasons.get(i).and_then(|r| r.code()) == Some("ConditionalCheckFailed")
+                    };
+                    if failed(0) {
+                        Ok(CommitResult::AlreadyDone)
+                    } else if state_index.is_some_and(failed) {
+                        Err(StoreError::Conflict(format!(
+                            "billing state of account {} moved",
+                            o.account_id
+                        )))
+                    } else {
+                        let codes: Vec<&str> = reasons.iter().filter_map(|r| r.code()).collect();
+                        Err(StoreError::Transient(format!(
+                            "transaction canceled: {codes:?}"
+                        )))
+                    }
+                }
+                _ => Err(StoreError::Transient(format!(
+                    "{}",
+                    DisplayErrorContext(e.err())
+                ))),
+            },
+            Err(e) => Err(sdk(e)),
+        }
+    }
+
+    async fn revert_run(&self, run: RunId) -> StoreResult<()> {
+        let mut outcomes: Vec<AccountOutcomeRecord> = Vec::new();
+        let mut after: Option<AccountId> = None;
+        loop {
+            let page = self.outcomes(run, after.as_ref(), 1000).await?;
+            let Some(last) = page.last() else { break };
+            after = Some(last.account_id.clone());
+            outcomes.extend(page);
+        }
+        // Check every account first: nothing is reverted when one of them moved on.
+        let mut states = Vec::with_capacity(outcomes.len());
+        // (A reverted outcome has its changes cleared, so an interrupted cancel resumes.)
+        for o in outcomes.iter().filter(|o| !o.changes.is_empty()) {
+            let (state, version) = self.read_state(&o.account_id).await?;
+            state
+                .check_revert(&o.changes)
+                .map_err(|e| StoreError::Conflict(format!("account {}: {}", o.account_id, e.0)))?;
+            states.push((o, state, version));
+        }
+        for (o, mut state, version) in states {
+            state.revert(&o.changes);
+            let mut marked = o.clone();
+            marked.changes.clear();
+            marked.reason = Some("reverted".into());
+            let outcome_item = HashMap::from([
+                (
+                    PK.to_string(),
+                    s(self.shard_pk(run, self.shard(&o.account_id))),
+                ),
+                (SK.to_string(), s(format!("ACCT#{}", o.account_id))),
+                (DATA.to_string(), encode(&marked)?),
+            ]);
+            let items = vec![
+                TransactWriteItem::builder()
+                    .put(self.state_put(&o.account_id, &state, version)?)
+                    .build(),
+                TransactWriteItem::builder()
+                    .put(built(
+                        Put::builder()
+                            .table_name(&self.table)
+                            .set_item(Some(outcome_item))
+                            .build(),
+                    )?)
+                    .build(),
+            ];
+            self.transact(items).await.map_err(sdk)?;
+        }
+        let docs = self.run_document_items(run, SortKey::Any, None).await?;
+        let ids: Vec<DocumentId> = docs.iter().map(|(_, d)| d.document.id).collect();
+        self.set_statuses(&ids, DocumentStatus::Canceled, false)
+            .await
+    }
+
+    async fn clear_failed(&self, run: RunId) -> StoreResult<Vec<AccountId>> {
+        let mut cleared = Vec::new();
+        let mut after: Option<AccountId> = None;
+        loop {
+            let page = self.outcomes(run, after.as_ref(), 1000).await?;
+            let Some(last) = page.last() else { break };
+            after = Some(last.account_id.clone());
+            for o in page.into_iter().filter(|o| o.outcome == Outcome::Failed) {
+                let k = self.shard(&o.account_id);
+                let delete = built(
+                    Delete::builder()
+                        .table_name(&self.table)
+                        .key(PK, s(self.shard_pk(run, k)))
+                        .key(SK, s(format!("ACCT#{}", o.account_id)))
+                        .condition_expression("attribute_exists(pk)")
+                        .build(),
+                )?;
+                let items = vec![
+                    TransactWriteItem::builder().delete(delete).build(),
+                    TransactWriteItem::builder()
+                        .update(self.counter_update(run, k, &o.counters, -1)?)
+                        .build(),
+                ];
+                self.transact(items).await.map_err(sdk)?;
+                cleared.push(o.account_id);
+            }
+        }
+        Ok(cleared)
+    }
+}
+
+#[async_trait]
+impl SequenceStore for DynamoStore {
+    async fn reserve_block(
+        &self,
+        run: RunId,
+        round: u32,
+        invoices: u64,
+        credit_memos: u64,
+    ) -> StoreResult<NumberBlock> {
+        for attempt in 0..16u32 {
+            let mut record = self
+                .get_run(run)
+                .await?
+                .ok_or_else(|| StoreError::Conflict(format!("run {run} does not exist")))?;
+            if let Some(b) = record.number_blocks.iter().find(|b| b.round == round) {
+                return Ok(b.clone());
+            }
+            let inv_now = self
+                .get("SEQ#INV".into(), "SEQ")
+                .await?
+                .map_or(0, |i| get_u64(&i, SEQ_VALUE));
+            let cm_now = self
+                .get("SEQ#CM".into(), "SEQ")
+                .await?
+                .map_or(0, |i| get_u64(&i, SEQ_VALUE));
+            let block = NumberBlock {
+                round,
+                first_invoice: inv_now + 1,
+                invoices,
+                first_credit_memo: cm_now + 1,
+                credit_memos,
+            };
+            record.number_blocks.push(block.clone());
+            record.version += 1;
+            let seq = |kind: &str, now: u64, add: u64| -> StoreResult<TransactWriteItem> {
+                let u = Update::builder()
+                    .table_name(&self.table)
+                    .key(PK, s(format!("SEQ#{kind}")))
+                    .key(SK, s("SEQ"))
+                    .update_expression("SET #n = :new")
+                    .expression_attribute_names("#n", SEQ_VALUE)
+                    .expression_attribute_values(":new", n(now + add))
+                    .expression_attribute_values(":old", n(now));
+                let u = if now == 0 {
+                    u.condition_expression("attribute_not_exists(#n) OR #n = :old")
+                } else {
+                    u.condition_expression("#n = :old")
+                };
+                Ok(TransactWriteItem::builder()
+                    .update(built(u.build())?)
+                    .build())
+            };
+            let run_put = built(
+                Put::builder()
+                    .table_name(&self.table)
+                    .set_item(Some(self.run_item(&record)?))
+                    .condition_expression("ver = :v")
+                    .expression_attribute_values(":v", n(record.version - 1))
+                    .build(),
+            )?;
+            // The block is stored on the run in the same transaction that advances both
+            // sequences: one reservation per (run, round), never a gap.
+            let items = vec![
+                seq(DocumentKind::Invoice.prefix(), inv_now, invoices)?,
+                seq(DocumentKind::CreditMemo.prefix(), cm_now, credit_memos)?,
+                TransactWriteItem::builder().put(run_put).build(),
+            ];
+            match self.transact(items).await {
+                Ok(()) => return Ok(block),
+                Err(SdkError::ServiceError(e))
+                    if matches!(
+                        e.err(),
+                        TransactWriteItemsError::TransactionCanceledException(_)
+                    ) =>
+                {
+                    backoff(attempt).await;
+                }
+                Err(e) => return Err(sdk(e)),
+            }
+        }
+        Err(StoreError::Transient(format!(
+            "could not reserve numbers for run {run}"
+        )))
+    }
+}

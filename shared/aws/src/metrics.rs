@@ -1,0 +1,73 @@
+//! Requests per kind, counted in the adapters.
+
+use serde::Serialize;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+#[derive(Debug, Default)]
+pub struct Metrics {
+    pub dynamodb_reads: AtomicU64,
+    pub dynamodb_queries: AtomicU64,
+    pub dynamodb_writes: AtomicU64,
+    pub dynamodb_batch_writes: AtomicU64,
+    pub dynamodb_transactions: AtomicU64,
+    pub sqs_sends: AtomicU64,
+    pub sqs_receives: AtomicU64,
+    pub sqs_deletes: AtomicU64,
+    pub s3_puts: AtomicU64,
+    pub s3_gets: AtomicU64,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MetricsSnapshot {
+    pub dynamodb_reads: u64,
+    pub dynamodb_queries: u64,
+    pub dynamodb_writes: u64,
+    pub dynamodb_batch_writes: u64,
+    pub dynamodb_transactions: u64,
+    pub sqs_sends: u64,
+    pub sqs_receives: u64,
+    pub sqs_deletes: u64,
+    pub s3_puts: u64,
+    pub s3_gets: u64,
+}
+
+pub(crate) fn bump(c: &AtomicU64) {
+    c.fetch_add(1, Ordering::Relaxed);
+}
+
+impl Metrics {
+    pub fn snapshot(&self) -> MetricsSnapshot {
+        let g = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        MetricsSnapshot {
+            dynamodb_reads: g(&self.dynamodb_reads),
+            dynamodb_queries: g(&self.dynamodb_queries),
+            dynamodb_writes: g(&self.dynamodb_writes),
+            dynamodb_batch_writes: g(&self.dynamodb_batch_writes),
+            dynamodb_transactions: g(&self.dynamodb_transactions),
+            sqs_sends: g(&self.sqs_sends),
+            sqs_receives: g(&self.sqs_receives),
+            sqs_deletes: g(&self.sqs_deletes),
+            s3_puts: g(&self.s3_puts),
+            s3_gets: g(&self.s3_gets),
+        }
+    }
+}
+
+impl MetricsSnapshot {
+    /// `(kind, requests)` pairs, for printing.
+    pub fn rows(&self) -> [(&'static str, u64); 10] {
+        [
+            ("DynamoDB GetItem", self.dynamodb_reads),
+            ("DynamoDB Query", self.dynamodb_queries),
+            ("DynamoDB Put/Update/Delete", self.dynamodb_writes),
+            ("DynamoDB BatchWriteItem", self.dynamodb_batch_writes),
+            ("DynamoDB TransactWriteItems", self.dynamodb_transactions),
+            ("SQS SendMessageBatch", self.sqs_sends),
+            ("SQS ReceiveMessage", self.sqs_receives),
+            ("SQS DeleteMessageBatch", self.sqs_deletes),
+            ("S3 PutObject", self.s3_puts),
+            ("S3 GetObject", self.s3_gets),
+        ]
+    }
+}

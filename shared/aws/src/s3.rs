@@ -1,0 +1,81 @@
+//! S3 adapter of the file port: a private bucket, objects encrypted at rest (SSE-S3).
+
+use crate::metrics::{bump, Metrics};
+use async_trait::async_trait;
+use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata};
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::ServerSideEncryption;
+use billrun_app::error::StoreError;
+use billrun_app::ports::{BlobStore, StoreResult};
+use std::sync::Arc;
+
+pub struct S3Blobs {
+    client: aws_sdk_s3::Client,
+    bucket: String,
+    metrics: Arc<Metrics>,
+}
+
+impl S3Blobs {
+    pub fn new(
+        client: aws_sdk_s3::Client,
+        bucket: impl Into<String>,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        S3Blobs {
+            client,
+            bucket: bucket.into(),
+            metrics,
+        }
+    }
+}
+
+fn s3_err<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::fmt::Debug>(
+    e: aws_sdk_s3::error::SdkError<E, R>,
+) -> StoreError {
+    let text = format!("{}", DisplayErrorContext(&e));
+    match e.code() {
+        Some("NoSuchBucket" | "AccessDenied" | "InvalidAccessKeyId") => StoreError::Fatal(text),
+        _ => StoreError::Transient(text),
+    }
+}
+
+#[async_trait]
+impl BlobStore for S3Blobs {
+    async fn put_blob(&self, key: &str, bytes: Vec<u8>, content_type: &str) -> StoreResult<()> {
+        bump(&self.metrics.s3_puts);
+        self.client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .content_type(content_type)
+            .server_side_encryption(ServerSideEncryption::Aes256)
+            .body(ByteStream::from(bytes))
+            .send()
+            .await
+            .map_err(s3_err)?;
+        Ok(())
+    }
+
+    async fn get_blob(&self, key: &str) -> StoreResult<Option<Vec<u8>>> {
+        bump(&self.metrics.s3_gets);
+        match self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+        {
+            Ok(out) => {
+                let bytes = out
+                    .body
+                    .collect()
+                    .await
+                    .map_err(|e| StoreError::Transient(format!("reading object {key}: {e}")))?;
+                Ok(Some(bytes.into_bytes().to_vec()))
+            }
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => Ok(None),
+            Err(e) => Err(s3_err(e)),
+        }
+    }
+}

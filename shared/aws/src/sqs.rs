@@ -1,0 +1,250 @@
+//! SQS adapter of the work queue, and pollers that stand in for the Lambda event source
+//! mappings in the local mode: same contract (one record at a time, delete on success,
+//! a retryable failure becomes visible again after a back-off, the last allowed receive
+//! records the account Failed).
+
+use crate::config::AwsConfig;
+use crate::metrics::{bump, Metrics};
+use async_trait::async_trait;
+use aws_sdk_sqs::error::DisplayErrorContext;
+use aws_sdk_sqs::types::{
+    DeleteMessageBatchRequestEntry, MessageSystemAttributeName, SendMessageBatchRequestEntry,
+};
+use billrun_app::error::StoreError;
+use billrun_app::model::Message;
+use billrun_app::ports::{StoreResult, WorkQueue};
+use billrun_app::App;
+use std::sync::Arc;
+
+pub struct SqsQueue {
+    client: aws_sdk_sqs::Client,
+    plan_url: String,
+    account_url: String,
+    metrics: Arc<Metrics>,
+}
+
+fn sqs_err(e: impl std::error::Error + 'static) -> StoreError {
+    StoreError::Transient(format!("{}", DisplayErrorContext(&e)))
+}
+
+impl SqsQueue {
+    pub fn new(client: aws_sdk_sqs::Client, config: &AwsConfig, metrics: Arc<Metrics>) -> Self {
+        SqsQueue {
+            client,
+            plan_url: config.plan_queue_url.clone(),
+            account_url: config.account_queue_url.clone(),
+            metrics,
+        }
+    }
+
+    pub fn plan_url(&self) -> &str {
+        &self.plan_url
+    }
+
+    pub fn account_url(&self) -> &str {
+        &self.account_url
+    }
+
+    async fn send_to(&self, url: &str, bodies: Vec<String>) -> StoreResult<()> {
+        for chunk in bodies.chunks(10) {
+            let mut pending: Vec<(String, String)> = chunk
+                .iter()
+                .enumerate()
+                .map(|(i, b)| (i.to_string(), b.clone()))
+                .collect();
+            for attempt in 0..5 {
+                if pending.is_empty() {
+                    break;
+                }
+                let mut entries = Vec::with_capacity(pending.len());
+                for (id, body) in &pending {
+                    entries.push(
+                        SendMessageBatchRequestEntry::builder()
+                            .id(id)
+                            .message_body(body)
+                            .build()
+                            .map_err(|e| StoreError::Fatal(format!("request build: {e}")))?,
+                    );
+                }
+                bump(&self.metrics.sqs_sends);
+                let out = self
+                    .client
+                    .send_message_batch()
+                    .queue_url(url)
+                    .set_entries(Some(entries))
+                    .send()
+                    .await
+                    .map_err(sqs_err)?;
+                let failed: Vec<&str> = out.failed().iter().map(|f| f.id()).collect();
+                pending.retain(|(id, _)| failed.contains(&id.as_str()));
+                if !pending.is_empty() && attempt == 4 {
+                    return Err(StoreError::Transient(format!(
+                        "{} messages not sent",
+                        pending.len()
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Receives up to 10 messages from `url` (long polling `wait_seconds`), handles each
+    /// on its own and deletes the handled ones. Returns how many were received.
+    pub async fn poll_once(
+        &self,
+        app: &App,
+        url: &str,
+        wait_seconds: i32,
+        max_receives: u32,
+    ) -> StoreResult<usize> {
+        bump(&self.metrics.sqs_receives);
+        let out = self
+            .client
+            .receive_message()
+            .queue_url(url)
+            .max_number_of_messages(10)
+            .wait_time_seconds(wait_seconds)
+            .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
+            .send()
+            .await
+            .map_err(sqs_err)?;
+        let messages = out.messages();
+        let mut done: Vec<DeleteMessageBatchRequestEntry> = Vec::new();
+        for (i, m) in messages.iter().enumerate() {
+            let Some(handle) = m.receipt_handle() else {
+                continue;
+            };
+            let receives: u32 = m
+                .attributes()
+                .and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(1);
+            // A malformed body fails alone: it is not deleted and reaches the DLQ.
+            let Ok(message) = serde_json::from_str::<Message>(m.body().unwrap_or_default()) else {
+                tracing::warn!(
+                    message_id = m.message_id().unwrap_or_default(),
+                    "malformed queue message"
+                );
+                continue;
+            };
+            let delete = match app.handle(&message).await {
+                Ok(()) => true,
+                Err(e) if e.is_retryable() && receives < max_receives => {
+                    let delay = (1i32 << receives.min(5)).min(30);
+                    let _ = self
+                        .client
+                        .change_message_visibility()
+                        .queue_url(url)
+                        .receipt_handle(handle)
+                        .visibility_timeout(delay)
+                        .send()
+                        .await;
+                    false
+                }
+                Err(e) => {
+                    let reason = format!("gave up after {receives} receives: {e}");
+                    app.give_up(&message, &reason).await.is_ok()
+                }
+            };
+            if delete {
+                done.push(
+                    DeleteMessageBatchRequestEntry::builder()
+                        .id(i.to_string())
+                        .receipt_handle(handle)
+                        .build()
+                        .map_err(|e| StoreError::Fatal(format!("request build: {e}")))?,
+                );
+            }
+        }
+        if !done.is_empty() {
+            bump(&self.metrics.sqs_deletes);
+            self.client
+                .delete_message_batch()
+                .queue_url(url)
+                .set_entries(Some(done))
+                .send()
+                .await
+                .map_err(sqs_err)?;
+        }
+        Ok(messages.len())
+    }
+}
+
+#[async_trait]
+impl WorkQueue for SqsQueue {
+    async fn send(&self, messages: Vec<Message>) -> StoreResult<()> {
+        let mut plan = Vec::new();
+        let mut account = Vec::new();
+        for m in &messages {
+            let body = serde_json::to_string(m)
+                .map_err(|e| StoreError::Fatal(format!("encode message: {e}")))?;
+            match m {
+                Message::Plan { .. } => plan.push(body),
+                Message::Account { .. } => account.push(body),
+            }
+        }
+        if !plan.is_empty() {
+            self.send_to(&self.plan_url.clone(), plan).await?;
+        }
+        if !account.is_empty() {
+            self.send_to(&self.account_url.clone(), account).await?;
+        }
+        Ok(())
+    }
+}
+
+/// Polls the plan and account queues with `pollers` concurrent consumers until the run
+/// has left Processing (or `timeout` passed): the local stand-in for the Lambda event
+/// source mappings. Returns whether the run completed in time.
+pub async fn pump_until_done(
+    app: Arc<App>,
+    queue: Arc<SqsQueue>,
+    run: billrun_domain::ids::RunId,
+    pollers: usize,
+    max_receives: u32,
+    timeout: std::time::Duration,
+) -> Result<bool, billrun_app::AppError> {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut tasks = Vec::new();
+    for i in 0..pollers.max(1) {
+        let (app, queue, stop) = (app.clone(), queue.clone(), stop.clone());
+        tasks.push(tokio::spawn(async move {
+            while !stop.load(Ordering::Relaxed) {
+                // The first poller also serves the plan queue.
+                let planned = if i == 0 {
+                    let url = queue.plan_url().to_string();
+                    queue
+                        .poll_once(&app, &url, 0, max_receives)
+                        .await
+                        .unwrap_or(0)
+                } else {
+                    0
+                };
+                let url = queue.account_url().to_string();
+                let got = queue
+                    .poll_once(&app, &url, 1, max_receives)
+                    .await
+                    .unwrap_or(0);
+                if planned + got == 0 {
+                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                }
+            }
+        }));
+    }
+    let started = std::time::Instant::now();
+    let mut done = false;
+    while started.elapsed() < timeout {
+        let status = app.get_run(run).await?.status;
+        if status != billrun_domain::run::RunStatus::Processing {
+            done = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    stop.store(true, Ordering::Relaxed);
+    for t in tasks {
+        let _ = t.await;
+    }
+    Ok(done)
+}

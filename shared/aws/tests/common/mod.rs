@@ -1,0 +1,101 @@
+//! The two backends the port conformance suite runs on: the in-memory adapters, and the
+//! AWS adapters on the local endpoint `infra/test.sh` starts (moto server on loopback).
+
+#![allow(dead_code)]
+
+use billrun_app::memory::{MemoryBlobs, MemoryQueue, MemoryStore};
+use billrun_app::ports::BlobStore;
+use billrun_app::worker::{drain, WorkerConfig};
+use billrun_app::App;
+use billrun_aws::provision::{provision, Names};
+use billrun_aws::sqs::pump_until_done;
+use billrun_aws::{AwsConfig, Clients, Metrics, S3Blobs, SqsQueue};
+use billrun_domain::ids::RunId;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub struct Backend {
+    pub app: App,
+    pub blobs: Arc<dyn BlobStore>,
+    memory_queue: Option<Arc<MemoryQueue>>,
+    sqs: Option<Arc<SqsQueue>>,
+    pub aws: Option<(AwsConfig, Clients)>,
+    pub metrics: Arc<Metrics>,
+}
+
+/// The AWS endpoint of the test run; a missing one is a failure, never a skip.
+pub fn endpoint() -> String {
+    let url = std::env::var("AWS_ENDPOINT_URL").unwrap_or_else(|_| {
+        panic!("AWS_ENDPOINT_URL is not set: run the tests with ./infra/test.sh, which starts a moto server")
+    });
+    assert!(
+        url.starts_with("http://127.0.0.1:") || url.starts_with("http://localhost:"),
+        "tests only talk to loopback, not {url}"
+    );
+    assert_eq!(
+        std::env::var("AWS_EC2_METADATA_DISABLED").as_deref(),
+        Ok("true"),
+        "set AWS_EC2_METADATA_DISABLED=true (infra/test.sh does)"
+    );
+    url
+}
+
+impl Backend {
+    pub async fn memory() -> Backend {
+        let store = Arc::new(MemoryStore::new());
+        let queue = Arc::new(MemoryQueue::new());
+        Backend {
+            app: App::in_memory(store, queue.clone()),
+            blobs: Arc::new(MemoryBlobs::default()),
+            memory_queue: Some(queue),
+            sqs: None,
+            aws: None,
+            metrics: Arc::new(Metrics::default()),
+        }
+    }
+
+    /// Fresh, randomly named table, bucket and queues on the local endpoint.
+    pub async fn aws() -> Backend {
+        endpoint();
+        let clients = Clients::load().await;
+        let prefix = format!("t{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+        let mut names = Names::new(prefix);
+        names.visibility_timeout_seconds = 2;
+        let mut config = provision(&clients, &names)
+            .await
+            .expect("provisioning on the local endpoint");
+        config.shards = 4;
+        let metrics = Arc::new(Metrics::default());
+        let (app, _store, queue) = billrun_aws::app(&config, &clients, metrics.clone());
+        let blobs = Arc::new(S3Blobs::new(
+            clients.s3.clone(),
+            config.bucket.clone(),
+            metrics.clone(),
+        ));
+        Backend {
+            app,
+            blobs,
+            memory_queue: None,
+            sqs: Some(queue),
+            aws: Some((config, clients)),
+            metrics,
+        }
+    }
+
+    pub fn is_aws(&self) -> bool {
+        self.sqs.is_some()
+    }
+
+    /// Delivers queued messages until the run has completed.
+    pub async fn finish(&self, run: RunId) {
+        let app = Arc::new(self.app.clone());
+        if let Some(q) = &self.memory_queue {
+            drain(app, q.clone(), WorkerConfig::default()).await;
+        } else if let Some(q) = &self.sqs {
+            let done = pump_until_done(app, q.clone(), run, 3, 5, Duration::from_secs(120))
+                .await
+                .expect("pumping the queues");
+            assert!(done, "run {run} did not complete within 120 s");
+        }
+    }
+}
