@@ -1,5 +1,6 @@
 //! The embedded local mode: sample books and the whole invoice-run pipeline over the
 //! in-memory adapters with in-process queue workers.
 
+pub mod aws_backend;
 pub mod pipeline;
 pub mod sample;

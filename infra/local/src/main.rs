@@ -4,10 +4,11 @@ use billrun_domain::book::Book;
 use billrun_domain::document::DocumentKind;
 use billrun_domain::request::RunRequest;
 use billrun_domain::run::Counters;
+use billrun_local::aws_backend;
 use billrun_local::pipeline::{Local, LocalRun, Options};
 use billrun_local::sample;
 use chrono::{Datelike, NaiveDate, Utc};
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -22,6 +23,15 @@ use std::time::Instant;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+}
+
+/// Where the pipeline runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Backend {
+    /// In-memory adapters, in-process queue workers.
+    Memory,
+    /// DynamoDB, SQS and S3 at AWS_ENDPOINT_URL (or real AWS), in-process SQS pollers.
+    Aws,
 }
 
 #[derive(Subcommand)]
@@ -39,6 +49,8 @@ enum Command {
         seed: u64,
         #[arg(long, default_value_t = 4)]
         workers: usize,
+        #[arg(long, value_enum, default_value_t = Backend::Memory)]
+        backend: Backend,
     },
     /// Run a canonical run request over a book.
     Run {
@@ -50,6 +62,14 @@ enum Command {
         out: PathBuf,
         #[arg(long, default_value_t = 4)]
         workers: usize,
+        #[arg(long, value_enum, default_value_t = Backend::Memory)]
+        backend: Backend,
+    },
+    /// Create the DynamoDB table, S3 bucket and SQS queues (with DLQs) on the endpoint the
+    /// environment names, and print their names as shell exports. Idempotent.
+    AwsSetup {
+        #[arg(long, default_value = "billrun")]
+        prefix: String,
     },
     /// Generate N accounts and time the pipeline in memory.
     Bench {
@@ -89,13 +109,20 @@ fn main() -> ExitCode {
                 target_date,
                 seed,
                 workers,
-            } => demo(accounts, &out, target_date, seed, workers).await,
+                backend,
+            } => demo(accounts, &out, target_date, seed, workers, backend).await,
             Command::Run {
                 book,
                 run_request,
                 out,
                 workers,
-            } => run(&book, &run_request, &out, workers).await,
+                backend,
+            } => run(&book, &run_request, &out, workers, backend).await,
+            Command::AwsSetup { prefix } => {
+                let config = aws_backend::setup(&prefix).await.map_err(Failure::Other)?;
+                print!("{}", config.exports());
+                Ok(())
+            }
             Command::Bench {
                 accounts,
                 workers,
@@ -131,6 +158,7 @@ async fn demo(
     target: Option<NaiveDate>,
     seed: u64,
     workers: usize,
+    backend: Backend,
 ) -> Result<(), Failure> {
     let target = target.unwrap_or_else(first_of_month);
     println!("Generating {accounts} sample accounts (seed {seed}), target date {target}...");
@@ -142,9 +170,7 @@ async fn demo(
     let request = request
         .validated()
         .map_err(|e| Failure::Input(e.to_string()))?;
-    let local = Local::new(None);
-    local.app.book.import_book(&book).await.map_err(other)?;
-    let result = execute(&local, request, workers, accounts as u64).await?;
+    let result = execute_on(backend, &book, request, workers).await?;
     write_outputs(out, &result)?;
     std::fs::write(
         out.join("book.json"),
@@ -162,7 +188,13 @@ async fn demo(
     Ok(())
 }
 
-async fn run(book: &Path, run_request: &Path, out: &Path, workers: usize) -> Result<(), Failure> {
+async fn run(
+    book: &Path,
+    run_request: &Path,
+    out: &Path,
+    workers: usize,
+    backend: Backend,
+) -> Result<(), Failure> {
     let read =
         |p: &Path| std::fs::read(p).map_err(|e| Failure::Input(format!("{}: {e}", p.display())));
     let book_bytes = read(book)?;
@@ -171,13 +203,46 @@ async fn run(book: &Path, run_request: &Path, out: &Path, workers: usize) -> Res
         Book::parse(&book_bytes).map_err(|e| Failure::Input(format!("{}: {e}", book.display())))?;
     let request = RunRequest::parse(&request_bytes)
         .map_err(|e| Failure::Input(format!("{}: {e}", run_request.display())))?;
-    let local = Local::new(None);
-    local.app.book.import_book(&book).await.map_err(other)?;
-    let n = book.accounts.len() as u64;
-    let result = execute(&local, request, workers, n).await?;
+    let result = execute_on(backend, &book, request, workers).await?;
     write_outputs(out, &result)?;
     print_summary(&result);
     Ok(())
+}
+
+/// Imports the book and runs the request on the chosen backend.
+async fn execute_on(
+    backend: Backend,
+    book: &Book,
+    request: RunRequest,
+    workers: usize,
+) -> Result<LocalRun, Failure> {
+    match backend {
+        Backend::Memory => {
+            let local = Local::new(None);
+            local.app.book.import_book(book).await.map_err(other)?;
+            execute(&local, request, workers, book.accounts.len() as u64).await
+        }
+        Backend::Aws => {
+            let aws = aws_backend::connect().await.map_err(Failure::Other)?;
+            println!(
+                "DynamoDB table {}, queues {} and {}",
+                aws.config.table, aws.config.plan_queue_url, aws.config.account_queue_url
+            );
+            let r = aws.run(book, request, workers).await.map_err(other)?;
+            let n = r.run.run.counters.accounts_selected.max(1) as f64;
+            println!();
+            println!(
+                "{:<30}{:>12}{:>16}",
+                "requests of the run", "total", "per account"
+            );
+            for (kind, count) in r.requests.rows() {
+                println!("{kind:<30}{count:>12}{:>16.3}", count as f64 / n);
+            }
+            let import: u64 = r.import_requests.rows().iter().map(|(_, c)| c).sum();
+            println!("(importing the book took {import} requests)");
+            Ok(r.run)
+        }
+    }
 }
 
 async fn execute(

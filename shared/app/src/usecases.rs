@@ -277,9 +277,8 @@ impl App {
             if run.status != RunStatus::Processing || run.round != round {
                 return Ok(());
             }
-            if self.runs.outcome(run_id, account_id).await?.is_some() {
-                return self.try_finalize(run_id).await;
-            }
+            // A redelivered message is re-rated and its commit finds the outcome already
+            // recorded (no extra read on the hot path to detect it earlier).
             let spec = RunSpec::new(run_id, &run.request);
             let mut committed = false;
             let mut last_conflict = String::new();

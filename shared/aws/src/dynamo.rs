@@ -194,6 +194,52 @@ impl DynamoStore {
         Ok(out.item().cloned())
     }
 
+    /// Reads items by key with BatchGetItem (consistent reads, 100 keys a request),
+    /// retrying unprocessed keys.
+    async fn batch_get(&self, keys: Vec<(String, &str)>) -> StoreResult<Vec<Item>> {
+        let mut out = Vec::with_capacity(keys.len());
+        for chunk in keys.chunks(100) {
+            let mut ka =
+                aws_sdk_dynamodb::types::KeysAndAttributes::builder().consistent_read(true);
+            for (pk, sk) in chunk {
+                ka = ka.keys(HashMap::from([
+                    (PK.to_string(), s(pk.clone())),
+                    (SK.to_string(), s(*sk)),
+                ]));
+            }
+            let mut pending = Some(built(ka.build())?);
+            let mut attempt = 0u32;
+            while let Some(request) = pending.take() {
+                bump(&self.metrics.dynamodb_reads);
+                let resp = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.table, request)
+                    .send()
+                    .await
+                    .map_err(sdk)?;
+                if let Some(items) = resp.responses().and_then(|r| r.get(&self.table)) {
+                    out.extend(items.iter().cloned());
+                }
+                pending = resp
+                    .unprocessed_keys()
+                    .and_then(|u| u.get(&self.table))
+                    .filter(|k| !k.keys().is_empty())
+                    .cloned();
+                if pending.is_some() {
+                    attempt += 1;
+                    if attempt > 8 {
+                        return Err(StoreError::Transient(
+                            "unprocessed keys after 8 attempts".into(),
+                        ));
+                    }
+                    backoff(attempt).await;
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// Queries one partition (of the table or an index), following pages until `limit`
     /// items (or all) were read.
     async fn query(
@@ -575,23 +621,33 @@ impl RunStore for DynamoStore {
     }
 
     async fn counters(&self, id: RunId) -> StoreResult<Counters> {
+        // One BatchGetItem reads the run and every counter shard.
+        let mut keys: Vec<(String, &str)> = (0..self.shards)
+            .map(|k| (self.shard_pk(id, k), "COUNT"))
+            .collect();
+        keys.push((run_pk(id), "RUN"));
+        let items = self.batch_get(keys).await?;
         let mut c = Counters::default();
-        for k in 0..self.shards {
-            let Some(item) = self.get(self.shard_pk(id, k), "COUNT").await? else {
-                continue;
-            };
+        let mut selected = 0;
+        for item in &items {
+            if get_s(item, SK) == Some("RUN") {
+                let run: RunRecord = decode(item)?;
+                selected = run.plan.selected;
+            }
+        }
+        for item in items.iter().filter(|i| get_s(i, SK) == Some("COUNT")) {
             let mut part = Counters {
-                billed: get_u64(&item, "billed"),
-                suppressed: get_u64(&item, "suppressed"),
-                nothing_to_bill: get_u64(&item, "nothingToBill"),
-                failed: get_u64(&item, "failed"),
-                invoices: get_u64(&item, "invoices"),
-                credit_memos: get_u64(&item, "creditMemos"),
-                suppressed_documents: get_u64(&item, "suppressedDocuments"),
+                billed: get_u64(item, "billed"),
+                suppressed: get_u64(item, "suppressed"),
+                nothing_to_bill: get_u64(item, "nothingToBill"),
+                failed: get_u64(item, "failed"),
+                invoices: get_u64(item, "invoices"),
+                credit_memos: get_u64(item, "creditMemos"),
+                suppressed_documents: get_u64(item, "suppressedDocuments"),
                 ..Counters::default()
             };
             let mut amounts: BTreeMap<String, (Decimal, Decimal)> = BTreeMap::new();
-            for (key, v) in &item {
+            for (key, v) in item {
                 let (code, invoiced) = if let Some(code) = key.strip_prefix("inv_") {
                     (code, true)
                 } else if let Some(code) = key.strip_prefix("cred_") {
@@ -621,7 +677,7 @@ impl RunStore for DynamoStore {
             }
             c.merge(&part, 1);
         }
-        c.accounts_selected = self.get_run(id).await?.map_or(0, |r| r.plan.selected);
+        c.accounts_selected = selected;
         Ok(c)
     }
 

@@ -1,0 +1,128 @@
+//! The same pipeline on DynamoDB, SQS and S3 at `AWS_ENDPOINT_URL` (or real AWS), with
+//! in-process SQS pollers standing in for the Lambda event source mappings.
+
+use crate::pipeline::LocalRun;
+use billrun_app::worker::WorkerStats;
+use billrun_app::{App, AppError};
+use billrun_aws::metrics::MetricsSnapshot;
+use billrun_aws::provision::{provision, Names};
+use billrun_aws::sqs::{pump_until_done, SqsQueue};
+use billrun_aws::{AwsConfig, Clients, Metrics};
+use billrun_domain::book::Book;
+use billrun_domain::request::{RunRequest, RunType};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+pub struct AwsLocal {
+    pub config: AwsConfig,
+    pub app: Arc<App>,
+    pub queue: Arc<SqsQueue>,
+    pub metrics: Arc<Metrics>,
+}
+
+/// Uses the resources the environment names (`TABLE_NAME`, ...); without them, creates
+/// a fresh set with a random prefix, but only on a local endpoint (`AWS_ENDPOINT_URL`),
+/// never by surprise in a real account.
+pub async fn connect() -> Result<AwsLocal, String> {
+    let clients = Clients::load().await;
+    let config = match AwsConfig::from_env() {
+        Ok(c) => c,
+        Err(missing) => {
+            if std::env::var("AWS_ENDPOINT_URL").map_or(true, |v| v.is_empty()) {
+                return Err(format!(
+                    "{missing}; set the resource names (see `billrun-local aws-setup`) or AWS_ENDPOINT_URL for a local endpoint"
+                ));
+            }
+            let prefix = format!(
+                "billrun-{}",
+                &uuid::Uuid::new_v4().simple().to_string()[..8]
+            );
+            provision(&clients, &Names::new(prefix)).await?
+        }
+    };
+    let metrics = Arc::new(Metrics::default());
+    let (app, _store, queue) = billrun_aws::app(&config, &clients, metrics.clone());
+    Ok(AwsLocal {
+        config,
+        app: Arc::new(app),
+        queue,
+        metrics,
+    })
+}
+
+/// Creates the resources with `prefix` and returns their configuration.
+pub async fn setup(prefix: &str) -> Result<AwsConfig, String> {
+    let clients = Clients::load().await;
+    provision(&clients, &Names::new(prefix)).await
+}
+
+pub struct AwsRun {
+    pub run: LocalRun,
+    /// Requests of the run alone (the import excluded).
+    pub requests: MetricsSnapshot,
+    pub import_requests: MetricsSnapshot,
+}
+
+fn minus(a: MetricsSnapshot, b: MetricsSnapshot) -> MetricsSnapshot {
+    MetricsSnapshot {
+        dynamodb_reads: a.dynamodb_reads - b.dynamodb_reads,
+        dynamodb_queries: a.dynamodb_queries - b.dynamodb_queries,
+        dynamodb_writes: a.dynamodb_writes - b.dynamodb_writes,
+        dynamodb_batch_writes: a.dynamodb_batch_writes - b.dynamodb_batch_writes,
+        dynamodb_transactions: a.dynamodb_transactions - b.dynamodb_transactions,
+        sqs_sends: a.sqs_sends - b.sqs_sends,
+        sqs_receives: a.sqs_receives - b.sqs_receives,
+        sqs_deletes: a.sqs_deletes - b.sqs_deletes,
+        s3_puts: a.s3_puts - b.s3_puts,
+        s3_gets: a.s3_gets - b.s3_gets,
+    }
+}
+
+impl AwsLocal {
+    /// Imports `book`, runs `request` to completion with `pollers` consumers, collects
+    /// the results and the requests it took.
+    pub async fn run(
+        &self,
+        book: &Book,
+        request: RunRequest,
+        pollers: usize,
+    ) -> Result<AwsRun, AppError> {
+        let before_import = self.metrics.snapshot();
+        self.app.book.import_book(book).await?;
+        let before = self.metrics.snapshot();
+        let started = Instant::now();
+        let created = self.app.create_run(request, None).await?;
+        let id = created.run().id;
+        if created.run().request.run_type != RunType::Immediate {
+            self.app.start_run(id).await?;
+        }
+        let done = pump_until_done(
+            self.app.clone(),
+            self.queue.clone(),
+            id,
+            pollers,
+            5,
+            Duration::from_secs(3600),
+        )
+        .await?;
+        if !done {
+            return Err(AppError::Transient(format!("run {id} did not complete")));
+        }
+        let wall = started.elapsed();
+        let requests = minus(self.metrics.snapshot(), before);
+        let run = self.app.run_view(id).await?;
+        let accounts = self.app.account_outcomes(id).await?;
+        let documents = self.app.all_documents(id).await?;
+        Ok(AwsRun {
+            run: LocalRun {
+                run,
+                accounts,
+                documents,
+                wall,
+                workers: WorkerStats::default(),
+            },
+            requests,
+            import_requests: minus(before, before_import),
+        })
+    }
+}
