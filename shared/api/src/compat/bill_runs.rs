@@ -239,7 +239,7 @@ pub fn bill_run(v: &RunView, extras: BillRunExtras) -> BillRun {
 }
 
 /// Creates and starts an ad hoc bill run (seed 002).
-#[utoipa::path(post, path = "/v2/bill_runs", tag = "compatibility",
+#[utoipa::path(post, path = "/v2/bill_runs", operation_id = "zuoraBillRunCreate", tag = "compatibility",
     request_body = BillRunRequest,
     responses(
         (status = 201, description = "Created and started", body = BillRun),
@@ -264,7 +264,7 @@ pub async fn create(
 }
 
 /// A bill run in the shape of seed 002.
-#[utoipa::path(get, path = "/v2/bill_runs/{id}", tag = "compatibility",
+#[utoipa::path(get, path = "/v2/bill_runs/{id}", operation_id = "zuoraBillRunGet", tag = "compatibility",
     params(("id" = uuid::Uuid, Path, description = "Run id")),
     responses(
         (status = 200, description = "The bill run", body = BillRun),

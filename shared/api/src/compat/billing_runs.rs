@@ -178,7 +178,7 @@ async fn apply(
 }
 
 /// Fetches the billing run with this id (seed 003).
-#[utoipa::path(get, path = "/backend/api/v1/billingRuns/{id}", tag = "compatibility",
+#[utoipa::path(get, path = "/backend/api/v1/billingRuns/{id}", operation_id = "billingRunGet", tag = "compatibility",
     params(("id" = u64, Path, description = "Billing run id (the run number)")),
     responses(
         (status = 200, description = "The billing run", body = BillingRun),
@@ -190,7 +190,7 @@ pub async fn get(State(app): AppState, Path(id): Path<String>) -> ApiResult<Resp
 }
 
 /// Lists billing runs by id (seed 003); page with `idAfter` = the last id.
-#[utoipa::path(get, path = "/backend/api/v1/billingRuns/", tag = "compatibility",
+#[utoipa::path(get, path = "/backend/api/v1/billingRuns/", operation_id = "billingRunList", tag = "compatibility",
     params(
         ("idAfter" = Option<u64>, Query, description = "Only runs with a higher id"),
         ("createdSince" = Option<String>, Query, description = "Only runs created since (inclusive)"),
@@ -215,7 +215,7 @@ pub async fn list(State(app): AppState, params: Params) -> ApiResult<Response> {
 }
 
 /// Creates a billing run (seed 003): Manual, Pending until `status: Requested`.
-#[utoipa::path(post, path = "/backend/api/v1/billingRuns/", tag = "compatibility",
+#[utoipa::path(post, path = "/backend/api/v1/billingRuns/", operation_id = "billingRunCreate", tag = "compatibility",
     request_body = BillingRunInput,
     responses(
         (status = 201, description = "The new billing run", body = BillingRun),
@@ -252,7 +252,7 @@ pub async fn create(State(app): AppState, JsonBody(body): JsonBody) -> ApiResult
 }
 
 /// Updates a billing run (seed 003). Date fields can change only while it is Pending.
-#[utoipa::path(put, path = "/backend/api/v1/billingRuns/{id}", tag = "compatibility",
+#[utoipa::path(put, path = "/backend/api/v1/billingRuns/{id}", operation_id = "billingRunUpdate", tag = "compatibility",
     params(("id" = u64, Path, description = "Billing run id (the run number)")),
     request_body = BillingRunInput,
     responses(

@@ -223,7 +223,7 @@ fn to_canonical(c: ConfigureRequest) -> Result<RunRequest, ApiError> {
 }
 
 /// Creates an invoice run (seed 000).
-#[utoipa::path(post, path = "/api/billing/v1/configure-requests", tag = "compatibility",
+#[utoipa::path(post, path = "/api/billing/v1/configure-requests", operation_id = "configureRequestCreate", tag = "compatibility",
     request_body = ConfigureRequest,
     responses(
         (status = 200, description = "Created (and started when Immediate)", body = ConfigureResponse),
@@ -428,7 +428,7 @@ pub fn invoice(
 
 /// The invoices of a request result (seed 000): invoices only, in numbering order.
 /// The body is the seed's plain array; a further page's cursor is in `X-Next-Cursor`.
-#[utoipa::path(get, path = "/api/billing/v1/request-results/{id}/invoices", tag = "compatibility",
+#[utoipa::path(get, path = "/api/billing/v1/request-results/{id}/invoices", operation_id = "requestResultInvoices", tag = "compatibility",
     params(
         ("id" = uuid::Uuid, Path, description = "InvoiceRequestResultId (the run id)"),
         ("cursor" = Option<String>, Query, description = "`X-Next-Cursor` of the previous page"),

@@ -110,7 +110,7 @@ fn record(x: &ScheduleExecution) -> ScheduleBillRun {
 }
 
 /// Executes an invoice-schedule item (seed 004).
-#[utoipa::path(post, path = "/v1/invoice-schedules/{id}/execute", tag = "compatibility",
+#[utoipa::path(post, path = "/v1/invoice-schedules/{id}/execute", operation_id = "invoiceScheduleExecute", tag = "compatibility",
     params(("id" = String, Path, description = "The schedule id (`scheduleKey`)")),
     request_body(content = ExecuteRequest, description = "Optional; `{}` or no body takes the next pending item"),
     responses(
