@@ -239,6 +239,13 @@ async fn a_pending_run_changes_freely_and_its_dates_lock_once_it_starts() {
         (r.status, r.body["field"].clone()),
         (StatusCode::BAD_REQUEST, json!("dueDate"))
     );
+    let r = api
+        .patch(&uri, r#"{"dueDate": "2024-03-20", "runType": "Immediate"}"#)
+        .await;
+    assert_eq!(
+        (r.status, r.body["field"].clone()),
+        (StatusCode::CONFLICT, json!("runType"))
+    );
     let r = api.patch(&uri, r#"{"bogus": 1}"#).await;
     assert_eq!(
         (r.status, r.body["field"].clone()),
@@ -251,6 +258,14 @@ async fn a_pending_run_changes_freely_and_its_dates_lock_once_it_starts() {
     assert_eq!(r.status, StatusCode::CONFLICT);
     assert_eq!(r.body["code"], "field_locked");
     assert_eq!(r.body["field"], "targetDate");
+    // A name change does not carry another field along.
+    let r = api
+        .patch(&uri, r#"{"name": "Renamed", "grouping": "Subscription"}"#)
+        .await;
+    assert_eq!(
+        (r.status, r.body["field"].clone()),
+        (StatusCode::CONFLICT, json!("grouping"))
+    );
     // The same value is no change; the name may still change.
     let r = api
         .patch(&uri, r#"{"targetDate": "2024-02-01", "name": "Renamed"}"#)

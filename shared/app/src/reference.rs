@@ -554,22 +554,23 @@ impl crate::App {
                 if r.request == request {
                     return Ok(false);
                 }
-                if let Some(field) = first_change(&r.request, &request)? {
-                    let locked = field == "runType" || r.status != RunStatus::Pending;
-                    if locked && field != "name" {
-                        return Err(AppError::Conflict {
-                            code: "field_locked",
-                            message: if field == "runType" {
-                                "runType cannot change; create another run".to_string()
-                            } else {
-                                format!(
-                                    "{field} cannot change: run {} is {:?}, and fields lock once processing has started",
-                                    r.number, r.status
-                                )
-                            },
-                            field: Some(field),
-                        });
-                    }
+                let changed = changed_fields(&r.request, &request)?;
+                let locked = |f: &str| {
+                    f == "runType" || (r.status != RunStatus::Pending && f != "name")
+                };
+                if let Some(field) = changed.into_iter().find(|f| locked(f)) {
+                    return Err(AppError::Conflict {
+                        code: "field_locked",
+                        message: if field == "runType" {
+                            "runType cannot change; create another run".to_string()
+                        } else {
+                            format!(
+                                "{field} cannot change: run {} is {:?}, and fields lock once processing has started",
+                                r.number, r.status
+                            )
+                        },
+                        field: Some(field),
+                    });
                 }
                 r.target_date = request.target();
                 r.name = request
@@ -724,8 +725,8 @@ pub(crate) fn new_run_record(
     }
 }
 
-/// The first top-level request field (in the canonical order) whose value differs.
-fn first_change(a: &RunRequest, b: &RunRequest) -> Result<Option<String>, AppError> {
+/// The top-level request fields whose values differ, date fields first.
+fn changed_fields(a: &RunRequest, b: &RunRequest) -> Result<Vec<String>, AppError> {
     let enc = |r: &RunRequest| {
         serde_json::to_value(r).map_err(|e| AppError::Internal(format!("encode request: {e}")))
     };
@@ -756,8 +757,9 @@ fn first_change(a: &RunRequest, b: &RunRequest) -> Result<Option<String>, AppErr
     order.extend(ORDER.iter().copied().filter(|f| !is_date_field(f)));
     Ok(order
         .into_iter()
-        .find(|f| va.get(*f) != vb.get(*f))
-        .map(str::to_string))
+        .filter(|f| va.get(*f) != vb.get(*f))
+        .map(str::to_string)
+        .collect())
 }
 
 /// The request fields that are dates.
