@@ -23,3 +23,15 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 
 echo "== cargo test (with a moto server for the AWS adapters)"
 ./infra/local/with-moto.sh cargo test --workspace --locked
+
+# The checked-in OpenAPI document is the served one (a test keeps it current); here it
+# is validated against the OpenAPI 3.1 specification.
+validator_version="0.7.2"
+venv=".venv-aws"
+if ! "$venv/bin/python" -c "import importlib.metadata as m; assert m.version('openapi-spec-validator') == '$validator_version'" >/dev/null 2>&1; then
+  echo "== installing openapi-spec-validator $validator_version into $venv"
+  [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check "openapi-spec-validator==$validator_version"
+fi
+echo "== openapi-spec-validator docs/openapi.json"
+"$venv/bin/python" -m openapi_spec_validator docs/openapi.json

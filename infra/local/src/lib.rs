@@ -4,3 +4,4 @@
 pub mod aws_backend;
 pub mod pipeline;
 pub mod sample;
+pub mod serve;

@@ -80,6 +80,22 @@ enum Command {
         #[arg(long, default_value_t = 42)]
         seed: u64,
     },
+    /// Serve the HTTP API on 127.0.0.1 with in-process workers.
+    Serve {
+        #[arg(long, default_value_t = 8080)]
+        port: u16,
+        /// A book to import before serving.
+        #[arg(long)]
+        book: Option<PathBuf>,
+        /// Storage backend (`memory`; `aws` comes with the Lambda issue).
+        #[arg(long, default_value = "memory")]
+        backend: String,
+        /// Write each completed run to DIR/<run number>/.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        #[arg(long, default_value_t = 4)]
+        workers: usize,
+    },
 }
 
 enum Failure {
@@ -128,6 +144,13 @@ fn main() -> ExitCode {
                 workers,
                 seed,
             } => bench(accounts, workers, seed).await,
+            Command::Serve {
+                port,
+                book,
+                backend,
+                out,
+                workers,
+            } => serve(port, book, &backend, out, workers).await,
         }
     });
     match result {
@@ -141,6 +164,33 @@ fn main() -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+async fn serve(
+    port: u16,
+    book: Option<PathBuf>,
+    backend: &str,
+    out: Option<PathBuf>,
+    workers: usize,
+) -> Result<(), Failure> {
+    use billrun_local::serve::{ServeError, ServeOptions};
+    if backend != "memory" {
+        return Err(Failure::Input(format!(
+            "--backend {backend}: serve supports only memory so far"
+        )));
+    }
+    let options = ServeOptions {
+        port,
+        book,
+        out,
+        workers,
+    };
+    billrun_local::serve::serve(options)
+        .await
+        .map_err(|e| match e {
+            ServeError::Input(m) => Failure::Input(m),
+            ServeError::Other(m) => Failure::Other(m),
+        })
 }
 
 fn other(e: impl std::fmt::Display) -> Failure {

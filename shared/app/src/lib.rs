@@ -3,10 +3,12 @@
 //! port traits in [`ports`]; [`memory`] has an in-memory adapter of each, used by unit
 //! tests and by the embedded local mode.
 
+pub mod catalog;
 pub mod error;
 pub mod memory;
 pub mod model;
 pub mod ports;
+pub mod reference;
 pub mod usecases;
 pub mod worker;
 

@@ -2,13 +2,15 @@
 //! port call is one short critical section, which makes every multi-item write atomic
 //! exactly as a DynamoDB transaction is), and a [`MemoryQueue`].
 
+use crate::catalog::*;
 use crate::error::StoreError;
 use crate::model::*;
 use crate::ports::*;
 use async_trait::async_trait;
 use billrun_domain::book::Book;
+use billrun_domain::book::{Account, InvoiceSchedule};
 use billrun_domain::document::{DocumentKind, DocumentStatus};
-use billrun_domain::ids::{AccountId, DocumentId, RunId};
+use billrun_domain::ids::{AccountId, DocumentId, RunId, ScheduleId, SubscriptionId};
 use billrun_domain::rating::AccountBook;
 use billrun_domain::request::Filters;
 use billrun_domain::run::{Counters, Outcome};
@@ -32,6 +34,12 @@ struct Inner {
     /// Per run, document ids in numbering order: (round, accountId, groupKey).
     run_documents: HashMap<RunId, BTreeMap<(u32, AccountId, String), DocumentId>>,
     reverted: std::collections::HashSet<RunId>,
+    /// Reference data the API reads by id (see [`crate::catalog`]).
+    subscription_accounts: HashMap<SubscriptionId, AccountId>,
+    schedules: BTreeMap<ScheduleId, InvoiceSchedule>,
+    processed: HashMap<ScheduleId, Vec<ProcessedItem>>,
+    templates: BTreeMap<String, DocumentTemplate>,
+    active_template: Option<String>,
 }
 
 /// Every storage port in memory.
@@ -178,6 +186,8 @@ impl BookStore for MemoryStore {
             ab.state
                 .merge_imported(AccountState::from_book(std::slice::from_ref(s), &[], &[]));
             upsert(&mut ab.subscriptions, s.clone(), |x| &x.id);
+            g.subscription_accounts
+                .insert(s.id.clone(), s.account_id.clone());
         }
         for u in &book.usage {
             let ab = g
@@ -201,12 +211,10 @@ impl BookStore for MemoryStore {
             upsert(&mut ab.adjustments, a.clone(), |x| &x.id);
         }
         for s in &book.invoice_schedules {
-            let ab = g
-                .accounts
-                .get_mut(&s.account_id)
-                .ok_or_else(|| missing(&s.account_id))?;
-            ab.scheduled_subscriptions
-                .extend(s.subscription_ids.iter().cloned());
+            if !g.accounts.contains_key(&s.account_id) {
+                return Err(missing(&s.account_id));
+            }
+            store_schedule(&mut g, s);
         }
         Ok(())
     }
@@ -646,5 +654,222 @@ impl BlobStore for MemoryBlobs {
 
     async fn get_blob(&self, key: &str) -> StoreResult<Option<Vec<u8>>> {
         Ok(self.blobs.lock().get(key).map(|(b, _)| b.clone()))
+    }
+}
+
+/// Stores a schedule and recomputes which subscriptions of its account are scheduled
+/// (a replaced schedule may have let one go).
+fn store_schedule(g: &mut Inner, s: &InvoiceSchedule) {
+    g.schedules.insert(s.id.clone(), s.clone());
+    let scheduled: std::collections::BTreeSet<SubscriptionId> = g
+        .schedules
+        .values()
+        .filter(|x| x.account_id == s.account_id)
+        .flat_map(|x| x.subscription_ids.iter().cloned())
+        .collect();
+    if let Some(ab) = g.accounts.get_mut(&s.account_id) {
+        ab.scheduled_subscriptions = scheduled;
+    }
+}
+
+#[async_trait]
+impl RunListing for MemoryStore {
+    async fn list_runs(
+        &self,
+        filter: &RunFilter,
+        after: Option<&RunPosition>,
+        limit: usize,
+    ) -> StoreResult<Vec<RunRecord>> {
+        let g = self.inner.lock();
+        let mut runs: Vec<&RunRecord> = g
+            .runs
+            .values()
+            .filter(|r| after.is_none_or(|a| RunPosition::of(r) > *a) && filter.keeps(r))
+            .collect();
+        runs.sort_by_key(|r| (r.created_at, r.id));
+        Ok(runs.into_iter().take(limit).cloned().collect())
+    }
+
+    async fn run_by_number(&self, number: u64) -> StoreResult<Option<RunRecord>> {
+        let g = self.inner.lock();
+        Ok(g.runs
+            .values()
+            .find(|r| run_number(&r.number) == Some(number))
+            .cloned())
+    }
+}
+
+#[async_trait]
+impl AccountListing for MemoryStore {
+    async fn list_accounts(
+        &self,
+        batch: Option<&str>,
+        after: Option<&AccountId>,
+        limit: usize,
+    ) -> StoreResult<Vec<Account>> {
+        let g = self.inner.lock();
+        let lower = after.map_or(Bound::Unbounded, Bound::Excluded);
+        Ok(g.accounts
+            .range((lower, Bound::Unbounded))
+            .map(|(_, ab)| &ab.account)
+            .filter(|a| batch.is_none_or(|b| a.batch.as_deref() == Some(b)))
+            .take(limit)
+            .cloned()
+            .collect())
+    }
+}
+
+#[async_trait]
+impl DocumentListing for MemoryStore {
+    async fn list_run_documents(
+        &self,
+        run: RunId,
+        kind: Option<DocumentKind>,
+        after: Option<&DocumentPosition>,
+        limit: usize,
+    ) -> StoreResult<Vec<StoredDocument>> {
+        let g = self.inner.lock();
+        let Some(m) = g.run_documents.get(&run) else {
+            return Ok(vec![]);
+        };
+        let lower = after.map_or(Bound::Unbounded, |p| {
+            Bound::Excluded((p.round, p.account_id.clone(), p.group_key.clone()))
+        });
+        Ok(m.range((lower, Bound::Unbounded))
+            .filter_map(|(_, id)| g.documents.get(id))
+            .filter(|d| kind.is_none_or(|k| d.document.kind == k))
+            .take(limit)
+            .cloned()
+            .collect())
+    }
+}
+
+#[async_trait]
+impl SubscriptionIndex for MemoryStore {
+    async fn subscription_account(&self, id: &SubscriptionId) -> StoreResult<Option<AccountId>> {
+        Ok(self.inner.lock().subscription_accounts.get(id).cloned())
+    }
+}
+
+#[async_trait]
+impl ScheduleStore for MemoryStore {
+    async fn get_schedule(&self, id: &ScheduleId) -> StoreResult<Option<StoredSchedule>> {
+        let g = self.inner.lock();
+        Ok(g.schedules.get(id).map(|s| {
+            StoredSchedule::new(s.clone(), g.processed.get(id).cloned().unwrap_or_default())
+        }))
+    }
+
+    async fn account_schedules(&self, account: &AccountId) -> StoreResult<Vec<InvoiceSchedule>> {
+        let g = self.inner.lock();
+        Ok(g.schedules
+            .values()
+            .filter(|s| &s.account_id == account)
+            .cloned()
+            .collect())
+    }
+
+    async fn put_schedule(&self, schedule: &InvoiceSchedule) -> StoreResult<()> {
+        let mut g = self.inner.lock();
+        if !g.accounts.contains_key(&schedule.account_id) {
+            return Err(StoreError::Fatal(format!(
+                "account {} is not in the book",
+                schedule.account_id
+            )));
+        }
+        store_schedule(&mut g, schedule);
+        Ok(())
+    }
+
+    async fn mark_processed(&self, schedule: &ScheduleId, item: &ProcessedItem) -> StoreResult<()> {
+        let mut g = self.inner.lock();
+        let list = g.processed.entry(schedule.clone()).or_default();
+        if list.iter().any(|p| p.item_id == item.item_id) {
+            return Err(StoreError::Conflict(format!(
+                "item {} of invoice schedule {schedule} is already processed",
+                item.item_id
+            )));
+        }
+        list.push(item.clone());
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl TemplateStore for MemoryStore {
+    async fn put_template(&self, template: &DocumentTemplate) -> StoreResult<DocumentTemplate> {
+        let mut g = self.inner.lock();
+        let mut t = template.clone();
+        t.active = g.active_template.as_deref() == Some(t.id.as_str());
+        g.templates.insert(t.id.clone(), t.clone());
+        Ok(t)
+    }
+
+    async fn get_template(&self, id: &str) -> StoreResult<Option<DocumentTemplate>> {
+        let g = self.inner.lock();
+        Ok(g.templates.get(id).cloned().map(|mut t| {
+            t.active = g.active_template.as_deref() == Some(id);
+            t
+        }))
+    }
+
+    async fn activate_template(&self, id: &str) -> StoreResult<Option<DocumentTemplate>> {
+        let mut g = self.inner.lock();
+        let Some(mut t) = g.templates.get(id).cloned() else {
+            return Ok(None);
+        };
+        g.active_template = Some(id.to_string());
+        t.active = true;
+        Ok(Some(t))
+    }
+
+    async fn active_template(&self) -> StoreResult<Option<DocumentTemplate>> {
+        let g = self.inner.lock();
+        Ok(g.active_template
+            .as_ref()
+            .and_then(|id| g.templates.get(id))
+            .cloned()
+            .map(|mut t| {
+                t.active = true;
+                t
+            }))
+    }
+}
+
+impl MemoryStore {
+    /// Everything stored, printed in a stable order: two equal digests mean nothing was
+    /// written in between (tests of "a rejected request writes nothing").
+    pub fn digest(&self) -> String {
+        use std::fmt::Write;
+        fn sorted<K: Ord + std::fmt::Debug, V: std::fmt::Debug>(m: &HashMap<K, V>) -> String {
+            let mut v: Vec<(&K, &V)> = m.iter().collect();
+            v.sort_by(|a, b| a.0.cmp(b.0));
+            format!("{v:?}")
+        }
+        let g = self.inner.lock();
+        let mut out = String::new();
+        let mut reverted: Vec<&RunId> = g.reverted.iter().collect();
+        reverted.sort();
+        let _ = write!(
+            out,
+            "{:?}\n{}\n{}\n{} {} {}\n{}\n{}\n{}\n{}\n{:?}\n{}\n{:?}\n{}\n{:?}\n{:?}",
+            g.accounts,
+            sorted(&g.runs),
+            sorted(&g.idempotency),
+            g.run_sequence,
+            g.invoice_sequence,
+            g.credit_memo_sequence,
+            sorted(&g.outcomes),
+            sorted(&g.counters),
+            sorted(&g.documents),
+            sorted(&g.run_documents),
+            reverted,
+            sorted(&g.subscription_accounts),
+            g.schedules,
+            sorted(&g.processed),
+            g.templates,
+            g.active_template,
+        );
+        out
     }
 }

@@ -34,6 +34,8 @@ pub struct App {
     pub queue: Arc<dyn WorkQueue>,
     pub clock: Arc<dyn Clock>,
     pub plan_page_size: usize,
+    /// What the HTTP API reads and writes beyond the run pipeline.
+    pub catalog: Arc<dyn crate::catalog::Catalog>,
 }
 
 impl App {
@@ -44,7 +46,8 @@ impl App {
             book: store.clone(),
             documents: store.clone(),
             ledger: store.clone(),
-            sequences: store,
+            sequences: store.clone(),
+            catalog: store,
             queue,
             clock: Arc::new(SystemClock),
             plan_page_size: DEFAULT_PLAN_PAGE,
@@ -113,7 +116,7 @@ impl App {
 
     /// Reads, changes and conditionally writes a run, again on a lost race. `change`
     /// returns whether it changed anything.
-    async fn modify_run(
+    pub(crate) async fn modify_run(
         &self,
         id: RunId,
         mut change: impl FnMut(&mut RunRecord) -> Result<bool, AppError>,

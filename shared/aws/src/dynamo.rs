@@ -42,6 +42,8 @@ use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
+mod catalog;
+
 type Item = HashMap<String, AttributeValue>;
 
 pub const PK: &str = "pk";
@@ -381,7 +383,7 @@ impl DynamoStore {
             (GSI1PK.to_string(), s("RUNS")),
             (
                 GSI1SK.to_string(),
-                s(format!("{}#{}", run.created_at.to_rfc3339(), run.id)),
+                s(catalog::run_sort(&run.created_at, run.id)),
             ),
             (VER.to_string(), n(run.version)),
             (DATA.to_string(), encode(run)?),
@@ -747,6 +749,7 @@ impl BookStore for DynamoStore {
                 format!("SUB#{}", x.id),
                 encode(x)?,
             ));
+            items.push(catalog::subscription_ref(&x.id, &x.account_id));
         }
         for x in &book.usage {
             items.push(entity(
@@ -768,6 +771,7 @@ impl BookStore for DynamoStore {
                 format!("SCHED#{}", x.id),
                 encode(x)?,
             ));
+            items.push(catalog::schedule_ref(&x.id, &x.account_id));
         }
         self.batch_put(items).await?;
         // Billing state the book carries (imported watermarks, billed marks) is merged

@@ -37,6 +37,7 @@ pub fn app(
         documents: store.clone(),
         ledger: store.clone(),
         sequences: store.clone(),
+        catalog: store.clone(),
         queue: queue.clone(),
         clock: Arc::new(billrun_app::ports::SystemClock),
         plan_page_size: billrun_app::usecases::DEFAULT_PLAN_PAGE,

@@ -435,6 +435,365 @@ async fn blobs_round_trip(b: Backend) {
     );
 }
 
+/// A clock that moves one second per reading, so creation and update times are
+/// distinct and ordered on every backend.
+struct SteppingClock(std::sync::atomic::AtomicI64);
+
+impl billrun_app::ports::Clock for SteppingClock {
+    fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        let s = self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        chrono::DateTime::from_timestamp(1_700_000_000 + s, 0).unwrap()
+    }
+}
+
+fn stepping(b: &Backend) -> billrun_app::App {
+    let mut app = b.app.clone();
+    app.clock = std::sync::Arc::new(SteppingClock(std::sync::atomic::AtomicI64::new(0)));
+    app
+}
+
+fn manual(target: &str) -> RunRequest {
+    let mut r = request(target);
+    r.run_type = billrun_domain::request::RunType::Manual;
+    r
+}
+
+async fn runs_list_in_creation_order_with_filters_and_positions(b: Backend) {
+    use billrun_app::catalog::{run_number, RunFilter, RunPosition};
+    let app = stepping(&b);
+    let mut created = Vec::new();
+    for _ in 0..23 {
+        created.push(
+            app.create_run(manual("2024-02-01"), None)
+                .await
+                .unwrap()
+                .run()
+                .clone(),
+        );
+    }
+    // Three runs change later (updatedAt moves on).
+    for r in &created[20..] {
+        app.cancel_run(r.id).await.unwrap();
+    }
+    let all_filter = RunFilter::default();
+    let mut seen = Vec::new();
+    let mut after: Option<RunPosition> = None;
+    loop {
+        let page = app
+            .catalog
+            .list_runs(&all_filter, after.as_ref(), 7)
+            .await
+            .unwrap();
+        assert!(page.len() <= 7);
+        seen.extend(page.iter().map(|r| r.id));
+        match page.last() {
+            Some(last) if page.len() == 7 => after = Some(RunPosition::of(last)),
+            _ => break,
+        }
+    }
+    let expected: Vec<_> = created.iter().map(|r| r.id).collect();
+    assert_eq!(seen, expected, "every run once, in creation order");
+
+    let n10 = run_number(&created[9].number).unwrap();
+    let later = app
+        .catalog
+        .list_runs(
+            &RunFilter {
+                id_after: Some(n10),
+                ..RunFilter::default()
+            },
+            None,
+            100,
+        )
+        .await
+        .unwrap();
+    assert_eq!(later.len(), 13);
+    assert!(later.iter().all(|r| run_number(&r.number).unwrap() > n10));
+
+    let since = created[5].created_at;
+    let created_since = app
+        .catalog
+        .list_runs(
+            &RunFilter {
+                created_since: Some(since),
+                ..RunFilter::default()
+            },
+            None,
+            100,
+        )
+        .await
+        .unwrap();
+    assert_eq!(created_since.first().map(|r| r.id), Some(created[5].id));
+    assert_eq!(created_since.len(), 18);
+
+    let canceled = app.get_run(created[20].id).await.unwrap();
+    let updated = app
+        .catalog
+        .list_runs(
+            &RunFilter {
+                updated_since: Some(canceled.updated_at),
+                ..RunFilter::default()
+            },
+            None,
+            100,
+        )
+        .await
+        .unwrap();
+    let ids: Vec<_> = updated.iter().map(|r| r.id).collect();
+    assert_eq!(ids, [created[20].id, created[21].id, created[22].id]);
+    let pending = app
+        .catalog
+        .list_runs(
+            &RunFilter {
+                status: Some(RunStatus::Canceled),
+                ..RunFilter::default()
+            },
+            None,
+            2,
+        )
+        .await
+        .unwrap();
+    assert_eq!(pending.len(), 2);
+    assert!(pending.iter().all(|r| r.status == RunStatus::Canceled));
+    let by_number = app.catalog.run_by_number(n10).await.unwrap().unwrap();
+    assert_eq!(by_number.id, created[9].id);
+    assert!(app
+        .catalog
+        .run_by_number(n10 + 1000)
+        .await
+        .unwrap()
+        .is_none());
+}
+
+async fn accounts_list_by_batch_from_a_position(b: Backend) {
+    b.app.book.import_book(&many(9)).await.unwrap();
+    let page = b
+        .app
+        .catalog
+        .list_accounts(Some("B1"), None, 3)
+        .await
+        .unwrap();
+    let ids: Vec<&str> = page.iter().map(|a| a.id.as_str()).collect();
+    assert_eq!(ids, ["A-00", "A-02", "A-04"]);
+    let page = b
+        .app
+        .catalog
+        .list_accounts(Some("B1"), Some(&aid("A-04")), 3)
+        .await
+        .unwrap();
+    let ids: Vec<&str> = page.iter().map(|a| a.id.as_str()).collect();
+    assert_eq!(ids, ["A-06", "A-08"]);
+    let all = b
+        .app
+        .catalog
+        .list_accounts(None, Some(&aid("A-06")), 100)
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 2);
+    assert!(b
+        .app
+        .catalog
+        .list_accounts(Some("B9"), None, 3)
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+async fn a_runs_documents_list_by_kind_from_a_position(b: Backend) {
+    use billrun_app::catalog::DocumentPosition;
+    let mut book = many(6);
+    // Odd accounts get a large credit: their documents are credit memos.
+    let mut json = serde_json::to_value(&book).unwrap();
+    json["adjustments"] = serde_json::json!((0..6).filter(|i| i % 2 == 1).map(|i| serde_json::json!({
+        "id": format!("J-{i}"), "accountId": format!("A-{i:02}"), "date": "2024-01-20", "amount": "-500.00"
+    })).collect::<Vec<_>>());
+    book = Book::parse(json.to_string().as_bytes()).unwrap();
+    b.app.book.import_book(&book).await.unwrap();
+    let run = run_to_end(&b, request("2024-02-01")).await;
+    let list = |kind, after: Option<DocumentPosition>, limit| {
+        let app = b.app.clone();
+        async move {
+            app.catalog
+                .list_run_documents(run.id, kind, after.as_ref(), limit)
+                .await
+                .unwrap()
+        }
+    };
+    let all = list(None, None, 100).await;
+    assert_eq!(all.len(), 6);
+    let memos = list(Some(DocumentKind::CreditMemo), None, 2).await;
+    let accts: Vec<&str> = memos
+        .iter()
+        .map(|d| d.document.account_id.as_str())
+        .collect();
+    assert_eq!(accts, ["A-01", "A-03"]);
+    let rest = list(
+        Some(DocumentKind::CreditMemo),
+        Some(DocumentPosition::of(&memos[1])),
+        2,
+    )
+    .await;
+    let accts: Vec<&str> = rest
+        .iter()
+        .map(|d| d.document.account_id.as_str())
+        .collect();
+    assert_eq!(accts, ["A-05"]);
+    let invoices = list(Some(DocumentKind::Invoice), None, 10).await;
+    assert!(invoices
+        .iter()
+        .all(|d| d.document.kind == DocumentKind::Invoice && d.document.number.is_some()));
+    assert_eq!(invoices.len(), 3);
+}
+
+const SCHEDULED: &str = r#"{
+  "accounts": [{"id": "A-S", "name": "Scheduled", "currency": "USD", "billCycleDay": 1, "taxRate": "0.1"}],
+  "subscriptions": [{"id": "S-S", "accountId": "A-S", "productId": "P", "startDate": "2024-01-01", "endDate": "2025-01-01",
+    "charges": [{"id": "C-S", "type": "Recurring", "price": "99.00", "billingPeriod": "Month"}]}],
+  "invoiceSchedules": [{"id": "IS-1", "accountId": "A-S", "subscriptionIds": ["S-S"], "items": [
+    {"id": "I-1", "invoiceDate": "2024-01-01", "amount": "600.00"},
+    {"id": "I-2", "invoiceDate": "2024-07-01", "amount": "600.00"}]}]
+}"#;
+
+async fn schedules_and_subscriptions_are_found_by_id_and_items_execute_once(b: Backend) {
+    use billrun_domain::book::ScheduleItemStatus;
+    use billrun_domain::ids::{ScheduleId, ScheduleItemId, SubscriptionId};
+    b.app.import_book(SCHEDULED.as_bytes()).await.unwrap();
+    let sid = ScheduleId::parse("IS-1").unwrap();
+    assert_eq!(
+        b.app
+            .catalog
+            .subscription_account(&SubscriptionId::parse("S-S").unwrap())
+            .await
+            .unwrap(),
+        Some(aid("A-S"))
+    );
+    assert_eq!(
+        b.app
+            .catalog
+            .subscription_account(&SubscriptionId::parse("S-X").unwrap())
+            .await
+            .unwrap(),
+        None
+    );
+    let stored = b.app.catalog.get_schedule(&sid).await.unwrap().unwrap();
+    assert_eq!(stored.schedule.items.len(), 2);
+    assert!(stored.processed.is_empty());
+    assert_eq!(
+        b.app
+            .catalog
+            .account_schedules(&aid("A-S"))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+
+    let x = b.app.execute_schedule(&sid, None).await.unwrap();
+    assert_eq!(x.executed_item.as_str(), "I-1");
+    assert_eq!(x.run.status, RunStatus::Completed);
+    assert_eq!(x.document.number.as_deref(), Some("INV-000000001"));
+    assert_eq!(x.document.totals.total.to_string(), "660.00");
+    assert_eq!(x.run.counters.invoices, 1);
+    let err = b
+        .app
+        .execute_schedule(&sid, Some(ScheduleItemId::parse("I-1").unwrap()))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            AppError::Conflict {
+                code: "schedule_item_processed",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    // Re-importing the schedule keeps the executed item Processed.
+    b.app.import_book(SCHEDULED.as_bytes()).await.unwrap();
+    let stored = b.app.catalog.get_schedule(&sid).await.unwrap().unwrap();
+    assert_eq!(
+        stored.schedule.items[0].status,
+        ScheduleItemStatus::Processed
+    );
+    assert_eq!(stored.schedule.items[1].status, ScheduleItemStatus::Pending);
+    assert_eq!(stored.processed[0].run_id, x.run.id);
+    assert_eq!(stored.processed[0].document_id, x.document.id);
+    let y = b.app.execute_schedule(&sid, None).await.unwrap();
+    assert_eq!(y.executed_item.as_str(), "I-2");
+    assert_eq!(y.document.lines[0].description, "Installment 2 of 2");
+    let err = b.app.execute_schedule(&sid, None).await.unwrap_err();
+    assert!(matches!(err, AppError::NotFound(_)), "{err:?}");
+    // A regular run leaves the scheduled subscription alone.
+    let run = run_to_end(&b, request("2024-02-01")).await;
+    let c = b.app.runs.counters(run.id).await.unwrap();
+    assert_eq!((c.nothing_to_bill, c.invoices), (1, 0));
+}
+
+async fn templates_are_stored_and_one_is_active(b: Backend) {
+    use billrun_app::catalog::DocumentTemplate;
+    let t = |id: &str| DocumentTemplate {
+        id: id.into(),
+        name: format!("Template {id}"),
+        content: "<p>{{number}}</p>".into(),
+        active: false,
+        updated_at: chrono::Utc::now(),
+    };
+    let c = &b.app.catalog;
+    c.put_template(&t("T-1")).await.unwrap();
+    c.put_template(&t("T-2")).await.unwrap();
+    assert!(c.active_template().await.unwrap().is_none());
+    assert!(c.activate_template("T-9").await.unwrap().is_none());
+    assert!(c.activate_template("T-1").await.unwrap().unwrap().active);
+    assert!(c.activate_template("T-2").await.unwrap().unwrap().active);
+    assert_eq!(c.active_template().await.unwrap().unwrap().id, "T-2");
+    assert!(!c.get_template("T-1").await.unwrap().unwrap().active);
+    let again = c.put_template(&t("T-2")).await.unwrap();
+    assert!(
+        again.active,
+        "replacing the active template keeps it active"
+    );
+}
+
+async fn a_pending_run_is_patched_and_its_dates_lock_once_it_starts(b: Backend) {
+    b.app.import_book(EXAMPLE.as_bytes()).await.unwrap();
+    let run = b
+        .app
+        .create_run(manual("2024-02-01"), None)
+        .await
+        .unwrap()
+        .run()
+        .clone();
+    let v = b
+        .app
+        .patch_run(run.id, br#"{"dueDate": "2024-03-31"}"#)
+        .await
+        .unwrap();
+    assert_eq!(v.request.due_date, Some("2024-03-31".parse().unwrap()));
+    let err = b
+        .app
+        .patch_run(run.id, br#"{"dueDate": "2024-02-30"}"#)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, AppError::Validation(ref f) if f.field == "dueDate"),
+        "{err:?}"
+    );
+    b.app.start_run(run.id).await.unwrap();
+    b.finish(run.id).await;
+    let err = b
+        .app
+        .patch_run(run.id, br#"{"dueDate": "2024-04-30"}"#)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, AppError::Conflict { code: "field_locked", field: Some(ref f), .. } if f == "dueDate"),
+        "{err:?}"
+    );
+    let docs = b.app.all_documents(run.id).await.unwrap();
+    assert_eq!(docs[0].due_date.to_string(), "2024-03-31");
+}
+
 macro_rules! conformance {
     ($($name:ident),* $(,)?) => {
         mod memory {
@@ -469,4 +828,10 @@ conformance!(
     cancel_reverts_so_a_rerun_bills_the_same_lines_unless_a_later_run_moved_on,
     retry_failed_redrives_only_the_failed_accounts_into_a_further_block,
     blobs_round_trip,
+    runs_list_in_creation_order_with_filters_and_positions,
+    accounts_list_by_batch_from_a_position,
+    a_runs_documents_list_by_kind_from_a_position,
+    schedules_and_subscriptions_are_found_by_id_and_items_execute_once,
+    templates_are_stored_and_one_is_active,
+    a_pending_run_is_patched_and_its_dates_lock_once_it_starts,
 );

@@ -13,6 +13,7 @@ pub mod money;
 pub mod rating;
 pub mod request;
 pub mod run;
+pub mod schedule;
 pub mod state;
 
 pub use book::{Account, Book, Charge, ChargeKind, Subscription};

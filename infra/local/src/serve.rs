@@ -1,0 +1,171 @@
+//! `billrun-local serve`: the HTTP API ([`billrun_api::router`]) on 127.0.0.1 over the
+//! in-memory adapters, with in-process queue workers processing runs in the
+//! background. With `--out DIR`, every run that completes is written to
+//! `DIR/<run number>/run.json` and `documents.json`, as `billrun-local run` writes them.
+
+use crate::pipeline::{Local, RunFile};
+use billrun_app::catalog::RunFilter;
+use billrun_app::worker::{drain, WorkerConfig};
+use billrun_app::App;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    /// 0 picks a free port.
+    pub port: u16,
+    pub book: Option<PathBuf>,
+    pub out: Option<PathBuf>,
+    pub workers: usize,
+}
+
+/// Why serving stopped or could not start.
+#[derive(Debug)]
+pub enum ServeError {
+    /// A bad book or option (exit 2).
+    Input(String),
+    Other(String),
+}
+
+/// A running server: its address, and the task serving it.
+pub struct Server {
+    pub addr: std::net::SocketAddr,
+    pub local: Local,
+    pub handle: tokio::task::JoinHandle<Result<(), String>>,
+}
+
+/// Imports the book (when given), binds 127.0.0.1:`port`, starts the workers and
+/// serves until the returned handle is aborted.
+pub async fn start(options: &ServeOptions) -> Result<Server, ServeError> {
+    let local = Local::new(None);
+    if let Some(path) = &options.book {
+        let bytes = std::fs::read(path)
+            .map_err(|e| ServeError::Input(format!("{}: {e}", path.display())))?;
+        local
+            .app
+            .import_book(&bytes)
+            .await
+            .map_err(|e| ServeError::Input(format!("{}: {e}", path.display())))?;
+    }
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", options.port))
+        .await
+        .map_err(|e| {
+            ServeError::Other(format!("cannot listen on 127.0.0.1:{}: {e}", options.port))
+        })?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| ServeError::Other(e.to_string()))?;
+    tokio::spawn(work_forever(
+        local.app.clone(),
+        local.queue.clone(),
+        options.workers,
+        options.out.clone(),
+    ));
+    let router = billrun_api::router(local.app.clone());
+    let handle = tokio::spawn(async move {
+        axum::serve(listener, router)
+            .with_graceful_shutdown(async {
+                let _ = tokio::signal::ctrl_c().await;
+            })
+            .await
+            .map_err(|e| e.to_string())
+    });
+    Ok(Server {
+        addr,
+        local,
+        handle,
+    })
+}
+
+/// Serves until Ctrl-C.
+pub async fn serve(options: ServeOptions) -> Result<(), ServeError> {
+    let server = start(&options).await?;
+    println!(
+        "billrun API on http://{} (OpenAPI at /v1/openapi.json); Ctrl-C stops it",
+        server.addr
+    );
+    server
+        .handle
+        .await
+        .map_err(|e| ServeError::Other(e.to_string()))?
+        .map_err(ServeError::Other)
+}
+
+/// Keeps draining the queue: the workers stop when it is empty, and start again on the
+/// next tick.
+async fn work_forever(
+    app: Arc<App>,
+    queue: Arc<billrun_app::memory::MemoryQueue>,
+    workers: usize,
+    out: Option<PathBuf>,
+) {
+    let config = WorkerConfig {
+        workers,
+        ..WorkerConfig::default()
+    };
+    let mut written: HashMap<billrun_domain::ids::RunId, chrono::DateTime<chrono::Utc>> =
+        HashMap::new();
+    loop {
+        if !queue.is_drained() {
+            drain(app.clone(), queue.clone(), config).await;
+        }
+        if let Some(dir) = &out {
+            if let Err(e) = write_completed(&app, dir, &mut written).await {
+                tracing::warn!(error = %e, "cannot write completed runs");
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Writes each completed run that changed since it was last written.
+async fn write_completed(
+    app: &App,
+    dir: &Path,
+    written: &mut HashMap<billrun_domain::ids::RunId, chrono::DateTime<chrono::Utc>>,
+) -> Result<(), String> {
+    let mut after = None;
+    loop {
+        let runs = app
+            .catalog
+            .list_runs(&RunFilter::default(), after.as_ref(), 1000)
+            .await
+            .map_err(|e| e.to_string())?;
+        let Some(last) = runs.last() else {
+            return Ok(());
+        };
+        after = Some(billrun_app::catalog::RunPosition::of(last));
+        for r in &runs {
+            let done = r.status.is_completed()
+                || r.status == billrun_domain::run::RunStatus::Posted
+                || r.status == billrun_domain::run::RunStatus::Canceled;
+            if !done || written.get(&r.id) == Some(&r.updated_at) {
+                continue;
+            }
+            let file = RunFile {
+                run: app.run_view(r.id).await.map_err(|e| e.to_string())?,
+                accounts: app
+                    .account_outcomes(r.id)
+                    .await
+                    .map_err(|e| e.to_string())?,
+            };
+            let docs = app.all_documents(r.id).await.map_err(|e| e.to_string())?;
+            let d = dir.join(&r.number);
+            std::fs::create_dir_all(&d).map_err(|e| format!("{}: {e}", d.display()))?;
+            let json = |v: serde_json::Result<Vec<u8>>| v.map_err(|e| e.to_string());
+            std::fs::write(d.join("run.json"), json(serde_json::to_vec_pretty(&file))?)
+                .map_err(|e| e.to_string())?;
+            std::fs::write(
+                d.join("documents.json"),
+                json(serde_json::to_vec_pretty(&docs))?,
+            )
+            .map_err(|e| e.to_string())?;
+            written.insert(r.id, r.updated_at);
+        }
+        if runs.len() < 1000 {
+            return Ok(());
+        }
+    }
+}

@@ -1,0 +1,114 @@
+//! `billrun-local serve` over TCP on a random loopback port: the README's curl session
+//! (import, create, poll, list invoices), with the background workers finishing the run
+//! and `--out` receiving it.
+
+use billrun_local::serve::{start, ServeOptions};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+
+/// One HTTP/1.1 request; returns the status and the body.
+fn http(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+) -> (u16, serde_json::Value) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let body = body.unwrap_or("");
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).unwrap();
+    let status: u16 = raw[9..12].parse().unwrap();
+    let (_, payload) = raw.split_once("\r\n\r\n").unwrap();
+    (
+        status,
+        serde_json::from_str(payload).unwrap_or(serde_json::Value::Null),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_imports_creates_polls_and_lists_invoices_over_tcp() {
+    let out = tempfile::tempdir().unwrap();
+    let book = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/book.json");
+    let server = start(&ServeOptions {
+        port: 0,
+        book: None,
+        out: Some(out.path().to_path_buf()),
+        workers: 2,
+    })
+    .await
+    .unwrap();
+    let addr = server.addr;
+    assert!(addr.ip().is_loopback());
+    let session = tokio::task::spawn_blocking(move || {
+        let book = std::fs::read_to_string(book).unwrap();
+        let (s, b) = http(addr, "POST", "/v1/import", Some(&book));
+        assert_eq!((s, b["accounts"].clone()), (200, serde_json::json!(1)));
+        let request = include_str!("fixtures/run-request.json");
+        let (s, run) = http(addr, "POST", "/v1/invoice-runs", Some(request));
+        assert_eq!(s, 201);
+        let id = run["id"].as_str().unwrap().to_string();
+        let started = Instant::now();
+        let run = loop {
+            let (_, run) = http(addr, "GET", &format!("/v1/invoice-runs/{id}"), None);
+            if run["status"] != "Processing" || started.elapsed() > Duration::from_secs(20) {
+                break run;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        assert_eq!(run["status"], "Completed");
+        let (s, docs) = http(
+            addr,
+            "GET",
+            &format!("/v1/invoice-runs/{id}/invoices"),
+            None,
+        );
+        assert_eq!(s, 200);
+        assert_eq!(docs["items"][0]["totals"]["total"], "265.04");
+        run["number"].as_str().unwrap().to_string()
+    })
+    .await
+    .unwrap();
+    // The completed run reaches --out.
+    let file = out.path().join(&session).join("documents.json");
+    let started = Instant::now();
+    while !file.exists() && started.elapsed() < Duration::from_secs(10) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let docs: serde_json::Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    assert_eq!(docs[0]["number"], "INV-000000001");
+    server.handle.abort();
+}
+
+#[tokio::test]
+async fn serve_refuses_an_invalid_book_before_listening() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("book.json");
+    std::fs::write(
+        &path,
+        r#"{"accounts": [{"id": "A", "name": "A", "currency": "USX", "billCycleDay": 1}]}"#,
+    )
+    .unwrap();
+    let err = start(&ServeOptions {
+        port: 0,
+        book: Some(path),
+        out: None,
+        workers: 1,
+    })
+    .await
+    .err()
+    .unwrap();
+    match err {
+        billrun_local::serve::ServeError::Input(m) => {
+            assert!(m.contains("accounts[0].currency"), "{m}")
+        }
+        other => panic!("{other:?}"),
+    }
+}

@@ -1,0 +1,162 @@
+//! billrun's HTTP API: one axum [`Router`] with the canonical `/v1` routes, the
+//! compatibility endpoints of the source documents (`compat`), the OpenAPI 3.1 document
+//! generated from the handlers and schemas, and one error → status mapping
+//! ([`error`]). The HTTP Lambda functions and `billrun-local serve` both mount
+//! [`router`]; no route is written twice.
+
+pub mod compat;
+pub mod error;
+pub mod extract;
+pub mod schema;
+pub mod v1;
+
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post, put};
+use axum::Router;
+use billrun_app::App;
+use std::sync::Arc;
+use utoipa::OpenApi;
+
+/// Largest request body of every route but the import.
+pub const BODY_LIMIT: usize = 1 << 20;
+/// Largest book `POST /v1/import` takes: 5 MB, what fits a Lambda payload (6 MB).
+pub const IMPORT_LIMIT: usize = 5_000_000;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "billrun",
+        description = "Serverless invoice runs: reference data, invoice runs and their documents, and the compatibility endpoints of the source documents. Lists page with `limit` and an opaque `cursor` (`nextCursor`); errors are `{code, message, field}` with a dotted field path."
+    ),
+    paths(
+        v1::health,
+        v1::openapi_json,
+        v1::import,
+        v1::put_account,
+        v1::get_account,
+        v1::list_accounts,
+        v1::put_subscription,
+        v1::get_subscription,
+        v1::post_usage,
+        v1::post_adjustments,
+        v1::put_schedule,
+        v1::get_schedule,
+        v1::put_template,
+        v1::activate_template,
+        v1::create_run,
+        v1::get_run,
+        v1::list_runs,
+        v1::patch_run,
+        v1::start_run,
+        v1::cancel_run,
+        v1::post_run,
+        v1::retry_failed,
+        v1::run_accounts,
+        v1::run_invoices,
+        v1::get_invoice,
+        compat::schedules::execute,
+        compat::bill_runs::create,
+        compat::bill_runs::get,
+        compat::billing_runs::get,
+        compat::billing_runs::list,
+        compat::billing_runs::create,
+        compat::billing_runs::update,
+        compat::configure_requests::create,
+        compat::configure_requests::invoices,
+    ),
+    tags(
+        (name = "service", description = "Health and this document"),
+        (name = "reference data", description = "Accounts, subscriptions, usage, adjustments, invoice schedules, document templates"),
+        (name = "runs", description = "Invoice runs"),
+        (name = "results", description = "Invoices and credit memos"),
+        (name = "compatibility", description = "The request and response shapes of the source documents, translated to and from the canonical model"),
+    )
+)]
+pub struct ApiDoc;
+
+/// The OpenAPI 3.1 document of every route.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    ApiDoc::openapi()
+}
+
+/// [`openapi`] as pretty JSON with a trailing newline (the form of `docs/openapi.json`).
+pub fn openapi_json() -> String {
+    match openapi().to_pretty_json() {
+        Ok(mut s) => {
+            s.push('\n');
+            s
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "cannot render the OpenAPI document");
+            "{}\n".to_string()
+        }
+    }
+}
+
+/// Every route over the use cases of `app`.
+pub fn router(app: Arc<App>) -> Router {
+    Router::new()
+        .route("/v1/health", get(v1::health))
+        .route("/v1/openapi.json", get(v1::openapi_json))
+        .route(
+            "/v1/import",
+            post(v1::import).layer(DefaultBodyLimit::max(IMPORT_LIMIT)),
+        )
+        .route("/v1/accounts", get(v1::list_accounts))
+        .route(
+            "/v1/accounts/{id}",
+            put(v1::put_account).get(v1::get_account),
+        )
+        .route(
+            "/v1/subscriptions/{id}",
+            put(v1::put_subscription).get(v1::get_subscription),
+        )
+        .route("/v1/usage", post(v1::post_usage))
+        .route("/v1/adjustments", post(v1::post_adjustments))
+        .route(
+            "/v1/invoice-schedules/{id}",
+            put(v1::put_schedule).get(v1::get_schedule),
+        )
+        .route(
+            "/v1/invoice-schedules/{id}/execute",
+            post(compat::schedules::execute),
+        )
+        .route("/v1/document-templates/{id}", put(v1::put_template))
+        .route(
+            "/v1/document-templates/{id}/activate",
+            post(v1::activate_template),
+        )
+        .route("/v1/invoice-runs", post(v1::create_run).get(v1::list_runs))
+        .route(
+            "/v1/invoice-runs/{id}",
+            get(v1::get_run).patch(v1::patch_run),
+        )
+        .route("/v1/invoice-runs/{id}/start", post(v1::start_run))
+        .route("/v1/invoice-runs/{id}/cancel", post(v1::cancel_run))
+        .route("/v1/invoice-runs/{id}/post", post(v1::post_run))
+        .route("/v1/invoice-runs/{id}/retry-failed", post(v1::retry_failed))
+        .route("/v1/invoice-runs/{id}/accounts", get(v1::run_accounts))
+        .route("/v1/invoice-runs/{id}/invoices", get(v1::run_invoices))
+        .route("/v1/invoices/{id}", get(v1::get_invoice))
+        .route("/v2/bill_runs", post(compat::bill_runs::create))
+        .route("/v2/bill_runs/{id}", get(compat::bill_runs::get))
+        .route(
+            "/backend/api/v1/billingRuns/",
+            get(compat::billing_runs::list).post(compat::billing_runs::create),
+        )
+        .route(
+            "/backend/api/v1/billingRuns/{id}",
+            get(compat::billing_runs::get).put(compat::billing_runs::update),
+        )
+        .route(
+            "/api/billing/v1/configure-requests",
+            post(compat::configure_requests::create),
+        )
+        .route(
+            "/api/billing/v1/request-results/{id}/invoices",
+            get(compat::configure_requests::invoices),
+        )
+        .fallback(|| async { error::ApiError::not_found("route") })
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .with_state(app)
+}

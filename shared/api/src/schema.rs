@@ -1,0 +1,459 @@
+//! OpenAPI schemas of the canonical JSON shapes (docs/book-format.md). The domain crate
+//! stays free of HTTP and documentation dependencies, so its types are described here;
+//! `tests/openapi.rs` checks that real responses use only the properties described.
+#![allow(dead_code)]
+
+use utoipa::ToSchema;
+
+/// A decimal amount as a JSON string (`"100.00"`).
+pub type Decimal = String;
+
+#[derive(ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Filters {
+    pub account_ids: Vec<String>,
+    pub batches: Vec<String>,
+    /// 1 to 31.
+    pub bill_cycle_days: Vec<u8>,
+    pub product_ids: Vec<String>,
+    pub location_ids: Vec<String>,
+    /// ISO 4217 codes.
+    pub currencies: Vec<String>,
+}
+
+#[derive(ToSchema)]
+pub enum RunType {
+    Immediate,
+    Scheduled,
+    Manual,
+}
+
+#[derive(ToSchema)]
+pub enum InvoiceDateType {
+    TargetDate,
+    ReadyForInvoiceDate,
+}
+
+#[derive(ToSchema)]
+pub enum Grouping {
+    Account,
+    Subscription,
+    Location,
+}
+
+#[derive(ToSchema)]
+pub enum ChargeType {
+    Recurring,
+    OneTime,
+    Usage,
+    Adjustment,
+}
+
+#[derive(ToSchema)]
+pub enum RunStatus {
+    Pending,
+    Processing,
+    Completed,
+    CompletedWithErrors,
+    Posted,
+    Canceled,
+}
+
+#[derive(ToSchema)]
+pub enum Outcome {
+    Billed,
+    Suppressed,
+    NothingToBill,
+    Failed,
+}
+
+/// The canonical run request; every field but `targetDate` has a default.
+#[derive(ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RunRequest {
+    pub name: Option<String>,
+    pub run_type: Option<RunType>,
+    pub scheduled_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub target_date: Option<chrono::NaiveDate>,
+    pub invoice_date: Option<chrono::NaiveDate>,
+    pub invoice_date_type: Option<InvoiceDateType>,
+    pub process_from: Option<chrono::NaiveDate>,
+    pub process_to: Option<chrono::NaiveDate>,
+    pub usage_cutoff_date: Option<chrono::NaiveDate>,
+    pub transaction_cutoff_date: Option<chrono::NaiveDate>,
+    pub due_date: Option<chrono::NaiveDate>,
+    pub filters: Option<Filters>,
+    pub charge_types_excluded: Option<Vec<ChargeType>>,
+    pub grouping: Option<Grouping>,
+    pub suppress_zero_invoices: Option<bool>,
+    pub auto_approve: Option<bool>,
+    pub auto_post: Option<bool>,
+    pub invoice_message: Option<String>,
+    pub subrun: Option<String>,
+}
+
+#[derive(ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CurrencyAmounts {
+    pub currency: String,
+    pub invoiced: Decimal,
+    pub credited: Decimal,
+}
+
+#[derive(ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Counters {
+    pub accounts_selected: u64,
+    pub billed: u64,
+    pub suppressed: u64,
+    pub nothing_to_bill: u64,
+    pub failed: u64,
+    pub invoices: u64,
+    pub credit_memos: u64,
+    pub suppressed_documents: u64,
+    pub amounts: Vec<CurrencyAmounts>,
+}
+
+/// An invoice run with its counters.
+#[derive(ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Run {
+    pub id: uuid::Uuid,
+    /// `BR-00000001`.
+    pub number: String,
+    pub name: String,
+    pub status: RunStatus,
+    /// The request as accepted, defaults filled in.
+    pub request: RunRequest,
+    pub target_date: chrono::NaiveDate,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    pub updated_at: chrono::DateTime<chrono::Utc>,
+    pub commenced_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub completed_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub counters: Counters,
+}
+
+#[derive(ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RunList {
+    pub items: Vec<Run>,
+    pub next_cursor: Option<String>,
+}
+
+#[derive(ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AccountOutcome {
+    pub account_id: String,
+    pub outcome: Outcome,
+    pub document_numbers: Vec<String>,
+    pub reason: Option<String>,
+}
+
+#[derive(ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AccountOutcomeList {
+    pub items: Vec<AccountOutcome>,
+    pub next_cursor: Option<String>,
+}
+
+#[derive(ToSchema)]
+pub enum LineType {
+    OneTime,
+    Recurring,
+    Evergreen,
+    Usage,
+    Adjustment,
+}
+
+#[derive(ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Line {
+    pub charge_id: Option<String>,
+    pub subscription_id: Option<String>,
+    pub adjustment_id: Option<String>,
+    #[serde(rename = "type")]
+    pub line_type: LineType,
+    pub description: String,
+    pub period_start: Option<chrono::NaiveDate>,
+    pub period_end: Option<chrono::NaiveDate>,
+    pub quantity: Decimal,
+    pub amount: Decimal,
+    /// On a credit line: the number of the document that billed the credited period.
+    pub credits_document: Option<String>,
+}
+
+#[derive(ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Totals {
+    pub one_time: Decimal,
+    pub recurring: Decimal,
+    pub evergreen: Decimal,
+    pub usage: Decimal,
+    pub adjustments: Decimal,
+    pub fee: Decimal,
+    pub sub_total: Decimal,
+    pub tax: Decimal,
+    pub total: Decimal,
+}
+
+#[derive(ToSchema)]
+pub enum DocumentKind {
+    Invoice,
+    CreditMemo,
+}
+
+#[derive(ToSchema)]
+pub enum DocumentStatus {
+    Draft,
+    Approved,
+    Posted,
+    Canceled,
+}
+
+/// An invoice or credit memo.
+#[derive(ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Document {
+    pub id: uuid::Uuid,
+    /// `INV-000000001` / `CM-000000001`; null until the run is finalized.
+    pub number: Option<String>,
+    pub kind: DocumentKind,
+    pub run_id: uuid::Uuid,
+    pub account_id: String,
+    pub group_key: String,
+    pub currency: String,
+    pub invoice_date: chrono::NaiveDate,
+    pub due_date: chrono::NaiveDate,
+    pub status: DocumentStatus,
+    pub invoice_message: Option<String>,
+    pub lines: Vec<Line>,
+    pub totals: Totals,
+}
+
+#[derive(ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DocumentList {
+    pub items: Vec<Document>,
+    pub next_cursor: Option<String>,
+}
+
+#[derive(ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Address {
+    pub name: Option<String>,
+    pub line1: Option<String>,
+    pub line2: Option<String>,
+    pub city: Option<String>,
+    pub state: Option<String>,
+    pub postal_code: Option<String>,
+    pub country: Option<String>,
+}
+
+#[derive(ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Account {
+    pub id: String,
+    pub name: String,
+    pub currency: String,
+    pub bill_cycle_day: u8,
+    pub batch: Option<String>,
+    pub payment_term_days: Option<u32>,
+    pub payment_term_name: Option<String>,
+    pub tax_rate: Option<Decimal>,
+    pub bill_to: Option<Address>,
+    pub ship_to: Option<Address>,
+    pub location_id: Option<String>,
+}
+
+#[derive(ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AccountList {
+    pub items: Vec<Account>,
+    pub next_cursor: Option<String>,
+}
+
+#[derive(ToSchema)]
+pub enum BillingPeriod {
+    Month,
+    Quarter,
+    SemiAnnual,
+    Annual,
+}
+
+#[derive(ToSchema)]
+pub enum Timing {
+    InAdvance,
+    InArrears,
+}
+
+#[derive(ToSchema)]
+pub enum ChargeKind {
+    Recurring,
+    OneTime,
+    Usage,
+}
+
+/// A charge; each type carries only its own fields (docs/book-format.md).
+#[derive(ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Charge {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub kind: ChargeKind,
+    pub price: Option<Decimal>,
+    pub quantity: Option<Decimal>,
+    pub billing_period: Option<BillingPeriod>,
+    pub timing: Option<Timing>,
+    pub charge_date: Option<chrono::NaiveDate>,
+    pub unit_price: Option<Decimal>,
+    pub currency: Option<String>,
+    pub billed_through: Option<chrono::NaiveDate>,
+    pub billed: Option<bool>,
+}
+
+#[derive(ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Subscription {
+    pub id: String,
+    pub account_id: String,
+    pub product_id: String,
+    pub product_name: Option<String>,
+    pub location_id: Option<String>,
+    pub start_date: chrono::NaiveDate,
+    pub end_date: Option<chrono::NaiveDate>,
+    pub cancellation_date: Option<chrono::NaiveDate>,
+    pub charges: Vec<Charge>,
+}
+
+#[derive(ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UsageRecord {
+    pub id: String,
+    pub account_id: String,
+    pub charge_id: String,
+    pub date: chrono::NaiveDate,
+    pub quantity: Decimal,
+    pub billed: Option<bool>,
+}
+
+#[derive(ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Adjustment {
+    pub id: String,
+    pub account_id: String,
+    pub date: chrono::NaiveDate,
+    pub amount: Decimal,
+    pub description: Option<String>,
+    pub billed: Option<bool>,
+}
+
+#[derive(ToSchema)]
+pub enum ScheduleItemStatus {
+    Pending,
+    Processed,
+}
+
+#[derive(ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct InvoiceScheduleItem {
+    pub id: String,
+    pub invoice_date: chrono::NaiveDate,
+    pub amount: Decimal,
+    pub status: Option<ScheduleItemStatus>,
+}
+
+#[derive(ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct InvoiceSchedule {
+    pub id: String,
+    pub account_id: String,
+    pub subscription_ids: Vec<String>,
+    pub items: Vec<InvoiceScheduleItem>,
+}
+
+#[derive(ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ProcessedItem {
+    pub item_id: String,
+    pub run_id: uuid::Uuid,
+    pub document_id: uuid::Uuid,
+    pub processed_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// A stored invoice schedule with the items executed here.
+#[derive(ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct InvoiceScheduleView {
+    pub id: String,
+    pub account_id: String,
+    pub subscription_ids: Vec<String>,
+    pub items: Vec<InvoiceScheduleItem>,
+    pub processed: Vec<ProcessedItem>,
+}
+
+/// The book: every list optional.
+#[derive(ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Book {
+    pub accounts: Option<Vec<Account>>,
+    pub subscriptions: Option<Vec<Subscription>>,
+    pub usage: Option<Vec<UsageRecord>>,
+    pub adjustments: Option<Vec<Adjustment>>,
+    pub invoice_schedules: Option<Vec<InvoiceSchedule>>,
+}
+
+#[derive(ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Imported {
+    pub accounts: usize,
+    pub subscriptions: usize,
+    pub usage: usize,
+    pub adjustments: usize,
+    pub invoice_schedules: usize,
+}
+
+#[derive(ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UsageBatch {
+    /// At most 1,000 records.
+    pub usage: Vec<UsageRecord>,
+}
+
+#[derive(ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AdjustmentBatch {
+    /// At most 1,000 adjustments.
+    pub adjustments: Vec<Adjustment>,
+}
+
+#[derive(ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RecordsStored {
+    pub received: usize,
+    pub stored: usize,
+    pub already_stored: usize,
+}
+
+#[derive(ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TemplateInput {
+    pub name: String,
+    pub content: String,
+}
+
+#[derive(ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Template {
+    pub id: String,
+    pub name: String,
+    pub content: String,
+    pub active: bool,
+    pub updated_at: chrono::DateTime<chrono::Utc>,
+}
+
+#[derive(ToSchema)]
+pub struct Health {
+    /// `ok`.
+    pub status: String,
+    pub version: String,
+}

@@ -1,0 +1,506 @@
+//! The canonical `/v1` routes: thin translations between HTTP and the use cases.
+
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::extract::{next_cursor, parse_instant, path_id, JsonBody, Params};
+use crate::schema;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use billrun_app::catalog::{
+    run_number, DocumentPosition, DocumentTemplate, RunFilter, RunPosition, StoredSchedule,
+};
+use billrun_app::{App, Created};
+use billrun_domain::book::Book;
+use billrun_domain::document::DocumentKind;
+use billrun_domain::ids::{AccountId, DocumentId, RunId, ScheduleId, SubscriptionId};
+use billrun_domain::request::RunRequest;
+use billrun_domain::run::{Outcome, RunStatus};
+use serde::Serialize;
+use serde_json::json;
+use std::sync::Arc;
+
+pub type AppState = State<Arc<App>>;
+
+/// A list page: `{"items": [...], "nextCursor": ...}`.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next_cursor: Option<String>,
+}
+
+fn created_or_ok<T: Serialize>(created: bool, body: T) -> Response {
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    (status, Json(body)).into_response()
+}
+
+pub fn run_id(raw: &str) -> ApiResult<RunId> {
+    path_id("id", raw, |s| {
+        s.parse().map_err(|_| "must be a UUID".to_string())
+    })
+}
+
+#[utoipa::path(get, path = "/v1/health", tag = "service",
+    responses((status = 200, description = "The service is up", body = schema::Health)))]
+pub async fn health() -> Json<serde_json::Value> {
+    Json(json!({"status": "ok", "version": env!("CARGO_PKG_VERSION")}))
+}
+
+#[utoipa::path(get, path = "/v1/openapi.json", tag = "service",
+    responses((status = 200, description = "This OpenAPI 3.1 document")))]
+pub async fn openapi_json() -> Response {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        crate::openapi_json(),
+    )
+        .into_response()
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Imported {
+    accounts: usize,
+    subscriptions: usize,
+    usage: usize,
+    adjustments: usize,
+    invoice_schedules: usize,
+}
+
+/// Imports a whole book (upsert), validated whole before anything is written.
+#[utoipa::path(post, path = "/v1/import", tag = "reference data",
+    request_body = schema::Book,
+    responses(
+        (status = 200, description = "Imported", body = schema::Imported),
+        (status = 400, description = "Invalid book; `field` names the first problem", body = ErrorBody),
+        (status = 413, description = "Over 5 MB", body = ErrorBody),
+        (status = 415, description = "Not JSON", body = ErrorBody)))]
+pub async fn import(State(app): AppState, JsonBody(body): JsonBody) -> ApiResult<Response> {
+    let book: Book = app.import_book(&body).await?;
+    Ok(Json(Imported {
+        accounts: book.accounts.len(),
+        subscriptions: book.subscriptions.len(),
+        usage: book.usage.len(),
+        adjustments: book.adjustments.len(),
+        invoice_schedules: book.invoice_schedules.len(),
+    })
+    .into_response())
+}
+
+#[utoipa::path(put, path = "/v1/accounts/{id}", tag = "reference data",
+    params(("id" = String, Path, description = "Account id")),
+    request_body = schema::Account,
+    responses(
+        (status = 201, description = "Created", body = schema::Account),
+        (status = 200, description = "Replaced", body = schema::Account),
+        (status = 400, description = "Invalid", body = ErrorBody),
+        (status = 409, description = "Currency locked", body = ErrorBody),
+        (status = 415, description = "Not JSON", body = ErrorBody)))]
+pub async fn put_account(
+    State(app): AppState,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody,
+) -> ApiResult<Response> {
+    let (account, created) = app.put_account(&id, &body).await?;
+    Ok(created_or_ok(created, account))
+}
+
+fn account_id(raw: &str) -> ApiResult<AccountId> {
+    path_id("id", raw, |s| AccountId::parse(s))
+}
+
+#[utoipa::path(get, path = "/v1/accounts/{id}", tag = "reference data",
+    params(("id" = String, Path, description = "Account id")),
+    responses(
+        (status = 200, description = "The account", body = schema::Account),
+        (status = 404, description = "Unknown", body = ErrorBody)))]
+pub async fn get_account(State(app): AppState, Path(id): Path<String>) -> ApiResult<Response> {
+    Ok(Json(app.get_account(&account_id(&id)?).await?).into_response())
+}
+
+#[utoipa::path(get, path = "/v1/accounts", tag = "reference data",
+    params(
+        ("batch" = Option<String>, Query, description = "Only accounts of this batch"),
+        ("cursor" = Option<String>, Query, description = "`nextCursor` of the previous page"),
+        ("limit" = Option<usize>, Query, description = "1 to 1000, default 100")),
+    responses(
+        (status = 200, description = "Accounts by id", body = schema::AccountList),
+        (status = 400, description = "Bad parameter", body = ErrorBody)))]
+pub async fn list_accounts(State(app): AppState, params: Params) -> ApiResult<Response> {
+    params.only(&["batch", "cursor", "limit"])?;
+    let limit = params.limit()?;
+    let after: Option<AccountId> = params.cursor()?;
+    let items = app
+        .list_accounts(params.get("batch"), after.as_ref(), limit)
+        .await?;
+    let next_cursor = next_cursor(&items, limit, |a| a.id.clone());
+    Ok(Json(Page { items, next_cursor }).into_response())
+}
+
+#[utoipa::path(put, path = "/v1/subscriptions/{id}", tag = "reference data",
+    params(("id" = String, Path, description = "Subscription id")),
+    request_body = schema::Subscription,
+    responses(
+        (status = 201, description = "Created", body = schema::Subscription),
+        (status = 200, description = "Replaced", body = schema::Subscription),
+        (status = 400, description = "Invalid", body = ErrorBody),
+        (status = 409, description = "It belongs to another account", body = ErrorBody),
+        (status = 415, description = "Not JSON", body = ErrorBody)))]
+pub async fn put_subscription(
+    State(app): AppState,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody,
+) -> ApiResult<Response> {
+    let (sub, created) = app.put_subscription(&id, &body).await?;
+    Ok(created_or_ok(created, sub))
+}
+
+#[utoipa::path(get, path = "/v1/subscriptions/{id}", tag = "reference data",
+    params(("id" = String, Path, description = "Subscription id")),
+    responses(
+        (status = 200, description = "The subscription", body = schema::Subscription),
+        (status = 404, description = "Unknown", body = ErrorBody)))]
+pub async fn get_subscription(State(app): AppState, Path(id): Path<String>) -> ApiResult<Response> {
+    let id = path_id("id", &id, |s| SubscriptionId::parse(s))?;
+    Ok(Json(app.get_subscription(&id).await?).into_response())
+}
+
+#[utoipa::path(post, path = "/v1/usage", tag = "reference data",
+    request_body = schema::UsageBatch,
+    responses(
+        (status = 200, description = "Stored; records already stored under their id are left as they were", body = schema::RecordsStored),
+        (status = 400, description = "Invalid", body = ErrorBody),
+        (status = 415, description = "Not JSON", body = ErrorBody)))]
+pub async fn post_usage(State(app): AppState, JsonBody(body): JsonBody) -> ApiResult<Response> {
+    Ok(Json(app.post_usage(&body).await?).into_response())
+}
+
+#[utoipa::path(post, path = "/v1/adjustments", tag = "reference data",
+    request_body = schema::AdjustmentBatch,
+    responses(
+        (status = 200, description = "Stored (replaced by id)", body = schema::RecordsStored),
+        (status = 400, description = "Invalid", body = ErrorBody),
+        (status = 415, description = "Not JSON", body = ErrorBody)))]
+pub async fn post_adjustments(
+    State(app): AppState,
+    JsonBody(body): JsonBody,
+) -> ApiResult<Response> {
+    Ok(Json(app.post_adjustments(&body).await?).into_response())
+}
+
+fn schedule_json(s: &StoredSchedule) -> serde_json::Value {
+    let mut v = serde_json::to_value(&s.schedule).unwrap_or_default();
+    if let Some(m) = v.as_object_mut() {
+        m.insert(
+            "processed".into(),
+            serde_json::to_value(&s.processed).unwrap_or_default(),
+        );
+    }
+    v
+}
+
+#[utoipa::path(put, path = "/v1/invoice-schedules/{id}", tag = "reference data",
+    params(("id" = String, Path, description = "Invoice schedule id")),
+    request_body = schema::InvoiceSchedule,
+    responses(
+        (status = 201, description = "Created", body = schema::InvoiceScheduleView),
+        (status = 200, description = "Replaced; executed items stay Processed", body = schema::InvoiceScheduleView),
+        (status = 400, description = "Invalid", body = ErrorBody),
+        (status = 409, description = "It belongs to another account", body = ErrorBody),
+        (status = 415, description = "Not JSON", body = ErrorBody)))]
+pub async fn put_schedule(
+    State(app): AppState,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody,
+) -> ApiResult<Response> {
+    let (s, created) = app.put_schedule(&id, &body).await?;
+    Ok(created_or_ok(created, schedule_json(&s)))
+}
+
+#[utoipa::path(get, path = "/v1/invoice-schedules/{id}", tag = "reference data",
+    params(("id" = String, Path, description = "Invoice schedule id")),
+    responses(
+        (status = 200, description = "The schedule", body = schema::InvoiceScheduleView),
+        (status = 404, description = "Unknown", body = ErrorBody)))]
+pub async fn get_schedule(State(app): AppState, Path(id): Path<String>) -> ApiResult<Response> {
+    let id = path_id("id", &id, |s| ScheduleId::parse(s))?;
+    Ok(Json(schedule_json(&app.get_schedule(&id).await?)).into_response())
+}
+
+fn template_json(t: DocumentTemplate) -> Json<DocumentTemplate> {
+    Json(t)
+}
+
+#[utoipa::path(put, path = "/v1/document-templates/{id}", tag = "reference data",
+    params(("id" = String, Path, description = "Template id")),
+    request_body = schema::TemplateInput,
+    responses(
+        (status = 200, description = "Stored", body = schema::Template),
+        (status = 400, description = "Invalid", body = ErrorBody),
+        (status = 415, description = "Not JSON", body = ErrorBody)))]
+pub async fn put_template(
+    State(app): AppState,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody,
+) -> ApiResult<Response> {
+    Ok(template_json(app.put_template(&id, &body).await?).into_response())
+}
+
+#[utoipa::path(post, path = "/v1/document-templates/{id}/activate", tag = "reference data",
+    params(("id" = String, Path, description = "Template id")),
+    responses(
+        (status = 200, description = "Now the active template", body = schema::Template),
+        (status = 404, description = "Unknown", body = ErrorBody)))]
+pub async fn activate_template(
+    State(app): AppState,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    Ok(template_json(app.activate_template(&id).await?).into_response())
+}
+
+/// The `Idempotency-Key` header, when given.
+pub fn idempotency_key(headers: &HeaderMap) -> ApiResult<Option<String>> {
+    let Some(v) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    let key = v
+        .to_str()
+        .ok()
+        .filter(|k| !k.is_empty() && k.len() <= 255 && !k.chars().any(|c| c.is_control()))
+        .ok_or_else(|| {
+            ApiError::invalid(
+                "Idempotency-Key",
+                "must be 1 to 255 visible ASCII characters",
+            )
+        })?;
+    Ok(Some(key.to_string()))
+}
+
+/// Creates a run; an Immediate one starts processing at once.
+#[utoipa::path(post, path = "/v1/invoice-runs", tag = "runs",
+    params(("Idempotency-Key" = Option<String>, Header, description = "A replay with the same body answers 200 with the same run")),
+    request_body = schema::RunRequest,
+    responses(
+        (status = 201, description = "Created", body = schema::Run),
+        (status = 200, description = "Replayed (same Idempotency-Key and body)", body = schema::Run),
+        (status = 400, description = "Invalid", body = ErrorBody),
+        (status = 409, description = "idempotency_key_reused", body = ErrorBody),
+        (status = 415, description = "Not JSON", body = ErrorBody)))]
+pub async fn create_run(
+    State(app): AppState,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody,
+) -> ApiResult<Response> {
+    let key = idempotency_key(&headers)?;
+    let request = RunRequest::parse(&body)?;
+    let created = app.create_run(request, key).await?;
+    let is_new = matches!(created, Created::New(_));
+    let view = app.run_view(created.run().id).await?;
+    let mut response = created_or_ok(is_new, &view);
+    if let Ok(loc) = format!("/v1/invoice-runs/{}", view.id).parse() {
+        response
+            .headers_mut()
+            .insert(axum::http::header::LOCATION, loc);
+    }
+    Ok(response)
+}
+
+#[utoipa::path(get, path = "/v1/invoice-runs/{id}", tag = "runs",
+    params(("id" = uuid::Uuid, Path, description = "Run id")),
+    responses(
+        (status = 200, description = "The run with its counters", body = schema::Run),
+        (status = 400, description = "Not a UUID", body = ErrorBody),
+        (status = 404, description = "Unknown", body = ErrorBody)))]
+pub async fn get_run(State(app): AppState, Path(id): Path<String>) -> ApiResult<Response> {
+    Ok(Json(app.run_view(run_id(&id)?).await?).into_response())
+}
+
+pub fn parse_status(v: &str) -> Result<RunStatus, String> {
+    serde_json::from_value(json!(v)).map_err(|_| {
+        "must be one of Pending, Processing, Completed, CompletedWithErrors, Posted, Canceled"
+            .to_string()
+    })
+}
+
+/// `idAfter`: a run number, `BR-00000042` or `42`.
+pub fn parse_id_after(v: &str) -> Result<u64, String> {
+    run_number(v)
+        .or_else(|| v.parse().ok())
+        .ok_or_else(|| "must be a run number (42 or BR-00000042)".to_string())
+}
+
+#[utoipa::path(get, path = "/v1/invoice-runs", tag = "runs",
+    params(
+        ("idAfter" = Option<String>, Query, description = "Only runs with a greater number (42 or BR-00000042)"),
+        ("createdSince" = Option<String>, Query, description = "Inclusive, RFC 3339"),
+        ("updatedSince" = Option<String>, Query, description = "Inclusive, RFC 3339"),
+        ("status" = Option<schema::RunStatus>, Query, description = "Only runs in this status"),
+        ("cursor" = Option<String>, Query, description = "`nextCursor` of the previous page"),
+        ("limit" = Option<usize>, Query, description = "1 to 1000, default 100")),
+    responses(
+        (status = 200, description = "Runs by creation time", body = schema::RunList),
+        (status = 400, description = "Bad parameter", body = ErrorBody)))]
+pub async fn list_runs(State(app): AppState, params: Params) -> ApiResult<Response> {
+    params.only(&[
+        "idAfter",
+        "createdSince",
+        "updatedSince",
+        "status",
+        "cursor",
+        "limit",
+    ])?;
+    let filter = RunFilter {
+        id_after: params.parse("idAfter", parse_id_after)?,
+        created_since: params.parse("createdSince", parse_instant)?,
+        updated_since: params.parse("updatedSince", parse_instant)?,
+        status: params.parse("status", parse_status)?,
+    };
+    let limit = params.limit()?;
+    let after: Option<RunPosition> = params.cursor()?;
+    let items = app.list_runs(&filter, after.as_ref(), limit).await?;
+    let next_cursor = next_cursor(&items, limit, |r| RunPosition {
+        created_at: r.created_at,
+        id: r.id,
+    });
+    Ok(Json(Page { items, next_cursor }).into_response())
+}
+
+/// Changes a run's request: any field while Pending; after processing has started
+/// only `name` (any other field: 409 `field_locked` naming it).
+#[utoipa::path(patch, path = "/v1/invoice-runs/{id}", tag = "runs",
+    params(("id" = uuid::Uuid, Path, description = "Run id")),
+    request_body(content = schema::RunRequest, description = "A JSON merge patch of the run request", content_type = "application/merge-patch+json"),
+    responses(
+        (status = 200, description = "The changed run", body = schema::Run),
+        (status = 400, description = "Invalid", body = ErrorBody),
+        (status = 404, description = "Unknown", body = ErrorBody),
+        (status = 409, description = "field_locked", body = ErrorBody),
+        (status = 415, description = "Not JSON", body = ErrorBody)))]
+pub async fn patch_run(
+    State(app): AppState,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody,
+) -> ApiResult<Response> {
+    Ok(Json(app.patch_run(run_id(&id)?, &body).await?).into_response())
+}
+
+macro_rules! run_action {
+    ($name:ident, $path:literal, $doc:literal, $call:ident) => {
+        #[doc = $doc]
+        #[utoipa::path(post, path = $path, tag = "runs",
+            params(("id" = uuid::Uuid, Path, description = "Run id")),
+            responses(
+                (status = 200, description = "The run", body = schema::Run),
+                (status = 404, description = "Unknown", body = ErrorBody),
+                (status = 409, description = "Not allowed in the run's status", body = ErrorBody)))]
+        pub async fn $name(State(app): AppState, Path(id): Path<String>) -> ApiResult<Response> {
+            let id = run_id(&id)?;
+            app.$call(id).await?;
+            Ok(Json(app.run_view(id).await?).into_response())
+        }
+    };
+}
+
+run_action!(
+    start_run,
+    "/v1/invoice-runs/{id}/start",
+    "Starts a Pending (Manual or Scheduled) run.",
+    start_run
+);
+run_action!(
+    cancel_run,
+    "/v1/invoice-runs/{id}/cancel",
+    "Cancels a run that posted nothing, reverting what it billed.",
+    cancel_run
+);
+run_action!(
+    post_run,
+    "/v1/invoice-runs/{id}/post",
+    "Posts a completed run and its documents.",
+    post_run
+);
+run_action!(
+    retry_failed,
+    "/v1/invoice-runs/{id}/retry-failed",
+    "Re-drives the failed accounts; their documents take a further block of numbers.",
+    retry_failed
+);
+
+pub fn parse_outcome(v: &str) -> Result<Outcome, String> {
+    serde_json::from_value(json!(v))
+        .map_err(|_| "must be one of Billed, Suppressed, NothingToBill, Failed".to_string())
+}
+
+#[utoipa::path(get, path = "/v1/invoice-runs/{id}/accounts", tag = "runs",
+    params(
+        ("id" = uuid::Uuid, Path, description = "Run id"),
+        ("outcome" = Option<schema::Outcome>, Query, description = "Only accounts with this outcome"),
+        ("cursor" = Option<String>, Query, description = "`nextCursor` of the previous page"),
+        ("limit" = Option<usize>, Query, description = "1 to 1000, default 100")),
+    responses(
+        (status = 200, description = "Per-account outcomes by account id", body = schema::AccountOutcomeList),
+        (status = 400, description = "Bad parameter", body = ErrorBody),
+        (status = 404, description = "Unknown run", body = ErrorBody)))]
+pub async fn run_accounts(
+    State(app): AppState,
+    Path(id): Path<String>,
+    params: Params,
+) -> ApiResult<Response> {
+    params.only(&["outcome", "cursor", "limit"])?;
+    let id = run_id(&id)?;
+    let outcome = params.parse("outcome", parse_outcome)?;
+    let limit = params.limit()?;
+    let after: Option<AccountId> = params.cursor()?;
+    let items = app.outcomes_page(id, outcome, after, limit).await?;
+    let next_cursor = next_cursor(&items, limit, |o| o.account_id.clone());
+    Ok(Json(Page { items, next_cursor }).into_response())
+}
+
+pub fn parse_kind(v: &str) -> Result<DocumentKind, String> {
+    serde_json::from_value(json!(v)).map_err(|_| "must be Invoice or CreditMemo".to_string())
+}
+
+#[utoipa::path(get, path = "/v1/invoice-runs/{id}/invoices", tag = "results",
+    params(
+        ("id" = uuid::Uuid, Path, description = "Run id"),
+        ("kind" = Option<schema::DocumentKind>, Query, description = "Only invoices or only credit memos"),
+        ("cursor" = Option<String>, Query, description = "`nextCursor` of the previous page"),
+        ("limit" = Option<usize>, Query, description = "1 to 1000, default 100")),
+    responses(
+        (status = 200, description = "The run's documents in numbering order", body = schema::DocumentList),
+        (status = 400, description = "Bad parameter", body = ErrorBody),
+        (status = 404, description = "Unknown run", body = ErrorBody)))]
+pub async fn run_invoices(
+    State(app): AppState,
+    Path(id): Path<String>,
+    params: Params,
+) -> ApiResult<Response> {
+    params.only(&["kind", "cursor", "limit"])?;
+    let id = run_id(&id)?;
+    let kind = params.parse("kind", parse_kind)?;
+    let limit = params.limit()?;
+    let after: Option<DocumentPosition> = params.cursor()?;
+    let docs = app
+        .run_documents_page(id, kind, after.as_ref(), limit)
+        .await?;
+    let next_cursor = next_cursor(&docs, limit, DocumentPosition::of);
+    let items: Vec<_> = docs.into_iter().map(|d| d.document).collect();
+    Ok(Json(Page { items, next_cursor }).into_response())
+}
+
+#[utoipa::path(get, path = "/v1/invoices/{id}", tag = "results",
+    params(("id" = uuid::Uuid, Path, description = "Document id")),
+    responses(
+        (status = 200, description = "The document with its lines", body = schema::Document),
+        (status = 400, description = "Not a UUID", body = ErrorBody),
+        (status = 404, description = "Unknown", body = ErrorBody)))]
+pub async fn get_invoice(State(app): AppState, Path(id): Path<String>) -> ApiResult<Response> {
+    let id: DocumentId = path_id("id", &id, |s| {
+        s.parse().map_err(|_| "must be a UUID".to_string())
+    })?;
+    Ok(Json(app.get_document(id).await?).into_response())
+}

@@ -1,0 +1,436 @@
+//! The canonical `/v1` API over the in-memory adapters: the acceptance points of issue 4
+//! that are not about the compatibility endpoints.
+
+mod common;
+
+use axum::http::{Method, StatusCode};
+use common::{TestApi, BOOK};
+use serde_json::{json, Value};
+
+const REQUEST: &str = include_str!("../../../infra/local/tests/fixtures/run-request.json");
+
+#[tokio::test]
+async fn health_says_ok() {
+    let api = TestApi::new();
+    let r = api.get("/v1/health").await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.body["status"], "ok");
+}
+
+#[tokio::test]
+async fn a_run_is_created_polled_and_its_invoices_listed_as_in_the_readme() {
+    let api = TestApi::with_book(BOOK).await;
+    let created = api
+        .call(
+            Method::POST,
+            "/v1/invoice-runs",
+            Some(REQUEST),
+            &[("Idempotency-Key", "feb-2024")],
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
+    let id = created.body["id"].as_str().unwrap().to_string();
+    assert_eq!(
+        created.headers["location"].to_str().unwrap(),
+        format!("/v1/invoice-runs/{id}")
+    );
+    assert_eq!(created.body["number"], "BR-00000001");
+    assert_eq!(
+        created.body["status"], "Processing",
+        "an Immediate run starts"
+    );
+
+    // The same key and body: 200 with the same run; another body: 409.
+    let replay = api
+        .call(
+            Method::POST,
+            "/v1/invoice-runs",
+            Some(REQUEST),
+            &[("Idempotency-Key", "feb-2024")],
+        )
+        .await;
+    assert_eq!(replay.status, StatusCode::OK);
+    assert_eq!(replay.body["id"], id.as_str());
+    let other = api
+        .call(
+            Method::POST,
+            "/v1/invoice-runs",
+            Some(r#"{"targetDate": "2024-03-01"}"#),
+            &[("Idempotency-Key", "feb-2024")],
+        )
+        .await;
+    assert_eq!(other.status, StatusCode::CONFLICT);
+    assert_eq!(other.body["code"], "idempotency_key_reused");
+
+    api.work().await;
+    let run = api.get(&format!("/v1/invoice-runs/{id}")).await;
+    assert_eq!(run.status, StatusCode::OK);
+    assert_eq!(run.body["status"], "Completed");
+    let c = &run.body["counters"];
+    assert_eq!(c["accountsSelected"], 1);
+    assert_eq!(c["billed"], 1);
+    assert_eq!(c["invoices"], 1);
+    assert_eq!(
+        c["amounts"],
+        json!([{"currency": "USD", "invoiced": "265.04", "credited": "0.00"}])
+    );
+
+    let list = api.get(&format!("/v1/invoice-runs/{id}/invoices")).await;
+    assert_eq!(list.status, StatusCode::OK);
+    assert_eq!(list.body["nextCursor"], Value::Null);
+    let docs = list.body["items"].as_array().unwrap();
+    assert_eq!(docs.len(), 1);
+    assert_eq!(docs[0]["number"], "INV-000000001");
+    assert_eq!(docs[0]["totals"]["total"], "265.04");
+    assert_eq!(docs[0]["totals"]["tax"], "20.20");
+    let doc_id = docs[0]["id"].as_str().unwrap();
+    let doc = api.get(&format!("/v1/invoices/{doc_id}")).await;
+    assert_eq!(doc.status, StatusCode::OK);
+    assert_eq!(doc.body["lines"].as_array().unwrap().len(), 5);
+    assert_eq!(doc.body["lines"][0]["amount"], "54.84");
+
+    let credit_memos = api
+        .get(&format!("/v1/invoice-runs/{id}/invoices?kind=CreditMemo"))
+        .await;
+    assert_eq!(credit_memos.body["items"], json!([]));
+    let billed = api
+        .get(&format!("/v1/invoice-runs/{id}/accounts?outcome=Billed"))
+        .await;
+    assert_eq!(
+        billed.body["items"],
+        json!([{"accountId": "A-1001", "outcome": "Billed", "documentNumbers": ["INV-000000001"], "reason": null}])
+    );
+    let failed = api
+        .get(&format!("/v1/invoice-runs/{id}/accounts?outcome=Failed"))
+        .await;
+    assert_eq!(failed.body["items"], json!([]));
+
+    // Post, then cancel is refused.
+    let posted = api.post(&format!("/v1/invoice-runs/{id}/post"), "").await;
+    assert_eq!(posted.status, StatusCode::OK);
+    assert_eq!(posted.body["status"], "Posted");
+    let cancel = api.post(&format!("/v1/invoice-runs/{id}/cancel"), "").await;
+    assert_eq!(cancel.status, StatusCode::CONFLICT);
+    assert_eq!(cancel.body["code"], "run_posted");
+}
+
+#[tokio::test]
+async fn invalid_input_is_a_400_naming_the_field_and_writes_nothing() {
+    let api = TestApi::new();
+    let bad_book = BOOK.replace("\"USD\"", "\"USX\"");
+    let r = api.post("/v1/import", &bad_book).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert_eq!(r.body["code"], "validation_failed");
+    assert_eq!(r.body["field"], "accounts[0].currency");
+    let r = api
+        .post(
+            "/v1/invoice-runs",
+            r#"{"targetDate": "2024-02-01", "grouping": "Planet"}"#,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert_eq!(r.body["field"], "grouping");
+    let r = api.post("/v1/invoice-runs", "{not json").await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    let r = api.get("/v1/invoice-runs?limit=0").await;
+    assert_eq!(
+        (r.status, r.body["field"].clone()),
+        (StatusCode::BAD_REQUEST, json!("limit"))
+    );
+    let r = api.get("/v1/invoice-runs?colour=red").await;
+    assert_eq!(r.body["field"], "colour");
+    let r = api.get("/v1/invoice-runs?cursor=bogus").await;
+    assert_eq!(r.body["field"], "cursor");
+    let r = api.get("/v1/invoice-runs?status=Done").await;
+    assert_eq!(r.body["field"], "status");
+    let r = api.get("/v1/invoice-runs/not-a-uuid").await;
+    assert_eq!(
+        (r.status, r.body["field"].clone()),
+        (StatusCode::BAD_REQUEST, json!("id"))
+    );
+    assert_eq!(api.store.digest(), TestApi::new().store.digest());
+}
+
+#[tokio::test]
+async fn unknown_things_are_404_and_state_conflicts_409() {
+    let api = TestApi::with_book(BOOK).await;
+    let r = api
+        .get("/v1/invoice-runs/00000000-0000-4000-8000-000000000000")
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    assert_eq!(r.body["code"], "not_found");
+    assert_eq!(
+        api.get("/v1/accounts/A-404").await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        api.get("/v1/no-such-route").await.status,
+        StatusCode::NOT_FOUND
+    );
+    let manual = api
+        .post(
+            "/v1/invoice-runs",
+            r#"{"targetDate": "2024-02-01", "runType": "Manual"}"#,
+        )
+        .await;
+    let id = manual.body["id"].as_str().unwrap().to_string();
+    assert_eq!(manual.body["status"], "Pending");
+    let r = api.post(&format!("/v1/invoice-runs/{id}/post"), "").await;
+    assert_eq!(r.status, StatusCode::CONFLICT);
+    assert_eq!(r.body["code"], "run_not_completed");
+    let r = api
+        .post(&format!("/v1/invoice-runs/{id}/retry-failed"), "")
+        .await;
+    assert_eq!(r.status, StatusCode::CONFLICT);
+}
+
+#[tokio::test]
+async fn wrong_content_type_is_415_and_an_oversized_body_413() {
+    let api = TestApi::new();
+    let r = api
+        .call(
+            Method::POST,
+            "/v1/import",
+            None,
+            &[("content-type", "text/csv")],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert_eq!(r.body["code"], "unsupported_media_type");
+    let r = api.call(Method::POST, "/v1/usage", None, &[]).await;
+    assert_eq!(r.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    // 1 MiB on the other routes, 5 MB on the import.
+    let big = format!(r#"{{"usage": [], "x": "{}"}}"#, "a".repeat(1 << 20));
+    let r = api.post("/v1/usage", &big).await;
+    assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(r.body["code"], "payload_too_large");
+    let big = format!(r#"{{"accounts": [], "x": "{}"}}"#, "a".repeat(5_000_000));
+    let r = api.post("/v1/import", &big).await;
+    assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE);
+    // Just under 5 MB reaches the parser (and fails on the unknown key).
+    let under = format!(r#"{{"accounts": [], "x": "{}"}}"#, "a".repeat(4_000_000));
+    let r = api.post("/v1/import", &under).await;
+    assert_eq!(
+        (r.status, r.body["field"].clone()),
+        (StatusCode::BAD_REQUEST, json!("x"))
+    );
+}
+
+#[tokio::test]
+async fn a_pending_run_changes_freely_and_its_dates_lock_once_it_starts() {
+    let api = TestApi::with_book(BOOK).await;
+    let r = api
+        .post(
+            "/v1/invoice-runs",
+            r#"{"targetDate": "2024-02-01", "runType": "Manual"}"#,
+        )
+        .await;
+    let id = r.body["id"].as_str().unwrap().to_string();
+    let uri = format!("/v1/invoice-runs/{id}");
+    let r = api
+        .patch(&uri, r#"{"dueDate": "2024-03-15", "invoiceDate": "2024-02-02", "filters": {"batches": ["Batch1"]}}"#)
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.body["request"]["dueDate"], "2024-03-15");
+    assert_eq!(r.body["request"]["filters"]["batches"], json!(["Batch1"]));
+    assert_eq!(r.body["request"]["filters"]["currencies"], json!([]));
+    let r = api.patch(&uri, r#"{"dueDate": "2024-01-01"}"#).await;
+    assert_eq!(
+        (r.status, r.body["field"].clone()),
+        (StatusCode::BAD_REQUEST, json!("dueDate"))
+    );
+    let r = api
+        .patch(&uri, r#"{"dueDate": "2024-03-20", "runType": "Immediate"}"#)
+        .await;
+    assert_eq!(
+        (r.status, r.body["field"].clone()),
+        (StatusCode::CONFLICT, json!("runType"))
+    );
+    let r = api.patch(&uri, r#"{"bogus": 1}"#).await;
+    assert_eq!(
+        (r.status, r.body["field"].clone()),
+        (StatusCode::BAD_REQUEST, json!("bogus"))
+    );
+    let r = api.post(&format!("{uri}/start"), "").await;
+    assert_eq!(r.body["status"], "Processing");
+    api.work().await;
+    let r = api.patch(&uri, r#"{"targetDate": "2024-03-01"}"#).await;
+    assert_eq!(r.status, StatusCode::CONFLICT);
+    assert_eq!(r.body["code"], "field_locked");
+    assert_eq!(r.body["field"], "targetDate");
+    // A name change does not carry another field along.
+    let r = api
+        .patch(&uri, r#"{"name": "Renamed", "grouping": "Subscription"}"#)
+        .await;
+    assert_eq!(
+        (r.status, r.body["field"].clone()),
+        (StatusCode::CONFLICT, json!("grouping"))
+    );
+    // The same value is no change; the name may still change.
+    let r = api
+        .patch(&uri, r#"{"targetDate": "2024-02-01", "name": "Renamed"}"#)
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.body["name"], "Renamed");
+    let doc = api.get(&format!("{uri}/invoices")).await;
+    assert_eq!(doc.body["items"][0]["dueDate"], "2024-03-15");
+    assert_eq!(doc.body["items"][0]["invoiceDate"], "2024-02-02");
+}
+
+#[tokio::test]
+async fn reference_data_round_trips_entity_by_entity() {
+    let api = TestApi::new();
+    let account = |id: &str, batch: &str| {
+        json!({"id": id, "name": format!("Customer {id}"), "currency": "USD", "billCycleDay": 1, "batch": batch}).to_string()
+    };
+    let r = api.put("/v1/accounts/A-1", &account("A-1", "B1")).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let r = api.put("/v1/accounts/A-1", &account("A-1", "B1")).await;
+    assert_eq!(r.status, StatusCode::OK);
+    for i in 2..=5 {
+        let id = format!("A-{i}");
+        let batch = if i % 2 == 0 { "B2" } else { "B1" };
+        api.put(&format!("/v1/accounts/{id}"), &account(&id, batch))
+            .await;
+    }
+    let r = api.put("/v1/accounts/A-9", &account("A-1", "B1")).await;
+    assert_eq!(
+        (r.status, r.body["field"].clone()),
+        (StatusCode::BAD_REQUEST, json!("id"))
+    );
+    let r = api
+        .put(
+            "/v1/accounts/A-9",
+            r#"{"id": "A-9", "name": "x", "currency": "USD", "billCycleDay": 40}"#,
+        )
+        .await;
+    assert_eq!(r.body["field"], "billCycleDay");
+    assert_eq!(api.get("/v1/accounts/A-3").await.body["batch"], "B1");
+
+    // Accounts of batch B1 two at a time: A-1, A-3 | A-5.
+    let p1 = api.get("/v1/accounts?batch=B1&limit=2").await;
+    let ids = |r: &common::Reply| -> Vec<String> {
+        r.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(ids(&p1), ["A-1", "A-3"]);
+    let cursor = p1.body["nextCursor"].as_str().unwrap();
+    let p2 = api
+        .get(&format!("/v1/accounts?batch=B1&limit=2&cursor={cursor}"))
+        .await;
+    assert_eq!(ids(&p2), ["A-5"]);
+    assert_eq!(p2.body["nextCursor"], Value::Null);
+
+    let sub = json!({"id": "S-1", "accountId": "A-1", "productId": "P", "startDate": "2024-01-01",
+        "charges": [{"id": "C-1", "type": "Recurring", "price": "10.00", "billingPeriod": "Month"},
+                    {"id": "C-U", "type": "Usage", "unitPrice": "0.50"}]});
+    let r = api.put("/v1/subscriptions/S-1", &sub.to_string()).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    assert_eq!(
+        api.get("/v1/subscriptions/S-1").await.body["charges"][1]["id"],
+        "C-U"
+    );
+    let mut moved = sub.clone();
+    moved["accountId"] = json!("A-2");
+    let r = api.put("/v1/subscriptions/S-1", &moved.to_string()).await;
+    assert_eq!(
+        (r.status, r.body["field"].clone()),
+        (StatusCode::CONFLICT, json!("accountId"))
+    );
+    let mut bad = sub.clone();
+    bad["charges"][0]["price"] = json!(10);
+    let r = api.put("/v1/subscriptions/S-1", &bad.to_string()).await;
+    assert_eq!(r.body["field"], "charges[0].price");
+
+    let usage = r#"{"usage": [{"id": "U-1", "accountId": "A-1", "chargeId": "C-U", "date": "2024-01-05", "quantity": "4"}]}"#;
+    let r = api.post("/v1/usage", usage).await;
+    assert_eq!(
+        r.body,
+        json!({"received": 1, "stored": 1, "alreadyStored": 0})
+    );
+    let r = api
+        .post("/v1/usage", &usage.replace("\"4\"", "\"40\""))
+        .await;
+    assert_eq!(
+        r.body,
+        json!({"received": 1, "stored": 0, "alreadyStored": 1})
+    );
+    let r = api
+        .post(
+            "/v1/usage",
+            &usage.replace("C-U", "C-1").replace("U-1", "U-2"),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.body["field"].clone()),
+        (StatusCode::BAD_REQUEST, json!("usage[0].chargeId"))
+    );
+    let r = api
+        .post("/v1/adjustments", r#"{"adjustments": [{"id": "J-1", "accountId": "A-1", "date": "2024-01-10", "amount": "-1.005"}]}"#)
+        .await;
+    assert_eq!(r.body["field"], "adjustments[0].amount");
+    let r = api
+        .post("/v1/adjustments", r#"{"adjustments": [{"id": "J-1", "accountId": "A-1", "date": "2024-01-10", "amount": "-1.00"}]}"#)
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+
+    let schedule = json!({"id": "IS-1", "accountId": "A-1", "subscriptionIds": ["S-1"],
+        "items": [{"id": "I-1", "invoiceDate": "2024-02-01", "amount": "100.00"}]});
+    let r = api
+        .put("/v1/invoice-schedules/IS-1", &schedule.to_string())
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let r = api.get("/v1/invoice-schedules/IS-1").await;
+    assert_eq!(r.body["items"][0]["status"], "Pending");
+    assert_eq!(r.body["processed"], json!([]));
+    let mut other = schedule.clone();
+    other["id"] = json!("IS-2");
+    let r = api
+        .put("/v1/invoice-schedules/IS-2", &other.to_string())
+        .await;
+    assert_eq!(
+        (r.status, r.body["field"].clone()),
+        (StatusCode::BAD_REQUEST, json!("subscriptionIds[0]"))
+    );
+
+    let r = api
+        .put(
+            "/v1/document-templates/T-1",
+            r#"{"name": "Standard", "content": "<html/>"}"#,
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.body["active"].clone()),
+        (StatusCode::OK, json!(false))
+    );
+    let r = api.post("/v1/document-templates/T-1/activate", "").await;
+    assert_eq!(
+        (r.status, r.body["active"].clone()),
+        (StatusCode::OK, json!(true))
+    );
+    let r = api.post("/v1/document-templates/T-9/activate", "").await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+
+    // The scheduled subscription's recurring charge is billed by the schedule only;
+    // its usage and the adjustment by the run.
+    let r = api
+        .post(
+            "/v1/invoice-runs",
+            r#"{"targetDate": "2024-02-01", "filters": {"accountIds": ["A-1"]}}"#,
+        )
+        .await;
+    let id = r.body["id"].as_str().unwrap().to_string();
+    api.work().await;
+    let docs = api.get(&format!("/v1/invoice-runs/{id}/invoices")).await;
+    let types: Vec<&str> = docs.body["items"][0]["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(types, ["Usage", "Adjustment"]);
+}

@@ -1,0 +1,151 @@
+//! A fresh API over the in-memory adapters per test, driven in-process with
+//! `tower::ServiceExt::oneshot`.
+#![allow(dead_code)]
+
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode};
+use axum::Router;
+use billrun_app::memory::{MemoryQueue, MemoryStore};
+use billrun_app::worker::{drain, WorkerConfig};
+use billrun_app::App;
+use http_body_util::BodyExt;
+use serde_json::Value;
+use std::sync::Arc;
+use tower::ServiceExt;
+
+/// The book of docs/book-format.md.
+pub const BOOK: &str = include_str!("../../../../infra/local/tests/fixtures/book.json");
+
+pub struct TestApi {
+    pub router: Router,
+    pub app: Arc<App>,
+    pub store: Arc<MemoryStore>,
+    pub queue: Arc<MemoryQueue>,
+}
+
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: axum::http::HeaderMap,
+    pub body: Value,
+    pub text: String,
+}
+
+impl TestApi {
+    pub fn new() -> TestApi {
+        let store = Arc::new(MemoryStore::new());
+        let queue = Arc::new(MemoryQueue::new());
+        let app = Arc::new(App::in_memory(store.clone(), queue.clone()));
+        TestApi {
+            router: billrun_api::router(app.clone()),
+            app,
+            store,
+            queue,
+        }
+    }
+
+    pub async fn with_book(book: &str) -> TestApi {
+        let api = TestApi::new();
+        let r = api.post("/v1/import", book).await;
+        assert_eq!(r.status, StatusCode::OK, "import: {}", r.text);
+        api
+    }
+
+    pub async fn send(&self, req: Request<Body>) -> Reply {
+        let res = self
+            .router
+            .clone()
+            .oneshot(req)
+            .await
+            .expect("the router answers");
+        let status = res.status();
+        let headers = res.headers().clone();
+        let bytes = res.into_body().collect().await.expect("a body").to_bytes();
+        let text = String::from_utf8_lossy(&bytes).to_string();
+        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        Reply {
+            status,
+            headers,
+            body,
+            text,
+        }
+    }
+
+    pub async fn call(
+        &self,
+        method: Method,
+        uri: &str,
+        body: Option<&str>,
+        headers: &[(&str, &str)],
+    ) -> Reply {
+        let mut b = Request::builder().method(method).uri(uri);
+        if body.is_some() {
+            b = b.header("content-type", "application/json");
+        }
+        for (k, v) in headers {
+            b = b.header(*k, *v);
+        }
+        let req = b
+            .body(body.map_or_else(Body::empty, |s| Body::from(s.to_string())))
+            .expect("a request");
+        self.send(req).await
+    }
+
+    pub async fn get(&self, uri: &str) -> Reply {
+        self.call(Method::GET, uri, None, &[]).await
+    }
+
+    pub async fn post(&self, uri: &str, body: &str) -> Reply {
+        self.call(Method::POST, uri, Some(body), &[]).await
+    }
+
+    pub async fn put(&self, uri: &str, body: &str) -> Reply {
+        self.call(Method::PUT, uri, Some(body), &[]).await
+    }
+
+    pub async fn patch(&self, uri: &str, body: &str) -> Reply {
+        self.call(Method::PATCH, uri, Some(body), &[]).await
+    }
+
+    /// Processes everything queued.
+    pub async fn work(&self) {
+        drain(
+            self.app.clone(),
+            self.queue.clone(),
+            WorkerConfig::default(),
+        )
+        .await;
+    }
+}
+
+/// The request of `../shared/seeds/<name>` (the folder beside the repository) when
+/// present, else the copy in `tests/fixtures/` (same bytes, see its README).
+pub fn seed_fixture(name: &str) -> String {
+    let dir = env!("CARGO_MANIFEST_DIR");
+    std::fs::read_to_string(format!("{dir}/tests/fixtures/{name}")).expect("fixture")
+}
+
+/// The seed document itself, when the `shared/` folder is beside the repository.
+pub fn seed_document(file: &str) -> Option<String> {
+    let dir = env!("CARGO_MANIFEST_DIR");
+    std::fs::read_to_string(format!("{dir}/../../../shared/seeds/{file}")).ok()
+}
+
+/// The keys of a JSON object, sorted.
+pub fn keys(v: &Value) -> Vec<String> {
+    let mut k: Vec<String> = v
+        .as_object()
+        .map(|m| m.keys().cloned().collect())
+        .unwrap_or_default();
+    k.sort();
+    k
+}
+
+/// The first JSON object in `text` that starts at a line holding only `{` after
+/// `after` (how the seeds print their examples).
+pub fn json_after(text: &str, after: &str) -> Value {
+    let start = text.find(after).expect("marker in the seed") + after.len();
+    let rest = &text[start..];
+    let open = rest.find('{').expect("a JSON object");
+    let mut de = serde_json::Deserializer::from_str(&rest[open..]).into_iter::<Value>();
+    de.next().expect("a value").expect("valid JSON")
+}

@@ -1,0 +1,652 @@
+//! The compatibility endpoints of seeds 000, 002, 003 and 004: the example requests
+//! sent verbatim (002, 004) or built from the field lists with the seeds' example values
+//! (000, 003), response shapes asserted field by field, and the compatibility views
+//! compared with the canonical run and documents once the run has completed.
+
+mod common;
+
+use axum::http::{Method, StatusCode};
+use common::{json_after, keys, seed_document, seed_fixture, TestApi};
+use serde_json::{json, Value};
+
+fn fixture(name: &str) -> Value {
+    serde_json::from_str(&seed_fixture(name)).unwrap()
+}
+
+/// The example of a seed: read from the seed document when it is beside the
+/// repository (and the copy checked against it), else the copy.
+fn seed_example(file: &str, after: &str, nth: usize, copy: &str) -> Value {
+    let copied = fixture(copy);
+    if let Some(text) = seed_document(file) {
+        let start = text.find(after).expect("marker in the seed") + after.len();
+        let mut rest = &text[start..];
+        let mut value = Value::Null;
+        for _ in 0..=nth {
+            let open = rest.find('{').expect("a JSON object");
+            let mut it = serde_json::Deserializer::from_str(&rest[open..]).into_iter::<Value>();
+            value = it.next().expect("a value").expect("valid JSON");
+            rest = &rest[open + it.byte_offset()..];
+        }
+        assert_eq!(value, copied, "tests/fixtures/{copy} differs from {file}");
+        return value;
+    }
+    copied
+}
+
+fn is_run_number(v: &Value) -> bool {
+    let s = v.as_str().unwrap_or_default();
+    s.len() == 11 && s.starts_with("BR-") && s[3..].chars().all(|c| c.is_ascii_digit())
+}
+
+/// Batch1 customers with a yearly subscription billed through 2023-12-31, some
+/// canceling on 2023-07-01 (seed 002's story), and one in another batch.
+fn batch_book() -> String {
+    let mut accounts = vec![];
+    let mut subs = vec![];
+    for i in 0..6 {
+        let id = format!("Z-{i}");
+        accounts.push(
+            json!({"id": id, "name": format!("Customer {i}"), "currency": "USD",
+            "billCycleDay": 1, "batch": if i < 5 { "Batch1" } else { "Batch2" }, "taxRate": "0.05",
+            "paymentTermDays": 30}),
+        );
+        subs.push(json!({"id": format!("ZS-{i}"), "accountId": id, "productId": "DELIVERY",
+            "productName": "Delivery", "startDate": "2023-01-01", "endDate": "2024-01-01",
+            "cancellationDate": if i % 2 == 0 { json!("2023-07-01") } else { Value::Null },
+            "charges": [
+                {"id": format!("ZC-{i}"), "type": "Recurring", "price": "1200.00", "billingPeriod": "Annual", "billedThrough": "2024-01-01"},
+                {"id": format!("ZU-{i}"), "type": "Usage", "unitPrice": "1.00"}
+            ]}));
+    }
+    json!({"accounts": accounts, "subscriptions": subs,
+        "usage": [{"id": "ZUR-1", "accountId": "Z-1", "chargeId": "ZU-1", "date": "2023-04-01", "quantity": "5"}]})
+    .to_string()
+}
+
+#[tokio::test]
+async fn seed_002_creates_a_bill_run_whose_record_matches_the_canonical_run() {
+    let api = TestApi::with_book(&batch_book()).await;
+    let request = seed_example(
+        "002_0a25a372974bc37c.txt",
+        "--data '",
+        0,
+        "seed-002-request.json",
+    );
+    let documented = seed_example(
+        "002_0a25a372974bc37c.txt",
+        "201 Created response:",
+        0,
+        "seed-002-response.json",
+    );
+    let r = api.post("/v2/bill_runs", &request.to_string()).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let b = &r.body;
+    assert_eq!(
+        keys(b),
+        keys(&documented),
+        "the seed's fields, no more, no less"
+    );
+    for (k, v) in documented.as_object().unwrap() {
+        assert_eq!(
+            std::mem::discriminant(&b[k]),
+            std::mem::discriminant(v),
+            "{k} has the seed's JSON type"
+        );
+    }
+    assert!(is_run_number(&b["bill_run_number"]));
+    for k in [
+        "invoice_date",
+        "target_date",
+        "batches",
+        "charges_excluded",
+        "day_of_month",
+    ] {
+        assert_eq!(b[k], documented[k], "{k}");
+    }
+    for k in [
+        "email",
+        "post",
+        "renew",
+        "email_zero_amount_invoices",
+        "invoices_sent",
+    ] {
+        assert_eq!(b[k], documented[k], "{k}");
+    }
+    assert_eq!(b["account_id"], "");
+    assert_eq!(b["custom_fields"], json!({}));
+    let id = b["id"].as_str().unwrap().to_string();
+
+    api.work().await;
+    let canonical = api.get(&format!("/v1/invoice-runs/{id}")).await.body;
+    let compat = api.get(&format!("/v2/bill_runs/{id}")).await.body;
+    let c = &canonical["counters"];
+    assert_eq!(compat["state"], "completed");
+    assert_eq!(canonical["status"], "Completed");
+    assert_eq!(compat["bill_run_number"], canonical["number"]);
+    assert_eq!(compat["invoice_date"], canonical["request"]["invoiceDate"]);
+    assert_eq!(compat["target_date"], canonical["targetDate"]);
+    assert_eq!(compat["accounts_processed"], c["accountsSelected"]);
+    assert_eq!(compat["invoices_generated"], c["invoices"]);
+    assert_eq!(compat["credit_memos_generated"], c["creditMemos"]);
+    // Batch1 only (5 accounts); the 3 cancellations are credited, usage excluded.
+    assert_eq!(c["accountsSelected"], 5);
+    assert_eq!(c["creditMemos"], 3);
+    let memos = api
+        .get(&format!("/v1/invoice-runs/{id}/invoices?kind=CreditMemo"))
+        .await;
+    let memo = &memos.body["items"][0];
+    assert_eq!(memo["invoiceDate"], "2023-04-10");
+    assert_eq!(
+        memo["totals"]["total"], "-635.18",
+        "184/365 of 1200.00, plus 5 % tax"
+    );
+}
+
+#[tokio::test]
+async fn seed_002_errors_have_the_seed_shape() {
+    let api = TestApi::new();
+    let r = api
+        .post("/v2/bill_runs", r#"{"invoice_date": "2023-04-10"}"#)
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert_eq!(r.body["success"], false);
+    assert_eq!(r.body["reasons"][0]["code"], "validation_failed");
+    assert!(r.body["reasons"][0]["message"]
+        .as_str()
+        .unwrap()
+        .starts_with("target_date:"));
+    let r = api
+        .post("/v2/bill_runs", r#"{"invoice_date": "2023-04-10", "target_date": "2023-07-01", "charges_excluded": "Usage,Taxes"}"#)
+        .await;
+    assert!(r.body["reasons"][0]["message"]
+        .as_str()
+        .unwrap()
+        .starts_with("charges_excluded[1]:"));
+    let r = api
+        .call(
+            Method::POST,
+            "/v2/bill_runs",
+            None,
+            &[("content-type", "text/plain")],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert_eq!(r.body["success"], false);
+    let r = api
+        .get("/v2/bill_runs/00000000-0000-4000-8000-000000000000")
+        .await;
+    assert_eq!(
+        (r.status, r.body["success"].clone()),
+        (StatusCode::NOT_FOUND, json!(false))
+    );
+}
+
+/// Seed 004's ids: schedule e717…, items 8a90f508…1787 (2022-12-03) and a second
+/// pending one (2022-12-08), account 8a90c1d4….
+fn schedule_book() -> String {
+    json!({
+        "accounts": [{"id": "8a90c1d47f07e24b017f0811c06a0b8b", "name": "Schedule customer",
+            "currency": "USD", "billCycleDay": 3, "taxRate": "0.1", "paymentTermDays": 15}],
+        "subscriptions": [{"id": "SUB-IS", "accountId": "8a90c1d47f07e24b017f0811c06a0b8b",
+            "productId": "PROJECT", "startDate": "2022-11-01", "endDate": "2023-11-01",
+            "charges": [{"id": "C-IS", "type": "Recurring", "price": "500.00", "billingPeriod": "Month"},
+                        {"id": "C-ISU", "type": "Usage", "unitPrice": "1.00"}]}],
+        "usage": [{"id": "U-IS", "accountId": "8a90c1d47f07e24b017f0811c06a0b8b", "chargeId": "C-ISU", "date": "2022-11-20", "quantity": "7"}],
+        "invoiceSchedules": [{"id": "e717da75dae645bdb63723d364e8547d",
+            "accountId": "8a90c1d47f07e24b017f0811c06a0b8b", "subscriptionIds": ["SUB-IS"],
+            "items": [
+                {"id": "8a90f5088459f34f01845a62a33b1787", "invoiceDate": "2022-12-03", "amount": "1000.00"},
+                {"id": "8a90f5088459f34f01845a62a33b1999", "invoiceDate": "2022-12-08", "amount": "250.00"}
+            ]}]
+    })
+    .to_string()
+}
+
+#[tokio::test]
+async fn seed_004_executes_the_named_item_then_the_next_pending_one() {
+    let api = TestApi::with_book(&schedule_book()).await;
+    let file = "004_6f1047ced27a537b.txt";
+    let uri = "/v1/invoice-schedules/e717da75dae645bdb63723d364e8547d/execute";
+    let request = seed_example(file, "Specifying item ID", 0, "seed-004-request-item.json");
+    let documented = seed_example(file, "Specifying item ID", 1, "seed-004-response-item.json");
+    let r = api.post(uri, &request.to_string()).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let b = &r.body;
+    assert_eq!(
+        keys(b),
+        keys(&documented),
+        "the seed's fields, no more, no less"
+    );
+    for k in [
+        "autoEmail",
+        "autoPost",
+        "autoRenewal",
+        "billCycleDay",
+        "invoiceDate",
+        "noEmailForZeroAmountInvoice",
+        "targetDate",
+        "targetDateOffset",
+        "invoiceDateOffset",
+        "scheduledExecutionTime",
+        "batches",
+        "chargeTypeToExclude",
+        "billRunFilters",
+        "schedule",
+        "success",
+    ] {
+        assert_eq!(b[k], documented[k], "{k}");
+    }
+    assert!(is_run_number(&b["billRunNumber"]));
+    assert_eq!(b["status"], "Completed");
+    let created = b["createdDate"].as_str().unwrap();
+    assert_eq!(created.len(), "2022-11-08 17:26:09".len());
+
+    // The canonical run: one invoice, one line "Installment 1 of 2" plus tax.
+    let id = b["id"].as_str().unwrap();
+    let run = api.get(&format!("/v1/invoice-runs/{id}")).await.body;
+    assert_eq!(run["number"], b["billRunNumber"]);
+    assert_eq!(run["request"]["chargeTypesExcluded"], json!(["Usage"]));
+    assert_eq!(run["counters"]["invoices"], 1);
+    let docs = api
+        .get(&format!("/v1/invoice-runs/{id}/invoices"))
+        .await
+        .body;
+    let doc = &docs["items"][0];
+    assert_eq!(doc["number"], "INV-000000001");
+    assert_eq!(doc["lines"].as_array().unwrap().len(), 1);
+    assert_eq!(doc["lines"][0]["description"], "Installment 1 of 2");
+    assert_eq!(doc["lines"][0]["type"], "Recurring");
+    assert_eq!(doc["totals"]["total"], "1100.00");
+    assert_eq!(doc["dueDate"], "2022-12-18");
+    assert_eq!(
+        run["counters"]["amounts"][0]["invoiced"],
+        doc["totals"]["total"]
+    );
+    let schedule = api
+        .get("/v1/invoice-schedules/e717da75dae645bdb63723d364e8547d")
+        .await
+        .body;
+    assert_eq!(schedule["items"][0]["status"], "Processed");
+    assert_eq!(schedule["processed"][0]["documentId"], doc["id"]);
+    assert_eq!(schedule["processed"][0]["runId"], run["id"]);
+
+    // Again: 409 in the seed's error shape.
+    let r = api.post(uri, &request.to_string()).await;
+    assert_eq!(r.status, StatusCode::CONFLICT);
+    assert_eq!(r.body["success"], false);
+    assert_eq!(r.body["reasons"][0]["code"], "schedule_item_processed");
+
+    // Without an item id: the next pending item, and the filter names no item.
+    let next_request = seed_example(
+        file,
+        "Not specifying item ID",
+        0,
+        "seed-004-request-next.json",
+    );
+    let next_documented = seed_example(
+        file,
+        "Not specifying item ID",
+        1,
+        "seed-004-response-next.json",
+    );
+    let r = api.post(uri, &next_request.to_string()).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(keys(&r.body), keys(&next_documented));
+    assert_eq!(r.body["billRunFilters"], next_documented["billRunFilters"]);
+    assert_eq!(r.body["invoiceDate"], next_documented["invoiceDate"]);
+    let id = r.body["id"].as_str().unwrap();
+    let docs = api
+        .get(&format!("/v1/invoice-runs/{id}/invoices"))
+        .await
+        .body;
+    assert_eq!(
+        docs["items"][0]["lines"][0]["description"],
+        "Installment 2 of 2"
+    );
+    assert_eq!(docs["items"][0]["number"], "INV-000000002");
+
+    // None left: 404; an empty body works like {}.
+    let r = api.call(Method::POST, uri, None, &[]).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    assert_eq!(r.body["success"], false);
+    let r = api.post("/v1/invoice-schedules/nope/execute", "{}").await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    // A regular run bills the usage but not the scheduled recurring charge.
+    let r = api
+        .post("/v1/invoice-runs", r#"{"targetDate": "2022-12-01"}"#)
+        .await;
+    let id = r.body["id"].as_str().unwrap().to_string();
+    api.work().await;
+    let docs = api
+        .get(&format!("/v1/invoice-runs/{id}/invoices"))
+        .await
+        .body;
+    let lines = docs["items"][0]["lines"].as_array().unwrap();
+    assert_eq!(lines.len(), 1);
+    assert_eq!(lines[0]["type"], "Usage");
+}
+
+/// Seed 003's fields with example values.
+fn billing_run_request() -> Value {
+    json!({
+        "name": "March 2024 billing", "invoiceDate": "2024-03-01", "cutoffDate": "2024-02-29",
+        "transactionCutoffDate": "2024-02-29", "dueDate": "2024-03-31",
+        "invoiceMessage": "Thank you", "subrun": "A"
+    })
+}
+
+#[tokio::test]
+async fn seed_003_billing_runs_stay_pending_until_requested_and_then_lock_dates() {
+    let api = TestApi::with_book(common::BOOK).await;
+    let base = "/backend/api/v1/billingRuns/";
+    let r = api.post(base, &billing_run_request().to_string()).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let b = r.body.clone();
+    assert_eq!(
+        keys(&b),
+        [
+            "commencedDate",
+            "completedDate",
+            "cutoffDate",
+            "dueDate",
+            "id",
+            "invoiceAmount",
+            "invoiceDate",
+            "invoiceMessage",
+            "name",
+            "status",
+            "subrun",
+            "transactionCutoffDate"
+        ]
+    );
+    assert!(b["id"].is_u64());
+    assert_eq!(b["status"], "Pending");
+    assert_eq!(b["cutoffDate"], "2024-02-29");
+    assert_eq!(b["commencedDate"], Value::Null);
+    let n = b["id"].as_u64().unwrap();
+    let one = format!("{base}{n}");
+    assert_eq!(api.get(&one).await.body, b);
+    // The canonical run: Manual, usage cutoff the day after the call cutoff.
+    let listed = api.get("/v1/invoice-runs").await.body;
+    let canonical = &listed["items"][0];
+    assert_eq!(canonical["request"]["runType"], "Manual");
+    assert_eq!(canonical["request"]["usageCutoffDate"], "2024-03-01");
+    assert_eq!(canonical["targetDate"], "2024-03-01");
+
+    // Pending: dates change.
+    let r = api
+        .put(
+            &one,
+            r#"{"dueDate": "2024-04-15", "cutoffDate": "2024-02-28"}"#,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(
+        (r.body["dueDate"].clone(), r.body["cutoffDate"].clone()),
+        (json!("2024-04-15"), json!("2024-02-28"))
+    );
+    // Requested: starts.
+    let r = api.put(&one, r#"{"status": "Requested"}"#).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.body["status"], "Processing");
+    api.work().await;
+    let done = api.get(&one).await.body;
+    assert_eq!(done["status"], "Completed");
+    assert!(done["completedDate"].is_string());
+    // Dates are locked now; putting the record back unchanged is fine.
+    let r = api.put(&one, r#"{"invoiceDate": "2024-03-05"}"#).await;
+    assert_eq!(r.status, StatusCode::CONFLICT);
+    assert_eq!(r.body["code"], "field_locked");
+    assert_eq!(r.body["field"], "invoiceDate");
+    let r = api.put(&one, r#"{"cutoffDate": "2024-03-05"}"#).await;
+    assert_eq!(
+        (r.status, r.body["field"].clone()),
+        (StatusCode::CONFLICT, json!("cutoffDate"))
+    );
+    let r = api.put(&one, &done.to_string()).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+
+    // Compatibility values equal the canonical ones.
+    let id = api.get("/v1/invoice-runs").await.body["items"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let run = api.get(&format!("/v1/invoice-runs/{id}")).await.body;
+    assert_eq!(
+        done["invoiceAmount"],
+        run["counters"]["amounts"][0]["invoiced"]
+    );
+    assert_eq!(done["invoiceDate"], run["request"]["invoiceDate"]);
+    assert_eq!(done["dueDate"], run["request"]["dueDate"]);
+    assert_eq!(
+        done["transactionCutoffDate"],
+        run["request"]["transactionCutoffDate"]
+    );
+    assert_eq!(format!("BR-{n:08}"), run["number"].as_str().unwrap());
+    let doc = &api
+        .get(&format!("/v1/invoice-runs/{id}/invoices"))
+        .await
+        .body["items"][0];
+    assert_eq!(doc["dueDate"], "2024-04-15");
+    assert_eq!(doc["invoiceMessage"], "Thank you");
+
+    // Listing by idAfter / createdSince / updatedSince.
+    let r2 = api
+        .post(base, &billing_run_request().to_string())
+        .await
+        .body;
+    let ids = |v: &Value| -> Vec<u64> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x["id"].as_u64().unwrap())
+            .collect()
+    };
+    assert_eq!(ids(&api.get(base).await.body), [n, n + 1]);
+    assert_eq!(
+        ids(&api.get(&format!("{base}?idAfter={n}")).await.body),
+        [n + 1]
+    );
+    let t = run["updatedAt"].as_str().unwrap();
+    let since = api
+        .get(&format!("{base}?updatedSince={}", t.replace('+', "%2B")))
+        .await;
+    assert!(ids(&since.body).contains(&n));
+    assert_eq!(r2["status"], "Pending");
+    let r = api.get(&format!("{base}?createdSince=2999-01-01")).await;
+    assert_eq!(r.body, json!([]));
+    // Errors: canonical shape.
+    let r = api.get(&format!("{base}999")).await;
+    assert_eq!(
+        (r.status, r.body["code"].clone()),
+        (StatusCode::NOT_FOUND, json!("not_found"))
+    );
+    let r = api.post(base, r#"{"name": "x"}"#).await;
+    assert_eq!(
+        (r.status, r.body["field"].clone()),
+        (StatusCode::BAD_REQUEST, json!("invoiceDate"))
+    );
+    let r = api.put(&one, r#"{"status": "Sleeping"}"#).await;
+    assert_eq!(
+        (r.status, r.body["field"].clone()),
+        (StatusCode::BAD_REQUEST, json!("status"))
+    );
+}
+
+/// Seed 000's fields with example values.
+fn configure_request() -> Value {
+    json!({
+        "Name": "GE Avaition-Longterm", "RunType": "Immediate", "AutoApproveInvoices": true,
+        "InvoiceDateType": "Ready for Invoice Date",
+        "ProcessFrom": "2013-02-03T00:00:00.000Z", "ProcessTo": "2013-03-02T00:00:00.000Z"
+    })
+}
+
+#[tokio::test]
+async fn seed_000_configures_a_run_and_lists_its_invoices_in_the_seed_shape() {
+    let book = json!({
+        "accounts": [{"id": "GE-1", "name": "Account_Billing_1", "currency": "USD", "billCycleDay": 3,
+            "paymentTermDays": 25, "paymentTermName": "PaymentTerm_Default"}],
+        "subscriptions": [{"id": "GE-S", "accountId": "GE-1", "productId": "LT", "startDate": "2013-02-03",
+            "endDate": "2014-02-03", "charges": [{"id": "GE-C", "type": "Recurring", "price": "100.00", "billingPeriod": "Month"}]}]
+    });
+    let api = TestApi::with_book(&book.to_string()).await;
+    let r = api
+        .post(
+            "/api/billing/v1/configure-requests",
+            &configure_request().to_string(),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let documented = seed_document("000_42d4d1e33d204afd.txt")
+        .map(|t| json_after(&t, "e.g., 2013-03-02T00:00:00.000Z"));
+    assert_eq!(keys(&r.body), ["Results", "Summary"]);
+    assert_eq!(r.body["Summary"], "1 record processed successfully.");
+    let res = &r.body["Results"][0];
+    assert_eq!(
+        keys(res),
+        [
+            "ErrorMessage",
+            "Errors",
+            "Id",
+            "InvoiceRequestResultId",
+            "IsSuccess",
+            "RecordIndex"
+        ]
+    );
+    if let Some(d) = &documented {
+        assert_eq!(keys(res), keys(&d["Results"][0]));
+        assert_eq!(r.body["Summary"], d["Summary"]);
+    }
+    assert_eq!(
+        (
+            res["IsSuccess"].clone(),
+            res["RecordIndex"].clone(),
+            res["Errors"].clone()
+        ),
+        (json!(true), json!(0), json!([]))
+    );
+    assert_eq!(res["ErrorMessage"], Value::Null);
+    let run_id = res["InvoiceRequestResultId"].as_str().unwrap().to_string();
+    assert_ne!(res["Id"], res["InvoiceRequestResultId"]);
+
+    api.work().await;
+    let run = api.get(&format!("/v1/invoice-runs/{run_id}")).await.body;
+    assert_eq!(run["request"]["invoiceDateType"], "ReadyForInvoiceDate");
+    assert_eq!(run["request"]["processFrom"], "2013-02-03");
+    assert_eq!(run["request"]["processTo"], "2013-03-02");
+    assert_eq!(run["request"]["autoApprove"], true);
+    let invoices = api
+        .get(&format!(
+            "/api/billing/v1/request-results/{run_id}/invoices"
+        ))
+        .await;
+    assert_eq!(invoices.status, StatusCode::OK);
+    let inv = &invoices.body[0];
+    let expected_keys = [
+        "ApprovedStatus",
+        "BillTo",
+        "BillToLocation",
+        "CreatedBy",
+        "CreatedDate",
+        "Currency",
+        "DueDate",
+        "DueIn",
+        "DuePastBy",
+        "ETag",
+        "ExternalId",
+        "Id",
+        "InvoiceAutoNumber",
+        "InvoiceDate",
+        "InvoiceRequestResult",
+        "ModifiedBy",
+        "ModifiedDate",
+        "Name",
+        "PaymentTerm",
+        "RequestResultId",
+        "ShipTo",
+        "ShipToLocation",
+        "SubTotal",
+        "Tax",
+        "TotalAdjustments",
+        "TotalAmount",
+        "TotalEvergreenFee",
+        "TotalFee",
+        "TotalOneTimeFee",
+        "TotalRecurringFee",
+        "TotalUsageFee",
+    ];
+    assert_eq!(keys(inv), expected_keys);
+    if let Some(text) = seed_document("000_42d4d1e33d204afd.txt") {
+        let start = text.find("/invoices), and enter").unwrap();
+        let open = start + text[start..].find('[').unwrap();
+        let seeded: Value = serde_json::Deserializer::from_str(&text[open..])
+            .into_iter::<Value>()
+            .next()
+            .unwrap()
+            .unwrap();
+        assert_eq!(keys(inv), keys(&seeded[0]));
+        assert_eq!(keys(&inv["TotalFee"]), keys(&seeded[0]["TotalFee"]));
+    }
+    let canonical = &api
+        .get(&format!("/v1/invoice-runs/{run_id}/invoices"))
+        .await
+        .body["items"][0];
+    assert_eq!(inv["InvoiceAutoNumber"], canonical["number"]);
+    assert_eq!(inv["Name"], canonical["number"]);
+    assert_eq!(inv["Id"], canonical["id"]);
+    assert_eq!(inv["ApprovedStatus"], "Approved");
+    assert_eq!(inv["ApprovedStatus"], canonical["status"]);
+    assert_eq!(
+        inv["InvoiceDate"],
+        format!("{}T00:00:00", canonical["invoiceDate"].as_str().unwrap())
+    );
+    assert_eq!(
+        inv["DueDate"],
+        format!("{}T00:00:00", canonical["dueDate"].as_str().unwrap())
+    );
+    assert_eq!(inv["InvoiceDate"], "2013-02-03T00:00:00");
+    assert_eq!(inv["DueIn"], Value::Null);
+    assert!(inv["DuePastBy"].as_i64().unwrap() > 4000);
+    assert_eq!(inv["InvoiceRequestResult"]["Id"], run_id.as_str());
+    assert_eq!(
+        inv["BillTo"],
+        json!({"Id": "GE-1", "Name": "Account_Billing_1"})
+    );
+    assert_eq!(inv["PaymentTerm"]["Name"], "PaymentTerm_Default");
+    // Money: the canonical decimal with ten decimals, as a JSON number.
+    let raw = invoices.text.clone();
+    assert!(raw.contains(r#""TotalRecurringFee":{"Value":100.0000000000,"DisplayValue":100.0000000000,"CurrencyCode":"USD","CurrencySymbol":"$"}"#), "{raw}");
+    for (k, c) in [
+        ("TotalOneTimeFee", "oneTime"),
+        ("TotalRecurringFee", "recurring"),
+        ("TotalEvergreenFee", "evergreen"),
+        ("TotalUsageFee", "usage"),
+        ("TotalFee", "fee"),
+        ("TotalAdjustments", "adjustments"),
+        ("SubTotal", "subTotal"),
+        ("Tax", "tax"),
+        ("TotalAmount", "total"),
+    ] {
+        let canonical_value: f64 = canonical["totals"][c].as_str().unwrap().parse().unwrap();
+        assert_eq!(inv[k]["Value"].as_f64().unwrap(), canonical_value, "{k}");
+    }
+
+    // Errors: IsSuccess false with the seed's field names.
+    let mut bad = configure_request();
+    bad.as_object_mut().unwrap().remove("ProcessFrom");
+    let r = api
+        .post("/api/billing/v1/configure-requests", &bad.to_string())
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert_eq!(r.body["Results"][0]["IsSuccess"], false);
+    assert_eq!(r.body["Results"][0]["Errors"][0]["Field"], "ProcessFrom");
+    assert!(r.body["Results"][0]["ErrorMessage"]
+        .as_str()
+        .unwrap()
+        .starts_with("ProcessFrom"));
+    let r = api
+        .get("/api/billing/v1/request-results/00000000-0000-4000-8000-000000000000/invoices")
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+}
