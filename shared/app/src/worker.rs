@@ -3,6 +3,7 @@
 //! allowed receive by recording the account Failed).
 
 use crate::memory::{MemoryQueue, Receive};
+use crate::model::Message;
 use crate::usecases::App;
 use std::sync::Arc;
 use std::time::Duration;
@@ -63,22 +64,65 @@ async fn work(app: &App, queue: &MemoryQueue, config: WorkerConfig) -> WorkerSta
             }
             Receive::Delivery(d) => d,
         };
-        match app.handle(&delivery.message).await {
-            Ok(()) => {
+        match deliver(
+            app,
+            &delivery.message,
+            delivery.receive_count,
+            config.max_receives,
+        )
+        .await
+        {
+            Disposition::Done => {
                 stats.handled += 1;
                 queue.ack();
             }
-            Err(e) if e.is_retryable() && delivery.receive_count < config.max_receives => {
+            Disposition::GivenUp => {
+                stats.given_up += 1;
+                queue.ack();
+            }
+            Disposition::Retry => {
                 stats.retried += 1;
                 queue.retry(delivery);
             }
-            Err(e) => {
-                stats.given_up += 1;
-                let reason = format!("gave up after {} receives: {e}", delivery.receive_count);
-                if let Err(e2) = app.give_up(&delivery.message, &reason).await {
+        }
+    }
+}
+
+/// What a consumer does with a delivery once it was handled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Disposition {
+    /// Handled: delete it.
+    Done,
+    /// Not handled and not worth another try, or on its last allowed receive: the
+    /// account was recorded Failed with the reason; delete it.
+    GivenUp,
+    /// Let it be delivered again (SQS: report it in `batchItemFailures`).
+    Retry,
+}
+
+/// The consumer contract every transport shares (in-process queue, SQS pollers, the
+/// Lambda SQS handlers): handle one message; a retryable failure is retried until its
+/// last allowed receive, which records the account Failed so the run always completes.
+pub async fn deliver(
+    app: &App,
+    message: &Message,
+    receives: u32,
+    max_receives: u32,
+) -> Disposition {
+    match app.handle(message).await {
+        Ok(()) => Disposition::Done,
+        Err(e) if e.is_retryable() && receives < max_receives => {
+            tracing::warn!(error = %e, receives, "message will be retried");
+            Disposition::Retry
+        }
+        Err(e) => {
+            let reason = format!("gave up after {receives} receives: {e}");
+            match app.give_up(message, &reason).await {
+                Ok(()) => Disposition::GivenUp,
+                Err(e2) => {
                     tracing::error!(error = %e2, "could not record a given-up message");
+                    Disposition::Retry
                 }
-                queue.ack();
             }
         }
     }

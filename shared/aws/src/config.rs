@@ -62,6 +62,12 @@ impl Clients {
     /// Loads region, credentials and `AWS_ENDPOINT_URL` from the environment, with a
     /// rustls (ring) HTTPS client (no aws-lc C build).
     pub async fn load() -> Clients {
+        Self::load_recording(None).await
+    }
+
+    /// Like [`Clients::load`]; with `metrics`, every client records the IAM actions its
+    /// operations need.
+    pub async fn load_recording(metrics: Option<std::sync::Arc<crate::Metrics>>) -> Clients {
         let http = aws_smithy_http_client::Builder::new()
             .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
             .build_https();
@@ -70,13 +76,18 @@ impl Clients {
             .load()
             .await;
         let path_style = std::env::var("AWS_ENDPOINT_URL").is_ok_and(|v| !v.is_empty());
-        let s3 = aws_sdk_s3::config::Builder::from(&shared)
-            .force_path_style(path_style)
-            .build();
+        let mut s3 = aws_sdk_s3::config::Builder::from(&shared).force_path_style(path_style);
+        let mut dynamodb = aws_sdk_dynamodb::config::Builder::from(&shared);
+        let mut sqs = aws_sdk_sqs::config::Builder::from(&shared);
+        if let Some(m) = metrics {
+            s3 = s3.interceptor(crate::metrics::RecordActions(m.clone()));
+            dynamodb = dynamodb.interceptor(crate::metrics::RecordActions(m.clone()));
+            sqs = sqs.interceptor(crate::metrics::RecordActions(m));
+        }
         Clients {
-            dynamodb: aws_sdk_dynamodb::Client::new(&shared),
-            s3: aws_sdk_s3::Client::from_conf(s3),
-            sqs: aws_sdk_sqs::Client::new(&shared),
+            dynamodb: aws_sdk_dynamodb::Client::from_conf(dynamodb.build()),
+            s3: aws_sdk_s3::Client::from_conf(s3.build()),
+            sqs: aws_sdk_sqs::Client::from_conf(sqs.build()),
         }
     }
 }

@@ -368,6 +368,18 @@ impl DynamoStore {
     ) -> Result<(), SdkError<TransactWriteItemsError, aws_sdk_dynamodb::config::http::HttpResponse>>
     {
         bump(&self.metrics.dynamodb_transactions);
+        for item in &items {
+            let action = if item.put().is_some() {
+                "dynamodb:PutItem"
+            } else if item.update().is_some() {
+                "dynamodb:UpdateItem"
+            } else if item.delete().is_some() {
+                "dynamodb:DeleteItem"
+            } else {
+                "dynamodb:ConditionCheckItem"
+            };
+            self.metrics.record(action.to_string());
+        }
         self.client
             .transact_write_items()
             .set_transact_items(Some(items))

@@ -1,7 +1,15 @@
 //! Requests per kind, counted in the adapters.
 
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::interceptors::context::BeforeSerializationInterceptorContextRef;
+use aws_smithy_runtime_api::client::interceptors::Intercept;
+use aws_smithy_runtime_api::client::orchestrator::Metadata;
+use aws_smithy_types::config_bag::ConfigBag;
+use parking_lot::Mutex;
 use serde::Serialize;
+use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 #[derive(Debug, Default)]
 pub struct Metrics {
@@ -15,6 +23,50 @@ pub struct Metrics {
     pub sqs_deletes: AtomicU64,
     pub s3_puts: AtomicU64,
     pub s3_gets: AtomicU64,
+    /// The IAM actions the SDK calls needed (`dynamodb:GetItem`, `sqs:SendMessage`...).
+    pub actions: Mutex<BTreeSet<String>>,
+}
+
+/// The IAM action that authorizes an SDK operation. `TransactWriteItems` is authorized
+/// per item (`PutItem`, `UpdateItem`...), which the DynamoDB adapter records itself.
+pub fn iam_action(service: &str, operation: &str) -> Option<String> {
+    let prefix = match service {
+        "DynamoDB" => "dynamodb",
+        "SQS" => "sqs",
+        "S3" => "s3",
+        _ => return None,
+    };
+    let action = match (prefix, operation) {
+        ("dynamodb", "TransactWriteItems") => return None,
+        ("sqs", "SendMessageBatch") => "SendMessage",
+        ("sqs", "DeleteMessageBatch") => "DeleteMessage",
+        ("sqs", "ChangeMessageVisibilityBatch") => "ChangeMessageVisibility",
+        (_, op) => op,
+    };
+    Some(format!("{prefix}:{action}"))
+}
+
+/// An SDK interceptor that records the IAM action of every operation a client runs.
+#[derive(Debug)]
+pub struct RecordActions(pub Arc<Metrics>);
+
+impl Intercept for RecordActions {
+    fn name(&self) -> &'static str {
+        "RecordActions"
+    }
+
+    fn read_before_execution(
+        &self,
+        _context: &BeforeSerializationInterceptorContextRef<'_>,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if let Some(m) = cfg.load::<Metadata>() {
+            if let Some(action) = iam_action(m.service(), m.name()) {
+                self.0.record(action);
+            }
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -37,6 +89,15 @@ pub(crate) fn bump(c: &AtomicU64) {
 }
 
 impl Metrics {
+    pub fn record(&self, action: String) {
+        self.actions.lock().insert(action);
+    }
+
+    /// The IAM actions recorded so far.
+    pub fn actions(&self) -> BTreeSet<String> {
+        self.actions.lock().clone()
+    }
+
     pub fn snapshot(&self) -> MetricsSnapshot {
         let g = |c: &AtomicU64| c.load(Ordering::Relaxed);
         MetricsSnapshot {

@@ -13,6 +13,7 @@ use aws_sdk_sqs::types::{
 use billrun_app::error::StoreError;
 use billrun_app::model::Message;
 use billrun_app::ports::{StoreResult, WorkQueue};
+use billrun_app::worker::{deliver, Disposition};
 use billrun_app::App;
 use std::sync::Arc;
 
@@ -127,9 +128,9 @@ impl SqsQueue {
                 );
                 continue;
             };
-            let delete = match app.handle(&message).await {
-                Ok(()) => true,
-                Err(e) if e.is_retryable() && receives < max_receives => {
+            let delete = match deliver(app, &message, receives, max_receives).await {
+                Disposition::Done | Disposition::GivenUp => true,
+                Disposition::Retry => {
                     let delay = (1i32 << receives.min(5)).min(30);
                     let _ = self
                         .client
@@ -140,10 +141,6 @@ impl SqsQueue {
                         .send()
                         .await;
                     false
-                }
-                Err(e) => {
-                    let reason = format!("gave up after {receives} receives: {e}");
-                    app.give_up(&message, &reason).await.is_ok()
                 }
             };
             if delete {

@@ -1,0 +1,58 @@
+use billrun_app::App;
+use billrun_lambda::Side;
+use std::sync::Arc;
+
+/// The router this function serves.
+pub fn service(app: Arc<App>) -> axum::Router {
+    billrun_lambda::router(app, Side::Commands)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use billrun_app::memory::{MemoryQueue, MemoryStore};
+    use tower::ServiceExt;
+
+    const CREATE: &str = include_str!("../../events/http-create-run.json");
+    const GET: &str = include_str!("../../events/http-get-run.json");
+
+    async fn call(app: Arc<App>, side: Side, event: &str) -> (u16, serde_json::Value) {
+        let request = lambda_http::request::from_str(event).unwrap();
+        let response = billrun_lambda::router(app, side)
+            .oneshot(request)
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
+        )
+    }
+
+    #[tokio::test]
+    async fn an_api_gateway_event_creates_a_run_that_the_queries_side_reads_back() {
+        let app = Arc::new(App::in_memory(
+            Arc::new(MemoryStore::new()),
+            Arc::new(MemoryQueue::new()),
+        ));
+        let (status, run) = call(app.clone(), Side::Commands, CREATE).await;
+        assert_eq!(status, 201, "{run}");
+        assert_eq!(run["name"], "February 2024");
+        assert_eq!(run["status"], "Processing");
+        let id = run["id"].as_str().unwrap();
+        let get = GET.replace("RUN_ID", id);
+        let (status, read) = call(app.clone(), Side::Queries, &get).await;
+        assert_eq!(status, 200);
+        assert_eq!(read["id"], id);
+        assert_eq!(read["number"], run["number"]);
+        // The same event replayed: the idempotency key answers 200 with the same run.
+        let (status, again) = call(app.clone(), Side::Commands, CREATE).await;
+        assert_eq!((status, &again["id"]), (200, &run["id"]));
+        // Each side refuses the other's methods.
+        assert_eq!(call(app.clone(), Side::Queries, CREATE).await.0, 405);
+        assert_eq!(call(app, Side::Commands, &get).await.0, 405);
+    }
+}

@@ -1,0 +1,11 @@
+//! `api-commands`: the shared HTTP router behind API Gateway (HTTP API, payload v2), limited to
+//! the commands side.
+
+mod handler;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    billrun_lambda::init_tracing();
+    let runtime = billrun_lambda::Runtime::from_env().await?;
+    lambda_http::run(handler::service(runtime.app)).await
+}

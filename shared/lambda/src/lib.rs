@@ -1,0 +1,178 @@
+//! What every billrun Lambda function shares. Each function's `main` is the composition
+//! root: [`init_tracing`], [`Runtime::from_env`] (typed configuration read once, SDK
+//! clients built once), then its handler.
+
+use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+use axum::extract::Request;
+use axum::http::{Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use billrun_app::model::Message;
+use billrun_app::worker::{deliver, Disposition};
+use billrun_app::App;
+use billrun_aws::{AwsConfig, Clients, Metrics};
+use lambda_runtime::Diagnostic;
+use std::sync::Arc;
+
+/// JSON logs (CloudWatch), level from `RUST_LOG` (default `info`); the use cases' spans
+/// carry the run and account ids.
+pub fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(filter)
+        .with_current_span(true)
+        .with_target(false)
+        .without_time()
+        .try_init();
+}
+
+/// A function's errors, marked for the Lambda runtime as worth retrying or not.
+#[derive(Debug, thiserror::Error)]
+pub enum HandlerError {
+    #[error("{0}")]
+    Retryable(String),
+    #[error("{0}")]
+    NonRetryable(String),
+}
+
+impl From<HandlerError> for Diagnostic {
+    fn from(e: HandlerError) -> Diagnostic {
+        let error_type = match &e {
+            HandlerError::Retryable(_) => "Retryable",
+            HandlerError::NonRetryable(_) => "NonRetryable",
+        };
+        Diagnostic {
+            error_type: error_type.to_string(),
+            error_message: e.to_string(),
+        }
+    }
+}
+
+impl From<billrun_app::AppError> for HandlerError {
+    fn from(e: billrun_app::AppError) -> Self {
+        if e.is_retryable() {
+            HandlerError::Retryable(e.to_string())
+        } else {
+            HandlerError::NonRetryable(e.to_string())
+        }
+    }
+}
+
+/// Everything a function needs, built once per execution environment.
+pub struct Runtime {
+    pub config: AwsConfig,
+    pub clients: Clients,
+    pub app: Arc<App>,
+    pub metrics: Arc<Metrics>,
+    /// The queues' `maxReceiveCount` (`MAX_RECEIVE_COUNT`, default 5): a record on that
+    /// receive is its last.
+    pub max_receives: u32,
+}
+
+impl Runtime {
+    pub async fn from_env() -> Result<Runtime, HandlerError> {
+        let config =
+            AwsConfig::from_env().map_err(|e| HandlerError::NonRetryable(e.to_string()))?;
+        let max_receives = match std::env::var("MAX_RECEIVE_COUNT") {
+            Err(_) => 5,
+            Ok(v) => v.parse().ok().filter(|n| *n >= 1).ok_or_else(|| {
+                HandlerError::NonRetryable(format!(
+                    "MAX_RECEIVE_COUNT must be a positive integer, got '{v}'"
+                ))
+            })?,
+        };
+        Ok(Self::new(config, max_receives).await)
+    }
+
+    pub async fn new(config: AwsConfig, max_receives: u32) -> Runtime {
+        let metrics = Arc::new(Metrics::default());
+        let clients = Clients::load_recording(Some(metrics.clone())).await;
+        let (app, _store, _queue) = billrun_aws::app(&config, &clients, metrics.clone());
+        Runtime {
+            config,
+            clients,
+            app: Arc::new(app),
+            metrics,
+            max_receives,
+        }
+    }
+}
+
+/// The SQS consumer: each record deserialized and handled on its own; only the records
+/// to deliver again are reported (`batchItemFailures`). A malformed body fails alone and,
+/// after `maxReceiveCount` receives, reaches the DLQ. A record on its last allowed
+/// receive records its account Failed and is acknowledged, so the run always completes.
+pub async fn handle_sqs(app: &App, event: SqsEvent, max_receives: u32) -> SqsBatchResponse {
+    let mut failures = Vec::new();
+    for record in event.records {
+        let id = record.message_id.clone().unwrap_or_default();
+        let receives: u32 = record
+            .attributes
+            .get("ApproximateReceiveCount")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(1);
+        let message = record
+            .body
+            .as_deref()
+            .and_then(|b| serde_json::from_str::<Message>(b).ok());
+        let Some(message) = message else {
+            tracing::warn!(message_id = %id, "malformed message body");
+            failures.push(id);
+            continue;
+        };
+        if deliver(app, &message, receives, max_receives).await == Disposition::Retry {
+            failures.push(id);
+        }
+    }
+    let mut response = SqsBatchResponse::default();
+    response.batch_item_failures = failures
+        .into_iter()
+        .map(|item_identifier| {
+            let mut f = BatchItemFailure::default();
+            f.item_identifier = item_identifier;
+            f
+        })
+        .collect();
+    response
+}
+
+/// Which HTTP methods a function serves: API Gateway routes reads to `api-queries` and
+/// writes to `api-commands`; each refuses the other kind with 405.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    Commands,
+    Queries,
+}
+
+impl Side {
+    pub fn serves(self, method: &Method) -> bool {
+        let read = method == Method::GET || method == Method::HEAD;
+        match self {
+            Side::Queries => read,
+            Side::Commands => !read,
+        }
+    }
+}
+
+/// The shared router, limited to one side.
+pub fn router(app: Arc<App>, side: Side) -> axum::Router {
+    billrun_api::router(app).layer(axum::middleware::from_fn(
+        move |req: Request, next: Next| async move {
+            if side.serves(req.method()) {
+                next.run(req).await
+            } else {
+                let body = serde_json::json!({
+                    "code": "method_not_allowed",
+                    "message": format!("{} is served by the other API function", req.method()),
+                    "field": null,
+                });
+                (StatusCode::METHOD_NOT_ALLOWED, axum::Json(body)).into_response()
+            }
+        },
+    ))
+}
+
+/// `Response` re-exported for handlers' tests.
+pub type HttpResponse = Response;
