@@ -21,6 +21,9 @@ cargo fmt --all -- --check
 echo "== cargo clippy --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
+echo "== SAM template and Lambda builds"
+./infra/lambda-build.sh
+
 echo "== cargo test (with a moto server for the AWS adapters)"
 ./infra/local/with-moto.sh cargo test --workspace --locked
 

@@ -1,7 +1,7 @@
 //! `api-commands`: the shared HTTP router behind API Gateway (HTTP API, payload v2), limited to
 //! the commands side.
 
-mod handler;
+use api_commands::handler;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {

@@ -1,7 +1,7 @@
 //! `api-queries`: the shared HTTP router behind API Gateway (HTTP API, payload v2), limited to
 //! the queries side.
 
-mod handler;
+use api_queries::handler;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {

@@ -1,6 +1,6 @@
 //! `plan-run`: SQS consumer of planning pages: each page selects accounts by the run's filters, queues their messages and the next page.
 
-mod handler;
+use plan_run::handler;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use lambda_runtime::{service_fn, LambdaEvent};

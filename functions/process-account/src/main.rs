@@ -1,6 +1,6 @@
 //! `process-account`: SQS consumer of account messages: each rates one account and commits its documents, watermarks and outcome in one transaction.
 
-mod handler;
+use process_account::handler;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use lambda_runtime::{service_fn, LambdaEvent};

@@ -1,0 +1,323 @@
+//! The deployed shape, end to end, on a local wire-protocol endpoint (moto): the Lambda
+//! handlers themselves, fed the events API Gateway and the SQS event source mappings
+//! would send. A run created through `api-commands`, planned by `plan-run`, processed by
+//! `process-account` and read through `api-queries` gives the documents the in-memory
+//! pipeline gives for the same book; each function's SDK calls stay inside its policy.
+
+#[path = "template.rs"]
+#[allow(dead_code)]
+mod template;
+
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use billrun_aws::provision::{provision, Names};
+use billrun_aws::Clients;
+use billrun_domain::request::RunRequest;
+use billrun_lambda::Runtime;
+use serde_json::{json, Value};
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+use tower::ServiceExt;
+
+const HTTP_EVENT: &str = include_str!("../../events/http-create-run.json");
+const SQS_EVENT: &str = include_str!("../../events/sqs-account.json");
+
+/// An API Gateway HTTP API (payload 2.0) event for `method path?query` with `body`.
+fn http_event(method: &str, path: &str, query: &str, body: Option<String>) -> lambda_http::Request {
+    let mut v: Value = serde_json::from_str(HTTP_EVENT).unwrap();
+    v["routeKey"] = format!("{method} /{{proxy+}}").into();
+    v["rawPath"] = path.into();
+    v["rawQueryString"] = query.into();
+    v["requestContext"]["http"]["method"] = method.into();
+    v["requestContext"]["http"]["path"] = path.into();
+    v["requestContext"]["routeKey"] = v["routeKey"].clone();
+    v["headers"]
+        .as_object_mut()
+        .unwrap()
+        .remove("idempotency-key");
+    match body {
+        Some(b) => v["body"] = b.into(),
+        None => {
+            v.as_object_mut().unwrap().remove("body");
+        }
+    }
+    lambda_http::request::from_str(&v.to_string()).unwrap()
+}
+
+async fn call(router: axum::Router, req: lambda_http::Request) -> (u16, Value) {
+    let response = router.oneshot(req).await.unwrap();
+    let status = response.status().as_u16();
+    let bytes = axum::body::to_bytes(response.into_body(), 64 << 20)
+        .await
+        .unwrap();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
+/// Receives up to 10 messages as the event source mapping would, hands them to the
+/// handler as one SQS event, and deletes the records it did not report as failures.
+async fn deliver<F, Fut>(sqs: &aws_sdk_sqs::Client, url: &str, handler: F) -> usize
+where
+    F: FnOnce(SqsEvent) -> Fut,
+    Fut: std::future::Future<Output = SqsBatchResponse>,
+{
+    let out = sqs
+        .receive_message()
+        .queue_url(url)
+        .max_number_of_messages(10)
+        .message_system_attribute_names(
+            aws_sdk_sqs::types::MessageSystemAttributeName::ApproximateReceiveCount,
+        )
+        .send()
+        .await
+        .unwrap();
+    let messages = out.messages();
+    if messages.is_empty() {
+        return 0;
+    }
+    let template: Value = serde_json::from_str::<Value>(SQS_EVENT).unwrap()["Records"][0].clone();
+    let records: Vec<Value> = messages
+        .iter()
+        .map(|m| {
+            let mut r = template.clone();
+            r["messageId"] = m.message_id().unwrap().into();
+            r["receiptHandle"] = m.receipt_handle().unwrap().into();
+            r["body"] = m.body().unwrap().into();
+            let receives = m
+                .attributes()
+                .and_then(|a| {
+                    a.get(&aws_sdk_sqs::types::MessageSystemAttributeName::ApproximateReceiveCount)
+                })
+                .cloned()
+                .unwrap_or_else(|| "1".into());
+            r["attributes"]["ApproximateReceiveCount"] = receives.into();
+            r
+        })
+        .collect();
+    let event: SqsEvent = serde_json::from_value(json!({ "Records": records })).unwrap();
+    let response = handler(event).await;
+    let failed: BTreeSet<String> = response
+        .batch_item_failures
+        .into_iter()
+        .map(|f| f.item_identifier)
+        .collect();
+    for m in messages {
+        if !failed.contains(m.message_id().unwrap()) {
+            sqs.delete_message()
+                .queue_url(url)
+                .receipt_handle(m.receipt_handle().unwrap())
+                .send()
+                .await
+                .unwrap();
+        }
+    }
+    messages.len()
+}
+
+fn strip(mut docs: Vec<Value>) -> Vec<Value> {
+    for d in docs.iter_mut() {
+        let o = d.as_object_mut().unwrap();
+        o.remove("id");
+        o.remove("runId");
+    }
+    docs
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_through_the_handlers_on_moto_equals_the_in_memory_run_and_stays_inside_each_policy()
+{
+    let endpoint = std::env::var("AWS_ENDPOINT_URL")
+        .expect("AWS_ENDPOINT_URL is not set: run the tests with ./infra/test.sh, which starts a moto server");
+    assert!(
+        endpoint.starts_with("http://127.0.0.1:"),
+        "tests only talk to loopback"
+    );
+    let admin = Clients::load().await;
+    let prefix = format!("e{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+    let mut names = Names::new(prefix);
+    names.visibility_timeout_seconds = 2;
+    let config = provision(&admin, &names).await.unwrap();
+    // One runtime per function, as each Lambda has its own: own clients, own recorder.
+    let commands = Runtime::new(config.clone(), 5).await;
+    let queries = Runtime::new(config.clone(), 5).await;
+    let planner = Runtime::new(config.clone(), 5).await;
+    let processor = Runtime::new(config.clone(), 5).await;
+    let cmd = api_commands::handler::service(commands.app.clone());
+    let qry = api_queries::handler::service(queries.app.clone());
+
+    let target = "2026-12-01".parse().unwrap();
+    // 60 sample accounts, seed 3: every kind of outcome, one account failing (currency).
+    let book = billrun_local::sample::generate(60, target, 3);
+    let (status, _) = call(
+        cmd.clone(),
+        http_event(
+            "POST",
+            "/v1/import",
+            "",
+            Some(serde_json::to_string(&book).unwrap()),
+        ),
+    )
+    .await;
+    assert!(status == 200 || status == 201, "import: {status}");
+    let body = json!({"name": "E2E", "targetDate": "2026-12-01", "suppressZeroInvoices": true})
+        .to_string();
+    let (status, run) = call(
+        cmd.clone(),
+        http_event("POST", "/v1/invoice-runs", "", Some(body)),
+    )
+    .await;
+    assert_eq!(status, 201, "{run}");
+    let id = run["id"].as_str().unwrap().to_string();
+
+    let drain = |deadline: Instant| {
+        let (qry, planner, processor, sqs, config, id) = (
+            qry.clone(),
+            planner.app.clone(),
+            processor.app.clone(),
+            admin.sqs.clone(),
+            config.clone(),
+            id.clone(),
+        );
+        async move {
+            loop {
+                let (_, run) = call(
+                    qry.clone(),
+                    http_event("GET", &format!("/v1/invoice-runs/{id}"), "", None),
+                )
+                .await;
+                if run["status"] != "Processing" {
+                    return run;
+                }
+                assert!(Instant::now() < deadline, "the run did not complete: {run}");
+                let p = deliver(&sqs, &config.plan_queue_url, |e| async {
+                    plan_run::handler::handle(&planner, e, 5).await
+                })
+                .await;
+                let a = deliver(&sqs, &config.account_queue_url, |e| async {
+                    process_account::handler::handle(&processor, e, 5).await
+                })
+                .await;
+                if p + a == 0 {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        }
+    };
+    let run = drain(Instant::now() + Duration::from_secs(120)).await;
+    assert_eq!(
+        run["status"], "CompletedWithErrors",
+        "the sample book has failing accounts: {run}"
+    );
+
+    let mut invoices = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let query = match &cursor {
+            Some(c) => format!("limit=7&cursor={c}"),
+            None => "limit=7".into(),
+        };
+        let (status, page) = call(
+            qry.clone(),
+            http_event(
+                "GET",
+                &format!("/v1/invoice-runs/{id}/invoices"),
+                &query,
+                None,
+            ),
+        )
+        .await;
+        assert_eq!(status, 200, "{page}");
+        invoices.extend(page["items"].as_array().unwrap().iter().cloned());
+        match page["nextCursor"].as_str() {
+            Some(c) => cursor = Some(c.to_string()),
+            None => break,
+        }
+    }
+    let mut request = RunRequest::for_target(target);
+    request.name = Some("E2E".into());
+    request.suppress_zero_invoices = true;
+    let memory =
+        billrun_local::pipeline::run_book(&book, request.validated().unwrap(), Default::default())
+            .await
+            .unwrap();
+    let expected: Vec<Value> = memory
+        .documents
+        .iter()
+        .map(|d| serde_json::to_value(d).unwrap())
+        .collect();
+    assert!(!invoices.is_empty());
+    assert_eq!(
+        strip(invoices),
+        strip(expected),
+        "documents through the handlers equal the in-memory run"
+    );
+
+    // More of the commands side: retry the failed accounts, then post.
+    let (status, _) = call(
+        cmd.clone(),
+        http_event(
+            "POST",
+            &format!("/v1/invoice-runs/{id}/retry-failed"),
+            "",
+            None,
+        ),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let run = drain(Instant::now() + Duration::from_secs(60)).await;
+    assert_eq!(
+        run["status"], "CompletedWithErrors",
+        "the same accounts fail again: {run}"
+    );
+    let (status, posted) = call(
+        cmd.clone(),
+        http_event("POST", &format!("/v1/invoice-runs/{id}/post"), "", None),
+    )
+    .await;
+    assert_eq!(
+        (status, posted["status"].as_str()),
+        (200, Some("Posted")),
+        "{posted}"
+    );
+
+    // Each function called only what its policy grants; what it grants but the run did
+    // not need is listed with its reason.
+    let consumer: BTreeSet<String> = [
+        "sqs:ReceiveMessage",
+        "sqs:DeleteMessage",
+        "sqs:GetQueueAttributes",
+        "sqs:ChangeMessageVisibility",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let cases: [(&str, &Runtime, &[&str]); 4] = [
+        // Cancel reverts state (PutItem on state, outcome), clear_failed deletes outcomes:
+        // DeleteItem is exercised by retry-failed above; nothing is unexplained.
+        ("ApiCommandsFunction", &commands, &[]),
+        ("ApiQueriesFunction", &queries, &[]),
+        // A run with no selected account is finalized by the planner itself: it then
+        // reserves numbers (UpdateItem) and numbers nothing.
+        ("PlanRunFunction", &planner, &["dynamodb:UpdateItem"]),
+        ("ProcessAccountFunction", &processor, &[]),
+    ];
+    for (function, runtime, unexercised) in cases {
+        let recorded = runtime.metrics.actions();
+        let granted = template::granted(function);
+        let beyond: Vec<_> = recorded.difference(&granted).collect();
+        assert!(
+            beyond.is_empty(),
+            "{function} called {beyond:?} outside its policy {granted:?}"
+        );
+        let unused: BTreeSet<String> = granted
+            .difference(&recorded)
+            .filter(|a| !consumer.contains(*a) && !unexercised.contains(&a.as_str()))
+            .cloned()
+            .collect();
+        assert!(
+            unused.is_empty(),
+            "{function} is granted {unused:?} that it was not seen to need"
+        );
+    }
+}

@@ -1,0 +1,226 @@
+//! Reads `template.yaml` and checks the properties the deployment must have.
+
+use serde_yaml_ng::Value;
+use std::collections::BTreeSet;
+
+fn template() -> Value {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../template.yaml");
+    serde_yaml_ng::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+fn resources(t: &Value) -> &serde_yaml_ng::Mapping {
+    t["Resources"].as_mapping().unwrap()
+}
+
+fn functions(t: &Value) -> Vec<(String, &Value)> {
+    resources(t)
+        .iter()
+        .filter(|(_, r)| r["Type"] == "AWS::Serverless::Function")
+        .map(|(k, r)| (k.as_str().unwrap().to_string(), r))
+        .collect()
+}
+
+/// The logical ids a value refers to through !Ref, !GetAtt or !Sub.
+fn referenced(v: &Value, out: &mut BTreeSet<String>) {
+    match v {
+        Value::Tagged(t) => {
+            let tag = t.tag.to_string();
+            match (tag.as_str(), &t.value) {
+                ("!Ref", Value::String(s)) => {
+                    out.insert(s.clone());
+                }
+                ("!GetAtt", Value::String(s)) => {
+                    out.insert(s.split('.').next().unwrap_or_default().to_string());
+                }
+                ("!Sub", Value::String(s)) => {
+                    for part in s.split("${").skip(1) {
+                        let name = part.split('}').next().unwrap_or_default();
+                        if !name.starts_with("AWS::") {
+                            out.insert(name.split('.').next().unwrap_or_default().to_string());
+                        }
+                    }
+                }
+                (_, inner) => referenced(inner, out),
+            }
+        }
+        Value::Sequence(s) => s.iter().for_each(|x| referenced(x, out)),
+        Value::Mapping(m) => m.values().for_each(|x| referenced(x, out)),
+        _ => {}
+    }
+}
+
+fn statements(function: &Value) -> Vec<&Value> {
+    function["Properties"]["Policies"]
+        .as_sequence()
+        .into_iter()
+        .flatten()
+        .flat_map(|p| p["Statement"].as_sequence().into_iter().flatten())
+        .collect()
+}
+
+fn resource_values(statement: &Value) -> Vec<&Value> {
+    match &statement["Resource"] {
+        Value::Sequence(s) => s.iter().collect(),
+        other => vec![other],
+    }
+}
+
+/// What each function may touch, by logical id.
+fn own_resources(function: &str) -> &'static [&'static str] {
+    match function {
+        "ApiCommandsFunction" => &["Table", "PlanQueue", "AccountQueue"],
+        "ApiQueriesFunction" => &["Table"],
+        "PlanRunFunction" => &["Table", "PlanQueue", "AccountQueue"],
+        "ProcessAccountFunction" => &["Table", "AccountQueue"],
+        other => panic!("no expectation for {other}"),
+    }
+}
+
+#[test]
+fn every_function_policy_names_only_its_own_resources_and_never_a_wildcard() {
+    let t = template();
+    for (name, f) in functions(&t) {
+        let allowed: BTreeSet<String> =
+            own_resources(&name).iter().map(|s| s.to_string()).collect();
+        let stmts = statements(f);
+        assert!(!stmts.is_empty(), "{name} has an inline policy");
+        for s in stmts {
+            for r in resource_values(s) {
+                assert_ne!(r.as_str(), Some("*"), "{name}: a '*' resource");
+                let mut refs = BTreeSet::new();
+                referenced(r, &mut refs);
+                assert!(
+                    !refs.is_empty(),
+                    "{name}: resource {r:?} names no resource of the template"
+                );
+                assert!(
+                    refs.is_subset(&allowed),
+                    "{name}: {refs:?} outside {allowed:?}"
+                );
+            }
+            let actions = match &s["Action"] {
+                Value::Sequence(a) => a.clone(),
+                other => vec![other.clone()],
+            };
+            for a in actions {
+                assert!(
+                    !a.as_str().unwrap_or("*").contains('*'),
+                    "{name}: wildcard action {a:?}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn every_sqs_event_source_reports_item_failures_and_its_queue_has_a_dlq_and_six_times_the_timeout()
+{
+    let t = template();
+    let res = resources(&t);
+    let mut sources = 0;
+    for (name, f) in functions(&t) {
+        let timeout = f["Properties"]["Timeout"].as_u64().unwrap();
+        for (_, event) in f["Properties"]["Events"].as_mapping().into_iter().flatten() {
+            if event["Type"] != "SQS" {
+                continue;
+            }
+            sources += 1;
+            let p = &event["Properties"];
+            assert_eq!(
+                p["FunctionResponseTypes"][0], "ReportBatchItemFailures",
+                "{name}"
+            );
+            assert!(
+                !p["ScalingConfig"]["MaximumConcurrency"].is_null(),
+                "{name}: bounded concurrency"
+            );
+            let mut refs = BTreeSet::new();
+            referenced(&p["Queue"], &mut refs);
+            let queue = refs.iter().next().unwrap();
+            let q = &res[queue.as_str()]["Properties"];
+            let visibility = q["VisibilityTimeout"].as_u64().unwrap();
+            assert!(
+                visibility >= 6 * timeout,
+                "{queue}: {visibility} < 6 × {timeout}"
+            );
+            let mut dlq = BTreeSet::new();
+            referenced(&q["RedrivePolicy"]["deadLetterTargetArn"], &mut dlq);
+            let dlq = dlq
+                .iter()
+                .next()
+                .unwrap_or_else(|| panic!("{queue} has no DLQ"));
+            assert_eq!(res[dlq.as_str()]["Type"], "AWS::SQS::Queue");
+        }
+    }
+    assert!(sources >= 2);
+    // Every work queue has a DLQ and an alarm on it.
+    for q in ["PlanQueue", "AccountQueue", "DocumentQueue"] {
+        assert!(
+            !res[q]["Properties"]["RedrivePolicy"].is_null(),
+            "{q} has a DLQ"
+        );
+    }
+    let alarms = res
+        .values()
+        .filter(|r| r["Type"] == "AWS::CloudWatch::Alarm")
+        .count();
+    assert!(alarms >= 3 + functions(&t).len());
+}
+
+#[test]
+fn the_bucket_is_private_encrypted_and_refuses_plain_http() {
+    let t = template();
+    let res = resources(&t);
+    let bucket = &res["DocumentsBucket"]["Properties"];
+    for k in [
+        "BlockPublicAcls",
+        "BlockPublicPolicy",
+        "IgnorePublicAcls",
+        "RestrictPublicBuckets",
+    ] {
+        assert_eq!(bucket["PublicAccessBlockConfiguration"][k], true, "{k}");
+    }
+    assert!(!bucket["BucketEncryption"].is_null());
+    assert!(!bucket["LifecycleConfiguration"]["Rules"]
+        .as_sequence()
+        .unwrap()
+        .is_empty());
+    let policy = &res["DocumentsBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"][0];
+    assert_eq!(policy["Effect"], "Deny");
+    assert_eq!(policy["Condition"]["Bool"]["aws:SecureTransport"], "false");
+}
+
+#[test]
+fn the_table_is_on_demand_recoverable_encrypted_with_its_indexes() {
+    let t = template();
+    let table = &resources(&t)["Table"]["Properties"];
+    assert_eq!(table["BillingMode"], "PAY_PER_REQUEST");
+    assert_eq!(
+        table["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"],
+        true
+    );
+    assert_eq!(table["SSESpecification"]["SSEEnabled"], true);
+    let names: Vec<&str> = table["GlobalSecondaryIndexes"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|i| i["IndexName"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["gsi1", "gsi2"]);
+}
+
+/// The IAM actions a function's policy grants, by function.
+pub fn granted(function: &str) -> BTreeSet<String> {
+    let t = template();
+    let f = &resources(&t)[function];
+    statements(f)
+        .into_iter()
+        .flat_map(|s| match &s["Action"] {
+            Value::Sequence(a) => a
+                .iter()
+                .filter_map(|x| x.as_str().map(str::to_string))
+                .collect::<Vec<_>>(),
+            other => other.as_str().map(str::to_string).into_iter().collect(),
+        })
+        .collect()
+}

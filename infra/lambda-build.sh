@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Checks the SAM template (cfn-lint, sam validate --lint) and builds every Lambda function
+# in one `cargo lambda build`, printing each binary's size. Tools come from PyPI into
+# .venv-tools (pinned). PROFILE=release gives the deployable figures; the test script uses
+# the `ci` profile (release with thin LTO).
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root"
+venv="$root/.venv-tools"
+profile="${PROFILE:-ci}"
+
+if ! "$venv/bin/cfn-lint" --version 2>/dev/null | grep -q "1.53.3" \
+  || ! "$venv/bin/sam" --version 2>/dev/null | grep -q "1.170.0" \
+  || ! "$venv/bin/cargo-lambda" lambda --version >/dev/null 2>&1; then
+  echo "== installing cargo-lambda, aws-sam-cli and cfn-lint into $venv" >&2
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check \
+    "cargo-lambda==1.9.2" "aws-sam-cli==1.170.0" "cfn-lint==1.53.3"
+fi
+export PATH="$venv/bin:$PATH"
+export SAM_CLI_TELEMETRY=0
+
+echo "== cfn-lint template.yaml"
+cfn-lint template.yaml
+echo "== sam validate --lint"
+sam validate --lint --region us-east-1
+
+functions=$(ls functions | grep -v -e '^events$' -e '^e2e$')
+args=()
+for f in $functions; do args+=(--bin "$f"); done
+echo "== cargo lambda build --profile $profile --x86-64 (${functions//$'\n'/ })"
+cargo lambda build --profile "$profile" --x86-64 "${args[@]}"
+dir="target/lambda"
+for f in $functions; do
+  bin="$dir/$f/bootstrap"
+  [ -f "$bin" ] || { echo "missing $bin" >&2; exit 1; }
+  awk -v f="$f" -v b="$(stat -c %s "$bin")" 'BEGIN { printf "%-22s %8.2f MB\n", f, b / 1048576 }'
+done
