@@ -7,12 +7,14 @@
 //! error rather than a file. Rendering is deterministic: the same inputs give the same
 //! bytes.
 
+pub mod bench;
 pub mod fonts;
 pub mod format;
 mod render;
 pub mod sample;
 pub mod template;
 
+pub use bench::{bench_documents, BenchFigures, ChromiumFigures};
 pub use format::{money, CurrencyMark, Locale};
 pub use render::{render, RenderContext, RenderError};
 pub use template::{DocumentTemplate, Rgb, TemplateAddress, TemplateError};
