@@ -1,6 +1,6 @@
 //! Renders a sample document: `cargo run -p billrun-documents --example render_sample --
 //! [invoice|credit-memo] CURRENCY LOCALE LINES OUT.pdf`
-//! (docs/invoice-example.png is `invoice USD en-US 8`, page 1 by `pdftoppm -png -r 80`).
+//! (docs/invoice-example.png is `invoice USD en-US 7`, page 1 by `pdftoppm -png -r 80`).
 
 use billrun_documents::{render, sample};
 
