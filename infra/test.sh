@@ -15,6 +15,25 @@ if ! command -v cargo >/dev/null 2>&1; then
 fi
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
 
+# The PDF tests read documents back with pdftotext (poppler-utils).
+if ! command -v pdftotext >/dev/null 2>&1; then
+  echo "== installing poppler-utils (pdftotext, for the PDF tests)"
+  if [ "$(id -u)" -eq 0 ]; then
+    sudo=""
+  elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+    sudo="sudo -n"
+  else
+    sudo="none"
+  fi
+  if [ "$sudo" = "none" ] || ! command -v apt-get >/dev/null 2>&1; then
+    echo "pdftotext is required by the PDF tests: install poppler-utils (apt-get install -y poppler-utils) as root, then run again" >&2
+    exit 1
+  fi
+  $sudo apt-get install -y -qq poppler-utils >/dev/null 2>&1 \
+    || { $sudo apt-get update -qq >/dev/null 2>&1 && $sudo apt-get install -y -qq poppler-utils >/dev/null 2>&1; } \
+    || { echo "could not install poppler-utils (pdftotext); install it and run again" >&2; exit 1; }
+fi
+
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 
