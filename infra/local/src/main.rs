@@ -95,6 +95,10 @@ enum Command {
         out: Option<PathBuf>,
         #[arg(long, default_value_t = 4)]
         workers: usize,
+        /// Seconds between scheduler ticks (due Scheduled runs, run schedules,
+        /// invoice-schedule items); 0 turns the scheduler off.
+        #[arg(long, default_value_t = 5)]
+        tick_seconds: u64,
     },
 }
 
@@ -150,7 +154,8 @@ fn main() -> ExitCode {
                 backend,
                 out,
                 workers,
-            } => serve(port, book, &backend, out, workers).await,
+                tick_seconds,
+            } => serve(port, book, &backend, out, workers, tick_seconds).await,
         }
     });
     match result {
@@ -172,6 +177,7 @@ async fn serve(
     backend: &str,
     out: Option<PathBuf>,
     workers: usize,
+    tick_seconds: u64,
 ) -> Result<(), Failure> {
     use billrun_local::serve::{ServeError, ServeOptions};
     if backend != "memory" {
@@ -184,6 +190,7 @@ async fn serve(
         book,
         out,
         workers,
+        tick_every: (tick_seconds > 0).then(|| std::time::Duration::from_secs(tick_seconds)),
     };
     billrun_local::serve::serve(options)
         .await

@@ -19,6 +19,9 @@ pub struct ServeOptions {
     pub book: Option<PathBuf>,
     pub out: Option<PathBuf>,
     pub workers: usize,
+    /// How often the scheduler ticks ([`App::tick`]: due Scheduled runs, run-schedule
+    /// occurrences, invoice-schedule items); `None` runs no scheduler.
+    pub tick_every: Option<Duration>,
 }
 
 /// Why serving stopped or could not start.
@@ -63,6 +66,9 @@ pub async fn start(options: &ServeOptions) -> Result<Server, ServeError> {
         options.workers,
         options.out.clone(),
     ));
+    if let Some(every) = options.tick_every {
+        tokio::spawn(tick_forever(local.app.clone(), every));
+    }
     let router = billrun_api::router(local.app.clone());
     let handle = tokio::spawn(async move {
         axum::serve(listener, router)
@@ -117,6 +123,23 @@ async fn work_forever(
             }
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The scheduler: [`App::tick`] at the wall clock's time, every `every`.
+async fn tick_forever(app: Arc<App>, every: Duration) {
+    let mut interval = tokio::time::interval(every.max(Duration::from_millis(10)));
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        interval.tick().await;
+        match app.tick(app.clock.now()).await {
+            Ok(report) => {
+                for f in &report.failures {
+                    tracing::warn!(failure = %f, "scheduler");
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "scheduler tick failed"),
+        }
     }
 }
 

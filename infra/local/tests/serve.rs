@@ -42,6 +42,7 @@ async fn serve_imports_creates_polls_and_lists_invoices_over_tcp() {
         book: None,
         out: Some(out.path().to_path_buf()),
         workers: 2,
+        tick_every: None,
     })
     .await
     .unwrap();
@@ -101,6 +102,7 @@ async fn serve_refuses_an_invalid_book_before_listening() {
         book: Some(path),
         out: None,
         workers: 1,
+        tick_every: None,
     })
     .await
     .err()

@@ -7,6 +7,7 @@
 pub mod compat;
 pub mod error;
 pub mod extract;
+pub mod run_schedules;
 pub mod schema;
 pub mod v1;
 
@@ -63,6 +64,11 @@ pub const IMPORT_LIMIT: usize = 5_000_000;
         compat::billing_runs::update,
         compat::configure_requests::create,
         compat::configure_requests::invoices,
+        run_schedules::put,
+        run_schedules::get,
+        run_schedules::delete,
+        run_schedules::pause,
+        run_schedules::resume,
     ),
     tags(
         (name = "service", description = "Health and this document"),
@@ -156,6 +162,14 @@ pub fn router(app: Arc<App>) -> Router {
             "/api/billing/v1/request-results/{id}/invoices",
             get(compat::configure_requests::invoices),
         )
+        .route(
+            "/v1/run-schedules/{id}",
+            put(run_schedules::put)
+                .get(run_schedules::get)
+                .delete(run_schedules::delete),
+        )
+        .route("/v1/run-schedules/{id}/pause", post(run_schedules::pause))
+        .route("/v1/run-schedules/{id}/resume", post(run_schedules::resume))
         .fallback(|| async { error::ApiError::not_found("route") })
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(app)

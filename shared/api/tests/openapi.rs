@@ -36,6 +36,11 @@ const CANONICAL: &[(&str, &str)] = &[
     ("get", "/v1/invoice-runs/{id}/accounts"),
     ("get", "/v1/invoice-runs/{id}/invoices"),
     ("get", "/v1/invoices/{id}"),
+    ("put", "/v1/run-schedules/{id}"),
+    ("get", "/v1/run-schedules/{id}"),
+    ("delete", "/v1/run-schedules/{id}"),
+    ("post", "/v1/run-schedules/{id}/pause"),
+    ("post", "/v1/run-schedules/{id}/resume"),
 ];
 
 /// The compatibility routes.

@@ -188,7 +188,14 @@ pub trait TemplateStore: Send + Sync {
 
 /// Every port of this module.
 pub trait Catalog:
-    RunListing + AccountListing + DocumentListing + SubscriptionIndex + ScheduleStore + TemplateStore
+    RunListing
+    + AccountListing
+    + DocumentListing
+    + SubscriptionIndex
+    + ScheduleStore
+    + TemplateStore
+    + crate::scheduling::RunScheduleStore
+    + crate::scheduling::DueIndex
 {
 }
 
@@ -199,5 +206,7 @@ impl<T> Catalog for T where
         + SubscriptionIndex
         + ScheduleStore
         + TemplateStore
+        + crate::scheduling::RunScheduleStore
+        + crate::scheduling::DueIndex
 {
 }

@@ -9,6 +9,7 @@ pub mod memory;
 pub mod model;
 pub mod ports;
 pub mod reference;
+pub mod scheduling;
 pub mod usecases;
 pub mod worker;
 

@@ -46,6 +46,8 @@ struct Inner {
 #[derive(Default)]
 pub struct MemoryStore {
     inner: Mutex<Inner>,
+    /// Due entries and run schedules ([`crate::scheduling`]).
+    pub(crate) scheduling: crate::scheduling::SchedulingCell,
 }
 
 impl MemoryStore {

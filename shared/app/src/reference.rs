@@ -348,6 +348,8 @@ impl crate::App {
         }
         .validate()
         .map_err(|e| rebase(e, &at))?;
+        self.note_schedule_items(std::slice::from_ref(&schedule))
+            .await?;
         self.catalog.put_schedule(&schedule).await?;
         let stored = self.get_schedule(&schedule.id).await?;
         Ok((stored, existing.is_none()))
@@ -549,6 +551,9 @@ impl crate::App {
         let bytes = serde_json::to_vec(&merged)
             .map_err(|e| AppError::Internal(format!("encode request: {e}")))?;
         let request = RunRequest::parse(&bytes)?;
+        if request.scheduled_at != run.request.scheduled_at {
+            self.note_scheduled_run(id, &request).await?;
+        }
         let updated = self
             .modify_run(id, |r| {
                 if r.request == request {

@@ -57,6 +57,7 @@ impl App {
     /// Parses and validates a whole book, then stores it: an invalid book writes nothing.
     pub async fn import_book(&self, bytes: &[u8]) -> Result<Book, AppError> {
         let book = Book::parse(bytes)?;
+        self.note_schedule_items(&book.invoice_schedules).await?;
         self.book.import_book(&book).await?;
         Ok(book)
     }
@@ -70,8 +71,10 @@ impl App {
         let request = request.validated()?;
         let now = self.clock.now();
         let target = request.target();
+        let id = RunId(uuid::Uuid::new_v4());
+        self.note_scheduled_run(id, &request).await?;
         let run = RunRecord {
-            id: RunId(uuid::Uuid::new_v4()),
+            id,
             number: String::new(),
             name: request
                 .name

@@ -43,6 +43,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 mod catalog;
+mod scheduling;
 
 type Item = HashMap<String, AttributeValue>;
 

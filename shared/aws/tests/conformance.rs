@@ -794,6 +794,188 @@ async fn a_pending_run_is_patched_and_its_dates_lock_once_it_starts(b: Backend) 
     assert_eq!(docs[0].due_date.to_string(), "2024-03-31");
 }
 
+/// A clock that stays where a test puts it.
+struct FixedClock(parking_lot::Mutex<chrono::DateTime<chrono::Utc>>);
+
+impl billrun_app::ports::Clock for FixedClock {
+    fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        *self.0.lock()
+    }
+}
+
+fn at(s: &str) -> chrono::DateTime<chrono::Utc> {
+    s.parse().unwrap()
+}
+
+fn fixed(b: &Backend, now: &str) -> (billrun_app::App, std::sync::Arc<FixedClock>) {
+    let clock = std::sync::Arc::new(FixedClock(parking_lot::Mutex::new(at(now))));
+    let mut app = b.app.clone();
+    app.clock = clock.clone();
+    (app, clock)
+}
+
+async fn a_scheduled_run_starts_at_its_time_once_under_concurrent_ticks(b: Backend) {
+    let (app, clock) = fixed(&b, "2024-01-20T00:00:00Z");
+    let mut req = request("2024-02-01");
+    req.run_type = billrun_domain::request::RunType::Scheduled;
+    req.scheduled_at = Some(at("2024-02-01T06:00:00Z"));
+    let run = app.create_run(req, None).await.unwrap().run().clone();
+    let early = app.tick(at("2024-02-01T05:59:59Z")).await.unwrap();
+    assert!(early.started.is_empty(), "{early:?}");
+    assert_eq!(
+        app.get_run(run.id).await.unwrap().status,
+        RunStatus::Pending
+    );
+    let now = at("2024-02-01T06:00:00Z");
+    *clock.0.lock() = now;
+    let (x, y) = tokio::join!(app.tick(now), app.tick(now));
+    let (x, y) = (x.unwrap(), y.unwrap());
+    assert_eq!(x.started.len() + y.started.len(), 1, "{x:?} {y:?}");
+    assert_ne!(
+        app.get_run(run.id).await.unwrap().status,
+        RunStatus::Pending
+    );
+    b.finish(run.id).await;
+    assert_eq!(
+        app.get_run(run.id).await.unwrap().status,
+        RunStatus::Completed
+    );
+    let later = app.tick(at("2024-02-01T06:05:00Z")).await.unwrap();
+    assert!(
+        later.started.is_empty() && later.failures.is_empty(),
+        "{later:?}"
+    );
+}
+
+async fn a_run_schedule_catches_up_one_run_per_occurrence_one_after_another(b: Backend) {
+    use billrun_app::scheduling::occurrence_run_id;
+    use billrun_domain::ids::RunScheduleId;
+    let (app, clock) = fixed(&b, "2024-01-15T00:00:00Z");
+    let body = serde_json::json!({
+        "runTemplate": {"name": "Month end"},
+        "recurrence": {"kind": "Monthly", "dayOfMonth": 1, "localTime": "02:30", "timeZone": "Europe/Berlin"},
+        "targetDate": {"rule": "LastDayOfPreviousMonth"},
+        "missed": "CatchUpAll",
+        "enabled": true
+    });
+    let (view, created) = app
+        .put_run_schedule("month-end", body.to_string().as_bytes())
+        .await
+        .unwrap();
+    assert!(created);
+    assert_eq!(view.next_occurrence.unwrap().at, at("2024-02-01T01:30:00Z"));
+    let id = RunScheduleId::parse("month-end").unwrap();
+    // Three months later: Feb 1, Mar 1 and Apr 1 (CEST) are due.
+    let now = at("2024-04-20T00:00:00Z");
+    *clock.0.lock() = now;
+    let mut runs = Vec::new();
+    for _ in 0..5 {
+        let (x, y) = tokio::join!(app.tick(now), app.tick(now));
+        let (x, y) = (x.unwrap(), y.unwrap());
+        assert!(
+            x.failures.is_empty() && y.failures.is_empty(),
+            "{x:?} {y:?}"
+        );
+        let new: Vec<_> = x.created.into_iter().chain(y.created).collect();
+        assert!(new.len() <= 1, "two runs side by side: {new:?}");
+        for r in &new {
+            // A tick while the run is processing creates nothing.
+            let during = app.tick(now).await.unwrap();
+            assert!(during.created.is_empty(), "{during:?}");
+            b.finish(*r).await;
+        }
+        runs.extend(new);
+    }
+    let expected = [
+        ("2024-02-01T01:30:00Z", "2024-01-31"),
+        ("2024-03-01T01:30:00Z", "2024-02-29"),
+        ("2024-04-01T00:30:00Z", "2024-03-31"),
+    ];
+    assert_eq!(runs.len(), expected.len());
+    for (r, (when, target)) in runs.iter().zip(expected) {
+        assert_eq!(*r, occurrence_run_id(&id, at(when)));
+        let run = app.get_run(*r).await.unwrap();
+        assert_eq!(run.target_date.to_string(), target);
+        assert_eq!(run.status, RunStatus::Completed);
+        assert_eq!(run.name, "Month end");
+    }
+    let listed = app.catalog.list_run_schedules(None, 10).await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].version, 4, "created, then three claims");
+    // Pause, resume and delete.
+    assert!(!app.pause_run_schedule(&id).await.unwrap().spec.enabled);
+    let resumed = app.resume_run_schedule(&id).await.unwrap();
+    assert_eq!(
+        resumed.next_occurrence.unwrap().at,
+        at("2024-05-01T00:30:00Z")
+    );
+    app.delete_run_schedule(&id).await.unwrap();
+    assert!(app.catalog.get_run_schedule(&id).await.unwrap().is_none());
+    assert!(matches!(
+        app.delete_run_schedule(&id).await,
+        Err(AppError::NotFound(_))
+    ));
+}
+
+async fn run_schedule_writes_are_conditional_on_the_version(b: Backend) {
+    let (app, _) = fixed(&b, "2024-01-15T00:00:00Z");
+    let body = br#"{"runTemplate": {}, "recurrence": {"kind": "Weekly", "weekday": "Friday", "localTime": "18:00", "timeZone": "UTC"}}"#;
+    for id in ["b", "a", "c"] {
+        app.put_run_schedule(id, body).await.unwrap();
+    }
+    let (_, created) = app.put_run_schedule("a", body).await.unwrap();
+    assert!(!created);
+    let all = app.catalog.list_run_schedules(None, 10).await.unwrap();
+    let ids: Vec<_> = all.iter().map(|s| s.id.as_str()).collect();
+    assert_eq!(ids, ["a", "b", "c"]);
+    assert_eq!(all[0].version, 2);
+    let after_a = app
+        .catalog
+        .list_run_schedules(Some(&all[0].id), 1)
+        .await
+        .unwrap();
+    assert_eq!(after_a[0].id.as_str(), "b");
+    let mut stale = all[1].clone();
+    stale.version = 3; // the stored one is 1
+    assert!(matches!(
+        app.catalog.put_run_schedule(&stale).await,
+        Err(StoreError::Conflict(_))
+    ));
+    let mut fresh = all[1].clone();
+    fresh.version = 1; // "create" over an existing one
+    assert!(matches!(
+        app.catalog.put_run_schedule(&fresh).await,
+        Err(StoreError::Conflict(_))
+    ));
+}
+
+async fn an_invoice_schedule_item_is_executed_on_its_date_once_by_concurrent_ticks(b: Backend) {
+    let (app, _) = fixed(&b, "2023-12-01T00:00:00Z");
+    app.import_book(SCHEDULED.as_bytes()).await.unwrap();
+    let early = app.tick(at("2023-12-31T23:59:59Z")).await.unwrap();
+    assert!(early.executed.is_empty(), "{early:?}");
+    let now = at("2024-01-01T00:00:00Z");
+    let (x, y) = tokio::join!(app.tick(now), app.tick(now));
+    let (x, y) = (x.unwrap(), y.unwrap());
+    assert_eq!(x.executed.len() + y.executed.len(), 1, "{x:?} {y:?}");
+    let sid = billrun_domain::ids::ScheduleId::parse("IS-1").unwrap();
+    let stored = app.get_schedule(&sid).await.unwrap();
+    assert_eq!(stored.processed.len(), 1);
+    assert_eq!(stored.processed[0].item_id.as_str(), "I-1");
+    let doc = app
+        .get_document(stored.processed[0].document_id)
+        .await
+        .unwrap();
+    assert_eq!(doc.lines[0].description, "Installment 1 of 2");
+    let again = app.tick(at("2024-01-02T00:00:00Z")).await.unwrap();
+    assert!(
+        again.executed.is_empty() && again.failures.is_empty(),
+        "{again:?}"
+    );
+    let july = app.tick(at("2024-07-01T00:00:00Z")).await.unwrap();
+    assert_eq!(july.executed.len(), 1, "{july:?}");
+}
+
 macro_rules! conformance {
     ($($name:ident),* $(,)?) => {
         mod memory {
@@ -834,4 +1016,8 @@ conformance!(
     schedules_and_subscriptions_are_found_by_id_and_items_execute_once,
     templates_are_stored_and_one_is_active,
     a_pending_run_is_patched_and_its_dates_lock_once_it_starts,
+    a_scheduled_run_starts_at_its_time_once_under_concurrent_ticks,
+    a_run_schedule_catches_up_one_run_per_occurrence_one_after_another,
+    run_schedule_writes_are_conditional_on_the_version,
+    an_invoice_schedule_item_is_executed_on_its_date_once_by_concurrent_ticks,
 );

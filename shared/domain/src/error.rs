@@ -34,7 +34,7 @@ pub fn parse_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, Fie
     Ok(value)
 }
 
-fn path_error(path: String, inner: &serde_json::Error) -> FieldError {
+pub(crate) fn path_error(path: String, inner: &serde_json::Error) -> FieldError {
     let mut message = inner.to_string();
     // serde_json appends " at line L column C"; the path says where instead.
     if let Some(i) = message.rfind(" at line ") {

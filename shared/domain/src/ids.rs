@@ -59,6 +59,10 @@ id_type!(UsageId);
 id_type!(AdjustmentId);
 id_type!(ScheduleId);
 id_type!(ScheduleItemId);
+id_type!(
+    /// A recurring run schedule.
+    RunScheduleId
+);
 
 macro_rules! uuid_id {
     ($(#[$doc:meta])* $name:ident) => {

@@ -11,6 +11,7 @@ pub mod error;
 pub mod ids;
 pub mod money;
 pub mod rating;
+pub mod recurrence;
 pub mod request;
 pub mod run;
 pub mod schedule;

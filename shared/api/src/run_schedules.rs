@@ -1,0 +1,216 @@
+//! `/v1/run-schedules`: recurring run schedules (issue 7), with their OpenAPI schemas.
+#![allow(dead_code)]
+
+use crate::error::{ApiResult, ErrorBody};
+use crate::extract::{path_id, JsonBody};
+use crate::schema::{ChargeType, Filters, Grouping};
+use crate::v1::AppState;
+use axum::extract::Path;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use billrun_domain::ids::RunScheduleId;
+use utoipa::ToSchema;
+
+/// A canonical run request without its dates and run type (the schedule sets them).
+#[derive(ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RunTemplate {
+    pub name: Option<String>,
+    /// Only TargetDate.
+    pub invoice_date_type: Option<String>,
+    pub filters: Option<Filters>,
+    pub charge_types_excluded: Option<Vec<ChargeType>>,
+    pub grouping: Option<Grouping>,
+    pub suppress_zero_invoices: Option<bool>,
+    pub auto_approve: Option<bool>,
+    pub auto_post: Option<bool>,
+    pub invoice_message: Option<String>,
+    pub subrun: Option<String>,
+}
+
+#[derive(ToSchema)]
+pub enum RecurrenceKind {
+    Monthly,
+    Weekly,
+    EveryNDays,
+}
+
+#[derive(ToSchema)]
+pub enum Weekday {
+    Monday,
+    Tuesday,
+    Wednesday,
+    Thursday,
+    Friday,
+    Saturday,
+    Sunday,
+}
+
+/// When a schedule occurs. Monthly takes `dayOfMonth` (1–31; past a month's end, its
+/// last day), Weekly `weekday`, EveryNDays `intervalDays` and `anchorDate` (the first
+/// occurrence). A local time in a DST gap runs at the next valid instant; one in a DST
+/// fold runs once, at the earlier instant.
+#[derive(ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Recurrence {
+    pub kind: RecurrenceKind,
+    pub day_of_month: Option<u32>,
+    pub weekday: Option<Weekday>,
+    pub interval_days: Option<u32>,
+    pub anchor_date: Option<chrono::NaiveDate>,
+    /// `HH:MM`, 24-hour.
+    #[schema(example = "02:30")]
+    pub local_time: String,
+    /// An IANA time zone.
+    #[schema(example = "Europe/Berlin")]
+    pub time_zone: String,
+}
+
+#[derive(ToSchema)]
+pub enum TargetDateRuleKind {
+    OccurrenceDate,
+    LastDayOfPreviousMonth,
+}
+
+/// The target date of each run: the occurrence's local date plus `offsetDays`, or the
+/// last day of the month before it.
+#[derive(ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TargetDateRule {
+    pub rule: TargetDateRuleKind,
+    /// Only with OccurrenceDate; -366 to 366, default 0.
+    pub offset_days: Option<i32>,
+}
+
+#[derive(ToSchema)]
+pub enum MissedPolicy {
+    CatchUpAll,
+    LatestOnly,
+}
+
+/// A recurring run schedule (defaults: OccurrenceDate + 0, CatchUpAll, enabled).
+#[derive(ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RunSchedule {
+    pub run_template: RunTemplate,
+    pub recurrence: Recurrence,
+    pub target_date: Option<TargetDateRule>,
+    pub missed: Option<MissedPolicy>,
+    pub enabled: Option<bool>,
+}
+
+/// One occurrence of a schedule.
+#[derive(ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Occurrence {
+    pub at: chrono::DateTime<chrono::Utc>,
+    pub local_date: chrono::NaiveDate,
+    pub target_date: chrono::NaiveDate,
+}
+
+/// The latest occurrence claimed, with the run it created.
+#[derive(ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ClaimedOccurrence {
+    pub at: chrono::DateTime<chrono::Utc>,
+    pub local_date: chrono::NaiveDate,
+    pub target_date: chrono::NaiveDate,
+    pub run_id: uuid::Uuid,
+}
+
+/// A stored run schedule.
+#[derive(ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RunScheduleView {
+    pub id: String,
+    pub run_template: RunTemplate,
+    pub recurrence: Recurrence,
+    pub target_date: TargetDateRule,
+    pub missed: MissedPolicy,
+    pub enabled: bool,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    pub updated_at: chrono::DateTime<chrono::Utc>,
+    /// `null` while paused.
+    pub next_occurrence: Option<Occurrence>,
+    pub last_occurrence: Option<ClaimedOccurrence>,
+}
+
+fn schedule_id(raw: &str) -> ApiResult<RunScheduleId> {
+    path_id("id", raw, |s| RunScheduleId::parse(s))
+}
+
+#[utoipa::path(put, path = "/v1/run-schedules/{id}", tag = "runs",
+    params(("id" = String, Path, description = "Run schedule id")),
+    request_body = RunSchedule,
+    responses(
+        (status = 201, description = "Created", body = RunScheduleView),
+        (status = 200, description = "Replaced (enabling a disabled schedule resumes it from now)", body = RunScheduleView),
+        (status = 400, description = "Invalid; `field` names the first problem", body = ErrorBody),
+        (status = 415, description = "Not JSON", body = ErrorBody)))]
+pub async fn put(
+    axum::extract::State(app): AppState,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody,
+) -> ApiResult<Response> {
+    let (view, created) = app.put_run_schedule(&id, &body).await?;
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(view)).into_response())
+}
+
+#[utoipa::path(get, path = "/v1/run-schedules/{id}", tag = "runs",
+    params(("id" = String, Path, description = "Run schedule id")),
+    responses(
+        (status = 200, description = "The schedule", body = RunScheduleView),
+        (status = 404, description = "Unknown", body = ErrorBody)))]
+pub async fn get(
+    axum::extract::State(app): AppState,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    let id = schedule_id(&id)?;
+    Ok(Json(app.get_run_schedule(&id).await?).into_response())
+}
+
+#[utoipa::path(delete, path = "/v1/run-schedules/{id}", tag = "runs",
+    params(("id" = String, Path, description = "Run schedule id")),
+    responses(
+        (status = 204, description = "Deleted; the runs it created stay"),
+        (status = 404, description = "Unknown", body = ErrorBody)))]
+pub async fn delete(
+    axum::extract::State(app): AppState,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    let id = schedule_id(&id)?;
+    app.delete_run_schedule(&id).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+#[utoipa::path(post, path = "/v1/run-schedules/{id}/pause", tag = "runs",
+    params(("id" = String, Path, description = "Run schedule id")),
+    responses(
+        (status = 200, description = "Paused (again: a no-op); a run already started goes on", body = RunScheduleView),
+        (status = 404, description = "Unknown", body = ErrorBody)))]
+pub async fn pause(
+    axum::extract::State(app): AppState,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    let id = schedule_id(&id)?;
+    Ok(Json(app.pause_run_schedule(&id).await?).into_response())
+}
+
+#[utoipa::path(post, path = "/v1/run-schedules/{id}/resume", tag = "runs",
+    params(("id" = String, Path, description = "Run schedule id")),
+    responses(
+        (status = 200, description = "Resumed from the next occurrence after now (occurrences while paused are skipped)", body = RunScheduleView),
+        (status = 404, description = "Unknown", body = ErrorBody)))]
+pub async fn resume(
+    axum::extract::State(app): AppState,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    let id = schedule_id(&id)?;
+    Ok(Json(app.resume_run_schedule(&id).await?).into_response())
+}

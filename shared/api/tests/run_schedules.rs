@@ -1,0 +1,80 @@
+//! `/v1/run-schedules`: create, read, replace, pause, resume, delete, and the errors.
+
+mod common;
+
+use axum::http::{Method, StatusCode};
+use common::TestApi;
+use serde_json::json;
+
+fn body() -> String {
+    json!({
+        "runTemplate": {"name": "Month end", "autoPost": true},
+        "recurrence": {"kind": "Monthly", "dayOfMonth": 31, "localTime": "02:30", "timeZone": "Europe/Berlin"},
+        "targetDate": {"rule": "OccurrenceDate", "offsetDays": 0},
+        "missed": "CatchUpAll",
+        "enabled": true
+    })
+    .to_string()
+}
+
+#[tokio::test]
+async fn a_run_schedule_is_created_read_paused_resumed_and_deleted() {
+    let api = TestApi::new();
+    let created = api.put("/v1/run-schedules/month-end", &body()).await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
+    assert_eq!(created.body["id"], "month-end");
+    assert_eq!(created.body["recurrence"]["dayOfMonth"], 31);
+    assert_eq!(created.body["runTemplate"]["name"], "Month end");
+    assert!(created.body["nextOccurrence"]["at"].is_string());
+    assert!(created.body["lastOccurrence"].is_null());
+    let replaced = api.put("/v1/run-schedules/month-end", &body()).await;
+    assert_eq!(replaced.status, StatusCode::OK);
+    let got = api.get("/v1/run-schedules/month-end").await;
+    assert_eq!(got.status, StatusCode::OK);
+    assert_eq!(got.body["missed"], "CatchUpAll");
+    let paused = api.post("/v1/run-schedules/month-end/pause", "").await;
+    assert_eq!(paused.status, StatusCode::OK, "{}", paused.text);
+    assert_eq!(paused.body["enabled"], false);
+    assert!(paused.body["nextOccurrence"].is_null());
+    let resumed = api.post("/v1/run-schedules/month-end/resume", "").await;
+    assert_eq!(resumed.body["enabled"], true);
+    assert!(resumed.body["nextOccurrence"]["at"].is_string());
+    let deleted = api
+        .call(Method::DELETE, "/v1/run-schedules/month-end", None, &[])
+        .await;
+    assert_eq!(deleted.status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        api.get("/v1/run-schedules/month-end").await.status,
+        StatusCode::NOT_FOUND
+    );
+    let again = api
+        .call(Method::DELETE, "/v1/run-schedules/month-end", None, &[])
+        .await;
+    assert_eq!(again.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        api.post("/v1/run-schedules/nope/pause", "").await.status,
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[tokio::test]
+async fn an_invalid_run_schedule_is_refused_with_the_field_path_and_writes_nothing() {
+    let api = TestApi::new();
+    let mut b: serde_json::Value = serde_json::from_str(&body()).unwrap();
+    b["recurrence"]["timeZone"] = json!("Europe/Atlantis");
+    let r = api.put("/v1/run-schedules/bad", &b.to_string()).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert_eq!(r.body["code"], "validation_failed");
+    assert_eq!(r.body["field"], "recurrence.timeZone");
+    let mut b: serde_json::Value = serde_json::from_str(&body()).unwrap();
+    b["runTemplate"]["targetDate"] = json!("2024-01-01");
+    let r = api.put("/v1/run-schedules/bad", &b.to_string()).await;
+    assert_eq!(r.body["field"], "runTemplate.targetDate");
+    let r = api.put("/v1/run-schedules/bad%23x", &body()).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert_eq!(r.body["field"], "id");
+    assert_eq!(
+        api.get("/v1/run-schedules/bad").await.status,
+        StatusCode::NOT_FOUND
+    );
+}
