@@ -321,3 +321,79 @@ async fn a_run_through_the_handlers_on_moto_equals_the_in_memory_run_and_stays_i
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn overlapping_scheduler_ticks_on_moto_start_a_due_scheduled_run_once_inside_the_policy() {
+    let endpoint = std::env::var("AWS_ENDPOINT_URL")
+        .expect("AWS_ENDPOINT_URL is not set: run the tests with ./infra/test.sh, which starts a moto server");
+    assert!(
+        endpoint.starts_with("http://127.0.0.1:"),
+        "tests only talk to loopback"
+    );
+    let admin = Clients::load().await;
+    let prefix = format!("s{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+    let config = provision(&admin, &Names::new(prefix)).await.unwrap();
+    let commands = Runtime::new(config.clone(), 5).await;
+    let scheduler = Runtime::new(config.clone(), 5).await;
+    let cmd = api_commands::handler::service(commands.app.clone());
+    let at = chrono::Utc::now() + chrono::Duration::seconds(2);
+    let body =
+        json!({"targetDate": "2024-02-01", "runType": "Scheduled", "scheduledAt": at.to_rfc3339()})
+            .to_string();
+    let (status, run) = call(
+        cmd.clone(),
+        http_event("POST", "/v1/invoice-runs", "", Some(body)),
+    )
+    .await;
+    assert_eq!(
+        (status, run["status"].as_str()),
+        (201, Some("Pending")),
+        "{run}"
+    );
+    let event: aws_lambda_events::event::eventbridge::EventBridgeEvent<Value> =
+        serde_json::from_str(include_str!("../../events/schedule-tick.json")).unwrap();
+    let early = execute_schedules::handler::handle(&scheduler.app, event.clone())
+        .await
+        .unwrap();
+    assert_eq!(early.started, 0, "not due yet");
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let (a, b) = tokio::join!(
+        execute_schedules::handler::handle(&scheduler.app, event.clone()),
+        execute_schedules::handler::handle(&scheduler.app, event.clone())
+    );
+    assert_eq!(
+        a.unwrap().started + b.unwrap().started,
+        1,
+        "started exactly once"
+    );
+    let id: billrun_domain::ids::RunId = run["id"].as_str().unwrap().parse().unwrap();
+    assert_eq!(
+        scheduler.app.get_run(id).await.unwrap().status,
+        billrun_domain::run::RunStatus::Processing
+    );
+    let recorded = scheduler.metrics.actions();
+    let granted = template::granted("ExecuteSchedulesFunction");
+    let beyond: Vec<_> = recorded.difference(&granted).collect();
+    assert!(
+        beyond.is_empty(),
+        "execute-schedules called {beyond:?} outside its policy"
+    );
+    // Creating the runs of run-schedule occurrences and executing invoice-schedule items
+    // (covered by the conformance suite on moto) also write with UpdateItem and
+    // DeleteItem (dropping stale due entries); this test only starts a Scheduled run.
+    let unused: BTreeSet<&String> = granted
+        .difference(&recorded)
+        .filter(|a| {
+            ![
+                "dynamodb:UpdateItem",
+                "dynamodb:DeleteItem",
+                "dynamodb:BatchGetItem",
+            ]
+            .contains(&a.as_str())
+        })
+        .collect();
+    assert!(
+        unused.is_empty(),
+        "execute-schedules is granted {unused:?} that it was not seen to need"
+    );
+}
