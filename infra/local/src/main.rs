@@ -87,9 +87,9 @@ enum Command {
         /// A book to import before serving.
         #[arg(long)]
         book: Option<PathBuf>,
-        /// Storage backend (`memory`; `aws` comes with the Lambda issue).
-        #[arg(long, default_value = "memory")]
-        backend: String,
+        /// `memory`, or `aws`: DynamoDB / SQS at AWS_ENDPOINT_URL with in-process pollers.
+        #[arg(long, value_enum, default_value_t = Backend::Memory)]
+        backend: Backend,
         /// Write each completed run to DIR/<run number>/.
         #[arg(long)]
         out: Option<PathBuf>,
@@ -155,7 +155,7 @@ fn main() -> ExitCode {
                 out,
                 workers,
                 tick_seconds,
-            } => serve(port, book, &backend, out, workers, tick_seconds).await,
+            } => serve(port, book, backend, out, workers, tick_seconds).await,
         }
     });
     match result {
@@ -174,17 +174,12 @@ fn main() -> ExitCode {
 async fn serve(
     port: u16,
     book: Option<PathBuf>,
-    backend: &str,
+    backend: Backend,
     out: Option<PathBuf>,
     workers: usize,
     tick_seconds: u64,
 ) -> Result<(), Failure> {
     use billrun_local::serve::{ServeError, ServeOptions};
-    if backend != "memory" {
-        return Err(Failure::Input(format!(
-            "--backend {backend}: serve supports only memory so far"
-        )));
-    }
     let options = ServeOptions {
         port,
         book,
@@ -192,12 +187,14 @@ async fn serve(
         workers,
         tick_every: (tick_seconds > 0).then(|| std::time::Duration::from_secs(tick_seconds)),
     };
-    billrun_local::serve::serve(options)
-        .await
-        .map_err(|e| match e {
-            ServeError::Input(m) => Failure::Input(m),
-            ServeError::Other(m) => Failure::Other(m),
-        })
+    let served = match backend {
+        Backend::Memory => billrun_local::serve::serve(options).await,
+        Backend::Aws => billrun_local::serve::serve_aws(options).await,
+    };
+    served.map_err(|e| match e {
+        ServeError::Input(m) => Failure::Input(m),
+        ServeError::Other(m) => Failure::Other(m),
+    })
 }
 
 fn other(e: impl std::fmt::Display) -> Failure {

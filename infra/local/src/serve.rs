@@ -192,3 +192,85 @@ async fn write_completed(
         }
     }
 }
+
+/// A running server on the AWS adapters.
+pub struct AwsServer {
+    pub addr: std::net::SocketAddr,
+    pub aws: crate::aws_backend::AwsLocal,
+    pub handle: tokio::task::JoinHandle<Result<(), String>>,
+}
+
+/// Like [`start`], on DynamoDB / SQS / S3 at `AWS_ENDPOINT_URL` (or the resources the
+/// environment names), with in-process SQS pollers standing in for the Lambda event
+/// source mappings. `--out` is not supported here (documents stay in the table).
+pub async fn start_aws(options: &ServeOptions) -> Result<AwsServer, ServeError> {
+    let aws = crate::aws_backend::connect()
+        .await
+        .map_err(ServeError::Input)?;
+    if let Some(path) = &options.book {
+        let bytes = std::fs::read(path)
+            .map_err(|e| ServeError::Input(format!("{}: {e}", path.display())))?;
+        aws.app
+            .import_book(&bytes)
+            .await
+            .map_err(|e| ServeError::Input(format!("{}: {e}", path.display())))?;
+    }
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", options.port))
+        .await
+        .map_err(|e| {
+            ServeError::Other(format!("cannot listen on 127.0.0.1:{}: {e}", options.port))
+        })?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| ServeError::Other(e.to_string()))?;
+    for i in 0..options.workers.max(1) {
+        let (app, queue) = (aws.app.clone(), aws.queue.clone());
+        tokio::spawn(async move {
+            loop {
+                let plan = if i == 0 {
+                    let url = queue.plan_url().to_string();
+                    queue.poll_once(&app, &url, 0, 5).await.unwrap_or(0)
+                } else {
+                    0
+                };
+                let url = queue.account_url().to_string();
+                let got = queue.poll_once(&app, &url, 1, 5).await.unwrap_or(0);
+                if plan + got == 0 {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+            }
+        });
+    }
+    if let Some(every) = options.tick_every {
+        tokio::spawn(tick_forever(aws.app.clone(), every));
+    }
+    let router = billrun_api::router(aws.app.clone());
+    let handle = tokio::spawn(async move {
+        axum::serve(listener, router)
+            .with_graceful_shutdown(async {
+                let _ = tokio::signal::ctrl_c().await;
+            })
+            .await
+            .map_err(|e| e.to_string())
+    });
+    Ok(AwsServer { addr, aws, handle })
+}
+
+/// Serves on the AWS adapters until Ctrl-C.
+pub async fn serve_aws(options: ServeOptions) -> Result<(), ServeError> {
+    if options.out.is_some() {
+        return Err(ServeError::Input(
+            "--out is only supported with --backend memory".into(),
+        ));
+    }
+    let server = start_aws(&options).await?;
+    println!(
+        "billrun API on http://{} over DynamoDB table {} (OpenAPI at /v1/openapi.json); Ctrl-C stops it",
+        server.addr, server.aws.config.table
+    );
+    server
+        .handle
+        .await
+        .map_err(|e| ServeError::Other(e.to_string()))?
+        .map_err(ServeError::Other)
+}

@@ -114,3 +114,51 @@ async fn serve_refuses_an_invalid_book_before_listening() {
         other => panic!("{other:?}"),
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_on_the_aws_adapters_runs_the_same_session_against_the_local_endpoint() {
+    let endpoint = std::env::var("AWS_ENDPOINT_URL")
+        .expect("AWS_ENDPOINT_URL is not set: run the tests with ./infra/test.sh, which starts a moto server");
+    assert!(
+        endpoint.starts_with("http://127.0.0.1:"),
+        "tests only talk to loopback"
+    );
+    let book = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/book.json");
+    let server = billrun_local::serve::start_aws(&ServeOptions {
+        port: 0,
+        book: Some(book.into()),
+        out: None,
+        workers: 2,
+        tick_every: None,
+    })
+    .await
+    .unwrap();
+    let addr = server.addr;
+    tokio::task::spawn_blocking(move || {
+        let request = include_str!("fixtures/run-request.json");
+        let (s, run) = http(addr, "POST", "/v1/invoice-runs", Some(request));
+        assert_eq!(s, 201, "{run}");
+        let id = run["id"].as_str().unwrap().to_string();
+        let started = Instant::now();
+        let run = loop {
+            let (_, run) = http(addr, "GET", &format!("/v1/invoice-runs/{id}"), None);
+            if run["status"] != "Processing" || started.elapsed() > Duration::from_secs(60) {
+                break run;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        };
+        assert_eq!(run["status"], "Completed", "{run}");
+        let (s, docs) = http(
+            addr,
+            "GET",
+            &format!("/v1/invoice-runs/{id}/invoices"),
+            None,
+        );
+        assert_eq!(s, 200);
+        assert_eq!(docs["items"][0]["number"], "INV-000000001");
+        assert_eq!(docs["items"][0]["totals"]["total"], "265.04");
+    })
+    .await
+    .unwrap();
+    server.handle.abort();
+}
