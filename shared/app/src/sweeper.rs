@@ -22,6 +22,7 @@ use billrun_domain::ids::{AccountId, RunId};
 use billrun_domain::run::RunStatus;
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::Serialize;
+use std::collections::VecDeque;
 use tracing::{info, warn};
 
 /// The reason recorded on an account whose message was lost past the re-send budget.
@@ -203,7 +204,9 @@ impl App {
 
     /// The run's selected accounts without an outcome, at most `wanted` (the selected
     /// count less the outcomes: accounts the book gained since planning are never
-    /// taken beyond it), re-selected by the run's filters in selection order.
+    /// taken beyond it). The accounts are re-selected by the run's filters and merged
+    /// with the run's outcomes, both in byte-wise account order, page by page (no read
+    /// per account).
     async fn missing_accounts(
         &self,
         run: &RunRecord,
@@ -211,6 +214,9 @@ impl App {
     ) -> Result<Vec<AccountId>, AppError> {
         let mut missing = Vec::new();
         let mut cursor: Option<String> = None;
+        let mut outcomes: VecDeque<AccountId> = VecDeque::new();
+        let mut outcomes_after: Option<AccountId> = None;
+        let mut outcomes_done = false;
         while (missing.len() as u64) < wanted {
             let page = self
                 .book
@@ -220,7 +226,26 @@ impl App {
                 if (missing.len() as u64) >= wanted {
                     break;
                 }
-                if self.runs.outcome(run.id, &account).await?.is_none() {
+                loop {
+                    if outcomes.is_empty() && !outcomes_done {
+                        let next = self
+                            .runs
+                            .outcomes(run.id, outcomes_after.as_ref(), SELECT_PAGE)
+                            .await?;
+                        outcomes_done = next.len() < SELECT_PAGE;
+                        outcomes.extend(next.into_iter().map(|o| o.account_id));
+                        outcomes_after = outcomes.back().cloned();
+                    }
+                    match outcomes.front() {
+                        Some(o) if *o < account => {
+                            outcomes.pop_front();
+                        }
+                        _ => break,
+                    }
+                }
+                if outcomes.front() == Some(&account) {
+                    outcomes.pop_front();
+                } else {
                     missing.push(account);
                 }
             }
