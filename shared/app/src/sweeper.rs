@@ -50,6 +50,42 @@ impl Default for SweepConfig {
     }
 }
 
+impl SweepConfig {
+    /// From `STUCK_RUN_AFTER_MINUTES` (1..=1440) and `STUCK_RUN_RESENDS` (0..=100), each
+    /// defaulted when unset.
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<SweepConfig, String> {
+        let mut config = SweepConfig::default();
+        if let Some(v) = get("STUCK_RUN_AFTER_MINUTES") {
+            let minutes = v
+                .trim()
+                .parse::<i64>()
+                .ok()
+                .filter(|m| (1..=1440).contains(m))
+                .ok_or_else(|| format!("STUCK_RUN_AFTER_MINUTES must be 1..=1440, got '{v}'"))?;
+            config.stale_after = TimeDelta::minutes(minutes);
+        }
+        if let Some(v) = get("STUCK_RUN_RESENDS") {
+            config.resend_budget = v
+                .trim()
+                .parse::<u32>()
+                .ok()
+                .filter(|n| *n <= 100)
+                .ok_or_else(|| format!("STUCK_RUN_RESENDS must be 0..=100, got '{v}'"))?;
+        }
+        Ok(config)
+    }
+
+    /// [`SweepConfig::from_lookup`] over the process environment; an invalid value is
+    /// logged and the default used (the sweeper must not stop the scheduler tick).
+    pub fn from_env() -> SweepConfig {
+        SweepConfig::from_lookup(|k| std::env::var(k).ok().filter(|v| !v.is_empty()))
+            .unwrap_or_else(|e| {
+                warn!("{e}; using the default sweeper configuration");
+                SweepConfig::default()
+            })
+    }
+}
+
 /// What one sweep did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -255,5 +291,32 @@ impl App {
             }
         }
         Ok(missing)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_configuration_reads_its_variables_with_defaults() {
+        let none = |_: &str| None;
+        assert_eq!(SweepConfig::from_lookup(none), Ok(SweepConfig::default()));
+        let set = |k: &str| match k {
+            "STUCK_RUN_AFTER_MINUTES" => Some("30".to_string()),
+            "STUCK_RUN_RESENDS" => Some("5".to_string()),
+            _ => None,
+        };
+        assert_eq!(
+            SweepConfig::from_lookup(set),
+            Ok(SweepConfig {
+                stale_after: TimeDelta::minutes(30),
+                resend_budget: 5
+            })
+        );
+        let bad = |k: &str| (k == "STUCK_RUN_AFTER_MINUTES").then(|| "0".to_string());
+        assert!(SweepConfig::from_lookup(bad)
+            .unwrap_err()
+            .contains("STUCK_RUN_AFTER_MINUTES"));
     }
 }
