@@ -72,7 +72,7 @@ fn own_resources(function: &str) -> &'static [&'static str] {
         "ApiQueriesFunction" => &["Table"],
         "PlanRunFunction" => &["Table", "PlanQueue", "AccountQueue"],
         "ProcessAccountFunction" => &["Table", "AccountQueue"],
-        "ExecuteSchedulesFunction" => &["Table", "PlanQueue"],
+        "ExecuteSchedulesFunction" => &["Table", "PlanQueue", "AccountQueue"],
         other => panic!("no expectation for {other}"),
     }
 }

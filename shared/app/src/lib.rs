@@ -10,6 +10,7 @@ pub mod model;
 pub mod ports;
 pub mod reference;
 pub mod scheduling;
+pub mod sweeper;
 pub mod usecases;
 pub mod worker;
 

@@ -20,6 +20,20 @@ pub struct PlanState {
     pub done: bool,
 }
 
+/// What the stuck-run sweeper last saw of a Processing run ([`crate::sweeper`]): its
+/// progress marker (round, planned pages, accounts with an outcome), when that marker
+/// last changed or the sweeper last re-sent, and how many re-sends found no progress.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SweepState {
+    pub round: u32,
+    pub pages: u64,
+    pub accounted_for: u64,
+    /// `None`: never swept (the run's `commencedAt` stands in).
+    pub at: Option<DateTime<Utc>>,
+    pub resends: u32,
+}
+
 /// A block of document numbers reserved for one finalization round of a run.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -50,6 +64,9 @@ pub struct RunRecord {
     /// 0 for the first processing; each retry of failed accounts adds one.
     pub round: u32,
     pub number_blocks: Vec<NumberBlock>,
+    /// The sweeper's progress marker (absent on runs stored before the sweeper).
+    #[serde(default)]
+    pub sweep: SweepState,
     /// Optimistic-concurrency version: every update is conditioned on it.
     pub version: u64,
 }

@@ -205,6 +205,8 @@ pub struct TickReport {
     pub executed: Vec<(ScheduleId, ScheduleItemId)>,
     /// What failed (each is tried again on the next tick).
     pub failures: Vec<String>,
+    /// What the stuck-run sweeper did (its failures are in `failures`).
+    pub sweep: crate::sweeper::SweepReport,
 }
 
 fn is_conflict(e: &AppError, code: &str) -> bool {
@@ -373,8 +375,9 @@ impl crate::App {
     /// Scheduled run (once, however many ticks run concurrently), creates and starts
     /// the run of each due schedule occurrence (caught-up occurrences one after
     /// another: the next only once the previous run has left Processing), and
-    /// executes each invoice-schedule item whose invoice date has come. What fails is
-    /// reported and tried again on the next tick.
+    /// executes each invoice-schedule item whose invoice date has come, then sweeps
+    /// stuck runs ([`crate::sweeper`]). What fails is reported and tried again on the
+    /// next tick.
     pub async fn tick(&self, now: DateTime<Utc>) -> Result<TickReport, AppError> {
         let mut report = TickReport::default();
         for entry in self.catalog.due(now, DUE_PER_TICK).await? {
@@ -402,6 +405,9 @@ impl crate::App {
                 break;
             }
         }
+        let mut sweep = self.sweep(now).await?;
+        report.failures.append(&mut sweep.failures);
+        report.sweep = sweep;
         Ok(report)
     }
 

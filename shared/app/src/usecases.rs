@@ -36,6 +36,8 @@ pub struct App {
     pub plan_page_size: usize,
     /// What the HTTP API reads and writes beyond the run pipeline.
     pub catalog: Arc<dyn crate::catalog::Catalog>,
+    /// When a Processing run counts as stuck, and how often its messages are re-sent.
+    pub sweeper: crate::sweeper::SweepConfig,
 }
 
 impl App {
@@ -51,6 +53,7 @@ impl App {
             queue,
             clock: Arc::new(SystemClock),
             plan_page_size: DEFAULT_PLAN_PAGE,
+            sweeper: crate::sweeper::SweepConfig::default(),
         }
     }
 
@@ -91,6 +94,7 @@ impl App {
             plan: PlanState::default(),
             round: 0,
             number_blocks: vec![],
+            sweep: SweepState::default(),
             version: 1,
         };
         let created = self.runs.create_run(run).await.map_err(|e| match e {

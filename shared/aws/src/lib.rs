@@ -41,6 +41,7 @@ pub fn app(
         queue: queue.clone(),
         clock: Arc::new(billrun_app::ports::SystemClock),
         plan_page_size: billrun_app::usecases::DEFAULT_PLAN_PAGE,
+        sweeper: billrun_app::sweeper::SweepConfig::from_env(),
     };
     (app, store, queue)
 }

@@ -976,6 +976,70 @@ async fn an_invoice_schedule_item_is_executed_on_its_date_once_by_concurrent_tic
     assert_eq!(july.executed.len(), 1, "{july:?}");
 }
 
+/// A work queue that loses every message (processing killed mid-run).
+struct LosingQueue;
+
+#[async_trait::async_trait]
+impl billrun_app::ports::WorkQueue for LosingQueue {
+    async fn send(&self, _: Vec<billrun_app::Message>) -> billrun_app::ports::StoreResult<()> {
+        Ok(())
+    }
+}
+
+async fn the_sweeper_resends_lost_messages_and_resumes_planning_so_runs_complete(mut b: Backend) {
+    b.app
+        .import_book(serde_json::to_vec(&many(10)).unwrap().as_slice())
+        .await
+        .unwrap();
+    b.app.plan_page_size = 3;
+    let (app, clock) = fixed(&b, "2024-02-01T06:00:00Z");
+    let mut lossy = app.clone();
+    lossy.queue = std::sync::Arc::new(LosingQueue);
+    let step = |minutes: i64| {
+        let mut g = clock.0.lock();
+        *g += chrono::TimeDelta::minutes(minutes);
+        *g
+    };
+    let batch = |b: &str| {
+        let mut r = request("2024-02-01");
+        r.filters = Filters {
+            batches: vec![b.into()],
+            ..Filters::default()
+        };
+        r
+    };
+
+    // Batch B1: planned to the end, every account message lost.
+    let run = lossy.create_run(batch("B1"), None).await.unwrap().run().id;
+    lossy.plan_page(run, 0).await.unwrap();
+    lossy.plan_page(run, 1).await.unwrap();
+    assert!(app.get_run(run).await.unwrap().plan.done);
+    let noted = app.tick(step(16)).await.unwrap();
+    assert_eq!(noted.sweep, Default::default(), "{noted:?}");
+    let resent = app.tick(step(16)).await.unwrap();
+    assert_eq!(resent.sweep.resent, vec![(run, 5)], "{resent:?}");
+    b.finish(run).await;
+    assert_eq!(app.get_run(run).await.unwrap().status, RunStatus::Completed);
+    let c = app.runs.counters(run).await.unwrap();
+    assert_eq!((c.accounts_selected, c.billed, c.invoices), (5, 5, 5));
+
+    // Batch B2: the first plan message lost; the sweeper resumes planning.
+    let run = lossy.create_run(batch("B2"), None).await.unwrap().run().id;
+    let early = app.tick(step(14)).await.unwrap();
+    assert_eq!(early.sweep, Default::default(), "{early:?}");
+    let resumed = app.tick(step(2)).await.unwrap();
+    assert_eq!(resumed.sweep.resumed, vec![run], "{resumed:?}");
+    b.finish(run).await;
+    assert_eq!(app.get_run(run).await.unwrap().status, RunStatus::Completed);
+    let c = app.runs.counters(run).await.unwrap();
+    assert_eq!((c.accounts_selected, c.billed, c.invoices), (5, 5, 5));
+    let docs = app.all_documents(run).await.unwrap();
+    assert_eq!(docs.len(), 5);
+    assert!(docs.iter().all(|d| d.number.is_some()));
+    let later = app.tick(step(60)).await.unwrap();
+    assert_eq!(later.sweep, Default::default(), "{later:?}");
+}
+
 macro_rules! conformance {
     ($($name:ident),* $(,)?) => {
         mod memory {
@@ -1020,4 +1084,5 @@ conformance!(
     a_run_schedule_catches_up_one_run_per_occurrence_one_after_another,
     run_schedule_writes_are_conditional_on_the_version,
     an_invoice_schedule_item_is_executed_on_its_date_once_by_concurrent_ticks,
+    the_sweeper_resends_lost_messages_and_resumes_planning_so_runs_complete,
 );

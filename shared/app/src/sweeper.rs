@@ -1,0 +1,322 @@
+//! The stuck-run sweeper (issue 7): [`App::sweep`] looks at every Processing run, and
+//! [`App::tick`](crate::App::tick) calls it, so it runs every 5 minutes.
+//!
+//! Progress is a marker stored on the run ([`SweepState`]): the round, the planned
+//! pages and the accounts with an outcome. A sweep that finds the marker changed only
+//! stores it (with the instant). One that finds it unchanged for longer than
+//! [`SweepConfig::stale_after`] re-sends what is missing: the plan message of the
+//! stored cursor while planning is not done, else a message for each selected account
+//! without an outcome (the accounts are re-selected from the book by the run's
+//! filters). After [`SweepConfig::resend_budget`] re-sends without progress, each
+//! account still without an outcome is recorded Failed with reason
+//! [`DEAD_LETTERED`]. A run whose accounts all have outcomes is finalized. Every step
+//! is idempotent: a duplicate message finds the outcome, a Failed outcome recorded for
+//! an account whose message still arrives wins (the commit finds it), and the failed
+//! accounts can be re-driven by a retry.
+
+use crate::catalog::{RunFilter, RunPosition};
+use crate::error::AppError;
+use crate::model::*;
+use crate::usecases::App;
+use billrun_domain::ids::{AccountId, RunId};
+use billrun_domain::run::RunStatus;
+use chrono::{DateTime, TimeDelta, Utc};
+use serde::Serialize;
+use std::collections::VecDeque;
+use tracing::{info, warn};
+
+/// The reason recorded on an account whose message was lost past the re-send budget.
+pub const DEAD_LETTERED: &str = "dead-lettered";
+/// Processing runs read per listing page.
+const SWEEP_PAGE: usize = 100;
+/// Accounts re-selected (and messages sent) per page.
+const SELECT_PAGE: usize = 1000;
+
+/// When a Processing run counts as stuck and how often it is nudged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SweepConfig {
+    /// How long a run may show no progress before its missing messages are re-sent.
+    pub stale_after: TimeDelta,
+    /// Re-sends without progress before the missing accounts are recorded Failed.
+    pub resend_budget: u32,
+}
+
+impl Default for SweepConfig {
+    fn default() -> Self {
+        SweepConfig {
+            stale_after: TimeDelta::minutes(15),
+            resend_budget: 3,
+        }
+    }
+}
+
+impl SweepConfig {
+    /// From `STUCK_RUN_AFTER_MINUTES` (1..=1440) and `STUCK_RUN_RESENDS` (0..=100), each
+    /// defaulted when unset.
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<SweepConfig, String> {
+        let mut config = SweepConfig::default();
+        if let Some(v) = get("STUCK_RUN_AFTER_MINUTES") {
+            let minutes = v
+                .trim()
+                .parse::<i64>()
+                .ok()
+                .filter(|m| (1..=1440).contains(m))
+                .ok_or_else(|| format!("STUCK_RUN_AFTER_MINUTES must be 1..=1440, got '{v}'"))?;
+            config.stale_after = TimeDelta::minutes(minutes);
+        }
+        if let Some(v) = get("STUCK_RUN_RESENDS") {
+            config.resend_budget = v
+                .trim()
+                .parse::<u32>()
+                .ok()
+                .filter(|n| *n <= 100)
+                .ok_or_else(|| format!("STUCK_RUN_RESENDS must be 0..=100, got '{v}'"))?;
+        }
+        Ok(config)
+    }
+
+    /// [`SweepConfig::from_lookup`] over the process environment; an invalid value is
+    /// logged and the default used (the sweeper must not stop the scheduler tick).
+    pub fn from_env() -> SweepConfig {
+        SweepConfig::from_lookup(|k| std::env::var(k).ok().filter(|v| !v.is_empty()))
+            .unwrap_or_else(|e| {
+                warn!("{e}; using the default sweeper configuration");
+                SweepConfig::default()
+            })
+    }
+}
+
+/// What one sweep did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SweepReport {
+    /// Stuck runs whose plan message was re-sent (planning resumes from the cursor).
+    pub resumed: Vec<RunId>,
+    /// Stuck runs whose missing account messages were re-sent, with how many.
+    pub resent: Vec<(RunId, u64)>,
+    /// Accounts recorded Failed `dead-lettered`.
+    pub dead_lettered: Vec<(RunId, AccountId)>,
+    /// Runs this sweep finalized.
+    pub finalized: Vec<RunId>,
+    /// What failed (tried again on the next sweep).
+    pub failures: Vec<String>,
+}
+
+impl App {
+    /// Sweeps every Processing run at `now` (see the module documentation).
+    pub async fn sweep(&self, now: DateTime<Utc>) -> Result<SweepReport, AppError> {
+        let mut report = SweepReport::default();
+        let filter = RunFilter {
+            status: Some(RunStatus::Processing),
+            ..RunFilter::default()
+        };
+        let mut after: Option<RunPosition> = None;
+        loop {
+            let page = self
+                .catalog
+                .list_runs(&filter, after.as_ref(), SWEEP_PAGE)
+                .await?;
+            let full = page.len() == SWEEP_PAGE;
+            for run in page {
+                after = Some(RunPosition::of(&run));
+                let id = run.id;
+                if let Err(e) = self.sweep_run(run, now, &mut report).await {
+                    warn!(run_id = %id, error = %e, "sweeping a run failed");
+                    report.failures.push(format!("run {id}: {e}"));
+                }
+            }
+            if !full {
+                break;
+            }
+        }
+        Ok(report)
+    }
+
+    async fn sweep_run(
+        &self,
+        run: RunRecord,
+        now: DateTime<Utc>,
+        report: &mut SweepReport,
+    ) -> Result<(), AppError> {
+        let id = run.id;
+        let counters = self.runs.counters(id).await?;
+        let accounted = counters.accounted_for();
+        if run.plan.done && accounted >= counters.accounts_selected {
+            // Every account has an outcome: finalize (a no-op if another finalizer won).
+            self.try_finalize(id).await?;
+            if self.get_run(id).await?.status != RunStatus::Processing {
+                report.finalized.push(id);
+            }
+            return Ok(());
+        }
+        let marker = &run.sweep;
+        let seen = (run.round, run.plan.pages, accounted);
+        if (marker.round, marker.pages, marker.accounted_for) != seen {
+            // Progress since the last sweep: remember it, nothing else.
+            self.modify_run(id, |r| {
+                if r.status != RunStatus::Processing || (r.round, r.plan.pages) != (seen.0, seen.1)
+                {
+                    return Ok(false);
+                }
+                r.sweep = SweepState {
+                    round: seen.0,
+                    pages: seen.1,
+                    accounted_for: seen.2,
+                    at: Some(now),
+                    resends: 0,
+                };
+                Ok(true)
+            })
+            .await?;
+            return Ok(());
+        }
+        let since = marker.at.or(run.commenced_at).unwrap_or(run.updated_at);
+        if now - since < self.sweeper.stale_after {
+            return Ok(());
+        }
+        if !run.plan.done {
+            // Planning stopped: resume it from the stored cursor. Planning has no
+            // account to record Failed, so it is nudged on every stale sweep.
+            if marker.resends >= self.sweeper.resend_budget {
+                warn!(run_id = %id, resends = marker.resends, "planning is stuck");
+            }
+            self.queue
+                .send(vec![Message::Plan {
+                    run_id: id,
+                    page: run.plan.pages,
+                }])
+                .await?;
+            self.note_resend(id, now).await?;
+            info!(run_id = %id, page = run.plan.pages, "stuck run: plan message re-sent");
+            report.resumed.push(id);
+            return Ok(());
+        }
+        let wanted = counters.accounts_selected.saturating_sub(accounted);
+        let missing = self.missing_accounts(&run, wanted).await?;
+        if marker.resends >= self.sweeper.resend_budget {
+            for account in missing {
+                self.record_failure(id, &account, run.round, DEAD_LETTERED)
+                    .await?;
+                warn!(run_id = %id, account_id = %account, "account recorded Failed: {DEAD_LETTERED}");
+                report.dead_lettered.push((id, account));
+            }
+            self.try_finalize(id).await?;
+            if self.get_run(id).await?.status != RunStatus::Processing {
+                report.finalized.push(id);
+            }
+            return Ok(());
+        }
+        let count = missing.len() as u64;
+        for chunk in missing.chunks(SELECT_PAGE) {
+            let messages = chunk
+                .iter()
+                .map(|account_id| Message::Account {
+                    run_id: id,
+                    account_id: account_id.clone(),
+                    round: run.round,
+                })
+                .collect();
+            self.queue.send(messages).await?;
+        }
+        self.note_resend(id, now).await?;
+        info!(run_id = %id, count, "stuck run: account messages re-sent");
+        report.resent.push((id, count));
+        Ok(())
+    }
+
+    /// Counts a re-send without progress on the run's marker.
+    async fn note_resend(&self, id: RunId, now: DateTime<Utc>) -> Result<(), AppError> {
+        self.modify_run(id, |r| {
+            if r.status != RunStatus::Processing {
+                return Ok(false);
+            }
+            r.sweep.at = Some(now);
+            r.sweep.resends += 1;
+            Ok(true)
+        })
+        .await?;
+        Ok(())
+    }
+
+    /// The run's selected accounts without an outcome, at most `wanted` (the selected
+    /// count less the outcomes: accounts the book gained since planning are never
+    /// taken beyond it). The accounts are re-selected by the run's filters and merged
+    /// with the run's outcomes, both in byte-wise account order, page by page (no read
+    /// per account).
+    async fn missing_accounts(
+        &self,
+        run: &RunRecord,
+        wanted: u64,
+    ) -> Result<Vec<AccountId>, AppError> {
+        let mut missing = Vec::new();
+        let mut cursor: Option<String> = None;
+        let mut outcomes: VecDeque<AccountId> = VecDeque::new();
+        let mut outcomes_after: Option<AccountId> = None;
+        let mut outcomes_done = false;
+        while (missing.len() as u64) < wanted {
+            let page = self
+                .book
+                .select_accounts(&run.request.filters, cursor.as_deref(), SELECT_PAGE)
+                .await?;
+            for account in page.ids {
+                if (missing.len() as u64) >= wanted {
+                    break;
+                }
+                loop {
+                    if outcomes.is_empty() && !outcomes_done {
+                        let next = self
+                            .runs
+                            .outcomes(run.id, outcomes_after.as_ref(), SELECT_PAGE)
+                            .await?;
+                        outcomes_done = next.len() < SELECT_PAGE;
+                        outcomes.extend(next.into_iter().map(|o| o.account_id));
+                        outcomes_after = outcomes.back().cloned();
+                    }
+                    match outcomes.front() {
+                        Some(o) if *o < account => {
+                            outcomes.pop_front();
+                        }
+                        _ => break,
+                    }
+                }
+                if outcomes.front() == Some(&account) {
+                    outcomes.pop_front();
+                } else {
+                    missing.push(account);
+                }
+            }
+            match page.next {
+                Some(next) => cursor = Some(next),
+                None => break,
+            }
+        }
+        Ok(missing)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_configuration_reads_its_variables_with_defaults() {
+        let none = |_: &str| None;
+        assert_eq!(SweepConfig::from_lookup(none), Ok(SweepConfig::default()));
+        let set = |k: &str| match k {
+            "STUCK_RUN_AFTER_MINUTES" => Some("30".to_string()),
+            "STUCK_RUN_RESENDS" => Some("5".to_string()),
+            _ => None,
+        };
+        assert_eq!(
+            SweepConfig::from_lookup(set),
+            Ok(SweepConfig {
+                stale_after: TimeDelta::minutes(30),
+                resend_budget: 5
+            })
+        );
+        let bad = |k: &str| (k == "STUCK_RUN_AFTER_MINUTES").then(|| "0".to_string());
+        assert!(SweepConfig::from_lookup(bad)
+            .unwrap_err()
+            .contains("STUCK_RUN_AFTER_MINUTES"));
+    }
+}
