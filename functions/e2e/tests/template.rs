@@ -68,10 +68,11 @@ fn resource_values(statement: &Value) -> Vec<&Value> {
 /// What each function may touch, by logical id.
 fn own_resources(function: &str) -> &'static [&'static str] {
     match function {
-        "ApiCommandsFunction" => &["Table", "PlanQueue", "AccountQueue"],
-        "ApiQueriesFunction" => &["Table"],
+        "ApiCommandsFunction" => &["Table", "PlanQueue", "AccountQueue", "DocumentQueue"],
+        "ApiQueriesFunction" => &["Table", "DocumentsBucket"],
         "PlanRunFunction" => &["Table", "PlanQueue", "AccountQueue"],
         "ProcessAccountFunction" => &["Table", "AccountQueue"],
+        "GenerateDocumentsFunction" => &["Table", "DocumentsBucket", "DocumentQueue"],
         other => panic!("no expectation for {other}"),
     }
 }
