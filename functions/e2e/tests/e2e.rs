@@ -2,7 +2,10 @@
 //! handlers themselves, fed the events API Gateway and the SQS event source mappings
 //! would send. A run created through `api-commands`, planned by `plan-run`, processed by
 //! `process-account` and read through `api-queries` gives the documents the in-memory
-//! pipeline gives for the same book; each function's SDK calls stay inside its policy.
+//! pipeline gives for the same book; `generate-documents` stores a PDF of each of its
+//! documents in S3 (and nothing new for a second request), downloadable through the
+//! presigned URL `api-queries` redirects to; each function's SDK calls stay inside its
+//! policy.
 
 #[path = "template.rs"]
 #[allow(dead_code)]
@@ -113,6 +116,78 @@ where
         }
     }
     messages.len()
+}
+
+/// The status, `Location` header and body of a response.
+async fn call_raw(router: axum::Router, req: lambda_http::Request) -> (u16, Option<String>) {
+    let response = router.oneshot(req).await.unwrap();
+    let location = response
+        .headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    (response.status().as_u16(), location)
+}
+
+/// A plain HTTP/1.1 GET of a loopback `http://` URL: the status and the body.
+fn http_get(url: &str) -> (u16, Vec<u8>) {
+    use std::io::{Read, Write};
+    let rest = url.strip_prefix("http://").unwrap();
+    let (host, path) = rest.split_at(rest.find('/').unwrap());
+    assert!(host.starts_with("127.0.0.1:"), "loopback only: {url}");
+    let mut stream = std::net::TcpStream::connect(host).unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).unwrap();
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    let head = String::from_utf8_lossy(&raw[..split]).to_string();
+    assert!(
+        !head
+            .to_ascii_lowercase()
+            .contains("transfer-encoding: chunked"),
+        "{head}"
+    );
+    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+    (status, raw[split + 4..].to_vec())
+}
+
+/// Every object under `prefix` with its LastModified.
+async fn objects(s3: &aws_sdk_s3::Client, bucket: &str, prefix: &str) -> Vec<(String, String)> {
+    let out = s3
+        .list_objects_v2()
+        .bucket(bucket)
+        .prefix(prefix)
+        .send()
+        .await
+        .unwrap();
+    out.contents()
+        .iter()
+        .map(|o| {
+            (
+                o.key().unwrap().to_string(),
+                o.last_modified().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// The id of the run's first invoice.
+async fn invoices_of_run(qry: &axum::Router, run: &str) -> String {
+    let (_, page) = call(
+        qry.clone(),
+        http_event(
+            "GET",
+            &format!("/v1/invoice-runs/{run}/invoices"),
+            "kind=Invoice&limit=1",
+            None,
+        ),
+    )
+    .await;
+    page["items"][0]["id"].as_str().unwrap().to_string()
 }
 
 fn strip(mut docs: Vec<Value>) -> Vec<Value> {
@@ -281,6 +356,146 @@ async fn a_run_through_the_handlers_on_moto_equals_the_in_memory_run_and_stays_i
         "{posted}"
     );
 
+    // Documents: the template, a request through api-commands, generate-documents fed
+    // from the document queue, progress through api-queries.
+    let generator = Runtime::new(config.clone(), 5).await;
+    let template = json!({"name": "Default", "content": {
+        "companyName": "Northwind Analytics, Inc.",
+        "address": {"line1": "500 Market Street", "city": "San Francisco, CA",
+                    "postalCode": "94105", "country": "United States"},
+        "accentColor": "#1F4E79", "locale": "en-US"}});
+    let (status, _) = call(
+        cmd.clone(),
+        http_event(
+            "PUT",
+            "/v1/document-templates/T-1",
+            "",
+            Some(template.to_string()),
+        ),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (status, _) = call(
+        cmd.clone(),
+        http_event("POST", "/v1/document-templates/T-1/activate", "", None),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let document_queue = config.document_queue_url.clone().unwrap();
+    let generate = || {
+        let (cmd, qry, generator, sqs, url, id) = (
+            cmd.clone(),
+            qry.clone(),
+            generator.app.clone(),
+            admin.sqs.clone(),
+            document_queue.clone(),
+            id.clone(),
+        );
+        async move {
+            let (status, request) = call(
+                cmd,
+                http_event(
+                    "POST",
+                    &format!("/v1/invoice-runs/{id}/documents"),
+                    "",
+                    None,
+                ),
+            )
+            .await;
+            assert_eq!(status, 202, "{request}");
+            let rid = request["id"].as_str().unwrap().to_string();
+            let deadline = Instant::now() + Duration::from_secs(120);
+            loop {
+                let (_, progress) = call(
+                    qry.clone(),
+                    http_event("GET", &format!("/v1/document-requests/{rid}"), "", None),
+                )
+                .await;
+                if progress["status"] == "Completed" {
+                    return progress;
+                }
+                assert!(Instant::now() < deadline, "not completed: {progress}");
+                let n = deliver(&sqs, &url, |e| async {
+                    generate_documents::handler::handle(&generator, e, 5).await
+                })
+                .await;
+                if n == 0 {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        }
+    };
+    let first = generate().await;
+    let requested = first["counters"]["requested"].as_u64().unwrap();
+    assert!(requested > 0, "{first}");
+    let prefix = format!("documents/{id}/");
+    let before = objects(&admin.s3, &config.bucket, &prefix).await;
+    assert_eq!(before.len() as u64, requested, "one object per document");
+    for (key, _) in &before {
+        let o = admin
+            .s3
+            .get_object()
+            .bucket(&config.bucket)
+            .key(key)
+            .send()
+            .await
+            .unwrap();
+        let bytes = o.body.collect().await.unwrap().into_bytes();
+        assert!(bytes.starts_with(b"%PDF-"), "{key}");
+    }
+    let puts = generator.metrics.snapshot().s3_puts;
+    tokio::time::sleep(Duration::from_millis(1100)).await; // LastModified has 1 s resolution
+    let second = generate().await;
+    assert_eq!(second["counters"], first["counters"]);
+    assert_eq!(
+        objects(&admin.s3, &config.bucket, &prefix).await,
+        before,
+        "a second request leaves every object as it was"
+    );
+    assert_eq!(
+        generator.metrics.snapshot().s3_puts,
+        puts,
+        "and puts nothing"
+    );
+
+    // The presigned URL downloads the same bytes.
+    let doc_id = invoices_of_run(&qry, &id).await;
+    let (status, location) = call_raw(
+        qry.clone(),
+        http_event("GET", &format!("/v1/invoices/{doc_id}/document"), "", None),
+    )
+    .await;
+    assert_eq!(status, 302);
+    let url = location.unwrap();
+    let (status, downloaded) = http_get(&url);
+    assert_eq!(status, 200);
+    let (_, doc) = call(
+        qry.clone(),
+        http_event("GET", &format!("/v1/invoices/{doc_id}"), "", None),
+    )
+    .await;
+    assert_eq!(doc["documentStatus"], "Generated");
+    let number = doc["number"].as_str().unwrap();
+    let key = before
+        .iter()
+        .map(|(k, _)| k)
+        .find(|k| k.starts_with(&format!("{prefix}{number}-")))
+        .unwrap();
+    let stored = admin
+        .s3
+        .get_object()
+        .bucket(&config.bucket)
+        .key(key)
+        .send()
+        .await
+        .unwrap()
+        .body
+        .collect()
+        .await
+        .unwrap()
+        .into_bytes();
+    assert_eq!(downloaded, stored.to_vec());
+
     // Each function called only what its policy grants; what it grants but the run did
     // not need is listed with its reason.
     let consumer: BTreeSet<String> = [
@@ -292,7 +507,7 @@ async fn a_run_through_the_handlers_on_moto_equals_the_in_memory_run_and_stays_i
     .iter()
     .map(|s| s.to_string())
     .collect();
-    let cases: [(&str, &Runtime, &[&str]); 4] = [
+    let cases: [(&str, &Runtime, &[&str]); 5] = [
         // Cancel reverts state (PutItem on state, outcome), clear_failed deletes outcomes:
         // DeleteItem is exercised by retry-failed above; nothing is unexplained.
         ("ApiCommandsFunction", &commands, &[]),
@@ -301,6 +516,7 @@ async fn a_run_through_the_handlers_on_moto_equals_the_in_memory_run_and_stays_i
         // reserves numbers (UpdateItem) and numbers nothing.
         ("PlanRunFunction", &planner, &["dynamodb:UpdateItem"]),
         ("ProcessAccountFunction", &processor, &[]),
+        ("GenerateDocumentsFunction", &generator, &[]),
     ];
     for (function, runtime, unexercised) in cases {
         let recorded = runtime.metrics.actions();

@@ -68,11 +68,12 @@ fn resource_values(statement: &Value) -> Vec<&Value> {
 /// What each function may touch, by logical id.
 fn own_resources(function: &str) -> &'static [&'static str] {
     match function {
-        "ApiCommandsFunction" => &["Table", "PlanQueue", "AccountQueue"],
-        "ApiQueriesFunction" => &["Table"],
+        "ApiCommandsFunction" => &["Table", "PlanQueue", "AccountQueue", "DocumentQueue"],
+        "ApiQueriesFunction" => &["Table", "DocumentsBucket"],
         "PlanRunFunction" => &["Table", "PlanQueue", "AccountQueue"],
         "ProcessAccountFunction" => &["Table", "AccountQueue"],
         "ExecuteSchedulesFunction" => &["Table", "PlanQueue", "AccountQueue"],
+        "GenerateDocumentsFunction" => &["Table", "DocumentsBucket", "DocumentQueue"],
         other => panic!("no expectation for {other}"),
     }
 }

@@ -5,6 +5,7 @@
 //! [`router`]; no route is written twice.
 
 pub mod compat;
+pub mod documents;
 pub mod error;
 pub mod extract;
 pub mod run_schedules;
@@ -55,6 +56,10 @@ pub const IMPORT_LIMIT: usize = 5_000_000;
         v1::run_accounts,
         v1::run_invoices,
         v1::get_invoice,
+        documents::request_documents,
+        documents::get_request,
+        documents::get_pdf,
+        compat::generate_documents::generate,
         compat::schedules::execute,
         compat::bill_runs::create,
         compat::bill_runs::get,
@@ -144,6 +149,16 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/v1/invoice-runs/{id}/accounts", get(v1::run_accounts))
         .route("/v1/invoice-runs/{id}/invoices", get(v1::run_invoices))
         .route("/v1/invoices/{id}", get(v1::get_invoice))
+        .route("/v1/invoices/{id}/document", get(documents::get_pdf))
+        .route(
+            "/v1/invoice-runs/{id}/documents",
+            post(documents::request_documents),
+        )
+        .route("/v1/document-requests/{id}", get(documents::get_request))
+        .route(
+            "/services/data/v64.0/actions/standard/generateInvoiceDocuments",
+            post(compat::generate_documents::generate),
+        )
         .route("/v2/bill_runs", post(compat::bill_runs::create))
         .route("/v2/bill_runs/{id}", get(compat::bill_runs::get))
         .route(

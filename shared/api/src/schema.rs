@@ -131,6 +131,9 @@ pub struct Run {
     pub commenced_at: Option<chrono::DateTime<chrono::Utc>>,
     pub completed_at: Option<chrono::DateTime<chrono::Utc>>,
     pub counters: Counters,
+    /// The counters of the run's latest document generation request (absent before
+    /// the first).
+    pub documents: Option<DocumentCounters>,
 }
 
 #[derive(ToSchema)]
@@ -210,6 +213,12 @@ pub enum DocumentStatus {
     Canceled,
 }
 
+#[derive(ToSchema)]
+pub enum GenerationStatus {
+    Generated,
+    Failed,
+}
+
 /// An invoice or credit memo.
 #[derive(ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -225,6 +234,11 @@ pub struct Document {
     pub invoice_date: chrono::NaiveDate,
     pub due_date: chrono::NaiveDate,
     pub status: DocumentStatus,
+    /// `GET /v1/invoices/{id}` only, once a PDF was requested: `Generated` or `Failed`
+    /// (the PDF's status, beside the invoice `status`).
+    pub document_status: Option<GenerationStatus>,
+    /// Why the PDF failed (`documentStatus` Failed).
+    pub document_failure_reason: Option<String>,
     pub invoice_message: Option<String>,
     pub lines: Vec<Line>,
     pub totals: Totals,
@@ -438,7 +452,63 @@ pub struct RecordsStored {
 #[serde(rename_all = "camelCase")]
 pub struct TemplateInput {
     pub name: String,
-    pub content: String,
+    /// The template: an object (or a string holding its JSON), validated on PUT.
+    pub content: TemplateContent,
+}
+
+/// The seller block and look of a document (issue 6).
+#[derive(ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TemplateContent {
+    pub company_name: String,
+    pub address: Option<TemplateAddress>,
+    pub tax_id: Option<String>,
+    /// A PNG, base64.
+    pub logo_png_base64: Option<String>,
+    /// `#RRGGBB`, default `#1F4E79`.
+    pub accent_color: Option<String>,
+    pub footer: Option<String>,
+    /// `en-US` (default), `en-GB`, `de-DE` or `fr-FR`.
+    pub locale: Option<String>,
+}
+
+#[derive(ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TemplateAddress {
+    pub line1: Option<String>,
+    pub line2: Option<String>,
+    pub city: Option<String>,
+    pub postal_code: Option<String>,
+    pub country: Option<String>,
+}
+
+#[derive(ToSchema)]
+pub enum DocumentRequestStatus {
+    Pending,
+    InProgress,
+    Completed,
+    CompletedWithErrors,
+}
+
+#[derive(ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DocumentCounters {
+    pub requested: u64,
+    pub generated: u64,
+    pub failed: u64,
+}
+
+/// A document generation request and its progress.
+#[derive(ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DocumentRequest {
+    pub id: uuid::Uuid,
+    pub run_id: uuid::Uuid,
+    pub status: DocumentRequestStatus,
+    /// The template every document of the request is rendered with.
+    pub template_id: String,
+    pub counters: DocumentCounters,
+    pub created_at: chrono::DateTime<chrono::Utc>,
 }
 
 #[derive(ToSchema)]

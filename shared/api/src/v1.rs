@@ -10,7 +10,7 @@ use axum::Json;
 use billrun_app::catalog::{
     run_number, DocumentPosition, DocumentTemplate, RunFilter, RunPosition, StoredSchedule,
 };
-use billrun_app::{App, Created};
+use billrun_app::{App, AppError, Created};
 use billrun_domain::book::Book;
 use billrun_domain::document::DocumentKind;
 use billrun_domain::ids::{AccountId, DocumentId, RunId, ScheduleId, SubscriptionId};
@@ -502,5 +502,17 @@ pub async fn get_invoice(State(app): AppState, Path(id): Path<String>) -> ApiRes
     let id: DocumentId = path_id("id", &id, |s| {
         s.parse().map_err(|_| "must be a UUID".to_string())
     })?;
-    Ok(Json(app.get_document(id).await?).into_response())
+    let document = app.get_document(id).await?;
+    let file = app
+        .catalog
+        .document_file(id)
+        .await
+        .map_err(AppError::from)?;
+    let mut v = serde_json::to_value(&document)
+        .map_err(|e| AppError::Internal(format!("cannot encode document {id}: {e}")))?;
+    if let (Some(f), Some(o)) = (file, v.as_object_mut()) {
+        o.insert("documentStatus".into(), json!(f.status));
+        o.insert("documentFailureReason".into(), json!(f.reason));
+    }
+    Ok(Json(v).into_response())
 }

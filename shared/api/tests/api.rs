@@ -404,6 +404,26 @@ async fn reference_data_round_trips_entity_by_entity() {
         )
         .await;
     assert_eq!(
+        (r.status, r.body["field"].clone()),
+        (StatusCode::BAD_REQUEST, json!("content"))
+    );
+    let r = api
+        .put(
+            "/v1/document-templates/T-1",
+            r#"{"name": "Standard", "content": {"companyName": "Northwind", "accentColor": "blue"}}"#,
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.body["field"].clone()),
+        (StatusCode::BAD_REQUEST, json!("content.accentColor"))
+    );
+    let r = api
+        .put(
+            "/v1/document-templates/T-1",
+            r#"{"name": "Standard", "content": {"companyName": "Northwind", "locale": "en-US"}}"#,
+        )
+        .await;
+    assert_eq!(
         (r.status, r.body["active"].clone()),
         (StatusCode::OK, json!(false))
     );

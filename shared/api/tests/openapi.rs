@@ -36,6 +36,9 @@ const CANONICAL: &[(&str, &str)] = &[
     ("get", "/v1/invoice-runs/{id}/accounts"),
     ("get", "/v1/invoice-runs/{id}/invoices"),
     ("get", "/v1/invoices/{id}"),
+    ("post", "/v1/invoice-runs/{id}/documents"),
+    ("get", "/v1/document-requests/{id}"),
+    ("get", "/v1/invoices/{id}/document"),
     ("put", "/v1/run-schedules/{id}"),
     ("get", "/v1/run-schedules/{id}"),
     ("delete", "/v1/run-schedules/{id}"),
@@ -53,6 +56,10 @@ const COMPAT: &[(&str, &str)] = &[
     ("get", "/backend/api/v1/billingRuns/"),
     ("post", "/backend/api/v1/billingRuns/"),
     ("put", "/backend/api/v1/billingRuns/{id}"),
+    (
+        "post",
+        "/services/data/v64.0/actions/standard/generateInvoiceDocuments",
+    ),
 ];
 
 fn document() -> Value {

@@ -54,7 +54,7 @@ fn routes() -> Vec<(Method, &'static str, Value)> {
         (
             Method::PUT,
             "/v1/document-templates/T-1",
-            json!({"name": "Standard", "content": "<p/>"}),
+            json!({"name": "Standard", "content": {"companyName": "Northwind", "locale": "en-US"}}),
         ),
         (
             Method::POST,

@@ -165,7 +165,9 @@ pub trait ScheduleStore: Send + Sync {
     async fn mark_processed(&self, schedule: &ScheduleId, item: &ProcessedItem) -> StoreResult<()>;
 }
 
-/// An invoice document template: stored now, rendered by the documents issue.
+/// An invoice document template. `content` is the template JSON of
+/// `billrun_documents::DocumentTemplate` (seller block, logo, accent colour, footer,
+/// locale), validated when the template is PUT.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DocumentTemplate {
@@ -196,6 +198,7 @@ pub trait Catalog:
     + TemplateStore
     + crate::scheduling::RunScheduleStore
     + crate::scheduling::DueIndex
+    + crate::docgen::DocumentRequestStore
 {
 }
 
@@ -208,5 +211,6 @@ impl<T> Catalog for T where
         + TemplateStore
         + crate::scheduling::RunScheduleStore
         + crate::scheduling::DueIndex
+        + crate::docgen::DocumentRequestStore
 {
 }

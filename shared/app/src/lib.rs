@@ -4,6 +4,7 @@
 //! tests and by the embedded local mode.
 
 pub mod catalog;
+pub mod docgen;
 pub mod error;
 pub mod memory;
 pub mod model;

@@ -3,6 +3,7 @@
 //! exactly as a DynamoDB transaction is), and a [`MemoryQueue`].
 
 use crate::catalog::*;
+use crate::docgen::*;
 use crate::error::StoreError;
 use crate::model::*;
 use crate::ports::*;
@@ -10,7 +11,9 @@ use async_trait::async_trait;
 use billrun_domain::book::Book;
 use billrun_domain::book::{Account, InvoiceSchedule};
 use billrun_domain::document::{DocumentKind, DocumentStatus};
-use billrun_domain::ids::{AccountId, DocumentId, RunId, ScheduleId, SubscriptionId};
+use billrun_domain::ids::{
+    AccountId, DocumentId, DocumentRequestId, RunId, ScheduleId, SubscriptionId,
+};
 use billrun_domain::rating::AccountBook;
 use billrun_domain::request::Filters;
 use billrun_domain::run::{Counters, Outcome};
@@ -40,6 +43,12 @@ struct Inner {
     processed: HashMap<ScheduleId, Vec<ProcessedItem>>,
     templates: BTreeMap<String, DocumentTemplate>,
     active_template: Option<String>,
+    /// Document generation: requests with (generated, failed), each run's latest
+    /// request, recorded (request, document) pairs, each document's latest file.
+    doc_requests: HashMap<DocumentRequestId, (DocumentRequest, u64, u64)>,
+    latest_doc_request: HashMap<RunId, DocumentRequestId>,
+    doc_results: std::collections::HashSet<(DocumentRequestId, DocumentId)>,
+    doc_files: HashMap<DocumentId, DocumentFile>,
 }
 
 /// Every storage port in memory.
@@ -657,6 +666,70 @@ impl BlobStore for MemoryBlobs {
     async fn get_blob(&self, key: &str) -> StoreResult<Option<Vec<u8>>> {
         Ok(self.blobs.lock().get(key).map(|(b, _)| b.clone()))
     }
+
+    async fn blob_exists(&self, key: &str) -> StoreResult<bool> {
+        Ok(self.blobs.lock().contains_key(key))
+    }
+}
+
+impl MemoryBlobs {
+    /// Every key stored, sorted.
+    pub fn keys(&self) -> Vec<String> {
+        let mut k: Vec<String> = self.blobs.lock().keys().cloned().collect();
+        k.sort();
+        k
+    }
+}
+
+#[async_trait]
+impl DocumentRequestStore for MemoryStore {
+    async fn create_document_request(&self, request: &DocumentRequest) -> StoreResult<()> {
+        let mut g = self.inner.lock();
+        if g.doc_requests.contains_key(&request.id) {
+            return Err(StoreError::Conflict(format!(
+                "document request {} exists",
+                request.id
+            )));
+        }
+        g.doc_requests.insert(request.id, (request.clone(), 0, 0));
+        g.latest_doc_request.insert(request.run_id, request.id);
+        Ok(())
+    }
+
+    async fn get_document_request(
+        &self,
+        id: DocumentRequestId,
+    ) -> StoreResult<Option<(DocumentRequest, u64, u64)>> {
+        Ok(self.inner.lock().doc_requests.get(&id).cloned())
+    }
+
+    async fn latest_document_request(&self, run: RunId) -> StoreResult<Option<DocumentRequestId>> {
+        Ok(self.inner.lock().latest_doc_request.get(&run).copied())
+    }
+
+    async fn record_document_file(&self, file: &DocumentFile) -> StoreResult<bool> {
+        let mut g = self.inner.lock();
+        let g = &mut *g;
+        let Some(r) = g.doc_requests.get_mut(&file.request_id) else {
+            return Err(StoreError::Fatal(format!(
+                "document request {} does not exist",
+                file.request_id
+            )));
+        };
+        if !g.doc_results.insert((file.request_id, file.document_id)) {
+            return Ok(false);
+        }
+        match file.status {
+            GenerationStatus::Generated => r.1 += 1,
+            GenerationStatus::Failed => r.2 += 1,
+        }
+        g.doc_files.insert(file.document_id, file.clone());
+        Ok(true)
+    }
+
+    async fn document_file(&self, document: DocumentId) -> StoreResult<Option<DocumentFile>> {
+        Ok(self.inner.lock().doc_files.get(&document).cloned())
+    }
 }
 
 /// Stores a schedule and recomputes which subscriptions of its account are scheduled
@@ -854,7 +927,7 @@ impl MemoryStore {
         reverted.sort();
         let _ = write!(
             out,
-            "{:?}\n{}\n{}\n{} {} {}\n{}\n{}\n{}\n{}\n{:?}\n{}\n{:?}\n{}\n{:?}\n{:?}",
+            "{:?}\n{}\n{}\n{} {} {}\n{}\n{}\n{}\n{}\n{:?}\n{}\n{:?}\n{}\n{:?}\n{:?}\n{}\n{}",
             g.accounts,
             sorted(&g.runs),
             sorted(&g.idempotency),
@@ -871,6 +944,8 @@ impl MemoryStore {
             sorted(&g.processed),
             g.templates,
             g.active_template,
+            sorted(&g.doc_requests),
+            sorted(&g.doc_files),
         );
         out
     }

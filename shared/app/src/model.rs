@@ -2,7 +2,7 @@
 //! numbering round, queue messages.
 
 use billrun_domain::document::Document;
-use billrun_domain::ids::{AccountId, DocumentId, RunId};
+use billrun_domain::ids::{AccountId, DocumentId, DocumentRequestId, RunId};
 use billrun_domain::request::RunRequest;
 use billrun_domain::run::{Counters, Outcome, RunStatus};
 use billrun_domain::state::StateChange;
@@ -123,6 +123,12 @@ pub enum Message {
         account_id: AccountId,
         round: u32,
     },
+    /// Render and store the PDF of one document of a generation request.
+    #[serde(rename_all = "camelCase")]
+    Document {
+        request_id: DocumentRequestId,
+        document_id: DocumentId,
+    },
 }
 
 /// One page of selected accounts.
@@ -173,6 +179,9 @@ pub struct RunView {
     pub commenced_at: Option<DateTime<Utc>>,
     pub completed_at: Option<DateTime<Utc>>,
     pub counters: Counters,
+    /// The counters of the run's latest document generation request.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub documents: Option<crate::docgen::DocumentCounters>,
 }
 
 /// One line of `run.json`'s `accounts`.

@@ -135,4 +135,17 @@ impl Clock for SystemClock {
 pub trait BlobStore: Send + Sync {
     async fn put_blob(&self, key: &str, bytes: Vec<u8>, content_type: &str) -> StoreResult<()>;
     async fn get_blob(&self, key: &str) -> StoreResult<Option<Vec<u8>>>;
+    /// Whether an object with the key exists (S3: HeadObject, allowed by GetObject).
+    async fn blob_exists(&self, key: &str) -> StoreResult<bool> {
+        Ok(self.get_blob(key).await?.is_some())
+    }
+    /// A URL that downloads the object for `ttl`, where the store can sign one;
+    /// `None` when it cannot (the caller serves the bytes).
+    async fn presign_get(
+        &self,
+        _key: &str,
+        _ttl: std::time::Duration,
+    ) -> StoreResult<Option<String>> {
+        Ok(None)
+    }
 }

@@ -75,7 +75,8 @@ pub struct RecordsStored {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct TemplateInput {
     name: String,
-    content: String,
+    /// The template JSON, as an object or as a string holding it.
+    content: serde_json::Value,
 }
 
 /// What executing an invoice-schedule item did.
@@ -483,6 +484,7 @@ impl crate::App {
     /// The run with its counters.
     pub async fn view_of(&self, r: RunRecord) -> Result<RunView, AppError> {
         let counters = self.runs.counters(r.id).await?;
+        let documents = self.run_document_counters(r.id).await?;
         Ok(RunView {
             id: r.id,
             number: r.number,
@@ -495,6 +497,7 @@ impl crate::App {
             commenced_at: r.commenced_at,
             completed_at: r.completed_at,
             counters,
+            documents,
         })
     }
 
@@ -674,18 +677,36 @@ impl crate::App {
                 "must be a non-empty string of at most 256 bytes",
             )));
         }
-        if input.content.len() > MAX_TEMPLATE_BYTES {
+        let content = match input.content {
+            serde_json::Value::String(s) => s,
+            v @ serde_json::Value::Object(_) => v.to_string(),
+            _ => {
+                return Err(AppError::Validation(FieldError::new(
+                    "content",
+                    "must be the template as a JSON object (or a string holding it)",
+                )))
+            }
+        };
+        if content.len() > MAX_TEMPLATE_BYTES {
             return Err(AppError::Validation(FieldError::new(
                 "content",
                 format!("must be at most {MAX_TEMPLATE_BYTES} bytes"),
             )));
+        }
+        if let Err(e) = billrun_documents::DocumentTemplate::from_json(content.as_bytes()) {
+            let field = if e.field.is_empty() {
+                "content".to_string()
+            } else {
+                format!("content.{}", e.field)
+            };
+            return Err(AppError::Validation(FieldError::new(field, e.message)));
         }
         Ok(self
             .catalog
             .put_template(&DocumentTemplate {
                 id: id.to_string(),
                 name: input.name,
-                content: input.content,
+                content,
                 active: false,
                 updated_at: self.clock.now(),
             })

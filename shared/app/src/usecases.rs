@@ -32,6 +32,8 @@ pub struct App {
     pub ledger: Arc<dyn WatermarkStore>,
     pub sequences: Arc<dyn SequenceStore>,
     pub queue: Arc<dyn WorkQueue>,
+    /// Rendered document files.
+    pub blobs: Arc<dyn BlobStore>,
     pub clock: Arc<dyn Clock>,
     pub plan_page_size: usize,
     /// What the HTTP API reads and writes beyond the run pipeline.
@@ -51,6 +53,7 @@ impl App {
             sequences: store.clone(),
             catalog: store,
             queue,
+            blobs: Arc::new(crate::memory::MemoryBlobs::default()),
             clock: Arc::new(SystemClock),
             plan_page_size: DEFAULT_PLAN_PAGE,
             sweeper: crate::sweeper::SweepConfig::default(),
@@ -183,6 +186,10 @@ impl App {
                 account_id,
                 round,
             } => self.process_account(*run_id, account_id, *round).await,
+            Message::Document {
+                request_id,
+                document_id,
+            } => self.generate_document(*request_id, *document_id).await,
         }
     }
 
@@ -202,6 +209,13 @@ impl App {
             Message::Plan { run_id, .. } => {
                 warn!(run_id = %run_id, reason, "planning message given up");
                 Ok(())
+            }
+            Message::Document {
+                request_id,
+                document_id,
+            } => {
+                self.give_up_document(*request_id, *document_id, reason)
+                    .await
             }
         }
     }
@@ -597,6 +611,7 @@ impl App {
     pub async fn run_view(&self, id: RunId) -> Result<RunView, AppError> {
         let r = self.get_run(id).await?;
         let counters = self.runs.counters(id).await?;
+        let documents = self.run_document_counters(id).await?;
         Ok(RunView {
             id: r.id,
             number: r.number,
@@ -609,6 +624,7 @@ impl App {
             commenced_at: r.commenced_at,
             completed_at: r.completed_at,
             counters,
+            documents,
         })
     }
 

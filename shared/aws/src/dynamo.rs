@@ -12,6 +12,8 @@
 //! | billing state (watermarks, billed marks) | `ACCT#<id>` | `STATE` | |
 //! | document | `DOC#<id>` | `DOC` | gsi1: `RUNDOC#<run>#<k>` / `<round>␁<account>␁<groupKey>` |
 //!
+//! Catalog, scheduling and document generation items are listed in their modules.
+//!
 //! Entities are stored as JSON in `data`, mapped in one function pair per entity; the
 //! attributes that conditions, counters and indexes need are top-level. `k` is a stable
 //! hash of the account id modulo `RUN_SHARDS`, so no per-run partition takes more than
@@ -43,6 +45,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 mod catalog;
+mod docgen;
 mod scheduling;
 
 type Item = HashMap<String, AttributeValue>;

@@ -30,7 +30,7 @@ pub fn app(
         config,
         metrics.clone(),
     ));
-    let queue = Arc::new(SqsQueue::new(clients.sqs.clone(), config, metrics));
+    let queue = Arc::new(SqsQueue::new(clients.sqs.clone(), config, metrics.clone()));
     let app = App {
         runs: store.clone(),
         book: store.clone(),
@@ -39,6 +39,11 @@ pub fn app(
         sequences: store.clone(),
         catalog: store.clone(),
         queue: queue.clone(),
+        blobs: Arc::new(S3Blobs::new(
+            clients.s3.clone(),
+            config.bucket.clone(),
+            metrics.clone(),
+        )),
         clock: Arc::new(billrun_app::ports::SystemClock),
         plan_page_size: billrun_app::usecases::DEFAULT_PLAN_PAGE,
         sweeper: billrun_app::sweeper::SweepConfig::from_env(),

@@ -3,11 +3,13 @@
 use crate::metrics::{bump, Metrics};
 use async_trait::async_trait;
 use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata};
+use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::ServerSideEncryption;
 use billrun_app::error::StoreError;
 use billrun_app::ports::{BlobStore, StoreResult};
 use std::sync::Arc;
+use std::time::Duration;
 
 pub struct S3Blobs {
     client: aws_sdk_s3::Client,
@@ -77,5 +79,37 @@ impl BlobStore for S3Blobs {
             Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => Ok(None),
             Err(e) => Err(s3_err(e)),
         }
+    }
+
+    /// HeadObject (allowed by s3:GetObject on the key).
+    async fn blob_exists(&self, key: &str) -> StoreResult<bool> {
+        bump(&self.metrics.s3_gets);
+        match self
+            .client
+            .head_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => Ok(false),
+            Err(e) => Err(s3_err(e)),
+        }
+    }
+
+    /// A presigned GetObject URL (signed locally: no request is made).
+    async fn presign_get(&self, key: &str, ttl: Duration) -> StoreResult<Option<String>> {
+        let config = PresigningConfig::expires_in(ttl)
+            .map_err(|e| StoreError::Fatal(format!("presigning config: {e}")))?;
+        let request = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .presigned(config)
+            .await
+            .map_err(s3_err)?;
+        Ok(Some(request.uri().to_string()))
     }
 }

@@ -21,6 +21,7 @@ pub struct SqsQueue {
     client: aws_sdk_sqs::Client,
     plan_url: String,
     account_url: String,
+    document_url: Option<String>,
     metrics: Arc<Metrics>,
 }
 
@@ -34,6 +35,7 @@ impl SqsQueue {
             client,
             plan_url: config.plan_queue_url.clone(),
             account_url: config.account_queue_url.clone(),
+            document_url: config.document_queue_url.clone(),
             metrics,
         }
     }
@@ -44,6 +46,11 @@ impl SqsQueue {
 
     pub fn account_url(&self) -> &str {
         &self.account_url
+    }
+
+    /// The document queue, when configured (`DOCUMENT_QUEUE_URL`).
+    pub fn document_url(&self) -> Option<&str> {
+        self.document_url.as_deref()
     }
 
     async fn send_to(&self, url: &str, bodies: Vec<String>) -> StoreResult<()> {
@@ -172,13 +179,21 @@ impl WorkQueue for SqsQueue {
     async fn send(&self, messages: Vec<Message>) -> StoreResult<()> {
         let mut plan = Vec::new();
         let mut account = Vec::new();
+        let mut document = Vec::new();
         for m in &messages {
             let body = serde_json::to_string(m)
                 .map_err(|e| StoreError::Fatal(format!("encode message: {e}")))?;
             match m {
                 Message::Plan { .. } => plan.push(body),
                 Message::Account { .. } => account.push(body),
+                Message::Document { .. } => document.push(body),
             }
+        }
+        if !document.is_empty() {
+            let url = self.document_url.clone().ok_or_else(|| {
+                StoreError::Fatal("DOCUMENT_QUEUE_URL is not set: cannot queue documents".into())
+            })?;
+            self.send_to(&url, document).await?;
         }
         if !plan.is_empty() {
             self.send_to(&self.plan_url.clone(), plan).await?;

@@ -435,6 +435,94 @@ async fn blobs_round_trip(b: Backend) {
     );
 }
 
+async fn document_requests_need_an_active_template_and_render_each_document_once(b: Backend) {
+    use billrun_app::docgen::{DocumentFile, DocumentRequestStatus, GenerationStatus};
+    b.app.import_book(EXAMPLE.as_bytes()).await.unwrap();
+    let run = run_to_end(&b, request("2024-02-01")).await;
+    let queued = b.queued_documents().await;
+    match b.app.request_documents(run.id).await {
+        Err(AppError::Conflict { code, message, .. }) => {
+            assert_eq!(code, "no_active_template");
+            assert_eq!(message, "no active invoice document template");
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    assert_eq!(b.queued_documents().await, queued, "nothing is queued");
+    assert_eq!(b.app.run_document_counters(run.id).await.unwrap(), None);
+
+    let template = serde_json::json!({
+        "name": "Default",
+        "content": billrun_documents_template(),
+    });
+    b.app
+        .put_template("T-1", template.to_string().as_bytes())
+        .await
+        .unwrap();
+    b.app.activate_template("T-1").await.unwrap();
+    let view = b.app.request_documents(run.id).await.unwrap();
+    assert_eq!(view.status, DocumentRequestStatus::Pending);
+    let documents = b.app.all_documents(run.id).await.unwrap();
+    assert!(!documents.is_empty());
+    assert_eq!(view.counters.requested, documents.len() as u64);
+    b.finish_documents(view.id).await;
+    let done = b.app.document_request(view.id).await.unwrap();
+    assert_eq!(done.status, DocumentRequestStatus::Completed);
+    assert_eq!(done.counters.generated, documents.len() as u64);
+    assert_eq!(
+        b.app.run_document_counters(run.id).await.unwrap(),
+        Some(done.counters)
+    );
+    let mut keys = Vec::new();
+    for d in &documents {
+        let file = b.app.catalog.document_file(d.id).await.unwrap().unwrap();
+        assert_eq!(file.status, GenerationStatus::Generated);
+        let key = file.key.clone().unwrap();
+        let number = d.number.clone().unwrap();
+        assert!(key.starts_with(&format!("documents/{}/{number}-", run.id)));
+        let bytes = b.blobs.get_blob(&key).await.unwrap().unwrap();
+        assert!(bytes.starts_with(b"%PDF-"));
+        keys.push(key);
+    }
+
+    // A redelivered message changes nothing; a recorded pair is recorded once.
+    b.app
+        .generate_document(view.id, documents[0].id)
+        .await
+        .unwrap();
+    let again: DocumentFile = b
+        .app
+        .catalog
+        .document_file(documents[0].id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!b.app.catalog.record_document_file(&again).await.unwrap());
+    assert_eq!(
+        b.app.document_request(view.id).await.unwrap().counters,
+        done.counters
+    );
+
+    // A second request renders the same bytes under the same keys.
+    let second = b.app.request_documents(run.id).await.unwrap();
+    b.finish_documents(second.id).await;
+    for (d, key) in documents.iter().zip(&keys) {
+        let file = b.app.catalog.document_file(d.id).await.unwrap().unwrap();
+        assert_eq!(file.request_id, second.id);
+        assert_eq!(file.key.as_ref(), Some(key));
+    }
+}
+
+/// The template JSON the demo installs.
+fn billrun_documents_template() -> serde_json::Value {
+    serde_json::json!({
+        "companyName": "Northwind Analytics, Inc.",
+        "address": {"line1": "500 Market Street", "city": "San Francisco, CA",
+                    "postalCode": "94105", "country": "United States"},
+        "taxId": "EIN 94-3187452", "accentColor": "#1F4E79",
+        "footer": "Thank you for your business.", "locale": "en-US"
+    })
+}
+
 /// A clock that moves one second per reading, so creation and update times are
 /// distinct and ordered on every backend.
 struct SteppingClock(std::sync::atomic::AtomicI64);
@@ -1085,4 +1173,5 @@ conformance!(
     run_schedule_writes_are_conditional_on_the_version,
     an_invoice_schedule_item_is_executed_on_its_date_once_by_concurrent_ticks,
     the_sweeper_resends_lost_messages_and_resumes_planning_so_runs_complete,
+    document_requests_need_an_active_template_and_render_each_document_once,
 );

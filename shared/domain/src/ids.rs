@@ -94,6 +94,10 @@ uuid_id!(
     /// A document, derived from (run, account, group key): see [`DocumentId::derive`].
     DocumentId
 );
+uuid_id!(
+    /// A request to generate the PDF files of a run's documents.
+    DocumentRequestId
+);
 
 const DOCUMENT_NAMESPACE: uuid::Uuid =
     uuid::Uuid::from_u128(0x6b1f_3c2e_9a4d_4e5b_8c7d_0f1e_2a3b_4c5d);

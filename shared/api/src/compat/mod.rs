@@ -5,6 +5,7 @@
 pub mod bill_runs;
 pub mod billing_runs;
 pub mod configure_requests;
+pub mod generate_documents;
 pub mod schedules;
 
 use crate::error::ApiError;

@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+use billrun_app::docgen::DocumentRequestStatus;
 use billrun_app::memory::{MemoryBlobs, MemoryQueue, MemoryStore};
 use billrun_app::ports::BlobStore;
 use billrun_app::worker::{drain, WorkerConfig};
@@ -10,7 +11,7 @@ use billrun_app::App;
 use billrun_aws::provision::{provision, Names};
 use billrun_aws::sqs::pump_until_done;
 use billrun_aws::{AwsConfig, Clients, Metrics, S3Blobs, SqsQueue};
-use billrun_domain::ids::RunId;
+use billrun_domain::ids::{DocumentRequestId, RunId};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -44,9 +45,12 @@ impl Backend {
     pub async fn memory() -> Backend {
         let store = Arc::new(MemoryStore::new());
         let queue = Arc::new(MemoryQueue::new());
+        let blobs = Arc::new(MemoryBlobs::default());
+        let mut app = App::in_memory(store, queue.clone());
+        app.blobs = blobs.clone();
         Backend {
-            app: App::in_memory(store, queue.clone()),
-            blobs: Arc::new(MemoryBlobs::default()),
+            app,
+            blobs,
             memory_queue: Some(queue),
             sqs: None,
             aws: None,
@@ -87,6 +91,56 @@ impl Backend {
     }
 
     /// Delivers queued messages until the run has completed.
+    /// Messages queued so far (memory), or visible on the document queue (AWS).
+    pub async fn queued_documents(&self) -> u64 {
+        if let Some(q) = &self.memory_queue {
+            return q.sent();
+        }
+        let (Some(q), Some((_, clients))) = (&self.sqs, &self.aws) else {
+            return 0;
+        };
+        let Some(url) = q.document_url() else {
+            return 0;
+        };
+        let out = clients
+            .sqs
+            .get_queue_attributes()
+            .queue_url(url)
+            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)
+            .send()
+            .await
+            .expect("queue attributes");
+        out.attributes()
+            .and_then(|a| {
+                a.get(&aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)
+            })
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    }
+
+    /// Delivers queued document messages until the request has completed.
+    pub async fn finish_documents(&self, request: DocumentRequestId) {
+        let app = Arc::new(self.app.clone());
+        if let Some(q) = &self.memory_queue {
+            drain(app, q.clone(), WorkerConfig::default()).await;
+            return;
+        }
+        let Some(q) = &self.sqs else { return };
+        let url = q.document_url().expect("a document queue").to_string();
+        let started = std::time::Instant::now();
+        while started.elapsed() < Duration::from_secs(120) {
+            let view = app.document_request(request).await.unwrap();
+            if matches!(
+                view.status,
+                DocumentRequestStatus::Completed | DocumentRequestStatus::CompletedWithErrors
+            ) {
+                return;
+            }
+            q.poll_once(&app, &url, 1, 5).await.unwrap();
+        }
+        panic!("document request {request} did not complete within 120 s");
+    }
+
     pub async fn finish(&self, run: RunId) {
         let app = Arc::new(self.app.clone());
         if let Some(q) = &self.memory_queue {

@@ -1,0 +1,3 @@
+//! The handler of the `generate-documents` function, a library so that end-to-end tests drive it.
+
+pub mod handler;

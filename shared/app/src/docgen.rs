@@ -1,0 +1,424 @@
+//! Invoice document generation (issue 6): a request for the PDF files of a run's
+//! Draft, Approved and Posted documents, one queue message per document, each rendered
+//! with the template that was active when the request was made and stored under a
+//! content-addressed key (`documents/{runId}/{number}-{sha256 prefix}.pdf`), so that
+//! regenerating an unchanged document writes nothing new.
+
+use crate::error::AppError;
+use crate::model::Message;
+use crate::ports::StoreResult;
+use async_trait::async_trait;
+use billrun_documents::{render, DocumentTemplate as PdfTemplate, RenderContext};
+use billrun_domain::document::DocumentStatus;
+use billrun_domain::ids::{DocumentId, DocumentRequestId, RunId};
+use billrun_domain::run::RunStatus;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::time::Duration;
+use tracing::{info_span, Instrument};
+
+/// How long a presigned download URL is valid.
+pub const DOWNLOAD_URL_TTL: Duration = Duration::from_secs(15 * 60);
+/// Hex characters of the SHA-256 of a file's bytes in its key.
+const HASH_PREFIX: usize = 16;
+/// Messages sent per queue call.
+const SEND_CHUNK: usize = 500;
+
+/// A generation request as stored (its counters are stored beside it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DocumentRequest {
+    pub id: DocumentRequestId,
+    pub run_id: RunId,
+    /// The template active when the request was made; every document of the request
+    /// is rendered with it.
+    pub template_id: String,
+    /// Documents the request covers (one message each).
+    pub documents: u64,
+    pub created_at: DateTime<Utc>,
+}
+
+/// How far a request (or a run's latest request) has come.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DocumentCounters {
+    pub requested: u64,
+    pub generated: u64,
+    pub failed: u64,
+}
+
+impl DocumentCounters {
+    pub fn status(&self) -> DocumentRequestStatus {
+        let done = self.generated + self.failed;
+        if done >= self.requested {
+            if self.failed > 0 {
+                DocumentRequestStatus::CompletedWithErrors
+            } else {
+                DocumentRequestStatus::Completed
+            }
+        } else if done == 0 {
+            DocumentRequestStatus::Pending
+        } else {
+            DocumentRequestStatus::InProgress
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DocumentRequestStatus {
+    Pending,
+    InProgress,
+    Completed,
+    CompletedWithErrors,
+}
+
+/// A request as `GET /v1/document-requests/{id}` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DocumentRequestView {
+    pub id: DocumentRequestId,
+    pub run_id: RunId,
+    pub status: DocumentRequestStatus,
+    pub template_id: String,
+    pub counters: DocumentCounters,
+    pub created_at: DateTime<Utc>,
+}
+
+impl DocumentRequestView {
+    pub fn new(r: DocumentRequest, generated: u64, failed: u64) -> DocumentRequestView {
+        let counters = DocumentCounters {
+            requested: r.documents,
+            generated,
+            failed,
+        };
+        DocumentRequestView {
+            id: r.id,
+            run_id: r.run_id,
+            status: counters.status(),
+            template_id: r.template_id,
+            counters,
+            created_at: r.created_at,
+        }
+    }
+}
+
+/// Whether a document's PDF file was generated: its `documentStatus`, beside the
+/// invoice `status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum GenerationStatus {
+    Generated,
+    Failed,
+}
+
+/// The latest generation result of one document.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DocumentFile {
+    pub document_id: DocumentId,
+    pub request_id: DocumentRequestId,
+    pub status: GenerationStatus,
+    /// Why generation failed.
+    pub reason: Option<String>,
+    /// The object key of the PDF (Generated only).
+    pub key: Option<String>,
+    pub at: DateTime<Utc>,
+}
+
+/// Generation requests and results.
+#[async_trait]
+pub trait DocumentRequestStore: Send + Sync {
+    /// Stores a new request with zero counters and makes it its run's latest.
+    async fn create_document_request(&self, request: &DocumentRequest) -> StoreResult<()>;
+    /// The request with its (generated, failed) counters.
+    async fn get_document_request(
+        &self,
+        id: DocumentRequestId,
+    ) -> StoreResult<Option<(DocumentRequest, u64, u64)>>;
+    async fn latest_document_request(&self, run: RunId) -> StoreResult<Option<DocumentRequestId>>;
+    /// Records one document's result for its request, once, atomically with the
+    /// request's counter and the document's latest file record. `false`: this
+    /// (request, document) was recorded already (a redelivery); nothing changed.
+    async fn record_document_file(&self, file: &DocumentFile) -> StoreResult<bool>;
+    async fn document_file(&self, document: DocumentId) -> StoreResult<Option<DocumentFile>>;
+}
+
+/// What `GET /v1/invoices/{id}/document` answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Download {
+    /// A presigned URL (302).
+    Redirect(String),
+    /// The bytes themselves (the local backend).
+    Bytes(Vec<u8>),
+}
+
+/// The object key of a document's PDF: its run, number and content hash.
+pub fn document_key(run: RunId, number: &str, bytes: &[u8]) -> String {
+    let digest = Sha256::digest(bytes);
+    let mut hex = String::with_capacity(HASH_PREFIX);
+    for b in digest.iter().take(HASH_PREFIX / 2) {
+        hex.push_str(&format!("{b:02x}"));
+    }
+    format!("documents/{run}/{number}-{hex}.pdf")
+}
+
+impl crate::App {
+    /// Creates a request for the PDFs of the run's Draft, Approved and Posted documents
+    /// and queues one message per document. Refused, with nothing stored or queued,
+    /// when no template is active or the run has not completed.
+    pub async fn request_documents(&self, run_id: RunId) -> Result<DocumentRequestView, AppError> {
+        let run = self.get_run(run_id).await?;
+        let template = self.catalog.active_template().await?.ok_or_else(|| {
+            AppError::conflict("no_active_template", "no active invoice document template")
+        })?;
+        if !matches!(
+            run.status,
+            RunStatus::Completed | RunStatus::CompletedWithErrors | RunStatus::Posted
+        ) {
+            return Err(AppError::conflict(
+                "run_not_completed",
+                format!(
+                    "run {run_id} is {:?}; documents are generated for a completed run",
+                    run.status
+                ),
+            ));
+        }
+        let ids: Vec<DocumentId> = self
+            .all_documents(run_id)
+            .await?
+            .into_iter()
+            .filter(|d| {
+                d.number.is_some()
+                    && matches!(
+                        d.status,
+                        DocumentStatus::Draft | DocumentStatus::Approved | DocumentStatus::Posted
+                    )
+            })
+            .map(|d| d.id)
+            .collect();
+        let request = DocumentRequest {
+            id: DocumentRequestId(uuid::Uuid::new_v4()),
+            run_id,
+            template_id: template.id,
+            documents: ids.len() as u64,
+            created_at: self.clock.now(),
+        };
+        self.catalog.create_document_request(&request).await?;
+        for chunk in ids.chunks(SEND_CHUNK) {
+            let messages = chunk
+                .iter()
+                .map(|d| Message::Document {
+                    request_id: request.id,
+                    document_id: *d,
+                })
+                .collect();
+            self.queue.send(messages).await?;
+        }
+        Ok(DocumentRequestView::new(request, 0, 0))
+    }
+
+    pub async fn document_request(
+        &self,
+        id: DocumentRequestId,
+    ) -> Result<DocumentRequestView, AppError> {
+        let (r, generated, failed) = self
+            .catalog
+            .get_document_request(id)
+            .await?
+            .ok_or_else(|| AppError::NotFound(format!("document request {id}")))?;
+        Ok(DocumentRequestView::new(r, generated, failed))
+    }
+
+    /// The counters of the run's latest document request, if it has one.
+    pub async fn run_document_counters(
+        &self,
+        run: RunId,
+    ) -> Result<Option<DocumentCounters>, AppError> {
+        let Some(id) = self.catalog.latest_document_request(run).await? else {
+            return Ok(None);
+        };
+        Ok(self
+            .catalog
+            .get_document_request(id)
+            .await?
+            .map(|(r, generated, failed)| DocumentCounters {
+                requested: r.documents,
+                generated,
+                failed,
+            }))
+    }
+
+    /// Renders one document of a request and stores its PDF (unless an object with the
+    /// same content-addressed key exists), then records Generated; a document that
+    /// cannot be rendered is recorded Failed with the reason. A redelivery renders the
+    /// same bytes, finds the object and the recorded result, and changes nothing.
+    pub async fn generate_document(
+        &self,
+        request_id: DocumentRequestId,
+        document_id: DocumentId,
+    ) -> Result<(), AppError> {
+        let span =
+            info_span!("generate_document", request_id = %request_id, document_id = %document_id);
+        async move {
+            let Some((request, _, _)) = self.catalog.get_document_request(request_id).await? else {
+                return Ok(());
+            };
+            if self
+                .catalog
+                .document_file(document_id)
+                .await?
+                .is_some_and(|f| f.request_id == request_id)
+            {
+                return Ok(()); // recorded already
+            }
+            let file = match self.render_document(&request, document_id).await? {
+                Ok(key) => DocumentFile {
+                    document_id,
+                    request_id,
+                    status: GenerationStatus::Generated,
+                    reason: None,
+                    key: Some(key),
+                    at: self.clock.now(),
+                },
+                Err(reason) => failed_file(request_id, document_id, reason, self.clock.now()),
+            };
+            self.catalog.record_document_file(&file).await?;
+            Ok(())
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// Records the document Failed (its message's last receive failed).
+    pub async fn give_up_document(
+        &self,
+        request_id: DocumentRequestId,
+        document_id: DocumentId,
+        reason: &str,
+    ) -> Result<(), AppError> {
+        let file = failed_file(request_id, document_id, reason.into(), self.clock.now());
+        self.catalog.record_document_file(&file).await?;
+        Ok(())
+    }
+
+    /// `Ok(Err(reason))` when the document cannot be rendered (worth no retry);
+    /// `Err` for storage failures.
+    async fn render_document(
+        &self,
+        request: &DocumentRequest,
+        document_id: DocumentId,
+    ) -> Result<Result<String, String>, AppError> {
+        let Some(stored) = self.documents.get_document(document_id).await? else {
+            return Ok(Err(format!("document {document_id} does not exist")));
+        };
+        let document = stored.document;
+        let Some(number) = document.number.clone() else {
+            return Ok(Err(format!("document {document_id} has no number")));
+        };
+        let Some(book) = self.book.account_book(&document.account_id).await? else {
+            return Ok(Err(format!(
+                "account {} is not in the book",
+                document.account_id
+            )));
+        };
+        let Some(stored_template) = self.catalog.get_template(&request.template_id).await? else {
+            return Ok(Err(format!(
+                "document template {} no longer exists",
+                request.template_id
+            )));
+        };
+        let template = match PdfTemplate::from_json(stored_template.content.as_bytes()) {
+            Ok(t) => t,
+            Err(e) => {
+                return Ok(Err(format!(
+                    "document template {} is invalid: {e}",
+                    request.template_id
+                )))
+            }
+        };
+        let run = self.runs.get_run(request.run_id).await?;
+        let ctx = RenderContext {
+            invoice_message: run.and_then(|r| r.request.invoice_message),
+            credited_invoices: vec![],
+        };
+        let bytes = match render(&document, &book.account, &template, &ctx) {
+            Ok(b) => b,
+            Err(e) => return Ok(Err(e.to_string())),
+        };
+        let key = document_key(request.run_id, &number, &bytes);
+        if !self.blobs.blob_exists(&key).await? {
+            self.blobs.put_blob(&key, bytes, "application/pdf").await?;
+        }
+        Ok(Ok(key))
+    }
+
+    /// Where the document's latest generated PDF can be downloaded.
+    pub async fn document_download(&self, id: DocumentId) -> Result<Download, AppError> {
+        self.get_document(id).await?;
+        let key = self
+            .catalog
+            .document_file(id)
+            .await?
+            .and_then(|f| f.key)
+            .ok_or_else(|| AppError::NotFound(format!("generated PDF of document {id}")))?;
+        if let Some(url) = self.blobs.presign_get(&key, DOWNLOAD_URL_TTL).await? {
+            return Ok(Download::Redirect(url));
+        }
+        self.blobs
+            .get_blob(&key)
+            .await?
+            .map(Download::Bytes)
+            .ok_or_else(|| AppError::NotFound(format!("generated PDF of document {id}")))
+    }
+}
+
+fn failed_file(
+    request_id: DocumentRequestId,
+    document_id: DocumentId,
+    reason: String,
+    at: DateTime<Utc>,
+) -> DocumentFile {
+    DocumentFile {
+        document_id,
+        request_id,
+        status: GenerationStatus::Failed,
+        reason: Some(reason),
+        key: None,
+        at,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_request_is_pending_then_in_progress_then_completed_with_or_without_errors() {
+        let c = |requested, generated, failed| DocumentCounters {
+            requested,
+            generated,
+            failed,
+        };
+        assert_eq!(c(3, 0, 0).status(), DocumentRequestStatus::Pending);
+        assert_eq!(c(3, 1, 0).status(), DocumentRequestStatus::InProgress);
+        assert_eq!(c(3, 3, 0).status(), DocumentRequestStatus::Completed);
+        assert_eq!(
+            c(3, 2, 1).status(),
+            DocumentRequestStatus::CompletedWithErrors
+        );
+        assert_eq!(c(0, 0, 0).status(), DocumentRequestStatus::Completed);
+    }
+
+    #[test]
+    fn a_document_key_names_the_run_the_number_and_a_hash_prefix_of_the_bytes() {
+        let run = RunId(uuid::Uuid::nil());
+        let k = document_key(run, "INV-000000001", b"%PDF-1.7");
+        assert!(k.starts_with(&format!("documents/{run}/INV-000000001-")));
+        assert!(k.ends_with(".pdf"));
+        assert_eq!(
+            k.len(),
+            format!("documents/{run}/INV-000000001-.pdf").len() + 16
+        );
+        assert_ne!(k, document_key(run, "INV-000000001", b"%PDF-1.6"));
+    }
+}
