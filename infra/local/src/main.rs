@@ -224,7 +224,16 @@ async fn demo(
     let request = request
         .validated()
         .map_err(|e| Failure::Input(e.to_string()))?;
-    let result = execute_on(backend, &book, request, workers).await?;
+    // The memory backend keeps its system to generate the PDFs of the run afterwards.
+    let (result, local) = match backend {
+        Backend::Memory => {
+            let local = Local::new(None);
+            local.app.book.import_book(&book).await.map_err(other)?;
+            let r = execute(&local, request, workers, book.accounts.len() as u64).await?;
+            (r, Some(local))
+        }
+        Backend::Aws => (execute_on(backend, &book, request, workers).await?, None),
+    };
     write_outputs(out, &result)?;
     std::fs::write(
         out.join("book.json"),
@@ -236,6 +245,13 @@ async fn demo(
         "Wrote {0}/run.json, {0}/documents.json and {0}/book.json",
         out.display()
     );
+    match local {
+        Some(local) => generate_pdfs(&local, result.run.id, &out.join("documents"), workers).await?,
+        None => println!(
+            "PDFs: POST /v1/invoice-runs/{}/documents against the deployed API (or use the memory backend)",
+            result.run.id
+        ),
+    }
     if !result.run.counters.reconciles() {
         return Err(Failure::Other("reconciliation failed".into()));
     }
@@ -324,6 +340,45 @@ async fn execute(
         .map_err(other)?;
     bar.finish_and_clear();
     Ok(result)
+}
+
+/// Generates the run's PDFs with a progress bar and prints where they are.
+async fn generate_pdfs(
+    local: &Local,
+    run: billrun_domain::ids::RunId,
+    dir: &Path,
+    workers: usize,
+) -> Result<(), Failure> {
+    let started = std::time::Instant::now();
+    let bar = ProgressBar::new(1);
+    bar.set_style(
+        ProgressStyle::with_template("{bar:40} {pos}/{len} PDFs {per_sec} {elapsed}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let report = |c: &billrun_app::docgen::DocumentCounters| {
+        bar.set_length(c.requested.max(1));
+        bar.set_position(c.generated + c.failed);
+    };
+    let generated = local
+        .generate_documents(run, dir, workers, Some(&report))
+        .await
+        .map_err(other)?;
+    bar.finish_and_clear();
+    let c = generated.request.counters;
+    println!(
+        "Generated {} PDFs ({} failed) in {:.2} s with the active template: {}/<number>.pdf",
+        c.generated,
+        c.failed,
+        started.elapsed().as_secs_f64(),
+        dir.display()
+    );
+    if let Some(first) = generated.files.first() {
+        println!("  e.g. {}", first.display());
+    }
+    if c.failed > 0 {
+        return Err(Failure::Other(format!("{} PDFs failed", c.failed)));
+    }
+    Ok(())
 }
 
 fn write_outputs(out: &Path, r: &LocalRun) -> Result<(), Failure> {

@@ -1,14 +1,17 @@
 //! One invoice run, end to end, over the in-memory adapters: import the book, create
 //! and start the run, drain the queue with concurrent workers, collect the results.
 
+use billrun_app::docgen::{DocumentCounters, DocumentRequestView};
 use billrun_app::memory::{MemoryQueue, MemoryStore};
 use billrun_app::worker::{drain, WorkerConfig, WorkerStats};
 use billrun_app::{AccountOutcomeView, App, AppError, RunView};
 use billrun_domain::book::Book;
 use billrun_domain::document::Document;
+use billrun_domain::ids::RunId;
 use billrun_domain::request::{RunRequest, RunType};
 use billrun_domain::run::Counters;
 use serde::Serialize;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -124,6 +127,82 @@ impl Local {
             wall,
             workers: stats,
         })
+    }
+}
+
+/// The id of the template [`Local::generate_documents`] installs when none is active.
+pub const DEMO_TEMPLATE_ID: &str = "default";
+
+/// What [`Local::generate_documents`] did.
+#[derive(Debug, Clone)]
+pub struct GeneratedDocuments {
+    pub request: DocumentRequestView,
+    /// The PDFs written, in numbering order.
+    pub files: Vec<PathBuf>,
+}
+
+impl Local {
+    /// Installs and activates the default template (the demo seller, en-US) unless a
+    /// template is active, requests the PDFs of the run's documents, generates them with
+    /// `workers` and writes each to `dir/{number}.pdf`.
+    pub async fn generate_documents(
+        &self,
+        run: RunId,
+        dir: &Path,
+        workers: usize,
+        progress: Option<&(dyn Fn(&DocumentCounters) + Sync)>,
+    ) -> Result<GeneratedDocuments, AppError> {
+        if self.app.catalog.active_template().await?.is_none() {
+            let content = serde_json::to_string(&billrun_documents::sample::demo_template("en-US"))
+                .map_err(|e| AppError::Internal(format!("cannot encode the template: {e}")))?;
+            let body = serde_json::json!({"name": "Default", "content": content}).to_string();
+            self.app
+                .put_template(DEMO_TEMPLATE_ID, body.as_bytes())
+                .await?;
+            self.app.activate_template(DEMO_TEMPLATE_ID).await?;
+        }
+        let request = self.app.request_documents(run).await?;
+        let config = WorkerConfig {
+            workers,
+            ..WorkerConfig::default()
+        };
+        let handle = tokio::spawn(drain(self.app.clone(), self.queue.clone(), config));
+        if let Some(report) = progress {
+            while !handle.is_finished() {
+                report(&self.app.document_request(request.id).await?.counters);
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+        handle
+            .await
+            .map_err(|e| AppError::Internal(format!("worker pool failed: {e}")))?;
+        let request = self.app.document_request(request.id).await?;
+        if let Some(report) = progress {
+            report(&request.counters);
+        }
+        std::fs::create_dir_all(dir)
+            .map_err(|e| AppError::Internal(format!("{}: {e}", dir.display())))?;
+        let mut files = Vec::new();
+        for d in self.app.all_documents(run).await? {
+            let (Some(number), Some(key)) = (
+                d.number.as_ref(),
+                self.app
+                    .catalog
+                    .document_file(d.id)
+                    .await?
+                    .and_then(|f| f.key),
+            ) else {
+                continue;
+            };
+            let Some(bytes) = self.app.blobs.get_blob(&key).await? else {
+                continue;
+            };
+            let path = dir.join(format!("{number}.pdf"));
+            std::fs::write(&path, bytes)
+                .map_err(|e| AppError::Internal(format!("{}: {e}", path.display())))?;
+            files.push(path);
+        }
+        Ok(GeneratedDocuments { request, files })
     }
 }
 

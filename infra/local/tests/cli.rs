@@ -173,6 +173,19 @@ fn the_demo_reconciles_and_shows_every_kind_of_outcome() {
         stdout.contains("reconciliation") && stdout.contains("holds"),
         "{stdout}"
     );
+    // A PDF per document, named by its number, and the demo says where they are.
+    for d in docs.as_array().unwrap() {
+        let pdf = out
+            .path()
+            .join("documents")
+            .join(format!("{}.pdf", d["number"].as_str().unwrap()));
+        let bytes = std::fs::read(&pdf).unwrap();
+        assert!(bytes.starts_with(b"%PDF-"), "{}", pdf.display());
+    }
+    assert!(
+        stdout.contains(&format!("{}/documents/", out.path().display())),
+        "{stdout}"
+    );
 }
 
 /// Drops what differs between two runs by design: generated ids and timestamps.
