@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 pub struct AwsLocal {
     pub config: AwsConfig,
+    pub clients: Clients,
     pub app: Arc<App>,
     pub queue: Arc<SqsQueue>,
     pub metrics: Arc<Metrics>,
@@ -44,6 +45,7 @@ pub async fn connect() -> Result<AwsLocal, String> {
     let (app, _store, queue) = billrun_aws::app(&config, &clients, metrics.clone());
     Ok(AwsLocal {
         config,
+        clients,
         app: Arc::new(app),
         queue,
         metrics,

@@ -5,3 +5,4 @@ pub mod aws_backend;
 pub mod pipeline;
 pub mod sample;
 pub mod serve;
+pub mod suite;

@@ -7,6 +7,7 @@ use billrun_domain::run::Counters;
 use billrun_local::aws_backend;
 use billrun_local::pipeline::{Local, LocalRun, Options};
 use billrun_local::sample;
+use billrun_local::suite;
 use chrono::{Datelike, NaiveDate, Utc};
 use clap::{Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -79,6 +80,16 @@ enum Command {
         workers: usize,
         #[arg(long, default_value_t = 42)]
         seed: u64,
+        /// Every figure of docs/performance.md in one run: rating on one core, the
+        /// in-memory pipeline at each of `--sizes`, PDFs, and requests per account on moto.
+        #[arg(long)]
+        suite: bool,
+        /// Account counts of the suite's in-memory runs.
+        #[arg(long, value_delimiter = ',', default_value = "10000,100000,1000000")]
+        sizes: Vec<usize>,
+        /// Accounts of the suite's moto run (0 skips it).
+        #[arg(long, default_value_t = 10_000)]
+        moto_accounts: usize,
     },
     /// Serve the HTTP API on 127.0.0.1 with in-process workers.
     Serve {
@@ -144,9 +155,26 @@ fn main() -> ExitCode {
                 Ok(())
             }
             Command::Bench {
+                suite: true,
+                workers,
+                seed,
+                sizes,
+                moto_accounts,
+                ..
+            } => suite::suite(suite::SuiteOptions {
+                sizes,
+                workers,
+                documents: 500,
+                moto_accounts,
+                seed,
+            })
+            .await
+            .map_err(Failure::Other),
+            Command::Bench {
                 accounts,
                 workers,
                 seed,
+                ..
             } => bench(accounts, workers, seed).await,
             Command::Serve {
                 port,
@@ -310,9 +338,51 @@ async fn execute_on(
             }
             let import: u64 = r.import_requests.rows().iter().map(|(_, c)| c).sum();
             println!("(importing the book took {import} requests)");
+            print_write_units(&aws, n).await;
             Ok(r.run)
         }
     }
+}
+
+/// The run's DynamoDB write request units, computed from the sizes of the items it left
+/// (docs/scale.md uses these figures).
+async fn print_write_units(aws: &aws_backend::AwsLocal, accounts: f64) {
+    let footprint =
+        match billrun_aws::footprint::scan(&aws.clients.dynamodb, &aws.config.table).await {
+            Ok(f) => f,
+            Err(e) => {
+                println!("(item sizes not measured: {e})");
+                return;
+            }
+        };
+    println!();
+    println!(
+        "{:<30}{:>12}{:>12}{:>12}",
+        "items in the table", "count", "mean bytes", "max bytes"
+    );
+    for (kind, k) in &footprint.kinds {
+        println!(
+            "{kind:<30}{:>12}{:>12}{:>12}",
+            k.items,
+            k.mean_bytes(),
+            k.max_bytes
+        );
+    }
+    println!();
+    println!(
+        "{:<38}{:>12}{:>12}",
+        "write units of the run (computed)", "WRU", "per account"
+    );
+    let rows = footprint.run_write_units();
+    for (label, wru) in &rows {
+        println!("{label:<38}{wru:>12}{:>12.2}", *wru as f64 / accounts);
+    }
+    let total: u64 = rows.iter().map(|(_, w)| w).sum();
+    println!(
+        "{:<38}{total:>12}{:>12.2}",
+        "total",
+        total as f64 / accounts
+    );
 }
 
 async fn execute(

@@ -5,6 +5,7 @@
 
 pub mod config;
 pub mod dynamo;
+pub mod footprint;
 pub mod metrics;
 pub mod provision;
 pub mod s3;

@@ -29,6 +29,55 @@ fn sqs_err(e: impl std::error::Error + 'static) -> StoreError {
     StoreError::Transient(format!("{}", DisplayErrorContext(&e)))
 }
 
+/// SendMessageBatch requests in flight per `send_to`.
+pub const SEND_CONCURRENCY: usize = 8;
+
+/// One `SendMessageBatch` of up to 10 bodies, re-sending the entries SQS reports failed.
+async fn send_batch(
+    client: &aws_sdk_sqs::Client,
+    metrics: &Metrics,
+    url: &str,
+    chunk: Vec<String>,
+) -> StoreResult<()> {
+    let mut pending: Vec<(String, String)> = chunk
+        .into_iter()
+        .enumerate()
+        .map(|(i, b)| (i.to_string(), b))
+        .collect();
+    for attempt in 0..5 {
+        if pending.is_empty() {
+            break;
+        }
+        let mut entries = Vec::with_capacity(pending.len());
+        for (id, body) in &pending {
+            entries.push(
+                SendMessageBatchRequestEntry::builder()
+                    .id(id)
+                    .message_body(body)
+                    .build()
+                    .map_err(|e| StoreError::Fatal(format!("request build: {e}")))?,
+            );
+        }
+        bump(&metrics.sqs_sends);
+        let out = client
+            .send_message_batch()
+            .queue_url(url)
+            .set_entries(Some(entries))
+            .send()
+            .await
+            .map_err(sqs_err)?;
+        let failed: Vec<&str> = out.failed().iter().map(|f| f.id()).collect();
+        pending.retain(|(id, _)| failed.contains(&id.as_str()));
+        if !pending.is_empty() && attempt == 4 {
+            return Err(StoreError::Transient(format!(
+                "{} messages not sent",
+                pending.len()
+            )));
+        }
+    }
+    Ok(())
+}
+
 impl SqsQueue {
     pub fn new(client: aws_sdk_sqs::Client, config: &AwsConfig, metrics: Arc<Metrics>) -> Self {
         SqsQueue {
@@ -53,47 +102,41 @@ impl SqsQueue {
         self.document_url.as_deref()
     }
 
+    /// Sends `bodies` with `SendMessageBatch` (10 per request), up to
+    /// [`SEND_CONCURRENCY`] requests in flight: a plan page of 1,000 accounts is 100
+    /// requests, which one after the other would bound planning to a few thousand
+    /// accounts a second (docs/scale.md).
     async fn send_to(&self, url: &str, bodies: Vec<String>) -> StoreResult<()> {
-        for chunk in bodies.chunks(10) {
-            let mut pending: Vec<(String, String)> = chunk
-                .iter()
-                .enumerate()
-                .map(|(i, b)| (i.to_string(), b.clone()))
-                .collect();
-            for attempt in 0..5 {
-                if pending.is_empty() {
+        let mut chunks: std::collections::VecDeque<Vec<String>> =
+            bodies.chunks(10).map(<[String]>::to_vec).collect();
+        let mut in_flight = tokio::task::JoinSet::new();
+        let mut first_error = None;
+        loop {
+            while in_flight.len() < SEND_CONCURRENCY {
+                let Some(chunk) = chunks.pop_front() else {
                     break;
-                }
-                let mut entries = Vec::with_capacity(pending.len());
-                for (id, body) in &pending {
-                    entries.push(
-                        SendMessageBatchRequestEntry::builder()
-                            .id(id)
-                            .message_body(body)
-                            .build()
-                            .map_err(|e| StoreError::Fatal(format!("request build: {e}")))?,
-                    );
-                }
-                bump(&self.metrics.sqs_sends);
-                let out = self
-                    .client
-                    .send_message_batch()
-                    .queue_url(url)
-                    .set_entries(Some(entries))
-                    .send()
-                    .await
-                    .map_err(sqs_err)?;
-                let failed: Vec<&str> = out.failed().iter().map(|f| f.id()).collect();
-                pending.retain(|(id, _)| failed.contains(&id.as_str()));
-                if !pending.is_empty() && attempt == 4 {
-                    return Err(StoreError::Transient(format!(
-                        "{} messages not sent",
-                        pending.len()
-                    )));
-                }
+                };
+                let (client, metrics, url) =
+                    (self.client.clone(), self.metrics.clone(), url.to_string());
+                in_flight.spawn(async move { send_batch(&client, &metrics, &url, chunk).await });
+            }
+            let Some(joined) = in_flight.join_next().await else {
+                break;
+            };
+            let result = joined
+                .map_err(|e| StoreError::Transient(format!("send task: {e}")))
+                .and_then(|r| r);
+            if let Err(e) = result {
+                // Stop sending more; the chunks in flight finish. The caller retries the
+                // whole page (messages are idempotent).
+                first_error.get_or_insert(e);
+                chunks.clear();
             }
         }
-        Ok(())
+        match first_error {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
     }
 
     /// Receives up to 10 messages from `url` (long polling `wait_seconds`), handles each

@@ -1,0 +1,232 @@
+//! What a run leaves in the table, measured: every item's size by DynamoDB's rules, grouped
+//! by kind, and the write request units the run's writes cost, computed from those sizes
+//! (DynamoDB Local and moto do not report consumed capacity faithfully, so the bench
+//! computes it from the items themselves).
+//!
+//! The write pattern of one account (docs/aws.md): one `TransactWriteItems` putting the
+//! outcome and each document and updating the counter shard and the billing state
+//! (transactional writes cost 2 WRU per started KB of each item); gsi1 entries of each
+//! document (1 WRU per started KB, ALL projection so the entry is the item); and at
+//! finalization one conditional `UpdateItem` per document that sets its number (1 WRU per
+//! started KB of the larger of the item before and after, plus the index entry again).
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use std::collections::{BTreeMap, HashMap};
+
+/// Size of one attribute value in bytes, by DynamoDB's item size rules.
+fn value_size(v: &AttributeValue) -> usize {
+    match v {
+        AttributeValue::S(s) => s.len(),
+        // Numbers: about one byte per two significant digits, plus one.
+        AttributeValue::N(n) => {
+            let digits = n
+                .trim_start_matches('-')
+                .chars()
+                .filter(char::is_ascii_digit)
+                .count();
+            digits.div_ceil(2) + 1
+        }
+        AttributeValue::B(b) => b.as_ref().len(),
+        AttributeValue::Bool(_) | AttributeValue::Null(_) => 1,
+        AttributeValue::Ss(list) => list.iter().map(String::len).sum(),
+        AttributeValue::Ns(list) => list.iter().map(|n| n.len().div_ceil(2) + 1).sum(),
+        AttributeValue::Bs(list) => list.iter().map(|b| b.as_ref().len()).sum(),
+        AttributeValue::L(list) => 3 + list.iter().map(|e| value_size(e) + 1).sum::<usize>(),
+        AttributeValue::M(map) => {
+            3 + map
+                .iter()
+                .map(|(k, e)| k.len() + value_size(e) + 1)
+                .sum::<usize>()
+        }
+        _ => 0,
+    }
+}
+
+/// Size of an item in bytes: attribute names plus values.
+pub fn item_size(item: &HashMap<String, AttributeValue>) -> usize {
+    item.iter().map(|(k, v)| k.len() + value_size(v)).sum()
+}
+
+/// Write request units of one standard write of an item of `bytes`.
+pub fn wru(bytes: usize) -> u64 {
+    bytes.div_ceil(1024).max(1) as u64
+}
+
+/// The kind of an item from its keys: the key prefixes before the first `#`
+/// (`RUN#…`/`ACCT#…` → `RUN/ACCT`), with the per-run shard partition told apart.
+pub fn kind(pk: &str, sk: &str) -> String {
+    let head = |s: &str| s.split('#').next().unwrap_or_default().to_string();
+    let pk_kind = if pk.starts_with("RUN#") && pk.matches('#').count() >= 2 {
+        "RUN#shard".to_string()
+    } else {
+        head(pk)
+    };
+    format!("{pk_kind}/{}", head(sk))
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct KindStats {
+    pub items: u64,
+    pub bytes: u64,
+    pub max_bytes: u64,
+    /// Σ WRU of one standard write of each item.
+    pub write_units: u64,
+}
+
+impl KindStats {
+    pub fn mean_bytes(&self) -> u64 {
+        self.bytes.checked_div(self.items).unwrap_or(0)
+    }
+}
+
+/// Item statistics of a whole table, by kind.
+#[derive(Debug, Clone, Default)]
+pub struct Footprint {
+    pub kinds: BTreeMap<String, KindStats>,
+}
+
+impl Footprint {
+    pub fn add(&mut self, item: &HashMap<String, AttributeValue>) {
+        let key = |name: &str| match item.get(name) {
+            Some(AttributeValue::S(s)) => s.as_str(),
+            _ => "",
+        };
+        let size = item_size(item);
+        let stats = self.kinds.entry(kind(key("pk"), key("sk"))).or_default();
+        stats.items += 1;
+        stats.bytes += size as u64;
+        stats.max_bytes = stats.max_bytes.max(size as u64);
+        stats.write_units += wru(size);
+    }
+
+    fn get(&self, kind: &str) -> KindStats {
+        self.kinds.get(kind).copied().unwrap_or_default()
+    }
+
+    /// Write request units of a run, by the write pattern in the module docs, from the
+    /// sizes of the items the run left (a table holding that run only, besides the book).
+    /// Returns (label, WRU) rows; their sum is the run's total.
+    pub fn run_write_units(&self) -> Vec<(&'static str, u64)> {
+        let documents = self.get("DOC/DOC");
+        let outcomes = self.get("RUN#shard/ACCT");
+        let shards = self.get("RUN#shard/COUNT");
+        let states = self.get("ACCT/STATE");
+        let marks = self.get("ACCT/MARK");
+        // Each committed account updates its shard's counter item and its state once.
+        let counter_wru = shards
+            .write_units
+            .checked_div(shards.items)
+            .unwrap_or(1)
+            .max(1);
+        let state_wru = states
+            .write_units
+            .checked_div(states.items)
+            .unwrap_or(1)
+            .max(1);
+        let committed = outcomes.items;
+        vec![
+            ("transaction: outcome puts", 2 * outcomes.write_units),
+            (
+                "transaction: counter shard updates",
+                2 * committed * counter_wru,
+            ),
+            (
+                "transaction: billing state updates",
+                2 * committed * state_wru,
+            ),
+            ("transaction: document puts", 2 * documents.write_units),
+            ("transaction: billed marks", 2 * marks.write_units),
+            ("gsi1: document entries", documents.write_units),
+            ("finalize: numbering updates", documents.write_units),
+            ("finalize: gsi1 entries rewritten", documents.write_units),
+        ]
+    }
+}
+
+/// Scans the whole table (paged) into a [`Footprint`].
+pub async fn scan(client: &aws_sdk_dynamodb::Client, table: &str) -> Result<Footprint, String> {
+    let mut footprint = Footprint::default();
+    let mut start: Option<HashMap<String, AttributeValue>> = None;
+    loop {
+        let page = client
+            .scan()
+            .table_name(table)
+            .set_exclusive_start_key(start.take())
+            .send()
+            .await
+            .map_err(|e| {
+                format!(
+                    "scan {table}: {}",
+                    aws_sdk_dynamodb::error::DisplayErrorContext(e)
+                )
+            })?;
+        for item in page.items() {
+            footprint.add(item);
+        }
+        match page.last_evaluated_key {
+            Some(key) if !key.is_empty() => start = Some(key),
+            _ => return Ok(footprint),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(v: &str) -> AttributeValue {
+        AttributeValue::S(v.to_string())
+    }
+
+    #[test]
+    fn sizes_follow_dynamodb_rules() {
+        let item = HashMap::from([
+            ("pk".to_string(), s("DOC#1")),                       // 2 + 5
+            ("n".to_string(), AttributeValue::N("12345".into())), // 1 + 4
+            ("b".to_string(), AttributeValue::Bool(true)),        // 1 + 1
+            (
+                "m".to_string(),
+                AttributeValue::M(HashMap::from([("ab".to_string(), s("xyz"))])), // 1 + 3 + (2+3+1)
+            ),
+        ]);
+        assert_eq!(item_size(&item), 7 + 5 + 2 + 10);
+        assert_eq!(wru(0), 1);
+        assert_eq!(wru(1024), 1);
+        assert_eq!(wru(1025), 2);
+    }
+
+    #[test]
+    fn kinds_tell_shards_from_runs() {
+        assert_eq!(kind("RUN#abc", "RUN"), "RUN/RUN");
+        assert_eq!(kind("RUN#abc#3", "COUNT"), "RUN#shard/COUNT");
+        assert_eq!(kind("RUN#abc#3", "ACCT#a1"), "RUN#shard/ACCT");
+        assert_eq!(kind("ACCT#a1", "STATE"), "ACCT/STATE");
+    }
+
+    #[test]
+    fn run_write_units_double_transactional_writes() {
+        let mut f = Footprint::default();
+        let big = "x".repeat(1500);
+        f.add(&HashMap::from([
+            ("pk".to_string(), s("DOC#1")),
+            ("sk".to_string(), s("DOC")),
+            ("data".to_string(), s(&big)),
+        ]));
+        f.add(&HashMap::from([
+            ("pk".to_string(), s("RUN#r#1")),
+            ("sk".to_string(), s("ACCT#a")),
+        ]));
+        f.add(&HashMap::from([
+            ("pk".to_string(), s("RUN#r#1")),
+            ("sk".to_string(), s("COUNT")),
+        ]));
+        f.add(&HashMap::from([
+            ("pk".to_string(), s("ACCT#a")),
+            ("sk".to_string(), s("STATE")),
+        ]));
+        let rows = f.run_write_units();
+        let total: u64 = rows.iter().map(|(_, w)| w).sum();
+        // outcome 2 + counter 2 + state 2 + doc put 4 + gsi 2 + numbering 2 + gsi 2
+        assert_eq!(total, 16);
+    }
+}
