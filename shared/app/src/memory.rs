@@ -271,16 +271,40 @@ impl DocumentStore for MemoryStore {
         Ok(self.inner.lock().documents.get(&id).cloned())
     }
 
-    async fn round_documents(&self, run: RunId, round: u32) -> StoreResult<Vec<StoredDocument>> {
+    async fn round_documents(
+        &self,
+        run: RunId,
+        round: u32,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<DocumentPage> {
         let g = self.inner.lock();
-        Ok(g.run_documents
+        // The cursor is the position of the next document of the round.
+        let offset: usize = match cursor {
+            None => 0,
+            Some(c) => c
+                .parse()
+                .map_err(|_| StoreError::Fatal(format!("bad document cursor '{c}'")))?,
+        };
+        let mut ids = g
+            .run_documents
             .get(&run)
             .into_iter()
-            .flat_map(|m| m.values())
+            .flat_map(|m| m.iter())
+            .filter(|((r, _, _), _)| *r == round)
+            .map(|(_, id)| id)
+            .skip(offset);
+        let documents: Vec<StoredDocument> = ids
+            .by_ref()
+            .take(limit)
             .filter_map(|id| g.documents.get(id))
-            .filter(|d| d.round == round)
             .cloned()
-            .collect())
+            .collect();
+        let next = ids
+            .next()
+            .is_some()
+            .then(|| (offset + documents.len()).to_string());
+        Ok(DocumentPage { documents, next })
     }
 
     async fn run_documents(

@@ -45,6 +45,22 @@ pub struct NumberBlock {
     pub credit_memos: u64,
 }
 
+/// Where numbering a round's documents has got to, stored on the run after each page so
+/// a finalizer that stops resumes there.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FinalizeState {
+    pub round: u32,
+    /// After the last numbered document (opaque to the use cases); `None`: the start.
+    pub cursor: Option<String>,
+    /// The numbers the next page starts with.
+    pub next_invoice: u64,
+    pub next_credit_memo: u64,
+    pub pages: u64,
+    /// Every document of the round is numbered.
+    pub done: bool,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RunRecord {
@@ -67,6 +83,9 @@ pub struct RunRecord {
     /// The sweeper's progress marker (absent on runs stored before the sweeper).
     #[serde(default)]
     pub sweep: SweepState,
+    /// Numbering progress of the latest finalized round (absent until it starts).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finalize: Option<FinalizeState>,
     /// Optimistic-concurrency version: every update is conditioned on it.
     pub version: u64,
 }

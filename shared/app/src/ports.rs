@@ -61,8 +61,17 @@ pub trait BookStore: Send + Sync {
 #[async_trait]
 pub trait DocumentStore: Send + Sync {
     async fn get_document(&self, id: DocumentId) -> StoreResult<Option<StoredDocument>>;
-    /// A run's documents of one round, in numbering order (byte-wise accountId, groupKey).
-    async fn round_documents(&self, run: RunId, round: u32) -> StoreResult<Vec<StoredDocument>>;
+    /// A run's documents of one round in numbering order (byte-wise accountId, groupKey),
+    /// after `cursor` (`None`: the first), at most `limit`; `next` is `None` after the
+    /// last. Once every account of the round has an outcome the pages are stable, so a
+    /// stored cursor resumes where it stopped.
+    async fn round_documents(
+        &self,
+        run: RunId,
+        round: u32,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<DocumentPage>;
     /// A run's documents in numbering order, from `cursor` (`None`: the first), at most
     /// `limit`.
     async fn run_documents(

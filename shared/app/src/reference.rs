@@ -747,6 +747,7 @@ pub(crate) fn new_run_record(
         plan: PlanState::default(),
         round: 0,
         number_blocks: vec![],
+        finalize: None,
         sweep: crate::model::SweepState::default(),
         version: 1,
     }

@@ -17,6 +17,8 @@ use tracing::{info_span, warn, Instrument};
 
 /// Accounts per planning page.
 pub const DEFAULT_PLAN_PAGE: usize = 1000;
+/// Documents per finalization page.
+pub const DEFAULT_FINALIZE_PAGE: usize = 1000;
 /// How often a conflicting account commit is re-read and re-rated before giving up
 /// for this delivery.
 const COMMIT_ATTEMPTS: usize = 8;
@@ -36,6 +38,8 @@ pub struct App {
     pub blobs: Arc<dyn BlobStore>,
     pub clock: Arc<dyn Clock>,
     pub plan_page_size: usize,
+    /// Documents numbered per finalization page (the cursor is stored after each).
+    pub finalize_page_size: usize,
     /// What the HTTP API reads and writes beyond the run pipeline.
     pub catalog: Arc<dyn crate::catalog::Catalog>,
     /// When a Processing run counts as stuck, and how often its messages are re-sent.
@@ -56,6 +60,7 @@ impl App {
             blobs: Arc::new(crate::memory::MemoryBlobs::default()),
             clock: Arc::new(SystemClock),
             plan_page_size: DEFAULT_PLAN_PAGE,
+            finalize_page_size: DEFAULT_FINALIZE_PAGE,
             sweeper: crate::sweeper::SweepConfig::default(),
         }
     }
@@ -97,6 +102,7 @@ impl App {
             plan: PlanState::default(),
             round: 0,
             number_blocks: vec![],
+            finalize: None,
             sweep: SweepState::default(),
             version: 1,
         };
@@ -442,12 +448,25 @@ impl App {
                 counters.accounts_selected
             )));
         }
-        let docs = self.documents.round_documents(run_id, run.round).await?;
-        let invoices = docs
-            .iter()
-            .filter(|d| d.document.kind == DocumentKind::Invoice)
-            .count() as u64;
-        let credit_memos = docs.len() as u64 - invoices;
+        // The round's documents by kind: every committed outcome added its documents to
+        // the counters, which hold every round so far; earlier rounds have their blocks.
+        let earlier = |f: fn(&NumberBlock) -> u64| -> u64 {
+            run.number_blocks
+                .iter()
+                .filter(|b| b.round < run.round)
+                .map(f)
+                .sum()
+        };
+        let (Some(invoices), Some(credit_memos)) = (
+            counters.invoices.checked_sub(earlier(|b| b.invoices)),
+            counters
+                .credit_memos
+                .checked_sub(earlier(|b| b.credit_memos)),
+        ) else {
+            return Err(AppError::Internal(format!(
+                "run {run_id}: counters below the numbers of earlier rounds"
+            )));
+        };
         let block = self
             .sequences
             .reserve_block(run_id, run.round, invoices, credit_memos)
@@ -458,22 +477,17 @@ impl App {
                 run.round, block.invoices, block.credit_memos
             )));
         }
-        let (mut next_inv, mut next_cm) = (block.first_invoice, block.first_credit_memo);
-        let mut numbers = Vec::with_capacity(docs.len());
-        for d in &docs {
-            let n = match d.document.kind {
-                DocumentKind::Invoice => {
-                    next_inv += 1;
-                    next_inv - 1
-                }
-                DocumentKind::CreditMemo => {
-                    next_cm += 1;
-                    next_cm - 1
-                }
-            };
-            numbers.push((d.document.id, d.document.kind.number(n)));
+        let Some(progress) = self.number_documents(run_id, run.round, &block).await? else {
+            return Ok(()); // the run moved on (another finalizer completed it)
+        };
+        if progress.next_invoice != block.first_invoice + block.invoices
+            || progress.next_credit_memo != block.first_credit_memo + block.credit_memos
+        {
+            return Err(AppError::Internal(format!(
+                "run {run_id} round {}: numbered up to {}/{} in a block {block:?}",
+                run.round, progress.next_invoice, progress.next_credit_memo
+            )));
         }
-        self.documents.assign_numbers(&numbers).await?;
         let now = self.clock.now();
         let round = run.round;
         self.modify_run(run_id, |r| {
@@ -492,6 +506,72 @@ impl App {
         })
         .await?;
         Ok(())
+    }
+
+    /// Numbers the round's documents page by page in numbering order from the block,
+    /// storing the cursor and the next numbers on the run after each page, so a
+    /// finalizer that stops resumes after the last stored page; a page numbered again
+    /// gets the same numbers. `None` when the run left this round meanwhile.
+    async fn number_documents(
+        &self,
+        run_id: RunId,
+        round: u32,
+        block: &NumberBlock,
+    ) -> Result<Option<FinalizeState>, AppError> {
+        let limit = self.finalize_page_size.max(1);
+        loop {
+            let run = self.get_run(run_id).await?;
+            if run.status != RunStatus::Processing || run.round != round {
+                return Ok(None);
+            }
+            let at = match &run.finalize {
+                Some(f) if f.round == round => f.clone(),
+                _ => FinalizeState {
+                    round,
+                    cursor: None,
+                    next_invoice: block.first_invoice,
+                    next_credit_memo: block.first_credit_memo,
+                    pages: 0,
+                    done: false,
+                },
+            };
+            if at.done {
+                return Ok(Some(at));
+            }
+            let page = self
+                .documents
+                .round_documents(run_id, round, at.cursor.as_deref(), limit)
+                .await?;
+            let mut next = at.clone();
+            let mut numbers = Vec::with_capacity(page.documents.len());
+            for d in &page.documents {
+                let n = match d.document.kind {
+                    DocumentKind::Invoice => &mut next.next_invoice,
+                    DocumentKind::CreditMemo => &mut next.next_credit_memo,
+                };
+                numbers.push((d.document.id, d.document.kind.number(*n)));
+                *n += 1;
+            }
+            self.documents.assign_numbers(&numbers).await?;
+            next.cursor = page.next.clone().or(at.cursor.clone());
+            next.pages += 1;
+            next.done = page.next.is_none();
+            // Stored only over the progress this page started from: a concurrent
+            // finalizer that stored first numbered the same page the same way.
+            self.modify_run(run_id, |r| {
+                if r.status != RunStatus::Processing || r.round != round {
+                    return Ok(false);
+                }
+                let current = r.finalize.as_ref().filter(|f| f.round == round);
+                let started = run.finalize.as_ref().filter(|f| f.round == round);
+                if current != started {
+                    return Ok(false);
+                }
+                r.finalize = Some(next.clone());
+                Ok(true)
+            })
+            .await?;
+        }
     }
 
     /// Completed / CompletedWithErrors → Posted; every document becomes Posted.

@@ -46,6 +46,7 @@ use std::sync::Arc;
 
 mod catalog;
 mod docgen;
+mod ledger;
 mod scheduling;
 
 type Item = HashMap<String, AttributeValue>;
@@ -154,6 +155,9 @@ pub struct DynamoStore {
     table: String,
     shards: u32,
     metrics: Arc<Metrics>,
+    /// Fault injection for tests: the account commit stops (as a crash would) before
+    /// writing its chunk with this index; `usize::MAX`: never.
+    crash_before_chunk: std::sync::atomic::AtomicUsize,
 }
 
 enum SortKey<'a> {
@@ -174,6 +178,7 @@ impl DynamoStore {
             table: config.table.clone(),
             shards: config.shards.max(1),
             metrics,
+            crash_before_chunk: std::sync::atomic::AtomicUsize::new(usize::MAX),
         }
     }
 
@@ -392,6 +397,28 @@ impl DynamoStore {
             .map(|_| ())
     }
 
+    /// A Put of a new item: `attribute_not_exists(pk)`, so it is written once.
+    pub(crate) fn put_new(&self, item: Item) -> StoreResult<TransactWriteItem> {
+        self.put_tx(item, Some("attribute_not_exists(pk)"))
+    }
+
+    /// A Put action of a transaction, with an optional condition.
+    pub(crate) fn put_tx(
+        &self,
+        item: Item,
+        condition: Option<&str>,
+    ) -> StoreResult<TransactWriteItem> {
+        Ok(TransactWriteItem::builder()
+            .put(built(
+                Put::builder()
+                    .table_name(&self.table)
+                    .set_item(Some(item))
+                    .set_condition_expression(condition.map(str::to_string))
+                    .build(),
+            )?)
+            .build())
+    }
+
     fn run_item(&self, run: &RunRecord) -> StoreResult<Item> {
         Ok(HashMap::from([
             (PK.to_string(), s(run_pk(run.id))),
@@ -404,35 +431,6 @@ impl DynamoStore {
             (VER.to_string(), n(run.version)),
             (DATA.to_string(), encode(run)?),
         ]))
-    }
-
-    async fn read_state(&self, account: &AccountId) -> StoreResult<(AccountState, u64)> {
-        match self.get(acct_pk(account), "STATE").await? {
-            None => Ok((AccountState::default(), 0)),
-            Some(item) => Ok((decode(&item)?, get_u64(&item, VER))),
-        }
-    }
-
-    fn state_put(
-        &self,
-        account: &AccountId,
-        state: &AccountState,
-        version: u64,
-    ) -> StoreResult<Put> {
-        let item = HashMap::from([
-            (PK.to_string(), s(acct_pk(account))),
-            (SK.to_string(), s("STATE")),
-            (VER.to_string(), n(version + 1)),
-            (DATA.to_string(), encode(state)?),
-        ]);
-        let p = Put::builder().table_name(&self.table).set_item(Some(item));
-        let p = if version == 0 {
-            p.condition_expression("attribute_not_exists(pk)")
-        } else {
-            p.condition_expression("ver = :v")
-                .expression_attribute_values(":v", n(version))
-        };
-        built(p.build())
     }
 
     fn counter_update(&self, run: RunId, k: u32, c: &Counters, sign: i64) -> StoreResult<Update> {
@@ -577,15 +575,7 @@ impl RunStore for DynamoStore {
                 .map_err(sdk)?;
             let number = seq.attributes().map(|a| get_u64(a, SEQ_VALUE)).unwrap_or(0);
             run.number = format!("BR-{number:08}");
-            let mut items = vec![TransactWriteItem::builder()
-                .put(built(
-                    Put::builder()
-                        .table_name(&self.table)
-                        .set_item(Some(self.run_item(&run)?))
-                        .condition_expression("attribute_not_exists(pk)")
-                        .build(),
-                )?)
-                .build()];
+            let mut items = vec![self.put_new(self.run_item(&run)?)?];
             if let Some(pk) = &idem_pk {
                 let item = HashMap::from([
                     (PK.to_string(), s(pk.clone())),
@@ -593,17 +583,7 @@ impl RunStore for DynamoStore {
                     ("runId".to_string(), s(run.id.to_string())),
                     ("createdAt".to_string(), s(run.created_at.to_rfc3339())),
                 ]);
-                items.push(
-                    TransactWriteItem::builder()
-                        .put(built(
-                            Put::builder()
-                                .table_name(&self.table)
-                                .set_item(Some(item))
-                                .condition_expression("attribute_not_exists(pk)")
-                                .build(),
-                        )?)
-                        .build(),
-                );
+                items.push(self.put_new(item)?);
             }
             match self.transact(items).await {
                 Ok(()) => return Ok(Created::New(run)),
@@ -810,13 +790,13 @@ impl BookStore for DynamoStore {
                 continue;
             }
             for attempt in 0..8u32 {
-                let (mut current, version) = self.read_state(account).await?;
-                let before = current.clone();
-                merge_state(&mut current, st.clone());
-                if current == before {
+                let mut row = self.read_state(account).await?;
+                let before = row.state.clone();
+                merge_state(&mut row.state, st.clone());
+                if row.state == before {
                     break;
                 }
-                let put = self.state_put(account, &current, version)?;
+                let put = self.state_put(account, &row)?;
                 bump(&self.metrics.dynamodb_writes);
                 let mut req = self
                     .client
@@ -840,6 +820,10 @@ impl BookStore for DynamoStore {
     async fn account_book(&self, id: &AccountId) -> StoreResult<Option<AccountBook>> {
         let items = self.query(None, acct_pk(id), SortKey::Any, None).await?;
         let mut account = None;
+        // Billed-mark items with the run that wrote them; only runs the state lists as
+        // committed count (a partially written commit's marks do not).
+        let mut marks: Vec<(&str, &str)> = Vec::new();
+        let mut runs = std::collections::BTreeSet::new();
         let mut book = AccountBook {
             account: match items.iter().find(|i| get_s(i, SK) == Some("ACCT")) {
                 Some(i) => decode(i)?,
@@ -864,8 +848,16 @@ impl BookStore for DynamoStore {
             } else if sk.starts_with("SCHED#") {
                 let sched: billrun_domain::book::InvoiceSchedule = decode(item)?;
                 book.scheduled_subscriptions.extend(sched.subscription_ids);
+            } else if sk.starts_with("MARK#") {
+                marks.push((sk, get_s(item, ledger::BY).unwrap_or_default()));
             } else if sk == "STATE" {
                 book.state = decode(item)?;
+                runs = ledger::state_runs(item);
+            }
+        }
+        for (sk, by) in marks {
+            if runs.contains(by) {
+                ledger::add_mark(&mut book.state, sk)?;
             }
         }
         Ok(account.map(|_| book))
@@ -920,14 +912,57 @@ impl DocumentStore for DynamoStore {
         }
     }
 
-    async fn round_documents(&self, run: RunId, round: u32) -> StoreResult<Vec<StoredDocument>> {
+    async fn round_documents(
+        &self,
+        run: RunId,
+        round: u32,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<DocumentPage> {
         let prefix = format!("{round:06}\u{1}");
-        Ok(self
-            .run_document_items(run, SortKey::Prefix(&prefix), None)
-            .await?
-            .into_iter()
-            .map(|(_, d)| d)
-            .collect())
+        let limit = limit.max(1);
+        // Each shard's partition is read from the cursor in key order, a share of the
+        // page each; only keys up to the smallest last key of a shard that has more
+        // are certainly in order, so the page ends there (at least that shard's share).
+        let per_shard = (limit * 2 / self.shards as usize).clamp(1, limit);
+        let mut read: Vec<(String, StoredDocument)> = Vec::new();
+        let mut frontier: Option<String> = None;
+        for k in 0..self.shards {
+            let sk = match cursor {
+                Some(c) => SortKey::After(c, &prefix),
+                None => SortKey::Prefix(&prefix),
+            };
+            let items = self
+                .query(Some(GSI1), format!("RUNDOC#{run}#{k}"), sk, Some(per_shard))
+                .await?;
+            let full = items.len() == per_shard;
+            for item in &items {
+                let key = get_s(item, GSI1SK).unwrap_or_default().to_string();
+                read.push((key, stored_document(item)?));
+            }
+            if full {
+                if let Some((last, _)) = read.last() {
+                    if frontier.as_ref().is_none_or(|f| last < f) {
+                        frontier = Some(last.clone());
+                    }
+                }
+            }
+        }
+        read.sort_by(|a, b| a.0.cmp(&b.0));
+        if let Some(f) = &frontier {
+            read.retain(|(key, _)| key <= f);
+        }
+        let more = frontier.is_some() || read.len() > limit;
+        read.truncate(limit);
+        let next = if more {
+            read.last().map(|(key, _)| key.clone())
+        } else {
+            None
+        };
+        Ok(DocumentPage {
+            documents: read.into_iter().map(|(_, d)| d).collect(),
+            next,
+        })
     }
 
     async fn run_documents(
@@ -1027,205 +1062,6 @@ impl DynamoStore {
             }
         }
         Ok(())
-    }
-}
-
-#[async_trait]
-impl WatermarkStore for DynamoStore {
-    async fn commit_account(&self, commit: &AccountCommit) -> StoreResult<CommitResult> {
-        let o = &commit.outcome;
-        let k = self.shard(&o.account_id);
-        if commit.documents.len() + 3 > MAX_TRANSACTION {
-            return Err(StoreError::Fatal(format!(
-                "account {} produces {} documents; one transaction holds at most {}",
-                o.account_id,
-                commit.documents.len(),
-                MAX_TRANSACTION - 3
-            )));
-        }
-        let mut items: Vec<TransactWriteItem> = Vec::with_capacity(commit.documents.len() + 3);
-        // 0: the outcome, written once.
-        let outcome_item = HashMap::from([
-            (PK.to_string(), s(self.shard_pk(o.run_id, k))),
-            (SK.to_string(), s(format!("ACCT#{}", o.account_id))),
-            (DATA.to_string(), encode(o)?),
-        ]);
-        items.push(
-            TransactWriteItem::builder()
-                .put(built(
-                    Put::builder()
-                        .table_name(&self.table)
-                        .set_item(Some(outcome_item))
-                        .condition_expression("attribute_not_exists(pk)")
-                        .build(),
-                )?)
-                .build(),
-        );
-        // 1: the counter shard of the account.
-        items.push(
-            TransactWriteItem::builder()
-                .update(self.counter_update(o.run_id, k, &o.counters, 1)?)
-                .build(),
-        );
-        // 2: the billing state, conditioned on the version its changes were checked on.
-        let state_index = if o.changes.is_empty() {
-            None
-        } else {
-            let (mut state, version) = self.read_state(&o.account_id).await?;
-            if let Err(e) = state.check(&o.changes) {
-                if self.outcome(o.run_id, &o.account_id).await?.is_some() {
-                    return Ok(CommitResult::AlreadyDone);
-                }
-                return Err(StoreError::Conflict(e.0));
-            }
-            state.apply(&o.changes);
-            items.push(
-                TransactWriteItem::builder()
-                    .put(self.state_put(&o.account_id, &state, version)?)
-                    .build(),
-            );
-            Some(items.len() - 1)
-        };
-        for d in &commit.documents {
-            let stored = StoredDocument {
-                document: d.clone(),
-                round: o.round,
-            };
-            let item = HashMap::from([
-                (PK.to_string(), s(doc_pk(d.id))),
-                (SK.to_string(), s("DOC")),
-                (GSI1PK.to_string(), s(format!("RUNDOC#{}#{k}", o.run_id))),
-                (
-                    GSI1SK.to_string(),
-                    s(doc_sort(o.round, &d.account_id, &d.group_key)),
-                ),
-                (STATUS.to_string(), s(status_name(d.status))),
-                (DATA.to_string(), encode(&stored)?),
-            ]);
-            items.push(
-                TransactWriteItem::builder()
-                    .put(built(
-                        Put::builder()
-                            .table_name(&self.table)
-                            .set_item(Some(item))
-                            .condition_expression("attribute_not_exists(pk)")
-                            .build(),
-                    )?)
-                    .build(),
-            );
-        }
-        match self.transact(items).await {
-            Ok(()) => Ok(CommitResult::Committed),
-            Err(SdkError::ServiceError(e)) => match e.err() {
-                TransactWriteItemsError::TransactionCanceledException(c) => {
-                    let reasons = c.cancellation_reasons();
-                    let failed = |i: usize| {
-                        reasons.get(i).and_then(|r| r.code()) == Some("ConditionalCheckFailed")
-                    };
-                    if failed(0) {
-                        Ok(CommitResult::AlreadyDone)
-                    } else if state_index.is_some_and(failed) {
-                        Err(StoreError::Conflict(format!(
-                            "billing state of account {} moved",
-                            o.account_id
-                        )))
-                    } else {
-                        let codes: Vec<&str> = reasons.iter().filter_map(|r| r.code()).collect();
-                        Err(StoreError::Transient(format!(
-                            "transaction canceled: {codes:?}"
-                        )))
-                    }
-                }
-                _ => Err(StoreError::Transient(format!(
-                    "{}",
-                    DisplayErrorContext(e.err())
-                ))),
-            },
-            Err(e) => Err(sdk(e)),
-        }
-    }
-
-    async fn revert_run(&self, run: RunId) -> StoreResult<()> {
-        let mut outcomes: Vec<AccountOutcomeRecord> = Vec::new();
-        let mut after: Option<AccountId> = None;
-        loop {
-            let page = self.outcomes(run, after.as_ref(), 1000).await?;
-            let Some(last) = page.last() else { break };
-            after = Some(last.account_id.clone());
-            outcomes.extend(page);
-        }
-        // Check every account first: nothing is reverted when one of them moved on.
-        let mut states = Vec::with_capacity(outcomes.len());
-        // (A reverted outcome has its changes cleared, so an interrupted cancel resumes.)
-        for o in outcomes.iter().filter(|o| !o.changes.is_empty()) {
-            let (state, version) = self.read_state(&o.account_id).await?;
-            state
-                .check_revert(&o.changes)
-                .map_err(|e| StoreError::Conflict(format!("account {}: {}", o.account_id, e.0)))?;
-            states.push((o, state, version));
-        }
-        for (o, mut state, version) in states {
-            state.revert(&o.changes);
-            let mut marked = o.clone();
-            marked.changes.clear();
-            marked.reason = Some("reverted".into());
-            let outcome_item = HashMap::from([
-                (
-                    PK.to_string(),
-                    s(self.shard_pk(run, self.shard(&o.account_id))),
-                ),
-                (SK.to_string(), s(format!("ACCT#{}", o.account_id))),
-                (DATA.to_string(), encode(&marked)?),
-            ]);
-            let items = vec![
-                TransactWriteItem::builder()
-                    .put(self.state_put(&o.account_id, &state, version)?)
-                    .build(),
-                TransactWriteItem::builder()
-                    .put(built(
-                        Put::builder()
-                            .table_name(&self.table)
-                            .set_item(Some(outcome_item))
-                            .build(),
-                    )?)
-                    .build(),
-            ];
-            self.transact(items).await.map_err(sdk)?;
-        }
-        let docs = self.run_document_items(run, SortKey::Any, None).await?;
-        let ids: Vec<DocumentId> = docs.iter().map(|(_, d)| d.document.id).collect();
-        self.set_statuses(&ids, DocumentStatus::Canceled, false)
-            .await
-    }
-
-    async fn clear_failed(&self, run: RunId) -> StoreResult<Vec<AccountId>> {
-        let mut cleared = Vec::new();
-        let mut after: Option<AccountId> = None;
-        loop {
-            let page = self.outcomes(run, after.as_ref(), 1000).await?;
-            let Some(last) = page.last() else { break };
-            after = Some(last.account_id.clone());
-            for o in page.into_iter().filter(|o| o.outcome == Outcome::Failed) {
-                let k = self.shard(&o.account_id);
-                let delete = built(
-                    Delete::builder()
-                        .table_name(&self.table)
-                        .key(PK, s(self.shard_pk(run, k)))
-                        .key(SK, s(format!("ACCT#{}", o.account_id)))
-                        .condition_expression("attribute_exists(pk)")
-                        .build(),
-                )?;
-                let items = vec![
-                    TransactWriteItem::builder().delete(delete).build(),
-                    TransactWriteItem::builder()
-                        .update(self.counter_update(run, k, &o.counters, -1)?)
-                        .build(),
-                ];
-                self.transact(items).await.map_err(sdk)?;
-                cleared.push(o.account_id);
-            }
-        }
-        Ok(cleared)
     }
 }
 

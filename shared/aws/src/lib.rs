@@ -47,6 +47,7 @@ pub fn app(
         )),
         clock: Arc::new(billrun_app::ports::SystemClock),
         plan_page_size: billrun_app::usecases::DEFAULT_PLAN_PAGE,
+        finalize_page_size: billrun_app::usecases::DEFAULT_FINALIZE_PAGE,
         sweeper: billrun_app::sweeper::SweepConfig::from_env(),
     };
     (app, store, queue)

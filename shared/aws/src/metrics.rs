@@ -19,6 +19,8 @@ pub struct Metrics {
     pub dynamodb_writes: AtomicU64,
     pub dynamodb_batch_writes: AtomicU64,
     pub dynamodb_transactions: AtomicU64,
+    /// Account commits that needed more than one transaction.
+    pub split_commits: AtomicU64,
     pub sqs_sends: AtomicU64,
     pub sqs_receives: AtomicU64,
     pub sqs_deletes: AtomicU64,

@@ -11,7 +11,7 @@ use billrun_domain::ids::AccountId;
 use billrun_domain::request::{Filters, RunRequest};
 use billrun_domain::run::{Counters, Outcome, RunStatus};
 use billrun_domain::state::StateChange;
-use common::Backend;
+use common::{usage_book, Backend};
 
 const EXAMPLE: &str = include_str!("../../../infra/local/tests/fixtures/book.json");
 
@@ -1128,6 +1128,199 @@ async fn the_sweeper_resends_lost_messages_and_resumes_planning_so_runs_complete
     assert_eq!(later.sweep, Default::default(), "{later:?}");
 }
 
+/// Usage units on the run's documents of `account`.
+async fn usage_units(
+    b: &Backend,
+    run: billrun_domain::ids::RunId,
+    account: &str,
+) -> rust_decimal::Decimal {
+    b.app
+        .all_documents(run)
+        .await
+        .unwrap()
+        .iter()
+        .filter(|d| d.account_id.as_str() == account)
+        .flat_map(|d| d.lines.iter())
+        .filter(|l| l.charge_id.as_ref().is_some_and(|c| c.as_str() == "C-U"))
+        .map(|l| l.quantity)
+        .sum()
+}
+
+/// 250 billed usage marks with the document, watermark, counter and outcome: more than
+/// one transaction's 100 actions on DynamoDB.
+async fn an_account_over_one_transaction_is_billed_once_and_reverted_whole(b: Backend) {
+    const USAGE: usize = 250;
+    b.app
+        .import_book(serde_json::to_vec(&usage_book(USAGE)).unwrap().as_slice())
+        .await
+        .unwrap();
+    let first = run_to_end(&b, request("2024-02-01")).await;
+    assert_eq!(first.status, RunStatus::Completed);
+    let units = rust_decimal::Decimal::from(2 * USAGE as i64);
+    assert_eq!(usage_units(&b, first.id, "A-00").await, units);
+    let state = |b: &Backend| {
+        let book = b.app.book.clone();
+        async move {
+            book.account_book(&aid("A-00"))
+                .await
+                .unwrap()
+                .unwrap()
+                .state
+        }
+    };
+    assert_eq!(state(&b).await.usage_billed.len(), USAGE);
+    // A redelivery changes nothing.
+    b.app
+        .process_account(first.id, &aid("A-00"), 0)
+        .await
+        .unwrap();
+    let counters = b.app.runs.counters(first.id).await.unwrap();
+    assert_eq!((counters.billed, counters.invoices), (2, 2));
+    assert!(counters.reconciles());
+    assert_eq!(b.app.all_documents(first.id).await.unwrap().len(), 2);
+    // Cancel reverts every mark; a new run bills the same usage again, once.
+    b.app.cancel_run(first.id).await.unwrap();
+    assert!(state(&b).await.usage_billed.is_empty());
+    let second = run_to_end(&b, request("2024-02-01")).await;
+    assert_eq!(usage_units(&b, second.id, "A-00").await, units);
+    assert_eq!(state(&b).await.usage_billed.len(), USAGE);
+    let third = run_to_end(&b, request("2024-03-01")).await;
+    assert_eq!(
+        usage_units(&b, third.id, "A-00").await,
+        rust_decimal::Decimal::ZERO
+    );
+    assert_eq!(b.app.all_documents(third.id).await.unwrap().len(), 2);
+}
+
+/// Fails `assign_numbers` while armed: a finalizer that stops after a page.
+struct StoppingNumbers {
+    inner: std::sync::Arc<dyn billrun_app::ports::DocumentStore>,
+    armed_after: std::sync::atomic::AtomicUsize,
+}
+
+#[async_trait::async_trait]
+impl billrun_app::ports::DocumentStore for StoppingNumbers {
+    async fn get_document(
+        &self,
+        id: billrun_domain::ids::DocumentId,
+    ) -> billrun_app::ports::StoreResult<Option<billrun_app::model::StoredDocument>> {
+        self.inner.get_document(id).await
+    }
+    async fn round_documents(
+        &self,
+        run: billrun_domain::ids::RunId,
+        round: u32,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> billrun_app::ports::StoreResult<billrun_app::model::DocumentPage> {
+        self.inner.round_documents(run, round, cursor, limit).await
+    }
+    async fn run_documents(
+        &self,
+        run: billrun_domain::ids::RunId,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> billrun_app::ports::StoreResult<billrun_app::model::DocumentPage> {
+        self.inner.run_documents(run, cursor, limit).await
+    }
+    async fn assign_numbers(
+        &self,
+        numbers: &[(billrun_domain::ids::DocumentId, String)],
+    ) -> billrun_app::ports::StoreResult<()> {
+        use std::sync::atomic::Ordering;
+        let left = self.armed_after.load(Ordering::SeqCst);
+        if left == 0 {
+            return Err(StoreError::Transient("finalizer stopped".into()));
+        }
+        self.armed_after
+            .store(left.saturating_sub(1), Ordering::SeqCst);
+        self.inner.assign_numbers(numbers).await
+    }
+    async fn set_run_status(
+        &self,
+        run: billrun_domain::ids::RunId,
+        status: DocumentStatus,
+    ) -> billrun_app::ports::StoreResult<()> {
+        self.inner.set_run_status(run, status).await
+    }
+}
+
+/// 13 documents numbered 4 a page; the finalizer stops after its first page and the
+/// next one resumes from the stored cursor: gapless numbers in numbering order.
+async fn finalization_is_paged_and_resumes_after_a_stopped_page(b: Backend) {
+    b.app
+        .import_book(serde_json::to_vec(&many(13)).unwrap().as_slice())
+        .await
+        .unwrap();
+    let stopping = std::sync::Arc::new(StoppingNumbers {
+        inner: b.app.documents.clone(),
+        armed_after: std::sync::atomic::AtomicUsize::new(1),
+    });
+    let mut app = b.app.clone();
+    app.documents = stopping.clone();
+    app.finalize_page_size = 4;
+    let id = app
+        .create_run(manual("2024-02-01"), None)
+        .await
+        .unwrap()
+        .run()
+        .id;
+    app.start_run(id).await.unwrap();
+    app.handle(&billrun_app::model::Message::Plan {
+        run_id: id,
+        page: 0,
+    })
+    .await
+    .unwrap();
+    let mut stopped = 0;
+    for i in 0..13 {
+        let account = aid(&format!("A-{i:02}"));
+        if app.process_account(id, &account, 0).await.is_err() {
+            stopped += 1;
+        }
+    }
+    assert_eq!(
+        stopped, 1,
+        "the last account's finalization stops after page 1"
+    );
+    let run = b.app.get_run(id).await.unwrap();
+    assert_eq!(run.status, RunStatus::Processing);
+    let progress = run.finalize.clone().expect("progress stored after page 1");
+    assert_eq!((progress.pages, progress.done), (1, false));
+    assert_eq!(
+        progress.next_invoice,
+        run.number_blocks[0].first_invoice + 4
+    );
+    let numbered = b.app.all_documents(id).await.unwrap();
+    assert_eq!(numbered.iter().filter(|d| d.number.is_some()).count(), 4);
+    // Another finalizer resumes there (the first page is not numbered again).
+    stopping
+        .armed_after
+        .store(usize::MAX, std::sync::atomic::Ordering::SeqCst);
+    app.try_finalize(id).await.unwrap();
+    let run = b.app.get_run(id).await.unwrap();
+    assert_eq!(run.status, RunStatus::Completed);
+    let progress = run.finalize.clone().unwrap();
+    assert!(progress.done);
+    assert_eq!(progress.pages, 4, "pages of 4, 4, 4 and 1 documents");
+    let numbers: Vec<(String, String)> = b
+        .app
+        .all_documents(id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|d| (d.account_id.to_string(), d.number.unwrap()))
+        .collect();
+    let first = run.number_blocks[0].first_invoice;
+    let expected: Vec<(String, String)> = (0..13u64)
+        .map(|i| (format!("A-{i:02}"), DocumentKind::Invoice.number(first + i)))
+        .collect();
+    assert_eq!(numbers, expected, "gapless, in byte-wise account order");
+    // Finalizing again changes nothing.
+    app.try_finalize(id).await.unwrap();
+    assert_eq!(b.app.get_run(id).await.unwrap().version, run.version);
+}
+
 macro_rules! conformance {
     ($($name:ident),* $(,)?) => {
         mod memory {
@@ -1174,4 +1367,6 @@ conformance!(
     an_invoice_schedule_item_is_executed_on_its_date_once_by_concurrent_ticks,
     the_sweeper_resends_lost_messages_and_resumes_planning_so_runs_complete,
     document_requests_need_an_active_template_and_render_each_document_once,
+    an_account_over_one_transaction_is_billed_once_and_reverted_whole,
+    finalization_is_paged_and_resumes_after_a_stopped_page,
 );

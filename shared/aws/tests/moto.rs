@@ -187,3 +187,82 @@ async fn a_planner_killed_mid_way_resumes_from_its_cursor() {
     assert_eq!((c.accounts_selected, c.billed, c.invoices), (10, 10, 10));
     assert_eq!(b.app.all_documents(id).await.unwrap().len(), 10);
 }
+
+/// An account whose commit takes three transactions (250 billed usage marks): a crash
+/// after the first leaves marks no rating counts; an overlapping run cannot bill the
+/// held items meanwhile; the redelivery completes the commit once and the other run then
+/// finds everything billed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_commit_split_over_transactions_survives_a_crash_between_them_exactly_once() {
+    const USAGE: usize = 250;
+    let b = Backend::aws().await;
+    let store = b.dynamo.clone().unwrap();
+    b.app
+        .book
+        .import_book(&common::usage_book(USAGE))
+        .await
+        .unwrap();
+    let a = aid("A-00");
+    let first = planned_run(&b, "2024-02-01").await;
+    let second = planned_run(&b, "2024-02-01").await;
+    let splits = b
+        .metrics
+        .split_commits
+        .load(std::sync::atomic::Ordering::SeqCst);
+    store.inject_crash_before_chunk(1);
+    assert!(b
+        .app
+        .process_account(first, &a, 0)
+        .await
+        .unwrap_err()
+        .is_retryable());
+    assert!(b.app.runs.outcome(first, &a).await.unwrap().is_none());
+    let book = b.app.book.account_book(&a).await.unwrap().unwrap();
+    assert!(
+        book.state.usage_billed.is_empty(),
+        "uncommitted marks do not count"
+    );
+    assert_eq!(b.app.runs.counters(first).await.unwrap().billed, 0);
+    // The overlapping run rates the same usage but cannot mark what the first holds.
+    let err = b.app.process_account(second, &a, 0).await.unwrap_err();
+    assert!(err.is_retryable(), "{err:?}");
+    assert!(b.app.runs.outcome(second, &a).await.unwrap().is_none());
+    // The redelivery redoes the first chunk, writes the rest and the outcome once.
+    b.app.process_account(first, &a, 0).await.unwrap();
+    b.app.process_account(first, &a, 0).await.unwrap();
+    assert_eq!(
+        b.metrics
+            .split_commits
+            .load(std::sync::atomic::Ordering::SeqCst),
+        splits + 1,
+        "one split commit completed; the duplicate found the outcome"
+    );
+    let book = b.app.book.account_book(&a).await.unwrap().unwrap();
+    assert_eq!(book.state.usage_billed.len(), USAGE);
+    b.app.process_account(second, &a, 0).await.unwrap();
+    b.finish(first).await;
+    b.finish(second).await;
+    let units = |docs: Vec<billrun_domain::document::Document>| -> rust_decimal::Decimal {
+        docs.iter()
+            .filter(|d| d.account_id == a)
+            .flat_map(|d| d.lines.iter())
+            .filter(|l| l.charge_id.as_ref().is_some_and(|c| c.as_str() == "C-U"))
+            .map(|l| l.quantity)
+            .sum()
+    };
+    let first_docs = b.app.all_documents(first).await.unwrap();
+    assert_eq!(first_docs.iter().filter(|d| d.account_id == a).count(), 1);
+    assert_eq!(
+        units(first_docs),
+        rust_decimal::Decimal::from(2 * USAGE as i64)
+    );
+    assert_eq!(
+        units(b.app.all_documents(second).await.unwrap()),
+        rust_decimal::Decimal::ZERO
+    );
+    let c = b.app.runs.counters(first).await.unwrap();
+    assert_eq!((c.billed, c.invoices), (2, 2));
+    assert!(c.reconciles());
+    let outcome = b.app.runs.outcome(second, &a).await.unwrap().unwrap();
+    assert!(outcome.document_ids.is_empty(), "{outcome:?}");
+}

@@ -38,21 +38,7 @@ impl DocumentRequestStore for DynamoStore {
             (SK.to_string(), s("DOCREQ")),
             ("id".to_string(), s(request.id.to_string())),
         ]);
-        let put = |item: Item, condition: Option<&str>| -> StoreResult<TransactWriteItem> {
-            Ok(TransactWriteItem::builder()
-                .put(built(
-                    Put::builder()
-                        .table_name(&self.table)
-                        .set_item(Some(item))
-                        .set_condition_expression(condition.map(str::to_string))
-                        .build(),
-                )?)
-                .build())
-        };
-        let items = vec![
-            put(item, Some("attribute_not_exists(pk)"))?,
-            put(latest, None)?,
-        ];
+        let items = vec![self.put_new(item)?, self.put_tx(latest, None)?];
         self.transact(items).await.map_err(sdk)
     }
 
@@ -97,23 +83,8 @@ impl DocumentRequestStore for DynamoStore {
             GenerationStatus::Failed => FAILED,
         };
         let items = vec![
-            TransactWriteItem::builder()
-                .put(built(
-                    Put::builder()
-                        .table_name(&self.table)
-                        .set_item(Some(marker))
-                        .condition_expression("attribute_not_exists(pk)")
-                        .build(),
-                )?)
-                .build(),
-            TransactWriteItem::builder()
-                .put(built(
-                    Put::builder()
-                        .table_name(&self.table)
-                        .set_item(Some(file_item))
-                        .build(),
-                )?)
-                .build(),
+            self.put_new(marker)?,
+            self.put_tx(file_item, None)?,
             TransactWriteItem::builder()
                 .update(built(
                     Update::builder()

@@ -22,6 +22,8 @@ pub struct Backend {
     sqs: Option<Arc<SqsQueue>>,
     pub aws: Option<(AwsConfig, Clients)>,
     pub metrics: Arc<Metrics>,
+    /// The DynamoDB adapter (AWS only), for fault injection.
+    pub dynamo: Option<Arc<billrun_aws::DynamoStore>>,
 }
 
 /// The AWS endpoint of the test run; a missing one is a failure, never a skip.
@@ -55,6 +57,7 @@ impl Backend {
             sqs: None,
             aws: None,
             metrics: Arc::new(Metrics::default()),
+            dynamo: None,
         }
     }
 
@@ -70,7 +73,7 @@ impl Backend {
             .expect("provisioning on the local endpoint");
         config.shards = 4;
         let metrics = Arc::new(Metrics::default());
-        let (app, _store, queue) = billrun_aws::app(&config, &clients, metrics.clone());
+        let (app, store, queue) = billrun_aws::app(&config, &clients, metrics.clone());
         let blobs = Arc::new(S3Blobs::new(
             clients.s3.clone(),
             config.bucket.clone(),
@@ -83,6 +86,7 @@ impl Backend {
             sqs: Some(queue),
             aws: Some((config, clients)),
             metrics,
+            dynamo: Some(store),
         }
     }
 
@@ -152,4 +156,33 @@ impl Backend {
             assert!(done, "run {run} did not complete within 120 s");
         }
     }
+}
+
+/// Account `A-00` with a monthly charge and `usage` usage records of 2 units at 0.05
+/// in January; `A-01` with the monthly charge only.
+pub fn usage_book(usage: usize) -> billrun_domain::book::Book {
+    let mut records = Vec::new();
+    for i in 0..usage {
+        records.push(serde_json::json!({
+            "id": format!("U-{i:04}"), "accountId": "A-00", "chargeId": "C-U",
+            "date": "2024-01-20", "quantity": "2"
+        }));
+    }
+    let json = serde_json::json!({
+        "accounts": [
+            {"id": "A-00", "name": "Heavy", "currency": "USD", "billCycleDay": 1},
+            {"id": "A-01", "name": "Light", "currency": "USD", "billCycleDay": 1}
+        ],
+        "subscriptions": [
+            {"id": "S-00", "accountId": "A-00", "productId": "P", "startDate": "2024-01-01",
+             "charges": [
+                {"id": "C-R0", "type": "Recurring", "price": "10.00", "billingPeriod": "Month"},
+                {"id": "C-U", "type": "Usage", "unitPrice": "0.05"}
+             ]},
+            {"id": "S-01", "accountId": "A-01", "productId": "P", "startDate": "2024-01-01",
+             "charges": [{"id": "C-R1", "type": "Recurring", "price": "10.00", "billingPeriod": "Month"}]}
+        ],
+        "usage": records
+    });
+    billrun_domain::book::Book::parse(json.to_string().as_bytes()).unwrap()
 }

@@ -1,0 +1,537 @@
+//! The account commit, split into transactions of at most 100 actions; its revert;
+//! clearing failed outcomes.
+//!
+//! | item | pk | sk | |
+//! | --- | --- | --- | --- |
+//! | billed mark of a usage record, one-time charge, adjustment | `ACCT#<id>` | `MARK#U#`, `MARK#O#`, `MARK#A#` + id | `by`: the run |
+//! | keys an early chunk of a split commit wrote | `RUN#<id>#<k>` | `PEND#<account>#<i>` | |
+//!
+//! A billed mark counts only once its run is in the billing state's `runs`, which the
+//! commit's last transaction (with the outcome) adds; see docs/aws.md.
+
+use super::*;
+use aws_sdk_dynamodb::types::ConditionCheck;
+use billrun_domain::ids::{AdjustmentId, ChargeId, UsageId};
+use billrun_domain::state::StateChange;
+use std::collections::BTreeSet;
+use std::sync::atomic::Ordering;
+
+/// The run that wrote a billed mark.
+pub(super) const BY: &str = "by";
+/// The billing state's set of runs whose account commit completed.
+const RUNS: &str = "runs";
+/// Actions of an early chunk besides the outcome check and the chunk's pending record.
+const CHUNK: usize = MAX_TRANSACTION - 2;
+
+/// The account's billing state item.
+pub(super) struct StateRow {
+    pub state: AccountState,
+    pub version: u64,
+    /// Runs whose commit of this account completed: only their billed marks count.
+    pub runs: BTreeSet<String>,
+}
+
+pub(super) fn state_runs(item: &Item) -> BTreeSet<String> {
+    item.get(RUNS)
+        .and_then(|v| v.as_ss().ok())
+        .map(|v| v.iter().cloned().collect())
+        .unwrap_or_default()
+}
+
+/// The sort key of the billed-mark item a change writes; `None` for a watermark.
+pub(super) fn mark_sk(change: &StateChange) -> Option<String> {
+    match change {
+        StateChange::Usage { usage_id } => Some(format!("MARK#U#{usage_id}")),
+        StateChange::OneTime { charge_id } => Some(format!("MARK#O#{charge_id}")),
+        StateChange::Adjustment { adjustment_id } => Some(format!("MARK#A#{adjustment_id}")),
+        StateChange::Watermark { .. } => None,
+    }
+}
+
+/// Adds a committed billed mark (its item's sort key) to the state.
+pub(super) fn add_mark(state: &mut AccountState, sk: &str) -> StoreResult<()> {
+    let bad = |e: String| StoreError::Fatal(format!("corrupt billed mark {sk}: {e}"));
+    if let Some(id) = sk.strip_prefix("MARK#U#") {
+        state.usage_billed.insert(UsageId::parse(id).map_err(bad)?);
+    } else if let Some(id) = sk.strip_prefix("MARK#O#") {
+        state
+            .one_time_billed
+            .insert(ChargeId::parse(id).map_err(bad)?);
+    } else if let Some(id) = sk.strip_prefix("MARK#A#") {
+        state
+            .adjustments_billed
+            .insert(AdjustmentId::parse(id).map_err(bad)?);
+    }
+    Ok(())
+}
+
+fn watermarks(changes: &[StateChange]) -> Vec<StateChange> {
+    changes
+        .iter()
+        .filter(|c| mark_sk(c).is_none())
+        .cloned()
+        .collect()
+}
+
+/// What a canceled transaction's reasons say.
+enum Canceled {
+    /// The action at this index failed its condition.
+    Condition(Vec<usize>),
+    Other(String),
+}
+
+fn canceled(
+    e: SdkError<TransactWriteItemsError, aws_sdk_dynamodb::config::http::HttpResponse>,
+) -> Result<Canceled, StoreError> {
+    match e {
+        SdkError::ServiceError(e) => match e.err() {
+            TransactWriteItemsError::TransactionCanceledException(c) => {
+                let reasons = c.cancellation_reasons();
+                let failed: Vec<usize> = reasons
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, r)| r.code() == Some("ConditionalCheckFailed"))
+                    .map(|(i, _)| i)
+                    .collect();
+                if failed.is_empty() {
+                    let codes: Vec<&str> = reasons.iter().filter_map(|r| r.code()).collect();
+                    Ok(Canceled::Other(format!("transaction canceled: {codes:?}")))
+                } else {
+                    Ok(Canceled::Condition(failed))
+                }
+            }
+            other => Err(StoreError::Transient(format!(
+                "{}",
+                DisplayErrorContext(other)
+            ))),
+        },
+        e => Err(sdk(e)),
+    }
+}
+
+/// One splittable action: its item key (the deterministic order) and the action.
+struct Action {
+    pk: String,
+    sk: String,
+    item: TransactWriteItem,
+}
+
+impl DynamoStore {
+    /// Makes the next account commit stop before writing its early chunk `index`, as a
+    /// crash there would (tests only; one shot).
+    #[doc(hidden)]
+    pub fn inject_crash_before_chunk(&self, index: usize) {
+        self.crash_before_chunk.store(index, Ordering::SeqCst);
+    }
+
+    pub(super) async fn read_state(&self, account: &AccountId) -> StoreResult<StateRow> {
+        match self.get(acct_pk(account), "STATE").await? {
+            None => Ok(StateRow {
+                state: AccountState::default(),
+                version: 0,
+                runs: BTreeSet::new(),
+            }),
+            Some(item) => Ok(StateRow {
+                state: decode(&item)?,
+                version: get_u64(&item, VER),
+                runs: state_runs(&item),
+            }),
+        }
+    }
+
+    /// The state item as `row` holds it, conditioned on the version it was read at.
+    pub(super) fn state_put(&self, account: &AccountId, row: &StateRow) -> StoreResult<Put> {
+        let mut item = HashMap::from([
+            (PK.to_string(), s(acct_pk(account))),
+            (SK.to_string(), s("STATE")),
+            (VER.to_string(), n(row.version + 1)),
+            (DATA.to_string(), encode(&row.state)?),
+        ]);
+        if !row.runs.is_empty() {
+            item.insert(
+                RUNS.to_string(),
+                AttributeValue::Ss(row.runs.iter().cloned().collect()),
+            );
+        }
+        let p = Put::builder().table_name(&self.table).set_item(Some(item));
+        let p = if row.version == 0 {
+            p.condition_expression("attribute_not_exists(pk)")
+        } else {
+            p.condition_expression("ver = :v")
+                .expression_attribute_values(":v", n(row.version))
+        };
+        built(p.build())
+    }
+
+    fn outcome_key(&self, o: &AccountOutcomeRecord) -> (String, String) {
+        (
+            self.shard_pk(o.run_id, self.shard(&o.account_id)),
+            format!("ACCT#{}", o.account_id),
+        )
+    }
+
+    /// The documents and billed marks of a commit, in key order.
+    fn actions(&self, commit: &AccountCommit) -> StoreResult<Vec<Action>> {
+        let o = &commit.outcome;
+        let k = self.shard(&o.account_id);
+        let mut out = Vec::with_capacity(commit.documents.len() + o.changes.len());
+        for d in &commit.documents {
+            let stored = StoredDocument {
+                document: d.clone(),
+                round: o.round,
+            };
+            let item = HashMap::from([
+                (PK.to_string(), s(doc_pk(d.id))),
+                (SK.to_string(), s("DOC")),
+                (GSI1PK.to_string(), s(format!("RUNDOC#{}#{k}", o.run_id))),
+                (
+                    GSI1SK.to_string(),
+                    s(doc_sort(o.round, &d.account_id, &d.group_key)),
+                ),
+                (STATUS.to_string(), s(status_name(d.status))),
+                (DATA.to_string(), encode(&stored)?),
+            ]);
+            // The id is derived from (run, account, group key): only this account's
+            // commit in this run writes it, and never once numbered (numbering follows
+            // the outcome, and every chunk checks that the outcome is absent).
+            let put = built(
+                Put::builder()
+                    .table_name(&self.table)
+                    .set_item(Some(item))
+                    .condition_expression("attribute_not_exists(#n)")
+                    .expression_attribute_names("#n", NUMBER)
+                    .build(),
+            )?;
+            out.push(Action {
+                pk: doc_pk(d.id),
+                sk: "DOC".into(),
+                item: TransactWriteItem::builder().put(put).build(),
+            });
+        }
+        for c in &o.changes {
+            let Some(sk) = mark_sk(c) else { continue };
+            let item = HashMap::from([
+                (PK.to_string(), s(acct_pk(&o.account_id))),
+                (SK.to_string(), s(sk.clone())),
+                (BY.to_string(), s(o.run_id.to_string())),
+            ]);
+            // Not billed, or billed by this run (an earlier attempt of this commit).
+            let put = built(
+                Put::builder()
+                    .table_name(&self.table)
+                    .set_item(Some(item))
+                    .condition_expression("attribute_not_exists(pk) OR #by = :run")
+                    .expression_attribute_names("#by", BY)
+                    .expression_attribute_values(":run", s(o.run_id.to_string()))
+                    .build(),
+            )?;
+            out.push(Action {
+                pk: acct_pk(&o.account_id),
+                sk,
+                item: TransactWriteItem::builder().put(put).build(),
+            });
+        }
+        out.sort_by(|a, b| (&a.pk, &a.sk).cmp(&(&b.pk, &b.sk)));
+        Ok(out)
+    }
+
+    /// The pending records of earlier attempts of this account's commit: (their sort
+    /// keys, the item keys they list).
+    async fn pending(
+        &self,
+        o: &AccountOutcomeRecord,
+    ) -> StoreResult<(Vec<String>, Vec<(String, String)>)> {
+        let (pk, _) = self.outcome_key(o);
+        let prefix = format!("PEND#{}#", o.account_id);
+        let items = self.query(None, pk, SortKey::Prefix(&prefix), None).await?;
+        let mut sks = Vec::with_capacity(items.len());
+        let mut keys = Vec::new();
+        for item in &items {
+            sks.push(get_s(item, SK).unwrap_or_default().to_string());
+            let listed: Vec<(String, String)> = decode(item)?;
+            keys.extend(listed);
+        }
+        Ok((sks, keys))
+    }
+
+    /// Deletes what an earlier attempt wrote and this one does not: documents not yet
+    /// numbered, billed marks of this run.
+    async fn drop_stale(
+        &self,
+        o: &AccountOutcomeRecord,
+        stale: Vec<(String, String)>,
+    ) -> StoreResult<()> {
+        for (pk, sk) in stale {
+            let mut req = self
+                .client
+                .delete_item()
+                .table_name(&self.table)
+                .key(PK, s(pk))
+                .key(SK, s(sk.clone()));
+            req = if sk == "DOC" {
+                req.condition_expression("attribute_not_exists(#n)")
+                    .expression_attribute_names("#n", NUMBER)
+            } else {
+                req.condition_expression("#by = :run")
+                    .expression_attribute_names("#by", BY)
+                    .expression_attribute_values(":run", s(o.run_id.to_string()))
+            };
+            bump(&self.metrics.dynamodb_writes);
+            match req.send().await.map_err(sdk) {
+                Ok(_) | Err(StoreError::Conflict(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    async fn delete_pending(&self, o: &AccountOutcomeRecord, sks: &[String]) -> StoreResult<()> {
+        let (pk, _) = self.outcome_key(o);
+        for sk in sks {
+            bump(&self.metrics.dynamodb_writes);
+            self.client
+                .delete_item()
+                .table_name(&self.table)
+                .key(PK, s(pk.clone()))
+                .key(SK, s(sk.clone()))
+                .send()
+                .await
+                .map_err(sdk)?;
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl WatermarkStore for DynamoStore {
+    /// The outcome, the counter shard and the billing state (watermarks conditioned on
+    /// the version they were checked against, the run added to its committed runs) go
+    /// in the last transaction with as many documents and billed marks as fit; the rest,
+    /// in key order, go first in chunks that each check the outcome is absent and
+    /// record their keys. Every early action is idempotent for this (run, account).
+    async fn commit_account(&self, commit: &AccountCommit) -> StoreResult<CommitResult> {
+        let o = &commit.outcome;
+        let k = self.shard(&o.account_id);
+        let (outcome_pk, outcome_sk) = self.outcome_key(o);
+        let outcome_item = HashMap::from([
+            (PK.to_string(), s(outcome_pk.clone())),
+            (SK.to_string(), s(outcome_sk.clone())),
+            (DATA.to_string(), encode(o)?),
+        ]);
+        let mut last: Vec<TransactWriteItem> = vec![
+            self.put_new(outcome_item)?,
+            TransactWriteItem::builder()
+                .update(self.counter_update(o.run_id, k, &o.counters, 1)?)
+                .build(),
+        ];
+        if !o.changes.is_empty() {
+            let mut row = self.read_state(&o.account_id).await?;
+            // Watermarks and marks the book imported live in the state item; billed
+            // marks of runs are items whose conditions check them.
+            if let Err(e) = row.state.check(&o.changes) {
+                if self.outcome(o.run_id, &o.account_id).await?.is_some() {
+                    return Ok(CommitResult::AlreadyDone);
+                }
+                return Err(StoreError::Conflict(e.0));
+            }
+            row.state.apply(&watermarks(&o.changes));
+            row.runs.insert(o.run_id.to_string());
+            last.push(
+                TransactWriteItem::builder()
+                    .put(self.state_put(&o.account_id, &row)?)
+                    .build(),
+            );
+        }
+        let fixed = last.len();
+        let mut head = self.actions(commit)?;
+        let tail = head.split_off(head.len().saturating_sub(MAX_TRANSACTION - fixed));
+        // An earlier attempt may have written early chunks this attempt does not cover
+        // (its rating differed, or this is a failure record): remove them first.
+        let mut pending_sks = Vec::new();
+        if !head.is_empty() || o.outcome == Outcome::Failed {
+            let (sks, keys) = self.pending(o).await?;
+            let now: BTreeSet<(&str, &str)> = head
+                .iter()
+                .chain(tail.iter())
+                .map(|a| (a.pk.as_str(), a.sk.as_str()))
+                .collect();
+            let stale: Vec<(String, String)> = keys
+                .into_iter()
+                .filter(|(p, s)| !now.contains(&(p.as_str(), s.as_str())))
+                .collect();
+            self.drop_stale(o, stale).await?;
+            pending_sks = sks;
+        }
+        let mut chunks = 0;
+        for (i, chunk) in head.chunks(CHUNK).enumerate() {
+            if self
+                .crash_before_chunk
+                .compare_exchange(i, usize::MAX, Ordering::SeqCst, Ordering::SeqCst)
+                .is_ok()
+            {
+                return Err(StoreError::Transient(format!(
+                    "injected crash before chunk {i}"
+                )));
+            }
+            let check = built(
+                ConditionCheck::builder()
+                    .table_name(&self.table)
+                    .key(PK, s(outcome_pk.clone()))
+                    .key(SK, s(outcome_sk.clone()))
+                    .condition_expression("attribute_not_exists(pk)")
+                    .build(),
+            )?;
+            let keys: Vec<(&str, &str)> = chunk
+                .iter()
+                .map(|a| (a.pk.as_str(), a.sk.as_str()))
+                .collect();
+            let pend_sk = format!("PEND#{}#{i:05}", o.account_id);
+            let pend = HashMap::from([
+                (PK.to_string(), s(outcome_pk.clone())),
+                (SK.to_string(), s(pend_sk.clone())),
+                (DATA.to_string(), encode(&keys)?),
+            ]);
+            let mut items = vec![
+                TransactWriteItem::builder().condition_check(check).build(),
+                self.put_tx(pend, None)?,
+            ];
+            items.extend(chunk.iter().map(|a| a.item.clone()));
+            match self.transact(items).await {
+                Ok(()) => {}
+                Err(e) => match canceled(e)? {
+                    Canceled::Condition(failed) if failed.contains(&0) => {
+                        return Ok(CommitResult::AlreadyDone)
+                    }
+                    // A billed mark is held by another run (committed or in progress).
+                    Canceled::Condition(_) => {
+                        return Err(StoreError::Conflict(format!(
+                            "account {}: an item is billed by another run",
+                            o.account_id
+                        )))
+                    }
+                    Canceled::Other(m) => return Err(StoreError::Transient(m)),
+                },
+            }
+            if !pending_sks.contains(&pend_sk) {
+                pending_sks.push(pend_sk);
+            }
+            chunks += 1;
+        }
+        if chunks > 0 {
+            bump(&self.metrics.split_commits);
+        }
+        last.extend(tail.into_iter().map(|a| a.item));
+        match self.transact(last).await {
+            Ok(()) => {}
+            Err(e) => match canceled(e)? {
+                Canceled::Condition(failed) if failed.contains(&0) => {
+                    return Ok(CommitResult::AlreadyDone)
+                }
+                // The state moved, or a billed mark is held by another run.
+                Canceled::Condition(_) => {
+                    return Err(StoreError::Conflict(format!(
+                        "billing state of account {} moved",
+                        o.account_id
+                    )))
+                }
+                Canceled::Other(m) => return Err(StoreError::Transient(m)),
+            },
+        }
+        // Committed: the pending records are only read while the outcome is absent.
+        self.delete_pending(o, &pending_sks).await?;
+        Ok(CommitResult::Committed)
+    }
+
+    async fn revert_run(&self, run: RunId) -> StoreResult<()> {
+        let mut outcomes: Vec<AccountOutcomeRecord> = Vec::new();
+        let mut after: Option<AccountId> = None;
+        loop {
+            let page = self.outcomes(run, after.as_ref(), 1000).await?;
+            let Some(last) = page.last() else { break };
+            after = Some(last.account_id.clone());
+            outcomes.extend(page);
+        }
+        let by = run.to_string();
+        // Check every account first: nothing is reverted when one of them moved on.
+        // (A reverted outcome has its changes cleared, so an interrupted cancel resumes;
+        // a billed mark already deleted by it is absent.)
+        let mut states = Vec::with_capacity(outcomes.len());
+        for o in outcomes.iter().filter(|o| !o.changes.is_empty()) {
+            let row = self.read_state(&o.account_id).await?;
+            let moved = watermarks(&o.changes);
+            row.state
+                .check_revert(&moved)
+                .map_err(|e| StoreError::Conflict(format!("account {}: {}", o.account_id, e.0)))?;
+            let marks: Vec<String> = o.changes.iter().filter_map(mark_sk).collect();
+            let pk = acct_pk(&o.account_id);
+            let keys = marks.iter().map(|m| (pk.clone(), m.as_str())).collect();
+            for item in self.batch_get(keys).await? {
+                if get_s(&item, BY) != Some(by.as_str()) {
+                    return Err(StoreError::Conflict(format!(
+                        "account {}: a later run has billed {} since",
+                        o.account_id,
+                        get_s(&item, SK).unwrap_or_default()
+                    )));
+                }
+            }
+            states.push((o, row, moved, marks));
+        }
+        for (o, mut row, moved, marks) in states {
+            let pk = acct_pk(&o.account_id);
+            let stale = marks.into_iter().map(|m| (pk.clone(), m)).collect();
+            self.drop_stale(o, stale).await?;
+            row.state.revert(&moved);
+            row.runs.remove(&by);
+            let mut marked = o.clone();
+            marked.changes.clear();
+            marked.reason = Some("reverted".into());
+            let (opk, osk) = self.outcome_key(o);
+            let outcome_item = HashMap::from([
+                (PK.to_string(), s(opk)),
+                (SK.to_string(), s(osk)),
+                (DATA.to_string(), encode(&marked)?),
+            ]);
+            let items = vec![
+                TransactWriteItem::builder()
+                    .put(self.state_put(&o.account_id, &row)?)
+                    .build(),
+                self.put_tx(outcome_item, None)?,
+            ];
+            self.transact(items).await.map_err(sdk)?;
+        }
+        let docs = self.run_document_items(run, SortKey::Any, None).await?;
+        let ids: Vec<DocumentId> = docs.iter().map(|(_, d)| d.document.id).collect();
+        self.set_statuses(&ids, DocumentStatus::Canceled, false)
+            .await
+    }
+
+    async fn clear_failed(&self, run: RunId) -> StoreResult<Vec<AccountId>> {
+        let mut cleared = Vec::new();
+        let mut after: Option<AccountId> = None;
+        loop {
+            let page = self.outcomes(run, after.as_ref(), 1000).await?;
+            let Some(last) = page.last() else { break };
+            after = Some(last.account_id.clone());
+            for o in page.into_iter().filter(|o| o.outcome == Outcome::Failed) {
+                let k = self.shard(&o.account_id);
+                let delete = built(
+                    Delete::builder()
+                        .table_name(&self.table)
+                        .key(PK, s(self.shard_pk(run, k)))
+                        .key(SK, s(format!("ACCT#{}", o.account_id)))
+                        .condition_expression("attribute_exists(pk)")
+                        .build(),
+                )?;
+                let items = vec![
+                    TransactWriteItem::builder().delete(delete).build(),
+                    TransactWriteItem::builder()
+                        .update(self.counter_update(run, k, &o.counters, -1)?)
+                        .build(),
+                ];
+                self.transact(items).await.map_err(sdk)?;
+                cleared.push(o.account_id);
+            }
+        }
+        Ok(cleared)
+    }
+}
