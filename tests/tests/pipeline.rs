@@ -433,3 +433,50 @@ async fn a_redelivered_account_message_changes_nothing() {
     }
     assert_eq!(snapshot(&local, run).await, done);
 }
+
+/// An Immediate run whose POST failed after the run was stored, with `op` failing once.
+async fn immediate_run_with_a_failed_start(op: &'static str) -> (Local, RunId) {
+    let local = local_with(BOOK).await;
+    let plan = billrun_app::faults::FaultPlan::new(0, 0);
+    let (app, _) = plan.wrap(&local.app);
+    plan.fail_next(op, 1);
+    let key = Some(format!("start-{op}"));
+    let err = app
+        .create_run(request("2024-01-01"), key.clone())
+        .await
+        .expect_err("the start fails");
+    assert!(err.is_retryable(), "{err:?}");
+    // The client retries the POST under the same key: it replays the run and finishes
+    // starting it.
+    let replay = app
+        .create_run(request("2024-01-01"), key)
+        .await
+        .expect("the retry replays the run");
+    assert!(matches!(replay, Created::Replayed(_)), "{replay:?}");
+    assert_eq!(replay.run().status, RunStatus::Processing);
+    (local, replay.run().id)
+}
+
+#[tokio::test]
+async fn a_retried_post_starts_an_immediate_run_whose_start_failed_before_processing() {
+    // The run is stored, then moving it to Processing fails: it is Pending.
+    let (local, run) = immediate_run_with_a_failed_start("update_run").await;
+    drain_queue(&local).await;
+    let view = local.app.run_view(run).await.unwrap();
+    assert_eq!(view.status, RunStatus::Completed);
+    assert_eq!(view.counters.billed, 2);
+    assert_eq!(
+        numbers(&documents(&local, run).await),
+        ["INV-000000001", "INV-000000002"]
+    );
+}
+
+#[tokio::test]
+async fn a_retried_post_queues_the_planning_an_immediate_run_failed_to_queue() {
+    // The run is Processing, but its first planning message was never sent.
+    let (local, run) = immediate_run_with_a_failed_start("send").await;
+    drain_queue(&local).await;
+    let view = local.app.run_view(run).await.unwrap();
+    assert_eq!(view.status, RunStatus::Completed);
+    assert_eq!(view.counters.billed, 2);
+}
