@@ -239,3 +239,81 @@ async fn runs_on_the_aws_adapters_under_random_fault_schedules_bill_what_the_fau
     summary.print("the AWS adapters on moto");
     summary.assert_ok();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_malformed_body_reaches_the_dlq_without_blocking_the_messages_of_its_batch() {
+    let clients = Clients::load().await;
+    let prefix = format!("p{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+    let mut names = Names::new(prefix.clone());
+    names.visibility_timeout_seconds = 1;
+    names.max_receive_count = 2;
+    let config = provision(&clients, &names).await.expect("provisioning");
+    let (mut app, _store, queue) =
+        billrun_aws::app(&config, &clients, Arc::new(Metrics::default()));
+    app.plan_page_size = 100;
+    let book = variant(0).book();
+    app.import_book(&serde_json::to_vec(&book).unwrap())
+        .await
+        .unwrap();
+    let mut request = variant(0).request();
+    request.run_type = billrun_domain::request::RunType::Manual;
+    let run = app.create_run(request, None).await.unwrap().run().id;
+    // The poison goes first, in the same receive batch as the run's messages.
+    clients
+        .sqs
+        .send_message()
+        .queue_url(queue.account_url())
+        .message_body("{not a message")
+        .send()
+        .await
+        .unwrap();
+    app.start_run(run).await.unwrap();
+    let app = Arc::new(app);
+    let done = billrun_aws::sqs::pump_until_done(
+        app.clone(),
+        queue.clone(),
+        run,
+        2,
+        names.max_receive_count,
+        Duration::from_secs(120),
+    )
+    .await
+    .unwrap();
+    assert!(done, "the run completes around the poison message");
+    let view = app.run_view(run).await.unwrap();
+    assert!(view.counters.reconciles(), "{:?}", view.counters);
+    assert_eq!(view.counters.accounts_selected, ACCOUNTS as u64);
+    // Redrive moves it to the DLQ once its receives are used up.
+    let dlq = clients
+        .sqs
+        .get_queue_url()
+        .queue_name(format!("{prefix}-account-dlq"))
+        .send()
+        .await
+        .unwrap()
+        .queue_url()
+        .unwrap_or_default()
+        .to_string();
+    let mut bodies = Vec::new();
+    let started = Instant::now();
+    while bodies.is_empty() && started.elapsed() < Duration::from_secs(30) {
+        // Receives on the source queue drive the redrive.
+        let _ = queue
+            .poll_once(&app, queue.account_url(), 1, names.max_receive_count)
+            .await;
+        let out = clients
+            .sqs
+            .receive_message()
+            .queue_url(&dlq)
+            .wait_time_seconds(1)
+            .send()
+            .await
+            .unwrap();
+        bodies.extend(
+            out.messages()
+                .iter()
+                .filter_map(|m| m.body().map(str::to_string)),
+        );
+    }
+    assert_eq!(bodies, ["{not a message"]);
+}

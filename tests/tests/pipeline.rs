@@ -480,3 +480,58 @@ async fn a_retried_post_queues_the_planning_an_immediate_run_failed_to_queue() {
     assert_eq!(view.status, RunStatus::Completed);
     assert_eq!(view.counters.billed, 2);
 }
+
+#[tokio::test]
+async fn a_document_that_keeps_failing_is_recorded_failed_with_its_reason_and_the_request_completes(
+) {
+    use billrun_app::docgen::{DocumentRequestStatus, GenerationStatus};
+    let local = local_with(BOOK).await;
+    let run = run_to_end(&local, request("2024-01-01")).await;
+    let template = serde_json::json!({
+        "name": "Default",
+        "content": serde_json::to_string(&billrun_documents_template()).unwrap(),
+    });
+    local
+        .app
+        .put_template("T-1", template.to_string().as_bytes())
+        .await
+        .unwrap();
+    local.app.activate_template("T-1").await.unwrap();
+    let view = local.app.request_documents(run.id).await.unwrap();
+    // Rendering cannot read the template on any receive of either document.
+    let plan = billrun_app::faults::FaultPlan::new(0, 0);
+    let (app, _) = plan.wrap(&local.app);
+    let config = WorkerConfig {
+        workers: 1,
+        max_receives: 3,
+    };
+    plan.fail_next("get_template", 2 * config.max_receives);
+    drain(std::sync::Arc::new(app), local.queue.clone(), config).await;
+    let done = local.app.document_request(view.id).await.unwrap();
+    assert_eq!(done.status, DocumentRequestStatus::CompletedWithErrors);
+    assert_eq!((done.counters.generated, done.counters.failed), (0, 2));
+    let mut reasons = Vec::new();
+    for d in documents(&local, run.id).await {
+        let file = local
+            .app
+            .catalog
+            .document_file(d.id)
+            .await
+            .unwrap()
+            .unwrap();
+        if file.status == GenerationStatus::Failed {
+            reasons.push(file.reason.unwrap_or_default());
+        }
+    }
+    assert_eq!(reasons.len(), 2);
+    assert!(
+        reasons
+            .iter()
+            .all(|r| r.contains("gave up after 3 receives") && r.contains("get_template")),
+        "{reasons:?}"
+    );
+}
+
+fn billrun_documents_template() -> billrun_documents::DocumentTemplate {
+    billrun_documents::sample::demo_template("en-US")
+}
