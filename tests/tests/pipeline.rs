@@ -433,3 +433,105 @@ async fn a_redelivered_account_message_changes_nothing() {
     }
     assert_eq!(snapshot(&local, run).await, done);
 }
+
+/// An Immediate run whose POST failed after the run was stored, with `op` failing once.
+async fn immediate_run_with_a_failed_start(op: &'static str) -> (Local, RunId) {
+    let local = local_with(BOOK).await;
+    let plan = billrun_app::faults::FaultPlan::new(0, 0);
+    let (app, _) = plan.wrap(&local.app);
+    plan.fail_next(op, 1);
+    let key = Some(format!("start-{op}"));
+    let err = app
+        .create_run(request("2024-01-01"), key.clone())
+        .await
+        .expect_err("the start fails");
+    assert!(err.is_retryable(), "{err:?}");
+    // The client retries the POST under the same key: it replays the run and finishes
+    // starting it.
+    let replay = app
+        .create_run(request("2024-01-01"), key)
+        .await
+        .expect("the retry replays the run");
+    assert!(matches!(replay, Created::Replayed(_)), "{replay:?}");
+    assert_eq!(replay.run().status, RunStatus::Processing);
+    (local, replay.run().id)
+}
+
+#[tokio::test]
+async fn a_retried_post_starts_an_immediate_run_whose_start_failed_before_processing() {
+    // The run is stored, then moving it to Processing fails: it is Pending.
+    let (local, run) = immediate_run_with_a_failed_start("update_run").await;
+    drain_queue(&local).await;
+    let view = local.app.run_view(run).await.unwrap();
+    assert_eq!(view.status, RunStatus::Completed);
+    assert_eq!(view.counters.billed, 2);
+    assert_eq!(
+        numbers(&documents(&local, run).await),
+        ["INV-000000001", "INV-000000002"]
+    );
+}
+
+#[tokio::test]
+async fn a_retried_post_queues_the_planning_an_immediate_run_failed_to_queue() {
+    // The run is Processing, but its first planning message was never sent.
+    let (local, run) = immediate_run_with_a_failed_start("send").await;
+    drain_queue(&local).await;
+    let view = local.app.run_view(run).await.unwrap();
+    assert_eq!(view.status, RunStatus::Completed);
+    assert_eq!(view.counters.billed, 2);
+}
+
+#[tokio::test]
+async fn a_document_that_keeps_failing_is_recorded_failed_with_its_reason_and_the_request_completes(
+) {
+    use billrun_app::docgen::{DocumentRequestStatus, GenerationStatus};
+    let local = local_with(BOOK).await;
+    let run = run_to_end(&local, request("2024-01-01")).await;
+    let template = serde_json::json!({
+        "name": "Default",
+        "content": serde_json::to_string(&billrun_documents_template()).unwrap(),
+    });
+    local
+        .app
+        .put_template("T-1", template.to_string().as_bytes())
+        .await
+        .unwrap();
+    local.app.activate_template("T-1").await.unwrap();
+    let view = local.app.request_documents(run.id).await.unwrap();
+    // Rendering cannot read the template on any receive of either document.
+    let plan = billrun_app::faults::FaultPlan::new(0, 0);
+    let (app, _) = plan.wrap(&local.app);
+    let config = WorkerConfig {
+        workers: 1,
+        max_receives: 3,
+    };
+    plan.fail_next("get_template", 2 * config.max_receives);
+    drain(std::sync::Arc::new(app), local.queue.clone(), config).await;
+    let done = local.app.document_request(view.id).await.unwrap();
+    assert_eq!(done.status, DocumentRequestStatus::CompletedWithErrors);
+    assert_eq!((done.counters.generated, done.counters.failed), (0, 2));
+    let mut reasons = Vec::new();
+    for d in documents(&local, run.id).await {
+        let file = local
+            .app
+            .catalog
+            .document_file(d.id)
+            .await
+            .unwrap()
+            .unwrap();
+        if file.status == GenerationStatus::Failed {
+            reasons.push(file.reason.unwrap_or_default());
+        }
+    }
+    assert_eq!(reasons.len(), 2);
+    assert!(
+        reasons
+            .iter()
+            .all(|r| r.contains("gave up after 3 receives") && r.contains("get_template")),
+        "{reasons:?}"
+    );
+}
+
+fn billrun_documents_template() -> billrun_documents::DocumentTemplate {
+    billrun_documents::sample::demo_template("en-US")
+}

@@ -6,6 +6,7 @@
 pub mod catalog;
 pub mod docgen;
 pub mod error;
+pub mod faults;
 pub mod memory;
 pub mod model;
 pub mod ports;

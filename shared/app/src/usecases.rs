@@ -119,7 +119,40 @@ impl App {
                 let started = self.start_run(run.id).await?;
                 Ok(Created::New(started))
             }
+            // The first call stored the run but failed before (or while) starting it:
+            // the client's retry under the same key finishes the start, so an Immediate
+            // run never stays Pending nor waits for the sweeper.
+            Created::Replayed(run) if run.request.run_type == RunType::Immediate => {
+                Ok(Created::Replayed(self.finish_immediate_start(run).await?))
+            }
             other => Ok(other),
+        }
+    }
+
+    /// Starts a replayed Immediate run that is still Pending, and re-sends the first
+    /// planning message of one that started but has planned nothing yet (its send may
+    /// have failed; a duplicate plan message changes nothing).
+    async fn finish_immediate_start(&self, run: RunRecord) -> Result<RunRecord, AppError> {
+        match run.status {
+            RunStatus::Pending => match self.start_run(run.id).await {
+                Ok(started) => Ok(started),
+                // Started concurrently by another replay.
+                Err(AppError::Conflict {
+                    code: "run_not_pending",
+                    ..
+                }) => self.get_run(run.id).await,
+                Err(e) => Err(e),
+            },
+            RunStatus::Processing if run.round == 0 && run.plan.pages == 0 && !run.plan.done => {
+                self.queue
+                    .send(vec![Message::Plan {
+                        run_id: run.id,
+                        page: 0,
+                    }])
+                    .await?;
+                Ok(run)
+            }
+            _ => Ok(run),
         }
     }
 

@@ -1,0 +1,205 @@
+//! Issue 8: whole runs over the mixed sample book under random fault schedules on the
+//! in-memory adapters. Every port fails or times out calls, fails writes after they
+//! landed, delivers batches twice, reorders them, and kills workers between steps
+//! (`billrun_app::faults`). Each run must complete with the same outcomes, documents
+//! (numbers included), counters and billing state as the fault-free run, with gapless
+//! numbers. A failing schedule prints `BILLRUN_FAULT_SEED=<seed>` to replay it.
+
+mod fault_support;
+
+use billrun_app::faults::{drain_with_faults, FaultPlan};
+use billrun_app::memory::{MemoryQueue, MemoryStore};
+use billrun_app::worker::WorkerConfig;
+use billrun_app::App;
+use billrun_domain::document::DocumentKind;
+use billrun_domain::request::Grouping;
+use billrun_domain::run::RunStatus;
+use fault_support::*;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Schedules per test run (`BILLRUN_FAULT_SCHEDULES` overrides).
+const SCHEDULES: u64 = 200;
+/// Accounts per planning page: several pages per run, so that planning messages are
+/// reordered and duplicated too.
+const PLAN_PAGE: usize = 64;
+/// High enough that no account is given up because of injected faults alone.
+const MAX_RECEIVES: u32 = 40;
+
+/// Every fourth seed runs the 500-account book; the others a smaller book, with other
+/// groupings and cutoffs.
+fn variant(seed: u64) -> Variant {
+    if seed.is_multiple_of(4) {
+        return Variant {
+            accounts: 500,
+            book_seed: 500,
+            grouping: Grouping::Account,
+            usage_cutoff: false,
+            suppress_zero: false,
+        };
+    }
+    let small = [
+        (Grouping::Subscription, true, false),
+        (Grouping::Location, false, true),
+        (Grouping::Account, true, true),
+    ];
+    let (grouping, usage_cutoff, suppress_zero) = small[(seed / 4 % 3) as usize];
+    Variant {
+        accounts: 60,
+        book_seed: 60 + seed / 4 % 3,
+        grouping,
+        usage_cutoff,
+        suppress_zero,
+    }
+}
+
+struct System {
+    store: Arc<MemoryStore>,
+    queue: Arc<MemoryQueue>,
+    app: App,
+}
+
+async fn system(book: &billrun_domain::book::Book) -> System {
+    let store = Arc::new(MemoryStore::new());
+    let queue = Arc::new(MemoryQueue::new());
+    let mut app = App::in_memory(store.clone(), queue.clone());
+    app.plan_page_size = PLAN_PAGE;
+    let bytes = serde_json::to_vec(book).expect("a book serializes");
+    app.import_book(&bytes)
+        .await
+        .expect("the sample book imports");
+    System { store, queue, app }
+}
+
+/// Runs the variant's request over a fresh store under `plan` (inactive: fault-free)
+/// to completion: the client retries its POST, workers drain the queue with kills, the
+/// held-back messages are released, and the stuck-run sweeper re-sends what was lost.
+async fn run_once(
+    v: &Variant,
+    book: &billrun_domain::book::Book,
+    plan: &Arc<FaultPlan>,
+    active: bool,
+    summary: &mut Summary,
+) -> Result<(System, billrun_domain::ids::RunId), String> {
+    let sys = system(book).await;
+    let (faulty, _) = plan.wrap(&sys.app);
+    let faulty = Arc::new(faulty);
+    plan.set_active(active);
+    let key = format!("faults-{}", plan.seed());
+    let run = create_with_retries(&faulty, &v.request(), &key, 50).await?;
+    let config = WorkerConfig {
+        workers: 2,
+        max_receives: MAX_RECEIVES,
+    };
+    let mut now = chrono::Utc::now();
+    for _ in 0..40 {
+        let drained = tokio::time::timeout(
+            Duration::from_secs(120),
+            drain_with_faults(faulty.clone(), sys.queue.clone(), config),
+        )
+        .await
+        .map_err(|_| "the queue did not drain within 120 s".to_string())?;
+        summary.killed += drained.killed;
+        if drained.stats.given_up > 0 {
+            return Err(format!(
+                "{} messages given up under injected faults",
+                drained.stats.given_up
+            ));
+        }
+        if plan.holds_messages() {
+            // Released past the faults: the reorder held them, nothing lost them.
+            let _ = plan.flush(sys.app.queue.as_ref()).await;
+            continue;
+        }
+        let status = sys
+            .app
+            .get_run(run)
+            .await
+            .map_err(|e| e.to_string())?
+            .status;
+        if status != RunStatus::Processing && status != RunStatus::Pending {
+            plan.set_active(false);
+            return Ok((sys, run));
+        }
+        // Stuck: the sweeper (every 5 minutes in production) notices, re-sends.
+        summary.sweeps += 1;
+        now += sys.app.sweeper.stale_after + chrono::TimeDelta::minutes(1);
+        let _ = faulty.sweep(now).await;
+    }
+    plan.set_active(false);
+    let status = sys
+        .app
+        .get_run(run)
+        .await
+        .map_err(|e| e.to_string())?
+        .status;
+    Err(format!(
+        "the run is still {status:?} after 40 drains and sweeps"
+    ))
+}
+
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime")
+        .block_on(f)
+}
+
+#[test]
+#[allow(clippy::map_entry)] // the reference is computed with an await in between
+fn runs_under_random_fault_schedules_bill_exactly_what_the_fault_free_run_bills() {
+    let seeds = seeds(SCHEDULES);
+    let mut summary = Summary::default();
+    block_on(async {
+        let mut references: std::collections::HashMap<
+            String,
+            (billrun_domain::book::Book, Outcome),
+        > = Default::default();
+        for seed in seeds {
+            let v = variant(seed);
+            if !references.contains_key(&v.name()) {
+                let book = v.book();
+                let off = FaultPlan::new(0, 0);
+                let (sys, run) = run_once(&v, &book, &off, false, &mut Summary::default())
+                    .await
+                    .expect("the fault-free run completes");
+                let reference = outcome_of(&sys.app, run, &book)
+                    .await
+                    .expect("the fault-free run reads back");
+                assert!(
+                    reference.counters.reconciles() && !reference.documents.is_empty(),
+                    "{reference:?}"
+                );
+                references.insert(v.name(), (book, reference));
+            }
+            let Some((book, reference)) = references.get(&v.name()) else {
+                continue;
+            };
+            // 5 to 40 faults per 1,000 port calls.
+            let plan = FaultPlan::new(seed, 5 + seed % 36);
+            summary.schedules += 1;
+            let result = match run_once(&v, book, &plan, true, &mut summary).await {
+                Err(e) => Err(e),
+                Ok((sys, run)) => match outcome_of(&sys.app, run, book).await {
+                    Err(e) => Err(e.to_string()),
+                    Ok(got) => {
+                        let taken = (
+                            sys.store.sequence(DocumentKind::Invoice),
+                            sys.store.sequence(DocumentKind::CreditMemo),
+                        );
+                        check(&got, reference, Some(taken), &mut summary.findings)
+                    }
+                },
+            };
+            summary.add(&plan);
+            if let Err(e) = result {
+                eprintln!("BILLRUN_FAULT_SEED={seed} ({}) failed: {e}", v.name());
+                summary.failed.push((seed, format!("{}: {e}", v.name())));
+            }
+        }
+    });
+    summary.print("the in-memory adapters");
+    summary.assert_ok();
+}
