@@ -328,6 +328,7 @@ impl FaultPlan {
                 plan: self.clone(),
             }),
             clock: app.clock.clone(),
+            finalize_page_size: app.finalize_page_size,
             plan_page_size: app.plan_page_size,
             catalog: Arc::new(Faulty {
                 inner: app.catalog.clone(),
@@ -470,9 +471,18 @@ impl<T: ?Sized + DocumentStore> DocumentStore for Faulty<T> {
             .read("get_document", self.inner.get_document(id))
             .await
     }
-    async fn round_documents(&self, run: RunId, round: u32) -> StoreResult<Vec<StoredDocument>> {
+    async fn round_documents(
+        &self,
+        run: RunId,
+        round: u32,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<DocumentPage> {
         self.plan
-            .read("round_documents", self.inner.round_documents(run, round))
+            .read(
+                "round_documents",
+                self.inner.round_documents(run, round, cursor, limit),
+            )
             .await
     }
     async fn run_documents(
