@@ -1,6 +1,5 @@
 //! Typed configuration from the environment, read once, and the SDK clients, built once.
 
-use aws_config::BehaviorVersion;
 use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
 
 /// Partitions every per-run item is spread over (`RUN#<id>#<k>`), unless `RUN_SHARDS`
@@ -50,6 +49,50 @@ impl AwsConfig {
     }
 }
 
+/// Region, credentials and endpoint through the SDK's default chain.
+#[cfg(feature = "default-chain")]
+async fn sdk_config(
+    http: aws_smithy_runtime_api::client::http::SharedHttpClient,
+) -> aws_types::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .http_client(http)
+        .load()
+        .await
+}
+
+/// Region (`AWS_REGION`, then `AWS_DEFAULT_REGION`, else us-east-1), credentials
+/// (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`: what the Lambda
+/// service puts in a function's environment for its execution role, valid for the
+/// environment's lifetime) and `AWS_ENDPOINT_URL`, from the environment alone.
+#[cfg(not(feature = "default-chain"))]
+async fn sdk_config(
+    http: aws_smithy_runtime_api::client::http::SharedHttpClient,
+) -> aws_types::SdkConfig {
+    use aws_credential_types::provider::SharedCredentialsProvider;
+    use aws_credential_types::Credentials;
+    use aws_smithy_runtime_api::client::behavior_version::BehaviorVersion;
+    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    let region = env("AWS_REGION")
+        .or_else(|| env("AWS_DEFAULT_REGION"))
+        .unwrap_or_else(|| "us-east-1".to_string());
+    let mut config = aws_types::SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(aws_types::region::Region::new(region))
+        .http_client(http)
+        .sleep_impl(aws_smithy_async::rt::sleep::TokioSleep::new())
+        .time_source(aws_smithy_async::time::SystemTimeSource::new())
+        .retry_config(aws_smithy_types::retry::RetryConfig::standard());
+    if let (Some(id), Some(secret)) = (env("AWS_ACCESS_KEY_ID"), env("AWS_SECRET_ACCESS_KEY")) {
+        let credentials =
+            Credentials::new(id, secret, env("AWS_SESSION_TOKEN"), None, "environment");
+        config = config.credentials_provider(SharedCredentialsProvider::new(credentials));
+    }
+    if let Some(url) = env("AWS_ENDPOINT_URL") {
+        config = config.endpoint_url(url);
+    }
+    config.build()
+}
+
 /// The SDK clients, built once and cloned cheaply.
 #[derive(Clone, Debug)]
 pub struct Clients {
@@ -71,10 +114,7 @@ impl Clients {
         let http = aws_smithy_http_client::Builder::new()
             .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
             .build_https();
-        let shared = aws_config::defaults(BehaviorVersion::latest())
-            .http_client(http)
-            .load()
-            .await;
+        let shared = sdk_config(http).await;
         let path_style = std::env::var("AWS_ENDPOINT_URL").is_ok_and(|v| !v.is_empty());
         let mut s3 = aws_sdk_s3::config::Builder::from(&shared).force_path_style(path_style);
         let mut dynamodb = aws_sdk_dynamodb::config::Builder::from(&shared);
