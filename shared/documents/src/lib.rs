@@ -7,13 +7,21 @@
 //! error rather than a file. Rendering is deterministic: the same inputs give the same
 //! bytes.
 
+#[cfg(feature = "render")]
 pub mod bench;
+#[cfg(feature = "render")]
 pub mod fonts;
 pub mod format;
+mod outcome;
+#[cfg(feature = "render")]
+mod render;
+#[cfg(not(feature = "render"))]
+#[path = "render_off.rs"]
 mod render;
 pub mod sample;
 pub mod template;
 
+#[cfg(feature = "render")]
 pub use bench::{bench_documents, BenchFigures, ChromiumFigures};
 pub use format::{money, CurrencyMark, Locale};
 pub use render::{render, RenderContext, RenderError};

@@ -8,7 +8,7 @@
 
 use crate::fonts::{currency_mark, fonts, Face, Fonts};
 use crate::format::{money, CurrencyMark, Locale};
-use crate::template::{DocumentTemplate, Rgb, TemplateError};
+use crate::template::{DocumentTemplate, Rgb};
 use billrun_domain::book::{Account, Address};
 use billrun_domain::document::{Document, DocumentKind, DocumentStatus, Line};
 use chrono::{Datelike, Days, NaiveDate};
@@ -23,29 +23,7 @@ use krilla::paint::{Fill, FillRule};
 use krilla::{Document as PdfDocument, SerializeSettings};
 use std::collections::BTreeSet;
 
-/// What a document does not carry but its PDF shows.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct RenderContext {
-    /// The run's invoice message; `None` falls back to the document's own.
-    pub invoice_message: Option<String>,
-    /// Numbers of invoices a credit memo credits, beside those its lines name in
-    /// `creditsDocument` (both are shown, each once, in order).
-    pub credited_invoices: Vec<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum RenderError {
-    #[error("invalid document template: {0}")]
-    Template(#[from] TemplateError),
-    #[error("document {0} has no number yet (documents are numbered when their run is finalized)")]
-    Unnumbered(String),
-    #[error("the embedded fonts could not be read")]
-    Fonts,
-    #[error("the template's logo could not be read: {0}")]
-    Logo(String),
-    #[error("the PDF could not be written: {0}")]
-    Pdf(String),
-}
+pub use crate::outcome::{RenderContext, RenderError};
 
 const MARGIN: f32 = 48.0;
 const INK: Rgb = Rgb(33, 37, 41);
