@@ -63,7 +63,33 @@ pub(crate) fn path_error(path: String, inner: &serde_json::Error) -> FieldError 
     if field.is_empty() {
         field = "$".to_string();
     }
-    FieldError { field, message }
+    FieldError {
+        field: printable(&field),
+        message: printable(&message),
+    }
+}
+
+/// Longest field path or parser message echoed back, in characters: a path holds keys
+/// of the input, and an unknown key can be megabytes long.
+const MAX_ECHO: usize = 300;
+
+/// `s` with control characters escaped (`\n`, `\u{1b}`) and cut at [`MAX_ECHO`]
+/// characters, so that an error naming a key of the input cannot forge lines in a log
+/// or a terminal, nor echo a huge key.
+pub(crate) fn printable(s: &str) -> String {
+    let mut out = String::with_capacity(s.len().min(MAX_ECHO));
+    for (i, c) in s.chars().enumerate() {
+        if i == MAX_ECHO {
+            out.push('…');
+            break;
+        }
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 pub(crate) fn join(base: &str, sub: &str) -> String {
