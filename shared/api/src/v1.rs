@@ -1,9 +1,10 @@
 //! The canonical `/v1` routes: thin translations between HTTP and the use cases.
 
 use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::extract::Path;
 use crate::extract::{next_cursor, parse_instant, path_id, JsonBody, Params};
 use crate::schema;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;

@@ -6,9 +6,10 @@
 //! after. Errors use the canonical shape.
 
 use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::extract::Path;
 use crate::extract::{parse_instant, JsonBody, Params, DEFAULT_LIMIT};
 use crate::v1::{parse_id_after, AppState};
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
