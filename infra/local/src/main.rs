@@ -82,8 +82,14 @@ enum Command {
     },
     /// Serve the HTTP API on 127.0.0.1 with in-process workers.
     Serve {
+        /// The address to listen on; any but a loopback address needs --token.
+        #[arg(long, default_value = "127.0.0.1")]
+        host: std::net::IpAddr,
         #[arg(long, default_value_t = 8080)]
         port: u16,
+        /// Refuse every request without `Authorization: Bearer TOKEN` (401).
+        #[arg(long, env = "BILLRUN_TOKEN", hide_env_values = true)]
+        token: Option<String>,
         /// A book to import before serving.
         #[arg(long)]
         book: Option<PathBuf>,
@@ -149,13 +155,27 @@ fn main() -> ExitCode {
                 seed,
             } => bench(accounts, workers, seed).await,
             Command::Serve {
+                host,
                 port,
+                token,
                 book,
                 backend,
                 out,
                 workers,
                 tick_seconds,
-            } => serve(port, book, backend, out, workers, tick_seconds).await,
+            } => {
+                let options = billrun_local::serve::ServeOptions {
+                    host,
+                    port,
+                    token,
+                    book,
+                    out,
+                    workers,
+                    tick_every: (tick_seconds > 0)
+                        .then(|| std::time::Duration::from_secs(tick_seconds)),
+                };
+                serve(options, backend).await
+            }
         }
     });
     match result {
@@ -172,21 +192,10 @@ fn main() -> ExitCode {
 }
 
 async fn serve(
-    port: u16,
-    book: Option<PathBuf>,
+    options: billrun_local::serve::ServeOptions,
     backend: Backend,
-    out: Option<PathBuf>,
-    workers: usize,
-    tick_seconds: u64,
 ) -> Result<(), Failure> {
-    use billrun_local::serve::{ServeError, ServeOptions};
-    let options = ServeOptions {
-        port,
-        book,
-        out,
-        workers,
-        tick_every: (tick_seconds > 0).then(|| std::time::Duration::from_secs(tick_seconds)),
-    };
+    use billrun_local::serve::ServeError;
     let served = match backend {
         Backend::Memory => billrun_local::serve::serve(options).await,
         Backend::Aws => billrun_local::serve::serve_aws(options).await,
