@@ -57,3 +57,7 @@ if ! "$venv/bin/python" -c "import importlib.metadata as m; assert m.version('op
 fi
 echo "== openapi-spec-validator docs/openapi.json"
 "$venv/bin/python" -m openapi_spec_validator docs/openapi.json
+
+# Schemathesis: cases generated from docs/openapi.json against `billrun-local serve`.
+echo "== schemathesis against billrun-local serve"
+./infra/schemathesis.sh

@@ -155,13 +155,15 @@ impl Params {
             .filter(|v| !v.is_empty())
     }
 
-    /// A parameter parsed with `parse`, its error message naming the parameter.
+    /// A parameter parsed with `parse`, its error message naming the parameter. Given
+    /// empty (`limit=`), it is parsed too: an empty number, date or status is an error.
     pub fn parse<T>(
         &self,
         name: &str,
         parse: impl FnOnce(&str) -> Result<T, String>,
     ) -> Result<Option<T>, ApiError> {
-        self.get(name)
+        self.0
+            .get(name)
             .map(|v| parse(v).map_err(|m| ApiError::invalid(name, m)))
             .transpose()
     }
@@ -177,10 +179,15 @@ impl Params {
     }
 
     /// `cursor`: an opaque position from a previous page's `nextCursor`.
+    /// `cursor=` (empty) is the first page.
     pub fn cursor<T: DeserializeOwned>(&self) -> Result<Option<T>, ApiError> {
-        self.parse("cursor", |v| {
-            decode_cursor(v).ok_or_else(|| "is not a cursor this list returned".to_string())
-        })
+        self.get("cursor")
+            .map(|v| {
+                decode_cursor(v).ok_or_else(|| {
+                    ApiError::invalid("cursor", "is not a cursor this list returned")
+                })
+            })
+            .transpose()
     }
 }
 

@@ -331,6 +331,8 @@ pub fn parse_status(v: &str) -> Result<RunStatus, String> {
 pub fn parse_id_after(v: &str) -> Result<u64, String> {
     run_number(v)
         .or_else(|| v.parse().ok())
+        // Run numbers are int64 in the OpenAPI document.
+        .filter(|n| i64::try_from(*n).is_ok())
         .ok_or_else(|| "must be a run number (42 or BR-00000042)".to_string())
 }
 

@@ -440,3 +440,51 @@ async fn an_invalid_date_is_a_400_naming_it_on_every_route_that_takes_one() {
         assert_eq!(before, snapshot(&api), "{method} {uri}");
     }
 }
+
+/// What schemathesis (infra/schemathesis.sh) found accepted against the schema.
+#[tokio::test]
+async fn schema_violating_queries_and_bodies_found_by_schemathesis_are_400s_naming_the_field() {
+    let (api, run) = seeded().await;
+    for (uri, field) in [
+        ("/backend/api/v1/billingRuns/?limit=-1", "limit"),
+        ("/backend/api/v1/billingRuns/?limit=0", "limit"),
+        (
+            "/backend/api/v1/billingRuns/?idAfter=9223372036854775808",
+            "idAfter",
+        ),
+        (&*format!("/v1/invoice-runs/{run}/invoices?limit="), "limit"),
+        ("/v1/invoice-runs?limit=", "limit"),
+        ("/v1/invoice-runs?idAfter=", "idAfter"),
+        ("/v1/invoice-runs?createdSince=", "createdSince"),
+        ("/v1/invoice-runs?status=", "status"),
+        (
+            &*format!("/api/billing/v1/request-results/{run}/invoices?limit="),
+            "limit",
+        ),
+    ] {
+        let r = api.get(uri).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{uri}: {}", r.text);
+        assert_eq!(r.body["field"], field, "{uri}");
+    }
+    // An empty cursor is still the first page.
+    let r = api.get("/v1/invoice-runs?cursor=").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    // The read-only id of a billing run is an int64 as the schema says.
+    let before = snapshot(&api);
+    let r = api
+        .post(
+            "/backend/api/v1/billingRuns/",
+            r#"{"id": 9223372036854775808, "invoiceDate": "2024-02-01"}"#,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
+    assert_eq!(r.body["field"], "id");
+    assert_eq!(before, snapshot(&api));
+}
+
+#[test]
+fn the_openapi_document_says_what_the_routes_accept_for_custom_fields() {
+    let doc: Value = serde_json::from_str(&billrun_api::openapi_json()).unwrap();
+    let t = &doc["components"]["schemas"]["BillRunRequest"]["properties"]["custom_fields"];
+    assert_eq!(t["type"], json!(["object", "null"]), "{t}");
+}

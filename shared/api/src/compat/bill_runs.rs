@@ -47,7 +47,7 @@ pub struct BillRunRequest {
     pub account_id: Option<String>,
     pub email: Option<bool>,
     pub renew: Option<bool>,
-    #[schema(value_type = Object)]
+    #[schema(value_type = Option<Object>)]
     pub custom_fields: Option<serde_json::Map<String, serde_json::Value>>,
 }
 

@@ -444,7 +444,7 @@ pub async fn invoices(
 ) -> ApiResult<Response> {
     params.only(&["cursor", "limit"])?;
     let id = run_id(&id)?;
-    let limit = if params.get("limit").is_some() {
+    let limit = if params.0.contains_key("limit") {
         params.limit()?
     } else {
         MAX_LIMIT
