@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 
 version="4.32.5"
 venv=".venv-schema"
-max_examples="${MAX_EXAMPLES:-25}"
+max_examples="${MAX_EXAMPLES:-50}"
 seed="${SEED:-20240201}"
 report_dir="target/schemathesis"
 # Every check but two: no 5xx, responses of the declared content type, headers and

@@ -115,8 +115,30 @@ enum Failure {
     Other(String),
 }
 
+/// Logs on stderr: level from `RUST_LOG` (default `warn`), JSON lines as in Lambda
+/// when `BILLRUN_LOG_FORMAT=json`, else one compact line each. Ids, numbers and counts
+/// only: account names, addresses and amounts are never logged.
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false);
+    let _ = if std::env::var("BILLRUN_LOG_FORMAT").is_ok_and(|f| f == "json") {
+        builder
+            .json()
+            .with_current_span(true)
+            .without_time()
+            .try_init()
+    } else {
+        builder.compact().try_init()
+    };
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    init_tracing();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
