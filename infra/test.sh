@@ -34,6 +34,10 @@ if ! command -v pdftotext >/dev/null 2>&1; then
     || { echo "could not install poppler-utils (pdftotext); install it and run again" >&2; exit 1; }
 fi
 
+# The dependency audit, offline (licences, bans, sources, RustSec advisories): deny.toml.
+echo "== dependency audit (cargo deny)"
+./infra/deny.sh
+
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 
