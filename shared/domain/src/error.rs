@@ -24,6 +24,11 @@ pub(crate) const SUBFIELD_MARK: char = '@';
 
 /// Parses JSON into `T`, reporting the first error with its field path.
 pub fn parse_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, FieldError> {
+    // Every document billrun reads is an object. serde's derived structs also accept
+    // an array of their fields in order, which would take `[]` for an empty book.
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
+        return Err(FieldError::new("$", "must be a JSON object, not an array"));
+    }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value: T = serde_path_to_error::deserialize(&mut de).map_err(|err| {
         let path = err.path().to_string();

@@ -490,3 +490,15 @@ fn an_unknown_key_is_echoed_escaped_and_cut_short() {
     assert!(err.field.starts_with("accounts[0].kkk") && err.field.ends_with('…'));
     assert!(err.field.len() < 1000, "{} bytes", err.field.len());
 }
+
+#[test]
+fn a_document_that_is_an_array_is_rejected_even_when_it_would_fill_the_fields_in_order() {
+    for doc in ["[]", " [[], [], [], [], []]", "[null]"] {
+        assert_eq!(Book::parse(doc.as_bytes()).unwrap_err().field, "$", "{doc}");
+        assert_eq!(
+            RunRequest::parse(doc.as_bytes()).unwrap_err().field,
+            "$",
+            "{doc}"
+        );
+    }
+}
