@@ -34,6 +34,10 @@ if ! command -v pdftotext >/dev/null 2>&1; then
     || { echo "could not install poppler-utils (pdftotext); install it and run again" >&2; exit 1; }
 fi
 
+# The dependency audit, offline (licences, bans, sources, RustSec advisories): deny.toml.
+echo "== dependency audit (cargo deny)"
+./infra/deny.sh
+
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 
@@ -57,3 +61,7 @@ if ! "$venv/bin/python" -c "import importlib.metadata as m; assert m.version('op
 fi
 echo "== openapi-spec-validator docs/openapi.json"
 "$venv/bin/python" -m openapi_spec_validator docs/openapi.json
+
+# Schemathesis: cases generated from docs/openapi.json against `billrun-local serve`.
+echo "== schemathesis against billrun-local serve"
+./infra/schemathesis.sh

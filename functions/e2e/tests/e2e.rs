@@ -467,6 +467,11 @@ async fn a_run_through_the_handlers_on_moto_equals_the_in_memory_run_and_stays_i
     .await;
     assert_eq!(status, 302);
     let url = location.unwrap();
+    // The link expires: signed for 15 minutes (docgen::DOWNLOAD_URL_TTL).
+    assert!(
+        url.split(['?', '&']).any(|p| p == "X-Amz-Expires=900"),
+        "{url}"
+    );
     let (status, downloaded) = http_get(&url);
     assert_eq!(status, 200);
     let (_, doc) = call(

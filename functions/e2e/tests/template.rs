@@ -226,3 +226,90 @@ pub fn granted(function: &str) -> BTreeSet<String> {
         })
         .collect()
 }
+
+/// A tagged YAML value (`!If [...]`) as its tag and sequence.
+fn tagged<'a>(v: &'a Value, tag: &str) -> Option<&'a Vec<Value>> {
+    match v {
+        Value::Tagged(t) if t.tag == tag => t.value.as_sequence(),
+        _ => None,
+    }
+}
+
+#[test]
+fn every_api_route_requires_iam_or_jwt_auth_and_nothing_else_reaches_the_functions() {
+    let t = template();
+    let r = resources(&t);
+    let routes: Vec<(&str, &Value)> = r
+        .iter()
+        .filter(|(_, v)| v["Type"] == "AWS::ApiGatewayV2::Route")
+        .map(|(k, v)| (k.as_str().unwrap(), v))
+        .collect();
+    let methods: BTreeSet<&str> = routes
+        .iter()
+        .map(|(_, v)| v["Properties"]["RouteKey"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        methods,
+        BTreeSet::from([
+            "DELETE /{proxy+}",
+            "GET /{proxy+}",
+            "PATCH /{proxy+}",
+            "POST /{proxy+}",
+            "PUT /{proxy+}"
+        ]),
+        "no $default or unauthenticated catch-all route"
+    );
+    for (name, route) in &routes {
+        let p = &route["Properties"];
+        // AuthorizationType: !If [UseJwt, JWT, AWS_IAM]: never NONE, never absent.
+        let auth = tagged(&p["AuthorizationType"], "!If").unwrap_or_else(|| {
+            panic!("{name}: AuthorizationType must be !If [UseJwt, JWT, AWS_IAM]")
+        });
+        assert_eq!(auth.len(), 3, "{name}");
+        assert_eq!(auth[0], "UseJwt", "{name}");
+        assert_eq!(
+            (&auth[1], &auth[2]),
+            (&Value::from("JWT"), &Value::from("AWS_IAM")),
+            "{name}"
+        );
+        // With JWT, the route names the JWT authorizer.
+        let authorizer = tagged(&p["AuthorizerId"], "!If")
+            .unwrap_or_else(|| panic!("{name}: AuthorizerId must follow UseJwt"));
+        let mut refs = BTreeSet::new();
+        referenced(&authorizer[1], &mut refs);
+        assert_eq!(
+            refs,
+            BTreeSet::from(["JwtAuthorizer".to_string()]),
+            "{name}"
+        );
+    }
+    let jwt = &r["JwtAuthorizer"]["Properties"];
+    assert_eq!(jwt["AuthorizerType"], "JWT");
+    assert_eq!(jwt["IdentitySource"][0], "$request.header.Authorization");
+    // The only way in is the API: no function URL, no SAM Api/HttpApi event (which
+    // would create routes of its own), and the invoke permissions name this API.
+    for (k, v) in r {
+        let ty = v["Type"].as_str().unwrap_or_default();
+        assert_ne!(ty, "AWS::Lambda::Url", "{k:?}");
+        assert!(v["Properties"].get("FunctionUrlConfig").is_none(), "{k:?}");
+        if let Some(events) = v["Properties"]["Events"].as_mapping() {
+            for (e, ev) in events {
+                let et = ev["Type"].as_str().unwrap_or_default();
+                assert!(
+                    !matches!(et, "Api" | "HttpApi"),
+                    "{k:?}.{e:?} is a {et} event"
+                );
+            }
+        }
+        if ty == "AWS::Lambda::Permission"
+            && v["Properties"]["Principal"] == "apigateway.amazonaws.com"
+        {
+            let mut refs = BTreeSet::new();
+            referenced(&v["Properties"]["SourceArn"], &mut refs);
+            assert!(
+                refs.contains("HttpApi"),
+                "{k:?}: invoke permission not limited to the API"
+            );
+        }
+    }
+}

@@ -93,8 +93,14 @@ enum Command {
     },
     /// Serve the HTTP API on 127.0.0.1 with in-process workers.
     Serve {
+        /// The address to listen on; any but a loopback address needs --token.
+        #[arg(long, default_value = "127.0.0.1")]
+        host: std::net::IpAddr,
         #[arg(long, default_value_t = 8080)]
         port: u16,
+        /// Refuse every request without `Authorization: Bearer TOKEN` (401).
+        #[arg(long, env = "BILLRUN_TOKEN", hide_env_values = true)]
+        token: Option<String>,
         /// A book to import before serving.
         #[arg(long)]
         book: Option<PathBuf>,
@@ -120,8 +126,30 @@ enum Failure {
     Other(String),
 }
 
+/// Logs on stderr: level from `RUST_LOG` (default `warn`), JSON lines as in Lambda
+/// when `BILLRUN_LOG_FORMAT=json`, else one compact line each. Ids, numbers and counts
+/// only: account names, addresses and amounts are never logged.
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false);
+    let _ = if std::env::var("BILLRUN_LOG_FORMAT").is_ok_and(|f| f == "json") {
+        builder
+            .json()
+            .with_current_span(true)
+            .without_time()
+            .try_init()
+    } else {
+        builder.compact().try_init()
+    };
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    init_tracing();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -177,13 +205,27 @@ fn main() -> ExitCode {
                 ..
             } => bench(accounts, workers, seed).await,
             Command::Serve {
+                host,
                 port,
+                token,
                 book,
                 backend,
                 out,
                 workers,
                 tick_seconds,
-            } => serve(port, book, backend, out, workers, tick_seconds).await,
+            } => {
+                let options = billrun_local::serve::ServeOptions {
+                    host,
+                    port,
+                    token,
+                    book,
+                    out,
+                    workers,
+                    tick_every: (tick_seconds > 0)
+                        .then(|| std::time::Duration::from_secs(tick_seconds)),
+                };
+                serve(options, backend).await
+            }
         }
     });
     match result {
@@ -200,21 +242,10 @@ fn main() -> ExitCode {
 }
 
 async fn serve(
-    port: u16,
-    book: Option<PathBuf>,
+    options: billrun_local::serve::ServeOptions,
     backend: Backend,
-    out: Option<PathBuf>,
-    workers: usize,
-    tick_seconds: u64,
 ) -> Result<(), Failure> {
-    use billrun_local::serve::{ServeError, ServeOptions};
-    let options = ServeOptions {
-        port,
-        book,
-        out,
-        workers,
-        tick_every: (tick_seconds > 0).then(|| std::time::Duration::from_secs(tick_seconds)),
-    };
+    use billrun_local::serve::ServeError;
     let served = match backend {
         Backend::Memory => billrun_local::serve::serve(options).await,
         Backend::Aws => billrun_local::serve::serve_aws(options).await,

@@ -1,6 +1,6 @@
-//! `billrun-local serve`: the HTTP API ([`billrun_api::router`]) on 127.0.0.1 over the
-//! in-memory adapters, with in-process queue workers processing runs in the
-//! background. With `--out DIR`, every run that completes is written to
+//! `billrun-local serve`: the HTTP API ([`billrun_api::router`]) on 127.0.0.1 (by
+//! default) over the in-memory adapters, with in-process queue workers processing runs
+//! in the background, behind an optional bearer token ([`guard`]). With `--out DIR`, every run that completes is written to
 //! `DIR/<run number>/run.json` and `documents.json`, as `billrun-local run` writes them.
 
 use crate::pipeline::{Local, RunFile};
@@ -8,20 +8,118 @@ use billrun_app::catalog::RunFilter;
 use billrun_app::worker::{drain, WorkerConfig};
 use billrun_app::App;
 use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 #[derive(Debug, Clone)]
 pub struct ServeOptions {
+    /// The address to listen on: 127.0.0.1 unless told otherwise. Any other address
+    /// needs a [`token`](Self::token).
+    pub host: IpAddr,
     /// 0 picks a free port.
     pub port: u16,
+    /// When set, every request must carry `Authorization: Bearer <token>`; any other is
+    /// refused with 401 before it reaches a route.
+    pub token: Option<String>,
     pub book: Option<PathBuf>,
     pub out: Option<PathBuf>,
     pub workers: usize,
     /// How often the scheduler ticks ([`App::tick`]: due Scheduled runs, run-schedule
     /// occurrences, invoice-schedule items); `None` runs no scheduler.
     pub tick_every: Option<Duration>,
+}
+
+impl Default for ServeOptions {
+    fn default() -> Self {
+        ServeOptions {
+            host: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            port: 0,
+            token: None,
+            book: None,
+            out: None,
+            workers: 4,
+            tick_every: None,
+        }
+    }
+}
+
+impl ServeOptions {
+    /// Refuses an empty token, and a non-loopback address without a token: the local
+    /// API has no users, so on a network the token is all that guards the books.
+    fn check(&self) -> Result<(), ServeError> {
+        if self.token.as_deref().is_some_and(|t| t.trim().is_empty()) {
+            return Err(ServeError::Input("--token must not be empty".into()));
+        }
+        if !self.host.is_loopback() && self.token.is_none() {
+            return Err(ServeError::Input(format!(
+                "refusing to serve on {} without --token (or BILLRUN_TOKEN): only a loopback address may be unauthenticated",
+                self.host
+            )));
+        }
+        Ok(())
+    }
+
+    async fn listen(&self) -> Result<(tokio::net::TcpListener, SocketAddr), ServeError> {
+        self.check()?;
+        let at = SocketAddr::new(self.host, self.port);
+        let listener = tokio::net::TcpListener::bind(at)
+            .await
+            .map_err(|e| ServeError::Other(format!("cannot listen on {at}: {e}")))?;
+        let addr = listener
+            .local_addr()
+            .map_err(|e| ServeError::Other(e.to_string()))?;
+        Ok((listener, addr))
+    }
+}
+
+/// `router` behind a bearer token, when one is set: a request without
+/// `Authorization: Bearer <token>` is answered 401 with the canonical error body
+/// (`field` names the header) and a `WWW-Authenticate` challenge.
+pub fn guard(router: axum::Router, token: Option<String>) -> axum::Router {
+    let Some(token) = token else {
+        return router;
+    };
+    let expected: Arc<[u8]> = Arc::from(token.into_bytes().into_boxed_slice());
+    router.layer(axum::middleware::from_fn(
+        move |req: axum::extract::Request, next: axum::middleware::Next| {
+            let expected = expected.clone();
+            async move {
+                let given = req
+                    .headers()
+                    .get(axum::http::header::AUTHORIZATION)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.strip_prefix("Bearer "))
+                    .map(str::trim);
+                match given {
+                    Some(t) if same(t.as_bytes(), &expected) => next.run(req).await,
+                    _ => unauthorized(),
+                }
+            }
+        },
+    ))
+}
+
+/// Compares in time independent of where the inputs differ.
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn unauthorized() -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let mut e = billrun_api::error::ApiError::new(
+        axum::http::StatusCode::UNAUTHORIZED,
+        "unauthorized",
+        "this server needs Authorization: Bearer <token> (the token given to serve)",
+    );
+    e.field = Some("Authorization".into());
+    let mut res = e.into_response();
+    res.headers_mut().insert(
+        axum::http::header::WWW_AUTHENTICATE,
+        axum::http::HeaderValue::from_static("Bearer"),
+    );
+    res
 }
 
 /// Why serving stopped or could not start.
@@ -39,9 +137,10 @@ pub struct Server {
     pub handle: tokio::task::JoinHandle<Result<(), String>>,
 }
 
-/// Imports the book (when given), binds 127.0.0.1:`port`, starts the workers and
+/// Imports the book (when given), binds `host:port` (127.0.0.1 by default), starts the workers and
 /// serves until the returned handle is aborted.
 pub async fn start(options: &ServeOptions) -> Result<Server, ServeError> {
+    options.check()?;
     let local = Local::new(None);
     if let Some(path) = &options.book {
         let bytes = std::fs::read(path)
@@ -52,14 +151,7 @@ pub async fn start(options: &ServeOptions) -> Result<Server, ServeError> {
             .await
             .map_err(|e| ServeError::Input(format!("{}: {e}", path.display())))?;
     }
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", options.port))
-        .await
-        .map_err(|e| {
-            ServeError::Other(format!("cannot listen on 127.0.0.1:{}: {e}", options.port))
-        })?;
-    let addr = listener
-        .local_addr()
-        .map_err(|e| ServeError::Other(e.to_string()))?;
+    let (listener, addr) = options.listen().await?;
     tokio::spawn(work_forever(
         local.app.clone(),
         local.queue.clone(),
@@ -69,7 +161,10 @@ pub async fn start(options: &ServeOptions) -> Result<Server, ServeError> {
     if let Some(every) = options.tick_every {
         tokio::spawn(tick_forever(local.app.clone(), every));
     }
-    let router = billrun_api::router(local.app.clone());
+    let router = guard(
+        billrun_api::router(local.app.clone()),
+        options.token.clone(),
+    );
     let handle = tokio::spawn(async move {
         axum::serve(listener, router)
             .with_graceful_shutdown(async {
@@ -204,6 +299,7 @@ pub struct AwsServer {
 /// environment names), with in-process SQS pollers standing in for the Lambda event
 /// source mappings. `--out` is not supported here (documents stay in the table).
 pub async fn start_aws(options: &ServeOptions) -> Result<AwsServer, ServeError> {
+    options.check()?;
     let aws = crate::aws_backend::connect()
         .await
         .map_err(ServeError::Input)?;
@@ -215,14 +311,7 @@ pub async fn start_aws(options: &ServeOptions) -> Result<AwsServer, ServeError> 
             .await
             .map_err(|e| ServeError::Input(format!("{}: {e}", path.display())))?;
     }
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", options.port))
-        .await
-        .map_err(|e| {
-            ServeError::Other(format!("cannot listen on 127.0.0.1:{}: {e}", options.port))
-        })?;
-    let addr = listener
-        .local_addr()
-        .map_err(|e| ServeError::Other(e.to_string()))?;
+    let (listener, addr) = options.listen().await?;
     for i in 0..options.workers.max(1) {
         let (app, queue) = (aws.app.clone(), aws.queue.clone());
         tokio::spawn(async move {
@@ -244,7 +333,7 @@ pub async fn start_aws(options: &ServeOptions) -> Result<AwsServer, ServeError> 
     if let Some(every) = options.tick_every {
         tokio::spawn(tick_forever(aws.app.clone(), every));
     }
-    let router = billrun_api::router(aws.app.clone());
+    let router = guard(billrun_api::router(aws.app.clone()), options.token.clone());
     let handle = tokio::spawn(async move {
         axum::serve(listener, router)
             .with_graceful_shutdown(async {

@@ -14,21 +14,35 @@ fn http(
     path: &str,
     body: Option<&str>,
 ) -> (u16, serde_json::Value) {
+    let (status, _, body) = http_with(addr, method, path, body, "");
+    (status, body)
+}
+
+/// One HTTP/1.1 request with extra header lines (each ending in CRLF); returns the
+/// status, the raw head and the body.
+fn http_with(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+    headers: &str,
+) -> (u16, String, serde_json::Value) {
     let mut s = TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     let body = body.unwrap_or("");
     write!(
         s,
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n{headers}Connection: close\r\n\r\n{body}",
         body.len()
     )
     .unwrap();
     let mut raw = String::new();
     s.read_to_string(&mut raw).unwrap();
     let status: u16 = raw[9..12].parse().unwrap();
-    let (_, payload) = raw.split_once("\r\n\r\n").unwrap();
+    let (head, payload) = raw.split_once("\r\n\r\n").unwrap();
     (
         status,
+        head.to_string(),
         serde_json::from_str(payload).unwrap_or(serde_json::Value::Null),
     )
 }
@@ -43,6 +57,7 @@ async fn serve_imports_creates_polls_and_lists_invoices_over_tcp() {
         out: Some(out.path().to_path_buf()),
         workers: 2,
         tick_every: None,
+        ..ServeOptions::default()
     })
     .await
     .unwrap();
@@ -103,6 +118,7 @@ async fn serve_refuses_an_invalid_book_before_listening() {
         out: None,
         workers: 1,
         tick_every: None,
+        ..ServeOptions::default()
     })
     .await
     .err()
@@ -130,6 +146,7 @@ async fn serve_on_the_aws_adapters_runs_the_same_session_against_the_local_endpo
         out: None,
         workers: 2,
         tick_every: None,
+        ..ServeOptions::default()
     })
     .await
     .unwrap();
@@ -161,4 +178,150 @@ async fn serve_on_the_aws_adapters_runs_the_same_session_against_the_local_endpo
     .await
     .unwrap();
     server.handle.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_token_serve_refuses_every_request_without_it_with_401_and_writes_nothing() {
+    let server = start(&ServeOptions {
+        token: Some("s3cret-token".into()),
+        ..ServeOptions::default()
+    })
+    .await
+    .unwrap();
+    let addr = server.addr;
+    assert!(addr.ip().is_loopback());
+    tokio::task::spawn_blocking(move || {
+        let book = include_str!("fixtures/book.json");
+        for headers in [
+            "",
+            "Authorization: Bearer wrong-token\r\n",
+            "Authorization: Bearer s3cret-toke\r\n",
+            "Authorization: Bearer s3cret-token-and-more\r\n",
+            "Authorization: Basic czNjcmV0LXRva2Vu\r\n",
+            "Authorization: s3cret-token\r\n",
+        ] {
+            for (method, path, body) in [
+                ("POST", "/v1/import", Some(book)),
+                ("GET", "/v1/accounts", None),
+                ("GET", "/v1/health", None),
+                ("GET", "/v1/openapi.json", None),
+                ("GET", "/no/such/route", None),
+            ] {
+                let (status, head, body) = http_with(addr, method, path, body, headers);
+                assert_eq!(status, 401, "{method} {path} with {headers:?}: {body}");
+                assert_eq!(body["code"], "unauthorized");
+                assert_eq!(body["field"], "Authorization");
+                assert!(body["message"].is_string());
+                assert!(
+                    head.to_ascii_lowercase()
+                        .contains("www-authenticate: bearer"),
+                    "{head}"
+                );
+            }
+        }
+        // Nothing was imported by the refused requests.
+        let auth = "Authorization: Bearer s3cret-token\r\n";
+        let (status, _, accounts) = http_with(addr, "GET", "/v1/accounts", None, auth);
+        assert_eq!(status, 200, "{accounts}");
+        assert_eq!(accounts["items"], serde_json::json!([]));
+        // With the token, the API answers as without one.
+        let (status, _, imported) = http_with(addr, "POST", "/v1/import", Some(book), auth);
+        assert_eq!(
+            (status, imported["accounts"].clone()),
+            (200, serde_json::json!(1))
+        );
+        let (status, _, accounts) = http_with(addr, "GET", "/v1/accounts", None, auth);
+        assert_eq!(status, 200);
+        assert_eq!(accounts["items"][0]["id"], "A-1001");
+    })
+    .await
+    .unwrap();
+    server.handle.abort();
+}
+
+#[tokio::test]
+async fn serve_binds_loopback_by_default_and_refuses_another_address_without_a_token() {
+    let options = ServeOptions::default();
+    assert!(options.host.is_loopback() && options.token.is_none());
+    let server = start(&options).await.unwrap();
+    assert_eq!(server.addr.ip().to_string(), "127.0.0.1");
+    server.handle.abort();
+    for host in ["0.0.0.0", "::"] {
+        let err = start(&ServeOptions {
+            host: host.parse().unwrap(),
+            ..ServeOptions::default()
+        })
+        .await
+        .err()
+        .unwrap();
+        match err {
+            billrun_local::serve::ServeError::Input(m) => assert!(m.contains("--token"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+    }
+    let err = start(&ServeOptions {
+        token: Some("  ".into()),
+        ..ServeOptions::default()
+    })
+    .await
+    .err()
+    .unwrap();
+    assert!(matches!(err, billrun_local::serve::ServeError::Input(_)));
+}
+
+/// Kills the child when dropped, so a failed assertion leaves no server behind.
+struct Child(std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn the_cli_takes_the_token_from_billrun_token_and_listens_on_loopback() {
+    use std::io::BufRead;
+    let mut child = Child(
+        std::process::Command::new(env!("CARGO_BIN_EXE_billrun-local"))
+            .args(["serve", "--port", "0", "--tick-seconds", "0"])
+            .env("BILLRUN_TOKEN", "from-the-environment")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let stdout = child.0.stdout.take().unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(stdout)
+        .read_line(&mut line)
+        .unwrap();
+    // "billrun API on http://127.0.0.1:PORT (...)"
+    let url = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap();
+    let addr: SocketAddr = url.trim_start_matches("http://").parse().unwrap();
+    assert!(addr.ip().is_loopback(), "{line}");
+    let (status, _, body) = http_with(addr, "GET", "/v1/health", None, "");
+    assert_eq!(
+        (status, body["code"].clone()),
+        (401, serde_json::json!("unauthorized"))
+    );
+    let auth = "Authorization: Bearer from-the-environment\r\n";
+    let (status, _, _) = http_with(addr, "GET", "/v1/health", None, auth);
+    assert_eq!(status, 200);
+    // Without a token on a non-loopback address the CLI refuses to start (exit 2).
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_billrun-local"))
+        .args(["serve", "--host", "0.0.0.0", "--port", "0"])
+        .env_remove("BILLRUN_TOKEN")
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--token"));
 }

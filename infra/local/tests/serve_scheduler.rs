@@ -33,6 +33,7 @@ async fn serve_starts_a_due_scheduled_run_from_its_background_tick() {
         out: None,
         workers: 1,
         tick_every: Some(Duration::from_millis(50)),
+        ..ServeOptions::default()
     })
     .await
     .unwrap();

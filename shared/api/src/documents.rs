@@ -5,9 +5,10 @@
 
 use crate::error::{ApiResult, ErrorBody};
 use crate::extract::path_id;
+use crate::extract::Path;
 use crate::schema;
 use crate::v1::{run_id, AppState};
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;

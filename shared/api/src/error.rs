@@ -42,11 +42,16 @@ impl ApiError {
 
     /// 400 naming a field.
     pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> ApiError {
+        let mut field = field.into();
+        if field.is_empty() {
+            // A path is never empty: `$` names the input as a whole.
+            field = "$".into();
+        }
         ApiError {
             status: StatusCode::BAD_REQUEST,
             code: "validation_failed".into(),
             message: message.into(),
-            field: Some(field.into()),
+            field: Some(field),
         }
     }
 

@@ -31,7 +31,8 @@ fn is_json(headers: &HeaderMap) -> bool {
 async fn body_bytes<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError> {
     Bytes::from_request(req, state).await.map_err(|rejection| {
         let status = rejection.status();
-        if status == StatusCode::PAYLOAD_TOO_LARGE {
+        // `$` is the field path of the body as a whole.
+        let mut e = if status == StatusCode::PAYLOAD_TOO_LARGE {
             ApiError::new(
                 status,
                 "payload_too_large",
@@ -43,8 +44,21 @@ async fn body_bytes<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, Ap
                 "validation_failed",
                 format!("cannot read the request body: {rejection}"),
             )
-        }
+        };
+        e.field = Some("$".into());
+        e
     })
+}
+
+/// 415, naming the header at fault.
+fn unsupported_media_type(message: &str) -> ApiError {
+    let mut e = ApiError::new(
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported_media_type",
+        message,
+    );
+    e.field = Some("Content-Type".into());
+    e
 }
 
 /// A JSON request body, not yet parsed (the use cases parse it, reporting field paths).
@@ -55,9 +69,7 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         if !is_json(req.headers()) {
-            return Err(ApiError::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
+            return Err(unsupported_media_type(
                 "the request body must be JSON (Content-Type: application/json)",
             ));
         }
@@ -79,15 +91,11 @@ impl<S: Send + Sync> FromRequest<S> for OptionalJsonBody {
             return Ok(OptionalJsonBody(None));
         }
         if !json {
-            return Err(ApiError::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
-                if has_type {
-                    "the request body must be JSON (Content-Type: application/json)"
-                } else {
-                    "a request body needs Content-Type: application/json"
-                },
-            ));
+            return Err(unsupported_media_type(if has_type {
+                "the request body must be JSON (Content-Type: application/json)"
+            } else {
+                "a request body needs Content-Type: application/json"
+            }));
         }
         Ok(OptionalJsonBody(Some(bytes)))
     }
@@ -108,7 +116,12 @@ impl<S: Send + Sync> FromRequestParts<S> for Params {
         let mut map = BTreeMap::new();
         for (k, v) in pairs {
             if map.insert(k.clone(), v).is_some() {
-                return Err(ApiError::invalid(k, "is given more than once"));
+                let field = if k.is_empty() {
+                    "$query".to_string()
+                } else {
+                    k
+                };
+                return Err(ApiError::invalid(field, "is given more than once"));
             }
         }
         Ok(Params(map))
@@ -124,7 +137,11 @@ impl Params {
     pub fn only(&self, known: &[&str]) -> Result<(), ApiError> {
         match self.0.keys().find(|k| !known.contains(&k.as_str())) {
             Some(k) => Err(ApiError::invalid(
-                k.clone(),
+                if k.is_empty() {
+                    "$query".into()
+                } else {
+                    k.clone()
+                },
                 format!("unknown query parameter; known: {}", known.join(", ")),
             )),
             None => Ok(()),
@@ -138,13 +155,15 @@ impl Params {
             .filter(|v| !v.is_empty())
     }
 
-    /// A parameter parsed with `parse`, its error message naming the parameter.
+    /// A parameter parsed with `parse`, its error message naming the parameter. Given
+    /// empty (`limit=`), it is parsed too: an empty number, date or status is an error.
     pub fn parse<T>(
         &self,
         name: &str,
         parse: impl FnOnce(&str) -> Result<T, String>,
     ) -> Result<Option<T>, ApiError> {
-        self.get(name)
+        self.0
+            .get(name)
             .map(|v| parse(v).map_err(|m| ApiError::invalid(name, m)))
             .transpose()
     }
@@ -160,10 +179,15 @@ impl Params {
     }
 
     /// `cursor`: an opaque position from a previous page's `nextCursor`.
+    /// `cursor=` (empty) is the first page.
     pub fn cursor<T: DeserializeOwned>(&self) -> Result<Option<T>, ApiError> {
-        self.parse("cursor", |v| {
-            decode_cursor(v).ok_or_else(|| "is not a cursor this list returned".to_string())
-        })
+        self.get("cursor")
+            .map(|v| {
+                decode_cursor(v).ok_or_else(|| {
+                    ApiError::invalid("cursor", "is not a cursor this list returned")
+                })
+            })
+            .transpose()
     }
 }
 
@@ -214,4 +238,22 @@ pub fn parse_instant(v: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
         return Ok(d.and_time(chrono::NaiveTime::MIN).and_utc());
     }
     Err("must be an RFC 3339 instant (2024-02-01T06:00:00Z) or a date".into())
+}
+
+/// A path parameter (`/v1/accounts/{id}`): axum's `Path`, its rejection (an id that is
+/// not valid UTF-8 once percent-decoded) a 400 naming the parameter instead of
+/// axum's plain-text body.
+pub struct Path<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for Path<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path(v)| Path(v))
+            .map_err(|rejection| {
+                ApiError::invalid("id", format!("is not a valid path parameter: {rejection}"))
+            })
+    }
 }

@@ -186,6 +186,13 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/v1/run-schedules/{id}/pause", post(run_schedules::pause))
         .route("/v1/run-schedules/{id}/resume", post(run_schedules::resume))
         .fallback(|| async { error::ApiError::not_found("route") })
+        .method_not_allowed_fallback(|| async {
+            error::ApiError::new(
+                axum::http::StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "this route does not take that method",
+            )
+        })
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(app)
 }

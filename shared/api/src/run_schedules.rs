@@ -2,10 +2,10 @@
 #![allow(dead_code)]
 
 use crate::error::{ApiResult, ErrorBody};
+use crate::extract::Path;
 use crate::extract::{path_id, JsonBody};
 use crate::schema::{ChargeType, Filters, Grouping};
 use crate::v1::AppState;
-use axum::extract::Path;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;

@@ -1,9 +1,10 @@
 //! The canonical `/v1` routes: thin translations between HTTP and the use cases.
 
 use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::extract::Path;
 use crate::extract::{next_cursor, parse_instant, path_id, JsonBody, Params};
 use crate::schema;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -330,6 +331,8 @@ pub fn parse_status(v: &str) -> Result<RunStatus, String> {
 pub fn parse_id_after(v: &str) -> Result<u64, String> {
     run_number(v)
         .or_else(|| v.parse().ok())
+        // Run numbers are int64 in the OpenAPI document.
+        .filter(|n| i64::try_from(*n).is_ok())
         .ok_or_else(|| "must be a run number (42 or BR-00000042)".to_string())
 }
 

@@ -13,7 +13,7 @@ use billrun_domain::request::{RunRequest, RunType};
 use billrun_domain::run::{Counters, Outcome, RunStatus};
 use std::collections::HashMap;
 use std::sync::Arc;
-use tracing::{info_span, warn, Instrument};
+use tracing::{info, info_span, warn, Instrument};
 
 /// Accounts per planning page.
 pub const DEFAULT_PLAN_PAGE: usize = 1000;
@@ -114,6 +114,10 @@ impl App {
             },
             other => other.into(),
         })?;
+        if let Created::New(run) = &created {
+            // Ids, numbers and types only: a run's name or message may name a customer.
+            info!(run_id = %run.id, number = %run.number, run_type = ?run.request.run_type, target_date = %run.target_date, "run created");
+        }
         match created {
             Created::New(run) if run.request.run_type == RunType::Immediate => {
                 let started = self.start_run(run.id).await?;
@@ -315,6 +319,7 @@ impl App {
                 Ok(true)
             })
             .await?;
+            info!(run_id = %run_id, page, accounts = count, last = done, "planned a page of accounts");
             if done {
                 self.try_finalize(run_id).await?;
             }
@@ -538,6 +543,19 @@ impl App {
             Ok(true)
         })
         .await?;
+        // Counts only: amounts, like names and addresses, stay out of the logs.
+        info!(
+            run_id = %run_id,
+            round,
+            selected = counters.accounts_selected,
+            billed = counters.billed,
+            suppressed = counters.suppressed,
+            nothing_to_bill = counters.nothing_to_bill,
+            failed = counters.failed,
+            invoices,
+            credit_memos,
+            "run finished"
+        );
         Ok(())
     }
 

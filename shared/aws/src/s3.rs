@@ -113,3 +113,63 @@ impl BlobStore for S3Blobs {
         Ok(Some(request.uri().to_string()))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use billrun_app::docgen::DOWNLOAD_URL_TTL;
+
+    /// A client that never connects: presigning signs locally.
+    fn blobs() -> S3Blobs {
+        let config = aws_sdk_s3::Config::builder()
+            .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+            .region(aws_sdk_s3::config::Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_s3::config::Credentials::new(
+                "AKIDEXAMPLE",
+                "secret",
+                None,
+                None,
+                "test",
+            ))
+            .endpoint_url("http://127.0.0.1:9")
+            .force_path_style(true)
+            .build();
+        S3Blobs::new(
+            aws_sdk_s3::Client::from_conf(config),
+            "bucket",
+            Arc::new(Metrics::default()),
+        )
+    }
+
+    fn query(url: &str, name: &str) -> Option<String> {
+        let (_, q) = url.split_once('?')?;
+        q.split('&')
+            .find_map(|p| p.strip_prefix(&format!("{name}=")).map(str::to_string))
+    }
+
+    #[tokio::test]
+    async fn a_presigned_download_link_expires_after_fifteen_minutes_by_default() {
+        assert_eq!(DOWNLOAD_URL_TTL, Duration::from_secs(15 * 60));
+        let url = blobs()
+            .presign_get("documents/r/INV-1.pdf", DOWNLOAD_URL_TTL)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            query(&url, "X-Amz-Expires").as_deref(),
+            Some("900"),
+            "{url}"
+        );
+        assert!(query(&url, "X-Amz-Signature").is_some(), "{url}");
+        assert!(url.contains("/bucket/documents/r/INV-1.pdf?"), "{url}");
+        // The expiry is the one asked for, and S3's one-week ceiling is refused.
+        let url = blobs()
+            .presign_get("k", Duration::from_secs(60))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(query(&url, "X-Amz-Expires").as_deref(), Some("60"));
+        let week = Duration::from_secs(7 * 24 * 3600 + 1);
+        assert!(blobs().presign_get("k", week).await.is_err());
+    }
+}

@@ -422,6 +422,22 @@ impl Book {
                     text(&format!("{p}.{f}"), v, true)?;
                 }
             }
+            for (f, addr) in [("billTo", &a.bill_to), ("shipTo", &a.ship_to)] {
+                let Some(addr) = addr else { continue };
+                for (g, v) in [
+                    ("name", &addr.name),
+                    ("line1", &addr.line1),
+                    ("line2", &addr.line2),
+                    ("city", &addr.city),
+                    ("state", &addr.state),
+                    ("postalCode", &addr.postal_code),
+                    ("country", &addr.country),
+                ] {
+                    if let Some(v) = v {
+                        text(&format!("{p}.{f}.{g}"), v, false)?;
+                    }
+                }
+            }
             if a.tax_rate.is_sign_negative() && !a.tax_rate.is_zero() || a.tax_rate > Decimal::ONE {
                 return Err(FieldError::new(
                     format!("{p}.taxRate"),

@@ -24,6 +24,11 @@ pub(crate) const SUBFIELD_MARK: char = '@';
 
 /// Parses JSON into `T`, reporting the first error with its field path.
 pub fn parse_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, FieldError> {
+    // Every document billrun reads is an object. serde's derived structs also accept
+    // an array of their fields in order, which would take `[]` for an empty book.
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
+        return Err(FieldError::new("$", "must be a JSON object, not an array"));
+    }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value: T = serde_path_to_error::deserialize(&mut de).map_err(|err| {
         let path = err.path().to_string();
@@ -63,7 +68,33 @@ pub(crate) fn path_error(path: String, inner: &serde_json::Error) -> FieldError 
     if field.is_empty() {
         field = "$".to_string();
     }
-    FieldError { field, message }
+    FieldError {
+        field: printable(&field),
+        message: printable(&message),
+    }
+}
+
+/// Longest field path or parser message echoed back, in characters: a path holds keys
+/// of the input, and an unknown key can be megabytes long.
+const MAX_ECHO: usize = 300;
+
+/// `s` with control characters escaped (`\n`, `\u{1b}`) and cut at [`MAX_ECHO`]
+/// characters, so that an error naming a key of the input cannot forge lines in a log
+/// or a terminal, nor echo a huge key.
+pub(crate) fn printable(s: &str) -> String {
+    let mut out = String::with_capacity(s.len().min(MAX_ECHO));
+    for (i, c) in s.chars().enumerate() {
+        if i == MAX_ECHO {
+            out.push('…');
+            break;
+        }
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 pub(crate) fn join(base: &str, sub: &str) -> String {

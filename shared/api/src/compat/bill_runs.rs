@@ -4,8 +4,9 @@
 use super::{rename_field, ZuoraError, ZuoraErrorBody, SYSTEM_USER_ID};
 use crate::error::ApiError;
 use crate::extract::JsonBody;
+use crate::extract::Path;
 use crate::v1::{run_id, AppState};
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -46,7 +47,7 @@ pub struct BillRunRequest {
     pub account_id: Option<String>,
     pub email: Option<bool>,
     pub renew: Option<bool>,
-    #[schema(value_type = Object)]
+    #[schema(value_type = Option<Object>)]
     pub custom_fields: Option<serde_json::Map<String, serde_json::Value>>,
 }
 

@@ -6,9 +6,10 @@
 //! after. Errors use the canonical shape.
 
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::extract::{parse_instant, JsonBody, Params, DEFAULT_LIMIT};
+use crate::extract::Path;
+use crate::extract::{parse_instant, JsonBody, Params};
 use crate::v1::{parse_id_after, AppState};
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -207,7 +208,7 @@ pub async fn list(State(app): AppState, params: Params) -> ApiResult<Response> {
         updated_since: params.parse("updatedSince", parse_instant)?,
         status: None,
     };
-    let limit = params.limit().unwrap_or(DEFAULT_LIMIT);
+    let limit = params.limit()?;
     let runs = app.list_runs(&filter, None, limit).await?;
     let mut out: Vec<BillingRun> = runs.iter().map(billing_run).collect();
     out.sort_by_key(|r| r.id);
@@ -223,6 +224,13 @@ pub async fn list(State(app): AppState, params: Params) -> ApiResult<Response> {
         (status = 415, description = "Not JSON", body = ErrorBody)))]
 pub async fn create(State(app): AppState, JsonBody(body): JsonBody) -> ApiResult<Response> {
     let input: BillingRunInput = parse_json(&body)?;
+    // Read-only and ignored on a create, but still an int64 as the schema says.
+    if input.id.is_some_and(|x| i64::try_from(x).is_err()) {
+        return Err(ApiError::invalid(
+            "id",
+            format!("must be at most {}", i64::MAX),
+        ));
+    }
     let invoice_date = input
         .invoice_date
         .ok_or_else(|| ApiError::invalid("invoiceDate", "is required"))?;

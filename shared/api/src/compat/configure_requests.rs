@@ -7,9 +7,10 @@
 
 use super::{rename_field, SYSTEM_USER_ID, SYSTEM_USER_NAME};
 use crate::error::{ApiError, ApiResult};
+use crate::extract::Path;
 use crate::extract::{next_cursor, JsonBody, Params, MAX_LIMIT};
 use crate::v1::{run_id, AppState};
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -443,7 +444,7 @@ pub async fn invoices(
 ) -> ApiResult<Response> {
     params.only(&["cursor", "limit"])?;
     let id = run_id(&id)?;
-    let limit = if params.get("limit").is_some() {
+    let limit = if params.0.contains_key("limit") {
         params.limit()?
     } else {
         MAX_LIMIT

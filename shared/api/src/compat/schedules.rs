@@ -4,9 +4,10 @@
 
 use super::{ZuoraError, ZuoraErrorBody, SYSTEM_USER_ID};
 use crate::error::ApiError;
+use crate::extract::Path;
 use crate::extract::{path_id, OptionalJsonBody};
 use crate::v1::AppState;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use billrun_app::reference::ScheduleExecution;
