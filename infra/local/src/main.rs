@@ -71,10 +71,15 @@ enum Command {
         #[arg(long, default_value = "billrun")]
         prefix: String,
     },
-    /// Generate N accounts and time the pipeline in memory.
+    /// Generate N accounts and time the pipeline in memory; with `--documents N`, time
+    /// the PDF renderer instead (and headless Chromium, when /usr/bin/chromium exists).
     Bench {
         #[arg(long, default_value_t = 100_000)]
         accounts: usize,
+        /// Render the sample invoices N times each and report PDFs/s per core and bytes
+        /// per document (no invoice run).
+        #[arg(long)]
+        documents: Option<usize>,
         #[arg(long, default_value_t = 4)]
         workers: usize,
         #[arg(long, default_value_t = 42)]
@@ -144,9 +149,13 @@ fn main() -> ExitCode {
                 Ok(())
             }
             Command::Bench {
+                documents: Some(n), ..
+            } => bench_documents(n),
+            Command::Bench {
                 accounts,
                 workers,
                 seed,
+                documents: None,
             } => bench(accounts, workers, seed).await,
             Command::Serve {
                 port,
@@ -528,6 +537,73 @@ async fn bench(accounts: usize, workers: usize, seed: u64) -> Result<(), Failure
         "reconciliation      {}",
         if c.reconciles() { "holds" } else { "BROKEN" }
     );
+    Ok(())
+}
+
+/// Targets of issue 6 the figures are reported against.
+const TARGET_PDFS_PER_CORE: f64 = 200.0;
+const TARGET_ONE_PAGE_BYTES: usize = 60 * 1024;
+
+fn bench_documents(n: usize) -> Result<(), Failure> {
+    use billrun_documents::bench::{Chromium, CHROMIUM};
+    let chromium = Path::new(CHROMIUM);
+    println!("Rendering each sample invoice {n} times on one thread (krilla, PDF/A-2b)...");
+    let figures = billrun_documents::bench_documents(n, chromium).map_err(other)?;
+    println!();
+    println!(
+        "{:<22}{:>6}{:>10}{:>12}{:>12}{:>12}",
+        "document", "lines", "renderer", "PDFs/s/core", "ms/PDF", "bytes/PDF"
+    );
+    for f in &figures {
+        let row = |renderer: &str, m: &billrun_documents::Measured| {
+            println!(
+                "{:<22}{:>6}{:>10}{:>12.1}{:>12.2}{:>12}",
+                f.label,
+                f.lines,
+                renderer,
+                m.per_second(),
+                m.ms_per_document(),
+                m.bytes_per_document()
+            )
+        };
+        row("krilla", &f.krilla);
+        if let Chromium::Measured(c) = &f.chromium {
+            row("chromium", c);
+        }
+    }
+    println!();
+    let rate = figures
+        .iter()
+        .map(|f| f.krilla.per_second())
+        .fold(f64::INFINITY, f64::min);
+    let one_page = figures.first().map_or(0, |f| f.krilla.bytes_per_document());
+    let verdict = |ok: bool| if ok { "met" } else { "MISSED" };
+    println!(
+        "target >= {TARGET_PDFS_PER_CORE:.0} PDFs/s per core: {} (slowest case {rate:.0})",
+        verdict(rate >= TARGET_PDFS_PER_CORE)
+    );
+    println!(
+        "target <= {} KB for a one-page invoice: {} ({:.1} KB)",
+        TARGET_ONE_PAGE_BYTES / 1024,
+        verdict(one_page <= TARGET_ONE_PAGE_BYTES),
+        one_page as f64 / 1024.0
+    );
+    for f in &figures {
+        match (&f.chromium, f.chromium_ratio()) {
+            (Chromium::Measured(c), Some((time, bytes))) => println!(
+                "{}: headless Chromium (HTML printed to PDF, {} documents) takes {time:.0}x the time and {bytes:.1}x the bytes of krilla",
+                f.label, c.documents
+            ),
+            (Chromium::Failed(reason), _) => println!(
+                "{}: Chromium comparison skipped: {CHROMIUM} failed ({reason})",
+                f.label
+            ),
+            _ => {}
+        }
+    }
+    if figures.iter().all(|f| f.chromium == Chromium::Absent) {
+        println!("Chromium comparison skipped: {CHROMIUM} is absent (apt-get install chromium)");
+    }
     Ok(())
 }
 
