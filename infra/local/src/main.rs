@@ -233,15 +233,19 @@ async fn demo(
     let request = request
         .validated()
         .map_err(|e| Failure::Input(e.to_string()))?;
-    // The memory backend keeps its system to generate the PDFs of the run afterwards.
-    let (result, local) = match backend {
+    // Each backend keeps its system to generate the PDFs of the run afterwards.
+    let (result, system) = match backend {
         Backend::Memory => {
             let local = Local::new(None);
             local.app.book.import_book(&book).await.map_err(other)?;
             let r = execute(&local, request, workers, book.accounts.len() as u64).await?;
-            (r, Some(local))
+            (r, System::Memory(local))
         }
-        Backend::Aws => (execute_on(backend, &book, request, workers).await?, None),
+        Backend::Aws => {
+            let aws = aws_backend::connect().await.map_err(Failure::Other)?;
+            let r = execute_aws(&aws, &book, request, workers).await?;
+            (r, System::Aws(aws))
+        }
     };
     write_outputs(out, &result)?;
     std::fs::write(
@@ -254,13 +258,7 @@ async fn demo(
         "Wrote {0}/run.json, {0}/documents.json and {0}/book.json",
         out.display()
     );
-    match local {
-        Some(local) => generate_pdfs(&local, result.run.id, &out.join("documents"), workers).await?,
-        None => println!(
-            "PDFs: POST /v1/invoice-runs/{}/documents against the deployed API (or use the memory backend)",
-            result.run.id
-        ),
-    }
+    generate_pdfs(&system, result.run.id, &out.join("documents"), workers).await?;
     if !result.run.counters.reconciles() {
         return Err(Failure::Other("reconciliation failed".into()));
     }
@@ -303,25 +301,35 @@ async fn execute_on(
         }
         Backend::Aws => {
             let aws = aws_backend::connect().await.map_err(Failure::Other)?;
-            println!(
-                "DynamoDB table {}, queues {} and {}",
-                aws.config.table, aws.config.plan_queue_url, aws.config.account_queue_url
-            );
-            let r = aws.run(book, request, workers).await.map_err(other)?;
-            let n = r.run.run.counters.accounts_selected.max(1) as f64;
-            println!();
-            println!(
-                "{:<30}{:>12}{:>16}",
-                "requests of the run", "total", "per account"
-            );
-            for (kind, count) in r.requests.rows() {
-                println!("{kind:<30}{count:>12}{:>16.3}", count as f64 / n);
-            }
-            let import: u64 = r.import_requests.rows().iter().map(|(_, c)| c).sum();
-            println!("(importing the book took {import} requests)");
-            Ok(r.run)
+            execute_aws(&aws, book, request, workers).await
         }
     }
+}
+
+/// Runs the request on the AWS adapters and prints the requests it took.
+async fn execute_aws(
+    aws: &aws_backend::AwsLocal,
+    book: &Book,
+    request: RunRequest,
+    workers: usize,
+) -> Result<LocalRun, Failure> {
+    println!(
+        "DynamoDB table {}, queues {} and {}",
+        aws.config.table, aws.config.plan_queue_url, aws.config.account_queue_url
+    );
+    let r = aws.run(book, request, workers).await.map_err(other)?;
+    let n = r.run.run.counters.accounts_selected.max(1) as f64;
+    println!();
+    println!(
+        "{:<30}{:>12}{:>16}",
+        "requests of the run", "total", "per account"
+    );
+    for (kind, count) in r.requests.rows() {
+        println!("{kind:<30}{count:>12}{:>16.3}", count as f64 / n);
+    }
+    let import: u64 = r.import_requests.rows().iter().map(|(_, c)| c).sum();
+    println!("(importing the book took {import} requests)");
+    Ok(r.run)
 }
 
 async fn execute(
@@ -351,9 +359,15 @@ async fn execute(
     Ok(result)
 }
 
+/// The system a demo ran on.
+enum System {
+    Memory(Local),
+    Aws(aws_backend::AwsLocal),
+}
+
 /// Generates the run's PDFs with a progress bar and prints where they are.
 async fn generate_pdfs(
-    local: &Local,
+    system: &System,
     run: billrun_domain::ids::RunId,
     dir: &Path,
     workers: usize,
@@ -368,10 +382,18 @@ async fn generate_pdfs(
         bar.set_length(c.requested.max(1));
         bar.set_position(c.generated + c.failed);
     };
-    let generated = local
-        .generate_documents(run, dir, workers, Some(&report))
-        .await
-        .map_err(other)?;
+    let generated = match system {
+        System::Memory(local) => {
+            local
+                .generate_documents(run, dir, workers, Some(&report))
+                .await
+        }
+        System::Aws(aws) => {
+            aws.generate_documents(run, dir, workers, Some(&report))
+                .await
+        }
+    }
+    .map_err(other)?;
     bar.finish_and_clear();
     let c = generated.request.counters;
     println!(
