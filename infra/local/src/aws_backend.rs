@@ -128,3 +128,80 @@ impl AwsLocal {
         })
     }
 }
+
+impl AwsLocal {
+    /// Requests the run's PDFs and has `pollers` in-process consumers of the document
+    /// queue deliver the messages (through [`billrun_app::worker::deliver`], as the
+    /// generate-documents Lambda does) until the request is complete, then writes them
+    /// to `dir/{number}.pdf`.
+    pub async fn generate_documents(
+        &self,
+        run: billrun_domain::ids::RunId,
+        dir: &std::path::Path,
+        pollers: usize,
+        progress: Option<&(dyn Fn(&billrun_app::docgen::DocumentCounters) + Sync)>,
+    ) -> Result<crate::pipeline::GeneratedDocuments, AppError> {
+        let url = self
+            .queue
+            .document_url()
+            .ok_or_else(|| AppError::Internal("DOCUMENT_QUEUE_URL is not set".into()))?
+            .to_string();
+        let (app, queue) = (self.app.clone(), self.queue.clone());
+        crate::pipeline::generate_documents_with(&self.app, run, dir, progress, move |id| {
+            tokio::spawn(pump_documents(app, queue, url, id, pollers))
+        })
+        .await
+    }
+}
+
+/// Polls the document queue with `pollers` consumers until the request has a result
+/// for every document (or an hour passed).
+async fn pump_documents(
+    app: Arc<App>,
+    queue: Arc<SqsQueue>,
+    url: String,
+    request: billrun_domain::ids::DocumentRequestId,
+    pollers: usize,
+) -> Result<(), AppError> {
+    use billrun_app::docgen::DocumentRequestStatus;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut tasks = Vec::new();
+    for _ in 0..pollers.max(1) {
+        let (app, queue, url, stop) = (app.clone(), queue.clone(), url.clone(), stop.clone());
+        tasks.push(tokio::spawn(async move {
+            while !stop.load(Ordering::Relaxed) {
+                if queue.poll_once(&app, &url, 1, 5).await.unwrap_or(0) == 0 {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            }
+        }));
+    }
+    let started = Instant::now();
+    let mut outcome = Err(AppError::Transient(format!(
+        "document request {request} did not complete"
+    )));
+    while started.elapsed() < Duration::from_secs(3600) {
+        match app.document_request(request).await {
+            Ok(v)
+                if matches!(
+                    v.status,
+                    DocumentRequestStatus::Pending | DocumentRequestStatus::InProgress
+                ) => {}
+            Ok(_) => {
+                outcome = Ok(());
+                break;
+            }
+            Err(e) => {
+                outcome = Err(e);
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    stop.store(true, Ordering::Relaxed);
+    for t in tasks {
+        let _ = t.await;
+    }
+    outcome
+}

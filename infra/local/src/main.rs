@@ -72,10 +72,15 @@ enum Command {
         #[arg(long, default_value = "billrun")]
         prefix: String,
     },
-    /// Generate N accounts and time the pipeline in memory.
+    /// Generate N accounts and time the pipeline in memory; with `--documents N`, time
+    /// the PDF renderer instead (and headless Chromium, when /usr/bin/chromium exists).
     Bench {
         #[arg(long, default_value_t = 100_000)]
         accounts: usize,
+        /// Render the sample invoices N times each and report PDFs/s per core and bytes
+        /// per document (no invoice run).
+        #[arg(long)]
+        documents: Option<usize>,
         #[arg(long, default_value_t = 4)]
         workers: usize,
         #[arg(long, default_value_t = 42)]
@@ -199,9 +204,13 @@ fn main() -> ExitCode {
             .await
             .map_err(Failure::Other),
             Command::Bench {
+                documents: Some(n), ..
+            } => bench_documents(n),
+            Command::Bench {
                 accounts,
                 workers,
                 seed,
+                documents: None,
                 ..
             } => bench(accounts, workers, seed).await,
             Command::Serve {
@@ -283,15 +292,19 @@ async fn demo(
     let request = request
         .validated()
         .map_err(|e| Failure::Input(e.to_string()))?;
-    // The memory backend keeps its system to generate the PDFs of the run afterwards.
-    let (result, local) = match backend {
+    // Each backend keeps its system to generate the PDFs of the run afterwards.
+    let (result, system) = match backend {
         Backend::Memory => {
             let local = Local::new(None);
             local.app.book.import_book(&book).await.map_err(other)?;
             let r = execute(&local, request, workers, book.accounts.len() as u64).await?;
-            (r, Some(local))
+            (r, System::Memory(local))
         }
-        Backend::Aws => (execute_on(backend, &book, request, workers).await?, None),
+        Backend::Aws => {
+            let aws = aws_backend::connect().await.map_err(Failure::Other)?;
+            let r = execute_aws(&aws, &book, request, workers).await?;
+            (r, System::Aws(aws))
+        }
     };
     write_outputs(out, &result)?;
     std::fs::write(
@@ -304,13 +317,7 @@ async fn demo(
         "Wrote {0}/run.json, {0}/documents.json and {0}/book.json",
         out.display()
     );
-    match local {
-        Some(local) => generate_pdfs(&local, result.run.id, &out.join("documents"), workers).await?,
-        None => println!(
-            "PDFs: POST /v1/invoice-runs/{}/documents against the deployed API (or use the memory backend)",
-            result.run.id
-        ),
-    }
+    generate_pdfs(&system, result.run.id, &out.join("documents"), workers).await?;
     if !result.run.counters.reconciles() {
         return Err(Failure::Other("reconciliation failed".into()));
     }
@@ -353,24 +360,7 @@ async fn execute_on(
         }
         Backend::Aws => {
             let aws = aws_backend::connect().await.map_err(Failure::Other)?;
-            println!(
-                "DynamoDB table {}, queues {} and {}",
-                aws.config.table, aws.config.plan_queue_url, aws.config.account_queue_url
-            );
-            let r = aws.run(book, request, workers).await.map_err(other)?;
-            let n = r.run.run.counters.accounts_selected.max(1) as f64;
-            println!();
-            println!(
-                "{:<30}{:>12}{:>16}",
-                "requests of the run", "total", "per account"
-            );
-            for (kind, count) in r.requests.rows() {
-                println!("{kind:<30}{count:>12}{:>16.3}", count as f64 / n);
-            }
-            let import: u64 = r.import_requests.rows().iter().map(|(_, c)| c).sum();
-            println!("(importing the book took {import} requests)");
-            print_write_units(&aws, n).await;
-            Ok(r.run)
+            execute_aws(&aws, book, request, workers).await
         }
     }
 }
@@ -416,6 +406,33 @@ async fn print_write_units(aws: &aws_backend::AwsLocal, accounts: f64) {
     );
 }
 
+/// Runs the request on the AWS adapters and prints the requests it took.
+async fn execute_aws(
+    aws: &aws_backend::AwsLocal,
+    book: &Book,
+    request: RunRequest,
+    workers: usize,
+) -> Result<LocalRun, Failure> {
+    println!(
+        "DynamoDB table {}, queues {} and {}",
+        aws.config.table, aws.config.plan_queue_url, aws.config.account_queue_url
+    );
+    let r = aws.run(book, request, workers).await.map_err(other)?;
+    let n = r.run.run.counters.accounts_selected.max(1) as f64;
+    println!();
+    println!(
+        "{:<30}{:>12}{:>16}",
+        "requests of the run", "total", "per account"
+    );
+    for (kind, count) in r.requests.rows() {
+        println!("{kind:<30}{count:>12}{:>16.3}", count as f64 / n);
+    }
+    let import: u64 = r.import_requests.rows().iter().map(|(_, c)| c).sum();
+    println!("(importing the book took {import} requests)");
+    print_write_units(aws, n).await;
+    Ok(r.run)
+}
+
 async fn execute(
     local: &Local,
     request: RunRequest,
@@ -443,9 +460,15 @@ async fn execute(
     Ok(result)
 }
 
+/// The system a demo ran on.
+enum System {
+    Memory(Local),
+    Aws(aws_backend::AwsLocal),
+}
+
 /// Generates the run's PDFs with a progress bar and prints where they are.
 async fn generate_pdfs(
-    local: &Local,
+    system: &System,
     run: billrun_domain::ids::RunId,
     dir: &Path,
     workers: usize,
@@ -460,10 +483,18 @@ async fn generate_pdfs(
         bar.set_length(c.requested.max(1));
         bar.set_position(c.generated + c.failed);
     };
-    let generated = local
-        .generate_documents(run, dir, workers, Some(&report))
-        .await
-        .map_err(other)?;
+    let generated = match system {
+        System::Memory(local) => {
+            local
+                .generate_documents(run, dir, workers, Some(&report))
+                .await
+        }
+        System::Aws(aws) => {
+            aws.generate_documents(run, dir, workers, Some(&report))
+                .await
+        }
+    }
+    .map_err(other)?;
     bar.finish_and_clear();
     let c = generated.request.counters;
     println!(
@@ -629,6 +660,82 @@ async fn bench(accounts: usize, workers: usize, seed: u64) -> Result<(), Failure
         "reconciliation      {}",
         if c.reconciles() { "holds" } else { "BROKEN" }
     );
+    Ok(())
+}
+
+/// Targets of issue 6 the figures are reported against.
+const TARGET_PDFS_PER_CORE: f64 = 200.0;
+const TARGET_ONE_PAGE_BYTES: usize = 60 * 1024;
+
+fn bench_documents(n: usize) -> Result<(), Failure> {
+    use billrun_documents::bench::{Chromium, CHROMIUM};
+    let chromium = Path::new(CHROMIUM);
+    println!("Rendering each sample invoice {n} times on one thread (krilla, PDF/A-2b)...");
+    let figures = billrun_documents::bench_documents(n, chromium).map_err(other)?;
+    println!();
+    println!(
+        "{:<22}{:>6}{:>10}{:>12}{:>12}{:>12}",
+        "document", "lines", "renderer", "PDFs/s/core", "ms/PDF", "bytes/PDF"
+    );
+    for f in &figures {
+        let row = |renderer: &str, m: &billrun_documents::Measured| {
+            println!(
+                "{:<22}{:>6}{:>10}{:>12.1}{:>12.2}{:>12}",
+                f.label,
+                f.lines,
+                renderer,
+                m.per_second(),
+                m.ms_per_document(),
+                m.bytes_per_document()
+            )
+        };
+        row("krilla", &f.krilla);
+        if let Chromium::Measured(c) = &f.chromium {
+            row("chromium", c);
+        }
+    }
+    println!();
+    // The targets are for the typical, one-page invoice (the first case).
+    let rate = figures.first().map_or(0.0, |f| f.krilla.per_second());
+    let one_page = figures.first().map_or(0, |f| f.krilla.bytes_per_document());
+    let verdict = |ok: bool| if ok { "met" } else { "MISSED" };
+    println!(
+        "target >= {TARGET_PDFS_PER_CORE:.0} PDFs/s per core (one-page invoice): {} ({rate:.0})",
+        verdict(rate >= TARGET_PDFS_PER_CORE)
+    );
+    println!(
+        "target <= {} KB for a one-page invoice: {} ({:.1} KB)",
+        TARGET_ONE_PAGE_BYTES / 1024,
+        verdict(one_page <= TARGET_ONE_PAGE_BYTES),
+        one_page as f64 / 1024.0
+    );
+    for f in &figures {
+        match (&f.chromium, f.chromium_ratio()) {
+            (Chromium::Measured(c), Some((time, bytes))) => println!(
+                "{}: headless Chromium (HTML printed to PDF, {} documents) takes {time:.0}x the time and {bytes:.1}x the bytes of krilla",
+                f.label, c.documents
+            ),
+            (Chromium::Failed(reason), _) => println!(
+                "{}: Chromium comparison skipped: {CHROMIUM} failed ({reason})",
+                f.label
+            ),
+            _ => {}
+        }
+    }
+    // Wall-clock figures on one thread: a busy machine lowers them.
+    if let Ok(load) = std::fs::read_to_string("/proc/loadavg") {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        println!(
+            "load average {} on {cores} cores while measuring (wall-clock times)",
+            load.split_whitespace()
+                .take(3)
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
+    }
+    if figures.iter().all(|f| f.chromium == Chromium::Absent) {
+        println!("Chromium comparison skipped: {CHROMIUM} is absent (apt-get install chromium)");
+    }
     Ok(())
 }
 

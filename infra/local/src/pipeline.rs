@@ -7,10 +7,11 @@ use billrun_app::worker::{drain, WorkerConfig, WorkerStats};
 use billrun_app::{AccountOutcomeView, App, AppError, RunView};
 use billrun_domain::book::Book;
 use billrun_domain::document::Document;
-use billrun_domain::ids::RunId;
+use billrun_domain::ids::{DocumentId, DocumentRequestId, RunId};
 use billrun_domain::request::{RunRequest, RunType};
 use billrun_domain::run::Counters;
 use serde::Serialize;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -141,10 +142,92 @@ pub struct GeneratedDocuments {
     pub files: Vec<PathBuf>,
 }
 
+/// Installs and activates the default template (the demo seller, en-US) unless a
+/// template is active.
+pub async fn ensure_template(app: &App) -> Result<(), AppError> {
+    if app.catalog.active_template().await?.is_none() {
+        let content = serde_json::to_string(&billrun_documents::sample::demo_template("en-US"))
+            .map_err(|e| AppError::Internal(format!("cannot encode the template: {e}")))?;
+        let body = serde_json::json!({"name": "Default", "content": content}).to_string();
+        app.put_template(DEMO_TEMPLATE_ID, body.as_bytes()).await?;
+        app.activate_template(DEMO_TEMPLATE_ID).await?;
+    }
+    Ok(())
+}
+
+/// Writes the generated PDF of each of the run's documents to `dir/{number}.pdf`,
+/// skipping those whose object key is in `written` already (the same bytes); returns
+/// the files written, in numbering order.
+pub async fn write_pdfs(
+    app: &App,
+    run: RunId,
+    dir: &Path,
+    written: &mut HashMap<DocumentId, String>,
+) -> Result<Vec<PathBuf>, AppError> {
+    std::fs::create_dir_all(dir)
+        .map_err(|e| AppError::Internal(format!("{}: {e}", dir.display())))?;
+    let mut files = Vec::new();
+    for d in app.all_documents(run).await? {
+        let (Some(number), Some(key)) = (
+            d.number.as_ref(),
+            app.catalog.document_file(d.id).await?.and_then(|f| f.key),
+        ) else {
+            continue;
+        };
+        if written.get(&d.id) == Some(&key) {
+            continue;
+        }
+        let Some(bytes) = app.blobs.get_blob(&key).await? else {
+            continue;
+        };
+        // Whole or not at all: a reader never sees half a file.
+        let path = dir.join(format!("{number}.pdf"));
+        let partial = dir.join(format!(".{number}.pdf.partial"));
+        std::fs::write(&partial, bytes)
+            .and_then(|()| std::fs::rename(&partial, &path))
+            .map_err(|e| AppError::Internal(format!("{}: {e}", path.display())))?;
+        written.insert(d.id, key);
+        files.push(path);
+    }
+    Ok(files)
+}
+
+/// Requests the PDFs of the run's documents with the active (or default) template, has
+/// `pump` deliver the document messages until it returns, reporting progress every 50
+/// ms, and writes the PDFs to `dir/{number}.pdf`.
+pub async fn generate_documents_with<P>(
+    app: &Arc<App>,
+    run: RunId,
+    dir: &Path,
+    progress: Option<&(dyn Fn(&DocumentCounters) + Sync)>,
+    pump: P,
+) -> Result<GeneratedDocuments, AppError>
+where
+    P: FnOnce(DocumentRequestId) -> tokio::task::JoinHandle<Result<(), AppError>>,
+{
+    ensure_template(app).await?;
+    let request = app.request_documents(run).await?;
+    let handle = pump(request.id);
+    if let Some(report) = progress {
+        while !handle.is_finished() {
+            report(&app.document_request(request.id).await?.counters);
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    handle
+        .await
+        .map_err(|e| AppError::Internal(format!("worker pool failed: {e}")))??;
+    let request = app.document_request(request.id).await?;
+    if let Some(report) = progress {
+        report(&request.counters);
+    }
+    let files = write_pdfs(app, run, dir, &mut HashMap::new()).await?;
+    Ok(GeneratedDocuments { request, files })
+}
+
 impl Local {
-    /// Installs and activates the default template (the demo seller, en-US) unless a
-    /// template is active, requests the PDFs of the run's documents, generates them with
-    /// `workers` and writes each to `dir/{number}.pdf`.
+    /// [`generate_documents_with`] the in-process workers (`workers` of them) draining
+    /// the memory queue.
     pub async fn generate_documents(
         &self,
         run: RunId,
@@ -152,57 +235,18 @@ impl Local {
         workers: usize,
         progress: Option<&(dyn Fn(&DocumentCounters) + Sync)>,
     ) -> Result<GeneratedDocuments, AppError> {
-        if self.app.catalog.active_template().await?.is_none() {
-            let content = serde_json::to_string(&billrun_documents::sample::demo_template("en-US"))
-                .map_err(|e| AppError::Internal(format!("cannot encode the template: {e}")))?;
-            let body = serde_json::json!({"name": "Default", "content": content}).to_string();
-            self.app
-                .put_template(DEMO_TEMPLATE_ID, body.as_bytes())
-                .await?;
-            self.app.activate_template(DEMO_TEMPLATE_ID).await?;
-        }
-        let request = self.app.request_documents(run).await?;
         let config = WorkerConfig {
             workers,
             ..WorkerConfig::default()
         };
-        let handle = tokio::spawn(drain(self.app.clone(), self.queue.clone(), config));
-        if let Some(report) = progress {
-            while !handle.is_finished() {
-                report(&self.app.document_request(request.id).await?.counters);
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        }
-        handle
-            .await
-            .map_err(|e| AppError::Internal(format!("worker pool failed: {e}")))?;
-        let request = self.app.document_request(request.id).await?;
-        if let Some(report) = progress {
-            report(&request.counters);
-        }
-        std::fs::create_dir_all(dir)
-            .map_err(|e| AppError::Internal(format!("{}: {e}", dir.display())))?;
-        let mut files = Vec::new();
-        for d in self.app.all_documents(run).await? {
-            let (Some(number), Some(key)) = (
-                d.number.as_ref(),
-                self.app
-                    .catalog
-                    .document_file(d.id)
-                    .await?
-                    .and_then(|f| f.key),
-            ) else {
-                continue;
-            };
-            let Some(bytes) = self.app.blobs.get_blob(&key).await? else {
-                continue;
-            };
-            let path = dir.join(format!("{number}.pdf"));
-            std::fs::write(&path, bytes)
-                .map_err(|e| AppError::Internal(format!("{}: {e}", path.display())))?;
-            files.push(path);
-        }
-        Ok(GeneratedDocuments { request, files })
+        let (app, queue) = (self.app.clone(), self.queue.clone());
+        generate_documents_with(&self.app, run, dir, progress, move |_| {
+            tokio::spawn(async move {
+                drain(app, queue, config).await;
+                Ok(())
+            })
+        })
+        .await
     }
 }
 

@@ -1,7 +1,9 @@
 //! `billrun-local serve`: the HTTP API ([`billrun_api::router`]) on 127.0.0.1 (by
 //! default) over the in-memory adapters, with in-process queue workers processing runs
-//! in the background, behind an optional bearer token ([`guard`]). With `--out DIR`, every run that completes is written to
-//! `DIR/<run number>/run.json` and `documents.json`, as `billrun-local run` writes them.
+//! in the background, behind an optional bearer token ([`guard`]). With `--out DIR`,
+//! every run that completes is written to `DIR/<run number>/run.json` and
+//! `documents.json`, as `billrun-local run` writes them, and every PDF generated
+//! (`POST /v1/invoice-runs/{id}/documents`) to `DIR/documents/{number}.pdf`.
 
 use crate::pipeline::{Local, RunFile};
 use billrun_app::catalog::RunFilter;
@@ -208,12 +210,13 @@ async fn work_forever(
     };
     let mut written: HashMap<billrun_domain::ids::RunId, chrono::DateTime<chrono::Utc>> =
         HashMap::new();
+    let mut pdfs = PdfsWritten::default();
     loop {
         if !queue.is_drained() {
             drain(app.clone(), queue.clone(), config).await;
         }
         if let Some(dir) = &out {
-            if let Err(e) = write_completed(&app, dir, &mut written).await {
+            if let Err(e) = write_completed(&app, dir, &mut written, &mut pdfs).await {
                 tracing::warn!(error = %e, "cannot write completed runs");
             }
         }
@@ -238,11 +241,47 @@ async fn tick_forever(app: Arc<App>, every: Duration) {
     }
 }
 
-/// Writes each completed run that changed since it was last written.
+/// What `--out` holds of the generated PDFs: per run, the results of its latest
+/// document request when last written; per document, the object key written.
+#[derive(Default)]
+pub struct PdfsWritten {
+    results: HashMap<billrun_domain::ids::RunId, (u64, u64, u64)>,
+    keys: HashMap<billrun_domain::ids::DocumentId, String>,
+}
+
+/// Writes the run's PDFs generated since the last call to `dir/{number}.pdf` (nothing
+/// is read unless its latest document request has new results).
+pub async fn write_new_pdfs(
+    app: &App,
+    run: billrun_domain::ids::RunId,
+    dir: &Path,
+    pdfs: &mut PdfsWritten,
+) -> Result<(), String> {
+    let Some(c) = app
+        .run_document_counters(run)
+        .await
+        .map_err(|e| e.to_string())?
+    else {
+        return Ok(());
+    };
+    let results = (c.requested, c.generated, c.failed);
+    if pdfs.results.get(&run) == Some(&results) {
+        return Ok(());
+    }
+    crate::pipeline::write_pdfs(app, run, dir, &mut pdfs.keys)
+        .await
+        .map_err(|e| e.to_string())?;
+    pdfs.results.insert(run, results);
+    Ok(())
+}
+
+/// Writes each completed run that changed since it was last written, and the PDFs
+/// generated for it to `dir/documents/{number}.pdf`.
 async fn write_completed(
     app: &App,
     dir: &Path,
     written: &mut HashMap<billrun_domain::ids::RunId, chrono::DateTime<chrono::Utc>>,
+    pdfs: &mut PdfsWritten,
 ) -> Result<(), String> {
     let mut after = None;
     loop {
@@ -259,7 +298,11 @@ async fn write_completed(
             let done = r.status.is_completed()
                 || r.status == billrun_domain::run::RunStatus::Posted
                 || r.status == billrun_domain::run::RunStatus::Canceled;
-            if !done || written.get(&r.id) == Some(&r.updated_at) {
+            if !done {
+                continue;
+            }
+            write_new_pdfs(app, r.id, &dir.join("documents"), pdfs).await?;
+            if written.get(&r.id) == Some(&r.updated_at) {
                 continue;
             }
             let file = RunFile {
@@ -297,7 +340,8 @@ pub struct AwsServer {
 
 /// Like [`start`], on DynamoDB / SQS / S3 at `AWS_ENDPOINT_URL` (or the resources the
 /// environment names), with in-process SQS pollers standing in for the Lambda event
-/// source mappings. `--out` is not supported here (documents stay in the table).
+/// source mappings (plan, account and document queues). `--out` is not supported here
+/// (documents stay in the table, PDFs in the bucket).
 pub async fn start_aws(options: &ServeOptions) -> Result<AwsServer, ServeError> {
     options.check()?;
     let aws = crate::aws_backend::connect()
@@ -324,7 +368,12 @@ pub async fn start_aws(options: &ServeOptions) -> Result<AwsServer, ServeError> 
                 };
                 let url = queue.account_url().to_string();
                 let got = queue.poll_once(&app, &url, 1, 5).await.unwrap_or(0);
-                if plan + got == 0 {
+                // The generate-documents Lambda's queue, through the same consumer.
+                let documents = match queue.document_url().map(str::to_string) {
+                    Some(url) => queue.poll_once(&app, &url, 0, 5).await.unwrap_or(0),
+                    None => 0,
+                };
+                if plan + got + documents == 0 {
                     tokio::time::sleep(Duration::from_millis(200)).await;
                 }
             }

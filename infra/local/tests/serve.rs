@@ -174,6 +174,136 @@ async fn serve_on_the_aws_adapters_runs_the_same_session_against_the_local_endpo
         assert_eq!(s, 200);
         assert_eq!(docs["items"][0]["number"], "INV-000000001");
         assert_eq!(docs["items"][0]["totals"]["total"], "265.04");
+        // The pollers drain the document queue too, as the generate-documents Lambda.
+        let content =
+            serde_json::to_string(&billrun_documents::sample::demo_template("en-US")).unwrap();
+        let template = serde_json::json!({"name": "Default", "content": content}).to_string();
+        let (s, _) = http(addr, "PUT", "/v1/document-templates/T-1", Some(&template));
+        assert_eq!(s, 200);
+        http(addr, "POST", "/v1/document-templates/T-1/activate", None);
+        let (s, request) = http(
+            addr,
+            "POST",
+            &format!("/v1/invoice-runs/{id}/documents"),
+            None,
+        );
+        assert_eq!(s, 202, "{request}");
+        let doc = docs["items"][0]["id"].as_str().unwrap().to_string();
+        let generated = wait_for(60, || {
+            let (_, d) = http(addr, "GET", &format!("/v1/invoices/{doc}"), None);
+            (d["documentStatus"] != "Pending").then_some(d)
+        });
+        assert_eq!(generated.unwrap()["documentStatus"], "Generated");
+        let (s, _) = http_bytes(addr, "GET", &format!("/v1/invoices/{doc}/document"), "");
+        assert_eq!(s, 302, "a presigned S3 URL");
+    })
+    .await
+    .unwrap();
+    server.handle.abort();
+}
+
+/// One HTTP/1.1 request; returns the status and the raw body.
+fn http_bytes(addr: SocketAddr, method: &str, path: &str, body: &str) -> (u16, Vec<u8>) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).unwrap();
+    let status: u16 = std::str::from_utf8(&raw[9..12]).unwrap().parse().unwrap();
+    let at = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    (status, raw[at + 4..].to_vec())
+}
+
+/// Polls `f` every 20 ms until it returns `Some` (at most `secs` seconds).
+fn wait_for<T>(secs: u64, mut f: impl FnMut() -> Option<T>) -> Option<T> {
+    let started = Instant::now();
+    loop {
+        if let Some(v) = f() {
+            return Some(v);
+        }
+        if started.elapsed() > Duration::from_secs(secs) {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_out_receives_the_pdfs_a_document_request_generates_and_serves_the_same_bytes() {
+    let out = tempfile::tempdir().unwrap();
+    let book = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/book.json");
+    let server = start(&ServeOptions {
+        port: 0,
+        book: Some(book.into()),
+        out: Some(out.path().to_path_buf()),
+        workers: 2,
+        tick_every: None,
+        ..ServeOptions::default()
+    })
+    .await
+    .unwrap();
+    let addr = server.addr;
+    let dir = out.path().join("documents");
+    tokio::task::spawn_blocking(move || {
+        let request = include_str!("fixtures/run-request.json");
+        let (s, run) = http(addr, "POST", "/v1/invoice-runs", Some(request));
+        assert_eq!(s, 201);
+        let id = run["id"].as_str().unwrap().to_string();
+        let completed = wait_for(20, || {
+            let (_, run) = http(addr, "GET", &format!("/v1/invoice-runs/{id}"), None);
+            (run["status"] != "Processing").then_some(run)
+        });
+        assert_eq!(completed.unwrap()["status"], "Completed");
+        let content =
+            serde_json::to_string(&billrun_documents::sample::demo_template("en-US")).unwrap();
+        let template = serde_json::json!({"name": "Default", "content": content}).to_string();
+        let (s, _) = http(addr, "PUT", "/v1/document-templates/T-1", Some(&template));
+        assert_eq!(s, 200);
+        http(addr, "POST", "/v1/document-templates/T-1/activate", None);
+        let (s, request) = http(
+            addr,
+            "POST",
+            &format!("/v1/invoice-runs/{id}/documents"),
+            None,
+        );
+        assert_eq!(s, 202, "{request}");
+        let (_, docs) = http(
+            addr,
+            "GET",
+            &format!("/v1/invoice-runs/{id}/invoices"),
+            None,
+        );
+        let docs = docs["items"].as_array().unwrap().clone();
+        assert!(!docs.is_empty());
+        for d in &docs {
+            let number = d["number"].as_str().unwrap();
+            let file = dir.join(format!("{number}.pdf"));
+            let on_disk = wait_for(20, || std::fs::read(&file).ok())
+                .unwrap_or_else(|| panic!("{} was not written", file.display()));
+            let (s, served) = http_bytes(
+                addr,
+                "GET",
+                &format!("/v1/invoices/{}/document", d["id"].as_str().unwrap()),
+                "",
+            );
+            assert_eq!(s, 200);
+            assert!(served.starts_with(b"%PDF-"));
+            assert_eq!(on_disk, served, "{number}: the file is the served PDF");
+        }
+        let (_, listed) = http(
+            addr,
+            "GET",
+            &format!("/v1/invoice-runs/{id}/invoices"),
+            None,
+        );
+        for d in listed["items"].as_array().unwrap() {
+            assert_eq!(d["documentStatus"], "Generated");
+        }
     })
     .await
     .unwrap();

@@ -1,33 +1,79 @@
 //! Invoice document generation: `POST /v1/invoice-runs/{id}/documents` (a request for
 //! the PDFs of a run's documents), `GET /v1/document-requests/{id}` (its progress) and
 //! `GET /v1/invoices/{id}/document` (the PDF: a 302 to a presigned S3 URL on AWS, the
-//! bytes themselves on the local backend).
+//! bytes themselves on the local backend), and `POST /v1/document-requests/{id}/resend`
+//! (the messages of a request's documents without a result, sent again).
 
-use crate::error::{ApiResult, ErrorBody};
+use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::path_id;
 use crate::extract::Path;
 use crate::schema;
-use crate::v1::{run_id, AppState};
+use crate::v1::{idempotency_key, run_id, AppState};
 use axum::extract::State;
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use billrun_app::docgen::Download;
+use billrun_app::docgen::{Download, RequestOutcome};
 use billrun_domain::ids::{DocumentId, DocumentRequestId};
 
 #[utoipa::path(post, path = "/v1/invoice-runs/{id}/documents", tag = "results",
-    params(("id" = uuid::Uuid, Path, description = "Run id")),
+    params(
+        ("id" = uuid::Uuid, Path, description = "Run id"),
+        ("Idempotency-Key" = Option<String>, Header, description = "A replay answers 200 with the same request and sends the messages of its documents that have no result yet (those a failed queue send left out)")),
     responses(
         (status = 202, description = "Accepted: one document message per Draft, Approved or Posted document of the run", body = schema::DocumentRequest),
-        (status = 400, description = "Not a UUID", body = ErrorBody),
+        (status = 200, description = "Replayed (same Idempotency-Key): the request, its missing messages sent again", body = schema::DocumentRequest),
+        (status = 400, description = "Not a UUID, or a bad Idempotency-Key", body = ErrorBody),
         (status = 404, description = "Unknown run", body = ErrorBody),
-        (status = 409, description = "`no_active_template` (no active invoice document template; nothing queued) or `run_not_completed`", body = ErrorBody)))]
+        (status = 409, description = "`no_active_template` (no active invoice document template; nothing queued) or `run_not_completed`", body = ErrorBody),
+        (status = 503, description = "`documents_not_queued`: the queue failed part-way; the request is stored (its id in the message): replay with the same Idempotency-Key or `POST /v1/document-requests/{id}/resend`", body = ErrorBody)))]
 pub async fn request_documents(
     State(app): AppState,
     Path(id): Path<String>,
+    headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let view = app.request_documents(run_id(&id)?).await?;
-    Ok((StatusCode::ACCEPTED, Json(view)).into_response())
+    let key = idempotency_key(&headers)?;
+    let (view, replayed) = app
+        .request_documents_once(run_id(&id)?, key.as_deref())
+        .await?;
+    let status = match replayed {
+        RequestOutcome::New => StatusCode::ACCEPTED,
+        RequestOutcome::Replayed => StatusCode::OK,
+        RequestOutcome::QueueFailed(e) => {
+            tracing::warn!(request_id = %view.id, error = %e, "document messages not queued");
+            let id = view.id;
+            return Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "documents_not_queued",
+                format!(
+                    "document request {id} is stored but queueing its messages failed; \
+                     POST /v1/document-requests/{id}/resend (or replay with the same \
+                     Idempotency-Key) sends the missing ones"
+                ),
+            ));
+        }
+    };
+    Ok((status, Json(view)).into_response())
+}
+
+#[utoipa::path(post, path = "/v1/document-requests/{id}/resend", tag = "results",
+    params(("id" = uuid::Uuid, Path, description = "Document request id")),
+    responses(
+        (status = 202, description = "The messages of the request's documents without a result were sent again (none when it is complete); `Resent` header: how many", body = schema::DocumentRequest),
+        (status = 400, description = "Not a UUID", body = ErrorBody),
+        (status = 404, description = "Unknown", body = ErrorBody),
+        (status = 503, description = "The queue failed again: retry", body = ErrorBody)))]
+pub async fn resend(State(app): AppState, Path(id): Path<String>) -> ApiResult<Response> {
+    let id: DocumentRequestId = path_id("id", &id, |s| {
+        s.parse().map_err(|_| "must be a UUID".to_string())
+    })?;
+    let (view, sent) = app.resend_documents(id).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        [("resent", sent.to_string())],
+        Json(view),
+    )
+        .into_response())
 }
 
 #[utoipa::path(get, path = "/v1/document-requests/{id}", tag = "results",

@@ -58,6 +58,7 @@ pub const IMPORT_LIMIT: usize = 5_000_000;
         v1::get_invoice,
         documents::request_documents,
         documents::get_request,
+        documents::resend,
         documents::get_pdf,
         compat::generate_documents::generate,
         compat::schedules::execute,
@@ -155,6 +156,7 @@ pub fn router(app: Arc<App>) -> Router {
             post(documents::request_documents),
         )
         .route("/v1/document-requests/{id}", get(documents::get_request))
+        .route("/v1/document-requests/{id}/resend", post(documents::resend))
         .route(
             "/services/data/v64.0/actions/standard/generateInvoiceDocuments",
             post(compat::generate_documents::generate),

@@ -213,8 +213,13 @@ pub enum DocumentStatus {
     Canceled,
 }
 
+/// Whether the document's PDF was generated: `NotRequested` (no generation request of
+/// its run covers it), `Pending` (its run's latest request covers it, no result yet),
+/// `Generated` or `Failed` (with `documentFailureReason`).
 #[derive(ToSchema)]
 pub enum GenerationStatus {
+    NotRequested,
+    Pending,
     Generated,
     Failed,
 }
@@ -234,10 +239,9 @@ pub struct Document {
     pub invoice_date: chrono::NaiveDate,
     pub due_date: chrono::NaiveDate,
     pub status: DocumentStatus,
-    /// `GET /v1/invoices/{id}` only, once a PDF was requested: `Generated` or `Failed`
-    /// (the PDF's status, beside the invoice `status`).
-    pub document_status: Option<GenerationStatus>,
-    /// Why the PDF failed (`documentStatus` Failed).
+    /// The PDF's status, beside the invoice `status`.
+    pub document_status: GenerationStatus,
+    /// Why the PDF failed (`documentStatus` Failed); null otherwise.
     pub document_failure_reason: Option<String>,
     pub invoice_message: Option<String>,
     pub lines: Vec<Line>,

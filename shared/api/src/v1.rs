@@ -491,8 +491,29 @@ pub async fn run_invoices(
         .run_documents_page(id, kind, after.as_ref(), limit)
         .await?;
     let next_cursor = next_cursor(&docs, limit, DocumentPosition::of);
-    let items: Vec<_> = docs.into_iter().map(|d| d.document).collect();
+    let items = with_document_status(&app, &docs).await?;
     Ok(Json(Page { items, next_cursor }).into_response())
+}
+
+/// The documents as JSON, each with its `documentStatus` (NotRequested, Pending,
+/// Generated or Failed) and `documentFailureReason` beside its invoice `status`.
+pub async fn with_document_status(
+    app: &App,
+    docs: &[billrun_app::model::StoredDocument],
+) -> ApiResult<Vec<serde_json::Value>> {
+    let generations = app.document_generations(docs).await?;
+    let mut out = Vec::with_capacity(docs.len());
+    for (d, g) in docs.iter().zip(generations) {
+        let mut v = serde_json::to_value(&d.document).map_err(|e| {
+            AppError::Internal(format!("cannot encode document {}: {e}", d.document.id))
+        })?;
+        if let Some(o) = v.as_object_mut() {
+            o.insert("documentStatus".into(), json!(g.status));
+            o.insert("documentFailureReason".into(), json!(g.reason));
+        }
+        out.push(v);
+    }
+    Ok(out)
 }
 
 #[utoipa::path(get, path = "/v1/invoices/{id}", tag = "results",
@@ -505,17 +526,12 @@ pub async fn get_invoice(State(app): AppState, Path(id): Path<String>) -> ApiRes
     let id: DocumentId = path_id("id", &id, |s| {
         s.parse().map_err(|_| "must be a UUID".to_string())
     })?;
-    let document = app.get_document(id).await?;
-    let file = app
-        .catalog
-        .document_file(id)
+    let document = app
+        .documents
+        .get_document(id)
         .await
-        .map_err(AppError::from)?;
-    let mut v = serde_json::to_value(&document)
-        .map_err(|e| AppError::Internal(format!("cannot encode document {id}: {e}")))?;
-    if let (Some(f), Some(o)) = (file, v.as_object_mut()) {
-        o.insert("documentStatus".into(), json!(f.status));
-        o.insert("documentFailureReason".into(), json!(f.reason));
-    }
-    Ok(Json(v).into_response())
+        .map_err(AppError::from)?
+        .ok_or_else(|| AppError::NotFound(format!("document {id}")))?;
+    let mut items = with_document_status(&app, &[document]).await?;
+    Ok(Json(items.pop()).into_response())
 }

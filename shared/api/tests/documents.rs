@@ -148,3 +148,193 @@ async fn a_document_request_completes_and_every_invoice_serves_its_pdf() {
         .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
 }
+
+fn statuses(list: &Value) -> Vec<(String, String)> {
+    list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            (
+                d["status"].as_str().unwrap().to_string(),
+                d["documentStatus"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn listings_carry_document_status_beside_status_from_not_requested_to_pending_to_generated() {
+    let api = TestApi::with_book(BOOK).await;
+    let run = completed_run(&api).await;
+    let list = format!("/v1/invoice-runs/{run}/invoices");
+    let before = statuses(&api.get(&list).await.body);
+    assert!(!before.is_empty());
+    assert!(before
+        .iter()
+        .all(|(s, d)| s == "Draft" && d == "NotRequested"));
+    api.put("/v1/document-templates/T-1", &template()).await;
+    api.post("/v1/document-templates/T-1/activate", "").await;
+    let r = api
+        .post(&format!("/v1/invoice-runs/{run}/documents"), "")
+        .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
+    let pending = api.get(&list).await;
+    assert!(statuses(&pending.body).iter().all(|(_, d)| d == "Pending"));
+    let first = pending.body["items"][0]["id"].as_str().unwrap().to_string();
+    let one = api.get(&format!("/v1/invoices/{first}")).await;
+    assert_eq!(
+        (
+            &one.body["documentStatus"],
+            &one.body["documentFailureReason"]
+        ),
+        (&json!("Pending"), &Value::Null)
+    );
+    api.work().await;
+    let after = statuses(&api.get(&list).await.body);
+    assert_eq!(after.len(), before.len());
+    assert!(after.iter().all(|(s, d)| s == "Draft" && d == "Generated"));
+}
+
+/// A request whose queue send fails at the `k`-th message: stored, left with the
+/// messages before it; `complete` must get the rest sent.
+/// The fixture book with its account (and its subscription, charges, usage and
+/// adjustment) repeated `n` times under new ids: `n` invoices.
+fn book_of(n: usize) -> String {
+    let one: Value = serde_json::from_str(BOOK).unwrap();
+    let mut book = one.clone();
+    for list in ["accounts", "subscriptions", "usage", "adjustments"] {
+        book[list] = json!([]);
+    }
+    for i in 0..n {
+        let text = one
+            .to_string()
+            .replace("\"A-1001\"", &format!("\"A-{i}\""))
+            .replace("\"S-1\"", &format!("\"S-{i}\""))
+            .replace("\"U-1\"", &format!("\"U-{i}\""))
+            .replace("\"J-1\"", &format!("\"J-{i}\""))
+            .replace("\"C-", &format!("\"C{i}-"));
+        let copy: Value = serde_json::from_str(&text).unwrap();
+        for list in ["accounts", "subscriptions", "usage", "adjustments"] {
+            let items = copy[list].as_array().unwrap().clone();
+            book[list].as_array_mut().unwrap().extend(items);
+        }
+    }
+    book.to_string()
+}
+
+async fn request_with_a_failed_send(
+    k: u64,
+    key: Option<&str>,
+) -> (TestApi, String, u64, common::Reply, u64) {
+    let api = TestApi::with_book(&book_of(4)).await;
+    let run = completed_run(&api).await;
+    api.put("/v1/document-templates/T-1", &template()).await;
+    api.post("/v1/document-templates/T-1/activate", "").await;
+    let docs = api.get(&format!("/v1/invoice-runs/{run}/invoices")).await;
+    let n = docs.body["items"].as_array().unwrap().len() as u64;
+    assert!(n >= k, "the fixture has {n} documents, fewer than {k}");
+    api.queue.fail_kth_message(k);
+    let sent_before = api.queue.sent();
+    let headers: Vec<(&str, &str)> = key.map(|k| ("Idempotency-Key", k)).into_iter().collect();
+    let r = api
+        .call(
+            axum::http::Method::POST,
+            &format!("/v1/invoice-runs/{run}/documents"),
+            Some(""),
+            &headers,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{}", r.text);
+    assert_eq!(r.body["code"], "documents_not_queued");
+    (api, run, n, r, sent_before)
+}
+
+async fn post_documents(api: &TestApi, run: &str, key: &str) -> common::Reply {
+    api.call(
+        axum::http::Method::POST,
+        &format!("/v1/invoice-runs/{run}/documents"),
+        Some(""),
+        &[("Idempotency-Key", key)],
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_replay_with_the_same_idempotency_key_sends_the_messages_a_failed_send_left_out() {
+    let k = 2;
+    let (api, run, n, _, sent_before) = request_with_a_failed_send(k, Some("pdfs-feb")).await;
+    assert_eq!(api.queue.sent() - sent_before, k - 1);
+    api.work().await;
+    let view = api.get(&format!("/v1/invoice-runs/{run}")).await;
+    assert_eq!(
+        view.body["documents"],
+        json!({"requested": n, "generated": k - 1, "failed": 0}),
+        "stuck without a replay"
+    );
+    let list = format!("/v1/invoice-runs/{run}/invoices");
+    let pending = statuses(&api.get(&list).await.body)
+        .iter()
+        .filter(|(_, d)| d == "Pending")
+        .count() as u64;
+    assert_eq!(pending, n - (k - 1));
+
+    let r = post_documents(&api, &run, "pdfs-feb").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.body["counters"]["requested"], json!(n));
+    assert_eq!(api.queue.sent() - sent_before, n, "only the missing ones");
+    api.work().await;
+    let id = r.body["id"].as_str().unwrap().to_string();
+    let progress = api.get(&format!("/v1/document-requests/{id}")).await;
+    assert_eq!(progress.body["status"], "Completed", "{}", progress.text);
+    assert!(statuses(&api.get(&list).await.body)
+        .iter()
+        .all(|(_, d)| d == "Generated"));
+    // A replay of a completed request sends nothing; another key is another request.
+    let again = post_documents(&api, &run, "pdfs-feb").await;
+    assert_eq!(
+        (again.status, &again.body["id"]),
+        (StatusCode::OK, &json!(id))
+    );
+    assert_eq!(api.queue.sent() - sent_before, n);
+    let other = post_documents(&api, &run, "pdfs-feb-2").await;
+    assert_eq!(other.status, StatusCode::ACCEPTED);
+    assert_ne!(other.body["id"], json!(id));
+}
+
+#[tokio::test]
+async fn an_explicit_resend_completes_a_request_whose_send_failed() {
+    let (api, run, n, failed, _) = request_with_a_failed_send(1, None).await;
+    api.work().await;
+    let view = api.get(&format!("/v1/invoice-runs/{run}")).await;
+    assert_eq!(
+        view.body["documents"],
+        json!({"requested": n, "generated": 0, "failed": 0})
+    );
+    let r = api.get(&format!("/v1/invoice-runs/{run}/invoices")).await;
+    assert!(statuses(&r.body).iter().all(|(_, d)| d == "Pending"));
+    // The 503 names the stored request.
+    let message = failed.body["message"].as_str().unwrap();
+    let id = message
+        .strip_prefix("document request ")
+        .and_then(|m| m.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no request id in {message}"))
+        .to_string();
+    let resend = |id: String| {
+        let api = &api;
+        async move {
+            api.post(&format!("/v1/document-requests/{id}/resend"), "")
+                .await
+        }
+    };
+    let r = resend(id.clone()).await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
+    assert_eq!(r.headers["resent"], n.to_string().as_str());
+    api.work().await;
+    let progress = api.get(&format!("/v1/document-requests/{id}")).await;
+    assert_eq!(progress.body["status"], "Completed", "{}", progress.text);
+    let r = resend(id).await;
+    assert_eq!(r.headers["resent"], "0", "a complete request sends nothing");
+    let missing = resend("00000000-0000-4000-8000-000000000000".into()).await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+}

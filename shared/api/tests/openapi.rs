@@ -38,6 +38,7 @@ const CANONICAL: &[(&str, &str)] = &[
     ("get", "/v1/invoices/{id}"),
     ("post", "/v1/invoice-runs/{id}/documents"),
     ("get", "/v1/document-requests/{id}"),
+    ("post", "/v1/document-requests/{id}/resend"),
     ("get", "/v1/invoices/{id}/document"),
     ("put", "/v1/run-schedules/{id}"),
     ("get", "/v1/run-schedules/{id}"),

@@ -5,7 +5,7 @@
 //! regenerating an unchanged document writes nothing new.
 
 use crate::error::AppError;
-use crate::model::Message;
+use crate::model::{Message, StoredDocument};
 use crate::ports::StoreResult;
 use async_trait::async_trait;
 use billrun_documents::{render, DocumentTemplate as PdfTemplate, RenderContext};
@@ -15,6 +15,7 @@ use billrun_domain::run::RunStatus;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use std::collections::HashMap;
 use std::time::Duration;
 use tracing::{info_span, Instrument};
 
@@ -24,6 +25,9 @@ pub const DOWNLOAD_URL_TTL: Duration = Duration::from_secs(15 * 60);
 const HASH_PREFIX: usize = 16;
 /// Messages sent per queue call.
 const SEND_CHUNK: usize = 500;
+/// The UUID v5 namespace of request ids derived from an `Idempotency-Key`.
+const IDEMPOTENCY_NAMESPACE: uuid::Uuid =
+    uuid::Uuid::from_u128(0x5d1c_2b6e_8f43_4e0a_9c7d_1a2b_3c4d_5e6f);
 
 /// A generation request as stored (its counters are stored beside it).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -37,6 +41,18 @@ pub struct DocumentRequest {
     /// Documents the request covers (one message each).
     pub documents: u64,
     pub created_at: DateTime<Utc>,
+    /// The run's round when the request was made: the request covers the run's numbered
+    /// documents of this round and earlier (a later retry of failed accounts adds
+    /// documents it does not cover).
+    #[serde(default)]
+    pub round: u32,
+}
+
+impl DocumentRequest {
+    /// Whether the request covers `d` (its messages are those documents').
+    pub fn covers(&self, d: &StoredDocument) -> bool {
+        d.document.run_id == self.run_id && d.document.number.is_some() && d.round <= self.round
+    }
 }
 
 /// How far a request (or a run's latest request) has come.
@@ -111,6 +127,36 @@ pub enum GenerationStatus {
     Failed,
 }
 
+/// What [`crate::App::request_documents_once`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RequestOutcome {
+    /// Stored and every message queued.
+    New,
+    /// The key's request existed: its missing messages were sent again.
+    Replayed,
+    /// Stored, but a queue send failed part-way (the error): replaying the key or
+    /// [`crate::App::resend_documents`] sends the missing messages.
+    QueueFailed(String),
+}
+
+/// A document's `documentStatus` in the API, beside its invoice `status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DocumentGenerationStatus {
+    /// No generation request of its run covers it.
+    NotRequested,
+    /// Its run's latest request covers it and has no result for it yet.
+    Pending,
+    Generated,
+    Failed,
+}
+
+/// The `documentStatus` of a document and, when Failed, why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DocumentGeneration {
+    pub status: DocumentGenerationStatus,
+    pub reason: Option<String>,
+}
+
 /// The latest generation result of one document.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -167,6 +213,38 @@ impl crate::App {
     /// and queues one message per document. Refused, with nothing stored or queued,
     /// when no template is active or the run has not completed.
     pub async fn request_documents(&self, run_id: RunId) -> Result<DocumentRequestView, AppError> {
+        match self.request_documents_once(run_id, None).await? {
+            (view, RequestOutcome::QueueFailed(e)) => Err(AppError::Transient(format!(
+                "document request {} is stored but queueing its messages failed: {e}",
+                view.id
+            ))),
+            (view, _) => Ok(view),
+        }
+    }
+
+    /// [`App::request_documents`] with an `Idempotency-Key`: the request's id is derived
+    /// from the run and the key, so a replay finds the request it created and sends the
+    /// messages of its documents that have no result yet (those a failed queue send left
+    /// out, and any still in flight: a duplicate message changes nothing).
+    pub async fn request_documents_once(
+        &self,
+        run_id: RunId,
+        idempotency_key: Option<&str>,
+    ) -> Result<(DocumentRequestView, RequestOutcome), AppError> {
+        let id = match idempotency_key {
+            Some(key) => DocumentRequestId(uuid::Uuid::new_v5(
+                &IDEMPOTENCY_NAMESPACE,
+                format!("{run_id}/{key}").as_bytes(),
+            )),
+            None => DocumentRequestId(uuid::Uuid::new_v4()),
+        };
+        if idempotency_key.is_some() {
+            if let Some((existing, _, _)) = self.catalog.get_document_request(id).await? {
+                if existing.run_id == run_id {
+                    return Ok((self.resend_documents(id).await?.0, RequestOutcome::Replayed));
+                }
+            }
+        }
         let run = self.get_run(run_id).await?;
         let template = self.catalog.active_template().await?.ok_or_else(|| {
             AppError::conflict("no_active_template", "no active invoice document template")
@@ -183,38 +261,151 @@ impl crate::App {
                 ),
             ));
         }
+        let mut request = DocumentRequest {
+            id,
+            run_id,
+            template_id: template.id,
+            documents: 0,
+            created_at: self.clock.now(),
+            round: run.round,
+        };
         let ids: Vec<DocumentId> = self
-            .all_documents(run_id)
+            .stored_documents(run_id)
             .await?
             .into_iter()
             .filter(|d| {
-                d.number.is_some()
+                request.covers(d)
                     && matches!(
-                        d.status,
+                        d.document.status,
                         DocumentStatus::Draft | DocumentStatus::Approved | DocumentStatus::Posted
                     )
             })
-            .map(|d| d.id)
+            .map(|d| d.document.id)
             .collect();
-        let request = DocumentRequest {
-            id: DocumentRequestId(uuid::Uuid::new_v4()),
-            run_id,
-            template_id: template.id,
-            documents: ids.len() as u64,
-            created_at: self.clock.now(),
-        };
-        self.catalog.create_document_request(&request).await?;
+        request.documents = ids.len() as u64;
+        match self.catalog.create_document_request(&request).await {
+            Ok(()) => {}
+            // A concurrent replay of the same key stored it first.
+            Err(crate::error::StoreError::Conflict(_)) if idempotency_key.is_some() => {
+                return Ok((self.resend_documents(id).await?.0, RequestOutcome::Replayed));
+            }
+            Err(e) => return Err(e.into()),
+        }
+        let view = DocumentRequestView::new(request, 0, 0);
+        match self.send_document_messages(view.id, &ids).await {
+            Ok(()) => Ok((view, RequestOutcome::New)),
+            Err(e) => Ok((view, RequestOutcome::QueueFailed(e.to_string()))),
+        }
+    }
+
+    /// Sends again the messages of the request's documents that have no result for it
+    /// yet: a request whose queue send failed part-way completes after this. Returns the
+    /// request and how many messages were sent.
+    pub async fn resend_documents(
+        &self,
+        id: DocumentRequestId,
+    ) -> Result<(DocumentRequestView, u64), AppError> {
+        let (request, generated, failed) = self
+            .catalog
+            .get_document_request(id)
+            .await?
+            .ok_or_else(|| AppError::NotFound(format!("document request {id}")))?;
+        let mut missing = Vec::new();
+        if generated + failed < request.documents {
+            for d in self.stored_documents(request.run_id).await? {
+                if !request.covers(&d) {
+                    continue;
+                }
+                let recorded = self
+                    .catalog
+                    .document_file(d.document.id)
+                    .await?
+                    .is_some_and(|f| f.request_id == id);
+                if !recorded {
+                    missing.push(d.document.id);
+                }
+            }
+        }
+        self.send_document_messages(id, &missing).await?;
+        let view = self.document_request(id).await?;
+        Ok((view, missing.len() as u64))
+    }
+
+    async fn send_document_messages(
+        &self,
+        request_id: DocumentRequestId,
+        ids: &[DocumentId],
+    ) -> Result<(), AppError> {
         for chunk in ids.chunks(SEND_CHUNK) {
             let messages = chunk
                 .iter()
                 .map(|d| Message::Document {
-                    request_id: request.id,
+                    request_id,
                     document_id: *d,
                 })
                 .collect();
             self.queue.send(messages).await?;
         }
-        Ok(DocumentRequestView::new(request, 0, 0))
+        Ok(())
+    }
+
+    /// Every document of the run as stored (with its round), in numbering order.
+    async fn stored_documents(&self, run: RunId) -> Result<Vec<StoredDocument>, AppError> {
+        let mut out = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let page = self
+                .documents
+                .run_documents(run, cursor.as_deref(), 1000)
+                .await?;
+            out.extend(page.documents);
+            match page.next {
+                Some(next) => cursor = Some(next),
+                None => return Ok(out),
+            }
+        }
+    }
+
+    /// The `documentStatus` of each document (one read of its file record each, and of
+    /// its run's latest request once per run).
+    pub async fn document_generations(
+        &self,
+        docs: &[StoredDocument],
+    ) -> Result<Vec<DocumentGeneration>, AppError> {
+        let mut latest: HashMap<RunId, Option<DocumentRequest>> = HashMap::new();
+        let mut out = Vec::with_capacity(docs.len());
+        for d in docs {
+            let run = d.document.run_id;
+            if let std::collections::hash_map::Entry::Vacant(e) = latest.entry(run) {
+                let request = match self.catalog.latest_document_request(run).await? {
+                    Some(id) => self.catalog.get_document_request(id).await?.map(|r| r.0),
+                    None => None,
+                };
+                e.insert(request);
+            }
+            let request = latest.get(&run).and_then(Option::as_ref);
+            let file = self.catalog.document_file(d.document.id).await?;
+            let of_file = |f: DocumentFile| DocumentGeneration {
+                status: match f.status {
+                    GenerationStatus::Generated => DocumentGenerationStatus::Generated,
+                    GenerationStatus::Failed => DocumentGenerationStatus::Failed,
+                },
+                reason: f.reason,
+            };
+            out.push(match (file, request) {
+                (Some(f), Some(r)) if f.request_id == r.id => of_file(f),
+                (_, Some(r)) if r.covers(d) => DocumentGeneration {
+                    status: DocumentGenerationStatus::Pending,
+                    reason: None,
+                },
+                (Some(f), _) => of_file(f),
+                (None, _) => DocumentGeneration {
+                    status: DocumentGenerationStatus::NotRequested,
+                    reason: None,
+                },
+            });
+        }
+        Ok(out)
     }
 
     pub async fn document_request(

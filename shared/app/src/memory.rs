@@ -558,6 +558,10 @@ struct QueueInner {
     /// Chaos mode: every message is delivered twice, in a shuffled order.
     chaos: Option<u64>,
     sent: u64,
+    /// Messages given to `send`, queued or not.
+    attempted: u64,
+    /// The message (by `attempted`) whose send fails.
+    fail_at: Option<u64>,
 }
 
 /// An in-process work queue with at-least-once semantics: a consumer receives, then
@@ -639,6 +643,14 @@ impl MemoryQueue {
         g.delayed.push((Instant::now() + backoff, d));
     }
 
+    /// Makes the `k`-th message sent from now on (1-based) fail: the send carrying it
+    /// queues the messages before it and returns a transient error, as an SQS outage
+    /// part-way through a request does. Once.
+    pub fn fail_kth_message(&self, k: u64) {
+        let mut g = self.inner.lock();
+        g.fail_at = Some(g.attempted + k.max(1));
+    }
+
     /// Messages sent so far (duplicates in chaos mode not counted).
     pub fn sent(&self) -> u64 {
         self.inner.lock().sent
@@ -655,8 +667,16 @@ impl WorkQueue for MemoryQueue {
     async fn send(&self, messages: Vec<Message>) -> StoreResult<()> {
         let mut g = self.inner.lock();
         let copies = if g.chaos.is_some() { 2 } else { 1 };
-        g.sent += messages.len() as u64;
         for m in messages {
+            g.attempted += 1;
+            if g.fail_at == Some(g.attempted) {
+                g.fail_at = None;
+                return Err(StoreError::Transient(format!(
+                    "queue unavailable (message {} of this queue failed on purpose)",
+                    g.attempted
+                )));
+            }
+            g.sent += 1;
             for _ in 1..copies {
                 g.ready.push_back(Delivery {
                     message: m.clone(),

@@ -1,147 +1,314 @@
 //! Throughput figures for `billrun-local bench --documents N`: PDFs per second on one
-//! core and bytes per document for the sample invoice, and, when `/usr/bin/chromium`
-//! exists, the same invoice as HTML printed to PDF by headless Chromium (the approach
-//! other billing systems take) for comparison.
+//! core and bytes per document for a one-page and a multi-page sample invoice, and, when
+//! `/usr/bin/chromium` exists, the same invoices as HTML printed to PDF by headless
+//! Chromium (the approach other billing systems take), measured in the same run.
 
+use crate::format::{money, CurrencyMark, Locale};
 use crate::render::{render, RenderError};
 use crate::sample::{self, Sample};
-use billrun_domain::document::Document;
-use std::path::Path;
+use billrun_domain::book::Address;
+use billrun_domain::document::{Document, DocumentKind};
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
-const CHROMIUM: &str = "/usr/bin/chromium";
+pub const CHROMIUM: &str = "/usr/bin/chromium";
 /// Chromium starts a browser per document: a few are enough for a rate.
 const CHROMIUM_MAX_DOCUMENTS: usize = 10;
 
-#[derive(Debug, Clone, PartialEq)]
-pub struct BenchFigures {
+/// The invoices measured: (label, lines).
+pub const CASES: [(&str, usize); 2] = [("one-page invoice", 8), ("multi-page invoice", 80)];
+
+/// `documents` PDFs made in `seconds`, `bytes` in all.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Measured {
     pub documents: usize,
     pub seconds: f64,
+    pub bytes: usize,
+}
+
+impl Measured {
     /// On one thread, so per core.
-    pub pdfs_per_sec: f64,
-    pub bytes_per_doc: usize,
-    /// `None` when `/usr/bin/chromium` is absent or failed.
-    pub chromium: Option<ChromiumFigures>,
+    pub fn per_second(&self) -> f64 {
+        self.documents as f64 / self.seconds.max(1e-9)
+    }
+
+    pub fn ms_per_document(&self) -> f64 {
+        1000.0 * self.seconds / self.documents.max(1) as f64
+    }
+
+    pub fn bytes_per_document(&self) -> usize {
+        self.bytes / self.documents.max(1)
+    }
+}
+
+/// What happened to the Chromium comparison of a case.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Chromium {
+    Measured(Measured),
+    /// `/usr/bin/chromium` does not exist.
+    Absent,
+    /// It exists but did not print the page (the reason).
+    Failed(String),
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub struct ChromiumFigures {
-    pub documents: usize,
-    pub pdfs_per_sec: f64,
-    pub bytes_per_doc: usize,
+pub struct CaseFigures {
+    pub label: &'static str,
+    pub lines: usize,
+    pub krilla: Measured,
+    pub chromium: Chromium,
 }
 
-impl BenchFigures {
-    /// How many times faster krilla is than Chromium, when Chromium was measured.
-    pub fn speedup_over_chromium(&self) -> Option<f64> {
-        self.chromium
-            .as_ref()
-            .filter(|c| c.pdfs_per_sec > 0.0)
-            .map(|c| self.pdfs_per_sec / c.pdfs_per_sec)
+impl CaseFigures {
+    /// (time per document, bytes per document) of Chromium over krilla.
+    pub fn chromium_ratio(&self) -> Option<(f64, f64)> {
+        match &self.chromium {
+            Chromium::Measured(c) => Some((
+                c.ms_per_document() / self.krilla.ms_per_document().max(1e-9),
+                c.bytes_per_document() as f64 / self.krilla.bytes_per_document().max(1) as f64,
+            )),
+            _ => None,
+        }
     }
 }
 
-/// The typical invoice the benchmark renders: 8 lines, USD, en-US, with a logo.
-pub fn typical_invoice() -> Result<Sample, RenderError> {
-    sample::invoice("USD", "en-US", 8).map_err(RenderError::Pdf)
+/// The sample invoice of `lines` lines: USD, en-US, with a logo.
+pub fn sample_invoice(lines: usize) -> Result<Sample, RenderError> {
+    sample::invoice("USD", "en-US", lines).map_err(RenderError::Pdf)
 }
 
-/// Renders the typical invoice `n` times (at least once) on the calling thread.
-pub fn bench_documents(n: usize) -> Result<BenchFigures, RenderError> {
-    let s = typical_invoice()?;
+/// Renders each of [`CASES`] `n` times (at least once) on the calling thread, then, when
+/// `chromium` exists, prints the same invoice's HTML with it (at most 10 times).
+pub fn bench_documents(n: usize, chromium: &Path) -> Result<Vec<CaseFigures>, RenderError> {
     let n = n.max(1);
-    let mut bytes = 0usize;
-    let start = Instant::now();
-    for _ in 0..n {
-        bytes += render(&s.document, &s.account, &s.template, &s.context)?.len();
+    let mut out = Vec::new();
+    for (label, lines) in CASES {
+        let s = sample_invoice(lines)?;
+        let mut bytes = 0usize;
+        let start = Instant::now();
+        for _ in 0..n {
+            bytes += render(&s.document, &s.account, &s.template, &s.context)?.len();
+        }
+        let krilla = Measured {
+            documents: n,
+            seconds: start.elapsed().as_secs_f64(),
+            bytes,
+        };
+        let chromium = if chromium.exists() {
+            match print_with_chromium(chromium, &s, n.min(CHROMIUM_MAX_DOCUMENTS)) {
+                Ok(m) => Chromium::Measured(m),
+                Err(reason) => Chromium::Failed(reason),
+            }
+        } else {
+            Chromium::Absent
+        };
+        out.push(CaseFigures {
+            label,
+            lines,
+            krilla,
+            chromium,
+        });
     }
-    let seconds = start.elapsed().as_secs_f64();
-    let chromium = Path::new(CHROMIUM)
-        .exists()
-        .then(|| bench_chromium(&s, n.min(CHROMIUM_MAX_DOCUMENTS)))
-        .flatten();
-    Ok(BenchFigures {
-        documents: n,
-        seconds,
-        pdfs_per_sec: n as f64 / seconds.max(1e-9),
-        bytes_per_doc: bytes / n,
-        chromium,
-    })
+    Ok(out)
 }
 
-fn bench_chromium(s: &Sample, n: usize) -> Option<ChromiumFigures> {
-    let dir = std::env::temp_dir().join(format!("billrun-chromium-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).ok()?;
-    let html_path = dir.join("invoice.html");
-    std::fs::write(&html_path, invoice_html(s)).ok()?;
-    let pdf_path = dir.join("invoice.pdf");
+/// `chromium --headless --no-sandbox --disable-gpu --print-to-pdf=out.pdf invoice.html`,
+/// `n` times, each a fresh browser as an HTML-to-PDF service starts one per document
+/// (`--no-pdf-header-footer`: no date and file name printed on the page; a profile
+/// directory of its own, so concurrent runs do not share one).
+fn print_with_chromium(chromium: &Path, s: &Sample, n: usize) -> Result<Measured, String> {
+    let dir = TempDir::new()?;
+    let html = dir.0.join("invoice.html");
+    std::fs::write(&html, invoice_html(s)).map_err(|e| format!("{}: {e}", html.display()))?;
+    let pdf = dir.0.join("out.pdf");
     let mut bytes = 0usize;
     let start = Instant::now();
     for _ in 0..n {
-        let status = Command::new(CHROMIUM)
+        let _ = std::fs::remove_file(&pdf);
+        let output = Command::new(chromium)
             .args([
                 "--headless",
-                "--disable-gpu",
                 "--no-sandbox",
+                "--disable-gpu",
                 "--no-pdf-header-footer",
             ])
-            .arg(format!("--print-to-pdf={}", pdf_path.display()))
-            .arg(format!("file://{}", html_path.display()))
+            .arg(format!(
+                "--user-data-dir={}",
+                dir.0.join("profile").display()
+            ))
+            .arg(format!("--print-to-pdf={}", pdf.display()))
+            .arg(&html)
             .output()
-            .ok()?;
-        if !status.status.success() {
-            return None;
+            .map_err(|e| format!("{}: {e}", chromium.display()))?;
+        let len = std::fs::metadata(&pdf).map(|m| m.len() as usize).ok();
+        match len {
+            Some(len) if output.status.success() && len > 0 => bytes += len,
+            _ => {
+                let stderr = String::from_utf8_lossy(&output.stderr);
+                let last = stderr.lines().last().unwrap_or_default();
+                return Err(format!("exit {}: {last}", output.status));
+            }
         }
-        bytes += std::fs::metadata(&pdf_path).ok()?.len() as usize;
     }
-    let seconds = start.elapsed().as_secs_f64();
-    let _ = std::fs::remove_dir_all(&dir);
-    Some(ChromiumFigures {
+    Ok(Measured {
         documents: n,
-        pdfs_per_sec: n as f64 / seconds.max(1e-9),
-        bytes_per_doc: bytes / n,
+        seconds: start.elapsed().as_secs_f64(),
+        bytes,
     })
+}
+
+/// A directory removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new() -> Result<TempDir, String> {
+        let dir = std::env::temp_dir().join(format!(
+            "billrun-chromium-{}-{}",
+            std::process::id(),
+            uuid::Uuid::new_v4().simple()
+        ));
+        std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        Ok(TempDir(dir))
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 fn esc(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
-/// The same invoice as a plain HTML page (system fonts, one table), for Chromium.
+fn address_lines(a: &Address) -> Vec<String> {
+    let city = [&a.city, &a.state, &a.postal_code]
+        .iter()
+        .filter_map(|p| p.as_deref())
+        .collect::<Vec<_>>()
+        .join(" ");
+    [&a.name, &a.line1, &a.line2]
+        .into_iter()
+        .filter_map(|p| p.clone())
+        .chain((!city.is_empty()).then_some(city))
+        .chain(a.country.clone())
+        .collect()
+}
+
+/// The same invoice as a plain HTML page for Chromium, from the same data the PDF
+/// renderer takes: seller block and logo, bill-to, number and dates, the lines table
+/// (description, period, quantity, amount), totals by bucket, tax, total, the message
+/// and the footer, on the template's page size, in Liberation Sans as the PDF uses.
 pub fn invoice_html(s: &Sample) -> String {
     let d: &Document = &s.document;
+    let t = &s.template;
+    let locale = Locale::parse(&t.locale).unwrap_or(Locale::EnUs);
+    let mark = CurrencyMark::choose(d.currency, |_| true);
+    let m = |v| esc(&money(v, d.currency, locale, &mark));
+    let (w, h) = locale.page_size();
+    let title = match d.kind {
+        DocumentKind::Invoice => "INVOICE",
+        DocumentKind::CreditMemo => "CREDIT MEMO",
+    };
+    let seller: Vec<String> = [&t.address.line1, &t.address.line2]
+        .into_iter()
+        .filter_map(|p| p.clone())
+        .chain(
+            [&t.address.city, &t.address.postal_code]
+                .iter()
+                .filter_map(|p| p.as_deref())
+                .map(str::to_string)
+                .reduce(|a, b| format!("{a} {b}")),
+        )
+        .chain(t.address.country.clone())
+        .chain(t.tax_id.as_ref().map(|id| format!("Tax ID: {id}")))
+        .collect();
+    let bill_to = s
+        .account
+        .bill_to
+        .as_ref()
+        .map(address_lines)
+        .unwrap_or_else(|| vec![s.account.name.clone()]);
+    let br = |v: &[String]| v.iter().map(|l| esc(l)).collect::<Vec<_>>().join("<br>");
     let mut rows = String::new();
     for l in &d.lines {
+        let period = match (l.period_start, l.period_end) {
+            (Some(a), Some(b)) => format!("{} – {}", locale.date(a), locale.date(b)),
+            (Some(a), None) | (None, Some(a)) => locale.date(a),
+            (None, None) => String::new(),
+        };
         rows.push_str(&format!(
             "<tr><td>{}</td><td>{}</td><td class=n>{}</td><td class=n>{}</td></tr>",
             esc(&l.description),
-            l.period_start.map(|p| p.to_string()).unwrap_or_default(),
-            l.quantity.normalize(),
-            l.amount
+            esc(&period),
+            esc(&locale.quantity(l.quantity)),
+            m(l.amount)
         ));
     }
+    let tt = &d.totals;
+    let mut totals = String::new();
+    for (label, v) in [
+        ("One-time", tt.one_time),
+        ("Recurring", tt.recurring),
+        ("Evergreen", tt.evergreen),
+        ("Usage", tt.usage),
+        ("Adjustments", tt.adjustments),
+        ("Fees", tt.fee),
+        ("Subtotal", tt.sub_total),
+        ("Tax", tt.tax),
+    ] {
+        if !v.is_zero() || label == "Subtotal" || label == "Tax" {
+            totals.push_str(&format!(
+                "<tr><td>{label}</td><td class=n>{}</td></tr>",
+                m(v)
+            ));
+        }
+    }
+    let message = s
+        .context
+        .invoice_message
+        .as_ref()
+        .or(d.invoice_message.as_ref())
+        .map(|m| format!("<p>{}</p>", esc(m)))
+        .unwrap_or_default();
+    let logo = t
+        .logo_png_base64
+        .as_ref()
+        .map(|b| format!("<img src=\"data:image/png;base64,{b}\" height=48>"))
+        .unwrap_or_default();
     format!(
-        "<!doctype html><html><head><meta charset=utf-8><style>\
-         body{{font-family:'Liberation Sans',Arial,sans-serif;font-size:10pt;margin:48pt}}\
-         h1{{color:{accent};text-align:right}}table{{width:100%;border-collapse:collapse}}\
-         th{{background:#e8edf2;text-align:left}}td,th{{padding:4pt;border-bottom:0.5pt solid #ddd}}\
-         .n{{text-align:right}}</style></head><body>\
-         <img src=\"data:image/png;base64,{logo}\" height=44><h1>INVOICE</h1>\
-         <p><b>{company}</b><br>{number}<br>{date}</p>\
-         <table><tr><th>Description</th><th>Period</th><th class=n>Quantity</th><th class=n>Amount</th></tr>{rows}</table>\
-         <p class=n>Subtotal {sub}<br>Tax {tax}<br><b>Total {total}</b></p><footer>{footer}</footer></body></html>",
-        accent = esc(&s.template.accent_color),
-        logo = s.template.logo_png_base64.as_deref().unwrap_or_default(),
-        company = esc(&s.template.company_name),
+        "<!doctype html><html><head><meta charset=utf-8><title>{number}</title><style>\
+         @page{{size:{w}pt {h}pt;margin:40pt}}\
+         body{{font-family:'Liberation Sans',Arial,sans-serif;font-size:9pt;color:#222}}\
+         header{{display:flex;justify-content:space-between}}h1{{color:{accent};margin:0}}\
+         table{{width:100%;border-collapse:collapse;margin-top:12pt}}\
+         thead{{display:table-header-group}}th{{background:{accent};color:#fff;text-align:left}}\
+         td,th{{padding:3pt 4pt;border-bottom:0.5pt solid #ddd}}.n{{text-align:right}}\
+         .totals{{width:45%;margin-left:55%}}.total td{{font-weight:bold;border-top:1pt solid {accent}}}\
+         footer{{margin-top:18pt;font-size:8pt;color:#555}}</style></head><body>\
+         <header><div>{logo}<p><b>{company}</b><br>{seller}</p></div>\
+         <div class=n><h1>{title}</h1><p>Number {number}<br>Date {date}<br>Due {due}<br>Account {account}</p></div></header>\
+         <p><b>Bill to</b><br>{bill_to}</p>{message}\
+         <table><thead><tr><th>Description</th><th>Period</th><th class=n>Quantity</th><th class=n>Amount</th></tr></thead>\
+         <tbody>{rows}</tbody></table>\
+         <table class=totals>{totals}<tr class=total><td>Total {currency}</td><td class=n>{total}</td></tr></table>\
+         <footer>{footer}</footer></body></html>",
+        accent = esc(&t.accent_color),
+        company = esc(&t.company_name),
+        seller = br(&seller),
         number = esc(d.number.as_deref().unwrap_or_default()),
-        date = d.invoice_date,
-        sub = d.totals.sub_total,
-        tax = d.totals.tax,
-        total = d.totals.total,
-        footer = esc(s.template.footer.as_deref().unwrap_or_default()),
+        date = esc(&locale.date(d.invoice_date)),
+        due = esc(&locale.date(d.due_date)),
+        account = esc(d.account_id.as_str()),
+        bill_to = br(&bill_to),
+        currency = d.currency.code(),
+        total = m(tt.total),
+        footer = esc(t.footer.as_deref().unwrap_or_default()),
     )
 }
 
@@ -150,17 +317,72 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_bench_renders_and_reports_a_rate_and_a_size() {
-        let f = bench_documents(3).unwrap();
-        assert_eq!(f.documents, 3);
-        assert!(f.pdfs_per_sec > 0.0);
-        assert!(f.bytes_per_doc > 1000);
+    fn every_case_is_rendered_n_times_and_chromium_is_reported_absent_when_missing() {
+        let figures = bench_documents(2, Path::new("/nonexistent/chromium")).unwrap();
+        assert_eq!(figures.len(), CASES.len());
+        for f in &figures {
+            assert_eq!(f.krilla.documents, 2);
+            assert!(f.krilla.bytes_per_document() > 1000);
+            assert_eq!(f.chromium, Chromium::Absent);
+            assert_eq!(f.chromium_ratio(), None);
+        }
+        assert!(
+            figures[1].krilla.bytes_per_document() > figures[0].krilla.bytes_per_document(),
+            "more lines, more bytes"
+        );
     }
 
     #[test]
-    fn the_html_version_names_the_same_invoice() {
-        let s = typical_invoice().unwrap();
+    fn a_chromium_that_fails_is_reported_with_the_reason() {
+        let figures = bench_documents(1, Path::new("/bin/false")).unwrap();
+        assert!(matches!(&figures[0].chromium, Chromium::Failed(r) if r.contains("exit")));
+    }
+
+    #[test]
+    fn the_html_version_carries_every_line_and_the_totals_of_the_same_invoice() {
+        let s = sample_invoice(8).unwrap();
         let html = invoice_html(&s);
-        assert!(html.contains("INV-000001042") && html.contains("4642.30"));
+        let locale = Locale::parse(&s.template.locale).unwrap();
+        let mark = CurrencyMark::choose(s.document.currency, |_| true);
+        assert!(html.contains(s.document.number.as_deref().unwrap()));
+        let t = &s.document.totals;
+        let buckets = [
+            t.one_time,
+            t.recurring,
+            t.evergreen,
+            t.usage,
+            t.adjustments,
+            t.fee,
+        ];
+        let shown = buckets.iter().filter(|v| !v.is_zero()).count() + 2; // subtotal, tax
+        assert_eq!(
+            html.matches("<tr><td>").count(),
+            s.document.lines.len() + shown
+        );
+        for l in &s.document.lines {
+            assert!(html.contains(&esc(&l.description)), "{}", l.description);
+        }
+        for v in [t.sub_total, t.tax, t.total] {
+            assert!(html.contains(&money(v, s.document.currency, locale, &mark)));
+        }
+    }
+
+    #[test]
+    fn ratios_are_chromium_over_krilla() {
+        let f = CaseFigures {
+            label: "x",
+            lines: 1,
+            krilla: Measured {
+                documents: 100,
+                seconds: 0.5,
+                bytes: 100 * 40_000,
+            },
+            chromium: Chromium::Measured(Measured {
+                documents: 2,
+                seconds: 1.0,
+                bytes: 2 * 80_000,
+            }),
+        };
+        assert_eq!(f.chromium_ratio(), Some((100.0, 2.0)));
     }
 }

@@ -22,7 +22,7 @@ pub mod sample;
 pub mod template;
 
 #[cfg(feature = "render")]
-pub use bench::{bench_documents, BenchFigures, ChromiumFigures};
+pub use bench::{bench_documents, CaseFigures, Chromium, Measured};
 pub use format::{money, CurrencyMark, Locale};
 pub use render::{render, RenderContext, RenderError};
 pub use template::{DocumentTemplate, Rgb, TemplateAddress, TemplateError};
