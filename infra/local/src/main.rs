@@ -52,6 +52,9 @@ enum Command {
         workers: usize,
         #[arg(long, value_enum, default_value_t = Backend::Memory)]
         backend: Backend,
+        /// Skip generating the run's PDFs.
+        #[arg(long)]
+        no_pdfs: bool,
     },
     /// Run a canonical run request over a book.
     Run {
@@ -174,7 +177,19 @@ fn main() -> ExitCode {
                 seed,
                 workers,
                 backend,
-            } => demo(accounts, &out, target_date, seed, workers, backend).await,
+                no_pdfs,
+            } => {
+                demo(
+                    accounts,
+                    &out,
+                    target_date,
+                    seed,
+                    workers,
+                    backend,
+                    !no_pdfs,
+                )
+                .await
+            }
             Command::Run {
                 book,
                 run_request,
@@ -281,6 +296,7 @@ async fn demo(
     seed: u64,
     workers: usize,
     backend: Backend,
+    pdfs: bool,
 ) -> Result<(), Failure> {
     let target = target.unwrap_or_else(first_of_month);
     println!("Generating {accounts} sample accounts (seed {seed}), target date {target}...");
@@ -317,7 +333,9 @@ async fn demo(
         "Wrote {0}/run.json, {0}/documents.json and {0}/book.json",
         out.display()
     );
-    generate_pdfs(&system, result.run.id, &out.join("documents"), workers).await?;
+    if pdfs {
+        generate_pdfs(&system, result.run.id, &out.join("documents"), workers).await?;
+    }
     if !result.run.counters.reconciles() {
         return Err(Failure::Other("reconciliation failed".into()));
     }

@@ -185,6 +185,7 @@ pub async fn suite(o: SuiteOptions) -> Result<(), String> {
                 "demo".into(),
                 "--backend".into(),
                 "aws".into(),
+                "--no-pdfs".into(),
                 "--accounts".into(),
                 o.moto_accounts.to_string(),
                 "--seed".into(),

@@ -236,6 +236,9 @@ fn the_demo_on_the_aws_adapters_produces_the_same_documents_as_in_memory() {
                 "2026-12-01",
                 "--backend",
                 backend,
+                // The PDFs through the document queue are tests/aws_documents.rs's; here
+                // 2,000 of them would only slow moto down.
+                "--no-pdfs",
                 "--out",
             ])
             .arg(&out)
@@ -267,15 +270,4 @@ fn the_demo_on_the_aws_adapters_produces_the_same_documents_as_in_memory() {
     let run_aws = without_generated(read_json(&aws.join("run.json")));
     assert_eq!(run_memory["counters"], run_aws["counters"]);
     assert_eq!(run_memory["accounts"], run_aws["accounts"]);
-    // Both generate the run's PDFs (the AWS one through the document queue).
-    let pdfs = |dir: &Path| {
-        let mut names: Vec<_> = std::fs::read_dir(dir.join("documents"))
-            .unwrap()
-            .map(|e| e.unwrap().file_name())
-            .collect();
-        names.sort();
-        names
-    };
-    assert_eq!(pdfs(&memory), pdfs(&aws));
-    assert!(stdout.contains("Generated "), "{stdout}");
 }
