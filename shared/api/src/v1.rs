@@ -55,9 +55,11 @@ pub async fn health() -> Json<serde_json::Value> {
 #[utoipa::path(get, path = "/v1/openapi.json", tag = "service",
     responses((status = 200, description = "This OpenAPI 3.1 document")))]
 pub async fn openapi_json() -> Response {
+    // The checked-in document, which tests/openapi.rs keeps equal to the one utoipa
+    // generates: serving the text keeps the generator's code out of the Lambda binaries.
     (
         [(axum::http::header::CONTENT_TYPE, "application/json")],
-        crate::openapi_json(),
+        include_str!("../../../docs/openapi.json"),
     )
         .into_response()
 }
