@@ -285,6 +285,24 @@ impl DynamoStore {
         Ok(())
     }
 
+    /// Runs a transaction whose first action is the outcome guard: `true` when that guard
+    /// failed (the account is committed already), a Conflict with `conflict()` when
+    /// another condition failed, Transient for anything else.
+    async fn transact_first_guarded(
+        &self,
+        items: Vec<TransactWriteItem>,
+        conflict: impl FnOnce() -> String,
+    ) -> StoreResult<bool> {
+        match self.transact(items).await {
+            Ok(()) => Ok(false),
+            Err(e) => match canceled(e)? {
+                Canceled::Condition(failed) if failed.contains(&0) => Ok(true),
+                Canceled::Condition(_) => Err(StoreError::Conflict(conflict())),
+                Canceled::Other(m) => Err(StoreError::Transient(m)),
+            },
+        }
+    }
+
     async fn delete_pending(&self, o: &AccountOutcomeRecord, sks: &[String]) -> StoreResult<()> {
         let (pk, _) = self.outcome_key(o);
         for sk in sks {
@@ -396,21 +414,11 @@ impl WatermarkStore for DynamoStore {
                 self.put_tx(pend, None)?,
             ];
             items.extend(chunk.iter().map(|a| a.item.clone()));
-            match self.transact(items).await {
-                Ok(()) => {}
-                Err(e) => match canceled(e)? {
-                    Canceled::Condition(failed) if failed.contains(&0) => {
-                        return Ok(CommitResult::AlreadyDone)
-                    }
-                    // A billed mark is held by another run (committed or in progress).
-                    Canceled::Condition(_) => {
-                        return Err(StoreError::Conflict(format!(
-                            "account {}: an item is billed by another run",
-                            o.account_id
-                        )))
-                    }
-                    Canceled::Other(m) => return Err(StoreError::Transient(m)),
-                },
+            // A failed condition past the first: a billed mark is held by another run
+            // (committed or in progress).
+            let conflict = || format!("account {}: an item is billed by another run", o.account_id);
+            if self.transact_first_guarded(items, conflict).await? {
+                return Ok(CommitResult::AlreadyDone);
             }
             if !pending_sks.contains(&pend_sk) {
                 pending_sks.push(pend_sk);
@@ -421,21 +429,11 @@ impl WatermarkStore for DynamoStore {
             bump(&self.metrics.split_commits);
         }
         last.extend(tail.into_iter().map(|a| a.item));
-        match self.transact(last).await {
-            Ok(()) => {}
-            Err(e) => match canceled(e)? {
-                Canceled::Condition(failed) if failed.contains(&0) => {
-                    return Ok(CommitResult::AlreadyDone)
-                }
-                // The state moved, or a billed mark is held by another run.
-                Canceled::Condition(_) => {
-                    return Err(StoreError::Conflict(format!(
-                        "billing state of account {} moved",
-                        o.account_id
-                    )))
-                }
-                Canceled::Other(m) => return Err(StoreError::Transient(m)),
-            },
+        // A failed condition past the first: the state moved, or a billed mark is held by
+        // another run.
+        let conflict = || format!("billing state of account {} moved", o.account_id);
+        if self.transact_first_guarded(last, conflict).await? {
+            return Ok(CommitResult::AlreadyDone);
         }
         // Committed: the pending records are only read while the outcome is absent.
         self.delete_pending(o, &pending_sks).await?;
