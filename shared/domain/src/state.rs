@@ -167,6 +167,9 @@ impl AccountState {
                     let r = self.recurring.entry(charge_id.clone()).or_default();
                     r.billed_through = Some(*to);
                     r.history.extend(billed.iter().cloned());
+                    // A first push reserves four periods; keep what is used (this
+                    // history stays in memory for every charge of the book).
+                    r.history.shrink_to_fit();
                 }
                 StateChange::OneTime { charge_id } => {
                     self.one_time_billed.insert(charge_id.clone());
