@@ -54,8 +54,10 @@ fn rss(key: &str) -> isize {
         * 1024
 }
 
+type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
+
 #[tokio::main]
-async fn main() {
+async fn main() -> Result<()> {
     let accounts: usize = std::env::args()
         .nth(1)
         .and_then(|a| a.parse().ok())
@@ -65,7 +67,7 @@ async fn main() {
     let book = sample::generate(accounts, target, 42);
     println!("book generated: live {}", mib(LIVE.load(Relaxed)));
     let local = Local::new(None);
-    local.app.book.import_book(&book).await.unwrap();
+    local.app.book.import_book(&book).await?;
     println!("imported: live {}", mib(LIVE.load(Relaxed)));
     drop(book);
     let base = LIVE.load(Relaxed);
@@ -78,8 +80,7 @@ async fn main() {
     let ids: Vec<AccountId> = local
         .store
         .select_accounts(&Default::default(), None, usize::MAX)
-        .await
-        .unwrap()
+        .await?
         .ids;
     let measure_books = |label: &'static str| {
         let store = local.store.clone();
@@ -88,7 +89,7 @@ async fn main() {
             let before = LIVE.load(Relaxed);
             let mut books = Vec::with_capacity(ids.len());
             for id in &ids {
-                books.push(store.account_book(id).await.unwrap());
+                books.push(store.account_book(id).await?);
             }
             let b = LIVE.load(Relaxed) - before;
             let states: Vec<_> = books.iter().flatten().map(|b| b.state.clone()).collect();
@@ -101,22 +102,22 @@ async fn main() {
                 mib(s),
                 s as f64 / n
             );
-            s
+            Ok::<_, Box<dyn std::error::Error>>(s)
         }
     };
-    let s0 = measure_books("before run").await;
+    let s0 = measure_books("before run").await?;
     PEAK.store(LIVE.load(Relaxed), Relaxed);
     let base = LIVE.load(Relaxed);
     let c0 = COUNT.load(Relaxed);
     let mut request = RunRequest::for_target(target);
     request.suppress_zero_invoices = true;
-    let request = request.validated().unwrap();
+    let request = request.validated()?;
     let options = Options {
         workers: 4,
         collect: false,
         chaos_seed: None,
     };
-    let r = local.run(request, options, None).await.unwrap();
+    let r = local.run(request, options, None).await?;
     let after = LIVE.load(Relaxed);
     let peak = PEAK.load(Relaxed);
     println!(
@@ -132,7 +133,7 @@ async fn main() {
         mib(rss("VmRSS:")),
         mib(rss("VmHWM:"))
     );
-    let s1 = measure_books("after run").await;
+    let s1 = measure_books("after run").await?;
     println!("state growth {:.0} B/account", (s1 - s0) as f64 / n);
     // Documents, cloned.
     let run = r.run.id;
@@ -143,8 +144,7 @@ async fn main() {
         let page = local
             .store
             .run_documents(run, cursor.as_deref(), 1000)
-            .await
-            .unwrap();
+            .await?;
         docs.extend(page.documents);
         match page.next {
             Some(c) => cursor = Some(c),
@@ -152,8 +152,9 @@ async fn main() {
         }
     }
     docs.shrink_to_fit();
-    let heap =
-        LIVE.load(Relaxed) - before - (docs.len() * std::mem::size_of_val(&docs[0])) as isize;
+    let heap = LIVE.load(Relaxed)
+        - before
+        - (docs.len() * std::mem::size_of::<billrun_app::model::StoredDocument>()) as isize;
     let lines: usize = docs.iter().map(|d| d.document.lines.len()).sum();
     let desc: usize = docs
         .iter()
@@ -162,7 +163,7 @@ async fn main() {
         .sum();
     println!(
         "documents: {} docs, {} lines; inline StoredDocument {} B, Line {} B; heap of docs {} ({:.0} B/doc); descriptions {:.0} B/line",
-        docs.len(), lines, std::mem::size_of_val(&docs[0]), std::mem::size_of::<billrun_domain::document::Line>(),
+        docs.len(), lines, std::mem::size_of::<billrun_app::model::StoredDocument>(), std::mem::size_of::<billrun_domain::document::Line>(),
         mib(heap), heap as f64 / docs.len() as f64, desc as f64 / lines as f64
     );
     drop(docs);
@@ -170,23 +171,21 @@ async fn main() {
     let mut outs = Vec::new();
     let mut after_id: Option<AccountId> = None;
     loop {
-        let page = local
-            .store
-            .outcomes(run, after_id.as_ref(), 1000)
-            .await
-            .unwrap();
+        let page = local.store.outcomes(run, after_id.as_ref(), 1000).await?;
         let Some(last) = page.last() else { break };
         after_id = Some(last.account_id.clone());
         outs.extend(page);
     }
     outs.shrink_to_fit();
-    let heap =
-        LIVE.load(Relaxed) - before - (outs.len() * std::mem::size_of_val(&outs[0])) as isize;
+    let heap = LIVE.load(Relaxed)
+        - before
+        - (outs.len() * std::mem::size_of::<billrun_app::model::AccountOutcomeRecord>()) as isize;
     let changes: usize = outs.iter().map(|o| o.changes.len()).sum();
     let amounts: usize = outs.iter().map(|o| o.counters.amounts.len()).sum();
     println!(
         "outcomes: {} records, inline {} B, heap {} ({:.0} B/record); {} changes (StateChange {} B), {} amounts",
-        outs.len(), std::mem::size_of_val(&outs[0]), mib(heap), heap as f64 / outs.len() as f64,
+        outs.len(), std::mem::size_of::<billrun_app::model::AccountOutcomeRecord>(), mib(heap), heap as f64 / outs.len() as f64,
         changes, std::mem::size_of::<billrun_domain::state::StateChange>(), amounts
     );
+    Ok(())
 }
