@@ -31,9 +31,12 @@ struct Inner {
     run_sequence: u64,
     invoice_sequence: u64,
     credit_memo_sequence: u64,
-    outcomes: HashMap<RunId, BTreeMap<AccountId, AccountOutcomeRecord>>,
+    /// Boxed: a B-tree node then holds 11 pointers, not 11 half-filled 208-byte records.
+    outcomes: HashMap<RunId, BTreeMap<AccountId, Box<AccountOutcomeRecord>>>,
     counters: HashMap<RunId, Counters>,
-    documents: HashMap<DocumentId, StoredDocument>,
+    /// Boxed: a table slot is 24 bytes, not a 320-byte document, so the table (and the
+    /// copy it makes of itself while it grows) stays small.
+    documents: HashMap<DocumentId, Box<StoredDocument>>,
     /// Per run, document ids in numbering order: (round, accountId, groupKey).
     run_documents: HashMap<RunId, BTreeMap<(u32, AccountId, String), DocumentId>>,
     reverted: std::collections::HashSet<RunId>,
@@ -143,7 +146,7 @@ impl RunStore for MemoryStore {
             .outcomes
             .get(&run)
             .and_then(|m| m.get(account))
-            .cloned())
+            .map(|o| AccountOutcomeRecord::clone(o)))
     }
 
     async fn outcomes(
@@ -159,7 +162,7 @@ impl RunStore for MemoryStore {
         let lower = after.map_or(Bound::Unbounded, Bound::Excluded);
         Ok(m.range((lower, Bound::Unbounded))
             .take(limit)
-            .map(|(_, o)| o.clone())
+            .map(|(_, o)| AccountOutcomeRecord::clone(o))
             .collect())
     }
 }
@@ -268,7 +271,12 @@ impl BookStore for MemoryStore {
 #[async_trait]
 impl DocumentStore for MemoryStore {
     async fn get_document(&self, id: DocumentId) -> StoreResult<Option<StoredDocument>> {
-        Ok(self.inner.lock().documents.get(&id).cloned())
+        Ok(self
+            .inner
+            .lock()
+            .documents
+            .get(&id)
+            .map(|d| StoredDocument::clone(d)))
     }
 
     async fn round_documents(
@@ -298,7 +306,7 @@ impl DocumentStore for MemoryStore {
             .by_ref()
             .take(limit)
             .filter_map(|id| g.documents.get(id))
-            .cloned()
+            .map(|d| StoredDocument::clone(d))
             .collect();
         let next = ids
             .next()
@@ -329,7 +337,7 @@ impl DocumentStore for MemoryStore {
             .skip(offset)
             .take(limit)
             .filter_map(|id| g.documents.get(id))
-            .cloned()
+            .map(|d| StoredDocument::clone(d))
             .collect();
         let next = (documents.len() == limit).then(|| (offset + limit).to_string());
         Ok(DocumentPage { documents, next })
@@ -413,10 +421,10 @@ impl WatermarkStore for MemoryStore {
                 .insert((o.round, d.account_id.clone(), d.group_key.clone()), d.id);
             g.documents.insert(
                 d.id,
-                StoredDocument {
+                Box::new(StoredDocument {
                     document: d.clone(),
                     round: o.round,
-                },
+                }),
             );
         }
         g.counters
@@ -426,7 +434,7 @@ impl WatermarkStore for MemoryStore {
         g.outcomes
             .entry(o.run_id)
             .or_default()
-            .insert(o.account_id.clone(), o.clone());
+            .insert(o.account_id.clone(), Box::new(o.clone()));
         Ok(CommitResult::Committed)
     }
 
@@ -438,7 +446,7 @@ impl WatermarkStore for MemoryStore {
         let outcomes: Vec<AccountOutcomeRecord> = g
             .outcomes
             .get(&run)
-            .map(|m| m.values().cloned().collect())
+            .map(|m| m.values().map(|o| AccountOutcomeRecord::clone(o)).collect())
             .unwrap_or_default();
         for o in &outcomes {
             if let Some(ab) = g.accounts.get(&o.account_id) {
@@ -474,7 +482,7 @@ impl WatermarkStore for MemoryStore {
             .map(|m| {
                 m.values()
                     .filter(|o| o.outcome == Outcome::Failed)
-                    .cloned()
+                    .map(|o| AccountOutcomeRecord::clone(o))
                     .collect()
             })
             .unwrap_or_default();
@@ -858,7 +866,7 @@ impl DocumentListing for MemoryStore {
             .filter_map(|(_, id)| g.documents.get(id))
             .filter(|d| kind.is_none_or(|k| d.document.kind == k))
             .take(limit)
-            .cloned()
+            .map(|d| StoredDocument::clone(d))
             .collect())
     }
 }

@@ -1,7 +1,8 @@
 //! Validated identifiers. Ids are compared byte-wise (document numbering order).
 
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
+use std::sync::Arc;
 
 /// Longest id accepted, in bytes.
 pub const MAX_ID_LEN: usize = 128;
@@ -22,15 +23,17 @@ fn check_id(s: &str) -> Result<(), String> {
 macro_rules! id_type {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
-        #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-        #[serde(transparent)]
-        pub struct $name(String);
+        ///
+        /// The text is shared: a clone is a reference-count increment, so the ids that
+        /// documents, outcomes and billing state copy from the book cost no allocation.
+        #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub struct $name(Arc<str>);
 
         impl $name {
             pub fn parse(s: impl Into<String>) -> Result<Self, String> {
                 let s = s.into();
                 check_id(&s)?;
-                Ok(Self(s))
+                Ok(Self(Arc::from(s)))
             }
             pub fn as_str(&self) -> &str {
                 &self.0
@@ -40,6 +43,12 @@ macro_rules! id_type {
         impl fmt::Display for $name {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str(&self.0)
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(&self.0)
             }
         }
 

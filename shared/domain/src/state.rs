@@ -6,8 +6,9 @@
 use crate::book::{Adjustment, ChargeKind, Subscription, UsageRecord};
 use crate::ids::*;
 use chrono::NaiveDate;
-use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::collections::BTreeMap;
+use std::fmt;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -29,9 +30,119 @@ pub struct RecurringState {
 #[serde(rename_all = "camelCase")]
 pub struct AccountState {
     pub recurring: BTreeMap<ChargeId, RecurringState>,
-    pub one_time_billed: BTreeSet<ChargeId>,
-    pub usage_billed: BTreeSet<UsageId>,
-    pub adjustments_billed: BTreeSet<AdjustmentId>,
+    pub one_time_billed: BilledSet<ChargeId>,
+    pub usage_billed: BilledSet<UsageId>,
+    pub adjustments_billed: BilledSet<AdjustmentId>,
+}
+
+/// A sorted set of billed ids, kept in a vector: an account bills a handful, and a
+/// `BTreeSet` allocates a whole node (eleven slots, ~190 bytes) for the first one.
+/// Serialized, printed and compared exactly like the `BTreeSet` it replaces.
+#[derive(Clone, PartialEq, Eq)]
+pub struct BilledSet<T>(Vec<T>);
+
+impl<T> Default for BilledSet<T> {
+    fn default() -> Self {
+        BilledSet(Vec::new())
+    }
+}
+
+impl<T: Ord> BilledSet<T> {
+    /// Adds `id`; false when it was already there.
+    pub fn insert(&mut self, id: T) -> bool {
+        match self.0.binary_search(&id) {
+            Ok(_) => false,
+            Err(i) => {
+                self.0.insert(i, id);
+                true
+            }
+        }
+    }
+
+    pub fn contains(&self, id: &T) -> bool {
+        self.0.binary_search(id).is_ok()
+    }
+
+    /// Removes `id`; false when it was not there.
+    pub fn remove(&mut self, id: &T) -> bool {
+        match self.0.binary_search(id) {
+            Ok(i) => {
+                self.0.remove(i);
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// In ascending order.
+    pub fn iter(&self) -> std::slice::Iter<'_, T> {
+        self.0.iter()
+    }
+
+    /// Releases the spare capacity growth left.
+    pub fn shrink_to_fit(&mut self) {
+        self.0.shrink_to_fit();
+    }
+}
+
+impl<T: Ord> Extend<T> for BilledSet<T> {
+    fn extend<I: IntoIterator<Item = T>>(&mut self, iter: I) {
+        for id in iter {
+            self.insert(id);
+        }
+    }
+}
+
+impl<T: Ord> FromIterator<T> for BilledSet<T> {
+    fn from_iter<I: IntoIterator<Item = T>>(iter: I) -> Self {
+        let mut v: Vec<T> = iter.into_iter().collect();
+        v.sort();
+        v.dedup();
+        v.shrink_to_fit();
+        BilledSet(v)
+    }
+}
+
+impl<T> IntoIterator for BilledSet<T> {
+    type Item = T;
+    type IntoIter = std::vec::IntoIter<T>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.into_iter()
+    }
+}
+
+impl<'a, T> IntoIterator for &'a BilledSet<T> {
+    type Item = &'a T;
+    type IntoIter = std::slice::Iter<'a, T>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter()
+    }
+}
+
+impl<T: fmt::Debug> fmt::Debug for BilledSet<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_set().entries(self.0.iter()).finish()
+    }
+}
+
+impl<T: Serialize> Serialize for BilledSet<T> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.iter())
+    }
+}
+
+impl<'de, T: Deserialize<'de> + Ord> Deserialize<'de> for BilledSet<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Vec::<T>::deserialize(d).map(|v| v.into_iter().collect())
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -167,6 +278,9 @@ impl AccountState {
                     let r = self.recurring.entry(charge_id.clone()).or_default();
                     r.billed_through = Some(*to);
                     r.history.extend(billed.iter().cloned());
+                    // A first push reserves four periods; keep what is used (this
+                    // history stays in memory for every charge of the book).
+                    r.history.shrink_to_fit();
                 }
                 StateChange::OneTime { charge_id } => {
                     self.one_time_billed.insert(charge_id.clone());
@@ -179,6 +293,9 @@ impl AccountState {
                 }
             }
         }
+        self.one_time_billed.shrink_to_fit();
+        self.usage_billed.shrink_to_fit();
+        self.adjustments_billed.shrink_to_fit();
     }
 
     /// Checks that `changes` are still the latest word on everything they touched, so
@@ -237,5 +354,34 @@ impl AccountState {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeSet;
+
+    #[test]
+    fn a_billed_set_reads_writes_and_prints_like_a_btree_set() {
+        let ids = ["U-3", "U-1", "U-2", "U-1"];
+        let set: BilledSet<UsageId> = ids.iter().filter_map(|s| UsageId::parse(*s).ok()).collect();
+        let tree: BTreeSet<UsageId> = ids.iter().filter_map(|s| UsageId::parse(*s).ok()).collect();
+        let json = serde_json::to_string(&set).unwrap();
+        assert_eq!(json, serde_json::to_string(&tree).unwrap());
+        assert_eq!(format!("{set:?}"), format!("{tree:?}"));
+        let back: BilledSet<UsageId> = serde_json::from_str(r#"["U-2","U-1","U-2"]"#).unwrap();
+        assert_eq!(
+            back.iter().map(|u| u.as_str()).collect::<Vec<_>>(),
+            ["U-1", "U-2"]
+        );
+        let mut s = back;
+        let u3 = UsageId::parse("U-3").unwrap();
+        assert!(s.insert(u3.clone()));
+        assert!(!s.insert(u3.clone()));
+        assert!(s.contains(&u3));
+        assert!(s.remove(&u3));
+        assert!(!s.remove(&u3));
+        assert_eq!(s.len(), 2);
     }
 }
