@@ -5,7 +5,7 @@
 //! (the messages of a request's documents without a result, sent again).
 
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::extract::path_id;
+use crate::extract::uuid_id;
 use crate::extract::Path;
 use crate::schema;
 use crate::v1::{idempotency_key, run_id, AppState};
@@ -64,9 +64,7 @@ pub async fn request_documents(
         (status = 404, description = "Unknown", body = ErrorBody),
         (status = 503, description = "The queue failed again: retry", body = ErrorBody)))]
 pub async fn resend(State(app): AppState, Path(id): Path<String>) -> ApiResult<Response> {
-    let id: DocumentRequestId = path_id("id", &id, |s| {
-        s.parse().map_err(|_| "must be a UUID".to_string())
-    })?;
+    let id: DocumentRequestId = uuid_id(&id)?;
     let (view, sent) = app.resend_documents(id).await?;
     Ok((
         StatusCode::ACCEPTED,
@@ -83,9 +81,7 @@ pub async fn resend(State(app): AppState, Path(id): Path<String>) -> ApiResult<R
         (status = 400, description = "Not a UUID", body = ErrorBody),
         (status = 404, description = "Unknown", body = ErrorBody)))]
 pub async fn get_request(State(app): AppState, Path(id): Path<String>) -> ApiResult<Response> {
-    let id: DocumentRequestId = path_id("id", &id, |s| {
-        s.parse().map_err(|_| "must be a UUID".to_string())
-    })?;
+    let id: DocumentRequestId = uuid_id(&id)?;
     Ok(Json(app.document_request(id).await?).into_response())
 }
 
@@ -97,9 +93,7 @@ pub async fn get_request(State(app): AppState, Path(id): Path<String>) -> ApiRes
         (status = 400, description = "Not a UUID", body = ErrorBody),
         (status = 404, description = "Unknown document, or no PDF generated yet", body = ErrorBody)))]
 pub async fn get_pdf(State(app): AppState, Path(id): Path<String>) -> ApiResult<Response> {
-    let id: DocumentId = path_id("id", &id, |s| {
-        s.parse().map_err(|_| "must be a UUID".to_string())
-    })?;
+    let id: DocumentId = uuid_id(&id)?;
     Ok(match app.document_download(id).await? {
         Download::Redirect(url) => (StatusCode::FOUND, [(header::LOCATION, url)]).into_response(),
         Download::Bytes(bytes) => (

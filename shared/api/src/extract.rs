@@ -226,6 +226,13 @@ pub fn path_id<T>(
     parse(raw).map_err(|m| ApiError::invalid(field, m))
 }
 
+/// A path segment that must be a UUID-based id (`id` in the error when it is not).
+pub fn uuid_id<T: std::str::FromStr>(raw: &str) -> Result<T, ApiError> {
+    path_id("id", raw, |s| {
+        s.parse().map_err(|_| "must be a UUID".to_string())
+    })
+}
+
 /// An instant query parameter: RFC 3339, or a date (midnight UTC).
 pub fn parse_instant(v: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
     if let Ok(t) = chrono::DateTime::parse_from_rfc3339(v) {

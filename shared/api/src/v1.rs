@@ -2,7 +2,7 @@
 
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::Path;
-use crate::extract::{next_cursor, parse_instant, path_id, JsonBody, Params};
+use crate::extract::{next_cursor, parse_instant, path_id, uuid_id, JsonBody, Params};
 use crate::schema;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -41,9 +41,7 @@ fn created_or_ok<T: Serialize>(created: bool, body: T) -> Response {
 }
 
 pub fn run_id(raw: &str) -> ApiResult<RunId> {
-    path_id("id", raw, |s| {
-        s.parse().map_err(|_| "must be a UUID".to_string())
-    })
+    uuid_id(raw)
 }
 
 #[utoipa::path(get, path = "/v1/health", tag = "service",
@@ -525,9 +523,7 @@ pub async fn with_document_status(
         (status = 400, description = "Not a UUID", body = ErrorBody),
         (status = 404, description = "Unknown", body = ErrorBody)))]
 pub async fn get_invoice(State(app): AppState, Path(id): Path<String>) -> ApiResult<Response> {
-    let id: DocumentId = path_id("id", &id, |s| {
-        s.parse().map_err(|_| "must be a UUID".to_string())
-    })?;
+    let id: DocumentId = uuid_id(&id)?;
     let document = app
         .documents
         .get_document(id)
