@@ -266,3 +266,62 @@ async fn a_commit_split_over_transactions_survives_a_crash_between_them_exactly_
     let outcome = b.app.runs.outcome(second, &a).await.unwrap().unwrap();
     assert!(outcome.document_ids.is_empty(), "{outcome:?}");
 }
+
+/// The billed marks of the table, by (account, sort key).
+async fn mark_items(b: &Backend) -> Vec<String> {
+    let (config, clients) = b.aws.as_ref().unwrap();
+    let footprint = billrun_aws::footprint::scan(&clients.dynamodb, &config.table)
+        .await
+        .unwrap();
+    footprint
+        .kinds
+        .iter()
+        .filter(|(k, s)| k.starts_with("ACCT/MARK") && s.items > 0)
+        .map(|(k, s)| format!("{k}:{}", s.items))
+        .collect()
+}
+
+/// A few billed marks ride inline in the billing state (no item, no extra write unit); a
+/// canceled run takes them out again, and the next run bills the same usage once more.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn few_billed_marks_go_inline_in_the_state_and_a_cancel_takes_them_out() {
+    let b = Backend::aws().await;
+    b.app
+        .book
+        .import_book(&common::usage_book(3))
+        .await
+        .unwrap();
+    let a = aid("A-00");
+    let first = planned_run(&b, "2024-02-01").await;
+    b.finish(first).await;
+    let book = b.app.book.account_book(&a).await.unwrap().unwrap();
+    assert_eq!(book.state.usage_billed.len(), 3);
+    assert_eq!(
+        mark_items(&b).await,
+        Vec::<String>::new(),
+        "marks are inline"
+    );
+    b.app.cancel_run(first).await.unwrap();
+    let book = b.app.book.account_book(&a).await.unwrap().unwrap();
+    assert!(
+        book.state.usage_billed.is_empty(),
+        "the cancel took the marks out"
+    );
+    let second = planned_run(&b, "2024-02-01").await;
+    b.finish(second).await;
+    let docs = b.app.all_documents(second).await.unwrap();
+    let units: rust_decimal::Decimal = docs
+        .iter()
+        .filter(|d| d.account_id == a)
+        .flat_map(|d| d.lines.iter())
+        .filter(|l| l.charge_id.as_ref().is_some_and(|c| c.as_str() == "C-U"))
+        .map(|l| l.quantity)
+        .sum();
+    assert_eq!(
+        units,
+        rust_decimal::Decimal::from(6),
+        "the usage is billed again after the cancel"
+    );
+    let book = b.app.book.account_book(&a).await.unwrap().unwrap();
+    assert_eq!(book.state.usage_billed.len(), 3);
+}

@@ -24,6 +24,7 @@ const RUNS: &str = "runs";
 const CHUNK: usize = MAX_TRANSACTION - 2;
 
 /// The account's billing state item.
+#[derive(Clone)]
 pub(super) struct StateRow {
     pub state: AccountState,
     pub version: u64,
@@ -139,8 +140,8 @@ impl DynamoStore {
         }
     }
 
-    /// The state item as `row` holds it, conditioned on the version it was read at.
-    pub(super) fn state_put(&self, account: &AccountId, row: &StateRow) -> StoreResult<Put> {
+    /// The state item as `row` holds it, its version one up.
+    fn state_item(&self, account: &AccountId, row: &StateRow) -> StoreResult<Item> {
         let mut item = HashMap::from([
             (PK.to_string(), s(acct_pk(account))),
             (SK.to_string(), s("STATE")),
@@ -153,6 +154,17 @@ impl DynamoStore {
                 AttributeValue::Ss(row.runs.iter().cloned().collect()),
             );
         }
+        Ok(item)
+    }
+
+    /// The stored size of the state item as `row` holds it (its version one up).
+    fn state_size(&self, account: &AccountId, row: &StateRow) -> StoreResult<usize> {
+        Ok(crate::footprint::item_size(&self.state_item(account, row)?))
+    }
+
+    /// The state item as `row` holds it, conditioned on the version it was read at.
+    pub(super) fn state_put(&self, account: &AccountId, row: &StateRow) -> StoreResult<Put> {
+        let item = self.state_item(account, row)?;
         let p = Put::builder().table_name(&self.table).set_item(Some(item));
         let p = if row.version == 0 {
             p.condition_expression("attribute_not_exists(pk)")
@@ -170,8 +182,9 @@ impl DynamoStore {
         )
     }
 
-    /// The documents and billed marks of a commit, in key order.
-    fn actions(&self, commit: &AccountCommit) -> StoreResult<Vec<Action>> {
+    /// The documents and (unless they go inline in the state) billed-mark items of a
+    /// commit, in key order.
+    fn actions(&self, commit: &AccountCommit, mark_items: bool) -> StoreResult<Vec<Action>> {
         let o = &commit.outcome;
         let k = self.shard(&o.account_id);
         let mut out = Vec::with_capacity(commit.documents.len() + o.changes.len());
@@ -208,7 +221,7 @@ impl DynamoStore {
                 item: TransactWriteItem::builder().put(put).build(),
             });
         }
-        for c in &o.changes {
+        for c in o.changes.iter().filter(|_| mark_items) {
             let Some(sk) = mark_sk(c) else { continue };
             let item = HashMap::from([
                 (PK.to_string(), s(acct_pk(&o.account_id))),
@@ -342,6 +355,7 @@ impl WatermarkStore for DynamoStore {
                 .update(self.counter_update(o.run_id, k, &o.counters, 1)?)
                 .build(),
         ];
+        let mut mark_items = true;
         if !o.changes.is_empty() {
             let mut row = self.read_state(&o.account_id).await?;
             // Watermarks and marks the book imported live in the state item; billed
@@ -352,8 +366,22 @@ impl WatermarkStore for DynamoStore {
                 }
                 return Err(StoreError::Conflict(e.0));
             }
+            // Billed marks go inline in the state while that costs no extra write unit
+            // (the state is written by this transaction anyway); past that, each is an
+            // item of its own (2 WRU), which keeps the state item small for every later
+            // commit and lets a commit of any size split over transactions.
+            let mut inline = row.clone();
+            inline.state.apply(&o.changes);
+            let bare_size = self.state_size(&o.account_id, &row)?;
             row.state.apply(&watermarks(&o.changes));
-            row.runs.insert(o.run_id.to_string());
+            if crate::footprint::wru(self.state_size(&o.account_id, &inline)?)
+                <= crate::footprint::wru(bare_size)
+            {
+                row = inline;
+                mark_items = false;
+            } else {
+                row.runs.insert(o.run_id.to_string());
+            }
             last.push(
                 TransactWriteItem::builder()
                     .put(self.state_put(&o.account_id, &row)?)
@@ -361,7 +389,7 @@ impl WatermarkStore for DynamoStore {
             );
         }
         let fixed = last.len();
-        let mut head = self.actions(commit)?;
+        let mut head = self.actions(commit, mark_items)?;
         let tail = head.split_off(head.len().saturating_sub(MAX_TRANSACTION - fixed));
         // An earlier attempt may have written early chunks this attempt does not cover
         // (its rating differed, or this is a failure record): remove them first.
@@ -456,13 +484,18 @@ impl WatermarkStore for DynamoStore {
         let mut states = Vec::with_capacity(outcomes.len());
         for o in outcomes.iter().filter(|o| !o.changes.is_empty()) {
             let row = self.read_state(&o.account_id).await?;
-            let moved = watermarks(&o.changes);
+            // What the state holds: the watermarks and the marks committed inline (a
+            // billed mark is either inline or an item, never both); the rest are items.
+            let (moved, items): (Vec<StateChange>, Vec<StateChange>) =
+                o.changes.iter().cloned().partition(|c| {
+                    mark_sk(c).is_none() || row.state.check_revert(std::slice::from_ref(c)).is_ok()
+                });
             row.state
                 .check_revert(&moved)
                 .map_err(|e| StoreError::Conflict(format!("account {}: {}", o.account_id, e.0)))?;
-            let marks: Vec<String> = o.changes.iter().filter_map(mark_sk).collect();
+            let held: Vec<String> = items.iter().filter_map(mark_sk).collect();
             let pk = acct_pk(&o.account_id);
-            let keys = marks.iter().map(|m| (pk.clone(), m.as_str())).collect();
+            let keys = held.iter().map(|m| (pk.clone(), m.as_str())).collect();
             for item in self.batch_get(keys).await? {
                 if get_s(&item, BY) != Some(by.as_str()) {
                     return Err(StoreError::Conflict(format!(
@@ -472,6 +505,9 @@ impl WatermarkStore for DynamoStore {
                     )));
                 }
             }
+            // Every mark's item of this run goes, inline ones too: an attempt of the
+            // commit that wrote items and then crashed may have been redone inline.
+            let marks: Vec<String> = o.changes.iter().filter_map(mark_sk).collect();
             states.push((o, row, moved, marks));
         }
         for (o, mut row, moved, marks) in states {

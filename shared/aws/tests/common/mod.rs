@@ -164,7 +164,10 @@ pub fn usage_book(usage: usize) -> billrun_domain::book::Book {
     let mut records = Vec::new();
     for i in 0..usage {
         records.push(serde_json::json!({
-            "id": format!("U-{i:04}"), "accountId": "A-00", "chargeId": "C-U",
+            // Ids that do not compress away (random-looking, like real ones): 250 billed
+            // marks then outgrow the state item and are written as items of their own.
+            "id": format!("U-{i:04}-{:08x}", (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32),
+            "accountId": "A-00", "chargeId": "C-U",
             "date": "2024-01-20", "quantity": "2"
         }));
     }
