@@ -38,6 +38,7 @@ use billrun_domain::rating::AccountBook;
 use billrun_domain::request::Filters;
 use billrun_domain::run::{Counters, Outcome};
 use billrun_domain::state::AccountState;
+use futures_util::future::try_join_all;
 use rust_decimal::Decimal;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -68,6 +69,8 @@ const SEQ_VALUE: &str = "n";
 const MAX_TRANSACTION: usize = 100;
 /// BatchWriteItem takes 25 puts per request.
 const BATCH: usize = 25;
+/// Single-item writes of one call in flight at once (numbering, statuses).
+const IN_FLIGHT: usize = 64;
 
 fn s(v: impl Into<String>) -> AttributeValue {
     AttributeValue::S(v.into())
@@ -510,19 +513,17 @@ impl DynamoStore {
         limit: Option<usize>,
     ) -> StoreResult<Vec<(String, StoredDocument)>> {
         let mut all = Vec::new();
-        for k in 0..self.shards {
+        let shards = (0..self.shards).map(|k| {
             let sk = match &sk {
                 SortKey::Any => SortKey::Any,
                 SortKey::Prefix(p) => SortKey::Prefix(p),
                 SortKey::After(a, p) => SortKey::After(a, p),
             };
-            for item in self
-                .query(Some(GSI1), format!("RUNDOC#{run}#{k}"), sk, limit)
-                .await?
-            {
-                let key = get_s(&item, GSI1SK).unwrap_or_default().to_string();
-                all.push((key, stored_document(&item)?));
-            }
+            self.query(Some(GSI1), format!("RUNDOC#{run}#{k}"), sk, limit)
+        });
+        for item in try_join_all(shards).await?.iter().flatten() {
+            let key = get_s(item, GSI1SK).unwrap_or_default().to_string();
+            all.push((key, stored_document(item)?));
         }
         all.sort_by(|a, b| a.0.cmp(&b.0));
         if let Some(l) = limit {
@@ -730,17 +731,15 @@ impl RunStore for DynamoStore {
     ) -> StoreResult<Vec<AccountOutcomeRecord>> {
         let after_key = after.map(|a| format!("ACCT#{a}"));
         let mut all: Vec<AccountOutcomeRecord> = Vec::new();
-        for k in 0..self.shards {
+        let shards = (0..self.shards).map(|k| {
             let sk = match &after_key {
                 Some(a) => SortKey::After(a, "ACCT#"),
                 None => SortKey::Prefix("ACCT#"),
             };
-            for item in self
-                .query(None, self.shard_pk(run, k), sk, Some(limit))
-                .await?
-            {
-                all.push(decode(&item)?);
-            }
+            self.query(None, self.shard_pk(run, k), sk, Some(limit))
+        });
+        for item in try_join_all(shards).await?.iter().flatten() {
+            all.push(decode(item)?);
         }
         all.sort_by(|a, b| a.account_id.cmp(&b.account_id));
         all.truncate(limit);
@@ -953,14 +952,14 @@ impl DocumentStore for DynamoStore {
         let per_shard = (limit * 2 / self.shards as usize).clamp(1, limit);
         let mut read: Vec<(String, StoredDocument)> = Vec::new();
         let mut frontier: Option<String> = None;
-        for k in 0..self.shards {
+        let shards = (0..self.shards).map(|k| {
             let sk = match cursor {
                 Some(c) => SortKey::After(c, &prefix),
                 None => SortKey::Prefix(&prefix),
             };
-            let items = self
-                .query(Some(GSI1), format!("RUNDOC#{run}#{k}"), sk, Some(per_shard))
-                .await?;
+            self.query(Some(GSI1), format!("RUNDOC#{run}#{k}"), sk, Some(per_shard))
+        });
+        for items in try_join_all(shards).await? {
             let full = items.len() == per_shard;
             for item in &items {
                 let key = get_s(item, GSI1SK).unwrap_or_default().to_string();
@@ -1014,30 +1013,22 @@ impl DocumentStore for DynamoStore {
     }
 
     async fn assign_numbers(&self, numbers: &[(DocumentId, String)]) -> StoreResult<()> {
-        // Independent conditional updates, a bounded number in flight at once.
-        for chunk in numbers.chunks(32) {
-            let mut set = tokio::task::JoinSet::new();
-            for (id, number) in chunk {
-                let req = self
-                    .client
-                    .update_item()
-                    .table_name(&self.table)
-                    .key(PK, s(doc_pk(*id)))
-                    .key(SK, s("DOC"))
-                    .update_expression("SET #n = :n")
-                    .condition_expression(
-                        "attribute_exists(pk) AND (attribute_not_exists(#n) OR #n = :n)",
-                    )
-                    .expression_attribute_names("#n", NUMBER)
-                    .expression_attribute_values(":n", s(number.clone()));
-                bump(&self.metrics.dynamodb_writes);
-                set.spawn(async move { req.send().await.map(|_| ()).map_err(sdk) });
-            }
-            while let Some(r) = set.join_next().await {
-                r.map_err(|e| StoreError::Transient(format!("numbering task: {e}")))??;
-            }
-        }
-        Ok(())
+        let requests = numbers.iter().map(|(id, number)| {
+            let req = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .key(PK, s(doc_pk(*id)))
+                .key(SK, s("DOC"))
+                .update_expression("SET #n = :n")
+                .condition_expression(
+                    "attribute_exists(pk) AND (attribute_not_exists(#n) OR #n = :n)",
+                )
+                .expression_attribute_names("#n", NUMBER)
+                .expression_attribute_values(":n", s(number.clone()));
+            async move { req.send().await.map(|_| ()).map_err(sdk) }
+        });
+        self.in_flight("numbering", requests).await
     }
 
     async fn set_run_status(&self, run: RunId, status: DocumentStatus) -> StoreResult<()> {
@@ -1058,34 +1049,50 @@ impl DynamoStore {
         status: DocumentStatus,
         unless_canceled: bool,
     ) -> StoreResult<()> {
-        for chunk in ids.chunks(32) {
-            let mut set = tokio::task::JoinSet::new();
-            for id in chunk {
-                let mut req = self
-                    .client
-                    .update_item()
-                    .table_name(&self.table)
-                    .key(PK, s(doc_pk(*id)))
-                    .key(SK, s("DOC"))
-                    .update_expression("SET #s = :s")
-                    .expression_attribute_names("#s", STATUS)
-                    .expression_attribute_values(":s", s(status_name(status)));
-                if unless_canceled {
-                    req = req
-                        .condition_expression("attribute_not_exists(#s) OR #s <> :c")
-                        .expression_attribute_values(":c", s("Canceled"));
+        let requests = ids.iter().map(|id| {
+            let mut req = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .key(PK, s(doc_pk(*id)))
+                .key(SK, s("DOC"))
+                .update_expression("SET #s = :s")
+                .expression_attribute_names("#s", STATUS)
+                .expression_attribute_values(":s", s(status_name(status)));
+            if unless_canceled {
+                req = req
+                    .condition_expression("attribute_not_exists(#s) OR #s <> :c")
+                    .expression_attribute_values(":c", s("Canceled"));
+            }
+            async move {
+                match req.send().await.map_err(sdk) {
+                    Ok(_) | Err(StoreError::Conflict(_)) => Ok(()),
+                    Err(e) => Err(e),
                 }
-                bump(&self.metrics.dynamodb_writes);
-                set.spawn(async move {
-                    match req.send().await.map_err(sdk) {
-                        Ok(_) | Err(StoreError::Conflict(_)) => Ok(()),
-                        Err(e) => Err(e),
-                    }
-                });
             }
-            while let Some(r) = set.join_next().await {
-                r.map_err(|e| StoreError::Transient(format!("status task: {e}")))??;
+        });
+        self.in_flight("status", requests).await
+    }
+
+    /// Independent single-item writes, [`IN_FLIGHT`] at a time (a new one starts as soon
+    /// as one ends); the first error ends the call (the writes are idempotent, so the
+    /// caller's retry redoes the rest).
+    async fn in_flight<F>(&self, what: &str, requests: impl Iterator<Item = F>) -> StoreResult<()>
+    where
+        F: std::future::Future<Output = StoreResult<()>> + Send + 'static,
+    {
+        let mut set = tokio::task::JoinSet::new();
+        for req in requests {
+            if set.len() >= IN_FLIGHT {
+                if let Some(r) = set.join_next().await {
+                    r.map_err(|e| StoreError::Transient(format!("{what} task: {e}")))??;
+                }
             }
+            bump(&self.metrics.dynamodb_writes);
+            set.spawn(req);
+        }
+        while let Some(r) = set.join_next().await {
+            r.map_err(|e| StoreError::Transient(format!("{what} task: {e}")))??;
         }
         Ok(())
     }
