@@ -13,7 +13,7 @@ use aws_sdk_sqs::types::{
 use billrun_app::error::StoreError;
 use billrun_app::model::Message;
 use billrun_app::ports::{StoreResult, WorkQueue};
-use billrun_app::worker::{deliver, Disposition};
+use billrun_app::worker::{deliver_batch, Disposition};
 use billrun_app::App;
 use std::sync::Arc;
 
@@ -161,7 +161,9 @@ impl SqsQueue {
             .map_err(sqs_err)?;
         let messages = out.messages();
         let mut done: Vec<DeleteMessageBatchRequestEntry> = Vec::new();
-        for (i, m) in messages.iter().enumerate() {
+        let mut handles = Vec::with_capacity(messages.len());
+        let mut batch = Vec::with_capacity(messages.len());
+        for m in messages {
             let Some(handle) = m.receipt_handle() else {
                 continue;
             };
@@ -178,7 +180,13 @@ impl SqsQueue {
                 );
                 continue;
             };
-            let delete = match deliver(app, &message, receives, max_receives).await {
+            handles.push(handle);
+            batch.push((message, receives));
+        }
+        let dispositions = deliver_batch(app, &batch, max_receives).await;
+        for (i, (handle, disposition)) in handles.into_iter().zip(dispositions).enumerate() {
+            let receives = batch[i].1;
+            let delete = match disposition {
                 Disposition::Done | Disposition::GivenUp => true,
                 Disposition::Retry => {
                     let delay = (1i32 << receives.min(5)).min(30);

@@ -8,7 +8,7 @@ use axum::http::{Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use billrun_app::model::Message;
-use billrun_app::worker::{deliver, Disposition};
+use billrun_app::worker::{deliver_batch, Disposition};
 use billrun_app::App;
 use billrun_aws::{AwsConfig, Clients, Metrics};
 use lambda_runtime::Diagnostic;
@@ -113,6 +113,8 @@ impl Runtime {
 /// receive records its account Failed and is acknowledged, so the run always completes.
 pub async fn handle_sqs(app: &App, event: SqsEvent, max_receives: u32) -> SqsBatchResponse {
     let mut failures = Vec::new();
+    let mut ids = Vec::with_capacity(event.records.len());
+    let mut batch = Vec::with_capacity(event.records.len());
     for record in event.records {
         let id = record.message_id.clone().unwrap_or_default();
         let receives: u32 = record
@@ -129,7 +131,12 @@ pub async fn handle_sqs(app: &App, event: SqsEvent, max_receives: u32) -> SqsBat
             failures.push(id);
             continue;
         };
-        if deliver(app, &message, receives, max_receives).await == Disposition::Retry {
+        ids.push(id);
+        batch.push((message, receives));
+    }
+    let dispositions = deliver_batch(app, &batch, max_receives).await;
+    for (id, disposition) in ids.into_iter().zip(dispositions) {
+        if disposition == Disposition::Retry {
             failures.push(id);
         }
     }
