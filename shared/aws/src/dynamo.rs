@@ -10,7 +10,7 @@
 //! | account | `ACCT#<id>` | `ACCT` | gsi2: `ACCOUNTS` / `<id>` |
 //! | subscription, usage, adjustment, invoice schedule | `ACCT#<id>` | `SUB#`, `USAGE#`, `ADJ#`, `SCHED#` + id | |
 //! | billing state (watermarks, billed marks) | `ACCT#<id>` | `STATE` | |
-//! | document | `DOC#<id>` | `DOC` | gsi1: `RUNDOC#<run>#<k>` / `<round>␁<account>␁<groupKey>` |
+//! | document | `DOC#<id>` | `DOC` | none: a run's documents are found through its outcomes |
 //!
 //! Catalog, scheduling and document generation items are listed in their modules.
 //!
@@ -237,44 +237,46 @@ impl DynamoStore {
     /// Reads items by key with BatchGetItem (consistent reads, 100 keys a request),
     /// retrying unprocessed keys.
     async fn batch_get(&self, keys: Vec<(String, &str)>) -> StoreResult<Vec<Item>> {
-        let mut out = Vec::with_capacity(keys.len());
-        for chunk in keys.chunks(100) {
-            let mut ka =
-                aws_sdk_dynamodb::types::KeysAndAttributes::builder().consistent_read(true);
-            for (pk, sk) in chunk {
-                ka = ka.keys(HashMap::from([
-                    (PK.to_string(), s(pk.clone())),
-                    (SK.to_string(), s(*sk)),
-                ]));
+        let chunks = keys.chunks(100).map(|chunk| self.batch_get_chunk(chunk));
+        Ok(try_join_all(chunks).await?.into_iter().flatten().collect())
+    }
+
+    async fn batch_get_chunk(&self, chunk: &[(String, &str)]) -> StoreResult<Vec<Item>> {
+        let mut out = Vec::with_capacity(chunk.len());
+        let mut ka = aws_sdk_dynamodb::types::KeysAndAttributes::builder().consistent_read(true);
+        for (pk, sk) in chunk {
+            ka = ka.keys(HashMap::from([
+                (PK.to_string(), s(pk.clone())),
+                (SK.to_string(), s(*sk)),
+            ]));
+        }
+        let mut pending = Some(built(ka.build())?);
+        let mut attempt = 0u32;
+        while let Some(request) = pending.take() {
+            bump(&self.metrics.dynamodb_reads);
+            let resp = self
+                .client
+                .batch_get_item()
+                .request_items(&self.table, request)
+                .send()
+                .await
+                .map_err(sdk)?;
+            if let Some(items) = resp.responses().and_then(|r| r.get(&self.table)) {
+                out.extend(items.iter().cloned());
             }
-            let mut pending = Some(built(ka.build())?);
-            let mut attempt = 0u32;
-            while let Some(request) = pending.take() {
-                bump(&self.metrics.dynamodb_reads);
-                let resp = self
-                    .client
-                    .batch_get_item()
-                    .request_items(&self.table, request)
-                    .send()
-                    .await
-                    .map_err(sdk)?;
-                if let Some(items) = resp.responses().and_then(|r| r.get(&self.table)) {
-                    out.extend(items.iter().cloned());
+            pending = resp
+                .unprocessed_keys()
+                .and_then(|u| u.get(&self.table))
+                .filter(|k| !k.keys().is_empty())
+                .cloned();
+            if pending.is_some() {
+                attempt += 1;
+                if attempt > 8 {
+                    return Err(StoreError::Transient(
+                        "unprocessed keys after 8 attempts".into(),
+                    ));
                 }
-                pending = resp
-                    .unprocessed_keys()
-                    .and_then(|u| u.get(&self.table))
-                    .filter(|k| !k.keys().is_empty())
-                    .cloned();
-                if pending.is_some() {
-                    attempt += 1;
-                    if attempt > 8 {
-                        return Err(StoreError::Transient(
-                            "unprocessed keys after 8 attempts".into(),
-                        ));
-                    }
-                    backoff(attempt).await;
-                }
+                backoff(attempt).await;
             }
         }
         Ok(out)
@@ -506,31 +508,175 @@ impl DynamoStore {
         built(u.build())
     }
 
-    async fn run_document_items(
+    /// A page of a run's outcomes across its K partitions in account order, strictly
+    /// after `after`, at most `limit`, and whether more remain. Each partition is read
+    /// from `after`, a share of the page each; only keys up to the smallest last key of
+    /// a partition that has more are certainly in order, so the page ends there.
+    async fn outcome_page(
         &self,
         run: RunId,
-        sk: SortKey<'_>,
-        limit: Option<usize>,
-    ) -> StoreResult<Vec<(String, StoredDocument)>> {
-        let mut all = Vec::new();
+        after: Option<&AccountId>,
+        limit: usize,
+    ) -> StoreResult<(Vec<AccountOutcomeRecord>, bool)> {
+        let limit = limit.max(1);
+        let per_shard = (limit * 2 / self.shards as usize).clamp(1, limit);
+        let after_key = after.map(|a| format!("ACCT#{a}"));
         let shards = (0..self.shards).map(|k| {
-            let sk = match &sk {
-                SortKey::Any => SortKey::Any,
-                SortKey::Prefix(p) => SortKey::Prefix(p),
-                SortKey::After(a, p) => SortKey::After(a, p),
+            let sk = match &after_key {
+                Some(a) => SortKey::After(a, "ACCT#"),
+                None => SortKey::Prefix("ACCT#"),
             };
-            self.query(Some(GSI1), format!("RUNDOC#{run}#{k}"), sk, limit)
+            self.query(None, self.shard_pk(run, k), sk, Some(per_shard))
         });
-        for item in try_join_all(shards).await?.iter().flatten() {
-            let key = get_s(item, GSI1SK).unwrap_or_default().to_string();
-            all.push((key, stored_document(item)?));
+        let mut read: Vec<(String, Item)> = Vec::new();
+        let mut frontier: Option<String> = None;
+        for items in try_join_all(shards).await? {
+            if items.len() == per_shard {
+                if let Some(last) = items.last().and_then(|i| get_s(i, SK)) {
+                    if frontier.as_deref().is_none_or(|f| last < f) {
+                        frontier = Some(last.to_string());
+                    }
+                }
+            }
+            for item in items {
+                read.push((get_s(&item, SK).unwrap_or_default().to_string(), item));
+            }
         }
-        all.sort_by(|a, b| a.0.cmp(&b.0));
-        if let Some(l) = limit {
-            all.truncate(l);
+        read.sort_by(|a, b| a.0.cmp(&b.0));
+        if let Some(f) = &frontier {
+            read.retain(|(key, _)| key <= f);
         }
-        Ok(all)
+        let more = frontier.is_some() || read.len() > limit;
+        read.truncate(limit);
+        let outcomes = read
+            .iter()
+            .map(|(_, item)| decode(item))
+            .collect::<StoreResult<Vec<AccountOutcomeRecord>>>()?;
+        Ok((outcomes, more))
     }
+
+    /// The documents the outcomes list, with their numbering keys, in key order; only
+    /// those after `after`.
+    async fn documents_of(
+        &self,
+        outcomes: &[&AccountOutcomeRecord],
+        after: Option<&str>,
+    ) -> StoreResult<Vec<(String, StoredDocument)>> {
+        let pks: Vec<String> = outcomes
+            .iter()
+            .flat_map(|o| o.document_ids.iter().map(|id| doc_pk(*id)))
+            .collect();
+        let expected = pks.len();
+        let items = self
+            .batch_get(pks.into_iter().map(|pk| (pk, "DOC")).collect())
+            .await?;
+        if items.len() != expected {
+            return Err(StoreError::Fatal(format!(
+                "outcomes list {expected} documents, {} found",
+                items.len()
+            )));
+        }
+        let mut out = Vec::with_capacity(items.len());
+        for item in &items {
+            let d = stored_document(item)?;
+            let key = doc_sort(d.round, &d.document.account_id, &d.document.group_key);
+            if after.is_none_or(|a| key.as_str() > a) {
+                out.push((key, d));
+            }
+        }
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(out)
+    }
+
+    /// A run's documents in numbering order, (round, account id, group key) as
+    /// [`doc_sort`] keys: strictly after `after`, of one round or of every round of the
+    /// run, at most `limit`, and whether more remain. Documents are not indexed: they are
+    /// found through the outcomes that list them (account order, K partitions merged)
+    /// and read by key, which saves each document its index entry's write units twice
+    /// (when written and when numbered) for reads at a fraction of the price.
+    async fn document_page(
+        &self,
+        run: RunId,
+        only_round: Option<u32>,
+        after: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<(Vec<(String, StoredDocument)>, bool)> {
+        let limit = limit.max(1);
+        let rounds: Vec<u32> = match only_round {
+            Some(r) => vec![r],
+            None => match self.get_run(run).await? {
+                None => return Ok((Vec::new(), false)),
+                Some(r) => (0..=r.round).collect(),
+            },
+        };
+        let cursor = after.map(parse_doc_sort).transpose()?;
+        let mut out: Vec<(String, StoredDocument)> = Vec::new();
+        for round in rounds {
+            let mut from: Option<AccountId> = None;
+            if let Some((cursor_round, account)) = &cursor {
+                if round < *cursor_round {
+                    continue;
+                }
+                if round == *cursor_round {
+                    // The cursor's own account may have documents after it.
+                    if let Some(o) = self.outcome(run, account).await? {
+                        if o.round == round {
+                            out.extend(self.documents_of(&[&o], after).await?);
+                        }
+                    }
+                    from = Some(account.clone());
+                }
+            }
+            while out.len() <= limit {
+                let (page, more) = self
+                    .outcome_page(run, from.as_ref(), limit + 1 - out.len())
+                    .await?;
+                let listed: Vec<&AccountOutcomeRecord> = page
+                    .iter()
+                    .filter(|o| o.round == round && !o.document_ids.is_empty())
+                    .collect();
+                out.extend(self.documents_of(&listed, after).await?);
+                match page.last() {
+                    Some(last) if more => from = Some(last.account_id.clone()),
+                    _ => break,
+                }
+            }
+            if out.len() > limit {
+                break;
+            }
+        }
+        let more = out.len() > limit;
+        out.truncate(limit);
+        Ok((out, more))
+    }
+
+    /// Every document of the run, in numbering order.
+    pub(crate) async fn all_run_documents(&self, run: RunId) -> StoreResult<Vec<StoredDocument>> {
+        let mut all = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let (page, more) = self
+                .document_page(run, None, after.as_deref(), 1000)
+                .await?;
+            after = page.last().map(|(key, _)| key.clone());
+            all.extend(page.into_iter().map(|(_, d)| d));
+            if !more {
+                return Ok(all);
+            }
+        }
+    }
+}
+
+/// The (round, account id) of a [`doc_sort`] key.
+fn parse_doc_sort(key: &str) -> StoreResult<(u32, AccountId)> {
+    let bad = || StoreError::Fatal(format!("bad document cursor '{key}'"));
+    let mut parts = key.split('\u{1}');
+    let round = parts.next().and_then(|r| r.parse().ok()).ok_or_else(bad)?;
+    let account = parts
+        .next()
+        .and_then(|a| AccountId::parse(a).ok())
+        .ok_or_else(bad)?;
+    Ok((round, account))
 }
 
 async fn backoff(attempt: u32) {
@@ -729,21 +875,7 @@ impl RunStore for DynamoStore {
         after: Option<&AccountId>,
         limit: usize,
     ) -> StoreResult<Vec<AccountOutcomeRecord>> {
-        let after_key = after.map(|a| format!("ACCT#{a}"));
-        let mut all: Vec<AccountOutcomeRecord> = Vec::new();
-        let shards = (0..self.shards).map(|k| {
-            let sk = match &after_key {
-                Some(a) => SortKey::After(a, "ACCT#"),
-                None => SortKey::Prefix("ACCT#"),
-            };
-            self.query(None, self.shard_pk(run, k), sk, Some(limit))
-        });
-        for item in try_join_all(shards).await?.iter().flatten() {
-            all.push(decode(item)?);
-        }
-        all.sort_by(|a, b| a.account_id.cmp(&b.account_id));
-        all.truncate(limit);
-        Ok(all)
+        Ok(self.outcome_page(run, after, limit).await?.0)
     }
 }
 
@@ -944,48 +1076,14 @@ impl DocumentStore for DynamoStore {
         cursor: Option<&str>,
         limit: usize,
     ) -> StoreResult<DocumentPage> {
-        let prefix = format!("{round:06}\u{1}");
-        let limit = limit.max(1);
-        // Each shard's partition is read from the cursor in key order, a share of the
-        // page each; only keys up to the smallest last key of a shard that has more
-        // are certainly in order, so the page ends there (at least that shard's share).
-        let per_shard = (limit * 2 / self.shards as usize).clamp(1, limit);
-        let mut read: Vec<(String, StoredDocument)> = Vec::new();
-        let mut frontier: Option<String> = None;
-        let shards = (0..self.shards).map(|k| {
-            let sk = match cursor {
-                Some(c) => SortKey::After(c, &prefix),
-                None => SortKey::Prefix(&prefix),
-            };
-            self.query(Some(GSI1), format!("RUNDOC#{run}#{k}"), sk, Some(per_shard))
-        });
-        for items in try_join_all(shards).await? {
-            let full = items.len() == per_shard;
-            for item in &items {
-                let key = get_s(item, GSI1SK).unwrap_or_default().to_string();
-                read.push((key, stored_document(item)?));
-            }
-            if full {
-                if let Some((last, _)) = read.last() {
-                    if frontier.as_ref().is_none_or(|f| last < f) {
-                        frontier = Some(last.clone());
-                    }
-                }
-            }
-        }
-        read.sort_by(|a, b| a.0.cmp(&b.0));
-        if let Some(f) = &frontier {
-            read.retain(|(key, _)| key <= f);
-        }
-        let more = frontier.is_some() || read.len() > limit;
-        read.truncate(limit);
+        let (page, more) = self.document_page(run, Some(round), cursor, limit).await?;
         let next = if more {
-            read.last().map(|(key, _)| key.clone())
+            page.last().map(|(key, _)| key.clone())
         } else {
             None
         };
         Ok(DocumentPage {
-            documents: read.into_iter().map(|(_, d)| d).collect(),
+            documents: page.into_iter().map(|(_, d)| d).collect(),
             next,
         })
     }
@@ -996,18 +1094,14 @@ impl DocumentStore for DynamoStore {
         cursor: Option<&str>,
         limit: usize,
     ) -> StoreResult<DocumentPage> {
-        let sk = match cursor {
-            Some(c) => SortKey::After(c, ""),
-            None => SortKey::Any,
-        };
-        let items = self.run_document_items(run, sk, Some(limit)).await?;
-        let next = if items.len() == limit {
-            items.last().map(|(k, _)| k.clone())
+        let (page, more) = self.document_page(run, None, cursor, limit).await?;
+        let next = if more {
+            page.last().map(|(key, _)| key.clone())
         } else {
             None
         };
         Ok(DocumentPage {
-            documents: items.into_iter().map(|(_, d)| d).collect(),
+            documents: page.into_iter().map(|(_, d)| d).collect(),
             next,
         })
     }
@@ -1032,11 +1126,11 @@ impl DocumentStore for DynamoStore {
     }
 
     async fn set_run_status(&self, run: RunId, status: DocumentStatus) -> StoreResult<()> {
-        let docs = self.run_document_items(run, SortKey::Any, None).await?;
+        let docs = self.all_run_documents(run).await?;
         let ids: Vec<DocumentId> = docs
             .iter()
-            .filter(|(_, d)| d.document.status != DocumentStatus::Canceled)
-            .map(|(_, d)| d.document.id)
+            .filter(|d| d.document.status != DocumentStatus::Canceled)
+            .map(|d| d.document.id)
             .collect();
         self.set_statuses(&ids, status, true).await
     }

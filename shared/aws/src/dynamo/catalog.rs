@@ -160,12 +160,8 @@ impl DocumentListing for DynamoStore {
         let mut out = Vec::new();
         let page = limit.clamp(1, PAGE);
         loop {
-            let sk = match &from {
-                Some(k) => SortKey::After(k, ""),
-                None => SortKey::Any,
-            };
-            let items = self.run_document_items(run, sk, Some(page)).await?;
-            let exhausted = items.len() < page;
+            let (items, more) = self.document_page(run, None, from.as_deref(), page).await?;
+            let exhausted = !more;
             for (key, d) in items {
                 from = Some(key);
                 if kind.is_none_or(|k| d.document.kind == k) {

@@ -186,7 +186,6 @@ impl DynamoStore {
     /// commit, in key order.
     fn actions(&self, commit: &AccountCommit, mark_items: bool) -> StoreResult<Vec<Action>> {
         let o = &commit.outcome;
-        let k = self.shard(&o.account_id);
         let mut out = Vec::with_capacity(commit.documents.len() + o.changes.len());
         for d in &commit.documents {
             let stored = StoredDocument {
@@ -196,11 +195,6 @@ impl DynamoStore {
             let item = HashMap::from([
                 (PK.to_string(), s(doc_pk(d.id))),
                 (SK.to_string(), s("DOC")),
-                (GSI1PK.to_string(), s(format!("RUNDOC#{}#{k}", o.run_id))),
-                (
-                    GSI1SK.to_string(),
-                    s(doc_sort(o.round, &d.account_id, &d.group_key)),
-                ),
                 (STATUS.to_string(), s(status_name(d.status))),
                 (DATA.to_string(), encode(&stored)?),
             ]);
@@ -533,8 +527,8 @@ impl WatermarkStore for DynamoStore {
             ];
             self.transact(items).await.map_err(sdk)?;
         }
-        let docs = self.run_document_items(run, SortKey::Any, None).await?;
-        let ids: Vec<DocumentId> = docs.iter().map(|(_, d)| d.document.id).collect();
+        let docs = self.all_run_documents(run).await?;
+        let ids: Vec<DocumentId> = docs.iter().map(|d| d.document.id).collect();
         self.set_statuses(&ids, DocumentStatus::Canceled, false)
             .await
     }
