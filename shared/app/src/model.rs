@@ -59,6 +59,18 @@ pub struct FinalizeState {
     pub pages: u64,
     /// Every document of the round is numbered.
     pub done: bool,
+    /// The finalizer numbering now (its token) and until when its claim holds; renewed
+    /// with every page. Others leave the run to it meanwhile: finalizers that ran
+    /// together would number every page the same way, each paying the writes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease: Option<FinalizeLease>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FinalizeLease {
+    pub holder: String,
+    pub until: chrono::DateTime<chrono::Utc>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -143,7 +143,7 @@ impl App {
         let accounted = counters.accounted_for();
         if run.plan.done && accounted >= counters.accounts_selected {
             // Every account has an outcome: finalize (a no-op if another finalizer won).
-            self.try_finalize(id).await?;
+            self.finalize_at(id, Some(now)).await?;
             if self.get_run(id).await?.status != RunStatus::Processing {
                 report.finalized.push(id);
             }
@@ -200,7 +200,7 @@ impl App {
                 warn!(run_id = %id, account_id = %account, "account recorded Failed: {DEAD_LETTERED}");
                 report.dead_lettered.push((id, account));
             }
-            self.try_finalize(id).await?;
+            self.finalize_at(id, Some(now)).await?;
             if self.get_run(id).await?.status != RunStatus::Processing {
                 report.finalized.push(id);
             }

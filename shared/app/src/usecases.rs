@@ -22,6 +22,9 @@ pub const DEFAULT_FINALIZE_PAGE: usize = 1000;
 /// How often a conflicting account commit is re-read and re-rated before giving up
 /// for this delivery.
 const COMMIT_ATTEMPTS: usize = 8;
+/// How long a finalizer's claim holds without a page stored (a page takes well under a
+/// second; a stopped finalizer is taken over by the next check after this).
+const FINALIZE_LEASE: chrono::TimeDelta = chrono::TimeDelta::seconds(60);
 /// How often an optimistic run update is retried.
 const RUN_UPDATE_ATTEMPTS: usize = 16;
 
@@ -488,6 +491,16 @@ impl App {
     /// (accountId, groupKey) order and sets Completed or CompletedWithErrors. Safe to
     /// run any number of times, concurrently.
     pub async fn try_finalize(&self, run_id: RunId) -> Result<(), AppError> {
+        self.finalize_at(run_id, None).await
+    }
+
+    /// [`App::try_finalize`], judging another finalizer's claim at `now` (the sweeper's
+    /// time) instead of the clock's: a claim that ran out by then is taken over.
+    pub(crate) async fn finalize_at(
+        &self,
+        run_id: RunId,
+        now: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> Result<(), AppError> {
         let Some(run) = self.runs.get_run(run_id).await? else {
             return Ok(());
         };
@@ -534,7 +547,10 @@ impl App {
                 run.round, block.invoices, block.credit_memos
             )));
         }
-        let Some(progress) = self.number_documents(run_id, run.round, &block).await? else {
+        let Some(progress) = self
+            .number_documents(run_id, run.round, &block, now)
+            .await?
+        else {
             return Ok(()); // the run moved on (another finalizer completed it)
         };
         if progress.next_invoice != block.first_invoice + block.invoices
@@ -587,8 +603,10 @@ impl App {
         run_id: RunId,
         round: u32,
         block: &NumberBlock,
+        judged_at: Option<chrono::DateTime<chrono::Utc>>,
     ) -> Result<Option<FinalizeState>, AppError> {
         let limit = self.finalize_page_size.max(1);
+        let me = uuid::Uuid::new_v4().to_string();
         loop {
             let run = self.get_run(run_id).await?;
             if run.status != RunStatus::Processing || run.round != round {
@@ -603,16 +621,48 @@ impl App {
                     next_credit_memo: block.first_credit_memo,
                     pages: 0,
                     done: false,
+                    lease: None,
                 },
             };
             if at.done {
                 return Ok(Some(at));
+            }
+            let now = judged_at.unwrap_or_else(|| self.clock.now());
+            match &at.lease {
+                // Another finalizer holds the run: it completes it (or, if it stops, its
+                // claim runs out and the next check — a redelivery, the sweeper — resumes).
+                Some(l) if l.holder != me && l.until > now => return Ok(None),
+                Some(l) if l.holder == me => {}
+                _ => {
+                    let mut claimed = at.clone();
+                    claimed.lease = Some(FinalizeLease {
+                        holder: me.clone(),
+                        until: self.clock.now() + FINALIZE_LEASE,
+                    });
+                    let started = run.finalize.clone();
+                    self.modify_run(run_id, |r| {
+                        if r.status != RunStatus::Processing
+                            || r.round != round
+                            || r.finalize != started
+                        {
+                            return Ok(false);
+                        }
+                        r.finalize = Some(claimed.clone());
+                        Ok(true)
+                    })
+                    .await?;
+                    continue; // re-read: numbered only under a claim that was stored
+                }
             }
             let page = self
                 .documents
                 .round_documents(run_id, round, at.cursor.as_deref(), limit)
                 .await?;
             let mut next = at.clone();
+            next.lease = Some(FinalizeLease {
+                holder: me.clone(),
+                until: self.clock.now() + FINALIZE_LEASE,
+            });
             let mut numbers = Vec::with_capacity(page.documents.len());
             for d in &page.documents {
                 let n = match d.document.kind {
@@ -626,6 +676,9 @@ impl App {
             next.cursor = page.next.clone().or(at.cursor.clone());
             next.pages += 1;
             next.done = page.next.is_none();
+            if next.done {
+                next.lease = None;
+            }
             // Stored only over the progress this page started from: a concurrent
             // finalizer that stored first numbered the same page the same way.
             self.modify_run(run_id, |r| {

@@ -209,9 +209,11 @@ async fn failed(
 mod tests {
     use super::*;
     use crate::memory::MemoryStore;
-    use crate::model::{AccountOutcomeRecord, Created};
-    use crate::ports::{RunStore, StoreResult};
+    use crate::model::{AccountOutcomeRecord, Created, DocumentPage, StoredDocument};
+    use crate::ports::{DocumentStore, RunStore, StoreResult};
+    use billrun_domain::document::DocumentStatus;
     use billrun_domain::ids::AccountId;
+    use billrun_domain::ids::DocumentId;
     use billrun_domain::request::{RunRequest, RunType};
     use billrun_domain::run::{Counters, RunStatus};
     use std::sync::atomic::{AtomicUsize, Ordering};
@@ -249,6 +251,84 @@ mod tests {
         ) -> StoreResult<Vec<AccountOutcomeRecord>> {
             self.0.outcomes(run, after, limit).await
         }
+    }
+
+    /// The memory document store, yielding before each read (so concurrent finalizers
+    /// interleave as they would over a network) and counting numbered documents.
+    struct YieldingDocs(Arc<MemoryStore>, AtomicUsize);
+
+    #[async_trait::async_trait]
+    impl DocumentStore for YieldingDocs {
+        async fn get_document(&self, id: DocumentId) -> StoreResult<Option<StoredDocument>> {
+            self.0.get_document(id).await
+        }
+        async fn round_documents(
+            &self,
+            run: RunId,
+            round: u32,
+            cursor: Option<&str>,
+            limit: usize,
+        ) -> StoreResult<DocumentPage> {
+            tokio::task::yield_now().await;
+            self.0.round_documents(run, round, cursor, limit).await
+        }
+        async fn run_documents(
+            &self,
+            run: RunId,
+            cursor: Option<&str>,
+            limit: usize,
+        ) -> StoreResult<DocumentPage> {
+            self.0.run_documents(run, cursor, limit).await
+        }
+        async fn assign_numbers(&self, numbers: &[(DocumentId, String)]) -> StoreResult<()> {
+            self.1.fetch_add(numbers.len(), Ordering::SeqCst);
+            tokio::task::yield_now().await;
+            self.0.assign_numbers(numbers).await
+        }
+        async fn set_run_status(&self, run: RunId, status: DocumentStatus) -> StoreResult<()> {
+            self.0.set_run_status(run, status).await
+        }
+    }
+
+    /// Finalizers that find a run complete at the same moment (the last batches of a
+    /// big run) leave it to the one that claimed it: every document is numbered once,
+    /// not once per finalizer.
+    #[tokio::test]
+    async fn concurrent_finalizers_number_each_document_once() {
+        const N: usize = 12;
+        let store = Arc::new(MemoryStore::new());
+        let queue = Arc::new(MemoryQueue::new());
+        let mut app = App::in_memory(store.clone(), queue.clone());
+        app.finalize_page_size = 2;
+        let docs = Arc::new(YieldingDocs(store.clone(), AtomicUsize::new(0)));
+        app.documents = docs.clone();
+        app.import_book(book(N).as_bytes()).await.unwrap();
+        let mut req = RunRequest::for_target("2024-02-01".parse().unwrap());
+        req.run_type = RunType::Manual;
+        let id = app.create_run(req, None).await.unwrap().run().id;
+        app.start_run(id).await.unwrap();
+        app.plan_page(id, 0).await.unwrap();
+        let mut accounts = Vec::new();
+        while let Receive::Delivery(d) = queue.try_receive() {
+            queue.ack();
+            if let Message::Account { account_id, .. } = d.message {
+                accounts.push(account_id);
+            }
+        }
+        let run = app.get_run(id).await.unwrap();
+        for a in &accounts {
+            assert!(app.process_account_of(&run, a, 0).await.unwrap());
+        }
+        let finalizers = (0..8).map(|_| app.try_finalize(id));
+        for r in futures_util::future::join_all(finalizers).await {
+            r.unwrap();
+        }
+        assert_eq!(app.get_run(id).await.unwrap().status, RunStatus::Completed);
+        assert_eq!(
+            docs.1.load(Ordering::SeqCst),
+            N,
+            "each document numbered once"
+        );
     }
 
     fn book(n: usize) -> String {

@@ -70,7 +70,7 @@ const MAX_TRANSACTION: usize = 100;
 /// BatchWriteItem takes 25 puts per request.
 const BATCH: usize = 25;
 /// Single-item writes of one call in flight at once (numbering, statuses).
-const IN_FLIGHT: usize = 64;
+const IN_FLIGHT: usize = 128;
 
 fn s(v: impl Into<String>) -> AttributeValue {
     AttributeValue::S(v.into())
