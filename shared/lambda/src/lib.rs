@@ -67,7 +67,8 @@ impl From<billrun_app::AppError> for HandlerError {
     }
 }
 
-/// Everything a function needs, built once per execution environment.
+/// Everything a function needs, built once per execution environment. The S3 and SQS
+/// clients are there with the features `s3` and `sqs`.
 pub struct Runtime {
     pub config: AwsConfig,
     pub clients: Clients,
@@ -96,7 +97,7 @@ impl Runtime {
     pub async fn new(config: AwsConfig, max_receives: u32) -> Runtime {
         let metrics = Arc::new(Metrics::default());
         let clients = Clients::load_recording(Some(metrics.clone())).await;
-        let (app, _store, _queue) = billrun_aws::app(&config, &clients, metrics.clone());
+        let (app, _store) = billrun_aws::app(&config, &clients, metrics.clone());
         Runtime {
             config,
             clients,
