@@ -97,6 +97,8 @@ async fn sdk_config(
 /// features `s3` and `sqs`.
 #[derive(Clone, Debug)]
 pub struct Clients {
+    /// Region, credentials and endpoint, as the clients were built with.
+    pub sdk_config: std::sync::Arc<aws_types::SdkConfig>,
     pub dynamodb: aws_sdk_dynamodb::Client,
     #[cfg(feature = "s3")]
     pub s3: aws_sdk_s3::Client,
@@ -141,6 +143,7 @@ impl Clients {
             aws_sdk_sqs::Client::from_conf(sqs.build())
         };
         Clients {
+            sdk_config: std::sync::Arc::new(shared),
             dynamodb: aws_sdk_dynamodb::Client::from_conf(dynamodb.build()),
             #[cfg(feature = "s3")]
             s3,

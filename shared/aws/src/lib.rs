@@ -4,13 +4,16 @@
 //! `AWS_ENDPOINT_URL` points everything at LocalStack, moto or real AWS.
 //!
 //! The S3 and SQS clients are features (`s3`, `sqs`): a Lambda function links only the
-//! ones it calls; without one, its port is [`NoBlobs`] or [`NoQueue`].
+//! ones it calls; without one, its port is [`NoBlobs`] or [`NoQueue`]. A function that
+//! only hands out download links presigns them without the S3 client (`s3-presign`).
 
 pub mod absent;
 pub mod config;
 pub mod dynamo;
 pub mod footprint;
 pub mod metrics;
+#[cfg(feature = "s3-presign")]
+pub mod presign;
 #[cfg(all(feature = "s3", feature = "sqs"))]
 pub mod provision;
 #[cfg(feature = "s3")]
@@ -31,8 +34,8 @@ use billrun_app::ports::{BlobStore, WorkQueue};
 use billrun_app::App;
 use std::sync::Arc;
 
-/// The use cases over DynamoDB, S3 (feature `s3`, else [`NoBlobs`]) and SQS (feature
-/// `sqs`, else [`NoQueue`]).
+/// The use cases over DynamoDB, S3 (feature `s3`; with `s3-presign` alone, presigned
+/// downloads only; else [`NoBlobs`]) and SQS (feature `sqs`, else [`NoQueue`]).
 pub fn app(
     config: &AwsConfig,
     clients: &Clients,
@@ -54,7 +57,13 @@ pub fn app(
         config.bucket.clone(),
         metrics.clone(),
     ));
-    #[cfg(not(feature = "s3"))]
+    #[cfg(all(feature = "s3-presign", not(feature = "s3")))]
+    let blobs: Arc<dyn BlobStore> = Arc::new(presign::S3Presigner::new(
+        &clients.sdk_config,
+        &config.bucket,
+        metrics.clone(),
+    ));
+    #[cfg(not(any(feature = "s3", feature = "s3-presign")))]
     let blobs: Arc<dyn BlobStore> = Arc::new(NoBlobs);
     let app = App {
         runs: store.clone(),
