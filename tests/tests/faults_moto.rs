@@ -123,7 +123,7 @@ async fn run_schedule(
     let mut config = provision(clients, &names).await?;
     config.shards = 4;
     let (mut base, _store, queue) =
-        billrun_aws::app(&config, clients, Arc::new(Metrics::default()));
+        billrun_aws::app_on_sqs(&config, clients, Arc::new(Metrics::default()));
     base.plan_page_size = 16;
     let bytes = serde_json::to_vec(book).map_err(|e| e.to_string())?;
     base.import_book(&bytes).await.map_err(|e| e.to_string())?;
@@ -249,7 +249,7 @@ async fn a_malformed_body_reaches_the_dlq_without_blocking_the_messages_of_its_b
     names.max_receive_count = 2;
     let config = provision(&clients, &names).await.expect("provisioning");
     let (mut app, _store, queue) =
-        billrun_aws::app(&config, &clients, Arc::new(Metrics::default()));
+        billrun_aws::app_on_sqs(&config, &clients, Arc::new(Metrics::default()));
     app.plan_page_size = 100;
     let book = variant(0).book();
     app.import_book(&serde_json::to_vec(&book).unwrap())

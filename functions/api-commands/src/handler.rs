@@ -1,16 +1,16 @@
 use billrun_app::App;
-use billrun_lambda::Side;
 use std::sync::Arc;
 
 /// The router this function serves.
 pub fn service(app: Arc<App>) -> axum::Router {
-    billrun_lambda::router(app, Side::Commands)
+    billrun_lambda::commands_router(app)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use billrun_app::memory::{MemoryQueue, MemoryStore};
+    use billrun_lambda::Side;
     use tower::ServiceExt;
 
     const CREATE: &str = include_str!("../../events/http-create-run.json");

@@ -215,7 +215,16 @@ async fn a_run_through_the_handlers_on_moto_equals_the_in_memory_run_and_stays_i
     let config = provision(&admin, &names).await.unwrap();
     // One runtime per function, as each Lambda has its own: own clients, own recorder.
     let commands = Runtime::new(config.clone(), 5).await;
-    let queries = Runtime::new(config.clone(), 5).await;
+    let mut queries = Runtime::new(config.clone(), 5).await;
+    // The test links the S3 client (feature unification); api-queries' binary presigns
+    // without it (feature `s3-presign`): its adapter is the one under test here.
+    let mut app = (*queries.app).clone();
+    app.blobs = std::sync::Arc::new(billrun_aws::presign::S3Presigner::new(
+        &queries.clients.sdk_config,
+        &config.bucket,
+        queries.metrics.clone(),
+    ));
+    queries.app = std::sync::Arc::new(app);
     let planner = Runtime::new(config.clone(), 5).await;
     let processor = Runtime::new(config.clone(), 5).await;
     let cmd = api_commands::handler::service(commands.app.clone());

@@ -42,7 +42,7 @@ pub async fn connect() -> Result<AwsLocal, String> {
         }
     };
     let metrics = Arc::new(Metrics::default());
-    let (app, _store, queue) = billrun_aws::app(&config, &clients, metrics.clone());
+    let (app, _store, queue) = billrun_aws::app_on_sqs(&config, &clients, metrics.clone());
     Ok(AwsLocal {
         config,
         clients,

@@ -1,8 +1,9 @@
 //! billrun's HTTP API: one axum [`Router`] with the canonical `/v1` routes, the
 //! compatibility endpoints of the source documents (`compat`), the OpenAPI 3.1 document
 //! generated from the handlers and schemas, and one error → status mapping
-//! ([`error`]). The HTTP Lambda functions and `billrun-local serve` both mount
-//! [`router`]; no route is written twice.
+//! ([`error`]). `billrun-local serve` mounts [`router`]; the HTTP Lambda functions mount
+//! its two halves, [`query_router`] and [`command_router`]; no handler is registered
+//! twice.
 
 pub mod compat;
 pub mod documents;
@@ -13,7 +14,7 @@ pub mod schema;
 pub mod v1;
 
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post, put};
+use axum::routing::{get, patch, post, put};
 use axum::Router;
 use billrun_app::App;
 use std::sync::Arc;
@@ -105,30 +106,70 @@ pub fn openapi_json() -> String {
     }
 }
 
-/// Every route over the use cases of `app`.
+/// Every route over the use cases of `app` (`billrun-local serve`).
 pub fn router(app: Arc<App>) -> Router {
-    Router::new()
+    finish(write_routes(read_routes(Router::new())), app)
+}
+
+/// The read routes only (GET, and HEAD with them): what the `api-queries` function
+/// serves. The write handlers, and the use cases only they call, stay out of its binary.
+pub fn query_router(app: Arc<App>) -> Router {
+    finish(read_routes(Router::new()), app)
+}
+
+/// The write routes only (POST, PUT, PATCH, DELETE): what the `api-commands` function
+/// serves. The read handlers (and the served OpenAPI text) stay out of its binary.
+pub fn command_router(app: Arc<App>) -> Router {
+    finish(write_routes(Router::new()), app)
+}
+
+type Routes = Router<Arc<App>>;
+
+/// Every GET route. A path with writes too is also in [`write_routes`]; axum merges
+/// the methods of one path.
+fn read_routes(routes: Routes) -> Routes {
+    routes
         .route("/v1/health", get(v1::health))
         .route("/v1/openapi.json", get(v1::openapi_json))
+        .route("/v1/accounts", get(v1::list_accounts))
+        .route("/v1/accounts/{id}", get(v1::get_account))
+        .route("/v1/subscriptions/{id}", get(v1::get_subscription))
+        .route("/v1/invoice-schedules/{id}", get(v1::get_schedule))
+        .route("/v1/invoice-runs", get(v1::list_runs))
+        .route("/v1/invoice-runs/{id}", get(v1::get_run))
+        .route("/v1/invoice-runs/{id}/accounts", get(v1::run_accounts))
+        .route("/v1/invoice-runs/{id}/invoices", get(v1::run_invoices))
+        .route("/v1/invoices/{id}", get(v1::get_invoice))
+        .route("/v1/invoices/{id}/document", get(documents::get_pdf))
+        .route("/v1/document-requests/{id}", get(documents::get_request))
+        .route("/v2/bill_runs/{id}", get(compat::bill_runs::get))
+        .route(
+            "/backend/api/v1/billingRuns/",
+            get(compat::billing_runs::list),
+        )
+        .route(
+            "/backend/api/v1/billingRuns/{id}",
+            get(compat::billing_runs::get),
+        )
+        .route(
+            "/api/billing/v1/request-results/{id}/invoices",
+            get(compat::configure_requests::invoices),
+        )
+        .route("/v1/run-schedules/{id}", get(run_schedules::get))
+}
+
+/// Every POST, PUT, PATCH and DELETE route.
+fn write_routes(routes: Routes) -> Routes {
+    routes
         .route(
             "/v1/import",
             post(v1::import).layer(DefaultBodyLimit::max(IMPORT_LIMIT)),
         )
-        .route("/v1/accounts", get(v1::list_accounts))
-        .route(
-            "/v1/accounts/{id}",
-            put(v1::put_account).get(v1::get_account),
-        )
-        .route(
-            "/v1/subscriptions/{id}",
-            put(v1::put_subscription).get(v1::get_subscription),
-        )
+        .route("/v1/accounts/{id}", put(v1::put_account))
+        .route("/v1/subscriptions/{id}", put(v1::put_subscription))
         .route("/v1/usage", post(v1::post_usage))
         .route("/v1/adjustments", post(v1::post_adjustments))
-        .route(
-            "/v1/invoice-schedules/{id}",
-            put(v1::put_schedule).get(v1::get_schedule),
-        )
+        .route("/v1/invoice-schedules/{id}", put(v1::put_schedule))
         .route(
             "/v1/invoice-schedules/{id}/execute",
             post(compat::schedules::execute),
@@ -138,55 +179,45 @@ pub fn router(app: Arc<App>) -> Router {
             "/v1/document-templates/{id}/activate",
             post(v1::activate_template),
         )
-        .route("/v1/invoice-runs", post(v1::create_run).get(v1::list_runs))
-        .route(
-            "/v1/invoice-runs/{id}",
-            get(v1::get_run).patch(v1::patch_run),
-        )
+        .route("/v1/invoice-runs", post(v1::create_run))
+        .route("/v1/invoice-runs/{id}", patch(v1::patch_run))
         .route("/v1/invoice-runs/{id}/start", post(v1::start_run))
         .route("/v1/invoice-runs/{id}/cancel", post(v1::cancel_run))
         .route("/v1/invoice-runs/{id}/post", post(v1::post_run))
         .route("/v1/invoice-runs/{id}/retry-failed", post(v1::retry_failed))
-        .route("/v1/invoice-runs/{id}/accounts", get(v1::run_accounts))
-        .route("/v1/invoice-runs/{id}/invoices", get(v1::run_invoices))
-        .route("/v1/invoices/{id}", get(v1::get_invoice))
-        .route("/v1/invoices/{id}/document", get(documents::get_pdf))
         .route(
             "/v1/invoice-runs/{id}/documents",
             post(documents::request_documents),
         )
-        .route("/v1/document-requests/{id}", get(documents::get_request))
         .route("/v1/document-requests/{id}/resend", post(documents::resend))
         .route(
             "/services/data/v64.0/actions/standard/generateInvoiceDocuments",
             post(compat::generate_documents::generate),
         )
         .route("/v2/bill_runs", post(compat::bill_runs::create))
-        .route("/v2/bill_runs/{id}", get(compat::bill_runs::get))
         .route(
             "/backend/api/v1/billingRuns/",
-            get(compat::billing_runs::list).post(compat::billing_runs::create),
+            post(compat::billing_runs::create),
         )
         .route(
             "/backend/api/v1/billingRuns/{id}",
-            get(compat::billing_runs::get).put(compat::billing_runs::update),
+            put(compat::billing_runs::update),
         )
         .route(
             "/api/billing/v1/configure-requests",
             post(compat::configure_requests::create),
         )
         .route(
-            "/api/billing/v1/request-results/{id}/invoices",
-            get(compat::configure_requests::invoices),
-        )
-        .route(
             "/v1/run-schedules/{id}",
-            put(run_schedules::put)
-                .get(run_schedules::get)
-                .delete(run_schedules::delete),
+            put(run_schedules::put).delete(run_schedules::delete),
         )
         .route("/v1/run-schedules/{id}/pause", post(run_schedules::pause))
         .route("/v1/run-schedules/{id}/resume", post(run_schedules::resume))
+}
+
+/// The fallbacks (404, 405 as API errors), the body limit and the state.
+fn finish(routes: Routes, app: Arc<App>) -> Router {
+    routes
         .fallback(|| async { error::ApiError::not_found("route") })
         .method_not_allowed_fallback(|| async {
             error::ApiError::new(

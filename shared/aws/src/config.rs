@@ -93,11 +93,16 @@ async fn sdk_config(
     config.build()
 }
 
-/// The SDK clients, built once and cloned cheaply.
+/// The SDK clients, built once and cloned cheaply: S3 and SQS only in builds with the
+/// features `s3` and `sqs`.
 #[derive(Clone, Debug)]
 pub struct Clients {
+    /// Region, credentials and endpoint, as the clients were built with.
+    pub sdk_config: std::sync::Arc<aws_types::SdkConfig>,
     pub dynamodb: aws_sdk_dynamodb::Client,
+    #[cfg(feature = "s3")]
     pub s3: aws_sdk_s3::Client,
+    #[cfg(feature = "sqs")]
     pub sqs: aws_sdk_sqs::Client,
 }
 
@@ -115,19 +120,35 @@ impl Clients {
             .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
             .build_https();
         let shared = sdk_config(http).await;
-        let path_style = std::env::var("AWS_ENDPOINT_URL").is_ok_and(|v| !v.is_empty());
-        let mut s3 = aws_sdk_s3::config::Builder::from(&shared).force_path_style(path_style);
+        let record = |m: &std::sync::Arc<crate::Metrics>| crate::metrics::RecordActions(m.clone());
         let mut dynamodb = aws_sdk_dynamodb::config::Builder::from(&shared);
-        let mut sqs = aws_sdk_sqs::config::Builder::from(&shared);
-        if let Some(m) = metrics {
-            s3 = s3.interceptor(crate::metrics::RecordActions(m.clone()));
-            dynamodb = dynamodb.interceptor(crate::metrics::RecordActions(m.clone()));
-            sqs = sqs.interceptor(crate::metrics::RecordActions(m));
+        if let Some(m) = &metrics {
+            dynamodb = dynamodb.interceptor(record(m));
         }
+        #[cfg(feature = "s3")]
+        let s3 = {
+            let path_style = std::env::var("AWS_ENDPOINT_URL").is_ok_and(|v| !v.is_empty());
+            let mut s3 = aws_sdk_s3::config::Builder::from(&shared).force_path_style(path_style);
+            if let Some(m) = &metrics {
+                s3 = s3.interceptor(record(m));
+            }
+            aws_sdk_s3::Client::from_conf(s3.build())
+        };
+        #[cfg(feature = "sqs")]
+        let sqs = {
+            let mut sqs = aws_sdk_sqs::config::Builder::from(&shared);
+            if let Some(m) = &metrics {
+                sqs = sqs.interceptor(record(m));
+            }
+            aws_sdk_sqs::Client::from_conf(sqs.build())
+        };
         Clients {
+            sdk_config: std::sync::Arc::new(shared),
             dynamodb: aws_sdk_dynamodb::Client::from_conf(dynamodb.build()),
-            s3: aws_sdk_s3::Client::from_conf(s3.build()),
-            sqs: aws_sdk_sqs::Client::from_conf(sqs.build()),
+            #[cfg(feature = "s3")]
+            s3,
+            #[cfg(feature = "sqs")]
+            sqs,
         }
     }
 }

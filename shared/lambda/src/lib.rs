@@ -67,7 +67,8 @@ impl From<billrun_app::AppError> for HandlerError {
     }
 }
 
-/// Everything a function needs, built once per execution environment.
+/// Everything a function needs, built once per execution environment. The S3 and SQS
+/// clients are there with the features `s3` and `sqs`.
 pub struct Runtime {
     pub config: AwsConfig,
     pub clients: Clients,
@@ -96,7 +97,7 @@ impl Runtime {
     pub async fn new(config: AwsConfig, max_receives: u32) -> Runtime {
         let metrics = Arc::new(Metrics::default());
         let clients = Clients::load_recording(Some(metrics.clone())).await;
-        let (app, _store, _queue) = billrun_aws::app(&config, &clients, metrics.clone());
+        let (app, _store) = billrun_aws::app(&config, &clients, metrics.clone());
         Runtime {
             config,
             clients,
@@ -170,9 +171,30 @@ impl Side {
     }
 }
 
-/// The shared router, limited to one side.
+/// The router of `api-commands`: the write routes only, so that the read handlers stay
+/// out of its binary; a read is refused with 405.
+pub fn commands_router(app: Arc<App>) -> axum::Router {
+    guard(billrun_api::command_router(app), Side::Commands)
+}
+
+/// The router of `api-queries`: the read routes only, so that the write handlers (and
+/// the use cases only they call) stay out of its binary; a write is refused with 405.
+pub fn queries_router(app: Arc<App>) -> axum::Router {
+    guard(billrun_api::query_router(app), Side::Queries)
+}
+
+/// One side's router (tests; a function calls its own, which links only its side).
 pub fn router(app: Arc<App>, side: Side) -> axum::Router {
-    billrun_api::router(app).layer(axum::middleware::from_fn(
+    match side {
+        Side::Commands => commands_router(app),
+        Side::Queries => queries_router(app),
+    }
+}
+
+/// Refuses the other side's methods on every path, the unknown ones included, with 405
+/// and a body saying so.
+fn guard(router: axum::Router, side: Side) -> axum::Router {
+    router.layer(axum::middleware::from_fn(
         move |req: Request, next: Next| async move {
             if side.serves(req.method()) {
                 next.run(req).await

@@ -73,7 +73,7 @@ impl Backend {
             .expect("provisioning on the local endpoint");
         config.shards = 4;
         let metrics = Arc::new(Metrics::default());
-        let (app, store, queue) = billrun_aws::app(&config, &clients, metrics.clone());
+        let (app, store, queue) = billrun_aws::app_on_sqs(&config, &clients, metrics.clone());
         let blobs = Arc::new(S3Blobs::new(
             clients.s3.clone(),
             config.bucket.clone(),

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Cold and warm starts of every Lambda function's binary (infra/lambda/cold-start.py),
+# each with its sample event, against the local endpoint of infra/local/with-moto.sh:
+#
+#   PROFILE=release ./infra/lambda-build.sh
+#   infra/local/with-moto.sh infra/lambda/cold-starts.sh [runs]
+#
+# Creates the resources with `billrun-local aws-setup` first (so reads and writes reach
+# real tables and queues); the binaries come from ${CARGO_TARGET_DIR:-target}/lambda.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/../.." && pwd)"
+cd "$root"
+if [ -z "${AWS_ENDPOINT_URL:-}" ]; then
+  echo "AWS_ENDPOINT_URL is not set: run this inside infra/local/with-moto.sh" >&2
+  exit 1
+fi
+runs="${1:-5}"
+eval "$(cargo run -q -p billrun-local -- aws-setup --prefix "cold$$")"
+dir="${CARGO_TARGET_DIR:-target}/lambda"
+echo "== load average $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores"
+for pair in api-commands:http-create-run api-queries:http-get-run \
+  execute-schedules:schedule-tick generate-documents:sqs-account \
+  plan-run:sqs-account process-account:sqs-account; do
+  f="${pair%%:*}"
+  python3 infra/lambda/cold-start.py "$dir/$f/bootstrap" "functions/events/${pair#*:}.json" "$runs"
+done
