@@ -4,7 +4,7 @@
 # AWS client needs (never the EC2 metadata address), runs the command, stops the server.
 #
 #   infra/local/with-moto.sh cargo test -p billrun-aws
-#   infra/local/with-moto.sh cargo run --release -p billrun-local -- demo --backend aws
+#   infra/local/with-moto.sh cargo run --profile local -p billrun-local -- demo --backend aws
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 venv="$root/.venv-aws"

@@ -1,6 +1,6 @@
 //! Where the in-memory pipeline's memory goes: `bench`'s run under a counting allocator,
 //! with the retained structures measured by cloning them (the clone's heap bytes).
-//! `cargo run --release -p billrun-local --example memprofile -- 100000`
+//! `cargo run --profile local -p billrun-local --example memprofile -- 100000`
 
 use billrun_app::ports::{BookStore, DocumentStore, RunStore};
 use billrun_domain::ids::AccountId;
