@@ -654,10 +654,14 @@ impl App {
                     continue; // re-read: numbered only under a claim that was stored
                 }
             }
-            let page = self
+            let page = match self
                 .documents
                 .round_documents(run_id, round, at.cursor.as_deref(), limit)
-                .await?;
+                .await
+            {
+                Ok(page) => page,
+                Err(e) => return Err(self.release_claim(run_id, &me, e.into()).await),
+            };
             let mut next = at.clone();
             next.lease = Some(FinalizeLease {
                 holder: me.clone(),
@@ -672,7 +676,9 @@ impl App {
                 numbers.push((d.document.id, d.document.kind.number(*n)));
                 *n += 1;
             }
-            self.documents.assign_numbers(&numbers).await?;
+            if let Err(e) = self.documents.assign_numbers(&numbers).await {
+                return Err(self.release_claim(run_id, &me, e.into()).await);
+            }
             next.cursor = page.next.clone().or(at.cursor.clone());
             next.pages += 1;
             next.done = page.next.is_none();
@@ -695,6 +701,25 @@ impl App {
             })
             .await?;
         }
+    }
+
+    /// A finalizer that failed gives up its claim (best effort), so that the next check
+    /// (the redelivery of its batch) resumes at once rather than when the claim runs out;
+    /// returns the error it failed with.
+    async fn release_claim(&self, run_id: RunId, me: &str, error: AppError) -> AppError {
+        let released = self
+            .modify_run(run_id, |r| match &mut r.finalize {
+                Some(f) if f.lease.as_ref().is_some_and(|l| l.holder == me) => {
+                    f.lease = None;
+                    Ok(true)
+                }
+                _ => Ok(false),
+            })
+            .await;
+        if let Err(e) = released {
+            warn!(run_id = %run_id, error = %e, "could not release the finalization claim");
+        }
+        error
     }
 
     /// Completed / CompletedWithErrors → Posted; every document becomes Posted.
