@@ -537,9 +537,8 @@ impl crate::App {
             Err(e) => return Ok(Err(e.to_string())),
         };
         let key = document_key(request.run_id, &number, &bytes);
-        if !self.blobs.blob_exists(&key).await? {
-            self.blobs.put_blob(&key, bytes, "application/pdf").await?;
-        }
+        // Not rewritten when it exists (an unchanged document): a conditional put.
+        self.blobs.put_blob(&key, bytes, "application/pdf").await?;
         Ok(Ok(key))
     }
 

@@ -549,18 +549,13 @@ impl<T: ?Sized + SequenceStore> SequenceStore for Faulty<T> {
 
 #[async_trait]
 impl<T: ?Sized + BlobStore> BlobStore for Faulty<T> {
-    async fn put_blob(&self, key: &str, bytes: Vec<u8>, content_type: &str) -> StoreResult<()> {
+    async fn put_blob(&self, key: &str, bytes: Vec<u8>, content_type: &str) -> StoreResult<bool> {
         self.plan
             .write("put_blob", self.inner.put_blob(key, bytes, content_type))
             .await
     }
     async fn get_blob(&self, key: &str) -> StoreResult<Option<Vec<u8>>> {
         self.plan.read("get_blob", self.inner.get_blob(key)).await
-    }
-    async fn blob_exists(&self, key: &str) -> StoreResult<bool> {
-        self.plan
-            .read("blob_exists", self.inner.blob_exists(key))
-            .await
     }
     async fn presign_get(&self, key: &str, ttl: Duration) -> StoreResult<Option<String>> {
         self.plan

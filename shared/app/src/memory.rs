@@ -708,19 +708,17 @@ pub struct MemoryBlobs {
 
 #[async_trait]
 impl BlobStore for MemoryBlobs {
-    async fn put_blob(&self, key: &str, bytes: Vec<u8>, content_type: &str) -> StoreResult<()> {
-        self.blobs
-            .lock()
-            .insert(key.to_string(), (bytes, content_type.to_string()));
-        Ok(())
+    async fn put_blob(&self, key: &str, bytes: Vec<u8>, content_type: &str) -> StoreResult<bool> {
+        let mut blobs = self.blobs.lock();
+        if blobs.contains_key(key) {
+            return Ok(false);
+        }
+        blobs.insert(key.to_string(), (bytes, content_type.to_string()));
+        Ok(true)
     }
 
     async fn get_blob(&self, key: &str) -> StoreResult<Option<Vec<u8>>> {
         Ok(self.blobs.lock().get(key).map(|(b, _)| b.clone()))
-    }
-
-    async fn blob_exists(&self, key: &str) -> StoreResult<bool> {
-        Ok(self.blobs.lock().contains_key(key))
     }
 }
 

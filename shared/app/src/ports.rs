@@ -142,12 +142,14 @@ impl Clock for SystemClock {
 /// Files (rendered documents), addressed by key.
 #[async_trait]
 pub trait BlobStore: Send + Sync {
-    async fn put_blob(&self, key: &str, bytes: Vec<u8>, content_type: &str) -> StoreResult<()>;
+    /// Stores the object unless one with the key exists: `Ok(false)` then, and the
+    /// object is left as it was. Keys are content-addressed (`docgen::document_key`), so
+    /// an existing object holds the same bytes. S3: one PutObject with
+    /// `If-None-Match: *` (412 when the key exists), which needs only `s3:PutObject` — a
+    /// HeadObject first would need `s3:ListBucket` to tell a missing key (404) from a
+    /// forbidden one (403).
+    async fn put_blob(&self, key: &str, bytes: Vec<u8>, content_type: &str) -> StoreResult<bool>;
     async fn get_blob(&self, key: &str) -> StoreResult<Option<Vec<u8>>>;
-    /// Whether an object with the key exists (S3: HeadObject, allowed by GetObject).
-    async fn blob_exists(&self, key: &str) -> StoreResult<bool> {
-        Ok(self.get_blob(key).await?.is_some())
-    }
     /// A URL that downloads the object for `ttl`, where the store can sign one;
     /// `None` when it cannot (the caller serves the bytes).
     async fn presign_get(

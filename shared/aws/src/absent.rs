@@ -42,15 +42,11 @@ fn no_s3(key: &str) -> StoreError {
 
 #[async_trait]
 impl BlobStore for NoBlobs {
-    async fn put_blob(&self, key: &str, _bytes: Vec<u8>, _content_type: &str) -> StoreResult<()> {
+    async fn put_blob(&self, key: &str, _bytes: Vec<u8>, _content_type: &str) -> StoreResult<bool> {
         Err(no_s3(key))
     }
 
     async fn get_blob(&self, key: &str) -> StoreResult<Option<Vec<u8>>> {
-        Err(no_s3(key))
-    }
-
-    async fn blob_exists(&self, key: &str) -> StoreResult<bool> {
         Err(no_s3(key))
     }
 

@@ -5,7 +5,8 @@
 //!
 //! The S3 and SQS clients are features (`s3`, `sqs`): a Lambda function links only the
 //! ones it calls; without one, its port is [`NoBlobs`] or [`NoQueue`]. A function that
-//! only hands out download links presigns them without the S3 client (`s3-presign`).
+//! only hands out download links presigns them without the S3 client (`s3-presign`); one
+//! that only writes files signs its PutObject requests itself (`s3-signed`).
 
 pub mod absent;
 pub mod config;
@@ -18,6 +19,10 @@ pub mod presign;
 pub mod provision;
 #[cfg(feature = "s3")]
 pub mod s3;
+#[cfg(feature = "s3-signed")]
+pub mod s3_signed;
+#[cfg(feature = "s3-signed")]
+pub mod signed;
 #[cfg(feature = "sqs")]
 pub mod sqs;
 
@@ -34,8 +39,9 @@ use billrun_app::ports::{BlobStore, WorkQueue};
 use billrun_app::App;
 use std::sync::Arc;
 
-/// The use cases over DynamoDB, S3 (feature `s3`; with `s3-presign` alone, presigned
-/// downloads only; else [`NoBlobs`]) and SQS (feature `sqs`, else [`NoQueue`]).
+/// The use cases over DynamoDB, S3 (feature `s3`; with `s3-signed`, conditional writes
+/// only; with `s3-presign`, presigned downloads only; else [`NoBlobs`]) and SQS (feature
+/// `sqs`, else [`NoQueue`]).
 pub fn app(
     config: &AwsConfig,
     clients: &Clients,
@@ -57,13 +63,22 @@ pub fn app(
         config.bucket.clone(),
         metrics.clone(),
     ));
-    #[cfg(all(feature = "s3-presign", not(feature = "s3")))]
+    #[cfg(all(feature = "s3-signed", not(feature = "s3")))]
+    let blobs: Arc<dyn BlobStore> = Arc::new(s3_signed::S3SignedBlobs::new(
+        signed::Signer::new(&clients.sdk_config),
+        &config.bucket,
+        metrics.clone(),
+    ));
+    #[cfg(all(
+        feature = "s3-presign",
+        not(any(feature = "s3", feature = "s3-signed"))
+    ))]
     let blobs: Arc<dyn BlobStore> = Arc::new(presign::S3Presigner::new(
         &clients.sdk_config,
         &config.bucket,
         metrics.clone(),
     ));
-    #[cfg(not(any(feature = "s3", feature = "s3-presign")))]
+    #[cfg(not(any(feature = "s3", feature = "s3-presign", feature = "s3-signed")))]
     let blobs: Arc<dyn BlobStore> = Arc::new(NoBlobs);
     let app = App {
         runs: store.clone(),

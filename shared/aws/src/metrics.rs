@@ -44,8 +44,6 @@ pub fn iam_action(service: &str, operation: &str) -> Option<String> {
         ("sqs", "SendMessageBatch") => "SendMessage",
         ("sqs", "DeleteMessageBatch") => "DeleteMessage",
         ("sqs", "ChangeMessageVisibilityBatch") => "ChangeMessageVisibility",
-        // HeadObject is authorized by s3:GetObject.
-        ("s3", "HeadObject") => "GetObject",
         (_, op) => op,
     };
     Some(format!("{prefix}:{action}"))

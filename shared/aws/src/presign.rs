@@ -141,15 +141,11 @@ fn no_client(key: &str) -> StoreError {
 
 #[async_trait::async_trait]
 impl BlobStore for S3Presigner {
-    async fn put_blob(&self, key: &str, _bytes: Vec<u8>, _content_type: &str) -> StoreResult<()> {
+    async fn put_blob(&self, key: &str, _bytes: Vec<u8>, _content_type: &str) -> StoreResult<bool> {
         Err(no_client(key))
     }
 
     async fn get_blob(&self, key: &str) -> StoreResult<Option<Vec<u8>>> {
-        Err(no_client(key))
-    }
-
-    async fn blob_exists(&self, key: &str) -> StoreResult<bool> {
         Err(no_client(key))
     }
 

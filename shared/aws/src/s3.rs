@@ -43,19 +43,25 @@ fn s3_err<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::fmt::De
 
 #[async_trait]
 impl BlobStore for S3Blobs {
-    async fn put_blob(&self, key: &str, bytes: Vec<u8>, content_type: &str) -> StoreResult<()> {
+    /// PutObject with `If-None-Match: *`: S3 answers 412 when the key exists.
+    async fn put_blob(&self, key: &str, bytes: Vec<u8>, content_type: &str) -> StoreResult<bool> {
         bump(&self.metrics.s3_puts);
-        self.client
+        match self
+            .client
             .put_object()
             .bucket(&self.bucket)
             .key(key)
             .content_type(content_type)
             .server_side_encryption(ServerSideEncryption::Aes256)
+            .if_none_match("*")
             .body(ByteStream::from(bytes))
             .send()
             .await
-            .map_err(s3_err)?;
-        Ok(())
+        {
+            Ok(_) => Ok(true),
+            Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 412) => Ok(false),
+            Err(e) => Err(s3_err(e)),
+        }
     }
 
     async fn get_blob(&self, key: &str) -> StoreResult<Option<Vec<u8>>> {
@@ -77,23 +83,6 @@ impl BlobStore for S3Blobs {
                 Ok(Some(bytes.into_bytes().to_vec()))
             }
             Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => Ok(None),
-            Err(e) => Err(s3_err(e)),
-        }
-    }
-
-    /// HeadObject (allowed by s3:GetObject on the key).
-    async fn blob_exists(&self, key: &str) -> StoreResult<bool> {
-        bump(&self.metrics.s3_gets);
-        match self
-            .client
-            .head_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .send()
-            .await
-        {
-            Ok(_) => Ok(true),
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => Ok(false),
             Err(e) => Err(s3_err(e)),
         }
     }

@@ -1,0 +1,223 @@
+//! The file port of generate-documents: PutObject signed with SigV4 alone
+//! ([`crate::signed`]), without the S3 client (1.43 MB of a release binary). A PDF is
+//! written once: `If-None-Match: *` makes S3 answer 412 when the content-addressed key
+//! exists, which needs only `s3:PutObject`.
+
+use crate::metrics::{bump, Metrics};
+use crate::signed::{encode, Reply, Service, Signer};
+use billrun_app::error::StoreError;
+use billrun_app::ports::{BlobStore, StoreResult};
+use std::sync::Arc;
+
+pub struct S3SignedBlobs {
+    signer: Signer,
+    /// `https://<bucket>.s3.<region>.amazonaws.com`, or `<AWS_ENDPOINT_URL>/<bucket>`
+    /// (path style, as the S3 client uses it with an endpoint URL).
+    base: String,
+    metrics: Arc<Metrics>,
+}
+
+impl S3SignedBlobs {
+    pub fn new(signer: Signer, bucket: &str, metrics: Arc<Metrics>) -> Self {
+        let base = match signer.endpoint_url() {
+            Some(url) => format!("{url}/{}", encode(bucket, false)),
+            None => {
+                let region = signer.region();
+                let suffix = if region.starts_with("cn-") {
+                    "amazonaws.com.cn"
+                } else {
+                    "amazonaws.com"
+                };
+                format!("https://{bucket}.s3.{region}.{suffix}")
+            }
+        };
+        S3SignedBlobs {
+            signer,
+            base,
+            metrics,
+        }
+    }
+
+    /// The URL and headers of the conditional PutObject of `key`.
+    pub fn put_request(
+        &self,
+        key: &str,
+        content_type: &str,
+    ) -> (String, Vec<(&'static str, String)>) {
+        let url = format!("{}/{}?x-id=PutObject", self.base, encode(key, true));
+        let headers = vec![
+            ("content-type", content_type.to_string()),
+            ("if-none-match", "*".to_string()),
+            ("x-amz-server-side-encryption", "AES256".to_string()),
+        ];
+        (url, headers)
+    }
+}
+
+/// The `<Code>` of an S3 XML error.
+fn code(reply: &Reply) -> Option<String> {
+    let text = reply.text();
+    let start = text.find("<Code>")? + "<Code>".len();
+    let len = text[start..].find("</Code>")?;
+    Some(text[start..start + len].to_string())
+}
+
+/// As the S3 client adapter maps them: a missing bucket, a denied or unknown key (and a
+/// signature S3 rejects) are fatal, the rest (5xx, throttling, a conflicting concurrent
+/// conditional write, 409) transient.
+fn s3_error(key: &str, reply: &Reply) -> StoreError {
+    let code = code(reply);
+    let text = format!(
+        "PutObject {key}: HTTP {} {}",
+        reply.status,
+        code.as_deref().unwrap_or("(no error code)")
+    );
+    match code.as_deref() {
+        Some("NoSuchBucket" | "AccessDenied" | "InvalidAccessKeyId" | "SignatureDoesNotMatch") => {
+            StoreError::Fatal(text)
+        }
+        _ => StoreError::Transient(text),
+    }
+}
+
+#[async_trait::async_trait]
+impl BlobStore for S3SignedBlobs {
+    async fn put_blob(&self, key: &str, bytes: Vec<u8>, content_type: &str) -> StoreResult<bool> {
+        bump(&self.metrics.s3_puts);
+        self.metrics.record("s3:PutObject".to_string());
+        let (url, headers) = self.put_request(key, content_type);
+        let reply = self
+            .signer
+            .send(Service::S3, "PUT", &url, &headers, &bytes)
+            .await?;
+        match reply.status {
+            200..=299 => Ok(true),
+            412 => Ok(false),
+            _ => Err(s3_error(key, &reply)),
+        }
+    }
+
+    /// Never called in generate-documents (downloads are presigned by api-queries).
+    async fn get_blob(&self, key: &str) -> StoreResult<Option<Vec<u8>>> {
+        Err(StoreError::Fatal(format!(
+            "cannot read document file {key}: this function only writes them \
+             (the S3 client is billrun-aws feature `s3`)"
+        )))
+    }
+}
+
+#[cfg(all(test, feature = "s3"))]
+mod tests {
+    use super::*;
+    use crate::signed::test_util::{get, sdk, unsigned, Capture, Sent};
+    use aws_smithy_runtime_api::client::http::{http_client_fn, SharedHttpConnector};
+    use std::time::{Duration, SystemTime};
+
+    /// The PutObject the S3 client sends (no flexible checksum: the signed payload hash
+    /// covers the bytes).
+    async fn by_the_client(sdk: &aws_types::SdkConfig, key: &str, body: &[u8]) -> Sent {
+        let capture = Capture(Arc::default(), 200, "");
+        let connector = SharedHttpConnector::new(capture.clone());
+        let config = aws_sdk_s3::config::Builder::from(sdk)
+            .force_path_style(sdk.endpoint_url().is_some())
+            .request_checksum_calculation(
+                aws_sdk_s3::config::RequestChecksumCalculation::WhenRequired,
+            )
+            .http_client(http_client_fn(move |_, _| connector.clone()))
+            .build();
+        aws_sdk_s3::Client::from_conf(config)
+            .put_object()
+            .bucket("billrun-documents")
+            .key(key)
+            .content_type("application/pdf")
+            .server_side_encryption(aws_sdk_s3::types::ServerSideEncryption::Aes256)
+            .if_none_match("*")
+            .body(body.to_vec().into())
+            .send()
+            .await
+            .unwrap();
+        let sent = capture.0.lock().pop().unwrap();
+        sent
+    }
+
+    #[tokio::test]
+    async fn signs_the_put_object_the_s3_client_signs() {
+        let at = SystemTime::UNIX_EPOCH + Duration::from_secs(1_790_000_000);
+        let body = b"%PDF-1.7 not really".to_vec();
+        let key = "documents/0d2f/INV 2026-001+A-0123abcd.pdf";
+        for endpoint in [None, Some("http://127.0.0.1:5000")] {
+            for token in [None, Some("session/token+=")] {
+                let sdk = sdk(endpoint, token, at);
+                let (method, uri, theirs, _) = by_the_client(&sdk, key, &body).await;
+                let blobs =
+                    S3SignedBlobs::new(Signer::new(&sdk), "billrun-documents", Arc::default());
+                let (url, headers) = blobs.put_request(key, "application/pdf");
+                assert_eq!((method.as_str(), url.as_str()), ("PUT", uri.as_str()));
+                let ours = blobs
+                    .signer
+                    .signed_headers(Service::S3, "PUT", &url, &headers, &body, at)
+                    .await
+                    .unwrap();
+                // Every header we send, the client sends with the same value.
+                for (name, value) in &ours {
+                    if name != "authorization" {
+                        assert_eq!(get(&theirs, name), Some(value.as_str()), "{name}");
+                    }
+                }
+                // Signing the client's own headers (but the two it adds after signing),
+                // the signer computes its signature.
+                let signed = unsigned(&theirs);
+                let resigned = blobs
+                    .signer
+                    .signed_headers(Service::S3, "PUT", &url, &signed, &body, at)
+                    .await
+                    .unwrap();
+                assert_eq!(
+                    get(&resigned, "authorization"),
+                    get(&theirs, "authorization")
+                );
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn an_existing_key_is_not_written_and_errors_are_classified() {
+        let at = SystemTime::now();
+        let sdk = sdk(Some("http://127.0.0.1:9"), None, at);
+        let answer = |status| {
+            let capture = Capture(Arc::default(), status, "");
+            let blobs = S3SignedBlobs::new(
+                Signer::with_connector(&sdk, SharedHttpConnector::new(capture.clone())),
+                "b",
+                Arc::default(),
+            );
+            (capture, blobs)
+        };
+        let (_, blobs) = answer(200);
+        assert!(blobs
+            .put_blob("k", vec![1], "application/pdf")
+            .await
+            .unwrap());
+        assert!(blobs.metrics.actions().contains("s3:PutObject"));
+        let (_, blobs) = answer(412);
+        assert!(!blobs
+            .put_blob("k", vec![1], "application/pdf")
+            .await
+            .unwrap());
+        // A 5xx is retried, then transient.
+        let (capture, blobs) = answer(503);
+        let e = blobs.put_blob("k", vec![1], "application/pdf").await;
+        assert!(matches!(e, Err(StoreError::Transient(_))), "{e:?}");
+        assert_eq!(capture.0.lock().len(), 3);
+        let denied = Reply {
+            status: 403,
+            body: b"<Error><Code>AccessDenied</Code></Error>".to_vec(),
+        };
+        assert!(matches!(s3_error("k", &denied), StoreError::Fatal(_)));
+        let conflict = Reply {
+            status: 409,
+            body: b"<Error><Code>ConditionalRequestConflict</Code></Error>".to_vec(),
+        };
+        assert!(matches!(s3_error("k", &conflict), StoreError::Transient(_)));
+    }
+}
