@@ -297,27 +297,18 @@ mod tests {
     async fn concurrent_finalizers_number_each_document_once() {
         const N: usize = 12;
         let store = Arc::new(MemoryStore::new());
-        let queue = Arc::new(MemoryQueue::new());
-        let mut app = App::in_memory(store.clone(), queue.clone());
-        app.finalize_page_size = 2;
         let docs = Arc::new(YieldingDocs(store.clone(), AtomicUsize::new(0)));
-        app.documents = docs.clone();
-        app.import_book(book(N).as_bytes()).await.unwrap();
-        let mut req = RunRequest::for_target("2024-02-01".parse().unwrap());
-        req.run_type = RunType::Manual;
-        let id = app.create_run(req, None).await.unwrap().run().id;
-        app.start_run(id).await.unwrap();
-        app.plan_page(id, 0).await.unwrap();
-        let mut accounts = Vec::new();
-        while let Receive::Delivery(d) = queue.try_receive() {
-            queue.ack();
-            if let Message::Account { account_id, .. } = d.message {
-                accounts.push(account_id);
-            }
-        }
+        let (app, id, messages) = planned(store, N, |app| {
+            app.finalize_page_size = 2;
+            app.documents = docs.clone();
+        })
+        .await;
         let run = app.get_run(id).await.unwrap();
-        for a in &accounts {
-            assert!(app.process_account_of(&run, a, 0).await.unwrap());
+        for (message, _) in &messages {
+            let Message::Account { account_id, .. } = message else {
+                continue;
+            };
+            assert!(app.process_account_of(&run, account_id, 0).await.unwrap());
         }
         let finalizers = (0..8).map(|_| app.try_finalize(id));
         for r in futures_util::future::join_all(finalizers).await {
@@ -329,6 +320,32 @@ mod tests {
             N,
             "each document numbered once"
         );
+    }
+
+    /// An app over `store` (adjusted by `setup`) with a Manual run over `n` accounts,
+    /// planned: its account messages taken off the queue, with their receive counts.
+    async fn planned(
+        store: Arc<MemoryStore>,
+        n: usize,
+        setup: impl FnOnce(&mut App),
+    ) -> (App, RunId, Vec<(Message, u32)>) {
+        let queue = Arc::new(MemoryQueue::new());
+        let mut app = App::in_memory(store, queue.clone());
+        setup(&mut app);
+        app.import_book(book(n).as_bytes()).await.unwrap();
+        let mut req = RunRequest::for_target("2024-02-01".parse().unwrap());
+        req.run_type = RunType::Manual;
+        let id = app.create_run(req, None).await.unwrap().run().id;
+        app.start_run(id).await.unwrap();
+        app.plan_page(id, 0).await.unwrap();
+        let mut batch = Vec::new();
+        while let Receive::Delivery(d) = queue.try_receive() {
+            queue.ack();
+            if matches!(d.message, Message::Account { .. }) {
+                batch.push((d.message, d.receive_count));
+            }
+        }
+        (app, id, batch)
     }
 
     fn book(n: usize) -> String {
@@ -351,21 +368,7 @@ mod tests {
     async fn a_batch_of_a_runs_accounts_shares_one_read_of_the_run_and_completes_it() {
         const N: usize = 10;
         let store = Arc::new(MemoryStore::new());
-        let queue = Arc::new(MemoryQueue::new());
-        let mut app = App::in_memory(store.clone(), queue.clone());
-        app.import_book(book(N).as_bytes()).await.unwrap();
-        let mut req = RunRequest::for_target("2024-02-01".parse().unwrap());
-        req.run_type = RunType::Manual;
-        let id = app.create_run(req, None).await.unwrap().run().id;
-        app.start_run(id).await.unwrap();
-        app.plan_page(id, 0).await.unwrap();
-        let mut batch = Vec::new();
-        while let Receive::Delivery(d) = queue.try_receive() {
-            queue.ack();
-            if matches!(d.message, Message::Account { .. }) {
-                batch.push((d.message, d.receive_count));
-            }
-        }
+        let (mut app, id, batch) = planned(store.clone(), N, |_| {}).await;
         assert_eq!(batch.len(), N);
         let counting = Arc::new(CountingRuns(store.clone(), AtomicUsize::new(0)));
         app.runs = counting.clone();

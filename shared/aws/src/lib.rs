@@ -25,6 +25,8 @@ pub mod s3_signed;
 pub mod signed;
 #[cfg(feature = "sqs")]
 pub mod sqs;
+#[cfg(any(feature = "s3-presign", feature = "s3-signed"))]
+pub mod uri;
 
 pub use absent::{NoBlobs, NoQueue};
 pub use config::{AwsConfig, Clients};

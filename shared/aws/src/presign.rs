@@ -3,6 +3,7 @@
 //! tables (1.43 MB of a release binary), stays out of it. The signature is the one the
 //! S3 client computes (a test compares the two).
 
+use crate::uri::encode;
 use crate::Metrics;
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
 use aws_sigv4::http_request::{
@@ -113,23 +114,6 @@ impl S3Presigner {
         }
         Ok(url)
     }
-}
-
-/// RFC 3986 percent-encoding of everything but the unreserved characters (and `/` in a
-/// key's path).
-fn encode(s: &str, keep_slash: bool) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric()
-            || matches!(b, b'-' | b'.' | b'_' | b'~')
-            || (keep_slash && b == b'/')
-        {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 fn no_client(key: &str) -> StoreError {

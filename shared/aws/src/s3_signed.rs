@@ -4,7 +4,8 @@
 //! exists, which needs only `s3:PutObject`.
 
 use crate::metrics::{bump, Metrics};
-use crate::signed::{encode, Reply, Service, Signer};
+use crate::signed::{Reply, Service, Signer};
+use crate::uri::encode;
 use billrun_app::error::StoreError;
 use billrun_app::ports::{BlobStore, StoreResult};
 use std::sync::Arc;

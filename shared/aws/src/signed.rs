@@ -274,23 +274,6 @@ pub fn retryable(reply: &Reply) -> bool {
     false
 }
 
-/// RFC 3986 percent-encoding of everything but the unreserved characters (and `/` in a
-/// key's path).
-pub fn encode(s: &str, keep_slash: bool) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric()
-            || matches!(b, b'-' | b'.' | b'_' | b'~')
-            || (keep_slash && b == b'/')
-        {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 pub(crate) mod test_util {
     use aws_credential_types::provider::SharedCredentialsProvider;
