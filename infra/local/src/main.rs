@@ -412,7 +412,11 @@ async fn print_write_units(aws: &aws_backend::AwsLocal, accounts: f64) {
         "{:<38}{:>12}{:>12}",
         "write units of the run (computed)", "WRU", "per account"
     );
-    let rows = footprint.run_write_units();
+    let progress = aws
+        .metrics
+        .progress_writes
+        .load(std::sync::atomic::Ordering::Relaxed);
+    let rows = footprint.run_write_units(progress);
     for (label, wru) in &rows {
         println!("{label:<38}{wru:>12}{:>12.2}", *wru as f64 / accounts);
     }

@@ -416,6 +416,14 @@ impl<T: ?Sized + RunStore> RunStore for Faulty<T> {
     async fn counters(&self, id: RunId) -> StoreResult<Counters> {
         self.plan.read("counters", self.inner.counters(id)).await
     }
+    async fn progress(&self, id: RunId) -> StoreResult<Counters> {
+        self.plan.read("progress", self.inner.progress(id)).await
+    }
+    async fn add_progress(&self, id: RunId, added: &Counters) -> StoreResult<()> {
+        self.plan
+            .write("add_progress", self.inner.add_progress(id, added))
+            .await
+    }
     async fn outcome(
         &self,
         run: RunId,

@@ -64,6 +64,11 @@ pub struct FinalizeState {
     /// together would number every page the same way, each paying the writes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lease: Option<FinalizeLease>,
+    /// The run's exact counters, counted from the outcomes under the claim once every
+    /// account of the round had one (numbering starts after); the run's counters from
+    /// then on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub counters: Option<Counters>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -450,7 +450,8 @@ impl crate::App {
         })
         .await?;
         let counters = Counters::for_account(Outcome::Billed, std::slice::from_ref(&document), 0);
-        self.ledger
+        let result = self
+            .ledger
             .commit_account(&AccountCommit {
                 outcome: AccountOutcomeRecord {
                     run_id,
@@ -459,11 +460,14 @@ impl crate::App {
                     reason: None,
                     document_ids: vec![document.id],
                     changes: vec![],
-                    counters,
+                    counters: counters.clone(),
                     round: 0,
                 },
                 documents: vec![document.clone()],
             })
+            .await?;
+        self.runs
+            .add_progress(run_id, &crate::usecases::added_by(result, counters))
             .await?;
         self.try_finalize(run_id).await?;
         let document = self
@@ -483,7 +487,7 @@ impl crate::App {
 
     /// The run with its counters.
     pub async fn view_of(&self, r: RunRecord) -> Result<RunView, AppError> {
-        let counters = self.runs.counters(r.id).await?;
+        let counters = self.view_counters(&r).await?;
         let documents = self.run_document_counters(r.id).await?;
         Ok(RunView {
             id: r.id,

@@ -139,15 +139,12 @@ impl App {
         report: &mut SweepReport,
     ) -> Result<(), AppError> {
         let id = run.id;
-        let counters = self.runs.counters(id).await?;
-        let accounted = counters.accounted_for();
-        if run.plan.done && accounted >= counters.accounts_selected {
+        // The progress tells whether the run moves; a finalizer counts exactly.
+        let progress = self.runs.progress(id).await?;
+        let accounted = progress.accounted_for();
+        if run.plan.done && accounted >= progress.accounts_selected {
             // Every account has an outcome: finalize (a no-op if another finalizer won).
-            self.finalize_at(id, Some(now)).await?;
-            if self.get_run(id).await?.status != RunStatus::Processing {
-                report.finalized.push(id);
-            }
-            return Ok(());
+            return self.finalize_swept(id, now, report).await;
         }
         let marker = &run.sweep;
         let seen = (run.round, run.plan.pages, accounted);
@@ -191,7 +188,15 @@ impl App {
             report.resumed.push(id);
             return Ok(());
         }
-        let wanted = counters.accounts_selected.saturating_sub(accounted);
+        // Stuck: count exactly (the progress lags behind an account whose process stopped
+        // between its commit and the progress write).
+        let counters = self.runs.counters(id).await?;
+        if counters.accounted_for() >= counters.accounts_selected {
+            return self.finalize_swept(id, now, report).await;
+        }
+        let wanted = counters
+            .accounts_selected
+            .saturating_sub(counters.accounted_for());
         let missing = self.missing_accounts(&run, wanted).await?;
         if marker.resends >= self.sweeper.resend_budget {
             for account in missing {
@@ -200,11 +205,7 @@ impl App {
                 warn!(run_id = %id, account_id = %account, "account recorded Failed: {DEAD_LETTERED}");
                 report.dead_lettered.push((id, account));
             }
-            self.finalize_at(id, Some(now)).await?;
-            if self.get_run(id).await?.status != RunStatus::Processing {
-                report.finalized.push(id);
-            }
-            return Ok(());
+            return self.finalize_swept(id, now, report).await;
         }
         let count = missing.len() as u64;
         for chunk in missing.chunks(SELECT_PAGE) {
@@ -221,6 +222,20 @@ impl App {
         self.note_resend(id, now).await?;
         info!(run_id = %id, count, "stuck run: account messages re-sent");
         report.resent.push((id, count));
+        Ok(())
+    }
+
+    /// Finalizes a run the sweeper found complete (a no-op if another finalizer holds it).
+    async fn finalize_swept(
+        &self,
+        id: RunId,
+        now: DateTime<Utc>,
+        report: &mut SweepReport,
+    ) -> Result<(), AppError> {
+        self.finalize_at(id, Some(now)).await?;
+        if self.get_run(id).await?.status != RunStatus::Processing {
+            report.finalized.push(id);
+        }
         Ok(())
     }
 

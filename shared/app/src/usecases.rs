@@ -343,7 +343,8 @@ impl App {
         let Some(run) = self.runs.get_run(run_id).await? else {
             return Ok(());
         };
-        if self.process_account_of(&run, account_id, round).await? {
+        if let Some(added) = self.process_account_of(&run, account_id, round).await? {
+            self.runs.add_progress(run_id, &added).await?;
             self.try_finalize(run_id).await?;
         }
         Ok(())
@@ -353,24 +354,26 @@ impl App {
     /// messages shares one read of the run record instead of each reading it: that item
     /// is read by every account of a run, and one item takes at most 3,000 reads a
     /// second), without the completion check, which the caller runs once after the
-    /// batch ([`App::try_finalize`]). `false` when the run is not processing this round
-    /// (nothing to do, nothing to check).
+    /// batch ([`App::try_finalize`]), like the progress it adds ([`RunStore::add_progress`]).
+    /// `None` when the run is not processing this round (nothing to do, nothing to
+    /// check); else the counters this call committed (zero when a redelivery found the
+    /// account done).
     pub async fn process_account_of(
         &self,
         run: &RunRecord,
         account_id: &AccountId,
         round: u32,
-    ) -> Result<bool, AppError> {
+    ) -> Result<Option<Counters>, AppError> {
         let run_id = run.id;
         let span = info_span!("process_account", run_id = %run_id, account_id = %account_id);
         async move {
             if run.status != RunStatus::Processing || run.round != round {
-                return Ok(false);
+                return Ok(None);
             }
             // A redelivered message is re-rated and its commit finds the outcome already
             // recorded (no extra read on the hot path to detect it earlier).
             let spec = RunSpec::new(run_id, &run.request);
-            let mut committed = false;
+            let mut committed = None;
             let mut last_conflict = String::new();
             for _ in 0..COMMIT_ATTEMPTS {
                 let commit = match self.book.account_book(account_id).await? {
@@ -417,8 +420,8 @@ impl App {
                     },
                 };
                 match self.ledger.commit_account(&commit).await {
-                    Ok(_) => {
-                        committed = true;
+                    Ok(result) => {
+                        committed = Some(added_by(result, commit.outcome.counters));
                         break;
                     }
                     // A watermark moved under us (a concurrent run): re-read, re-rate.
@@ -426,12 +429,12 @@ impl App {
                     Err(e) => return Err(e.into()),
                 }
             }
-            if !committed {
-                return Err(AppError::Transient(format!(
+            match committed {
+                None => Err(AppError::Transient(format!(
                     "account kept changing: {last_conflict}"
-                )));
+                ))),
+                added => Ok(added),
             }
-            Ok(true)
         }
         .instrument(span)
         .await
@@ -481,7 +484,9 @@ impl App {
             return Ok(());
         }
         let commit = failed_commit(run_id, account_id, round, reason.to_string());
-        self.ledger.commit_account(&commit).await?;
+        let result = self.ledger.commit_account(&commit).await?;
+        let added = added_by(result, commit.outcome.counters);
+        self.runs.add_progress(run_id, &added).await?;
         self.try_finalize(run_id).await
     }
 
@@ -507,9 +512,77 @@ impl App {
         if run.status != RunStatus::Processing || !run.plan.done {
             return Ok(());
         }
+        let counted = run
+            .finalize
+            .as_ref()
+            .is_some_and(|f| f.round == run.round && f.counters.is_some());
+        // A worker's check after each batch reads the progress, which is cheap; the exact
+        // count reads every outcome, so it is made once the progress says it is worth it
+        // (or the sweeper asks), under the finalization claim.
+        if !counted && now.is_none() {
+            let progress = self.runs.progress(run_id).await?;
+            if progress.accounted_for() < progress.accounts_selected {
+                return Ok(());
+            }
+        }
+        let round = run.round;
+        let Some((progress, block)) = self.number_documents(run_id, round, now).await? else {
+            return Ok(()); // not complete yet, or the run moved on
+        };
+        let counters = match progress.counters.clone() {
+            Some(c) => c,
+            None => self.runs.counters(run_id).await?,
+        };
+        if progress.next_invoice != block.first_invoice + block.invoices
+            || progress.next_credit_memo != block.first_credit_memo + block.credit_memos
+        {
+            return Err(AppError::Internal(format!(
+                "run {run_id} round {round}: numbered up to {}/{} in a block {block:?}",
+                progress.next_invoice, progress.next_credit_memo
+            )));
+        }
+        let now = self.clock.now();
+        self.modify_run(run_id, |r| {
+            if r.status != RunStatus::Processing || r.round != round {
+                return Ok(false);
+            }
+            r.status = if counters.failed > 0 {
+                RunStatus::CompletedWithErrors
+            } else if r.request.auto_post {
+                RunStatus::Posted
+            } else {
+                RunStatus::Completed
+            };
+            r.completed_at = Some(now);
+            Ok(true)
+        })
+        .await?;
+        // Counts only: amounts, like names and addresses, stay out of the logs.
+        info!(
+            run_id = %run_id,
+            round,
+            selected = counters.accounts_selected,
+            billed = counters.billed,
+            suppressed = counters.suppressed,
+            nothing_to_bill = counters.nothing_to_bill,
+            failed = counters.failed,
+            invoices = block.invoices,
+            credit_memos = block.credit_memos,
+            "run finished"
+        );
+        Ok(())
+    }
+
+    /// Counts the run exactly and reserves the round's block: `None` while an account
+    /// of the run has no outcome yet.
+    async fn count_round(
+        &self,
+        run: &RunRecord,
+    ) -> Result<Option<(Counters, NumberBlock)>, AppError> {
+        let run_id = run.id;
         let counters = self.runs.counters(run_id).await?;
         if counters.accounted_for() < counters.accounts_selected {
-            return Ok(());
+            return Ok(None);
         }
         if !counters.reconciles() {
             return Err(AppError::Internal(format!(
@@ -518,8 +591,8 @@ impl App {
                 counters.accounts_selected
             )));
         }
-        // The round's documents by kind: every committed outcome added its documents to
-        // the counters, which hold every round so far; earlier rounds have their blocks.
+        // The round's documents by kind: the counters hold every round so far; earlier
+        // rounds have their blocks.
         let earlier = |f: fn(&NumberBlock) -> u64| -> u64 {
             run.number_blocks
                 .iter()
@@ -547,64 +620,21 @@ impl App {
                 run.round, block.invoices, block.credit_memos
             )));
         }
-        let Some(progress) = self
-            .number_documents(run_id, run.round, &block, now)
-            .await?
-        else {
-            return Ok(()); // the run moved on (another finalizer completed it)
-        };
-        if progress.next_invoice != block.first_invoice + block.invoices
-            || progress.next_credit_memo != block.first_credit_memo + block.credit_memos
-        {
-            return Err(AppError::Internal(format!(
-                "run {run_id} round {}: numbered up to {}/{} in a block {block:?}",
-                run.round, progress.next_invoice, progress.next_credit_memo
-            )));
-        }
-        let now = self.clock.now();
-        let round = run.round;
-        self.modify_run(run_id, |r| {
-            if r.status != RunStatus::Processing || r.round != round {
-                return Ok(false);
-            }
-            r.status = if counters.failed > 0 {
-                RunStatus::CompletedWithErrors
-            } else if r.request.auto_post {
-                RunStatus::Posted
-            } else {
-                RunStatus::Completed
-            };
-            r.completed_at = Some(now);
-            Ok(true)
-        })
-        .await?;
-        // Counts only: amounts, like names and addresses, stay out of the logs.
-        info!(
-            run_id = %run_id,
-            round,
-            selected = counters.accounts_selected,
-            billed = counters.billed,
-            suppressed = counters.suppressed,
-            nothing_to_bill = counters.nothing_to_bill,
-            failed = counters.failed,
-            invoices,
-            credit_memos,
-            "run finished"
-        );
-        Ok(())
+        Ok(Some((counters, block)))
     }
 
-    /// Numbers the round's documents page by page in numbering order from the block,
-    /// storing the cursor and the next numbers on the run after each page, so a
-    /// finalizer that stops resumes after the last stored page; a page numbered again
-    /// gets the same numbers. `None` when the run left this round meanwhile.
+    /// Under a claim stored on the run: counts the run exactly, reserves the round's
+    /// block of numbers ([`App::count_round`]) and numbers the round's documents page by
+    /// page in numbering order, storing the counters, the cursor and the next numbers on
+    /// the run after each step, so a finalizer that stops resumes after the last stored
+    /// step; a page numbered again gets the same numbers. `None` when the run is not
+    /// complete, another finalizer holds it, or it left this round meanwhile.
     async fn number_documents(
         &self,
         run_id: RunId,
         round: u32,
-        block: &NumberBlock,
         judged_at: Option<chrono::DateTime<chrono::Utc>>,
-    ) -> Result<Option<FinalizeState>, AppError> {
+    ) -> Result<Option<(FinalizeState, NumberBlock)>, AppError> {
         let limit = self.finalize_page_size.max(1);
         let me = uuid::Uuid::new_v4().to_string();
         loop {
@@ -616,16 +646,21 @@ impl App {
                 Some(f) if f.round == round => f.clone(),
                 _ => FinalizeState {
                     round,
-                    cursor: None,
-                    next_invoice: block.first_invoice,
-                    next_credit_memo: block.first_credit_memo,
-                    pages: 0,
-                    done: false,
-                    lease: None,
+                    ..FinalizeState::default()
                 },
             };
             if at.done {
-                return Ok(Some(at));
+                let block = run
+                    .number_blocks
+                    .iter()
+                    .find(|b| b.round == round)
+                    .cloned()
+                    .ok_or_else(|| {
+                        AppError::Internal(format!(
+                            "run {run_id} round {round}: numbered without a block"
+                        ))
+                    })?;
+                return Ok(Some((at, block)));
             }
             let now = judged_at.unwrap_or_else(|| self.clock.now());
             match &at.lease {
@@ -639,20 +674,35 @@ impl App {
                         holder: me.clone(),
                         until: self.clock.now() + FINALIZE_LEASE,
                     });
-                    let started = run.finalize.clone();
-                    self.modify_run(run_id, |r| {
-                        if r.status != RunStatus::Processing
-                            || r.round != round
-                            || r.finalize != started
-                        {
-                            return Ok(false);
-                        }
-                        r.finalize = Some(claimed.clone());
-                        Ok(true)
-                    })
-                    .await?;
-                    continue; // re-read: numbered only under a claim that was stored
+                    self.store_finalize(run_id, &run, claimed).await?;
+                    continue; // re-read: counted and numbered only under a stored claim
                 }
+            }
+            let lease = Some(FinalizeLease {
+                holder: me.clone(),
+                until: self.clock.now() + FINALIZE_LEASE,
+            });
+            if at.counters.is_none() {
+                let (counters, block) = match self.count_round(&run).await {
+                    Ok(Some(counted)) => counted,
+                    Ok(None) => {
+                        self.release(run_id, &me).await?;
+                        return Ok(None);
+                    }
+                    Err(e) => return Err(self.release_claim(run_id, &me, e).await),
+                };
+                let next = FinalizeState {
+                    round,
+                    cursor: None,
+                    next_invoice: block.first_invoice,
+                    next_credit_memo: block.first_credit_memo,
+                    pages: 0,
+                    done: false,
+                    lease,
+                    counters: Some(counters),
+                };
+                self.store_finalize(run_id, &run, next).await?;
+                continue;
             }
             let page = match self
                 .documents
@@ -663,10 +713,7 @@ impl App {
                 Err(e) => return Err(self.release_claim(run_id, &me, e.into()).await),
             };
             let mut next = at.clone();
-            next.lease = Some(FinalizeLease {
-                holder: me.clone(),
-                until: self.clock.now() + FINALIZE_LEASE,
-            });
+            next.lease = lease;
             let mut numbers = Vec::with_capacity(page.documents.len());
             for d in &page.documents {
                 let n = match d.document.kind {
@@ -685,38 +732,52 @@ impl App {
             if next.done {
                 next.lease = None;
             }
-            // Stored only over the progress this page started from: a concurrent
-            // finalizer that stored first numbered the same page the same way.
-            self.modify_run(run_id, |r| {
-                if r.status != RunStatus::Processing || r.round != round {
-                    return Ok(false);
-                }
-                let current = r.finalize.as_ref().filter(|f| f.round == round);
-                let started = run.finalize.as_ref().filter(|f| f.round == round);
-                if current != started {
-                    return Ok(false);
-                }
-                r.finalize = Some(next.clone());
-                Ok(true)
-            })
-            .await?;
+            self.store_finalize(run_id, &run, next).await?;
         }
+    }
+
+    /// Stores the round's finalization state over the one `read` had: a concurrent
+    /// finalizer that stored first did the same step the same way, and this one re-reads.
+    async fn store_finalize(
+        &self,
+        run_id: RunId,
+        read: &RunRecord,
+        next: FinalizeState,
+    ) -> Result<(), AppError> {
+        let round = next.round;
+        let started = read.finalize.as_ref().filter(|f| f.round == round);
+        self.modify_run(run_id, |r| {
+            if r.status != RunStatus::Processing || r.round != round {
+                return Ok(false);
+            }
+            if r.finalize.as_ref().filter(|f| f.round == round) != started {
+                return Ok(false);
+            }
+            r.finalize = Some(next.clone());
+            Ok(true)
+        })
+        .await?;
+        Ok(())
+    }
+
+    /// Gives up this finalizer's claim, if it still holds it.
+    async fn release(&self, run_id: RunId, me: &str) -> Result<(), AppError> {
+        self.modify_run(run_id, |r| match &mut r.finalize {
+            Some(f) if f.lease.as_ref().is_some_and(|l| l.holder == me) => {
+                f.lease = None;
+                Ok(true)
+            }
+            _ => Ok(false),
+        })
+        .await?;
+        Ok(())
     }
 
     /// A finalizer that failed gives up its claim (best effort), so that the next check
     /// (the redelivery of its batch) resumes at once rather than when the claim runs out;
     /// returns the error it failed with.
     async fn release_claim(&self, run_id: RunId, me: &str, error: AppError) -> AppError {
-        let released = self
-            .modify_run(run_id, |r| match &mut r.finalize {
-                Some(f) if f.lease.as_ref().is_some_and(|l| l.holder == me) => {
-                    f.lease = None;
-                    Ok(true)
-                }
-                _ => Ok(false),
-            })
-            .await;
-        if let Err(e) = released {
+        if let Err(e) = self.release(run_id, me).await {
             warn!(run_id = %run_id, error = %e, "could not release the finalization claim");
         }
         error
@@ -838,21 +899,24 @@ impl App {
     /// The run with its counters.
     pub async fn run_view(&self, id: RunId) -> Result<RunView, AppError> {
         let r = self.get_run(id).await?;
-        let counters = self.runs.counters(id).await?;
-        let documents = self.run_document_counters(id).await?;
-        Ok(RunView {
-            id: r.id,
-            number: r.number,
-            name: r.name,
-            status: r.status,
-            request: r.request,
-            target_date: r.target_date,
-            created_at: r.created_at,
-            updated_at: r.updated_at,
-            commenced_at: r.commenced_at,
-            completed_at: r.completed_at,
-            counters,
-            documents,
+        self.view_of(r).await
+    }
+
+    /// The counters a view of the run shows: exact once the round was counted at
+    /// finalization (stored on the run), the cheap progress while it is processed (an
+    /// exact count reads every outcome), else an exact count.
+    pub(crate) async fn view_counters(&self, r: &RunRecord) -> Result<Counters, AppError> {
+        if let Some(c) = r
+            .finalize
+            .as_ref()
+            .filter(|f| f.round == r.round)
+            .and_then(|f| f.counters.clone())
+        {
+            return Ok(c);
+        }
+        Ok(match r.status {
+            RunStatus::Pending | RunStatus::Processing => self.runs.progress(r.id).await?,
+            _ => self.runs.counters(r.id).await?,
         })
     }
 
@@ -903,6 +967,14 @@ impl App {
             }
         }
         Ok(out)
+    }
+}
+
+/// What a commit adds to the run's progress: nothing when a redelivery found it done.
+pub(crate) fn added_by(result: CommitResult, counters: Counters) -> Counters {
+    match result {
+        CommitResult::Committed => counters,
+        CommitResult::AlreadyDone => Counters::default(),
     }
 }
 

@@ -4,8 +4,9 @@
 //! computes it from the items themselves).
 //!
 //! The write pattern of one account (docs/aws.md): one `TransactWriteItems` putting the
-//! outcome and each document and updating the counter shard and the billing state
-//! (transactional writes cost 2 WRU per started KB of each item); and at finalization one
+//! outcome and each document and updating the billing state (transactional writes cost
+//! 2 WRU per started KB of each item); per batch of accounts, one plain `UpdateItem` of a
+//! run progress item (the `COUNT` items); and at finalization one
 //! conditional `UpdateItem` per document that sets its number (1 WRU per started KB of
 //! the larger of the item before and after). Documents are not indexed (a run's are found
 //! through its outcomes), so no index entry adds to either.
@@ -104,38 +105,30 @@ impl Footprint {
     }
 
     /// Write request units of a run, by the write pattern in the module docs, from the
-    /// sizes of the items the run left (a table holding that run only, besides the book).
+    /// sizes of the items the run left (a table holding that run only, besides the book)
+    /// and the number of progress updates its workers made (one per batch and run).
     /// Returns (label, WRU) rows; their sum is the run's total.
-    pub fn run_write_units(&self) -> Vec<(&'static str, u64)> {
+    pub fn run_write_units(&self, progress_updates: u64) -> Vec<(&'static str, u64)> {
         let documents = self.get("DOC/DOC");
         let outcomes = self.get("RUN#shard/ACCT");
         let shards = self.get("RUN#shard/COUNT");
         let states = self.get("ACCT/STATE");
         let marks = self.get("ACCT/MARK");
-        // Each committed account updates its shard's counter item and its state once.
-        let counter_wru = shards
-            .write_units
-            .checked_div(shards.items)
-            .unwrap_or(1)
-            .max(1);
-        let state_wru = states
-            .write_units
-            .checked_div(states.items)
-            .unwrap_or(1)
-            .max(1);
+        let per_item = |k: KindStats| k.write_units.checked_div(k.items).unwrap_or(1).max(1);
+        // Each committed account updates its state once.
         let committed = outcomes.items;
         vec![
             ("transaction: outcome puts", 2 * outcomes.write_units),
             (
-                "transaction: counter shard updates",
-                2 * committed * counter_wru,
-            ),
-            (
                 "transaction: billing state updates",
-                2 * committed * state_wru,
+                2 * committed * per_item(states),
             ),
             ("transaction: document puts", 2 * documents.write_units),
             ("transaction: billed marks", 2 * marks.write_units),
+            (
+                "progress updates (per batch)",
+                progress_updates * per_item(shards),
+            ),
             ("finalize: numbering updates", documents.write_units),
         ]
     }
@@ -222,9 +215,9 @@ mod tests {
             ("pk".to_string(), s("ACCT#a")),
             ("sk".to_string(), s("STATE")),
         ]));
-        let rows = f.run_write_units();
+        let rows = f.run_write_units(3);
         let total: u64 = rows.iter().map(|(_, w)| w).sum();
-        // outcome 2 + counter 2 + state 2 + doc put 4 + numbering 2
-        assert_eq!(total, 12);
+        // outcome 2 + state 2 + doc put 4 + 3 progress updates + numbering 2
+        assert_eq!(total, 13);
     }
 }

@@ -21,6 +21,8 @@ pub struct Metrics {
     pub dynamodb_transactions: AtomicU64,
     /// Account commits that needed more than one transaction.
     pub split_commits: AtomicU64,
+    /// Of `dynamodb_writes`: the run progress updates (one per batch and run).
+    pub progress_writes: AtomicU64,
     pub sqs_sends: AtomicU64,
     pub sqs_receives: AtomicU64,
     pub sqs_deletes: AtomicU64,

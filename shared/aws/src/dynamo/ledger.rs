@@ -329,26 +329,21 @@ impl DynamoStore {
 
 #[async_trait]
 impl WatermarkStore for DynamoStore {
-    /// The outcome, the counter shard and the billing state (watermarks conditioned on
+    /// The outcome (which carries the account's counters: the run's progress is added
+    /// per batch, outside the transaction) and the billing state (watermarks conditioned on
     /// the version they were checked against, the run added to its committed runs) go
     /// in the last transaction with as many documents and billed marks as fit; the rest,
     /// in key order, go first in chunks that each check the outcome is absent and
     /// record their keys. Every early action is idempotent for this (run, account).
     async fn commit_account(&self, commit: &AccountCommit) -> StoreResult<CommitResult> {
         let o = &commit.outcome;
-        let k = self.shard(&o.account_id);
         let (outcome_pk, outcome_sk) = self.outcome_key(o);
         let outcome_item = HashMap::from([
             (PK.to_string(), s(outcome_pk.clone())),
             (SK.to_string(), s(outcome_sk.clone())),
             (DATA.to_string(), encode(o)?),
         ]);
-        let mut last: Vec<TransactWriteItem> = vec![
-            self.put_new(outcome_item)?,
-            TransactWriteItem::builder()
-                .update(self.counter_update(o.run_id, k, &o.counters, 1)?)
-                .build(),
-        ];
+        let mut last: Vec<TransactWriteItem> = vec![self.put_new(outcome_item)?];
         let mut mark_items = true;
         if !o.changes.is_empty() {
             let mut row = self.read_state(&o.account_id).await?;
@@ -535,6 +530,7 @@ impl WatermarkStore for DynamoStore {
 
     async fn clear_failed(&self, run: RunId) -> StoreResult<Vec<AccountId>> {
         let mut cleared = Vec::new();
+        let mut removed = Counters::default();
         let mut after: Option<AccountId> = None;
         loop {
             let page = self.outcomes(run, after.as_ref(), 1000).await?;
@@ -550,16 +546,16 @@ impl WatermarkStore for DynamoStore {
                         .condition_expression("attribute_exists(pk)")
                         .build(),
                 )?;
-                let items = vec![
-                    TransactWriteItem::builder().delete(delete).build(),
-                    TransactWriteItem::builder()
-                        .update(self.counter_update(run, k, &o.counters, -1)?)
-                        .build(),
-                ];
-                self.transact(items).await.map_err(sdk)?;
+                self.transact(vec![TransactWriteItem::builder().delete(delete).build()])
+                    .await
+                    .map_err(sdk)?;
+                removed.merge(&o.counters, 1);
                 cleared.push(o.account_id);
             }
         }
+        // The progress follows (a stop before this leaves it ahead of the outcomes: the
+        // next round's exact count at completion is what decides).
+        self.bump_progress(run, &removed, -1).await?;
         Ok(cleared)
     }
 }
