@@ -506,9 +506,17 @@ impl<T: ?Sized + DocumentStore> DocumentStore for Faulty<T> {
             )
             .await
     }
-    async fn assign_numbers(&self, numbers: &[(DocumentId, String)]) -> StoreResult<()> {
+    async fn assign_numbers(
+        &self,
+        run: RunId,
+        round: u32,
+        numbers: &[Numbered],
+    ) -> StoreResult<()> {
         self.plan
-            .write("assign_numbers", self.inner.assign_numbers(numbers))
+            .write(
+                "assign_numbers",
+                self.inner.assign_numbers(run, round, numbers),
+            )
             .await
     }
     async fn set_run_status(&self, run: RunId, status: DocumentStatus) -> StoreResult<()> {

@@ -343,9 +343,14 @@ impl DocumentStore for MemoryStore {
         Ok(DocumentPage { documents, next })
     }
 
-    async fn assign_numbers(&self, numbers: &[(DocumentId, String)]) -> StoreResult<()> {
+    async fn assign_numbers(
+        &self,
+        _run: RunId,
+        _round: u32,
+        numbers: &[Numbered],
+    ) -> StoreResult<()> {
         let mut g = self.inner.lock();
-        for (id, n) in numbers {
+        for Numbered { id, number: n, .. } in numbers {
             let d = g
                 .documents
                 .get_mut(id)

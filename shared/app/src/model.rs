@@ -107,6 +107,14 @@ pub struct RunRecord {
     pub version: u64,
 }
 
+/// A number given to a document at finalization.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Numbered {
+    pub id: DocumentId,
+    pub account_id: AccountId,
+    pub number: String,
+}
+
 /// One selected account's result in one run.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

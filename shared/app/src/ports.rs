@@ -94,8 +94,10 @@ pub trait DocumentStore: Send + Sync {
         cursor: Option<&str>,
         limit: usize,
     ) -> StoreResult<DocumentPage>;
-    /// Sets numbers; setting the same number again is a no-op.
-    async fn assign_numbers(&self, numbers: &[(DocumentId, String)]) -> StoreResult<()>;
+    /// Sets the numbers of a page of the run's round-`round` documents, in numbering
+    /// order; setting the same numbers again is a no-op. Read back with the documents.
+    async fn assign_numbers(&self, run: RunId, round: u32, numbers: &[Numbered])
+        -> StoreResult<()>;
     /// Moves every document of the run to `status` (post).
     async fn set_run_status(
         &self,

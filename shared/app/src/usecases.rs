@@ -720,10 +720,14 @@ impl App {
                     DocumentKind::Invoice => &mut next.next_invoice,
                     DocumentKind::CreditMemo => &mut next.next_credit_memo,
                 };
-                numbers.push((d.document.id, d.document.kind.number(*n)));
+                numbers.push(Numbered {
+                    id: d.document.id,
+                    account_id: d.document.account_id.clone(),
+                    number: d.document.kind.number(*n),
+                });
                 *n += 1;
             }
-            if let Err(e) = self.documents.assign_numbers(&numbers).await {
+            if let Err(e) = self.documents.assign_numbers(run_id, round, &numbers).await {
                 return Err(self.release_claim(run_id, &me, e.into()).await);
             }
             next.cursor = page.next.clone().or(at.cursor.clone());

@@ -290,10 +290,15 @@ mod tests {
         ) -> StoreResult<DocumentPage> {
             self.0.run_documents(run, cursor, limit).await
         }
-        async fn assign_numbers(&self, numbers: &[(DocumentId, String)]) -> StoreResult<()> {
+        async fn assign_numbers(
+            &self,
+            run: RunId,
+            round: u32,
+            numbers: &[crate::model::Numbered],
+        ) -> StoreResult<()> {
             self.1.fetch_add(numbers.len(), Ordering::SeqCst);
             tokio::task::yield_now().await;
-            self.0.assign_numbers(numbers).await
+            self.0.assign_numbers(run, round, numbers).await
         }
         async fn set_run_status(&self, run: RunId, status: DocumentStatus) -> StoreResult<()> {
             self.0.set_run_status(run, status).await

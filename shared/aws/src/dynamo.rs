@@ -194,6 +194,8 @@ enum SortKey<'a> {
     Prefix(&'a str),
     /// Strictly after this key, keeping only keys with the prefix.
     After(&'a str, &'a str),
+    /// Keys from the first to the second (inclusive), highest first.
+    DownFrom(&'a str, &'a str),
 }
 
 impl DynamoStore {
@@ -294,21 +296,22 @@ impl DynamoStore {
         let mut out = Vec::new();
         self.query_each(index, pk, sk, limit, |item| {
             out.push(item.clone());
-            Ok(())
+            Ok(true)
         })
         .await?;
         Ok(out)
     }
 
     /// [`Self::query`], handing each item to `each` as its page arrives instead of
-    /// collecting them (a run's outcomes do not fit a Lambda's memory).
+    /// collecting them (a run's outcomes do not fit a Lambda's memory), until `each`
+    /// answers `false`.
     async fn query_each(
         &self,
         index: Option<&str>,
         pk: String,
         sk: SortKey<'_>,
         limit: Option<usize>,
-        mut each: impl FnMut(&Item) -> StoreResult<()>,
+        mut each: impl FnMut(&Item) -> StoreResult<bool>,
     ) -> StoreResult<()> {
         let (pk_attr, sk_attr) = match index {
             None => (PK, SK),
@@ -336,6 +339,12 @@ impl DynamoStore {
                     .key_condition_expression("#pk = :pk AND #sk > :sk")
                     .expression_attribute_names("#sk", sk_attr)
                     .expression_attribute_values(":sk", s(*a)),
+                SortKey::DownFrom(lo, hi) => q
+                    .key_condition_expression("#pk = :pk AND #sk BETWEEN :lo AND :hi")
+                    .expression_attribute_names("#sk", sk_attr)
+                    .expression_attribute_values(":lo", s(*lo))
+                    .expression_attribute_values(":hi", s(*hi))
+                    .scan_index_forward(false),
             };
             if index.is_none() {
                 q = q.consistent_read(true);
@@ -354,8 +363,10 @@ impl DynamoStore {
                 if limit.is_some_and(|l| seen >= l) {
                     return Ok(());
                 }
-                each(item)?;
                 seen += 1;
+                if !each(item)? {
+                    return Ok(());
+                }
             }
             if limit.is_some_and(|l| seen >= l) {
                 return Ok(());
@@ -632,7 +643,65 @@ impl DynamoStore {
             }
         }
         out.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut docs: Vec<&mut StoredDocument> = out.iter_mut().map(|(_, d)| d).collect();
+        self.resolve_numbers(&mut docs).await?;
         Ok(out)
+    }
+
+    /// A number page's item key: the round, the first account of the page's documents
+    /// in one outcome partition and the page's first number there (two pages can start
+    /// at one account: a page may end within an account). `\u{1}` sorts below every
+    /// character an id holds, so keys sort by (round, account, number).
+    fn number_page_sk(round: u32, first: &AccountId, number: &str) -> String {
+        format!("NUM#{round:05}#{first}\u{1}{number}")
+    }
+
+    /// Fills in the numbers of documents that have none on their item from the number
+    /// pages finalization wrote ([`DocumentStore::assign_numbers`]): per outcome partition
+    /// and round, the pages from the one holding the last account down to the one holding
+    /// the first (one Query, highest key first). Documents of a round not numbered yet
+    /// stay without.
+    async fn resolve_numbers(&self, docs: &mut [&mut StoredDocument]) -> StoreResult<()> {
+        let mut spans: BTreeMap<(RunId, u32, u32), (AccountId, AccountId)> = BTreeMap::new();
+        for d in docs.iter().filter(|d| d.document.number.is_none()) {
+            let a = &d.document.account_id;
+            let span = spans
+                .entry((d.document.run_id, self.shard(a), d.round))
+                .or_insert_with(|| (a.clone(), a.clone()));
+            if *a < span.0 {
+                span.0 = a.clone();
+            }
+            if *a > span.1 {
+                span.1 = a.clone();
+            }
+        }
+        let reads = spans
+            .iter()
+            .map(|((run, k, round), (first, last))| async move {
+                let lo = format!("NUM#{round:05}#");
+                // Every page starting at `last` (and none starting after it) is below `hi`.
+                let hi = format!("NUM#{round:05}#{last}\u{2}");
+                let from = format!("NUM#{round:05}#{first}\u{1}");
+                let mut numbers: Vec<(DocumentId, String)> = Vec::new();
+                let pages = SortKey::DownFrom(&lo, &hi);
+                self.query_each(None, self.shard_pk(*run, *k), pages, None, |item| {
+                    let page: Vec<(DocumentId, String)> = decode(item)?;
+                    numbers.extend(page);
+                    // A page starts at its first account; the page before may hold that
+                    // account's first documents too (a page can end within an account).
+                    Ok(get_s(item, SK).is_some_and(|sk| sk >= from.as_str()))
+                })
+                .await?;
+                Ok::<_, StoreError>(numbers)
+            });
+        let numbers: HashMap<DocumentId, String> =
+            try_join_all(reads).await?.into_iter().flatten().collect();
+        for d in docs.iter_mut() {
+            if d.document.number.is_none() {
+                d.document.number = numbers.get(&d.document.id).cloned();
+            }
+        }
+        Ok(())
     }
 
     /// A run's documents in numbering order, (round, account id, group key) as
@@ -851,7 +920,7 @@ impl RunStore for DynamoStore {
                 |item| {
                     let o: AccountOutcomeRecord = decode(item)?;
                     sum.merge(&o.counters, 1);
-                    Ok(())
+                    Ok(true)
                 },
             )
             .await?;
@@ -1141,10 +1210,12 @@ fn merge_state(into: &mut AccountState, from: AccountState) {
 #[async_trait]
 impl DocumentStore for DynamoStore {
     async fn get_document(&self, id: DocumentId) -> StoreResult<Option<StoredDocument>> {
-        match self.get(doc_pk(id), "DOC").await? {
-            None => Ok(None),
-            Some(item) => stored_document(&item).map(Some),
-        }
+        let Some(item) = self.get(doc_pk(id), "DOC").await? else {
+            return Ok(None);
+        };
+        let mut d = stored_document(&item)?;
+        self.resolve_numbers(&mut [&mut d]).await?;
+        Ok(Some(d))
     }
 
     async fn round_documents(
@@ -1184,20 +1255,48 @@ impl DocumentStore for DynamoStore {
         })
     }
 
-    async fn assign_numbers(&self, numbers: &[(DocumentId, String)]) -> StoreResult<()> {
-        let requests = numbers.iter().map(|(id, number)| {
+    /// One item per outcome partition with documents in the page (`NUM#<round>#<first
+    /// account>\u{1}<first number>` in `RUN#<id>#<k>`), listing their ids and numbers, instead of an update
+    /// of each document: ~0.04 WRU a document instead of 1 (a page of 1,000 documents
+    /// over 16 partitions is 16 items of ~1 KB deflated). Rewriting a page writes the
+    /// same items.
+    async fn assign_numbers(
+        &self,
+        run: RunId,
+        round: u32,
+        numbers: &[Numbered],
+    ) -> StoreResult<()> {
+        let mut pages: BTreeMap<u32, Vec<&Numbered>> = BTreeMap::new();
+        for n in numbers {
+            pages.entry(self.shard(&n.account_id)).or_default().push(n);
+        }
+        let mut items = Vec::with_capacity(pages.len());
+        for (k, page) in pages {
+            // In numbering order: the first entry has the first account and number.
+            let Some(first) = page.first() else {
+                continue;
+            };
+            let list: Vec<(DocumentId, &str)> =
+                page.iter().map(|n| (n.id, n.number.as_str())).collect();
+            items.push(HashMap::from([
+                (PK.to_string(), s(self.shard_pk(run, k))),
+                (
+                    SK.to_string(),
+                    s(Self::number_page_sk(
+                        round,
+                        &first.account_id,
+                        &first.number,
+                    )),
+                ),
+                (DATA.to_string(), encode(&list)?),
+            ]));
+        }
+        let requests = items.into_iter().map(|item| {
             let req = self
                 .client
-                .update_item()
+                .put_item()
                 .table_name(&self.table)
-                .key(PK, s(doc_pk(*id)))
-                .key(SK, s("DOC"))
-                .update_expression("SET #n = :n")
-                .condition_expression(
-                    "attribute_exists(pk) AND (attribute_not_exists(#n) OR #n = :n)",
-                )
-                .expression_attribute_names("#n", NUMBER)
-                .expression_attribute_values(":n", s(number.clone()));
+                .set_item(Some(item));
             async move { req.send().await.map(|_| ()).map_err(sdk) }
         });
         self.in_flight("numbering", requests).await

@@ -6,10 +6,10 @@
 //! The write pattern of one account (docs/aws.md): one `TransactWriteItems` putting the
 //! outcome and each document and updating the billing state (transactional writes cost
 //! 2 WRU per started KB of each item); per batch of accounts, one plain `UpdateItem` of a
-//! run progress item (the `COUNT` items); and at finalization one
-//! conditional `UpdateItem` per document that sets its number (1 WRU per started KB of
-//! the larger of the item before and after). Documents are not indexed (a run's are found
-//! through its outcomes), so no index entry adds to either.
+//! run progress item (the `COUNT` items); and at finalization, per page of numbered
+//! documents, one `PutItem` of a number page per outcome partition (`NUM` items, 1 WRU
+//! per started KB). Documents are not indexed (a run's are found through its outcomes)
+//! and not rewritten when numbered.
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use std::collections::{BTreeMap, HashMap};
@@ -114,6 +114,7 @@ impl Footprint {
         let shards = self.get("RUN#shard/COUNT");
         let states = self.get("ACCT/STATE");
         let marks = self.get("ACCT/MARK");
+        let number_pages = self.get("RUN#shard/NUM");
         let per_item = |k: KindStats| k.write_units.checked_div(k.items).unwrap_or(1).max(1);
         // Each committed account updates its state once.
         let committed = outcomes.items;
@@ -129,7 +130,7 @@ impl Footprint {
                 "progress updates (per batch)",
                 progress_updates * per_item(shards),
             ),
-            ("finalize: numbering updates", documents.write_units),
+            ("finalize: number pages", number_pages.write_units),
         ]
     }
 }
@@ -215,9 +216,13 @@ mod tests {
             ("pk".to_string(), s("ACCT#a")),
             ("sk".to_string(), s("STATE")),
         ]));
+        f.add(&HashMap::from([
+            ("pk".to_string(), s("RUN#r#1")),
+            ("sk".to_string(), s("NUM#00000#a")),
+        ]));
         let rows = f.run_write_units(3);
         let total: u64 = rows.iter().map(|(_, w)| w).sum();
-        // outcome 2 + state 2 + doc put 4 + 3 progress updates + numbering 2
-        assert_eq!(total, 13);
+        // outcome 2 + state 2 + doc put 4 + 3 progress updates + number page 1
+        assert_eq!(total, 12);
     }
 }

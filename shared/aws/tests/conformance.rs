@@ -1225,7 +1225,9 @@ impl billrun_app::ports::DocumentStore for StoppingNumbers {
     }
     async fn assign_numbers(
         &self,
-        numbers: &[(billrun_domain::ids::DocumentId, String)],
+        run: billrun_domain::ids::RunId,
+        round: u32,
+        numbers: &[billrun_app::model::Numbered],
     ) -> billrun_app::ports::StoreResult<()> {
         use std::sync::atomic::Ordering;
         let left = self.armed_after.load(Ordering::SeqCst);
@@ -1234,7 +1236,7 @@ impl billrun_app::ports::DocumentStore for StoppingNumbers {
         }
         self.armed_after
             .store(left.saturating_sub(1), Ordering::SeqCst);
-        self.inner.assign_numbers(numbers).await
+        self.inner.assign_numbers(run, round, numbers).await
     }
     async fn set_run_status(
         &self,
@@ -1321,6 +1323,65 @@ async fn finalization_is_paged_and_resumes_after_a_stopped_page(b: Backend) {
     assert_eq!(b.app.get_run(id).await.unwrap().version, run.version);
 }
 
+/// Three documents per account (grouping by subscription), numbered 4 a page: pages end
+/// within accounts, and every document reads back with its number, alone or listed.
+async fn numbers_read_back_when_pages_end_within_an_account(b: Backend) {
+    let mut accounts = Vec::new();
+    let mut subs = Vec::new();
+    for i in 0..5 {
+        accounts.push(serde_json::json!({
+            "id": format!("A-{i:02}"), "name": format!("Customer {i}"), "currency": "USD",
+            "billCycleDay": 1, "batch": "B1", "taxRate": "0"
+        }));
+        for j in 0..3 {
+            subs.push(serde_json::json!({
+                "id": format!("S-{i:02}-{j}"), "accountId": format!("A-{i:02}"), "productId": "P",
+                "startDate": "2024-01-01",
+                "charges": [{"id": format!("C-{i:02}-{j}"), "type": "Recurring", "price": "10.00", "billingPeriod": "Month"}]
+            }));
+        }
+    }
+    let book = serde_json::json!({"accounts": accounts, "subscriptions": subs});
+    b.app
+        .import_book(book.to_string().as_bytes())
+        .await
+        .unwrap();
+    let mut app = b.app.clone();
+    app.finalize_page_size = 4;
+    let mut req = manual("2024-02-01");
+    req.grouping = billrun_domain::request::Grouping::Subscription;
+    let id = app.create_run(req, None).await.unwrap().run().id;
+    app.start_run(id).await.unwrap();
+    app.handle(&billrun_app::model::Message::Plan {
+        run_id: id,
+        page: 0,
+    })
+    .await
+    .unwrap();
+    for i in 0..5 {
+        app.process_account(id, &aid(&format!("A-{i:02}")), 0)
+            .await
+            .unwrap();
+    }
+    let run = b.app.get_run(id).await.unwrap();
+    assert_eq!(run.status, RunStatus::Completed);
+    assert_eq!(run.finalize.as_ref().map(|f| f.pages), Some(4), "4+4+4+3");
+    let listed = b.app.all_documents(id).await.unwrap();
+    assert_eq!(listed.len(), 15);
+    let first = run.number_blocks[0].first_invoice;
+    for (i, d) in listed.iter().enumerate() {
+        let expected = DocumentKind::Invoice.number(first + i as u64);
+        assert_eq!(d.number.as_deref(), Some(expected.as_str()), "listed #{i}");
+        assert_eq!(d.account_id.to_string(), format!("A-{:02}", i / 3));
+        let alone = b.app.documents.get_document(d.id).await.unwrap().unwrap();
+        assert_eq!(
+            alone.document.number.as_deref(),
+            Some(expected.as_str()),
+            "alone #{i}"
+        );
+    }
+}
+
 macro_rules! conformance {
     ($($name:ident),* $(,)?) => {
         mod memory {
@@ -1369,4 +1430,5 @@ conformance!(
     document_requests_need_an_active_template_and_render_each_document_once,
     an_account_over_one_transaction_is_billed_once_and_reverted_whole,
     finalization_is_paged_and_resumes_after_a_stopped_page,
+    numbers_read_back_when_pages_end_within_an_account,
 );
