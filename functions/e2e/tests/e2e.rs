@@ -493,6 +493,7 @@ async fn a_run_through_the_handlers_on_moto_equals_the_in_memory_run_and_stays_i
     let event: lambda_http::request::LambdaRequest =
         serde_json::from_value(http_event_value("GET", &path, "", None)).unwrap();
     let mut adapter = lambda_http::Adapter::from(qry.clone());
+    use tower::Service as _;
     let answer = tower::ServiceExt::ready(&mut adapter)
         .await
         .unwrap()
