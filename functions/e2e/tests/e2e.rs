@@ -2,10 +2,11 @@
 //! handlers themselves, fed the events API Gateway and the SQS event source mappings
 //! would send. A run created through `api-commands`, planned by `plan-run`, processed by
 //! `process-account` and read through `api-queries` gives the documents the in-memory
-//! pipeline gives for the same book; `generate-documents` stores a PDF of each of its
-//! documents in S3 (and nothing new for a second request), downloadable through the
-//! presigned URL `api-queries` redirects to; each function's SDK calls stay inside its
-//! policy.
+//! pipeline gives for the same book; `generate-documents` stores the PDFs of its
+//! documents in S3, one pack per chunk of documents (and nothing new for a second
+//! request), each downloadable through `api-queries` (a ranged GetObject of its pack,
+//! answered base64-encoded as API Gateway needs a binary body); each function's SDK
+//! calls stay inside its policy.
 
 #[path = "template.rs"]
 #[allow(dead_code)]
@@ -26,6 +27,12 @@ const SQS_EVENT: &str = include_str!("../../events/sqs-account.json");
 
 /// An API Gateway HTTP API (payload 2.0) event for `method path?query` with `body`.
 fn http_event(method: &str, path: &str, query: &str, body: Option<String>) -> lambda_http::Request {
+    lambda_http::request::from_str(&http_event_value(method, path, query, body).to_string())
+        .unwrap()
+}
+
+/// The JSON of [`http_event`].
+fn http_event_value(method: &str, path: &str, query: &str, body: Option<String>) -> Value {
     let mut v: Value = serde_json::from_str(HTTP_EVENT).unwrap();
     v["routeKey"] = format!("{method} /{{proxy+}}").into();
     v["rawPath"] = path.into();
@@ -43,7 +50,7 @@ fn http_event(method: &str, path: &str, query: &str, body: Option<String>) -> la
             v.as_object_mut().unwrap().remove("body");
         }
     }
-    lambda_http::request::from_str(&v.to_string()).unwrap()
+    v
 }
 
 async fn call(router: axum::Router, req: lambda_http::Request) -> (u16, Value) {
@@ -118,43 +125,6 @@ where
     messages.len()
 }
 
-/// The status, `Location` header and body of a response.
-async fn call_raw(router: axum::Router, req: lambda_http::Request) -> (u16, Option<String>) {
-    let response = router.oneshot(req).await.unwrap();
-    let location = response
-        .headers()
-        .get("location")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
-    (response.status().as_u16(), location)
-}
-
-/// A plain HTTP/1.1 GET of a loopback `http://` URL: the status and the body.
-fn http_get(url: &str) -> (u16, Vec<u8>) {
-    use std::io::{Read, Write};
-    let rest = url.strip_prefix("http://").unwrap();
-    let (host, path) = rest.split_at(rest.find('/').unwrap());
-    assert!(host.starts_with("127.0.0.1:"), "loopback only: {url}");
-    let mut stream = std::net::TcpStream::connect(host).unwrap();
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).unwrap();
-    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
-    let head = String::from_utf8_lossy(&raw[..split]).to_string();
-    assert!(
-        !head
-            .to_ascii_lowercase()
-            .contains("transfer-encoding: chunked"),
-        "{head}"
-    );
-    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
-    (status, raw[split + 4..].to_vec())
-}
-
 /// Every object under `prefix` with its LastModified.
 async fn objects(s3: &aws_sdk_s3::Client, bucket: &str, prefix: &str) -> Vec<(String, String)> {
     let out = s3
@@ -216,11 +186,12 @@ async fn a_run_through_the_handlers_on_moto_equals_the_in_memory_run_and_stays_i
     // One runtime per function, as each Lambda has its own: own clients, own recorder.
     let commands = Runtime::new(config.clone(), 5).await;
     let mut queries = Runtime::new(config.clone(), 5).await;
-    // The test links the S3 client (feature unification); api-queries' binary presigns
-    // without it (feature `s3-presign`): its adapter is the one under test here.
+    // The test links the S3 client (feature unification); api-queries' binary reads
+    // PDFs with its own signed ranged GetObject (feature `s3-signed`): its adapter is
+    // the one under test here.
     let mut app = (*queries.app).clone();
-    app.blobs = std::sync::Arc::new(billrun_aws::presign::S3Presigner::new(
-        &queries.clients.sdk_config,
+    app.blobs = std::sync::Arc::new(billrun_aws::s3_signed::S3SignedBlobs::new(
+        billrun_aws::signed::Signer::new(&queries.clients.sdk_config),
         &config.bucket,
         queries.metrics.clone(),
     ));
@@ -462,7 +433,26 @@ async fn a_run_through_the_handlers_on_moto_equals_the_in_memory_run_and_stays_i
     assert!(requested > 0, "{first}");
     let prefix = format!("documents/{id}/");
     let before = objects(&admin.s3, &config.bucket, &prefix).await;
-    assert_eq!(before.len() as u64, requested, "one object per document");
+    let per_pack = billrun_app::docgen::DOCUMENTS_PER_PACK as u64;
+    let packs = requested.div_ceil(per_pack);
+    assert_eq!(
+        before.len() as u64,
+        packs,
+        "one object per chunk of documents"
+    );
+    // Each pack holds exactly its chunk's PDFs back to back, as the records say.
+    let run_id: billrun_domain::ids::RunId = id.parse().unwrap();
+    let mut ends: std::collections::BTreeMap<String, u64> = Default::default();
+    for d in queries.app.all_documents(run_id).await.unwrap() {
+        let Some(file) = queries.app.catalog.document_file(d.id).await.unwrap() else {
+            continue;
+        };
+        let (key, range) = (file.key.unwrap(), file.range.unwrap());
+        let end = ends.entry(key.clone()).or_default();
+        assert_eq!(range.offset, *end, "{key}: back to back");
+        *end += range.length;
+    }
+    assert_eq!(ends.len() as u64, packs);
     for (key, _) in &before {
         let o = admin
             .s3
@@ -474,6 +464,11 @@ async fn a_run_through_the_handlers_on_moto_equals_the_in_memory_run_and_stays_i
             .unwrap();
         let bytes = o.body.collect().await.unwrap().into_bytes();
         assert!(bytes.starts_with(b"%PDF-"), "{key}");
+        assert_eq!(
+            Some(&(bytes.len() as u64)),
+            ends.get(key),
+            "{key}: its PDFs only"
+        );
     }
     let puts = generator.metrics.snapshot().s3_puts;
     tokio::time::sleep(Duration::from_millis(1100)).await; // LastModified has 1 s resolution
@@ -484,46 +479,56 @@ async fn a_run_through_the_handlers_on_moto_equals_the_in_memory_run_and_stays_i
         before,
         "a second request leaves every object as it was"
     );
-    // One conditional PutObject per document, each answered 412 (the key exists).
+    // One conditional PutObject per pack, each answered 412 (the key exists).
     assert_eq!(
         generator.metrics.snapshot().s3_puts,
-        puts + requested,
-        "and only asks to put each once"
+        puts + packs,
+        "and only asks to put each pack once"
     );
 
-    // The presigned URL downloads the same bytes.
+    // The download is the PDF itself, read with a ranged GetObject of its pack, and
+    // leaves the function as API Gateway needs a binary body: base64, flagged.
     let doc_id = invoices_of_run(&qry, &id).await;
-    let (status, location) = call_raw(
-        qry.clone(),
-        http_event("GET", &format!("/v1/invoices/{doc_id}/document"), "", None),
-    )
-    .await;
-    assert_eq!(status, 302);
-    let url = location.unwrap();
-    // The link expires: signed for 15 minutes (docgen::DOWNLOAD_URL_TTL).
-    assert!(
-        url.split(['?', '&']).any(|p| p == "X-Amz-Expires=900"),
-        "{url}"
-    );
-    let (status, downloaded) = http_get(&url);
-    assert_eq!(status, 200);
+    let path = format!("/v1/invoices/{doc_id}/document");
+    let event: lambda_http::request::LambdaRequest =
+        serde_json::from_value(http_event_value("GET", &path, "", None)).unwrap();
+    let mut adapter = lambda_http::Adapter::from(qry.clone());
+    use tower::Service as _;
+    let answer = tower::ServiceExt::ready(&mut adapter)
+        .await
+        .unwrap()
+        .call(lambda_http::LambdaEvent::new(event, Default::default()))
+        .await
+        .unwrap();
+    let answer = serde_json::to_value(&answer).unwrap();
+    assert_eq!(answer["statusCode"], 200);
+    assert_eq!(answer["headers"]["content-type"], "application/pdf");
+    assert_eq!(answer["isBase64Encoded"], true);
+    use base64::Engine as _;
+    let downloaded = base64::engine::general_purpose::STANDARD
+        .decode(answer["body"].as_str().unwrap())
+        .unwrap();
+    assert!(downloaded.starts_with(b"%PDF-"));
+    assert!(downloaded.trim_ascii_end().ends_with(b"%%EOF"));
     let (_, doc) = call(
         qry.clone(),
         http_event("GET", &format!("/v1/invoices/{doc_id}"), "", None),
     )
     .await;
     assert_eq!(doc["documentStatus"], "Generated");
-    let number = doc["number"].as_str().unwrap();
-    let key = before
-        .iter()
-        .map(|(k, _)| k)
-        .find(|k| k.starts_with(&format!("{prefix}{number}-")))
+    let file = queries
+        .app
+        .catalog
+        .document_file(doc_id.parse().unwrap())
+        .await
+        .unwrap()
         .unwrap();
+    let (key, range) = (file.key.unwrap(), file.range.unwrap());
     let stored = admin
         .s3
         .get_object()
         .bucket(&config.bucket)
-        .key(key)
+        .key(&key)
         .send()
         .await
         .unwrap()
@@ -532,7 +537,11 @@ async fn a_run_through_the_handlers_on_moto_equals_the_in_memory_run_and_stays_i
         .await
         .unwrap()
         .into_bytes();
-    assert_eq!(downloaded, stored.to_vec());
+    let (from, to) = (
+        range.offset as usize,
+        (range.offset + range.length) as usize,
+    );
+    assert_eq!(downloaded, stored[from..to].to_vec());
 
     // Each function called only what its policy grants; what it grants but the run did
     // not need is listed with its reason.

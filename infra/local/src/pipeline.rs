@@ -156,8 +156,8 @@ pub async fn ensure_template(app: &App) -> Result<(), AppError> {
 }
 
 /// Writes the generated PDF of each of the run's documents to `dir/{number}.pdf`,
-/// skipping those whose object key is in `written` already (the same bytes); returns
-/// the files written, in numbering order.
+/// skipping those whose place (pack key and range) is in `written` already (the same
+/// bytes); returns the files written, in numbering order.
 pub async fn write_pdfs(
     app: &App,
     run: RunId,
@@ -168,16 +168,21 @@ pub async fn write_pdfs(
         .map_err(|e| AppError::Internal(format!("{}: {e}", dir.display())))?;
     let mut files = Vec::new();
     for d in app.all_documents(run).await? {
+        let file = app.catalog.document_file(d.id).await?;
         let (Some(number), Some(key)) = (
             d.number.as_ref(),
-            app.catalog.document_file(d.id).await?.and_then(|f| f.key),
+            file.as_ref().and_then(|f| f.key.as_ref()),
         ) else {
             continue;
         };
-        if written.get(&d.id) == Some(&key) {
+        let place = match file.as_ref().and_then(|f| f.range) {
+            Some(r) => format!("{key}#{}+{}", r.offset, r.length),
+            None => key.clone(),
+        };
+        if written.get(&d.id) == Some(&place) {
             continue;
         }
-        let Some(bytes) = app.blobs.get_blob(&key).await? else {
+        let Some(bytes) = app.document_pdf(d.id).await? else {
             continue;
         };
         // Whole or not at all: a reader never sees half a file.
@@ -186,7 +191,7 @@ pub async fn write_pdfs(
         std::fs::write(&partial, bytes)
             .and_then(|()| std::fs::rename(&partial, &path))
             .map_err(|e| AppError::Internal(format!("{}: {e}", path.display())))?;
-        written.insert(d.id, key);
+        written.insert(d.id, place);
         files.push(path);
     }
     Ok(files)

@@ -194,8 +194,11 @@ async fn serve_on_the_aws_adapters_runs_the_same_session_against_the_local_endpo
             (d["documentStatus"] != "Pending").then_some(d)
         });
         assert_eq!(generated.unwrap()["documentStatus"], "Generated");
-        let (s, _) = http_bytes(addr, "GET", &format!("/v1/invoices/{doc}/document"), "");
-        assert_eq!(s, 302, "a presigned S3 URL");
+        // The PDF itself, read out of its pack in S3 with a ranged GetObject.
+        let (s, pdf) = http_bytes(addr, "GET", &format!("/v1/invoices/{doc}/document"), "");
+        assert_eq!(s, 200);
+        assert!(pdf.starts_with(b"%PDF-"));
+        assert!(pdf.trim_ascii_end().ends_with(b"%%EOF"));
     })
     .await
     .unwrap();

@@ -1,8 +1,8 @@
 //! Invoice document generation: `POST /v1/invoice-runs/{id}/documents` (a request for
 //! the PDFs of a run's documents), `GET /v1/document-requests/{id}` (its progress) and
-//! `GET /v1/invoices/{id}/document` (the PDF: a 302 to a presigned S3 URL on AWS, the
-//! bytes themselves on the local backend), and `POST /v1/document-requests/{id}/resend`
-//! (the messages of a request's documents without a result, sent again).
+//! `GET /v1/invoices/{id}/document` (the PDF, read out of its pack with one ranged
+//! GetObject), and `POST /v1/document-requests/{id}/resend` (the messages of a
+//! request's documents without a result, sent again).
 
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::uuid_id;
@@ -13,7 +13,7 @@ use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use billrun_app::docgen::{Download, RequestOutcome};
+use billrun_app::docgen::RequestOutcome;
 use billrun_domain::ids::{DocumentId, DocumentRequestId};
 
 #[utoipa::path(post, path = "/v1/invoice-runs/{id}/documents", tag = "results",
@@ -21,7 +21,7 @@ use billrun_domain::ids::{DocumentId, DocumentRequestId};
         ("id" = uuid::Uuid, Path, description = "Run id"),
         ("Idempotency-Key" = Option<String>, Header, description = "A replay answers 200 with the same request and sends the messages of its documents that have no result yet (those a failed queue send left out)")),
     responses(
-        (status = 202, description = "Accepted: one document message per Draft, Approved or Posted document of the run", body = schema::DocumentRequest),
+        (status = 202, description = "Accepted: one message per chunk of up to 25 of the run's Draft, Approved or Posted documents in numbering order; each chunk's PDFs are stored as one S3 object (a pack)", body = schema::DocumentRequest),
         (status = 200, description = "Replayed (same Idempotency-Key): the request, its missing messages sent again", body = schema::DocumentRequest),
         (status = 400, description = "Not a UUID, or a bad Idempotency-Key", body = ErrorBody),
         (status = 404, description = "Unknown run", body = ErrorBody),
@@ -59,7 +59,7 @@ pub async fn request_documents(
 #[utoipa::path(post, path = "/v1/document-requests/{id}/resend", tag = "results",
     params(("id" = uuid::Uuid, Path, description = "Document request id")),
     responses(
-        (status = 202, description = "The messages of the request's documents without a result were sent again (none when it is complete); `Resent` header: how many", body = schema::DocumentRequest),
+        (status = 202, description = "The messages of the request's documents without a result were sent again, in chunks of up to 25 (none when it is complete); `Resent` header: how many documents they cover", body = schema::DocumentRequest),
         (status = 400, description = "Not a UUID", body = ErrorBody),
         (status = 404, description = "Unknown", body = ErrorBody),
         (status = 503, description = "The queue failed again: retry", body = ErrorBody)))]
@@ -88,19 +88,16 @@ pub async fn get_request(State(app): AppState, Path(id): Path<String>) -> ApiRes
 #[utoipa::path(get, path = "/v1/invoices/{id}/document", tag = "results",
     params(("id" = uuid::Uuid, Path, description = "Document id")),
     responses(
-        (status = 302, description = "AWS: a presigned GET URL of the PDF, valid 15 minutes (`Location`)"),
-        (status = 200, description = "Local backend: the PDF", content_type = "application/pdf"),
+        (status = 200, description = "The PDF (read out of its pack with one ranged GetObject; base64-encoded for API Gateway, which decodes it)", content_type = "application/pdf"),
         (status = 400, description = "Not a UUID", body = ErrorBody),
         (status = 404, description = "Unknown document, or no PDF generated yet", body = ErrorBody)))]
 pub async fn get_pdf(State(app): AppState, Path(id): Path<String>) -> ApiResult<Response> {
     let id: DocumentId = uuid_id(&id)?;
-    Ok(match app.document_download(id).await? {
-        Download::Redirect(url) => (StatusCode::FOUND, [(header::LOCATION, url)]).into_response(),
-        Download::Bytes(bytes) => (
-            StatusCode::OK,
-            [(header::CONTENT_TYPE, "application/pdf")],
-            bytes,
-        )
-            .into_response(),
-    })
+    let bytes = app.document_download(id).await?;
+    Ok((
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/pdf")],
+        bytes,
+    )
+        .into_response())
 }

@@ -573,9 +573,17 @@ impl<T: ?Sized + BlobStore> BlobStore for Faulty<T> {
     async fn get_blob(&self, key: &str) -> StoreResult<Option<Vec<u8>>> {
         self.plan.read("get_blob", self.inner.get_blob(key)).await
     }
-    async fn presign_get(&self, key: &str, ttl: Duration) -> StoreResult<Option<String>> {
+    async fn get_blob_range(
+        &self,
+        key: &str,
+        offset: u64,
+        length: u64,
+    ) -> StoreResult<Option<Vec<u8>>> {
         self.plan
-            .read("presign_get", self.inner.presign_get(key, ttl))
+            .read(
+                "get_blob_range",
+                self.inner.get_blob_range(key, offset, length),
+            )
             .await
     }
 }
@@ -765,11 +773,11 @@ impl<T: ?Sized + Catalog> DocumentRequestStore for Faulty<T> {
             )
             .await
     }
-    async fn record_document_file(&self, file: &DocumentFile) -> StoreResult<bool> {
+    async fn record_document_files(&self, files: &[DocumentFile]) -> StoreResult<u64> {
         self.plan
             .write(
-                "record_document_file",
-                self.inner.record_document_file(file),
+                "record_document_files",
+                self.inner.record_document_files(files),
             )
             .await
     }

@@ -725,6 +725,18 @@ impl BlobStore for MemoryBlobs {
     async fn get_blob(&self, key: &str) -> StoreResult<Option<Vec<u8>>> {
         Ok(self.blobs.lock().get(key).map(|(b, _)| b.clone()))
     }
+
+    async fn get_blob_range(
+        &self,
+        key: &str,
+        offset: u64,
+        length: u64,
+    ) -> StoreResult<Option<Vec<u8>>> {
+        match self.blobs.lock().get(key) {
+            None => Ok(None),
+            Some((b, _)) => crate::ports::slice_range(key, b, offset, length).map(Some),
+        }
+    }
 }
 
 impl MemoryBlobs {
@@ -762,24 +774,28 @@ impl DocumentRequestStore for MemoryStore {
         Ok(self.inner.lock().latest_doc_request.get(&run).copied())
     }
 
-    async fn record_document_file(&self, file: &DocumentFile) -> StoreResult<bool> {
+    async fn record_document_files(&self, files: &[DocumentFile]) -> StoreResult<u64> {
         let mut g = self.inner.lock();
         let g = &mut *g;
-        let Some(r) = g.doc_requests.get_mut(&file.request_id) else {
-            return Err(StoreError::Fatal(format!(
-                "document request {} does not exist",
-                file.request_id
-            )));
-        };
-        if !g.doc_results.insert((file.request_id, file.document_id)) {
-            return Ok(false);
+        let mut recorded = 0;
+        for file in files {
+            let Some(r) = g.doc_requests.get_mut(&file.request_id) else {
+                return Err(StoreError::Fatal(format!(
+                    "document request {} does not exist",
+                    file.request_id
+                )));
+            };
+            if !g.doc_results.insert((file.request_id, file.document_id)) {
+                continue;
+            }
+            match file.status {
+                GenerationStatus::Generated => r.1 += 1,
+                GenerationStatus::Failed => r.2 += 1,
+            }
+            g.doc_files.insert(file.document_id, file.clone());
+            recorded += 1;
         }
-        match file.status {
-            GenerationStatus::Generated => r.1 += 1,
-            GenerationStatus::Failed => r.2 += 1,
-        }
-        g.doc_files.insert(file.document_id, file.clone());
-        Ok(true)
+        Ok(recorded)
     }
 
     async fn document_file(&self, document: DocumentId) -> StoreResult<Option<DocumentFile>> {

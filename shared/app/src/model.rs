@@ -167,12 +167,31 @@ pub enum Message {
         account_id: AccountId,
         round: u32,
     },
-    /// Render and store the PDF of one document of a generation request.
+    /// Render the PDFs of a chunk of a generation request's documents (at most
+    /// [`crate::docgen::DOCUMENTS_PER_PACK`], in numbering order) and store them as one
+    /// S3 object (a pack).
     #[serde(rename_all = "camelCase")]
     Document {
         request_id: DocumentRequestId,
-        document_id: DocumentId,
+        /// A message queued before packs (one document, `documentId`) reads as a chunk
+        /// of one.
+        #[serde(alias = "documentId", deserialize_with = "one_or_many")]
+        document_ids: Vec<DocumentId>,
     },
+}
+
+/// `documentIds` (an array) or the `documentId` of a message queued before packs.
+fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<DocumentId>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(DocumentId),
+        Many(Vec<DocumentId>),
+    }
+    Ok(match OneOrMany::deserialize(d)? {
+        OneOrMany::One(id) => vec![id],
+        OneOrMany::Many(ids) => ids,
+    })
 }
 
 /// One page of selected accounts.

@@ -234,8 +234,8 @@ impl App {
             } => self.process_account(*run_id, account_id, *round).await,
             Message::Document {
                 request_id,
-                document_id,
-            } => self.generate_document(*request_id, *document_id).await,
+                document_ids,
+            } => self.generate_documents(*request_id, document_ids).await,
         }
     }
 
@@ -258,9 +258,9 @@ impl App {
             }
             Message::Document {
                 request_id,
-                document_id,
+                document_ids,
             } => {
-                self.give_up_document(*request_id, *document_id, reason)
+                self.give_up_documents(*request_id, document_ids, reason)
                     .await
             }
         }

@@ -50,11 +50,12 @@ impl BlobStore for NoBlobs {
         Err(no_s3(key))
     }
 
-    async fn presign_get(
+    async fn get_blob_range(
         &self,
         key: &str,
-        _ttl: std::time::Duration,
-    ) -> StoreResult<Option<String>> {
+        _offset: u64,
+        _length: u64,
+    ) -> StoreResult<Option<Vec<u8>>> {
         Err(no_s3(key))
     }
 }
@@ -76,7 +77,7 @@ mod tests {
             "{e}"
         );
         let e = NoBlobs
-            .presign_get("documents/x.pdf", std::time::Duration::from_secs(1))
+            .get_blob_range("documents/x.bin", 0, 1)
             .await
             .unwrap_err();
         assert!(matches!(e, StoreError::Fatal(_)));

@@ -5,16 +5,14 @@
 //!
 //! The S3 and SQS clients are features (`s3`, `sqs`): a Lambda function links only the
 //! ones it calls; without one, its port is [`NoBlobs`] or [`NoQueue`]. A function that
-//! only hands out download links presigns them without the S3 client (`s3-presign`); one
-//! that only writes files signs its PutObject requests itself (`s3-signed`).
+//! only writes document packs or reads PDFs out of them signs its PutObject and ranged
+//! GetObject requests itself, without the S3 client (`s3-signed`).
 
 pub mod absent;
 pub mod config;
 pub mod dynamo;
 pub mod footprint;
 pub mod metrics;
-#[cfg(feature = "s3-presign")]
-pub mod presign;
 #[cfg(all(feature = "s3", feature = "sqs"))]
 pub mod provision;
 #[cfg(feature = "s3")]
@@ -25,7 +23,7 @@ pub mod s3_signed;
 pub mod signed;
 #[cfg(feature = "sqs")]
 pub mod sqs;
-#[cfg(any(feature = "s3-presign", feature = "s3-signed"))]
+#[cfg(feature = "s3-signed")]
 pub mod uri;
 
 pub use absent::{NoBlobs, NoQueue};
@@ -41,8 +39,8 @@ use billrun_app::ports::{BlobStore, WorkQueue};
 use billrun_app::App;
 use std::sync::Arc;
 
-/// The use cases over DynamoDB, S3 (feature `s3`; with `s3-signed`, conditional writes
-/// only; with `s3-presign`, presigned downloads only; else [`NoBlobs`]) and SQS (feature
+/// The use cases over DynamoDB, S3 (feature `s3`; with `s3-signed`, signed PutObject
+/// and GetObject requests without the client; else [`NoBlobs`]) and SQS (feature
 /// `sqs`, else [`NoQueue`]).
 pub fn app(
     config: &AwsConfig,
@@ -71,16 +69,7 @@ pub fn app(
         &config.bucket,
         metrics.clone(),
     ));
-    #[cfg(all(
-        feature = "s3-presign",
-        not(any(feature = "s3", feature = "s3-signed"))
-    ))]
-    let blobs: Arc<dyn BlobStore> = Arc::new(presign::S3Presigner::new(
-        &clients.sdk_config,
-        &config.bucket,
-        metrics.clone(),
-    ));
-    #[cfg(not(any(feature = "s3", feature = "s3-presign", feature = "s3-signed")))]
+    #[cfg(not(any(feature = "s3", feature = "s3-signed")))]
     let blobs: Arc<dyn BlobStore> = Arc::new(NoBlobs);
     let app = App {
         runs: store.clone(),

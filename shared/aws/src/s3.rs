@@ -3,13 +3,11 @@
 use crate::metrics::{bump, Metrics};
 use async_trait::async_trait;
 use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata};
-use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::ServerSideEncryption;
 use billrun_app::error::StoreError;
-use billrun_app::ports::{BlobStore, StoreResult};
+use billrun_app::ports::{byte_range, BlobStore, StoreResult};
 use std::sync::Arc;
-use std::time::Duration;
 
 pub struct S3Blobs {
     client: aws_sdk_s3::Client,
@@ -87,78 +85,45 @@ impl BlobStore for S3Blobs {
         }
     }
 
-    /// A presigned GetObject URL (signed locally: no request is made).
-    async fn presign_get(&self, key: &str, ttl: Duration) -> StoreResult<Option<String>> {
-        let config = PresigningConfig::expires_in(ttl)
-            .map_err(|e| StoreError::Fatal(format!("presigning config: {e}")))?;
-        let request = self
+    /// GetObject with a `Range` header; the answer must hold the whole range.
+    async fn get_blob_range(
+        &self,
+        key: &str,
+        offset: u64,
+        length: u64,
+    ) -> StoreResult<Option<Vec<u8>>> {
+        bump(&self.metrics.s3_gets);
+        match self
             .client
             .get_object()
             .bucket(&self.bucket)
             .key(key)
-            .presigned(config)
+            .range(byte_range(offset, length)?)
+            .send()
             .await
-            .map_err(s3_err)?;
-        Ok(Some(request.uri().to_string()))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use billrun_app::docgen::DOWNLOAD_URL_TTL;
-
-    /// A client that never connects: presigning signs locally.
-    fn blobs() -> S3Blobs {
-        let config = aws_sdk_s3::Config::builder()
-            .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
-            .region(aws_sdk_s3::config::Region::new("us-east-1"))
-            .credentials_provider(aws_sdk_s3::config::Credentials::new(
-                "AKIDEXAMPLE",
-                "secret",
-                None,
-                None,
-                "test",
-            ))
-            .endpoint_url("http://127.0.0.1:9")
-            .force_path_style(true)
-            .build();
-        S3Blobs::new(
-            aws_sdk_s3::Client::from_conf(config),
-            "bucket",
-            Arc::new(Metrics::default()),
-        )
-    }
-
-    fn query(url: &str, name: &str) -> Option<String> {
-        let (_, q) = url.split_once('?')?;
-        q.split('&')
-            .find_map(|p| p.strip_prefix(&format!("{name}=")).map(str::to_string))
-    }
-
-    #[tokio::test]
-    async fn a_presigned_download_link_expires_after_fifteen_minutes_by_default() {
-        assert_eq!(DOWNLOAD_URL_TTL, Duration::from_secs(15 * 60));
-        let url = blobs()
-            .presign_get("documents/r/INV-1.pdf", DOWNLOAD_URL_TTL)
-            .await
-            .unwrap()
-            .unwrap();
-        assert_eq!(
-            query(&url, "X-Amz-Expires").as_deref(),
-            Some("900"),
-            "{url}"
-        );
-        assert!(query(&url, "X-Amz-Signature").is_some(), "{url}");
-        assert!(url.contains("/bucket/documents/r/INV-1.pdf?"), "{url}");
-        // The expiry is the one asked for, and S3's one-week ceiling is refused.
-        let url = blobs()
-            .presign_get("k", Duration::from_secs(60))
-            .await
-            .unwrap()
-            .unwrap();
-        assert_eq!(query(&url, "X-Amz-Expires").as_deref(), Some("60"));
-        let week = Duration::from_secs(7 * 24 * 3600 + 1);
-        assert!(blobs().presign_get("k", week).await.is_err());
+        {
+            Ok(out) => {
+                let bytes = out
+                    .body
+                    .collect()
+                    .await
+                    .map_err(|e| StoreError::Transient(format!("reading object {key}: {e}")))?
+                    .into_bytes();
+                if bytes.len() as u64 != length {
+                    return Err(StoreError::Fatal(format!(
+                        "object {key}: {} bytes from {offset}, not {length}",
+                        bytes.len()
+                    )));
+                }
+                Ok(Some(bytes.to_vec()))
+            }
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => Ok(None),
+            Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 416) => {
+                Err(StoreError::Fatal(format!(
+                    "object {key} does not hold {length} bytes from {offset}"
+                )))
+            }
+            Err(e) => Err(s3_err(e)),
+        }
     }
 }

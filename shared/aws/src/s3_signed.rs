@@ -1,13 +1,14 @@
-//! The file port of generate-documents: PutObject signed with SigV4 alone
-//! ([`crate::signed`]), without the S3 client (1.43 MB of a release binary). A PDF is
-//! written once: `If-None-Match: *` makes S3 answer 412 when the content-addressed key
-//! exists, which needs only `s3:PutObject`.
+//! The file port of generate-documents and api-queries: PutObject and (ranged)
+//! GetObject signed with SigV4 alone ([`crate::signed`]), without the S3 client (1.43 MB
+//! of a release binary). A pack is written once: `If-None-Match: *` makes S3 answer 412
+//! when the content-addressed key exists, which needs only `s3:PutObject`. A download
+//! reads one PDF of its pack: GetObject with `Range: bytes=a-b` (`s3:GetObject`).
 
 use crate::metrics::{bump, Metrics};
 use crate::signed::{Reply, Service, Signer};
 use crate::uri::encode;
 use billrun_app::error::StoreError;
-use billrun_app::ports::{BlobStore, StoreResult};
+use billrun_app::ports::{byte_range, BlobStore, StoreResult};
 use std::sync::Arc;
 
 pub struct S3SignedBlobs {
@@ -53,6 +54,36 @@ impl S3SignedBlobs {
         ];
         (url, headers)
     }
+
+    /// The URL and headers of the GetObject of `key`, of `range` (`bytes=a-b`) alone
+    /// when given.
+    pub fn get_request(
+        &self,
+        key: &str,
+        range: Option<String>,
+    ) -> (String, Vec<(&'static str, String)>) {
+        let url = format!("{}/{}?x-id=GetObject", self.base, encode(key, true));
+        (url, range.map(|r| ("range", r)).into_iter().collect())
+    }
+
+    /// GetObject of `key` (a range of it when given): `None` when no object has the key.
+    async fn get(&self, key: &str, range: Option<String>) -> StoreResult<Option<Vec<u8>>> {
+        bump(&self.metrics.s3_gets);
+        self.metrics.record("s3:GetObject".to_string());
+        let (url, headers) = self.get_request(key, range);
+        let reply = self
+            .signer
+            .send(Service::S3, "GET", &url, &headers, &[])
+            .await?;
+        match reply.status {
+            200..=299 => Ok(Some(reply.body)),
+            404 if code(&reply).as_deref() == Some("NoSuchKey") => Ok(None),
+            416 => Err(StoreError::Fatal(format!(
+                "GetObject {key}: HTTP 416: the object does not hold the range"
+            ))),
+            _ => Err(s3_error("GetObject", key, &reply)),
+        }
+    }
 }
 
 /// The `<Code>` of an S3 XML error.
@@ -66,10 +97,10 @@ fn code(reply: &Reply) -> Option<String> {
 /// As the S3 client adapter maps them: a missing bucket, a denied or unknown key (and a
 /// signature S3 rejects) are fatal, the rest (5xx, throttling, a conflicting concurrent
 /// conditional write, 409) transient.
-fn s3_error(key: &str, reply: &Reply) -> StoreError {
+fn s3_error(operation: &str, key: &str, reply: &Reply) -> StoreError {
     let code = code(reply);
     let text = format!(
-        "PutObject {key}: HTTP {} {}",
+        "{operation} {key}: HTTP {} {}",
         reply.status,
         code.as_deref().unwrap_or("(no error code)")
     );
@@ -94,16 +125,29 @@ impl BlobStore for S3SignedBlobs {
         match reply.status {
             200..=299 => Ok(true),
             412 => Ok(false),
-            _ => Err(s3_error(key, &reply)),
+            _ => Err(s3_error("PutObject", key, &reply)),
         }
     }
 
-    /// Never called in generate-documents (downloads are presigned by api-queries).
     async fn get_blob(&self, key: &str) -> StoreResult<Option<Vec<u8>>> {
-        Err(StoreError::Fatal(format!(
-            "cannot read document file {key}: this function only writes them \
-             (the S3 client is billrun-aws feature `s3`)"
-        )))
+        self.get(key, None).await
+    }
+
+    /// The answer must hold the whole range (206 with `length` bytes).
+    async fn get_blob_range(
+        &self,
+        key: &str,
+        offset: u64,
+        length: u64,
+    ) -> StoreResult<Option<Vec<u8>>> {
+        let bytes = self.get(key, Some(byte_range(offset, length)?)).await?;
+        match bytes {
+            Some(b) if b.len() as u64 != length => Err(StoreError::Fatal(format!(
+                "GetObject {key}: {} bytes from {offset}, not {length}",
+                b.len()
+            ))),
+            other => Ok(other),
+        }
     }
 }
 
@@ -182,6 +226,56 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn signs_the_ranged_get_object_the_s3_client_signs() {
+        let at = SystemTime::UNIX_EPOCH + Duration::from_secs(1_790_000_000);
+        let key = "documents/0d2f/pack-INV 2026-001+A-0123abcd.bin";
+        for endpoint in [None, Some("http://127.0.0.1:5000")] {
+            for token in [None, Some("session/token+=")] {
+                let sdk = sdk(endpoint, token, at);
+                let capture = Capture(Arc::default(), 206, "");
+                let connector = SharedHttpConnector::new(capture.clone());
+                let config = aws_sdk_s3::config::Builder::from(&sdk)
+                    .force_path_style(endpoint.is_some())
+                    .http_client(http_client_fn(move |_, _| connector.clone()))
+                    .build();
+                let _ = aws_sdk_s3::Client::from_conf(config)
+                    .get_object()
+                    .bucket("billrun-documents")
+                    .key(key)
+                    .range("bytes=36600-73199")
+                    .send()
+                    .await;
+                let (method, uri, theirs, _) = capture.0.lock().pop().unwrap();
+                let blobs =
+                    S3SignedBlobs::new(Signer::new(&sdk), "billrun-documents", Arc::default());
+                let range = byte_range(36_600, 36_600).unwrap();
+                let (url, headers) = blobs.get_request(key, Some(range));
+                assert_eq!((method.as_str(), url.as_str()), ("GET", uri.as_str()));
+                assert_eq!(get(&theirs, "range"), Some("bytes=36600-73199"));
+                let ours = blobs
+                    .signer
+                    .signed_headers(Service::S3, "GET", &url, &headers, &[], at)
+                    .await
+                    .unwrap();
+                for (name, value) in &ours {
+                    if name != "authorization" {
+                        assert_eq!(get(&theirs, name), Some(value.as_str()), "{name}");
+                    }
+                }
+                let resigned = blobs
+                    .signer
+                    .signed_headers(Service::S3, "GET", &url, &unsigned(&theirs), &[], at)
+                    .await
+                    .unwrap();
+                assert_eq!(
+                    get(&resigned, "authorization"),
+                    get(&theirs, "authorization")
+                );
+            }
+        }
+    }
+
+    #[tokio::test]
     async fn an_existing_key_is_not_written_and_errors_are_classified() {
         let at = SystemTime::now();
         let sdk = sdk(Some("http://127.0.0.1:9"), None, at);
@@ -214,11 +308,17 @@ mod tests {
             status: 403,
             body: b"<Error><Code>AccessDenied</Code></Error>".to_vec(),
         };
-        assert!(matches!(s3_error("k", &denied), StoreError::Fatal(_)));
+        assert!(matches!(
+            s3_error("PutObject", "k", &denied),
+            StoreError::Fatal(_)
+        ));
         let conflict = Reply {
             status: 409,
             body: b"<Error><Code>ConditionalRequestConflict</Code></Error>".to_vec(),
         };
-        assert!(matches!(s3_error("k", &conflict), StoreError::Transient(_)));
+        assert!(matches!(
+            s3_error("PutObject", "k", &conflict),
+            StoreError::Transient(_)
+        ));
     }
 }

@@ -1,4 +1,4 @@
-//! Percent-encoding of URI parts, shared by the SigV4-signed requests and presigned URLs.
+//! Percent-encoding of URI parts for the SigV4-signed requests.
 
 /// RFC 3986 percent-encoding of everything but the unreserved characters (and `/` in a
 /// key's path).

@@ -436,7 +436,9 @@ async fn blobs_round_trip(b: Backend) {
 }
 
 async fn document_requests_need_an_active_template_and_render_each_document_once(b: Backend) {
-    use billrun_app::docgen::{DocumentFile, DocumentRequestStatus, GenerationStatus};
+    use billrun_app::docgen::{
+        DocumentFile, DocumentRequestStatus, GenerationStatus, DOCUMENTS_PER_PACK,
+    };
     b.app.import_book(EXAMPLE.as_bytes()).await.unwrap();
     let run = run_to_end(&b, request("2024-02-01")).await;
     let queued = b.queued_documents().await;
@@ -472,23 +474,59 @@ async fn document_requests_need_an_active_template_and_render_each_document_once
         b.app.run_document_counters(run.id).await.unwrap(),
         Some(done.counters)
     );
+    // One pack per chunk of DOCUMENTS_PER_PACK documents in numbering order, holding
+    // exactly the chunk's PDFs back to back; each record names its range.
     let mut keys = Vec::new();
-    for d in &documents {
+    let mut packs: Vec<(String, u64)> = Vec::new();
+    for (i, d) in documents.iter().enumerate() {
         let file = b.app.catalog.document_file(d.id).await.unwrap().unwrap();
         assert_eq!(file.status, GenerationStatus::Generated);
         let key = file.key.clone().unwrap();
-        let number = d.number.clone().unwrap();
-        assert!(key.starts_with(&format!("documents/{}/{number}-", run.id)));
-        let bytes = b.blobs.get_blob(&key).await.unwrap().unwrap();
-        assert!(bytes.starts_with(b"%PDF-"));
+        let range = file.range.unwrap();
+        if i % DOCUMENTS_PER_PACK == 0 {
+            let first = d.number.clone().unwrap();
+            assert!(key.starts_with(&format!("documents/{}/pack-{first}-", run.id)));
+            assert_eq!(range.offset, 0);
+            packs.push((key.clone(), 0));
+        }
+        let (pack, end) = packs.last_mut().unwrap();
+        assert_eq!(&key, pack, "document {i} is in its chunk's pack");
+        assert_eq!(range.offset, *end, "right after the previous PDF");
+        *end += range.length;
+        let pdf = b
+            .blobs
+            .get_blob_range(&key, range.offset, range.length)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(pdf.starts_with(b"%PDF-"));
+        assert!(pdf.trim_ascii_end().ends_with(b"%%EOF"));
+        assert_eq!(b.app.document_download(d.id).await.unwrap(), pdf);
         keys.push(key);
     }
+    for (key, end) in &packs {
+        let whole = b.blobs.get_blob(key).await.unwrap().unwrap();
+        assert_eq!(
+            whole.len() as u64,
+            *end,
+            "{key} holds its chunk's PDFs only"
+        );
+    }
+    // A range past the end of a pack is an error, not fewer bytes.
+    let (key, end) = &packs[0];
+    assert!(b.blobs.get_blob_range(key, end - 1, 2).await.is_err());
+    assert_eq!(
+        b.blobs.get_blob_range("documents/none.bin", 0, 1).await,
+        Ok(None)
+    );
 
     // A redelivered message changes nothing; a recorded pair is recorded once.
-    b.app
-        .generate_document(view.id, documents[0].id)
-        .await
-        .unwrap();
+    let chunk: Vec<_> = documents
+        .iter()
+        .take(DOCUMENTS_PER_PACK)
+        .map(|d| d.id)
+        .collect();
+    b.app.generate_documents(view.id, &chunk).await.unwrap();
     let again: DocumentFile = b
         .app
         .catalog
@@ -497,6 +535,13 @@ async fn document_requests_need_an_active_template_and_render_each_document_once
         .unwrap()
         .unwrap();
     assert!(!b.app.catalog.record_document_file(&again).await.unwrap());
+    assert_eq!(
+        b.app
+            .catalog
+            .record_document_files(&[again.clone(), again])
+            .await,
+        Ok(0)
+    );
     assert_eq!(
         b.app.document_request(view.id).await.unwrap().counters,
         done.counters
@@ -509,6 +554,30 @@ async fn document_requests_need_an_active_template_and_render_each_document_once
         let file = b.app.catalog.document_file(d.id).await.unwrap().unwrap();
         assert_eq!(file.request_id, second.id);
         assert_eq!(file.key.as_ref(), Some(key));
+    }
+
+    // A chunk redelivered after part of it was recorded records the rest, each once,
+    // pointing into the same pack (rebuilt from the same bytes, not written anew).
+    let third = b.app.request_documents(run.id).await.unwrap();
+    let mut first = b
+        .app
+        .catalog
+        .document_file(chunk[0])
+        .await
+        .unwrap()
+        .unwrap();
+    first.request_id = third.id;
+    assert!(b.app.catalog.record_document_file(&first).await.unwrap());
+    b.app.generate_documents(third.id, &chunk).await.unwrap();
+    let counters = b.app.document_request(third.id).await.unwrap().counters;
+    assert_eq!(
+        (counters.generated, counters.failed),
+        (chunk.len() as u64, 0),
+        "each of the chunk counted once"
+    );
+    for (d, key) in chunk.iter().zip(&keys) {
+        let file = b.app.catalog.document_file(*d).await.unwrap().unwrap();
+        assert_eq!((file.request_id, file.key.as_ref()), (third.id, Some(key)));
     }
 }
 

@@ -325,3 +325,63 @@ async fn few_billed_marks_go_inline_in_the_state_and_a_cancel_takes_them_out() {
     let book = b.app.book.account_book(&a).await.unwrap().unwrap();
     assert_eq!(book.state.usage_billed.len(), 3);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_signed_adapter_writes_a_pack_once_and_reads_one_pdf_out_of_it_with_a_ranged_get() {
+    use billrun_app::ports::BlobStore;
+    use billrun_aws::s3_signed::S3SignedBlobs;
+    use billrun_aws::signed::Signer;
+    let b = Backend::aws().await;
+    let (config, clients) = b.aws.as_ref().unwrap();
+    let metrics = std::sync::Arc::new(billrun_aws::Metrics::default());
+    let blobs = S3SignedBlobs::new(
+        Signer::new(&clients.sdk_config),
+        &config.bucket,
+        metrics.clone(),
+    );
+    let pdfs: [&[u8]; 3] = [
+        b"%PDF-1.7 one\n%%EOF\n",
+        b"%PDF-1.7 two!\n%%EOF\n",
+        b"%PDF-3",
+    ];
+    let pack = pdfs.concat();
+    let key = "documents/run/pack-INV 1+A-0123abcd.bin";
+    assert!(blobs
+        .put_blob(key, pack.clone(), "application/octet-stream")
+        .await
+        .unwrap());
+    // A redelivery writes nothing new: 412 on the conditional put.
+    assert!(!blobs
+        .put_blob(key, b"other".to_vec(), "application/octet-stream")
+        .await
+        .unwrap());
+    let mut offset = 0;
+    for pdf in pdfs {
+        let got = blobs
+            .get_blob_range(key, offset, pdf.len() as u64)
+            .await
+            .unwrap();
+        assert_eq!(got.as_deref(), Some(pdf));
+        offset += pdf.len() as u64;
+    }
+    assert_eq!(blobs.get_blob(key).await.unwrap(), Some(pack.clone()));
+    // The S3 client adapter reads the same range.
+    assert_eq!(
+        b.blobs
+            .get_blob_range(key, 19, 20)
+            .await
+            .unwrap()
+            .as_deref(),
+        Some(pdfs[1])
+    );
+    assert_eq!(
+        blobs.get_blob_range("documents/none.bin", 0, 5).await,
+        Ok(None)
+    );
+    // A range past the end is an error, never fewer bytes.
+    let e = blobs.get_blob_range(key, offset - 2, 5).await;
+    assert!(e.is_err(), "{e:?}");
+    let e = blobs.get_blob_range(key, offset + 10, 5).await;
+    assert!(e.is_err(), "{e:?}");
+    assert!(metrics.actions().contains("s3:GetObject"));
+}

@@ -8,9 +8,12 @@
 //! | a run's latest request | `RUN#<run>` | `DOCREQ` | `id` |
 //! | a document's latest file | `DOC#<document>` | `FILE` | |
 //!
-//! Recording a result is one transaction: the (request, document) item on condition
-//! that it does not exist, the document's file item and the request's counter, so a
-//! redelivered message counts once.
+//! Recording a chunk's results is one transaction: for each document the (request,
+//! document) item on condition that it does not exist and the document's file item,
+//! then one update of the request's counters by the chunk's totals, so a redelivered
+//! message counts once. When some of the chunk are recorded already (a redelivery after
+//! a partial record), the cancellation names their items and the rest are recorded in
+//! a transaction of their own.
 
 use super::*;
 use billrun_app::docgen::*;
@@ -18,6 +21,8 @@ use billrun_domain::ids::DocumentRequestId;
 
 const GENERATED: &str = "gen";
 const FAILED: &str = "fail";
+/// Documents per transaction: two items each and the counter, within DynamoDB's 100.
+const RECORDS_PER_TRANSACTION: usize = 49;
 
 fn request_pk(id: DocumentRequestId) -> String {
     format!("DOCREQ#{id}")
@@ -68,66 +73,12 @@ impl DocumentRequestStore for DynamoStore {
         }
     }
 
-    async fn record_document_file(&self, file: &DocumentFile) -> StoreResult<bool> {
-        let marker = HashMap::from([
-            (PK.to_string(), s(request_pk(file.request_id))),
-            (SK.to_string(), s(format!("DOC#{}", file.document_id))),
-        ]);
-        let file_item = HashMap::from([
-            (PK.to_string(), s(doc_pk(file.document_id))),
-            (SK.to_string(), s("FILE")),
-            (DATA.to_string(), encode(file)?),
-        ]);
-        let counter = match file.status {
-            GenerationStatus::Generated => GENERATED,
-            GenerationStatus::Failed => FAILED,
-        };
-        let items = vec![
-            self.put_new(marker)?,
-            self.put_tx(file_item, None)?,
-            TransactWriteItem::builder()
-                .update(built(
-                    Update::builder()
-                        .table_name(&self.table)
-                        .key(PK, s(request_pk(file.request_id)))
-                        .key(SK, s("DOCREQ"))
-                        .update_expression("ADD #c :one")
-                        .condition_expression("attribute_exists(pk)")
-                        .expression_attribute_names("#c", counter)
-                        .expression_attribute_values(":one", n(1))
-                        .build(),
-                )?)
-                .build(),
-        ];
-        match self.transact(items).await {
-            Ok(()) => Ok(true),
-            Err(SdkError::ServiceError(e)) => match e.err() {
-                TransactWriteItemsError::TransactionCanceledException(c) => {
-                    let reasons = c.cancellation_reasons();
-                    let failed = |i: usize| {
-                        reasons.get(i).and_then(|r| r.code()) == Some("ConditionalCheckFailed")
-                    };
-                    if failed(0) {
-                        Ok(false)
-                    } else if failed(2) {
-                        Err(StoreError::Fatal(format!(
-                            "document request {} does not exist",
-                            file.request_id
-                        )))
-                    } else {
-                        let codes: Vec<&str> = reasons.iter().filter_map(|r| r.code()).collect();
-                        Err(StoreError::Transient(format!(
-                            "transaction canceled: {codes:?}"
-                        )))
-                    }
-                }
-                _ => Err(StoreError::Transient(format!(
-                    "{}",
-                    DisplayErrorContext(e.err())
-                ))),
-            },
-            Err(e) => Err(sdk(e)),
+    async fn record_document_files(&self, files: &[DocumentFile]) -> StoreResult<u64> {
+        let mut recorded = 0;
+        for group in files.chunks(RECORDS_PER_TRANSACTION) {
+            recorded += self.record_group(group).await?;
         }
+        Ok(recorded)
     }
 
     async fn document_file(&self, document: DocumentId) -> StoreResult<Option<DocumentFile>> {
@@ -135,5 +86,100 @@ impl DocumentRequestStore for DynamoStore {
             None => Ok(None),
             Some(item) => Ok(Some(decode(&item)?)),
         }
+    }
+}
+
+impl DynamoStore {
+    /// Records `files` (at most [`RECORDS_PER_TRANSACTION`], one request's) in one
+    /// transaction; those whose (request, document) item exists are dropped and the
+    /// rest tried again.
+    async fn record_group(&self, files: &[DocumentFile]) -> StoreResult<u64> {
+        // A transaction cannot write one item twice: a document listed twice counts once.
+        let mut seen = std::collections::HashSet::new();
+        let mut files: Vec<&DocumentFile> = files
+            .iter()
+            .filter(|f| seen.insert(f.document_id))
+            .collect();
+        while let Some(first) = files.first() {
+            let request = first.request_id;
+            if files.iter().any(|f| f.request_id != request) {
+                return Err(StoreError::Fatal(
+                    "one transaction records the files of one document request".into(),
+                ));
+            }
+            let mut items = Vec::with_capacity(2 * files.len() + 1);
+            let (mut generated, mut failed) = (0u64, 0u64);
+            for file in &files {
+                let marker = HashMap::from([
+                    (PK.to_string(), s(request_pk(request))),
+                    (SK.to_string(), s(format!("DOC#{}", file.document_id))),
+                ]);
+                let file_item = HashMap::from([
+                    (PK.to_string(), s(doc_pk(file.document_id))),
+                    (SK.to_string(), s("FILE")),
+                    (DATA.to_string(), encode(*file)?),
+                ]);
+                items.push(self.put_new(marker)?);
+                items.push(self.put_tx(file_item, None)?);
+                match file.status {
+                    GenerationStatus::Generated => generated += 1,
+                    GenerationStatus::Failed => failed += 1,
+                }
+            }
+            items.push(
+                TransactWriteItem::builder()
+                    .update(built(
+                        Update::builder()
+                            .table_name(&self.table)
+                            .key(PK, s(request_pk(request)))
+                            .key(SK, s("DOCREQ"))
+                            .update_expression("ADD #g :g, #f :f")
+                            .condition_expression("attribute_exists(pk)")
+                            .expression_attribute_names("#g", GENERATED)
+                            .expression_attribute_names("#f", FAILED)
+                            .expression_attribute_values(":g", n(generated))
+                            .expression_attribute_values(":f", n(failed))
+                            .build(),
+                    )?)
+                    .build(),
+            );
+            let counter = items.len() - 1;
+            let reasons = match self.transact(items).await {
+                Ok(()) => return Ok(files.len() as u64),
+                Err(SdkError::ServiceError(e)) => match e.err() {
+                    TransactWriteItemsError::TransactionCanceledException(c) => {
+                        c.cancellation_reasons().to_vec()
+                    }
+                    _ => {
+                        return Err(StoreError::Transient(format!(
+                            "{}",
+                            DisplayErrorContext(e.err())
+                        )))
+                    }
+                },
+                Err(e) => return Err(sdk(e)),
+            };
+            let failed_at =
+                |i: usize| reasons.get(i).and_then(|r| r.code()) == Some("ConditionalCheckFailed");
+            if failed_at(counter) {
+                return Err(StoreError::Fatal(format!(
+                    "document request {request} does not exist"
+                )));
+            }
+            let before = files.len();
+            let mut i = 0;
+            files.retain(|_| {
+                let recorded = failed_at(2 * i);
+                i += 1;
+                !recorded
+            });
+            if files.len() == before {
+                let codes: Vec<&str> = reasons.iter().filter_map(|r| r.code()).collect();
+                return Err(StoreError::Transient(format!(
+                    "transaction canceled: {codes:?}"
+                )));
+            }
+        }
+        Ok(0)
     }
 }
