@@ -434,8 +434,12 @@ async fn a_redelivered_account_message_changes_nothing() {
     assert_eq!(snapshot(&local, run).await, done);
 }
 
-/// An Immediate run whose POST failed after the run was stored, with `op` failing once.
-async fn immediate_run_with_a_failed_start(op: &'static str) -> (Local, RunId) {
+/// An Immediate run whose POST failed after the run was stored, with `op` failing once;
+/// `stored` changes the run as stored before the client retries the POST.
+async fn immediate_run_with_a_failed_start(
+    op: &'static str,
+    stored: impl FnOnce(&mut RunRecord),
+) -> (Local, RunId) {
     let local = local_with(BOOK).await;
     let plan = billrun_app::faults::FaultPlan::new(0, 0);
     let (app, _) = plan.wrap(&local.app);
@@ -446,6 +450,18 @@ async fn immediate_run_with_a_failed_start(op: &'static str) -> (Local, RunId) {
         .await
         .expect_err("the start fails");
     assert!(err.is_retryable(), "{err:?}");
+    let mut runs = local
+        .app
+        .catalog
+        .list_runs(&Default::default(), None, 10)
+        .await
+        .unwrap();
+    assert_eq!(runs.len(), 1);
+    let mut run = runs.remove(0);
+    // Stored started: no read and conditional write of its own to start it.
+    assert_eq!((run.status, run.version), (RunStatus::Processing, 1));
+    stored(&mut run);
+    local.app.runs.update_run(&run).await.unwrap();
     // The client retries the POST under the same key: it replays the run and finishes
     // starting it.
     let replay = app
@@ -458,9 +474,15 @@ async fn immediate_run_with_a_failed_start(op: &'static str) -> (Local, RunId) {
 }
 
 #[tokio::test]
-async fn a_retried_post_starts_an_immediate_run_whose_start_failed_before_processing() {
-    // The run is stored, then moving it to Processing fails: it is Pending.
-    let (local, run) = immediate_run_with_a_failed_start("update_run").await;
+async fn a_retried_post_starts_an_immediate_run_stored_pending() {
+    // A release before Immediate runs were stored started could leave one Pending (its
+    // start failed after it was stored): the retry under the same key starts it.
+    let (local, run) = immediate_run_with_a_failed_start("send", |r| {
+        r.status = RunStatus::Pending;
+        r.commenced_at = None;
+        r.version += 1;
+    })
+    .await;
     drain_queue(&local).await;
     let view = local.app.run_view(run).await.unwrap();
     assert_eq!(view.status, RunStatus::Completed);
@@ -474,7 +496,7 @@ async fn a_retried_post_starts_an_immediate_run_whose_start_failed_before_proces
 #[tokio::test]
 async fn a_retried_post_queues_the_planning_an_immediate_run_failed_to_queue() {
     // The run is Processing, but its first planning message was never sent.
-    let (local, run) = immediate_run_with_a_failed_start("send").await;
+    let (local, run) = immediate_run_with_a_failed_start("send", |r| r.version += 1).await;
     drain_queue(&local).await;
     let view = local.app.run_view(run).await.unwrap();
     assert_eq!(view.status, RunStatus::Completed);

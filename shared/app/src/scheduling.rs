@@ -30,6 +30,7 @@ use billrun_domain::request::RunType;
 use billrun_domain::run::RunStatus;
 use billrun_domain::FieldError;
 use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
+use futures_util::StreamExt;
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -45,6 +46,8 @@ pub const CLAIM_GRACE: TimeDelta = TimeDelta::minutes(1);
 pub const DUE_PER_TICK: usize = 1000;
 /// Run schedules read per page.
 const SCHEDULE_PAGE: usize = 100;
+/// Due Scheduled runs a tick starts at once.
+pub const DUE_CONCURRENCY: usize = 8;
 /// How often a conditional schedule write is retried.
 const SCHEDULE_ATTEMPTS: usize = 16;
 
@@ -375,17 +378,69 @@ impl crate::App {
     /// Scheduled run (once, however many ticks run concurrently), creates and starts
     /// the run of each due schedule occurrence (caught-up occurrences one after
     /// another: the next only once the previous run has left Processing), and
-    /// executes each invoice-schedule item whose invoice date has come, then sweeps
+    /// executes each invoice-schedule item whose invoice date has come, and sweeps
     /// stuck runs ([`crate::sweeper`]). What fails is reported and tried again on the
     /// next tick.
+    ///
+    /// The three kinds of work run at once (each is safe against a concurrent tick doing
+    /// the same, so against each other), and so do the due Scheduled runs (at most
+    /// [`DUE_CONCURRENCY`] at a time): a tick with nothing to do costs one round trip of
+    /// reads, not one per read. Invoice-schedule items stay one after another: two of one
+    /// account would race for its billing state.
     pub async fn tick(&self, now: DateTime<Utc>) -> Result<TickReport, AppError> {
+        let (due, schedules, sweep) = tokio::join!(
+            self.tick_due(now),
+            self.tick_run_schedules(now),
+            self.sweep(now)
+        );
+        let mut report = due?;
+        let mut schedules = schedules?;
+        let mut sweep = sweep?;
+        report.started.append(&mut schedules.started);
+        report.created.append(&mut schedules.created);
+        report.failures.append(&mut schedules.failures);
+        report.failures.append(&mut sweep.failures);
+        report.sweep = sweep;
+        Ok(report)
+    }
+
+    /// The due entries: Scheduled runs to start, invoice-schedule items to execute.
+    async fn tick_due(&self, now: DateTime<Utc>) -> Result<TickReport, AppError> {
+        let entries = self.catalog.due(now, DUE_PER_TICK).await?;
+        let (runs, items): (Vec<_>, Vec<_>) = entries
+            .into_iter()
+            .partition(|e| matches!(e.target, DueTarget::Run { .. }));
+        let one = |entry: DueEntry| async move {
+            let mut part = TickReport::default();
+            let result = self.handle_due(&entry, now, &mut part).await;
+            (entry, result, part)
+        };
+        let runs = futures_util::stream::iter(runs.into_iter().map(one))
+            .buffered(DUE_CONCURRENCY)
+            .collect::<Vec<_>>();
+        let items = async {
+            let mut done = Vec::with_capacity(items.len());
+            for entry in items {
+                done.push(one(entry).await);
+            }
+            done
+        };
+        let (runs, items) = tokio::join!(runs, items);
         let mut report = TickReport::default();
-        for entry in self.catalog.due(now, DUE_PER_TICK).await? {
-            if let Err(e) = self.handle_due(&entry, now, &mut report).await {
+        for (entry, result, mut part) in runs.into_iter().chain(items) {
+            report.started.append(&mut part.started);
+            report.executed.append(&mut part.executed);
+            if let Err(e) = result {
                 warn!(target_key = %entry.target.key(), error = %e, "due entry failed");
                 report.failures.push(format!("{}: {e}", entry.target.key()));
             }
         }
+        Ok(report)
+    }
+
+    /// One step of every run schedule, page by page.
+    async fn tick_run_schedules(&self, now: DateTime<Utc>) -> Result<TickReport, AppError> {
+        let mut report = TickReport::default();
         let mut after: Option<RunScheduleId> = None;
         loop {
             let page = self
@@ -405,9 +460,6 @@ impl crate::App {
                 break;
             }
         }
-        let mut sweep = self.sweep(now).await?;
-        report.failures.append(&mut sweep.failures);
-        report.sweep = sweep;
         Ok(report)
     }
 

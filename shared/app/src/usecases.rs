@@ -87,6 +87,12 @@ impl App {
         let target = request.target();
         let id = RunId(uuid::Uuid::new_v4());
         self.note_scheduled_run(id, &request).await?;
+        // An Immediate run is stored already started (Processing), so that starting it
+        // costs no read and conditional write of its own: its first planning message is
+        // sent once it is stored. A crash before the send leaves it Processing with
+        // nothing planned; the client's retry under the same key re-sends the message
+        // (`finish_immediate_start`), and so does the sweeper once the run is stale.
+        let immediate = request.run_type == RunType::Immediate;
         let run = RunRecord {
             id,
             number: String::new(),
@@ -94,12 +100,16 @@ impl App {
                 .name
                 .clone()
                 .unwrap_or_else(|| format!("Invoice run {target}")),
-            status: RunStatus::Pending,
+            status: if immediate {
+                RunStatus::Processing
+            } else {
+                RunStatus::Pending
+            },
             target_date: target,
             request,
             created_at: now,
             updated_at: now,
-            commenced_at: None,
+            commenced_at: immediate.then_some(now),
             completed_at: None,
             idempotency_key,
             plan: PlanState::default(),
@@ -123,8 +133,13 @@ impl App {
         }
         match created {
             Created::New(run) if run.request.run_type == RunType::Immediate => {
-                let started = self.start_run(run.id).await?;
-                Ok(Created::New(started))
+                self.queue
+                    .send(vec![Message::Plan {
+                        run_id: run.id,
+                        page: 0,
+                    }])
+                    .await?;
+                Ok(Created::New(run))
             }
             // The first call stored the run but failed before (or while) starting it:
             // the client's retry under the same key finishes the start, so an Immediate
@@ -136,9 +151,10 @@ impl App {
         }
     }
 
-    /// Starts a replayed Immediate run that is still Pending, and re-sends the first
-    /// planning message of one that started but has planned nothing yet (its send may
-    /// have failed; a duplicate plan message changes nothing).
+    /// Starts a replayed Immediate run that is still Pending (one stored before Immediate
+    /// runs were stored started), and re-sends the first planning message of one that
+    /// started but has planned nothing yet (its send may have failed; a duplicate plan
+    /// message changes nothing).
     async fn finish_immediate_start(&self, run: RunRecord) -> Result<RunRecord, AppError> {
         match run.status {
             RunStatus::Pending => match self.start_run(run.id).await {

@@ -25,7 +25,7 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, Delete, Put, PutRequest, ReturnValue, TransactWriteItem, Update, WriteRequest,
+    AttributeValue, Delete, Put, PutRequest, TransactWriteItem, Update, WriteRequest,
 };
 use billrun_app::error::StoreError;
 use billrun_app::model::*;
@@ -65,6 +65,8 @@ const VER: &str = "ver";
 const NUMBER: &str = "num";
 const STATUS: &str = "st";
 const SEQ_VALUE: &str = "n";
+/// How often creating a run reads the sequence again after losing a race for a number.
+const CREATE_RUN_ATTEMPTS: u32 = 10;
 /// Most actions of one TransactWriteItems.
 const MAX_TRANSACTION: usize = 100;
 /// BatchWriteItem takes 25 puts per request.
@@ -828,43 +830,64 @@ fn status_name(st: DocumentStatus) -> &'static str {
 
 #[async_trait]
 impl RunStore for DynamoStore {
+    /// One BatchGetItem (the idempotency key's item, if any, and the run sequence), then
+    /// one transaction: the run, the key's item and the sequence's next value, each
+    /// conditional (the key and run new, the sequence unchanged since the read). A replay
+    /// finds the key's item; a lost race for the key or for a number cancels the
+    /// transaction, takes no number, and reads again. Two round trips instead of three
+    /// (Get, UpdateItem, transaction), and no number taken by a lost race.
     async fn create_run(&self, mut run: RunRecord) -> StoreResult<Created> {
+        const SEQ_PK: &str = "SEQ#RUN";
         let idem_pk = run.idempotency_key.as_ref().map(|k| format!("IDEM#{k}"));
-        for _ in 0..3 {
-            if let Some(pk) = &idem_pk {
-                if let Some(item) = self.get(pk.clone(), "IDEM").await? {
-                    let id: RunId = get_s(&item, "runId")
-                        .and_then(|v| v.parse().ok())
-                        .ok_or_else(|| StoreError::Fatal("corrupt idempotency item".into()))?;
-                    let existing = self.get_run(id).await?.ok_or_else(|| {
-                        StoreError::Fatal(format!("idempotency key names missing run {id}"))
-                    })?;
-                    return if existing.request == run.request {
-                        Ok(Created::Replayed(existing))
-                    } else {
-                        Err(StoreError::Conflict(
-                            "idempotency key reused with a different request".into(),
-                        ))
-                    };
-                }
+        for attempt in 0..CREATE_RUN_ATTEMPTS {
+            if attempt > 0 {
+                backoff(attempt - 1).await;
             }
-            bump(&self.metrics.dynamodb_writes);
-            let seq = self
-                .client
-                .update_item()
-                .table_name(&self.table)
-                .key(PK, s("SEQ#RUN"))
-                .key(SK, s("SEQ"))
-                .update_expression("ADD #n :one")
-                .expression_attribute_names("#n", SEQ_VALUE)
-                .expression_attribute_values(":one", n(1))
-                .return_values(ReturnValue::UpdatedNew)
-                .send()
-                .await
-                .map_err(sdk)?;
-            let number = seq.attributes().map(|a| get_u64(a, SEQ_VALUE)).unwrap_or(0);
+            let mut keys = vec![(SEQ_PK.to_string(), "SEQ")];
+            if let Some(pk) = &idem_pk {
+                keys.push((pk.clone(), "IDEM"));
+            }
+            let items = self.batch_get(keys).await?;
+            if let Some(item) = items.iter().find(|i| get_s(i, SK) == Some("IDEM")) {
+                let id: RunId = get_s(item, "runId")
+                    .and_then(|v| v.parse().ok())
+                    .ok_or_else(|| StoreError::Fatal("corrupt idempotency item".into()))?;
+                let existing = self.get_run(id).await?.ok_or_else(|| {
+                    StoreError::Fatal(format!("idempotency key names missing run {id}"))
+                })?;
+                return if existing.request == run.request {
+                    Ok(Created::Replayed(existing))
+                } else {
+                    Err(StoreError::Conflict(
+                        "idempotency key reused with a different request".into(),
+                    ))
+                };
+            }
+            let last = items
+                .iter()
+                .find(|i| get_s(i, SK) == Some("SEQ"))
+                .map(|i| get_u64(i, SEQ_VALUE));
+            let number = last.unwrap_or(0) + 1;
             run.number = format!("BR-{number:08}");
-            let mut items = vec![self.put_new(self.run_item(&run)?)?];
+            let seq = Update::builder()
+                .table_name(&self.table)
+                .key(PK, s(SEQ_PK))
+                .key(SK, s("SEQ"))
+                .update_expression("SET #n = :new")
+                .expression_attribute_names("#n", SEQ_VALUE)
+                .expression_attribute_values(":new", n(number));
+            let seq = match last {
+                None => seq.condition_expression("attribute_not_exists(#n)"),
+                Some(old) => seq
+                    .condition_expression("#n = :old")
+                    .expression_attribute_values(":old", n(old)),
+            };
+            let mut items = vec![
+                self.put_new(self.run_item(&run)?)?,
+                TransactWriteItem::builder()
+                    .update(built(seq.build())?)
+                    .build(),
+            ];
             if let Some(pk) = &idem_pk {
                 let item = HashMap::from([
                     (PK.to_string(), s(pk.clone())),
@@ -876,7 +899,7 @@ impl RunStore for DynamoStore {
             }
             match self.transact(items).await {
                 Ok(()) => return Ok(Created::New(run)),
-                // Lost a race for the idempotency key: read the winner.
+                // Lost a race for the idempotency key (read the winner) or for the number.
                 Err(SdkError::ServiceError(e))
                     if matches!(
                         e.err(),
@@ -888,7 +911,9 @@ impl RunStore for DynamoStore {
                 Err(e) => return Err(sdk(e)),
             }
         }
-        Err(StoreError::Transient("could not create the run".into()))
+        Err(StoreError::Transient(
+            "could not create the run: runs are being created concurrently".into(),
+        ))
     }
 
     async fn get_run(&self, id: RunId) -> StoreResult<Option<RunRecord>> {

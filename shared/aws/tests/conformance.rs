@@ -111,6 +111,33 @@ async fn a_replayed_idempotency_key_returns_the_same_run_and_a_changed_body_conf
     );
 }
 
+/// Run numbers are gapless: concurrent creations take consecutive numbers, and neither
+/// a replay nor a creation that lost a race for its key takes one.
+async fn concurrent_run_creations_take_consecutive_numbers_and_replays_take_none(b: Backend) {
+    let mut req = request("2024-02-01");
+    req.run_type = billrun_domain::request::RunType::Manual;
+    let create = |key: String| {
+        let (app, req) = (b.app.clone(), req.clone());
+        async move { app.create_run(req, Some(key)).await }
+    };
+    // Six keys, each sent twice at once: six runs, the other six calls replays.
+    let calls = (0..12).map(|i| create(format!("seq-{}", i % 6)));
+    let created = futures_util::future::join_all(calls).await;
+    let mut numbers = Vec::new();
+    let mut replays = 0;
+    for c in created {
+        match c.unwrap() {
+            Created::New(r) => numbers.push(r.number),
+            Created::Replayed(_) => replays += 1,
+        }
+    }
+    numbers.sort();
+    let expected: Vec<String> = (1..=6).map(|n| format!("BR-{n:08}")).collect();
+    assert_eq!((numbers, replays), (expected, 6));
+    let next = b.app.create_run(req.clone(), None).await.unwrap();
+    assert_eq!(next.run().number, "BR-00000007");
+}
+
 async fn the_book_format_example_bills_the_documented_totals(b: Backend) {
     b.app.import_book(EXAMPLE.as_bytes()).await.unwrap();
     let run = run_to_end(&b, request("2024-02-01")).await;
@@ -1475,6 +1502,7 @@ macro_rules! conformance {
 conformance!(
     import_then_read_an_account_book,
     a_replayed_idempotency_key_returns_the_same_run_and_a_changed_body_conflicts,
+    concurrent_run_creations_take_consecutive_numbers_and_replays_take_none,
     the_book_format_example_bills_the_documented_totals,
     a_second_commit_of_the_same_account_is_already_done,
     a_commit_whose_watermark_moved_is_a_conflict,

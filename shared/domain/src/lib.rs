@@ -16,6 +16,7 @@ pub mod request;
 pub mod run;
 pub mod schedule;
 pub mod state;
+pub mod zone;
 
 pub use book::{Account, Book, Charge, ChargeKind, Subscription};
 pub use document::{Document, DocumentKind, DocumentStatus, Line, LineType, Totals};

@@ -15,9 +15,9 @@
 use crate::calendar::{check_date, days_in_month};
 use crate::error::{path_error, FieldError, SUBFIELD_MARK};
 use crate::request::{InvoiceDateType, RunRequest, RunType};
+use crate::zone::Zone;
 use chrono::offset::LocalResult;
-use chrono::{DateTime, Datelike, Days, NaiveDate, NaiveTime, TimeDelta, TimeZone, Utc, Weekday};
-use chrono_tz::Tz;
+use chrono::{DateTime, Datelike, Days, NaiveDate, NaiveTime, TimeDelta, Utc, Weekday};
 use serde::{Deserialize, Serialize};
 
 /// Longest `intervalDays` of an EveryNDays recurrence (ten years).
@@ -98,7 +98,7 @@ struct RecurrenceWire {
 pub struct Recurrence {
     pub cadence: Cadence,
     pub local_time: NaiveTime,
-    pub time_zone: Tz,
+    pub time_zone: Zone,
 }
 
 /// `"@field: message"`: names a sub-field of the value a deserializer rejects.
@@ -125,7 +125,7 @@ impl TryFrom<RecurrenceWire> for Recurrence {
 
     fn try_from(w: RecurrenceWire) -> Result<Self, String> {
         let local_time = parse_local_time(&w.local_time).map_err(|m| sub("localTime", m))?;
-        let time_zone: Tz = w.time_zone.parse().map_err(|_| {
+        let time_zone = Zone::named(&w.time_zone).ok_or_else(|| {
             sub(
                 "timeZone",
                 format!("unknown IANA time zone '{}'", w.time_zone),
@@ -222,15 +222,14 @@ impl From<Recurrence> for RecurrenceWire {
 
 /// The instant of local `time` on `date` in `tz`: in a DST gap the first minute after
 /// the gap, in a DST fold the earlier of the two instants.
-pub fn resolve_local(tz: Tz, date: NaiveDate, time: NaiveTime) -> Option<DateTime<Utc>> {
+pub fn resolve_local(tz: Zone, date: NaiveDate, time: NaiveTime) -> Option<DateTime<Utc>> {
+    let rules = tz.rules()?;
     let mut local = date.and_time(time);
     // A gap is at most a day long (Pacific/Apia skipped 2011-12-30); look two days on.
     for _ in 0..=(48 * 60) {
-        match tz.from_local_datetime(&local) {
-            LocalResult::Single(t) => return Some(t.with_timezone(&Utc)),
-            LocalResult::Ambiguous(a, b) => {
-                return Some(a.with_timezone(&Utc).min(b.with_timezone(&Utc)))
-            }
+        match rules.from_local(local)? {
+            LocalResult::Single(t) => return Some(t),
+            LocalResult::Ambiguous(a, b) => return Some(a.min(b)),
             LocalResult::None => local = local.checked_add_signed(TimeDelta::minutes(1))?,
         }
     }
@@ -285,7 +284,7 @@ impl Recurrence {
     /// The first occurrence strictly after `after`: its local date and instant. `None`
     /// past the supported calendar (the year 2999).
     pub fn next_after(&self, after: DateTime<Utc>) -> Option<(NaiveDate, DateTime<Utc>)> {
-        let local = after.with_timezone(&self.time_zone).date_naive();
+        let local = self.time_zone.rules()?.local(after)?.date();
         // A day earlier: a gap can move a date's instant past midnight of the next day.
         let mut d = self.first_date_on_or_after(local.pred_opt()?)?;
         loop {

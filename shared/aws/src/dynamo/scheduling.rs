@@ -128,14 +128,12 @@ impl DueIndex for DynamoStore {
 
     async fn due(&self, now: DateTime<Utc>, limit: usize) -> StoreResult<Vec<DueEntry>> {
         let below = format!("{}$", due_instant(now)); // '$' sorts right after '#'
+                                                      // The shards' queries are independent: one round trip, not one per shard.
+        let shards = (0..DUE_SHARDS)
+            .map(|k| self.query_below(format!("DUE#{k}"), Some(below.clone()), None, limit));
         let mut out: Vec<DueEntry> = Vec::new();
-        for k in 0..DUE_SHARDS {
-            for item in self
-                .query_below(format!("DUE#{k}"), Some(below.clone()), None, limit)
-                .await?
-            {
-                out.push(decode(&item)?);
-            }
+        for item in try_join_all(shards).await?.iter().flatten() {
+            out.push(decode(item)?);
         }
         out.sort_by(|a, b| (a.at, &a.target).cmp(&(b.at, &b.target)));
         out.truncate(limit);
