@@ -10,6 +10,8 @@ use serde_json::{json, Value};
 
 const SEED_001: &str = "001_78f61d73d4e97995.txt";
 const ACTION: &str = "/services/data/v64.0/actions/standard/generateInvoiceDocuments";
+/// Documents per queue message and S3 object.
+const PACK: u64 = billrun_app::docgen::DOCUMENTS_PER_PACK as u64;
 
 /// Seed 001's example request and response (from the seed when it is beside the
 /// repository, checked against the copies).
@@ -223,17 +225,23 @@ fn book_of(n: usize) -> String {
     book.to_string()
 }
 
+/// A document request whose `k`th queue message (a pack of up to
+/// `DOCUMENTS_PER_PACK` documents) fails to send, over `copies` copies of the book.
 async fn request_with_a_failed_send(
+    copies: usize,
     k: u64,
     key: Option<&str>,
 ) -> (TestApi, String, u64, common::Reply, u64) {
-    let api = TestApi::with_book(&book_of(4)).await;
+    let api = TestApi::with_book(&book_of(copies)).await;
     let run = completed_run(&api).await;
     api.put("/v1/document-templates/T-1", &template()).await;
     api.post("/v1/document-templates/T-1/activate", "").await;
     let docs = api.get(&format!("/v1/invoice-runs/{run}/invoices")).await;
     let n = docs.body["items"].as_array().unwrap().len() as u64;
-    assert!(n >= k, "the fixture has {n} documents, fewer than {k}");
+    assert!(
+        n > (k - 1) * PACK,
+        "the fixture has {n} documents, {k} messages need more"
+    );
     api.queue.fail_kth_message(k);
     let sent_before = api.queue.sent();
     let headers: Vec<(&str, &str)> = key.map(|k| ("Idempotency-Key", k)).into_iter().collect();
@@ -263,13 +271,14 @@ async fn post_documents(api: &TestApi, run: &str, key: &str) -> common::Reply {
 #[tokio::test]
 async fn a_replay_with_the_same_idempotency_key_sends_the_messages_a_failed_send_left_out() {
     let k = 2;
-    let (api, run, n, _, sent_before) = request_with_a_failed_send(k, Some("pdfs-feb")).await;
+    let (api, run, n, _, sent_before) = request_with_a_failed_send(30, k, Some("pdfs-feb")).await;
     assert_eq!(api.queue.sent() - sent_before, k - 1);
     api.work().await;
     let view = api.get(&format!("/v1/invoice-runs/{run}")).await;
+    let generated = (k - 1) * PACK;
     assert_eq!(
         view.body["documents"],
-        json!({"requested": n, "generated": k - 1, "failed": 0}),
+        json!({"requested": n, "generated": generated, "failed": 0}),
         "stuck without a replay"
     );
     let list = format!("/v1/invoice-runs/{run}/invoices");
@@ -277,12 +286,14 @@ async fn a_replay_with_the_same_idempotency_key_sends_the_messages_a_failed_send
         .iter()
         .filter(|(_, d)| d == "Pending")
         .count() as u64;
-    assert_eq!(pending, n - (k - 1));
+    assert_eq!(pending, n - generated);
 
     let r = post_documents(&api, &run, "pdfs-feb").await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     assert_eq!(r.body["counters"]["requested"], json!(n));
-    assert_eq!(api.queue.sent() - sent_before, n, "only the missing ones");
+    // Only the missing ones, in packs.
+    let messages = (k - 1) + (n - generated).div_ceil(PACK);
+    assert_eq!(api.queue.sent() - sent_before, messages);
     api.work().await;
     let id = r.body["id"].as_str().unwrap().to_string();
     let progress = api.get(&format!("/v1/document-requests/{id}")).await;
@@ -296,7 +307,7 @@ async fn a_replay_with_the_same_idempotency_key_sends_the_messages_a_failed_send
         (again.status, &again.body["id"]),
         (StatusCode::OK, &json!(id))
     );
-    assert_eq!(api.queue.sent() - sent_before, n);
+    assert_eq!(api.queue.sent() - sent_before, messages);
     let other = post_documents(&api, &run, "pdfs-feb-2").await;
     assert_eq!(other.status, StatusCode::ACCEPTED);
     assert_ne!(other.body["id"], json!(id));
@@ -304,7 +315,7 @@ async fn a_replay_with_the_same_idempotency_key_sends_the_messages_a_failed_send
 
 #[tokio::test]
 async fn an_explicit_resend_completes_a_request_whose_send_failed() {
-    let (api, run, n, failed, _) = request_with_a_failed_send(1, None).await;
+    let (api, run, n, failed, _) = request_with_a_failed_send(4, 1, None).await;
     api.work().await;
     let view = api.get(&format!("/v1/invoice-runs/{run}")).await;
     assert_eq!(
