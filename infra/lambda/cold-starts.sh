@@ -5,8 +5,10 @@
 #   PROFILE=release ./infra/lambda-build.sh
 #   infra/local/with-moto.sh infra/lambda/cold-starts.sh [runs]
 #
-# Creates the resources with `billrun-local aws-setup` first (so reads and writes reach
-# real tables and queues); the binaries come from ${CARGO_TARGET_DIR:-target}/lambda.
+# Creates fresh resources for each function with `billrun-local aws-setup` (so reads and
+# writes reach real tables and queues, and no function's measurement includes what an
+# earlier one left: the runs api-commands creates would otherwise be swept by the
+# scheduler's tick); the binaries come from ${CARGO_TARGET_DIR:-target}/lambda.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$root"
@@ -15,12 +17,12 @@ if [ -z "${AWS_ENDPOINT_URL:-}" ]; then
   exit 1
 fi
 runs="${1:-5}"
-eval "$(cargo run -q -p billrun-local -- aws-setup --prefix "cold$$")"
 dir="${CARGO_TARGET_DIR:-target}/lambda"
 echo "== load average $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores"
 for pair in api-commands:http-create-run api-queries:http-get-run \
   execute-schedules:schedule-tick generate-documents:sqs-account \
   plan-run:sqs-account process-account:sqs-account; do
   f="${pair%%:*}"
+  eval "$(cargo run -q -p billrun-local -- aws-setup --prefix "cold$$-$f")"
   python3 infra/lambda/cold-start.py "$dir/$f/bootstrap" "functions/events/${pair#*:}.json" "$runs"
 done
