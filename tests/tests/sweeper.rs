@@ -382,3 +382,79 @@ async fn a_run_stored_before_the_sweeper_still_loads() {
     let run: RunRecord = serde_json::from_value(stored).unwrap();
     assert_eq!(run.sweep, Default::default());
 }
+
+/// The memory run store with a progress one account ahead of the outcomes, as an add
+/// retried after it had landed leaves it.
+struct LeadingProgress(Arc<MemoryStore>);
+
+#[async_trait::async_trait]
+impl billrun_app::ports::RunStore for LeadingProgress {
+    async fn create_run(
+        &self,
+        run: RunRecord,
+    ) -> billrun_app::ports::StoreResult<billrun_app::Created> {
+        self.0.create_run(run).await
+    }
+    async fn get_run(&self, id: RunId) -> billrun_app::ports::StoreResult<Option<RunRecord>> {
+        self.0.get_run(id).await
+    }
+    async fn update_run(&self, run: &RunRecord) -> billrun_app::ports::StoreResult<()> {
+        self.0.update_run(run).await
+    }
+    async fn counters(&self, id: RunId) -> billrun_app::ports::StoreResult<Counters> {
+        self.0.counters(id).await
+    }
+    async fn progress(&self, id: RunId) -> billrun_app::ports::StoreResult<Counters> {
+        let mut c = self.0.counters(id).await?;
+        c.billed += 1;
+        Ok(c)
+    }
+    async fn outcome(
+        &self,
+        run: RunId,
+        account: &AccountId,
+    ) -> billrun_app::ports::StoreResult<Option<AccountOutcomeRecord>> {
+        self.0.outcome(run, account).await
+    }
+    async fn outcomes(
+        &self,
+        run: RunId,
+        after: Option<&AccountId>,
+        limit: usize,
+    ) -> billrun_app::ports::StoreResult<Vec<AccountOutcomeRecord>> {
+        self.0.outcomes(run, after, limit).await
+    }
+}
+
+/// A progress that leads the outcomes says the run is complete while an account's
+/// message was lost: the finalizer's exact count finds it missing, and the sweeper
+/// still re-sends it once the run is stale, so the run completes with every account.
+#[tokio::test]
+async fn a_progress_ahead_of_the_outcomes_does_not_keep_a_lost_account_from_being_re_sent() {
+    let queue = Arc::new(MemoryQueue::new());
+    let store = Arc::new(MemoryStore::new());
+    let mut app = App::in_memory(store.clone(), queue.clone());
+    let clock = Arc::new(TestClock(Mutex::new(START.parse().unwrap())));
+    app.clock = clock.clone();
+    app.plan_page_size = 3;
+    app.runs = Arc::new(LeadingProgress(store));
+    app.import_book(book().as_bytes()).await.unwrap();
+    let e = Env {
+        app: Arc::new(app),
+        queue,
+        clock,
+    };
+    let id = e.start().await;
+    e.deliver_or_lose(|m| !is_account(m, "A-04")).await;
+    assert_eq!(e.run(id).await.status, RunStatus::Processing);
+    let exact = e.app.runs.counters(id).await.unwrap();
+    assert_eq!(exact.accounted_for(), 9);
+    let reports = e.sweep_until_done(id).await;
+    assert!(
+        reports.iter().any(|r| r.sweep.resent == vec![(id, 1)]),
+        "{reports:?}"
+    );
+    let c = e.app.runs.counters(id).await.unwrap();
+    assert_eq!((c.accounts_selected, c.billed, c.failed), (10, 10, 0));
+    assert_eq!(e.run(id).await.status, RunStatus::Completed);
+}

@@ -142,10 +142,16 @@ impl App {
         // The progress tells whether the run moves; a finalizer counts exactly.
         let progress = self.runs.progress(id).await?;
         let accounted = progress.accounted_for();
-        if run.plan.done && accounted >= progress.accounts_selected {
-            // Every account has an outcome: finalize (a no-op if another finalizer won).
-            return self.finalize_swept(id, now, report).await;
+        if run.plan.done
+            && accounted >= progress.accounts_selected
+            && self.finalize_swept(id, now, report).await?
+        {
+            // Every account had an outcome: finalized (or another finalizer did).
+            return Ok(());
         }
+        // Not finalized: accounts are missing, whatever the progress says (it can lead
+        // the outcomes when an add was retried after it landed); the run is judged by
+        // its marker like any other.
         let marker = &run.sweep;
         let seen = (run.round, run.plan.pages, accounted);
         if (marker.round, marker.pages, marker.accounted_for) != seen {
@@ -192,7 +198,8 @@ impl App {
         // between its commit and the progress write).
         let counters = self.runs.counters(id).await?;
         if counters.accounted_for() >= counters.accounts_selected {
-            return self.finalize_swept(id, now, report).await;
+            self.finalize_swept(id, now, report).await?;
+            return Ok(());
         }
         let wanted = counters
             .accounts_selected
@@ -205,7 +212,8 @@ impl App {
                 warn!(run_id = %id, account_id = %account, "account recorded Failed: {DEAD_LETTERED}");
                 report.dead_lettered.push((id, account));
             }
-            return self.finalize_swept(id, now, report).await;
+            self.finalize_swept(id, now, report).await?;
+            return Ok(());
         }
         let count = missing.len() as u64;
         for chunk in missing.chunks(SELECT_PAGE) {
@@ -225,18 +233,20 @@ impl App {
         Ok(())
     }
 
-    /// Finalizes a run the sweeper found complete (a no-op if another finalizer holds it).
+    /// Finalizes a run the sweeper found complete (a no-op if another finalizer holds
+    /// it); whether the run has left Processing.
     async fn finalize_swept(
         &self,
         id: RunId,
         now: DateTime<Utc>,
         report: &mut SweepReport,
-    ) -> Result<(), AppError> {
+    ) -> Result<bool, AppError> {
         self.finalize_at(id, Some(now)).await?;
-        if self.get_run(id).await?.status != RunStatus::Processing {
+        let done = self.get_run(id).await?.status != RunStatus::Processing;
+        if done {
             report.finalized.push(id);
         }
-        Ok(())
+        Ok(done)
     }
 
     /// Counts a re-send without progress on the run's marker.
