@@ -185,6 +185,39 @@ mod tests {
         sent
     }
 
+    /// Every header we send, the client sent with the same value; and signing the
+    /// client's own headers (but the two it adds after signing), the signer computes the
+    /// client's signature.
+    async fn signs_like_the_client(
+        blobs: &S3SignedBlobs,
+        method: &str,
+        url: &str,
+        headers: &[(&str, String)],
+        body: &[u8],
+        theirs: &[(String, String)],
+        at: SystemTime,
+    ) {
+        let ours = blobs
+            .signer
+            .signed_headers(Service::S3, method, url, headers, body, at)
+            .await
+            .unwrap();
+        for (name, value) in &ours {
+            if name != "authorization" {
+                assert_eq!(get(theirs, name), Some(value.as_str()), "{name}");
+            }
+        }
+        let resigned = blobs
+            .signer
+            .signed_headers(Service::S3, method, url, &unsigned(theirs), body, at)
+            .await
+            .unwrap();
+        assert_eq!(
+            get(&resigned, "authorization"),
+            get(theirs, "authorization")
+        );
+    }
+
     #[tokio::test]
     async fn signs_the_put_object_the_s3_client_signs() {
         let at = SystemTime::UNIX_EPOCH + Duration::from_secs(1_790_000_000);
@@ -198,29 +231,7 @@ mod tests {
                     S3SignedBlobs::new(Signer::new(&sdk), "billrun-documents", Arc::default());
                 let (url, headers) = blobs.put_request(key, "application/pdf");
                 assert_eq!((method.as_str(), url.as_str()), ("PUT", uri.as_str()));
-                let ours = blobs
-                    .signer
-                    .signed_headers(Service::S3, "PUT", &url, &headers, &body, at)
-                    .await
-                    .unwrap();
-                // Every header we send, the client sends with the same value.
-                for (name, value) in &ours {
-                    if name != "authorization" {
-                        assert_eq!(get(&theirs, name), Some(value.as_str()), "{name}");
-                    }
-                }
-                // Signing the client's own headers (but the two it adds after signing),
-                // the signer computes its signature.
-                let signed = unsigned(&theirs);
-                let resigned = blobs
-                    .signer
-                    .signed_headers(Service::S3, "PUT", &url, &signed, &body, at)
-                    .await
-                    .unwrap();
-                assert_eq!(
-                    get(&resigned, "authorization"),
-                    get(&theirs, "authorization")
-                );
+                signs_like_the_client(&blobs, "PUT", &url, &headers, &body, &theirs, at).await;
             }
         }
     }
@@ -252,25 +263,7 @@ mod tests {
                 let (url, headers) = blobs.get_request(key, Some(range));
                 assert_eq!((method.as_str(), url.as_str()), ("GET", uri.as_str()));
                 assert_eq!(get(&theirs, "range"), Some("bytes=36600-73199"));
-                let ours = blobs
-                    .signer
-                    .signed_headers(Service::S3, "GET", &url, &headers, &[], at)
-                    .await
-                    .unwrap();
-                for (name, value) in &ours {
-                    if name != "authorization" {
-                        assert_eq!(get(&theirs, name), Some(value.as_str()), "{name}");
-                    }
-                }
-                let resigned = blobs
-                    .signer
-                    .signed_headers(Service::S3, "GET", &url, &unsigned(&theirs), &[], at)
-                    .await
-                    .unwrap();
-                assert_eq!(
-                    get(&resigned, "authorization"),
-                    get(&theirs, "authorization")
-                );
+                signs_like_the_client(&blobs, "GET", &url, &headers, &[], &theirs, at).await;
             }
         }
     }
