@@ -25,7 +25,7 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, Delete, Put, PutRequest, TransactWriteItem, Update, WriteRequest,
+    AttributeValue, Put, PutRequest, TransactWriteItem, Update, WriteRequest,
 };
 use billrun_app::error::StoreError;
 use billrun_app::model::*;
@@ -665,7 +665,12 @@ impl DynamoStore {
     /// at one account: a page may end within an account). `\u{1}` sorts below every
     /// character an id holds, so keys sort by (round, account, number).
     fn number_page_sk(round: u32, first: &AccountId, number: &str) -> String {
-        format!("NUM#{round:05}#{first}\u{1}{number}")
+        format!("{}{number}", Self::number_pages_from(round, first))
+    }
+
+    /// The lowest key of the number pages of `round` that start at `account`.
+    fn number_pages_from(round: u32, account: &AccountId) -> String {
+        format!("NUM#{round:05}#{account}\u{1}")
     }
 
     /// Fills in the numbers of documents that have none on their item from the number
@@ -693,7 +698,7 @@ impl DynamoStore {
                 let lo = format!("NUM#{round:05}#");
                 // Every page starting at `last` (and none starting after it) is below `hi`.
                 let hi = format!("NUM#{round:05}#{last}\u{2}");
-                let from = format!("NUM#{round:05}#{first}\u{1}");
+                let from = Self::number_pages_from(*round, first);
                 let mut numbers: Vec<(DocumentId, String)> = Vec::new();
                 let pages = SortKey::DownFrom(&lo, &hi);
                 self.query_each(None, self.shard_pk(*run, *k), pages, None, |item| {
