@@ -458,3 +458,200 @@ fn the_cli_takes_the_token_from_billrun_token_and_listens_on_loopback() {
     );
     assert!(String::from_utf8_lossy(&out.stderr).contains("--token"));
 }
+
+/// `billrun-local serve --backend aws` as a child process on the resources `exports`
+/// names (no sweeper: `--tick-seconds 0`), its address read from its first line.
+fn spawn_aws_serve(
+    exports: &[(String, String)],
+    book: Option<&std::path::Path>,
+) -> (Child, SocketAddr) {
+    use std::io::BufRead;
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_billrun-local"));
+    cmd.args([
+        "serve",
+        "--backend",
+        "aws",
+        "--port",
+        "0",
+        "--tick-seconds",
+        "0",
+        "--workers",
+        "4",
+    ])
+    .envs(exports.iter().cloned())
+    .env("RUST_LOG", "error")
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::null());
+    if let Some(book) = book {
+        cmd.arg("--book").arg(book);
+    }
+    let mut child = Child(cmd.spawn().unwrap());
+    let stdout = child.0.stdout.take().unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(stdout)
+        .read_line(&mut line)
+        .unwrap();
+    let url = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap_or_else(|| panic!("serve printed no address: {line:?}"));
+    (child, url.trim_start_matches("http://").parse().unwrap())
+}
+
+/// The run as `GET /v1/invoice-runs/{id}` shows it: (status, accounts with an outcome so
+/// far, accounts selected).
+fn progress(addr: SocketAddr, id: &str) -> (String, u64, u64) {
+    let (_, run) = http(addr, "GET", &format!("/v1/invoice-runs/{id}"), None);
+    let c = &run["counters"];
+    let n = |k: &str| c[k].as_u64().unwrap_or(0);
+    let accounted = n("billed") + n("suppressed") + n("nothingToBill") + n("failed");
+    (
+        run["status"].as_str().unwrap_or_default().to_string(),
+        accounted,
+        n("accountsSelected"),
+    )
+}
+
+/// Every document of the run through the API: (account, number, total).
+fn api_documents(addr: SocketAddr, id: &str) -> Vec<(String, String, String)> {
+    let mut out = Vec::new();
+    let mut cursor = String::new();
+    loop {
+        let (s, page) = http(
+            addr,
+            "GET",
+            &format!("/v1/invoice-runs/{id}/invoices?limit=1000{cursor}"),
+            None,
+        );
+        assert_eq!(s, 200, "{page}");
+        for d in page["items"].as_array().unwrap() {
+            out.push((
+                d["accountId"].as_str().unwrap().to_string(),
+                d["number"].as_str().unwrap_or_default().to_string(),
+                d["totals"]["total"].as_str().unwrap().to_string(),
+            ));
+        }
+        match page["nextCursor"].as_str() {
+            Some(c) => cursor = format!("&cursor={c}"),
+            None => return out,
+        }
+    }
+}
+
+/// The serve process is killed (SIGKILL) while planning, while processing and once every
+/// account has an outcome (finalization), and restarted each time on the same resources
+/// with the sweeper off: the run completes anyway (a crash costs a redelivery, not the
+/// sweeper's 15 minutes), exactly once, with the documents and numbers of the in-memory
+/// run.
+#[test]
+fn a_serve_killed_mid_run_completes_the_run_after_restart_without_the_sweeper() {
+    const ACCOUNTS: usize = 2000;
+    let endpoint = std::env::var("AWS_ENDPOINT_URL")
+        .expect("AWS_ENDPOINT_URL is not set: run the tests with ./infra/test.sh, which starts a moto server");
+    assert!(endpoint.starts_with("http://127.0.0.1:"));
+    let prefix = format!("crash{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    let setup = std::process::Command::new(env!("CARGO_BIN_EXE_billrun-local"))
+        .args(["aws-setup", "--prefix", &prefix])
+        .output()
+        .unwrap();
+    assert!(
+        setup.status.success(),
+        "{}",
+        String::from_utf8_lossy(&setup.stderr)
+    );
+    let exports: Vec<(String, String)> = String::from_utf8_lossy(&setup.stdout)
+        .lines()
+        .filter_map(|l| l.strip_prefix("export ")?.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    assert!(
+        exports.iter().any(|(k, _)| k == "TABLE_NAME"),
+        "{exports:?}"
+    );
+
+    let target: chrono::NaiveDate = "2026-12-01".parse().unwrap();
+    let book = billrun_local::sample::generate(ACCOUNTS, target, 7);
+    let dir = tempfile::tempdir().unwrap();
+    let book_path = dir.path().join("book.json");
+    std::fs::write(&book_path, serde_json::to_vec(&book).unwrap()).unwrap();
+    let request =
+        serde_json::json!({"targetDate": "2026-12-01", "runType": "Immediate"}).to_string();
+
+    let (child, addr) = spawn_aws_serve(&exports, Some(&book_path));
+    let (s, run) = http(addr, "POST", "/v1/invoice-runs", Some(&request));
+    assert_eq!(s, 201, "{run}");
+    let id = run["id"].as_str().unwrap().to_string();
+    // 1. While planning: at once.
+    drop(child);
+    let (child, addr) = spawn_aws_serve(&exports, None);
+    // 2. While processing: once a third of the accounts have an outcome.
+    let third = wait_for(600, || {
+        let (status, accounted, _) = progress(addr, &id);
+        (status == "Processing" && accounted as usize >= ACCOUNTS / 3).then_some(accounted)
+    });
+    assert!(
+        third.is_some(),
+        "processing did not reach a third of the accounts"
+    );
+    drop(child);
+    let (child, addr) = spawn_aws_serve(&exports, None);
+    // 3. Once the progress says every account has an outcome: finalization.
+    let last = wait_for(600, || {
+        let (status, accounted, selected) = progress(addr, &id);
+        (status != "Processing" || (selected > 0 && accounted >= selected)).then_some(status)
+    });
+    let killed_in_finalization = last.as_deref() == Some("Processing");
+    drop(child);
+    let restarted = Instant::now();
+    let (_child, addr) = spawn_aws_serve(&exports, None);
+    let done = wait_for(600, || {
+        let (status, _, _) = progress(addr, &id);
+        (status != "Processing").then_some(status)
+    });
+    eprintln!(
+        "completed {:?} after the last restart (killed in finalization: {killed_in_finalization})",
+        restarted.elapsed()
+    );
+    assert_eq!(
+        done.as_deref(),
+        Some("Completed"),
+        "the run completes without the sweeper"
+    );
+
+    let (_, run) = http(addr, "GET", &format!("/v1/invoice-runs/{id}"), None);
+    let c = &run["counters"];
+    let n = |k: &str| c[k].as_u64().unwrap();
+    assert_eq!(n("accountsSelected"), ACCOUNTS as u64);
+    assert_eq!(
+        n("billed") + n("suppressed") + n("nothingToBill") + n("failed"),
+        ACCOUNTS as u64,
+        "one outcome per account: {c}"
+    );
+    let mut got = api_documents(addr, &id);
+    got.sort();
+    // The same book and request in memory, without a crash.
+    let expected = tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let req = billrun_domain::request::RunRequest::parse(request.as_bytes()).unwrap();
+        billrun_local::pipeline::run_book(&book, req, billrun_local::pipeline::Options::default())
+            .await
+            .unwrap()
+    });
+    let mut want: Vec<(String, String, String)> = expected
+        .documents
+        .iter()
+        .map(|d| {
+            (
+                d.account_id.to_string(),
+                d.number.clone().unwrap_or_default(),
+                d.totals.total.to_string(),
+            )
+        })
+        .collect();
+    want.sort();
+    assert_eq!(got.len(), want.len());
+    assert_eq!(got, want, "the documents and numbers of the in-memory run");
+    let mut numbers: Vec<&str> = got.iter().map(|d| d.1.as_str()).collect();
+    numbers.sort();
+    numbers.dedup();
+    assert_eq!(numbers.len(), got.len(), "no number twice");
+}

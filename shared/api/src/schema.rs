@@ -59,6 +59,15 @@ pub enum RunStatus {
     Canceled,
 }
 
+/// A lifecycle transition under way on the run (claimed before its effects are
+/// written; docs/reliability.md "Lifecycle claims").
+#[derive(ToSchema)]
+pub enum Transition {
+    Post,
+    Cancel,
+    RetryFailed,
+}
+
 #[derive(ToSchema)]
 pub enum Outcome {
     Billed,
@@ -130,6 +139,9 @@ pub struct Run {
     pub updated_at: chrono::DateTime<chrono::Utc>,
     pub commenced_at: Option<chrono::DateTime<chrono::Utc>>,
     pub completed_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// Present while a post, cancel or retry-failed is under way: other lifecycle
+    /// commands are refused with 409 `run_transition_in_progress` until it finishes.
+    pub transition: Option<Transition>,
     pub counters: Counters,
     /// The counters of the run's latest document generation request (absent before
     /// the first).

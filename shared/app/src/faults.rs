@@ -53,16 +53,20 @@ pub enum FaultKind {
     /// The worker dies at this call (a write may have landed); the message comes back
     /// after its visibility timeout.
     Kill,
+    /// The worker dies after an account's commit, before its progress is added: the
+    /// redelivery finds the account committed and must report its progress again.
+    KillBeforeProgress,
 }
 
 impl FaultKind {
-    pub const ALL: [FaultKind; 6] = [
+    pub const ALL: [FaultKind; 7] = [
         FaultKind::Fail,
         FaultKind::Timeout,
         FaultKind::FailAfterWrite,
         FaultKind::Duplicate,
         FaultKind::Reorder,
         FaultKind::Kill,
+        FaultKind::KillBeforeProgress,
     ];
 
     fn index(self) -> usize {
@@ -73,6 +77,7 @@ impl FaultKind {
             FaultKind::Duplicate => 3,
             FaultKind::Reorder => 4,
             FaultKind::Kill => 5,
+            FaultKind::KillBeforeProgress => 6,
         }
     }
 }
@@ -85,7 +90,9 @@ pub struct FaultPlan {
     /// Faults per 1,000 calls.
     per_mille: u64,
     calls: AtomicU64,
-    fired: [AtomicU64; 6],
+    /// Progress writes seen inside workers while active ([`FaultKind::KillBeforeProgress`]).
+    progress_calls: AtomicU64,
+    fired: [AtomicU64; 7],
     active: AtomicBool,
     /// Batches held back by a reorder fault, sent on the next send or [`Self::flush`].
     held: Mutex<Vec<Vec<Message>>>,
@@ -140,6 +147,7 @@ impl FaultPlan {
             seed,
             per_mille,
             calls: AtomicU64::new(0),
+            progress_calls: AtomicU64::new(0),
             fired: Default::default(),
             active: AtomicBool::new(false),
             held: Mutex::new(Vec::new()),
@@ -173,7 +181,7 @@ impl FaultPlan {
     }
 
     /// Faults injected so far, by kind, in [`FaultKind::ALL`] order.
-    pub fn fired(&self) -> [(FaultKind, u64); 6] {
+    pub fn fired(&self) -> [(FaultKind, u64); 7] {
         FaultKind::ALL.map(|k| (k, self.fired[k.index()].load(Ordering::Relaxed)))
     }
 
@@ -221,10 +229,25 @@ impl FaultPlan {
             FaultKind::Fail => Decision::Fail,
             FaultKind::Timeout => Decision::Timeout { lands },
             FaultKind::FailAfterWrite => Decision::FailAfterWrite,
-            FaultKind::Kill => Decision::Kill { lands },
+            // Never picked here: decided per progress write (`kills_before_progress`).
+            FaultKind::Kill | FaultKind::KillBeforeProgress => Decision::Kill { lands },
             FaultKind::Duplicate => Decision::Duplicate,
             FaultKind::Reorder => Decision::Reorder,
         }
+    }
+
+    /// Whether this progress write is where the worker dies (after the commit it
+    /// follows): one in 50 of a worker's progress writes, on its own count of calls.
+    fn kills_before_progress(&self) -> bool {
+        if !self.active.load(Ordering::SeqCst) || KILL.try_with(|_| ()).is_err() {
+            return false;
+        }
+        let n = self.progress_calls.fetch_add(1, Ordering::Relaxed);
+        if !splitmix(self.seed.rotate_left(17) ^ splitmix(n)).is_multiple_of(50) {
+            return false;
+        }
+        self.count(FaultKind::KillBeforeProgress);
+        true
     }
 
     async fn kill<R>() -> StoreResult<R> {
@@ -256,6 +279,9 @@ impl FaultPlan {
     ) -> StoreResult<R> {
         if self.scripted_failure(op) {
             return Err(injected("scripted failure", op));
+        }
+        if op == "add_progress" && self.kills_before_progress() {
+            return Self::kill().await;
         }
         match self.decide(write, false) {
             Decision::Pass | Decision::Duplicate | Decision::Reorder => call.await,

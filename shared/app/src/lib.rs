@@ -13,6 +13,7 @@ pub mod ports;
 pub mod reference;
 pub mod scheduling;
 pub mod sweeper;
+mod transition;
 pub mod usecases;
 pub mod worker;
 

@@ -103,8 +103,48 @@ pub struct RunRecord {
     /// Numbering progress of the latest finalized round (absent until it starts).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub finalize: Option<FinalizeState>,
+    /// The lifecycle transition under way, claimed before its effects are written
+    /// ([`TransitionClaim`]); absent when none is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transition: Option<TransitionClaim>,
     /// Optimistic-concurrency version: every update is conditioned on it.
     pub version: u64,
+}
+
+/// A lifecycle transition that writes effects beyond the run record (documents Posted,
+/// billing state reverted, Failed outcomes cleared) before the run's status says so.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Transition {
+    Post,
+    Cancel,
+    RetryFailed,
+}
+
+impl Transition {
+    /// What the run is while the transition holds it, for messages.
+    pub fn doing(self) -> &'static str {
+        match self {
+            Transition::Post => "being posted",
+            Transition::Cancel => "being canceled",
+            Transition::RetryFailed => "retrying its failed accounts",
+        }
+    }
+}
+
+/// A transition claimed on the run with a conditional write before any of its effects
+/// is written, so that of two racing commands exactly one acts and the other is refused
+/// having written nothing. Once claimed, a transition is only rolled forward, never
+/// undone: its effects may be partly written (a crash, a timeout). A retry of the same
+/// command finishes it once `until` has passed (a live holder is still writing); the
+/// other commands are refused until it is finished.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TransitionClaim {
+    pub kind: Transition,
+    /// The claiming command's token.
+    pub holder: String,
+    /// Until when the holder is taken to be alive and writing.
+    pub until: DateTime<Utc>,
 }
 
 /// A number given to a document at finalization.
@@ -241,6 +281,9 @@ pub struct RunView {
     pub updated_at: DateTime<Utc>,
     pub commenced_at: Option<DateTime<Utc>>,
     pub completed_at: Option<DateTime<Utc>>,
+    /// The lifecycle transition under way, if one is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub transition: Option<Transition>,
     pub counters: Counters,
     /// The counters of the run's latest document generation request.
     #[serde(skip_serializing_if = "Option::is_none")]

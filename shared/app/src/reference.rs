@@ -450,8 +450,9 @@ impl crate::App {
         })
         .await?;
         let counters = Counters::for_account(Outcome::Billed, std::slice::from_ref(&document), 0);
-        let result = self
-            .ledger
+        // Committed now or by an earlier attempt that may have stopped before its
+        // progress: reported either way (a progress that leads costs one exact count).
+        self.ledger
             .commit_account(&AccountCommit {
                 outcome: AccountOutcomeRecord {
                     run_id,
@@ -466,9 +467,7 @@ impl crate::App {
                 documents: vec![document.clone()],
             })
             .await?;
-        self.runs
-            .add_progress(run_id, &crate::usecases::added_by(result, counters))
-            .await?;
+        self.runs.add_progress(run_id, &counters).await?;
         self.try_finalize(run_id).await?;
         let document = self
             .documents
@@ -500,6 +499,7 @@ impl crate::App {
             updated_at: r.updated_at,
             commenced_at: r.commenced_at,
             completed_at: r.completed_at,
+            transition: r.transition.map(|t| t.kind),
             counters,
             documents,
         })
@@ -753,6 +753,7 @@ pub(crate) fn new_run_record(
         number_blocks: vec![],
         finalize: None,
         sweep: crate::model::SweepState::default(),
+        transition: None,
         version: 1,
     }
 }

@@ -98,6 +98,9 @@ pub struct SweepReport {
     pub dead_lettered: Vec<(RunId, AccountId)>,
     /// Runs this sweep finalized.
     pub finalized: Vec<RunId>,
+    /// Retries of failed accounts whose holder stopped, resumed.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub resumed_retries: Vec<RunId>,
     /// What failed (tried again on the next sweep).
     pub failures: Vec<String>,
 }
@@ -139,6 +142,15 @@ impl App {
         report: &mut SweepReport,
     ) -> Result<(), AppError> {
         let id = run.id;
+        if let Some(claim) = &run.transition {
+            // A retry of failed accounts that stopped before queueing them: resumed once
+            // its holder's lease has run out.
+            if claim.kind == Transition::RetryFailed && claim.until <= now {
+                self.resume_retry(&run, now).await?;
+                report.resumed_retries.push(id);
+            }
+            return Ok(());
+        }
         // The progress tells whether the run moves; a finalizer counts exactly.
         let progress = self.runs.progress(id).await?;
         let accounted = progress.accounted_for();
@@ -247,6 +259,32 @@ impl App {
             report.finalized.push(id);
         }
         Ok(done)
+    }
+
+    /// Takes over a stopped retry of failed accounts (its claim's lease ran out by
+    /// `now`) and finishes it: clears and queues the Failed accounts, ends the claim.
+    async fn resume_retry(&self, run: &RunRecord, now: DateTime<Utc>) -> Result<(), AppError> {
+        let token = uuid::Uuid::new_v4().to_string();
+        let taken = self
+            .modify_run(run.id, |r| match &mut r.transition {
+                Some(c) if c.kind == Transition::RetryFailed && c.until <= now => {
+                    c.holder = token.clone();
+                    c.until = self.clock.now() + crate::transition::TRANSITION_LEASE;
+                    Ok(true)
+                }
+                _ => Ok(false),
+            })
+            .await?;
+        if taken.transition.as_ref().is_none_or(|c| c.holder != token) {
+            return Ok(());
+        }
+        if let Err(e) = self.redrive_failed(&taken).await {
+            return Err(self.yield_claim(run.id, &token, e).await);
+        }
+        self.finish(run.id, Transition::RetryFailed, |_| {}).await?;
+        info!(run_id = %run.id, round = taken.round, "stopped retry of failed accounts resumed");
+        self.try_finalize(run.id).await?;
+        Ok(())
     }
 
     /// Counts a re-send without progress on the run's marker.

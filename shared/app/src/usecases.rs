@@ -5,6 +5,7 @@ use crate::error::{AppError, StoreError};
 use crate::memory::{MemoryQueue, MemoryStore};
 use crate::model::*;
 use crate::ports::*;
+use crate::transition::Admit;
 use billrun_domain::book::Book;
 use billrun_domain::document::{Document, DocumentKind, DocumentStatus};
 use billrun_domain::ids::{AccountId, RunId};
@@ -23,8 +24,29 @@ pub const DEFAULT_FINALIZE_PAGE: usize = 1000;
 /// for this delivery.
 const COMMIT_ATTEMPTS: usize = 8;
 /// How long a finalizer's claim holds without a page stored (a page takes well under a
-/// second; a stopped finalizer is taken over by the next check after this).
-const FINALIZE_LEASE: chrono::TimeDelta = chrono::TimeDelta::seconds(60);
+/// second, the exact count of a million outcomes a few seconds; a stopped finalizer is
+/// taken over by the next check after this: a redelivered message retries until then,
+/// see [`Finalizing::Held`]).
+const FINALIZE_LEASE: chrono::TimeDelta = chrono::TimeDelta::seconds(20);
+
+/// What a completion check found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Finalizing {
+    /// Nothing more for this check to do: the run is not complete, was finalized (by
+    /// this check or another), or left Processing.
+    Idle,
+    /// Another finalizer's claim holds the run. It completes the run; if it stopped (a
+    /// crash), its claim runs out after [`FINALIZE_LEASE`] and the next check takes
+    /// over, so a redelivered message is retried rather than acknowledged.
+    Held,
+}
+
+/// What [`App::number_documents`] found.
+enum Numbering {
+    Done(Box<(FinalizeState, NumberBlock)>),
+    Held,
+    Idle,
+}
 /// How often an optimistic run update is retried.
 const RUN_UPDATE_ATTEMPTS: usize = 16;
 
@@ -117,6 +139,7 @@ impl App {
             number_blocks: vec![],
             finalize: None,
             sweep: SweepState::default(),
+            transition: None,
             version: 1,
         };
         let created = self.runs.create_run(run).await.map_err(|e| match e {
@@ -436,8 +459,17 @@ impl App {
                     },
                 };
                 match self.ledger.commit_account(&commit).await {
-                    Ok(result) => {
-                        committed = Some(added_by(result, commit.outcome.counters));
+                    Ok(CommitResult::Committed) => {
+                        committed = Some(commit.outcome.counters);
+                        break;
+                    }
+                    // Done by an earlier delivery, which may have stopped before adding
+                    // its progress (a crash, a timeout): the progress is reported again,
+                    // so that completion never waits for the sweeper's exact count. It
+                    // may then lead the outcomes, which only costs an exact count that
+                    // finds an account missing.
+                    Ok(CommitResult::AlreadyDone) => {
+                        committed = Some(self.reported_again(run_id, account_id, round).await?);
                         break;
                     }
                     // A watermark moved under us (a concurrent run): re-read, re-rate.
@@ -454,6 +486,23 @@ impl App {
         }
         .instrument(span)
         .await
+    }
+
+    /// The counters of the account's stored outcome of `round`, for a redelivery that
+    /// found it committed (none of another round: that round counted it).
+    async fn reported_again(
+        &self,
+        run_id: RunId,
+        account_id: &AccountId,
+        round: u32,
+    ) -> Result<Counters, AppError> {
+        Ok(self
+            .runs
+            .outcome(run_id, account_id)
+            .await?
+            .filter(|o| o.round == round)
+            .map(|o| o.counters)
+            .unwrap_or_default())
     }
 
     /// Credit lines name the document that billed the credited period by number.
@@ -500,10 +549,14 @@ impl App {
             return Ok(());
         }
         let commit = failed_commit(run_id, account_id, round, reason.to_string());
-        let result = self.ledger.commit_account(&commit).await?;
-        let added = added_by(result, commit.outcome.counters);
+        let added = match self.ledger.commit_account(&commit).await? {
+            CommitResult::Committed => commit.outcome.counters,
+            // Committed by an earlier delivery that may have stopped before its progress.
+            CommitResult::AlreadyDone => self.reported_again(run_id, account_id, round).await?,
+        };
         self.runs.add_progress(run_id, &added).await?;
-        self.try_finalize(run_id).await
+        self.try_finalize(run_id).await?;
+        Ok(())
     }
 
     /// Completes the run once planning is done and every selected account has an
@@ -511,7 +564,7 @@ impl App {
     /// numbers (stored on the run first), numbers the round's documents in byte-wise
     /// (accountId, groupKey) order and sets Completed or CompletedWithErrors. Safe to
     /// run any number of times, concurrently.
-    pub async fn try_finalize(&self, run_id: RunId) -> Result<(), AppError> {
+    pub async fn try_finalize(&self, run_id: RunId) -> Result<Finalizing, AppError> {
         self.finalize_at(run_id, None).await
     }
 
@@ -521,12 +574,14 @@ impl App {
         &self,
         run_id: RunId,
         now: Option<chrono::DateTime<chrono::Utc>>,
-    ) -> Result<(), AppError> {
+    ) -> Result<Finalizing, AppError> {
         let Some(run) = self.runs.get_run(run_id).await? else {
-            return Ok(());
+            return Ok(Finalizing::Idle);
         };
-        if run.status != RunStatus::Processing || !run.plan.done {
-            return Ok(());
+        // A retry of failed accounts that holds the run has not cleared and queued them
+        // all yet: the round is not complete whatever the outcomes say.
+        if run.status != RunStatus::Processing || !run.plan.done || run.transition.is_some() {
+            return Ok(Finalizing::Idle);
         }
         let counted = run
             .finalize
@@ -538,12 +593,15 @@ impl App {
         if !counted && now.is_none() {
             let progress = self.runs.progress(run_id).await?;
             if progress.accounted_for() < progress.accounts_selected {
-                return Ok(());
+                return Ok(Finalizing::Idle);
             }
         }
         let round = run.round;
-        let Some((progress, block)) = self.number_documents(run_id, round, now).await? else {
-            return Ok(()); // not complete yet, or the run moved on
+        let (progress, block) = match self.number_documents(run_id, round, now).await? {
+            Numbering::Done(done) => *done,
+            Numbering::Held => return Ok(Finalizing::Held),
+            // Not complete yet, or the run moved on.
+            Numbering::Idle => return Ok(Finalizing::Idle),
         };
         let counters = match progress.counters.clone() {
             Some(c) => c,
@@ -559,7 +617,7 @@ impl App {
         }
         let now = self.clock.now();
         self.modify_run(run_id, |r| {
-            if r.status != RunStatus::Processing || r.round != round {
+            if r.status != RunStatus::Processing || r.round != round || r.transition.is_some() {
                 return Ok(false);
             }
             r.status = if counters.failed > 0 {
@@ -586,7 +644,7 @@ impl App {
             credit_memos = block.credit_memos,
             "run finished"
         );
-        Ok(())
+        Ok(Finalizing::Idle)
     }
 
     /// Counts the run exactly and reserves the round's block: `None` while an account
@@ -650,13 +708,13 @@ impl App {
         run_id: RunId,
         round: u32,
         judged_at: Option<chrono::DateTime<chrono::Utc>>,
-    ) -> Result<Option<(FinalizeState, NumberBlock)>, AppError> {
+    ) -> Result<Numbering, AppError> {
         let limit = self.finalize_page_size.max(1);
         let me = uuid::Uuid::new_v4().to_string();
         loop {
             let run = self.get_run(run_id).await?;
             if run.status != RunStatus::Processing || run.round != round {
-                return Ok(None);
+                return Ok(Numbering::Idle);
             }
             let at = match &run.finalize {
                 Some(f) if f.round == round => f.clone(),
@@ -676,13 +734,13 @@ impl App {
                             "run {run_id} round {round}: numbered without a block"
                         ))
                     })?;
-                return Ok(Some((at, block)));
+                return Ok(Numbering::Done(Box::new((at, block))));
             }
             let now = judged_at.unwrap_or_else(|| self.clock.now());
             match &at.lease {
                 // Another finalizer holds the run: it completes it (or, if it stops, its
                 // claim runs out and the next check — a redelivery, the sweeper — resumes).
-                Some(l) if l.holder != me && l.until > now => return Ok(None),
+                Some(l) if l.holder != me && l.until > now => return Ok(Numbering::Held),
                 Some(l) if l.holder == me => {}
                 _ => {
                     let mut claimed = at.clone();
@@ -703,7 +761,7 @@ impl App {
                     Ok(Some(counted)) => counted,
                     Ok(None) => {
                         self.release(run_id, &me).await?;
-                        return Ok(None);
+                        return Ok(Numbering::Idle);
                     }
                     Err(e) => return Err(self.release_claim(run_id, &me, e).await),
                 };
@@ -803,87 +861,87 @@ impl App {
         error
     }
 
-    /// Completed / CompletedWithErrors → Posted; every document becomes Posted.
+    /// Completed / CompletedWithErrors → Posted; every document becomes Posted. The run
+    /// is claimed first ([`crate::transition`]): a concurrent cancel or retry is refused.
     pub async fn post_run(&self, id: RunId) -> Result<RunRecord, AppError> {
-        let run = self.get_run(id).await?;
-        match run.status {
-            RunStatus::Posted => return Ok(run),
-            s if s.is_completed() => {}
-            s => {
-                return Err(AppError::conflict(
+        let claim = self
+            .claim(id, Transition::Post, |r| match r.status {
+                RunStatus::Posted => Ok(Admit::Done),
+                s if s.is_completed() => Ok(Admit::Claim),
+                s => Err(AppError::conflict(
                     "run_not_completed",
                     format!("run {id} is {s:?}; only a completed run can be posted"),
-                ))
-            }
-        }
-        self.documents
-            .set_run_status(id, DocumentStatus::Posted)
+                )),
+            })
             .await?;
-        self.modify_run(id, |r| {
-            if r.status == RunStatus::Posted {
-                return Ok(false);
-            }
-            if !r.status.can_become(RunStatus::Posted) {
-                return Err(AppError::conflict(
-                    "run_not_completed",
-                    format!("run {id} is {:?}", r.status),
-                ));
-            }
-            r.status = RunStatus::Posted;
-            Ok(true)
-        })
-        .await
+        let Some(token) = claim.token else {
+            return Ok(claim.run);
+        };
+        if let Err(e) = self
+            .documents
+            .set_run_status(id, DocumentStatus::Posted)
+            .await
+        {
+            return Err(self.yield_claim(id, &token, e.into()).await);
+        }
+        self.finish(id, Transition::Post, |r| r.status = RunStatus::Posted)
+            .await
     }
 
     /// Cancels a run that has posted nothing: its documents become Canceled (keeping
     /// their numbers) and every watermark and billed mark it moved is rolled back, so a
     /// later run bills the same items again. Refused when a later run has billed past
-    /// any of them.
+    /// any of them. A completed run is claimed first ([`crate::transition`]): a
+    /// concurrent post or retry is refused, and the revert is whole or resumed.
     pub async fn cancel_run(&self, id: RunId) -> Result<RunRecord, AppError> {
-        let run = self.get_run(id).await?;
-        match run.status {
-            RunStatus::Canceled => return Ok(run),
-            RunStatus::Pending => {}
-            s if s.is_completed() => {
-                self.ledger.revert_run(id).await.map_err(|e| match e {
-                    StoreError::Conflict(m) => AppError::conflict("run_superseded", m),
-                    other => other.into(),
-                })?;
-            }
-            RunStatus::Processing => {
-                return Err(AppError::conflict(
+        let claim = self
+            .claim(id, Transition::Cancel, |r| match r.status {
+                RunStatus::Canceled => Ok(Admit::Done),
+                // Nothing written yet: the status change is the whole cancel.
+                RunStatus::Pending => {
+                    r.status = RunStatus::Canceled;
+                    Ok(Admit::Apply)
+                }
+                s if s.is_completed() => Ok(Admit::Claim),
+                RunStatus::Processing => Err(AppError::conflict(
                     "run_processing",
                     format!("run {id} is processing; cancel it once it has completed"),
-                ))
-            }
-            s => {
-                return Err(AppError::conflict(
+                )),
+                s => Err(AppError::conflict(
                     "run_posted",
                     format!("run {id} is {s:?}; a posted run cannot be canceled"),
-                ))
+                )),
+            })
+            .await?;
+        let Some(token) = claim.token else {
+            return Ok(claim.run);
+        };
+        match self.ledger.revert_run(id).await {
+            Ok(()) => {}
+            // Checked before anything was reverted: nothing written, the claim goes.
+            Err(StoreError::Conflict(m)) if !claim.resumed => {
+                self.release_transition(id, &token).await?;
+                return Err(AppError::conflict("run_superseded", m));
             }
+            Err(StoreError::Conflict(m)) => {
+                return Err(self
+                    .yield_claim(id, &token, AppError::conflict("run_superseded", m))
+                    .await)
+            }
+            Err(e) => return Err(self.yield_claim(id, &token, e.into()).await),
         }
-        self.modify_run(id, |r| {
-            if r.status == RunStatus::Canceled {
-                return Ok(false);
-            }
-            if !r.status.can_become(RunStatus::Canceled) {
-                return Err(AppError::conflict(
-                    "run_not_cancelable",
-                    format!("run {id} is {:?}", r.status),
-                ));
-            }
-            r.status = RunStatus::Canceled;
-            Ok(true)
-        })
-        .await
+        self.finish(id, Transition::Cancel, |r| r.status = RunStatus::Canceled)
+            .await
     }
 
     /// Re-drives the Failed accounts of a CompletedWithErrors run in a new round; the
-    /// documents they produce are numbered in a further block.
+    /// documents they produce are numbered in a further block. The run moves to
+    /// Processing and is claimed in one write; the claim is finished once the Failed
+    /// outcomes are cleared and their accounts queued, and the round is not finalized
+    /// before. A retry after a stop resumes those steps, and so does the sweeper.
     pub async fn retry_failed(&self, id: RunId) -> Result<RunRecord, AppError> {
-        let run = self
-            .modify_run(id, |r| {
+        let claim = self
+            .claim(id, Transition::RetryFailed, |r| {
                 if r.status != RunStatus::CompletedWithErrors {
                     return Err(AppError::conflict(
                         "run_has_no_failures",
@@ -896,24 +954,38 @@ impl App {
                 r.status = RunStatus::Processing;
                 r.round += 1;
                 r.completed_at = None;
-                Ok(true)
+                Ok(Admit::Claim)
             })
             .await?;
-        let failed = self.ledger.clear_failed(id).await?;
+        let Some(token) = claim.token else {
+            return Ok(claim.run);
+        };
+        match self.redrive_failed(&claim.run).await {
+            Ok(()) => {}
+            Err(e) => return Err(self.yield_claim(id, &token, e).await),
+        }
+        let run = self.finish(id, Transition::RetryFailed, |_| {}).await?;
+        self.try_finalize(id).await?;
+        Ok(run)
+    }
+
+    /// Clears the run's Failed outcomes and queues their accounts for the run's round.
+    /// Again after a stop: outcomes already cleared are not found, accounts already
+    /// queued are queued twice (the second message finds the outcome).
+    pub(crate) async fn redrive_failed(&self, run: &RunRecord) -> Result<(), AppError> {
+        let failed = self.ledger.clear_failed(run.id).await?;
         let messages: Vec<Message> = failed
             .into_iter()
             .map(|account_id| Message::Account {
-                run_id: id,
+                run_id: run.id,
                 account_id,
                 round: run.round,
             })
             .collect();
-        if messages.is_empty() {
-            self.try_finalize(id).await?;
-        } else {
+        if !messages.is_empty() {
             self.queue.send(messages).await?;
         }
-        Ok(run)
+        Ok(())
     }
 
     /// The run with its counters.
@@ -987,14 +1059,6 @@ impl App {
             }
         }
         Ok(out)
-    }
-}
-
-/// What a commit adds to the run's progress: nothing when a redelivery found it done.
-pub(crate) fn added_by(result: CommitResult, counters: Counters) -> Counters {
-    match result {
-        CommitResult::Committed => counters,
-        CommitResult::AlreadyDone => Counters::default(),
     }
 }
 

@@ -5,7 +5,7 @@
 use crate::error::AppError;
 use crate::memory::{MemoryQueue, Receive};
 use crate::model::{Message, RunRecord};
-use crate::usecases::App;
+use crate::usecases::{App, Finalizing};
 use billrun_domain::ids::RunId;
 use billrun_domain::run::Counters;
 use std::collections::HashMap;
@@ -116,7 +116,7 @@ pub async fn deliver_batch(
             round,
         } = message
         else {
-            out.push(deliver(app, message, *receives, max_receives).await);
+            out.push(deliver_other(app, message, *receives, max_receives).await);
             continue;
         };
         let result = async {
@@ -146,16 +146,37 @@ pub async fn deliver_batch(
             Err(e) => failed(app, message, e, *receives, max_receives).await,
         });
     }
-    for (run_id, (indexes, added)) in check {
+    for (run_id, (mut indexes, added)) in check {
         // One progress write per run and batch. If it fails, the commits stand and the
-        // progress lags: the sweeper's exact count completes the run.
+        // batch is delivered again: each redelivery finds its account committed and
+        // reports its progress again (a failed write that landed makes it lead).
         if added != Counters::default() {
             if let Err(e) = app.runs.add_progress(run_id, &added).await {
-                tracing::warn!(run_id = %run_id, error = %e, "progress not added");
+                tracing::warn!(run_id = %run_id, error = %e, "progress not added; redelivering");
+                for &i in &indexes {
+                    if batch[i].1 < max_receives {
+                        out[i] = Disposition::Retry;
+                    }
+                }
+                continue;
             }
         }
-        if let Err(e) = app.try_finalize(run_id).await {
-            tracing::warn!(run_id = %run_id, error = %e, "completion check failed; redelivering");
+        let redeliver = match app.try_finalize(run_id).await {
+            Ok(Finalizing::Idle) => false,
+            // Another finalizer holds the run. A redelivered message may have been left
+            // by that finalizer's process when it stopped (its claim then runs out
+            // within seconds): it comes back to take over, rather than leave the run to
+            // the sweeper. A first delivery leaves it to the live holder.
+            Ok(Finalizing::Held) => {
+                indexes.retain(|&i| batch[i].1 > 1);
+                !indexes.is_empty()
+            }
+            Err(e) => {
+                tracing::warn!(run_id = %run_id, error = %e, "completion check failed; redelivering");
+                true
+            }
+        };
+        if redeliver {
             for i in indexes {
                 if batch[i].1 < max_receives {
                     out[i] = Disposition::Retry;
@@ -182,6 +203,24 @@ pub enum Disposition {
 /// Lambda SQS handlers): handle one message; a retryable failure is retried until its
 /// last allowed receive, which records the account Failed so the run always completes.
 pub async fn deliver(
+    app: &App,
+    message: &Message,
+    receives: u32,
+    max_receives: u32,
+) -> Disposition {
+    if matches!(message, Message::Account { .. }) {
+        // The batch path's progress and completion check (with its redelivery rules).
+        let batch = [(message.clone(), receives)];
+        return deliver_batch(app, &batch, max_receives)
+            .await
+            .pop()
+            .unwrap_or(Disposition::Retry);
+    }
+    deliver_other(app, message, receives, max_receives).await
+}
+
+/// A planning or document message.
+async fn deliver_other(
     app: &App,
     message: &Message,
     receives: u32,

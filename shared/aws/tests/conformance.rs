@@ -2,6 +2,8 @@
 //! and against the DynamoDB / SQS / S3 adapters on a local wire-protocol endpoint.
 
 mod common;
+#[path = "conformance/races.rs"]
+mod races;
 
 use billrun_app::model::{AccountCommit, AccountOutcomeRecord, CommitResult, Created};
 use billrun_app::{AppError, StoreError};
@@ -12,6 +14,7 @@ use billrun_domain::request::{Filters, RunRequest};
 use billrun_domain::run::{Counters, Outcome, RunStatus};
 use billrun_domain::state::StateChange;
 use common::{usage_book, Backend};
+use races::*;
 
 const EXAMPLE: &str = include_str!("../../../infra/local/tests/fixtures/book.json");
 
@@ -1528,4 +1531,7 @@ conformance!(
     an_account_over_one_transaction_is_billed_once_and_reverted_whole,
     finalization_is_paged_and_resumes_after_a_stopped_page,
     numbers_read_back_when_pages_end_within_an_account,
+    cancels_and_posts_racing_on_a_completed_run_end_whole,
+    a_cancel_racing_retry_failed_ends_whole,
+    posts_racing_the_finalizer_end_whole,
 );
