@@ -1,4 +1,4 @@
-//! Issue 8, concurrency: what happens when commands race the workers or each other.
+//! Concurrency: what happens when commands race the workers or each other.
 //! Every case has one defined outcome (docs/reliability.md).
 
 use billrun_app::memory::Receive;

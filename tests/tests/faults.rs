@@ -1,5 +1,5 @@
-//! Issue 8: whole runs over the mixed sample book under random fault schedules on the
-//! in-memory adapters. Every port fails or times out calls, fails writes after they
+//! Whole runs over the mixed sample book under random fault schedules on the in-memory
+//! adapters (docs/reliability.md). Every port fails or times out calls, fails writes after they
 //! landed, delivers batches twice, reorders them, and kills workers between steps
 //! (`billrun_app::faults`). Each run must complete with the same outcomes, documents
 //! (numbers included), counters and billing state as the fault-free run, with gapless

@@ -1,4 +1,4 @@
-//! Issue 8 on the wire protocol: the AWS adapters (DynamoDB, SQS, S3 on a moto server
+//! Fault injection on the wire protocol: the AWS adapters (DynamoDB, SQS, S3 on a moto server
 //! on loopback, started by `infra/local/with-moto.sh`) wrapped by the same fault
 //! injection as `faults.rs`, 10 schedules over the 500-account sample book (about 45 s a
 //! schedule: moto serves ~200 requests/s). Pollers

@@ -1,4 +1,4 @@
-//! The stuck-run sweeper (issue 7) on the in-memory adapters, with time driven through
+//! The stuck-run sweeper on the in-memory adapters, with time driven through
 //! the clock port: messages lost mid-run, a lost planning message, a message that is
 //! lost every time, a run never finalized, a run making progress.
 

@@ -1,4 +1,4 @@
-//! `billrun-local` as a user runs it: the BOOK_FORMAT.md example through `run`, exit 2
+//! `billrun-local` as a user runs it: the docs/book-format.md example through `run`, exit 2
 //! with a field path on bad input, and the demo.
 
 use serde_json::Value;

@@ -1,5 +1,5 @@
-//! The canonical `/v1` API over the in-memory adapters: the acceptance points of issue 4
-//! that are not about the compatibility endpoints.
+//! The canonical `/v1` API over the in-memory adapters (README "The HTTP API",
+//! docs/book-format.md "API conventions"); the compatibility endpoints are in compat.rs.
 
 mod common;
 

@@ -1,4 +1,4 @@
-//! Rating one typical account: the BOOK_FORMAT.md example account (a monthly plan with
+//! Rating one typical account: the docs/book-format.md example account (a monthly plan with
 //! a stub, a setup fee, usage and an adjustment, billed through the stub and February),
 //! and a three-subscription account catching up a quarter.
 
