@@ -5,6 +5,9 @@
 //! (numbers included), counters and billing state as the fault-free run, with gapless
 //! numbers. A failing schedule prints `BILLRUN_FAULT_SEED=<seed>` to replay it.
 
+// Test code: a panic fails the test (clippy.toml allows unwrap only in #[cfg(test)] code).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod fault_support;
 
 use billrun_app::faults::{drain_with_faults, FaultPlan};

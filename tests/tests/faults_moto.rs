@@ -5,6 +5,9 @@
 //! stand in for the Lambda event source mappings, with kills: a killed delivery is
 //! neither deleted nor made visible again; SQS returns it after its visibility timeout.
 
+// Test code: a panic fails the test (clippy.toml allows unwrap only in #[cfg(test)] code).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod fault_support;
 
 use aws_sdk_sqs::types::MessageSystemAttributeName;

@@ -2,6 +2,9 @@
 //! `docs/openapi.json` is the current document, and real responses use only the
 //! properties their schemas describe.
 
+// Test code: a panic fails the test (clippy.toml allows unwrap only in #[cfg(test)] code).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use axum::http::{Method, StatusCode};
