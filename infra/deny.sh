@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The dependency audit, offline: licences, bans and sources with cargo-deny, and the
-# RustSec advisories checked against the snapshot in ../shared/advisory-db (CI cannot
-# reach the RustSec git remote; see ../shared/TOOLING.md). Rules and their reasons are
-# in deny.toml. Run alone or from infra/test.sh.
+# RustSec advisories checked against a local snapshot of the advisory database (CI
+# cannot reach the RustSec git remote): ../shared/advisory-db beside the repository, or
+# any clone of https://github.com/rustsec/advisory-db named by ADVISORY_DB. Rules and
+# their reasons are in deny.toml. Run alone or from infra/test.sh.
 #
 #   ./infra/deny.sh                          # ../shared/advisory-db beside the repository
 #   ADVISORY_DB=/path/to/advisory-db ./infra/deny.sh

@@ -17,7 +17,7 @@ report_dir="target/schemathesis"
 # Every check but two: no 5xx, responses of the declared content type, headers and
 # shape, schema-violating data rejected, undocumented methods refused, required headers,
 # use after free, resource availability. Left out: positive_data_acceptance (the schema
-# cannot say every rule of BOOK_FORMAT.md, e.g. a subscription's account must exist, so
+# cannot say every rule of docs/book-format.md, e.g. a subscription's account must exist, so
 # schema-valid requests are rightly refused with 400) and status_code_conformance (the
 # document lists the typical statuses of each route, not every 404 / 409 / 413 / 415).
 checks="${CHECKS:-all}"

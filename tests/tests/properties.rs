@@ -1,13 +1,16 @@
-//! Properties of whole invoice runs over generated books (BILLING_RULES.md).
+//! Properties of whole invoice runs over generated books (docs/billing-rules.md).
 //!
 //! A [`Scenario`] is a small random but valid book (1–12 accounts in USD / EUR / JPY /
 //! KWD, bill cycle days 1–31 with 29–31 weighted up, monthly to annual recurring charges
 //! in advance and in arrears, end and cancellation dates, imported watermarks, some past
 //! the effective end so that runs credit them, one-time charges, usage, adjustments, tax
 //! rates) plus run options (target date, grouping, zero suppression). Every book goes
-//! through `App::import_book`, so it is also checked to be valid JSON per BOOK_FORMAT.md.
-//! Each property runs the whole pipeline (planning, queued account messages, workers,
-//! finalization) on the in-memory adapters.
+//! through `App::import_book`, so it is also checked to be valid JSON per
+//! docs/book-format.md. Each property runs the whole pipeline (planning, queued account
+//! messages, workers, finalization) on the in-memory adapters.
+
+// Test code: a panic fails the test (clippy.toml allows unwrap only in #[cfg(test)] code).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use billrun_app::memory::{MemoryQueue, MemoryStore};
 use billrun_app::{AccountOutcomeView, App, AppError};
@@ -709,7 +712,7 @@ fn check_arithmetic(d: &Document, account: &Account) -> Result<(), TestCaseError
     Ok(())
 }
 
-/// A credit line reduced to what BILLING_RULES.md "Credit on an earlier effective end"
+/// A credit line reduced to what docs/billing-rules.md "Credit on an earlier effective end"
 /// determines: charge, type, period, quantity, amount, credited document.
 type CreditKey = (
     Option<ChargeId>,

@@ -685,7 +685,7 @@ async fn bench(accounts: usize, workers: usize, seed: u64) -> Result<(), Failure
     Ok(())
 }
 
-/// Targets of issue 6 the figures are reported against.
+/// The targets the figures are reported against (README "Invoice documents").
 const TARGET_PDFS_PER_CORE: f64 = 200.0;
 const TARGET_ONE_PAGE_BYTES: usize = 60 * 1024;
 

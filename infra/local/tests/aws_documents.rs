@@ -3,6 +3,9 @@
 //! the memory backend renders (file for file, the same size). Needs a local endpoint:
 //! `infra/local/with-moto.sh cargo test -p billrun-local --test aws_documents`.
 
+// Test code: a panic fails the test (clippy.toml allows unwrap only in #[cfg(test)] code).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use billrun_domain::request::RunRequest;
 use billrun_local::pipeline::{Local, Options};
 use chrono::NaiveDate;

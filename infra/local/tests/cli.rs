@@ -1,5 +1,8 @@
-//! `billrun-local` as a user runs it: the BOOK_FORMAT.md example through `run`, exit 2
+//! `billrun-local` as a user runs it: the docs/book-format.md example through `run`, exit 2
 //! with a field path on bad input, and the demo.
+
+// Test code: a panic fails the test (clippy.toml allows unwrap only in #[cfg(test)] code).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use serde_json::Value;
 use std::path::{Path, PathBuf};

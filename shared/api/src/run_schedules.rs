@@ -1,4 +1,5 @@
-//! `/v1/run-schedules`: recurring run schedules (issue 7), with their OpenAPI schemas.
+//! `/v1/run-schedules`: recurring run schedules (README "Schedules"), with their OpenAPI
+//! schemas.
 #![allow(dead_code)]
 
 use crate::error::{ApiResult, ErrorBody};

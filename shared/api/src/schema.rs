@@ -472,7 +472,7 @@ pub struct TemplateInput {
     pub content: TemplateContent,
 }
 
-/// The seller block and look of a document (issue 6).
+/// The seller block and look of a document.
 #[derive(ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TemplateContent {

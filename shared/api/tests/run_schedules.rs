@@ -1,5 +1,8 @@
 //! `/v1/run-schedules`: create, read, replace, pause, resume, delete, and the errors.
 
+// Test code: a panic fails the test (clippy.toml allows unwrap only in #[cfg(test)] code).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use axum::http::{Method, StatusCode};

@@ -1,4 +1,4 @@
-//! Invoice document generation (issue 6): a request for the PDF files of a run's
+//! Invoice document generation: a request for the PDF files of a run's
 //! Draft, Approved and Posted documents, one queue message per chunk of up to
 //! [`DOCUMENTS_PER_PACK`] documents in numbering order. Each document is rendered with
 //! the template that was active when the request was made; a chunk's PDFs are stored

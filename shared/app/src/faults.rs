@@ -1,4 +1,4 @@
-//! Fault injection (issue 8): [`Faulty`] wraps any adapter of every port and, by a
+//! Fault injection: [`Faulty`] wraps any adapter of every port and, by a
 //! seeded [`FaultPlan`], fails or times out a call, fails a write *after* it landed,
 //! delivers a batch of messages twice, reorders messages (a batch is shuffled and held
 //! back until the next send), or kills the worker at a port call (the delivery's

@@ -363,7 +363,7 @@ impl crate::App {
             .ok_or_else(|| AppError::NotFound(format!("invoice schedule {id}")))
     }
 
-    /// Executes one invoice-schedule item (BILLING_RULES "Invoice schedules"): a run
+    /// Executes one invoice-schedule item (docs/billing-rules.md "Invoice schedules"): a run
     /// filtered to the item's account whose single document has one line "Installment
     /// k of n" for the item's amount plus tax. The item becomes Processed and records
     /// the run and document. Without `item`, the earliest Pending item dated on or

@@ -1,4 +1,4 @@
-//! Time-driven work (issue 7): Scheduled runs that start at their `scheduledAt`,
+//! Time-driven work: Scheduled runs that start at their `scheduledAt`,
 //! recurring run schedules that create one run per occurrence, invoice-schedule items
 //! executed on their invoice date. [`App::tick`] does all of it; the `execute-schedules`
 //! Lambda function and the scheduler of `billrun-local serve` call it.

@@ -1,4 +1,4 @@
-//! The stuck-run sweeper (issue 7): [`App::sweep`] looks at every Processing run, and
+//! The stuck-run sweeper: [`App::sweep`] looks at every Processing run, and
 //! [`App::tick`](crate::App::tick) calls it, so it runs every 5 minutes.
 //!
 //! Progress is a marker stored on the run ([`SweepState`]): the round, the planned

@@ -1,6 +1,9 @@
 //! One port conformance suite, the same test code run against the in-memory adapters
 //! and against the DynamoDB / SQS / S3 adapters on a local wire-protocol endpoint.
 
+// Test code: a panic fails the test (clippy.toml allows unwrap only in #[cfg(test)] code).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 #[path = "conformance/races.rs"]
 mod races;

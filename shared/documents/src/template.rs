@@ -1,5 +1,5 @@
 //! The invoice document template: the seller block and the look of a document, as
-//! `PUT /v1/document-templates/{id}` receives it (issue 6):
+//! `PUT /v1/document-templates/{id}` receives it:
 //!
 //! ```json
 //! {"companyName": "Acme Analytics Inc.",
@@ -181,7 +181,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_issue_example_parses_with_defaults_for_missing_fields() {
+    fn a_template_without_logo_parses_with_defaults_for_missing_fields() {
         let t = DocumentTemplate::from_json(
             br##"{"companyName": "Acme", "address": {"line1": "1 Main St", "city": "Springfield",
                  "postalCode": "12345", "country": "US"}, "taxId": "US-1",

@@ -1,6 +1,9 @@
 //! The PDFs read back as text with `pdftotext` (poppler-utils; `infra/test.sh` installs
 //! it): every number a reader needs is there, in the currency's and locale's format.
 
+// Test code: a panic fails the test (clippy.toml allows unwrap only in #[cfg(test)] code).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use billrun_documents::sample::{self, Sample};
 use billrun_documents::{render, RenderError};
 use std::io::Write;

@@ -1,5 +1,5 @@
 //! The book: accounts, subscriptions with charges, usage, adjustments and invoice
-//! schedules, parsed from JSON (BOOK_FORMAT.md) and validated whole.
+//! schedules, parsed from JSON (docs/book-format.md) and validated whole.
 
 use crate::calendar::{check_date, BillCycleDay, BillingPeriod};
 use crate::error::{parse_json, FieldError, SUBFIELD_MARK};

@@ -1,4 +1,4 @@
-//! Documents (invoices and credit memos) as BOOK_FORMAT.md "Document" describes them.
+//! Documents (invoices and credit memos) as docs/book-format.md "Document" describes them.
 
 use crate::ids::*;
 use crate::money::{dec, Currency};

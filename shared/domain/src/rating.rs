@@ -1,5 +1,6 @@
-//! Rating one account for one run: which periods and items are billable (BILLING_RULES.md
-//! "What a run bills"), their amounts, credits, grouping into documents and totals.
+//! Rating one account for one run: which periods and items are billable
+//! (docs/billing-rules.md "What a run bills"), their amounts, credits, grouping into
+//! documents and totals.
 
 use crate::book::{Account, Adjustment, ChargeKind, Subscription, Timing, UsageRecord};
 use crate::calendar::{days, Grid};

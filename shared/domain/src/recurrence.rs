@@ -1,4 +1,4 @@
-//! Recurring run schedules (issue 7): a run template, a recurrence at a local time in an
+//! Recurring run schedules: a run template, a recurrence at a local time in an
 //! IANA time zone, a target-date rule and a missed-occurrence policy. Pure: the caller
 //! passes every instant, so the same rules run in a Lambda tick, in `billrun-local serve`
 //! and in tests.

@@ -1,4 +1,4 @@
-//! The canonical run request (BOOK_FORMAT.md "Run request"), parsed and validated.
+//! The canonical run request (docs/book-format.md "Run request"), parsed and validated.
 
 use crate::calendar::{check_date, BillCycleDay};
 use crate::error::{parse_json, FieldError};

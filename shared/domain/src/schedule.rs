@@ -1,4 +1,4 @@
-//! Invoice schedules (BILLING_RULES.md "Invoice schedules"): which item an execution
+//! Invoice schedules (docs/billing-rules.md "Invoice schedules"): which item an execution
 //! bills, and the single document it produces.
 
 use crate::book::{Account, InvoiceSchedule, ScheduleItemStatus, Subscription};

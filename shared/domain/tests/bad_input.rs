@@ -3,6 +3,9 @@
 //! node replaced by a structured nasty (huge numbers, deep nesting, invalid dates,
 //! unicode, invalid UTF-8). Neither parser may panic, and every rejection names a field.
 
+// Test code: a panic fails the test (clippy.toml allows unwrap only in #[cfg(test)] code).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use billrun_domain::book::Book;
 use billrun_domain::request::RunRequest;
 use billrun_domain::FieldError;
