@@ -48,7 +48,12 @@ fn code(r: Result<impl std::fmt::Debug, AppError>) -> Option<&'static str> {
 
 async fn local_with(book: &[u8], chaos: Option<u64>) -> Local {
     let local = Local::new(chaos);
-    local.app.import_book(book).await.expect("the book imports");
+    local
+        .app
+        .reference()
+        .import_book(book)
+        .await
+        .expect("the book imports");
     local
 }
 
@@ -65,12 +70,13 @@ async fn drain_queue(local: &Local) {
 async fn planned(local: &Local, target: &str) -> RunId {
     let id = local
         .app
+        .pipeline()
         .create_run(manual(target), None)
         .await
         .expect("a run")
         .run()
         .id;
-    local.app.start_run(id).await.expect("started");
+    local.app.pipeline().start_run(id).await.expect("started");
     let Receive::Delivery(d) = local.queue.try_receive() else {
         panic!("the planning message is queued");
     };
@@ -86,15 +92,15 @@ async fn cancel_post_and_retry_failed_while_processing_are_refused_and_change_no
     let run = planned(&local, "2024-01-01").await;
     let before = local.store.digest();
     assert_eq!(
-        code(local.app.cancel_run(run).await),
+        code(local.app.pipeline().cancel_run(run).await),
         Some("run_processing")
     );
     assert_eq!(
-        code(local.app.post_run(run).await),
+        code(local.app.pipeline().post_run(run).await),
         Some("run_not_completed")
     );
     assert_eq!(
-        code(local.app.retry_failed(run).await),
+        code(local.app.pipeline().retry_failed(run).await),
         Some("run_has_no_failures")
     );
     assert_eq!(
@@ -105,7 +111,7 @@ async fn cancel_post_and_retry_failed_while_processing_are_refused_and_change_no
 
     // The run goes on as if nothing had been asked.
     drain_queue(&local).await;
-    let view = local.app.run_view(run).await.unwrap();
+    let view = local.app.queries().run_view(run).await.unwrap();
     assert_eq!(view.status, RunStatus::Completed);
     assert!(view.counters.reconciles());
     assert_eq!(view.counters.billed, 2);
@@ -122,7 +128,7 @@ async fn a_cancel_racing_the_workers_is_refused_until_the_run_completes_then_rev
     ));
     let mut refused = 0u32;
     loop {
-        match local.app.cancel_run(run).await {
+        match local.app.pipeline().cancel_run(run).await {
             Ok(r) => {
                 assert_eq!(r.status, RunStatus::Canceled);
                 break;
@@ -137,17 +143,23 @@ async fn a_cancel_racing_the_workers_is_refused_until_the_run_completes_then_rev
     }
     workers.await.expect("the workers finish");
     // Cancel is atomic: every document canceled (numbers kept), every watermark back.
-    let docs = local.app.all_documents(run).await.unwrap();
+    let docs = local.app.queries().all_documents(run).await.unwrap();
     assert_eq!(docs.len(), 2, "refused {refused} times first");
     assert!(docs.iter().all(|d| d.status == DocumentStatus::Canceled));
     assert!(docs.iter().all(|d| d.number.is_some()));
     let again = local
         .app
+        .pipeline()
         .create_run(RunRequest::for_target(date("2024-02-01")), None)
         .await
         .unwrap();
     drain_queue(&local).await;
-    let again = local.app.all_documents(again.run().id).await.unwrap();
+    let again = local
+        .app
+        .queries()
+        .all_documents(again.run().id)
+        .await
+        .unwrap();
     let lines: Vec<usize> = again.iter().map(|d| d.lines.len()).collect();
     assert_eq!(lines, [2, 2], "January and February are billed again");
     assert_eq!(local.store.sequence(DocumentKind::Invoice), 4);
@@ -161,20 +173,22 @@ async fn a_patch_racing_the_start_either_lands_before_it_or_is_refused_field_loc
         let local = local_with(BOOK.as_bytes(), None).await;
         let id = local
             .app
+            .pipeline()
             .create_run(manual("2024-01-01"), None)
             .await
             .unwrap()
             .run()
             .id;
+        let pipeline = local.app.pipeline();
         let (patched, started) = tokio::join!(
-            local.app.patch_run(id, br#"{"targetDate": "2024-02-01"}"#),
-            local.app.start_run(id)
+            pipeline.patch_run(id, br#"{"targetDate": "2024-02-01"}"#),
+            pipeline.start_run(id)
         );
         started.expect("the start wins or follows the patch");
         drain_queue(&local).await;
-        let run = local.app.get_run(id).await.unwrap();
+        let run = local.app.queries().get_run(id).await.unwrap();
         assert_eq!(run.status, RunStatus::Completed);
-        let docs = local.app.all_documents(id).await.unwrap();
+        let docs = local.app.queries().all_documents(id).await.unwrap();
         let lines: Vec<usize> = docs.iter().map(|d| d.lines.len()).collect();
         match patched {
             Ok(_) => {
@@ -207,16 +221,23 @@ async fn overlapping_runs_over_the_same_sample_accounts_bill_every_period_once()
     let alone = local_with(&bytes, None).await;
     let created = alone
         .app
+        .pipeline()
         .create_run(RunRequest::for_target(target), None)
         .await
         .unwrap();
     drain_queue(&alone).await;
-    let reference = alone.app.all_documents(created.run().id).await.unwrap();
+    let reference = alone
+        .app
+        .queries()
+        .all_documents(created.run().id)
+        .await
+        .unwrap();
 
     // Two runs of the same request at once, every message delivered twice, shuffled.
     let local = local_with(&bytes, Some(3)).await;
     let a = local
         .app
+        .pipeline()
         .create_run(RunRequest::for_target(target), None)
         .await
         .unwrap()
@@ -224,6 +245,7 @@ async fn overlapping_runs_over_the_same_sample_accounts_bill_every_period_once()
         .id;
     let b = local
         .app
+        .pipeline()
         .create_run(RunRequest::for_target(target), None)
         .await
         .unwrap()
@@ -233,11 +255,11 @@ async fn overlapping_runs_over_the_same_sample_accounts_bill_every_period_once()
     let mut lines: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut total = 0;
     for run in [a, b] {
-        let view = local.app.run_view(run).await.unwrap();
+        let view = local.app.queries().run_view(run).await.unwrap();
         assert!(view.status.is_completed(), "{:?}", view.status);
         assert!(view.counters.reconciles(), "{:?}", view.counters);
         assert_eq!(view.counters.accounts_selected, 120);
-        for d in local.app.all_documents(run).await.unwrap() {
+        for d in local.app.queries().all_documents(run).await.unwrap() {
             total += 1;
             let e = lines.entry(d.account_id.to_string()).or_default();
             e.extend(d.lines.iter().map(|l| {

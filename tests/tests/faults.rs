@@ -89,7 +89,8 @@ async fn system(book: &billrun_domain::book::Book) -> System {
     });
     app.plan_page_size = PLAN_PAGE;
     let bytes = serde_json::to_vec(book).expect("a book serializes");
-    app.import_book(&bytes)
+    app.reference()
+        .import_book(&bytes)
         .await
         .expect("the sample book imports");
     System { store, queue, app }
@@ -137,6 +138,7 @@ async fn run_once(
         }
         let status = sys
             .app
+            .queries()
             .get_run(run)
             .await
             .map_err(|e| e.to_string())?
@@ -147,12 +149,13 @@ async fn run_once(
         }
         // Stuck: the sweeper (every 5 minutes in production) notices, re-sends.
         summary.sweeps += 1;
-        now += sys.app.sweeper.stale_after + chrono::TimeDelta::minutes(1);
-        let _ = faulty.sweep(now).await;
+        now += sys.app.sweep.stale_after + chrono::TimeDelta::minutes(1);
+        let _ = faulty.sweeper().sweep(now).await;
     }
     plan.set_active(false);
     let status = sys
         .app
+        .queries()
         .get_run(run)
         .await
         .map_err(|e| e.to_string())?

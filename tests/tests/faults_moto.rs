@@ -129,7 +129,10 @@ async fn run_schedule(
         billrun_aws::app_on_sqs(&config, clients, Arc::new(Metrics::default()));
     base.plan_page_size = 16;
     let bytes = serde_json::to_vec(book).map_err(|e| e.to_string())?;
-    base.import_book(&bytes).await.map_err(|e| e.to_string())?;
+    base.reference()
+        .import_book(&bytes)
+        .await
+        .map_err(|e| e.to_string())?;
     let (faulty, _) = plan.wrap(&base);
     let faulty = Arc::new(faulty);
     plan.set_active(true);
@@ -162,7 +165,10 @@ async fn run_schedule(
         if plan.holds_messages() {
             let _ = plan.flush(base.queue.as_ref()).await;
         }
-        let (Ok(r), Ok(c)) = (base.get_run(run).await, base.runs.counters(run).await) else {
+        let (Ok(r), Ok(c)) = (
+            base.queries().get_run(run).await,
+            base.runs.counters(run).await,
+        ) else {
             continue;
         };
         if r.status != RunStatus::Processing && r.status != RunStatus::Pending {
@@ -178,8 +184,8 @@ async fn run_schedule(
         }
         if still >= 8 {
             summary.sweeps += 1;
-            now += base.sweeper.stale_after + chrono::TimeDelta::minutes(1);
-            let _ = faulty.sweep(now).await;
+            now += base.sweep.stale_after + chrono::TimeDelta::minutes(1);
+            let _ = faulty.sweeper().sweep(now).await;
             still = 0;
         }
     }
@@ -214,8 +220,12 @@ async fn runs_on_the_aws_adapters_under_random_fault_schedules_bill_what_the_fau
             let queue = Arc::new(billrun_app::memory::MemoryQueue::new());
             let app = Arc::new(App::in_memory(store, queue.clone()));
             let bytes = serde_json::to_vec(&book).expect("a book serializes");
-            app.import_book(&bytes).await.expect("the book imports");
+            app.reference()
+                .import_book(&bytes)
+                .await
+                .expect("the book imports");
             let run = app
+                .pipeline()
                 .create_run(v.request(), None)
                 .await
                 .expect("a run")
@@ -255,12 +265,19 @@ async fn a_malformed_body_reaches_the_dlq_without_blocking_the_messages_of_its_b
         billrun_aws::app_on_sqs(&config, &clients, Arc::new(Metrics::default()));
     app.plan_page_size = 100;
     let book = variant(0).book();
-    app.import_book(&serde_json::to_vec(&book).unwrap())
+    app.reference()
+        .import_book(&serde_json::to_vec(&book).unwrap())
         .await
         .unwrap();
     let mut request = variant(0).request();
     request.run_type = billrun_domain::request::RunType::Manual;
-    let run = app.create_run(request, None).await.unwrap().run().id;
+    let run = app
+        .pipeline()
+        .create_run(request, None)
+        .await
+        .unwrap()
+        .run()
+        .id;
     // The poison goes first, in the same receive batch as the run's messages.
     clients
         .sqs
@@ -270,7 +287,7 @@ async fn a_malformed_body_reaches_the_dlq_without_blocking_the_messages_of_its_b
         .send()
         .await
         .unwrap();
-    app.start_run(run).await.unwrap();
+    app.pipeline().start_run(run).await.unwrap();
     let app = Arc::new(app);
     let done = billrun_aws::sqs::pump_until_done(
         app.clone(),
@@ -283,7 +300,7 @@ async fn a_malformed_body_reaches_the_dlq_without_blocking_the_messages_of_its_b
     .await
     .unwrap();
     assert!(done, "the run completes around the poison message");
-    let view = app.run_view(run).await.unwrap();
+    let view = app.queries().run_view(run).await.unwrap();
     assert!(view.counters.reconciles(), "{:?}", view.counters);
     assert_eq!(view.counters.accounts_selected, ACCOUNTS as u64);
     // Redrive moves it to the DLQ once its receives are used up.

@@ -57,6 +57,7 @@ async fn local_with(book: &str) -> Local {
     let local = Local::new(None);
     local
         .app
+        .reference()
         .import_book(book.as_bytes())
         .await
         .expect("the book imports");
@@ -75,13 +76,28 @@ async fn drain_queue(local: &Local) {
 
 /// Creates an Immediate run and processes it to the end.
 async fn run_to_end(local: &Local, req: RunRequest) -> RunRecord {
-    let created = local.app.create_run(req, None).await.expect("a run");
+    let created = local
+        .app
+        .pipeline()
+        .create_run(req, None)
+        .await
+        .expect("a run");
     drain_queue(local).await;
-    local.app.get_run(created.run().id).await.expect("the run")
+    local
+        .app
+        .queries()
+        .get_run(created.run().id)
+        .await
+        .expect("the run")
 }
 
 async fn documents(local: &Local, run: RunId) -> Vec<Document> {
-    local.app.all_documents(run).await.expect("documents")
+    local
+        .app
+        .queries()
+        .all_documents(run)
+        .await
+        .expect("documents")
 }
 
 fn numbers(docs: &[Document]) -> Vec<&str> {
@@ -101,6 +117,7 @@ async fn the_same_idempotency_key_with_the_same_request_replays_the_run() {
     let key = Some("key-1".to_string());
     let first = local
         .app
+        .pipeline()
         .create_run(request("2024-01-01"), key.clone())
         .await
         .expect("a run");
@@ -109,6 +126,7 @@ async fn the_same_idempotency_key_with_the_same_request_replays_the_run() {
     };
     let replay = local
         .app
+        .pipeline()
         .create_run(request("2024-01-01"), key)
         .await
         .expect("a replay");
@@ -122,6 +140,7 @@ async fn the_same_idempotency_key_with_the_same_request_replays_the_run() {
     drain_queue(&local).await;
     let other = local
         .app
+        .pipeline()
         .create_run(request("2024-02-01"), None)
         .await
         .expect("another run");
@@ -139,8 +158,18 @@ async fn a_request_that_differs_only_in_defaulted_fields_is_the_same_request() {
     )
     .expect("a request");
     let implicit = RunRequest::parse(br#"{"targetDate": "2024-01-01"}"#).expect("a request");
-    let first = local.app.create_run(explicit, key.clone()).await.unwrap();
-    let replay = local.app.create_run(implicit, key).await.unwrap();
+    let first = local
+        .app
+        .pipeline()
+        .create_run(explicit, key.clone())
+        .await
+        .unwrap();
+    let replay = local
+        .app
+        .pipeline()
+        .create_run(implicit, key)
+        .await
+        .unwrap();
     assert!(matches!(replay, Created::Replayed(ref r) if r.id == first.run().id));
 }
 
@@ -150,11 +179,13 @@ async fn the_same_idempotency_key_with_a_different_request_is_a_conflict() {
     let key = Some("key-2".to_string());
     let first = local
         .app
+        .pipeline()
         .create_run(request("2024-01-01"), key.clone())
         .await
         .expect("a run");
     let err = local
         .app
+        .pipeline()
         .create_run(request("2024-02-01"), key)
         .await
         .expect_err("a different request under the same key");
@@ -166,10 +197,11 @@ async fn the_same_idempotency_key_with_a_different_request_is_a_conflict() {
 
     // Nothing was stored for the refused request.
     drain_queue(&local).await;
-    let run = local.app.get_run(first.run().id).await.unwrap();
+    let run = local.app.queries().get_run(first.run().id).await.unwrap();
     assert_eq!(run.target_date, date("2024-01-01"));
     let next = local
         .app
+        .pipeline()
         .create_run(request("2024-02-01"), None)
         .await
         .unwrap();
@@ -181,6 +213,7 @@ async fn a_manual_run_stays_pending_until_it_is_started() {
     let local = local_with(BOOK).await;
     let created = local
         .app
+        .pipeline()
         .create_run(manual("2024-01-01"), None)
         .await
         .expect("a run");
@@ -188,21 +221,31 @@ async fn a_manual_run_stays_pending_until_it_is_started() {
     assert_eq!(created.run().status, RunStatus::Pending);
 
     drain_queue(&local).await;
-    let run = local.app.get_run(id).await.unwrap();
+    let run = local.app.queries().get_run(id).await.unwrap();
     assert_eq!(run.status, RunStatus::Pending);
     assert!(run.commenced_at.is_none());
     assert!(documents(&local, id).await.is_empty());
 
-    let started = local.app.start_run(id).await.expect("the run starts");
+    let started = local
+        .app
+        .pipeline()
+        .start_run(id)
+        .await
+        .expect("the run starts");
     assert_eq!(started.status, RunStatus::Processing);
     assert!(started.commenced_at.is_some());
     drain_queue(&local).await;
-    let run = local.app.run_view(id).await.unwrap();
+    let run = local.app.queries().run_view(id).await.unwrap();
     assert_eq!(run.status, RunStatus::Completed);
     assert_eq!(run.counters.billed, 2);
     assert_eq!(documents(&local, id).await.len(), 2);
 
-    let again = local.app.start_run(id).await.expect_err("started twice");
+    let again = local
+        .app
+        .pipeline()
+        .start_run(id)
+        .await
+        .expect_err("started twice");
     assert_eq!(conflict_code(&again), Some("run_not_pending"), "{again:?}");
 }
 
@@ -216,16 +259,31 @@ async fn posting_a_completed_run_posts_it_and_every_document() {
         .iter()
         .all(|d| d.status == DocumentStatus::Draft));
 
-    let posted = local.app.post_run(run.id).await.expect("the run posts");
+    let posted = local
+        .app
+        .pipeline()
+        .post_run(run.id)
+        .await
+        .expect("the run posts");
     assert_eq!(posted.status, RunStatus::Posted);
     let docs = documents(&local, run.id).await;
     assert_eq!(docs.len(), 2);
     assert!(docs.iter().all(|d| d.status == DocumentStatus::Posted));
 
     // Posting again is a no-op; a posted run cannot be canceled.
-    let again = local.app.post_run(run.id).await.expect("a no-op");
+    let again = local
+        .app
+        .pipeline()
+        .post_run(run.id)
+        .await
+        .expect("a no-op");
     assert_eq!(again.status, RunStatus::Posted);
-    let err = local.app.cancel_run(run.id).await.expect_err("posted");
+    let err = local
+        .app
+        .pipeline()
+        .cancel_run(run.id)
+        .await
+        .expect_err("posted");
     assert_eq!(conflict_code(&err), Some("run_posted"), "{err:?}");
 }
 
@@ -234,16 +292,18 @@ async fn posting_a_pending_run_is_a_conflict() {
     let local = local_with(BOOK).await;
     let created = local
         .app
+        .pipeline()
         .create_run(manual("2024-01-01"), None)
         .await
         .unwrap();
     let err = local
         .app
+        .pipeline()
         .post_run(created.run().id)
         .await
         .expect_err("a pending run cannot be posted");
     assert_eq!(conflict_code(&err), Some("run_not_completed"), "{err:?}");
-    let run = local.app.get_run(created.run().id).await.unwrap();
+    let run = local.app.queries().get_run(created.run().id).await.unwrap();
     assert_eq!(run.status, RunStatus::Pending);
 }
 
@@ -256,13 +316,20 @@ async fn cancel_is_refused_when_a_later_run_has_billed_past_the_runs_watermarks(
 
     let err = local
         .app
+        .pipeline()
         .cancel_run(january.id)
         .await
         .expect_err("February billed past January's watermarks");
     assert_eq!(conflict_code(&err), Some("run_superseded"), "{err:?}");
     // The refused cancel changed nothing.
     assert_eq!(
-        local.app.get_run(january.id).await.unwrap().status,
+        local
+            .app
+            .queries()
+            .get_run(january.id)
+            .await
+            .unwrap()
+            .status,
         RunStatus::Completed
     );
     assert!(documents(&local, january.id)
@@ -271,9 +338,19 @@ async fn cancel_is_refused_when_a_later_run_has_billed_past_the_runs_watermarks(
         .all(|d| d.status == DocumentStatus::Draft));
 
     // Undone in reverse order, both cancel, and January and February bill again.
-    let canceled = local.app.cancel_run(february.id).await.expect("cancel");
+    let canceled = local
+        .app
+        .pipeline()
+        .cancel_run(february.id)
+        .await
+        .expect("cancel");
     assert_eq!(canceled.status, RunStatus::Canceled);
-    let canceled = local.app.cancel_run(january.id).await.expect("cancel");
+    let canceled = local
+        .app
+        .pipeline()
+        .cancel_run(january.id)
+        .await
+        .expect("cancel");
     assert_eq!(canceled.status, RunStatus::Canceled);
     let again = run_to_end(&local, request("2024-02-01")).await;
     let docs = documents(&local, again.id).await;
@@ -292,7 +369,7 @@ async fn retrying_failed_accounts_bills_them_in_a_further_block_of_numbers() {
     let local = local_with(&bad).await;
     let run = run_to_end(&local, request("2024-01-01")).await;
     assert_eq!(run.status, RunStatus::CompletedWithErrors);
-    let outcomes = local.app.account_outcomes(run.id).await.unwrap();
+    let outcomes = local.app.queries().account_outcomes(run.id).await.unwrap();
     assert_eq!(outcomes[0].account_id, id("A-1"));
     assert_eq!(outcomes[0].outcome, Outcome::Failed);
     let reason = outcomes[0].reason.as_deref().unwrap_or_default();
@@ -317,15 +394,21 @@ async fn retrying_failed_accounts_bills_them_in_a_further_block_of_numbers() {
     // Fix the book: the subscription again, without the foreign currency.
     local
         .app
+        .reference()
         .import_book(BOOK.as_bytes())
         .await
         .expect("the fixed book imports");
-    let retried = local.app.retry_failed(run.id).await.expect("a retry");
+    let retried = local
+        .app
+        .pipeline()
+        .retry_failed(run.id)
+        .await
+        .expect("a retry");
     assert_eq!(retried.status, RunStatus::Processing);
     assert_eq!(retried.round, 1);
     drain_queue(&local).await;
 
-    let view = local.app.run_view(run.id).await.unwrap();
+    let view = local.app.queries().run_view(run.id).await.unwrap();
     assert_eq!(view.status, RunStatus::Completed);
     let c = &view.counters;
     assert!(c.reconciles(), "{c:?}");
@@ -333,7 +416,7 @@ async fn retrying_failed_accounts_bills_them_in_a_further_block_of_numbers() {
         (c.accounts_selected, c.billed, c.failed, c.invoices),
         (2, 2, 0, 2)
     );
-    let outcomes = local.app.account_outcomes(run.id).await.unwrap();
+    let outcomes = local.app.queries().account_outcomes(run.id).await.unwrap();
     assert_eq!(outcomes[0].outcome, Outcome::Billed);
     assert_eq!(outcomes[0].reason, None);
     // A-1 sorts first but was billed in round 1: its number comes from a further block,
@@ -345,13 +428,20 @@ async fn retrying_failed_accounts_bills_them_in_a_further_block_of_numbers() {
     assert_eq!(numbers(&docs), ["INV-000000001", "INV-000000003"]);
     assert_eq!(docs[1].account_id.as_str(), "A-1");
     assert_eq!(docs[1].totals.total.to_string(), "110.00");
-    let blocks = local.app.get_run(run.id).await.unwrap().number_blocks;
+    let blocks = local
+        .app
+        .queries()
+        .get_run(run.id)
+        .await
+        .unwrap()
+        .number_blocks;
     assert_eq!(blocks.len(), 2);
     assert_eq!((blocks[1].round, blocks[1].first_invoice), (1, 3));
     assert_eq!(local.store.sequence(DocumentKind::Invoice), 3);
 
     let err = local
         .app
+        .pipeline()
         .retry_failed(run.id)
         .await
         .expect_err("no failures");
@@ -376,10 +466,10 @@ async fn snapshot(local: &Local, run: RunId) -> Snapshot {
         states.push(book.map(|b| b.state));
     }
     Snapshot {
-        run: local.app.get_run(run).await.unwrap(),
+        run: local.app.queries().get_run(run).await.unwrap(),
         counters: local.app.runs.counters(run).await.unwrap(),
         documents: documents(local, run).await,
-        outcomes: local.app.account_outcomes(run).await.unwrap(),
+        outcomes: local.app.queries().account_outcomes(run).await.unwrap(),
         states,
         sequences: (
             local.store.sequence(DocumentKind::Invoice),
@@ -393,11 +483,12 @@ async fn a_redelivered_account_message_changes_nothing() {
     let local = local_with(BOOK).await;
     let created = local
         .app
+        .pipeline()
         .create_run(manual("2024-01-01"), None)
         .await
         .unwrap();
     let run = created.run().id;
-    local.app.start_run(run).await.unwrap();
+    local.app.pipeline().start_run(run).await.unwrap();
 
     // Deliver by hand: every account message is handled, then handled again at once.
     let mut redelivered = Vec::new();
@@ -449,13 +540,14 @@ async fn immediate_run_with_a_failed_start(
     plan.fail_next(op, 1);
     let key = Some(format!("start-{op}"));
     let err = app
+        .pipeline()
         .create_run(request("2024-01-01"), key.clone())
         .await
         .expect_err("the start fails");
     assert!(err.is_retryable(), "{err:?}");
     let mut runs = local
         .app
-        .catalog
+        .run_listing
         .list_runs(&Default::default(), None, 10)
         .await
         .unwrap();
@@ -468,6 +560,7 @@ async fn immediate_run_with_a_failed_start(
     // The client retries the POST under the same key: it replays the run and finishes
     // starting it.
     let replay = app
+        .pipeline()
         .create_run(request("2024-01-01"), key)
         .await
         .expect("the retry replays the run");
@@ -487,7 +580,7 @@ async fn a_retried_post_starts_an_immediate_run_stored_pending() {
     })
     .await;
     drain_queue(&local).await;
-    let view = local.app.run_view(run).await.unwrap();
+    let view = local.app.queries().run_view(run).await.unwrap();
     assert_eq!(view.status, RunStatus::Completed);
     assert_eq!(view.counters.billed, 2);
     assert_eq!(
@@ -501,7 +594,7 @@ async fn a_retried_post_queues_the_planning_an_immediate_run_failed_to_queue() {
     // The run is Processing, but its first planning message was never sent.
     let (local, run) = immediate_run_with_a_failed_start("send", |r| r.version += 1).await;
     drain_queue(&local).await;
-    let view = local.app.run_view(run).await.unwrap();
+    let view = local.app.queries().run_view(run).await.unwrap();
     assert_eq!(view.status, RunStatus::Completed);
     assert_eq!(view.counters.billed, 2);
 }
@@ -518,11 +611,17 @@ async fn a_document_that_keeps_failing_is_recorded_failed_with_its_reason_and_th
     });
     local
         .app
+        .templates()
         .put_template("T-1", template.to_string().as_bytes())
         .await
         .unwrap();
-    local.app.activate_template("T-1").await.unwrap();
-    let view = local.app.request_documents(run.id).await.unwrap();
+    local
+        .app
+        .templates()
+        .activate_template("T-1")
+        .await
+        .unwrap();
+    let view = local.app.docgen().request_documents(run.id).await.unwrap();
     // Rendering cannot read the template on any receive of either document.
     let plan = billrun_app::faults::FaultPlan::new(0, 0);
     let (app, _) = plan.wrap(&local.app);
@@ -532,14 +631,14 @@ async fn a_document_that_keeps_failing_is_recorded_failed_with_its_reason_and_th
     };
     plan.fail_next("get_template", 2 * config.max_receives);
     drain(std::sync::Arc::new(app), local.queue.clone(), config).await;
-    let done = local.app.document_request(view.id).await.unwrap();
+    let done = local.app.docgen().document_request(view.id).await.unwrap();
     assert_eq!(done.status, DocumentRequestStatus::CompletedWithErrors);
     assert_eq!((done.counters.generated, done.counters.failed), (0, 2));
     let mut reasons = Vec::new();
     for d in documents(&local, run.id).await {
         let file = local
             .app
-            .catalog
+            .document_requests
             .document_file(d.id)
             .await
             .unwrap()

@@ -553,7 +553,7 @@ async fn paged_local_with(
 
 async fn import(local: Local, book: &Book) -> Result<Local, TestCaseError> {
     let bytes = serde_json::to_vec(book).expect("a book serializes");
-    ok(local.app.import_book(&bytes).await)?;
+    ok(local.app.reference().import_book(&bytes).await)?;
     Ok(local)
 }
 
@@ -961,8 +961,8 @@ proptest! {
         let (first, canceled_status, canceled_docs, again) = block_on(async {
             let local = local_with(&book, None).await?;
             let first = ok(local.run(s.request(s.t1()), Options::default(), None).await)?;
-            let canceled = ok(local.app.cancel_run(first.run.id).await)?;
-            let canceled_docs = ok(local.app.all_documents(first.run.id).await)?;
+            let canceled = ok(local.app.pipeline().cancel_run(first.run.id).await)?;
+            let canceled_docs = ok(local.app.queries().all_documents(first.run.id).await)?;
             let again = ok(local.run(s.request(s.t1()), Options::default(), None).await)?;
             Ok::<_, TestCaseError>((first, canceled.status, canceled_docs, again))
         })?;

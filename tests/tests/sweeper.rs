@@ -58,8 +58,11 @@ async fn env() -> Env {
     let clock = Arc::new(TestClock(Mutex::new(START.parse().unwrap())));
     app.clock = clock.clone();
     app.plan_page_size = 3;
-    assert_eq!(app.sweeper, SweepConfig::default());
-    app.import_book(book().as_bytes()).await.unwrap();
+    assert_eq!(app.sweep, SweepConfig::default());
+    app.reference()
+        .import_book(book().as_bytes())
+        .await
+        .unwrap();
     Env {
         app: Arc::new(app),
         queue,
@@ -86,6 +89,7 @@ impl Env {
     async fn start(&self) -> RunId {
         let created = self
             .app
+            .pipeline()
             .create_run(RunRequest::for_target("2024-02-01".parse().unwrap()), None)
             .await
             .unwrap();
@@ -127,7 +131,7 @@ impl Env {
     }
 
     async fn run(&self, id: RunId) -> RunRecord {
-        self.app.get_run(id).await.unwrap()
+        self.app.queries().get_run(id).await.unwrap()
     }
 
     /// Ticks every `stale_after` + 1 minute, handling what each tick sends, until the
@@ -148,7 +152,7 @@ impl Env {
     /// The run's documents without their ids and run id (the rest must be equal across
     /// runs of the same book: lines, totals, numbers).
     async fn documents(&self, id: RunId) -> Vec<Value> {
-        let docs = self.app.all_documents(id).await.unwrap();
+        let docs = self.app.queries().all_documents(id).await.unwrap();
         docs.into_iter()
             .map(|d| {
                 let mut v = serde_json::to_value(d).unwrap();
@@ -161,7 +165,7 @@ impl Env {
     }
 
     async fn counters(&self, id: RunId) -> Counters {
-        self.app.run_view(id).await.unwrap().counters
+        self.app.queries().run_view(id).await.unwrap().counters
     }
 }
 
@@ -292,7 +296,7 @@ async fn an_account_whose_message_is_always_lost_is_failed_dead_lettered_after_t
     assert_eq!(outcome.reason.as_deref(), Some(DEAD_LETTERED));
 
     // The dead-lettered account can be re-driven like any Failed one.
-    e.app.retry_failed(id).await.unwrap();
+    e.app.pipeline().retry_failed(id).await.unwrap();
     e.drain().await;
     assert_eq!(e.run(id).await.status, RunStatus::Completed);
     assert_eq!(e.counters(id).await.billed, 10);
@@ -441,7 +445,10 @@ async fn a_progress_ahead_of_the_outcomes_does_not_keep_a_lost_account_from_bein
     app.clock = clock.clone();
     app.plan_page_size = 3;
     app.runs = Arc::new(LeadingProgress(store));
-    app.import_book(book().as_bytes()).await.unwrap();
+    app.reference()
+        .import_book(book().as_bytes())
+        .await
+        .unwrap();
     let e = Env {
         app: Arc::new(app),
         queue,

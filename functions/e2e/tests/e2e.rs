@@ -446,8 +446,14 @@ async fn a_run_through_the_handlers_on_moto_equals_the_in_memory_run_and_stays_i
     // Each pack holds exactly its chunk's PDFs back to back, as the records say.
     let run_id: billrun_domain::ids::RunId = id.parse().unwrap();
     let mut ends: std::collections::BTreeMap<String, u64> = Default::default();
-    for d in queries.app.all_documents(run_id).await.unwrap() {
-        let Some(file) = queries.app.catalog.document_file(d.id).await.unwrap() else {
+    for d in queries.app.queries().all_documents(run_id).await.unwrap() {
+        let Some(file) = queries
+            .app
+            .document_requests
+            .document_file(d.id)
+            .await
+            .unwrap()
+        else {
             continue;
         };
         let (key, range) = (file.key.unwrap(), file.range.unwrap());
@@ -521,7 +527,7 @@ async fn a_run_through_the_handlers_on_moto_equals_the_in_memory_run_and_stays_i
     assert_eq!(doc["documentStatus"], "Generated");
     let file = queries
         .app
-        .catalog
+        .document_requests
         .document_file(doc_id.parse().unwrap())
         .await
         .unwrap()
@@ -641,7 +647,7 @@ async fn overlapping_scheduler_ticks_on_moto_start_a_due_scheduled_run_once_insi
     );
     let id: billrun_domain::ids::RunId = run["id"].as_str().unwrap().parse().unwrap();
     assert_eq!(
-        scheduler.app.get_run(id).await.unwrap().status,
+        scheduler.app.queries().get_run(id).await.unwrap().status,
         billrun_domain::run::RunStatus::Processing
     );
     let recorded = scheduler.metrics.actions();

@@ -45,12 +45,15 @@ mod tests {
         let mut req = RunRequest::for_target("2024-02-01".parse().unwrap());
         req.run_type = RunType::Scheduled;
         req.scheduled_at = Some(chrono::Utc::now() - chrono::Duration::minutes(1));
-        let id = app.create_run(req, None).await.unwrap().run().id;
+        let id = app.pipeline().create_run(req, None).await.unwrap().run().id;
         let event: EventBridgeEvent<serde_json::Value> = serde_json::from_str(EVENT).unwrap();
         let (a, b) = tokio::join!(handle(&app, event.clone()), handle(&app, event.clone()));
         let started = a.unwrap().started + b.unwrap().started;
         assert_eq!(started, 1);
         assert_eq!(handle(&app, event).await.unwrap().started, 0);
-        assert_eq!(app.get_run(id).await.unwrap().status, RunStatus::Processing);
+        assert_eq!(
+            app.queries().get_run(id).await.unwrap().status,
+            RunStatus::Processing
+        );
     }
 }

@@ -105,8 +105,12 @@ mod tests {
 
     /// A completed run's document request with the demo template active.
     async fn requested(app: &App, accounts: usize) -> (DocumentRequestId, Vec<DocumentId>) {
-        app.import_book(book(accounts).as_bytes()).await.unwrap();
+        app.reference()
+            .import_book(book(accounts).as_bytes())
+            .await
+            .unwrap();
         let run = app
+            .pipeline()
             .create_run(RunRequest::for_target("2024-02-01".parse().unwrap()), None)
             .await
             .unwrap()
@@ -114,11 +118,11 @@ mod tests {
             .id;
         for _ in 0..50 {
             // Plan and process in process: the queue here is only a sink.
-            let r = app.get_run(run).await.unwrap();
+            let r = app.queries().get_run(run).await.unwrap();
             if r.status.is_completed() {
                 break;
             }
-            app.plan_page(run, 0).await.unwrap();
+            app.pipeline().plan_page(run, 0).await.unwrap();
             for o in app
                 .book
                 .select_accounts(&r.request.filters, None, 1000)
@@ -126,18 +130,20 @@ mod tests {
                 .unwrap()
                 .ids
             {
-                app.process_account(run, &o, 0).await.unwrap();
+                app.pipeline().process_account(run, &o, 0).await.unwrap();
             }
         }
         let content =
             serde_json::to_string(&billrun_documents::sample::demo_template("en-US")).unwrap();
         let put = serde_json::json!({"name": "Default", "content": content});
-        app.put_template("T-1", put.to_string().as_bytes())
+        app.templates()
+            .put_template("T-1", put.to_string().as_bytes())
             .await
             .unwrap();
-        app.activate_template("T-1").await.unwrap();
-        let view = app.request_documents(run).await.unwrap();
+        app.templates().activate_template("T-1").await.unwrap();
+        let view = app.docgen().request_documents(run).await.unwrap();
         let docs = app
+            .queries()
             .all_documents(run)
             .await
             .unwrap()
@@ -166,7 +172,7 @@ mod tests {
             .map(|f| f.item_identifier.as_str())
             .collect();
         assert_eq!(failed, ["bad"]);
-        let view = app.document_request(request).await.unwrap();
+        let view = app.docgen().document_request(request).await.unwrap();
         assert_eq!(view.status, DocumentRequestStatus::Completed);
         assert_eq!(view.counters.generated, docs.len() as u64);
         // Two messages, two packs: each exactly its chunk's PDFs, in order.
@@ -176,14 +182,19 @@ mod tests {
             let mut pack = None;
             let mut end = 0;
             for d in chunk {
-                let file = app.catalog.document_file(*d).await.unwrap().unwrap();
+                let file = app
+                    .document_requests
+                    .document_file(*d)
+                    .await
+                    .unwrap()
+                    .unwrap();
                 assert_eq!(file.status, GenerationStatus::Generated);
                 let key = file.key.unwrap();
                 assert_eq!(pack.get_or_insert(key.clone()), &key);
                 let range = file.range.unwrap();
                 assert_eq!(range.offset, end);
                 end += range.length;
-                let pdf = app.document_download(*d).await.unwrap();
+                let pdf = app.docgen().document_download(*d).await.unwrap();
                 assert_eq!(pdf.len() as u64, range.length);
                 assert!(pdf.starts_with(b"%PDF-"));
                 assert!(pdf.trim_ascii_end().ends_with(b"%%EOF"));
@@ -193,7 +204,7 @@ mod tests {
         }
         // A redelivered batch changes nothing and writes no new object.
         handle(&app, event(&records[1..]), 5).await;
-        assert_eq!(app.document_request(request).await.unwrap(), view);
+        assert_eq!(app.docgen().document_request(request).await.unwrap(), view);
         assert_eq!(blobs.keys(), keys);
     }
 
@@ -205,17 +216,22 @@ mod tests {
         let chunk = [docs[0], missing, docs[1]];
         let response = handle(&app, event(&[("m", &body(request, &chunk), 1)]), 5).await;
         assert!(response.batch_item_failures.is_empty());
-        let file = app.catalog.document_file(missing).await.unwrap().unwrap();
+        let file = app
+            .document_requests
+            .document_file(missing)
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(file.status, GenerationStatus::Failed);
         assert!(file.reason.unwrap().contains("does not exist"));
-        let view = app.document_request(request).await.unwrap();
+        let view = app.docgen().document_request(request).await.unwrap();
         assert_eq!((view.counters.generated, view.counters.failed), (2, 1));
         let keys = blobs.keys();
         assert_eq!(keys.len(), 1);
         let pack = blobs.get_blob(&keys[0]).await.unwrap().unwrap();
         let (first, second) = (
-            app.document_download(docs[0]).await.unwrap(),
-            app.document_download(docs[1]).await.unwrap(),
+            app.docgen().document_download(docs[0]).await.unwrap(),
+            app.docgen().document_download(docs[1]).await.unwrap(),
         );
         assert_eq!(pack, [first, second].concat(), "the two PDFs, nothing else");
     }
@@ -230,7 +246,12 @@ mod tests {
         );
         let response = handle(&app, event(&[("m", &old, 1)]), 5).await;
         assert!(response.batch_item_failures.is_empty());
-        let file = app.catalog.document_file(docs[0]).await.unwrap().unwrap();
+        let file = app
+            .document_requests
+            .document_file(docs[0])
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(file.status, GenerationStatus::Generated);
         assert_eq!(file.range.unwrap().offset, 0);
     }
@@ -245,12 +266,17 @@ mod tests {
             document_ids: docs.clone(),
         };
         app.give_up(&message, "gave up").await.unwrap();
-        let view = app.document_request(request).await.unwrap();
+        let view = app.docgen().document_request(request).await.unwrap();
         assert_eq!(
             (view.counters.generated, view.counters.failed),
             (1, docs.len() as u64 - 1)
         );
-        let kept = app.catalog.document_file(docs[0]).await.unwrap().unwrap();
+        let kept = app
+            .document_requests
+            .document_file(docs[0])
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(kept.status, GenerationStatus::Generated);
     }
 }

@@ -20,11 +20,11 @@ mod tests {
     async fn a_planning_record_plans_the_page_and_a_repeated_one_changes_nothing() {
         let queue = Arc::new(MemoryQueue::new());
         let app = App::in_memory(Arc::new(MemoryStore::new()), queue.clone());
-        app.import_book(BOOK.as_bytes()).await.unwrap();
+        app.reference().import_book(BOOK.as_bytes()).await.unwrap();
         let mut req = RunRequest::for_target("2024-02-01".parse().unwrap());
         req.run_type = RunType::Manual;
-        let run = app.create_run(req, None).await.unwrap().run().id;
-        app.start_run(run).await.unwrap();
+        let run = app.pipeline().create_run(req, None).await.unwrap().run().id;
+        app.pipeline().start_run(run).await.unwrap();
         let body = format!(r#"{{"type": "plan", "runId": "{run}", "page": 0}}"#);
         let mut v: serde_json::Value = serde_json::from_str(EVENT).unwrap();
         v["Records"][0]["body"] = body.into();
@@ -33,10 +33,10 @@ mod tests {
         let r = handle(&app, event.clone(), 5).await;
         assert!(r.batch_item_failures.is_empty());
         assert_eq!(queue.sent(), sent_before + 1, "one account message");
-        let plan = app.get_run(run).await.unwrap().plan;
+        let plan = app.queries().get_run(run).await.unwrap().plan;
         assert!(plan.done && plan.selected == 1);
         let r = handle(&app, event, 5).await;
         assert!(r.batch_item_failures.is_empty());
-        assert_eq!(app.get_run(run).await.unwrap().plan, plan);
+        assert_eq!(app.queries().get_run(run).await.unwrap().plan, plan);
     }
 }

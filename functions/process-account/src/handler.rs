@@ -40,12 +40,12 @@ mod tests {
     }
 
     async fn planned_run(app: &App) -> RunId {
-        app.import_book(BOOK.as_bytes()).await.unwrap();
+        app.reference().import_book(BOOK.as_bytes()).await.unwrap();
         let mut req = RunRequest::for_target("2024-02-01".parse().unwrap());
         req.run_type = RunType::Manual;
-        let id = app.create_run(req, None).await.unwrap().run().id;
-        app.start_run(id).await.unwrap();
-        app.plan_page(id, 0).await.unwrap();
+        let id = app.pipeline().create_run(req, None).await.unwrap().run().id;
+        app.pipeline().start_run(id).await.unwrap();
+        app.pipeline().plan_page(id, 0).await.unwrap();
         id
     }
 
@@ -131,7 +131,7 @@ mod tests {
             .unwrap();
         assert_eq!(outcome.outcome, Outcome::Failed);
         assert!(outcome.reason.unwrap().contains("throttled"));
-        let view = app.run_view(run).await.unwrap();
+        let view = app.queries().run_view(run).await.unwrap();
         assert!(
             view.status.is_completed(),
             "the run completes: {:?}",

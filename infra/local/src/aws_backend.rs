@@ -93,10 +93,10 @@ impl AwsLocal {
         self.app.book.import_book(book).await?;
         let before = self.metrics.snapshot();
         let started = Instant::now();
-        let created = self.app.create_run(request, None).await?;
+        let created = self.app.pipeline().create_run(request, None).await?;
         let id = created.run().id;
         if created.run().request.run_type != RunType::Immediate {
-            self.app.start_run(id).await?;
+            self.app.pipeline().start_run(id).await?;
         }
         let done = pump_until_done(
             self.app.clone(),
@@ -112,9 +112,9 @@ impl AwsLocal {
         }
         let wall = started.elapsed();
         let requests = minus(self.metrics.snapshot(), before);
-        let run = self.app.run_view(id).await?;
-        let accounts = self.app.account_outcomes(id).await?;
-        let documents = self.app.all_documents(id).await?;
+        let run = self.app.queries().run_view(id).await?;
+        let accounts = self.app.queries().account_outcomes(id).await?;
+        let documents = self.app.queries().all_documents(id).await?;
         Ok(AwsRun {
             run: LocalRun {
                 run,
@@ -182,7 +182,7 @@ async fn pump_documents(
         "document request {request} did not complete"
     )));
     while started.elapsed() < Duration::from_secs(3600) {
-        match app.document_request(request).await {
+        match app.docgen().document_request(request).await {
             Ok(v)
                 if matches!(
                     v.status,

@@ -89,10 +89,10 @@ impl Local {
         progress: Option<&(dyn Fn(&Counters) + Sync)>,
     ) -> Result<LocalRun, AppError> {
         let started = Instant::now();
-        let created = self.app.create_run(request, None).await?;
+        let created = self.app.pipeline().create_run(request, None).await?;
         let id = created.run().id;
         if created.run().request.run_type != RunType::Immediate {
-            self.app.start_run(id).await?;
+            self.app.pipeline().start_run(id).await?;
         }
         let workers = WorkerConfig {
             workers: options.workers,
@@ -109,14 +109,14 @@ impl Local {
             .await
             .map_err(|e| AppError::Internal(format!("worker pool failed: {e}")))?;
         let wall = started.elapsed();
-        let run = self.app.run_view(id).await?;
+        let run = self.app.queries().run_view(id).await?;
         if let Some(report) = progress {
             report(&run.counters);
         }
         let (accounts, documents) = if options.collect {
             (
-                self.app.account_outcomes(id).await?,
-                self.app.all_documents(id).await?,
+                self.app.queries().account_outcomes(id).await?,
+                self.app.queries().all_documents(id).await?,
             )
         } else {
             (vec![], vec![])
@@ -145,12 +145,14 @@ pub struct GeneratedDocuments {
 /// Installs and activates the default template (the demo seller, en-US) unless a
 /// template is active.
 pub async fn ensure_template(app: &App) -> Result<(), AppError> {
-    if app.catalog.active_template().await?.is_none() {
+    if app.templates.active_template().await?.is_none() {
         let content = serde_json::to_string(&billrun_documents::sample::demo_template("en-US"))
             .map_err(|e| AppError::Internal(format!("cannot encode the template: {e}")))?;
         let body = serde_json::json!({"name": "Default", "content": content}).to_string();
-        app.put_template(DEMO_TEMPLATE_ID, body.as_bytes()).await?;
-        app.activate_template(DEMO_TEMPLATE_ID).await?;
+        app.templates()
+            .put_template(DEMO_TEMPLATE_ID, body.as_bytes())
+            .await?;
+        app.templates().activate_template(DEMO_TEMPLATE_ID).await?;
     }
     Ok(())
 }
@@ -167,8 +169,8 @@ pub async fn write_pdfs(
     std::fs::create_dir_all(dir)
         .map_err(|e| AppError::Internal(format!("{}: {e}", dir.display())))?;
     let mut files = Vec::new();
-    for d in app.all_documents(run).await? {
-        let file = app.catalog.document_file(d.id).await?;
+    for d in app.queries().all_documents(run).await? {
+        let file = app.document_requests.document_file(d.id).await?;
         let (Some(number), Some(key)) = (
             d.number.as_ref(),
             file.as_ref().and_then(|f| f.key.as_ref()),
@@ -182,7 +184,7 @@ pub async fn write_pdfs(
         if written.get(&d.id) == Some(&place) {
             continue;
         }
-        let Some(bytes) = app.document_pdf(d.id).await? else {
+        let Some(bytes) = app.docgen().document_pdf(d.id).await? else {
             continue;
         };
         // Whole or not at all: a reader never sees half a file.
@@ -211,18 +213,18 @@ where
     P: FnOnce(DocumentRequestId) -> tokio::task::JoinHandle<Result<(), AppError>>,
 {
     ensure_template(app).await?;
-    let request = app.request_documents(run).await?;
+    let request = app.docgen().request_documents(run).await?;
     let handle = pump(request.id);
     if let Some(report) = progress {
         while !handle.is_finished() {
-            report(&app.document_request(request.id).await?.counters);
+            report(&app.docgen().document_request(request.id).await?.counters);
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
     handle
         .await
         .map_err(|e| AppError::Internal(format!("worker pool failed: {e}")))??;
-    let request = app.document_request(request.id).await?;
+    let request = app.docgen().document_request(request.id).await?;
     if let Some(report) = progress {
         report(&request.counters);
     }

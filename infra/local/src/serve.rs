@@ -149,6 +149,7 @@ pub async fn start(options: &ServeOptions) -> Result<Server, ServeError> {
             .map_err(|e| ServeError::Input(format!("{}: {e}", path.display())))?;
         local
             .app
+            .reference()
             .import_book(&bytes)
             .await
             .map_err(|e| ServeError::Input(format!("{}: {e}", path.display())))?;
@@ -258,6 +259,7 @@ pub async fn write_new_pdfs(
     pdfs: &mut PdfsWritten,
 ) -> Result<(), String> {
     let Some(c) = app
+        .queries()
         .run_document_counters(run)
         .await
         .map_err(|e| e.to_string())?
@@ -286,7 +288,7 @@ async fn write_completed(
     let mut after = None;
     loop {
         let runs = app
-            .catalog
+            .run_listing
             .list_runs(&RunFilter::default(), after.as_ref(), 1000)
             .await
             .map_err(|e| e.to_string())?;
@@ -306,13 +308,22 @@ async fn write_completed(
                 continue;
             }
             let file = RunFile {
-                run: app.run_view(r.id).await.map_err(|e| e.to_string())?,
+                run: app
+                    .queries()
+                    .run_view(r.id)
+                    .await
+                    .map_err(|e| e.to_string())?,
                 accounts: app
+                    .queries()
                     .account_outcomes(r.id)
                     .await
                     .map_err(|e| e.to_string())?,
             };
-            let docs = app.all_documents(r.id).await.map_err(|e| e.to_string())?;
+            let docs = app
+                .queries()
+                .all_documents(r.id)
+                .await
+                .map_err(|e| e.to_string())?;
             let d = dir.join(&r.number);
             std::fs::create_dir_all(&d).map_err(|e| format!("{}: {e}", d.display()))?;
             let json = |v: serde_json::Result<Vec<u8>>| v.map_err(|e| e.to_string());
@@ -351,6 +362,7 @@ pub async fn start_aws(options: &ServeOptions) -> Result<AwsServer, ServeError> 
         let bytes = std::fs::read(path)
             .map_err(|e| ServeError::Input(format!("{}: {e}", path.display())))?;
         aws.app
+            .reference()
             .import_book(&bytes)
             .await
             .map_err(|e| ServeError::Input(format!("{}: {e}", path.display())))?;

@@ -34,6 +34,7 @@ pub async fn request_documents(
 ) -> ApiResult<Response> {
     let key = idempotency_key(&headers)?;
     let (view, replayed) = app
+        .docgen()
         .request_documents_once(run_id(&id)?, key.as_deref())
         .await?;
     let status = match replayed {
@@ -65,7 +66,7 @@ pub async fn request_documents(
         (status = 503, description = "The queue failed again: retry", body = ErrorBody)))]
 pub async fn resend(State(app): AppState, Path(id): Path<String>) -> ApiResult<Response> {
     let id: DocumentRequestId = uuid_id(&id)?;
-    let (view, sent) = app.resend_documents(id).await?;
+    let (view, sent) = app.docgen().resend_documents(id).await?;
     Ok((
         StatusCode::ACCEPTED,
         [("resent", sent.to_string())],
@@ -82,7 +83,7 @@ pub async fn resend(State(app): AppState, Path(id): Path<String>) -> ApiResult<R
         (status = 404, description = "Unknown", body = ErrorBody)))]
 pub async fn get_request(State(app): AppState, Path(id): Path<String>) -> ApiResult<Response> {
     let id: DocumentRequestId = uuid_id(&id)?;
-    Ok(Json(app.document_request(id).await?).into_response())
+    Ok(Json(app.docgen().document_request(id).await?).into_response())
 }
 
 #[utoipa::path(get, path = "/v1/invoices/{id}/document", tag = "results",
@@ -93,7 +94,7 @@ pub async fn get_request(State(app): AppState, Path(id): Path<String>) -> ApiRes
         (status = 404, description = "Unknown document, or no PDF generated yet", body = ErrorBody)))]
 pub async fn get_pdf(State(app): AppState, Path(id): Path<String>) -> ApiResult<Response> {
     let id: DocumentId = uuid_id(&id)?;
-    let bytes = app.document_download(id).await?;
+    let bytes = app.docgen().document_download(id).await?;
     Ok((
         StatusCode::OK,
         [(header::CONTENT_TYPE, "application/pdf")],

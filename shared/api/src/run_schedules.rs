@@ -154,7 +154,7 @@ pub async fn put(
     Path(id): Path<String>,
     JsonBody(body): JsonBody,
 ) -> ApiResult<Response> {
-    let (view, created) = app.put_run_schedule(&id, &body).await?;
+    let (view, created) = app.schedules().put_run_schedule(&id, &body).await?;
     let status = if created {
         StatusCode::CREATED
     } else {
@@ -173,7 +173,7 @@ pub async fn get(
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
     let id = schedule_id(&id)?;
-    Ok(Json(app.get_run_schedule(&id).await?).into_response())
+    Ok(Json(app.schedules().get_run_schedule(&id).await?).into_response())
 }
 
 #[utoipa::path(delete, path = "/v1/run-schedules/{id}", tag = "runs",
@@ -186,7 +186,7 @@ pub async fn delete(
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
     let id = schedule_id(&id)?;
-    app.delete_run_schedule(&id).await?;
+    app.schedules().delete_run_schedule(&id).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -200,7 +200,7 @@ pub async fn pause(
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
     let id = schedule_id(&id)?;
-    Ok(Json(app.pause_run_schedule(&id).await?).into_response())
+    Ok(Json(app.schedules().pause_run_schedule(&id).await?).into_response())
 }
 
 #[utoipa::path(post, path = "/v1/run-schedules/{id}/resume", tag = "runs",
@@ -213,5 +213,5 @@ pub async fn resume(
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
     let id = schedule_id(&id)?;
-    Ok(Json(app.resume_run_schedule(&id).await?).into_response())
+    Ok(Json(app.schedules().resume_run_schedule(&id).await?).into_response())
 }

@@ -81,7 +81,7 @@ struct Imported {
         (status = 413, description = "Over 5 MB", body = ErrorBody),
         (status = 415, description = "Not JSON", body = ErrorBody)))]
 pub async fn import(State(app): AppState, JsonBody(body): JsonBody) -> ApiResult<Response> {
-    let book: Book = app.import_book(&body).await?;
+    let book: Book = app.reference().import_book(&body).await?;
     Ok(Json(Imported {
         accounts: book.accounts.len(),
         subscriptions: book.subscriptions.len(),
@@ -106,7 +106,7 @@ pub async fn put_account(
     Path(id): Path<String>,
     JsonBody(body): JsonBody,
 ) -> ApiResult<Response> {
-    let (account, created) = app.put_account(&id, &body).await?;
+    let (account, created) = app.reference().put_account(&id, &body).await?;
     Ok(created_or_ok(created, account))
 }
 
@@ -120,7 +120,7 @@ fn account_id(raw: &str) -> ApiResult<AccountId> {
         (status = 200, description = "The account", body = schema::Account),
         (status = 404, description = "Unknown", body = ErrorBody)))]
 pub async fn get_account(State(app): AppState, Path(id): Path<String>) -> ApiResult<Response> {
-    Ok(Json(app.get_account(&account_id(&id)?).await?).into_response())
+    Ok(Json(app.reference().get_account(&account_id(&id)?).await?).into_response())
 }
 
 #[utoipa::path(get, path = "/v1/accounts", tag = "reference data",
@@ -136,6 +136,7 @@ pub async fn list_accounts(State(app): AppState, params: Params) -> ApiResult<Re
     let limit = params.limit()?;
     let after: Option<AccountId> = params.cursor()?;
     let items = app
+        .queries()
         .list_accounts(params.get("batch"), after.as_ref(), limit)
         .await?;
     let next_cursor = next_cursor(&items, limit, |a| a.id.clone());
@@ -156,7 +157,7 @@ pub async fn put_subscription(
     Path(id): Path<String>,
     JsonBody(body): JsonBody,
 ) -> ApiResult<Response> {
-    let (sub, created) = app.put_subscription(&id, &body).await?;
+    let (sub, created) = app.reference().put_subscription(&id, &body).await?;
     Ok(created_or_ok(created, sub))
 }
 
@@ -167,7 +168,7 @@ pub async fn put_subscription(
         (status = 404, description = "Unknown", body = ErrorBody)))]
 pub async fn get_subscription(State(app): AppState, Path(id): Path<String>) -> ApiResult<Response> {
     let id = path_id("id", &id, |s| SubscriptionId::parse(s))?;
-    Ok(Json(app.get_subscription(&id).await?).into_response())
+    Ok(Json(app.reference().get_subscription(&id).await?).into_response())
 }
 
 #[utoipa::path(post, path = "/v1/usage", tag = "reference data",
@@ -177,7 +178,7 @@ pub async fn get_subscription(State(app): AppState, Path(id): Path<String>) -> A
         (status = 400, description = "Invalid", body = ErrorBody),
         (status = 415, description = "Not JSON", body = ErrorBody)))]
 pub async fn post_usage(State(app): AppState, JsonBody(body): JsonBody) -> ApiResult<Response> {
-    Ok(Json(app.post_usage(&body).await?).into_response())
+    Ok(Json(app.reference().post_usage(&body).await?).into_response())
 }
 
 #[utoipa::path(post, path = "/v1/adjustments", tag = "reference data",
@@ -190,7 +191,7 @@ pub async fn post_adjustments(
     State(app): AppState,
     JsonBody(body): JsonBody,
 ) -> ApiResult<Response> {
-    Ok(Json(app.post_adjustments(&body).await?).into_response())
+    Ok(Json(app.reference().post_adjustments(&body).await?).into_response())
 }
 
 fn schedule_json(s: &StoredSchedule) -> serde_json::Value {
@@ -218,7 +219,7 @@ pub async fn put_schedule(
     Path(id): Path<String>,
     JsonBody(body): JsonBody,
 ) -> ApiResult<Response> {
-    let (s, created) = app.put_schedule(&id, &body).await?;
+    let (s, created) = app.reference().put_schedule(&id, &body).await?;
     Ok(created_or_ok(created, schedule_json(&s)))
 }
 
@@ -229,7 +230,7 @@ pub async fn put_schedule(
         (status = 404, description = "Unknown", body = ErrorBody)))]
 pub async fn get_schedule(State(app): AppState, Path(id): Path<String>) -> ApiResult<Response> {
     let id = path_id("id", &id, |s| ScheduleId::parse(s))?;
-    Ok(Json(schedule_json(&app.get_schedule(&id).await?)).into_response())
+    Ok(Json(schedule_json(&app.reference().get_schedule(&id).await?)).into_response())
 }
 
 fn template_json(t: DocumentTemplate) -> Json<DocumentTemplate> {
@@ -248,7 +249,7 @@ pub async fn put_template(
     Path(id): Path<String>,
     JsonBody(body): JsonBody,
 ) -> ApiResult<Response> {
-    Ok(template_json(app.put_template(&id, &body).await?).into_response())
+    Ok(template_json(app.templates().put_template(&id, &body).await?).into_response())
 }
 
 #[utoipa::path(post, path = "/v1/document-templates/{id}/activate", tag = "reference data",
@@ -260,7 +261,7 @@ pub async fn activate_template(
     State(app): AppState,
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
-    Ok(template_json(app.activate_template(&id).await?).into_response())
+    Ok(template_json(app.templates().activate_template(&id).await?).into_response())
 }
 
 /// The `Idempotency-Key` header, when given.
@@ -298,9 +299,9 @@ pub async fn create_run(
 ) -> ApiResult<Response> {
     let key = idempotency_key(&headers)?;
     let request = RunRequest::parse(&body)?;
-    let created = app.create_run(request, key).await?;
+    let created = app.pipeline().create_run(request, key).await?;
     let is_new = matches!(created, Created::New(_));
-    let view = app.run_view(created.run().id).await?;
+    let view = app.queries().run_view(created.run().id).await?;
     let mut response = created_or_ok(is_new, &view);
     if let Ok(loc) = format!("/v1/invoice-runs/{}", view.id).parse() {
         response
@@ -317,7 +318,7 @@ pub async fn create_run(
         (status = 400, description = "Not a UUID", body = ErrorBody),
         (status = 404, description = "Unknown", body = ErrorBody)))]
 pub async fn get_run(State(app): AppState, Path(id): Path<String>) -> ApiResult<Response> {
-    Ok(Json(app.run_view(run_id(&id)?).await?).into_response())
+    Ok(Json(app.queries().run_view(run_id(&id)?).await?).into_response())
 }
 
 pub fn parse_status(v: &str) -> Result<RunStatus, String> {
@@ -364,7 +365,10 @@ pub async fn list_runs(State(app): AppState, params: Params) -> ApiResult<Respon
     };
     let limit = params.limit()?;
     let after: Option<RunPosition> = params.cursor()?;
-    let items = app.list_runs(&filter, after.as_ref(), limit).await?;
+    let items = app
+        .queries()
+        .list_runs(&filter, after.as_ref(), limit)
+        .await?;
     let next_cursor = next_cursor(&items, limit, |r| RunPosition {
         created_at: r.created_at,
         id: r.id,
@@ -388,7 +392,8 @@ pub async fn patch_run(
     Path(id): Path<String>,
     JsonBody(body): JsonBody,
 ) -> ApiResult<Response> {
-    Ok(Json(app.patch_run(run_id(&id)?, &body).await?).into_response())
+    let run = app.pipeline().patch_run(run_id(&id)?, &body).await?;
+    Ok(Json(app.queries().view_of(run).await?).into_response())
 }
 
 macro_rules! run_action {
@@ -402,8 +407,8 @@ macro_rules! run_action {
                 (status = 409, description = "Not allowed in the run's status", body = ErrorBody)))]
         pub async fn $name(State(app): AppState, Path(id): Path<String>) -> ApiResult<Response> {
             let id = run_id(&id)?;
-            app.$call(id).await?;
-            Ok(Json(app.run_view(id).await?).into_response())
+            app.pipeline().$call(id).await?;
+            Ok(Json(app.queries().run_view(id).await?).into_response())
         }
     };
 }
@@ -458,7 +463,10 @@ pub async fn run_accounts(
     let outcome = params.parse("outcome", parse_outcome)?;
     let limit = params.limit()?;
     let after: Option<AccountId> = params.cursor()?;
-    let items = app.outcomes_page(id, outcome, after, limit).await?;
+    let items = app
+        .queries()
+        .outcomes_page(id, outcome, after, limit)
+        .await?;
     let next_cursor = next_cursor(&items, limit, |o| o.account_id.clone());
     Ok(Json(Page { items, next_cursor }).into_response())
 }
@@ -488,6 +496,7 @@ pub async fn run_invoices(
     let limit = params.limit()?;
     let after: Option<DocumentPosition> = params.cursor()?;
     let docs = app
+        .queries()
         .run_documents_page(id, kind, after.as_ref(), limit)
         .await?;
     let next_cursor = next_cursor(&docs, limit, DocumentPosition::of);
@@ -501,7 +510,7 @@ pub async fn with_document_status(
     app: &App,
     docs: &[billrun_app::model::StoredDocument],
 ) -> ApiResult<Vec<serde_json::Value>> {
-    let generations = app.document_generations(docs).await?;
+    let generations = app.docgen().document_generations(docs).await?;
     let mut out = Vec::with_capacity(docs.len());
     for (d, g) in docs.iter().zip(generations) {
         let mut v = serde_json::to_value(&d.document).map_err(|e| {

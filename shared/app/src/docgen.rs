@@ -8,252 +8,41 @@
 //! pack with the byte offset and length of its PDF. One PutObject per chunk instead of
 //! one per document: docs/decisions.md ("PDF packs").
 
+pub use crate::model::documents::*;
+
 use crate::error::AppError;
 use crate::model::{Message, StoredDocument};
-use crate::ports::StoreResult;
-use async_trait::async_trait;
+use crate::ports::*;
 use billrun_documents::{render, DocumentTemplate as PdfTemplate, RenderContext};
 use billrun_domain::document::DocumentStatus;
 use billrun_domain::ids::{DocumentId, DocumentRequestId, RunId};
 use billrun_domain::run::RunStatus;
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 use tracing::{info_span, Instrument};
 
-/// Documents per generation message, and so per pack (one S3 object, one PutObject).
-/// At $0.005 per 1,000 PUTs a pack of 25 costs $0.20 per 1M invoices instead of $5; a
-/// chunk is ~100 ms of rendering (4.1 ms a PDF), ~0.9 MB of pack, and its file records
-/// are one DynamoDB transaction of 2 × 25 + 1 = 51 items (the limit is 100).
-pub const DOCUMENTS_PER_PACK: usize = 25;
-/// The content type of a pack (PDFs back to back; the file records say where each is).
-pub const PACK_CONTENT_TYPE: &str = "application/octet-stream";
-/// Hex characters of the SHA-256 of a file's bytes in its key.
-const HASH_PREFIX: usize = 16;
 /// Messages sent per queue call.
 const SEND_CHUNK: usize = 500;
 /// The UUID v5 namespace of request ids derived from an `Idempotency-Key`.
 const IDEMPOTENCY_NAMESPACE: uuid::Uuid =
     uuid::Uuid::from_u128(0x5d1c_2b6e_8f43_4e0a_9c7d_1a2b_3c4d_5e6f);
 
-/// A generation request as stored (its counters are stored beside it).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct DocumentRequest {
-    pub id: DocumentRequestId,
-    pub run_id: RunId,
-    /// The template active when the request was made; every document of the request
-    /// is rendered with it.
-    pub template_id: String,
-    /// Documents the request covers (one message per [`DOCUMENTS_PER_PACK`]).
-    pub documents: u64,
-    pub created_at: DateTime<Utc>,
-    /// The run's round when the request was made: the request covers the run's numbered
-    /// documents of this round and earlier (a later retry of failed accounts adds
-    /// documents it does not cover).
-    #[serde(default)]
-    pub round: u32,
+/// Document generation over the ports it uses.
+#[derive(Clone)]
+pub struct DocumentGenerator {
+    pub runs: Arc<dyn RunStore>,
+    pub documents: Arc<dyn DocumentStore>,
+    /// The account a document is rendered for.
+    pub book: Arc<dyn BookStore>,
+    pub document_requests: Arc<dyn DocumentRequestStore>,
+    pub templates: Arc<dyn TemplateStore>,
+    pub blobs: Arc<dyn BlobStore>,
+    pub queue: Arc<dyn WorkQueue>,
+    pub clock: Arc<dyn Clock>,
 }
 
-impl DocumentRequest {
-    /// Whether the request covers `d` (its messages are those documents').
-    pub fn covers(&self, d: &StoredDocument) -> bool {
-        d.document.run_id == self.run_id && d.document.number.is_some() && d.round <= self.round
-    }
-}
-
-/// How far a request (or a run's latest request) has come.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct DocumentCounters {
-    pub requested: u64,
-    pub generated: u64,
-    pub failed: u64,
-}
-
-impl DocumentCounters {
-    pub fn status(&self) -> DocumentRequestStatus {
-        let done = self.generated + self.failed;
-        if done >= self.requested {
-            if self.failed > 0 {
-                DocumentRequestStatus::CompletedWithErrors
-            } else {
-                DocumentRequestStatus::Completed
-            }
-        } else if done == 0 {
-            DocumentRequestStatus::Pending
-        } else {
-            DocumentRequestStatus::InProgress
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum DocumentRequestStatus {
-    Pending,
-    InProgress,
-    Completed,
-    CompletedWithErrors,
-}
-
-/// A request as `GET /v1/document-requests/{id}` shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct DocumentRequestView {
-    pub id: DocumentRequestId,
-    pub run_id: RunId,
-    pub status: DocumentRequestStatus,
-    pub template_id: String,
-    pub counters: DocumentCounters,
-    pub created_at: DateTime<Utc>,
-}
-
-impl DocumentRequestView {
-    pub fn new(r: DocumentRequest, generated: u64, failed: u64) -> DocumentRequestView {
-        let counters = DocumentCounters {
-            requested: r.documents,
-            generated,
-            failed,
-        };
-        DocumentRequestView {
-            id: r.id,
-            run_id: r.run_id,
-            status: counters.status(),
-            template_id: r.template_id,
-            counters,
-            created_at: r.created_at,
-        }
-    }
-}
-
-/// Whether a document's PDF file was generated: its `documentStatus`, beside the
-/// invoice `status`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum GenerationStatus {
-    Generated,
-    Failed,
-}
-
-/// What [`crate::App::request_documents_once`] did.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RequestOutcome {
-    /// Stored and every message queued.
-    New,
-    /// The key's request existed: its missing messages were sent again.
-    Replayed,
-    /// Stored, but a queue send failed part-way (the error): replaying the key or
-    /// [`crate::App::resend_documents`] sends the missing messages.
-    QueueFailed(String),
-}
-
-/// A document's `documentStatus` in the API, beside its invoice `status`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum DocumentGenerationStatus {
-    /// No generation request of its run covers it.
-    NotRequested,
-    /// Its run's latest request covers it and has no result for it yet.
-    Pending,
-    Generated,
-    Failed,
-}
-
-/// The `documentStatus` of a document and, when Failed, why.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DocumentGeneration {
-    pub status: DocumentGenerationStatus,
-    pub reason: Option<String>,
-}
-
-/// The latest generation result of one document.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct DocumentFile {
-    pub document_id: DocumentId,
-    pub request_id: DocumentRequestId,
-    pub status: GenerationStatus,
-    /// Why generation failed.
-    pub reason: Option<String>,
-    /// The object key of the pack holding the PDF (Generated only).
-    pub key: Option<String>,
-    /// Where the PDF is in the pack. Absent in a record of the layout before packs,
-    /// whose object is the PDF alone.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub range: Option<ByteRange>,
-    pub at: DateTime<Utc>,
-}
-
-/// A PDF's place in its pack.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ByteRange {
-    pub offset: u64,
-    pub length: u64,
-}
-
-/// A chunk's PDFs back to back, and where each is.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Pack {
-    pub bytes: Vec<u8>,
-    pub entries: Vec<(DocumentId, ByteRange)>,
-}
-
-impl Pack {
-    /// The PDFs concatenated in the order given.
-    pub fn of(pdfs: &[(DocumentId, Vec<u8>)]) -> Pack {
-        let mut pack = Pack {
-            bytes: Vec::with_capacity(pdfs.iter().map(|(_, b)| b.len()).sum()),
-            entries: Vec::with_capacity(pdfs.len()),
-        };
-        for (id, pdf) in pdfs {
-            let range = ByteRange {
-                offset: pack.bytes.len() as u64,
-                length: pdf.len() as u64,
-            };
-            pack.bytes.extend_from_slice(pdf);
-            pack.entries.push((*id, range));
-        }
-        pack
-    }
-}
-
-/// Generation requests and results.
-#[async_trait]
-pub trait DocumentRequestStore: Send + Sync {
-    /// Stores a new request with zero counters and makes it its run's latest.
-    async fn create_document_request(&self, request: &DocumentRequest) -> StoreResult<()>;
-    /// The request with its (generated, failed) counters.
-    async fn get_document_request(
-        &self,
-        id: DocumentRequestId,
-    ) -> StoreResult<Option<(DocumentRequest, u64, u64)>>;
-    async fn latest_document_request(&self, run: RunId) -> StoreResult<Option<DocumentRequestId>>;
-    /// Records the results of a chunk's documents: each (request, document) once,
-    /// atomically with the request's counters and the document's latest file record.
-    /// Returns how many were recorded now; those recorded already (a redelivery) are
-    /// left as they were and not counted again.
-    async fn record_document_files(&self, files: &[DocumentFile]) -> StoreResult<u64>;
-    /// [`Self::record_document_files`] of one: `false` when it was recorded already.
-    async fn record_document_file(&self, file: &DocumentFile) -> StoreResult<bool> {
-        Ok(self
-            .record_document_files(std::slice::from_ref(file))
-            .await?
-            == 1)
-    }
-    async fn document_file(&self, document: DocumentId) -> StoreResult<Option<DocumentFile>>;
-}
-
-/// The object key of a pack: its run, the number of its first document and a hash of
-/// its bytes.
-pub fn pack_key(run: RunId, first_number: &str, bytes: &[u8]) -> String {
-    let digest = Sha256::digest(bytes);
-    let mut hex = String::with_capacity(HASH_PREFIX);
-    for b in digest.iter().take(HASH_PREFIX / 2) {
-        hex.push_str(&format!("{b:02x}"));
-    }
-    format!("documents/{run}/pack-{first_number}-{hex}.bin")
-}
-
-impl crate::App {
+impl DocumentGenerator {
     /// Creates a request for the PDFs of the run's Draft, Approved and Posted documents
     /// and queues one message per [`DOCUMENTS_PER_PACK`] of them, in numbering order. Refused, with nothing stored or queued,
     /// when no template is active or the run has not completed.
@@ -267,7 +56,7 @@ impl crate::App {
         }
     }
 
-    /// [`App::request_documents`] with an `Idempotency-Key`: the request's id is derived
+    /// [`DocumentGenerator::request_documents`] with an `Idempotency-Key`: the request's id is derived
     /// from the run and the key, so a replay finds the request it created and sends the
     /// messages of its documents that have no result yet (those a failed queue send left
     /// out, and any still in flight: a duplicate message changes nothing).
@@ -284,14 +73,14 @@ impl crate::App {
             None => DocumentRequestId(uuid::Uuid::new_v4()),
         };
         if idempotency_key.is_some() {
-            if let Some((existing, _, _)) = self.catalog.get_document_request(id).await? {
+            if let Some((existing, _, _)) = self.document_requests.get_document_request(id).await? {
                 if existing.run_id == run_id {
                     return Ok((self.resend_documents(id).await?.0, RequestOutcome::Replayed));
                 }
             }
         }
-        let run = self.get_run(run_id).await?;
-        let template = self.catalog.active_template().await?.ok_or_else(|| {
+        let run = crate::pipeline::stored_run(&*self.runs, run_id).await?;
+        let template = self.templates.active_template().await?.ok_or_else(|| {
             AppError::conflict("no_active_template", "no active invoice document template")
         })?;
         if !matches!(
@@ -328,7 +117,11 @@ impl crate::App {
             .map(|d| d.document.id)
             .collect();
         request.documents = ids.len() as u64;
-        match self.catalog.create_document_request(&request).await {
+        match self
+            .document_requests
+            .create_document_request(&request)
+            .await
+        {
             Ok(()) => {}
             // A concurrent replay of the same key stored it first.
             Err(crate::error::StoreError::Conflict(_)) if idempotency_key.is_some() => {
@@ -351,11 +144,11 @@ impl crate::App {
         &self,
         id: DocumentRequestId,
     ) -> Result<(DocumentRequestView, u64), AppError> {
-        let (request, generated, failed) = self
-            .catalog
-            .get_document_request(id)
-            .await?
-            .ok_or_else(|| AppError::NotFound(format!("document request {id}")))?;
+        let (request, generated, failed) =
+            self.document_requests
+                .get_document_request(id)
+                .await?
+                .ok_or_else(|| AppError::NotFound(format!("document request {id}")))?;
         let mut missing = Vec::new();
         if generated + failed < request.documents {
             for d in self.stored_documents(request.run_id).await? {
@@ -363,7 +156,7 @@ impl crate::App {
                     continue;
                 }
                 let recorded = self
-                    .catalog
+                    .document_requests
                     .document_file(d.document.id)
                     .await?
                     .is_some_and(|f| f.request_id == id);
@@ -424,14 +217,18 @@ impl crate::App {
         for d in docs {
             let run = d.document.run_id;
             if let std::collections::hash_map::Entry::Vacant(e) = latest.entry(run) {
-                let request = match self.catalog.latest_document_request(run).await? {
-                    Some(id) => self.catalog.get_document_request(id).await?.map(|r| r.0),
+                let request = match self.document_requests.latest_document_request(run).await? {
+                    Some(id) => self
+                        .document_requests
+                        .get_document_request(id)
+                        .await?
+                        .map(|r| r.0),
                     None => None,
                 };
                 e.insert(request);
             }
             let request = latest.get(&run).and_then(Option::as_ref);
-            let file = self.catalog.document_file(d.document.id).await?;
+            let file = self.document_requests.document_file(d.document.id).await?;
             let of_file = |f: DocumentFile| DocumentGeneration {
                 status: match f.status {
                     GenerationStatus::Generated => DocumentGenerationStatus::Generated,
@@ -460,30 +257,11 @@ impl crate::App {
         id: DocumentRequestId,
     ) -> Result<DocumentRequestView, AppError> {
         let (r, generated, failed) = self
-            .catalog
+            .document_requests
             .get_document_request(id)
             .await?
             .ok_or_else(|| AppError::NotFound(format!("document request {id}")))?;
         Ok(DocumentRequestView::new(r, generated, failed))
-    }
-
-    /// The counters of the run's latest document request, if it has one.
-    pub async fn run_document_counters(
-        &self,
-        run: RunId,
-    ) -> Result<Option<DocumentCounters>, AppError> {
-        let Some(id) = self.catalog.latest_document_request(run).await? else {
-            return Ok(None);
-        };
-        Ok(self
-            .catalog
-            .get_document_request(id)
-            .await?
-            .map(|(r, generated, failed)| DocumentCounters {
-                requested: r.documents,
-                generated,
-                failed,
-            }))
     }
 
     /// Renders a chunk of a request's documents and stores their PDFs as one pack
@@ -501,13 +279,17 @@ impl crate::App {
         let span = info_span!("generate_documents", request_id = %request_id,
             documents = document_ids.len());
         async move {
-            let Some((request, _, _)) = self.catalog.get_document_request(request_id).await? else {
+            let Some((request, _, _)) = self
+                .document_requests
+                .get_document_request(request_id)
+                .await?
+            else {
                 return Ok(());
             };
             let mut pending = HashSet::new();
             for id in document_ids {
                 let recorded = self
-                    .catalog
+                    .document_requests
                     .document_file(*id)
                     .await?
                     .is_some_and(|f| f.request_id == request_id);
@@ -555,7 +337,7 @@ impl crate::App {
                     }
                 }
             }
-            self.catalog.record_document_files(&files).await?;
+            self.document_requests.record_document_files(&files).await?;
             Ok(())
         }
         .instrument(span)
@@ -575,14 +357,14 @@ impl crate::App {
             .iter()
             .map(|d| failed_file(request_id, *d, reason.into(), now))
             .collect();
-        self.catalog.record_document_files(&files).await?;
+        self.document_requests.record_document_files(&files).await?;
         Ok(())
     }
 
     /// What every document of a request is rendered with, read once per chunk: the
     /// template (or why it cannot be used) and the run's invoice message.
     async fn renderer(&self, request: &DocumentRequest) -> Result<Renderer, AppError> {
-        let template = match self.catalog.get_template(&request.template_id).await? {
+        let template = match self.templates.get_template(&request.template_id).await? {
             None => Err(format!(
                 "document template {} no longer exists",
                 request.template_id
@@ -631,7 +413,7 @@ impl crate::App {
 
     /// The document's latest generated PDF: its range of its pack.
     pub async fn document_pdf(&self, id: DocumentId) -> Result<Option<Vec<u8>>, AppError> {
-        let Some(file) = self.catalog.document_file(id).await? else {
+        let Some(file) = self.document_requests.document_file(id).await? else {
             return Ok(None);
         };
         let Some(key) = file.key else {
@@ -647,7 +429,10 @@ impl crate::App {
     /// What `GET /v1/invoices/{id}/document` answers: the document's latest generated
     /// PDF (one ranged read of its pack).
     pub async fn document_download(&self, id: DocumentId) -> Result<Vec<u8>, AppError> {
-        self.get_document(id).await?;
+        self.documents
+            .get_document(id)
+            .await?
+            .ok_or_else(|| AppError::NotFound(format!("document {id}")))?;
         self.document_pdf(id)
             .await?
             .ok_or_else(|| AppError::NotFound(format!("generated PDF of document {id}")))

@@ -11,14 +11,14 @@
 //! `tests/tests/faults.rs` (in memory) and `tests/tests/faults_moto.rs` (AWS adapters
 //! on moto); nothing in production constructs it.
 
-use crate::catalog::*;
-use crate::docgen::{DocumentFile, DocumentRequest, DocumentRequestStore};
+use crate::app::App;
 use crate::error::StoreError;
 use crate::memory::{MemoryQueue, Receive};
+use crate::model::documents::{DocumentFile, DocumentRequest, DocumentTemplate};
+use crate::model::listing::{DocumentPosition, RunFilter, RunPosition};
+use crate::model::schedules::{DueEntry, ProcessedItem, RunScheduleRecord, StoredSchedule};
 use crate::model::*;
 use crate::ports::*;
-use crate::scheduling::{DueEntry, DueIndex, RunScheduleRecord, RunScheduleStore};
-use crate::usecases::App;
 use crate::worker::{deliver, Disposition, WorkerConfig, WorkerStats};
 use async_trait::async_trait;
 use billrun_domain::book::{Account, Book, InvoiceSchedule};
@@ -320,6 +320,14 @@ impl FaultPlan {
         !self.held.lock().is_empty()
     }
 
+    /// `port` wrapped by this plan.
+    fn faulty<T: ?Sized>(self: &Arc<Self>, port: &Arc<T>) -> Arc<Faulty<T>> {
+        Arc::new(Faulty {
+            inner: port.clone(),
+            plan: self.clone(),
+        })
+    }
+
     /// The same use cases over the app's ports wrapped by this plan. The wrapped queue
     /// is returned too, for [`Self::flush`].
     pub fn wrap(self: &Arc<Self>, app: &App) -> (App, Arc<dyn WorkQueue>) {
@@ -328,39 +336,26 @@ impl FaultPlan {
             plan: self.clone(),
         });
         let wrapped = App {
-            runs: Arc::new(Faulty {
-                inner: app.runs.clone(),
-                plan: self.clone(),
-            }),
-            book: Arc::new(Faulty {
-                inner: app.book.clone(),
-                plan: self.clone(),
-            }),
-            documents: Arc::new(Faulty {
-                inner: app.documents.clone(),
-                plan: self.clone(),
-            }),
-            ledger: Arc::new(Faulty {
-                inner: app.ledger.clone(),
-                plan: self.clone(),
-            }),
-            sequences: Arc::new(Faulty {
-                inner: app.sequences.clone(),
-                plan: self.clone(),
-            }),
+            runs: self.faulty(&app.runs),
+            book: self.faulty(&app.book),
+            documents: self.faulty(&app.documents),
+            ledger: self.faulty(&app.ledger),
+            sequences: self.faulty(&app.sequences),
+            blobs: self.faulty(&app.blobs),
+            run_listing: self.faulty(&app.run_listing),
+            account_listing: self.faulty(&app.account_listing),
+            document_listing: self.faulty(&app.document_listing),
+            subscriptions: self.faulty(&app.subscriptions),
+            invoice_schedules: self.faulty(&app.invoice_schedules),
+            templates: self.faulty(&app.templates),
+            run_schedules: self.faulty(&app.run_schedules),
+            due: self.faulty(&app.due),
+            document_requests: self.faulty(&app.document_requests),
             queue: queue.clone(),
-            blobs: Arc::new(Faulty {
-                inner: app.blobs.clone(),
-                plan: self.clone(),
-            }),
             clock: app.clock.clone(),
             finalize_page_size: app.finalize_page_size,
             plan_page_size: app.plan_page_size,
-            catalog: Arc::new(Faulty {
-                inner: app.catalog.clone(),
-                plan: self.clone(),
-            }),
-            sweeper: app.sweeper,
+            sweep: app.sweep,
         };
         (wrapped, queue)
     }
@@ -615,7 +610,7 @@ impl<T: ?Sized + BlobStore> BlobStore for Faulty<T> {
 }
 
 #[async_trait]
-impl<T: ?Sized + Catalog> RunListing for Faulty<T> {
+impl<T: ?Sized + RunListing> RunListing for Faulty<T> {
     async fn list_runs(
         &self,
         filter: &RunFilter,
@@ -634,7 +629,7 @@ impl<T: ?Sized + Catalog> RunListing for Faulty<T> {
 }
 
 #[async_trait]
-impl<T: ?Sized + Catalog> AccountListing for Faulty<T> {
+impl<T: ?Sized + AccountListing> AccountListing for Faulty<T> {
     async fn list_accounts(
         &self,
         batch: Option<&str>,
@@ -651,7 +646,7 @@ impl<T: ?Sized + Catalog> AccountListing for Faulty<T> {
 }
 
 #[async_trait]
-impl<T: ?Sized + Catalog> DocumentListing for Faulty<T> {
+impl<T: ?Sized + DocumentListing> DocumentListing for Faulty<T> {
     async fn list_run_documents(
         &self,
         run: RunId,
@@ -669,7 +664,7 @@ impl<T: ?Sized + Catalog> DocumentListing for Faulty<T> {
 }
 
 #[async_trait]
-impl<T: ?Sized + Catalog> SubscriptionIndex for Faulty<T> {
+impl<T: ?Sized + SubscriptionIndex> SubscriptionIndex for Faulty<T> {
     async fn subscription_account(&self, id: &SubscriptionId) -> StoreResult<Option<AccountId>> {
         self.plan
             .read("subscription_account", self.inner.subscription_account(id))
@@ -678,7 +673,7 @@ impl<T: ?Sized + Catalog> SubscriptionIndex for Faulty<T> {
 }
 
 #[async_trait]
-impl<T: ?Sized + Catalog> ScheduleStore for Faulty<T> {
+impl<T: ?Sized + ScheduleStore> ScheduleStore for Faulty<T> {
     async fn get_schedule(&self, id: &ScheduleId) -> StoreResult<Option<StoredSchedule>> {
         self.plan
             .read("get_schedule", self.inner.get_schedule(id))
@@ -702,7 +697,7 @@ impl<T: ?Sized + Catalog> ScheduleStore for Faulty<T> {
 }
 
 #[async_trait]
-impl<T: ?Sized + Catalog> TemplateStore for Faulty<T> {
+impl<T: ?Sized + TemplateStore> TemplateStore for Faulty<T> {
     async fn put_template(&self, template: &DocumentTemplate) -> StoreResult<DocumentTemplate> {
         self.plan
             .write("put_template", self.inner.put_template(template))
@@ -726,7 +721,7 @@ impl<T: ?Sized + Catalog> TemplateStore for Faulty<T> {
 }
 
 #[async_trait]
-impl<T: ?Sized + Catalog> RunScheduleStore for Faulty<T> {
+impl<T: ?Sized + RunScheduleStore> RunScheduleStore for Faulty<T> {
     async fn put_run_schedule(&self, schedule: &RunScheduleRecord) -> StoreResult<()> {
         self.plan
             .write("put_run_schedule", self.inner.put_run_schedule(schedule))
@@ -757,7 +752,7 @@ impl<T: ?Sized + Catalog> RunScheduleStore for Faulty<T> {
 }
 
 #[async_trait]
-impl<T: ?Sized + Catalog> DueIndex for Faulty<T> {
+impl<T: ?Sized + DueIndex> DueIndex for Faulty<T> {
     async fn note_due(&self, entries: &[DueEntry]) -> StoreResult<()> {
         self.plan
             .write("note_due", self.inner.note_due(entries))
@@ -774,7 +769,7 @@ impl<T: ?Sized + Catalog> DueIndex for Faulty<T> {
 }
 
 #[async_trait]
-impl<T: ?Sized + Catalog> DocumentRequestStore for Faulty<T> {
+impl<T: ?Sized + DocumentRequestStore> DocumentRequestStore for Faulty<T> {
     async fn create_document_request(&self, request: &DocumentRequest) -> StoreResult<()> {
         self.plan
             .write(

@@ -1,22 +1,54 @@
-//! billrun's use cases: import a book, create / start / plan / process / finalize / post /
-//! cancel invoice runs. They speak to storage, queues and time only through the small
-//! port traits in [`ports`]; [`memory`] has an in-memory adapter of each, used by unit
-//! tests and by the embedded local mode.
+//! billrun's use cases over small port traits, laid out so that each change has one home:
+//!
+//! - [`ports`]: the port traits, one file per port group; [`memory`]: an in-memory
+//!   adapter of each (unit tests, the embedded local mode).
+//! - [`model`]: what the use cases store and return.
+//! - one module per feature, each a service over only the ports it uses:
+//!   [`pipeline`] (create / plan / process / finalize / post / cancel / retry a run),
+//!   [`reference`] (the book by entity), [`queries`] (views and listings),
+//!   [`templates`], [`schedules`] (run schedules, due entries, invoice-schedule items, the
+//!   tick), [`docgen`] (PDF generation), [`sweeper`] (stuck runs).
+//! - [`app`]: the composition, [`App`], which holds every port once and hands out the
+//!   services (`app.pipeline().post_run(id)`); [`worker`]: the queue consumer contract.
 
-pub mod catalog;
+pub mod app;
 pub mod docgen;
 pub mod error;
 pub mod faults;
 pub mod memory;
 pub mod model;
+pub mod pipeline;
 pub mod ports;
+pub mod queries;
 pub mod reference;
-pub mod scheduling;
+pub mod schedules;
 pub mod sweeper;
-mod transition;
-pub mod usecases;
+pub mod templates;
 pub mod worker;
 
+pub use app::App;
 pub use error::{AppError, StoreError};
 pub use model::*;
-pub use usecases::App;
+
+/// The paths of the layout before feature modules, kept for importers.
+pub mod usecases {
+    pub use crate::app::App;
+    pub use crate::pipeline::{Finalizing, DEFAULT_FINALIZE_PAGE, DEFAULT_PLAN_PAGE};
+}
+
+/// The listing, reference-data and template types and ports under their former path.
+pub mod catalog {
+    pub use crate::model::documents::DocumentTemplate;
+    pub use crate::model::listing::*;
+    pub use crate::model::schedules::{ProcessedItem, StoredSchedule};
+    pub use crate::ports::{
+        AccountListing, DocumentListing, RunListing, ScheduleStore, SubscriptionIndex,
+        TemplateStore,
+    };
+}
+
+/// The schedules module under its former path.
+pub mod scheduling {
+    pub use crate::ports::{DueIndex, RunScheduleStore};
+    pub use crate::schedules::*;
+}

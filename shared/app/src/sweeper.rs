@@ -1,5 +1,5 @@
-//! The stuck-run sweeper: [`App::sweep`] looks at every Processing run, and
-//! [`App::tick`](crate::App::tick) calls it, so it runs every 5 minutes.
+//! The stuck-run sweeper: [`Sweeper::sweep`] looks at every Processing run, and
+//! [`crate::schedules::tick`] calls it, so it runs every 5 minutes.
 //!
 //! Progress is a marker stored on the run ([`SweepState`]): the round, the planned
 //! pages and the accounts with an outcome. A sweep that finds the marker changed only
@@ -14,15 +14,17 @@
 //! an account whose message still arrives wins (the commit finds it), and the failed
 //! accounts can be re-driven by a retry.
 
-use crate::catalog::{RunFilter, RunPosition};
 use crate::error::AppError;
+use crate::model::listing::{RunFilter, RunPosition};
 use crate::model::*;
-use crate::usecases::App;
+use crate::pipeline::RunPipeline;
+use crate::ports::RunListing;
 use billrun_domain::ids::{AccountId, RunId};
 use billrun_domain::run::RunStatus;
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::Serialize;
 use std::collections::VecDeque;
+use std::sync::Arc;
 use tracing::{info, warn};
 
 /// The reason recorded on an account whose message was lost past the re-send budget.
@@ -105,7 +107,15 @@ pub struct SweepReport {
     pub failures: Vec<String>,
 }
 
-impl App {
+/// The sweeper over the run pipeline and the listing of Processing runs.
+#[derive(Clone)]
+pub struct Sweeper {
+    pub pipeline: RunPipeline,
+    pub run_listing: Arc<dyn RunListing>,
+    pub config: SweepConfig,
+}
+
+impl Sweeper {
     /// Sweeps every Processing run at `now` (see the module documentation).
     pub async fn sweep(&self, now: DateTime<Utc>) -> Result<SweepReport, AppError> {
         let mut report = SweepReport::default();
@@ -116,7 +126,7 @@ impl App {
         let mut after: Option<RunPosition> = None;
         loop {
             let page = self
-                .catalog
+                .run_listing
                 .list_runs(&filter, after.as_ref(), SWEEP_PAGE)
                 .await?;
             let full = page.len() == SWEEP_PAGE;
@@ -152,7 +162,7 @@ impl App {
             return Ok(());
         }
         // The progress tells whether the run moves; a finalizer counts exactly.
-        let progress = self.runs.progress(id).await?;
+        let progress = self.pipeline.runs.progress(id).await?;
         let accounted = progress.accounted_for();
         if run.plan.done
             && accounted >= progress.accounts_selected
@@ -168,34 +178,37 @@ impl App {
         let seen = (run.round, run.plan.pages, accounted);
         if (marker.round, marker.pages, marker.accounted_for) != seen {
             // Progress since the last sweep: remember it, nothing else.
-            self.modify_run(id, |r| {
-                if r.status != RunStatus::Processing || (r.round, r.plan.pages) != (seen.0, seen.1)
-                {
-                    return Ok(false);
-                }
-                r.sweep = SweepState {
-                    round: seen.0,
-                    pages: seen.1,
-                    accounted_for: seen.2,
-                    at: Some(now),
-                    resends: 0,
-                };
-                Ok(true)
-            })
-            .await?;
+            self.pipeline
+                .modify_run(id, |r| {
+                    if r.status != RunStatus::Processing
+                        || (r.round, r.plan.pages) != (seen.0, seen.1)
+                    {
+                        return Ok(false);
+                    }
+                    r.sweep = SweepState {
+                        round: seen.0,
+                        pages: seen.1,
+                        accounted_for: seen.2,
+                        at: Some(now),
+                        resends: 0,
+                    };
+                    Ok(true)
+                })
+                .await?;
             return Ok(());
         }
         let since = marker.at.or(run.commenced_at).unwrap_or(run.updated_at);
-        if now - since < self.sweeper.stale_after {
+        if now - since < self.config.stale_after {
             return Ok(());
         }
         if !run.plan.done {
             // Planning stopped: resume it from the stored cursor. Planning has no
             // account to record Failed, so it is nudged on every stale sweep.
-            if marker.resends >= self.sweeper.resend_budget {
+            if marker.resends >= self.config.resend_budget {
                 warn!(run_id = %id, resends = marker.resends, "planning is stuck");
             }
-            self.queue
+            self.pipeline
+                .queue
                 .send(vec![Message::Plan {
                     run_id: id,
                     page: run.plan.pages,
@@ -208,7 +221,7 @@ impl App {
         }
         // Stuck: count exactly (the progress lags behind an account whose process stopped
         // between its commit and the progress write).
-        let counters = self.runs.counters(id).await?;
+        let counters = self.pipeline.runs.counters(id).await?;
         if counters.accounted_for() >= counters.accounts_selected {
             self.finalize_swept(id, now, report).await?;
             return Ok(());
@@ -217,9 +230,10 @@ impl App {
             .accounts_selected
             .saturating_sub(counters.accounted_for());
         let missing = self.missing_accounts(&run, wanted).await?;
-        if marker.resends >= self.sweeper.resend_budget {
+        if marker.resends >= self.config.resend_budget {
             for account in missing {
-                self.record_failure(id, &account, run.round, DEAD_LETTERED)
+                self.pipeline
+                    .record_failure(id, &account, run.round, DEAD_LETTERED)
                     .await?;
                 warn!(run_id = %id, account_id = %account, "account recorded Failed: {DEAD_LETTERED}");
                 report.dead_lettered.push((id, account));
@@ -237,7 +251,7 @@ impl App {
                     round: run.round,
                 })
                 .collect();
-            self.queue.send(messages).await?;
+            self.pipeline.queue.send(messages).await?;
         }
         self.note_resend(id, now).await?;
         info!(run_id = %id, count, "stuck run: account messages re-sent");
@@ -253,8 +267,8 @@ impl App {
         now: DateTime<Utc>,
         report: &mut SweepReport,
     ) -> Result<bool, AppError> {
-        self.finalize_at(id, Some(now)).await?;
-        let done = self.get_run(id).await?.status != RunStatus::Processing;
+        self.pipeline.finalize_at(id, Some(now)).await?;
+        let done = self.pipeline.get_run(id).await?.status != RunStatus::Processing;
         if done {
             report.finalized.push(id);
         }
@@ -266,10 +280,12 @@ impl App {
     async fn resume_retry(&self, run: &RunRecord, now: DateTime<Utc>) -> Result<(), AppError> {
         let token = uuid::Uuid::new_v4().to_string();
         let taken = self
+            .pipeline
             .modify_run(run.id, |r| match &mut r.transition {
                 Some(c) if c.kind == Transition::RetryFailed && c.until <= now => {
                     c.holder = token.clone();
-                    c.until = self.clock.now() + crate::transition::TRANSITION_LEASE;
+                    c.until =
+                        self.pipeline.clock.now() + crate::pipeline::transition::TRANSITION_LEASE;
                     Ok(true)
                 }
                 _ => Ok(false),
@@ -278,26 +294,29 @@ impl App {
         if taken.transition.as_ref().is_none_or(|c| c.holder != token) {
             return Ok(());
         }
-        if let Err(e) = self.redrive_failed(&taken).await {
-            return Err(self.yield_claim(run.id, &token, e).await);
+        if let Err(e) = self.pipeline.redrive_failed(&taken).await {
+            return Err(self.pipeline.yield_claim(run.id, &token, e).await);
         }
-        self.finish(run.id, Transition::RetryFailed, |_| {}).await?;
+        self.pipeline
+            .finish(run.id, Transition::RetryFailed, |_| {})
+            .await?;
         info!(run_id = %run.id, round = taken.round, "stopped retry of failed accounts resumed");
-        self.try_finalize(run.id).await?;
+        self.pipeline.try_finalize(run.id).await?;
         Ok(())
     }
 
     /// Counts a re-send without progress on the run's marker.
     async fn note_resend(&self, id: RunId, now: DateTime<Utc>) -> Result<(), AppError> {
-        self.modify_run(id, |r| {
-            if r.status != RunStatus::Processing {
-                return Ok(false);
-            }
-            r.sweep.at = Some(now);
-            r.sweep.resends += 1;
-            Ok(true)
-        })
-        .await?;
+        self.pipeline
+            .modify_run(id, |r| {
+                if r.status != RunStatus::Processing {
+                    return Ok(false);
+                }
+                r.sweep.at = Some(now);
+                r.sweep.resends += 1;
+                Ok(true)
+            })
+            .await?;
         Ok(())
     }
 
@@ -318,6 +337,7 @@ impl App {
         let mut outcomes_done = false;
         while (missing.len() as u64) < wanted {
             let page = self
+                .pipeline
                 .book
                 .select_accounts(&run.request.filters, cursor.as_deref(), SELECT_PAGE)
                 .await?;
@@ -328,6 +348,7 @@ impl App {
                 loop {
                     if outcomes.is_empty() && !outcomes_done {
                         let next = self
+                            .pipeline
                             .runs
                             .outcomes(run.id, outcomes_after.as_ref(), SELECT_PAGE)
                             .await?;

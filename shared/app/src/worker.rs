@@ -2,10 +2,11 @@
 //! contract as the SQS consumer (retry with a receive count, give up on the last
 //! allowed receive by recording the account Failed).
 
+use crate::app::App;
 use crate::error::AppError;
 use crate::memory::{MemoryQueue, Receive};
 use crate::model::{Message, RunRecord};
-use crate::usecases::{App, Finalizing};
+use crate::pipeline::Finalizing;
 use billrun_domain::ids::RunId;
 use billrun_domain::run::Counters;
 use std::collections::HashMap;
@@ -130,7 +131,11 @@ pub async fn deliver_batch(
             };
             match run {
                 None => Ok(None),
-                Some(run) => app.process_account_of(&run, account_id, *round).await,
+                Some(run) => {
+                    app.pipeline()
+                        .process_account_of(&run, account_id, *round)
+                        .await
+                }
             }
         }
         .await;
@@ -161,7 +166,7 @@ pub async fn deliver_batch(
                 continue;
             }
         }
-        let redeliver = match app.try_finalize(run_id).await {
+        let redeliver = match app.pipeline().try_finalize(run_id).await {
             Ok(Finalizing::Idle) => false,
             // Another finalizer holds the run. A redelivered message may have been left
             // by that finalizer's process when it stopped (its claim then runs out
@@ -357,22 +362,27 @@ mod tests {
             app.documents = docs.clone();
         })
         .await;
-        let run = app.get_run(id).await.unwrap();
+        let run = app.queries().get_run(id).await.unwrap();
         for (message, _) in &messages {
             let Message::Account { account_id, .. } = message else {
                 continue;
             };
             assert!(app
+                .pipeline()
                 .process_account_of(&run, account_id, 0)
                 .await
                 .unwrap()
                 .is_some());
         }
-        let finalizers = (0..8).map(|_| app.try_finalize(id));
+        let pipeline = app.pipeline();
+        let finalizers = (0..8).map(|_| pipeline.try_finalize(id));
         for r in futures_util::future::join_all(finalizers).await {
             r.unwrap();
         }
-        assert_eq!(app.get_run(id).await.unwrap().status, RunStatus::Completed);
+        assert_eq!(
+            app.queries().get_run(id).await.unwrap().status,
+            RunStatus::Completed
+        );
         assert_eq!(
             docs.1.load(Ordering::SeqCst),
             N,
@@ -390,12 +400,15 @@ mod tests {
         let queue = Arc::new(MemoryQueue::new());
         let mut app = App::in_memory(store, queue.clone());
         setup(&mut app);
-        app.import_book(book(n).as_bytes()).await.unwrap();
+        app.reference()
+            .import_book(book(n).as_bytes())
+            .await
+            .unwrap();
         let mut req = RunRequest::for_target("2024-02-01".parse().unwrap());
         req.run_type = RunType::Manual;
-        let id = app.create_run(req, None).await.unwrap().run().id;
-        app.start_run(id).await.unwrap();
-        app.plan_page(id, 0).await.unwrap();
+        let id = app.pipeline().create_run(req, None).await.unwrap().run().id;
+        app.pipeline().start_run(id).await.unwrap();
+        app.pipeline().plan_page(id, 0).await.unwrap();
         let mut batch = Vec::new();
         while let Receive::Delivery(d) = queue.try_receive() {
             queue.ack();
@@ -436,10 +449,16 @@ mod tests {
         assert_eq!(out, vec![Disposition::Done; N - 1]);
         let reads = counting.1.load(Ordering::SeqCst);
         assert_eq!(reads, 2, "reads of the run record for {} accounts", N - 1);
-        assert_eq!(app.get_run(id).await.unwrap().status, RunStatus::Processing);
+        assert_eq!(
+            app.queries().get_run(id).await.unwrap().status,
+            RunStatus::Processing
+        );
         let out = deliver_batch(&app, &batch[N - 1..], 5).await;
         assert_eq!(out, vec![Disposition::Done]);
-        assert_eq!(app.get_run(id).await.unwrap().status, RunStatus::Completed);
+        assert_eq!(
+            app.queries().get_run(id).await.unwrap().status,
+            RunStatus::Completed
+        );
         assert_eq!(app.runs.counters(id).await.unwrap().billed, N as u64);
     }
 }

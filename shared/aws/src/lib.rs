@@ -71,20 +71,8 @@ pub fn app(
     ));
     #[cfg(not(any(feature = "s3", feature = "s3-signed")))]
     let blobs: Arc<dyn BlobStore> = Arc::new(NoBlobs);
-    let app = App {
-        runs: store.clone(),
-        book: store.clone(),
-        documents: store.clone(),
-        ledger: store.clone(),
-        sequences: store.clone(),
-        catalog: store.clone(),
-        queue,
-        blobs,
-        clock: Arc::new(billrun_app::ports::SystemClock),
-        plan_page_size: billrun_app::usecases::DEFAULT_PLAN_PAGE,
-        finalize_page_size: billrun_app::usecases::DEFAULT_FINALIZE_PAGE,
-        sweeper: billrun_app::sweeper::SweepConfig::from_env(),
-    };
+    let mut app = App::over(store.clone(), queue, blobs);
+    app.sweep = billrun_app::sweeper::SweepConfig::from_env();
     (app, store)
 }
 

@@ -300,7 +300,7 @@ pub async fn pump_until_done(
     let started = std::time::Instant::now();
     let mut done = false;
     while started.elapsed() < timeout {
-        let status = app.get_run(run).await?.status;
+        let status = app.queries().get_run(run).await?.status;
         if status != billrun_domain::run::RunStatus::Processing {
             done = true;
             break;

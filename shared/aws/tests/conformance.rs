@@ -52,14 +52,18 @@ fn many(n: usize) -> Book {
 }
 
 async fn run_to_end(b: &Backend, req: RunRequest) -> billrun_app::RunRecord {
-    let created = b.app.create_run(req, None).await.unwrap();
+    let created = b.app.pipeline().create_run(req, None).await.unwrap();
     let id = created.run().id;
     b.finish(id).await;
-    b.app.get_run(id).await.unwrap()
+    b.app.queries().get_run(id).await.unwrap()
 }
 
 async fn import_then_read_an_account_book(b: Backend) {
-    b.app.import_book(EXAMPLE.as_bytes()).await.unwrap();
+    b.app
+        .reference()
+        .import_book(EXAMPLE.as_bytes())
+        .await
+        .unwrap();
     let book = b
         .app
         .book
@@ -86,12 +90,14 @@ async fn a_replayed_idempotency_key_returns_the_same_run_and_a_changed_body_conf
     req.run_type = billrun_domain::request::RunType::Manual;
     let first = b
         .app
+        .pipeline()
         .create_run(req.clone(), Some("key-1".into()))
         .await
         .unwrap();
     assert!(matches!(first, Created::New(_)));
     let again = b
         .app
+        .pipeline()
         .create_run(req.clone(), Some("key-1".into()))
         .await
         .unwrap();
@@ -101,6 +107,7 @@ async fn a_replayed_idempotency_key_returns_the_same_run_and_a_changed_body_conf
     req.name = Some("other".into());
     let err = b
         .app
+        .pipeline()
         .create_run(req, Some("key-1".into()))
         .await
         .unwrap_err();
@@ -112,7 +119,12 @@ async fn a_replayed_idempotency_key_returns_the_same_run_and_a_changed_body_conf
         }
     ));
     assert_eq!(
-        b.app.get_run(first.run().id).await.unwrap().status,
+        b.app
+            .queries()
+            .get_run(first.run().id)
+            .await
+            .unwrap()
+            .status,
         RunStatus::Pending
     );
 }
@@ -124,7 +136,7 @@ async fn concurrent_run_creations_take_consecutive_numbers_and_replays_take_none
     req.run_type = billrun_domain::request::RunType::Manual;
     let create = |key: String| {
         let (app, req) = (b.app.clone(), req.clone());
-        async move { app.create_run(req, Some(key)).await }
+        async move { app.pipeline().create_run(req, Some(key)).await }
     };
     // Six keys, each sent twice at once: six runs, the other six calls replays.
     let calls = (0..12).map(|i| create(format!("seq-{}", i % 6)));
@@ -140,15 +152,24 @@ async fn concurrent_run_creations_take_consecutive_numbers_and_replays_take_none
     numbers.sort();
     let expected: Vec<String> = (1..=6).map(|n| format!("BR-{n:08}")).collect();
     assert_eq!((numbers, replays), (expected, 6));
-    let next = b.app.create_run(req.clone(), None).await.unwrap();
+    let next = b
+        .app
+        .pipeline()
+        .create_run(req.clone(), None)
+        .await
+        .unwrap();
     assert_eq!(next.run().number, "BR-00000007");
 }
 
 async fn the_book_format_example_bills_the_documented_totals(b: Backend) {
-    b.app.import_book(EXAMPLE.as_bytes()).await.unwrap();
+    b.app
+        .reference()
+        .import_book(EXAMPLE.as_bytes())
+        .await
+        .unwrap();
     let run = run_to_end(&b, request("2024-02-01")).await;
     assert_eq!(run.status, RunStatus::Completed);
-    let docs = b.app.all_documents(run.id).await.unwrap();
+    let docs = b.app.queries().all_documents(run.id).await.unwrap();
     assert_eq!(docs.len(), 1);
     let d = &docs[0];
     assert_eq!(d.number.as_deref(), Some("INV-000000001"));
@@ -166,7 +187,11 @@ async fn the_book_format_example_bills_the_documented_totals(b: Backend) {
 }
 
 async fn a_second_commit_of_the_same_account_is_already_done(b: Backend) {
-    b.app.import_book(EXAMPLE.as_bytes()).await.unwrap();
+    b.app
+        .reference()
+        .import_book(EXAMPLE.as_bytes())
+        .await
+        .unwrap();
     let run = run_to_end(&b, request("2024-02-01")).await;
     let outcome = b
         .app
@@ -185,15 +210,23 @@ async fn a_second_commit_of_the_same_account_is_already_done(b: Backend) {
     );
     // Processing the message again changes nothing either.
     b.app
+        .pipeline()
         .process_account(run.id, &aid("A-1001"), 0)
         .await
         .unwrap();
-    assert_eq!(b.app.all_documents(run.id).await.unwrap().len(), 1);
+    assert_eq!(
+        b.app.queries().all_documents(run.id).await.unwrap().len(),
+        1
+    );
     assert_eq!(b.app.runs.counters(run.id).await.unwrap().billed, 1);
 }
 
 async fn a_commit_whose_watermark_moved_is_a_conflict(b: Backend) {
-    b.app.import_book(EXAMPLE.as_bytes()).await.unwrap();
+    b.app
+        .reference()
+        .import_book(EXAMPLE.as_bytes())
+        .await
+        .unwrap();
     let run = run_to_end(&b, request("2024-02-01")).await;
     let stale = AccountOutcomeRecord {
         run_id: billrun_domain::ids::RunId(uuid::Uuid::new_v4()),
@@ -226,8 +259,22 @@ async fn a_commit_whose_watermark_moved_is_a_conflict(b: Backend) {
 async fn number_blocks_are_reserved_once_per_round_and_follow_each_other(b: Backend) {
     let mut req = request("2024-02-01");
     req.run_type = billrun_domain::request::RunType::Manual;
-    let r1 = b.app.create_run(req.clone(), None).await.unwrap().run().id;
-    let r2 = b.app.create_run(req, None).await.unwrap().run().id;
+    let r1 = b
+        .app
+        .pipeline()
+        .create_run(req.clone(), None)
+        .await
+        .unwrap()
+        .run()
+        .id;
+    let r2 = b
+        .app
+        .pipeline()
+        .create_run(req, None)
+        .await
+        .unwrap()
+        .run()
+        .id;
     let a = b.app.sequences.reserve_block(r1, 0, 3, 1).await.unwrap();
     let again = b.app.sequences.reserve_block(r1, 0, 3, 1).await.unwrap();
     assert_eq!(a, again);
@@ -236,7 +283,7 @@ async fn number_blocks_are_reserved_once_per_round_and_follow_each_other(b: Back
     assert_eq!((c.first_invoice, c.first_credit_memo), (4, 2));
     let d = b.app.sequences.reserve_block(r1, 1, 1, 0).await.unwrap();
     assert_eq!(d.first_invoice, 6);
-    let stored = b.app.get_run(r1).await.unwrap();
+    let stored = b.app.queries().get_run(r1).await.unwrap();
     assert_eq!(
         stored.number_blocks.len(),
         2,
@@ -246,6 +293,7 @@ async fn number_blocks_are_reserved_once_per_round_and_follow_each_other(b: Back
 
 async fn planning_pages_select_filtered_accounts_in_order(mut b: Backend) {
     b.app
+        .reference()
         .import_book(serde_json::to_vec(&many(11)).unwrap().as_slice())
         .await
         .unwrap();
@@ -277,11 +325,12 @@ async fn planning_pages_select_filtered_accounts_in_order(mut b: Backend) {
     let run = run_to_end(&b, req).await;
     let c = b.app.runs.counters(run.id).await.unwrap();
     assert_eq!((c.accounts_selected, c.billed, c.invoices), (5, 5, 5));
-    assert!(b.app.get_run(run.id).await.unwrap().plan.pages >= 2);
+    assert!(b.app.queries().get_run(run.id).await.unwrap().plan.pages >= 2);
 }
 
 async fn outcomes_and_documents_page_in_numbering_order(b: Backend) {
     b.app
+        .reference()
         .import_book(serde_json::to_vec(&many(13)).unwrap().as_slice())
         .await
         .unwrap();
@@ -329,27 +378,35 @@ async fn outcomes_and_documents_page_in_numbering_order(b: Backend) {
 
 async fn post_marks_every_document_posted_and_refuses_unfinished_runs(b: Backend) {
     b.app
+        .reference()
         .import_book(serde_json::to_vec(&many(3)).unwrap().as_slice())
         .await
         .unwrap();
     let mut manual = request("2024-02-01");
     manual.run_type = billrun_domain::request::RunType::Manual;
-    let pending = b.app.create_run(manual, None).await.unwrap().run().id;
+    let pending = b
+        .app
+        .pipeline()
+        .create_run(manual, None)
+        .await
+        .unwrap()
+        .run()
+        .id;
     assert!(matches!(
-        b.app.post_run(pending).await,
+        b.app.pipeline().post_run(pending).await,
         Err(AppError::Conflict {
             code: "run_not_completed",
             ..
         })
     ));
     let run = run_to_end(&b, request("2024-02-01")).await;
-    let posted = b.app.post_run(run.id).await.unwrap();
+    let posted = b.app.pipeline().post_run(run.id).await.unwrap();
     assert_eq!(posted.status, RunStatus::Posted);
-    let docs = b.app.all_documents(run.id).await.unwrap();
+    let docs = b.app.queries().all_documents(run.id).await.unwrap();
     assert_eq!(docs.len(), 3);
     assert!(docs.iter().all(|d| d.status == DocumentStatus::Posted));
     assert!(matches!(
-        b.app.cancel_run(run.id).await,
+        b.app.pipeline().cancel_run(run.id).await,
         Err(AppError::Conflict {
             code: "run_posted",
             ..
@@ -359,22 +416,23 @@ async fn post_marks_every_document_posted_and_refuses_unfinished_runs(b: Backend
 
 async fn cancel_reverts_so_a_rerun_bills_the_same_lines_unless_a_later_run_moved_on(b: Backend) {
     b.app
+        .reference()
         .import_book(serde_json::to_vec(&many(4)).unwrap().as_slice())
         .await
         .unwrap();
     let first = run_to_end(&b, request("2024-02-01")).await;
-    let first_docs = b.app.all_documents(first.id).await.unwrap();
-    b.app.cancel_run(first.id).await.unwrap();
+    let first_docs = b.app.queries().all_documents(first.id).await.unwrap();
+    b.app.pipeline().cancel_run(first.id).await.unwrap();
     assert_eq!(
-        b.app.get_run(first.id).await.unwrap().status,
+        b.app.queries().get_run(first.id).await.unwrap().status,
         RunStatus::Canceled
     );
-    let canceled = b.app.all_documents(first.id).await.unwrap();
+    let canceled = b.app.queries().all_documents(first.id).await.unwrap();
     assert!(canceled
         .iter()
         .all(|d| d.status == DocumentStatus::Canceled && d.number.is_some()));
     let second = run_to_end(&b, request("2024-02-01")).await;
-    let second_docs = b.app.all_documents(second.id).await.unwrap();
+    let second_docs = b.app.queries().all_documents(second.id).await.unwrap();
     assert_eq!(
         first_docs
             .iter()
@@ -393,14 +451,14 @@ async fn cancel_reverts_so_a_rerun_bills_the_same_lines_unless_a_later_run_moved
     // A later run bills past the second run's watermarks: the second can no longer be canceled.
     run_to_end(&b, request("2024-03-01")).await;
     assert!(matches!(
-        b.app.cancel_run(second.id).await,
+        b.app.pipeline().cancel_run(second.id).await,
         Err(AppError::Conflict {
             code: "run_superseded",
             ..
         })
     ));
     assert_eq!(
-        b.app.get_run(second.id).await.unwrap().status,
+        b.app.queries().get_run(second.id).await.unwrap().status,
         RunStatus::Completed
     );
 }
@@ -424,9 +482,9 @@ async fn retry_failed_redrives_only_the_failed_accounts_into_a_further_block(b: 
     // Fix the data, retry.
     book.subscriptions[1].charges[0].currency = None;
     b.app.book.import_book(&book).await.unwrap();
-    b.app.retry_failed(run.id).await.unwrap();
+    b.app.pipeline().retry_failed(run.id).await.unwrap();
     b.finish(run.id).await;
-    let after = b.app.get_run(run.id).await.unwrap();
+    let after = b.app.queries().get_run(run.id).await.unwrap();
     assert_eq!(after.status, RunStatus::Completed);
     let c = b.app.runs.counters(run.id).await.unwrap();
     assert_eq!(
@@ -434,7 +492,7 @@ async fn retry_failed_redrives_only_the_failed_accounts_into_a_further_block(b: 
         (3, 3, 0, 3)
     );
     assert!(c.reconciles());
-    let docs = b.app.all_documents(run.id).await.unwrap();
+    let docs = b.app.queries().all_documents(run.id).await.unwrap();
     let numbers: Vec<(&str, &str)> = docs
         .iter()
         .map(|d| (d.account_id.as_str(), d.number.as_deref().unwrap()))
@@ -472,10 +530,14 @@ async fn document_requests_need_an_active_template_and_render_each_document_once
     use billrun_app::docgen::{
         DocumentFile, DocumentRequestStatus, GenerationStatus, DOCUMENTS_PER_PACK,
     };
-    b.app.import_book(EXAMPLE.as_bytes()).await.unwrap();
+    b.app
+        .reference()
+        .import_book(EXAMPLE.as_bytes())
+        .await
+        .unwrap();
     let run = run_to_end(&b, request("2024-02-01")).await;
     let queued = b.queued_documents().await;
-    match b.app.request_documents(run.id).await {
+    match b.app.docgen().request_documents(run.id).await {
         Err(AppError::Conflict { code, message, .. }) => {
             assert_eq!(code, "no_active_template");
             assert_eq!(message, "no active invoice document template");
@@ -483,28 +545,32 @@ async fn document_requests_need_an_active_template_and_render_each_document_once
         other => panic!("expected a refusal, got {other:?}"),
     }
     assert_eq!(b.queued_documents().await, queued, "nothing is queued");
-    assert_eq!(b.app.run_document_counters(run.id).await.unwrap(), None);
+    assert_eq!(
+        b.app.queries().run_document_counters(run.id).await.unwrap(),
+        None
+    );
 
     let template = serde_json::json!({
         "name": "Default",
         "content": billrun_documents_template(),
     });
     b.app
+        .templates()
         .put_template("T-1", template.to_string().as_bytes())
         .await
         .unwrap();
-    b.app.activate_template("T-1").await.unwrap();
-    let view = b.app.request_documents(run.id).await.unwrap();
+    b.app.templates().activate_template("T-1").await.unwrap();
+    let view = b.app.docgen().request_documents(run.id).await.unwrap();
     assert_eq!(view.status, DocumentRequestStatus::Pending);
-    let documents = b.app.all_documents(run.id).await.unwrap();
+    let documents = b.app.queries().all_documents(run.id).await.unwrap();
     assert!(!documents.is_empty());
     assert_eq!(view.counters.requested, documents.len() as u64);
     b.finish_documents(view.id).await;
-    let done = b.app.document_request(view.id).await.unwrap();
+    let done = b.app.docgen().document_request(view.id).await.unwrap();
     assert_eq!(done.status, DocumentRequestStatus::Completed);
     assert_eq!(done.counters.generated, documents.len() as u64);
     assert_eq!(
-        b.app.run_document_counters(run.id).await.unwrap(),
+        b.app.queries().run_document_counters(run.id).await.unwrap(),
         Some(done.counters)
     );
     // One pack per chunk of DOCUMENTS_PER_PACK documents in numbering order, holding
@@ -512,7 +578,13 @@ async fn document_requests_need_an_active_template_and_render_each_document_once
     let mut keys = Vec::new();
     let mut packs: Vec<(String, u64)> = Vec::new();
     for (i, d) in documents.iter().enumerate() {
-        let file = b.app.catalog.document_file(d.id).await.unwrap().unwrap();
+        let file = b
+            .app
+            .document_requests
+            .document_file(d.id)
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(file.status, GenerationStatus::Generated);
         let key = file.key.clone().unwrap();
         let range = file.range.unwrap();
@@ -534,7 +606,7 @@ async fn document_requests_need_an_active_template_and_render_each_document_once
             .unwrap();
         assert!(pdf.starts_with(b"%PDF-"));
         assert!(pdf.trim_ascii_end().ends_with(b"%%EOF"));
-        assert_eq!(b.app.document_download(d.id).await.unwrap(), pdf);
+        assert_eq!(b.app.docgen().document_download(d.id).await.unwrap(), pdf);
         keys.push(key);
     }
     for (key, end) in &packs {
@@ -559,57 +631,98 @@ async fn document_requests_need_an_active_template_and_render_each_document_once
         .take(DOCUMENTS_PER_PACK)
         .map(|d| d.id)
         .collect();
-    b.app.generate_documents(view.id, &chunk).await.unwrap();
+    b.app
+        .docgen()
+        .generate_documents(view.id, &chunk)
+        .await
+        .unwrap();
     let again: DocumentFile = b
         .app
-        .catalog
+        .document_requests
         .document_file(documents[0].id)
         .await
         .unwrap()
         .unwrap();
-    assert!(!b.app.catalog.record_document_file(&again).await.unwrap());
+    assert!(!b
+        .app
+        .document_requests
+        .record_document_file(&again)
+        .await
+        .unwrap());
     assert_eq!(
         b.app
-            .catalog
+            .document_requests
             .record_document_files(&[again.clone(), again])
             .await,
         Ok(0)
     );
     assert_eq!(
-        b.app.document_request(view.id).await.unwrap().counters,
+        b.app
+            .docgen()
+            .document_request(view.id)
+            .await
+            .unwrap()
+            .counters,
         done.counters
     );
 
     // A second request renders the same bytes under the same keys.
-    let second = b.app.request_documents(run.id).await.unwrap();
+    let second = b.app.docgen().request_documents(run.id).await.unwrap();
     b.finish_documents(second.id).await;
     for (d, key) in documents.iter().zip(&keys) {
-        let file = b.app.catalog.document_file(d.id).await.unwrap().unwrap();
+        let file = b
+            .app
+            .document_requests
+            .document_file(d.id)
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(file.request_id, second.id);
         assert_eq!(file.key.as_ref(), Some(key));
     }
 
     // A chunk redelivered after part of it was recorded records the rest, each once,
     // pointing into the same pack (rebuilt from the same bytes, not written anew).
-    let third = b.app.request_documents(run.id).await.unwrap();
+    let third = b.app.docgen().request_documents(run.id).await.unwrap();
     let mut first = b
         .app
-        .catalog
+        .document_requests
         .document_file(chunk[0])
         .await
         .unwrap()
         .unwrap();
     first.request_id = third.id;
-    assert!(b.app.catalog.record_document_file(&first).await.unwrap());
-    b.app.generate_documents(third.id, &chunk).await.unwrap();
-    let counters = b.app.document_request(third.id).await.unwrap().counters;
+    assert!(b
+        .app
+        .document_requests
+        .record_document_file(&first)
+        .await
+        .unwrap());
+    b.app
+        .docgen()
+        .generate_documents(third.id, &chunk)
+        .await
+        .unwrap();
+    let counters = b
+        .app
+        .docgen()
+        .document_request(third.id)
+        .await
+        .unwrap()
+        .counters;
     assert_eq!(
         (counters.generated, counters.failed),
         (chunk.len() as u64, 0),
         "each of the chunk counted once"
     );
     for (d, key) in chunk.iter().zip(&keys) {
-        let file = b.app.catalog.document_file(*d).await.unwrap().unwrap();
+        let file = b
+            .app
+            .document_requests
+            .document_file(*d)
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!((file.request_id, file.key.as_ref()), (third.id, Some(key)));
     }
 }
@@ -654,7 +767,8 @@ async fn runs_list_in_creation_order_with_filters_and_positions(b: Backend) {
     let mut created = Vec::new();
     for _ in 0..23 {
         created.push(
-            app.create_run(manual("2024-02-01"), None)
+            app.pipeline()
+                .create_run(manual("2024-02-01"), None)
                 .await
                 .unwrap()
                 .run()
@@ -663,14 +777,14 @@ async fn runs_list_in_creation_order_with_filters_and_positions(b: Backend) {
     }
     // Three runs change later (updatedAt moves on).
     for r in &created[20..] {
-        app.cancel_run(r.id).await.unwrap();
+        app.pipeline().cancel_run(r.id).await.unwrap();
     }
     let all_filter = RunFilter::default();
     let mut seen = Vec::new();
     let mut after: Option<RunPosition> = None;
     loop {
         let page = app
-            .catalog
+            .run_listing
             .list_runs(&all_filter, after.as_ref(), 7)
             .await
             .unwrap();
@@ -686,7 +800,7 @@ async fn runs_list_in_creation_order_with_filters_and_positions(b: Backend) {
 
     let n10 = run_number(&created[9].number).unwrap();
     let later = app
-        .catalog
+        .run_listing
         .list_runs(
             &RunFilter {
                 id_after: Some(n10),
@@ -702,7 +816,7 @@ async fn runs_list_in_creation_order_with_filters_and_positions(b: Backend) {
 
     let since = created[5].created_at;
     let created_since = app
-        .catalog
+        .run_listing
         .list_runs(
             &RunFilter {
                 created_since: Some(since),
@@ -716,9 +830,9 @@ async fn runs_list_in_creation_order_with_filters_and_positions(b: Backend) {
     assert_eq!(created_since.first().map(|r| r.id), Some(created[5].id));
     assert_eq!(created_since.len(), 18);
 
-    let canceled = app.get_run(created[20].id).await.unwrap();
+    let canceled = app.queries().get_run(created[20].id).await.unwrap();
     let updated = app
-        .catalog
+        .run_listing
         .list_runs(
             &RunFilter {
                 updated_since: Some(canceled.updated_at),
@@ -732,7 +846,7 @@ async fn runs_list_in_creation_order_with_filters_and_positions(b: Backend) {
     let ids: Vec<_> = updated.iter().map(|r| r.id).collect();
     assert_eq!(ids, [created[20].id, created[21].id, created[22].id]);
     let pending = app
-        .catalog
+        .run_listing
         .list_runs(
             &RunFilter {
                 status: Some(RunStatus::Canceled),
@@ -745,10 +859,10 @@ async fn runs_list_in_creation_order_with_filters_and_positions(b: Backend) {
         .unwrap();
     assert_eq!(pending.len(), 2);
     assert!(pending.iter().all(|r| r.status == RunStatus::Canceled));
-    let by_number = app.catalog.run_by_number(n10).await.unwrap().unwrap();
+    let by_number = app.run_listing.run_by_number(n10).await.unwrap().unwrap();
     assert_eq!(by_number.id, created[9].id);
     assert!(app
-        .catalog
+        .run_listing
         .run_by_number(n10 + 1000)
         .await
         .unwrap()
@@ -759,7 +873,7 @@ async fn accounts_list_by_batch_from_a_position(b: Backend) {
     b.app.book.import_book(&many(9)).await.unwrap();
     let page = b
         .app
-        .catalog
+        .account_listing
         .list_accounts(Some("B1"), None, 3)
         .await
         .unwrap();
@@ -767,7 +881,7 @@ async fn accounts_list_by_batch_from_a_position(b: Backend) {
     assert_eq!(ids, ["A-00", "A-02", "A-04"]);
     let page = b
         .app
-        .catalog
+        .account_listing
         .list_accounts(Some("B1"), Some(&aid("A-04")), 3)
         .await
         .unwrap();
@@ -775,14 +889,14 @@ async fn accounts_list_by_batch_from_a_position(b: Backend) {
     assert_eq!(ids, ["A-06", "A-08"]);
     let all = b
         .app
-        .catalog
+        .account_listing
         .list_accounts(None, Some(&aid("A-06")), 100)
         .await
         .unwrap();
     assert_eq!(all.len(), 2);
     assert!(b
         .app
-        .catalog
+        .account_listing
         .list_accounts(Some("B9"), None, 3)
         .await
         .unwrap()
@@ -803,7 +917,7 @@ async fn a_runs_documents_list_by_kind_from_a_position(b: Backend) {
     let list = |kind, after: Option<DocumentPosition>, limit| {
         let app = b.app.clone();
         async move {
-            app.catalog
+            app.document_listing
                 .list_run_documents(run.id, kind, after.as_ref(), limit)
                 .await
                 .unwrap()
@@ -847,11 +961,15 @@ const SCHEDULED: &str = r#"{
 async fn schedules_and_subscriptions_are_found_by_id_and_items_execute_once(b: Backend) {
     use billrun_domain::book::ScheduleItemStatus;
     use billrun_domain::ids::{ScheduleId, ScheduleItemId, SubscriptionId};
-    b.app.import_book(SCHEDULED.as_bytes()).await.unwrap();
+    b.app
+        .reference()
+        .import_book(SCHEDULED.as_bytes())
+        .await
+        .unwrap();
     let sid = ScheduleId::parse("IS-1").unwrap();
     assert_eq!(
         b.app
-            .catalog
+            .subscriptions
             .subscription_account(&SubscriptionId::parse("S-S").unwrap())
             .await
             .unwrap(),
@@ -859,18 +977,24 @@ async fn schedules_and_subscriptions_are_found_by_id_and_items_execute_once(b: B
     );
     assert_eq!(
         b.app
-            .catalog
+            .subscriptions
             .subscription_account(&SubscriptionId::parse("S-X").unwrap())
             .await
             .unwrap(),
         None
     );
-    let stored = b.app.catalog.get_schedule(&sid).await.unwrap().unwrap();
+    let stored = b
+        .app
+        .invoice_schedules
+        .get_schedule(&sid)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(stored.schedule.items.len(), 2);
     assert!(stored.processed.is_empty());
     assert_eq!(
         b.app
-            .catalog
+            .invoice_schedules
             .account_schedules(&aid("A-S"))
             .await
             .unwrap()
@@ -878,7 +1002,12 @@ async fn schedules_and_subscriptions_are_found_by_id_and_items_execute_once(b: B
         1
     );
 
-    let x = b.app.execute_schedule(&sid, None).await.unwrap();
+    let x = b
+        .app
+        .schedules()
+        .execute_schedule(&sid, None)
+        .await
+        .unwrap();
     assert_eq!(x.executed_item.as_str(), "I-1");
     assert_eq!(x.run.status, RunStatus::Completed);
     assert_eq!(x.document.number.as_deref(), Some("INV-000000001"));
@@ -886,6 +1015,7 @@ async fn schedules_and_subscriptions_are_found_by_id_and_items_execute_once(b: B
     assert_eq!(x.run.counters.invoices, 1);
     let err = b
         .app
+        .schedules()
         .execute_schedule(&sid, Some(ScheduleItemId::parse("I-1").unwrap()))
         .await
         .unwrap_err();
@@ -900,8 +1030,18 @@ async fn schedules_and_subscriptions_are_found_by_id_and_items_execute_once(b: B
         "{err:?}"
     );
     // Re-importing the schedule keeps the executed item Processed.
-    b.app.import_book(SCHEDULED.as_bytes()).await.unwrap();
-    let stored = b.app.catalog.get_schedule(&sid).await.unwrap().unwrap();
+    b.app
+        .reference()
+        .import_book(SCHEDULED.as_bytes())
+        .await
+        .unwrap();
+    let stored = b
+        .app
+        .invoice_schedules
+        .get_schedule(&sid)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(
         stored.schedule.items[0].status,
         ScheduleItemStatus::Processed
@@ -909,10 +1049,20 @@ async fn schedules_and_subscriptions_are_found_by_id_and_items_execute_once(b: B
     assert_eq!(stored.schedule.items[1].status, ScheduleItemStatus::Pending);
     assert_eq!(stored.processed[0].run_id, x.run.id);
     assert_eq!(stored.processed[0].document_id, x.document.id);
-    let y = b.app.execute_schedule(&sid, None).await.unwrap();
+    let y = b
+        .app
+        .schedules()
+        .execute_schedule(&sid, None)
+        .await
+        .unwrap();
     assert_eq!(y.executed_item.as_str(), "I-2");
     assert_eq!(y.document.lines[0].description, "Installment 2 of 2");
-    let err = b.app.execute_schedule(&sid, None).await.unwrap_err();
+    let err = b
+        .app
+        .schedules()
+        .execute_schedule(&sid, None)
+        .await
+        .unwrap_err();
     assert!(matches!(err, AppError::NotFound(_)), "{err:?}");
     // A regular run leaves the scheduled subscription alone.
     let run = run_to_end(&b, request("2024-02-01")).await;
@@ -929,7 +1079,7 @@ async fn templates_are_stored_and_one_is_active(b: Backend) {
         active: false,
         updated_at: chrono::Utc::now(),
     };
-    let c = &b.app.catalog;
+    let c = &b.app.templates;
     c.put_template(&t("T-1")).await.unwrap();
     c.put_template(&t("T-2")).await.unwrap();
     assert!(c.active_template().await.unwrap().is_none());
@@ -946,9 +1096,14 @@ async fn templates_are_stored_and_one_is_active(b: Backend) {
 }
 
 async fn a_pending_run_is_patched_and_its_dates_lock_once_it_starts(b: Backend) {
-    b.app.import_book(EXAMPLE.as_bytes()).await.unwrap();
+    b.app
+        .reference()
+        .import_book(EXAMPLE.as_bytes())
+        .await
+        .unwrap();
     let run = b
         .app
+        .pipeline()
         .create_run(manual("2024-02-01"), None)
         .await
         .unwrap()
@@ -956,12 +1111,14 @@ async fn a_pending_run_is_patched_and_its_dates_lock_once_it_starts(b: Backend) 
         .clone();
     let v = b
         .app
+        .pipeline()
         .patch_run(run.id, br#"{"dueDate": "2024-03-31"}"#)
         .await
         .unwrap();
     assert_eq!(v.request.due_date, Some("2024-03-31".parse().unwrap()));
     let err = b
         .app
+        .pipeline()
         .patch_run(run.id, br#"{"dueDate": "2024-02-30"}"#)
         .await
         .unwrap_err();
@@ -969,10 +1126,11 @@ async fn a_pending_run_is_patched_and_its_dates_lock_once_it_starts(b: Backend) 
         matches!(err, AppError::Validation(ref f) if f.field == "dueDate"),
         "{err:?}"
     );
-    b.app.start_run(run.id).await.unwrap();
+    b.app.pipeline().start_run(run.id).await.unwrap();
     b.finish(run.id).await;
     let err = b
         .app
+        .pipeline()
         .patch_run(run.id, br#"{"dueDate": "2024-04-30"}"#)
         .await
         .unwrap_err();
@@ -980,7 +1138,7 @@ async fn a_pending_run_is_patched_and_its_dates_lock_once_it_starts(b: Backend) 
         matches!(err, AppError::Conflict { code: "field_locked", field: Some(ref f), .. } if f == "dueDate"),
         "{err:?}"
     );
-    let docs = b.app.all_documents(run.id).await.unwrap();
+    let docs = b.app.queries().all_documents(run.id).await.unwrap();
     assert_eq!(docs[0].due_date.to_string(), "2024-03-31");
 }
 
@@ -1009,11 +1167,17 @@ async fn a_scheduled_run_starts_at_its_time_once_under_concurrent_ticks(b: Backe
     let mut req = request("2024-02-01");
     req.run_type = billrun_domain::request::RunType::Scheduled;
     req.scheduled_at = Some(at("2024-02-01T06:00:00Z"));
-    let run = app.create_run(req, None).await.unwrap().run().clone();
+    let run = app
+        .pipeline()
+        .create_run(req, None)
+        .await
+        .unwrap()
+        .run()
+        .clone();
     let early = app.tick(at("2024-02-01T05:59:59Z")).await.unwrap();
     assert!(early.started.is_empty(), "{early:?}");
     assert_eq!(
-        app.get_run(run.id).await.unwrap().status,
+        app.queries().get_run(run.id).await.unwrap().status,
         RunStatus::Pending
     );
     let now = at("2024-02-01T06:00:00Z");
@@ -1022,12 +1186,12 @@ async fn a_scheduled_run_starts_at_its_time_once_under_concurrent_ticks(b: Backe
     let (x, y) = (x.unwrap(), y.unwrap());
     assert_eq!(x.started.len() + y.started.len(), 1, "{x:?} {y:?}");
     assert_ne!(
-        app.get_run(run.id).await.unwrap().status,
+        app.queries().get_run(run.id).await.unwrap().status,
         RunStatus::Pending
     );
     b.finish(run.id).await;
     assert_eq!(
-        app.get_run(run.id).await.unwrap().status,
+        app.queries().get_run(run.id).await.unwrap().status,
         RunStatus::Completed
     );
     let later = app.tick(at("2024-02-01T06:05:00Z")).await.unwrap();
@@ -1049,6 +1213,7 @@ async fn a_run_schedule_catches_up_one_run_per_occurrence_one_after_another(b: B
         "enabled": true
     });
     let (view, created) = app
+        .schedules()
         .put_run_schedule("month-end", body.to_string().as_bytes())
         .await
         .unwrap();
@@ -1084,25 +1249,41 @@ async fn a_run_schedule_catches_up_one_run_per_occurrence_one_after_another(b: B
     assert_eq!(runs.len(), expected.len());
     for (r, (when, target)) in runs.iter().zip(expected) {
         assert_eq!(*r, occurrence_run_id(&id, at(when)));
-        let run = app.get_run(*r).await.unwrap();
+        let run = app.queries().get_run(*r).await.unwrap();
         assert_eq!(run.target_date.to_string(), target);
         assert_eq!(run.status, RunStatus::Completed);
         assert_eq!(run.name, "Month end");
     }
-    let listed = app.catalog.list_run_schedules(None, 10).await.unwrap();
+    let listed = app
+        .run_schedules
+        .list_run_schedules(None, 10)
+        .await
+        .unwrap();
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].version, 4, "created, then three claims");
     // Pause, resume and delete.
-    assert!(!app.pause_run_schedule(&id).await.unwrap().spec.enabled);
-    let resumed = app.resume_run_schedule(&id).await.unwrap();
+    assert!(
+        !app.schedules()
+            .pause_run_schedule(&id)
+            .await
+            .unwrap()
+            .spec
+            .enabled
+    );
+    let resumed = app.schedules().resume_run_schedule(&id).await.unwrap();
     assert_eq!(
         resumed.next_occurrence.unwrap().at,
         at("2024-05-01T00:30:00Z")
     );
-    app.delete_run_schedule(&id).await.unwrap();
-    assert!(app.catalog.get_run_schedule(&id).await.unwrap().is_none());
+    app.schedules().delete_run_schedule(&id).await.unwrap();
+    assert!(app
+        .run_schedules
+        .get_run_schedule(&id)
+        .await
+        .unwrap()
+        .is_none());
     assert!(matches!(
-        app.delete_run_schedule(&id).await,
+        app.schedules().delete_run_schedule(&id).await,
         Err(AppError::NotFound(_))
     ));
 }
@@ -1111,16 +1292,20 @@ async fn run_schedule_writes_are_conditional_on_the_version(b: Backend) {
     let (app, _) = fixed(&b, "2024-01-15T00:00:00Z");
     let body = br#"{"runTemplate": {}, "recurrence": {"kind": "Weekly", "weekday": "Friday", "localTime": "18:00", "timeZone": "UTC"}}"#;
     for id in ["b", "a", "c"] {
-        app.put_run_schedule(id, body).await.unwrap();
+        app.schedules().put_run_schedule(id, body).await.unwrap();
     }
-    let (_, created) = app.put_run_schedule("a", body).await.unwrap();
+    let (_, created) = app.schedules().put_run_schedule("a", body).await.unwrap();
     assert!(!created);
-    let all = app.catalog.list_run_schedules(None, 10).await.unwrap();
+    let all = app
+        .run_schedules
+        .list_run_schedules(None, 10)
+        .await
+        .unwrap();
     let ids: Vec<_> = all.iter().map(|s| s.id.as_str()).collect();
     assert_eq!(ids, ["a", "b", "c"]);
     assert_eq!(all[0].version, 2);
     let after_a = app
-        .catalog
+        .run_schedules
         .list_run_schedules(Some(&all[0].id), 1)
         .await
         .unwrap();
@@ -1128,20 +1313,23 @@ async fn run_schedule_writes_are_conditional_on_the_version(b: Backend) {
     let mut stale = all[1].clone();
     stale.version = 3; // the stored one is 1
     assert!(matches!(
-        app.catalog.put_run_schedule(&stale).await,
+        app.run_schedules.put_run_schedule(&stale).await,
         Err(StoreError::Conflict(_))
     ));
     let mut fresh = all[1].clone();
     fresh.version = 1; // "create" over an existing one
     assert!(matches!(
-        app.catalog.put_run_schedule(&fresh).await,
+        app.run_schedules.put_run_schedule(&fresh).await,
         Err(StoreError::Conflict(_))
     ));
 }
 
 async fn an_invoice_schedule_item_is_executed_on_its_date_once_by_concurrent_ticks(b: Backend) {
     let (app, _) = fixed(&b, "2023-12-01T00:00:00Z");
-    app.import_book(SCHEDULED.as_bytes()).await.unwrap();
+    app.reference()
+        .import_book(SCHEDULED.as_bytes())
+        .await
+        .unwrap();
     let early = app.tick(at("2023-12-31T23:59:59Z")).await.unwrap();
     assert!(early.executed.is_empty(), "{early:?}");
     let now = at("2024-01-01T00:00:00Z");
@@ -1149,10 +1337,11 @@ async fn an_invoice_schedule_item_is_executed_on_its_date_once_by_concurrent_tic
     let (x, y) = (x.unwrap(), y.unwrap());
     assert_eq!(x.executed.len() + y.executed.len(), 1, "{x:?} {y:?}");
     let sid = billrun_domain::ids::ScheduleId::parse("IS-1").unwrap();
-    let stored = app.get_schedule(&sid).await.unwrap();
+    let stored = app.reference().get_schedule(&sid).await.unwrap();
     assert_eq!(stored.processed.len(), 1);
     assert_eq!(stored.processed[0].item_id.as_str(), "I-1");
     let doc = app
+        .queries()
         .get_document(stored.processed[0].document_id)
         .await
         .unwrap();
@@ -1178,6 +1367,7 @@ impl billrun_app::ports::WorkQueue for LosingQueue {
 
 async fn the_sweeper_resends_lost_messages_and_resumes_planning_so_runs_complete(mut b: Backend) {
     b.app
+        .reference()
         .import_book(serde_json::to_vec(&many(10)).unwrap().as_slice())
         .await
         .unwrap();
@@ -1200,30 +1390,48 @@ async fn the_sweeper_resends_lost_messages_and_resumes_planning_so_runs_complete
     };
 
     // Batch B1: planned to the end, every account message lost.
-    let run = lossy.create_run(batch("B1"), None).await.unwrap().run().id;
-    lossy.plan_page(run, 0).await.unwrap();
-    lossy.plan_page(run, 1).await.unwrap();
-    assert!(app.get_run(run).await.unwrap().plan.done);
+    let run = lossy
+        .pipeline()
+        .create_run(batch("B1"), None)
+        .await
+        .unwrap()
+        .run()
+        .id;
+    lossy.pipeline().plan_page(run, 0).await.unwrap();
+    lossy.pipeline().plan_page(run, 1).await.unwrap();
+    assert!(app.queries().get_run(run).await.unwrap().plan.done);
     let noted = app.tick(step(16)).await.unwrap();
     assert_eq!(noted.sweep, Default::default(), "{noted:?}");
     let resent = app.tick(step(16)).await.unwrap();
     assert_eq!(resent.sweep.resent, vec![(run, 5)], "{resent:?}");
     b.finish(run).await;
-    assert_eq!(app.get_run(run).await.unwrap().status, RunStatus::Completed);
+    assert_eq!(
+        app.queries().get_run(run).await.unwrap().status,
+        RunStatus::Completed
+    );
     let c = app.runs.counters(run).await.unwrap();
     assert_eq!((c.accounts_selected, c.billed, c.invoices), (5, 5, 5));
 
     // Batch B2: the first plan message lost; the sweeper resumes planning.
-    let run = lossy.create_run(batch("B2"), None).await.unwrap().run().id;
+    let run = lossy
+        .pipeline()
+        .create_run(batch("B2"), None)
+        .await
+        .unwrap()
+        .run()
+        .id;
     let early = app.tick(step(14)).await.unwrap();
     assert_eq!(early.sweep, Default::default(), "{early:?}");
     let resumed = app.tick(step(2)).await.unwrap();
     assert_eq!(resumed.sweep.resumed, vec![run], "{resumed:?}");
     b.finish(run).await;
-    assert_eq!(app.get_run(run).await.unwrap().status, RunStatus::Completed);
+    assert_eq!(
+        app.queries().get_run(run).await.unwrap().status,
+        RunStatus::Completed
+    );
     let c = app.runs.counters(run).await.unwrap();
     assert_eq!((c.accounts_selected, c.billed, c.invoices), (5, 5, 5));
-    let docs = app.all_documents(run).await.unwrap();
+    let docs = app.queries().all_documents(run).await.unwrap();
     assert_eq!(docs.len(), 5);
     assert!(docs.iter().all(|d| d.number.is_some()));
     let later = app.tick(step(60)).await.unwrap();
@@ -1237,6 +1445,7 @@ async fn usage_units(
     account: &str,
 ) -> rust_decimal::Decimal {
     b.app
+        .queries()
         .all_documents(run)
         .await
         .unwrap()
@@ -1253,6 +1462,7 @@ async fn usage_units(
 async fn an_account_over_one_transaction_is_billed_once_and_reverted_whole(b: Backend) {
     const USAGE: usize = 250;
     b.app
+        .reference()
         .import_book(serde_json::to_vec(&usage_book(USAGE)).unwrap().as_slice())
         .await
         .unwrap();
@@ -1273,15 +1483,19 @@ async fn an_account_over_one_transaction_is_billed_once_and_reverted_whole(b: Ba
     assert_eq!(state(&b).await.usage_billed.len(), USAGE);
     // A redelivery changes nothing.
     b.app
+        .pipeline()
         .process_account(first.id, &aid("A-00"), 0)
         .await
         .unwrap();
     let counters = b.app.runs.counters(first.id).await.unwrap();
     assert_eq!((counters.billed, counters.invoices), (2, 2));
     assert!(counters.reconciles());
-    assert_eq!(b.app.all_documents(first.id).await.unwrap().len(), 2);
+    assert_eq!(
+        b.app.queries().all_documents(first.id).await.unwrap().len(),
+        2
+    );
     // Cancel reverts every mark; a new run bills the same usage again, once.
-    b.app.cancel_run(first.id).await.unwrap();
+    b.app.pipeline().cancel_run(first.id).await.unwrap();
     assert!(state(&b).await.usage_billed.is_empty());
     let second = run_to_end(&b, request("2024-02-01")).await;
     assert_eq!(usage_units(&b, second.id, "A-00").await, units);
@@ -1291,7 +1505,10 @@ async fn an_account_over_one_transaction_is_billed_once_and_reverted_whole(b: Ba
         usage_units(&b, third.id, "A-00").await,
         rust_decimal::Decimal::ZERO
     );
-    assert_eq!(b.app.all_documents(third.id).await.unwrap().len(), 2);
+    assert_eq!(
+        b.app.queries().all_documents(third.id).await.unwrap().len(),
+        2
+    );
 }
 
 /// Fails `assign_numbers` while armed: a finalizer that stops after a page.
@@ -1353,6 +1570,7 @@ impl billrun_app::ports::DocumentStore for StoppingNumbers {
 /// next one resumes from the stored cursor: gapless numbers in numbering order.
 async fn finalization_is_paged_and_resumes_after_a_stopped_page(b: Backend) {
     b.app
+        .reference()
         .import_book(serde_json::to_vec(&many(13)).unwrap().as_slice())
         .await
         .unwrap();
@@ -1364,12 +1582,13 @@ async fn finalization_is_paged_and_resumes_after_a_stopped_page(b: Backend) {
     app.documents = stopping.clone();
     app.finalize_page_size = 4;
     let id = app
+        .pipeline()
         .create_run(manual("2024-02-01"), None)
         .await
         .unwrap()
         .run()
         .id;
-    app.start_run(id).await.unwrap();
+    app.pipeline().start_run(id).await.unwrap();
     app.handle(&billrun_app::model::Message::Plan {
         run_id: id,
         page: 0,
@@ -1379,7 +1598,12 @@ async fn finalization_is_paged_and_resumes_after_a_stopped_page(b: Backend) {
     let mut stopped = 0;
     for i in 0..13 {
         let account = aid(&format!("A-{i:02}"));
-        if app.process_account(id, &account, 0).await.is_err() {
+        if app
+            .pipeline()
+            .process_account(id, &account, 0)
+            .await
+            .is_err()
+        {
             stopped += 1;
         }
     }
@@ -1387,7 +1611,7 @@ async fn finalization_is_paged_and_resumes_after_a_stopped_page(b: Backend) {
         stopped, 1,
         "the last account's finalization stops after page 1"
     );
-    let run = b.app.get_run(id).await.unwrap();
+    let run = b.app.queries().get_run(id).await.unwrap();
     assert_eq!(run.status, RunStatus::Processing);
     let progress = run.finalize.clone().expect("progress stored after page 1");
     assert_eq!((progress.pages, progress.done), (1, false));
@@ -1395,20 +1619,21 @@ async fn finalization_is_paged_and_resumes_after_a_stopped_page(b: Backend) {
         progress.next_invoice,
         run.number_blocks[0].first_invoice + 4
     );
-    let numbered = b.app.all_documents(id).await.unwrap();
+    let numbered = b.app.queries().all_documents(id).await.unwrap();
     assert_eq!(numbered.iter().filter(|d| d.number.is_some()).count(), 4);
     // Another finalizer resumes there (the first page is not numbered again).
     stopping
         .armed_after
         .store(usize::MAX, std::sync::atomic::Ordering::SeqCst);
-    app.try_finalize(id).await.unwrap();
-    let run = b.app.get_run(id).await.unwrap();
+    app.pipeline().try_finalize(id).await.unwrap();
+    let run = b.app.queries().get_run(id).await.unwrap();
     assert_eq!(run.status, RunStatus::Completed);
     let progress = run.finalize.clone().unwrap();
     assert!(progress.done);
     assert_eq!(progress.pages, 4, "pages of 4, 4, 4 and 1 documents");
     let numbers: Vec<(String, String)> = b
         .app
+        .queries()
         .all_documents(id)
         .await
         .unwrap()
@@ -1421,8 +1646,11 @@ async fn finalization_is_paged_and_resumes_after_a_stopped_page(b: Backend) {
         .collect();
     assert_eq!(numbers, expected, "gapless, in byte-wise account order");
     // Finalizing again changes nothing.
-    app.try_finalize(id).await.unwrap();
-    assert_eq!(b.app.get_run(id).await.unwrap().version, run.version);
+    app.pipeline().try_finalize(id).await.unwrap();
+    assert_eq!(
+        b.app.queries().get_run(id).await.unwrap().version,
+        run.version
+    );
 }
 
 /// Three documents per account (grouping by subscription), numbered 4 a page: pages end
@@ -1445,6 +1673,7 @@ async fn numbers_read_back_when_pages_end_within_an_account(b: Backend) {
     }
     let book = serde_json::json!({"accounts": accounts, "subscriptions": subs});
     b.app
+        .reference()
         .import_book(book.to_string().as_bytes())
         .await
         .unwrap();
@@ -1452,8 +1681,8 @@ async fn numbers_read_back_when_pages_end_within_an_account(b: Backend) {
     app.finalize_page_size = 4;
     let mut req = manual("2024-02-01");
     req.grouping = billrun_domain::request::Grouping::Subscription;
-    let id = app.create_run(req, None).await.unwrap().run().id;
-    app.start_run(id).await.unwrap();
+    let id = app.pipeline().create_run(req, None).await.unwrap().run().id;
+    app.pipeline().start_run(id).await.unwrap();
     app.handle(&billrun_app::model::Message::Plan {
         run_id: id,
         page: 0,
@@ -1461,14 +1690,15 @@ async fn numbers_read_back_when_pages_end_within_an_account(b: Backend) {
     .await
     .unwrap();
     for i in 0..5 {
-        app.process_account(id, &aid(&format!("A-{i:02}")), 0)
+        app.pipeline()
+            .process_account(id, &aid(&format!("A-{i:02}")), 0)
             .await
             .unwrap();
     }
-    let run = b.app.get_run(id).await.unwrap();
+    let run = b.app.queries().get_run(id).await.unwrap();
     assert_eq!(run.status, RunStatus::Completed);
     assert_eq!(run.finalize.as_ref().map(|f| f.pages), Some(4), "4+4+4+3");
-    let listed = b.app.all_documents(id).await.unwrap();
+    let listed = b.app.queries().all_documents(id).await.unwrap();
     assert_eq!(listed.len(), 15);
     let first = run.number_blocks[0].first_invoice;
     for (i, d) in listed.iter().enumerate() {

@@ -49,12 +49,13 @@ fn aid(s: &str) -> AccountId {
 async fn planned_run(b: &Backend, target: &str) -> billrun_domain::ids::RunId {
     let id = b
         .app
+        .pipeline()
         .create_run(manual(target), None)
         .await
         .unwrap()
         .run()
         .id;
-    b.app.start_run(id).await.unwrap();
+    b.app.pipeline().start_run(id).await.unwrap();
     b.app
         .handle(&Message::Plan {
             run_id: id,
@@ -71,14 +72,15 @@ async fn the_same_account_message_processed_twice_concurrently_writes_one_set_of
     b.app.book.import_book(&book(3)).await.unwrap();
     let run = planned_run(&b, "2024-02-01").await;
     let a = aid("A-01");
+    let pipeline = b.app.pipeline();
     let (x, y) = tokio::join!(
-        b.app.process_account(run, &a, 0),
-        b.app.process_account(run, &a, 0)
+        pipeline.process_account(run, &a, 0),
+        pipeline.process_account(run, &a, 0)
     );
     x.unwrap();
     y.unwrap();
     b.finish(run).await;
-    let docs = b.app.all_documents(run).await.unwrap();
+    let docs = b.app.queries().all_documents(run).await.unwrap();
     assert_eq!(docs.iter().filter(|d| d.account_id == a).count(), 1);
     let c = b.app.runs.counters(run).await.unwrap();
     assert_eq!((c.accounts_selected, c.billed, c.invoices), (3, 3, 3));
@@ -96,8 +98,15 @@ async fn two_overlapping_runs_over_the_same_accounts_bill_every_period_once() {
     let _ = (f1, f2);
     let mut periods: HashMap<(String, String), usize> = HashMap::new();
     for run in [r1, r2] {
-        assert!(b.app.get_run(run).await.unwrap().status.is_completed());
-        for d in b.app.all_documents(run).await.unwrap() {
+        assert!(b
+            .app
+            .queries()
+            .get_run(run)
+            .await
+            .unwrap()
+            .status
+            .is_completed());
+        for d in b.app.queries().all_documents(run).await.unwrap() {
             for l in d.lines {
                 let key = (d.account_id.to_string(), format!("{:?}", l.period_start));
                 *periods.entry(key).or_default() += 1;
@@ -118,21 +127,29 @@ async fn a_message_redelivered_after_its_commit_changes_nothing() {
     b.app.book.import_book(&book(2)).await.unwrap();
     let run = planned_run(&b, "2024-02-01").await;
     // The worker commits, then dies before deleting the message: SQS delivers it again.
-    b.app.process_account(run, &aid("A-00"), 0).await.unwrap();
+    b.app
+        .pipeline()
+        .process_account(run, &aid("A-00"), 0)
+        .await
+        .unwrap();
     let before = b.metrics.snapshot().dynamodb_transactions;
-    b.app.process_account(run, &aid("A-00"), 0).await.unwrap();
+    b.app
+        .pipeline()
+        .process_account(run, &aid("A-00"), 0)
+        .await
+        .unwrap();
     assert_eq!(
         b.metrics.snapshot().dynamodb_transactions,
         before + 1,
         "one transaction, canceled"
     );
     b.finish(run).await;
-    let docs = b.app.all_documents(run).await.unwrap();
+    let docs = b.app.queries().all_documents(run).await.unwrap();
     assert_eq!(docs.len(), 2);
     let c = b.app.runs.counters(run).await.unwrap();
     assert_eq!((c.billed, c.invoices), (2, 2));
     assert_eq!(
-        b.app.get_run(run).await.unwrap().status,
+        b.app.queries().get_run(run).await.unwrap().status,
         RunStatus::Completed
     );
 }
@@ -144,12 +161,13 @@ async fn a_planner_killed_mid_way_resumes_from_its_cursor() {
     b.app.book.import_book(&book(10)).await.unwrap();
     let id = b
         .app
+        .pipeline()
         .create_run(manual("2024-02-01"), None)
         .await
         .unwrap()
         .run()
         .id;
-    b.app.start_run(id).await.unwrap();
+    b.app.pipeline().start_run(id).await.unwrap();
     // Page 0 is planned; the planner dies; page 0 is delivered again, then page 2 arrives
     // before page 1 (it must wait), then the queues are drained normally.
     b.app
@@ -159,7 +177,7 @@ async fn a_planner_killed_mid_way_resumes_from_its_cursor() {
         })
         .await
         .unwrap();
-    let after_first = b.app.get_run(id).await.unwrap().plan;
+    let after_first = b.app.queries().get_run(id).await.unwrap().plan;
     assert_eq!((after_first.pages, after_first.selected), (1, 3));
     b.app
         .handle(&Message::Plan {
@@ -169,7 +187,7 @@ async fn a_planner_killed_mid_way_resumes_from_its_cursor() {
         .await
         .unwrap();
     assert_eq!(
-        b.app.get_run(id).await.unwrap().plan,
+        b.app.queries().get_run(id).await.unwrap().plan,
         after_first,
         "a repeated page changes nothing"
     );
@@ -183,12 +201,12 @@ async fn a_planner_killed_mid_way_resumes_from_its_cursor() {
         .unwrap_err()
         .is_retryable());
     b.finish(id).await;
-    let run = b.app.get_run(id).await.unwrap();
+    let run = b.app.queries().get_run(id).await.unwrap();
     assert_eq!(run.status, RunStatus::Completed);
     assert_eq!(run.plan.selected, 10);
     let c = b.app.runs.counters(id).await.unwrap();
     assert_eq!((c.accounts_selected, c.billed, c.invoices), (10, 10, 10));
-    assert_eq!(b.app.all_documents(id).await.unwrap().len(), 10);
+    assert_eq!(b.app.queries().all_documents(id).await.unwrap().len(), 10);
 }
 
 /// An account whose commit takes three transactions (250 billed usage marks): a crash
@@ -215,6 +233,7 @@ async fn a_commit_split_over_transactions_survives_a_crash_between_them_exactly_
     store.inject_crash_before_chunk(1);
     assert!(b
         .app
+        .pipeline()
         .process_account(first, &a, 0)
         .await
         .unwrap_err()
@@ -227,12 +246,25 @@ async fn a_commit_split_over_transactions_survives_a_crash_between_them_exactly_
     );
     assert_eq!(b.app.runs.counters(first).await.unwrap().billed, 0);
     // The overlapping run rates the same usage but cannot mark what the first holds.
-    let err = b.app.process_account(second, &a, 0).await.unwrap_err();
+    let err = b
+        .app
+        .pipeline()
+        .process_account(second, &a, 0)
+        .await
+        .unwrap_err();
     assert!(err.is_retryable(), "{err:?}");
     assert!(b.app.runs.outcome(second, &a).await.unwrap().is_none());
     // The redelivery redoes the first chunk, writes the rest and the outcome once.
-    b.app.process_account(first, &a, 0).await.unwrap();
-    b.app.process_account(first, &a, 0).await.unwrap();
+    b.app
+        .pipeline()
+        .process_account(first, &a, 0)
+        .await
+        .unwrap();
+    b.app
+        .pipeline()
+        .process_account(first, &a, 0)
+        .await
+        .unwrap();
     assert_eq!(
         b.metrics
             .split_commits
@@ -242,7 +274,11 @@ async fn a_commit_split_over_transactions_survives_a_crash_between_them_exactly_
     );
     let book = b.app.book.account_book(&a).await.unwrap().unwrap();
     assert_eq!(book.state.usage_billed.len(), USAGE);
-    b.app.process_account(second, &a, 0).await.unwrap();
+    b.app
+        .pipeline()
+        .process_account(second, &a, 0)
+        .await
+        .unwrap();
     b.finish(first).await;
     b.finish(second).await;
     let units = |docs: Vec<billrun_domain::document::Document>| -> rust_decimal::Decimal {
@@ -253,14 +289,14 @@ async fn a_commit_split_over_transactions_survives_a_crash_between_them_exactly_
             .map(|l| l.quantity)
             .sum()
     };
-    let first_docs = b.app.all_documents(first).await.unwrap();
+    let first_docs = b.app.queries().all_documents(first).await.unwrap();
     assert_eq!(first_docs.iter().filter(|d| d.account_id == a).count(), 1);
     assert_eq!(
         units(first_docs),
         rust_decimal::Decimal::from(2 * USAGE as i64)
     );
     assert_eq!(
-        units(b.app.all_documents(second).await.unwrap()),
+        units(b.app.queries().all_documents(second).await.unwrap()),
         rust_decimal::Decimal::ZERO
     );
     let c = b.app.runs.counters(first).await.unwrap();
@@ -304,7 +340,7 @@ async fn few_billed_marks_go_inline_in_the_state_and_a_cancel_takes_them_out() {
         Vec::<String>::new(),
         "marks are inline"
     );
-    b.app.cancel_run(first).await.unwrap();
+    b.app.pipeline().cancel_run(first).await.unwrap();
     let book = b.app.book.account_book(&a).await.unwrap().unwrap();
     assert!(
         book.state.usage_billed.is_empty(),
@@ -312,7 +348,7 @@ async fn few_billed_marks_go_inline_in_the_state_and_a_cancel_takes_them_out() {
     );
     let second = planned_run(&b, "2024-02-01").await;
     b.finish(second).await;
-    let docs = b.app.all_documents(second).await.unwrap();
+    let docs = b.app.queries().all_documents(second).await.unwrap();
     let units: rust_decimal::Decimal = docs
         .iter()
         .filter(|d| d.account_id == a)

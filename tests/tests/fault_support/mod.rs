@@ -108,8 +108,8 @@ fn strip(d: &Document) -> Document {
 
 /// Reads a run's result through `app` (ports without faults).
 pub async fn outcome_of(app: &App, run: RunId, book: &Book) -> Result<Outcome, AppError> {
-    let view = app.run_view(run).await?;
-    let documents = app.all_documents(run).await?;
+    let view = app.queries().run_view(run).await?;
+    let documents = app.queries().all_documents(run).await?;
     let names: BTreeMap<String, String> = documents
         .iter()
         .map(|d| (d.id.to_string(), d.number.clone().unwrap_or_default()))
@@ -123,7 +123,7 @@ pub async fn outcome_of(app: &App, run: RunId, book: &Book) -> Result<Outcome, A
     Ok(Outcome {
         status: view.status,
         counters: view.counters,
-        accounts: app.account_outcomes(run).await?,
+        accounts: app.queries().account_outcomes(run).await?,
         documents: documents.iter().map(strip).collect(),
         states,
     })
@@ -258,7 +258,11 @@ pub async fn create_with_retries(
 ) -> Result<RunId, String> {
     let mut last = String::new();
     for _ in 0..attempts {
-        match app.create_run(request.clone(), Some(key.to_string())).await {
+        match app
+            .pipeline()
+            .create_run(request.clone(), Some(key.to_string()))
+            .await
+        {
             Ok(Created::New(r)) | Ok(Created::Replayed(r)) => return Ok(r.id),
             Err(e) => last = e.to_string(),
         }

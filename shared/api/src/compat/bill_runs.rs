@@ -257,10 +257,11 @@ pub async fn create(
         .validated()
         .map_err(|e| rename_field(e.into(), FIELDS))?;
     let created = app
+        .pipeline()
         .create_run(request, None)
         .await
         .map_err(|e| rename_field(e.into(), FIELDS))?;
-    let view = app.run_view(created.run().id).await?;
+    let view = app.queries().run_view(created.run().id).await?;
     Ok((StatusCode::CREATED, Json(bill_run(&view, extras))).into_response())
 }
 
@@ -271,6 +272,6 @@ pub async fn create(
         (status = 200, description = "The bill run", body = BillRun),
         (status = 404, description = "Unknown", body = ZuoraErrorBody)))]
 pub async fn get(State(app): AppState, Path(id): Path<String>) -> Result<Response, ZuoraError> {
-    let view = app.run_view(run_id(&id)?).await?;
+    let view = app.queries().run_view(run_id(&id)?).await?;
     Ok(Json(bill_run(&view, BillRunExtras::default())).into_response())
 }

@@ -166,13 +166,13 @@ async fn apply(
     match t {
         Transition::None => {}
         Transition::Start => {
-            app.start_run(id).await?;
+            app.pipeline().start_run(id).await?;
         }
         Transition::Cancel => {
-            app.cancel_run(id).await?;
+            app.pipeline().cancel_run(id).await?;
         }
         Transition::Post => {
-            app.post_run(id).await?;
+            app.pipeline().post_run(id).await?;
         }
     }
     Ok(())
@@ -186,8 +186,8 @@ async fn apply(
         (status = 400, description = "Not an integer", body = ErrorBody),
         (status = 404, description = "Unknown", body = ErrorBody)))]
 pub async fn get(State(app): AppState, Path(id): Path<String>) -> ApiResult<Response> {
-    let run = app.run_by_number(number(&id)?).await?;
-    Ok(Json(billing_run(&app.view_of(run).await?)).into_response())
+    let run = app.queries().run_by_number(number(&id)?).await?;
+    Ok(Json(billing_run(&app.queries().view_of(run).await?)).into_response())
 }
 
 /// Lists billing runs by id (seed 003); page with `idAfter` = the last id.
@@ -209,7 +209,7 @@ pub async fn list(State(app): AppState, params: Params) -> ApiResult<Response> {
         status: None,
     };
     let limit = params.limit()?;
-    let runs = app.list_runs(&filter, None, limit).await?;
+    let runs = app.queries().list_runs(&filter, None, limit).await?;
     let mut out: Vec<BillingRun> = runs.iter().map(billing_run).collect();
     out.sort_by_key(|r| r.id);
     Ok(Json(out).into_response())
@@ -250,12 +250,12 @@ pub async fn create(State(app): AppState, JsonBody(body): JsonBody) -> ApiResult
     let q = q
         .validated()
         .map_err(|e| crate::compat::rename_field(e.into(), FIELDS))?;
-    let created = app.create_run(q, None).await?;
+    let created = app.pipeline().create_run(q, None).await?;
     let id = created.run().id;
     if wanted == Some("Requested") {
-        app.start_run(id).await?;
+        app.pipeline().start_run(id).await?;
     }
-    let view = app.run_view(id).await?;
+    let view = app.queries().run_view(id).await?;
     Ok((StatusCode::CREATED, Json(billing_run(&view))).into_response())
 }
 
@@ -283,7 +283,7 @@ pub async fn update(
         ));
     }
     let raw: serde_json::Map<String, Value> = parse_json(&body)?;
-    let run = app.run_by_number(n).await?;
+    let run = app.queries().run_by_number(n).await?;
     let t = transition(input.status.as_deref(), run.status)?;
     let mut patch = serde_json::Map::new();
     for (k, v) in &raw {
@@ -305,10 +305,11 @@ pub async fn update(
     if !patch.is_empty() {
         let bytes = serde_json::to_vec(&Value::Object(patch))
             .map_err(|e| ApiError::invalid("$", e.to_string()))?;
-        app.patch_run(run.id, &bytes)
+        app.pipeline()
+            .patch_run(run.id, &bytes)
             .await
             .map_err(|e| crate::compat::rename_field(e.into(), FIELDS))?;
     }
     apply(&app, run.id, t).await?;
-    Ok(Json(billing_run(&app.run_view(run.id).await?)).into_response())
+    Ok(Json(billing_run(&app.queries().run_view(run.id).await?)).into_response())
 }

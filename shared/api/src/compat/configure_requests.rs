@@ -240,6 +240,7 @@ pub async fn create(
         .validated()
         .map_err(|e| rename_field(e.into(), FIELDS))?;
     let created = app
+        .pipeline()
         .create_run(q, None)
         .await
         .map_err(|e| rename_field(e.into(), FIELDS))?;
@@ -450,8 +451,9 @@ pub async fn invoices(
         MAX_LIMIT
     };
     let after: Option<DocumentPosition> = params.cursor()?;
-    let run = app.run_view(id).await?;
+    let run = app.queries().run_view(id).await?;
     let docs = app
+        .queries()
         .run_documents_page(id, Some(DocumentKind::Invoice), after.as_ref(), limit)
         .await?;
     let next = next_cursor(&docs, limit, DocumentPosition::of);
@@ -461,7 +463,7 @@ pub async fn invoices(
     for d in &docs {
         let a = &d.document.account_id;
         if !accounts.contains_key(a) {
-            let acct = app.get_account(a).await.ok();
+            let acct = app.reference().get_account(a).await.ok();
             accounts.insert(a.clone(), acct);
         }
         let acct = accounts.get(a).and_then(Option::as_ref);

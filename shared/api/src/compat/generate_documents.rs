@@ -117,7 +117,7 @@ pub async fn generate(
                 .map_err(|_| "must be an invoice run id (a UUID)".to_string())
         },
     )?;
-    let view = app.request_documents(run).await?;
+    let view = app.docgen().request_documents(run).await?;
     Ok(Json(ActionResult {
         action_name: ACTION.into(),
         errors: None,

@@ -10,7 +10,7 @@ use crate::v1::AppState;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use billrun_app::reference::ScheduleExecution;
+use billrun_app::schedules::ScheduleExecution;
 use billrun_domain::error::parse_json;
 use billrun_domain::ids::{ScheduleId, ScheduleItemId};
 use billrun_domain::request::ExcludableType;
@@ -137,6 +137,6 @@ pub async fn execute(
         .schedule_item_id
         .map(|i| path_id("scheduleItemId", &i, |s| ScheduleItemId::parse(s)))
         .transpose()?;
-    let x = app.execute_schedule(&id, item).await?;
+    let x = app.schedules().execute_schedule(&id, item).await?;
     Ok(Json(record(&x)).into_response())
 }

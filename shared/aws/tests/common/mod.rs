@@ -133,7 +133,7 @@ impl Backend {
         let url = q.document_url().expect("a document queue").to_string();
         let started = std::time::Instant::now();
         while started.elapsed() < Duration::from_secs(120) {
-            let view = app.document_request(request).await.unwrap();
+            let view = app.docgen().document_request(request).await.unwrap();
             if matches!(
                 view.status,
                 DocumentRequestStatus::Completed | DocumentRequestStatus::CompletedWithErrors

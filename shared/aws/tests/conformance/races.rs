@@ -86,9 +86,9 @@ async fn assert_whole(
     billed: &BTreeMap<String, AccountState>,
     docs: &[Document],
 ) -> RunStatus {
-    let r = b.app.get_run(run).await.unwrap();
+    let r = b.app.queries().get_run(run).await.unwrap();
     assert_eq!(r.transition, None, "no claim is left behind");
-    let now = b.app.all_documents(run).await.unwrap();
+    let now = b.app.queries().all_documents(run).await.unwrap();
     assert_eq!(now.len(), docs.len());
     match r.status {
         RunStatus::Posted => {
@@ -106,10 +106,10 @@ async fn assert_whole(
             assert!(now.iter().all(|d| d.status == DocumentStatus::Canceled));
             assert_eq!(&states(b, book).await, before, "the cancel reverted whole");
             let again = run_to_end(b, req.clone()).await;
-            let redone = b.app.all_documents(again.id).await.unwrap();
+            let redone = b.app.queries().all_documents(again.id).await.unwrap();
             assert_eq!(lines_and_totals(&redone), lines_and_totals(docs));
             // Leave the months that follow to the next trials.
-            b.app.post_run(again.id).await.unwrap();
+            b.app.pipeline().post_run(again.id).await.unwrap();
         }
         s => panic!("the run ended {s:?}"),
     }
@@ -126,15 +126,15 @@ pub(crate) async fn cancels_and_posts_racing_on_a_completed_run_end_whole(b: Bac
         let run = run_to_end(&b, req.clone()).await;
         assert_eq!(run.status, RunStatus::Completed);
         let billed = states(&b, &book).await;
-        let docs = b.app.all_documents(run.id).await.unwrap();
+        let docs = b.app.queries().all_documents(run.id).await.unwrap();
         let n = racers(trial);
         let calls = (0..2 * n).map(|i| {
             let app = b.app.clone();
             async move {
                 if i % 2 == 0 {
-                    (true, app.cancel_run(run.id).await)
+                    (true, app.pipeline().cancel_run(run.id).await)
                 } else {
-                    (false, app.post_run(run.id).await)
+                    (false, app.pipeline().post_run(run.id).await)
                 }
             }
         });
@@ -164,15 +164,15 @@ pub(crate) async fn a_cancel_racing_retry_failed_ends_whole(b: Backend) {
         let run = run_to_end(&b, req.clone()).await;
         assert_eq!(run.status, RunStatus::CompletedWithErrors);
         let billed = states(&b, &book).await;
-        let docs = b.app.all_documents(run.id).await.unwrap();
+        let docs = b.app.queries().all_documents(run.id).await.unwrap();
         let n = racers(trial);
         let calls = (0..2 * n).map(|i| {
             let app = b.app.clone();
             async move {
                 if i % 2 == 0 {
-                    (true, app.cancel_run(run.id).await)
+                    (true, app.pipeline().cancel_run(run.id).await)
                 } else {
-                    (false, app.retry_failed(run.id).await)
+                    (false, app.pipeline().retry_failed(run.id).await)
                 }
             }
         });
@@ -184,7 +184,7 @@ pub(crate) async fn a_cancel_racing_retry_failed_ends_whole(b: Backend) {
             };
             assert_refused(&r, allowed);
         }
-        let r = b.app.get_run(run.id).await.unwrap();
+        let r = b.app.queries().get_run(run.id).await.unwrap();
         let end = if r.status == RunStatus::Canceled {
             assert_eq!(r.round, 0, "a refused retry started no round");
             assert_whole(&b, &book, run.id, &req, &before, &billed, &docs).await
@@ -193,16 +193,16 @@ pub(crate) async fn a_cancel_racing_retry_failed_ends_whole(b: Backend) {
             // the account still fails, so the run ends with errors again.
             assert_eq!(r.round, 1);
             b.finish(run.id).await;
-            let r = b.app.get_run(run.id).await.unwrap();
+            let r = b.app.queries().get_run(run.id).await.unwrap();
             assert_eq!(
                 (r.status, r.transition),
                 (RunStatus::CompletedWithErrors, None)
             );
             assert_eq!(states(&b, &book).await, billed, "a refused cancel reverted");
-            let now = b.app.all_documents(run.id).await.unwrap();
+            let now = b.app.queries().all_documents(run.id).await.unwrap();
             assert!(now.iter().all(|d| d.status != DocumentStatus::Canceled));
             assert_eq!(lines_and_totals(&now), lines_and_totals(&docs));
-            b.app.post_run(run.id).await.unwrap();
+            b.app.pipeline().post_run(run.id).await.unwrap();
             r.status
         };
         let failed = b.app.runs.outcome(run.id, &aid("A-01")).await.unwrap();
@@ -220,14 +220,14 @@ pub(crate) async fn posts_racing_the_finalizer_end_whole(b: Backend) {
     b.app.book.import_book(&book).await.unwrap();
     for trial in 0..TRIALS / 2 {
         let req = request(&month(trial));
-        let created = b.app.create_run(req, None).await.unwrap();
+        let created = b.app.pipeline().create_run(req, None).await.unwrap();
         let id = created.run().id;
         let n = racers(trial);
         let posts = (0..n).map(|_| {
             let app = b.app.clone();
             async move {
                 loop {
-                    match app.post_run(id).await {
+                    match app.pipeline().post_run(id).await {
                         Ok(r) => return r,
                         Err(AppError::Conflict { code, .. })
                             if code == "run_not_completed"
@@ -242,9 +242,9 @@ pub(crate) async fn posts_racing_the_finalizer_end_whole(b: Backend) {
         });
         let (_, posted) = tokio::join!(b.finish(id), join_all(posts));
         assert!(posted.iter().all(|r| r.status == RunStatus::Posted));
-        let r = b.app.get_run(id).await.unwrap();
+        let r = b.app.queries().get_run(id).await.unwrap();
         assert_eq!((r.status, r.transition), (RunStatus::Posted, None));
-        let docs = b.app.all_documents(id).await.unwrap();
+        let docs = b.app.queries().all_documents(id).await.unwrap();
         assert_eq!(docs.len(), ACCOUNTS);
         assert!(docs
             .iter()

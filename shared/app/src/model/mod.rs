@@ -1,5 +1,10 @@
 //! What the use cases store: run records, account outcomes, documents with their
-//! numbering round, queue messages.
+//! numbering round, queue messages; in submodules, what the listings, the schedules and
+//! document generation store.
+
+pub mod documents;
+pub mod listing;
+pub mod schedules;
 
 use billrun_domain::document::Document;
 use billrun_domain::ids::{AccountId, DocumentId, DocumentRequestId, RunId};
@@ -208,7 +213,7 @@ pub enum Message {
         round: u32,
     },
     /// Render the PDFs of a chunk of a generation request's documents (at most
-    /// [`crate::docgen::DOCUMENTS_PER_PACK`], in numbering order) and store them as one
+    /// [`documents::DOCUMENTS_PER_PACK`], in numbering order) and store them as one
     /// S3 object (a pack).
     #[serde(rename_all = "camelCase")]
     Document {
@@ -287,7 +292,7 @@ pub struct RunView {
     pub counters: Counters,
     /// The counters of the run's latest document generation request.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub documents: Option<crate::docgen::DocumentCounters>,
+    pub documents: Option<documents::DocumentCounters>,
 }
 
 /// One line of `run.json`'s `accounts`.

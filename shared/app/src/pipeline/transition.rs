@@ -4,15 +4,15 @@
 //! refused (409 `run_transition_in_progress`, or the code its own status check gives)
 //! having written nothing. A claim is only rolled forward, never undone.
 
+use super::RunPipeline;
 use crate::error::AppError;
 use crate::model::{RunRecord, Transition, TransitionClaim};
-use crate::usecases::App;
 use billrun_domain::ids::RunId;
 use tracing::warn;
 
 /// How long a claim's holder is taken to be alive and writing. Longer than any API
 /// function's timeout (29 s), so a live holder is never taken over on AWS; a holder
-/// that fails shortens it to now ([`App::yield_claim`]), so a retry acts at once.
+/// that fails shortens it to now ([`RunPipeline::yield_claim`]), so a retry acts at once.
 pub(crate) const TRANSITION_LEASE: chrono::TimeDelta = chrono::TimeDelta::minutes(2);
 
 /// What a command's status check says of the run it read.
@@ -26,7 +26,7 @@ pub(crate) enum Admit {
     Apply,
 }
 
-/// The outcome of [`App::claim`].
+/// The outcome of [`RunPipeline::claim`].
 pub(crate) struct Claim {
     /// The run as stored by the claim (or as read, when nothing was stored).
     pub run: RunRecord,
@@ -37,7 +37,7 @@ pub(crate) struct Claim {
     pub resumed: bool,
 }
 
-impl App {
+impl RunPipeline {
     /// Claims `kind` on the run. A claim of another kind, or a live one of the same
     /// kind, refuses with `run_transition_in_progress`; a stale one of the same kind is
     /// taken over (`resumed`) without `admit`, whose status check held when it was

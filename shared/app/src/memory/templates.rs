@@ -1,0 +1,47 @@
+//! Document templates in memory.
+
+use super::MemoryStore;
+use crate::model::documents::*;
+use crate::ports::*;
+use async_trait::async_trait;
+
+#[async_trait]
+impl TemplateStore for MemoryStore {
+    async fn put_template(&self, template: &DocumentTemplate) -> StoreResult<DocumentTemplate> {
+        let mut g = self.inner.lock();
+        let mut t = template.clone();
+        t.active = g.active_template.as_deref() == Some(t.id.as_str());
+        g.templates.insert(t.id.clone(), t.clone());
+        Ok(t)
+    }
+
+    async fn get_template(&self, id: &str) -> StoreResult<Option<DocumentTemplate>> {
+        let g = self.inner.lock();
+        Ok(g.templates.get(id).cloned().map(|mut t| {
+            t.active = g.active_template.as_deref() == Some(id);
+            t
+        }))
+    }
+
+    async fn activate_template(&self, id: &str) -> StoreResult<Option<DocumentTemplate>> {
+        let mut g = self.inner.lock();
+        let Some(mut t) = g.templates.get(id).cloned() else {
+            return Ok(None);
+        };
+        g.active_template = Some(id.to_string());
+        t.active = true;
+        Ok(Some(t))
+    }
+
+    async fn active_template(&self) -> StoreResult<Option<DocumentTemplate>> {
+        let g = self.inner.lock();
+        Ok(g.active_template
+            .as_ref()
+            .and_then(|id| g.templates.get(id))
+            .cloned()
+            .map(|mut t| {
+                t.active = true;
+                t
+            }))
+    }
+}

@@ -1,0 +1,340 @@
+//! Finalization: once every selected account has an outcome, the round is counted,
+//! its block of numbers reserved, its documents numbered page by page under a claim, and
+//! the run completed.
+
+use super::RunPipeline;
+use crate::error::AppError;
+use crate::model::*;
+use billrun_domain::document::DocumentKind;
+use billrun_domain::ids::RunId;
+use billrun_domain::run::{Counters, RunStatus};
+use tracing::{info, warn};
+
+/// How long a finalizer's claim holds without a page stored (a page takes well under a
+/// second, the exact count of a million outcomes a few seconds; a stopped finalizer is
+/// taken over by the next check after this: a redelivered message retries until then,
+/// see [`Finalizing::Held`]).
+const FINALIZE_LEASE: chrono::TimeDelta = chrono::TimeDelta::seconds(20);
+
+/// What a completion check found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Finalizing {
+    /// Nothing more for this check to do: the run is not complete, was finalized (by
+    /// this check or another), or left Processing.
+    Idle,
+    /// Another finalizer's claim holds the run. It completes the run; if it stopped (a
+    /// crash), its claim runs out after [`FINALIZE_LEASE`] and the next check takes
+    /// over, so a redelivered message is retried rather than acknowledged.
+    Held,
+}
+
+/// What [`App::number_documents`] found.
+enum Numbering {
+    Done(Box<(FinalizeState, NumberBlock)>),
+    Held,
+    Idle,
+}
+
+impl RunPipeline {
+    /// Completes the run once planning is done and every selected account has an
+    /// outcome: checks the reconciliation invariant, reserves the round's block of
+    /// numbers (stored on the run first), numbers the round's documents in byte-wise
+    /// (accountId, groupKey) order and sets Completed or CompletedWithErrors. Safe to
+    /// run any number of times, concurrently.
+    pub async fn try_finalize(&self, run_id: RunId) -> Result<Finalizing, AppError> {
+        self.finalize_at(run_id, None).await
+    }
+
+    /// [`App::try_finalize`], judging another finalizer's claim at `now` (the sweeper's
+    /// time) instead of the clock's: a claim that ran out by then is taken over.
+    pub(crate) async fn finalize_at(
+        &self,
+        run_id: RunId,
+        now: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> Result<Finalizing, AppError> {
+        let Some(run) = self.runs.get_run(run_id).await? else {
+            return Ok(Finalizing::Idle);
+        };
+        // A retry of failed accounts that holds the run has not cleared and queued them
+        // all yet: the round is not complete whatever the outcomes say.
+        if run.status != RunStatus::Processing || !run.plan.done || run.transition.is_some() {
+            return Ok(Finalizing::Idle);
+        }
+        let counted = run
+            .finalize
+            .as_ref()
+            .is_some_and(|f| f.round == run.round && f.counters.is_some());
+        // A worker's check after each batch reads the progress, which is cheap; the exact
+        // count reads every outcome, so it is made once the progress says it is worth it
+        // (or the sweeper asks), under the finalization claim.
+        if !counted && now.is_none() {
+            let progress = self.runs.progress(run_id).await?;
+            if progress.accounted_for() < progress.accounts_selected {
+                return Ok(Finalizing::Idle);
+            }
+        }
+        let round = run.round;
+        let (progress, block) = match self.number_documents(run_id, round, now).await? {
+            Numbering::Done(done) => *done,
+            Numbering::Held => return Ok(Finalizing::Held),
+            // Not complete yet, or the run moved on.
+            Numbering::Idle => return Ok(Finalizing::Idle),
+        };
+        let counters = match progress.counters.clone() {
+            Some(c) => c,
+            None => self.runs.counters(run_id).await?,
+        };
+        if progress.next_invoice != block.first_invoice + block.invoices
+            || progress.next_credit_memo != block.first_credit_memo + block.credit_memos
+        {
+            return Err(AppError::Internal(format!(
+                "run {run_id} round {round}: numbered up to {}/{} in a block {block:?}",
+                progress.next_invoice, progress.next_credit_memo
+            )));
+        }
+        let now = self.clock.now();
+        self.modify_run(run_id, |r| {
+            if r.status != RunStatus::Processing || r.round != round || r.transition.is_some() {
+                return Ok(false);
+            }
+            r.status = if counters.failed > 0 {
+                RunStatus::CompletedWithErrors
+            } else if r.request.auto_post {
+                RunStatus::Posted
+            } else {
+                RunStatus::Completed
+            };
+            r.completed_at = Some(now);
+            Ok(true)
+        })
+        .await?;
+        // Counts only: amounts, like names and addresses, stay out of the logs.
+        info!(
+            run_id = %run_id,
+            round,
+            selected = counters.accounts_selected,
+            billed = counters.billed,
+            suppressed = counters.suppressed,
+            nothing_to_bill = counters.nothing_to_bill,
+            failed = counters.failed,
+            invoices = block.invoices,
+            credit_memos = block.credit_memos,
+            "run finished"
+        );
+        Ok(Finalizing::Idle)
+    }
+
+    /// Counts the run exactly and reserves the round's block: `None` while an account
+    /// of the run has no outcome yet.
+    async fn count_round(
+        &self,
+        run: &RunRecord,
+    ) -> Result<Option<(Counters, NumberBlock)>, AppError> {
+        let run_id = run.id;
+        let counters = self.runs.counters(run_id).await?;
+        if counters.accounted_for() < counters.accounts_selected {
+            return Ok(None);
+        }
+        if !counters.reconciles() {
+            return Err(AppError::Internal(format!(
+                "run {run_id}: {} outcomes for {} selected accounts",
+                counters.accounted_for(),
+                counters.accounts_selected
+            )));
+        }
+        // The round's documents by kind: the counters hold every round so far; earlier
+        // rounds have their blocks.
+        let earlier = |f: fn(&NumberBlock) -> u64| -> u64 {
+            run.number_blocks
+                .iter()
+                .filter(|b| b.round < run.round)
+                .map(f)
+                .sum()
+        };
+        let (Some(invoices), Some(credit_memos)) = (
+            counters.invoices.checked_sub(earlier(|b| b.invoices)),
+            counters
+                .credit_memos
+                .checked_sub(earlier(|b| b.credit_memos)),
+        ) else {
+            return Err(AppError::Internal(format!(
+                "run {run_id}: counters below the numbers of earlier rounds"
+            )));
+        };
+        let block = self
+            .sequences
+            .reserve_block(run_id, run.round, invoices, credit_memos)
+            .await?;
+        if block.invoices != invoices || block.credit_memos != credit_memos {
+            return Err(AppError::Internal(format!(
+                "run {run_id} round {}: block reserved for {}+{} documents, found {invoices}+{credit_memos}",
+                run.round, block.invoices, block.credit_memos
+            )));
+        }
+        Ok(Some((counters, block)))
+    }
+
+    /// Under a claim stored on the run: counts the run exactly, reserves the round's
+    /// block of numbers ([`App::count_round`]) and numbers the round's documents page by
+    /// page in numbering order, storing the counters, the cursor and the next numbers on
+    /// the run after each step, so a finalizer that stops resumes after the last stored
+    /// step; a page numbered again gets the same numbers. `None` when the run is not
+    /// complete, another finalizer holds it, or it left this round meanwhile.
+    async fn number_documents(
+        &self,
+        run_id: RunId,
+        round: u32,
+        judged_at: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> Result<Numbering, AppError> {
+        let limit = self.finalize_page_size.max(1);
+        let me = uuid::Uuid::new_v4().to_string();
+        loop {
+            let run = self.get_run(run_id).await?;
+            if run.status != RunStatus::Processing || run.round != round {
+                return Ok(Numbering::Idle);
+            }
+            let at = match &run.finalize {
+                Some(f) if f.round == round => f.clone(),
+                _ => FinalizeState {
+                    round,
+                    ..FinalizeState::default()
+                },
+            };
+            if at.done {
+                let block = run
+                    .number_blocks
+                    .iter()
+                    .find(|b| b.round == round)
+                    .cloned()
+                    .ok_or_else(|| {
+                        AppError::Internal(format!(
+                            "run {run_id} round {round}: numbered without a block"
+                        ))
+                    })?;
+                return Ok(Numbering::Done(Box::new((at, block))));
+            }
+            let now = judged_at.unwrap_or_else(|| self.clock.now());
+            match &at.lease {
+                // Another finalizer holds the run: it completes it (or, if it stops, its
+                // claim runs out and the next check — a redelivery, the sweeper — resumes).
+                Some(l) if l.holder != me && l.until > now => return Ok(Numbering::Held),
+                Some(l) if l.holder == me => {}
+                _ => {
+                    let mut claimed = at.clone();
+                    claimed.lease = Some(FinalizeLease {
+                        holder: me.clone(),
+                        until: self.clock.now() + FINALIZE_LEASE,
+                    });
+                    self.store_finalize(run_id, &run, claimed).await?;
+                    continue; // re-read: counted and numbered only under a stored claim
+                }
+            }
+            let lease = Some(FinalizeLease {
+                holder: me.clone(),
+                until: self.clock.now() + FINALIZE_LEASE,
+            });
+            if at.counters.is_none() {
+                let (counters, block) = match self.count_round(&run).await {
+                    Ok(Some(counted)) => counted,
+                    Ok(None) => {
+                        self.release(run_id, &me).await?;
+                        return Ok(Numbering::Idle);
+                    }
+                    Err(e) => return Err(self.release_claim(run_id, &me, e).await),
+                };
+                let next = FinalizeState {
+                    round,
+                    cursor: None,
+                    next_invoice: block.first_invoice,
+                    next_credit_memo: block.first_credit_memo,
+                    pages: 0,
+                    done: false,
+                    lease,
+                    counters: Some(counters),
+                };
+                self.store_finalize(run_id, &run, next).await?;
+                continue;
+            }
+            let page = match self
+                .documents
+                .round_documents(run_id, round, at.cursor.as_deref(), limit)
+                .await
+            {
+                Ok(page) => page,
+                Err(e) => return Err(self.release_claim(run_id, &me, e.into()).await),
+            };
+            let mut next = at.clone();
+            next.lease = lease;
+            let mut numbers = Vec::with_capacity(page.documents.len());
+            for d in &page.documents {
+                let n = match d.document.kind {
+                    DocumentKind::Invoice => &mut next.next_invoice,
+                    DocumentKind::CreditMemo => &mut next.next_credit_memo,
+                };
+                numbers.push(Numbered {
+                    id: d.document.id,
+                    account_id: d.document.account_id.clone(),
+                    number: d.document.kind.number(*n),
+                });
+                *n += 1;
+            }
+            if let Err(e) = self.documents.assign_numbers(run_id, round, &numbers).await {
+                return Err(self.release_claim(run_id, &me, e.into()).await);
+            }
+            next.cursor = page.next.clone().or(at.cursor.clone());
+            next.pages += 1;
+            next.done = page.next.is_none();
+            if next.done {
+                next.lease = None;
+            }
+            self.store_finalize(run_id, &run, next).await?;
+        }
+    }
+
+    /// Stores the round's finalization state over the one `read` had: a concurrent
+    /// finalizer that stored first did the same step the same way, and this one re-reads.
+    async fn store_finalize(
+        &self,
+        run_id: RunId,
+        read: &RunRecord,
+        next: FinalizeState,
+    ) -> Result<(), AppError> {
+        let round = next.round;
+        let started = read.finalize.as_ref().filter(|f| f.round == round);
+        self.modify_run(run_id, |r| {
+            if r.status != RunStatus::Processing || r.round != round {
+                return Ok(false);
+            }
+            if r.finalize.as_ref().filter(|f| f.round == round) != started {
+                return Ok(false);
+            }
+            r.finalize = Some(next.clone());
+            Ok(true)
+        })
+        .await?;
+        Ok(())
+    }
+
+    /// Gives up this finalizer's claim, if it still holds it.
+    async fn release(&self, run_id: RunId, me: &str) -> Result<(), AppError> {
+        self.modify_run(run_id, |r| match &mut r.finalize {
+            Some(f) if f.lease.as_ref().is_some_and(|l| l.holder == me) => {
+                f.lease = None;
+                Ok(true)
+            }
+            _ => Ok(false),
+        })
+        .await?;
+        Ok(())
+    }
+
+    /// A finalizer that failed gives up its claim (best effort), so that the next check
+    /// (the redelivery of its batch) resumes at once rather than when the claim runs out;
+    /// returns the error it failed with.
+    async fn release_claim(&self, run_id: RunId, me: &str, error: AppError) -> AppError {
+        if let Err(e) = self.release(run_id, me).await {
+            warn!(run_id = %run_id, error = %e, "could not release the finalization claim");
+        }
+        error
+    }
+}

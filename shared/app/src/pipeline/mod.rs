@@ -1,0 +1,88 @@
+//! The run pipeline: create a run, start it, plan its accounts page by page, process
+//! each account, finalize (count, number, complete), then post, cancel or retry its failed
+//! accounts; one file per step. Each step is safe to run again after a crash or a
+//! duplicate delivery: every write is conditional (run versions, the account commit,
+//! number blocks per round). Lifecycle transitions that write effects beyond the run
+//! record claim the run first ([`transition`]).
+
+mod cancel;
+mod create;
+mod finalize;
+mod patch;
+mod plan;
+mod post;
+mod process;
+mod retry;
+pub(crate) mod transition;
+
+pub(crate) use create::new_run_record;
+pub use finalize::Finalizing;
+pub use patch::is_date_field;
+
+use crate::error::{AppError, StoreError};
+use crate::model::RunRecord;
+use crate::ports::*;
+use billrun_domain::ids::RunId;
+use std::sync::Arc;
+
+/// Accounts per planning page.
+pub const DEFAULT_PLAN_PAGE: usize = 1000;
+/// Documents per finalization page.
+pub const DEFAULT_FINALIZE_PAGE: usize = 1000;
+/// How often an optimistic run update is retried.
+const RUN_UPDATE_ATTEMPTS: usize = 16;
+
+/// The run pipeline over the ports it uses.
+#[derive(Clone)]
+pub struct RunPipeline {
+    pub runs: Arc<dyn RunStore>,
+    pub book: Arc<dyn BookStore>,
+    pub documents: Arc<dyn DocumentStore>,
+    pub ledger: Arc<dyn WatermarkStore>,
+    pub sequences: Arc<dyn SequenceStore>,
+    pub queue: Arc<dyn WorkQueue>,
+    /// A Scheduled run's due entry is noted before the run is written.
+    pub due: Arc<dyn DueIndex>,
+    pub clock: Arc<dyn Clock>,
+    pub plan_page_size: usize,
+    /// Documents numbered per finalization page (the cursor is stored after each).
+    pub finalize_page_size: usize,
+}
+
+impl RunPipeline {
+    pub async fn get_run(&self, id: RunId) -> Result<RunRecord, AppError> {
+        stored_run(&*self.runs, id).await
+    }
+
+    /// Reads, changes and conditionally writes a run, again on a lost race. `change`
+    /// returns whether it changed anything.
+    pub(crate) async fn modify_run(
+        &self,
+        id: RunId,
+        mut change: impl FnMut(&mut RunRecord) -> Result<bool, AppError>,
+    ) -> Result<RunRecord, AppError> {
+        for _ in 0..RUN_UPDATE_ATTEMPTS {
+            let mut run = self.get_run(id).await?;
+            if !change(&mut run)? {
+                return Ok(run);
+            }
+            run.version += 1;
+            run.updated_at = self.clock.now();
+            match self.runs.update_run(&run).await {
+                Ok(()) => return Ok(run),
+                Err(StoreError::Conflict(_)) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(AppError::Transient(format!(
+            "run {id} is being changed concurrently"
+        )))
+    }
+}
+
+/// The stored run, or NotFound.
+pub(crate) async fn stored_run(runs: &dyn RunStore, id: RunId) -> Result<RunRecord, AppError> {
+    runs.get_run(id)
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("invoice run {id}")))
+}

@@ -1,0 +1,71 @@
+//! The ports: small traits named by capability, one file per port group. Every one has
+//! an in-memory adapter ([`crate::memory`]) and, in `shared/aws`, a DynamoDB / S3 / SQS
+//! one. A feature service holds only the ports it uses.
+
+mod blobs;
+mod book;
+mod clock;
+mod document_requests;
+mod documents;
+mod ledger;
+mod listings;
+mod queue;
+mod runs;
+mod schedules;
+mod sequences;
+mod templates;
+
+pub use blobs::{byte_range, slice_range, BlobStore};
+pub use book::BookStore;
+pub use clock::{Clock, SystemClock};
+pub use document_requests::DocumentRequestStore;
+pub use documents::DocumentStore;
+pub use ledger::WatermarkStore;
+pub use listings::{AccountListing, DocumentListing, RunListing, SubscriptionIndex};
+pub use queue::WorkQueue;
+pub use runs::RunStore;
+pub use schedules::{DueIndex, RunScheduleStore, ScheduleStore};
+pub use sequences::SequenceStore;
+pub use templates::TemplateStore;
+
+use crate::error::StoreError;
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Every storage port: what one store (the memory store, the DynamoDB table) implements,
+/// so that composition can hand it out as each port.
+pub trait Storage:
+    RunStore
+    + BookStore
+    + DocumentStore
+    + WatermarkStore
+    + SequenceStore
+    + RunListing
+    + AccountListing
+    + DocumentListing
+    + SubscriptionIndex
+    + ScheduleStore
+    + TemplateStore
+    + RunScheduleStore
+    + DueIndex
+    + DocumentRequestStore
+{
+}
+
+impl<T> Storage for T where
+    T: RunStore
+        + BookStore
+        + DocumentStore
+        + WatermarkStore
+        + SequenceStore
+        + RunListing
+        + AccountListing
+        + DocumentListing
+        + SubscriptionIndex
+        + ScheduleStore
+        + TemplateStore
+        + RunScheduleStore
+        + DueIndex
+        + DocumentRequestStore
+{
+}

@@ -1,0 +1,49 @@
+//! Invoice schedules, run schedules and the index of what falls due when
+//! (see [`crate::schedules`]).
+
+use super::StoreResult;
+use crate::model::schedules::{DueEntry, ProcessedItem, RunScheduleRecord, StoredSchedule};
+use async_trait::async_trait;
+use billrun_domain::book::InvoiceSchedule;
+use billrun_domain::ids::{AccountId, RunScheduleId, ScheduleId};
+use chrono::{DateTime, Utc};
+/// Invoice schedules by id, and the record of executed items.
+#[async_trait]
+pub trait ScheduleStore: Send + Sync {
+    async fn get_schedule(&self, id: &ScheduleId) -> StoreResult<Option<StoredSchedule>>;
+    /// Every schedule of an account.
+    async fn account_schedules(&self, account: &AccountId) -> StoreResult<Vec<InvoiceSchedule>>;
+    /// Upserts a validated schedule (its account and subscriptions exist). Executed
+    /// items stay executed.
+    async fn put_schedule(&self, schedule: &InvoiceSchedule) -> StoreResult<()>;
+    /// Records an item as executed; `Conflict` when it already was.
+    async fn mark_processed(&self, schedule: &ScheduleId, item: &ProcessedItem) -> StoreResult<()>;
+}
+
+/// Run schedules by id, written conditionally on their version.
+#[async_trait]
+pub trait RunScheduleStore: Send + Sync {
+    /// Stores the schedule when the stored version is `version - 1` (version 1: none is
+    /// stored); else `Conflict`.
+    async fn put_run_schedule(&self, schedule: &RunScheduleRecord) -> StoreResult<()>;
+    async fn get_run_schedule(&self, id: &RunScheduleId) -> StoreResult<Option<RunScheduleRecord>>;
+    /// Whether it existed.
+    async fn delete_run_schedule(&self, id: &RunScheduleId) -> StoreResult<bool>;
+    /// Schedules in byte-wise id order after `after`, at most `limit`.
+    async fn list_run_schedules(
+        &self,
+        after: Option<&RunScheduleId>,
+        limit: usize,
+    ) -> StoreResult<Vec<RunScheduleRecord>>;
+}
+
+/// Entries by the instant they fall due.
+#[async_trait]
+pub trait DueIndex: Send + Sync {
+    /// Notes entries; noting one again replaces it.
+    async fn note_due(&self, entries: &[DueEntry]) -> StoreResult<()>;
+    /// Removes an entry (gone already: a no-op).
+    async fn drop_due(&self, entry: &DueEntry) -> StoreResult<()>;
+    /// Entries due at or before `now`, oldest first, at most `limit`.
+    async fn due(&self, now: DateTime<Utc>, limit: usize) -> StoreResult<Vec<DueEntry>>;
+}

@@ -1,0 +1,14 @@
+//! Document templates.
+
+use super::StoreResult;
+use crate::model::documents::DocumentTemplate;
+use async_trait::async_trait;
+#[async_trait]
+pub trait TemplateStore: Send + Sync {
+    /// Upserts a template, keeping whether it is the active one.
+    async fn put_template(&self, template: &DocumentTemplate) -> StoreResult<DocumentTemplate>;
+    async fn get_template(&self, id: &str) -> StoreResult<Option<DocumentTemplate>>;
+    /// Makes the template the one active template; `None` when it does not exist.
+    async fn activate_template(&self, id: &str) -> StoreResult<Option<DocumentTemplate>>;
+    async fn active_template(&self) -> StoreResult<Option<DocumentTemplate>>;
+}

@@ -1,0 +1,240 @@
+//! Queries: runs with their counters, listings with positions, a run's documents and
+//! account outcomes. Reads only.
+
+use crate::error::AppError;
+use crate::model::documents::DocumentCounters;
+use crate::model::listing::{DocumentPosition, RunFilter, RunPosition};
+use crate::model::*;
+use crate::pipeline::stored_run;
+use crate::ports::*;
+use billrun_domain::book::Account;
+use billrun_domain::document::{Document, DocumentKind};
+use billrun_domain::ids::{AccountId, DocumentId, RunId};
+use billrun_domain::run::{Counters, Outcome, RunStatus};
+use std::sync::Arc;
+
+/// The queries over the ports they read.
+#[derive(Clone)]
+pub struct Queries {
+    pub runs: Arc<dyn RunStore>,
+    pub documents: Arc<dyn DocumentStore>,
+    pub run_listing: Arc<dyn RunListing>,
+    pub account_listing: Arc<dyn AccountListing>,
+    pub document_listing: Arc<dyn DocumentListing>,
+    /// The counters of a run's latest document generation request.
+    pub document_requests: Arc<dyn DocumentRequestStore>,
+}
+
+impl Queries {
+    pub async fn get_run(&self, id: RunId) -> Result<RunRecord, AppError> {
+        stored_run(&*self.runs, id).await
+    }
+
+    /// The run with its counters.
+    pub async fn run_view(&self, id: RunId) -> Result<RunView, AppError> {
+        let r = self.get_run(id).await?;
+        self.view_of(r).await
+    }
+
+    /// The run with its counters.
+    pub async fn view_of(&self, r: RunRecord) -> Result<RunView, AppError> {
+        let counters = self.view_counters(&r).await?;
+        let documents = self.run_document_counters(r.id).await?;
+        Ok(RunView {
+            id: r.id,
+            number: r.number,
+            name: r.name,
+            status: r.status,
+            request: r.request,
+            target_date: r.target_date,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+            commenced_at: r.commenced_at,
+            completed_at: r.completed_at,
+            transition: r.transition.map(|t| t.kind),
+            counters,
+            documents,
+        })
+    }
+
+    /// The counters a view of the run shows: exact once the round was counted at
+    /// finalization (stored on the run), the cheap progress while it is processed (an
+    /// exact count reads every outcome), else an exact count.
+    async fn view_counters(&self, r: &RunRecord) -> Result<Counters, AppError> {
+        if let Some(c) = r
+            .finalize
+            .as_ref()
+            .filter(|f| f.round == r.round)
+            .and_then(|f| f.counters.clone())
+        {
+            return Ok(c);
+        }
+        Ok(match r.status {
+            RunStatus::Pending | RunStatus::Processing => self.runs.progress(r.id).await?,
+            _ => self.runs.counters(r.id).await?,
+        })
+    }
+
+    pub async fn run_by_number(&self, number: u64) -> Result<RunRecord, AppError> {
+        self.run_listing
+            .run_by_number(number)
+            .await?
+            .ok_or_else(|| AppError::NotFound(format!("invoice run {number}")))
+    }
+
+    pub async fn list_runs(
+        &self,
+        filter: &RunFilter,
+        after: Option<&RunPosition>,
+        limit: usize,
+    ) -> Result<Vec<RunView>, AppError> {
+        let runs = self.run_listing.list_runs(filter, after, limit).await?;
+        let mut out = Vec::with_capacity(runs.len());
+        for r in runs {
+            out.push(self.view_of(r).await?);
+        }
+        Ok(out)
+    }
+
+    pub async fn list_accounts(
+        &self,
+        batch: Option<&str>,
+        after: Option<&AccountId>,
+        limit: usize,
+    ) -> Result<Vec<Account>, AppError> {
+        Ok(self
+            .account_listing
+            .list_accounts(batch, after, limit)
+            .await?)
+    }
+
+    /// Every document of the run in numbering order.
+    pub async fn all_documents(&self, id: RunId) -> Result<Vec<Document>, AppError> {
+        let mut out = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let page = self
+                .documents
+                .run_documents(id, cursor.as_deref(), 1000)
+                .await?;
+            out.extend(page.documents.into_iter().map(|d| d.document));
+            match page.next {
+                Some(next) => cursor = Some(next),
+                None => break,
+            }
+        }
+        Ok(out)
+    }
+
+    /// Every account outcome of the run, by account id, with document numbers.
+    pub async fn account_outcomes(&self, id: RunId) -> Result<Vec<AccountOutcomeView>, AppError> {
+        let mut out: Vec<AccountOutcomeView> = Vec::new();
+        let mut after: Option<AccountId> = None;
+        loop {
+            let page = self.runs.outcomes(id, after.as_ref(), 1000).await?;
+            let Some(last) = page.last() else { break };
+            after = Some(last.account_id.clone());
+            for o in page {
+                out.push(self.outcome_view(o).await?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// One page of a run's documents in numbering order, of one kind when given.
+    pub async fn run_documents_page(
+        &self,
+        run: RunId,
+        kind: Option<DocumentKind>,
+        after: Option<&DocumentPosition>,
+        limit: usize,
+    ) -> Result<Vec<StoredDocument>, AppError> {
+        self.get_run(run).await?;
+        Ok(self
+            .document_listing
+            .list_run_documents(run, kind, after, limit)
+            .await?)
+    }
+
+    pub async fn get_document(&self, id: DocumentId) -> Result<Document, AppError> {
+        self.documents
+            .get_document(id)
+            .await?
+            .map(|d| d.document)
+            .ok_or_else(|| AppError::NotFound(format!("document {id}")))
+    }
+
+    /// One page of a run's account outcomes by account id, of one outcome when given.
+    pub async fn outcomes_page(
+        &self,
+        run: RunId,
+        outcome: Option<Outcome>,
+        after: Option<AccountId>,
+        limit: usize,
+    ) -> Result<Vec<AccountOutcomeView>, AppError> {
+        self.get_run(run).await?;
+        let limit = limit.max(1);
+        let mut out = Vec::new();
+        let mut after = after;
+        loop {
+            let page = self
+                .runs
+                .outcomes(run, after.as_ref(), limit.max(100))
+                .await?;
+            let exhausted = page.len() < limit.max(100);
+            for o in page {
+                after = Some(o.account_id.clone());
+                if outcome.is_some_and(|x| x != o.outcome) {
+                    continue;
+                }
+                out.push(self.outcome_view(o).await?);
+                if out.len() == limit {
+                    return Ok(out);
+                }
+            }
+            if exhausted {
+                return Ok(out);
+            }
+        }
+    }
+
+    /// The counters of the run's latest document request, if it has one.
+    pub async fn run_document_counters(
+        &self,
+        run: RunId,
+    ) -> Result<Option<DocumentCounters>, AppError> {
+        let Some(id) = self.document_requests.latest_document_request(run).await? else {
+            return Ok(None);
+        };
+        Ok(self
+            .document_requests
+            .get_document_request(id)
+            .await?
+            .map(|(r, generated, failed)| DocumentCounters {
+                requested: r.documents,
+                generated,
+                failed,
+            }))
+    }
+
+    /// An outcome with the numbers of its documents.
+    async fn outcome_view(&self, o: AccountOutcomeRecord) -> Result<AccountOutcomeView, AppError> {
+        let mut numbers = Vec::with_capacity(o.document_ids.len());
+        for d in &o.document_ids {
+            if let Some(n) = self
+                .documents
+                .get_document(*d)
+                .await?
+                .and_then(|s| s.document.number)
+            {
+                numbers.push(n);
+            }
+        }
+        Ok(AccountOutcomeView {
+            account_id: o.account_id,
+            outcome: o.outcome,
+            document_numbers: numbers,
+            reason: o.reason,
+        })
+    }
+}

@@ -1,0 +1,82 @@
+//! Document templates: stored, checked when they are put, one of them active.
+
+use crate::error::AppError;
+use crate::model::documents::DocumentTemplate;
+use crate::ports::*;
+use billrun_domain::error::parse_json;
+use billrun_domain::ids::AccountId;
+use billrun_domain::FieldError;
+use serde::Deserialize;
+use std::sync::Arc;
+
+/// Longest document template content, in bytes.
+pub const MAX_TEMPLATE_BYTES: usize = 1 << 20;
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct TemplateInput {
+    name: String,
+    /// The template JSON, as an object or as a string holding it.
+    content: serde_json::Value,
+}
+
+/// Templates over the ports they use.
+#[derive(Clone)]
+pub struct Templates {
+    pub templates: Arc<dyn TemplateStore>,
+    pub clock: Arc<dyn Clock>,
+}
+
+impl Templates {
+    pub async fn put_template(&self, id: &str, bytes: &[u8]) -> Result<DocumentTemplate, AppError> {
+        AccountId::parse(id).map_err(|m| AppError::Validation(FieldError::new("id", m)))?;
+        let input: TemplateInput = parse_json(bytes)?;
+        if input.name.trim().is_empty() || input.name.len() > 256 {
+            return Err(AppError::Validation(FieldError::new(
+                "name",
+                "must be a non-empty string of at most 256 bytes",
+            )));
+        }
+        let content = match input.content {
+            serde_json::Value::String(s) => s,
+            v @ serde_json::Value::Object(_) => v.to_string(),
+            _ => {
+                return Err(AppError::Validation(FieldError::new(
+                    "content",
+                    "must be the template as a JSON object (or a string holding it)",
+                )))
+            }
+        };
+        if content.len() > MAX_TEMPLATE_BYTES {
+            return Err(AppError::Validation(FieldError::new(
+                "content",
+                format!("must be at most {MAX_TEMPLATE_BYTES} bytes"),
+            )));
+        }
+        if let Err(e) = billrun_documents::DocumentTemplate::from_json(content.as_bytes()) {
+            let field = if e.field.is_empty() {
+                "content".to_string()
+            } else {
+                format!("content.{}", e.field)
+            };
+            return Err(AppError::Validation(FieldError::new(field, e.message)));
+        }
+        Ok(self
+            .templates
+            .put_template(&DocumentTemplate {
+                id: id.to_string(),
+                name: input.name,
+                content,
+                active: false,
+                updated_at: self.clock.now(),
+            })
+            .await?)
+    }
+
+    pub async fn activate_template(&self, id: &str) -> Result<DocumentTemplate, AppError> {
+        self.templates
+            .activate_template(id)
+            .await?
+            .ok_or_else(|| AppError::NotFound(format!("document template {id}")))
+    }
+}
