@@ -6,7 +6,7 @@
 
 use billrun_app::memory::Receive;
 use billrun_app::worker::{drain, WorkerConfig};
-use billrun_app::{AppError, Message};
+use billrun_app::{AppError, ConflictCode, Message};
 use billrun_domain::document::{DocumentKind, DocumentStatus};
 use billrun_domain::ids::RunId;
 use billrun_domain::request::{RunRequest, RunType};
@@ -39,7 +39,7 @@ fn manual(target: &str) -> RunRequest {
     }
 }
 
-fn code(r: Result<impl std::fmt::Debug, AppError>) -> Option<&'static str> {
+fn code(r: Result<impl std::fmt::Debug, AppError>) -> Option<ConflictCode> {
     match r {
         Err(AppError::Conflict { code, .. }) => Some(code),
         other => panic!("expected a conflict, got {other:?}"),
@@ -93,15 +93,15 @@ async fn cancel_post_and_retry_failed_while_processing_are_refused_and_change_no
     let before = local.store.digest();
     assert_eq!(
         code(local.app.pipeline().cancel_run(run).await),
-        Some("run_processing")
+        Some(ConflictCode::RunProcessing)
     );
     assert_eq!(
         code(local.app.pipeline().post_run(run).await),
-        Some("run_not_completed")
+        Some(ConflictCode::RunNotCompleted)
     );
     assert_eq!(
         code(local.app.pipeline().retry_failed(run).await),
-        Some("run_has_no_failures")
+        Some(ConflictCode::RunHasNoFailures)
     );
     assert_eq!(
         local.store.digest(),
@@ -134,7 +134,7 @@ async fn a_cancel_racing_the_workers_is_refused_until_the_run_completes_then_rev
                 break;
             }
             Err(AppError::Conflict { code, .. }) => {
-                assert_eq!(code, "run_processing");
+                assert_eq!(code, ConflictCode::RunProcessing);
                 refused += 1;
                 tokio::task::yield_now().await;
             }
@@ -201,7 +201,7 @@ async fn a_patch_racing_the_start_either_lands_before_it_or_is_refused_field_loc
                 locked += 1;
                 assert_eq!(
                     (code, field.as_deref()),
-                    ("field_locked", Some("targetDate"))
+                    (ConflictCode::FieldLocked, Some("targetDate"))
                 );
                 assert_eq!(run.target_date, date("2024-01-01"));
                 assert_eq!(lines, [1, 1]);

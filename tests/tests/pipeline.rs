@@ -6,7 +6,7 @@
 
 use billrun_app::memory::Receive;
 use billrun_app::worker::{drain, WorkerConfig};
-use billrun_app::{AppError, Created, Message, RunRecord};
+use billrun_app::{AppError, ConflictCode, Created, Message, RunRecord};
 use billrun_domain::document::{Document, DocumentKind, DocumentStatus};
 use billrun_domain::ids::{AccountId, RunId};
 use billrun_domain::request::{Filters, RunRequest, RunType};
@@ -104,9 +104,9 @@ fn numbers(docs: &[Document]) -> Vec<&str> {
     docs.iter().filter_map(|d| d.number.as_deref()).collect()
 }
 
-fn conflict_code(e: &AppError) -> Option<&'static str> {
+fn conflict_code(e: &AppError) -> Option<ConflictCode> {
     match e {
-        AppError::Conflict { code, .. } => Some(code),
+        AppError::Conflict { code, .. } => Some(*code),
         _ => None,
     }
 }
@@ -191,7 +191,7 @@ async fn the_same_idempotency_key_with_a_different_request_is_a_conflict() {
         .expect_err("a different request under the same key");
     assert_eq!(
         conflict_code(&err),
-        Some("idempotency_key_reused"),
+        Some(ConflictCode::IdempotencyKeyReused),
         "{err:?}"
     );
 
@@ -246,7 +246,11 @@ async fn a_manual_run_stays_pending_until_it_is_started() {
         .start_run(id)
         .await
         .expect_err("started twice");
-    assert_eq!(conflict_code(&again), Some("run_not_pending"), "{again:?}");
+    assert_eq!(
+        conflict_code(&again),
+        Some(ConflictCode::RunNotPending),
+        "{again:?}"
+    );
 }
 
 #[tokio::test]
@@ -284,7 +288,11 @@ async fn posting_a_completed_run_posts_it_and_every_document() {
         .cancel_run(run.id)
         .await
         .expect_err("posted");
-    assert_eq!(conflict_code(&err), Some("run_posted"), "{err:?}");
+    assert_eq!(
+        conflict_code(&err),
+        Some(ConflictCode::RunPosted),
+        "{err:?}"
+    );
 }
 
 #[tokio::test]
@@ -302,7 +310,11 @@ async fn posting_a_pending_run_is_a_conflict() {
         .post_run(created.run().id)
         .await
         .expect_err("a pending run cannot be posted");
-    assert_eq!(conflict_code(&err), Some("run_not_completed"), "{err:?}");
+    assert_eq!(
+        conflict_code(&err),
+        Some(ConflictCode::RunNotCompleted),
+        "{err:?}"
+    );
     let run = local.app.queries().get_run(created.run().id).await.unwrap();
     assert_eq!(run.status, RunStatus::Pending);
 }
@@ -320,7 +332,11 @@ async fn cancel_is_refused_when_a_later_run_has_billed_past_the_runs_watermarks(
         .cancel_run(january.id)
         .await
         .expect_err("February billed past January's watermarks");
-    assert_eq!(conflict_code(&err), Some("run_superseded"), "{err:?}");
+    assert_eq!(
+        conflict_code(&err),
+        Some(ConflictCode::RunSuperseded),
+        "{err:?}"
+    );
     // The refused cancel changed nothing.
     assert_eq!(
         local
@@ -445,7 +461,11 @@ async fn retrying_failed_accounts_bills_them_in_a_further_block_of_numbers() {
         .retry_failed(run.id)
         .await
         .expect_err("no failures");
-    assert_eq!(conflict_code(&err), Some("run_has_no_failures"), "{err:?}");
+    assert_eq!(
+        conflict_code(&err),
+        Some(ConflictCode::RunHasNoFailures),
+        "{err:?}"
+    );
 }
 
 /// Everything a redelivered message could change.

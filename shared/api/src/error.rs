@@ -89,7 +89,7 @@ impl From<AppError> for ApiError {
                 field,
             } => ApiError {
                 status: StatusCode::CONFLICT,
-                code: code.to_string(),
+                code: code.as_str().to_string(),
                 message,
                 field,
             },

@@ -89,7 +89,36 @@ pub struct ApiDoc;
 
 /// The OpenAPI 3.1 document of every route.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    ApiDoc::openapi()
+    let mut doc = ApiDoc::openapi();
+    describe_error_codes(&mut doc);
+    doc
+}
+
+/// The error body's `code` lists every conflict code from [`billrun_app::ConflictCode`],
+/// the one source of them, rather than a hand-kept copy.
+fn describe_error_codes(doc: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::schema::Schema;
+    use utoipa::openapi::RefOr;
+    let conflicts: Vec<String> = billrun_app::ConflictCode::ALL
+        .iter()
+        .map(|c| format!("`{}`", c.as_str()))
+        .collect();
+    let description = format!(
+        "`validation_failed`, `not_found`, `payload_too_large`, `unsupported_media_type`, \
+         `temporarily_unavailable`, `internal_error`, or (409) one of the conflict codes {}.",
+        conflicts.join(", ")
+    );
+    let code = doc
+        .components
+        .as_mut()
+        .and_then(|c| c.schemas.get_mut("ErrorBody"))
+        .and_then(|s| match s {
+            RefOr::T(Schema::Object(o)) => o.properties.get_mut("code"),
+            _ => None,
+        });
+    if let Some(RefOr::T(Schema::Object(code))) = code {
+        code.description = Some(description);
+    }
 }
 
 /// [`openapi`] as pretty JSON with a trailing newline (the form of `docs/openapi.json`).

@@ -291,3 +291,33 @@ async fn responses_use_only_the_properties_their_schemas_describe() {
     });
     assert!(caught.is_err());
 }
+
+#[test]
+fn the_conflict_codes_docs_api_md_lists_are_exactly_the_enums() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/api.md");
+    let md = std::fs::read_to_string(path).unwrap();
+    let row = md
+        .lines()
+        .find(|l| l.contains("| 409 |"))
+        .expect("docs/api.md has a 409 row");
+    let listed: Vec<&str> = row
+        .rsplit("| 409 |")
+        .next()
+        .unwrap()
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .collect();
+    let codes: Vec<&str> = billrun_app::ConflictCode::ALL
+        .iter()
+        .map(|c| c.as_str())
+        .collect();
+    assert_eq!(listed, codes);
+    let doc = serde_json::to_string(&billrun_api::openapi()).unwrap();
+    for code in codes {
+        assert!(
+            doc.contains(&format!("`{code}`")),
+            "{code} not in the OpenAPI document"
+        );
+    }
+}

@@ -11,6 +11,7 @@
 pub use crate::model::documents::*;
 
 use crate::error::AppError;
+use crate::error::ConflictCode;
 use crate::model::{Message, StoredDocument};
 use crate::ports::*;
 use billrun_documents::{render, DocumentTemplate as PdfTemplate, RenderContext};
@@ -81,14 +82,17 @@ impl DocumentGenerator {
         }
         let run = crate::pipeline::stored_run(&*self.runs, run_id).await?;
         let template = self.templates.active_template().await?.ok_or_else(|| {
-            AppError::conflict("no_active_template", "no active invoice document template")
+            AppError::conflict(
+                ConflictCode::NoActiveTemplate,
+                "no active invoice document template",
+            )
         })?;
         if !matches!(
             run.status,
             RunStatus::Completed | RunStatus::CompletedWithErrors | RunStatus::Posted
         ) {
             return Err(AppError::conflict(
-                "run_not_completed",
+                ConflictCode::RunNotCompleted,
                 format!(
                     "run {run_id} is {:?}; documents are generated for a completed run",
                     run.status

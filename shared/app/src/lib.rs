@@ -27,7 +27,7 @@ pub mod templates;
 pub mod worker;
 
 pub use app::App;
-pub use error::{AppError, StoreError};
+pub use error::{AppError, ConflictCode, StoreError};
 pub use model::*;
 
 /// The paths of the layout before feature modules, kept for importers.

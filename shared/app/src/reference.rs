@@ -3,6 +3,7 @@
 //! before any write.
 
 use crate::error::AppError;
+use crate::error::ConflictCode;
 use crate::model::schedules::{item_due_at, DueEntry, DueTarget, StoredSchedule};
 use crate::ports::*;
 use billrun_domain::book::{
@@ -109,7 +110,7 @@ impl Reference {
                 !ab.subscriptions.is_empty() || !ab.usage.is_empty() || !ab.adjustments.is_empty();
             if ab.account.currency != account.currency && has_data {
                 return Err(AppError::Conflict {
-                    code: "currency_locked",
+                    code: ConflictCode::CurrencyLocked,
                     message: format!(
                         "account {} bills in {}; its currency cannot change once it has subscriptions, usage or adjustments",
                         account.id, ab.account.currency
@@ -144,7 +145,7 @@ impl Reference {
         if let Some(owner) = &owner {
             if owner != &sub.account_id {
                 return Err(AppError::Conflict {
-                    code: "account_locked",
+                    code: ConflictCode::AccountLocked,
                     message: format!(
                         "subscription {} belongs to account {owner}; it cannot move",
                         sub.id
@@ -311,7 +312,7 @@ impl Reference {
         if let Some(e) = &existing {
             if e.schedule.account_id != schedule.account_id {
                 return Err(AppError::Conflict {
-                    code: "account_locked",
+                    code: ConflictCode::AccountLocked,
                     message: format!(
                         "invoice schedule {} belongs to account {}; it cannot move",
                         schedule.id, e.schedule.account_id

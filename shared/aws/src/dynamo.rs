@@ -873,7 +873,7 @@ impl RunStore for DynamoStore {
                 return if existing.request == run.request {
                     Ok(Created::Replayed(existing))
                 } else {
-                    Err(StoreError::Conflict(
+                    Err(StoreError::IdempotencyKeyReused(
                         "idempotency key reused with a different request".into(),
                     ))
                 };

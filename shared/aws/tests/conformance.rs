@@ -9,7 +9,7 @@ mod common;
 mod races;
 
 use billrun_app::model::{AccountCommit, AccountOutcomeRecord, CommitResult, Created};
-use billrun_app::{AppError, StoreError};
+use billrun_app::{AppError, ConflictCode, StoreError};
 use billrun_domain::book::Book;
 use billrun_domain::document::{DocumentKind, DocumentStatus};
 use billrun_domain::ids::AccountId;
@@ -114,7 +114,7 @@ async fn a_replayed_idempotency_key_returns_the_same_run_and_a_changed_body_conf
     assert!(matches!(
         err,
         AppError::Conflict {
-            code: "idempotency_key_reused",
+            code: ConflictCode::IdempotencyKeyReused,
             ..
         }
     ));
@@ -395,7 +395,7 @@ async fn post_marks_every_document_posted_and_refuses_unfinished_runs(b: Backend
     assert!(matches!(
         b.app.pipeline().post_run(pending).await,
         Err(AppError::Conflict {
-            code: "run_not_completed",
+            code: ConflictCode::RunNotCompleted,
             ..
         })
     ));
@@ -408,7 +408,7 @@ async fn post_marks_every_document_posted_and_refuses_unfinished_runs(b: Backend
     assert!(matches!(
         b.app.pipeline().cancel_run(run.id).await,
         Err(AppError::Conflict {
-            code: "run_posted",
+            code: ConflictCode::RunPosted,
             ..
         })
     ));
@@ -453,7 +453,7 @@ async fn cancel_reverts_so_a_rerun_bills_the_same_lines_unless_a_later_run_moved
     assert!(matches!(
         b.app.pipeline().cancel_run(second.id).await,
         Err(AppError::Conflict {
-            code: "run_superseded",
+            code: ConflictCode::RunSuperseded,
             ..
         })
     ));
@@ -539,7 +539,7 @@ async fn document_requests_need_an_active_template_and_render_each_document_once
     let queued = b.queued_documents().await;
     match b.app.docgen().request_documents(run.id).await {
         Err(AppError::Conflict { code, message, .. }) => {
-            assert_eq!(code, "no_active_template");
+            assert_eq!(code, ConflictCode::NoActiveTemplate);
             assert_eq!(message, "no active invoice document template");
         }
         other => panic!("expected a refusal, got {other:?}"),
@@ -1023,7 +1023,7 @@ async fn schedules_and_subscriptions_are_found_by_id_and_items_execute_once(b: B
         matches!(
             err,
             AppError::Conflict {
-                code: "schedule_item_processed",
+                code: ConflictCode::ScheduleItemProcessed,
                 ..
             }
         ),
@@ -1135,7 +1135,7 @@ async fn a_pending_run_is_patched_and_its_dates_lock_once_it_starts(b: Backend) 
         .await
         .unwrap_err();
     assert!(
-        matches!(err, AppError::Conflict { code: "field_locked", field: Some(ref f), .. } if f == "dueDate"),
+        matches!(err, AppError::Conflict { code: ConflictCode::FieldLocked, field: Some(ref f), .. } if f == "dueDate"),
         "{err:?}"
     );
     let docs = b.app.queries().all_documents(run.id).await.unwrap();

@@ -14,6 +14,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use billrun_app::catalog::{run_number, RunFilter};
+use billrun_app::ConflictCode;
 use billrun_app::RunView;
 use billrun_domain::error::parse_json;
 use billrun_domain::request::{RunRequest, RunType};
@@ -125,7 +126,7 @@ enum Transition {
 fn transition(wanted: Option<&str>, now: RunStatus) -> ApiResult<Transition> {
     let conflict = |m: String| ApiError {
         status: StatusCode::CONFLICT,
-        code: "status_locked".into(),
+        code: ConflictCode::StatusLocked.as_str().into(),
         message: m,
         field: Some("status".into()),
     };

@@ -80,7 +80,7 @@ impl WatermarkStore for MemoryStore {
         for o in &outcomes {
             if let Some(ab) = g.accounts.get(&o.account_id) {
                 ab.state.check_revert(&o.changes).map_err(|e| {
-                    StoreError::Conflict(format!("account {}: {}", o.account_id, e.0))
+                    StoreError::Superseded(format!("account {}: {}", o.account_id, e.0))
                 })?;
             }
         }

@@ -18,7 +18,7 @@ impl RunStore for MemoryStore {
                 return if existing.request == run.request {
                     Ok(Created::Replayed(existing.clone()))
                 } else {
-                    Err(StoreError::Conflict(
+                    Err(StoreError::IdempotencyKeyReused(
                         "idempotency key reused with a different request".into(),
                     ))
                 };

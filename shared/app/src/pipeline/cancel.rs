@@ -2,6 +2,7 @@
 
 use super::transition::Admit;
 use super::RunPipeline;
+use crate::error::ConflictCode;
 use crate::error::{AppError, StoreError};
 use crate::model::*;
 use billrun_domain::ids::RunId;
@@ -24,11 +25,11 @@ impl RunPipeline {
                 }
                 s if s.is_completed() => Ok(Admit::Claim),
                 RunStatus::Processing => Err(AppError::conflict(
-                    "run_processing",
+                    ConflictCode::RunProcessing,
                     format!("run {id} is processing; cancel it once it has completed"),
                 )),
                 s => Err(AppError::conflict(
-                    "run_posted",
+                    ConflictCode::RunPosted,
                     format!("run {id} is {s:?}; a posted run cannot be canceled"),
                 )),
             })
@@ -39,13 +40,17 @@ impl RunPipeline {
         match self.ledger.revert_run(id).await {
             Ok(()) => {}
             // Checked before anything was reverted: nothing written, the claim goes.
-            Err(StoreError::Conflict(m)) if !claim.resumed => {
+            Err(StoreError::Superseded(m)) if !claim.resumed => {
                 self.release_transition(id, &token).await?;
-                return Err(AppError::conflict("run_superseded", m));
+                return Err(AppError::conflict(ConflictCode::RunSuperseded, m));
             }
-            Err(StoreError::Conflict(m)) => {
+            Err(StoreError::Superseded(m)) => {
                 return Err(self
-                    .yield_claim(id, &token, AppError::conflict("run_superseded", m))
+                    .yield_claim(
+                        id,
+                        &token,
+                        AppError::conflict(ConflictCode::RunSuperseded, m),
+                    )
                     .await)
             }
             Err(e) => return Err(self.yield_claim(id, &token, e.into()).await),

@@ -1,7 +1,8 @@
 //! Creating a run (an Immediate one starts at once) and starting a Pending one.
 
 use super::RunPipeline;
-use crate::error::{AppError, StoreError};
+use crate::error::AppError;
+use crate::error::ConflictCode;
 use crate::model::schedules::{DueEntry, DueTarget};
 use crate::model::*;
 use billrun_domain::ids::RunId;
@@ -31,14 +32,8 @@ impl RunPipeline {
             run.status = RunStatus::Processing;
             run.commenced_at = Some(now);
         }
-        let created = self.runs.create_run(run).await.map_err(|e| match e {
-            StoreError::Conflict(m) => AppError::Conflict {
-                code: "idempotency_key_reused",
-                message: m,
-                field: None,
-            },
-            other => other.into(),
-        })?;
+        // A key stored with another request is `IdempotencyKeyReused`: a 409.
+        let created = self.runs.create_run(run).await?;
         if let Created::New(run) = &created {
             // Ids, numbers and types only: a run's name or message may name a customer.
             info!(run_id = %run.id, number = %run.number, run_type = ?run.request.run_type, target_date = %run.target_date, "run created");
@@ -73,7 +68,7 @@ impl RunPipeline {
                 Ok(started) => Ok(started),
                 // Started concurrently by another replay.
                 Err(AppError::Conflict {
-                    code: "run_not_pending",
+                    code: ConflictCode::RunNotPending,
                     ..
                 }) => self.get_run(run.id).await,
                 Err(e) => Err(e),
@@ -98,7 +93,7 @@ impl RunPipeline {
             .modify_run(id, |r| {
                 if r.status != RunStatus::Pending {
                     return Err(AppError::conflict(
-                        "run_not_pending",
+                        ConflictCode::RunNotPending,
                         format!(
                             "run {} is {:?}; only a Pending run can start",
                             r.id, r.status

@@ -2,6 +2,7 @@
 
 use super::RunPipeline;
 use crate::error::AppError;
+use crate::error::ConflictCode;
 use crate::model::*;
 use billrun_domain::error::parse_json;
 use billrun_domain::ids::RunId;
@@ -56,7 +57,7 @@ impl RunPipeline {
                 };
                 if let Some(field) = changed.into_iter().find(|f| locked(f)) {
                     return Err(AppError::Conflict {
-                        code: "field_locked",
+                        code: ConflictCode::FieldLocked,
                         message: if field == "runType" {
                             "runType cannot change; create another run".to_string()
                         } else {

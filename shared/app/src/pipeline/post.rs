@@ -3,6 +3,7 @@
 use super::transition::Admit;
 use super::RunPipeline;
 use crate::error::AppError;
+use crate::error::ConflictCode;
 use crate::model::*;
 use billrun_domain::document::DocumentStatus;
 use billrun_domain::ids::RunId;
@@ -17,7 +18,7 @@ impl RunPipeline {
                 RunStatus::Posted => Ok(Admit::Done),
                 s if s.is_completed() => Ok(Admit::Claim),
                 s => Err(AppError::conflict(
-                    "run_not_completed",
+                    ConflictCode::RunNotCompleted,
                     format!("run {id} is {s:?}; only a completed run can be posted"),
                 )),
             })

@@ -3,6 +3,7 @@
 use super::transition::Admit;
 use super::RunPipeline;
 use crate::error::AppError;
+use crate::error::ConflictCode;
 use crate::model::*;
 use billrun_domain::ids::RunId;
 use billrun_domain::run::RunStatus;
@@ -18,7 +19,7 @@ impl RunPipeline {
             .claim(id, Transition::RetryFailed, |r| {
                 if r.status != RunStatus::CompletedWithErrors {
                     return Err(AppError::conflict(
-                        "run_has_no_failures",
+                        ConflictCode::RunHasNoFailures,
                         format!(
                             "run {id} is {:?}; only CompletedWithErrors can retry",
                             r.status

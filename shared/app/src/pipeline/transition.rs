@@ -6,6 +6,7 @@
 
 use super::RunPipeline;
 use crate::error::AppError;
+use crate::error::ConflictCode;
 use crate::model::{RunRecord, Transition, TransitionClaim};
 use billrun_domain::ids::RunId;
 use tracing::warn;
@@ -148,7 +149,7 @@ impl RunPipeline {
 
 fn in_progress(r: &RunRecord, kind: Transition) -> AppError {
     AppError::conflict(
-        "run_transition_in_progress",
+        ConflictCode::RunTransitionInProgress,
         format!(
             "run {} is {}; try again once that has finished",
             r.number,

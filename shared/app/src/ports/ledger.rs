@@ -13,7 +13,7 @@ pub trait WatermarkStore: Send + Sync {
     /// moved since the account was read (re-read and re-rate).
     async fn commit_account(&self, commit: &AccountCommit) -> StoreResult<CommitResult>;
     /// Reverts every change of the run and marks its documents Canceled, checking first
-    /// that no later run has billed past any of them (`Conflict` names the first).
+    /// that no later run has billed past any of them (`Superseded` names the first).
     async fn revert_run(&self, run: RunId) -> StoreResult<()>;
     /// Removes the run's Failed outcomes (their counters too) so the accounts can be
     /// processed again; returns their account ids.

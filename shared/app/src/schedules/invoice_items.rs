@@ -2,6 +2,7 @@
 //! document, claimed before anything is written.
 
 use super::Schedules;
+use crate::error::ConflictCode;
 use crate::error::{AppError, StoreError};
 use crate::model::schedules::ProcessedItem;
 use crate::model::*;
@@ -51,7 +52,7 @@ impl Schedules {
                     None => format!("pending item of invoice schedule {schedule_id}"),
                 }),
                 PickError::Processed(m) => AppError::Conflict {
-                    code: "schedule_item_processed",
+                    code: ConflictCode::ScheduleItemProcessed,
                     message: m,
                     field: Some("scheduleItemId".into()),
                 },
@@ -88,7 +89,7 @@ impl Schedules {
             .await
             .map_err(|e| match e {
                 StoreError::Conflict(m) => AppError::Conflict {
-                    code: "schedule_item_processed",
+                    code: ConflictCode::ScheduleItemProcessed,
                     message: m,
                     field: Some("scheduleItemId".into()),
                 },

@@ -27,7 +27,7 @@ pub use crate::model::schedules::*;
 pub use invoice_items::ScheduleExecution;
 pub use tick::{tick, TickReport};
 
-use crate::error::AppError;
+use crate::error::{AppError, ConflictCode};
 use crate::pipeline::RunPipeline;
 use crate::ports::*;
 use crate::queries::Queries;
@@ -66,6 +66,6 @@ pub struct Schedules {
     pub clock: Arc<dyn Clock>,
 }
 
-fn is_conflict(e: &AppError, code: &str) -> bool {
+fn is_conflict(e: &AppError, code: ConflictCode) -> bool {
     matches!(e, AppError::Conflict { code: c, .. } if *c == code)
 }

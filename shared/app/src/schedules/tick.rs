@@ -1,6 +1,7 @@
 //! The tick: every piece of time-driven work that is due.
 
 use super::*;
+use crate::error::ConflictCode;
 use crate::error::StoreError;
 use crate::model::Created;
 use crate::pipeline::new_run_record;
@@ -146,7 +147,7 @@ impl Schedules {
                 if current {
                     match self.pipeline.start_run(*run_id).await {
                         Ok(_) => report.started.push(*run_id),
-                        Err(e) if is_conflict(&e, "run_not_pending") => {}
+                        Err(e) if is_conflict(&e, ConflictCode::RunNotPending) => {}
                         Err(e) => return Err(e),
                     }
                 }
@@ -175,7 +176,7 @@ impl Schedules {
                         .await
                     {
                         Ok(_) => report.executed.push((schedule_id.clone(), item_id.clone())),
-                        Err(e) if is_conflict(&e, "schedule_item_processed") => {}
+                        Err(e) if is_conflict(&e, ConflictCode::ScheduleItemProcessed) => {}
                         // Not executable (e.g. its account is gone): nothing to retry.
                         Err(AppError::NotFound(m)) => {
                             warn!(schedule_id = %schedule_id, item_id = %item_id, "{m}")
@@ -266,7 +267,8 @@ impl Schedules {
             Ok(Created::New(_)) => report.created.push(run_id),
             Ok(Created::Replayed(_)) => {}
             // The run exists already (created by a tick from another template).
-            Err(StoreError::Conflict(_)) if self.runs.get_run(run_id).await?.is_some() => {}
+            Err(StoreError::Conflict(_) | StoreError::IdempotencyKeyReused(_))
+                if self.runs.get_run(run_id).await?.is_some() => {}
             Err(e) => return Err(e.into()),
         }
         self.start_scheduled(run_id, report).await
@@ -282,7 +284,7 @@ impl Schedules {
                 report.started.push(run_id);
                 Ok(())
             }
-            Err(e) if is_conflict(&e, "run_not_pending") => Ok(()),
+            Err(e) if is_conflict(&e, ConflictCode::RunNotPending) => Ok(()),
             Err(e) => Err(e),
         }
     }

@@ -479,15 +479,15 @@ impl WatermarkStore for DynamoStore {
                 o.changes.iter().cloned().partition(|c| {
                     mark_sk(c).is_none() || row.state.check_revert(std::slice::from_ref(c)).is_ok()
                 });
-            row.state
-                .check_revert(&moved)
-                .map_err(|e| StoreError::Conflict(format!("account {}: {}", o.account_id, e.0)))?;
+            row.state.check_revert(&moved).map_err(|e| {
+                StoreError::Superseded(format!("account {}: {}", o.account_id, e.0))
+            })?;
             let held: Vec<String> = items.iter().filter_map(mark_sk).collect();
             let pk = acct_pk(&o.account_id);
             let keys = held.iter().map(|m| (pk.clone(), m.as_str())).collect();
             for item in self.batch_get(keys).await? {
                 if get_s(&item, BY) != Some(by.as_str()) {
-                    return Err(StoreError::Conflict(format!(
+                    return Err(StoreError::Superseded(format!(
                         "account {}: a later run has billed {} since",
                         o.account_id,
                         get_s(&item, SK).unwrap_or_default()

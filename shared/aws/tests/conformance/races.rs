@@ -3,7 +3,7 @@
 
 use super::{aid, many, request, run_to_end};
 use crate::common::Backend;
-use billrun_app::{AppError, RunRecord};
+use billrun_app::{AppError, ConflictCode, RunRecord};
 use billrun_domain::book::Book;
 use billrun_domain::document::{Document, DocumentStatus};
 use billrun_domain::ids::RunId;
@@ -66,7 +66,7 @@ fn lines_and_totals(docs: &[Document]) -> Vec<String> {
 
 /// A refused command's answer: a 409 naming the state that refused it, never a 5xx
 /// (which would leave the client unsure what was written).
-fn assert_refused(r: &Result<RunRecord, AppError>, allowed: &[&str]) {
+fn assert_refused(r: &Result<RunRecord, AppError>, allowed: &[ConflictCode]) {
     match r {
         Ok(_) => {}
         Err(AppError::Conflict { code, .. }) if allowed.contains(code) => {}
@@ -139,10 +139,16 @@ pub(crate) async fn cancels_and_posts_racing_on_a_completed_run_end_whole(b: Bac
             }
         });
         for (cancel, r) in join_all(calls).await {
-            let allowed: &[&str] = if cancel {
-                &["run_transition_in_progress", "run_posted"]
+            let allowed: &[ConflictCode] = if cancel {
+                &[
+                    ConflictCode::RunTransitionInProgress,
+                    ConflictCode::RunPosted,
+                ]
             } else {
-                &["run_transition_in_progress", "run_not_completed"]
+                &[
+                    ConflictCode::RunTransitionInProgress,
+                    ConflictCode::RunNotCompleted,
+                ]
             };
             assert_refused(&r, allowed);
         }
@@ -177,10 +183,16 @@ pub(crate) async fn a_cancel_racing_retry_failed_ends_whole(b: Backend) {
             }
         });
         for (cancel, r) in join_all(calls).await {
-            let allowed: &[&str] = if cancel {
-                &["run_transition_in_progress", "run_processing"]
+            let allowed: &[ConflictCode] = if cancel {
+                &[
+                    ConflictCode::RunTransitionInProgress,
+                    ConflictCode::RunProcessing,
+                ]
             } else {
-                &["run_transition_in_progress", "run_has_no_failures"]
+                &[
+                    ConflictCode::RunTransitionInProgress,
+                    ConflictCode::RunHasNoFailures,
+                ]
             };
             assert_refused(&r, allowed);
         }
@@ -230,8 +242,8 @@ pub(crate) async fn posts_racing_the_finalizer_end_whole(b: Backend) {
                     match app.pipeline().post_run(id).await {
                         Ok(r) => return r,
                         Err(AppError::Conflict { code, .. })
-                            if code == "run_not_completed"
-                                || code == "run_transition_in_progress" =>
+                            if code == ConflictCode::RunNotCompleted
+                                || code == ConflictCode::RunTransitionInProgress =>
                         {
                             tokio::time::sleep(std::time::Duration::from_millis(5)).await;
                         }
