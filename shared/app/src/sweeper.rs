@@ -54,7 +54,8 @@ impl Default for SweepConfig {
 
 impl SweepConfig {
     /// From `STUCK_RUN_AFTER_MINUTES` (1..=1440) and `STUCK_RUN_RESENDS` (0..=100), each
-    /// defaulted when unset.
+    /// defaulted when unset. The lookup is the caller's: configuration is read in the
+    /// `main`s (the execute-schedules function, the local mode), not here.
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<SweepConfig, String> {
         let mut config = SweepConfig::default();
         if let Some(v) = get("STUCK_RUN_AFTER_MINUTES") {
@@ -75,16 +76,6 @@ impl SweepConfig {
                 .ok_or_else(|| format!("STUCK_RUN_RESENDS must be 0..=100, got '{v}'"))?;
         }
         Ok(config)
-    }
-
-    /// [`SweepConfig::from_lookup`] over the process environment; an invalid value is
-    /// logged and the default used (the sweeper must not stop the scheduler tick).
-    pub fn from_env() -> SweepConfig {
-        SweepConfig::from_lookup(|k| std::env::var(k).ok().filter(|v| !v.is_empty()))
-            .unwrap_or_else(|e| {
-                warn!("{e}; using the default sweeper configuration");
-                SweepConfig::default()
-            })
     }
 }
 

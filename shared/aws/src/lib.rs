@@ -71,8 +71,7 @@ pub fn app(
     ));
     #[cfg(not(any(feature = "s3", feature = "s3-signed")))]
     let blobs: Arc<dyn BlobStore> = Arc::new(NoBlobs);
-    let mut app = App::over(store.clone(), queue, blobs);
-    app.sweep = billrun_app::sweeper::SweepConfig::from_env();
+    let app = App::over(store.clone(), queue, blobs);
     (app, store)
 }
 
