@@ -29,7 +29,9 @@
 //! `k` of a run's partitions is a stable hash of the account id modulo the run's shard
 //! count, so no per-run partition takes more than its share of a million accounts'
 //! writes; `k` of the due index is a stable hash of the target modulo [`DUE_SHARDS`].
-//! Ids never hold `#` or `\u{1}`, so a prefix never matches into an id.
+//! Validated ids hold neither `#` nor control characters such as `\u{1}`
+//! (`billrun_domain::ids`): a prefix never reaches into an id, and `\u{1}` sorts below
+//! every character of one.
 
 use super::codec::Item;
 use billrun_app::error::StoreError;
