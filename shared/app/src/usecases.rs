@@ -35,16 +35,20 @@ pub enum Finalizing {
     /// Nothing more for this check to do: the run is not complete, was finalized (by
     /// this check or another), or left Processing.
     Idle,
-    /// Another finalizer's claim holds the run. It completes the run; if it stopped (a
-    /// crash), its claim runs out after [`FINALIZE_LEASE`] and the next check takes
-    /// over, so a redelivered message is retried rather than acknowledged.
-    Held,
+    /// Another finalizer's claim holds the run. `counting`: it is still counting the
+    /// outcomes, and may have read them before this check's commits landed (the
+    /// progress can lead the outcomes), so it may find an account missing and let go:
+    /// the check must come again. Otherwise it has counted every account and is
+    /// numbering: it completes the run. If it stopped (a crash), its claim runs out
+    /// after [`FINALIZE_LEASE`] and the next check takes over, so a redelivered message
+    /// comes again rather than being acknowledged.
+    Held { counting: bool },
 }
 
 /// What [`App::number_documents`] found.
 enum Numbering {
     Done(Box<(FinalizeState, NumberBlock)>),
-    Held,
+    Held { counting: bool },
     Idle,
 }
 /// How often an optimistic run update is retried.
@@ -599,7 +603,7 @@ impl App {
         let round = run.round;
         let (progress, block) = match self.number_documents(run_id, round, now).await? {
             Numbering::Done(done) => *done,
-            Numbering::Held => return Ok(Finalizing::Held),
+            Numbering::Held { counting } => return Ok(Finalizing::Held { counting }),
             // Not complete yet, or the run moved on.
             Numbering::Idle => return Ok(Finalizing::Idle),
         };
@@ -740,7 +744,11 @@ impl App {
             match &at.lease {
                 // Another finalizer holds the run: it completes it (or, if it stops, its
                 // claim runs out and the next check — a redelivery, the sweeper — resumes).
-                Some(l) if l.holder != me && l.until > now => return Ok(Numbering::Held),
+                Some(l) if l.holder != me && l.until > now => {
+                    return Ok(Numbering::Held {
+                        counting: at.counters.is_none(),
+                    })
+                }
                 Some(l) if l.holder == me => {}
                 _ => {
                     let mut claimed = at.clone();

@@ -167,7 +167,14 @@ pub async fn deliver_batch(
             // by that finalizer's process when it stopped (its claim then runs out
             // within seconds): it comes back to take over, rather than leave the run to
             // the sweeper. A first delivery leaves it to the live holder.
-            Ok(Finalizing::Held) => {
+            // Another finalizer is counting: it may miss this batch's commits and let
+            // go, so the batch comes again to check after it.
+            Ok(Finalizing::Held { counting: true }) => true,
+            // Another finalizer is numbering (it counted every account): it completes
+            // the run. A redelivered message may have been left by that finalizer's
+            // process when it stopped (its claim then runs out within seconds): it
+            // comes back to take over, rather than leave the run to the sweeper.
+            Ok(Finalizing::Held { counting: false }) => {
                 indexes.retain(|&i| batch[i].1 > 1);
                 !indexes.is_empty()
             }
