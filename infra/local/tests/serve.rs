@@ -509,7 +509,7 @@ fn spawn_aws_serve(
 /// the polls below ask again.
 fn try_get(addr: SocketAddr, path: &str) -> Option<serde_json::Value> {
     let mut s = TcpStream::connect(addr).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(30))).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(60))).ok()?;
     write!(
         s,
         "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
@@ -519,7 +519,24 @@ fn try_get(addr: SocketAddr, path: &str) -> Option<serde_json::Value> {
     s.read_to_string(&mut raw).ok()?;
     let (head, payload) = raw.split_once("\r\n\r\n")?;
     head.starts_with("HTTP/1.1 200").then_some(())?;
-    serde_json::from_str(payload).ok()
+    if !head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        return serde_json::from_str(payload).ok();
+    }
+    // A streamed body: size lines (hex) each followed by that many bytes.
+    let mut body = String::new();
+    let mut rest = payload;
+    loop {
+        let (size, after) = rest.split_once("\r\n")?;
+        let size = usize::from_str_radix(size.trim(), 16).ok()?;
+        if size == 0 {
+            return serde_json::from_str(&body).ok();
+        }
+        body.push_str(after.get(..size)?);
+        rest = after.get(size + 2..)?;
+    }
 }
 
 /// The run as `GET /v1/invoice-runs/{id}` shows it: (status, accounts with an outcome so
@@ -547,8 +564,8 @@ fn api_documents(addr: SocketAddr, id: &str) -> Vec<(String, String, String)> {
     let mut out = Vec::new();
     let mut cursor = String::new();
     loop {
-        let path = format!("/v1/invoice-runs/{id}/invoices?limit=1000{cursor}");
-        let page = poll(120, || try_get(addr, &path)).expect("a page of the run's invoices");
+        let path = format!("/v1/invoice-runs/{id}/invoices?limit=100{cursor}");
+        let page = poll(300, || try_get(addr, &path)).expect("a page of the run's invoices");
         for d in page["items"].as_array().unwrap() {
             out.push((
                 d["accountId"].as_str().unwrap().to_string(),
