@@ -9,6 +9,8 @@
 //! one per document: docs/decisions.md ("PDF packs").
 
 pub use crate::model::documents::*;
+/// The port under its former path.
+pub use crate::ports::DocumentRequestStore;
 
 use crate::error::AppError;
 use crate::error::ConflictCode;

@@ -168,14 +168,17 @@ pub async fn deliver_batch(
         }
         let redeliver = match app.pipeline().try_finalize(run_id).await {
             Ok(Finalizing::Idle) => false,
-            // Another finalizer holds the run. A redelivered message may have been left
-            // by that finalizer's process when it stopped (its claim then runs out
-            // within seconds): it comes back to take over, rather than leave the run to
-            // the sweeper. A first delivery leaves it to the live holder.
+            // Another finalizer holds the run and completes it, or checks again for
+            // this batch's progress before it lets go. A redelivered message may have
+            // been left by that finalizer's process when it stopped (its claim then
+            // runs out within seconds): it comes back to take over, rather than leave
+            // the run to the sweeper. A first delivery leaves it to the live holder.
             Ok(Finalizing::Held) => {
                 indexes.retain(|&i| batch[i].1 > 1);
                 !indexes.is_empty()
             }
+            // This check found accounts missing while progress kept coming.
+            Ok(Finalizing::Again) => true,
             Err(e) => {
                 tracing::warn!(run_id = %run_id, error = %e, "completion check failed; redelivering");
                 true

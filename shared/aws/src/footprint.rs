@@ -11,6 +11,7 @@
 //! per started KB). Documents are not indexed (a run's are found through its outcomes)
 //! and not rewritten when numbered.
 
+use crate::dynamo::{follow_pages, PK, SK};
 use aws_sdk_dynamodb::types::AttributeValue;
 use std::collections::{BTreeMap, HashMap};
 
@@ -56,13 +57,7 @@ pub fn wru(bytes: usize) -> u64 {
 /// The kind of an item from its keys: the key prefixes before the first `#`
 /// (`RUN#…`/`ACCT#…` → `RUN/ACCT`), with the per-run shard partition told apart.
 pub fn kind(pk: &str, sk: &str) -> String {
-    let head = |s: &str| s.split('#').next().unwrap_or_default().to_string();
-    let pk_kind = if pk.starts_with("RUN#") && pk.matches('#').count() >= 2 {
-        "RUN#shard".to_string()
-    } else {
-        head(pk)
-    };
-    format!("{pk_kind}/{}", head(sk))
+    crate::dynamo::item_kind(pk, sk)
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -93,7 +88,7 @@ impl Footprint {
             _ => "",
         };
         let size = item_size(item);
-        let stats = self.kinds.entry(kind(key("pk"), key("sk"))).or_default();
+        let stats = self.kinds.entry(kind(key(PK), key(SK))).or_default();
         stats.items += 1;
         stats.bytes += size as u64;
         stats.max_bytes = stats.max_bytes.max(size as u64);
@@ -138,28 +133,29 @@ impl Footprint {
 /// Scans the whole table (paged) into a [`Footprint`].
 pub async fn scan(client: &aws_sdk_dynamodb::Client, table: &str) -> Result<Footprint, String> {
     let mut footprint = Footprint::default();
-    let mut start: Option<HashMap<String, AttributeValue>> = None;
-    loop {
-        let page = client
+    let send = |_: &Footprint, start| {
+        let request = client
             .scan()
             .table_name(table)
-            .set_exclusive_start_key(start.take())
-            .send()
-            .await
-            .map_err(|e| {
+            .set_exclusive_start_key(start);
+        async move {
+            let page = request.send().await.map_err(|e| {
                 format!(
                     "scan {table}: {}",
                     aws_sdk_dynamodb::error::DisplayErrorContext(e)
                 )
             })?;
-        for item in page.items() {
+            Ok((page.items.unwrap_or_default(), page.last_evaluated_key))
+        }
+    };
+    let page = |footprint: &mut Footprint, items: Vec<HashMap<String, AttributeValue>>| {
+        for item in &items {
             footprint.add(item);
         }
-        match page.last_evaluated_key {
-            Some(key) if !key.is_empty() => start = Some(key),
-            _ => return Ok(footprint),
-        }
-    }
+        Ok::<_, String>(true)
+    };
+    follow_pages(&mut footprint, send, page).await?;
+    Ok(footprint)
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 //! policies) on whatever endpoint the environment names. Idempotent.
 
 use crate::config::{AwsConfig, Clients, DEFAULT_SHARDS};
-use crate::dynamo::{GSI1, GSI1PK, GSI1SK, GSI2, GSI2PK, GSI2SK, PK, SK};
+use crate::dynamo::{Index, PK, SK};
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata};
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
@@ -64,10 +64,13 @@ pub async fn provision(clients: &Clients, names: &Names) -> Result<AwsConfig, St
         .table_name(&table)
         .billing_mode(BillingMode::PayPerRequest)
         .key_schema(key(PK, KeyType::Hash)?)
-        .key_schema(key(SK, KeyType::Range)?)
-        .global_secondary_indexes(gsi(GSI1, GSI1PK, GSI1SK)?)
-        .global_secondary_indexes(gsi(GSI2, GSI2PK, GSI2SK)?);
-    for attr in [PK, SK, GSI1PK, GSI1SK, GSI2PK, GSI2SK] {
+        .key_schema(key(SK, KeyType::Range)?);
+    let mut attrs = vec![PK, SK];
+    for index in Index::ALL {
+        create = create.global_secondary_indexes(gsi(index.name(), index.pk(), index.sk())?);
+        attrs.extend([index.pk(), index.sk()]);
+    }
+    for attr in attrs {
         create = create.attribute_definitions(
             AttributeDefinition::builder()
                 .attribute_name(attr)

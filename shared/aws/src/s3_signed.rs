@@ -40,13 +40,19 @@ impl S3SignedBlobs {
         }
     }
 
+    /// The URL of an operation on the object `key` (the `x-id` query parameter names the
+    /// operation, as the S3 client sends it).
+    fn object_url(&self, key: &str, operation: &str) -> String {
+        format!("{}/{}?x-id={operation}", self.base, encode(key, true))
+    }
+
     /// The URL and headers of the conditional PutObject of `key`.
     pub fn put_request(
         &self,
         key: &str,
         content_type: &str,
     ) -> (String, Vec<(&'static str, String)>) {
-        let url = format!("{}/{}?x-id=PutObject", self.base, encode(key, true));
+        let url = self.object_url(key, "PutObject");
         let headers = vec![
             ("content-type", content_type.to_string()),
             ("if-none-match", "*".to_string()),
@@ -62,7 +68,7 @@ impl S3SignedBlobs {
         key: &str,
         range: Option<String>,
     ) -> (String, Vec<(&'static str, String)>) {
-        let url = format!("{}/{}?x-id=GetObject", self.base, encode(key, true));
+        let url = self.object_url(key, "GetObject");
         (url, range.map(|r| ("range", r)).into_iter().collect())
     }
 

@@ -903,6 +903,61 @@ async fn accounts_list_by_batch_from_a_position(b: Backend) {
         .is_empty());
 }
 
+/// More accounts than one request of the account index returns (500 for listings,
+/// 1,000 for planning), so every listing follows the index from page to page.
+async fn account_listings_read_on_past_one_request_page(b: Backend) {
+    let accounts: Vec<serde_json::Value> = (0..1201)
+        .map(|i| {
+            serde_json::json!({
+                "id": format!("A-{i:04}"), "name": format!("Customer {i}"), "currency": "USD",
+                "billCycleDay": 1, "batch": if i % 2 == 0 { "B1" } else { "B2" }, "taxRate": "0.1"
+            })
+        })
+        .collect();
+    let json = serde_json::json!({ "accounts": accounts });
+    let book = Book::parse(json.to_string().as_bytes()).unwrap();
+    b.app.book.import_book(&book).await.unwrap();
+    let all = b
+        .app
+        .account_listing
+        .list_accounts(None, None, 5000)
+        .await
+        .unwrap();
+    let ids: Vec<String> = all.iter().map(|a| a.id.to_string()).collect();
+    let expected: Vec<String> = (0..1201).map(|i| format!("A-{i:04}")).collect();
+    assert_eq!(ids, expected);
+    let odd = b
+        .app
+        .account_listing
+        .list_accounts(Some("B2"), Some(&aid("A-0100")), 550)
+        .await
+        .unwrap();
+    assert_eq!(odd.len(), 550);
+    assert_eq!(odd[0].id.as_str(), "A-0101");
+    assert_eq!(odd[549].id.as_str(), "A-1199");
+    let filters = Filters {
+        batches: vec!["B1".into()],
+        ..Filters::default()
+    };
+    let page = b
+        .app
+        .book
+        .select_accounts(&filters, None, 600)
+        .await
+        .unwrap();
+    assert_eq!(page.ids.len(), 600);
+    assert_eq!(page.ids[599].as_str(), "A-1198");
+    assert_eq!(page.next.as_deref(), Some("A-1198"));
+    let rest = b
+        .app
+        .book
+        .select_accounts(&filters, page.next.as_deref(), 600)
+        .await
+        .unwrap();
+    let rest: Vec<&str> = rest.ids.iter().map(|a| a.as_str()).collect();
+    assert_eq!(rest, ["A-1200"]);
+}
+
 async fn a_runs_documents_list_by_kind_from_a_position(b: Backend) {
     use billrun_app::catalog::DocumentPosition;
     let mut book = many(6);
@@ -1751,6 +1806,7 @@ conformance!(
     blobs_round_trip,
     runs_list_in_creation_order_with_filters_and_positions,
     accounts_list_by_batch_from_a_position,
+    account_listings_read_on_past_one_request_page,
     a_runs_documents_list_by_kind_from_a_position,
     schedules_and_subscriptions_are_found_by_id_and_items_execute_once,
     templates_are_stored_and_one_is_active,

@@ -18,6 +18,11 @@ impl RunPipeline {
             let Some(run) = self.runs.get_run(run_id).await? else {
                 return Ok(());
             };
+            if run.status == RunStatus::Processing && run.plan.done && run.plan.pages == page + 1 {
+                // The last page again (its check asked to come again, or it stopped
+                // after storing the cursor): the completion check it owes.
+                return self.check_completion(run_id).await;
+            }
             if run.status != RunStatus::Processing || run.plan.done || run.plan.pages > page {
                 return Ok(()); // planned already
             }
@@ -66,7 +71,7 @@ impl RunPipeline {
             .await?;
             info!(run_id = %run_id, page, accounts = count, last = done, "planned a page of accounts");
             if done {
-                self.try_finalize(run_id).await?;
+                self.check_completion(run_id).await?;
             }
             Ok(())
         }

@@ -29,7 +29,7 @@ impl RunPipeline {
         };
         if let Some(added) = self.process_account_of(&run, account_id, round).await? {
             self.runs.add_progress(run_id, &added).await?;
-            self.try_finalize(run_id).await?;
+            self.check_completion(run_id).await?;
         }
         Ok(())
     }
@@ -38,7 +38,7 @@ impl RunPipeline {
     /// messages shares one read of the run record instead of each reading it: that item
     /// is read by every account of a run, and one item takes at most 3,000 reads a
     /// second), without the completion check, which the caller runs once after the
-    /// batch ([`App::try_finalize`]), like the progress it adds ([`RunStore::add_progress`]).
+    /// batch ([`RunPipeline::try_finalize`]), like the progress it adds ([`RunStore::add_progress`]).
     /// `None` when the run is not processing this round (nothing to do, nothing to
     /// check); else the counters this call committed (zero when a redelivery found the
     /// account done).

@@ -10,40 +10,44 @@
 //! | the active template | `TMPL` | `ACTIVE` | `id` |
 //!
 //! Runs list from gsi1 (`RUNS` / `<createdAt>#<id>`), accounts from gsi2 (`ACCOUNTS` /
-//! `<id>`), a run's documents from its gsi1 shards: no new index.
+//! `<id>`), a run's documents through its outcomes (`documents`): no new index.
 
-use super::*;
+use super::client::{Limit, SortKey};
+use super::codec::{decode, entity, get_s, s, Item};
+use super::keys::{self, Index, Key};
+use super::DynamoStore;
+use async_trait::async_trait;
 use billrun_app::catalog::*;
+use billrun_app::error::StoreError;
+use billrun_app::model::{RunRecord, StoredDocument};
+use billrun_app::ports::StoreResult;
 use billrun_domain::book::{Account, InvoiceSchedule};
-use billrun_domain::ids::{ScheduleId, SubscriptionId};
+use billrun_domain::ids::{AccountId, RunId, ScheduleId, SubscriptionId};
 
 /// Items read per query page while filtering.
 const PAGE: usize = 500;
+/// The account a reference item names.
+const ACCOUNT: &str = "account";
+
+/// An item that names the account an entity lives under.
+fn reference(key: Key, account: &AccountId) -> Item {
+    let mut item = key.item();
+    item.insert(ACCOUNT.to_string(), s(account.to_string()));
+    item
+}
 
 pub(super) fn subscription_ref(id: &SubscriptionId, account: &AccountId) -> Item {
-    HashMap::from([
-        (PK.to_string(), s(format!("SUBREF#{id}"))),
-        (SK.to_string(), s("REF")),
-        ("account".to_string(), s(account.to_string())),
-    ])
+    reference(keys::subscription_ref(id), account)
 }
 
 pub(super) fn schedule_ref(id: &ScheduleId, account: &AccountId) -> Item {
-    HashMap::from([
-        (PK.to_string(), s(format!("SCHEDREF#{id}"))),
-        (SK.to_string(), s("REF")),
-        ("account".to_string(), s(account.to_string())),
-    ])
-}
-
-pub(super) fn run_sort(created_at: &chrono::DateTime<chrono::Utc>, id: RunId) -> String {
-    format!("{}#{id}", created_at.to_rfc3339())
+    reference(keys::schedule_ref(id), account)
 }
 
 fn account_of(item: Option<Item>) -> StoreResult<Option<AccountId>> {
     match item {
         None => Ok(None),
-        Some(i) => get_s(&i, "account")
+        Some(i) => get_s(&i, ACCOUNT)
             .map(|a| AccountId::parse(a).map_err(StoreError::Fatal))
             .transpose(),
     }
@@ -58,35 +62,28 @@ impl RunListing for DynamoStore {
         limit: usize,
     ) -> StoreResult<Vec<RunRecord>> {
         // Start after the cursor, or just before the first run created since the bound.
-        let mut from = match (after, filter.created_since) {
-            (Some(a), _) => Some(run_sort(&a.created_at, a.id)),
-            (None, Some(t)) => Some(t.to_rfc3339()),
+        let from = match (after, filter.created_since) {
+            (Some(a), _) => Some(keys::run_sort(&a.created_at, a.id)),
+            (None, Some(t)) => Some(keys::runs_since(&t)),
             (None, None) => None,
         };
+        let sk = match &from {
+            Some(k) => SortKey::After(k, ""),
+            None => SortKey::Any,
+        };
         let mut out = Vec::new();
-        loop {
-            let sk = match &from {
-                Some(k) => SortKey::After(k, ""),
-                None => SortKey::Any,
-            };
-            let items = self
-                .query(Some(GSI1), "RUNS".into(), sk, Some(PAGE))
-                .await?;
-            let exhausted = items.len() < PAGE;
-            for item in &items {
-                from = get_s(item, GSI1SK).map(str::to_string);
+        self.query_each(
+            Some(Index::Gsi1),
+            keys::RUNS.into(),
+            sk,
+            Limit::PagesOf(PAGE),
+            |item| {
                 let run: RunRecord = decode(item)?;
-                if filter.keeps(&run) {
-                    out.push(run);
-                    if out.len() == limit {
-                        return Ok(out);
-                    }
-                }
-            }
-            if exhausted || from.is_none() {
-                return Ok(out);
-            }
-        }
+                Ok(!keep(&mut out, run, |r| filter.keeps(r), limit))
+            },
+        )
+        .await?;
+        Ok(out)
     }
 
     async fn run_by_number(&self, number: u64) -> StoreResult<Option<RunRecord>> {
@@ -118,31 +115,25 @@ impl AccountListing for DynamoStore {
         after: Option<&AccountId>,
         limit: usize,
     ) -> StoreResult<Vec<Account>> {
-        let mut from: Option<String> = after.map(|a| a.to_string());
+        let from: Option<String> = after.map(|a| a.to_string());
+        let sk = match &from {
+            Some(k) => SortKey::After(k, ""),
+            None => SortKey::Any,
+        };
         let mut out = Vec::new();
-        loop {
-            let sk = match &from {
-                Some(k) => SortKey::After(k, ""),
-                None => SortKey::Any,
-            };
-            let items = self
-                .query(Some(GSI2), "ACCOUNTS".into(), sk, Some(PAGE))
-                .await?;
-            let exhausted = items.len() < PAGE;
-            for item in &items {
+        self.query_each(
+            Some(Index::Gsi2),
+            keys::ACCOUNTS.into(),
+            sk,
+            Limit::PagesOf(PAGE),
+            |item| {
                 let a: Account = decode(item)?;
-                from = Some(a.id.to_string());
-                if batch.is_none_or(|b| a.batch.as_deref() == Some(b)) {
-                    out.push(a);
-                    if out.len() == limit {
-                        return Ok(out);
-                    }
-                }
-            }
-            if exhausted {
-                return Ok(out);
-            }
-        }
+                let in_batch = |a: &Account| batch.is_none_or(|b| a.batch.as_deref() == Some(b));
+                Ok(!keep(&mut out, a, in_batch, limit))
+            },
+        )
+        .await?;
+        Ok(out)
     }
 }
 
@@ -156,7 +147,7 @@ impl DocumentListing for DynamoStore {
         limit: usize,
     ) -> StoreResult<Vec<StoredDocument>> {
         let mut from: Option<String> =
-            after.map(|p| doc_sort(p.round, &p.account_id, &p.group_key));
+            after.map(|p| keys::document_sort(p.round, &p.account_id, &p.group_key));
         let mut out = Vec::new();
         let page = limit.clamp(1, PAGE);
         loop {
@@ -181,23 +172,24 @@ impl DocumentListing for DynamoStore {
 #[async_trait]
 impl SubscriptionIndex for DynamoStore {
     async fn subscription_account(&self, id: &SubscriptionId) -> StoreResult<Option<AccountId>> {
-        account_of(self.get(format!("SUBREF#{id}"), "REF").await?)
+        account_of(self.get(&keys::subscription_ref(id)).await?)
     }
 }
 
 #[async_trait]
 impl ScheduleStore for DynamoStore {
     async fn get_schedule(&self, id: &ScheduleId) -> StoreResult<Option<StoredSchedule>> {
-        let Some(account) = account_of(self.get(format!("SCHEDREF#{id}"), "REF").await?)? else {
+        let Some(account) = account_of(self.get(&keys::schedule_ref(id)).await?)? else {
             return Ok(None);
         };
-        let Some(item) = self.get(acct_pk(&account), &format!("SCHED#{id}")).await? else {
+        let Some(item) = self.get(&keys::schedule(&account, id)).await? else {
             return Ok(None);
         };
         let schedule: InvoiceSchedule = decode(&item)?;
         let mut processed: Vec<ProcessedItem> = Vec::new();
+        let items = SortKey::Prefix(keys::PROCESSED_ITEMS);
         for i in self
-            .query(None, format!("ISCH#{id}"), SortKey::Prefix("ITEM#"), None)
+            .query(None, keys::processed_items_pk(id), items, Limit::All)
             .await?
         {
             processed.push(decode(&i)?);
@@ -206,7 +198,8 @@ impl ScheduleStore for DynamoStore {
     }
 
     async fn account_schedules(&self, account: &AccountId) -> StoreResult<Vec<InvoiceSchedule>> {
-        self.query(None, acct_pk(account), SortKey::Prefix("SCHED#"), None)
+        let schedules = SortKey::Prefix(keys::SCHEDULES);
+        self.query(None, keys::account_pk(account), schedules, Limit::All)
             .await?
             .iter()
             .map(decode)
@@ -214,21 +207,16 @@ impl ScheduleStore for DynamoStore {
     }
 
     async fn put_schedule(&self, schedule: &InvoiceSchedule) -> StoreResult<()> {
-        let item = HashMap::from([
-            (PK.to_string(), s(acct_pk(&schedule.account_id))),
-            (SK.to_string(), s(format!("SCHED#{}", schedule.id))),
-            (DATA.to_string(), encode(schedule)?),
-        ]);
+        let item = entity(
+            &keys::schedule(&schedule.account_id, &schedule.id),
+            schedule,
+        )?;
         self.batch_put(vec![item, schedule_ref(&schedule.id, &schedule.account_id)])
             .await
     }
 
     async fn mark_processed(&self, schedule: &ScheduleId, item: &ProcessedItem) -> StoreResult<()> {
-        let record = HashMap::from([
-            (PK.to_string(), s(format!("ISCH#{schedule}"))),
-            (SK.to_string(), s(format!("ITEM#{}", item.item_id))),
-            (DATA.to_string(), encode(item)?),
-        ]);
+        let record = entity(&keys::processed_item(schedule, &item.item_id), item)?;
         self.put(record, Some("attribute_not_exists(pk)"), vec![])
             .await
             .map_err(|e| match e {
@@ -244,7 +232,7 @@ impl ScheduleStore for DynamoStore {
 impl DynamoStore {
     async fn active_template_id(&self) -> StoreResult<Option<String>> {
         Ok(self
-            .get("TMPL".into(), "ACTIVE")
+            .get(&keys::active_template())
             .await?
             .and_then(|i| get_s(&i, "id").map(str::to_string)))
     }
@@ -255,18 +243,14 @@ impl TemplateStore for DynamoStore {
     async fn put_template(&self, template: &DocumentTemplate) -> StoreResult<DocumentTemplate> {
         let mut t = template.clone();
         t.active = false;
-        let item = HashMap::from([
-            (PK.to_string(), s(format!("TMPL#{}", t.id))),
-            (SK.to_string(), s("TMPL")),
-            (DATA.to_string(), encode(&t)?),
-        ]);
+        let item = entity(&keys::template(&t.id), &t)?;
         self.put(item, None, vec![]).await?;
         t.active = self.active_template_id().await?.as_deref() == Some(t.id.as_str());
         Ok(t)
     }
 
     async fn get_template(&self, id: &str) -> StoreResult<Option<DocumentTemplate>> {
-        let Some(item) = self.get(format!("TMPL#{id}"), "TMPL").await? else {
+        let Some(item) = self.get(&keys::template(id)).await? else {
             return Ok(None);
         };
         let mut t: DocumentTemplate = decode(&item)?;
@@ -278,11 +262,8 @@ impl TemplateStore for DynamoStore {
         let Some(mut t) = self.get_template(id).await? else {
             return Ok(None);
         };
-        let item = HashMap::from([
-            (PK.to_string(), s("TMPL")),
-            (SK.to_string(), s("ACTIVE")),
-            ("id".to_string(), s(id)),
-        ]);
+        let mut item = keys::active_template().item();
+        item.insert("id".to_string(), s(id));
         self.put(item, None, vec![]).await?;
         t.active = true;
         Ok(Some(t))
@@ -294,4 +275,13 @@ impl TemplateStore for DynamoStore {
             Some(id) => self.get_template(&id).await,
         }
     }
+}
+
+/// Adds `x` to `out` when `wanted`; answers whether `out` now holds `limit`.
+fn keep<T>(out: &mut Vec<T>, x: T, wanted: impl Fn(&T) -> bool, limit: usize) -> bool {
+    if !wanted(&x) {
+        return false;
+    }
+    out.push(x);
+    out.len() == limit
 }

@@ -15,34 +15,30 @@
 //! a partial record), the cancellation names their items and the rest are recorded in
 //! a transaction of their own.
 
-use super::*;
+use super::codec::{decode, entity, get_s, get_u64, n, s};
+use super::error::{built, canceled, sdk};
+use super::keys;
+use super::DynamoStore;
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::{TransactWriteItem, Update};
 use billrun_app::docgen::*;
-use billrun_domain::ids::DocumentRequestId;
+use billrun_app::error::StoreError;
+use billrun_app::ports::StoreResult;
+use billrun_domain::ids::{DocumentId, DocumentRequestId, RunId};
 
 const GENERATED: &str = "gen";
 const FAILED: &str = "fail";
 /// Documents per transaction: two items each and the counter, within DynamoDB's 100.
 const RECORDS_PER_TRANSACTION: usize = 49;
 
-fn request_pk(id: DocumentRequestId) -> String {
-    format!("DOCREQ#{id}")
-}
-
 #[async_trait]
 impl DocumentRequestStore for DynamoStore {
     async fn create_document_request(&self, request: &DocumentRequest) -> StoreResult<()> {
-        let item = HashMap::from([
-            (PK.to_string(), s(request_pk(request.id))),
-            (SK.to_string(), s("DOCREQ")),
-            (GENERATED.to_string(), n(0)),
-            (FAILED.to_string(), n(0)),
-            (DATA.to_string(), encode(request)?),
-        ]);
-        let latest = HashMap::from([
-            (PK.to_string(), s(run_pk(request.run_id))),
-            (SK.to_string(), s("DOCREQ")),
-            ("id".to_string(), s(request.id.to_string())),
-        ]);
+        let mut item = entity(&keys::document_request(request.id), request)?;
+        item.insert(GENERATED.to_string(), n(0));
+        item.insert(FAILED.to_string(), n(0));
+        let mut latest = keys::latest_document_request(request.run_id).item();
+        latest.insert("id".to_string(), s(request.id.to_string()));
         let items = vec![self.put_new(item)?, self.put_tx(latest, None)?];
         self.transact(items).await.map_err(sdk)
     }
@@ -51,7 +47,7 @@ impl DocumentRequestStore for DynamoStore {
         &self,
         id: DocumentRequestId,
     ) -> StoreResult<Option<(DocumentRequest, u64, u64)>> {
-        match self.get(request_pk(id), "DOCREQ").await? {
+        match self.get(&keys::document_request(id)).await? {
             None => Ok(None),
             Some(item) => Ok(Some((
                 decode(&item)?,
@@ -62,7 +58,7 @@ impl DocumentRequestStore for DynamoStore {
     }
 
     async fn latest_document_request(&self, run: RunId) -> StoreResult<Option<DocumentRequestId>> {
-        match self.get(run_pk(run), "DOCREQ").await? {
+        match self.get(&keys::latest_document_request(run)).await? {
             None => Ok(None),
             Some(item) => get_s(&item, "id")
                 .map(|v| {
@@ -82,7 +78,7 @@ impl DocumentRequestStore for DynamoStore {
     }
 
     async fn document_file(&self, document: DocumentId) -> StoreResult<Option<DocumentFile>> {
-        match self.get(doc_pk(document), "FILE").await? {
+        match self.get(&keys::document_file(document)).await? {
             None => Ok(None),
             Some(item) => Ok(Some(decode(&item)?)),
         }
@@ -110,15 +106,8 @@ impl DynamoStore {
             let mut items = Vec::with_capacity(2 * files.len() + 1);
             let (mut generated, mut failed) = (0u64, 0u64);
             for file in &files {
-                let marker = HashMap::from([
-                    (PK.to_string(), s(request_pk(request))),
-                    (SK.to_string(), s(format!("DOC#{}", file.document_id))),
-                ]);
-                let file_item = HashMap::from([
-                    (PK.to_string(), s(doc_pk(file.document_id))),
-                    (SK.to_string(), s("FILE")),
-                    (DATA.to_string(), encode(*file)?),
-                ]);
+                let marker = keys::recorded_file(request, file.document_id).item();
+                let file_item = entity(&keys::document_file(file.document_id), *file)?;
                 items.push(self.put_new(marker)?);
                 items.push(self.put_tx(file_item, None)?);
                 match file.status {
@@ -131,8 +120,7 @@ impl DynamoStore {
                     .update(built(
                         Update::builder()
                             .table_name(&self.table)
-                            .key(PK, s(request_pk(request)))
-                            .key(SK, s("DOCREQ"))
+                            .set_key(Some(keys::document_request(request).item()))
                             .update_expression("ADD #g :g, #f :f")
                             .condition_expression("attribute_exists(pk)")
                             .expression_attribute_names("#g", GENERATED)
@@ -146,22 +134,9 @@ impl DynamoStore {
             let counter = items.len() - 1;
             let reasons = match self.transact(items).await {
                 Ok(()) => return Ok(files.len() as u64),
-                Err(SdkError::ServiceError(e)) => match e.err() {
-                    TransactWriteItemsError::TransactionCanceledException(c) => {
-                        c.cancellation_reasons().to_vec()
-                    }
-                    _ => {
-                        return Err(StoreError::Transient(format!(
-                            "{}",
-                            DisplayErrorContext(e.err())
-                        )))
-                    }
-                },
-                Err(e) => return Err(sdk(e)),
+                Err(e) => canceled(e)?,
             };
-            let failed_at =
-                |i: usize| reasons.get(i).and_then(|r| r.code()) == Some("ConditionalCheckFailed");
-            if failed_at(counter) {
+            if reasons.failed(counter) {
                 return Err(StoreError::Fatal(format!(
                     "document request {request} does not exist"
                 )));
@@ -169,15 +144,12 @@ impl DynamoStore {
             let before = files.len();
             let mut i = 0;
             files.retain(|_| {
-                let recorded = failed_at(2 * i);
+                let recorded = reasons.failed(2 * i);
                 i += 1;
                 !recorded
             });
             if files.len() == before {
-                let codes: Vec<&str> = reasons.iter().filter_map(|r| r.code()).collect();
-                return Err(StoreError::Transient(format!(
-                    "transaction canceled: {codes:?}"
-                )));
+                return Err(reasons.transient());
             }
         }
         Ok(0)

@@ -9,10 +9,22 @@
 //! A billed mark counts only once its run is in the billing state's `runs`, which the
 //! commit's last transaction (with the outcome) adds; see docs/aws.md.
 
-use super::*;
-use aws_sdk_dynamodb::types::ConditionCheck;
-use billrun_domain::ids::{AdjustmentId, ChargeId, UsageId};
-use billrun_domain::state::StateChange;
+use super::client::{Limit, SortKey, MAX_TRANSACTION};
+use super::codec::{decode, entity, get_s, get_u64, n, s, Item, VER};
+use super::documents::{status_name, NUMBER, STATUS};
+use super::error::{built, canceled, sdk};
+use super::keys::{self, Key, Mark};
+use super::DynamoStore;
+use crate::metrics::bump;
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Put, TransactWriteItem};
+use billrun_app::error::StoreError;
+use billrun_app::model::{AccountCommit, AccountOutcomeRecord, CommitResult, StoredDocument};
+use billrun_app::ports::{RunStore, StoreResult, WatermarkStore};
+use billrun_domain::document::DocumentStatus;
+use billrun_domain::ids::{AccountId, AdjustmentId, ChargeId, DocumentId, RunId, UsageId};
+use billrun_domain::run::{Counters, Outcome};
+use billrun_domain::state::{AccountState, StateChange};
 use std::collections::BTreeSet;
 use std::sync::atomic::Ordering;
 
@@ -39,29 +51,24 @@ pub(super) fn state_runs(item: &Item) -> BTreeSet<String> {
         .unwrap_or_default()
 }
 
-/// The sort key of the billed-mark item a change writes; `None` for a watermark.
-pub(super) fn mark_sk(change: &StateChange) -> Option<String> {
-    match change {
-        StateChange::Usage { usage_id } => Some(format!("MARK#U#{usage_id}")),
-        StateChange::OneTime { charge_id } => Some(format!("MARK#O#{charge_id}")),
-        StateChange::Adjustment { adjustment_id } => Some(format!("MARK#A#{adjustment_id}")),
-        StateChange::Watermark { .. } => None,
-    }
-}
-
 /// Adds a committed billed mark (its item's sort key) to the state.
 pub(super) fn add_mark(state: &mut AccountState, sk: &str) -> StoreResult<()> {
     let bad = |e: String| StoreError::Fatal(format!("corrupt billed mark {sk}: {e}"));
-    if let Some(id) = sk.strip_prefix("MARK#U#") {
-        state.usage_billed.insert(UsageId::parse(id).map_err(bad)?);
-    } else if let Some(id) = sk.strip_prefix("MARK#O#") {
-        state
-            .one_time_billed
-            .insert(ChargeId::parse(id).map_err(bad)?);
-    } else if let Some(id) = sk.strip_prefix("MARK#A#") {
-        state
-            .adjustments_billed
-            .insert(AdjustmentId::parse(id).map_err(bad)?);
+    match keys::parse_mark(sk) {
+        Some(Mark::Usage(id)) => {
+            state.usage_billed.insert(UsageId::parse(id).map_err(bad)?);
+        }
+        Some(Mark::OneTime(id)) => {
+            state
+                .one_time_billed
+                .insert(ChargeId::parse(id).map_err(bad)?);
+        }
+        Some(Mark::Adjustment(id)) => {
+            state
+                .adjustments_billed
+                .insert(AdjustmentId::parse(id).map_err(bad)?);
+        }
+        None => {}
     }
     Ok(())
 }
@@ -69,51 +76,14 @@ pub(super) fn add_mark(state: &mut AccountState, sk: &str) -> StoreResult<()> {
 fn watermarks(changes: &[StateChange]) -> Vec<StateChange> {
     changes
         .iter()
-        .filter(|c| mark_sk(c).is_none())
+        .filter(|c| keys::mark_sk(c).is_none())
         .cloned()
         .collect()
 }
 
-/// What a canceled transaction's reasons say.
-enum Canceled {
-    /// The action at this index failed its condition.
-    Condition(Vec<usize>),
-    Other(String),
-}
-
-fn canceled(
-    e: SdkError<TransactWriteItemsError, aws_sdk_dynamodb::config::http::HttpResponse>,
-) -> Result<Canceled, StoreError> {
-    match e {
-        SdkError::ServiceError(e) => match e.err() {
-            TransactWriteItemsError::TransactionCanceledException(c) => {
-                let reasons = c.cancellation_reasons();
-                let failed: Vec<usize> = reasons
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, r)| r.code() == Some("ConditionalCheckFailed"))
-                    .map(|(i, _)| i)
-                    .collect();
-                if failed.is_empty() {
-                    let codes: Vec<&str> = reasons.iter().filter_map(|r| r.code()).collect();
-                    Ok(Canceled::Other(format!("transaction canceled: {codes:?}")))
-                } else {
-                    Ok(Canceled::Condition(failed))
-                }
-            }
-            other => Err(StoreError::Transient(format!(
-                "{}",
-                DisplayErrorContext(other)
-            ))),
-        },
-        e => Err(sdk(e)),
-    }
-}
-
 /// One splittable action: its item key (the deterministic order) and the action.
 struct Action {
-    pk: String,
-    sk: String,
+    key: Key,
     item: TransactWriteItem,
 }
 
@@ -126,7 +96,7 @@ impl DynamoStore {
     }
 
     pub(super) async fn read_state(&self, account: &AccountId) -> StoreResult<StateRow> {
-        match self.get(acct_pk(account), "STATE").await? {
+        match self.get(&keys::state(account)).await? {
             None => Ok(StateRow {
                 state: AccountState::default(),
                 version: 0,
@@ -142,12 +112,8 @@ impl DynamoStore {
 
     /// The state item as `row` holds it, its version one up.
     fn state_item(&self, account: &AccountId, row: &StateRow) -> StoreResult<Item> {
-        let mut item = HashMap::from([
-            (PK.to_string(), s(acct_pk(account))),
-            (SK.to_string(), s("STATE")),
-            (VER.to_string(), n(row.version + 1)),
-            (DATA.to_string(), encode(&row.state)?),
-        ]);
+        let mut item = entity(&keys::state(account), &row.state)?;
+        item.insert(VER.to_string(), n(row.version + 1));
         if !row.runs.is_empty() {
             item.insert(
                 RUNS.to_string(),
@@ -175,13 +141,6 @@ impl DynamoStore {
         built(p.build())
     }
 
-    fn outcome_key(&self, o: &AccountOutcomeRecord) -> (String, String) {
-        (
-            self.shard_pk(o.run_id, self.shard(&o.account_id)),
-            format!("ACCT#{}", o.account_id),
-        )
-    }
-
     /// The documents and (unless they go inline in the state) billed-mark items of a
     /// commit, in key order.
     fn actions(&self, commit: &AccountCommit, mark_items: bool) -> StoreResult<Vec<Action>> {
@@ -192,12 +151,9 @@ impl DynamoStore {
                 document: d.clone(),
                 round: o.round,
             };
-            let item = HashMap::from([
-                (PK.to_string(), s(doc_pk(d.id))),
-                (SK.to_string(), s("DOC")),
-                (STATUS.to_string(), s(status_name(d.status))),
-                (DATA.to_string(), encode(&stored)?),
-            ]);
+            let key = keys::document(d.id);
+            let mut item = entity(&key, &stored)?;
+            item.insert(STATUS.to_string(), s(status_name(d.status)));
             // The id is derived from (run, account, group key): only this account's
             // commit in this run writes it, and never once numbered (numbering follows
             // the outcome, and every chunk checks that the outcome is absent).
@@ -210,18 +166,16 @@ impl DynamoStore {
                     .build(),
             )?;
             out.push(Action {
-                pk: doc_pk(d.id),
-                sk: "DOC".into(),
+                key,
                 item: TransactWriteItem::builder().put(put).build(),
             });
         }
         for c in o.changes.iter().filter(|_| mark_items) {
-            let Some(sk) = mark_sk(c) else { continue };
-            let item = HashMap::from([
-                (PK.to_string(), s(acct_pk(&o.account_id))),
-                (SK.to_string(), s(sk.clone())),
-                (BY.to_string(), s(o.run_id.to_string())),
-            ]);
+            let Some(key) = keys::mark(&o.account_id, c) else {
+                continue;
+            };
+            let mut item = key.item();
+            item.insert(BY.to_string(), s(o.run_id.to_string()));
             // Not billed, or billed by this run (an earlier attempt of this commit).
             let put = built(
                 Put::builder()
@@ -233,49 +187,38 @@ impl DynamoStore {
                     .build(),
             )?;
             out.push(Action {
-                pk: acct_pk(&o.account_id),
-                sk,
+                key,
                 item: TransactWriteItem::builder().put(put).build(),
             });
         }
-        out.sort_by(|a, b| (&a.pk, &a.sk).cmp(&(&b.pk, &b.sk)));
+        out.sort_by(|a, b| a.key.cmp(&b.key));
         Ok(out)
     }
 
     /// The pending records of earlier attempts of this account's commit: (their sort
     /// keys, the item keys they list).
-    async fn pending(
-        &self,
-        o: &AccountOutcomeRecord,
-    ) -> StoreResult<(Vec<String>, Vec<(String, String)>)> {
-        let (pk, _) = self.outcome_key(o);
-        let prefix = format!("PEND#{}#", o.account_id);
-        let items = self.query(None, pk, SortKey::Prefix(&prefix), None).await?;
+    async fn pending(&self, o: &AccountOutcomeRecord) -> StoreResult<(Vec<String>, Vec<Key>)> {
+        let pk = self.outcome_key(o.run_id, &o.account_id).pk;
+        let prefix = keys::pending_prefix(&o.account_id);
+        let items = self
+            .query(None, pk, SortKey::Prefix(&prefix), Limit::All)
+            .await?;
         let mut sks = Vec::with_capacity(items.len());
-        let mut keys = Vec::new();
+        let mut listed = Vec::new();
         for item in &items {
-            sks.push(get_s(item, SK).unwrap_or_default().to_string());
-            let listed: Vec<(String, String)> = decode(item)?;
-            keys.extend(listed);
+            sks.push(Key::of(item).sk);
+            let pairs: Vec<(String, String)> = decode(item)?;
+            listed.extend(pairs.into_iter().map(|(pk, sk)| Key { pk, sk }));
         }
-        Ok((sks, keys))
+        Ok((sks, listed))
     }
 
     /// Deletes what an earlier attempt wrote and this one does not: documents not yet
     /// numbered, billed marks of this run.
-    async fn drop_stale(
-        &self,
-        o: &AccountOutcomeRecord,
-        stale: Vec<(String, String)>,
-    ) -> StoreResult<()> {
-        for (pk, sk) in stale {
-            let mut req = self
-                .client
-                .delete_item()
-                .table_name(&self.table)
-                .key(PK, s(pk))
-                .key(SK, s(sk.clone()));
-            req = if sk == "DOC" {
+    async fn drop_stale(&self, o: &AccountOutcomeRecord, stale: Vec<Key>) -> StoreResult<()> {
+        for key in stale {
+            let req = self.delete(&key);
+            let req = if keys::is_document(&key) {
                 req.condition_expression("attribute_not_exists(#n)")
                     .expression_attribute_names("#n", NUMBER)
             } else {
@@ -283,7 +226,6 @@ impl DynamoStore {
                     .expression_attribute_names("#by", BY)
                     .expression_attribute_values(":run", s(o.run_id.to_string()))
             };
-            bump(&self.metrics.dynamodb_writes);
             match req.send().await.map_err(sdk) {
                 Ok(_) | Err(StoreError::Conflict(_)) => {}
                 Err(e) => return Err(e),
@@ -302,26 +244,27 @@ impl DynamoStore {
     ) -> StoreResult<bool> {
         match self.transact(items).await {
             Ok(()) => Ok(false),
-            Err(e) => match canceled(e)? {
-                Canceled::Condition(failed) if failed.contains(&0) => Ok(true),
-                Canceled::Condition(_) => Err(StoreError::Conflict(conflict())),
-                Canceled::Other(m) => Err(StoreError::Transient(m)),
-            },
+            Err(e) => {
+                let c = canceled(e)?;
+                if c.failed(0) {
+                    Ok(true)
+                } else if !c.conditions.is_empty() {
+                    Err(StoreError::Conflict(conflict()))
+                } else {
+                    Err(c.transient())
+                }
+            }
         }
     }
 
     async fn delete_pending(&self, o: &AccountOutcomeRecord, sks: &[String]) -> StoreResult<()> {
-        let (pk, _) = self.outcome_key(o);
+        let pk = self.outcome_key(o.run_id, &o.account_id).pk;
         for sk in sks {
-            bump(&self.metrics.dynamodb_writes);
-            self.client
-                .delete_item()
-                .table_name(&self.table)
-                .key(PK, s(pk.clone()))
-                .key(SK, s(sk.clone()))
-                .send()
-                .await
-                .map_err(sdk)?;
+            let key = Key {
+                pk: pk.clone(),
+                sk: sk.clone(),
+            };
+            self.delete(&key).send().await.map_err(sdk)?;
         }
         Ok(())
     }
@@ -337,13 +280,8 @@ impl WatermarkStore for DynamoStore {
     /// record their keys. Every early action is idempotent for this (run, account).
     async fn commit_account(&self, commit: &AccountCommit) -> StoreResult<CommitResult> {
         let o = &commit.outcome;
-        let (outcome_pk, outcome_sk) = self.outcome_key(o);
-        let outcome_item = HashMap::from([
-            (PK.to_string(), s(outcome_pk.clone())),
-            (SK.to_string(), s(outcome_sk.clone())),
-            (DATA.to_string(), encode(o)?),
-        ]);
-        let mut last: Vec<TransactWriteItem> = vec![self.put_new(outcome_item)?];
+        let outcome_key = self.outcome_key(o.run_id, &o.account_id);
+        let mut last: Vec<TransactWriteItem> = vec![self.put_new(entity(&outcome_key, o)?)?];
         let mut mark_items = true;
         if !o.changes.is_empty() {
             let mut row = self.read_state(&o.account_id).await?;
@@ -385,15 +323,8 @@ impl WatermarkStore for DynamoStore {
         let mut pending_sks = Vec::new();
         if !head.is_empty() || o.outcome == Outcome::Failed {
             let (sks, keys) = self.pending(o).await?;
-            let now: BTreeSet<(&str, &str)> = head
-                .iter()
-                .chain(tail.iter())
-                .map(|a| (a.pk.as_str(), a.sk.as_str()))
-                .collect();
-            let stale: Vec<(String, String)> = keys
-                .into_iter()
-                .filter(|(p, s)| !now.contains(&(p.as_str(), s.as_str())))
-                .collect();
+            let now: BTreeSet<&Key> = head.iter().chain(tail.iter()).map(|a| &a.key).collect();
+            let stale: Vec<Key> = keys.into_iter().filter(|k| !now.contains(k)).collect();
             self.drop_stale(o, stale).await?;
             pending_sks = sks;
         }
@@ -411,21 +342,20 @@ impl WatermarkStore for DynamoStore {
             let check = built(
                 ConditionCheck::builder()
                     .table_name(&self.table)
-                    .key(PK, s(outcome_pk.clone()))
-                    .key(SK, s(outcome_sk.clone()))
+                    .set_key(Some(outcome_key.item()))
                     .condition_expression("attribute_not_exists(pk)")
                     .build(),
             )?;
-            let keys: Vec<(&str, &str)> = chunk
+            let listed: Vec<(&str, &str)> = chunk
                 .iter()
-                .map(|a| (a.pk.as_str(), a.sk.as_str()))
+                .map(|a| (a.key.pk.as_str(), a.key.sk.as_str()))
                 .collect();
-            let pend_sk = format!("PEND#{}#{i:05}", o.account_id);
-            let pend = HashMap::from([
-                (PK.to_string(), s(outcome_pk.clone())),
-                (SK.to_string(), s(pend_sk.clone())),
-                (DATA.to_string(), encode(&keys)?),
-            ]);
+            let pend_sk = keys::pending_sk(&o.account_id, i);
+            let pend_key = Key {
+                pk: outcome_key.pk.clone(),
+                sk: pend_sk.clone(),
+            };
+            let pend = entity(&pend_key, &listed)?;
             let mut items = vec![
                 TransactWriteItem::builder().condition_check(check).build(),
                 self.put_tx(pend, None)?,
@@ -477,43 +407,42 @@ impl WatermarkStore for DynamoStore {
             // billed mark is either inline or an item, never both); the rest are items.
             let (moved, items): (Vec<StateChange>, Vec<StateChange>) =
                 o.changes.iter().cloned().partition(|c| {
-                    mark_sk(c).is_none() || row.state.check_revert(std::slice::from_ref(c)).is_ok()
+                    keys::mark_sk(c).is_none()
+                        || row.state.check_revert(std::slice::from_ref(c)).is_ok()
                 });
             row.state.check_revert(&moved).map_err(|e| {
                 StoreError::Superseded(format!("account {}: {}", o.account_id, e.0))
             })?;
-            let held: Vec<String> = items.iter().filter_map(mark_sk).collect();
-            let pk = acct_pk(&o.account_id);
-            let keys = held.iter().map(|m| (pk.clone(), m.as_str())).collect();
-            for item in self.batch_get(keys).await? {
+            let held = items
+                .iter()
+                .filter_map(|c| keys::mark(&o.account_id, c))
+                .collect();
+            for item in self.batch_get(held).await? {
                 if get_s(&item, BY) != Some(by.as_str()) {
                     return Err(StoreError::Superseded(format!(
                         "account {}: a later run has billed {} since",
                         o.account_id,
-                        get_s(&item, SK).unwrap_or_default()
+                        get_s(&item, keys::SK).unwrap_or_default()
                     )));
                 }
             }
             // Every mark's item of this run goes, inline ones too: an attempt of the
             // commit that wrote items and then crashed may have been redone inline.
-            let marks: Vec<String> = o.changes.iter().filter_map(mark_sk).collect();
+            let marks: Vec<Key> = o
+                .changes
+                .iter()
+                .filter_map(|c| keys::mark(&o.account_id, c))
+                .collect();
             states.push((o, row, moved, marks));
         }
         for (o, mut row, moved, marks) in states {
-            let pk = acct_pk(&o.account_id);
-            let stale = marks.into_iter().map(|m| (pk.clone(), m)).collect();
-            self.drop_stale(o, stale).await?;
+            self.drop_stale(o, marks).await?;
             row.state.revert(&moved);
             row.runs.remove(&by);
             let mut marked = o.clone();
             marked.changes.clear();
             marked.reason = Some("reverted".into());
-            let (opk, osk) = self.outcome_key(o);
-            let outcome_item = HashMap::from([
-                (PK.to_string(), s(opk)),
-                (SK.to_string(), s(osk)),
-                (DATA.to_string(), encode(&marked)?),
-            ]);
+            let outcome_item = entity(&self.outcome_key(o.run_id, &o.account_id), &marked)?;
             let items = vec![
                 TransactWriteItem::builder()
                     .put(self.state_put(&o.account_id, &row)?)
@@ -537,14 +466,8 @@ impl WatermarkStore for DynamoStore {
             let Some(last) = page.last() else { break };
             after = Some(last.account_id.clone());
             for o in page.into_iter().filter(|o| o.outcome == Outcome::Failed) {
-                let k = self.shard(&o.account_id);
                 // One item: a conditional delete, not a transaction (2 WRU for 1).
-                bump(&self.metrics.dynamodb_writes);
-                self.client
-                    .delete_item()
-                    .table_name(&self.table)
-                    .key(PK, s(self.shard_pk(run, k)))
-                    .key(SK, s(format!("ACCT#{}", o.account_id)))
+                self.delete(&self.outcome_key(run, &o.account_id))
                     .condition_expression("attribute_exists(pk)")
                     .send()
                     .await

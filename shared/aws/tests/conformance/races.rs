@@ -116,43 +116,71 @@ async fn assert_whole(
     r.status
 }
 
+/// What one trial starts from: the run, completed, and the state around it.
+struct Trial {
+    req: RunRequest,
+    run: RunId,
+    before: BTreeMap<String, AccountState>,
+    billed: BTreeMap<String, AccountState>,
+    docs: Vec<Document>,
+}
+
+/// Runs trial `trial`'s month to its end (expecting `status`), then sends `racers(trial)`
+/// cancels and as many `other` commands at once. Each cancel may be refused with
+/// `run_transition_in_progress` or `cancel_refusal`, each other command with
+/// `run_transition_in_progress` or `other_refusal`.
+async fn race<F, Fut>(
+    b: &Backend,
+    book: &Book,
+    trial: usize,
+    status: RunStatus,
+    other: F,
+    refusals: (ConflictCode, ConflictCode),
+) -> Trial
+where
+    F: Fn(billrun_app::App, RunId) -> Fut,
+    Fut: std::future::Future<Output = Result<RunRecord, AppError>>,
+{
+    let req = request(&month(trial));
+    let before = states(b, book).await;
+    let run = run_to_end(b, req.clone()).await;
+    assert_eq!(run.status, status);
+    let billed = states(b, book).await;
+    let docs = b.app.queries().all_documents(run.id).await.unwrap();
+    let n = racers(trial);
+    let calls = (0..2 * n).map(|i| {
+        let app = b.app.clone();
+        let other = &other;
+        async move {
+            if i % 2 == 0 {
+                (true, app.pipeline().cancel_run(run.id).await)
+            } else {
+                (false, other(app, run.id).await)
+            }
+        }
+    });
+    for (cancel, r) in join_all(calls).await {
+        let refusal = if cancel { refusals.0 } else { refusals.1 };
+        assert_refused(&r, &[ConflictCode::RunTransitionInProgress, refusal]);
+    }
+    Trial {
+        req,
+        run: run.id,
+        before,
+        billed,
+        docs,
+    }
+}
+
 pub(crate) async fn cancels_and_posts_racing_on_a_completed_run_end_whole(b: Backend) {
     let book = many(ACCOUNTS);
     b.app.book.import_book(&book).await.unwrap();
     let mut ends = BTreeMap::new();
     for trial in 0..TRIALS {
-        let req = request(&month(trial));
-        let before = states(&b, &book).await;
-        let run = run_to_end(&b, req.clone()).await;
-        assert_eq!(run.status, RunStatus::Completed);
-        let billed = states(&b, &book).await;
-        let docs = b.app.queries().all_documents(run.id).await.unwrap();
-        let n = racers(trial);
-        let calls = (0..2 * n).map(|i| {
-            let app = b.app.clone();
-            async move {
-                if i % 2 == 0 {
-                    (true, app.pipeline().cancel_run(run.id).await)
-                } else {
-                    (false, app.pipeline().post_run(run.id).await)
-                }
-            }
-        });
-        for (cancel, r) in join_all(calls).await {
-            let allowed: &[ConflictCode] = if cancel {
-                &[
-                    ConflictCode::RunTransitionInProgress,
-                    ConflictCode::RunPosted,
-                ]
-            } else {
-                &[
-                    ConflictCode::RunTransitionInProgress,
-                    ConflictCode::RunNotCompleted,
-                ]
-            };
-            assert_refused(&r, allowed);
-        }
-        let end = assert_whole(&b, &book, run.id, &req, &before, &billed, &docs).await;
+        let post = |app: billrun_app::App, id| async move { app.pipeline().post_run(id).await };
+        let refusals = (ConflictCode::RunPosted, ConflictCode::RunNotCompleted);
+        let t = race(&b, &book, trial, RunStatus::Completed, post, refusals).await;
+        let end = assert_whole(&b, &book, t.run, &t.req, &t.before, &t.billed, &t.docs).await;
         *ends.entry(format!("{end:?}")).or_insert(0) += 1;
     }
     eprintln!("cancel vs post, {TRIALS} trials: {ends:?}");
@@ -165,59 +193,45 @@ pub(crate) async fn a_cancel_racing_retry_failed_ends_whole(b: Backend) {
     b.app.book.import_book(&book).await.unwrap();
     let mut ends = BTreeMap::new();
     for trial in 0..TRIALS / 2 {
-        let req = request(&month(trial));
-        let before = states(&b, &book).await;
-        let run = run_to_end(&b, req.clone()).await;
-        assert_eq!(run.status, RunStatus::CompletedWithErrors);
-        let billed = states(&b, &book).await;
-        let docs = b.app.queries().all_documents(run.id).await.unwrap();
-        let n = racers(trial);
-        let calls = (0..2 * n).map(|i| {
-            let app = b.app.clone();
-            async move {
-                if i % 2 == 0 {
-                    (true, app.pipeline().cancel_run(run.id).await)
-                } else {
-                    (false, app.pipeline().retry_failed(run.id).await)
-                }
-            }
-        });
-        for (cancel, r) in join_all(calls).await {
-            let allowed: &[ConflictCode] = if cancel {
-                &[
-                    ConflictCode::RunTransitionInProgress,
-                    ConflictCode::RunProcessing,
-                ]
-            } else {
-                &[
-                    ConflictCode::RunTransitionInProgress,
-                    ConflictCode::RunHasNoFailures,
-                ]
-            };
-            assert_refused(&r, allowed);
-        }
-        let r = b.app.queries().get_run(run.id).await.unwrap();
+        let retry =
+            |app: billrun_app::App, id| async move { app.pipeline().retry_failed(id).await };
+        let refusals = (ConflictCode::RunProcessing, ConflictCode::RunHasNoFailures);
+        let t = race(
+            &b,
+            &book,
+            trial,
+            RunStatus::CompletedWithErrors,
+            retry,
+            refusals,
+        )
+        .await;
+        let (run, req, before, billed, docs) = (t.run, &t.req, &t.before, &t.billed, &t.docs);
+        let r = b.app.queries().get_run(run).await.unwrap();
         let end = if r.status == RunStatus::Canceled {
             assert_eq!(r.round, 0, "a refused retry started no round");
-            assert_whole(&b, &book, run.id, &req, &before, &billed, &docs).await
+            assert_whole(&b, &book, run, req, before, billed, docs).await
         } else {
             // The retry won: the refused cancel reverted nothing and canceled nothing;
             // the account still fails, so the run ends with errors again.
             assert_eq!(r.round, 1);
-            b.finish(run.id).await;
-            let r = b.app.queries().get_run(run.id).await.unwrap();
+            b.finish(run).await;
+            let r = b.app.queries().get_run(run).await.unwrap();
             assert_eq!(
                 (r.status, r.transition),
                 (RunStatus::CompletedWithErrors, None)
             );
-            assert_eq!(states(&b, &book).await, billed, "a refused cancel reverted");
-            let now = b.app.queries().all_documents(run.id).await.unwrap();
+            assert_eq!(
+                &states(&b, &book).await,
+                billed,
+                "a refused cancel reverted"
+            );
+            let now = b.app.queries().all_documents(run).await.unwrap();
             assert!(now.iter().all(|d| d.status != DocumentStatus::Canceled));
-            assert_eq!(lines_and_totals(&now), lines_and_totals(&docs));
-            b.app.pipeline().post_run(run.id).await.unwrap();
+            assert_eq!(lines_and_totals(&now), lines_and_totals(docs));
+            b.app.pipeline().post_run(run).await.unwrap();
             r.status
         };
-        let failed = b.app.runs.outcome(run.id, &aid("A-01")).await.unwrap();
+        let failed = b.app.runs.outcome(run, &aid("A-01")).await.unwrap();
         assert!(failed.is_some() || end == RunStatus::Canceled);
         *ends.entry(format!("{end:?}")).or_insert(0) += 1;
     }
