@@ -69,6 +69,15 @@ pub struct FinalizeState {
     /// then on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub counters: Option<Counters>,
+    /// How far the progress is known to lead the outcomes (progress reported twice):
+    /// the most any count of this round found. The next count is worth making only once
+    /// the progress reaches the selected accounts plus this.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub excess: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

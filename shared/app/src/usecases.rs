@@ -35,22 +35,37 @@ pub enum Finalizing {
     /// Nothing more for this check to do: the run is not complete, was finalized (by
     /// this check or another), or left Processing.
     Idle,
-    /// Another finalizer's claim holds the run. `counting`: it is still counting the
-    /// outcomes, and may have read them before this check's commits landed (the
-    /// progress can lead the outcomes), so it may find an account missing and let go:
-    /// the check must come again. Otherwise it has counted every account and is
-    /// numbering: it completes the run. If it stopped (a crash), its claim runs out
-    /// after [`FINALIZE_LEASE`] and the next check takes over, so a redelivered message
-    /// comes again rather than being acknowledged.
-    Held { counting: bool },
+    /// Another finalizer's claim holds the run: it completes the run, or finds an
+    /// account missing and, before it lets go, checks whether progress came meanwhile
+    /// (see [`Finalizing::Again`]), so a first delivery leaves the run to it. If it
+    /// stopped (a crash), its claim runs out after [`FINALIZE_LEASE`] and the next check
+    /// takes over: a redelivered message (maybe the stopped finalizer's own) comes again
+    /// rather than being acknowledged.
+    Held,
+    /// This check counted, found accounts missing, and the progress that came during
+    /// its counts says they may have landed since: the check must come again.
+    Again,
 }
 
 /// What [`App::number_documents`] found.
 enum Numbering {
     Done(Box<(FinalizeState, NumberBlock)>),
-    Held { counting: bool },
+    Held,
+    Again,
     Idle,
 }
+
+/// What an exact count of a round found.
+enum Count {
+    /// Every selected account has an outcome: the counters and the round's block.
+    Complete(Counters, NumberBlock),
+    /// Accounts are missing: the outcomes counted.
+    Missing(Counters),
+}
+
+/// How many times one check counts again when progress came during its count.
+const RECOUNTS: u32 = 3;
+
 /// How often an optimistic run update is retried.
 const RUN_UPDATE_ATTEMPTS: usize = 16;
 
@@ -319,6 +334,11 @@ impl App {
             let Some(run) = self.runs.get_run(run_id).await? else {
                 return Ok(());
             };
+            if run.status == RunStatus::Processing && run.plan.done && run.plan.pages == page + 1 {
+                // The last page again (its check asked to come again, or it stopped
+                // after storing the cursor): the completion check it owes.
+                return self.check_completion(run_id).await;
+            }
             if run.status != RunStatus::Processing || run.plan.done || run.plan.pages > page {
                 return Ok(()); // planned already
             }
@@ -367,7 +387,7 @@ impl App {
             .await?;
             info!(run_id = %run_id, page, accounts = count, last = done, "planned a page of accounts");
             if done {
-                self.try_finalize(run_id).await?;
+                self.check_completion(run_id).await?;
             }
             Ok(())
         }
@@ -388,9 +408,20 @@ impl App {
         };
         if let Some(added) = self.process_account_of(&run, account_id, round).await? {
             self.runs.add_progress(run_id, &added).await?;
-            self.try_finalize(run_id).await?;
+            self.check_completion(run_id).await?;
         }
         Ok(())
+    }
+
+    /// A message's completion check: [`Finalizing::Again`] fails the message so that it
+    /// is delivered again and checks again.
+    async fn check_completion(&self, run_id: RunId) -> Result<(), AppError> {
+        match self.try_finalize(run_id).await? {
+            Finalizing::Again => Err(AppError::Transient(
+                "accounts were missing while progress came; checking again".into(),
+            )),
+            Finalizing::Idle | Finalizing::Held => Ok(()),
+        }
     }
 
     /// Rates and commits one account of `run` as the caller read it (a batch of account
@@ -587,23 +618,25 @@ impl App {
         if run.status != RunStatus::Processing || !run.plan.done || run.transition.is_some() {
             return Ok(Finalizing::Idle);
         }
-        let counted = run
-            .finalize
-            .as_ref()
-            .is_some_and(|f| f.round == run.round && f.counters.is_some());
+        let this_round = run.finalize.as_ref().filter(|f| f.round == run.round);
+        let counted = this_round.is_some_and(|f| f.counters.is_some());
         // A worker's check after each batch reads the progress, which is cheap; the exact
         // count reads every outcome, so it is made once the progress says it is worth it
-        // (or the sweeper asks), under the finalization claim.
+        // (or the sweeper asks), under the finalization claim. The progress can lead the
+        // outcomes (an add retried after it landed, a redelivery reporting again) by at
+        // least the excess an earlier count found, so it is worth it only past that.
         if !counted && now.is_none() {
             let progress = self.runs.progress(run_id).await?;
-            if progress.accounted_for() < progress.accounts_selected {
+            let excess = this_round.map_or(0, |f| f.excess);
+            if progress.accounted_for() < progress.accounts_selected.saturating_add(excess) {
                 return Ok(Finalizing::Idle);
             }
         }
         let round = run.round;
         let (progress, block) = match self.number_documents(run_id, round, now).await? {
             Numbering::Done(done) => *done,
-            Numbering::Held { counting } => return Ok(Finalizing::Held { counting }),
+            Numbering::Held => return Ok(Finalizing::Held),
+            Numbering::Again => return Ok(Finalizing::Again),
             // Not complete yet, or the run moved on.
             Numbering::Idle => return Ok(Finalizing::Idle),
         };
@@ -651,16 +684,13 @@ impl App {
         Ok(Finalizing::Idle)
     }
 
-    /// Counts the run exactly and reserves the round's block: `None` while an account
-    /// of the run has no outcome yet.
-    async fn count_round(
-        &self,
-        run: &RunRecord,
-    ) -> Result<Option<(Counters, NumberBlock)>, AppError> {
+    /// Counts the run exactly and, once every account of the run has an outcome,
+    /// reserves the round's block.
+    async fn count_round(&self, run: &RunRecord) -> Result<Count, AppError> {
         let run_id = run.id;
         let counters = self.runs.counters(run_id).await?;
         if counters.accounted_for() < counters.accounts_selected {
-            return Ok(None);
+            return Ok(Count::Missing(counters));
         }
         if !counters.reconciles() {
             return Err(AppError::Internal(format!(
@@ -698,7 +728,7 @@ impl App {
                 run.round, block.invoices, block.credit_memos
             )));
         }
-        Ok(Some((counters, block)))
+        Ok(Count::Complete(counters, block))
     }
 
     /// Under a claim stored on the run: counts the run exactly, reserves the round's
@@ -715,6 +745,7 @@ impl App {
     ) -> Result<Numbering, AppError> {
         let limit = self.finalize_page_size.max(1);
         let me = uuid::Uuid::new_v4().to_string();
+        let mut recounts = 0;
         loop {
             let run = self.get_run(run_id).await?;
             if run.status != RunStatus::Processing || run.round != round {
@@ -744,11 +775,7 @@ impl App {
             match &at.lease {
                 // Another finalizer holds the run: it completes it (or, if it stops, its
                 // claim runs out and the next check — a redelivery, the sweeper — resumes).
-                Some(l) if l.holder != me && l.until > now => {
-                    return Ok(Numbering::Held {
-                        counting: at.counters.is_none(),
-                    })
-                }
+                Some(l) if l.holder != me && l.until > now => return Ok(Numbering::Held),
                 Some(l) if l.holder == me => {}
                 _ => {
                     let mut claimed = at.clone();
@@ -765,11 +792,31 @@ impl App {
                 until: self.clock.now() + FINALIZE_LEASE,
             });
             if at.counters.is_none() {
+                // Read before the count: what it says beyond the outcomes counted after
+                // is progress reported twice (an account reports only once committed).
+                let before = match self.runs.progress(run_id).await {
+                    Ok(p) => p.accounted_for(),
+                    Err(e) => return Err(self.release_claim(run_id, &me, e.into()).await),
+                };
                 let (counters, block) = match self.count_round(&run).await {
-                    Ok(Some(counted)) => counted,
-                    Ok(None) => {
-                        self.release(run_id, &me).await?;
-                        return Ok(Numbering::Idle);
+                    Ok(Count::Complete(counters, block)) => (counters, block),
+                    Ok(Count::Missing(counted)) => {
+                        let excess = at
+                            .excess
+                            .max(before.saturating_sub(counted.accounted_for()));
+                        self.release_counted(run_id, &me, excess).await?;
+                        // A commit that landed after the count reported its progress
+                        // before its check found this claim (and left the run to it):
+                        // the progress read now shows it.
+                        let after = self.runs.progress(run_id).await?;
+                        if after.accounted_for() < after.accounts_selected.saturating_add(excess) {
+                            return Ok(Numbering::Idle);
+                        }
+                        if recounts < RECOUNTS {
+                            recounts += 1;
+                            continue;
+                        }
+                        return Ok(Numbering::Again);
                     }
                     Err(e) => return Err(self.release_claim(run_id, &me, e).await),
                 };
@@ -782,6 +829,7 @@ impl App {
                     done: false,
                     lease,
                     counters: Some(counters),
+                    excess: at.excess,
                 };
                 self.store_finalize(run_id, &run, next).await?;
                 continue;
@@ -848,9 +896,16 @@ impl App {
 
     /// Gives up this finalizer's claim, if it still holds it.
     async fn release(&self, run_id: RunId, me: &str) -> Result<(), AppError> {
+        self.release_counted(run_id, me, 0).await
+    }
+
+    /// Gives up this finalizer's claim, if it still holds it, after a count that found
+    /// accounts missing and the progress leading the outcomes by at least `excess`.
+    async fn release_counted(&self, run_id: RunId, me: &str, excess: u64) -> Result<(), AppError> {
         self.modify_run(run_id, |r| match &mut r.finalize {
             Some(f) if f.lease.as_ref().is_some_and(|l| l.holder == me) => {
                 f.lease = None;
+                f.excess = f.excess.max(excess);
                 Ok(true)
             }
             _ => Ok(false),
