@@ -275,30 +275,64 @@ mod tests {
     use billrun_domain::run::{Counters, RunStatus};
     use std::sync::atomic::{AtomicUsize, Ordering};
 
-    /// The memory run store, counting reads of run records.
-    struct CountingRuns(Arc<MemoryStore>, AtomicUsize);
+    /// The memory run store, counting reads of run records and exact counts, with a
+    /// progress of its own when a test makes it lead the outcomes (as a redelivery
+    /// reporting a committed account again does).
+    struct CountingRuns {
+        store: Arc<MemoryStore>,
+        reads: AtomicUsize,
+        counts: AtomicUsize,
+        progress: Option<std::sync::Mutex<Counters>>,
+    }
+
+    impl CountingRuns {
+        fn new(store: Arc<MemoryStore>, progress: Option<Counters>) -> Self {
+            CountingRuns {
+                store,
+                reads: AtomicUsize::new(0),
+                counts: AtomicUsize::new(0),
+                progress: progress.map(std::sync::Mutex::new),
+            }
+        }
+    }
 
     #[async_trait::async_trait]
     impl RunStore for CountingRuns {
         async fn create_run(&self, run: RunRecord) -> StoreResult<Created> {
-            self.0.create_run(run).await
+            self.store.create_run(run).await
         }
         async fn get_run(&self, id: RunId) -> StoreResult<Option<RunRecord>> {
-            self.1.fetch_add(1, Ordering::SeqCst);
-            self.0.get_run(id).await
+            self.reads.fetch_add(1, Ordering::SeqCst);
+            self.store.get_run(id).await
         }
         async fn update_run(&self, run: &RunRecord) -> StoreResult<()> {
-            self.0.update_run(run).await
+            self.store.update_run(run).await
         }
         async fn counters(&self, id: RunId) -> StoreResult<Counters> {
-            self.0.counters(id).await
+            self.counts.fetch_add(1, Ordering::SeqCst);
+            self.store.counters(id).await
+        }
+        async fn progress(&self, id: RunId) -> StoreResult<Counters> {
+            let selected = self.store.counters(id).await?;
+            let Some(progress) = &self.progress else {
+                return Ok(selected);
+            };
+            let mut p = progress.lock().unwrap().clone();
+            p.accounts_selected = selected.accounts_selected;
+            Ok(p)
+        }
+        async fn add_progress(&self, _id: RunId, added: &Counters) -> StoreResult<()> {
+            if let Some(progress) = &self.progress {
+                progress.lock().unwrap().merge(added, 1);
+            }
+            Ok(())
         }
         async fn outcome(
             &self,
             run: RunId,
             account: &AccountId,
         ) -> StoreResult<Option<AccountOutcomeRecord>> {
-            self.0.outcome(run, account).await
+            self.store.outcome(run, account).await
         }
         async fn outcomes(
             &self,
@@ -306,7 +340,7 @@ mod tests {
             after: Option<&AccountId>,
             limit: usize,
         ) -> StoreResult<Vec<AccountOutcomeRecord>> {
-            self.0.outcomes(run, after, limit).await
+            self.store.outcomes(run, after, limit).await
         }
     }
 
@@ -444,13 +478,13 @@ mod tests {
         let store = Arc::new(MemoryStore::new());
         let (mut app, id, batch) = planned(store.clone(), N, |_| {}).await;
         assert_eq!(batch.len(), N);
-        let counting = Arc::new(CountingRuns(store.clone(), AtomicUsize::new(0)));
+        let counting = Arc::new(CountingRuns::new(store.clone(), None));
         app.runs = counting.clone();
         // All but one: the run does not complete, so only processing reads it (once)
         // and the completion check (once).
         let out = deliver_batch(&app, &batch[..N - 1], 5).await;
         assert_eq!(out, vec![Disposition::Done; N - 1]);
-        let reads = counting.1.load(Ordering::SeqCst);
+        let reads = counting.reads.load(Ordering::SeqCst);
         assert_eq!(reads, 2, "reads of the run record for {} accounts", N - 1);
         assert_eq!(
             app.queries().get_run(id).await.unwrap().status,
@@ -463,5 +497,48 @@ mod tests {
             RunStatus::Completed
         );
         assert_eq!(app.runs.counters(id).await.unwrap().billed, N as u64);
+    }
+
+    /// A progress that leads the outcomes costs one exact count that finds accounts
+    /// missing; the lead it proved is stored, and the checks after count again only
+    /// once the progress passes it: here, when the last account commits.
+    #[tokio::test]
+    async fn a_leading_progress_costs_one_count_that_finds_accounts_missing() {
+        const N: usize = 10;
+        const LEAD: u64 = 4;
+        let store = Arc::new(MemoryStore::new());
+        let (mut app, id, batch) = planned(store.clone(), N, |_| {}).await;
+        let lead = Counters {
+            billed: LEAD,
+            ..Counters::default()
+        };
+        let runs = Arc::new(CountingRuns::new(store.clone(), Some(lead)));
+        app.runs = runs.clone();
+        for (i, delivery) in batch.iter().enumerate() {
+            let out = deliver_batch(&app, std::slice::from_ref(delivery), 5).await;
+            assert_eq!(out, vec![Disposition::Done], "account {i}");
+            let status = app.queries().get_run(id).await.unwrap().status;
+            let counts = runs.counts.load(Ordering::SeqCst);
+            if i + 1 < N - LEAD as usize {
+                assert_eq!(
+                    counts, 0,
+                    "no count while the progress is short: account {i}"
+                );
+            } else if i + 1 < N {
+                assert_eq!(counts, 1, "one count for the lead: account {i}");
+                assert_eq!(status, RunStatus::Processing);
+            } else {
+                assert_eq!(status, RunStatus::Completed);
+                assert_eq!(counts, 2, "the lead counted once, then the run once");
+            }
+        }
+        let excess = app
+            .queries()
+            .get_run(id)
+            .await
+            .unwrap()
+            .finalize
+            .map(|f| f.excess);
+        assert_eq!(excess, Some(LEAD));
     }
 }

@@ -280,9 +280,7 @@ impl RunPipeline {
                         // before its check found this claim (and left the run to it):
                         // the progress read now shows it.
                         let after = self.runs.progress(run_id).await?;
-                        if after.accounted_for()
-                            < after.accounts_selected.saturating_add(excess)
-                        {
+                        if after.accounted_for() < after.accounts_selected.saturating_add(excess) {
                             return Ok(Numbering::Idle);
                         }
                         if recounts < RECOUNTS {
