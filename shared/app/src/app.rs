@@ -177,8 +177,19 @@ impl App {
 
     /// Handles one queue message.
     pub async fn handle(&self, message: &Message) -> Result<(), AppError> {
+        self.handle_delivery(message, 1).await
+    }
+
+    /// Handles the `receives`-th delivery of a queue message (SQS's
+    /// ApproximateReceiveCount): a planning page delivered again may have to queue its
+    /// successor again ([`crate::pipeline::RunPipeline::plan_page`]).
+    pub async fn handle_delivery(&self, message: &Message, receives: u32) -> Result<(), AppError> {
         match message {
-            Message::Plan { run_id, page } => self.pipeline().plan_page(*run_id, *page).await,
+            Message::Plan { run_id, page } => {
+                self.pipeline()
+                    .plan_delivery(*run_id, *page, receives)
+                    .await
+            }
             Message::Account {
                 run_id,
                 account_id,

@@ -234,7 +234,7 @@ async fn deliver_other(
     receives: u32,
     max_receives: u32,
 ) -> Disposition {
-    match app.handle(message).await {
+    match app.handle_delivery(message, receives).await {
         Ok(()) => Disposition::Done,
         Err(e) => failed(app, message, e, receives, max_receives).await,
     }
@@ -267,7 +267,7 @@ mod tests {
     use super::*;
     use crate::memory::MemoryStore;
     use crate::model::{AccountOutcomeRecord, Created, DocumentPage, StoredDocument};
-    use crate::ports::{DocumentStore, RunStore, StoreResult};
+    use crate::ports::{DocumentStore, RunStore, StoreResult, WorkQueue};
     use billrun_domain::document::DocumentStatus;
     use billrun_domain::ids::AccountId;
     use billrun_domain::ids::DocumentId;
@@ -277,12 +277,14 @@ mod tests {
 
     /// The memory run store, counting reads of run records and exact counts, with a
     /// progress of its own when a test makes it lead the outcomes (as a redelivery
-    /// reporting a committed account again does).
+    /// reporting a committed account again does), and run updates that take
+    /// `update_delay` (as a conditional write over a network does).
     struct CountingRuns {
         store: Arc<MemoryStore>,
         reads: AtomicUsize,
         counts: AtomicUsize,
         progress: Option<std::sync::Mutex<Counters>>,
+        update_delay: Duration,
     }
 
     impl CountingRuns {
@@ -292,6 +294,7 @@ mod tests {
                 reads: AtomicUsize::new(0),
                 counts: AtomicUsize::new(0),
                 progress: progress.map(std::sync::Mutex::new),
+                update_delay: Duration::ZERO,
             }
         }
     }
@@ -306,6 +309,9 @@ mod tests {
             self.store.get_run(id).await
         }
         async fn update_run(&self, run: &RunRecord) -> StoreResult<()> {
+            if !self.update_delay.is_zero() {
+                tokio::time::sleep(self.update_delay).await;
+            }
             self.store.update_run(run).await
         }
         async fn counters(&self, id: RunId) -> StoreResult<Counters> {
@@ -467,6 +473,100 @@ mod tests {
             }))
             .collect();
         serde_json::json!({"accounts": accounts, "subscriptions": subs}).to_string()
+    }
+
+    /// Every message the queue holds, taken off it.
+    fn take(queue: &MemoryQueue) -> Vec<Message> {
+        let mut taken = Vec::new();
+        while let Receive::Delivery(d) = queue.try_receive() {
+            queue.ack();
+            taken.push(d.message);
+        }
+        taken
+    }
+
+    /// A Manual run over `n` accounts, started, planned in pages of `page` accounts, by
+    /// an app adjusted by `setup`.
+    async fn started(
+        n: usize,
+        page: usize,
+        setup: impl FnOnce(&mut App, Arc<MemoryStore>),
+    ) -> (Arc<App>, Arc<MemoryQueue>, RunId) {
+        let queue = Arc::new(MemoryQueue::new());
+        let store = Arc::new(MemoryStore::new());
+        let mut app = App::in_memory(store.clone(), queue.clone());
+        app.plan_page_size = page;
+        setup(&mut app, store);
+        app.reference()
+            .import_book(book(n).as_bytes())
+            .await
+            .unwrap();
+        let mut req = RunRequest::for_target("2024-02-01".parse().unwrap());
+        req.run_type = RunType::Manual;
+        let id = app.pipeline().create_run(req, None).await.unwrap().run().id;
+        app.pipeline().start_run(id).await.unwrap();
+        (Arc::new(app), queue, id)
+    }
+
+    /// The next page is queued once its predecessor's cursor is stored, so idle
+    /// workers never receive a page ahead of it, however long the store takes: a run
+    /// without faults retries nothing (queued before the store, 19-20 of these pages
+    /// were retried).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn planning_pages_never_arrive_ahead_of_their_cursor() {
+        const N: usize = 60;
+        let (app, queue, id) = started(N, 3, |app, store| {
+            let mut runs = CountingRuns::new(store, None);
+            runs.update_delay = Duration::from_millis(1);
+            app.runs = Arc::new(runs);
+        })
+        .await;
+        let config = WorkerConfig {
+            workers: 4,
+            max_receives: 8,
+        };
+        let stats = drain(app.clone(), queue, config).await;
+        assert_eq!((stats.retried, stats.given_up), (0, 0), "{stats:?}");
+        let run = app.queries().get_run(id).await.unwrap();
+        assert_eq!(run.status, RunStatus::Completed);
+        assert_eq!(run.plan.selected, N as u64);
+    }
+
+    /// A page stored without its successor queued (the send failed after the store) is
+    /// mended by its redelivery, which queues the successor; a duplicate copy received
+    /// for the first time queues nothing (no second chain of plan messages).
+    #[tokio::test]
+    async fn a_redelivered_plan_page_queues_the_successor_its_first_delivery_could_not() {
+        let (app, queue, id) = started(5, 2, |_, _| {}).await;
+        let plan0 = take(&queue);
+        assert!(matches!(plan0[..], [Message::Plan { page: 0, .. }]));
+        // Page 0's two account messages are queued; the third message, page 1, fails.
+        queue.fail_kth_message(3);
+        assert_eq!(deliver(&app, &plan0[0], 1, 5).await, Disposition::Retry);
+        assert_eq!(app.queries().get_run(id).await.unwrap().plan.pages, 1);
+        let accounts = take(&queue);
+        assert_eq!(accounts.len(), 2);
+        assert!(accounts
+            .iter()
+            .all(|m| matches!(m, Message::Account { .. })));
+        assert_eq!(deliver(&app, &plan0[0], 1, 5).await, Disposition::Done);
+        assert!(take(&queue).is_empty(), "a first delivery of a copy");
+        assert_eq!(deliver(&app, &plan0[0], 2, 5).await, Disposition::Done);
+        let next = take(&queue);
+        assert!(
+            matches!(next[..], [Message::Plan { page: 1, .. }]),
+            "{next:?}"
+        );
+        queue
+            .send(accounts.into_iter().chain(next).collect())
+            .await
+            .unwrap();
+        let stats = drain(app.clone(), queue, WorkerConfig::default()).await;
+        assert_eq!(stats.given_up, 0);
+        let run = app.queries().get_run(id).await.unwrap();
+        assert_eq!(run.status, RunStatus::Completed);
+        assert_eq!(run.plan.selected, 5);
+        assert_eq!(app.runs.counters(id).await.unwrap().billed, 5);
     }
 
     /// A batch of one run's account messages reads the (hot) run record once to process

@@ -9,10 +9,30 @@ use tracing::{info, info_span, Instrument};
 
 impl RunPipeline {
     /// Plans one page: selects accounts from the stored cursor by the account filters,
-    /// queues a message for each and the next page's message, then stores the cursor.
-    /// A crash repeats the page (its messages are idempotent); a page message that
-    /// arrives before its predecessor stored the cursor is retried.
+    /// queues a message for each, stores the cursor, then queues the next page's
+    /// message. The next page is queued only once this page is stored, so that its
+    /// message never arrives ahead of the cursor it starts from (sent earlier, a busy
+    /// worker pool picked it up while this page was still storing, and it had to be
+    /// retried: on AWS after the plan queue's visibility timeout). A crash before the
+    /// store repeats the page (its account messages are idempotent); one between the
+    /// store and the send is mended by the redelivery of this page, which finds it
+    /// stored and queues the next page again (the sweeper resumes planning from the
+    /// cursor if that message is lost too).
     pub async fn plan_page(&self, run_id: RunId, page: u64) -> Result<(), AppError> {
+        self.plan(run_id, page, false).await
+    }
+
+    /// [`RunPipeline::plan_page`] for the `receives`-th delivery of its message.
+    pub async fn plan_delivery(
+        &self,
+        run_id: RunId,
+        page: u64,
+        receives: u32,
+    ) -> Result<(), AppError> {
+        self.plan(run_id, page, receives > 1).await
+    }
+
+    async fn plan(&self, run_id: RunId, page: u64, redelivered: bool) -> Result<(), AppError> {
         let span = info_span!("plan_page", run_id = %run_id, page);
         async move {
             let Some(run) = self.runs.get_run(run_id).await? else {
@@ -23,10 +43,22 @@ impl RunPipeline {
                 // after storing the cursor): the completion check it owes.
                 return self.check_completion(run_id).await;
             }
+            if redelivered
+                && run.status == RunStatus::Processing
+                && run.plan.pages == page + 1
+            {
+                // An earlier delivery of this message may have stored the page and
+                // stopped before queueing the next one: queue it again (a duplicate plan
+                // message changes nothing). Only on a redelivery: a duplicate copy
+                // received for the first time did not store the page, and re-queueing
+                // from every such copy would chain a shadow message along the planning.
+                return self.queue_plan_page(run_id, page + 1).await;
+            }
             if run.status != RunStatus::Processing || run.plan.done || run.plan.pages > page {
                 return Ok(()); // planned already
             }
             if run.plan.pages < page {
+                // Only queued once its predecessor is stored: not expected, retried.
                 return Err(AppError::Transient(
                     "previous planning page not finished".into(),
                 ));
@@ -50,16 +82,10 @@ impl RunPipeline {
                 self.queue.send(messages).await?;
             }
             let done = selected.next.is_none();
-            if !done {
-                self.queue
-                    .send(vec![Message::Plan {
-                        run_id,
-                        page: page + 1,
-                    }])
-                    .await?;
-            }
+            let mut stored = false;
             self.modify_run(run_id, |r| {
-                if r.plan.done || r.plan.pages != page {
+                stored = !(r.plan.done || r.plan.pages != page);
+                if !stored {
                     return Ok(false);
                 }
                 r.plan.cursor = selected.next.clone();
@@ -69,13 +95,26 @@ impl RunPipeline {
                 Ok(true)
             })
             .await?;
+            if !stored {
+                // A concurrent delivery of this page stored it first; it queues the next.
+                return Ok(());
+            }
             info!(run_id = %run_id, page, accounts = count, last = done, "planned a page of accounts");
             if done {
                 self.check_completion(run_id).await?;
+            } else {
+                self.queue_plan_page(run_id, page + 1).await?;
             }
             Ok(())
         }
         .instrument(span)
         .await
+    }
+
+    async fn queue_plan_page(&self, run_id: RunId, page: u64) -> Result<(), AppError> {
+        self.queue
+            .send(vec![Message::Plan { run_id, page }])
+            .await?;
+        Ok(())
     }
 }
