@@ -1,6 +1,6 @@
 //! Fault injection on the wire protocol: the AWS adapters (DynamoDB, SQS, S3 on a moto server
 //! on loopback, started by `infra/local/with-moto.sh`) wrapped by the same fault
-//! injection as `faults.rs`, 10 schedules over the 500-account sample book (about 45 s a
+//! injection as `faults.rs`, 10 schedules over a 250-account sample book (about 50 s a
 //! schedule: moto serves ~200 requests/s). Pollers
 //! stand in for the Lambda event source mappings, with kills: a killed delivery is
 //! neither deleted nor made visible again; SQS returns it after its visibility timeout.
@@ -26,7 +26,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const SCHEDULES: u64 = 10;
-const ACCOUNTS: usize = 500;
+const ACCOUNTS: usize = 250;
 const MAX_RECEIVES: u32 = 40;
 
 fn variant(seed: u64) -> Variant {
