@@ -152,14 +152,32 @@ struct Pending {
     line: Line,
 }
 
-fn amount(c: Currency, factors: &[Decimal], divisor: i64) -> Result<Decimal, String> {
+/// Why an account cannot be rated: it fails (no document, no change) with this reason,
+/// which its outcome stores as the text below.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RatingError {
+    #[error("charge {charge} of subscription {subscription} is in {charge_currency} but account {account} bills in {account_currency}")]
+    CurrencyMismatch {
+        charge: ChargeId,
+        subscription: SubscriptionId,
+        charge_currency: Currency,
+        account: AccountId,
+        account_currency: Currency,
+    },
+    /// An amount, a quantity or a total beyond `Decimal`'s range.
+    #[error("{0} overflow")]
+    Overflow(&'static str),
+    #[error("charge {charge} would {what} more than {MAX_PERIODS_PER_CHARGE} periods{scope}", what = if *.credit { "credit" } else { "bill" }, scope = if *.credit { "" } else { " in one run" })]
+    TooManyPeriods { charge: ChargeId, credit: bool },
+}
+
+fn amount(c: Currency, factors: &[Decimal], divisor: i64) -> Result<Decimal, RatingError> {
+    let overflow = || RatingError::Overflow("amount");
     let mut v = Decimal::ONE;
     for f in factors {
-        v = v.checked_mul(*f).ok_or("amount overflow")?;
+        v = v.checked_mul(*f).ok_or_else(overflow)?;
     }
-    let v = v
-        .checked_div(Decimal::from(divisor))
-        .ok_or("amount overflow")?;
+    let v = v.checked_div(Decimal::from(divisor)).ok_or_else(overflow)?;
     Ok(c.round(v))
 }
 
@@ -168,7 +186,7 @@ fn period_text(name: &str, start: NaiveDate, end: NaiveDate) -> String {
 }
 
 /// Rates one account. `Err` is the reason the account fails (no document, no change).
-pub fn rate_account(spec: &RunSpec, book: &AccountBook) -> Result<Rated, String> {
+pub fn rate_account(spec: &RunSpec, book: &AccountBook) -> Result<Rated, RatingError> {
     let acct = &book.account;
     let cur = acct.currency;
     let kept: Vec<&Subscription> = book
@@ -180,10 +198,13 @@ pub fn rate_account(spec: &RunSpec, book: &AccountBook) -> Result<Rated, String>
         for c in &s.charges {
             if let Some(cc) = c.currency {
                 if cc != cur {
-                    return Err(format!(
-                        "charge {} of subscription {} is in {cc} but account {} bills in {cur}",
-                        c.id, s.id, acct.id
-                    ));
+                    return Err(RatingError::CurrencyMismatch {
+                        charge: c.id.clone(),
+                        subscription: s.id.clone(),
+                        charge_currency: cc,
+                        account: acct.id.clone(),
+                        account_currency: cur,
+                    });
                 }
             }
         }
@@ -279,7 +300,7 @@ pub fn rate_account(spec: &RunSpec, book: &AccountBook) -> Result<Rated, String>
                         }
                         qty = qty
                             .checked_add(u.quantity)
-                            .ok_or("usage quantity overflow")?;
+                            .ok_or(RatingError::Overflow("usage quantity"))?;
                         first = Some(first.map_or(u.date, |f| f.min(u.date)));
                         changes.push(StateChange::Usage {
                             usage_id: u.id.clone(),
@@ -369,7 +390,7 @@ fn rate_recurring(
     doc_id: DocumentId,
     pending: &mut Vec<Pending>,
     changes: &mut Vec<StateChange>,
-) -> Result<(), String> {
+) -> Result<(), RatingError> {
     let stored = state.billed_through(charge.id);
     let end = sub.effective_end();
     let line_type = if sub.end_date.is_none() {
@@ -436,10 +457,10 @@ fn rate_recurring(
                 at = stop;
                 n += 1;
                 if n > MAX_PERIODS_PER_CHARGE {
-                    return Err(format!(
-                        "charge {} would credit more than {MAX_PERIODS_PER_CHARGE} periods",
-                        charge.id
-                    ));
+                    return Err(RatingError::TooManyPeriods {
+                        charge: charge.id.clone(),
+                        credit: true,
+                    });
                 }
             }
             changes.push(StateChange::Watermark {
@@ -490,10 +511,10 @@ fn rate_recurring(
             document: doc_id,
         });
         if billed.len() > MAX_PERIODS_PER_CHARGE {
-            return Err(format!(
-                "charge {} would bill more than {MAX_PERIODS_PER_CHARGE} periods in one run",
-                charge.id
-            ));
+            return Err(RatingError::TooManyPeriods {
+                charge: charge.id.clone(),
+                credit: false,
+            });
         }
         at = stop;
     }
@@ -512,7 +533,7 @@ fn assemble(
     spec: &RunSpec,
     acct: &Account,
     pending: Vec<Pending>,
-) -> Result<Vec<RatedDocument>, String> {
+) -> Result<Vec<RatedDocument>, RatingError> {
     let mut groups: BTreeMap<String, (NaiveDate, Vec<Line>)> = BTreeMap::new();
     for p in pending {
         let g = groups.entry(p.key).or_insert((p.ready, Vec::new()));
@@ -521,8 +542,8 @@ fn assemble(
     }
     let mut docs = Vec::with_capacity(groups.len());
     for (key, (earliest_ready, lines)) in groups {
-        let totals =
-            Totals::compute(&lines, acct.currency, acct.tax_rate).ok_or("amount overflow")?;
+        let totals = Totals::compute(&lines, acct.currency, acct.tax_rate)
+            .ok_or(RatingError::Overflow("amount"))?;
         let kind = if totals.total.is_sign_negative() && !totals.total.is_zero() {
             DocumentKind::CreditMemo
         } else {
@@ -559,4 +580,47 @@ fn assemble(
         });
     }
     Ok(docs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A failed account's outcome stores the reason as this text: the variants keep the
+    /// wording outcomes stored before the type existed.
+    #[test]
+    fn a_rating_error_reads_as_the_reason_outcomes_store() {
+        let charge = ChargeId::parse("C-2").unwrap();
+        let mismatch = RatingError::CurrencyMismatch {
+            charge: charge.clone(),
+            subscription: SubscriptionId::parse("S-2").unwrap(),
+            charge_currency: Currency::parse("EUR").unwrap(),
+            account: AccountId::parse("A-1").unwrap(),
+            account_currency: Currency::parse("USD").unwrap(),
+        };
+        assert_eq!(
+            mismatch.to_string(),
+            "charge C-2 of subscription S-2 is in EUR but account A-1 bills in USD"
+        );
+        let credit = RatingError::TooManyPeriods {
+            charge: charge.clone(),
+            credit: true,
+        };
+        assert_eq!(
+            credit.to_string(),
+            format!("charge C-2 would credit more than {MAX_PERIODS_PER_CHARGE} periods")
+        );
+        let bill = RatingError::TooManyPeriods {
+            charge,
+            credit: false,
+        };
+        assert_eq!(
+            bill.to_string(),
+            format!("charge C-2 would bill more than {MAX_PERIODS_PER_CHARGE} periods in one run")
+        );
+        assert_eq!(
+            RatingError::Overflow("usage quantity").to_string(),
+            "usage quantity overflow"
+        );
+    }
 }

@@ -68,7 +68,7 @@ impl RunPipeline {
                         "account is not in the book".into(),
                     ),
                     Some(book) => match rate_account(&spec, &book) {
-                        Err(reason) => failed_commit(run_id, account_id, round, reason),
+                        Err(reason) => failed_commit(run_id, account_id, round, reason.to_string()),
                         Ok(rated) => {
                             let mut docs: Vec<Document> = Vec::with_capacity(rated.documents.len());
                             let mut suppressed = 0u64;
