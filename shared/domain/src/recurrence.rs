@@ -408,18 +408,12 @@ pub struct Occurrence {
     pub target_date: NaiveDate,
 }
 
-/// The request fields a schedule sets; a run template may not carry them.
-pub const TEMPLATE_SET_FIELDS: [&str; 9] = [
-    "runType",
-    "scheduledAt",
-    "targetDate",
-    "invoiceDate",
-    "processFrom",
-    "processTo",
-    "usageCutoffDate",
-    "transactionCutoffDate",
-    "dueDate",
-];
+/// The request fields a schedule sets (its run type and every date); a run template
+/// may not carry them.
+pub const TEMPLATE_SET_FIELDS: [&str; 9] = {
+    let d = RunRequest::DATE_FIELDS;
+    ["runType", d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7]]
+};
 
 /// A canonical run request without dates (the schedule sets them), validated.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -120,6 +120,48 @@ pub struct RunRequest {
 }
 
 impl RunRequest {
+    /// Every field's wire name, in the order of the API reference: the one list a use
+    /// case that compares or restricts fields by name reads (a unit test checks it
+    /// against what the type serializes).
+    pub const FIELDS: [&'static str; 19] = [
+        "name",
+        "runType",
+        "scheduledAt",
+        "targetDate",
+        "invoiceDate",
+        "invoiceDateType",
+        "processFrom",
+        "processTo",
+        "usageCutoffDate",
+        "transactionCutoffDate",
+        "dueDate",
+        "filters",
+        "chargeTypesExcluded",
+        "grouping",
+        "suppressZeroInvoices",
+        "autoApprove",
+        "autoPost",
+        "invoiceMessage",
+        "subrun",
+    ];
+
+    /// The fields that are dates (a subset of [`RunRequest::FIELDS`]).
+    pub const DATE_FIELDS: [&'static str; 8] = [
+        "scheduledAt",
+        "targetDate",
+        "invoiceDate",
+        "processFrom",
+        "processTo",
+        "usageCutoffDate",
+        "transactionCutoffDate",
+        "dueDate",
+    ];
+
+    /// Whether the field named `f` (a wire name) is a date.
+    pub fn is_date_field(f: &str) -> bool {
+        Self::DATE_FIELDS.contains(&f)
+    }
+
     /// Parses, validates and fills in defaults (`targetDate` = `processTo` for a
     /// ReadyForInvoiceDate run).
     pub fn parse(bytes: &[u8]) -> Result<RunRequest, FieldError> {
@@ -287,6 +329,31 @@ impl RunRequest {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `FIELDS` is every field the type serializes, and `DATE_FIELDS` exactly those
+    /// whose values are dates: a field added to the type and not to the lists fails here.
+    #[test]
+    fn the_field_lists_name_every_field_and_every_date() {
+        let d = NaiveDate::from_ymd_opt(2024, 2, 1).unwrap();
+        let mut r = RunRequest::for_target(d);
+        r.scheduled_at = Some(d.and_hms_opt(0, 0, 0).unwrap().and_utc());
+        (r.invoice_date, r.process_from, r.process_to) = (Some(d), Some(d), Some(d));
+        (r.usage_cutoff_date, r.transaction_cutoff_date, r.due_date) = (Some(d), Some(d), Some(d));
+        let serde_json::Value::Object(map) = serde_json::to_value(&r).unwrap() else {
+            panic!("a request serializes as an object");
+        };
+        let mut keys: Vec<&str> = map.keys().map(String::as_str).collect();
+        let mut fields = RunRequest::FIELDS.to_vec();
+        keys.sort_unstable();
+        fields.sort_unstable();
+        assert_eq!(keys, fields);
+        for (name, value) in &map {
+            let is_date = value.as_str().is_some_and(|v| {
+                v.parse::<NaiveDate>().is_ok() || v.parse::<DateTime<Utc>>().is_ok()
+            });
+            assert_eq!(RunRequest::is_date_field(name), is_date, "{name}: {value}");
+        }
+    }
 
     fn parse(s: &str) -> Result<RunRequest, FieldError> {
         RunRequest::parse(s.as_bytes())

@@ -17,7 +17,6 @@ pub(crate) mod transition;
 
 pub(crate) use create::new_run_record;
 pub use finalize::Finalizing;
-pub use patch::is_date_field;
 
 use crate::error::{AppError, StoreError};
 use crate::model::RunRecord;

@@ -88,48 +88,16 @@ fn changed_fields(a: &RunRequest, b: &RunRequest) -> Result<Vec<String>, AppErro
         serde_json::to_value(r).map_err(|e| AppError::Internal(format!("encode request: {e}")))
     };
     let (va, vb) = (enc(a)?, enc(b)?);
-    const ORDER: [&str; 19] = [
-        "name",
-        "runType",
-        "scheduledAt",
-        "targetDate",
-        "invoiceDate",
-        "invoiceDateType",
-        "processFrom",
-        "processTo",
-        "usageCutoffDate",
-        "transactionCutoffDate",
-        "dueDate",
-        "filters",
-        "chargeTypesExcluded",
-        "grouping",
-        "suppressZeroInvoices",
-        "autoApprove",
-        "autoPost",
-        "invoiceMessage",
-        "subrun",
-    ];
     // Dates first: they are the fields a caller most needs to hear are locked.
-    let mut order: Vec<&str> = ORDER.iter().copied().filter(|f| is_date_field(f)).collect();
-    order.extend(ORDER.iter().copied().filter(|f| !is_date_field(f)));
+    let fields = RunRequest::FIELDS;
+    let mut order: Vec<&str> = fields
+        .into_iter()
+        .filter(|f| RunRequest::is_date_field(f))
+        .collect();
+    order.extend(fields.into_iter().filter(|f| !RunRequest::is_date_field(f)));
     Ok(order
         .into_iter()
         .filter(|f| va.get(*f) != vb.get(*f))
         .map(str::to_string)
         .collect())
-}
-
-/// The request fields that are dates.
-pub fn is_date_field(f: &str) -> bool {
-    matches!(
-        f,
-        "scheduledAt"
-            | "targetDate"
-            | "invoiceDate"
-            | "processFrom"
-            | "processTo"
-            | "usageCutoffDate"
-            | "transactionCutoffDate"
-            | "dueDate"
-    )
 }
