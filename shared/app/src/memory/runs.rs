@@ -2,6 +2,7 @@
 
 use super::MemoryStore;
 use crate::error::StoreError;
+use crate::model::listing::format_run_number;
 use crate::model::*;
 use crate::ports::*;
 use async_trait::async_trait;
@@ -15,20 +16,14 @@ impl RunStore for MemoryStore {
         let mut g = self.inner.lock();
         if let Some(key) = &run.idempotency_key {
             if let Some(existing) = g.idempotency.get(key).and_then(|id| g.runs.get(id)) {
-                return if existing.request == run.request {
-                    Ok(Created::Replayed(existing.clone()))
-                } else {
-                    Err(StoreError::IdempotencyKeyReused(
-                        "idempotency key reused with a different request".into(),
-                    ))
-                };
+                return Created::replay(existing.clone(), &run);
             }
         }
         if g.runs.contains_key(&run.id) {
             return Err(StoreError::Conflict(format!("run {} exists", run.id)));
         }
         g.run_sequence += 1;
-        run.number = format!("BR-{:08}", g.run_sequence);
+        run.number = format_run_number(g.run_sequence);
         if let Some(key) = &run.idempotency_key {
             g.idempotency.insert(key.clone(), run.id);
         }

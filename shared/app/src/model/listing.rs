@@ -18,8 +18,17 @@ pub struct RunFilter {
 
 /// The numeric part of a run number (`BR-00000042` → 42).
 pub fn run_number(number: &str) -> Option<u64> {
-    number.strip_prefix("BR-").and_then(|n| n.parse().ok())
+    number
+        .strip_prefix(RUN_NUMBER_PREFIX)
+        .and_then(|n| n.parse().ok())
 }
+
+/// The run number a store assigns as the `n`-th of its runs (42 → `BR-00000042`).
+pub fn format_run_number(n: u64) -> String {
+    format!("{RUN_NUMBER_PREFIX}{n:08}")
+}
+
+const RUN_NUMBER_PREFIX: &str = "BR-";
 
 impl RunFilter {
     pub fn keeps(&self, r: &RunRecord) -> bool {

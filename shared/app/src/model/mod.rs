@@ -6,6 +6,7 @@ pub mod documents;
 pub mod listing;
 pub mod schedules;
 
+use crate::error::StoreError;
 use billrun_domain::document::Document;
 use billrun_domain::ids::{AccountId, DocumentId, DocumentRequestId, RunId};
 use billrun_domain::request::RunRequest;
@@ -277,6 +278,18 @@ impl Created {
     pub fn run(&self) -> &RunRecord {
         match self {
             Created::New(r) | Created::Replayed(r) => r,
+        }
+    }
+
+    /// What a store answers when `requested` carries an idempotency key that `existing`
+    /// was stored under: a replay of the same (validated) request, else a refusal.
+    pub fn replay(existing: RunRecord, requested: &RunRecord) -> Result<Created, StoreError> {
+        if existing.request == requested.request {
+            Ok(Created::Replayed(existing))
+        } else {
+            Err(StoreError::IdempotencyKeyReused(
+                "idempotency key reused with a different request".into(),
+            ))
         }
     }
 }

@@ -11,6 +11,7 @@ use crate::metrics::bump;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
 use billrun_app::error::StoreError;
+use billrun_app::model::listing::format_run_number;
 use billrun_app::model::{AccountOutcomeRecord, Created, RunRecord};
 use billrun_app::ports::{RunStore, StoreResult};
 use billrun_domain::ids::{AccountId, RunId};
@@ -191,20 +192,14 @@ impl RunStore for DynamoStore {
                 let existing = self.get_run(id).await?.ok_or_else(|| {
                     StoreError::Fatal(format!("idempotency key names missing run {id}"))
                 })?;
-                return if existing.request == run.request {
-                    Ok(Created::Replayed(existing))
-                } else {
-                    Err(StoreError::IdempotencyKeyReused(
-                        "idempotency key reused with a different request".into(),
-                    ))
-                };
+                return Created::replay(existing, &run);
             }
             let last = items
                 .iter()
                 .find(|i| keys::is_sequence(i))
                 .map(|i| get_u64(i, VALUE));
             let number = last.unwrap_or(0) + 1;
-            run.number = format!("BR-{number:08}");
+            run.number = format_run_number(number);
             let seq = self.sequence_set(&sequence, number);
             let seq = match last {
                 None => seq.condition_expression("attribute_not_exists(#n)"),
