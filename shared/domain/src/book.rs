@@ -405,225 +405,271 @@ impl Book {
     pub fn validate(&self) -> Result<(), FieldError> {
         let mut accounts: HashMap<&AccountId, &Account> = HashMap::new();
         for (i, a) in self.accounts.iter().enumerate() {
-            let p = format!("accounts[{i}]");
-            if accounts.insert(&a.id, a).is_some() {
-                return Err(FieldError::new(
-                    format!("{p}.id"),
-                    format!("duplicate account id '{}'", a.id),
-                ));
-            }
-            text(&format!("{p}.name"), &a.name, true)?;
-            for (f, v) in [
-                ("batch", &a.batch),
-                ("paymentTermName", &a.payment_term_name),
-                ("locationId", &a.location_id),
-            ] {
-                if let Some(v) = v {
-                    text(&format!("{p}.{f}"), v, true)?;
-                }
-            }
-            for (f, addr) in [("billTo", &a.bill_to), ("shipTo", &a.ship_to)] {
-                let Some(addr) = addr else { continue };
-                for (g, v) in [
-                    ("name", &addr.name),
-                    ("line1", &addr.line1),
-                    ("line2", &addr.line2),
-                    ("city", &addr.city),
-                    ("state", &addr.state),
-                    ("postalCode", &addr.postal_code),
-                    ("country", &addr.country),
-                ] {
-                    if let Some(v) = v {
-                        text(&format!("{p}.{f}.{g}"), v, false)?;
-                    }
-                }
-            }
-            if a.tax_rate.is_sign_negative() && !a.tax_rate.is_zero() || a.tax_rate > Decimal::ONE {
-                return Err(FieldError::new(
-                    format!("{p}.taxRate"),
-                    "must be a fraction between 0 and 1",
-                ));
-            }
-            if a.payment_term_days > 3650 {
-                return Err(FieldError::new(
-                    format!("{p}.paymentTermDays"),
-                    "must be at most 3650",
-                ));
-            }
+            check_account(&format!("accounts[{i}]"), a, &mut accounts)?;
         }
         let mut subs: HashMap<&SubscriptionId, &Subscription> = HashMap::new();
         // charge id -> (account, is usage)
         let mut charges: HashMap<&ChargeId, (&AccountId, bool)> = HashMap::new();
         for (i, s) in self.subscriptions.iter().enumerate() {
             let p = format!("subscriptions[{i}]");
-            if subs.insert(&s.id, s).is_some() {
-                return Err(FieldError::new(
-                    format!("{p}.id"),
-                    format!("duplicate subscription id '{}'", s.id),
-                ));
-            }
-            if !accounts.contains_key(&s.account_id) {
-                return Err(FieldError::new(
-                    format!("{p}.accountId"),
-                    format!("unknown account '{}'", s.account_id),
-                ));
-            }
-            text(&format!("{p}.productId"), &s.product_id, true)?;
-            if let Some(n) = &s.product_name {
-                text(&format!("{p}.productName"), n, true)?;
-            }
-            if let Some(l) = &s.location_id {
-                text(&format!("{p}.locationId"), l, true)?;
-            }
-            for (f, d) in [
-                ("startDate", Some(s.start_date)),
-                ("endDate", s.end_date),
-                ("cancellationDate", s.cancellation_date),
-            ] {
-                if let Some(d) = d {
-                    check_date(d).map_err(|e| FieldError::new(format!("{p}.{f}"), e))?;
-                }
-            }
-            for (j, c) in s.charges.iter().enumerate() {
-                let cp = format!("{p}.charges[{j}]");
-                if charges
-                    .insert(
-                        &c.id,
-                        (&s.account_id, matches!(c.kind, ChargeKind::Usage { .. })),
-                    )
-                    .is_some()
-                {
-                    return Err(FieldError::new(
-                        format!("{cp}.id"),
-                        format!("duplicate charge id '{}'", c.id),
-                    ));
-                }
-            }
+            check_subscription(&p, s, &accounts, &mut subs, &mut charges)?;
         }
         let mut seen = HashSet::new();
         for (i, u) in self.usage.iter().enumerate() {
-            let p = format!("usage[{i}]");
-            if !seen.insert(&u.id) {
-                return Err(FieldError::new(
-                    format!("{p}.id"),
-                    format!("duplicate usage id '{}'", u.id),
-                ));
-            }
-            match charges.get(&u.charge_id) {
-                None => {
-                    return Err(FieldError::new(
-                        format!("{p}.chargeId"),
-                        format!("unknown charge '{}'", u.charge_id),
-                    ))
-                }
-                Some((_, false)) => {
-                    return Err(FieldError::new(
-                        format!("{p}.chargeId"),
-                        format!("charge '{}' is not a Usage charge", u.charge_id),
-                    ))
-                }
-                Some((acct, true)) if **acct != u.account_id => {
-                    return Err(FieldError::new(
-                        format!("{p}.accountId"),
-                        format!("charge '{}' belongs to account '{}'", u.charge_id, acct),
-                    ))
-                }
-                Some(_) => {}
-            }
-            check_date(u.date).map_err(|e| FieldError::new(format!("{p}.date"), e))?;
-            if u.quantity.is_sign_negative() && !u.quantity.is_zero() {
-                return Err(FieldError::new(
-                    format!("{p}.quantity"),
-                    "must be >= 0 (credits are adjustments)",
-                ));
-            }
-            if u.quantity > Decimal::from(MAX_MAGNITUDE) {
-                return Err(FieldError::new(
-                    format!("{p}.quantity"),
-                    format!("must be at most {MAX_MAGNITUDE}"),
-                ));
-            }
+            check_usage(&format!("usage[{i}]"), u, &charges, &mut seen)?;
         }
         let mut seen = HashSet::new();
         for (i, a) in self.adjustments.iter().enumerate() {
-            let p = format!("adjustments[{i}]");
-            if !seen.insert(&a.id) {
-                return Err(FieldError::new(
-                    format!("{p}.id"),
-                    format!("duplicate adjustment id '{}'", a.id),
-                ));
-            }
-            let Some(acct) = accounts.get(&a.account_id) else {
-                return Err(FieldError::new(
-                    format!("{p}.accountId"),
-                    format!("unknown account '{}'", a.account_id),
-                ));
-            };
-            check_date(a.date).map_err(|e| FieldError::new(format!("{p}.date"), e))?;
-            money_amount(&format!("{p}.amount"), a.amount, acct.currency)?;
-            if let Some(d) = &a.description {
-                text(&format!("{p}.description"), d, false)?;
-            }
+            check_adjustment(&format!("adjustments[{i}]"), a, &accounts, &mut seen)?;
         }
         let mut seen = HashSet::new();
         let mut scheduled = HashSet::new();
         for (i, s) in self.invoice_schedules.iter().enumerate() {
             let p = format!("invoiceSchedules[{i}]");
-            if !seen.insert(&s.id) {
-                return Err(FieldError::new(
-                    format!("{p}.id"),
-                    format!("duplicate invoice schedule id '{}'", s.id),
-                ));
-            }
-            let Some(acct) = accounts.get(&s.account_id) else {
-                return Err(FieldError::new(
-                    format!("{p}.accountId"),
-                    format!("unknown account '{}'", s.account_id),
-                ));
-            };
-            if s.subscription_ids.is_empty() {
-                return Err(FieldError::new(
-                    format!("{p}.subscriptionIds"),
-                    "must name at least one subscription",
-                ));
-            }
-            for (j, sid) in s.subscription_ids.iter().enumerate() {
-                let sp = format!("{p}.subscriptionIds[{j}]");
-                match subs.get(sid) {
-                    None => {
-                        return Err(FieldError::new(sp, format!("unknown subscription '{sid}'")))
-                    }
-                    Some(sub) if sub.account_id != s.account_id => {
-                        return Err(FieldError::new(
-                            sp,
-                            format!("subscription '{sid}' belongs to another account"),
-                        ))
-                    }
-                    Some(_) => {}
-                }
-                if !scheduled.insert(sid) {
-                    return Err(FieldError::new(
-                        sp,
-                        format!("subscription '{sid}' is already under an invoice schedule"),
-                    ));
-                }
-            }
-            let mut items = HashSet::new();
-            for (j, it) in s.items.iter().enumerate() {
-                let ip = format!("{p}.items[{j}]");
-                if !items.insert(&it.id) {
-                    return Err(FieldError::new(
-                        format!("{ip}.id"),
-                        format!("duplicate item id '{}'", it.id),
-                    ));
-                }
-                check_date(it.invoice_date)
-                    .map_err(|e| FieldError::new(format!("{ip}.invoiceDate"), e))?;
-                money_amount(&format!("{ip}.amount"), it.amount, acct.currency)?;
-            }
+            check_invoice_schedule(&p, s, &accounts, &subs, &mut seen, &mut scheduled)?;
         }
         Ok(())
     }
+}
+
+/// One account of a book: unique id, text fields, tax rate, payment term.
+fn check_account<'a>(
+    p: &str,
+    a: &'a Account,
+    accounts: &mut HashMap<&'a AccountId, &'a Account>,
+) -> Result<(), FieldError> {
+    if accounts.insert(&a.id, a).is_some() {
+        return Err(FieldError::new(
+            format!("{p}.id"),
+            format!("duplicate account id '{}'", a.id),
+        ));
+    }
+    text(&format!("{p}.name"), &a.name, true)?;
+    for (f, v) in [
+        ("batch", &a.batch),
+        ("paymentTermName", &a.payment_term_name),
+        ("locationId", &a.location_id),
+    ] {
+        if let Some(v) = v {
+            text(&format!("{p}.{f}"), v, true)?;
+        }
+    }
+    for (f, addr) in [("billTo", &a.bill_to), ("shipTo", &a.ship_to)] {
+        let Some(addr) = addr else { continue };
+        for (g, v) in [
+            ("name", &addr.name),
+            ("line1", &addr.line1),
+            ("line2", &addr.line2),
+            ("city", &addr.city),
+            ("state", &addr.state),
+            ("postalCode", &addr.postal_code),
+            ("country", &addr.country),
+        ] {
+            if let Some(v) = v {
+                text(&format!("{p}.{f}.{g}"), v, false)?;
+            }
+        }
+    }
+    if a.tax_rate.is_sign_negative() && !a.tax_rate.is_zero() || a.tax_rate > Decimal::ONE {
+        return Err(FieldError::new(
+            format!("{p}.taxRate"),
+            "must be a fraction between 0 and 1",
+        ));
+    }
+    if a.payment_term_days > 3650 {
+        return Err(FieldError::new(
+            format!("{p}.paymentTermDays"),
+            "must be at most 3650",
+        ));
+    }
+    Ok(())
+}
+
+/// One subscription: unique id, a known account, text fields, dates, charge ids unique
+/// across the book (each noted with its account and whether it is a usage charge).
+fn check_subscription<'a>(
+    p: &str,
+    s: &'a Subscription,
+    accounts: &HashMap<&AccountId, &Account>,
+    subs: &mut HashMap<&'a SubscriptionId, &'a Subscription>,
+    charges: &mut HashMap<&'a ChargeId, (&'a AccountId, bool)>,
+) -> Result<(), FieldError> {
+    if subs.insert(&s.id, s).is_some() {
+        return Err(FieldError::new(
+            format!("{p}.id"),
+            format!("duplicate subscription id '{}'", s.id),
+        ));
+    }
+    known_account(p, &s.account_id, accounts)?;
+    text(&format!("{p}.productId"), &s.product_id, true)?;
+    if let Some(n) = &s.product_name {
+        text(&format!("{p}.productName"), n, true)?;
+    }
+    if let Some(l) = &s.location_id {
+        text(&format!("{p}.locationId"), l, true)?;
+    }
+    for (f, d) in [
+        ("startDate", Some(s.start_date)),
+        ("endDate", s.end_date),
+        ("cancellationDate", s.cancellation_date),
+    ] {
+        if let Some(d) = d {
+            check_date(d).map_err(|e| FieldError::new(format!("{p}.{f}"), e))?;
+        }
+    }
+    for (j, c) in s.charges.iter().enumerate() {
+        let cp = format!("{p}.charges[{j}]");
+        if charges
+            .insert(
+                &c.id,
+                (&s.account_id, matches!(c.kind, ChargeKind::Usage { .. })),
+            )
+            .is_some()
+        {
+            return Err(FieldError::new(
+                format!("{cp}.id"),
+                format!("duplicate charge id '{}'", c.id),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// One usage record: unique id, a usage charge of its own account, date, quantity.
+fn check_usage<'a>(
+    p: &str,
+    u: &'a UsageRecord,
+    charges: &HashMap<&ChargeId, (&AccountId, bool)>,
+    seen: &mut HashSet<&'a UsageId>,
+) -> Result<(), FieldError> {
+    first_seen(p, "usage", &u.id, seen)?;
+    match charges.get(&u.charge_id) {
+        None => {
+            return Err(FieldError::new(
+                format!("{p}.chargeId"),
+                format!("unknown charge '{}'", u.charge_id),
+            ))
+        }
+        Some((_, false)) => {
+            return Err(FieldError::new(
+                format!("{p}.chargeId"),
+                format!("charge '{}' is not a Usage charge", u.charge_id),
+            ))
+        }
+        Some((acct, true)) if **acct != u.account_id => {
+            return Err(FieldError::new(
+                format!("{p}.accountId"),
+                format!("charge '{}' belongs to account '{}'", u.charge_id, acct),
+            ))
+        }
+        Some(_) => {}
+    }
+    check_date(u.date).map_err(|e| FieldError::new(format!("{p}.date"), e))?;
+    if u.quantity.is_sign_negative() && !u.quantity.is_zero() {
+        return Err(FieldError::new(
+            format!("{p}.quantity"),
+            "must be >= 0 (credits are adjustments)",
+        ));
+    }
+    if u.quantity > Decimal::from(MAX_MAGNITUDE) {
+        return Err(FieldError::new(
+            format!("{p}.quantity"),
+            format!("must be at most {MAX_MAGNITUDE}"),
+        ));
+    }
+    Ok(())
+}
+
+/// One adjustment: unique id, a known account, date, an amount in its currency.
+fn check_adjustment<'a>(
+    p: &str,
+    a: &'a Adjustment,
+    accounts: &HashMap<&AccountId, &Account>,
+    seen: &mut HashSet<&'a AdjustmentId>,
+) -> Result<(), FieldError> {
+    first_seen(p, "adjustment", &a.id, seen)?;
+    let acct = known_account(p, &a.account_id, accounts)?;
+    check_date(a.date).map_err(|e| FieldError::new(format!("{p}.date"), e))?;
+    money_amount(&format!("{p}.amount"), a.amount, acct.currency)?;
+    if let Some(d) = &a.description {
+        text(&format!("{p}.description"), d, false)?;
+    }
+    Ok(())
+}
+
+/// One invoice schedule: unique id, a known account, subscriptions of that account
+/// under no other schedule, items with unique ids, dates and amounts in its currency.
+fn check_invoice_schedule<'a>(
+    p: &str,
+    s: &'a InvoiceSchedule,
+    accounts: &HashMap<&AccountId, &Account>,
+    subs: &HashMap<&SubscriptionId, &Subscription>,
+    seen: &mut HashSet<&'a ScheduleId>,
+    scheduled: &mut HashSet<&'a SubscriptionId>,
+) -> Result<(), FieldError> {
+    first_seen(p, "invoice schedule", &s.id, seen)?;
+    let acct = known_account(p, &s.account_id, accounts)?;
+    if s.subscription_ids.is_empty() {
+        return Err(FieldError::new(
+            format!("{p}.subscriptionIds"),
+            "must name at least one subscription",
+        ));
+    }
+    for (j, sid) in s.subscription_ids.iter().enumerate() {
+        let sp = format!("{p}.subscriptionIds[{j}]");
+        match subs.get(sid) {
+            None => return Err(FieldError::new(sp, format!("unknown subscription '{sid}'"))),
+            Some(sub) if sub.account_id != s.account_id => {
+                return Err(FieldError::new(
+                    sp,
+                    format!("subscription '{sid}' belongs to another account"),
+                ))
+            }
+            Some(_) => {}
+        }
+        if !scheduled.insert(sid) {
+            return Err(FieldError::new(
+                sp,
+                format!("subscription '{sid}' is already under an invoice schedule"),
+            ));
+        }
+    }
+    let mut items = HashSet::new();
+    for (j, it) in s.items.iter().enumerate() {
+        let ip = format!("{p}.items[{j}]");
+        first_seen(&ip, "item", &it.id, &mut items)?;
+        check_date(it.invoice_date).map_err(|e| FieldError::new(format!("{ip}.invoiceDate"), e))?;
+        money_amount(&format!("{ip}.amount"), it.amount, acct.currency)?;
+    }
+    Ok(())
+}
+
+/// Notes the id of the `what` at `p` as seen: a second one is an error at `{p}.id`.
+fn first_seen<'a, T: Eq + std::hash::Hash + std::fmt::Display>(
+    p: &str,
+    what: &str,
+    id: &'a T,
+    seen: &mut HashSet<&'a T>,
+) -> Result<(), FieldError> {
+    if seen.insert(id) {
+        return Ok(());
+    }
+    Err(FieldError::new(
+        format!("{p}.id"),
+        format!("duplicate {what} id '{id}'"),
+    ))
+}
+
+/// The account the entity at `p` names, which the book must hold.
+fn known_account<'a>(
+    p: &str,
+    id: &AccountId,
+    accounts: &HashMap<&AccountId, &'a Account>,
+) -> Result<&'a Account, FieldError> {
+    accounts
+        .get(id)
+        .copied()
+        .ok_or_else(|| FieldError::new(format!("{p}.accountId"), format!("unknown account '{id}'")))
 }
 
 fn text(field: &str, v: &str, required: bool) -> Result<(), FieldError> {
