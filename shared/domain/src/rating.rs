@@ -215,8 +215,13 @@ pub fn rate_account(spec: &RunSpec, book: &AccountBook) -> Result<Rated, RatingE
             usage_by_charge.entry(&u.charge_id).or_default().push(u);
         }
     }
-    let mut pending = Vec::new();
-    let mut changes = Vec::new();
+    let mut rater = Rater {
+        spec,
+        book,
+        cur,
+        pending: Vec::new(),
+        changes: Vec::new(),
+    };
     for s in &kept {
         let scheduled = book.scheduled_subscriptions.contains(&s.id);
         let key = spec.group_key(acct, Some(s));
@@ -237,17 +242,7 @@ pub fn rate_account(spec: &RunSpec, book: &AccountBook) -> Result<Rated, RatingE
                         grid: Grid::new(s.start_date, acct.bill_cycle_day, *period),
                         timing: *timing,
                     };
-                    rate_recurring(
-                        spec,
-                        cur,
-                        s,
-                        &charge,
-                        &book.state,
-                        &key,
-                        doc_id,
-                        &mut pending,
-                        &mut changes,
-                    )?;
+                    rater.recurring(s, &charge, &key, doc_id)?;
                 }
                 ChargeKind::OneTime {
                     price,
@@ -255,94 +250,150 @@ pub fn rate_account(spec: &RunSpec, book: &AccountBook) -> Result<Rated, RatingE
                     charge_date,
                     ..
                 } if !scheduled && !spec.excludes(ExcludableType::OneTime) => {
-                    if book.state.one_time_billed.contains(&c.id) {
-                        continue;
-                    }
                     let date = charge_date.unwrap_or(s.start_date);
-                    if s.effective_end().is_some_and(|e| date >= e) || !spec.transaction_due(date) {
-                        continue;
-                    }
-                    pending.push(Pending {
-                        key: key.clone(),
-                        ready: date,
-                        line: Line {
-                            charge_id: Some(c.id.clone()),
-                            subscription_id: Some(s.id.clone()),
-                            adjustment_id: None,
-                            line_type: LineType::OneTime,
-                            description: format!("{} one-time charge", s.display_name()),
-                            period_start: Some(date),
-                            period_end: None,
-                            quantity: *quantity,
-                            amount: amount(cur, &[*price, *quantity], 1)?,
-                            credits_document: None,
-                            credits_document_id: None,
-                        },
-                    });
-                    changes.push(StateChange::OneTime {
-                        charge_id: c.id.clone(),
-                    });
+                    rater.one_time(s, &c.id, *price, *quantity, date, &key)?;
                 }
                 ChargeKind::Usage { unit_price } => {
-                    let Some(records) = usage_by_charge.get(&c.id) else {
-                        continue;
-                    };
-                    let mut qty = Decimal::ZERO;
-                    let mut first: Option<NaiveDate> = None;
-                    for u in records {
-                        if book.state.usage_billed.contains(&u.id)
-                            || u.date >= spec.usage_cutoff
-                            || spec
-                                .window
-                                .is_some_and(|(from, to)| u.date < from || u.date > to)
-                        {
-                            continue;
-                        }
-                        qty = qty
-                            .checked_add(u.quantity)
-                            .ok_or(RatingError::Overflow("usage quantity"))?;
-                        first = Some(first.map_or(u.date, |f| f.min(u.date)));
-                        changes.push(StateChange::Usage {
-                            usage_id: u.id.clone(),
-                        });
+                    if let Some(records) = usage_by_charge.get(&c.id) {
+                        rater.usage(s, &c.id, *unit_price, records, &key)?;
                     }
-                    let Some(first) = first else { continue };
-                    pending.push(Pending {
-                        key: key.clone(),
-                        ready: first,
-                        line: Line {
-                            charge_id: Some(c.id.clone()),
-                            subscription_id: Some(s.id.clone()),
-                            adjustment_id: None,
-                            line_type: LineType::Usage,
-                            description: format!("{} usage", s.display_name()),
-                            period_start: None,
-                            period_end: Some(spec.usage_cutoff),
-                            quantity: qty,
-                            amount: amount(cur, &[qty, *unit_price], 1)?,
-                            credits_document: None,
-                            credits_document_id: None,
-                        },
-                    });
                 }
                 _ => {}
             }
         }
     }
-    let adjustments_kept = !spec.excludes(ExcludableType::Adjustment)
-        && spec.product_ids.is_empty()
-        && (spec.location_ids.is_empty()
-            || acct
-                .location_id
-                .as_ref()
-                .is_some_and(|l| spec.location_ids.contains(l)));
-    if adjustments_kept {
-        let key = spec.group_key(acct, None);
-        for a in &book.adjustments {
-            if book.state.adjustments_billed.contains(&a.id) || !spec.transaction_due(a.date) {
+    rater.adjustments();
+    let documents = assemble(spec, acct, rater.pending)?;
+    Ok(Rated {
+        documents,
+        changes: rater.changes,
+    })
+}
+
+/// One account's rating under way: the lines found so far (with the document each goes
+/// to) and the billing-state changes they make. One method per kind of charge.
+struct Rater<'a> {
+    spec: &'a RunSpec,
+    book: &'a AccountBook,
+    cur: Currency,
+    pending: Vec<Pending>,
+    changes: Vec<StateChange>,
+}
+
+impl Rater<'_> {
+    /// A one-time charge, billed once when its date is due and within the
+    /// subscription.
+    fn one_time(
+        &mut self,
+        s: &Subscription,
+        charge: &ChargeId,
+        price: Decimal,
+        quantity: Decimal,
+        date: NaiveDate,
+        key: &str,
+    ) -> Result<(), RatingError> {
+        if self.book.state.one_time_billed.contains(charge) {
+            return Ok(());
+        }
+        if s.effective_end().is_some_and(|e| date >= e) || !self.spec.transaction_due(date) {
+            return Ok(());
+        }
+        self.pending.push(Pending {
+            key: key.to_string(),
+            ready: date,
+            line: Line {
+                charge_id: Some(charge.clone()),
+                subscription_id: Some(s.id.clone()),
+                adjustment_id: None,
+                line_type: LineType::OneTime,
+                description: format!("{} one-time charge", s.display_name()),
+                period_start: Some(date),
+                period_end: None,
+                quantity,
+                amount: amount(self.cur, &[price, quantity], 1)?,
+                credits_document: None,
+                credits_document_id: None,
+            },
+        });
+        self.changes.push(StateChange::OneTime {
+            charge_id: charge.clone(),
+        });
+        Ok(())
+    }
+
+    /// A usage charge: its unbilled records before the cutoff (and within the window)
+    /// as one line.
+    fn usage(
+        &mut self,
+        s: &Subscription,
+        charge: &ChargeId,
+        unit_price: Decimal,
+        records: &[&UsageRecord],
+        key: &str,
+    ) -> Result<(), RatingError> {
+        let spec = self.spec;
+        let mut qty = Decimal::ZERO;
+        let mut first: Option<NaiveDate> = None;
+        for u in records {
+            if self.book.state.usage_billed.contains(&u.id)
+                || u.date >= spec.usage_cutoff
+                || spec
+                    .window
+                    .is_some_and(|(from, to)| u.date < from || u.date > to)
+            {
                 continue;
             }
-            pending.push(Pending {
+            qty = qty
+                .checked_add(u.quantity)
+                .ok_or(RatingError::Overflow("usage quantity"))?;
+            first = Some(first.map_or(u.date, |f| f.min(u.date)));
+            self.changes.push(StateChange::Usage {
+                usage_id: u.id.clone(),
+            });
+        }
+        let Some(first) = first else {
+            return Ok(());
+        };
+        self.pending.push(Pending {
+            key: key.to_string(),
+            ready: first,
+            line: Line {
+                charge_id: Some(charge.clone()),
+                subscription_id: Some(s.id.clone()),
+                adjustment_id: None,
+                line_type: LineType::Usage,
+                description: format!("{} usage", s.display_name()),
+                period_start: None,
+                period_end: Some(spec.usage_cutoff),
+                quantity: qty,
+                amount: amount(self.cur, &[qty, unit_price], 1)?,
+                credits_document: None,
+                credits_document_id: None,
+            },
+        });
+        Ok(())
+    }
+
+    /// The account's unbilled adjustments that are due, when the run's filters keep
+    /// account-level items.
+    fn adjustments(&mut self) {
+        let (spec, acct) = (self.spec, &self.book.account);
+        let kept = !spec.excludes(ExcludableType::Adjustment)
+            && spec.product_ids.is_empty()
+            && (spec.location_ids.is_empty()
+                || acct
+                    .location_id
+                    .as_ref()
+                    .is_some_and(|l| spec.location_ids.contains(l)));
+        if !kept {
+            return;
+        }
+        let key = spec.group_key(acct, None);
+        for a in &self.book.adjustments {
+            if self.book.state.adjustments_billed.contains(&a.id) || !spec.transaction_due(a.date) {
+                continue;
+            }
+            self.pending.push(Pending {
                 key: key.clone(),
                 ready: a.date,
                 line: Line {
@@ -357,18 +408,165 @@ pub fn rate_account(spec: &RunSpec, book: &AccountBook) -> Result<Rated, RatingE
                     period_start: Some(a.date),
                     period_end: None,
                     quantity: Decimal::ONE,
-                    amount: cur.round(a.amount),
+                    amount: self.cur.round(a.amount),
                     credits_document: None,
                     credits_document_id: None,
                 },
             });
-            changes.push(StateChange::Adjustment {
+            self.changes.push(StateChange::Adjustment {
                 adjustment_id: a.id.clone(),
             });
         }
     }
-    let documents = assemble(spec, acct, pending)?;
-    Ok(Rated { documents, changes })
+
+    /// A recurring charge: its periods from the stored watermark up to the target (or
+    /// the credit back from the watermark to a new end), each a line.
+    fn recurring(
+        &mut self,
+        sub: &Subscription,
+        charge: &RecurringCharge<'_>,
+        key: &str,
+        doc_id: DocumentId,
+    ) -> Result<(), RatingError> {
+        let (spec, cur, state) = (self.spec, self.cur, &self.book.state);
+        let (pending, changes) = (&mut self.pending, &mut self.changes);
+        let stored = state.billed_through(charge.id);
+        let end = sub.effective_end();
+        let line_type = if sub.end_date.is_none() {
+            LineType::Evergreen
+        } else {
+            LineType::Recurring
+        };
+        let name = sub.display_name();
+        let line = |start: NaiveDate, stop: NaiveDate, amount: Decimal, description: String| Line {
+            charge_id: Some(charge.id.clone()),
+            subscription_id: Some(sub.id.clone()),
+            adjustment_id: None,
+            line_type,
+            description,
+            period_start: Some(start),
+            period_end: Some(stop),
+            quantity: charge.quantity,
+            amount,
+            credits_document: None,
+            credits_document_id: None,
+        };
+
+        // Billed past an earlier effective end: credit the overlap, move the watermark back.
+        // Billing never starts before the subscription, so neither does the credit.
+        if let (Some(bt), Some(e)) = (stored, end) {
+            let credit_from = e.max(sub.start_date);
+            if bt > credit_from {
+                if !spec.in_window(e) {
+                    return Ok(());
+                }
+                let history = state
+                    .recurring
+                    .get(charge.id)
+                    .map(|r| r.history.as_slice())
+                    .unwrap_or(&[]);
+                let mut at = credit_from;
+                let mut n = 0;
+                while at < bt {
+                    let (ps, pe) = charge.grid.period_containing(at);
+                    let stop = pe.min(bt);
+                    let credit = amount(
+                        cur,
+                        &[charge.price, charge.quantity, Decimal::from(days(at, stop))],
+                        days(ps, pe),
+                    )?;
+                    let billed_by = history
+                        .iter()
+                        .rev()
+                        .find(|h| h.start < stop && at < h.end)
+                        .map(|h| h.document);
+                    let mut l = line(
+                        at,
+                        stop,
+                        -credit,
+                        format!("Credit: {}", period_text(name, at, stop)),
+                    );
+                    l.credits_document = Some(None);
+                    l.credits_document_id = billed_by;
+                    pending.push(Pending {
+                        key: key.to_string(),
+                        ready: e,
+                        line: l,
+                    });
+                    at = stop;
+                    n += 1;
+                    if n > MAX_PERIODS_PER_CHARGE {
+                        return Err(RatingError::TooManyPeriods {
+                            charge: charge.id.clone(),
+                            credit: true,
+                        });
+                    }
+                }
+                changes.push(StateChange::Watermark {
+                    charge_id: charge.id.clone(),
+                    from: stored,
+                    to: e,
+                    billed: vec![],
+                });
+                return Ok(());
+            }
+        }
+
+        let mut at = stored.unwrap_or(sub.start_date).max(sub.start_date);
+        let mut billed = Vec::new();
+        loop {
+            if end.is_some_and(|e| at >= e) {
+                break;
+            }
+            let (ps, pe) = charge.grid.period_containing(at);
+            let stop = end.map_or(pe, |e| pe.min(e));
+            let ready = match charge.timing {
+                Timing::InAdvance => at,
+                Timing::InArrears => stop,
+            };
+            if ready > spec.target {
+                break;
+            }
+            if let Some((from, _)) = spec.window {
+                if ready < from {
+                    // The next period was ready before the window: periods stay in order,
+                    // so this charge bills nothing in this run.
+                    return Ok(());
+                }
+            }
+            let a = amount(
+                cur,
+                &[charge.price, charge.quantity, Decimal::from(days(at, stop))],
+                days(ps, pe),
+            )?;
+            pending.push(Pending {
+                key: key.to_string(),
+                ready,
+                line: line(at, stop, a, period_text(name, at, stop)),
+            });
+            billed.push(BilledPeriod {
+                start: at,
+                end: stop,
+                document: doc_id,
+            });
+            if billed.len() > MAX_PERIODS_PER_CHARGE {
+                return Err(RatingError::TooManyPeriods {
+                    charge: charge.id.clone(),
+                    credit: false,
+                });
+            }
+            at = stop;
+        }
+        if !billed.is_empty() {
+            changes.push(StateChange::Watermark {
+                charge_id: charge.id.clone(),
+                from: stored,
+                to: at,
+                billed,
+            });
+        }
+        Ok(())
+    }
 }
 
 struct RecurringCharge<'a> {
@@ -377,156 +575,6 @@ struct RecurringCharge<'a> {
     quantity: Decimal,
     grid: Grid,
     timing: Timing,
-}
-
-#[allow(clippy::too_many_arguments)]
-fn rate_recurring(
-    spec: &RunSpec,
-    cur: Currency,
-    sub: &Subscription,
-    charge: &RecurringCharge<'_>,
-    state: &AccountState,
-    key: &str,
-    doc_id: DocumentId,
-    pending: &mut Vec<Pending>,
-    changes: &mut Vec<StateChange>,
-) -> Result<(), RatingError> {
-    let stored = state.billed_through(charge.id);
-    let end = sub.effective_end();
-    let line_type = if sub.end_date.is_none() {
-        LineType::Evergreen
-    } else {
-        LineType::Recurring
-    };
-    let name = sub.display_name();
-    let line = |start: NaiveDate, stop: NaiveDate, amount: Decimal, description: String| Line {
-        charge_id: Some(charge.id.clone()),
-        subscription_id: Some(sub.id.clone()),
-        adjustment_id: None,
-        line_type,
-        description,
-        period_start: Some(start),
-        period_end: Some(stop),
-        quantity: charge.quantity,
-        amount,
-        credits_document: None,
-        credits_document_id: None,
-    };
-
-    // Billed past an earlier effective end: credit the overlap, move the watermark back.
-    // Billing never starts before the subscription, so neither does the credit.
-    if let (Some(bt), Some(e)) = (stored, end) {
-        let credit_from = e.max(sub.start_date);
-        if bt > credit_from {
-            if !spec.in_window(e) {
-                return Ok(());
-            }
-            let history = state
-                .recurring
-                .get(charge.id)
-                .map(|r| r.history.as_slice())
-                .unwrap_or(&[]);
-            let mut at = credit_from;
-            let mut n = 0;
-            while at < bt {
-                let (ps, pe) = charge.grid.period_containing(at);
-                let stop = pe.min(bt);
-                let credit = amount(
-                    cur,
-                    &[charge.price, charge.quantity, Decimal::from(days(at, stop))],
-                    days(ps, pe),
-                )?;
-                let billed_by = history
-                    .iter()
-                    .rev()
-                    .find(|h| h.start < stop && at < h.end)
-                    .map(|h| h.document);
-                let mut l = line(
-                    at,
-                    stop,
-                    -credit,
-                    format!("Credit: {}", period_text(name, at, stop)),
-                );
-                l.credits_document = Some(None);
-                l.credits_document_id = billed_by;
-                pending.push(Pending {
-                    key: key.to_string(),
-                    ready: e,
-                    line: l,
-                });
-                at = stop;
-                n += 1;
-                if n > MAX_PERIODS_PER_CHARGE {
-                    return Err(RatingError::TooManyPeriods {
-                        charge: charge.id.clone(),
-                        credit: true,
-                    });
-                }
-            }
-            changes.push(StateChange::Watermark {
-                charge_id: charge.id.clone(),
-                from: stored,
-                to: e,
-                billed: vec![],
-            });
-            return Ok(());
-        }
-    }
-
-    let mut at = stored.unwrap_or(sub.start_date).max(sub.start_date);
-    let mut billed = Vec::new();
-    loop {
-        if end.is_some_and(|e| at >= e) {
-            break;
-        }
-        let (ps, pe) = charge.grid.period_containing(at);
-        let stop = end.map_or(pe, |e| pe.min(e));
-        let ready = match charge.timing {
-            Timing::InAdvance => at,
-            Timing::InArrears => stop,
-        };
-        if ready > spec.target {
-            break;
-        }
-        if let Some((from, _)) = spec.window {
-            if ready < from {
-                // The next period was ready before the window: periods stay in order,
-                // so this charge bills nothing in this run.
-                return Ok(());
-            }
-        }
-        let a = amount(
-            cur,
-            &[charge.price, charge.quantity, Decimal::from(days(at, stop))],
-            days(ps, pe),
-        )?;
-        pending.push(Pending {
-            key: key.to_string(),
-            ready,
-            line: line(at, stop, a, period_text(name, at, stop)),
-        });
-        billed.push(BilledPeriod {
-            start: at,
-            end: stop,
-            document: doc_id,
-        });
-        if billed.len() > MAX_PERIODS_PER_CHARGE {
-            return Err(RatingError::TooManyPeriods {
-                charge: charge.id.clone(),
-                credit: false,
-            });
-        }
-        at = stop;
-    }
-    if !billed.is_empty() {
-        changes.push(StateChange::Watermark {
-            charge_id: charge.id.clone(),
-            from: stored,
-            to: at,
-            billed,
-        });
-    }
-    Ok(())
 }
 
 fn assemble(
