@@ -168,12 +168,17 @@ pub async fn deliver_batch(
         }
         let redeliver = match app.pipeline().try_finalize(run_id).await {
             Ok(Finalizing::Idle) => false,
-            // Another finalizer holds the run and completes it, or checks again for
-            // this batch's progress before it lets go. A redelivered message may have
-            // been left by that finalizer's process when it stopped (its claim then
-            // runs out within seconds): it comes back to take over, rather than leave
-            // the run to the sweeper. A first delivery leaves it to the live holder.
-            Ok(Finalizing::Held) => {
+            // Another finalizer is counting: it may miss this batch's commits and let
+            // go (it reads the progress again first, but a holder that fails with an
+            // error leaves its claim to run out), so the batch comes again to check
+            // after it. Counts are rare: the lead a count proves is stored, and the
+            // next count waits for the progress to pass it.
+            Ok(Finalizing::Held { counting: true }) => true,
+            // Another finalizer is numbering (it counted every account): it completes
+            // the run. A redelivered message may have been left by that finalizer's
+            // process when it stopped (its claim then runs out within seconds): it
+            // comes back to take over, rather than leave the run to the sweeper.
+            Ok(Finalizing::Held { counting: false }) => {
                 indexes.retain(|&i| batch[i].1 > 1);
                 !indexes.is_empty()
             }

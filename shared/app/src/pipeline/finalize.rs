@@ -22,13 +22,15 @@ pub enum Finalizing {
     /// Nothing more for this check to do: the run is not complete, was finalized (by
     /// this check or another), or left Processing.
     Idle,
-    /// Another finalizer's claim holds the run: it completes the run, or finds an
-    /// account missing and, before it lets go, checks whether progress came meanwhile
-    /// (see [`Finalizing::Again`]), so a first delivery leaves the run to it. If it
-    /// stopped (a crash), its claim runs out after [`FINALIZE_LEASE`] and the next check
-    /// takes over: a redelivered message (maybe the stopped finalizer's own) comes again
-    /// rather than being acknowledged.
-    Held,
+    /// Another finalizer's claim holds the run. `counting`: it is still counting the
+    /// outcomes and may let go on finding an account missing (it reads the progress
+    /// again before it does, see [`Finalizing::Again`]; the check comes again all the
+    /// same, as a second net: a holder that fails with an error leaves its claim to run
+    /// out). Otherwise it has counted every account and is numbering: it completes the
+    /// run. If it stopped (a crash), its claim runs out after [`FINALIZE_LEASE`] and the
+    /// next check takes over, so a redelivered message comes again rather than being
+    /// acknowledged.
+    Held { counting: bool },
     /// This check counted, found accounts missing, and the progress that came during
     /// its counts says they may have landed since: the check must come again.
     Again,
@@ -37,7 +39,7 @@ pub enum Finalizing {
 /// What [`RunPipeline::number_documents`] found.
 enum Numbering {
     Done(Box<(FinalizeState, NumberBlock)>),
-    Held,
+    Held { counting: bool },
     Again,
     Idle,
 }
@@ -70,7 +72,7 @@ impl RunPipeline {
             Finalizing::Again => Err(AppError::Transient(
                 "accounts were missing while progress came; checking again".into(),
             )),
-            Finalizing::Idle | Finalizing::Held => Ok(()),
+            Finalizing::Idle | Finalizing::Held { .. } => Ok(()),
         }
     }
 
@@ -106,7 +108,7 @@ impl RunPipeline {
         let round = run.round;
         let (progress, block) = match self.number_documents(run_id, round, now).await? {
             Numbering::Done(done) => *done,
-            Numbering::Held => return Ok(Finalizing::Held),
+            Numbering::Held { counting } => return Ok(Finalizing::Held { counting }),
             Numbering::Again => return Ok(Finalizing::Again),
             // Not complete yet, or the run moved on.
             Numbering::Idle => return Ok(Finalizing::Idle),
@@ -246,7 +248,11 @@ impl RunPipeline {
             match &at.lease {
                 // Another finalizer holds the run: it completes it (or, if it stops, its
                 // claim runs out and the next check — a redelivery, the sweeper — resumes).
-                Some(l) if l.holder != me && l.until > now => return Ok(Numbering::Held),
+                Some(l) if l.holder != me && l.until > now => {
+                    return Ok(Numbering::Held {
+                        counting: at.counters.is_none(),
+                    })
+                }
                 Some(l) if l.holder == me => {}
                 _ => {
                     let mut claimed = at.clone();
