@@ -55,6 +55,12 @@ enum Count {
 /// How many times one check counts again when progress came during its count.
 const RECOUNTS: u32 = 3;
 
+/// Whether the progress says an exact count may find every account: it reaches the
+/// selected accounts plus the lead (`excess`) an earlier count proved.
+fn worth_counting(progress: &Counters, excess: u64) -> bool {
+    progress.accounted_for() >= progress.accounts_selected.saturating_add(excess)
+}
+
 impl RunPipeline {
     /// Completes the run once planning is done and every selected account has an
     /// outcome: checks the reconciliation invariant, reserves the round's block of
@@ -101,7 +107,7 @@ impl RunPipeline {
         if !counted && now.is_none() {
             let progress = self.runs.progress(run_id).await?;
             let excess = this_round.map_or(0, |f| f.excess);
-            if progress.accounted_for() < progress.accounts_selected.saturating_add(excess) {
+            if !worth_counting(&progress, excess) {
                 return Ok(Finalizing::Idle);
             }
         }
@@ -286,7 +292,7 @@ impl RunPipeline {
                         // before its check found this claim (and left the run to it):
                         // the progress read now shows it.
                         let after = self.runs.progress(run_id).await?;
-                        if after.accounted_for() < after.accounts_selected.saturating_add(excess) {
+                        if !worth_counting(&after, excess) {
                             return Ok(Numbering::Idle);
                         }
                         if recounts < RECOUNTS {

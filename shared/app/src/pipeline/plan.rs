@@ -38,21 +38,21 @@ impl RunPipeline {
             let Some(run) = self.runs.get_run(run_id).await? else {
                 return Ok(());
             };
-            if run.status == RunStatus::Processing && run.plan.done && run.plan.pages == page + 1 {
-                // The last page again (its check asked to come again, or it stopped
-                // after storing the cursor): the completion check it owes.
-                return self.check_completion(run_id).await;
-            }
-            if redelivered
-                && run.status == RunStatus::Processing
-                && run.plan.pages == page + 1
-            {
-                // An earlier delivery of this message may have stored the page and
-                // stopped before queueing the next one: queue it again (a duplicate plan
-                // message changes nothing). Only on a redelivery: a duplicate copy
-                // received for the first time did not store the page, and re-queueing
-                // from every such copy would chain a shadow message along the planning.
-                return self.queue_plan_page(run_id, page + 1).await;
+            if run.status == RunStatus::Processing && run.plan.pages == page + 1 {
+                // This page again, already stored.
+                if run.plan.done {
+                    // The last page (its check asked to come again, or it stopped after
+                    // storing the cursor): the completion check it owes.
+                    return self.check_completion(run_id).await;
+                }
+                if redelivered {
+                    // An earlier delivery may have stored the page and stopped before
+                    // queueing the next one: queue it again (a duplicate plan message
+                    // changes nothing). Only on a redelivery: a duplicate copy received
+                    // for the first time did not store the page, and re-queueing from
+                    // every such copy would chain a shadow message along the planning.
+                    return self.queue_plan_page(run_id, page + 1).await;
+                }
             }
             if run.status != RunStatus::Processing || run.plan.done || run.plan.pages > page {
                 return Ok(()); // planned already
