@@ -507,6 +507,32 @@ async fn retry_failed_redrives_only_the_failed_accounts_into_a_further_block(b: 
     );
 }
 
+/// The progress a completion check reads stays the exact count through retry rounds:
+/// a retry removes the Failed outcomes' progress from one progress item, whichever
+/// items their reports went to.
+async fn the_progress_equals_the_outcomes_through_retry_rounds(b: Backend) {
+    let mut book = many(8);
+    for s in &mut book.subscriptions {
+        s.charges[0].currency = Some(billrun_domain::money::Currency::parse("EUR").unwrap());
+    }
+    b.app.book.import_book(&book).await.unwrap();
+    let run = run_to_end(&b, request("2024-02-01")).await;
+    assert_eq!(run.status, RunStatus::CompletedWithErrors);
+    let counts = |c: &billrun_domain::run::Counters| (c.accounted_for(), c.failed);
+    for round in 1..=5 {
+        b.app.pipeline().retry_failed(run.id).await.unwrap();
+        let progress = b.app.runs.progress(run.id).await.unwrap();
+        let exact = b.app.runs.counters(run.id).await.unwrap();
+        assert_eq!(counts(&progress), counts(&exact), "round {round}, queued");
+        assert_eq!(exact.failed, 0);
+        b.finish(run.id).await;
+        let r = b.app.queries().get_run(run.id).await.unwrap();
+        assert_eq!((r.status, r.round), (RunStatus::CompletedWithErrors, round));
+        let progress = b.app.runs.progress(run.id).await.unwrap();
+        assert_eq!(counts(&progress), (8, 8), "round {round}, completed");
+    }
+}
+
 async fn blobs_round_trip(b: Backend) {
     b.blobs
         .put_blob(
@@ -1803,6 +1829,7 @@ conformance!(
     post_marks_every_document_posted_and_refuses_unfinished_runs,
     cancel_reverts_so_a_rerun_bills_the_same_lines_unless_a_later_run_moved_on,
     retry_failed_redrives_only_the_failed_accounts_into_a_further_block,
+    the_progress_equals_the_outcomes_through_retry_rounds,
     blobs_round_trip,
     runs_list_in_creation_order_with_filters_and_positions,
     accounts_list_by_batch_from_a_position,

@@ -28,6 +28,18 @@ pub(super) fn get_s<'a>(item: &'a Item, k: &str) -> Option<&'a str> {
     item.get(k).and_then(|v| v.as_s().ok()).map(String::as_str)
 }
 
+/// A signed number attribute: 0 when absent, an error when it is not an integer.
+pub(super) fn get_i64(item: &Item, k: &str) -> StoreResult<i64> {
+    match item.get(k) {
+        None => Ok(0),
+        Some(v) => v
+            .as_n()
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| StoreError::Fatal(format!("attribute {k} is not an integer"))),
+    }
+}
+
 pub(super) fn get_u64(item: &Item, k: &str) -> u64 {
     item.get(k)
         .and_then(|v| v.as_n().ok())

@@ -2,7 +2,7 @@
 //! per-account outcomes and progress counters spread over the run's K partitions.
 
 use super::client::{backoff, Limit, SortKey};
-use super::codec::{decode, entity, get_s, get_u64, n, s, Item, VER};
+use super::codec::{decode, entity, get_i64, get_s, get_u64, n, s, Item, VER};
 use super::error::{built, is_canceled, sdk};
 use super::keys::{self, Index, Key};
 use super::sequences::VALUE;
@@ -80,21 +80,24 @@ impl DynamoStore {
         let mut names: Vec<(String, String)> = Vec::new();
         let mut values: Vec<(String, AttributeValue)> = Vec::new();
         let mut adds: Vec<String> = Vec::new();
-        let fields = [
-            ("billed", c.billed),
-            ("suppressed", c.suppressed),
-            ("nothingToBill", c.nothing_to_bill),
-            ("failed", c.failed),
-            ("invoices", c.invoices),
-            ("creditMemos", c.credit_memos),
-            ("suppressedDocuments", c.suppressed_documents),
+        let counts = [
+            c.billed,
+            c.suppressed,
+            c.nothing_to_bill,
+            c.failed,
+            c.invoices,
+            c.credit_memos,
+            c.suppressed_documents,
         ];
-        for (i, (name, v)) in fields.iter().enumerate() {
-            if *v == 0 {
+        for (i, (name, v)) in PROGRESS_COUNTS.iter().zip(counts).enumerate() {
+            if v == 0 {
                 continue;
             }
             names.push((format!("#c{i}"), name.to_string()));
-            values.push((format!(":c{i}"), n(*v as i64 * sign)));
+            values.push((
+                format!(":c{i}"),
+                n(i64::try_from(v).unwrap_or(i64::MAX) * sign),
+            ));
             adds.push(format!("#c{i} :c{i}"));
         }
         for (i, a) in c.amounts.iter().enumerate() {
@@ -285,7 +288,6 @@ impl RunStore for DynamoStore {
             .collect();
         read.push(keys::run(id));
         let items = self.batch_get(read).await?;
-        let mut c = Counters::default();
         let mut selected = 0;
         for item in &items {
             if keys::is_run(item) {
@@ -293,9 +295,7 @@ impl RunStore for DynamoStore {
                 selected = run.plan.selected;
             }
         }
-        for item in items.iter().filter(|i| keys::is_progress(i)) {
-            c.merge(&progress_counters(item)?, 1);
-        }
+        let mut c = progress_total(items.iter().filter(|i| keys::is_progress(i)))?;
         c.accounts_selected = selected;
         Ok(c)
     }
@@ -321,19 +321,47 @@ impl RunStore for DynamoStore {
     }
 }
 
-/// The counters one progress item holds: the counts by name, the amounts per currency
-/// as `inv_<code>` and `cred_<code>`.
-fn progress_counters(item: &Item) -> StoreResult<Counters> {
-    let mut part = Counters {
-        billed: get_u64(item, "billed"),
-        suppressed: get_u64(item, "suppressed"),
-        nothing_to_bill: get_u64(item, "nothingToBill"),
-        failed: get_u64(item, "failed"),
-        invoices: get_u64(item, "invoices"),
-        credit_memos: get_u64(item, "creditMemos"),
-        suppressed_documents: get_u64(item, "suppressedDocuments"),
-        ..Counters::default()
-    };
+/// The counts a run's progress items hold, by stored name.
+const PROGRESS_COUNTS: [&str; 7] = [
+    "billed",
+    "suppressed",
+    "nothingToBill",
+    "failed",
+    "invoices",
+    "creditMemos",
+    "suppressedDocuments",
+];
+
+/// The sum of a run's progress items: the counts by name, the amounts per currency as
+/// `inv_<code>` and `cred_<code>`. One item may hold a negative count: a retry's removal
+/// of the Failed outcomes is added to any item, not to the ones their reports went to,
+/// so only the sum of every item means anything, and it is summed signed.
+fn progress_total<'a>(items: impl Iterator<Item = &'a Item>) -> StoreResult<Counters> {
+    let mut counts = [0i64; PROGRESS_COUNTS.len()];
+    let mut c = Counters::default();
+    for item in items {
+        for (sum, name) in counts.iter_mut().zip(PROGRESS_COUNTS) {
+            *sum = sum.saturating_add(get_i64(item, name)?);
+        }
+        c.merge(&progress_amounts(item)?, 1);
+    }
+    let [billed, suppressed, nothing_to_bill, failed, invoices, credit_memos, suppressed_documents] =
+        counts.map(|v| u64::try_from(v).unwrap_or(0));
+    Ok(Counters {
+        billed,
+        suppressed,
+        nothing_to_bill,
+        failed,
+        invoices,
+        credit_memos,
+        suppressed_documents,
+        ..c
+    })
+}
+
+/// The amounts one progress item holds, per currency.
+fn progress_amounts(item: &Item) -> StoreResult<Counters> {
+    let mut part = Counters::default();
     let mut amounts: BTreeMap<String, (Decimal, Decimal)> = BTreeMap::new();
     for (key, v) in item {
         let (code, invoiced) = if let Some(code) = key.strip_prefix("inv_") {
@@ -364,4 +392,42 @@ fn progress_counters(item: &Item) -> StoreResult<Counters> {
         });
     }
     Ok(part)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn progress_item(counts: &[(&str, &str)]) -> Item {
+        counts
+            .iter()
+            .map(|(k, v)| (k.to_string(), AttributeValue::N(v.to_string())))
+            .collect()
+    }
+
+    #[test]
+    fn progress_items_are_summed_signed_so_a_removal_added_to_another_item_cancels() {
+        // Two failures reported to items 0 and 1; the retry's removal of both added to
+        // item 2; then one of them failing again, reported to item 2.
+        let items = [
+            progress_item(&[("billed", "3"), ("failed", "1"), ("inv_USD", "38.50")]),
+            progress_item(&[("failed", "1")]),
+            progress_item(&[("failed", "-1")]),
+        ];
+        let c = progress_total(items.iter()).unwrap();
+        assert_eq!((c.billed, c.failed, c.accounted_for()), (3, 1, 4));
+        assert_eq!(c.amounts[0].invoiced.to_string(), "38.50");
+        // A sum below zero (a removal read before the report it removes) reads as none.
+        let c = progress_total([progress_item(&[("failed", "-2")])].iter()).unwrap();
+        assert_eq!(c.failed, 0);
+    }
+
+    #[test]
+    fn a_progress_count_that_is_not_an_integer_is_an_error() {
+        let items = [progress_item(&[("failed", "1.5")])];
+        assert!(matches!(
+            progress_total(items.iter()),
+            Err(StoreError::Fatal(m)) if m.contains("failed")
+        ));
+    }
 }

@@ -153,7 +153,15 @@ impl Backend {
             let done = pump_until_done(app, q.clone(), run, 3, 5, Duration::from_secs(120))
                 .await
                 .expect("pumping the queues");
-            assert!(done, "run {run} did not complete within 120 s");
+            if !done {
+                // What the run was waiting for: its record, the progress and the exact count.
+                let record = self.app.runs.get_run(run).await;
+                let progress = self.app.runs.progress(run).await;
+                let counters = self.app.runs.counters(run).await;
+                panic!(
+                    "run {run} did not complete within 120 s: {record:?}\nprogress {progress:?}\ncounted {counters:?}"
+                );
+            }
         }
     }
 }
