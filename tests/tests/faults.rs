@@ -82,7 +82,11 @@ impl billrun_app::ports::Clock for FastClock {
 async fn system(book: &billrun_domain::book::Book) -> System {
     let store = Arc::new(MemoryStore::new());
     let queue = Arc::new(MemoryQueue::new());
-    let mut app = App::in_memory(store.clone(), queue.clone());
+    let mut app = App::in_memory(
+        store.clone(),
+        queue.clone(),
+        std::sync::Arc::new(billrun_documents::PdfRenderer),
+    );
     app.clock = Arc::new(FastClock {
         started: std::time::Instant::now(),
         at: chrono::Utc::now(),

@@ -125,8 +125,12 @@ async fn run_schedule(
     names.max_receive_count = MAX_RECEIVES + 10;
     let mut config = provision(clients, &names).await?;
     config.shards = 4;
-    let (mut base, _store, queue) =
-        billrun_aws::app_on_sqs(&config, clients, Arc::new(Metrics::default()));
+    let (mut base, _store, queue) = billrun_aws::app_on_sqs(
+        &config,
+        clients,
+        Arc::new(Metrics::default()),
+        std::sync::Arc::new(billrun_documents::PdfRenderer),
+    );
     base.plan_page_size = 16;
     let bytes = serde_json::to_vec(book).map_err(|e| e.to_string())?;
     base.reference()
@@ -220,7 +224,11 @@ async fn runs_on_the_aws_adapters_under_random_fault_schedules_bill_what_the_fau
         let reference = {
             let store = Arc::new(billrun_app::memory::MemoryStore::new());
             let queue = Arc::new(billrun_app::memory::MemoryQueue::new());
-            let app = Arc::new(App::in_memory(store, queue.clone()));
+            let app = Arc::new(App::in_memory(
+                store,
+                queue.clone(),
+                std::sync::Arc::new(billrun_documents::PdfRenderer),
+            ));
             let bytes = serde_json::to_vec(&book).expect("a book serializes");
             app.reference()
                 .import_book(&bytes)
@@ -269,8 +277,12 @@ async fn a_malformed_body_reaches_the_dlq_without_blocking_the_messages_of_its_b
     names.visibility_timeout_seconds = 1;
     names.max_receive_count = 2;
     let config = provision(&clients, &names).await.expect("provisioning");
-    let (mut app, _store, queue) =
-        billrun_aws::app_on_sqs(&config, &clients, Arc::new(Metrics::default()));
+    let (mut app, _store, queue) = billrun_aws::app_on_sqs(
+        &config,
+        &clients,
+        Arc::new(Metrics::default()),
+        std::sync::Arc::new(billrun_documents::PdfRenderer),
+    );
     app.plan_page_size = 100;
     let book = variant(0).book();
     app.reference()

@@ -179,3 +179,22 @@ fn every_409_code_is_written_only_where_conflict_code_defines_it() {
     }
     assert!(found.is_empty(), "409 codes written as strings: {found:#?}");
 }
+
+#[test]
+fn shared_app_renders_through_its_port_and_never_names_the_pdf_crate() {
+    let manifest = std::fs::read_to_string(root().join("shared/app/Cargo.toml")).unwrap();
+    assert!(
+        !manifest.contains("billrun-documents"),
+        "shared/app depends on billrun-documents"
+    );
+    let mut files = Vec::new();
+    rust_files(&root().join("shared/app/src"), &mut files);
+    for file in &files {
+        let code = std::fs::read_to_string(file).unwrap();
+        assert!(
+            !code.contains("billrun_documents"),
+            "{} names billrun_documents",
+            file.display()
+        );
+    }
+}

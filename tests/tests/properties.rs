@@ -541,7 +541,11 @@ async fn paged_local_with(
         Some(seed) => MemoryQueue::chaotic(seed),
         None => MemoryQueue::new(),
     });
-    let mut app = App::in_memory(store.clone(), queue.clone());
+    let mut app = App::in_memory(
+        store.clone(),
+        queue.clone(),
+        std::sync::Arc::new(billrun_documents::PdfRenderer),
+    );
     app.plan_page_size = page;
     let local = Local {
         store,

@@ -54,7 +54,11 @@ const START: &str = "2024-02-01T06:00:00Z";
 /// configuration (stale after 15 minutes, 3 re-sends).
 async fn env() -> Env {
     let queue = Arc::new(MemoryQueue::new());
-    let mut app = App::in_memory(Arc::new(MemoryStore::new()), queue.clone());
+    let mut app = App::in_memory(
+        Arc::new(MemoryStore::new()),
+        queue.clone(),
+        std::sync::Arc::new(billrun_documents::PdfRenderer),
+    );
     let clock = Arc::new(TestClock(Mutex::new(START.parse().unwrap())));
     app.clock = clock.clone();
     app.plan_page_size = 3;
@@ -440,7 +444,11 @@ impl billrun_app::ports::RunStore for LeadingProgress {
 async fn a_progress_ahead_of_the_outcomes_does_not_keep_a_lost_account_from_being_re_sent() {
     let queue = Arc::new(MemoryQueue::new());
     let store = Arc::new(MemoryStore::new());
-    let mut app = App::in_memory(store.clone(), queue.clone());
+    let mut app = App::in_memory(
+        store.clone(),
+        queue.clone(),
+        std::sync::Arc::new(billrun_documents::PdfRenderer),
+    );
     let clock = Arc::new(TestClock(Mutex::new(START.parse().unwrap())));
     app.clock = clock.clone();
     app.plan_page_size = 3;

@@ -37,6 +37,7 @@ mod tests {
         let app = Arc::new(App::in_memory(
             Arc::new(MemoryStore::new()),
             Arc::new(MemoryQueue::new()),
+            std::sync::Arc::new(billrun_documents::PdfRenderer),
         ));
         let (status, run) = call(app.clone(), Side::Commands, CREATE).await;
         assert_eq!(status, 201, "{run}");

@@ -18,10 +18,12 @@ mod template;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use billrun_aws::provision::{provision, Names};
 use billrun_aws::Clients;
+use billrun_documents::PdfRenderer;
 use billrun_domain::request::RunRequest;
 use billrun_lambda::Runtime;
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tower::ServiceExt;
 
@@ -187,8 +189,8 @@ async fn a_run_through_the_handlers_on_moto_equals_the_in_memory_run_and_stays_i
     names.visibility_timeout_seconds = 2;
     let config = provision(&admin, &names).await.unwrap();
     // One runtime per function, as each Lambda has its own: own clients, own recorder.
-    let commands = Runtime::new(config.clone(), 5).await;
-    let mut queries = Runtime::new(config.clone(), 5).await;
+    let commands = Runtime::new(config.clone(), 5, Arc::new(PdfRenderer)).await;
+    let mut queries = Runtime::new(config.clone(), 5, Arc::new(PdfRenderer)).await;
     // The test links the S3 client (feature unification); api-queries' binary reads
     // PDFs with its own signed ranged GetObject (feature `s3-signed`): its adapter is
     // the one under test here.
@@ -199,8 +201,8 @@ async fn a_run_through_the_handlers_on_moto_equals_the_in_memory_run_and_stays_i
         queries.metrics.clone(),
     ));
     queries.app = std::sync::Arc::new(app);
-    let planner = Runtime::new(config.clone(), 5).await;
-    let processor = Runtime::new(config.clone(), 5).await;
+    let planner = Runtime::new(config.clone(), 5, Arc::new(PdfRenderer)).await;
+    let processor = Runtime::new(config.clone(), 5, Arc::new(PdfRenderer)).await;
     let cmd = api_commands::handler::service(commands.app.clone());
     let qry = api_queries::handler::service(queries.app.clone());
 
@@ -355,7 +357,7 @@ async fn a_run_through_the_handlers_on_moto_equals_the_in_memory_run_and_stays_i
 
     // Documents: the template, a request through api-commands, generate-documents fed
     // from the document queue, progress through api-queries.
-    let mut generator = Runtime::new(config.clone(), 5).await;
+    let mut generator = Runtime::new(config.clone(), 5, Arc::new(PdfRenderer)).await;
     // Likewise generate-documents' binary writes with its own signed PutObject (feature
     // `s3-signed`), not the S3 client the test links.
     let mut app = (*generator.app).clone();
@@ -612,8 +614,8 @@ async fn overlapping_scheduler_ticks_on_moto_start_a_due_scheduled_run_once_insi
     let admin = Clients::load().await;
     let prefix = format!("s{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
     let config = provision(&admin, &Names::new(prefix)).await.unwrap();
-    let commands = Runtime::new(config.clone(), 5).await;
-    let scheduler = Runtime::new(config.clone(), 5).await;
+    let commands = Runtime::new(config.clone(), 5, Arc::new(PdfRenderer)).await;
+    let scheduler = Runtime::new(config.clone(), 5, Arc::new(PdfRenderer)).await;
     let cmd = api_commands::handler::service(commands.app.clone());
     let at = chrono::Utc::now() + chrono::Duration::seconds(2);
     let body =

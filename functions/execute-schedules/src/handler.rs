@@ -41,7 +41,11 @@ mod tests {
 
     #[tokio::test]
     async fn a_tick_starts_a_due_scheduled_run_once_however_often_it_fires() {
-        let app = App::in_memory(Arc::new(MemoryStore::new()), Arc::new(MemoryQueue::new()));
+        let app = App::in_memory(
+            Arc::new(MemoryStore::new()),
+            Arc::new(MemoryQueue::new()),
+            std::sync::Arc::new(billrun_documents::PdfRenderer),
+        );
         let mut req = RunRequest::for_target("2024-02-01".parse().unwrap());
         req.run_type = RunType::Scheduled;
         req.scheduled_at = Some(chrono::Utc::now() - chrono::Duration::minutes(1));

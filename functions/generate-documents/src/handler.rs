@@ -72,7 +72,11 @@ mod tests {
 
     fn app_and_queue() -> (App, Arc<MemoryBlobs>, Arc<MemoryQueue>) {
         let queue = Arc::new(MemoryQueue::new());
-        let mut app = App::in_memory(Arc::new(MemoryStore::new()), queue.clone());
+        let mut app = App::in_memory(
+            Arc::new(MemoryStore::new()),
+            queue.clone(),
+            std::sync::Arc::new(billrun_documents::PdfRenderer),
+        );
         let blobs = Arc::new(MemoryBlobs::default());
         app.blobs = blobs.clone();
         (app, blobs, queue)

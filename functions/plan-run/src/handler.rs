@@ -19,7 +19,11 @@ mod tests {
     #[tokio::test]
     async fn a_planning_record_plans_the_page_and_a_repeated_one_changes_nothing() {
         let queue = Arc::new(MemoryQueue::new());
-        let app = App::in_memory(Arc::new(MemoryStore::new()), queue.clone());
+        let app = App::in_memory(
+            Arc::new(MemoryStore::new()),
+            queue.clone(),
+            std::sync::Arc::new(billrun_documents::PdfRenderer),
+        );
         app.reference().import_book(BOOK.as_bytes()).await.unwrap();
         let mut req = RunRequest::for_target("2024-02-01".parse().unwrap());
         req.run_type = RunType::Manual;

@@ -62,7 +62,11 @@ mod tests {
 
     #[tokio::test]
     async fn a_batch_with_a_malformed_and_a_good_record_reports_only_the_malformed_one() {
-        let app = App::in_memory(Arc::new(MemoryStore::new()), Arc::new(MemoryQueue::new()));
+        let app = App::in_memory(
+            Arc::new(MemoryStore::new()),
+            Arc::new(MemoryQueue::new()),
+            std::sync::Arc::new(billrun_documents::PdfRenderer),
+        );
         let run = planned_run(&app).await;
         let response = handle(
             &app,
@@ -103,7 +107,11 @@ mod tests {
     #[tokio::test]
     async fn a_failing_record_is_retried_until_its_last_receive_which_records_the_account_failed() {
         let store = Arc::new(MemoryStore::new());
-        let mut app = App::in_memory(store.clone(), Arc::new(MemoryQueue::new()));
+        let mut app = App::in_memory(
+            store.clone(),
+            Arc::new(MemoryQueue::new()),
+            std::sync::Arc::new(billrun_documents::PdfRenderer),
+        );
         let run = planned_run(&app).await;
         app.book = Arc::new(Unavailable(store));
         let early = handle(&app, event(&[("m1", &body(run), 1)]), 5).await;

@@ -42,7 +42,12 @@ pub async fn connect() -> Result<AwsLocal, String> {
         }
     };
     let metrics = Arc::new(Metrics::default());
-    let (mut app, _store, queue) = billrun_aws::app_on_sqs(&config, &clients, metrics.clone());
+    let (mut app, _store, queue) = billrun_aws::app_on_sqs(
+        &config,
+        &clients,
+        metrics.clone(),
+        std::sync::Arc::new(billrun_documents::PdfRenderer),
+    );
     // The sweeper's settings, as the execute-schedules function reads them.
     app.sweep = billrun_app::sweeper::SweepConfig::from_lookup(|k| {
         std::env::var(k).ok().filter(|v| !v.is_empty())

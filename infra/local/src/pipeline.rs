@@ -76,7 +76,11 @@ impl Local {
             Some(seed) => MemoryQueue::chaotic(seed),
             None => MemoryQueue::new(),
         });
-        let app = Arc::new(App::in_memory(store.clone(), queue.clone()));
+        let app = Arc::new(App::in_memory(
+            store.clone(),
+            queue.clone(),
+            std::sync::Arc::new(billrun_documents::PdfRenderer),
+        ));
         Local { store, queue, app }
     }
 

@@ -37,7 +37,11 @@ fn target() -> NaiveDate {
 async fn rating(seed: u64, min: Duration) -> Result<(u64, Duration), String> {
     let book = crate::sample::generate(2_000, target(), seed);
     let store = Arc::new(MemoryStore::new());
-    let app = App::in_memory(store.clone(), Arc::new(MemoryQueue::new()));
+    let app = App::in_memory(
+        store.clone(),
+        Arc::new(MemoryQueue::new()),
+        std::sync::Arc::new(billrun_documents::PdfRenderer),
+    );
     app.book
         .import_book(&book)
         .await

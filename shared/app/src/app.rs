@@ -40,6 +40,8 @@ pub struct App {
     pub run_schedules: Arc<dyn RunScheduleStore>,
     pub due: Arc<dyn DueIndex>,
     pub document_requests: Arc<dyn DocumentRequestStore>,
+    /// Reads templates and renders documents.
+    pub renderer: Arc<dyn DocumentRenderer>,
     pub plan_page_size: usize,
     /// Documents numbered per finalization page (the cursor is stored after each).
     pub finalize_page_size: usize,
@@ -48,12 +50,13 @@ pub struct App {
 }
 
 impl App {
-    /// Every storage port on `store`, with the queue and the file store given, the wall
-    /// clock and the default configuration.
+    /// Every storage port on `store`, with the queue, the file store and the renderer
+    /// given, the wall clock and the default configuration.
     pub fn over<S: Storage + 'static>(
         store: Arc<S>,
         queue: Arc<dyn WorkQueue>,
         blobs: Arc<dyn BlobStore>,
+        renderer: Arc<dyn DocumentRenderer>,
     ) -> App {
         App {
             runs: store.clone(),
@@ -72,6 +75,7 @@ impl App {
             document_requests: store,
             queue,
             blobs,
+            renderer,
             clock: Arc::new(SystemClock),
             plan_page_size: DEFAULT_PLAN_PAGE,
             finalize_page_size: DEFAULT_FINALIZE_PAGE,
@@ -79,9 +83,13 @@ impl App {
         }
     }
 
-    /// Every port in memory.
-    pub fn in_memory(store: Arc<MemoryStore>, queue: Arc<MemoryQueue>) -> App {
-        App::over(store, queue, Arc::new(MemoryBlobs::default()))
+    /// Every storage port in memory, with the renderer given.
+    pub fn in_memory(
+        store: Arc<MemoryStore>,
+        queue: Arc<MemoryQueue>,
+        renderer: Arc<dyn DocumentRenderer>,
+    ) -> App {
+        App::over(store, queue, Arc::new(MemoryBlobs::default()), renderer)
     }
 
     /// Create, start, plan, process, finalize, post, cancel, retry and change runs.
@@ -127,6 +135,7 @@ impl App {
     pub fn templates(&self) -> Templates {
         Templates {
             templates: self.templates.clone(),
+            renderer: self.renderer.clone(),
             clock: self.clock.clone(),
         }
     }
@@ -157,6 +166,7 @@ impl App {
             templates: self.templates.clone(),
             blobs: self.blobs.clone(),
             queue: self.queue.clone(),
+            renderer: self.renderer.clone(),
             clock: self.clock.clone(),
         }
     }

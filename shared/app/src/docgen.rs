@@ -16,7 +16,6 @@ use crate::error::AppError;
 use crate::error::ConflictCode;
 use crate::model::{Message, StoredDocument};
 use crate::ports::*;
-use billrun_documents::{render, DocumentTemplate as PdfTemplate, RenderContext};
 use billrun_domain::document::DocumentStatus;
 use billrun_domain::ids::{DocumentId, DocumentRequestId, RunId};
 use billrun_domain::run::RunStatus;
@@ -42,6 +41,7 @@ pub struct DocumentGenerator {
     pub templates: Arc<dyn TemplateStore>,
     pub blobs: Arc<dyn BlobStore>,
     pub queue: Arc<dyn WorkQueue>,
+    pub renderer: Arc<dyn DocumentRenderer>,
     pub clock: Arc<dyn Clock>,
 }
 
@@ -375,7 +375,9 @@ impl DocumentGenerator {
                 "document template {} no longer exists",
                 request.template_id
             )),
-            Some(stored) => PdfTemplate::from_json(stored.content.as_bytes())
+            Some(stored) => self
+                .renderer
+                .template(&stored.content)
                 .map_err(|e| format!("document template {} is invalid: {e}", request.template_id)),
         };
         let run = self.runs.get_run(request.run_id).await?;
@@ -412,7 +414,8 @@ impl DocumentGenerator {
             Ok(t) => t,
             Err(reason) => return Ok(Err(reason.clone())),
         };
-        Ok(render(&document, &book.account, template, &renderer.ctx)
+        Ok(template
+            .render(&document, &book.account, &renderer.ctx)
             .map(|bytes| (number, bytes))
             .map_err(|e| e.to_string()))
     }
@@ -447,7 +450,7 @@ impl DocumentGenerator {
 
 /// The template (or why it cannot be used) and context of a request's documents.
 struct Renderer {
-    template: Result<PdfTemplate, String>,
+    template: Result<Box<dyn RenderTemplate>, String>,
     ctx: RenderContext,
 }
 

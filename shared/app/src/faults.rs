@@ -352,6 +352,8 @@ impl FaultPlan {
             due: self.faulty(&app.due),
             document_requests: self.faulty(&app.document_requests),
             queue: queue.clone(),
+            // Rendering reads nothing and writes nothing: no fault to inject.
+            renderer: app.renderer.clone(),
             clock: app.clock.clone(),
             finalize_page_size: app.finalize_page_size,
             plan_page_size: app.plan_page_size,

@@ -24,6 +24,8 @@ struct TemplateInput {
 #[derive(Clone)]
 pub struct Templates {
     pub templates: Arc<dyn TemplateStore>,
+    /// Checks an uploaded template's content.
+    pub renderer: Arc<dyn DocumentRenderer>,
     pub clock: Arc<dyn Clock>,
 }
 
@@ -53,7 +55,7 @@ impl Templates {
                 format!("must be at most {MAX_TEMPLATE_BYTES} bytes"),
             )));
         }
-        if let Err(e) = billrun_documents::DocumentTemplate::from_json(content.as_bytes()) {
+        if let Err(e) = self.renderer.template(&content) {
             let field = if e.field.is_empty() {
                 "content".to_string()
             } else {

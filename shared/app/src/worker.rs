@@ -446,7 +446,11 @@ mod tests {
         setup: impl FnOnce(&mut App),
     ) -> (App, RunId, Vec<(Message, u32)>) {
         let queue = Arc::new(MemoryQueue::new());
-        let mut app = App::in_memory(store, queue.clone());
+        let mut app = App::in_memory(
+            store,
+            queue.clone(),
+            std::sync::Arc::new(crate::memory::NoRenderer),
+        );
         setup(&mut app);
         app.reference()
             .import_book(book(n).as_bytes())
@@ -499,7 +503,11 @@ mod tests {
     ) -> (Arc<App>, Arc<MemoryQueue>, RunId) {
         let queue = Arc::new(MemoryQueue::new());
         let store = Arc::new(MemoryStore::new());
-        let mut app = App::in_memory(store.clone(), queue.clone());
+        let mut app = App::in_memory(
+            store.clone(),
+            queue.clone(),
+            std::sync::Arc::new(crate::memory::NoRenderer),
+        );
         app.plan_page_size = page;
         setup(&mut app, store);
         app.reference()

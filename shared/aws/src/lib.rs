@@ -35,17 +35,18 @@ pub use s3::S3Blobs;
 #[cfg(feature = "sqs")]
 pub use sqs::SqsQueue;
 
-use billrun_app::ports::{BlobStore, WorkQueue};
+use billrun_app::ports::{BlobStore, DocumentRenderer, WorkQueue};
 use billrun_app::App;
 use std::sync::Arc;
 
 /// The use cases over DynamoDB, S3 (feature `s3`; with `s3-signed`, signed PutObject
 /// and GetObject requests without the client; else [`NoBlobs`]) and SQS (feature
-/// `sqs`, else [`NoQueue`]).
+/// `sqs`, else [`NoQueue`]), rendering with `renderer`.
 pub fn app(
     config: &AwsConfig,
     clients: &Clients,
     metrics: Arc<Metrics>,
+    renderer: Arc<dyn DocumentRenderer>,
 ) -> (App, Arc<DynamoStore>) {
     let store = Arc::new(DynamoStore::new(
         clients.dynamodb.clone(),
@@ -71,7 +72,7 @@ pub fn app(
     ));
     #[cfg(not(any(feature = "s3", feature = "s3-signed")))]
     let blobs: Arc<dyn BlobStore> = Arc::new(NoBlobs);
-    let app = App::over(store.clone(), queue, blobs);
+    let app = App::over(store.clone(), queue, blobs, renderer);
     (app, store)
 }
 
@@ -82,8 +83,9 @@ pub fn app_on_sqs(
     config: &AwsConfig,
     clients: &Clients,
     metrics: Arc<Metrics>,
+    renderer: Arc<dyn DocumentRenderer>,
 ) -> (App, Arc<DynamoStore>, Arc<SqsQueue>) {
-    let (mut app, store) = app(config, clients, metrics.clone());
+    let (mut app, store) = app(config, clients, metrics.clone(), renderer);
     let queue = Arc::new(SqsQueue::new(clients.sqs.clone(), config, metrics));
     app.queue = queue.clone();
     (app, store, queue)

@@ -7,6 +7,7 @@
 //! error rather than a file. Rendering is deterministic: the same inputs give the same
 //! bytes.
 
+mod adapter;
 #[cfg(feature = "render")]
 pub mod bench;
 #[cfg(feature = "render")]
@@ -21,6 +22,7 @@ mod render;
 pub mod sample;
 pub mod template;
 
+pub use adapter::PdfRenderer;
 #[cfg(feature = "render")]
 pub use bench::{bench_documents, CaseFigures, Chromium, Measured};
 pub use format::{money, CurrencyMark, Locale};

@@ -3,15 +3,8 @@
 
 use crate::template::TemplateError;
 
-/// What a document does not carry but its PDF shows.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct RenderContext {
-    /// The run's invoice message; `None` falls back to the document's own.
-    pub invoice_message: Option<String>,
-    /// Numbers of invoices a credit memo credits, beside those its lines name in
-    /// `creditsDocument` (both are shown, each once, in order).
-    pub credited_invoices: Vec<String>,
-}
+/// What a document does not carry but its PDF shows: the renderer port's.
+pub use billrun_app::ports::RenderContext;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RenderError {

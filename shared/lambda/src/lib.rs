@@ -8,6 +8,7 @@ use axum::http::{Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use billrun_app::model::Message;
+use billrun_app::ports::DocumentRenderer;
 use billrun_app::worker::{deliver_batch, Disposition};
 use billrun_app::App;
 use billrun_aws::{AwsConfig, Clients, Metrics};
@@ -80,7 +81,9 @@ pub struct Runtime {
 }
 
 impl Runtime {
-    pub async fn from_env() -> Result<Runtime, HandlerError> {
+    /// The runtime of a function's `main`: the configuration from the environment, the
+    /// AWS adapters, and `renderer` (the composition's choice).
+    pub async fn from_env(renderer: Arc<dyn DocumentRenderer>) -> Result<Runtime, HandlerError> {
         let config =
             AwsConfig::from_env().map_err(|e| HandlerError::NonRetryable(e.to_string()))?;
         let max_receives = match std::env::var("MAX_RECEIVE_COUNT") {
@@ -91,13 +94,17 @@ impl Runtime {
                 ))
             })?,
         };
-        Ok(Self::new(config, max_receives).await)
+        Ok(Self::new(config, max_receives, renderer).await)
     }
 
-    pub async fn new(config: AwsConfig, max_receives: u32) -> Runtime {
+    pub async fn new(
+        config: AwsConfig,
+        max_receives: u32,
+        renderer: Arc<dyn DocumentRenderer>,
+    ) -> Runtime {
         let metrics = Arc::new(Metrics::default());
         let clients = Clients::load_recording(Some(metrics.clone())).await;
-        let (app, _store) = billrun_aws::app(&config, &clients, metrics.clone());
+        let (app, _store) = billrun_aws::app(&config, &clients, metrics.clone(), renderer);
         Runtime {
             config,
             clients,

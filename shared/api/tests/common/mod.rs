@@ -34,7 +34,11 @@ impl TestApi {
     pub fn new() -> TestApi {
         let store = Arc::new(MemoryStore::new());
         let queue = Arc::new(MemoryQueue::new());
-        let app = Arc::new(App::in_memory(store.clone(), queue.clone()));
+        let app = Arc::new(App::in_memory(
+            store.clone(),
+            queue.clone(),
+            std::sync::Arc::new(billrun_documents::PdfRenderer),
+        ));
         TestApi {
             router: billrun_api::router(app.clone()),
             app,

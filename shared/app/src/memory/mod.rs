@@ -10,6 +10,8 @@ mod documents;
 mod ledger;
 mod listings;
 mod queue;
+#[cfg(test)]
+mod renderer;
 mod runs;
 mod schedules;
 mod sequences;
@@ -17,6 +19,8 @@ mod templates;
 
 pub use blobs::MemoryBlobs;
 pub use queue::{Delivery, MemoryQueue, Receive};
+#[cfg(test)]
+pub(crate) use renderer::NoRenderer;
 pub use schedules::MemoryScheduling;
 
 use crate::model::documents::*;

@@ -18,9 +18,9 @@ pub const PACK_CONTENT_TYPE: &str = "application/octet-stream";
 /// Hex characters of the SHA-256 of a file's bytes in its key.
 const HASH_PREFIX: usize = 16;
 
-/// An invoice document template. `content` is the template JSON of
-/// `billrun_documents::DocumentTemplate` (seller block, logo, accent colour, footer,
-/// locale), validated when the template is PUT.
+/// An invoice document template. `content` is the template JSON the renderer reads
+/// (billrun-documents: seller block, logo, accent colour, footer, locale), checked by the
+/// renderer ([`crate::ports::DocumentRenderer`]) when the template is PUT.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DocumentTemplate {

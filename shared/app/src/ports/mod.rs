@@ -10,6 +10,7 @@ mod documents;
 mod ledger;
 mod listings;
 mod queue;
+mod renderer;
 mod runs;
 mod schedules;
 mod sequences;
@@ -23,6 +24,9 @@ pub use documents::DocumentStore;
 pub use ledger::WatermarkStore;
 pub use listings::{AccountListing, DocumentListing, RunListing, SubscriptionIndex};
 pub use queue::WorkQueue;
+pub use renderer::{
+    DocumentRenderer, RenderContext, RenderFailed, RenderTemplate, TemplateRejected,
+};
 pub use runs::RunStore;
 pub use schedules::{DueIndex, RunScheduleStore, ScheduleStore};
 pub use sequences::SequenceStore;

@@ -33,7 +33,11 @@ struct Env {
 
 fn env(start: &str) -> Env {
     let queue = Arc::new(MemoryQueue::new());
-    let mut app = App::in_memory(Arc::new(MemoryStore::new()), queue.clone());
+    let mut app = App::in_memory(
+        Arc::new(MemoryStore::new()),
+        queue.clone(),
+        std::sync::Arc::new(crate::memory::NoRenderer),
+    );
     let clock = Arc::new(TestClock(Mutex::new(utc(start))));
     app.clock = clock.clone();
     Env { app, queue, clock }

@@ -48,7 +48,11 @@ impl Backend {
         let store = Arc::new(MemoryStore::new());
         let queue = Arc::new(MemoryQueue::new());
         let blobs = Arc::new(MemoryBlobs::default());
-        let mut app = App::in_memory(store, queue.clone());
+        let mut app = App::in_memory(
+            store,
+            queue.clone(),
+            std::sync::Arc::new(billrun_documents::PdfRenderer),
+        );
         app.blobs = blobs.clone();
         Backend {
             app,
@@ -73,7 +77,12 @@ impl Backend {
             .expect("provisioning on the local endpoint");
         config.shards = 4;
         let metrics = Arc::new(Metrics::default());
-        let (app, store, queue) = billrun_aws::app_on_sqs(&config, &clients, metrics.clone());
+        let (app, store, queue) = billrun_aws::app_on_sqs(
+            &config,
+            &clients,
+            metrics.clone(),
+            std::sync::Arc::new(billrun_documents::PdfRenderer),
+        );
         let blobs = Arc::new(S3Blobs::new(
             clients.s3.clone(),
             config.bucket.clone(),

@@ -1,0 +1,47 @@
+//! Rendering documents as files: the port document generation renders through and
+//! template uploads are checked by. billrun-documents implements it (`PdfRenderer`,
+//! PDF/A-2b); the composition passes it in.
+
+use billrun_domain::book::Account;
+use billrun_domain::document::Document;
+
+/// What a document does not carry but its file shows.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RenderContext {
+    /// The run's invoice message; `None` falls back to the document's own.
+    pub invoice_message: Option<String>,
+    /// Numbers of invoices a credit memo credits, beside those its lines name in
+    /// `creditsDocument` (both are shown, each once, in order).
+    pub credited_invoices: Vec<String>,
+}
+
+/// Why a template's content cannot be used: the field (a camelCase path within the
+/// content, empty for the whole) and the reason.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct TemplateRejected {
+    pub field: String,
+    pub message: String,
+}
+
+/// Why one document could not be rendered (worth no retry: the same inputs fail again).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct RenderFailed(pub String);
+
+/// Reads template contents into templates that render documents.
+pub trait DocumentRenderer: Send + Sync {
+    /// The template `content` describes, checked whole.
+    fn template(&self, content: &str) -> Result<Box<dyn RenderTemplate>, TemplateRejected>;
+}
+
+/// One checked template: read once, rendering every document of a request.
+pub trait RenderTemplate: Send + Sync {
+    /// The file of `document` billed to `account`. The same inputs give the same bytes.
+    fn render(
+        &self,
+        document: &Document,
+        account: &Account,
+        context: &RenderContext,
+    ) -> Result<Vec<u8>, RenderFailed>;
+}
