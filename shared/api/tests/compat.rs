@@ -653,3 +653,91 @@ async fn seed_000_configures_a_run_and_lists_its_invoices_in_the_seed_shape() {
         .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
 }
+
+async fn post_keyed(api: &TestApi, route: &str, body: &Value, key: Option<&str>) -> common::Reply {
+    let headers: Vec<(&str, &str)> = key.map(|k| ("Idempotency-Key", k)).into_iter().collect();
+    api.call(Method::POST, route, Some(&body.to_string()), &headers)
+        .await
+}
+
+/// Every compatibility create takes an `Idempotency-Key` as `POST /v1/invoice-runs`
+/// does: a retry with the same key and body is the same run (200, no second run, no
+/// second number), the key with another body is a 409 in the seed's error shape, and
+/// without a key each POST is a run of its own.
+#[tokio::test]
+async fn a_retried_compatibility_create_with_its_key_is_the_same_run() {
+    let api = TestApi::with_book(&batch_book()).await;
+    let bill_run = seed_example(
+        "002_0a25a372974bc37c.txt",
+        "--data '",
+        0,
+        "seed-002-request.json",
+    );
+    let mut other_bill_run = bill_run.clone();
+    other_bill_run["target_date"] = json!("2023-08-01");
+    let billing_run = billing_run_request();
+    let mut other_billing_run = billing_run.clone();
+    other_billing_run["invoiceDate"] = json!("2020-01-02");
+    let configure = configure_request();
+    let mut other_configure = configure.clone();
+    other_configure["Name"] = json!("Another run");
+    // (route, body, the same key with another body, where the run id is in the answer)
+    type RunId = fn(&Value) -> String;
+    let cases: [(&str, Value, Value, RunId); 3] = [
+        ("/v2/bill_runs", bill_run, other_bill_run, |b| {
+            b["id"].as_str().unwrap_or_default().to_string()
+        }),
+        (
+            "/backend/api/v1/billingRuns/",
+            billing_run,
+            other_billing_run,
+            |b| b["id"].to_string(),
+        ),
+        (
+            "/api/billing/v1/configure-requests",
+            configure,
+            other_configure,
+            |b| {
+                b["Results"][0]["InvoiceRequestResultId"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string()
+            },
+        ),
+    ];
+    for (i, (route, body, other, run_id)) in cases.into_iter().enumerate() {
+        let key = format!("retry-{i}");
+        let runs_before = api.get("/v1/invoice-runs?limit=100").await.body["items"]
+            .as_array()
+            .map_or(0, Vec::len);
+        let first = post_keyed(&api, route, &body, Some(&key)).await;
+        assert!(first.status.is_success(), "{route}: {}", first.text);
+        let again = post_keyed(&api, route, &body, Some(&key)).await;
+        assert_eq!(again.status, StatusCode::OK, "{route}: {}", again.text);
+        assert_eq!(run_id(&again.body), run_id(&first.body), "{route}");
+        assert!(!run_id(&first.body).is_empty(), "{route}: {}", first.text);
+        let refused = post_keyed(&api, route, &other, Some(&key)).await;
+        assert_eq!(
+            refused.status,
+            StatusCode::CONFLICT,
+            "{route}: {}",
+            refused.text
+        );
+        assert!(
+            refused.text.contains("idempotency_key_reused"),
+            "{route}: {}",
+            refused.text
+        );
+        let runs_after = api.get("/v1/invoice-runs?limit=100").await.body["items"]
+            .as_array()
+            .map_or(0, Vec::len);
+        assert_eq!(
+            runs_after,
+            runs_before + 1,
+            "{route}: one run for three POSTs"
+        );
+        let unkeyed = post_keyed(&api, route, &body, None).await;
+        assert!(unkeyed.status.is_success(), "{route}: {}", unkeyed.text);
+        assert_ne!(run_id(&unkeyed.body), run_id(&first.body), "{route}");
+    }
+}

@@ -5,12 +5,12 @@ use super::{rename_field, ZuoraError, ZuoraErrorBody, SYSTEM_USER_ID};
 use crate::error::ApiError;
 use crate::extract::JsonBody;
 use crate::extract::Path;
-use crate::v1::{run_id, AppState};
+use crate::v1::{idempotency_key, run_id, AppState};
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use billrun_app::RunView;
+use billrun_app::{Created, RunView};
 use billrun_domain::calendar::BillCycleDay;
 use billrun_domain::error::parse_json;
 use billrun_domain::request::{ExcludableType, RunRequest, RunType};
@@ -241,15 +241,20 @@ pub fn bill_run(v: &RunView, extras: BillRunExtras) -> BillRun {
 
 /// Creates and starts an ad hoc bill run (seed 002).
 #[utoipa::path(post, path = "/v2/bill_runs", operation_id = "zuoraBillRunCreate", tag = "compatibility",
+    params(("Idempotency-Key" = Option<String>, Header, description = "A replay with the same body answers 200 with the same run")),
     request_body = BillRunRequest,
     responses(
         (status = 201, description = "Created and started", body = BillRun),
+        (status = 200, description = "Replayed (same Idempotency-Key and body)", body = BillRun),
         (status = 400, description = "Invalid", body = ZuoraErrorBody),
+        (status = 409, description = "idempotency_key_reused: the key came with another request", body = ZuoraErrorBody),
         (status = 415, description = "Not JSON", body = ZuoraErrorBody)))]
 pub async fn create(
     State(app): AppState,
+    headers: HeaderMap,
     body: Result<JsonBody, ApiError>,
 ) -> Result<Response, ZuoraError> {
+    let key = idempotency_key(&headers)?;
     let JsonBody(body) = body?;
     let req: BillRunRequest = parse_json(&body)?;
     let (request, extras) = to_canonical(req)?;
@@ -258,11 +263,15 @@ pub async fn create(
         .map_err(|e| rename_field(e.into(), FIELDS))?;
     let created = app
         .pipeline()
-        .create_run(request, None)
+        .create_run(request, key)
         .await
         .map_err(|e| rename_field(e.into(), FIELDS))?;
+    let status = match created {
+        Created::New(_) => StatusCode::CREATED,
+        Created::Replayed(_) => StatusCode::OK,
+    };
     let view = app.queries().run_view(created.run().id).await?;
-    Ok((StatusCode::CREATED, Json(bill_run(&view, extras))).into_response())
+    Ok((status, Json(bill_run(&view, extras))).into_response())
 }
 
 /// A bill run in the shape of seed 002.

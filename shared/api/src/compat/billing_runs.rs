@@ -8,14 +8,14 @@
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::Path;
 use crate::extract::{parse_instant, JsonBody, Params};
-use crate::v1::{parse_id_after, AppState};
+use crate::v1::{idempotency_key, parse_id_after, AppState};
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use billrun_app::catalog::{run_number, RunFilter};
-use billrun_app::ConflictCode;
 use billrun_app::RunView;
+use billrun_app::{AppError, ConflictCode, Created};
 use billrun_domain::error::parse_json;
 use billrun_domain::request::{RunRequest, RunType};
 use billrun_domain::run::RunStatus;
@@ -218,12 +218,20 @@ pub async fn list(State(app): AppState, params: Params) -> ApiResult<Response> {
 
 /// Creates a billing run (seed 003): Manual, Pending until `status: Requested`.
 #[utoipa::path(post, path = "/backend/api/v1/billingRuns/", operation_id = "billingRunCreate", tag = "compatibility",
+    params(("Idempotency-Key" = Option<String>, Header, description = "A replay with the same body answers 200 with the same billing run")),
     request_body = BillingRunInput,
     responses(
         (status = 201, description = "The new billing run", body = BillingRun),
+        (status = 200, description = "Replayed (same Idempotency-Key and body)", body = BillingRun),
         (status = 400, description = "Invalid", body = ErrorBody),
+        (status = 409, description = "idempotency_key_reused: the key came with another request", body = ErrorBody),
         (status = 415, description = "Not JSON", body = ErrorBody)))]
-pub async fn create(State(app): AppState, JsonBody(body): JsonBody) -> ApiResult<Response> {
+pub async fn create(
+    State(app): AppState,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody,
+) -> ApiResult<Response> {
+    let key = idempotency_key(&headers)?;
     let input: BillingRunInput = parse_json(&body)?;
     // Read-only and ignored on a create, but still an int64 as the schema says.
     if input.id.is_some_and(|x| i64::try_from(x).is_err()) {
@@ -251,13 +259,26 @@ pub async fn create(State(app): AppState, JsonBody(body): JsonBody) -> ApiResult
     let q = q
         .validated()
         .map_err(|e| crate::compat::rename_field(e.into(), FIELDS))?;
-    let created = app.pipeline().create_run(q, None).await?;
+    let created = app.pipeline().create_run(q, key).await?;
     let id = created.run().id;
-    if wanted == Some("Requested") {
-        app.pipeline().start_run(id).await?;
+    let status = match created {
+        Created::New(_) => StatusCode::CREATED,
+        Created::Replayed(_) => StatusCode::OK,
+    };
+    if wanted == Some("Requested") && created.run().status == RunStatus::Pending {
+        // A replay finishes the start its first call may not have made; a start made
+        // meanwhile by another replay is the same outcome.
+        match app.pipeline().start_run(id).await {
+            Ok(_) => {}
+            Err(AppError::Conflict {
+                code: ConflictCode::RunNotPending,
+                ..
+            }) if status == StatusCode::OK => {}
+            Err(e) => return Err(e.into()),
+        }
     }
     let view = app.queries().run_view(id).await?;
-    Ok((StatusCode::CREATED, Json(billing_run(&view))).into_response())
+    Ok((status, Json(billing_run(&view))).into_response())
 }
 
 /// Updates a billing run (seed 003). Date fields can change only while it is Pending.

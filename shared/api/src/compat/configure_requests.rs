@@ -9,9 +9,9 @@ use super::{rename_field, SYSTEM_USER_ID, SYSTEM_USER_NAME};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::Path;
 use crate::extract::{next_cursor, JsonBody, Params, MAX_LIMIT};
-use crate::v1::{run_id, AppState};
+use crate::v1::{idempotency_key, run_id, AppState};
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use billrun_app::catalog::DocumentPosition;
@@ -225,15 +225,19 @@ fn to_canonical(c: ConfigureRequest) -> Result<RunRequest, ApiError> {
 
 /// Creates an invoice run (seed 000).
 #[utoipa::path(post, path = "/api/billing/v1/configure-requests", operation_id = "configureRequestCreate", tag = "compatibility",
+    params(("Idempotency-Key" = Option<String>, Header, description = "A replay with the same body answers the same result, with the same run")),
     request_body = ConfigureRequest,
     responses(
-        (status = 200, description = "Created (and started when Immediate)", body = ConfigureResponse),
+        (status = 200, description = "Created (and started when Immediate), or replayed", body = ConfigureResponse),
+        (status = 409, description = "idempotency_key_reused: the key came with another request", body = ConfigureResponse),
         (status = 400, description = "Invalid: IsSuccess false with Errors", body = ConfigureResponse),
         (status = 415, description = "Not JSON", body = ConfigureResponse)))]
 pub async fn create(
     State(app): AppState,
+    headers: HeaderMap,
     body: Result<JsonBody, ApiError>,
 ) -> Result<Response, ConfigureError> {
+    let key = idempotency_key(&headers)?;
     let JsonBody(body) = body?;
     let req: ConfigureRequest = parse_json(&body)?;
     let q = to_canonical(req)?
@@ -241,7 +245,7 @@ pub async fn create(
         .map_err(|e| rename_field(e.into(), FIELDS))?;
     let created = app
         .pipeline()
-        .create_run(q, None)
+        .create_run(q, key)
         .await
         .map_err(|e| rename_field(e.into(), FIELDS))?;
     let id = created.run().id;
