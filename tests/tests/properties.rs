@@ -389,6 +389,7 @@ impl Scenario {
                 bill_to: None,
                 ship_to: None,
                 location_id: a.location.map(|l| LOCATIONS[l].to_string()),
+                subrun: None,
             });
             for (j, s) in a.subscriptions.iter().enumerate() {
                 let sid = format!("{aid}-S{j}");

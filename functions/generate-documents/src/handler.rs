@@ -129,7 +129,7 @@ mod tests {
             app.pipeline().plan_page(run, 0).await.unwrap();
             for o in app
                 .book
-                .select_accounts(&r.request.filters, None, 1000)
+                .select_accounts(&r.request.account_selection(), None, 1000)
                 .await
                 .unwrap()
                 .ids

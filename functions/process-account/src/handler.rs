@@ -15,7 +15,7 @@ mod tests {
     use billrun_domain::book::Book;
     use billrun_domain::ids::{AccountId, RunId};
     use billrun_domain::rating::AccountBook;
-    use billrun_domain::request::{Filters, RunRequest, RunType};
+    use billrun_domain::request::{AccountSelection, RunRequest, RunType};
     use billrun_domain::run::Outcome;
     use std::sync::Arc;
 
@@ -96,7 +96,7 @@ mod tests {
         }
         async fn select_accounts(
             &self,
-            f: &Filters,
+            f: &AccountSelection,
             c: Option<&str>,
             l: usize,
         ) -> StoreResult<AccountPage> {

@@ -112,6 +112,7 @@ impl Gen {
             }),
             ship_to: None,
             location_id: Some(location),
+            subrun: None,
         });
         let roll = self.rng.random_range(0..1000u32);
         let t = self.target;

@@ -98,6 +98,8 @@ pub struct RunRequest {
     pub auto_approve: Option<bool>,
     pub auto_post: Option<bool>,
     pub invoice_message: Option<String>,
+    /// Selects only the accounts of this subrun (at most 64 bytes); null: accounts
+    /// whatever their subrun.
     pub subrun: Option<String>,
 }
 
@@ -293,6 +295,9 @@ pub struct Account {
     pub bill_to: Option<Address>,
     pub ship_to: Option<Address>,
     pub location_id: Option<String>,
+    /// The account's subrun: a run with a subrun selects only its accounts (at most 64
+    /// bytes).
+    pub subrun: Option<String>,
 }
 
 #[derive(ToSchema)]

@@ -340,7 +340,14 @@ fn billing_run_request() -> Value {
 
 #[tokio::test]
 async fn seed_003_billing_runs_stay_pending_until_requested_and_then_lock_dates() {
-    let api = TestApi::with_book(common::BOOK).await;
+    // The runs below name subrun "A" (BILLING_RULES "Subruns"): the book's account is in
+    // it, and a second account in subrun "B" is never selected.
+    let mut book: Value = serde_json::from_str(common::BOOK).unwrap();
+    book["accounts"][0]["subrun"] = json!("A");
+    book["accounts"].as_array_mut().unwrap().push(json!({
+        "id": "B-2002", "name": "Other subrun", "currency": "USD", "billCycleDay": 1, "subrun": "B"
+    }));
+    let api = TestApi::with_book(&book.to_string()).await;
     let base = "/backend/api/v1/billingRuns/";
     let r = api.post(base, &billing_run_request().to_string()).await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
@@ -419,6 +426,7 @@ async fn seed_003_billing_runs_stay_pending_until_requested_and_then_lock_dates(
         done["invoiceAmount"],
         run["counters"]["amounts"][0]["invoiced"]
     );
+    assert_eq!(run["counters"]["accountsSelected"], 1, "only subrun A");
     assert_eq!(done["invoiceDate"], run["request"]["invoiceDate"]);
     assert_eq!(done["dueDate"], run["request"]["dueDate"]);
     assert_eq!(

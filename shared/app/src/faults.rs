@@ -27,7 +27,7 @@ use billrun_domain::ids::{
     AccountId, DocumentId, DocumentRequestId, RunId, RunScheduleId, ScheduleId, SubscriptionId,
 };
 use billrun_domain::rating::AccountBook;
-use billrun_domain::request::Filters;
+use billrun_domain::request::AccountSelection;
 use billrun_domain::run::Counters;
 use chrono::{DateTime, Utc};
 use parking_lot::Mutex;
@@ -482,14 +482,14 @@ impl<T: ?Sized + BookStore> BookStore for Faulty<T> {
     }
     async fn select_accounts(
         &self,
-        filters: &Filters,
+        selection: &AccountSelection,
         cursor: Option<&str>,
         limit: usize,
     ) -> StoreResult<AccountPage> {
         self.plan
             .read(
                 "select_accounts",
-                self.inner.select_accounts(filters, cursor, limit),
+                self.inner.select_accounts(selection, cursor, limit),
             )
             .await
     }

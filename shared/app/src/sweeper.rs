@@ -313,7 +313,7 @@ impl Sweeper {
 
     /// The run's selected accounts without an outcome, at most `wanted` (the selected
     /// count less the outcomes: accounts the book gained since planning are never
-    /// taken beyond it). The accounts are re-selected by the run's filters and merged
+    /// taken beyond it). The accounts are re-selected as planning selected them (filters, subrun) and merged
     /// with the run's outcomes, both in byte-wise account order, page by page (no read
     /// per account).
     async fn missing_accounts(
@@ -326,11 +326,12 @@ impl Sweeper {
         let mut outcomes: VecDeque<AccountId> = VecDeque::new();
         let mut outcomes_after: Option<AccountId> = None;
         let mut outcomes_done = false;
+        let selection = run.request.account_selection();
         while (missing.len() as u64) < wanted {
             let page = self
                 .pipeline
                 .book
-                .select_accounts(&run.request.filters, cursor.as_deref(), SELECT_PAGE)
+                .select_accounts(&selection, cursor.as_deref(), SELECT_PAGE)
                 .await?;
             for account in page.ids {
                 if (missing.len() as u64) >= wanted {

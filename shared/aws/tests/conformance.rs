@@ -13,7 +13,7 @@ use billrun_app::{AppError, ConflictCode, StoreError};
 use billrun_domain::book::Book;
 use billrun_domain::document::{DocumentKind, DocumentStatus};
 use billrun_domain::ids::AccountId;
-use billrun_domain::request::{Filters, RunRequest};
+use billrun_domain::request::{AccountSelection, Filters, RunRequest};
 use billrun_domain::run::{Counters, Outcome, RunStatus};
 use billrun_domain::state::StateChange;
 use common::{usage_book, Backend};
@@ -308,7 +308,7 @@ async fn planning_pages_select_filtered_accounts_in_order(mut b: Backend) {
         let page = b
             .app
             .book
-            .select_accounts(&filters, cursor.as_deref(), 2)
+            .select_accounts(&filters.clone().into(), cursor.as_deref(), 2)
             .await
             .unwrap();
         seen.extend(page.ids.iter().map(|a| a.to_string()));
@@ -326,6 +326,68 @@ async fn planning_pages_select_filtered_accounts_in_order(mut b: Backend) {
     let c = b.app.runs.counters(run.id).await.unwrap();
     assert_eq!((c.accounts_selected, c.billed, c.invoices), (5, 5, 5));
     assert!(b.app.queries().get_run(run.id).await.unwrap().plan.pages >= 2);
+}
+
+/// docs/billing-rules.md "Subruns": a run with a subrun selects only the accounts of
+/// that subrun (with its other filters); a run without one, accounts whatever their
+/// subrun. Planning and the sweeper's re-selection go through the same port.
+async fn a_run_with_a_subrun_selects_only_the_accounts_of_that_subrun(b: Backend) {
+    let mut book = many(8);
+    for (i, subrun) in [(1, "North"), (2, "North"), (3, "South"), (5, "North")] {
+        book.accounts[i].subrun = Some(subrun.into());
+    }
+    b.app.book.import_book(&book).await.unwrap();
+    let select = |filters: Filters, subrun: Option<&str>| {
+        let selection = AccountSelection {
+            filters,
+            subrun: subrun.map(String::from),
+        };
+        let app = b.app.clone();
+        async move {
+            let page = app
+                .book
+                .select_accounts(&selection, None, 100)
+                .await
+                .unwrap();
+            page.ids.iter().map(|a| a.to_string()).collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(
+        select(Filters::default(), Some("North")).await,
+        ["A-01", "A-02", "A-05"]
+    );
+    let b2 = Filters {
+        batches: vec!["B2".into()],
+        ..Filters::default()
+    };
+    assert_eq!(select(b2, Some("North")).await, ["A-01", "A-05"]);
+    assert_eq!(
+        select(Filters::default(), Some("West")).await,
+        Vec::<String>::new()
+    );
+    assert_eq!(select(Filters::default(), None).await.len(), 8);
+    let mut req = request("2024-02-01");
+    req.subrun = Some("North".into());
+    let run = run_to_end(&b, req).await;
+    let c = b.app.runs.counters(run.id).await.unwrap();
+    assert_eq!((c.accounts_selected, c.billed, c.invoices), (3, 3, 3));
+    let billed: Vec<String> = b
+        .app
+        .queries()
+        .all_documents(run.id)
+        .await
+        .unwrap()
+        .iter()
+        .map(|d| d.account_id.to_string())
+        .collect();
+    assert_eq!(billed, ["A-01", "A-02", "A-05"]);
+    // The next run without a subrun bills the others for the same month.
+    let rest = run_to_end(&b, request("2024-02-01")).await;
+    let c = b.app.runs.counters(rest.id).await.unwrap();
+    assert_eq!(
+        (c.accounts_selected, c.billed, c.nothing_to_bill),
+        (8, 5, 3)
+    );
 }
 
 async fn outcomes_and_documents_page_in_numbering_order(b: Backend) {
@@ -968,7 +1030,7 @@ async fn account_listings_read_on_past_one_request_page(b: Backend) {
     let page = b
         .app
         .book
-        .select_accounts(&filters, None, 600)
+        .select_accounts(&filters.clone().into(), None, 600)
         .await
         .unwrap();
     assert_eq!(page.ids.len(), 600);
@@ -977,7 +1039,7 @@ async fn account_listings_read_on_past_one_request_page(b: Backend) {
     let rest = b
         .app
         .book
-        .select_accounts(&filters, page.next.as_deref(), 600)
+        .select_accounts(&filters.into(), page.next.as_deref(), 600)
         .await
         .unwrap();
     let rest: Vec<&str> = rest.ids.iter().map(|a| a.as_str()).collect();
@@ -1825,6 +1887,7 @@ conformance!(
     a_commit_whose_watermark_moved_is_a_conflict,
     number_blocks_are_reserved_once_per_round_and_follow_each_other,
     planning_pages_select_filtered_accounts_in_order,
+    a_run_with_a_subrun_selects_only_the_accounts_of_that_subrun,
     outcomes_and_documents_page_in_numbering_order,
     post_marks_every_document_posted_and_refuses_unfinished_runs,
     cancel_reverts_so_a_rerun_bills_the_same_lines_unless_a_later_run_moved_on,

@@ -235,6 +235,7 @@ fn document(
             "89502",
         )),
         location_id: None,
+        subrun: None,
     };
     let invoice_date = date(2024, 2, 1)?;
     let document = Document {

@@ -71,6 +71,10 @@ pub struct Account {
     pub ship_to: Option<Address>,
     #[serde(default)]
     pub location_id: Option<String>,
+    /// The subrun the account belongs to: a run with a subrun selects only its accounts
+    /// (docs/billing-rules.md "Subruns").
+    #[serde(default)]
+    pub subrun: Option<String>,
 }
 
 fn zero() -> Decimal {
@@ -454,6 +458,9 @@ fn check_account<'a>(
             text(&format!("{p}.{f}"), v, true)?;
         }
     }
+    if let Some(s) = &a.subrun {
+        subrun(&format!("{p}.subrun"), s)?;
+    }
     for (f, addr) in [("billTo", &a.bill_to), ("shipTo", &a.ship_to)] {
         let Some(addr) = addr else { continue };
         for (g, v) in [
@@ -670,6 +677,23 @@ fn known_account<'a>(
         .get(id)
         .copied()
         .ok_or_else(|| FieldError::new(format!("{p}.accountId"), format!("unknown account '{id}'")))
+}
+
+/// The longest subrun, on an account or a run request.
+pub const MAX_SUBRUN: usize = 64;
+
+/// A subrun name: not empty, at most [`MAX_SUBRUN`] bytes.
+pub fn subrun(field: &str, v: &str) -> Result<(), FieldError> {
+    if v.trim().is_empty() {
+        return Err(FieldError::new(field, "must not be empty"));
+    }
+    if v.len() > MAX_SUBRUN {
+        return Err(FieldError::new(
+            field,
+            format!("must be at most {MAX_SUBRUN} bytes"),
+        ));
+    }
+    Ok(())
 }
 
 fn text(field: &str, v: &str, required: bool) -> Result<(), FieldError> {

@@ -1,5 +1,6 @@
 //! The canonical run request (docs/book-format.md "Run request"), parsed and validated.
 
+use crate::book::Account;
 use crate::calendar::{check_date, BillCycleDay};
 use crate::error::{parse_json, FieldError};
 use crate::ids::AccountId;
@@ -73,6 +74,35 @@ impl Filters {
                 || batch.is_some_and(|b| self.batches.iter().any(|x| x == b)))
             && (self.bill_cycle_days.is_empty() || self.bill_cycle_days.contains(&bcd))
             && (self.currencies.is_empty() || self.currencies.contains(&currency))
+    }
+}
+
+/// The accounts a run selects: its account-level filters and its subrun (a run with a
+/// subrun selects only the accounts of that subrun; without one, accounts whatever
+/// their subrun). Product and location filters act on subscriptions, when rating.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AccountSelection {
+    pub filters: Filters,
+    pub subrun: Option<String>,
+}
+
+impl AccountSelection {
+    pub fn selects(&self, a: &Account) -> bool {
+        self.filters
+            .selects(&a.id, a.batch.as_deref(), a.bill_cycle_day, a.currency)
+            && self
+                .subrun
+                .as_ref()
+                .is_none_or(|s| a.subrun.as_ref() == Some(s))
+    }
+}
+
+impl From<Filters> for AccountSelection {
+    fn from(filters: Filters) -> Self {
+        AccountSelection {
+            filters,
+            subrun: None,
+        }
     }
 }
 
@@ -194,6 +224,14 @@ impl RunRequest {
         }
     }
 
+    /// The accounts this run selects.
+    pub fn account_selection(&self) -> AccountSelection {
+        AccountSelection {
+            filters: self.filters.clone(),
+            subrun: self.subrun.clone(),
+        }
+    }
+
     /// The target date `T` (set on every validated request).
     pub fn target(&self) -> NaiveDate {
         self.target_date
@@ -214,9 +252,7 @@ impl RunRequest {
             }
         }
         if let Some(s) = &self.subrun {
-            if s.len() > 64 {
-                return e("subrun", "must be at most 64 bytes");
-            }
+            crate::book::subrun("subrun", s)?;
         }
         match (self.run_type, self.scheduled_at) {
             (RunType::Scheduled, None) => {

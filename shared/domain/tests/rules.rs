@@ -1929,3 +1929,65 @@ fn usage_must_belong_to_the_account_of_its_charge() {
     }));
     assert_eq!(e.field, "usage[0].accountId");
 }
+
+/// BILLING_RULES "Subruns": whether a run request selects an account of the book.
+fn run_selects(req: Value, account_extra: Value) -> bool {
+    let b = parse_book(&json!({"accounts": [account(account_extra)]})).unwrap();
+    let req = RunRequest::parse(req.to_string().as_bytes()).unwrap();
+    req.account_selection().selects(&b.accounts[0])
+}
+
+#[test]
+fn a_run_with_a_subrun_selects_only_the_accounts_of_that_subrun() {
+    let north = json!({"targetDate": "2024-01-01", "subrun": "North"});
+    assert!(run_selects(north.clone(), json!({"subrun": "North"})));
+    assert!(!run_selects(north.clone(), json!({"subrun": "South"})));
+    // An account without a subrun is not in any subrun.
+    assert!(!run_selects(north.clone(), json!({})));
+    // Byte-wise, like every other identifier.
+    assert!(!run_selects(north, json!({"subrun": "north"})));
+    // A run without a subrun selects accounts whatever their subrun.
+    let any = json!({"targetDate": "2024-01-01"});
+    assert!(run_selects(any.clone(), json!({"subrun": "South"})));
+    assert!(run_selects(any, json!({})));
+    // With the other account filters: every one must match.
+    let both =
+        json!({"targetDate": "2024-01-01", "subrun": "North", "filters": {"batches": ["B1"]}});
+    assert!(run_selects(
+        both.clone(),
+        json!({"subrun": "North", "batch": "B1"})
+    ));
+    assert!(!run_selects(
+        both,
+        json!({"subrun": "North", "batch": "B2"})
+    ));
+}
+
+#[test]
+fn a_subrun_is_a_non_empty_name_of_at_most_64_bytes() {
+    let long = "N".repeat(65);
+    for (subrun, ok) in [
+        ("North", true),
+        (&"N".repeat(64)[..], true),
+        (&long[..], false),
+        ("  ", false),
+    ] {
+        let b = parse_book(&json!({"accounts": [account(json!({"subrun": subrun}))]}));
+        match (b, ok) {
+            (Ok(_), true) => {}
+            (Err(e), false) => assert_eq!(e.field, "accounts[0].subrun", "{subrun:?}"),
+            (r, _) => panic!("subrun {subrun:?} on an account: {r:?}"),
+        }
+        let req = RunRequest::parse(
+            json!({"targetDate": "2024-01-01", "subrun": subrun})
+                .to_string()
+                .as_bytes(),
+        )
+        .and_then(RunRequest::validated);
+        match (req, ok) {
+            (Ok(_), true) => {}
+            (Err(e), false) => assert_eq!(e.field, "subrun", "{subrun:?}"),
+            (r, _) => panic!("subrun {subrun:?} on a run: {r:?}"),
+        }
+    }
+}

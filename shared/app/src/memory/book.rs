@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use billrun_domain::book::Book;
 use billrun_domain::ids::AccountId;
 use billrun_domain::rating::AccountBook;
-use billrun_domain::request::Filters;
+use billrun_domain::request::AccountSelection;
 use billrun_domain::state::AccountState;
 use std::ops::Bound;
 
@@ -84,7 +84,7 @@ impl BookStore for MemoryStore {
 
     async fn select_accounts(
         &self,
-        filters: &Filters,
+        selection: &AccountSelection,
         cursor: Option<&str>,
         limit: usize,
     ) -> StoreResult<AccountPage> {
@@ -98,10 +98,7 @@ impl BookStore for MemoryStore {
         let ids: Vec<AccountId> = g
             .accounts
             .range((lower, Bound::Unbounded))
-            .filter(|(_, ab)| {
-                let a = &ab.account;
-                filters.selects(&a.id, a.batch.as_deref(), a.bill_cycle_day, a.currency)
-            })
+            .filter(|(_, ab)| selection.selects(&ab.account))
             .take(limit)
             .map(|(id, _)| id.clone())
             .collect();

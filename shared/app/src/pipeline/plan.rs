@@ -66,7 +66,11 @@ impl RunPipeline {
             let limit = self.plan_page_size.max(1);
             let selected = self
                 .book
-                .select_accounts(&run.request.filters, run.plan.cursor.as_deref(), limit)
+                .select_accounts(
+                    &run.request.account_selection(),
+                    run.plan.cursor.as_deref(),
+                    limit,
+                )
                 .await?;
             let count = selected.ids.len() as u64;
             let messages: Vec<Message> = selected

@@ -14,7 +14,7 @@ use billrun_app::ports::{BookStore, StoreResult};
 use billrun_domain::book::{Account, Book, InvoiceSchedule};
 use billrun_domain::ids::AccountId;
 use billrun_domain::rating::AccountBook;
-use billrun_domain::request::Filters;
+use billrun_domain::request::AccountSelection;
 use billrun_domain::state::AccountState;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -148,7 +148,7 @@ impl BookStore for DynamoStore {
     /// the last account read.
     async fn select_accounts(
         &self,
-        filters: &Filters,
+        selection: &AccountSelection,
         cursor: Option<&str>,
         limit: usize,
     ) -> StoreResult<AccountPage> {
@@ -167,7 +167,7 @@ impl BookStore for DynamoStore {
             |item| {
                 let a: Account = decode(item)?;
                 after = Some(a.id.to_string());
-                if filters.selects(&a.id, a.batch.as_deref(), a.bill_cycle_day, a.currency) {
+                if selection.selects(&a) {
                     ids.push(a.id);
                     full = ids.len() == limit;
                 }
