@@ -398,7 +398,10 @@ async fn seed_003_billing_runs_stay_pending_until_requested_and_then_lock_dates(
     // Requested: starts.
     let r = api.put(&one, r#"{"status": "Requested"}"#).await;
     assert_eq!(r.status, StatusCode::OK);
-    assert_eq!(r.body["status"], "Processing");
+    // One vocabulary both ways: bills requested read back Requested while processing.
+    assert_eq!(r.body["status"], "Requested");
+    let canonical = api.get("/v1/invoice-runs").await.body["items"][0].clone();
+    assert_eq!(canonical["status"], "Processing");
     api.work().await;
     let done = api.get(&one).await.body;
     assert_eq!(done["status"], "Completed");
@@ -481,6 +484,19 @@ async fn seed_003_billing_runs_stay_pending_until_requested_and_then_lock_dates(
     assert_eq!(
         (r.status, r.body["field"].clone()),
         (StatusCode::BAD_REQUEST, json!("status"))
+    );
+    // The canonical name of a processing run is not seed 003's.
+    let r = api.put(&one, r#"{"status": "Processing"}"#).await;
+    assert_eq!(
+        (r.status, r.body["field"].clone()),
+        (StatusCode::BAD_REQUEST, json!("status"))
+    );
+    // A name of the vocabulary the run cannot move to: refused with the state's code.
+    let pending = format!("{base}{}", r2["id"]);
+    let r = api.put(&pending, r#"{"status": "Completed"}"#).await;
+    assert_eq!(
+        (r.status, r.body["code"].clone()),
+        (StatusCode::CONFLICT, json!("status_locked"))
     );
 }
 

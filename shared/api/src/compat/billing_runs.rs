@@ -31,7 +31,8 @@ pub struct BillingRun {
     /// The run number (`BR-00000042` → 42).
     pub id: u64,
     pub name: String,
-    /// The canonical status name.
+    /// Seed 003's status name: Pending, Requested (processing), Completed,
+    /// CompletedWithErrors, Posted, Canceled.
     pub status: String,
     pub subrun: Option<String>,
     pub invoice_message: Option<String>,
@@ -72,11 +73,31 @@ const FIELDS: &[(&str, &str)] = &[
     ("usageCutoffDate", "cutoffDate"),
 ];
 
-fn status_name(s: RunStatus) -> String {
-    serde_json::to_value(s)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_default()
+/// Seed 003's status vocabulary, one name per canonical status, read and written the
+/// same way: a run whose bills were requested (`status: Requested`) is processing and
+/// reads back `Requested` until it completes (docs/api.md, "Seed 003 statuses").
+fn status_name(s: RunStatus) -> &'static str {
+    match s {
+        RunStatus::Pending => "Pending",
+        RunStatus::Processing => "Requested",
+        RunStatus::Completed => "Completed",
+        RunStatus::CompletedWithErrors => "CompletedWithErrors",
+        RunStatus::Posted => "Posted",
+        RunStatus::Canceled => "Canceled",
+    }
+}
+
+const STATUSES: [RunStatus; 6] = [
+    RunStatus::Pending,
+    RunStatus::Processing,
+    RunStatus::Completed,
+    RunStatus::CompletedWithErrors,
+    RunStatus::Posted,
+    RunStatus::Canceled,
+];
+
+fn parse_status(name: &str) -> Option<RunStatus> {
+    STATUSES.into_iter().find(|s| status_name(*s) == name)
 }
 
 pub fn billing_run(v: &RunView) -> BillingRun {
@@ -85,7 +106,7 @@ pub fn billing_run(v: &RunView) -> BillingRun {
     BillingRun {
         id: run_number(&v.number).unwrap_or(0),
         name: v.name.clone(),
-        status: status_name(v.status),
+        status: status_name(v.status).to_string(),
         subrun: r.subrun.clone(),
         invoice_message: r.invoice_message.clone(),
         invoice_amount: match v.counters.amounts.as_slice() {
@@ -133,29 +154,28 @@ fn transition(wanted: Option<&str>, now: RunStatus) -> ApiResult<Transition> {
     let Some(w) = wanted else {
         return Ok(Transition::None);
     };
-    if w == status_name(now) {
+    let Some(target) = parse_status(w) else {
+        let names: Vec<&str> = STATUSES.into_iter().map(status_name).collect();
+        return Err(ApiError::invalid(
+            "status",
+            format!("must be one of {}", names.join(", ")),
+        ));
+    };
+    if target == now {
         return Ok(Transition::None);
     }
-    match w {
-        "Requested" if now == RunStatus::Pending => Ok(Transition::Start),
-        // Bills were requested already.
-        "Requested" if now != RunStatus::Canceled => Ok(Transition::None),
-        "Canceled" if now.can_become(RunStatus::Canceled) => Ok(Transition::Cancel),
-        "Posted" if now.is_completed() => Ok(Transition::Post),
-        "Requested"
-        | "Canceled"
-        | "Posted"
-        | "Pending"
-        | "Processing"
-        | "Completed"
-        | "CompletedWithErrors" => Err(conflict(format!(
+    match target {
+        RunStatus::Processing if now == RunStatus::Pending => Ok(Transition::Start),
+        // Bills were requested already (the run completed since).
+        RunStatus::Processing if now.is_completed() || now == RunStatus::Posted => {
+            Ok(Transition::None)
+        }
+        RunStatus::Canceled if now.can_become(RunStatus::Canceled) => Ok(Transition::Cancel),
+        RunStatus::Posted if now.is_completed() => Ok(Transition::Post),
+        _ => Err(conflict(format!(
             "the run is {}; it cannot become {w}",
             status_name(now)
         ))),
-        _ => Err(ApiError::invalid(
-            "status",
-            "must be Pending, Requested, Canceled or Posted",
-        )),
     }
 }
 
