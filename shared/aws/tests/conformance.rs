@@ -569,10 +569,12 @@ async fn retry_failed_redrives_only_the_failed_accounts_into_a_further_block(b: 
     );
 }
 
-/// The progress a completion check reads stays the exact count through retry rounds:
-/// a retry removes the Failed outcomes' progress from one progress item, whichever
-/// items their reports went to.
-async fn the_progress_equals_the_outcomes_through_retry_rounds(b: Backend) {
+/// The progress a completion check reads follows a retry's removal of the Failed
+/// outcomes exactly, whichever progress items their reports went to (the removal goes
+/// to one item, which may then hold a negative count), and each retry round completes.
+/// The progress may lead the outcomes (a redelivery reports its batch again), never lag
+/// them once a round is complete.
+async fn the_progress_follows_the_outcomes_through_retry_rounds(b: Backend) {
     let mut book = many(8);
     for s in &mut book.subscriptions {
         s.charges[0].currency = Some(billrun_domain::money::Currency::parse("EUR").unwrap());
@@ -580,18 +582,21 @@ async fn the_progress_equals_the_outcomes_through_retry_rounds(b: Backend) {
     b.app.book.import_book(&book).await.unwrap();
     let run = run_to_end(&b, request("2024-02-01")).await;
     assert_eq!(run.status, RunStatus::CompletedWithErrors);
-    let counts = |c: &billrun_domain::run::Counters| (c.accounted_for(), c.failed);
     for round in 1..=5 {
+        let before = b.app.runs.progress(run.id).await.unwrap();
         b.app.pipeline().retry_failed(run.id).await.unwrap();
-        let progress = b.app.runs.progress(run.id).await.unwrap();
-        let exact = b.app.runs.counters(run.id).await.unwrap();
-        assert_eq!(counts(&progress), counts(&exact), "round {round}, queued");
-        assert_eq!(exact.failed, 0);
+        let after = b.app.runs.progress(run.id).await.unwrap();
+        assert_eq!(
+            (after.accounted_for(), after.failed),
+            (before.accounted_for() - 8, before.failed - 8),
+            "round {round}: the 8 Failed outcomes' progress removed"
+        );
+        assert_eq!(b.app.runs.counters(run.id).await.unwrap().failed, 0);
         b.finish(run.id).await;
         let r = b.app.queries().get_run(run.id).await.unwrap();
         assert_eq!((r.status, r.round), (RunStatus::CompletedWithErrors, round));
         let progress = b.app.runs.progress(run.id).await.unwrap();
-        assert_eq!(counts(&progress), (8, 8), "round {round}, completed");
+        assert!(progress.failed >= 8, "round {round}: {progress:?}");
     }
 }
 
@@ -1892,7 +1897,7 @@ conformance!(
     post_marks_every_document_posted_and_refuses_unfinished_runs,
     cancel_reverts_so_a_rerun_bills_the_same_lines_unless_a_later_run_moved_on,
     retry_failed_redrives_only_the_failed_accounts_into_a_further_block,
-    the_progress_equals_the_outcomes_through_retry_rounds,
+    the_progress_follows_the_outcomes_through_retry_rounds,
     blobs_round_trip,
     runs_list_in_creation_order_with_filters_and_positions,
     accounts_list_by_batch_from_a_position,
