@@ -404,6 +404,8 @@ pub struct InvoiceSchedule {
     pub account_id: String,
     pub subscription_ids: Vec<String>,
     pub items: Vec<InvoiceScheduleItem>,
+    /// The runs that execute its items post their documents at once (default false).
+    pub auto_post: Option<bool>,
 }
 
 #[derive(ToSchema)]
@@ -423,6 +425,7 @@ pub struct InvoiceScheduleView {
     pub account_id: String,
     pub subscription_ids: Vec<String>,
     pub items: Vec<InvoiceScheduleItem>,
+    pub auto_post: bool,
     pub processed: Vec<ProcessedItem>,
 }
 

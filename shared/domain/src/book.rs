@@ -394,6 +394,10 @@ pub struct InvoiceSchedule {
     pub account_id: AccountId,
     pub subscription_ids: Vec<SubscriptionId>,
     pub items: Vec<InvoiceScheduleItem>,
+    /// The runs that execute its items post their documents at once (seed 004's
+    /// `autoPost`); default false: they stay Draft until posted.
+    #[serde(default)]
+    pub auto_post: bool,
 }
 
 impl Book {

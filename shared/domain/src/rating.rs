@@ -62,13 +62,7 @@ impl RunSpec {
             }
             InvoiceDateType::TargetDate => None,
         };
-        let status = if req.auto_post {
-            DocumentStatus::Posted
-        } else if req.auto_approve {
-            DocumentStatus::Approved
-        } else {
-            DocumentStatus::Draft
-        };
+        let status = req.document_status();
         RunSpec {
             run_id,
             target,

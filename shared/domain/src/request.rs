@@ -2,6 +2,7 @@
 
 use crate::book::Account;
 use crate::calendar::{check_date, BillCycleDay};
+use crate::document::DocumentStatus;
 use crate::error::{parse_json, FieldError};
 use crate::ids::AccountId;
 use crate::money::Currency;
@@ -229,6 +230,18 @@ impl RunRequest {
         AccountSelection {
             filters: self.filters.clone(),
             subrun: self.subrun.clone(),
+        }
+    }
+
+    /// The status this run's documents are written with: Posted under `autoPost`, else
+    /// Approved under `autoApprove`, else Draft.
+    pub fn document_status(&self) -> DocumentStatus {
+        if self.auto_post {
+            DocumentStatus::Posted
+        } else if self.auto_approve {
+            DocumentStatus::Approved
+        } else {
+            DocumentStatus::Draft
         }
     }
 

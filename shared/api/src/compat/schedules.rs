@@ -101,7 +101,11 @@ fn record(x: &ScheduleExecution) -> ScheduleBillRun {
         bill_run_filters: vec![BillRunFilter {
             filter_type: "InvoiceSchedule".into(),
             account_id: x.schedule.account_id.to_string(),
-            subscription_id: None,
+            // The schedule's subscription when it names exactly one.
+            subscription_id: match x.schedule.subscription_ids.as_slice() {
+                [one] => Some(one.to_string()),
+                _ => None,
+            },
             invoice_schedule_id: x.schedule.id.to_string(),
             invoice_schedule_item_id: x.requested_item.as_ref().map(|i| i.to_string()),
         }],

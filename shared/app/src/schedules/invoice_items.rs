@@ -8,7 +8,7 @@ use crate::model::schedules::ProcessedItem;
 use crate::model::*;
 use crate::pipeline::new_run_record;
 use billrun_domain::book::InvoiceSchedule;
-use billrun_domain::document::{Document, DocumentStatus};
+use billrun_domain::document::Document;
 use billrun_domain::ids::{RunId, ScheduleId, ScheduleItemId};
 use billrun_domain::request::{ExcludableType, RunRequest, RunType};
 use billrun_domain::run::{Counters, Outcome, RunStatus};
@@ -64,16 +64,22 @@ impl Schedules {
         request.invoice_date = Some(it.invoice_date);
         request.filters.account_ids = vec![schedule.account_id.clone()];
         request.charge_types_excluded = vec![ExcludableType::Usage];
+        request.auto_post = schedule.auto_post;
         let request = request.validated()?;
         let run_id = RunId(uuid::Uuid::new_v4());
-        let document =
-            installment_document(run_id, &ab.account, &schedule, index, DocumentStatus::Draft)
-                .ok_or_else(|| {
-                    AppError::Validation(FieldError::new(
-                        format!("items[{index}].amount"),
-                        "amount overflow",
-                    ))
-                })?;
+        let document = installment_document(
+            run_id,
+            &ab.account,
+            &schedule,
+            index,
+            request.document_status(),
+        )
+        .ok_or_else(|| {
+            AppError::Validation(FieldError::new(
+                format!("items[{index}].amount"),
+                "amount overflow",
+            ))
+        })?;
         let now = self.clock.now();
         // Claim the item first: of two concurrent executions, one wins.
         self.invoice_schedules
