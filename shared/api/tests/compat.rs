@@ -749,3 +749,129 @@ async fn a_retried_compatibility_create_with_its_key_is_the_same_run() {
         assert_ne!(run_id(&unkeyed.body), run_id(&first.body), "{route}");
     }
 }
+
+const SEED_001_ACTION: &str = "/services/data/v64.0/actions/standard/generateInvoiceDocuments";
+
+async fn activate_a_template(api: &TestApi) {
+    let template = json!({"name": "Default", "content": {"companyName": "Northwind Analytics, Inc.",
+        "address": {"line1": "500 Market Street", "city": "San Francisco, CA", "postalCode": "94105",
+                    "country": "United States"}, "locale": "en-US"}});
+    let r = api
+        .put("/v1/document-templates/T-1", &template.to_string())
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let r = api.post("/v1/document-templates/T-1/activate", "").await;
+    assert!(r.status.is_success(), "{}", r.text);
+}
+
+fn inputs(ids: &[&str]) -> String {
+    let inputs: Vec<Value> = ids
+        .iter()
+        .map(|id| json!({"invoiceBatchRunId": id}))
+        .collect();
+    json!({ "inputs": inputs }).to_string()
+}
+
+/// Seed 001 with several inputs: an array with one result per input, in order, each
+/// accepted or refused on its own; one input keeps the seed's single object; more
+/// than 200 inputs, or none, is a 400 naming `inputs` with nothing queued.
+#[tokio::test]
+async fn seed_001_answers_each_of_several_inputs_on_its_own_in_order() {
+    let api = TestApi::with_book(common::BOOK).await;
+    activate_a_template(&api).await;
+    let r = api
+        .post("/v1/invoice-runs", r#"{"targetDate": "2024-02-01"}"#)
+        .await;
+    let done = r.body["id"].as_str().unwrap().to_string();
+    api.work().await;
+    // Started and not worked: still Processing.
+    let r = api
+        .post("/v1/invoice-runs", r#"{"targetDate": "2024-03-01"}"#)
+        .await;
+    let processing = r.body["id"].as_str().unwrap().to_string();
+    let unknown = "00000000-0000-4000-8000-000000000000";
+    let documented = fixture("seed-001-response.json");
+
+    let body = inputs(&[&done, "not-a-run", unknown, &processing, &done]);
+    let r = api.post(SEED_001_ACTION, &body).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let results = r.body.as_array().expect("an array for several inputs");
+    assert_eq!(results.len(), 5);
+    for res in results {
+        assert_eq!(keys(res), keys(&documented), "{res}");
+        assert_eq!(res["actionName"], "generateInvoiceDocuments");
+    }
+    let code = |i: usize| results[i]["errors"][0]["statusCode"].clone();
+    let message = |i: usize| {
+        results[i]["errors"][0]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
+    for i in [0, 4] {
+        assert_eq!(results[i]["isSuccess"], true, "{i}");
+        assert_eq!(results[i]["errors"], Value::Null, "{i}");
+        assert_eq!(results[i]["outputValues"]["requestStatus"], true, "{i}");
+    }
+    assert_eq!(
+        (code(1), results[1]["isSuccess"].clone()),
+        (json!("VALIDATION_FAILED"), json!(false))
+    );
+    assert!(
+        message(1).starts_with("inputs[1].invoiceBatchRunId:"),
+        "{}",
+        message(1)
+    );
+    assert_eq!(code(2), "NOT_FOUND");
+    assert_eq!(code(3), "RUN_NOT_COMPLETED");
+    for (i, refused) in results.iter().enumerate().take(4).skip(1) {
+        assert_eq!(refused["outputValues"], Value::Null, "{i}");
+    }
+    // Two document requests of their own, both carried out.
+    let first = results[0]["outputValues"]["requestId"].as_str().unwrap();
+    let second = results[4]["outputValues"]["requestId"].as_str().unwrap();
+    assert_ne!(first, second);
+    api.work().await;
+    for id in [first, second] {
+        let progress = api.get(&format!("/v1/document-requests/{id}")).await;
+        assert_eq!(progress.body["status"], "Completed", "{}", progress.text);
+        assert_eq!(progress.body["runId"], done.as_str(), "{}", progress.text);
+    }
+
+    // A malformed input fails only its own result.
+    let body = json!({"inputs": [{"invoiceBatchRunId": done}, {"invoiceBatchRunID": done}, 7]});
+    let r = api.post(SEED_001_ACTION, &body.to_string()).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.body[0]["isSuccess"], true);
+    for i in [1, 2] {
+        assert_eq!(r.body[i]["isSuccess"], false);
+        let m = r.body[i]["errors"][0]["message"].as_str().unwrap();
+        assert!(m.starts_with(&format!("inputs[{i}]")), "{m}");
+    }
+
+    // One input: the seed's single object.
+    let r = api.post(SEED_001_ACTION, &inputs(&[&done])).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert!(r.body.is_object());
+    assert_eq!(keys(&r.body), keys(&documented));
+    let r = api.post(SEED_001_ACTION, &inputs(&[unknown])).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
+    assert!(r.body.is_object());
+    assert_eq!(r.body["errors"][0]["statusCode"], "NOT_FOUND");
+
+    // None, or more than 200: refused whole, naming `inputs`, nothing queued.
+    let sent = api.queue.sent();
+    let many: Vec<&str> = std::iter::repeat_n(done.as_str(), 201).collect();
+    for body in [inputs(&[]), inputs(&many), "{}".to_string()] {
+        let r = api.post(SEED_001_ACTION, &body).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
+        assert_eq!(r.body["isSuccess"], false);
+        let m = r.body["errors"][0]["message"].as_str().unwrap();
+        assert!(m.starts_with("inputs"), "{m}");
+    }
+    assert_eq!(api.queue.sent(), sent, "nothing is queued");
+    let at_most: Vec<&str> = std::iter::repeat_n(done.as_str(), 200).collect();
+    let r = api.post(SEED_001_ACTION, &inputs(&at_most)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.body.as_array().map(Vec::len), Some(200));
+}
