@@ -70,7 +70,9 @@ pub const IMPORT_LIMIT: usize = 5_000_000;
         compat::billing_runs::create,
         compat::billing_runs::update,
         compat::configure_requests::create,
+        compat::configure_requests::get,
         compat::configure_requests::invoices,
+        compat::configure_requests::credit_memos,
         run_schedules::put,
         run_schedules::get,
         run_schedules::delete,
@@ -181,8 +183,16 @@ fn read_routes(routes: Routes) -> Routes {
             get(compat::billing_runs::get),
         )
         .route(
+            "/api/billing/v1/request-results/{id}",
+            get(compat::configure_requests::get),
+        )
+        .route(
             "/api/billing/v1/request-results/{id}/invoices",
             get(compat::configure_requests::invoices),
+        )
+        .route(
+            "/api/billing/v1/request-results/{id}/credit-memos",
+            get(compat::configure_requests::credit_memos),
         )
         .route("/v1/run-schedules/{id}", get(run_schedules::get))
 }

@@ -464,6 +464,10 @@ async fn schema_violating_queries_and_bodies_found_by_schemathesis_are_400s_nami
             &*format!("/api/billing/v1/request-results/{run}/invoices?limit="),
             "limit",
         ),
+        (
+            &*format!("/api/billing/v1/request-results/{run}/credit-memos?limit=0"),
+            "limit",
+        ),
     ] {
         let r = api.get(uri).await;
         assert_eq!(r.status, StatusCode::BAD_REQUEST, "{uri}: {}", r.text);

@@ -1,7 +1,8 @@
 //! The compatibility endpoints of seeds 000, 002, 003 and 004: the example requests
 //! sent verbatim (002, 004) or built from the field lists with the seeds' example values
 //! (000, 003), response shapes asserted field by field, and the compatibility views
-//! compared with the canonical run and documents once the run has completed.
+//! compared with the canonical run and documents once the run has completed. Seed 001's
+//! single-input example is in documents.rs; its several inputs are here.
 
 // Test code: a panic fails the test (clippy.toml allows unwrap only in #[cfg(test)] code).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -819,5 +820,437 @@ async fn a_retried_compatibility_create_with_its_key_is_the_same_run() {
         let unkeyed = post_keyed(&api, route, &body, None).await;
         assert!(unkeyed.status.is_success(), "{route}: {}", unkeyed.text);
         assert_ne!(run_id(&unkeyed.body), run_id(&first.body), "{route}");
+    }
+}
+
+const SEED_001_ACTION: &str = "/services/data/v64.0/actions/standard/generateInvoiceDocuments";
+
+async fn activate_a_template(api: &TestApi) {
+    let template = json!({"name": "Default", "content": {"companyName": "Northwind Analytics, Inc.",
+        "address": {"line1": "500 Market Street", "city": "San Francisco, CA", "postalCode": "94105",
+                    "country": "United States"}, "locale": "en-US"}});
+    let r = api
+        .put("/v1/document-templates/T-1", &template.to_string())
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let r = api.post("/v1/document-templates/T-1/activate", "").await;
+    assert!(r.status.is_success(), "{}", r.text);
+}
+
+fn inputs(ids: &[&str]) -> String {
+    let inputs: Vec<Value> = ids
+        .iter()
+        .map(|id| json!({"invoiceBatchRunId": id}))
+        .collect();
+    json!({ "inputs": inputs }).to_string()
+}
+
+/// Seed 001 with several inputs: an array with one result per input, in order, each
+/// accepted or refused on its own; one input keeps the seed's single object; more
+/// than 200 inputs, or none, is a 400 naming `inputs` with nothing queued.
+#[tokio::test]
+async fn seed_001_answers_each_of_several_inputs_on_its_own_in_order() {
+    let api = TestApi::with_book(common::BOOK).await;
+    activate_a_template(&api).await;
+    let r = api
+        .post("/v1/invoice-runs", r#"{"targetDate": "2024-02-01"}"#)
+        .await;
+    let done = r.body["id"].as_str().unwrap().to_string();
+    api.work().await;
+    // Started and not worked: still Processing.
+    let r = api
+        .post("/v1/invoice-runs", r#"{"targetDate": "2024-03-01"}"#)
+        .await;
+    let processing = r.body["id"].as_str().unwrap().to_string();
+    let unknown = "00000000-0000-4000-8000-000000000000";
+    let documented = fixture("seed-001-response.json");
+
+    let body = inputs(&[&done, "not-a-run", unknown, &processing, &done]);
+    let r = api.post(SEED_001_ACTION, &body).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let results = r.body.as_array().expect("an array for several inputs");
+    assert_eq!(results.len(), 5);
+    for res in results {
+        assert_eq!(keys(res), keys(&documented), "{res}");
+        assert_eq!(res["actionName"], "generateInvoiceDocuments");
+    }
+    let code = |i: usize| results[i]["errors"][0]["statusCode"].clone();
+    let message = |i: usize| {
+        results[i]["errors"][0]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
+    for i in [0, 4] {
+        assert_eq!(results[i]["isSuccess"], true, "{i}");
+        assert_eq!(results[i]["errors"], Value::Null, "{i}");
+        assert_eq!(results[i]["outputValues"]["requestStatus"], true, "{i}");
+    }
+    assert_eq!(
+        (code(1), results[1]["isSuccess"].clone()),
+        (json!("VALIDATION_FAILED"), json!(false))
+    );
+    assert!(
+        message(1).starts_with("inputs[1].invoiceBatchRunId:"),
+        "{}",
+        message(1)
+    );
+    assert_eq!(code(2), "NOT_FOUND");
+    assert_eq!(code(3), "RUN_NOT_COMPLETED");
+    for (i, refused) in results.iter().enumerate().take(4).skip(1) {
+        assert_eq!(refused["outputValues"], Value::Null, "{i}");
+    }
+    // Two document requests of their own, both carried out.
+    let first = results[0]["outputValues"]["requestId"].as_str().unwrap();
+    let second = results[4]["outputValues"]["requestId"].as_str().unwrap();
+    assert_ne!(first, second);
+    api.work().await;
+    for id in [first, second] {
+        let progress = api.get(&format!("/v1/document-requests/{id}")).await;
+        assert_eq!(progress.body["status"], "Completed", "{}", progress.text);
+        assert_eq!(progress.body["runId"], done.as_str(), "{}", progress.text);
+    }
+
+    // A malformed input fails only its own result.
+    let body = json!({"inputs": [{"invoiceBatchRunId": done}, {"invoiceBatchRunID": done}, 7]});
+    let r = api.post(SEED_001_ACTION, &body.to_string()).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.body[0]["isSuccess"], true);
+    for i in [1, 2] {
+        assert_eq!(r.body[i]["isSuccess"], false);
+        let m = r.body[i]["errors"][0]["message"].as_str().unwrap();
+        assert!(m.starts_with(&format!("inputs[{i}]")), "{m}");
+    }
+
+    // One input: the seed's single object.
+    let r = api.post(SEED_001_ACTION, &inputs(&[&done])).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert!(r.body.is_object());
+    assert_eq!(keys(&r.body), keys(&documented));
+    let r = api.post(SEED_001_ACTION, &inputs(&[unknown])).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
+    assert!(r.body.is_object());
+    assert_eq!(r.body["errors"][0]["statusCode"], "NOT_FOUND");
+
+    // None, or more than 200: refused whole, naming `inputs`, nothing queued.
+    let sent = api.queue.sent();
+    let many: Vec<&str> = std::iter::repeat_n(done.as_str(), 201).collect();
+    for body in [inputs(&[]), inputs(&many), "{}".to_string()] {
+        let r = api.post(SEED_001_ACTION, &body).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
+        assert_eq!(r.body["isSuccess"], false);
+        let m = r.body["errors"][0]["message"].as_str().unwrap();
+        assert!(m.starts_with("inputs"), "{m}");
+    }
+    assert_eq!(api.queue.sent(), sent, "nothing is queued");
+    let at_most: Vec<&str> = std::iter::repeat_n(done.as_str(), 200).collect();
+    let r = api.post(SEED_001_ACTION, &inputs(&at_most)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.body.as_array().map(Vec::len), Some(200));
+}
+
+async fn configure(api: &TestApi, request: &Value) -> common::Reply {
+    api.post("/api/billing/v1/configure-requests", &request.to_string())
+        .await
+}
+
+/// Seed 000's request result follows the run (status, counters, amounts) in the
+/// seed's PascalCase style, and its credit memos are listed in the invoices' shape.
+#[tokio::test]
+async fn seed_000_request_result_answers_the_runs_status_counters_and_credit_memos() {
+    let api = TestApi::with_book(&batch_book()).await;
+    let request = json!({"Name": "July", "RunType": "Immediate", "InvoiceDateType": "Target Date",
+        "TargetDate": "2023-07-01T00:00:00.000Z"});
+    let r = configure(&api, &request).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let run_id = r.body["Results"][0]["InvoiceRequestResultId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let record_id = r.body["Results"][0]["Id"].clone();
+    let uri = format!("/api/billing/v1/request-results/{run_id}");
+    let before = api.get(&uri).await;
+    assert_eq!(before.status, StatusCode::OK, "{}", before.text);
+    let canonical = api.get(&format!("/v1/invoice-runs/{run_id}")).await.body;
+    assert_eq!(before.body["Status"], canonical["status"]);
+    assert_eq!(before.body["Status"], "Processing");
+    assert_eq!(before.body["CompletedDate"], Value::Null);
+
+    api.work().await;
+    let canonical = api.get(&format!("/v1/invoice-runs/{run_id}")).await.body;
+    let r = api.get(&uri).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let b = &r.body;
+    assert_eq!(b["Id"], run_id.as_str());
+    assert_eq!(b["RequestId"], record_id);
+    assert_eq!(b["Name"], "July");
+    assert_eq!(b["Number"], canonical["number"]);
+    assert_eq!(b["Status"], "Completed");
+    assert_eq!(b["RunType"], "Immediate");
+    assert_eq!(b["InvoiceDateType"], "Target Date");
+    assert_eq!(b["TargetDate"], "2023-07-01T00:00:00");
+    assert!(b["CompletedDate"].is_string());
+    let c = &canonical["counters"];
+    for (theirs, ours) in [
+        ("AccountsSelected", "accountsSelected"),
+        ("AccountsBilled", "billed"),
+        ("AccountsNothingToBill", "nothingToBill"),
+        ("AccountsFailed", "failed"),
+        ("Invoices", "invoices"),
+        ("CreditMemos", "creditMemos"),
+    ] {
+        assert_eq!(b["Counters"][theirs], c[ours], "{theirs}");
+    }
+    assert_eq!(b["Counters"]["AccountsSelected"], 6);
+    assert_eq!(b["Counters"]["CreditMemos"], 3);
+    // Money exact: the canonical decimal with ten decimals.
+    let credited = c["amounts"][0]["credited"].as_str().unwrap();
+    assert!(credited.starts_with('-'), "{credited}");
+    assert!(
+        r.text
+            .contains(&format!(r#""Credited":{{"Value":{credited}00000000,"#)),
+        "{}",
+        r.text
+    );
+    assert_eq!(b["Amounts"][0]["Currency"], "USD");
+
+    // The credit memos: the canonical ones, in the invoice shape; not in the invoices.
+    let memos = api.get(&format!("{uri}/credit-memos")).await;
+    assert_eq!(memos.status, StatusCode::OK, "{}", memos.text);
+    let canonical_memos = api
+        .get(&format!(
+            "/v1/invoice-runs/{run_id}/invoices?kind=CreditMemo"
+        ))
+        .await
+        .body;
+    let memos = memos.body.as_array().unwrap().clone();
+    assert_eq!(memos.len(), 3);
+    let invoices = api.get(&format!("{uri}/invoices")).await.body;
+    let invoice_keys = keys(&invoices[0]);
+    let mut total = 0.0;
+    for (m, cm) in memos
+        .iter()
+        .zip(canonical_memos["items"].as_array().unwrap())
+    {
+        assert_eq!(keys(m), invoice_keys);
+        assert_eq!(m["Id"], cm["id"]);
+        assert_eq!(m["InvoiceRequestResult"]["Id"], run_id.as_str());
+        let value = m["TotalAmount"]["Value"].as_f64().unwrap();
+        assert_eq!(
+            value,
+            cm["totals"]["total"]
+                .as_str()
+                .unwrap()
+                .parse::<f64>()
+                .unwrap()
+        );
+        assert!(value < 0.0);
+        total += value;
+        assert!(invoices
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|i| i["Id"] != m["Id"]));
+    }
+    assert!((total - credited.parse::<f64>().unwrap()).abs() < 1e-9);
+
+    // Unknown and malformed ids.
+    let r = api
+        .get("/api/billing/v1/request-results/00000000-0000-4000-8000-000000000000")
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    let r = api.get("/api/billing/v1/request-results/nope").await;
+    assert_eq!(
+        (r.status, r.body["field"].clone()),
+        (StatusCode::BAD_REQUEST, json!("id"))
+    );
+    let r = api
+        .get("/api/billing/v1/request-results/00000000-0000-4000-8000-000000000000/credit-memos")
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+}
+
+/// Seed 000's `BillToLocation` / `ShipToLocation` come from the account: its location id
+/// and its addresses; null only when the book has neither.
+#[tokio::test]
+async fn seed_000_invoice_locations_come_from_the_account() {
+    let charge = |i: &str| json!([{"id": format!("C-{i}"), "type": "Recurring", "price": "100.00", "billingPeriod": "Month"}]);
+    let subscriptions: Vec<Value> = ["L-1", "L-2", "L-3", "L-4"]
+        .iter()
+        .map(|a| {
+            json!({"id": format!("S-{a}"), "accountId": a, "productId": "LT", "startDate": "2013-02-03",
+                "endDate": "2014-02-03", "charges": charge(a)})
+        })
+        .collect();
+    let book = json!({
+        "accounts": [
+            {"id": "L-1", "name": "Both", "currency": "USD", "billCycleDay": 3, "locationId": "LOC-AUS",
+             "billTo": {"name": "Acme AP", "line1": "1 Main St", "city": "Austin", "state": "TX",
+                        "postalCode": "78701", "country": "US"},
+             "shipTo": {"name": "Acme Dock", "line1": "9 Dock Rd", "city": "Houston", "country": "US"}},
+            {"id": "L-2", "name": "Nothing", "currency": "USD", "billCycleDay": 3},
+            {"id": "L-3", "name": "Bill-to only", "currency": "USD", "billCycleDay": 3,
+             "billTo": {"line1": "5 Elm St", "city": "Boston"}},
+            {"id": "L-4", "name": "Location only", "currency": "USD", "billCycleDay": 3, "locationId": "LOC-NYC"}
+        ],
+        "subscriptions": subscriptions
+    });
+    let api = TestApi::with_book(&book.to_string()).await;
+    let r = configure(&api, &configure_request()).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let run_id = r.body["Results"][0]["InvoiceRequestResultId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    api.work().await;
+    let invoices = api
+        .get(&format!(
+            "/api/billing/v1/request-results/{run_id}/invoices"
+        ))
+        .await
+        .body;
+    let of = |account: &str| {
+        invoices
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["BillTo"]["Id"] == account)
+            .cloned()
+            .unwrap_or_else(|| panic!("an invoice of {account}: {invoices}"))
+    };
+    let both = of("L-1");
+    assert_eq!(
+        both["BillToLocation"],
+        json!({"Id": "LOC-AUS", "Name": "1 Main St, Austin, TX 78701, US"})
+    );
+    assert_eq!(
+        both["ShipToLocation"],
+        json!({"Id": "LOC-AUS", "Name": "9 Dock Rd, Houston, US"})
+    );
+    assert_eq!(both["BillTo"]["Name"], "Acme AP");
+    let nothing = of("L-2");
+    assert_eq!(nothing["BillToLocation"], Value::Null);
+    assert_eq!(nothing["ShipToLocation"], Value::Null);
+    let bill_to_only = of("L-3");
+    let expected = json!({"Id": "L-3", "Name": "5 Elm St, Boston"});
+    assert_eq!(bill_to_only["BillToLocation"], expected);
+    assert_eq!(bill_to_only["ShipToLocation"], expected);
+    let location_only = of("L-4");
+    let expected = json!({"Id": "LOC-NYC", "Name": "LOC-NYC"});
+    assert_eq!(location_only["BillToLocation"], expected);
+    assert_eq!(location_only["ShipToLocation"], expected);
+}
+
+/// A run grouped by location ships to each document's location (the subscription's).
+#[tokio::test]
+async fn seed_000_ship_to_location_is_the_documents_location_under_location_grouping() {
+    let mut book: Value = serde_json::from_str(common::BOOK).unwrap();
+    book["subscriptions"][0]["locationId"] = json!("LOC-SITE");
+    let api = TestApi::with_book(&book.to_string()).await;
+    let r = api
+        .post(
+            "/v1/invoice-runs",
+            r#"{"targetDate": "2024-02-01", "grouping": "Location"}"#,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let run_id = r.body["id"].as_str().unwrap().to_string();
+    api.work().await;
+    let invoices = api
+        .get(&format!(
+            "/api/billing/v1/request-results/{run_id}/invoices"
+        ))
+        .await
+        .body;
+    let inv = &invoices[0];
+    assert_eq!(inv["BillToLocation"]["Id"], "LOC-AUS", "{invoices}");
+    assert_eq!(inv["ShipToLocation"]["Id"], "LOC-SITE");
+    // The book's account has no ship-to address: its bill-to one is shipped to.
+    assert_eq!(
+        inv["ShipToLocation"]["Name"],
+        "1 Main St, Austin, 78701, US"
+    );
+}
+
+/// Seed 000's "User-defined" InvoiceDateType: every invoice carries `InvoiceDate`; the
+/// run bills through `TargetDate` (or the invoice date without one).
+#[tokio::test]
+async fn seed_000_user_defined_invoice_date_type_dates_every_invoice() {
+    let book = json!({
+        "accounts": [{"id": "GE-1", "name": "Account_Billing_1", "currency": "USD", "billCycleDay": 3,
+            "paymentTermDays": 25}],
+        "subscriptions": [{"id": "GE-S", "accountId": "GE-1", "productId": "LT", "startDate": "2013-02-03",
+            "endDate": "2014-02-03", "charges": [{"id": "GE-C", "type": "Recurring", "price": "100.00", "billingPeriod": "Month"}]}]
+    });
+    let api = TestApi::with_book(&book.to_string()).await;
+    let request = json!({"Name": "User dated", "RunType": "Immediate", "InvoiceDateType": "User-defined",
+        "InvoiceDate": "2013-02-15T00:00:00.000Z", "TargetDate": "2013-03-02T00:00:00.000Z"});
+    let r = configure(&api, &request).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let run_id = r.body["Results"][0]["InvoiceRequestResultId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    api.work().await;
+    let run = api.get(&format!("/v1/invoice-runs/{run_id}")).await.body;
+    assert_eq!(run["request"]["invoiceDateType"], "TargetDate");
+    assert_eq!(run["request"]["invoiceDate"], "2013-02-15");
+    assert_eq!(run["targetDate"], "2013-03-02");
+    let invoices = api
+        .get(&format!(
+            "/api/billing/v1/request-results/{run_id}/invoices"
+        ))
+        .await
+        .body;
+    assert_eq!(
+        invoices[0]["InvoiceDate"], "2013-02-15T00:00:00",
+        "{invoices}"
+    );
+    assert_eq!(invoices[0]["DueDate"], "2013-03-12T00:00:00");
+    let result = api
+        .get(&format!("/api/billing/v1/request-results/{run_id}"))
+        .await
+        .body;
+    assert_eq!(result["InvoiceDateType"], "User-defined");
+    assert_eq!(result["InvoiceDate"], "2013-02-15T00:00:00");
+
+    // Without TargetDate the run bills through the invoice date.
+    let mut through_invoice_date = request.clone();
+    through_invoice_date
+        .as_object_mut()
+        .unwrap()
+        .remove("TargetDate");
+    let r = configure(&api, &through_invoice_date).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let id = r.body["Results"][0]["InvoiceRequestResultId"]
+        .as_str()
+        .unwrap();
+    let run = api.get(&format!("/v1/invoice-runs/{id}")).await.body;
+    assert_eq!(run["targetDate"], "2013-02-15");
+    assert_eq!(run["request"]["invoiceDate"], "2013-02-15");
+
+    // Refusals name the seed's field.
+    let mut missing = request.clone();
+    missing.as_object_mut().unwrap().remove("InvoiceDate");
+    let mut not_user_defined = configure_request();
+    not_user_defined["InvoiceDate"] = json!("2013-02-15T00:00:00.000Z");
+    let mut with_window = request.clone();
+    with_window["ProcessFrom"] = json!("2013-02-03T00:00:00.000Z");
+    let mut due_before = request.clone();
+    due_before["InvoiceDate"] = json!("not a date");
+    for (body, field) in [
+        (missing, "InvoiceDate"),
+        (not_user_defined, "InvoiceDate"),
+        (with_window, "ProcessFrom"),
+        (due_before, "InvoiceDate"),
+    ] {
+        let r = configure(&api, &body).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{body}: {}", r.text);
+        assert_eq!(r.body["Results"][0]["IsSuccess"], false);
+        assert_eq!(
+            r.body["Results"][0]["Errors"][0]["Field"], field,
+            "{}",
+            r.text
+        );
     }
 }

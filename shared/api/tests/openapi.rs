@@ -53,7 +53,9 @@ const CANONICAL: &[(&str, &str)] = &[
 /// The compatibility routes.
 const COMPAT: &[(&str, &str)] = &[
     ("post", "/api/billing/v1/configure-requests"),
+    ("get", "/api/billing/v1/request-results/{id}"),
     ("get", "/api/billing/v1/request-results/{id}/invoices"),
+    ("get", "/api/billing/v1/request-results/{id}/credit-memos"),
     ("post", "/v2/bill_runs"),
     ("get", "/v2/bill_runs/{id}"),
     ("get", "/backend/api/v1/billingRuns/{id}"),
