@@ -65,6 +65,9 @@ pub const IMPORT_LIMIT: usize = 5_000_000;
         compat::schedules::execute,
         compat::bill_runs::create,
         compat::bill_runs::get,
+        compat::bill_runs::list,
+        compat::bill_runs::cancel,
+        compat::bill_runs::post_run,
         compat::billing_runs::get,
         compat::billing_runs::list,
         compat::billing_runs::create,
@@ -173,6 +176,7 @@ fn read_routes(routes: Routes) -> Routes {
         .route("/v1/invoices/{id}", get(v1::get_invoice))
         .route("/v1/invoices/{id}/document", get(documents::get_pdf))
         .route("/v1/document-requests/{id}", get(documents::get_request))
+        .route("/v2/bill_runs", get(compat::bill_runs::list))
         .route("/v2/bill_runs/{id}", get(compat::bill_runs::get))
         .route(
             "/backend/api/v1/billingRuns/",
@@ -234,6 +238,8 @@ fn write_routes(routes: Routes) -> Routes {
             post(compat::generate_documents::generate),
         )
         .route("/v2/bill_runs", post(compat::bill_runs::create))
+        .route("/v2/bill_runs/{id}/cancel", post(compat::bill_runs::cancel))
+        .route("/v2/bill_runs/{id}/post", post(compat::bill_runs::post_run))
         .route(
             "/backend/api/v1/billingRuns/",
             post(compat::billing_runs::create),

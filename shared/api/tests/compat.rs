@@ -146,6 +146,164 @@ async fn seed_002_creates_a_bill_run_whose_record_matches_the_canonical_run() {
     );
 }
 
+/// Seed 002's request fields that have no canonical meaning are kept with the run: a
+/// later GET returns the `custom_fields`, `custom_objects`, `email` and `renew` the create
+/// gave (not defaults), and a replay under the same key with other custom fields is a
+/// 409. `batches` and `charges_excluded` may be lists as well as comma-separated text,
+/// and `name` names the run.
+#[tokio::test]
+async fn seed_002_keeps_its_fields_with_the_run_and_takes_lists() {
+    let api = TestApi::with_book(&batch_book()).await;
+    let body = json!({
+        "name": "Batch1 July", "invoice_date": "2023-04-10", "target_date": "2023-07-01",
+        "batches": ["Batch1"], "charges_excluded": ["Usage", "OneTime"],
+        "email": true, "renew": false,
+        "custom_fields": {"cost_center__c": "CC-7", "approved__c": true},
+        "custom_objects": {"ticket__c": {"id": "T-1"}}
+    });
+    let r = post_keyed(&api, "/v2/bill_runs", &body, Some("july-batch1")).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let id = r.body["id"].as_str().unwrap().to_string();
+    let read = api.get(&format!("/v2/bill_runs/{id}")).await.body;
+    assert_eq!(read["custom_fields"], body["custom_fields"]);
+    assert_eq!(read["custom_objects"], body["custom_objects"]);
+    assert_eq!(
+        (read["email"].clone(), read["renew"].clone()),
+        (json!(true), json!(false))
+    );
+    assert_eq!(read["batches"], "Batch1");
+    assert_eq!(
+        read["charges_excluded"], "OneTime,Usage",
+        "in canonical order"
+    );
+    let run = api.get(&format!("/v1/invoice-runs/{id}")).await.body;
+    assert_eq!(run["name"], "Batch1 July");
+    assert_eq!(run["request"]["filters"]["batches"], json!(["Batch1"]));
+    assert_eq!(
+        run["request"]["chargeTypesExcluded"],
+        json!(["OneTime", "Usage"])
+    );
+    // The same key with other custom fields is another request.
+    let mut other = body.clone();
+    other["custom_fields"]["cost_center__c"] = json!("CC-8");
+    let r = post_keyed(&api, "/v2/bill_runs", &other, Some("july-batch1")).await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.text);
+    assert_eq!(r.body["reasons"][0]["code"], "idempotency_key_reused");
+    let r = post_keyed(&api, "/v2/bill_runs", &body, Some("july-batch1")).await;
+    assert_eq!(
+        (r.status, r.body["id"].clone()),
+        (StatusCode::OK, json!(id))
+    );
+    // A list entry that is not a charge type names its place.
+    let mut bad = body.clone();
+    bad["charges_excluded"] = json!(["Usage", "Taxes"]);
+    let r = api.post("/v2/bill_runs", &bad.to_string()).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(r.body["reasons"][0]["message"]
+        .as_str()
+        .unwrap()
+        .starts_with("charges_excluded[1]:"));
+}
+
+/// The rest of the bill-run routes of seed 002's family: a paged list of every run in
+/// creation order, cancel and post onto the canonical lifecycle (refusals are 409s in
+/// the seed's error shape).
+#[tokio::test]
+async fn seed_002_bill_runs_list_cancel_and_post() {
+    let api = TestApi::with_book(&batch_book()).await;
+    let mut ids = Vec::new();
+    for target in ["2023-07-01", "2023-08-01", "2023-09-01"] {
+        let body =
+            json!({"invoice_date": "2023-04-10", "target_date": target, "batches": "Batch1"});
+        let r = api.post("/v2/bill_runs", &body.to_string()).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+        ids.push(r.body["id"].as_str().unwrap().to_string());
+        api.work().await;
+    }
+    let first = api.get("/v2/bill_runs?page_size=2").await;
+    assert_eq!(first.status, StatusCode::OK, "{}", first.text);
+    let page_ids = |b: &Value| -> Vec<String> {
+        b["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(page_ids(&first.body), ids[..2]);
+    let cursor = first.body["next_page"].as_str().unwrap();
+    let rest = api
+        .get(&format!("/v2/bill_runs?page_size=2&cursor={cursor}"))
+        .await;
+    assert_eq!(page_ids(&rest.body), ids[2..]);
+    assert_eq!(rest.body["next_page"], Value::Null);
+    assert_eq!(first.body["data"][0]["state"], "completed");
+    for bad in ["page_size=0", "page_size=100", "cursor=bogus", "colour=red"] {
+        let r = api.get(&format!("/v2/bill_runs?{bad}")).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{bad}");
+        assert_eq!(r.body["success"], false, "{bad}");
+    }
+    // Post the last run; cancel it then: refused, the seed's error shape.
+    let last = &ids[2];
+    let r = api.post(&format!("/v2/bill_runs/{last}/post"), "").await;
+    assert_eq!(
+        (r.status, r.body["state"].clone()),
+        (StatusCode::OK, json!("posted")),
+        "{}",
+        r.text
+    );
+    let docs = api
+        .get(&format!("/v1/invoice-runs/{last}/invoices"))
+        .await
+        .body;
+    assert!(docs["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|d| d["status"] == "Posted"));
+    let r = api.post(&format!("/v2/bill_runs/{last}/cancel"), "").await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.text);
+    assert_eq!(
+        (
+            r.body["success"].clone(),
+            r.body["reasons"][0]["code"].clone()
+        ),
+        (json!(false), json!("run_posted"))
+    );
+    // Cancel the second: its documents Canceled.
+    let second = &ids[1];
+    let r = api
+        .post(&format!("/v2/bill_runs/{second}/cancel"), "")
+        .await;
+    assert_eq!(
+        (r.status, r.body["state"].clone()),
+        (StatusCode::OK, json!("canceled")),
+        "{}",
+        r.text
+    );
+    let docs = api
+        .get(&format!("/v1/invoice-runs/{second}/invoices"))
+        .await
+        .body;
+    assert!(docs["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|d| d["status"] == "Canceled"));
+    let r = api.post(&format!("/v2/bill_runs/{second}/post"), "").await;
+    assert_eq!(r.status, StatusCode::CONFLICT);
+    let r = api
+        .post(
+            "/v2/bill_runs/00000000-0000-4000-8000-000000000000/post",
+            "",
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.body["success"].clone()),
+        (StatusCode::NOT_FOUND, json!(false))
+    );
+}
+
 #[tokio::test]
 async fn seed_002_errors_have_the_seed_shape() {
     let api = TestApi::new();

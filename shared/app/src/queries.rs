@@ -54,6 +54,7 @@ impl Queries {
             transition: r.transition.map(|t| t.kind),
             counters,
             documents,
+            client_fields: r.client_fields,
         })
     }
 

@@ -85,6 +85,50 @@ async fn import_then_read_an_account_book(b: Backend) {
         .is_none());
 }
 
+/// A run's client fields are stored with it (one write), read back whole, and part of
+/// what a replay under the same key must repeat.
+async fn a_runs_client_fields_are_stored_with_it_and_compared_on_replay(b: Backend) {
+    let mut req = request("2024-02-01");
+    req.run_type = billrun_domain::request::RunType::Manual;
+    let fields: billrun_app::ClientFields = serde_json::from_value(serde_json::json!({
+        "custom_fields": {"cost_center__c": "CC-7", "n": 3}, "email": true
+    }))
+    .unwrap();
+    let created = b
+        .app
+        .pipeline()
+        .create_run_with(req.clone(), Some("cf-1".into()), Some(fields.clone()))
+        .await
+        .unwrap();
+    let id = created.run().id;
+    let stored = b.app.runs.get_run(id).await.unwrap().unwrap();
+    assert_eq!(stored.client_fields.as_ref(), Some(&fields));
+    assert_eq!(
+        b.app.queries().run_view(id).await.unwrap().client_fields,
+        Some(fields.clone())
+    );
+    let again = b
+        .app
+        .pipeline()
+        .create_run_with(req.clone(), Some("cf-1".into()), Some(fields))
+        .await
+        .unwrap();
+    assert!(matches!(again, Created::Replayed(r) if r.id == id));
+    let err = b
+        .app
+        .pipeline()
+        .create_run_with(req, Some("cf-1".into()), None)
+        .await
+        .unwrap_err();
+    assert!(matches!(
+        err,
+        AppError::Conflict {
+            code: ConflictCode::IdempotencyKeyReused,
+            ..
+        }
+    ));
+}
+
 async fn a_replayed_idempotency_key_returns_the_same_run_and_a_changed_body_conflicts(b: Backend) {
     let mut req = request("2024-02-01");
     req.run_type = billrun_domain::request::RunType::Manual;
@@ -1886,6 +1930,7 @@ macro_rules! conformance {
 conformance!(
     import_then_read_an_account_book,
     a_replayed_idempotency_key_returns_the_same_run_and_a_changed_body_conflicts,
+    a_runs_client_fields_are_stored_with_it_and_compared_on_replay,
     concurrent_run_creations_take_consecutive_numbers_and_replays_take_none,
     the_book_format_example_bills_the_documented_totals,
     a_second_commit_of_the_same_account_is_already_done,

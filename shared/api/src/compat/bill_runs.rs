@@ -1,16 +1,18 @@
-//! Seed 002: `POST /v2/bill_runs` (ad hoc bill run, snake_case), and `GET
-//! /v2/bill_runs/{id}` for the same record later.
+//! Seed 002: `POST /v2/bill_runs` (ad hoc bill run, snake_case), `GET
+//! /v2/bill_runs/{id}` for the same record later, the list `GET /v2/bill_runs`, and
+//! `POST /v2/bill_runs/{id}/cancel` and `/post` onto the canonical lifecycle.
 
 use super::{rename_field, ZuoraError, ZuoraErrorBody, SYSTEM_USER_ID};
 use crate::error::ApiError;
-use crate::extract::JsonBody;
 use crate::extract::Path;
+use crate::extract::{next_cursor, JsonBody, Params};
 use crate::v1::{idempotency_key, run_id, AppState};
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use billrun_app::{Created, RunView};
+use billrun_app::catalog::{RunFilter, RunPosition};
+use billrun_app::{ClientFields, Created, RunView};
 use billrun_domain::calendar::BillCycleDay;
 use billrun_domain::error::parse_json;
 use billrun_domain::request::{ExcludableType, RunRequest, RunType};
@@ -28,16 +30,27 @@ pub enum DayOfMonth {
     Text(String),
 }
 
+/// A list of names: comma-separated text (seed 002's example) or a JSON array (Zuora's
+/// v2 models type `batches` and `charges_excluded` as lists).
+#[derive(Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum Names {
+    Text(String),
+    List(Vec<String>),
+}
+
 /// The request of seed 002.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BillRunRequest {
+    /// The run's name (default `Invoice run <target date>`).
+    pub name: Option<String>,
     pub invoice_date: Option<NaiveDate>,
     pub target_date: Option<NaiveDate>,
-    /// Comma-separated batch names.
-    pub batches: Option<String>,
-    /// Comma-separated: OneTime, Recurring, Usage.
-    pub charges_excluded: Option<String>,
+    /// Batch names, comma-separated or a list.
+    pub batches: Option<Names>,
+    /// OneTime, Recurring, Usage: comma-separated or a list.
+    pub charges_excluded: Option<Names>,
     pub day_of_month: Option<DayOfMonth>,
     /// Post the documents as they are made.
     pub post: Option<bool>,
@@ -47,8 +60,12 @@ pub struct BillRunRequest {
     pub account_id: Option<String>,
     pub email: Option<bool>,
     pub renew: Option<bool>,
+    /// Kept with the run and returned by every read.
     #[schema(value_type = Option<Object>)]
     pub custom_fields: Option<serde_json::Map<String, serde_json::Value>>,
+    /// Kept with the run and returned by every read.
+    #[schema(value_type = Option<Object>)]
+    pub custom_objects: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 /// The snake_case bill-run record of seed 002.
@@ -116,10 +133,14 @@ fn type_name(t: ExcludableType) -> &'static str {
     }
 }
 
-fn list(s: &Option<String>) -> Vec<String> {
-    s.as_deref()
-        .unwrap_or_default()
-        .split(',')
+fn names(s: &Option<Names>) -> Vec<String> {
+    let items: Vec<&str> = match s {
+        None => vec![],
+        Some(Names::Text(t)) => t.split(',').collect(),
+        Some(Names::List(l)) => l.iter().map(String::as_str).collect(),
+    };
+    items
+        .into_iter()
         .map(str::trim)
         .filter(|x| !x.is_empty())
         .map(str::to_string)
@@ -132,12 +153,13 @@ fn to_canonical(r: BillRunRequest) -> Result<(RunRequest, BillRunExtras), FieldE
         .ok_or_else(|| FieldError::new("target_date", "is required"))?;
     let mut q = RunRequest::for_target(target);
     q.run_type = RunType::Immediate;
+    q.name = r.name.clone();
     q.invoice_date = Some(
         r.invoice_date
             .ok_or_else(|| FieldError::new("invoice_date", "is required"))?,
     );
-    q.filters.batches = list(&r.batches);
-    for (i, name) in list(&r.charges_excluded).iter().enumerate() {
+    q.filters.batches = names(&r.batches);
+    for (i, name) in names(&r.charges_excluded).iter().enumerate() {
         let t = match name.as_str() {
             "OneTime" => ExcludableType::OneTime,
             "Recurring" => ExcludableType::Recurring,
@@ -180,20 +202,41 @@ fn to_canonical(r: BillRunRequest) -> Result<(RunRequest, BillRunExtras), FieldE
             email: r.email.unwrap_or(false),
             renew: r.renew.unwrap_or(false),
             custom_fields: r.custom_fields.unwrap_or_default(),
+            custom_objects: r.custom_objects.unwrap_or_default(),
         },
     ))
 }
 
-/// Echoed request fields that have no canonical meaning.
-#[derive(Default)]
+/// The request fields kept with the run as its client fields (no canonical meaning).
+#[derive(Default, Serialize, Deserialize)]
 pub struct BillRunExtras {
     pub email: bool,
     pub renew: bool,
     pub custom_fields: serde_json::Map<String, serde_json::Value>,
+    #[serde(default)]
+    pub custom_objects: serde_json::Map<String, serde_json::Value>,
+}
+
+impl BillRunExtras {
+    fn client_fields(&self) -> Option<ClientFields> {
+        match serde_json::to_value(self) {
+            Ok(serde_json::Value::Object(m)) => Some(m),
+            _ => None,
+        }
+    }
+
+    /// The extras a run was created with here; defaults for a run created elsewhere.
+    fn of(v: &RunView) -> BillRunExtras {
+        v.client_fields
+            .clone()
+            .and_then(|m| serde_json::from_value(serde_json::Value::Object(m)).ok())
+            .unwrap_or_default()
+    }
 }
 
 /// The record of seed 002 for a canonical run.
-pub fn bill_run(v: &RunView, extras: BillRunExtras) -> BillRun {
+pub fn bill_run(v: &RunView) -> BillRun {
+    let extras = BillRunExtras::of(v);
     let time = |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(SecondsFormat::Secs, false);
     let r = &v.request;
     let c = &v.counters;
@@ -204,7 +247,7 @@ pub fn bill_run(v: &RunView, extras: BillRunExtras) -> BillRun {
         created_by_id: SYSTEM_USER_ID.into(),
         created_time: time(v.created_at),
         custom_fields: extras.custom_fields,
-        custom_objects: Default::default(),
+        custom_objects: extras.custom_objects,
         account_id: r
             .filters
             .account_ids
@@ -263,7 +306,7 @@ pub async fn create(
         .map_err(|e| rename_field(e.into(), FIELDS))?;
     let created = app
         .pipeline()
-        .create_run(request, key)
+        .create_run_with(request, key, extras.client_fields())
         .await
         .map_err(|e| rename_field(e.into(), FIELDS))?;
     let status = match created {
@@ -271,7 +314,7 @@ pub async fn create(
         Created::Replayed(_) => StatusCode::OK,
     };
     let view = app.queries().run_view(created.run().id).await?;
-    Ok((status, Json(bill_run(&view, extras))).into_response())
+    Ok((status, Json(bill_run(&view))).into_response())
 }
 
 /// A bill run in the shape of seed 002.
@@ -282,5 +325,81 @@ pub async fn create(
         (status = 404, description = "Unknown", body = ZuoraErrorBody)))]
 pub async fn get(State(app): AppState, Path(id): Path<String>) -> Result<Response, ZuoraError> {
     let view = app.queries().run_view(run_id(&id)?).await?;
-    Ok(Json(bill_run(&view, BillRunExtras::default())).into_response())
+    Ok(Json(bill_run(&view)).into_response())
+}
+
+/// The most and the default bill runs of a page (Zuora's `page_size`: 1 to 99).
+const MAX_PAGE_SIZE: usize = 99;
+const DEFAULT_PAGE_SIZE: usize = 10;
+
+/// A page of bill runs: oldest first; `next_page` is the `cursor` of the next page, null
+/// on the last.
+#[derive(Serialize, ToSchema)]
+pub struct BillRunPage {
+    pub data: Vec<BillRun>,
+    pub next_page: Option<String>,
+}
+
+/// Bill runs in the shape of seed 002, every run whatever API created it.
+#[utoipa::path(get, path = "/v2/bill_runs", operation_id = "zuoraBillRunList", tag = "compatibility",
+    params(
+        ("page_size" = Option<u32>, Query, description = "1 to 99 (default 10)"),
+        ("cursor" = Option<String>, Query, description = "The previous page's next_page")),
+    responses(
+        (status = 200, description = "A page of bill runs in creation order", body = BillRunPage),
+        (status = 400, description = "Bad parameter", body = ZuoraErrorBody)))]
+pub async fn list(State(app): AppState, params: Params) -> Result<Response, ZuoraError> {
+    params.only(&["page_size", "cursor"])?;
+    let limit = params
+        .parse("page_size", |v| match v.parse::<usize>() {
+            Ok(n) if (1..=MAX_PAGE_SIZE).contains(&n) => Ok(n),
+            _ => Err(format!("must be an integer from 1 to {MAX_PAGE_SIZE}")),
+        })?
+        .unwrap_or(DEFAULT_PAGE_SIZE);
+    let after: Option<RunPosition> = params.cursor()?;
+    let views = app
+        .queries()
+        .list_runs(&RunFilter::default(), after.as_ref(), limit)
+        .await?;
+    let next_page = next_cursor(&views, limit, |r| RunPosition {
+        created_at: r.created_at,
+        id: r.id,
+    });
+    Ok(Json(BillRunPage {
+        data: views.iter().map(bill_run).collect(),
+        next_page,
+    })
+    .into_response())
+}
+
+/// Cancels a bill run (the canonical cancel: its documents Canceled, its billing state
+/// reverted).
+#[utoipa::path(post, path = "/v2/bill_runs/{id}/cancel", operation_id = "zuoraBillRunCancel", tag = "compatibility",
+    params(("id" = uuid::Uuid, Path, description = "Run id")),
+    responses(
+        (status = 200, description = "The canceled bill run", body = BillRun),
+        (status = 404, description = "Unknown", body = ZuoraErrorBody),
+        (status = 409, description = "The run's status refuses it (`run_processing`, `run_posted`, `run_superseded`, `run_transition_in_progress`)", body = ZuoraErrorBody)))]
+pub async fn cancel(State(app): AppState, Path(id): Path<String>) -> Result<Response, ZuoraError> {
+    let id = run_id(&id)?;
+    app.pipeline().cancel_run(id).await?;
+    let view = app.queries().run_view(id).await?;
+    Ok(Json(bill_run(&view)).into_response())
+}
+
+/// Posts a completed bill run (the canonical post: every document Posted).
+#[utoipa::path(post, path = "/v2/bill_runs/{id}/post", operation_id = "zuoraBillRunPost", tag = "compatibility",
+    params(("id" = uuid::Uuid, Path, description = "Run id")),
+    responses(
+        (status = 200, description = "The posted bill run", body = BillRun),
+        (status = 404, description = "Unknown", body = ZuoraErrorBody),
+        (status = 409, description = "The run's status refuses it (`run_not_completed`, `run_transition_in_progress`)", body = ZuoraErrorBody)))]
+pub async fn post_run(
+    State(app): AppState,
+    Path(id): Path<String>,
+) -> Result<Response, ZuoraError> {
+    let id = run_id(&id)?;
+    app.pipeline().post_run(id).await?;
+    let view = app.queries().run_view(id).await?;
+    Ok(Json(bill_run(&view)).into_response())
 }

@@ -122,9 +122,17 @@ pub struct RunRecord {
     /// ([`TransitionClaim`]); absent when none is.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub transition: Option<TransitionClaim>,
+    /// Fields of the create request that an API keeps with the run and returns on every
+    /// read, with no effect on billing (seed 002's `custom_fields`, `email`...): stored
+    /// with the run in its one write, and part of what an idempotent replay compares.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_fields: Option<ClientFields>,
     /// Optimistic-concurrency version: every update is conditioned on it.
     pub version: u64,
 }
+
+/// A run's client fields: a JSON object the client owns.
+pub type ClientFields = serde_json::Map<String, serde_json::Value>;
 
 /// A lifecycle transition that writes effects beyond the run record (documents Posted,
 /// billing state reverted, Failed outcomes cleared) before the run's status says so.
@@ -284,7 +292,9 @@ impl Created {
     /// What a store answers when `requested` carries an idempotency key that `existing`
     /// was stored under: a replay of the same (validated) request, else a refusal.
     pub fn replay(existing: RunRecord, requested: &RunRecord) -> Result<Created, StoreError> {
-        if existing.request == requested.request {
+        if existing.request == requested.request
+            && existing.client_fields == requested.client_fields
+        {
             Ok(Created::Replayed(existing))
         } else {
             Err(StoreError::IdempotencyKeyReused(
@@ -315,6 +325,10 @@ pub struct RunView {
     /// The counters of the run's latest document generation request.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub documents: Option<documents::DocumentCounters>,
+    /// The run's client fields ([`RunRecord::client_fields`]): shown by the API that
+    /// stored them, not by `/v1`.
+    #[serde(skip)]
+    pub client_fields: Option<ClientFields>,
 }
 
 /// One line of `run.json`'s `accounts`.

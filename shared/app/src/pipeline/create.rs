@@ -17,6 +17,17 @@ impl RunPipeline {
         request: RunRequest,
         idempotency_key: Option<String>,
     ) -> Result<Created, AppError> {
+        self.create_run_with(request, idempotency_key, None).await
+    }
+
+    /// [`RunPipeline::create_run`], keeping `client_fields` with the run (returned on every
+    /// read by the API that gave them; a replay under the same key must repeat them).
+    pub async fn create_run_with(
+        &self,
+        request: RunRequest,
+        idempotency_key: Option<String>,
+        client_fields: Option<ClientFields>,
+    ) -> Result<Created, AppError> {
         let request = request.validated()?;
         let now = self.clock.now();
         let id = RunId(uuid::Uuid::new_v4());
@@ -28,6 +39,7 @@ impl RunPipeline {
         // (`finish_immediate_start`), and so does the sweeper once the run is stale.
         let immediate = request.run_type == RunType::Immediate;
         let mut run = new_run_record(id, request, idempotency_key, now);
+        run.client_fields = client_fields;
         if immediate {
             run.status = RunStatus::Processing;
             run.commenced_at = Some(now);
@@ -162,6 +174,7 @@ pub(crate) fn new_run_record(
         finalize: None,
         sweep: SweepState::default(),
         transition: None,
+        client_fields: None,
         version: 1,
     }
 }
