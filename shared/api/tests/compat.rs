@@ -238,7 +238,13 @@ async fn seed_002_bill_runs_list_cancel_and_post() {
     assert_eq!(page_ids(&rest.body), ids[2..]);
     assert_eq!(rest.body["next_page"], Value::Null);
     assert_eq!(first.body["data"][0]["state"], "completed");
-    for bad in ["page_size=0", "page_size=100", "cursor=bogus", "colour=red"] {
+    for bad in [
+        "page_size=0",
+        "page_size=100",
+        "cursor=bogus",
+        "colour=red",
+        "page_size=1&page_size=2",
+    ] {
         let r = api.get(&format!("/v2/bill_runs?{bad}")).await;
         assert_eq!(r.status, StatusCode::BAD_REQUEST, "{bad}");
         assert_eq!(r.body["success"], false, "{bad}");
@@ -1069,16 +1075,25 @@ async fn seed_001_answers_each_of_several_inputs_on_its_own_in_order() {
         assert_eq!(progress.body["runId"], done.as_str(), "{}", progress.text);
     }
 
-    // A malformed input fails only its own result.
-    let body = json!({"inputs": [{"invoiceBatchRunId": done}, {"invoiceBatchRunID": done}, 7]});
-    let r = api.post(SEED_001_ACTION, &body.to_string()).await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
-    assert_eq!(r.body[0]["isSuccess"], true);
-    for i in [1, 2] {
-        assert_eq!(r.body[i]["isSuccess"], false);
-        let m = r.body[i]["errors"][0]["message"].as_str().unwrap();
-        assert!(m.starts_with(&format!("inputs[{i}]")), "{m}");
+    // An input that is not an input (an unknown field, not an object) makes the call
+    // malformed: a 400 naming it, and nothing is requested for the others.
+    let before = (api.store.digest(), api.queue.sent());
+    for (bad, at) in [
+        (json!({"invoiceBatchRunID": done}), "inputs[1]"),
+        (json!(7), "inputs[1]"),
+        (json!({}), "inputs[1]"),
+    ] {
+        let body = json!({"inputs": [{"invoiceBatchRunId": done}, bad]});
+        let r = api.post(SEED_001_ACTION, &body.to_string()).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
+        let m = r.body["errors"][0]["message"].as_str().unwrap();
+        assert!(m.starts_with(at), "{m}");
     }
+    assert_eq!(
+        before,
+        (api.store.digest(), api.queue.sent()),
+        "nothing requested"
+    );
 
     // One input: the seed's single object.
     let r = api.post(SEED_001_ACTION, &inputs(&[&done])).await;

@@ -348,7 +348,12 @@ pub struct BillRunPage {
     responses(
         (status = 200, description = "A page of bill runs in creation order", body = BillRunPage),
         (status = 400, description = "Bad parameter", body = ZuoraErrorBody)))]
-pub async fn list(State(app): AppState, params: Params) -> Result<Response, ZuoraError> {
+pub async fn list(
+    State(app): AppState,
+    params: Result<Params, ApiError>,
+) -> Result<Response, ZuoraError> {
+    // A query that cannot be read is refused in the seed's error shape too.
+    let params = params?;
     params.only(&["page_size", "cursor"])?;
     let limit = params
         .parse("page_size", |v| match v.parse::<usize>() {

@@ -149,7 +149,16 @@ pub async fn generate(
             ApiError::invalid("inputs", format!("must hold 1 to {MAX_INPUTS} inputs")).into(),
         );
     }
-    if let [input] = req.inputs.as_slice() {
+    // An input that is not an input (a missing or unknown field, not an object) makes
+    // the call malformed, as the schema says: a 400 naming it, nothing requested. What
+    // the inputs name is judged input by input below.
+    let inputs = req
+        .inputs
+        .iter()
+        .enumerate()
+        .map(|(i, raw)| parse_input(i, raw))
+        .collect::<Result<Vec<Input>, ApiError>>()?;
+    if let [input] = inputs.as_slice() {
         let view = request_one(&app, 0, input).await?;
         return Ok(Json(ActionResult::accepted(view)).into_response());
     }
@@ -158,7 +167,7 @@ pub async fn generate(
     // accepted, and it sets the call's status so the failure is not taken for success.
     let mut status = StatusCode::OK;
     let mut results = Vec::with_capacity(req.inputs.len());
-    for (i, input) in req.inputs.iter().enumerate() {
+    for (i, input) in inputs.iter().enumerate() {
         match request_one(&app, i, input).await {
             Ok(id) => results.push(ActionResult::accepted(id)),
             Err(e) => {
@@ -172,21 +181,25 @@ pub async fn generate(
     Ok((status, Json(ActionResponse::Many(results))).into_response())
 }
 
-/// The document request of input `i`: its id, or why it was refused (field paths name
-/// the input, `inputs[i].invoiceBatchRunId`).
-async fn request_one(
-    app: &std::sync::Arc<billrun_app::App>,
-    i: usize,
-    raw: &RawValue,
-) -> Result<String, ApiError> {
-    let input: Input = parse_json(raw.get().as_bytes()).map_err(|e| {
+/// Input `i`, read on its own so that the error names it (`inputs[i].field`).
+fn parse_input(i: usize, raw: &RawValue) -> Result<Input, ApiError> {
+    parse_json(raw.get().as_bytes()).map_err(|e| {
         let field = if e.field == "$" || e.field.is_empty() {
             format!("inputs[{i}]")
         } else {
             format!("inputs[{i}].{}", e.field)
         };
         ApiError::invalid(field, e.message)
-    })?;
+    })
+}
+
+/// The document request of input `i`: its id, or why it was refused (field paths name
+/// the input, `inputs[i].invoiceBatchRunId`).
+async fn request_one(
+    app: &std::sync::Arc<billrun_app::App>,
+    i: usize,
+    input: &Input,
+) -> Result<String, ApiError> {
     let run: RunId = path_id(
         &format!("inputs[{i}].invoiceBatchRunId"),
         &input.invoice_batch_run_id,
