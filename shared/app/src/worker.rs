@@ -290,6 +290,8 @@ mod tests {
         counts: AtomicUsize,
         progress: Option<std::sync::Mutex<Counters>>,
         update_delay: Duration,
+        /// When not 0, the run update that many updates from now fails (once).
+        fail_update: AtomicUsize,
     }
 
     impl CountingRuns {
@@ -300,6 +302,7 @@ mod tests {
                 counts: AtomicUsize::new(0),
                 progress: progress.map(std::sync::Mutex::new),
                 update_delay: Duration::ZERO,
+                fail_update: AtomicUsize::new(0),
             }
         }
     }
@@ -316,6 +319,12 @@ mod tests {
         async fn update_run(&self, run: &RunRecord) -> StoreResult<()> {
             if !self.update_delay.is_zero() {
                 tokio::time::sleep(self.update_delay).await;
+            }
+            let armed = self
+                .fail_update
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
+            if armed == Ok(1) {
+                return Err(crate::error::StoreError::Transient("throttled".into()));
             }
             self.store.update_run(run).await
         }
@@ -653,5 +662,39 @@ mod tests {
             .finalize
             .map(|f| f.excess);
         assert_eq!(excess, Some(LEAD));
+    }
+
+    /// A finalizer whose step fails (here: storing the counted round) gives up its claim
+    /// with the error, so the next check resumes at once instead of when the claim runs
+    /// out 20 s later.
+    #[tokio::test]
+    async fn a_finalizer_that_fails_gives_its_claim_up() {
+        let store = Arc::new(MemoryStore::new());
+        let (mut app, id, batch) = planned(store.clone(), 3, |_| {}).await;
+        let runs = Arc::new(CountingRuns::new(store.clone(), None));
+        app.runs = runs.clone();
+        let (last, first) = batch.split_last().unwrap();
+        for delivery in first {
+            let out = deliver_batch(&app, std::slice::from_ref(delivery), 5).await;
+            assert_eq!(out, vec![Disposition::Done]);
+        }
+        // The last account's check claims the run (update 1), counts, and fails to store
+        // the count (update 2).
+        runs.fail_update.store(2, Ordering::SeqCst);
+        let out = deliver_batch(&app, std::slice::from_ref(last), 5).await;
+        assert_eq!(out, vec![Disposition::Retry]);
+        let run = app.queries().get_run(id).await.unwrap();
+        assert_eq!(run.status, RunStatus::Processing);
+        let f = run.finalize.expect("the claim was stored");
+        assert_eq!(
+            (f.lease, f.counters),
+            (None, None),
+            "claim given up, count not stored"
+        );
+        // The redelivery completes the run at once (the clock has not moved).
+        let out = deliver_batch(&app, std::slice::from_ref(&(last.0.clone(), 2)), 5).await;
+        assert_eq!(out, vec![Disposition::Done]);
+        let run = app.queries().get_run(id).await.unwrap();
+        assert_eq!(run.status, RunStatus::Completed);
     }
 }

@@ -25,8 +25,8 @@ pub enum Finalizing {
     /// Another finalizer's claim holds the run. `counting`: it is still counting the
     /// outcomes and may let go on finding an account missing (it reads the progress
     /// again before it does, see [`Finalizing::Again`]; the check comes again all the
-    /// same, as a second net: a holder that fails with an error leaves its claim to run
-    /// out). Otherwise it has counted every account and is numbering: it completes the
+    /// same, as a second net: a holder stopped by a crash leaves its claim to run out; one
+    /// that fails with an error gives it up). Otherwise it has counted every account and is numbering: it completes the
     /// run. If it stopped (a crash), its claim runs out after [`FINALIZE_LEASE`] and the
     /// next check takes over, so a redelivered message comes again rather than being
     /// acknowledged.
@@ -222,8 +222,28 @@ impl RunPipeline {
         round: u32,
         judged_at: Option<chrono::DateTime<chrono::Utc>>,
     ) -> Result<Numbering, AppError> {
-        let limit = self.finalize_page_size.max(1);
         let me = uuid::Uuid::new_v4().to_string();
+        match self
+            .number_documents_as(&me, run_id, round, judged_at)
+            .await
+        {
+            Ok(n) => Ok(n),
+            // Whatever step failed, a claim this finalizer holds goes with it, so that
+            // the next check (the redelivery of its batch) resumes at once rather than
+            // when the claim runs out.
+            Err(e) => Err(self.release_claim(run_id, &me, e).await),
+        }
+    }
+
+    /// [`RunPipeline::number_documents`] as finalizer `me`.
+    async fn number_documents_as(
+        &self,
+        me: &str,
+        run_id: RunId,
+        round: u32,
+        judged_at: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> Result<Numbering, AppError> {
+        let limit = self.finalize_page_size.max(1);
         let mut recounts = 0;
         loop {
             let run = self.get_run(run_id).await?;
@@ -263,7 +283,7 @@ impl RunPipeline {
                 _ => {
                     let mut claimed = at.clone();
                     claimed.lease = Some(FinalizeLease {
-                        holder: me.clone(),
+                        holder: me.to_string(),
                         until: self.clock.now() + FINALIZE_LEASE,
                     });
                     self.store_finalize(run_id, &run, claimed).await?;
@@ -271,23 +291,20 @@ impl RunPipeline {
                 }
             }
             let lease = Some(FinalizeLease {
-                holder: me.clone(),
+                holder: me.to_string(),
                 until: self.clock.now() + FINALIZE_LEASE,
             });
             if at.counters.is_none() {
                 // Read before the count: what it says beyond the outcomes counted after
                 // is progress reported twice (an account reports only once committed).
-                let before = match self.runs.progress(run_id).await {
-                    Ok(p) => p.accounted_for(),
-                    Err(e) => return Err(self.release_claim(run_id, &me, e.into()).await),
-                };
-                let (counters, block) = match self.count_round(&run).await {
-                    Ok(Count::Complete(counters, block)) => (counters, block),
-                    Ok(Count::Missing(counted)) => {
+                let before = self.runs.progress(run_id).await?.accounted_for();
+                let (counters, block) = match self.count_round(&run).await? {
+                    Count::Complete(counters, block) => (counters, block),
+                    Count::Missing(counted) => {
                         let excess = at
                             .excess
                             .max(before.saturating_sub(counted.accounted_for()));
-                        self.release_counted(run_id, &me, excess).await?;
+                        self.release_counted(run_id, me, excess).await?;
                         // A commit that landed after the count reported its progress
                         // before its check found this claim (and left the run to it):
                         // the progress read now shows it.
@@ -301,7 +318,6 @@ impl RunPipeline {
                         }
                         return Ok(Numbering::Again);
                     }
-                    Err(e) => return Err(self.release_claim(run_id, &me, e).await),
                 };
                 let next = FinalizeState {
                     round,
@@ -317,14 +333,10 @@ impl RunPipeline {
                 self.store_finalize(run_id, &run, next).await?;
                 continue;
             }
-            let page = match self
+            let page = self
                 .documents
                 .round_documents(run_id, round, at.cursor.as_deref(), limit)
-                .await
-            {
-                Ok(page) => page,
-                Err(e) => return Err(self.release_claim(run_id, &me, e.into()).await),
-            };
+                .await?;
             let mut next = at.clone();
             next.lease = lease;
             let mut numbers = Vec::with_capacity(page.documents.len());
@@ -340,9 +352,9 @@ impl RunPipeline {
                 });
                 *n += 1;
             }
-            if let Err(e) = self.documents.assign_numbers(run_id, round, &numbers).await {
-                return Err(self.release_claim(run_id, &me, e.into()).await);
-            }
+            self.documents
+                .assign_numbers(run_id, round, &numbers)
+                .await?;
             next.cursor = page.next.clone().or(at.cursor.clone());
             next.pages += 1;
             next.done = page.next.is_none();
