@@ -167,6 +167,17 @@ pub struct AccountOutcome {
     pub outcome: Outcome,
     pub document_numbers: Vec<String>,
     pub reason: Option<String>,
+    /// The terms this run renewed for the account; absent when none.
+    pub renewals: Option<Vec<Renewal>>,
+}
+
+/// A term a run renewed: its end before and after the renewal.
+#[derive(ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Renewal {
+    pub subscription_id: String,
+    pub term_end_before: chrono::NaiveDate,
+    pub term_end_after: chrono::NaiveDate,
 }
 
 #[derive(ToSchema)]

@@ -1287,6 +1287,22 @@ async fn seed_002_renew_bills_the_renewed_period_that_a_run_without_it_does_not(
             .body;
         let items = docs["items"].as_array().unwrap();
         assert_eq!(items.len(), invoices, "renew {renew}: {docs}");
+        // The account's outcome reports the renewal, when there was one.
+        let accounts = api
+            .get(&format!("/v1/invoice-runs/{id}/accounts"))
+            .await
+            .body;
+        let renewals = &accounts["items"][0]["renewals"];
+        if renew {
+            assert_eq!(
+                renewals,
+                &json!([{"subscriptionId": "RS-1", "termEndBefore": "2023-06-01",
+                         "termEndAfter": "2024-06-01"}]),
+                "{accounts}"
+            );
+        } else {
+            assert!(renewals.is_null(), "{accounts}");
+        }
         if renew {
             // Renewed to 2024-06-01: June 2023 is billed in advance, 100.00.
             let line = &items[0]["lines"][0];

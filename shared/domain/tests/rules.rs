@@ -2351,3 +2351,26 @@ fn a_term_needs_an_end_after_the_start_and_renewal_months_1_to_120_when_it_renew
     ));
     assert!(e.field.starts_with("subscriptions[0].term"), "{}", e.field);
 }
+
+#[test]
+fn a_charge_billed_past_the_term_end_is_credited_back_to_it_unless_the_run_renews() {
+    let b = book(json!({
+        "accounts": [account(json!({}))],
+        "subscriptions": [subscription("S-1", "2024-01-01",
+            json!([monthly("C-1", "100.00", json!({"billedThrough": "2024-03-01"}))]),
+            term("2024-02-15", true, Some(1)))]
+    }));
+    // Billed elsewhere through Mar 1, but the term ends Feb 15 <= T: credit [Feb 15, Mar 1)
+    // (15 days: Feb 15..29) of a 29-day February = 100 × 15/29 = 51.724… → -51.72, watermark
+    // back to Feb 15.
+    let r = rate(&run_at("2024-02-20"), &b);
+    assert_eq!(rows(&r), ["C-1 Recurring 2024-02-15..2024-03-01 x1 -51.72"]);
+    assert_eq!(changes(&r), ["C-1 watermark 2024-03-01 -> 2024-02-15"]);
+    // A renewing run renews first (Mar 15 > T): nothing to credit, nothing yet to bill.
+    let r = rate(&renewing_at("2024-02-20"), &b);
+    assert!(r.documents.is_empty(), "{:?}", rows(&r));
+    assert_eq!(
+        changes(&r),
+        ["S-1 renewed 0 -> 1: term end 2024-02-15 -> 2024-03-15"]
+    );
+}
