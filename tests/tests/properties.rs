@@ -487,6 +487,7 @@ impl Scenario {
                     end_date,
                     cancellation_date,
                     charges,
+                    term: None,
                 });
             }
             for (m, j) in a.adjustments.iter().enumerate() {

@@ -157,6 +157,7 @@ impl Gen {
                 end_date: None,
                 cancellation_date: Some(cancel),
                 charges: vec![charge],
+                term: None,
             });
             return;
         }
@@ -183,6 +184,7 @@ impl Gen {
                 end_date: None,
                 cancellation_date: None,
                 charges: vec![charge],
+                term: None,
             });
             return;
         }
@@ -282,6 +284,7 @@ impl Gen {
                 end_date: termed.then(|| days_after(start, 365)),
                 cancellation_date: None,
                 charges,
+                term: None,
             });
         }
         if self.rng.random_bool(0.1) {

@@ -28,6 +28,8 @@ pub struct RunTemplate {
     pub auto_post: Option<bool>,
     pub invoice_message: Option<String>,
     pub subrun: Option<String>,
+    /// Renew auto-renewing subscriptions whose term ended by the target date.
+    pub renew_subscriptions: Option<bool>,
 }
 
 #[derive(ToSchema)]

@@ -101,6 +101,9 @@ pub struct RunRequest {
     /// Selects only the accounts of this subrun (at most 64 bytes); null: accounts
     /// whatever their subrun.
     pub subrun: Option<String>,
+    /// Renew auto-renewing subscriptions whose term ended by the target date before
+    /// billing them (default false).
+    pub renew_subscriptions: Option<bool>,
 }
 
 #[derive(ToSchema)]
@@ -164,6 +167,17 @@ pub struct AccountOutcome {
     pub outcome: Outcome,
     pub document_numbers: Vec<String>,
     pub reason: Option<String>,
+    /// The terms this run renewed for the account; absent when none.
+    pub renewals: Option<Vec<Renewal>>,
+}
+
+/// A term a run renewed: its end before and after the renewal.
+#[derive(ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Renewal {
+    pub subscription_id: String,
+    pub term_end_before: chrono::NaiveDate,
+    pub term_end_after: chrono::NaiveDate,
 }
 
 #[derive(ToSchema)]
@@ -358,6 +372,17 @@ pub struct Subscription {
     pub end_date: Option<chrono::NaiveDate>,
     pub cancellation_date: Option<chrono::NaiveDate>,
     pub charges: Vec<Charge>,
+    pub term: Option<Term>,
+}
+
+/// A subscription's term: `endDate` (exclusive) ends its first term; an auto-renewing
+/// term is renewed by `renewalMonths` (1 to 120, required when `autoRenew`).
+#[derive(ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Term {
+    pub end_date: chrono::NaiveDate,
+    pub auto_renew: Option<bool>,
+    pub renewal_months: Option<u32>,
 }
 
 #[derive(ToSchema)]

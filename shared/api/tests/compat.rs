@@ -1427,3 +1427,62 @@ async fn seed_000_user_defined_invoice_date_type_dates_every_invoice() {
         );
     }
 }
+
+/// Seed 002's `renew` is the canonical `renewSubscriptions`: `true` renews the term that
+/// ended by the target date and bills the renewed period, `false` bills nothing past it.
+#[tokio::test]
+async fn seed_002_renew_bills_the_renewed_period_that_a_run_without_it_does_not() {
+    let book = json!({
+        "accounts": [{"id": "R-1", "name": "Renewer", "currency": "USD", "billCycleDay": 1}],
+        "subscriptions": [{"id": "RS-1", "accountId": "R-1", "productId": "PLAN",
+            "startDate": "2023-01-01", "term": {"endDate": "2023-06-01", "autoRenew": true, "renewalMonths": 12},
+            "charges": [{"id": "RC-1", "type": "Recurring", "price": "100.00", "billingPeriod": "Month",
+                "billedThrough": "2023-06-01"}]}]
+    })
+    .to_string();
+    for (renew, invoices) in [(false, 0), (true, 1)] {
+        let api = TestApi::with_book(&book).await;
+        let body =
+            json!({"invoice_date": "2023-06-01", "target_date": "2023-06-01", "renew": renew});
+        let r = api.post("/v2/bill_runs", &body.to_string()).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+        assert_eq!(r.body["renew"], renew);
+        let id = r.body["id"].as_str().unwrap().to_string();
+        api.work().await;
+        let run = api.get(&format!("/v1/invoice-runs/{id}")).await.body;
+        assert_eq!(run["request"]["renewSubscriptions"], renew);
+        let compat = api.get(&format!("/v2/bill_runs/{id}")).await.body;
+        assert_eq!(compat["renew"], renew);
+        assert_eq!(compat["invoices_generated"], invoices, "renew {renew}");
+        let docs = api
+            .get(&format!("/v1/invoice-runs/{id}/invoices"))
+            .await
+            .body;
+        let items = docs["items"].as_array().unwrap();
+        assert_eq!(items.len(), invoices, "renew {renew}: {docs}");
+        // The account's outcome reports the renewal, when there was one.
+        let accounts = api
+            .get(&format!("/v1/invoice-runs/{id}/accounts"))
+            .await
+            .body;
+        let renewals = &accounts["items"][0]["renewals"];
+        if renew {
+            assert_eq!(
+                renewals,
+                &json!([{"subscriptionId": "RS-1", "termEndBefore": "2023-06-01",
+                         "termEndAfter": "2024-06-01"}]),
+                "{accounts}"
+            );
+        } else {
+            assert!(renewals.is_null(), "{accounts}");
+        }
+        if renew {
+            // Renewed to 2024-06-01: June 2023 is billed in advance, 100.00.
+            let line = &items[0]["lines"][0];
+            assert_eq!(line["periodStart"], "2023-06-01");
+            assert_eq!(line["periodEnd"], "2023-07-01");
+            assert_eq!(line["type"], "Recurring");
+            assert_eq!(items[0]["totals"]["total"], "100.00");
+        }
+    }
+}

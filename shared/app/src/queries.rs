@@ -232,6 +232,7 @@ impl Queries {
             }
         }
         Ok(AccountOutcomeView {
+            renewals: RenewalView::of(&o.changes),
             account_id: o.account_id,
             outcome: o.outcome,
             document_numbers: numbers,

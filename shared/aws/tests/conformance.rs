@@ -569,6 +569,117 @@ async fn cancel_reverts_so_a_rerun_bills_the_same_lines_unless_a_later_run_moved
     );
 }
 
+/// Two accounts whose terms end Feb 1, renewed monthly: R-1 bills in advance (the renewed
+/// February), R-2 in arrears (nothing ready by Feb 1: its only change is the renewal).
+fn renewing_book() -> Book {
+    let sub = |i: u8, timing: &str| {
+        serde_json::json!({
+            "id": format!("RS-{i}"), "accountId": format!("R-{i}"), "productId": "P",
+            "startDate": "2024-01-01",
+            "term": {"endDate": "2024-02-01", "autoRenew": true, "renewalMonths": 1},
+            "charges": [{"id": format!("RC-{i}"), "type": "Recurring", "price": "100.00",
+                "billingPeriod": "Month", "timing": timing, "billedThrough": "2024-02-01"}]
+        })
+    };
+    let account = |i: u8| serde_json::json!({"id": format!("R-{i}"), "name": "Renewer", "currency": "USD", "billCycleDay": 1});
+    let json = serde_json::json!({
+        "accounts": [account(1), account(2)],
+        "subscriptions": [sub(1, "InAdvance"), sub(2, "InArrears")]
+    });
+    Book::parse(json.to_string().as_bytes()).unwrap()
+}
+
+fn renewing(target: &str) -> RunRequest {
+    let mut r = request(target);
+    r.renew_subscriptions = true;
+    r
+}
+
+/// The renewal counts of R-1's and R-2's subscriptions as stored.
+async fn renewals(b: &Backend) -> [u32; 2] {
+    let mut out = [0; 2];
+    for (i, k) in out.iter_mut().enumerate() {
+        let book = b
+            .app
+            .book
+            .account_book(&aid(&format!("R-{}", i + 1)))
+            .await
+            .unwrap()
+            .unwrap();
+        let sub = &book.subscriptions[0].id;
+        *k = book.state.renewals(sub);
+    }
+    out
+}
+
+async fn a_renewal_is_committed_once_and_undone_by_cancel(b: Backend) {
+    b.app
+        .reference()
+        .import_book(serde_json::to_vec(&renewing_book()).unwrap().as_slice())
+        .await
+        .unwrap();
+    let first = run_to_end(&b, renewing("2024-02-01")).await;
+    assert_eq!(renewals(&b).await, [1, 1]);
+    let outcomes = b.app.runs.outcomes(first.id, None, 10).await.unwrap();
+    assert_eq!(
+        outcomes.iter().map(|o| o.outcome).collect::<Vec<_>>(),
+        [Outcome::Billed, Outcome::NothingToBill]
+    );
+    // The outcome records the renewal: term end Feb 1 -> Mar 1.
+    assert!(outcomes[1].changes.iter().any(|c| matches!(c,
+        StateChange::Renewal { from: 0, to: 1, term_end_from, term_end_to, .. }
+            if term_end_from.to_string() == "2024-02-01" && term_end_to.to_string() == "2024-03-01")));
+    let docs = b.app.queries().all_documents(first.id).await.unwrap();
+    assert_eq!(docs.len(), 1);
+    assert_eq!(docs[0].totals.total.to_string(), "100.00");
+    // A redelivered commit of the same outcome changes nothing: renewed once.
+    let again = AccountCommit {
+        outcome: outcomes[1].clone(),
+        documents: vec![],
+    };
+    assert_eq!(
+        b.app.ledger.commit_account(&again).await.unwrap(),
+        CommitResult::AlreadyDone
+    );
+    assert_eq!(renewals(&b).await, [1, 1]);
+
+    // Cancel undoes the renewals with the watermarks; a re-run renews and bills the same.
+    b.app.pipeline().cancel_run(first.id).await.unwrap();
+    assert_eq!(renewals(&b).await, [0, 0]);
+    let second = run_to_end(&b, renewing("2024-02-01")).await;
+    assert_eq!(renewals(&b).await, [1, 1]);
+    let second_docs = b.app.queries().all_documents(second.id).await.unwrap();
+    assert_eq!(
+        docs.iter()
+            .map(|d| (&d.lines, &d.totals))
+            .collect::<Vec<_>>(),
+        second_docs
+            .iter()
+            .map(|d| (&d.lines, &d.totals))
+            .collect::<Vec<_>>()
+    );
+
+    // A later run that only renews (recurring charges excluded) relied on the second
+    // run's renewal: the second can no longer be canceled.
+    let mut later = renewing("2024-03-01");
+    later.filters.account_ids = vec![aid("R-1")];
+    later.charge_types_excluded = vec![billrun_domain::request::ExcludableType::Recurring];
+    let later = run_to_end(&b, later).await;
+    assert_eq!(renewals(&b).await, [2, 1]);
+    assert_eq!(
+        b.app.runs.counters(later.id).await.unwrap().nothing_to_bill,
+        1
+    );
+    assert!(matches!(
+        b.app.pipeline().cancel_run(second.id).await,
+        Err(AppError::Conflict {
+            code: ConflictCode::RunSuperseded,
+            ..
+        })
+    ));
+    assert_eq!(renewals(&b).await, [2, 1]);
+}
+
 async fn retry_failed_redrives_only_the_failed_accounts_into_a_further_block(b: Backend) {
     let mut book = many(3);
     book.subscriptions[1].charges[0].currency =
@@ -1941,6 +2052,7 @@ conformance!(
     outcomes_and_documents_page_in_numbering_order,
     post_marks_every_document_posted_and_refuses_unfinished_runs,
     cancel_reverts_so_a_rerun_bills_the_same_lines_unless_a_later_run_moved_on,
+    a_renewal_is_committed_once_and_undone_by_cancel,
     retry_failed_redrives_only_the_failed_accounts_into_a_further_block,
     the_progress_follows_the_outcomes_through_retry_rounds,
     blobs_round_trip,

@@ -98,10 +98,46 @@ pub struct Subscription {
     pub cancellation_date: Option<NaiveDate>,
     #[serde(default)]
     pub charges: Vec<Charge>,
+    /// The subscription's term (docs/billing-rules.md "Terms and renewals"); absent on
+    /// most, so it is left out of the stored JSON when there is none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub term: Option<Term>,
+}
+
+/// Longest renewal a term may have, in months (ten years).
+pub const MAX_RENEWAL_MONTHS: u32 = 120;
+
+/// A subscription's term: its first term ends on `end_date` (exclusive); an
+/// auto-renewing one is renewed by `renewal_months` at a time by runs that renew.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Term {
+    pub end_date: NaiveDate,
+    #[serde(default)]
+    pub auto_renew: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub renewal_months: Option<u32>,
+}
+
+impl Term {
+    /// The term end after `renewals` renewals: `endDate` plus `renewals × renewalMonths`
+    /// calendar months, always counted from `endDate` so the day of month is clamped
+    /// afresh each time (Jan 31 → Feb 29 → Mar 31). `None` past the calendar's range.
+    pub fn end_after(&self, renewals: u32) -> Option<NaiveDate> {
+        let months = renewals.checked_mul(self.renewal_months.unwrap_or(0))?;
+        self.end_date
+            .checked_add_months(chrono::Months::new(months))
+    }
 }
 
 impl Subscription {
-    /// The earlier of `endDate` and `cancellationDate` (both exclusive).
+    /// Whether its recurring lines are Evergreen: no `endDate` and no term.
+    pub fn is_evergreen(&self) -> bool {
+        self.end_date.is_none() && self.term.is_none()
+    }
+
+    /// The earlier of `endDate` and `cancellationDate` (both exclusive), without the
+    /// term: the bound renewals stop at.
     pub fn effective_end(&self) -> Option<NaiveDate> {
         match (self.end_date, self.cancellation_date) {
             (Some(a), Some(b)) => Some(a.min(b)),
@@ -528,6 +564,9 @@ fn check_subscription<'a>(
             check_date(d).map_err(|e| FieldError::new(format!("{p}.{f}"), e))?;
         }
     }
+    if let Some(t) = &s.term {
+        check_term(&format!("{p}.term"), t, s.start_date)?;
+    }
     for (j, c) in s.charges.iter().enumerate() {
         let cp = format!("{p}.charges[{j}]");
         if charges
@@ -544,6 +583,27 @@ fn check_subscription<'a>(
         }
     }
     Ok(())
+}
+
+/// A subscription's term: its end after the start, a renewal length when it renews.
+fn check_term(p: &str, t: &Term, start: NaiveDate) -> Result<(), FieldError> {
+    let end = format!("{p}.endDate");
+    check_date(t.end_date).map_err(|e| FieldError::new(&end, e))?;
+    if t.end_date <= start {
+        return Err(FieldError::new(
+            end,
+            "must be after the subscription's startDate",
+        ));
+    }
+    let field = format!("{p}.renewalMonths");
+    match t.renewal_months {
+        None if t.auto_renew => Err(FieldError::new(field, "is required when autoRenew is true")),
+        Some(m) if !(1..=MAX_RENEWAL_MONTHS).contains(&m) => Err(FieldError::new(
+            field,
+            format!("must be between 1 and {MAX_RENEWAL_MONTHS}"),
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// One usage record: unique id, a usage charge of its own account, date, quantity.

@@ -2,14 +2,14 @@
 //! (docs/billing-rules.md "What a run bills"), their amounts, credits, grouping into
 //! documents and totals.
 
-use crate::book::{Account, Adjustment, ChargeKind, Subscription, Timing, UsageRecord};
+use crate::book::{Account, Adjustment, ChargeKind, Subscription, Term, Timing, UsageRecord};
 use crate::calendar::{days, Grid};
 use crate::document::{Document, DocumentKind, DocumentStatus, Line, LineType, Totals};
 use crate::ids::*;
 use crate::money::Currency;
 use crate::request::{ExcludableType, Grouping, InvoiceDateType, RunRequest};
 use crate::state::{AccountState, BilledPeriod, StateChange};
-use chrono::{Days, NaiveDate};
+use chrono::{Datelike, Days, NaiveDate};
 use rust_decimal::Decimal;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -51,6 +51,8 @@ pub struct RunSpec {
     pub suppress_zero: bool,
     pub status: DocumentStatus,
     pub invoice_message: Option<String>,
+    /// Renew auto-renewing subscriptions whose term ended by `T` before rating.
+    pub renew: bool,
 }
 
 impl RunSpec {
@@ -80,6 +82,7 @@ impl RunSpec {
             suppress_zero: req.suppress_zero_invoices,
             status,
             invoice_message: req.invoice_message.clone(),
+            renew: req.renew_subscriptions,
         }
     }
 
@@ -217,6 +220,7 @@ pub fn rate_account(spec: &RunSpec, book: &AccountBook) -> Result<Rated, RatingE
         changes: Vec::new(),
     };
     for s in &kept {
+        let end = rater.current_end(s)?;
         let scheduled = book.scheduled_subscriptions.contains(&s.id);
         let key = spec.group_key(acct, Some(s));
         let doc_id = DocumentId::derive(spec.run_id, &acct.id, &key);
@@ -236,7 +240,7 @@ pub fn rate_account(spec: &RunSpec, book: &AccountBook) -> Result<Rated, RatingE
                         grid: Grid::new(s.start_date, acct.bill_cycle_day, *period),
                         timing: *timing,
                     };
-                    rater.recurring(s, &charge, &key, doc_id)?;
+                    rater.recurring(s, end, &charge, &key, doc_id)?;
                 }
                 ChargeKind::OneTime {
                     price,
@@ -245,7 +249,10 @@ pub fn rate_account(spec: &RunSpec, book: &AccountBook) -> Result<Rated, RatingE
                     ..
                 } if !scheduled && !spec.excludes(ExcludableType::OneTime) => {
                     let date = charge_date.unwrap_or(s.start_date);
-                    rater.one_time(s, &c.id, *price, *quantity, date, &key)?;
+                    // Not billed when dated on or after the effective end.
+                    if end.is_none_or(|e| date < e) {
+                        rater.one_time(s, &c.id, *price, *quantity, date, &key)?;
+                    }
                 }
                 ChargeKind::Usage { unit_price } => {
                     if let Some(records) = usage_by_charge.get(&c.id) {
@@ -275,8 +282,35 @@ struct Rater<'a> {
 }
 
 impl Rater<'_> {
-    /// A one-time charge, billed once when its date is due and within the
-    /// subscription.
+    /// The subscription's effective end: the earliest of `endDate`, `cancellationDate`
+    /// and its current term end, after renewing the term first when the run renews
+    /// (docs/billing-rules.md "Terms and renewals"). The renewal is a change of this
+    /// account's commit, so it is written once with the periods it lets the run bill.
+    fn current_end(&mut self, s: &Subscription) -> Result<Option<NaiveDate>, RatingError> {
+        let end = s.effective_end();
+        let Some(term) = &s.term else {
+            return Ok(end);
+        };
+        let overflow = || RatingError::Overflow("term end");
+        let k = self.book.state.renewals(&s.id);
+        let mut term_end = term.end_after(k).ok_or_else(overflow)?;
+        if self.spec.renew {
+            if let Some((to, renewed_end)) = renewal(term, k, term_end, end, self.spec.target)? {
+                self.changes.push(StateChange::Renewal {
+                    subscription_id: s.id.clone(),
+                    from: k,
+                    to,
+                    term_end_from: term_end,
+                    term_end_to: renewed_end,
+                });
+                term_end = renewed_end;
+            }
+        }
+        Ok(Some(end.map_or(term_end, |e| e.min(term_end))))
+    }
+
+    /// A one-time charge dated before its subscription's effective end, billed once
+    /// when its date is due.
     fn one_time(
         &mut self,
         s: &Subscription,
@@ -289,7 +323,7 @@ impl Rater<'_> {
         if self.book.state.one_time_billed.contains(charge) {
             return Ok(());
         }
-        if s.effective_end().is_some_and(|e| date >= e) || !self.spec.transaction_due(date) {
+        if !self.spec.transaction_due(date) {
             return Ok(());
         }
         self.pending.push(Pending {
@@ -413,11 +447,13 @@ impl Rater<'_> {
         }
     }
 
-    /// A recurring charge: its periods from the stored watermark up to the target (or
-    /// the credit back from the watermark to a new end), each a line.
+    /// A recurring charge: its periods from the stored watermark up to the target and
+    /// the subscription's effective end `end` (or the credit back from the watermark to
+    /// a new end), each a line.
     fn recurring(
         &mut self,
         sub: &Subscription,
+        end: Option<NaiveDate>,
         charge: &RecurringCharge<'_>,
         key: &str,
         doc_id: DocumentId,
@@ -425,8 +461,7 @@ impl Rater<'_> {
         let (spec, cur, state) = (self.spec, self.cur, &self.book.state);
         let (pending, changes) = (&mut self.pending, &mut self.changes);
         let stored = state.billed_through(charge.id);
-        let end = sub.effective_end();
-        let line_type = if sub.end_date.is_none() {
+        let line_type = if sub.is_evergreen() {
             LineType::Evergreen
         } else {
             LineType::Recurring
@@ -560,6 +595,44 @@ impl Rater<'_> {
             });
         }
         Ok(())
+    }
+}
+
+/// The renewal a renewing run makes to `term`, renewed `k` times so far and ending on
+/// `current`, of a subscription whose own end (`endDate` / `cancellationDate`) is `cap`:
+/// `None` unless it auto-renews and its term ended by `target`, before `cap`; else the
+/// new count and term end: the fewest renewals past `k` that end after `target`,
+/// stopping at the first that ends on or after `cap`.
+fn renewal(
+    term: &Term,
+    k: u32,
+    current: NaiveDate,
+    cap: Option<NaiveDate>,
+    target: NaiveDate,
+) -> Result<Option<(u32, NaiveDate)>, RatingError> {
+    let Some(months) = term.renewal_months.filter(|_| term.auto_renew) else {
+        return Ok(None);
+    };
+    let done = |e: NaiveDate| e > target || cap.is_some_and(|c| e >= c);
+    if done(current) {
+        return Ok(None);
+    }
+    let overflow = || RatingError::Overflow("term end");
+    // A term end in a month before that of `min(target, cap)` is before both, so no
+    // renewal count below ceil(month gap / months) can be the answer: start there rather
+    // than step through decades of monthly terms one by one.
+    let bound = cap.map_or(target, |c| c.min(target));
+    let month = |d: NaiveDate| i64::from(d.year()) * 12 + i64::from(d.month0());
+    let gap = u64::try_from(month(bound) - month(term.end_date)).unwrap_or(0);
+    let first = u32::try_from(gap.div_ceil(u64::from(months))).map_err(|_| overflow())?;
+    let mut to = k.checked_add(1).ok_or_else(overflow)?.max(first);
+    // Term ends grow strictly with the count, so this ends after a step or two.
+    loop {
+        let e = term.end_after(to).ok_or_else(overflow)?;
+        if done(e) {
+            return Ok(Some((to, e)));
+        }
+        to = to.checked_add(1).ok_or_else(overflow)?;
     }
 }
 

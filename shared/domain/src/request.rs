@@ -148,13 +148,17 @@ pub struct RunRequest {
     pub invoice_message: Option<String>,
     #[serde(default)]
     pub subrun: Option<String>,
+    /// Renews auto-renewing subscriptions whose term ended by `T` before rating them
+    /// (docs/billing-rules.md "Terms and renewals").
+    #[serde(default)]
+    pub renew_subscriptions: bool,
 }
 
 impl RunRequest {
     /// Every field's wire name, in the order of the API reference: the one list a use
     /// case that compares or restricts fields by name reads (a unit test checks it
     /// against what the type serializes).
-    pub const FIELDS: [&'static str; 19] = [
+    pub const FIELDS: [&'static str; 20] = [
         "name",
         "runType",
         "scheduledAt",
@@ -174,6 +178,7 @@ impl RunRequest {
         "autoPost",
         "invoiceMessage",
         "subrun",
+        "renewSubscriptions",
     ];
 
     /// The fields that are dates (a subset of [`RunRequest::FIELDS`]).
@@ -222,6 +227,7 @@ impl RunRequest {
             auto_post: false,
             invoice_message: None,
             subrun: None,
+            renew_subscriptions: false,
         }
     }
 

@@ -210,6 +210,15 @@ fn changes(r: &Rated) -> Vec<String> {
             StateChange::OneTime { charge_id } => format!("{charge_id} billed"),
             StateChange::Usage { usage_id } => format!("{usage_id} billed"),
             StateChange::Adjustment { adjustment_id } => format!("{adjustment_id} billed"),
+            StateChange::Renewal {
+                subscription_id,
+                from,
+                to,
+                term_end_from,
+                term_end_to,
+            } => format!(
+                "{subscription_id} renewed {from} -> {to}: term end {term_end_from} -> {term_end_to}"
+            ),
         })
         .collect()
 }
@@ -1990,4 +1999,378 @@ fn a_subrun_is_a_non_empty_name_of_at_most_64_bytes() {
             (r, _) => panic!("subrun {subrun:?} on a run: {r:?}"),
         }
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// Terms and renewals
+// ---------------------------------------------------------------------------------------
+
+/// A term ending on `end`, renewed by `months` when `auto_renew`.
+fn term(end: &str, auto_renew: bool, months: Option<u32>) -> Value {
+    json!({"term": {"endDate": end, "autoRenew": auto_renew, "renewalMonths": months}})
+}
+
+/// A TargetDate run for `target` that renews subscriptions.
+fn renewing_at(target: &str) -> RunSpec {
+    run(json!({"targetDate": target, "renewSubscriptions": true}))
+}
+
+#[test]
+fn termed_subscription_bills_recurring_lines_up_to_its_term_end_only() {
+    let b = book(json!({
+        "accounts": [account(json!({}))],
+        "subscriptions": [subscription("S-1", "2024-01-01", json!([
+            monthly("C-1", "100.00", json!({})),
+            one_time("C-2", "50.00", json!({"chargeDate": "2024-03-15"}))
+        ]), with(json!({"endDate": null}), term("2024-03-15", false, None)))]
+    }));
+    let r = rate(&run_at("2024-03-01"), &b);
+    // No endDate, but a term: the lines are Recurring. Effective end = the term end Mar 15.
+    // [Jan 1, Feb 1) 100.00, [Feb 1, Mar 1) 100.00, [Mar 1, Mar 15) of a 31-day March:
+    // 100 × 14/31 = 45.161… → 45.16. The one-time charge is dated on the term end: not billed.
+    assert_eq!(
+        rows(&r),
+        [
+            "C-1 Recurring 2024-01-01..2024-02-01 x1 100.00",
+            "C-1 Recurring 2024-02-01..2024-03-01 x1 100.00",
+            "C-1 Recurring 2024-03-01..2024-03-15 x1 45.16",
+        ]
+    );
+    assert_eq!(changes(&r), ["C-1 watermark none -> 2024-03-15"]);
+    // Nothing past the term end, not even by a renewing run: it does not auto-renew.
+    let b = after(b, &r);
+    assert_nothing(&rate(&run_at("2024-09-01"), &b));
+    assert_nothing(&rate(&renewing_at("2024-09-01"), &b));
+}
+
+#[test]
+fn a_period_crossing_the_term_end_is_prorated_and_a_renewing_run_bills_the_rest() {
+    let b = book(json!({
+        "accounts": [account(json!({}))],
+        "subscriptions": [subscription("S-1", "2024-01-01",
+            json!([monthly("C-1", "100.00", json!({}))]),
+            term("2024-01-31", true, Some(1)))]
+    }));
+    // Without renewSubscriptions the term ends Jan 31: [Jan 1, Jan 31) = 100 × 30/31
+    // = 96.774… → 96.77, and nothing past it.
+    let r = rate(&run_at("2024-02-15"), &b);
+    assert_eq!(rows(&r), ["C-1 Recurring 2024-01-01..2024-01-31 x1 96.77"]);
+    assert_eq!(changes(&r), ["C-1 watermark none -> 2024-01-31"]);
+    let b = after(b, &r);
+    // Renewing at T = Feb 15: Jan 31 <= T, one renewal (1 month from Jan 31, clamped:
+    // Feb 29) ends after T. Then billing resumes: [Jan 31, Feb 1) = 100 × 1/31 = 3.225…
+    // → 3.23, and [Feb 1, Feb 29) of a 29-day February = 100 × 28/29 = 96.551… → 96.55.
+    let r = rate(&renewing_at("2024-02-15"), &b);
+    assert_eq!(
+        rows(&r),
+        [
+            "C-1 Recurring 2024-01-31..2024-02-01 x1 3.23",
+            "C-1 Recurring 2024-02-01..2024-02-29 x1 96.55",
+        ]
+    );
+    assert_eq!(
+        changes(&r),
+        [
+            "S-1 renewed 0 -> 1: term end 2024-01-31 -> 2024-02-29",
+            "C-1 watermark 2024-01-31 -> 2024-02-29",
+        ]
+    );
+}
+
+#[test]
+fn renewals_count_from_the_term_end_date_with_the_day_clamped_in_each_month() {
+    let b = book(json!({
+        "accounts": [account(json!({}))],
+        "subscriptions": [subscription("S-1", "2024-01-01",
+            json!([monthly("C-1", "100.00", json!({}))]),
+            term("2024-01-31", true, Some(1)))]
+    }));
+    // One run at a time: Jan 31 + 1 month = Feb 29 (leap year), + 2 = Mar 31 (not Mar 29),
+    // + 3 = Apr 30. Each run renews once (the new end is after its T) and bills the month
+    // that starts by T in advance: 100.00 each.
+    let r = rate(&renewing_at("2024-01-31"), &b);
+    assert_eq!(rows(&r), ["C-1 Recurring 2024-01-01..2024-02-01 x1 100.00"]);
+    assert_eq!(
+        changes(&r),
+        [
+            "S-1 renewed 0 -> 1: term end 2024-01-31 -> 2024-02-29",
+            "C-1 watermark none -> 2024-02-01",
+        ]
+    );
+    let b = after(b, &r);
+    let r = rate(&renewing_at("2024-02-29"), &b);
+    assert_eq!(rows(&r), ["C-1 Recurring 2024-02-01..2024-03-01 x1 100.00"]);
+    assert_eq!(
+        changes(&r),
+        [
+            "S-1 renewed 1 -> 2: term end 2024-02-29 -> 2024-03-31",
+            "C-1 watermark 2024-02-01 -> 2024-03-01",
+        ]
+    );
+    let b = after(b, &r);
+    let r = rate(&renewing_at("2024-03-31"), &b);
+    assert_eq!(rows(&r), ["C-1 Recurring 2024-03-01..2024-04-01 x1 100.00"]);
+    assert_eq!(
+        changes(&r),
+        [
+            "S-1 renewed 2 -> 3: term end 2024-03-31 -> 2024-04-30",
+            "C-1 watermark 2024-03-01 -> 2024-04-01",
+        ]
+    );
+}
+
+#[test]
+fn a_renewal_takes_the_fewest_renewals_that_end_after_the_target_date() {
+    let b = book(json!({
+        "accounts": [account(json!({}))],
+        "subscriptions": [subscription("S-1", "2024-01-01",
+            json!([monthly("C-1", "100.00", json!({}))]),
+            term("2024-01-31", true, Some(1)))]
+    }));
+    // T = Apr 15 from k = 0: k = 1 ends Feb 29, k = 2 Mar 31 (both <= T), k = 3 Apr 30 > T.
+    // Billed: Jan, Feb, Mar 100.00 each; [Apr 1, Apr 30) of a 30-day April:
+    // 100 × 29/30 = 96.666… → 96.67. The next period would start Apr 30 > T.
+    let r = rate(&renewing_at("2024-04-15"), &b);
+    assert_eq!(
+        rows(&r),
+        [
+            "C-1 Recurring 2024-01-01..2024-02-01 x1 100.00",
+            "C-1 Recurring 2024-02-01..2024-03-01 x1 100.00",
+            "C-1 Recurring 2024-03-01..2024-04-01 x1 100.00",
+            "C-1 Recurring 2024-04-01..2024-04-30 x1 96.67",
+        ]
+    );
+    assert_eq!(
+        changes(&r),
+        [
+            "S-1 renewed 0 -> 3: term end 2024-01-31 -> 2024-04-30",
+            "C-1 watermark none -> 2024-04-30",
+        ]
+    );
+    // A term that ends after T is not renewed.
+    let b = after(b, &r);
+    let r = rate(&renewing_at("2024-04-29"), &b);
+    assert_nothing(&r);
+}
+
+#[test]
+fn renewals_stop_at_the_first_one_ending_on_or_after_the_end_or_cancellation_date() {
+    let b = book(json!({
+        "accounts": [account(json!({}))],
+        "subscriptions": [
+            subscription("S-1", "2024-01-01",
+                json!([monthly("C-1", "10.00", json!({"billedThrough": "2024-03-01"}))]),
+                with(json!({"endDate": "2024-07-15"}), term("2024-03-01", true, Some(3)))),
+            subscription("S-2", "2024-01-01",
+                json!([monthly("C-2", "20.00", json!({"billedThrough": "2024-03-01"}))]),
+                with(json!({"cancellationDate": "2024-04-10"}), term("2024-03-01", true, Some(1)))),
+        ]
+    }));
+    let r = rate(&renewing_at("2024-12-01"), &b);
+    // S-1: k = 1 ends Jun 1 (before endDate Jul 15), k = 2 ends Sep 1 >= Jul 15: stop at 2.
+    //   Effective end min(Jul 15, Sep 1) = Jul 15: Mar..Jun 10.00 each, [Jul 1, Jul 15)
+    //   = 10 × 14/31 = 4.516… → 4.52.
+    // S-2 (no endDate, a term: Recurring): k = 1 ends Apr 1 (before Apr 10), k = 2 May 1
+    //   >= Apr 10: stop at 2. Effective end Apr 10: [Mar 1, Apr 1) 20.00,
+    //   [Apr 1, Apr 10) = 20 × 9/30 = 6.00.
+    assert_eq!(
+        rows(&r),
+        [
+            "C-1 Recurring 2024-03-01..2024-04-01 x1 10.00",
+            "C-1 Recurring 2024-04-01..2024-05-01 x1 10.00",
+            "C-1 Recurring 2024-05-01..2024-06-01 x1 10.00",
+            "C-1 Recurring 2024-06-01..2024-07-01 x1 10.00",
+            "C-1 Recurring 2024-07-01..2024-07-15 x1 4.52",
+            "C-2 Recurring 2024-03-01..2024-04-01 x1 20.00",
+            "C-2 Recurring 2024-04-01..2024-04-10 x1 6.00",
+        ]
+    );
+    assert_eq!(
+        changes(&r),
+        [
+            "S-1 renewed 0 -> 2: term end 2024-03-01 -> 2024-09-01",
+            "C-1 watermark 2024-03-01 -> 2024-07-15",
+            "S-2 renewed 0 -> 2: term end 2024-03-01 -> 2024-05-01",
+            "C-2 watermark 2024-03-01 -> 2024-04-10",
+        ]
+    );
+    // Their terms now end on or after their own ends: never renewed again.
+    let b = after(b, &r);
+    assert_nothing(&rate(&renewing_at("2026-01-01"), &b));
+}
+
+#[test]
+fn only_auto_renewing_subscriptions_that_the_filters_keep_are_renewed() {
+    let charge = |id: &str| {
+        json!([monthly(
+            id,
+            "100.00",
+            json!({"billedThrough": "2024-02-01"})
+        )])
+    };
+    let b = book(json!({
+        "accounts": [account(json!({}))],
+        "subscriptions": [
+            subscription("S-1", "2024-01-01", charge("C-1"), term("2024-02-01", false, Some(12))),
+            subscription("S-2", "2024-01-01", charge("C-2"),
+                with(json!({"productId": "P-2"}), term("2024-02-01", true, Some(12)))),
+            subscription("S-3", "2024-01-01", charge("C-3"), term("2024-02-01", true, Some(12))),
+        ]
+    }));
+    let r = rate(
+        &run(
+            json!({"targetDate": "2024-02-01", "renewSubscriptions": true,
+                    "filters": {"productIds": ["P-1"]}}),
+        ),
+        &b,
+    );
+    // S-1 does not auto-renew, S-2 is dropped by the product filter. S-3: Feb 1 <= T,
+    // one renewal of 12 months ends 2025-02-01 > T; [Feb 1, Mar 1) in advance: 100.00.
+    assert_eq!(rows(&r), ["C-3 Recurring 2024-02-01..2024-03-01 x1 100.00"]);
+    assert_eq!(
+        changes(&r),
+        [
+            "S-3 renewed 0 -> 1: term end 2024-02-01 -> 2025-02-01",
+            "C-3 watermark 2024-02-01 -> 2024-03-01",
+        ]
+    );
+}
+
+#[test]
+fn a_ready_for_invoice_date_run_renews_up_to_process_to() {
+    let b = book(json!({
+        "accounts": [account(json!({}))],
+        "subscriptions": [subscription("S-1", "2024-01-01",
+            json!([monthly("C-1", "100.00", json!({"billedThrough": "2024-02-01"}))]),
+            term("2024-02-15", true, Some(1)))]
+    }));
+    // Without renewal the window bills [Feb 1, Feb 15) = 100 × 14/29 = 48.275… → 48.28.
+    let r = rate(&run(window("2024-02-01", "2024-02-29")), &b);
+    assert_eq!(rows(&r), ["C-1 Recurring 2024-02-01..2024-02-15 x1 48.28"]);
+    // Renewing, T = processTo = Feb 29: the term end Feb 15 <= Feb 29 (it is after
+    // processFrom, which would not renew it); one renewal ends Mar 15 > Feb 29. The whole
+    // of February is billed, ready Feb 1.
+    let r = rate(
+        &run(with(
+            window("2024-02-01", "2024-02-29"),
+            json!({"renewSubscriptions": true}),
+        )),
+        &b,
+    );
+    assert_eq!(rows(&r), ["C-1 Recurring 2024-02-01..2024-03-01 x1 100.00"]);
+    assert_eq!(
+        changes(&r),
+        [
+            "S-1 renewed 0 -> 1: term end 2024-02-15 -> 2024-03-15",
+            "C-1 watermark 2024-02-01 -> 2024-03-01",
+        ]
+    );
+}
+
+#[test]
+fn a_renewal_alone_makes_no_document() {
+    let b = book(json!({
+        "accounts": [account(json!({}))],
+        "subscriptions": [subscription("S-1", "2024-01-01",
+            json!([monthly("C-1", "100.00",
+                json!({"timing": "InArrears", "billedThrough": "2024-02-01"}))]),
+            term("2024-02-01", true, Some(1)))]
+    }));
+    // Renewed to Mar 1; the in-arrears period [Feb 1, Mar 1) is ready Mar 1 > T: no line.
+    // The account's only change is the renewal (its outcome is NothingToBill).
+    let r = rate(&renewing_at("2024-02-01"), &b);
+    assert!(r.documents.is_empty(), "{:?}", rows(&r));
+    assert_eq!(
+        changes(&r),
+        ["S-1 renewed 0 -> 1: term end 2024-02-01 -> 2024-03-01"]
+    );
+}
+
+#[test]
+fn a_renewal_is_checked_applied_and_reverted_like_a_watermark() {
+    let b = book(json!({
+        "accounts": [account(json!({}))],
+        "subscriptions": [subscription("S-1", "2024-01-01",
+            json!([monthly("C-1", "100.00", json!({"billedThrough": "2024-02-01"}))]),
+            term("2024-02-01", true, Some(1)))]
+    }));
+    let first = rate(&renewing_at("2024-02-01"), &b);
+    let mut state = b.state.clone();
+    state.apply(&first.changes);
+    // Applied twice it conflicts: the count moved from 0.
+    assert!(state.check(&first.changes).is_err());
+    let renewed = AccountBook {
+        state: state.clone(),
+        ..b.clone()
+    };
+    let second = rate(&renewing_at("2024-03-01"), &renewed);
+    assert_eq!(
+        changes(&second)[0],
+        "S-1 renewed 1 -> 2: term end 2024-03-01 -> 2024-04-01"
+    );
+    let mut later = state.clone();
+    later.apply(&second.changes);
+    // A later run relied on the first renewal: the first run cannot be reverted.
+    let e = later.check_revert(&first.changes).unwrap_err();
+    assert!(e.0.contains("subscription S-1"), "{e}");
+    // Without it, the revert restores the count, and the run renews the same again.
+    state.check_revert(&first.changes).unwrap();
+    state.revert(&first.changes);
+    assert_eq!(state, b.state);
+    assert_eq!(rate(&renewing_at("2024-02-01"), &b).changes, first.changes);
+}
+
+#[test]
+fn a_term_needs_an_end_after_the_start_and_renewal_months_1_to_120_when_it_renews() {
+    let sub = |t: Value| {
+        json!({"accounts": [account(json!({}))],
+               "subscriptions": [subscription("S-1", "2024-01-01", json!([]), t)]})
+    };
+    for (t, ok) in [
+        (term("2025-01-01", true, Some(1)), true),
+        (term("2025-01-01", true, Some(120)), true),
+        (term("2025-01-01", false, None), true),
+        (json!({"term": {"endDate": "2025-01-01"}}), true),
+        (term("2025-01-01", true, None), false),
+        (term("2025-01-01", true, Some(0)), false),
+        (term("2025-01-01", true, Some(121)), false),
+        (term("2025-01-01", false, Some(121)), false),
+    ] {
+        match (parse_book(&sub(t.clone())), ok) {
+            (Ok(_), true) => {}
+            (Err(e), false) => assert_eq!(e.field, "subscriptions[0].term.renewalMonths", "{t}"),
+            (r, _) => panic!("{t}: {r:?}"),
+        }
+    }
+    for end in ["2024-01-01", "2023-12-31"] {
+        let e = book_error(sub(term(end, false, None)));
+        assert_eq!(e.field, "subscriptions[0].term.endDate", "{end}");
+    }
+    let e = book_error(sub(
+        json!({"term": {"endDate": "2025-01-01", "renewMonths": 1}}),
+    ));
+    assert!(e.field.starts_with("subscriptions[0].term"), "{}", e.field);
+}
+
+#[test]
+fn a_charge_billed_past_the_term_end_is_credited_back_to_it_unless_the_run_renews() {
+    let b = book(json!({
+        "accounts": [account(json!({}))],
+        "subscriptions": [subscription("S-1", "2024-01-01",
+            json!([monthly("C-1", "100.00", json!({"billedThrough": "2024-03-01"}))]),
+            term("2024-02-15", true, Some(1)))]
+    }));
+    // Billed elsewhere through Mar 1, but the term ends Feb 15 <= T: credit [Feb 15, Mar 1)
+    // (15 days: Feb 15..29) of a 29-day February = 100 × 15/29 = 51.724… → -51.72, watermark
+    // back to Feb 15.
+    let r = rate(&run_at("2024-02-20"), &b);
+    assert_eq!(rows(&r), ["C-1 Recurring 2024-02-15..2024-03-01 x1 -51.72"]);
+    assert_eq!(changes(&r), ["C-1 watermark 2024-03-01 -> 2024-02-15"]);
+    // A renewing run renews first (Mar 15 > T): nothing to credit, nothing yet to bill.
+    let r = rate(&renewing_at("2024-02-20"), &b);
+    assert!(r.documents.is_empty(), "{:?}", rows(&r));
+    assert_eq!(
+        changes(&r),
+        ["S-1 renewed 0 -> 1: term end 2024-02-15 -> 2024-03-15"]
+    );
 }

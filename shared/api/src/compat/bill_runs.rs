@@ -59,6 +59,8 @@ pub struct BillRunRequest {
     /// One account only.
     pub account_id: Option<String>,
     pub email: Option<bool>,
+    /// Renew auto-renewing subscriptions whose term ended by the target date
+    /// (the canonical `renewSubscriptions`).
     pub renew: Option<bool>,
     /// Kept with the run and returned by every read.
     #[schema(value_type = Option<Object>)]
@@ -194,13 +196,13 @@ fn to_canonical(r: BillRunRequest) -> Result<(RunRequest, BillRunExtras), FieldE
         q.filters.account_ids = vec![id];
     }
     q.auto_post = r.post.unwrap_or(false);
+    q.renew_subscriptions = r.renew.unwrap_or(false);
     let email_zero = r.email_zero_amount_invoices.unwrap_or(true);
     q.suppress_zero_invoices = !email_zero;
     Ok((
         q,
         BillRunExtras {
             email: r.email.unwrap_or(false),
-            renew: r.renew.unwrap_or(false),
             custom_fields: r.custom_fields.unwrap_or_default(),
             custom_objects: r.custom_objects.unwrap_or_default(),
         },
@@ -211,7 +213,6 @@ fn to_canonical(r: BillRunRequest) -> Result<(RunRequest, BillRunExtras), FieldE
 #[derive(Default, Serialize, Deserialize)]
 pub struct BillRunExtras {
     pub email: bool,
-    pub renew: bool,
     pub custom_fields: serde_json::Map<String, serde_json::Value>,
     #[serde(default)]
     pub custom_objects: serde_json::Map<String, serde_json::Value>,
@@ -256,7 +257,7 @@ pub fn bill_run(v: &RunView) -> BillRun {
             .unwrap_or_default(),
         email: extras.email,
         post: r.auto_post,
-        renew: extras.renew,
+        renew: r.renew_subscriptions,
         day_of_month: match r.filters.bill_cycle_days.as_slice() {
             [d] => d.get().to_string(),
             _ => "AllBillCycleDays".into(),

@@ -74,7 +74,7 @@ fn record(x: &ScheduleExecution) -> ScheduleBillRun {
         id: v.id.to_string(),
         auto_email: false,
         auto_post: r.auto_post,
-        auto_renewal: false,
+        auto_renewal: r.renew_subscriptions,
         bill_cycle_day: None,
         bill_run_number: v.number.clone(),
         invoice_date: r.invoice_date.unwrap_or(v.target_date).to_string(),

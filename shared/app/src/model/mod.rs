@@ -8,7 +8,7 @@ pub mod schedules;
 
 use crate::error::StoreError;
 use billrun_domain::document::Document;
-use billrun_domain::ids::{AccountId, DocumentId, DocumentRequestId, RunId};
+use billrun_domain::ids::{AccountId, DocumentId, DocumentRequestId, RunId, SubscriptionId};
 use billrun_domain::request::RunRequest;
 use billrun_domain::run::{Counters, Outcome, RunStatus};
 use billrun_domain::state::StateChange;
@@ -339,4 +339,39 @@ pub struct AccountOutcomeView {
     pub outcome: Outcome,
     pub document_numbers: Vec<String>,
     pub reason: Option<String>,
+    /// The terms the run renewed (docs/billing-rules.md "Terms and renewals"), read from
+    /// the outcome's changes; left out when there are none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub renewals: Vec<RenewalView>,
+}
+
+/// A renewal as an account's outcome reports it: the term end before and after.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RenewalView {
+    pub subscription_id: SubscriptionId,
+    pub term_end_before: NaiveDate,
+    pub term_end_after: NaiveDate,
+}
+
+impl RenewalView {
+    /// The renewals among an outcome's changes, in their order.
+    pub fn of(changes: &[StateChange]) -> Vec<RenewalView> {
+        changes
+            .iter()
+            .filter_map(|c| match c {
+                StateChange::Renewal {
+                    subscription_id,
+                    term_end_from,
+                    term_end_to,
+                    ..
+                } => Some(RenewalView {
+                    subscription_id: subscription_id.clone(),
+                    term_end_before: *term_end_from,
+                    term_end_after: *term_end_to,
+                }),
+                _ => None,
+            })
+            .collect()
+    }
 }

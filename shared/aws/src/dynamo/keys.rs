@@ -287,7 +287,8 @@ pub(super) fn state(account: &AccountId) -> Key {
     Key::new(account_pk(account), STATE)
 }
 
-/// The sort key of the billed-mark item a change writes; `None` for a watermark.
+/// The sort key of the billed-mark item a change writes; `None` for a watermark or a
+/// renewal, which live in the state item and move under its version condition.
 pub(super) fn mark_sk(change: &StateChange) -> Option<String> {
     match change {
         StateChange::Usage { usage_id } => Some(format!("{USAGE_MARK}{usage_id}")),
@@ -295,11 +296,11 @@ pub(super) fn mark_sk(change: &StateChange) -> Option<String> {
         StateChange::Adjustment { adjustment_id } => {
             Some(format!("{ADJUSTMENT_MARK}{adjustment_id}"))
         }
-        StateChange::Watermark { .. } => None,
+        StateChange::Watermark { .. } | StateChange::Renewal { .. } => None,
     }
 }
 
-/// The billed-mark item a change writes; `None` for a watermark.
+/// The billed-mark item a change writes; `None` for a watermark or a renewal.
 pub(super) fn mark(account: &AccountId, change: &StateChange) -> Option<Key> {
     mark_sk(change).map(|sk| Key::new(account_pk(account), sk))
 }

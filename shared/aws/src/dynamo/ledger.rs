@@ -73,6 +73,7 @@ pub(super) fn add_mark(state: &mut AccountState, sk: &str) -> StoreResult<()> {
     Ok(())
 }
 
+/// The changes the state item itself holds: watermarks and renewals (not billed marks).
 fn watermarks(changes: &[StateChange]) -> Vec<StateChange> {
     changes
         .iter()
