@@ -348,6 +348,21 @@ async fn reference_data_round_trips_entity_by_entity() {
     bad["charges"][0]["price"] = json!(10);
     let r = api.put("/v1/subscriptions/S-1", &bad.to_string()).await;
     assert_eq!(r.body["field"], "charges[0].price");
+    // A term is stored and read back; a bad one is refused at its path.
+    let mut termed = sub.clone();
+    termed["term"] = json!({"endDate": "2025-01-01", "autoRenew": true, "renewalMonths": 12});
+    let r = api.put("/v1/subscriptions/S-1", &termed.to_string()).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(
+        api.get("/v1/subscriptions/S-1").await.body["term"],
+        termed["term"]
+    );
+    termed["term"]["renewalMonths"] = json!(0);
+    let r = api.put("/v1/subscriptions/S-1", &termed.to_string()).await;
+    assert_eq!(
+        (r.status, r.body["field"].clone()),
+        (StatusCode::BAD_REQUEST, json!("term.renewalMonths"))
+    );
 
     let usage = r#"{"usage": [{"id": "U-1", "accountId": "A-1", "chargeId": "C-U", "date": "2024-01-05", "quantity": "4"}]}"#;
     let r = api.post("/v1/usage", usage).await;
