@@ -561,7 +561,7 @@ fn billing_run_request() -> Value {
 
 #[tokio::test]
 async fn seed_003_billing_runs_stay_pending_until_requested_and_then_lock_dates() {
-    // The runs below name subrun "A" (BILLING_RULES "Subruns"): the book's account is in
+    // The runs below name subrun "A" (docs/billing-rules.md "Subruns"): the book's account is in
     // it, and a second account in subrun "B" is never selected.
     let mut book: Value = serde_json::from_str(common::BOOK).unwrap();
     book["accounts"][0]["subrun"] = json!("A");

@@ -1939,7 +1939,7 @@ fn usage_must_belong_to_the_account_of_its_charge() {
     assert_eq!(e.field, "usage[0].accountId");
 }
 
-/// BILLING_RULES "Subruns": whether a run request selects an account of the book.
+/// docs/billing-rules.md "Subruns": whether a run request selects an account of the book.
 fn run_selects(req: Value, account_extra: Value) -> bool {
     let b = parse_book(&json!({"accounts": [account(account_extra)]})).unwrap();
     let req = RunRequest::parse(req.to_string().as_bytes()).unwrap();
