@@ -325,7 +325,15 @@ pub async fn create(
         (status = 200, description = "The bill run", body = BillRun),
         (status = 404, description = "Unknown", body = ZuoraErrorBody)))]
 pub async fn get(State(app): AppState, Path(id): Path<String>) -> Result<Response, ZuoraError> {
-    let view = app.queries().run_view(run_id(&id)?).await?;
+    record(&app, run_id(&id)?).await
+}
+
+/// The run's record of seed 002, as every read and lifecycle route answers it.
+async fn record(
+    app: &billrun_app::App,
+    id: billrun_domain::ids::RunId,
+) -> Result<Response, ZuoraError> {
+    let view = app.queries().run_view(id).await?;
     Ok(Json(bill_run(&view)).into_response())
 }
 
@@ -389,8 +397,7 @@ pub async fn list(
 pub async fn cancel(State(app): AppState, Path(id): Path<String>) -> Result<Response, ZuoraError> {
     let id = run_id(&id)?;
     app.pipeline().cancel_run(id).await?;
-    let view = app.queries().run_view(id).await?;
-    Ok(Json(bill_run(&view)).into_response())
+    record(&app, id).await
 }
 
 /// Posts a completed bill run (the canonical post: every document Posted).
@@ -406,6 +413,5 @@ pub async fn post_run(
 ) -> Result<Response, ZuoraError> {
     let id = run_id(&id)?;
     app.pipeline().post_run(id).await?;
-    let view = app.queries().run_view(id).await?;
-    Ok(Json(bill_run(&view)).into_response())
+    record(&app, id).await
 }
