@@ -9,10 +9,11 @@ use billrun_app::worker::{drain, WorkerConfig};
 use billrun_app::{AppError, ConflictCode, Message};
 use billrun_domain::document::{DocumentKind, DocumentStatus};
 use billrun_domain::ids::RunId;
-use billrun_domain::request::{RunRequest, RunType};
+use billrun_domain::request::RunRequest;
 use billrun_domain::run::RunStatus;
 use billrun_local::pipeline::Local;
-use chrono::NaiveDate;
+use billrun_testkit::fixtures::{date, manual};
+use billrun_tests::local::{drain_queue, local_with};
 use std::collections::BTreeMap;
 
 const BOOK: &str = r#"{
@@ -28,42 +29,11 @@ const BOOK: &str = r#"{
   ]
 }"#;
 
-fn date(s: &str) -> NaiveDate {
-    s.parse().expect("a date")
-}
-
-fn manual(target: &str) -> RunRequest {
-    RunRequest {
-        run_type: RunType::Manual,
-        ..RunRequest::for_target(date(target))
-    }
-}
-
 fn code(r: Result<impl std::fmt::Debug, AppError>) -> Option<ConflictCode> {
     match r {
         Err(AppError::Conflict { code, .. }) => Some(code),
         other => panic!("expected a conflict, got {other:?}"),
     }
-}
-
-async fn local_with(book: &[u8], chaos: Option<u64>) -> Local {
-    let local = Local::new(chaos);
-    local
-        .app
-        .reference()
-        .import_book(book)
-        .await
-        .expect("the book imports");
-    local
-}
-
-async fn drain_queue(local: &Local) {
-    drain(
-        local.app.clone(),
-        local.queue.clone(),
-        WorkerConfig::default(),
-    )
-    .await;
 }
 
 /// A started Manual run whose planning ran, its account messages still queued.

@@ -1,7 +1,7 @@
 //! Whole runs over the mixed sample book under random fault schedules on the in-memory
 //! adapters (docs/reliability.md). Every port fails or times out calls, fails writes after they
 //! landed, delivers batches twice, reorders them, and kills workers between steps
-//! (`billrun_app::faults`). Each run must complete with the same outcomes, documents
+//! (`billrun_testkit::faults`). Each run must complete with the same outcomes, documents
 //! (numbers included), counters and billing state as the fault-free run, with gapless
 //! numbers. A failing schedule prints `BILLRUN_FAULT_SEED=<seed>` to replay it.
 
@@ -10,13 +10,13 @@
 
 mod fault_support;
 
-use billrun_app::faults::{drain_with_faults, FaultPlan};
 use billrun_app::memory::{MemoryQueue, MemoryStore};
 use billrun_app::worker::WorkerConfig;
 use billrun_app::App;
 use billrun_domain::document::DocumentKind;
 use billrun_domain::request::Grouping;
 use billrun_domain::run::RunStatus;
+use billrun_testkit::faults::{drain_with_faults, FaultPlan};
 use fault_support::*;
 use std::sync::Arc;
 use std::time::Duration;

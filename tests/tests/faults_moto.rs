@@ -11,7 +11,6 @@
 mod fault_support;
 
 use aws_sdk_sqs::types::MessageSystemAttributeName;
-use billrun_app::faults::{killable, FaultPlan};
 use billrun_app::model::Message;
 use billrun_app::worker::{deliver, Disposition};
 use billrun_app::App;
@@ -20,6 +19,7 @@ use billrun_aws::{Clients, Metrics};
 use billrun_domain::ids::RunId;
 use billrun_domain::request::Grouping;
 use billrun_domain::run::RunStatus;
+use billrun_testkit::faults::{killable, FaultPlan};
 use fault_support::*;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;

@@ -198,3 +198,36 @@ fn shared_app_renders_through_its_port_and_never_names_the_pdf_crate() {
         );
     }
 }
+
+#[test]
+fn each_function_chooses_its_adapters_and_no_library_chooses_them_by_feature() {
+    let lib = std::fs::read_to_string(root().join("shared/aws/src/lib.rs")).unwrap();
+    let start = lib.find("pub fn app(").expect("billrun_aws::app");
+    let body = &lib[start..];
+    let body = &body[..body.find("\n}\n").expect("the end of app")];
+    assert!(
+        !body.contains("cfg("),
+        "billrun_aws::app picks an adapter by feature:\n{body}"
+    );
+    let mut functions = 0;
+    for entry in std::fs::read_dir(root().join("functions")).unwrap() {
+        let dir = entry.unwrap().path();
+        let main = dir.join("src/main.rs");
+        if !main.exists() {
+            continue;
+        }
+        functions += 1;
+        let name = dir.file_name().unwrap().to_string_lossy().replace('-', "_");
+        let lib = std::fs::read_to_string(dir.join("src/lib.rs")).unwrap();
+        assert!(
+            lib.contains("pub fn adapters("),
+            "{name} does not choose its adapters in lib.rs"
+        );
+        let main = std::fs::read_to_string(main).unwrap();
+        assert!(
+            main.contains(&format!("Runtime::from_env({name}::adapters)")),
+            "{name}'s main does not build its runtime with its adapters"
+        );
+    }
+    assert_eq!(functions, 6, "the six Lambda functions");
+}

@@ -9,11 +9,12 @@ use billrun_app::worker::{drain, WorkerConfig};
 use billrun_app::{AppError, ConflictCode, Created, Message, RunRecord};
 use billrun_domain::document::{Document, DocumentKind, DocumentStatus};
 use billrun_domain::ids::{AccountId, RunId};
-use billrun_domain::request::{Filters, RunRequest, RunType};
+use billrun_domain::request::{Filters, RunRequest};
 use billrun_domain::run::{Outcome, RunStatus};
 use billrun_domain::state::AccountState;
 use billrun_local::pipeline::Local;
-use chrono::NaiveDate;
+use billrun_testkit::fixtures::{date, manual, request};
+use billrun_tests::local::{drain_queue, local_with, run_to_end};
 
 /// Two USD accounts billed monthly in advance from 2024-01-01: "A-1" ($100, 10 % tax)
 /// and "B-1" ($50). "A-1" sorts first byte-wise.
@@ -34,61 +35,8 @@ const BOOK: &str = r#"{
   ]
 }"#;
 
-fn date(s: &str) -> NaiveDate {
-    s.parse().expect("a date")
-}
-
 fn id(s: &str) -> AccountId {
     AccountId::parse(s).expect("an account id")
-}
-
-fn request(target: &str) -> RunRequest {
-    RunRequest::for_target(date(target))
-}
-
-fn manual(target: &str) -> RunRequest {
-    RunRequest {
-        run_type: RunType::Manual,
-        ..request(target)
-    }
-}
-
-async fn local_with(book: &str) -> Local {
-    let local = Local::new(None);
-    local
-        .app
-        .reference()
-        .import_book(book.as_bytes())
-        .await
-        .expect("the book imports");
-    local
-}
-
-/// Handles every queued message with two workers until the queue is drained.
-async fn drain_queue(local: &Local) {
-    drain(
-        local.app.clone(),
-        local.queue.clone(),
-        WorkerConfig::default(),
-    )
-    .await;
-}
-
-/// Creates an Immediate run and processes it to the end.
-async fn run_to_end(local: &Local, req: RunRequest) -> RunRecord {
-    let created = local
-        .app
-        .pipeline()
-        .create_run(req, None)
-        .await
-        .expect("a run");
-    drain_queue(local).await;
-    local
-        .app
-        .queries()
-        .get_run(created.run().id)
-        .await
-        .expect("the run")
 }
 
 async fn documents(local: &Local, run: RunId) -> Vec<Document> {
@@ -113,7 +61,7 @@ fn conflict_code(e: &AppError) -> Option<ConflictCode> {
 
 #[tokio::test]
 async fn the_same_idempotency_key_with_the_same_request_replays_the_run() {
-    let local = local_with(BOOK).await;
+    let local = local_with(BOOK.as_bytes(), None).await;
     let key = Some("key-1".to_string());
     let first = local
         .app
@@ -151,7 +99,7 @@ async fn the_same_idempotency_key_with_the_same_request_replays_the_run() {
 
 #[tokio::test]
 async fn a_request_that_differs_only_in_defaulted_fields_is_the_same_request() {
-    let local = local_with(BOOK).await;
+    let local = local_with(BOOK.as_bytes(), None).await;
     let key = Some("key-defaults".to_string());
     let explicit = RunRequest::parse(
         br#"{"targetDate": "2024-01-01", "grouping": "Account", "suppressZeroInvoices": false}"#,
@@ -175,7 +123,7 @@ async fn a_request_that_differs_only_in_defaulted_fields_is_the_same_request() {
 
 #[tokio::test]
 async fn the_same_idempotency_key_with_a_different_request_is_a_conflict() {
-    let local = local_with(BOOK).await;
+    let local = local_with(BOOK.as_bytes(), None).await;
     let key = Some("key-2".to_string());
     let first = local
         .app
@@ -210,7 +158,7 @@ async fn the_same_idempotency_key_with_a_different_request_is_a_conflict() {
 
 #[tokio::test]
 async fn a_manual_run_stays_pending_until_it_is_started() {
-    let local = local_with(BOOK).await;
+    let local = local_with(BOOK.as_bytes(), None).await;
     let created = local
         .app
         .pipeline()
@@ -255,7 +203,7 @@ async fn a_manual_run_stays_pending_until_it_is_started() {
 
 #[tokio::test]
 async fn posting_a_completed_run_posts_it_and_every_document() {
-    let local = local_with(BOOK).await;
+    let local = local_with(BOOK.as_bytes(), None).await;
     let run = run_to_end(&local, request("2024-01-01")).await;
     assert_eq!(run.status, RunStatus::Completed);
     assert!(documents(&local, run.id)
@@ -297,7 +245,7 @@ async fn posting_a_completed_run_posts_it_and_every_document() {
 
 #[tokio::test]
 async fn posting_a_pending_run_is_a_conflict() {
-    let local = local_with(BOOK).await;
+    let local = local_with(BOOK.as_bytes(), None).await;
     let created = local
         .app
         .pipeline()
@@ -321,7 +269,7 @@ async fn posting_a_pending_run_is_a_conflict() {
 
 #[tokio::test]
 async fn cancel_is_refused_when_a_later_run_has_billed_past_the_runs_watermarks() {
-    let local = local_with(BOOK).await;
+    let local = local_with(BOOK.as_bytes(), None).await;
     let january = run_to_end(&local, request("2024-01-01")).await;
     let february = run_to_end(&local, request("2024-02-01")).await;
     assert_eq!(documents(&local, february.id).await.len(), 2);
@@ -382,7 +330,7 @@ async fn retrying_failed_accounts_bills_them_in_a_further_block_of_numbers() {
         r#""price": "100.00", "currency": "EUR","#,
     );
     assert_ne!(bad, BOOK);
-    let local = local_with(&bad).await;
+    let local = local_with(bad.as_bytes(), None).await;
     let run = run_to_end(&local, request("2024-01-01")).await;
     assert_eq!(run.status, RunStatus::CompletedWithErrors);
     let outcomes = local.app.queries().account_outcomes(run.id).await.unwrap();
@@ -500,7 +448,7 @@ async fn snapshot(local: &Local, run: RunId) -> Snapshot {
 
 #[tokio::test]
 async fn a_redelivered_account_message_changes_nothing() {
-    let local = local_with(BOOK).await;
+    let local = local_with(BOOK.as_bytes(), None).await;
     let created = local
         .app
         .pipeline()
@@ -554,8 +502,8 @@ async fn immediate_run_with_a_failed_start(
     op: &'static str,
     stored: impl FnOnce(&mut RunRecord),
 ) -> (Local, RunId) {
-    let local = local_with(BOOK).await;
-    let plan = billrun_app::faults::FaultPlan::new(0, 0);
+    let local = local_with(BOOK.as_bytes(), None).await;
+    let plan = billrun_testkit::faults::FaultPlan::new(0, 0);
     let (app, _) = plan.wrap(&local.app);
     plan.fail_next(op, 1);
     let key = Some(format!("start-{op}"));
@@ -623,7 +571,7 @@ async fn a_retried_post_queues_the_planning_an_immediate_run_failed_to_queue() {
 async fn a_document_that_keeps_failing_is_recorded_failed_with_its_reason_and_the_request_completes(
 ) {
     use billrun_app::docgen::{DocumentRequestStatus, GenerationStatus};
-    let local = local_with(BOOK).await;
+    let local = local_with(BOOK.as_bytes(), None).await;
     let run = run_to_end(&local, request("2024-01-01")).await;
     let template = serde_json::json!({
         "name": "Default",
@@ -643,7 +591,7 @@ async fn a_document_that_keeps_failing_is_recorded_failed_with_its_reason_and_th
         .unwrap();
     let view = local.app.docgen().request_documents(run.id).await.unwrap();
     // Rendering cannot read the template on any receive of either document.
-    let plan = billrun_app::faults::FaultPlan::new(0, 0);
+    let plan = billrun_testkit::faults::FaultPlan::new(0, 0);
     let (app, _) = plan.wrap(&local.app);
     let config = WorkerConfig {
         workers: 1,

@@ -1,3 +1,15 @@
 //! The handler of the `api-queries` function, a library so that end-to-end tests drive it.
 
 pub mod handler;
+
+use billrun_lambda::{Adapters, NoQueue, Wiring};
+use std::sync::Arc;
+
+/// The function's adapters beside DynamoDB: reads only: PDFs out of their packs with signed ranged GetObject.
+pub fn adapters(w: &Wiring<'_>) -> Adapters {
+    Adapters {
+        queue: Arc::new(NoQueue),
+        blobs: w.s3_signed(),
+        renderer: Arc::new(billrun_documents::PdfRenderer),
+    }
+}

@@ -6,8 +6,6 @@ use api_queries::handler;
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     billrun_lambda::init_tracing();
-    let runtime =
-        billrun_lambda::Runtime::from_env(std::sync::Arc::new(billrun_documents::PdfRenderer))
-            .await?;
+    let runtime = billrun_lambda::Runtime::from_env(api_queries::adapters).await?;
     lambda_http::run(handler::service(runtime.app)).await
 }

@@ -18,12 +18,10 @@ mod template;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use billrun_aws::provision::{provision, Names};
 use billrun_aws::Clients;
-use billrun_documents::PdfRenderer;
 use billrun_domain::request::RunRequest;
 use billrun_lambda::Runtime;
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tower::ServiceExt;
 
@@ -188,21 +186,12 @@ async fn a_run_through_the_handlers_on_moto_equals_the_in_memory_run_and_stays_i
     let mut names = Names::new(prefix);
     names.visibility_timeout_seconds = 2;
     let config = provision(&admin, &names).await.unwrap();
-    // One runtime per function, as each Lambda has its own: own clients, own recorder.
-    let commands = Runtime::new(config.clone(), 5, Arc::new(PdfRenderer)).await;
-    let mut queries = Runtime::new(config.clone(), 5, Arc::new(PdfRenderer)).await;
-    // The test links the S3 client (feature unification); api-queries' binary reads
-    // PDFs with its own signed ranged GetObject (feature `s3-signed`): its adapter is
-    // the one under test here.
-    let mut app = (*queries.app).clone();
-    app.blobs = std::sync::Arc::new(billrun_aws::s3_signed::S3SignedBlobs::new(
-        billrun_aws::signed::Signer::new(&queries.clients.sdk_config),
-        &config.bucket,
-        queries.metrics.clone(),
-    ));
-    queries.app = std::sync::Arc::new(app);
-    let planner = Runtime::new(config.clone(), 5, Arc::new(PdfRenderer)).await;
-    let processor = Runtime::new(config.clone(), 5, Arc::new(PdfRenderer)).await;
+    // One runtime per function, as each Lambda has its own: own clients, own recorder,
+    // the adapters its `main` chooses.
+    let commands = Runtime::new(config.clone(), 5, api_commands::adapters).await;
+    let queries = Runtime::new(config.clone(), 5, api_queries::adapters).await;
+    let planner = Runtime::new(config.clone(), 5, plan_run::adapters).await;
+    let processor = Runtime::new(config.clone(), 5, process_account::adapters).await;
     let cmd = api_commands::handler::service(commands.app.clone());
     let qry = api_queries::handler::service(queries.app.clone());
 
@@ -357,16 +346,7 @@ async fn a_run_through_the_handlers_on_moto_equals_the_in_memory_run_and_stays_i
 
     // Documents: the template, a request through api-commands, generate-documents fed
     // from the document queue, progress through api-queries.
-    let mut generator = Runtime::new(config.clone(), 5, Arc::new(PdfRenderer)).await;
-    // Likewise generate-documents' binary writes with its own signed PutObject (feature
-    // `s3-signed`), not the S3 client the test links.
-    let mut app = (*generator.app).clone();
-    app.blobs = std::sync::Arc::new(billrun_aws::s3_signed::S3SignedBlobs::new(
-        billrun_aws::signed::Signer::new(&generator.clients.sdk_config),
-        &config.bucket,
-        generator.metrics.clone(),
-    ));
-    generator.app = std::sync::Arc::new(app);
+    let generator = Runtime::new(config.clone(), 5, generate_documents::adapters).await;
     let template = json!({"name": "Default", "content": {
         "companyName": "Northwind Analytics, Inc.",
         "address": {"line1": "500 Market Street", "city": "San Francisco, CA",
@@ -614,8 +594,8 @@ async fn overlapping_scheduler_ticks_on_moto_start_a_due_scheduled_run_once_insi
     let admin = Clients::load().await;
     let prefix = format!("s{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
     let config = provision(&admin, &Names::new(prefix)).await.unwrap();
-    let commands = Runtime::new(config.clone(), 5, Arc::new(PdfRenderer)).await;
-    let scheduler = Runtime::new(config.clone(), 5, Arc::new(PdfRenderer)).await;
+    let commands = Runtime::new(config.clone(), 5, api_commands::adapters).await;
+    let scheduler = Runtime::new(config.clone(), 5, execute_schedules::adapters).await;
     let cmd = api_commands::handler::service(commands.app.clone());
     let at = chrono::Utc::now() + chrono::Duration::seconds(2);
     let body =

@@ -1,3 +1,15 @@
 //! The handler of the `execute-schedules` function, a library so that end-to-end tests drive it.
 
 pub mod handler;
+
+use billrun_lambda::{Adapters, NoBlobs, Wiring};
+use std::sync::Arc;
+
+/// The function's adapters beside DynamoDB: due runs are sent to the plan queue.
+pub fn adapters(w: &Wiring<'_>) -> Adapters {
+    Adapters {
+        queue: w.sqs(),
+        blobs: Arc::new(NoBlobs),
+        renderer: Arc::new(billrun_documents::PdfRenderer),
+    }
+}

@@ -23,9 +23,7 @@ fn sweep_config() -> SweepConfig {
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     billrun_lambda::init_tracing();
-    let runtime =
-        billrun_lambda::Runtime::from_env(std::sync::Arc::new(billrun_documents::PdfRenderer))
-            .await?;
+    let runtime = billrun_lambda::Runtime::from_env(execute_schedules::adapters).await?;
     let app = Arc::new(App {
         sweep: sweep_config(),
         ..(*runtime.app).clone()

@@ -8,9 +8,7 @@ use lambda_runtime::{service_fn, LambdaEvent};
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     billrun_lambda::init_tracing();
-    let runtime =
-        billrun_lambda::Runtime::from_env(std::sync::Arc::new(billrun_documents::PdfRenderer))
-            .await?;
+    let runtime = billrun_lambda::Runtime::from_env(plan_run::adapters).await?;
     let (app, max_receives) = (runtime.app, runtime.max_receives);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
         let app = app.clone();

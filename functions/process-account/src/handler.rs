@@ -92,7 +92,7 @@ mod tests {
             self.0.import_book(book).await
         }
         async fn account_book(&self, _id: &AccountId) -> StoreResult<Option<AccountBook>> {
-            Err(StoreError::Transient("throttled".into()))
+            Err(StoreError::transient("throttled"))
         }
         async fn select_accounts(
             &self,

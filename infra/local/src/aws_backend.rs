@@ -121,7 +121,7 @@ impl AwsLocal {
         )
         .await?;
         if !done {
-            return Err(AppError::Transient(format!("run {id} did not complete")));
+            return Err(AppError::transient(format!("run {id} did not complete")));
         }
         let wall = started.elapsed();
         let requests = minus(self.metrics.snapshot(), before);
@@ -157,7 +157,7 @@ impl AwsLocal {
         let url = self
             .queue
             .document_url()
-            .ok_or_else(|| AppError::Internal("DOCUMENT_QUEUE_URL is not set".into()))?
+            .ok_or_else(|| AppError::internal("DOCUMENT_QUEUE_URL is not set"))?
             .to_string();
         let (app, queue) = (self.app.clone(), self.queue.clone());
         crate::pipeline::generate_documents_with(&self.app, run, dir, progress, move |id| {
@@ -191,7 +191,7 @@ async fn pump_documents(
         }));
     }
     let started = Instant::now();
-    let mut outcome = Err(AppError::Transient(format!(
+    let mut outcome = Err(AppError::transient(format!(
         "document request {request} did not complete"
     )));
     while started.elapsed() < Duration::from_secs(3600) {

@@ -111,7 +111,7 @@ impl Local {
         }
         let stats = handle
             .await
-            .map_err(|e| AppError::Internal(format!("worker pool failed: {e}")))?;
+            .map_err(|e| AppError::internal(format!("worker pool failed: {e}")))?;
         let wall = started.elapsed();
         let run = self.app.queries().run_view(id).await?;
         if let Some(report) = progress {
@@ -151,7 +151,7 @@ pub struct GeneratedDocuments {
 pub async fn ensure_template(app: &App) -> Result<(), AppError> {
     if app.templates.active_template().await?.is_none() {
         let content = serde_json::to_string(&billrun_documents::sample::demo_template("en-US"))
-            .map_err(|e| AppError::Internal(format!("cannot encode the template: {e}")))?;
+            .map_err(|e| AppError::internal(format!("cannot encode the template: {e}")))?;
         let body = serde_json::json!({"name": "Default", "content": content}).to_string();
         app.templates()
             .put_template(DEMO_TEMPLATE_ID, body.as_bytes())
@@ -171,7 +171,7 @@ pub async fn write_pdfs(
     written: &mut HashMap<DocumentId, String>,
 ) -> Result<Vec<PathBuf>, AppError> {
     std::fs::create_dir_all(dir)
-        .map_err(|e| AppError::Internal(format!("{}: {e}", dir.display())))?;
+        .map_err(|e| AppError::internal(format!("{}: {e}", dir.display())))?;
     let mut files = Vec::new();
     for d in app.queries().all_documents(run).await? {
         let file = app.document_requests.document_file(d.id).await?;
@@ -196,7 +196,7 @@ pub async fn write_pdfs(
         let partial = dir.join(format!(".{number}.pdf.partial"));
         std::fs::write(&partial, bytes)
             .and_then(|()| std::fs::rename(&partial, &path))
-            .map_err(|e| AppError::Internal(format!("{}: {e}", path.display())))?;
+            .map_err(|e| AppError::internal(format!("{}: {e}", path.display())))?;
         written.insert(d.id, place);
         files.push(path);
     }
@@ -227,7 +227,7 @@ where
     }
     handle
         .await
-        .map_err(|e| AppError::Internal(format!("worker pool failed: {e}")))??;
+        .map_err(|e| AppError::internal(format!("worker pool failed: {e}")))??;
     let request = app.docgen().document_request(request.id).await?;
     if let Some(report) = progress {
         report(&request.counters);

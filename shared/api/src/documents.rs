@@ -41,7 +41,7 @@ pub async fn request_documents(
         RequestOutcome::New => StatusCode::ACCEPTED,
         RequestOutcome::Replayed => StatusCode::OK,
         RequestOutcome::QueueFailed(e) => {
-            tracing::warn!(request_id = %view.id, error = %e, "document messages not queued");
+            tracing::warn!(request_id = %view.id, error = %billrun_app::error::chain(&e), "document messages not queued");
             let id = view.id;
             return Err(ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,

@@ -94,7 +94,7 @@ impl From<AppError> for ApiError {
                 field,
             },
             AppError::Transient(m) => {
-                tracing::warn!(error = %m, "transient failure");
+                tracing::warn!(error = %billrun_app::error::chain(&m), "transient failure");
                 ApiError::new(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "temporarily_unavailable",
@@ -102,7 +102,7 @@ impl From<AppError> for ApiError {
                 )
             }
             AppError::Internal(m) => {
-                tracing::error!(error = %m, "internal failure");
+                tracing::error!(error = %billrun_app::error::chain(&m), "internal failure");
                 ApiError::new(
                     StatusCode::INTERNAL_SERVER_ERROR,
                     "internal_error",

@@ -514,7 +514,7 @@ pub async fn with_document_status(
     let mut out = Vec::with_capacity(docs.len());
     for (d, g) in docs.iter().zip(generations) {
         let mut v = serde_json::to_value(&d.document).map_err(|e| {
-            AppError::Internal(format!("cannot encode document {}: {e}", d.document.id))
+            AppError::internal(format!("cannot encode document {}: {e}", d.document.id))
         })?;
         if let Some(o) = v.as_object_mut() {
             o.insert("documentStatus".into(), json!(g.status));

@@ -51,7 +51,7 @@ impl DocumentGenerator {
     /// when no template is active or the run has not completed.
     pub async fn request_documents(&self, run_id: RunId) -> Result<DocumentRequestView, AppError> {
         match self.request_documents_once(run_id, None).await? {
-            (view, RequestOutcome::QueueFailed(e)) => Err(AppError::Transient(format!(
+            (view, RequestOutcome::QueueFailed(e)) => Err(AppError::transient(format!(
                 "document request {} is stored but queueing its messages failed: {e}",
                 view.id
             ))),
@@ -138,7 +138,7 @@ impl DocumentGenerator {
         let view = DocumentRequestView::new(request, 0, 0);
         match self.send_document_messages(view.id, &ids).await {
             Ok(()) => Ok((view, RequestOutcome::New)),
-            Err(e) => Ok((view, RequestOutcome::QueueFailed(e.to_string()))),
+            Err(e) => Ok((view, RequestOutcome::QueueFailed(e))),
         }
     }
 

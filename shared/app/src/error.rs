@@ -1,4 +1,98 @@
 use billrun_domain::FieldError;
+use std::sync::Arc;
+
+/// What went wrong below a use case, and the error that caused it: the message for the
+/// reader, the source for the log's error chain ([`chain`]). Two causes are equal when
+/// their messages are (an underlying error has no equality).
+#[derive(Debug, Clone)]
+pub struct Cause {
+    message: String,
+    source: Option<Arc<dyn std::error::Error + Send + Sync + 'static>>,
+}
+
+impl Cause {
+    pub fn new(message: impl Into<String>) -> Self {
+        Cause {
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    /// A cause that keeps the error it came from.
+    pub fn from_error(
+        message: impl Into<String>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        Cause {
+            message: message.into(),
+            source: Some(Arc::new(source)),
+        }
+    }
+
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// The underlying error, if the cause kept one.
+    pub fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}
+
+impl PartialEq for Cause {
+    fn eq(&self, other: &Self) -> bool {
+        self.message == other.message
+    }
+}
+
+impl Eq for Cause {}
+
+impl std::fmt::Display for Cause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl From<String> for Cause {
+    fn from(message: String) -> Self {
+        Cause::new(message)
+    }
+}
+
+impl From<&str> for Cause {
+    fn from(message: &str) -> Self {
+        Cause::new(message)
+    }
+}
+
+/// An error and its sources, `: `-separated, for a log line (`error = %chain(&e)`):
+/// what the logs keep of a failure's causes.
+pub fn chain<'a>(e: &'a (dyn std::error::Error + 'static)) -> Chain<'a> {
+    Chain(e)
+}
+
+/// See [`chain`].
+pub struct Chain<'a>(&'a (dyn std::error::Error + 'static));
+
+impl std::fmt::Display for Chain<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut shown = self.0.to_string();
+        f.write_str(&shown)?;
+        let mut next = self.0.source();
+        while let Some(s) = next {
+            let text = s.to_string();
+            // A wrapper often repeats its source's text (ours and the SDK's do).
+            if !shown.contains(&text) {
+                write!(f, ": {text}")?;
+                shown.push_str(&text);
+            }
+            next = s.source();
+        }
+        Ok(())
+    }
+}
 
 /// What a storage or queue adapter can report.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -16,10 +110,42 @@ pub enum StoreError {
     Superseded(String),
     /// Worth retrying: throttling, a timeout, a 5xx.
     #[error("transient: {0}")]
-    Transient(String),
+    Transient(#[source] Cause),
     /// Not worth retrying: corrupt data, a misconfigured table.
     #[error("storage failure: {0}")]
-    Fatal(String),
+    Fatal(#[source] Cause),
+}
+
+impl StoreError {
+    pub fn transient(message: impl Into<String>) -> Self {
+        StoreError::Transient(Cause::new(message))
+    }
+
+    pub fn fatal(message: impl Into<String>) -> Self {
+        StoreError::Fatal(Cause::new(message))
+    }
+
+    /// A transient failure that keeps the error it came from.
+    pub fn transient_from(
+        message: impl Into<String>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        StoreError::Transient(Cause::from_error(message, source))
+    }
+
+    /// A fatal failure that keeps the error it came from.
+    pub fn fatal_from(
+        message: impl Into<String>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        StoreError::Fatal(Cause::from_error(message, source))
+    }
+}
+
+impl std::error::Error for Cause {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Cause::source(self)
+    }
 }
 
 /// Why a resource's state refuses a valid request (HTTP 409): the one source of every
@@ -103,9 +229,9 @@ pub enum AppError {
         field: Option<String>,
     },
     #[error("temporarily unavailable: {0}")]
-    Transient(String),
+    Transient(#[source] Cause),
     #[error("internal error: {0}")]
-    Internal(String),
+    Internal(#[source] Cause),
 }
 
 impl AppError {
@@ -117,6 +243,14 @@ impl AppError {
         }
     }
 
+    pub fn transient(message: impl Into<String>) -> Self {
+        AppError::Transient(Cause::new(message))
+    }
+
+    pub fn internal(message: impl Into<String>) -> Self {
+        AppError::Internal(Cause::new(message))
+    }
+
     /// Whether a queue consumer should let the message be delivered again.
     pub fn is_retryable(&self) -> bool {
         matches!(self, AppError::Transient(_))
@@ -126,7 +260,7 @@ impl AppError {
 impl From<StoreError> for AppError {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::Conflict(m) => AppError::Transient(format!("concurrent update: {m}")),
+            StoreError::Conflict(m) => AppError::transient(format!("concurrent update: {m}")),
             StoreError::IdempotencyKeyReused(m) => {
                 AppError::conflict(ConflictCode::IdempotencyKeyReused, m)
             }
@@ -146,6 +280,27 @@ impl From<FieldError> for AppError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_failure_keeps_its_source_and_the_log_line_shows_it() {
+        let io = std::io::Error::new(std::io::ErrorKind::TimedOut, "socket timed out");
+        let app: AppError = StoreError::transient_from("GetItem on table t", io).into();
+        let source = std::error::Error::source(&app).expect("a source");
+        assert_eq!(source.to_string(), "GetItem on table t");
+        assert_eq!(
+            source.source().map(|s| s.to_string()).as_deref(),
+            Some("socket timed out")
+        );
+        assert_eq!(
+            chain(&app).to_string(),
+            "temporarily unavailable: GetItem on table t: socket timed out"
+        );
+        // Equality is the message's: a cause without a source equals one with.
+        assert_eq!(
+            StoreError::fatal("x"),
+            StoreError::fatal_from("x", std::fmt::Error)
+        );
+    }
 
     #[test]
     fn every_conflict_code_has_its_own_snake_case_wire_string() {

@@ -14,7 +14,6 @@
 pub mod app;
 pub mod docgen;
 pub mod error;
-pub mod faults;
 pub mod memory;
 pub mod model;
 pub mod pipeline;
@@ -27,7 +26,7 @@ pub mod templates;
 pub mod worker;
 
 pub use app::App;
-pub use error::{AppError, ConflictCode, StoreError};
+pub use error::{AppError, Cause, ConflictCode, StoreError};
 pub use model::*;
 
 /// The paths of the layout before feature modules, kept for importers.

@@ -125,7 +125,7 @@ impl Sweeper {
                 after = Some(RunPosition::of(&run));
                 let id = run.id;
                 if let Err(e) = self.sweep_run(run, now, &mut report).await {
-                    warn!(run_id = %id, error = %e, "sweeping a run failed");
+                    warn!(run_id = %id, error = %crate::error::chain(&e), "sweeping a run failed");
                     report.failures.push(format!("run {id}: {e}"));
                 }
             }

@@ -157,7 +157,7 @@ pub async fn deliver_batch(
         // reports its progress again (a failed write that landed makes it lead).
         if added != Counters::default() {
             if let Err(e) = app.runs.add_progress(run_id, &added).await {
-                tracing::warn!(run_id = %run_id, error = %e, "progress not added; redelivering");
+                tracing::warn!(run_id = %run_id, error = %crate::error::chain(&e), "progress not added; redelivering");
                 for &i in &indexes {
                     if batch[i].1 < max_receives {
                         out[i] = Disposition::Retry;
@@ -185,7 +185,7 @@ pub async fn deliver_batch(
             // This check found accounts missing while progress kept coming.
             Ok(Finalizing::Again) => true,
             Err(e) => {
-                tracing::warn!(run_id = %run_id, error = %e, "completion check failed; redelivering");
+                tracing::warn!(run_id = %run_id, error = %crate::error::chain(&e), "completion check failed; redelivering");
                 true
             }
         };
@@ -254,14 +254,14 @@ async fn failed(
     max_receives: u32,
 ) -> Disposition {
     if e.is_retryable() && receives < max_receives {
-        tracing::warn!(error = %e, receives, "message will be retried");
+        tracing::warn!(error = %crate::error::chain(&e), receives, "message will be retried");
         return Disposition::Retry;
     }
     let reason = format!("gave up after {receives} receives: {e}");
     match app.give_up(message, &reason).await {
         Ok(()) => Disposition::GivenUp,
         Err(e2) => {
-            tracing::error!(error = %e2, "could not record a given-up message");
+            tracing::error!(error = %crate::error::chain(&e2), "could not record a given-up message");
             Disposition::Retry
         }
     }
@@ -324,7 +324,7 @@ mod tests {
                 .fail_update
                 .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
             if armed == Ok(1) {
-                return Err(crate::error::StoreError::Transient("throttled".into()));
+                return Err(crate::error::StoreError::transient("throttled"));
             }
             self.store.update_run(run).await
         }

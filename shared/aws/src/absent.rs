@@ -18,7 +18,7 @@ pub struct NoQueue;
 #[async_trait]
 impl WorkQueue for NoQueue {
     async fn send(&self, messages: Vec<Message>) -> StoreResult<()> {
-        Err(StoreError::Fatal(format!(
+        Err(StoreError::fatal(format!(
             "cannot queue {} message(s): this function is built without the SQS client \
              (billrun-aws feature `sqs`)",
             messages.len()
@@ -34,7 +34,7 @@ impl WorkQueue for NoQueue {
 pub struct NoBlobs;
 
 fn no_s3(key: &str) -> StoreError {
-    StoreError::Fatal(format!(
+    StoreError::fatal(format!(
         "cannot access document file {key}: this function is built without the S3 client \
          (billrun-aws feature `s3`)"
     ))
@@ -68,12 +68,12 @@ mod tests {
     async fn absent_clients_fail_fatally_naming_the_feature() {
         let e = NoQueue.send(vec![]).await.unwrap_err();
         assert!(
-            matches!(&e, StoreError::Fatal(m) if m.contains("`sqs`")),
+            matches!(&e, StoreError::Fatal(m) if m.message().contains("`sqs`")),
             "{e}"
         );
         let e = NoBlobs.get_blob("documents/x.pdf").await.unwrap_err();
         assert!(
-            matches!(&e, StoreError::Fatal(m) if m.contains("`s3`")),
+            matches!(&e, StoreError::Fatal(m) if m.message().contains("`s3`")),
             "{e}"
         );
         let e = NoBlobs

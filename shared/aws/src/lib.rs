@@ -4,9 +4,11 @@
 //! `AWS_ENDPOINT_URL` points everything at LocalStack, moto or real AWS.
 //!
 //! The S3 and SQS clients are features (`s3`, `sqs`): a Lambda function links only the
-//! ones it calls; without one, its port is [`NoBlobs`] or [`NoQueue`]. A function that
-//! only writes document packs or reads PDFs out of them signs its PutObject and ranged
-//! GetObject requests itself, without the S3 client (`s3-signed`).
+//! ones it calls. A function that only writes document packs or reads PDFs out of them
+//! signs its PutObject and ranged GetObject requests itself, without the S3 client
+//! (`s3-signed`). Which adapter serves each port is the composition root's choice
+//! ([`Adapters`], built from a [`Wiring`]); a port a function never calls is [`NoBlobs`]
+//! or [`NoQueue`].
 
 pub mod absent;
 pub mod config;
@@ -39,54 +41,93 @@ use billrun_app::ports::{BlobStore, DocumentRenderer, WorkQueue};
 use billrun_app::App;
 use std::sync::Arc;
 
-/// The use cases over DynamoDB, S3 (feature `s3`; with `s3-signed`, signed PutObject
-/// and GetObject requests without the client; else [`NoBlobs`]) and SQS (feature
-/// `sqs`, else [`NoQueue`]), rendering with `renderer`.
+/// The adapters of the ports other than storage, as a composition root (a function's
+/// `main`, the local mode, a test) chooses them: the library never picks one by feature.
+pub struct Adapters {
+    pub queue: Arc<dyn WorkQueue>,
+    pub blobs: Arc<dyn BlobStore>,
+    pub renderer: Arc<dyn DocumentRenderer>,
+}
+
+/// What a composition root builds its adapters from: the configuration, the clients and
+/// the recorder they report to. The constructors exist in builds that link the client
+/// (features `s3`, `s3-signed`, `sqs`); [`NoQueue`] and [`NoBlobs`] always do.
+pub struct Wiring<'a> {
+    pub config: &'a AwsConfig,
+    pub clients: &'a Clients,
+    pub metrics: &'a Arc<Metrics>,
+}
+
+impl Wiring<'_> {
+    /// The work queues on SQS.
+    #[cfg(feature = "sqs")]
+    pub fn sqs(&self) -> Arc<SqsQueue> {
+        Arc::new(SqsQueue::new(
+            self.clients.sqs.clone(),
+            self.config,
+            self.metrics.clone(),
+        ))
+    }
+
+    /// Document files through the S3 client.
+    #[cfg(feature = "s3")]
+    pub fn s3(&self) -> Arc<S3Blobs> {
+        Arc::new(S3Blobs::new(
+            self.clients.s3.clone(),
+            self.config.bucket.clone(),
+            self.metrics.clone(),
+        ))
+    }
+
+    /// Document files through signed PutObject and ranged GetObject requests, without
+    /// the S3 client.
+    #[cfg(feature = "s3-signed")]
+    pub fn s3_signed(&self) -> Arc<s3_signed::S3SignedBlobs> {
+        Arc::new(s3_signed::S3SignedBlobs::new(
+            signed::Signer::new(&self.clients.sdk_config),
+            &self.config.bucket,
+            self.metrics.clone(),
+        ))
+    }
+}
+
+/// The use cases over DynamoDB and the `adapters` the caller chose.
 pub fn app(
     config: &AwsConfig,
     clients: &Clients,
     metrics: Arc<Metrics>,
-    renderer: Arc<dyn DocumentRenderer>,
+    adapters: Adapters,
 ) -> (App, Arc<DynamoStore>) {
-    let store = Arc::new(DynamoStore::new(
-        clients.dynamodb.clone(),
-        config,
-        metrics.clone(),
-    ));
-    #[cfg(feature = "sqs")]
-    let queue: Arc<dyn WorkQueue> =
-        Arc::new(SqsQueue::new(clients.sqs.clone(), config, metrics.clone()));
-    #[cfg(not(feature = "sqs"))]
-    let queue: Arc<dyn WorkQueue> = Arc::new(NoQueue);
-    #[cfg(feature = "s3")]
-    let blobs: Arc<dyn BlobStore> = Arc::new(S3Blobs::new(
-        clients.s3.clone(),
-        config.bucket.clone(),
-        metrics.clone(),
-    ));
-    #[cfg(all(feature = "s3-signed", not(feature = "s3")))]
-    let blobs: Arc<dyn BlobStore> = Arc::new(s3_signed::S3SignedBlobs::new(
-        signed::Signer::new(&clients.sdk_config),
-        &config.bucket,
-        metrics.clone(),
-    ));
-    #[cfg(not(any(feature = "s3", feature = "s3-signed")))]
-    let blobs: Arc<dyn BlobStore> = Arc::new(NoBlobs);
-    let app = App::over(store.clone(), queue, blobs, renderer);
+    let store = Arc::new(DynamoStore::new(clients.dynamodb.clone(), config, metrics));
+    let app = App::over(
+        store.clone(),
+        adapters.queue,
+        adapters.blobs,
+        adapters.renderer,
+    );
     (app, store)
 }
 
-/// [`app`], with the SQS adapter it sends through: for the local mode and tests, whose
-/// pollers stand in for the Lambda event source mappings.
-#[cfg(feature = "sqs")]
+/// [`app`] over SQS and the S3 client, with the SQS adapter it sends through: for the
+/// local mode and tests, whose pollers stand in for the Lambda event source mappings.
+#[cfg(all(feature = "s3", feature = "sqs"))]
 pub fn app_on_sqs(
     config: &AwsConfig,
     clients: &Clients,
     metrics: Arc<Metrics>,
     renderer: Arc<dyn DocumentRenderer>,
 ) -> (App, Arc<DynamoStore>, Arc<SqsQueue>) {
-    let (mut app, store) = app(config, clients, metrics.clone(), renderer);
-    let queue = Arc::new(SqsQueue::new(clients.sqs.clone(), config, metrics));
-    app.queue = queue.clone();
+    let wiring = Wiring {
+        config,
+        clients,
+        metrics: &metrics,
+    };
+    let queue = wiring.sqs();
+    let adapters = Adapters {
+        queue: queue.clone(),
+        blobs: wiring.s3(),
+        renderer,
+    };
+    let (app, store) = app(config, clients, metrics, adapters);
     (app, store, queue)
 }

@@ -29,13 +29,18 @@ impl S3Blobs {
     }
 }
 
-fn s3_err<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::fmt::Debug>(
-    e: aws_sdk_s3::error::SdkError<E, R>,
-) -> StoreError {
+/// The SDK error stays the failure's source (the log's error chain).
+fn s3_err<E, R>(e: aws_sdk_s3::error::SdkError<E, R>) -> StoreError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
     let text = format!("{}", DisplayErrorContext(&e));
     match e.code() {
-        Some("NoSuchBucket" | "AccessDenied" | "InvalidAccessKeyId") => StoreError::Fatal(text),
-        _ => StoreError::Transient(text),
+        Some("NoSuchBucket" | "AccessDenied" | "InvalidAccessKeyId") => {
+            StoreError::fatal_from(text, e)
+        }
+        _ => StoreError::transient_from(text, e),
     }
 }
 
@@ -77,7 +82,7 @@ impl BlobStore for S3Blobs {
                     .body
                     .collect()
                     .await
-                    .map_err(|e| StoreError::Transient(format!("reading object {key}: {e}")))?;
+                    .map_err(|e| StoreError::transient(format!("reading object {key}: {e}")))?;
                 Ok(Some(bytes.into_bytes().to_vec()))
             }
             Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => Ok(None),
@@ -107,10 +112,10 @@ impl BlobStore for S3Blobs {
                     .body
                     .collect()
                     .await
-                    .map_err(|e| StoreError::Transient(format!("reading object {key}: {e}")))?
+                    .map_err(|e| StoreError::transient(format!("reading object {key}: {e}")))?
                     .into_bytes();
                 if bytes.len() as u64 != length {
-                    return Err(StoreError::Fatal(format!(
+                    return Err(StoreError::fatal(format!(
                         "object {key}: {} bytes from {offset}, not {length}",
                         bytes.len()
                     )));
@@ -119,7 +124,7 @@ impl BlobStore for S3Blobs {
             }
             Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => Ok(None),
             Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 416) => {
-                Err(StoreError::Fatal(format!(
+                Err(StoreError::fatal(format!(
                     "object {key} does not hold {length} bytes from {offset}"
                 )))
             }

@@ -84,7 +84,7 @@ impl S3SignedBlobs {
         match reply.status {
             200..=299 => Ok(Some(reply.body)),
             404 if code(&reply).as_deref() == Some("NoSuchKey") => Ok(None),
-            416 => Err(StoreError::Fatal(format!(
+            416 => Err(StoreError::fatal(format!(
                 "GetObject {key}: HTTP 416: the object does not hold the range"
             ))),
             _ => Err(s3_error("GetObject", key, &reply)),
@@ -112,9 +112,9 @@ fn s3_error(operation: &str, key: &str, reply: &Reply) -> StoreError {
     );
     match code.as_deref() {
         Some("NoSuchBucket" | "AccessDenied" | "InvalidAccessKeyId" | "SignatureDoesNotMatch") => {
-            StoreError::Fatal(text)
+            StoreError::fatal(text)
         }
-        _ => StoreError::Transient(text),
+        _ => StoreError::transient(text),
     }
 }
 
@@ -148,7 +148,7 @@ impl BlobStore for S3SignedBlobs {
     ) -> StoreResult<Option<Vec<u8>>> {
         let bytes = self.get(key, Some(byte_range(offset, length)?)).await?;
         match bytes {
-            Some(b) if b.len() as u64 != length => Err(StoreError::Fatal(format!(
+            Some(b) if b.len() as u64 != length => Err(StoreError::fatal(format!(
                 "GetObject {key}: {} bytes from {offset}, not {length}",
                 b.len()
             ))),

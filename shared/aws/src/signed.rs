@@ -135,11 +135,11 @@ impl Signer {
         let provider = self
             .credentials
             .as_ref()
-            .ok_or_else(|| StoreError::Fatal("no AWS credentials to sign a request with".into()))?;
+            .ok_or_else(|| StoreError::fatal("no AWS credentials to sign a request with"))?;
         let credentials = provider
             .provide_credentials()
             .await
-            .map_err(|e| StoreError::Transient(format!("AWS credentials: {e}")))?;
+            .map_err(|e| StoreError::transient(format!("AWS credentials: {e}")))?;
         let identity = Identity::from(credentials);
         let params = v4::SigningParams::builder()
             .identity(&identity)
@@ -148,7 +148,7 @@ impl Signer {
             .time(now)
             .settings(service.settings())
             .build()
-            .map_err(|e| StoreError::Fatal(format!("signing parameters: {e}")))?
+            .map_err(|e| StoreError::fatal(format!("signing parameters: {e}")))?
             .into();
         let request = SignableRequest::new(
             method,
@@ -156,9 +156,9 @@ impl Signer {
             headers.iter().map(|(k, v)| (*k, v.as_str())),
             SignableBody::Bytes(body),
         )
-        .map_err(|e| StoreError::Fatal(format!("signing {method} {url}: {e}")))?;
+        .map_err(|e| StoreError::fatal(format!("signing {method} {url}: {e}")))?;
         let (instructions, _) = sign(request, &params)
-            .map_err(|e| StoreError::Fatal(format!("signing {method} {url}: {e}")))?
+            .map_err(|e| StoreError::fatal(format!("signing {method} {url}: {e}")))?
             .into_parts();
         let mut all: Vec<(String, String)> = headers
             .iter()
@@ -216,7 +216,7 @@ impl Signer {
             .signed_headers(service, method, url, headers, body, SystemTime::now())
             .await?;
         let mut request = HttpRequest::new(SdkBody::from(body.to_vec()));
-        let bad = |e: &dyn std::fmt::Display| StoreError::Fatal(format!("{method} {url}: {e}"));
+        let bad = |e: &dyn std::fmt::Display| StoreError::fatal(format!("{method} {url}: {e}"));
         request.set_method(method).map_err(|e| bad(&e))?;
         request.set_uri(url).map_err(|e| bad(&e))?;
         for (name, value) in signed {
@@ -234,12 +234,12 @@ impl Signer {
                 .connector
                 .call(request)
                 .await
-                .map_err(|e| StoreError::Transient(format!("{method} {url}: {e:?}")))?;
+                .map_err(|e| StoreError::transient_from(format!("{method} {url}"), e))?;
             let status = response.status().as_u16();
             let body = ByteStream::new(response.into_body())
                 .collect()
                 .await
-                .map_err(|e| StoreError::Transient(format!("{method} {url}: reading: {e}")))?
+                .map_err(|e| StoreError::transient_from(format!("{method} {url}: reading"), e))?
                 .into_bytes()
                 .to_vec();
             Ok(Reply { status, body })
@@ -247,7 +247,7 @@ impl Signer {
         tokio::time::timeout(ATTEMPT_TIMEOUT, exchange)
             .await
             .map_err(|_| {
-                StoreError::Transient(format!(
+                StoreError::transient(format!(
                     "{method} {url}: no answer in {} s",
                     ATTEMPT_TIMEOUT.as_secs()
                 ))

@@ -25,8 +25,9 @@ pub struct SqsQueue {
     metrics: Arc<Metrics>,
 }
 
-fn sqs_err(e: impl std::error::Error + 'static) -> StoreError {
-    StoreError::Transient(format!("{}", DisplayErrorContext(&e)))
+/// The SDK error stays the failure's source (the log's error chain).
+fn sqs_err(e: impl std::error::Error + Send + Sync + 'static) -> StoreError {
+    StoreError::transient_from(format!("{}", DisplayErrorContext(&e)), e)
 }
 
 /// SendMessageBatch requests in flight per `send_to`: a plan page's 100 requests in 4
@@ -57,7 +58,7 @@ async fn send_batch(
                     .id(id)
                     .message_body(body)
                     .build()
-                    .map_err(|e| StoreError::Fatal(format!("request build: {e}")))?,
+                    .map_err(|e| StoreError::fatal(format!("request build: {e}")))?,
             );
         }
         bump(&metrics.sqs_sends);
@@ -71,7 +72,7 @@ async fn send_batch(
         let failed: Vec<&str> = out.failed().iter().map(|f| f.id()).collect();
         pending.retain(|(id, _)| failed.contains(&id.as_str()));
         if !pending.is_empty() && attempt == 4 {
-            return Err(StoreError::Transient(format!(
+            return Err(StoreError::transient(format!(
                 "{} messages not sent",
                 pending.len()
             )));
@@ -126,7 +127,7 @@ impl SqsQueue {
                 break;
             };
             let result = joined
-                .map_err(|e| StoreError::Transient(format!("send task: {e}")))
+                .map_err(|e| StoreError::transient(format!("send task: {e}")))
                 .and_then(|r| r);
             if let Err(e) = result {
                 // Stop sending more; the chunks in flight finish. The caller retries the
@@ -209,7 +210,7 @@ impl SqsQueue {
                         .id(i.to_string())
                         .receipt_handle(handle)
                         .build()
-                        .map_err(|e| StoreError::Fatal(format!("request build: {e}")))?,
+                        .map_err(|e| StoreError::fatal(format!("request build: {e}")))?,
                 );
             }
         }
@@ -235,7 +236,7 @@ impl WorkQueue for SqsQueue {
         let mut document = Vec::new();
         for m in &messages {
             let body = serde_json::to_string(m)
-                .map_err(|e| StoreError::Fatal(format!("encode message: {e}")))?;
+                .map_err(|e| StoreError::fatal(format!("encode message: {e}")))?;
             match m {
                 Message::Plan { .. } => plan.push(body),
                 Message::Account { .. } => account.push(body),
@@ -244,7 +245,7 @@ impl WorkQueue for SqsQueue {
         }
         if !document.is_empty() {
             let url = self.document_url.clone().ok_or_else(|| {
-                StoreError::Fatal("DOCUMENT_QUEUE_URL is not set: cannot queue documents".into())
+                StoreError::fatal("DOCUMENT_QUEUE_URL is not set: cannot queue documents")
             })?;
             self.send_to(&url, document).await?;
         }

@@ -16,39 +16,20 @@ use billrun_domain::ids::AccountId;
 use billrun_domain::request::{AccountSelection, Filters, RunRequest};
 use billrun_domain::run::{Counters, Outcome, RunStatus};
 use billrun_domain::state::StateChange;
+use billrun_testkit::fixtures::{aid, manual, monthly_book, request, EXAMPLE_BOOK};
 use common::{usage_book, Backend};
 use races::*;
 
-const EXAMPLE: &str = include_str!("../../../infra/local/tests/fixtures/book.json");
-
-fn request(target: &str) -> RunRequest {
-    RunRequest::for_target(target.parse().unwrap())
-        .validated()
-        .unwrap()
-}
-
-fn aid(s: &str) -> AccountId {
-    AccountId::parse(s).unwrap()
-}
+const EXAMPLE: &str = EXAMPLE_BOOK;
 
 /// `n` monthly accounts `A-00`.. with bill cycle day 1, batches alternating B1/B2,
 /// one started mid-January (a stub), all billed in advance.
 fn many(n: usize) -> Book {
-    let mut accounts = Vec::new();
-    let mut subs = Vec::new();
-    for i in 0..n {
-        accounts.push(serde_json::json!({
-            "id": format!("A-{i:02}"), "name": format!("Customer {i}"), "currency": "USD",
-            "billCycleDay": 1, "batch": if i % 2 == 0 { "B1" } else { "B2" }, "taxRate": "0.1"
-        }));
-        subs.push(serde_json::json!({
-            "id": format!("S-{i:02}"), "accountId": format!("A-{i:02}"), "productId": "P",
-            "productName": "Plan", "startDate": "2024-01-15",
-            "charges": [{"id": format!("C-{i:02}"), "type": "Recurring", "price": format!("{}.00", 10 + i), "billingPeriod": "Month"}]
-        }));
-    }
-    let json = serde_json::json!({"accounts": accounts, "subscriptions": subs});
-    Book::parse(json.to_string().as_bytes()).unwrap()
+    monthly_book(
+        n,
+        |i| format!("{}.00", 10 + i),
+        |i| serde_json::json!({"batch": if i % 2 == 0 { "B1" } else { "B2" }, "taxRate": "0.1"}),
+    )
 }
 
 async fn run_to_end(b: &Backend, req: RunRequest) -> billrun_app::RunRecord {
@@ -1003,12 +984,6 @@ fn stepping(b: &Backend) -> billrun_app::App {
     app
 }
 
-fn manual(target: &str) -> RunRequest {
-    let mut r = request(target);
-    r.run_type = billrun_domain::request::RunType::Manual;
-    r
-}
-
 async fn runs_list_in_creation_order_with_filters_and_positions(b: Backend) {
     use billrun_app::catalog::{run_number, RunFilter, RunPosition};
     let app = stepping(&b);
@@ -1854,7 +1829,7 @@ impl billrun_app::ports::DocumentStore for StoppingNumbers {
         use std::sync::atomic::Ordering;
         let left = self.armed_after.load(Ordering::SeqCst);
         if left == 0 {
-            return Err(StoreError::Transient("finalizer stopped".into()));
+            return Err(StoreError::transient("finalizer stopped"));
         }
         self.armed_after
             .store(left.saturating_sub(1), Ordering::SeqCst);

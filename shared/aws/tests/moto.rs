@@ -9,40 +9,13 @@ mod common;
 
 use billrun_app::model::Message;
 use billrun_domain::book::Book;
-use billrun_domain::ids::AccountId;
-use billrun_domain::request::{RunRequest, RunType};
 use billrun_domain::run::RunStatus;
+use billrun_testkit::fixtures::{aid, manual, monthly_book};
 use common::Backend;
 use std::collections::HashMap;
 
 fn book(n: usize) -> Book {
-    let mut accounts = Vec::new();
-    let mut subs = Vec::new();
-    for i in 0..n {
-        accounts.push(serde_json::json!({
-            "id": format!("A-{i:02}"), "name": format!("Customer {i}"), "currency": "USD", "billCycleDay": 1
-        }));
-        subs.push(serde_json::json!({
-            "id": format!("S-{i:02}"), "accountId": format!("A-{i:02}"), "productId": "P", "startDate": "2024-01-15",
-            "charges": [{"id": format!("C-{i:02}"), "type": "Recurring", "price": "31.00", "billingPeriod": "Month"}]
-        }));
-    }
-    Book::parse(
-        serde_json::json!({"accounts": accounts, "subscriptions": subs})
-            .to_string()
-            .as_bytes(),
-    )
-    .unwrap()
-}
-
-fn manual(target: &str) -> RunRequest {
-    let mut r = RunRequest::for_target(target.parse().unwrap());
-    r.run_type = RunType::Manual;
-    r.validated().unwrap()
-}
-
-fn aid(s: &str) -> AccountId {
-    AccountId::parse(s).unwrap()
+    monthly_book(n, |_| "31.00".to_string(), |_| serde_json::json!({}))
 }
 
 /// Starts a Manual run and plans it by hand, leaving its account messages queued.

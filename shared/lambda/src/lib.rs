@@ -1,6 +1,6 @@
 //! What every billrun Lambda function shares. Each function's `main` is the composition
-//! root: [`init_tracing`], [`Runtime::from_env`] (typed configuration read once, SDK
-//! clients built once), then its handler.
+//! root: [`init_tracing`], [`Runtime::from_env`] with the function's choice of adapters
+//! (typed configuration read once, SDK clients built once), then its handler.
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use axum::extract::Request;
@@ -8,9 +8,9 @@ use axum::http::{Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use billrun_app::model::Message;
-use billrun_app::ports::DocumentRenderer;
 use billrun_app::worker::{deliver_batch, Disposition};
 use billrun_app::App;
+pub use billrun_aws::{Adapters, NoBlobs, NoQueue, Wiring};
 use billrun_aws::{AwsConfig, Clients, Metrics};
 use lambda_runtime::Diagnostic;
 use std::sync::Arc;
@@ -59,17 +59,18 @@ impl From<HandlerError> for Diagnostic {
 }
 
 impl From<billrun_app::AppError> for HandlerError {
+    /// The message carries the error's chain of causes (the function's log shows it).
     fn from(e: billrun_app::AppError) -> Self {
+        let text = billrun_app::error::chain(&e).to_string();
         if e.is_retryable() {
-            HandlerError::Retryable(e.to_string())
+            HandlerError::Retryable(text)
         } else {
-            HandlerError::NonRetryable(e.to_string())
+            HandlerError::NonRetryable(text)
         }
     }
 }
 
-/// Everything a function needs, built once per execution environment. The S3 and SQS
-/// clients are there with the features `s3` and `sqs`.
+/// Everything a function needs, built once per execution environment.
 pub struct Runtime {
     pub config: AwsConfig,
     pub clients: Clients,
@@ -80,10 +81,14 @@ pub struct Runtime {
     pub max_receives: u32,
 }
 
+/// A function's choice of the queue, blob and renderer adapters (its `adapters` function,
+/// which the end-to-end tests call too).
+pub type Compose = fn(&Wiring<'_>) -> Adapters;
+
 impl Runtime {
     /// The runtime of a function's `main`: the configuration from the environment, the
-    /// AWS adapters, and `renderer` (the composition's choice).
-    pub async fn from_env(renderer: Arc<dyn DocumentRenderer>) -> Result<Runtime, HandlerError> {
+    /// DynamoDB store and the adapters `compose` chooses.
+    pub async fn from_env(compose: Compose) -> Result<Runtime, HandlerError> {
         let config =
             AwsConfig::from_env().map_err(|e| HandlerError::NonRetryable(e.to_string()))?;
         let max_receives = match std::env::var("MAX_RECEIVE_COUNT") {
@@ -94,17 +99,18 @@ impl Runtime {
                 ))
             })?,
         };
-        Ok(Self::new(config, max_receives, renderer).await)
+        Ok(Self::new(config, max_receives, compose).await)
     }
 
-    pub async fn new(
-        config: AwsConfig,
-        max_receives: u32,
-        renderer: Arc<dyn DocumentRenderer>,
-    ) -> Runtime {
+    pub async fn new(config: AwsConfig, max_receives: u32, compose: Compose) -> Runtime {
         let metrics = Arc::new(Metrics::default());
         let clients = Clients::load_recording(Some(metrics.clone())).await;
-        let (app, _store) = billrun_aws::app(&config, &clients, metrics.clone(), renderer);
+        let adapters = compose(&Wiring {
+            config: &config,
+            clients: &clients,
+            metrics: &metrics,
+        });
+        let (app, _store) = billrun_aws::app(&config, &clients, metrics.clone(), adapters);
         Runtime {
             config,
             clients,

@@ -3,7 +3,6 @@
 
 #![allow(dead_code)]
 
-use billrun_app::faults::{FaultKind, FaultPlan};
 use billrun_app::{AccountOutcomeView, App, AppError, Created};
 use billrun_domain::book::Book;
 use billrun_domain::document::{Document, DocumentKind};
@@ -11,6 +10,7 @@ use billrun_domain::ids::{AccountId, DocumentId, RunId};
 use billrun_domain::request::{Grouping, RunRequest};
 use billrun_domain::run::{Counters, RunStatus};
 use billrun_domain::state::AccountState;
+use billrun_testkit::faults::{FaultKind, FaultPlan};
 use chrono::NaiveDate;
 use std::collections::BTreeMap;
 

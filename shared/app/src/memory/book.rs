@@ -35,7 +35,7 @@ impl BookStore for MemoryStore {
             }
         }
         let missing =
-            |id: &AccountId| StoreError::Fatal(format!("account {id} is not in the book"));
+            |id: &AccountId| StoreError::fatal(format!("account {id} is not in the book"));
         for s in &book.subscriptions {
             let ab = g
                 .accounts
@@ -93,7 +93,7 @@ impl BookStore for MemoryStore {
         let after = cursor
             .map(AccountId::parse)
             .transpose()
-            .map_err(|e| StoreError::Fatal(format!("bad planning cursor: {e}")))?;
+            .map_err(|e| StoreError::fatal(format!("bad planning cursor: {e}")))?;
         let lower = after.as_ref().map_or(Bound::Unbounded, Bound::Excluded);
         let ids: Vec<AccountId> = g
             .accounts

@@ -39,7 +39,7 @@ impl DocumentRequestStore for MemoryStore {
         let mut recorded = 0;
         for file in files {
             let Some(r) = g.doc_requests.get_mut(&file.request_id) else {
-                return Err(StoreError::Fatal(format!(
+                return Err(StoreError::fatal(format!(
                     "document request {} does not exist",
                     file.request_id
                 )));

@@ -32,7 +32,7 @@ impl DocumentStore for MemoryStore {
             None => 0,
             Some(c) => c
                 .parse()
-                .map_err(|_| StoreError::Fatal(format!("bad document cursor '{c}'")))?,
+                .map_err(|_| StoreError::fatal(format!("bad document cursor '{c}'")))?,
         };
         let mut ids = g
             .run_documents
@@ -67,7 +67,7 @@ impl DocumentStore for MemoryStore {
             None => 0,
             Some(c) => c
                 .parse()
-                .map_err(|_| StoreError::Fatal(format!("bad document cursor '{c}'")))?,
+                .map_err(|_| StoreError::fatal(format!("bad document cursor '{c}'")))?,
         };
         let documents: Vec<StoredDocument> = g
             .run_documents
@@ -94,7 +94,7 @@ impl DocumentStore for MemoryStore {
             let d = g
                 .documents
                 .get_mut(id)
-                .ok_or_else(|| StoreError::Fatal(format!("document {id} does not exist")))?;
+                .ok_or_else(|| StoreError::fatal(format!("document {id} does not exist")))?;
             match &d.document.number {
                 Some(existing) if existing != n => {
                     return Err(StoreError::Conflict(format!(

@@ -147,7 +147,7 @@ impl WorkQueue for MemoryQueue {
             g.attempted += 1;
             if g.fail_at == Some(g.attempted) {
                 g.fail_at = None;
-                return Err(StoreError::Transient(format!(
+                return Err(StoreError::transient(format!(
                     "queue unavailable (message {} of this queue failed on purpose)",
                     g.attempted
                 )));

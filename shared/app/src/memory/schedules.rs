@@ -32,7 +32,7 @@ impl ScheduleStore for MemoryStore {
     async fn put_schedule(&self, schedule: &InvoiceSchedule) -> StoreResult<()> {
         let mut g = self.inner.lock();
         if !g.accounts.contains_key(&schedule.account_id) {
-            return Err(StoreError::Fatal(format!(
+            return Err(StoreError::fatal(format!(
                 "account {} is not in the book",
                 schedule.account_id
             )));

@@ -138,7 +138,7 @@ pub enum RequestOutcome {
     Replayed,
     /// Stored, but a queue send failed part-way (the error): replaying the key or
     /// [`crate::App::resend_documents`] sends the missing messages.
-    QueueFailed(String),
+    QueueFailed(crate::error::AppError),
 }
 
 /// A document's `documentStatus` in the API, beside its invoice `status`.

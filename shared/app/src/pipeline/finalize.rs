@@ -75,8 +75,8 @@ impl RunPipeline {
     /// is delivered again and checks again.
     pub(crate) async fn check_completion(&self, run_id: RunId) -> Result<(), AppError> {
         match self.try_finalize(run_id).await? {
-            Finalizing::Again => Err(AppError::Transient(
-                "accounts were missing while progress came; checking again".into(),
+            Finalizing::Again => Err(AppError::transient(
+                "accounts were missing while progress came; checking again",
             )),
             Finalizing::Idle | Finalizing::Held { .. } => Ok(()),
         }
@@ -126,7 +126,7 @@ impl RunPipeline {
         if progress.next_invoice != block.first_invoice + block.invoices
             || progress.next_credit_memo != block.first_credit_memo + block.credit_memos
         {
-            return Err(AppError::Internal(format!(
+            return Err(AppError::internal(format!(
                 "run {run_id} round {round}: numbered up to {}/{} in a block {block:?}",
                 progress.next_invoice, progress.next_credit_memo
             )));
@@ -172,7 +172,7 @@ impl RunPipeline {
             return Ok(Count::Missing(counters));
         }
         if !counters.reconciles() {
-            return Err(AppError::Internal(format!(
+            return Err(AppError::internal(format!(
                 "run {run_id}: {} outcomes for {} selected accounts",
                 counters.accounted_for(),
                 counters.accounts_selected
@@ -193,7 +193,7 @@ impl RunPipeline {
                 .credit_memos
                 .checked_sub(earlier(|b| b.credit_memos)),
         ) else {
-            return Err(AppError::Internal(format!(
+            return Err(AppError::internal(format!(
                 "run {run_id}: counters below the numbers of earlier rounds"
             )));
         };
@@ -202,7 +202,7 @@ impl RunPipeline {
             .reserve_block(run_id, run.round, invoices, credit_memos)
             .await?;
         if block.invoices != invoices || block.credit_memos != credit_memos {
-            return Err(AppError::Internal(format!(
+            return Err(AppError::internal(format!(
                 "run {run_id} round {}: block reserved for {}+{} documents, found {invoices}+{credit_memos}",
                 run.round, block.invoices, block.credit_memos
             )));
@@ -264,7 +264,7 @@ impl RunPipeline {
                     .find(|b| b.round == round)
                     .cloned()
                     .ok_or_else(|| {
-                        AppError::Internal(format!(
+                        AppError::internal(format!(
                             "run {run_id} round {round}: numbered without a block"
                         ))
                     })?;
@@ -414,7 +414,7 @@ impl RunPipeline {
     /// returns the error it failed with.
     async fn release_claim(&self, run_id: RunId, me: &str, error: AppError) -> AppError {
         if let Err(e) = self.release(run_id, me).await {
-            warn!(run_id = %run_id, error = %e, "could not release the finalization claim");
+            warn!(run_id = %run_id, error = %crate::error::chain(&e), "could not release the finalization claim");
         }
         error
     }

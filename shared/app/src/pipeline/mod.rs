@@ -73,7 +73,7 @@ impl RunPipeline {
                 Err(e) => return Err(e.into()),
             }
         }
-        Err(AppError::Transient(format!(
+        Err(AppError::transient(format!(
             "run {id} is being changed concurrently"
         )))
     }

@@ -25,7 +25,7 @@ impl RunPipeline {
         };
         let run = self.get_run(id).await?;
         let mut merged = serde_json::to_value(&run.request)
-            .map_err(|e| AppError::Internal(format!("encode request: {e}")))?;
+            .map_err(|e| AppError::internal(format!("encode request: {e}")))?;
         if let serde_json::Value::Object(m) = &mut merged {
             for (k, v) in patch {
                 match (m.get_mut(&k), v) {
@@ -41,7 +41,7 @@ impl RunPipeline {
             }
         }
         let bytes = serde_json::to_vec(&merged)
-            .map_err(|e| AppError::Internal(format!("encode request: {e}")))?;
+            .map_err(|e| AppError::internal(format!("encode request: {e}")))?;
         let request = RunRequest::parse(&bytes)?;
         if request.scheduled_at != run.request.scheduled_at {
             self.note_scheduled_run(id, &request).await?;
@@ -85,7 +85,7 @@ impl RunPipeline {
 /// The top-level request fields whose values differ, date fields first.
 fn changed_fields(a: &RunRequest, b: &RunRequest) -> Result<Vec<String>, AppError> {
     let enc = |r: &RunRequest| {
-        serde_json::to_value(r).map_err(|e| AppError::Internal(format!("encode request: {e}")))
+        serde_json::to_value(r).map_err(|e| AppError::internal(format!("encode request: {e}")))
     };
     let (va, vb) = (enc(a)?, enc(b)?);
     // Dates first: they are the fields a caller most needs to hear are locked.

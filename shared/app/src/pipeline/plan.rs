@@ -59,8 +59,8 @@ impl RunPipeline {
             }
             if run.plan.pages < page {
                 // Only queued once its predecessor is stored: not expected, retried.
-                return Err(AppError::Transient(
-                    "previous planning page not finished".into(),
+                return Err(AppError::transient(
+                    "previous planning page not finished",
                 ));
             }
             let limit = self.plan_page_size.max(1);

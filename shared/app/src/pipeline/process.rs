@@ -123,7 +123,7 @@ impl RunPipeline {
                 }
             }
             match committed {
-                None => Err(AppError::Transient(format!(
+                None => Err(AppError::transient(format!(
                     "account kept changing: {last_conflict}"
                 ))),
                 added => Ok(added),

@@ -141,7 +141,7 @@ impl RunPipeline {
             })
             .await;
         if let Err(e) = ended {
-            warn!(run_id = %id, error = %e, "could not end the transition's lease");
+            warn!(run_id = %id, error = %crate::error::chain(&e), "could not end the transition's lease");
         }
         error
     }

@@ -30,7 +30,7 @@ pub fn byte_range(offset: u64, length: u64) -> StoreResult<String> {
         .checked_sub(1)
         .and_then(|l| offset.checked_add(l))
         .ok_or_else(|| {
-            crate::error::StoreError::Fatal(format!(
+            crate::error::StoreError::fatal(format!(
                 "no byte range of {length} bytes from {offset}"
             ))
         })?;
@@ -47,7 +47,7 @@ pub fn slice_range(key: &str, bytes: &[u8], offset: u64, length: u64) -> StoreRe
         .filter(|r| r.end <= bytes.len() && !r.is_empty());
     match range {
         Some(r) => Ok(bytes[r].to_vec()),
-        None => Err(crate::error::StoreError::Fatal(format!(
+        None => Err(crate::error::StoreError::fatal(format!(
             "object {key} ({} bytes) does not hold {length} bytes from {offset}",
             bytes.len()
         ))),

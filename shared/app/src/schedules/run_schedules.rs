@@ -49,7 +49,7 @@ impl Schedules {
                 Err(e) => return Err(e.into()),
             }
         }
-        Err(AppError::Transient(format!(
+        Err(AppError::transient(format!(
             "run schedule {id} is being changed concurrently"
         )))
     }
@@ -114,7 +114,7 @@ impl Schedules {
                 Err(e) => return Err(e.into()),
             }
         }
-        Err(AppError::Transient(format!(
+        Err(AppError::transient(format!(
             "run schedule {id} is being changed concurrently"
         )))
     }

@@ -94,7 +94,7 @@ impl Schedules {
             report.started.append(&mut part.started);
             report.executed.append(&mut part.executed);
             if let Err(e) = result {
-                warn!(target_key = %entry.target.key(), error = %e, "due entry failed");
+                warn!(target_key = %entry.target.key(), error = %crate::error::chain(&e), "due entry failed");
                 report.failures.push(format!("{}: {e}", entry.target.key()));
             }
         }
@@ -115,7 +115,7 @@ impl Schedules {
                 after = Some(s.id.clone());
                 let id = s.id.clone();
                 if let Err(e) = self.step_run_schedule(s, now, &mut report).await {
-                    warn!(run_schedule = %id, error = %e, "run schedule step failed");
+                    warn!(run_schedule = %id, error = %crate::error::chain(&e), "run schedule step failed");
                     report.failures.push(format!("run schedule {id}: {e}"));
                 }
             }

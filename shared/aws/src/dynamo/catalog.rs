@@ -48,7 +48,7 @@ fn account_of(item: Option<Item>) -> StoreResult<Option<AccountId>> {
     match item {
         None => Ok(None),
         Some(i) => get_s(&i, ACCOUNT)
-            .map(|a| AccountId::parse(a).map_err(StoreError::Fatal))
+            .map(|a| AccountId::parse(a).map_err(StoreError::fatal))
             .transpose(),
     }
 }

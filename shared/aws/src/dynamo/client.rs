@@ -368,14 +368,14 @@ impl DynamoStore {
         for req in requests {
             if set.len() >= IN_FLIGHT {
                 if let Some(r) = set.join_next().await {
-                    r.map_err(|e| StoreError::Transient(format!("{what} task: {e}")))??;
+                    r.map_err(|e| StoreError::transient(format!("{what} task: {e}")))??;
                 }
             }
             bump(&self.metrics.dynamodb_writes);
             set.spawn(req);
         }
         while let Some(r) = set.join_next().await {
-            r.map_err(|e| StoreError::Transient(format!("{what} task: {e}")))??;
+            r.map_err(|e| StoreError::transient(format!("{what} task: {e}")))??;
         }
         Ok(())
     }
@@ -386,7 +386,7 @@ impl DynamoStore {
 async fn retry_unprocessed(attempt: &mut u32, what: &str) -> StoreResult<()> {
     *attempt += 1;
     if *attempt > UNPROCESSED_ATTEMPTS {
-        return Err(StoreError::Transient(format!(
+        return Err(StoreError::transient(format!(
             "unprocessed {what} after {UNPROCESSED_ATTEMPTS} attempts"
         )));
     }

@@ -36,7 +36,7 @@ pub(super) fn get_i64(item: &Item, k: &str) -> StoreResult<i64> {
             .as_n()
             .ok()
             .and_then(|v| v.parse().ok())
-            .ok_or_else(|| StoreError::Fatal(format!("attribute {k} is not an integer"))),
+            .ok_or_else(|| StoreError::fatal(format!("attribute {k} is not an integer"))),
     }
 }
 
@@ -57,11 +57,11 @@ const INFLATE_LIMIT: usize = 64 << 20;
 
 pub(super) fn encode<T: Serialize>(v: &T) -> StoreResult<AttributeValue> {
     let json =
-        serde_json::to_vec(v).map_err(|e| StoreError::Fatal(format!("cannot encode item: {e}")))?;
+        serde_json::to_vec(v).map_err(|e| StoreError::fatal_from("cannot encode item", e))?;
     if json.len() <= DEFLATE_OVER {
         return String::from_utf8(json)
             .map(AttributeValue::S)
-            .map_err(|e| StoreError::Fatal(format!("cannot encode item: {e}")));
+            .map_err(|e| StoreError::fatal_from("cannot encode item", e));
     }
     Ok(AttributeValue::B(aws_smithy_types::Blob::new(
         miniz_oxide::deflate::compress_to_vec(&json, 9),
@@ -69,18 +69,19 @@ pub(super) fn encode<T: Serialize>(v: &T) -> StoreResult<AttributeValue> {
 }
 
 pub(super) fn decode<T: DeserializeOwned>(item: &Item) -> StoreResult<T> {
-    let corrupt = |e: String| StoreError::Fatal(format!("corrupt item: {e}"));
     match item.get(DATA) {
         Some(AttributeValue::S(raw)) => {
-            serde_json::from_str(raw).map_err(|e| corrupt(e.to_string()))
+            serde_json::from_str(raw).map_err(|e| StoreError::fatal_from("corrupt item", e))
         }
         Some(AttributeValue::B(raw)) => {
             let json =
                 miniz_oxide::inflate::decompress_to_vec_with_limit(raw.as_ref(), INFLATE_LIMIT)
-                    .map_err(|e| corrupt(format!("data does not inflate: {e}")))?;
-            serde_json::from_slice(&json).map_err(|e| corrupt(e.to_string()))
+                    .map_err(|e| {
+                        StoreError::fatal(format!("corrupt item: data does not inflate: {e}"))
+                    })?;
+            serde_json::from_slice(&json).map_err(|e| StoreError::fatal_from("corrupt item", e))
         }
-        _ => Err(StoreError::Fatal("item has no data".into())),
+        _ => Err(StoreError::fatal("item has no data")),
     }
 }
 
@@ -130,7 +131,7 @@ mod tests {
             16
         ])));
         match decode::<Vec<String>>(&bad) {
-            Err(StoreError::Fatal(m)) => assert!(m.contains("does not inflate"), "{m}"),
+            Err(StoreError::Fatal(m)) => assert!(m.message().contains("does not inflate"), "{m}"),
             other => panic!("expected a fatal error, got {other:?}"),
         }
         assert!(matches!(

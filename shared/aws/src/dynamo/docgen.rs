@@ -63,7 +63,7 @@ impl DocumentRequestStore for DynamoStore {
             Some(item) => get_s(&item, "id")
                 .map(|v| {
                     v.parse()
-                        .map_err(|e| StoreError::Fatal(format!("corrupt request id: {e}")))
+                        .map_err(|e| StoreError::fatal(format!("corrupt request id: {e}")))
                 })
                 .transpose(),
         }
@@ -99,8 +99,8 @@ impl DynamoStore {
         while let Some(first) = files.first() {
             let request = first.request_id;
             if files.iter().any(|f| f.request_id != request) {
-                return Err(StoreError::Fatal(
-                    "one transaction records the files of one document request".into(),
+                return Err(StoreError::fatal(
+                    "one transaction records the files of one document request",
                 ));
             }
             let mut items = Vec::with_capacity(2 * files.len() + 1);
@@ -137,7 +137,7 @@ impl DynamoStore {
                 Err(e) => canceled(e)?,
             };
             if reasons.failed(counter) {
-                return Err(StoreError::Fatal(format!(
+                return Err(StoreError::fatal(format!(
                     "document request {request} does not exist"
                 )));
             }

@@ -28,7 +28,7 @@ pub(super) fn stored_document(item: &Item) -> StoreResult<StoredDocument> {
     }
     if let Some(st) = get_s(item, STATUS) {
         d.document.status = serde_json::from_value(serde_json::Value::String(st.to_string()))
-            .map_err(|e| StoreError::Fatal(format!("corrupt document status: {e}")))?;
+            .map_err(|e| StoreError::fatal(format!("corrupt document status: {e}")))?;
     }
     Ok(d)
 }
@@ -189,7 +189,7 @@ impl DynamoStore {
         let expected = read.len();
         let items = self.batch_get(read).await?;
         if items.len() != expected {
-            return Err(StoreError::Fatal(format!(
+            return Err(StoreError::fatal(format!(
                 "outcomes list {expected} documents, {} found",
                 items.len()
             )));

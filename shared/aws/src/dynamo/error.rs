@@ -24,14 +24,14 @@ pub(super) fn sdk<E: ProvideErrorMetadata + std::error::Error + 'static, R: std:
         | "ValidationException"
         | "AccessDeniedException"
         | "UnrecognizedClientException"
-        | "SerializationException" => StoreError::Fatal(text),
-        _ => StoreError::Transient(text),
+        | "SerializationException" => StoreError::fatal(text),
+        _ => StoreError::transient(text),
     }
 }
 
 /// A request the SDK's builder refused: a bug here, not worth retrying.
 pub(super) fn built<T, E: std::fmt::Display>(r: Result<T, E>) -> StoreResult<T> {
-    r.map_err(|e| StoreError::Fatal(format!("request build: {e}")))
+    r.map_err(|e| StoreError::fatal(format!("request build: {e}")))
 }
 
 /// Whether DynamoDB canceled the transaction (a condition failed or another request
@@ -59,7 +59,7 @@ impl Canceled {
 
     /// A retryable error that names the reasons.
     pub fn transient(&self) -> StoreError {
-        StoreError::Transient(format!("transaction canceled: {:?}", self.codes))
+        StoreError::transient(format!("transaction canceled: {:?}", self.codes))
     }
 }
 
@@ -84,7 +84,7 @@ pub(super) fn canceled(e: TransactError) -> Result<Canceled, StoreError> {
                         .collect(),
                 })
             }
-            other => Err(StoreError::Transient(format!(
+            other => Err(StoreError::transient(format!(
                 "{}",
                 DisplayErrorContext(other)
             ))),

@@ -385,7 +385,7 @@ pub(super) fn document_sort(round: u32, account: &AccountId, group: &str) -> Str
 
 /// The (round, account id) of a [`document_sort`] key.
 pub(super) fn parse_document_sort(key: &str) -> StoreResult<(u32, AccountId)> {
-    let bad = || StoreError::Fatal(format!("bad document cursor '{key}'"));
+    let bad = || StoreError::fatal(format!("bad document cursor '{key}'"));
     let mut parts = key.split('\u{1}');
     let round = parts.next().and_then(|r| r.parse().ok()).ok_or_else(bad)?;
     let account = parts

@@ -53,7 +53,7 @@ pub(super) fn state_runs(item: &Item) -> BTreeSet<String> {
 
 /// Adds a committed billed mark (its item's sort key) to the state.
 pub(super) fn add_mark(state: &mut AccountState, sk: &str) -> StoreResult<()> {
-    let bad = |e: String| StoreError::Fatal(format!("corrupt billed mark {sk}: {e}"));
+    let bad = |e: String| StoreError::fatal(format!("corrupt billed mark {sk}: {e}"));
     match keys::parse_mark(sk) {
         Some(Mark::Usage(id)) => {
             state.usage_billed.insert(UsageId::parse(id).map_err(bad)?);
@@ -336,7 +336,7 @@ impl WatermarkStore for DynamoStore {
                 .compare_exchange(i, usize::MAX, Ordering::SeqCst, Ordering::SeqCst)
                 .is_ok()
             {
-                return Err(StoreError::Transient(format!(
+                return Err(StoreError::transient(format!(
                     "injected crash before chunk {i}"
                 )));
             }

@@ -191,9 +191,9 @@ impl RunStore for DynamoStore {
             if let Some(item) = items.iter().find(|i| keys::is_idempotency(i)) {
                 let id: RunId = get_s(item, "runId")
                     .and_then(|v| v.parse().ok())
-                    .ok_or_else(|| StoreError::Fatal("corrupt idempotency item".into()))?;
+                    .ok_or_else(|| StoreError::fatal("corrupt idempotency item"))?;
                 let existing = self.get_run(id).await?.ok_or_else(|| {
-                    StoreError::Fatal(format!("idempotency key names missing run {id}"))
+                    StoreError::fatal(format!("idempotency key names missing run {id}"))
                 })?;
                 return Created::replay(existing, &run);
             }
@@ -229,8 +229,8 @@ impl RunStore for DynamoStore {
                 Err(e) => return Err(sdk(e)),
             }
         }
-        Err(StoreError::Transient(
-            "could not create the run: runs are being created concurrently".into(),
+        Err(StoreError::transient(
+            "could not create the run: runs are being created concurrently",
         ))
     }
 
@@ -375,7 +375,7 @@ fn progress_amounts(item: &Item) -> StoreResult<Counters> {
             .as_n()
             .ok()
             .and_then(|x| x.parse().ok())
-            .ok_or_else(|| StoreError::Fatal(format!("corrupt counter {key}")))?;
+            .ok_or_else(|| StoreError::fatal(format!("corrupt counter {key}")))?;
         let e = amounts.entry(code.to_string()).or_default();
         if invoiced {
             e.0 = value;
@@ -384,7 +384,7 @@ fn progress_amounts(item: &Item) -> StoreResult<Counters> {
         }
     }
     for (code, (inv, cred)) in amounts {
-        let currency = Currency::parse(&code).map_err(StoreError::Fatal)?;
+        let currency = Currency::parse(&code).map_err(StoreError::fatal)?;
         part.amounts.push(billrun_domain::run::CurrencyAmounts {
             currency,
             invoiced: currency.round(inv),
@@ -427,7 +427,7 @@ mod tests {
         let items = [progress_item(&[("failed", "1.5")])];
         assert!(matches!(
             progress_total(items.iter()),
-            Err(StoreError::Fatal(m)) if m.contains("failed")
+            Err(StoreError::Fatal(m)) if m.message().contains("failed")
         ));
     }
 }

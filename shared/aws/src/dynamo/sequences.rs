@@ -101,7 +101,7 @@ impl SequenceStore for DynamoStore {
                 Err(e) => return Err(sdk(e)),
             }
         }
-        Err(StoreError::Transient(format!(
+        Err(StoreError::transient(format!(
             "could not reserve numbers for run {run}"
         )))
     }

@@ -11,16 +11,16 @@
 //! `tests/tests/faults.rs` (in memory) and `tests/tests/faults_moto.rs` (AWS adapters
 //! on moto); nothing in production constructs it.
 
-use crate::app::App;
-use crate::error::StoreError;
-use crate::memory::{MemoryQueue, Receive};
-use crate::model::documents::{DocumentFile, DocumentRequest, DocumentTemplate};
-use crate::model::listing::{DocumentPosition, RunFilter, RunPosition};
-use crate::model::schedules::{DueEntry, ProcessedItem, RunScheduleRecord, StoredSchedule};
-use crate::model::*;
-use crate::ports::*;
-use crate::worker::{deliver, Disposition, WorkerConfig, WorkerStats};
 use async_trait::async_trait;
+use billrun_app::memory::{MemoryQueue, Receive};
+use billrun_app::model::documents::{DocumentFile, DocumentRequest, DocumentTemplate};
+use billrun_app::model::listing::{DocumentPosition, RunFilter, RunPosition};
+use billrun_app::model::schedules::{DueEntry, ProcessedItem, RunScheduleRecord, StoredSchedule};
+use billrun_app::model::*;
+use billrun_app::ports::*;
+use billrun_app::worker::{deliver, Disposition, WorkerConfig, WorkerStats};
+use billrun_app::App;
+use billrun_app::StoreError;
 use billrun_domain::book::{Account, Book, InvoiceSchedule};
 use billrun_domain::document::{DocumentKind, DocumentStatus};
 use billrun_domain::ids::{
@@ -127,7 +127,7 @@ pub async fn killable<F: Future>(f: F) -> Option<F::Output> {
 }
 
 fn injected(kind: &str, op: &str) -> StoreError {
-    StoreError::Transient(format!("injected fault: {kind} in {op}"))
+    StoreError::transient(format!("injected fault: {kind} in {op}"))
 }
 
 /// What one call does under the plan.
@@ -819,7 +819,7 @@ pub struct FaultyDrain {
     pub killed: u64,
 }
 
-/// Like [`crate::worker::drain`], with every delivery [`killable`]: a killed one is
+/// Like [`billrun_app::worker::drain`], with every delivery [`killable`]: a killed one is
 /// neither acknowledged nor disposed of; it comes back after its visibility timeout.
 pub async fn drain_with_faults(
     app: Arc<App>,
