@@ -14,7 +14,7 @@ pub mod schema;
 pub mod v1;
 
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, patch, post, put};
+use axum::routing::{delete, get, patch, post, put};
 use axum::Router;
 use billrun_app::App;
 use std::sync::Arc;
@@ -52,6 +52,7 @@ pub const IMPORT_LIMIT: usize = 5_000_000;
         v1::patch_run,
         v1::start_run,
         v1::cancel_run,
+        v1::delete_run,
         v1::post_run,
         v1::retry_failed,
         v1::run_accounts,
@@ -67,6 +68,7 @@ pub const IMPORT_LIMIT: usize = 5_000_000;
         compat::bill_runs::get,
         compat::bill_runs::list,
         compat::bill_runs::cancel,
+        compat::bill_runs::delete,
         compat::bill_runs::post_run,
         compat::billing_runs::get,
         compat::billing_runs::list,
@@ -223,7 +225,10 @@ fn write_routes(routes: Routes) -> Routes {
             post(v1::activate_template),
         )
         .route("/v1/invoice-runs", post(v1::create_run))
-        .route("/v1/invoice-runs/{id}", patch(v1::patch_run))
+        .route(
+            "/v1/invoice-runs/{id}",
+            patch(v1::patch_run).delete(v1::delete_run),
+        )
         .route("/v1/invoice-runs/{id}/start", post(v1::start_run))
         .route("/v1/invoice-runs/{id}/cancel", post(v1::cancel_run))
         .route("/v1/invoice-runs/{id}/post", post(v1::post_run))
@@ -238,6 +243,7 @@ fn write_routes(routes: Routes) -> Routes {
             post(compat::generate_documents::generate),
         )
         .route("/v2/bill_runs", post(compat::bill_runs::create))
+        .route("/v2/bill_runs/{id}", delete(compat::bill_runs::delete))
         .route("/v2/bill_runs/{id}/cancel", post(compat::bill_runs::cancel))
         .route("/v2/bill_runs/{id}/post", post(compat::bill_runs::post_run))
         .route(

@@ -425,6 +425,19 @@ run_action!(
     "Cancels a run that posted nothing, reverting what it billed.",
     cancel_run
 );
+/// Deletes a Canceled run: it is no longer found or listed; its Canceled documents keep
+/// their numbers and stay readable as documents.
+#[utoipa::path(delete, path = "/v1/invoice-runs/{id}", tag = "runs",
+    params(("id" = uuid::Uuid, Path, description = "Run id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 404, description = "Unknown or already deleted", body = ErrorBody),
+        (status = 409, description = "The run is not Canceled (`run_not_canceled`)", body = ErrorBody)))]
+pub async fn delete_run(State(app): AppState, Path(id): Path<String>) -> ApiResult<Response> {
+    app.pipeline().delete_run(run_id(&id)?).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
 run_action!(
     post_run,
     "/v1/invoice-runs/{id}/post",

@@ -118,6 +118,65 @@ async fn a_run_is_created_polled_and_its_invoices_listed_as_in_the_readme() {
 }
 
 #[tokio::test]
+async fn a_canceled_run_is_deleted_with_204_and_then_not_found_and_a_posted_one_is_refused() {
+    let api = TestApi::new();
+    assert_eq!(api.post("/v1/import", BOOK).await.status, StatusCode::OK);
+    let create = |target: &'static str| {
+        let api = &api;
+        async move {
+            let r = api
+                .post(
+                    "/v1/invoice-runs",
+                    &format!(r#"{{"targetDate": "{target}"}}"#),
+                )
+                .await;
+            assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+            api.work().await;
+            r.body["id"].as_str().unwrap().to_string()
+        }
+    };
+    let posted = create("2024-02-01").await;
+    assert_eq!(
+        api.post(&format!("/v1/invoice-runs/{posted}/post"), "")
+            .await
+            .status,
+        StatusCode::OK
+    );
+    let r = api.delete(&format!("/v1/invoice-runs/{posted}")).await;
+    assert_eq!(
+        (r.status, r.body["code"].clone()),
+        (StatusCode::CONFLICT, json!("run_not_canceled"))
+    );
+    let canceled = create("2024-03-01").await;
+    assert_eq!(
+        api.post(&format!("/v1/invoice-runs/{canceled}/cancel"), "")
+            .await
+            .status,
+        StatusCode::OK
+    );
+    let r = api.delete(&format!("/v1/invoice-runs/{canceled}")).await;
+    assert_eq!((r.status, r.text.as_str()), (StatusCode::NO_CONTENT, ""));
+    for r in [
+        api.get(&format!("/v1/invoice-runs/{canceled}")).await,
+        api.delete(&format!("/v1/invoice-runs/{canceled}")).await,
+        api.post(&format!("/v1/invoice-runs/{canceled}/post"), "")
+            .await,
+    ] {
+        assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.text);
+    }
+    let r = api.delete("/v1/invoice-runs/not-a-uuid").await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    let list = api.get("/v1/invoice-runs").await.body;
+    let ids: Vec<&str> = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, vec![posted.as_str()]);
+}
+
+#[tokio::test]
 async fn invalid_input_is_a_400_naming_the_field_and_writes_nothing() {
     let api = TestApi::new();
     let bad_book = BOOK.replace("\"USD\"", "\"USX\"");

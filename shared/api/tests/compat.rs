@@ -311,6 +311,129 @@ async fn seed_002_bill_runs_list_cancel_and_post() {
 }
 
 #[tokio::test]
+async fn seed_002_deletes_only_a_canceled_bill_run_which_is_then_gone_while_its_documents_stay() {
+    let api = TestApi::with_book(&batch_book()).await;
+    let create = |target: &'static str| {
+        let api = &api;
+        async move {
+            let body =
+                json!({"invoice_date": "2023-04-10", "target_date": target, "batches": "Batch1"});
+            let r = api
+                .call(
+                    Method::POST,
+                    "/v2/bill_runs",
+                    Some(&body.to_string()),
+                    &[("idempotency-key", target)],
+                )
+                .await;
+            assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+            api.work().await;
+            r.body["id"].as_str().unwrap().to_string()
+        }
+    };
+    let gone = create("2023-07-01").await;
+    // Completed, not canceled: refused in the seed's shape, nothing changes.
+    let r = api.delete(&format!("/v2/bill_runs/{gone}")).await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.text);
+    assert_eq!(
+        (
+            r.body["success"].clone(),
+            r.body["reasons"][0]["code"].clone()
+        ),
+        (json!(false), json!("run_not_canceled"))
+    );
+    assert_eq!(
+        api.get(&format!("/v2/bill_runs/{gone}")).await.status,
+        StatusCode::OK
+    );
+    let r = api.post(&format!("/v2/bill_runs/{gone}/cancel"), "").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let docs = api
+        .get(&format!("/v1/invoice-runs/{gone}/invoices"))
+        .await
+        .body;
+    let documents: Vec<String> = docs["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["id"].as_str().unwrap().to_string())
+        .collect();
+    assert!(!documents.is_empty(), "{docs}");
+    let r = api.delete(&format!("/v2/bill_runs/{gone}")).await;
+    assert_eq!(
+        (r.status, r.body.clone()),
+        (StatusCode::OK, json!({"success": true})),
+        "{}",
+        r.text
+    );
+    // Gone from every read and every listing; a second delete finds nothing.
+    for path in [
+        format!("/v2/bill_runs/{gone}"),
+        format!("/v1/invoice-runs/{gone}"),
+    ] {
+        let r = api.get(&path).await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND, "{path}: {}", r.text);
+    }
+    let r = api.delete(&format!("/v2/bill_runs/{gone}")).await;
+    assert_eq!(
+        (r.status, r.body["success"].clone()),
+        (StatusCode::NOT_FOUND, json!(false))
+    );
+    // Its documents stay, Canceled, with their numbers.
+    for id in &documents {
+        let d = api.get(&format!("/v1/invoices/{id}")).await;
+        assert_eq!(
+            (d.status, d.body["status"].clone()),
+            (StatusCode::OK, json!("Canceled")),
+            "{}",
+            d.text
+        );
+        assert!(
+            d.body["number"].as_str().is_some_and(|n| !n.is_empty()),
+            "{}",
+            d.text
+        );
+    }
+    // Listings skip it: a page of one is not answered short.
+    let later = [create("2023-08-01").await, create("2023-09-01").await];
+    let listed = |b: &Value, key: &str| -> Vec<String> {
+        b[key]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let page = api.get("/v2/bill_runs?page_size=1").await.body;
+    assert_eq!(listed(&page, "data"), vec![later[0].clone()]);
+    let cursor = page["next_page"].as_str().unwrap().to_string();
+    let next = api
+        .get(&format!("/v2/bill_runs?page_size=1&cursor={cursor}"))
+        .await
+        .body;
+    assert_eq!(listed(&next, "data"), vec![later[1].clone()]);
+    let all = api.get("/v1/invoice-runs").await.body;
+    assert_eq!(listed(&all, "items"), later.to_vec());
+    // Its idempotency key is not taken by a new run.
+    let body =
+        json!({"invoice_date": "2023-04-10", "target_date": "2023-07-01", "batches": "Batch1"});
+    let r = api
+        .call(
+            Method::POST,
+            "/v2/bill_runs",
+            Some(&body.to_string()),
+            &[("idempotency-key", "2023-07-01")],
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.body["reasons"][0]["code"].clone()),
+        (StatusCode::CONFLICT, json!("run_deleted")),
+        "{}",
+        r.text
+    );
+}
+
+#[tokio::test]
 async fn seed_002_errors_have_the_seed_shape() {
     let api = TestApi::new();
     let r = api

@@ -156,6 +156,8 @@ pub enum ConflictCode {
     IdempotencyKeyReused,
     RunNotPending,
     RunNotCompleted,
+    RunNotCanceled,
+    RunDeleted,
     RunProcessing,
     RunPosted,
     RunSuperseded,
@@ -170,11 +172,13 @@ pub enum ConflictCode {
 
 impl ConflictCode {
     /// Every code, in the order docs/api.md lists them.
-    pub const ALL: [ConflictCode; 14] = [
+    pub const ALL: [ConflictCode; 16] = [
         ConflictCode::FieldLocked,
         ConflictCode::IdempotencyKeyReused,
         ConflictCode::RunNotPending,
         ConflictCode::RunNotCompleted,
+        ConflictCode::RunNotCanceled,
+        ConflictCode::RunDeleted,
         ConflictCode::RunProcessing,
         ConflictCode::RunPosted,
         ConflictCode::RunSuperseded,
@@ -194,6 +198,8 @@ impl ConflictCode {
             ConflictCode::IdempotencyKeyReused => "idempotency_key_reused",
             ConflictCode::RunNotPending => "run_not_pending",
             ConflictCode::RunNotCompleted => "run_not_completed",
+            ConflictCode::RunNotCanceled => "run_not_canceled",
+            ConflictCode::RunDeleted => "run_deleted",
             ConflictCode::RunProcessing => "run_processing",
             ConflictCode::RunPosted => "run_posted",
             ConflictCode::RunSuperseded => "run_superseded",

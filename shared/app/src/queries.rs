@@ -89,12 +89,30 @@ impl Queries {
         after: Option<&RunPosition>,
         limit: usize,
     ) -> Result<Vec<RunView>, AppError> {
-        let runs = self.run_listing.list_runs(filter, after, limit).await?;
-        let mut out = Vec::with_capacity(runs.len());
-        for r in runs {
-            out.push(self.view_of(r).await?);
+        // Deleted runs are skipped; pages are read on until `limit` runs are found or
+        // the listing ends, so a page is short only at the end.
+        let mut out = Vec::with_capacity(limit);
+        let mut cursor = after.cloned();
+        loop {
+            let runs = self
+                .run_listing
+                .list_runs(filter, cursor.as_ref(), limit)
+                .await?;
+            let ended = runs.len() < limit;
+            cursor = runs.last().map(RunPosition::of);
+            for r in runs {
+                if r.deleted_at.is_some() {
+                    continue;
+                }
+                out.push(self.view_of(r).await?);
+                if out.len() == limit {
+                    return Ok(out);
+                }
+            }
+            if ended || cursor.is_none() {
+                return Ok(out);
+            }
         }
-        Ok(out)
     }
 
     pub async fn list_accounts(

@@ -156,6 +156,64 @@ async fn a_replayed_idempotency_key_returns_the_same_run_and_a_changed_body_conf
 
 /// Run numbers are gapless: concurrent creations take consecutive numbers, and neither
 /// a replay nor a creation that lost a race for its key takes one.
+async fn a_deleted_run_is_stored_as_deleted_and_no_longer_found_listed_or_replayed(b: Backend) {
+    let code = |r: Result<(), AppError>| match r {
+        Err(AppError::Conflict { code, .. }) => Some(code),
+        Err(AppError::NotFound(_)) => None,
+        other => panic!("expected a refusal, got {other:?}"),
+    };
+    let keep = b
+        .app
+        .pipeline()
+        .create_run(manual("2024-02-01"), None)
+        .await
+        .unwrap();
+    let gone = b
+        .app
+        .pipeline()
+        .create_run(manual("2024-03-01"), Some("del-1".into()))
+        .await
+        .unwrap();
+    let (keep, gone) = (keep.run().id, gone.run().id);
+    assert_eq!(
+        code(b.app.pipeline().delete_run(gone).await),
+        Some(ConflictCode::RunNotCanceled)
+    );
+    b.app.pipeline().cancel_run(gone).await.unwrap();
+    b.app.pipeline().delete_run(gone).await.unwrap();
+    // Stored as deleted (the record stays: its number is never given again).
+    let stored = b.app.runs.get_run(gone).await.unwrap().unwrap();
+    assert!(stored.deleted_at.is_some());
+    assert_eq!(stored.status, RunStatus::Canceled);
+    assert!(matches!(
+        b.app.queries().get_run(gone).await,
+        Err(AppError::NotFound(_))
+    ));
+    assert_eq!(code(b.app.pipeline().delete_run(gone).await), None);
+    let listed: Vec<_> = b
+        .app
+        .queries()
+        .list_runs(&Default::default(), None, 1)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(listed, vec![keep]);
+    let replay = b
+        .app
+        .pipeline()
+        .create_run(manual("2024-03-01"), Some("del-1".into()))
+        .await;
+    assert!(matches!(
+        replay,
+        Err(AppError::Conflict {
+            code: ConflictCode::RunDeleted,
+            ..
+        })
+    ));
+}
+
 async fn concurrent_run_creations_take_consecutive_numbers_and_replays_take_none(b: Backend) {
     let mut req = request("2024-02-01");
     req.run_type = billrun_domain::request::RunType::Manual;
@@ -2017,6 +2075,7 @@ conformance!(
     import_then_read_an_account_book,
     a_replayed_idempotency_key_returns_the_same_run_and_a_changed_body_conflicts,
     a_runs_client_fields_are_stored_with_it_and_compared_on_replay,
+    a_deleted_run_is_stored_as_deleted_and_no_longer_found_listed_or_replayed,
     concurrent_run_creations_take_consecutive_numbers_and_replays_take_none,
     the_book_format_example_bills_the_documented_totals,
     a_second_commit_of_the_same_account_is_already_done,

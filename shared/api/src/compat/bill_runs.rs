@@ -400,6 +400,26 @@ pub async fn cancel(State(app): AppState, Path(id): Path<String>) -> Result<Resp
     record(&app, id).await
 }
 
+/// Deletes a canceled bill run (the canonical delete: the run is no longer found or
+/// listed; its canceled documents keep their numbers).
+#[utoipa::path(delete, path = "/v2/bill_runs/{id}", operation_id = "zuoraBillRunDelete", tag = "compatibility",
+    params(("id" = uuid::Uuid, Path, description = "Run id")),
+    responses(
+        (status = 200, description = "Deleted", body = ZuoraSuccess),
+        (status = 404, description = "Unknown or already deleted", body = ZuoraErrorBody),
+        (status = 409, description = "The run is not canceled (`run_not_canceled`)", body = ZuoraErrorBody)))]
+pub async fn delete(State(app): AppState, Path(id): Path<String>) -> Result<Response, ZuoraError> {
+    app.pipeline().delete_run(run_id(&id)?).await?;
+    Ok(Json(ZuoraSuccess { success: true }).into_response())
+}
+
+/// Zuora's answer to a call that returns nothing else.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ZuoraSuccess {
+    /// Always `true` (failures answer `success: false` with reasons).
+    pub success: bool,
+}
+
 /// Posts a completed bill run (the canonical post: every document Posted).
 #[utoipa::path(post, path = "/v2/bill_runs/{id}/post", operation_id = "zuoraBillRunPost", tag = "compatibility",
     params(("id" = uuid::Uuid, Path, description = "Run id")),

@@ -110,6 +110,10 @@ impl TestApi {
         self.call(Method::PATCH, uri, Some(body), &[]).await
     }
 
+    pub async fn delete(&self, uri: &str) -> Reply {
+        self.call(Method::DELETE, uri, None, &[]).await
+    }
+
     /// Processes everything queued.
     pub async fn work(&self) {
         drain(

@@ -127,6 +127,11 @@ pub struct RunRecord {
     /// with the run in its one write, and part of what an idempotent replay compares.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_fields: Option<ClientFields>,
+    /// When a Canceled run was deleted: from then on no read finds it and no listing
+    /// shows it, while its Canceled documents keep their numbers (no gap) and stay
+    /// readable as documents.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deleted_at: Option<DateTime<Utc>>,
     /// Optimistic-concurrency version: every update is conditioned on it.
     pub version: u64,
 }

@@ -46,6 +46,17 @@ impl RunPipeline {
         }
         // A key stored with another request is `IdempotencyKeyReused`: a 409.
         let created = self.runs.create_run(run).await?;
+        if let Created::Replayed(run) = &created {
+            if run.deleted_at.is_some() {
+                return Err(AppError::conflict(
+                    ConflictCode::RunDeleted,
+                    format!(
+                        "the run created with this idempotency key ({}) was canceled and deleted; create the run with a new key",
+                        run.number
+                    ),
+                ));
+            }
+        }
         if let Created::New(run) = &created {
             // Ids, numbers and types only: a run's name or message may name a customer.
             info!(run_id = %run.id, number = %run.number, run_type = ?run.request.run_type, target_date = %run.target_date, "run created");
@@ -175,6 +186,7 @@ pub(crate) fn new_run_record(
         sweep: SweepState::default(),
         transition: None,
         client_fields: None,
+        deleted_at: None,
         version: 1,
     }
 }

@@ -7,6 +7,7 @@
 
 mod cancel;
 mod create;
+mod delete;
 mod finalize;
 mod patch;
 mod plan;
@@ -79,9 +80,10 @@ impl RunPipeline {
     }
 }
 
-/// The stored run, or NotFound.
+/// The stored run, or NotFound (a deleted run is not found).
 pub(crate) async fn stored_run(runs: &dyn RunStore, id: RunId) -> Result<RunRecord, AppError> {
     runs.get_run(id)
         .await?
+        .filter(|r| r.deleted_at.is_none())
         .ok_or_else(|| AppError::NotFound(format!("invoice run {id}")))
 }
