@@ -580,18 +580,13 @@ fn api_documents(addr: SocketAddr, id: &str) -> Vec<(String, String, String)> {
     }
 }
 
-/// The serve process is killed (SIGKILL) while planning, while processing and once every
-/// account has an outcome (finalization), and restarted each time on the same resources
-/// with the sweeper off: the run completes anyway (a crash costs a redelivery, not the
-/// sweeper's 15 minutes), exactly once, with the documents and numbers of the in-memory
-/// run.
-#[test]
-fn a_serve_killed_mid_run_completes_the_run_after_restart_without_the_sweeper() {
-    const ACCOUNTS: usize = 2000;
+/// A table, bucket and queues of their own on the local endpoint (`billrun-local
+/// aws-setup`): the environment `serve --backend aws` reads.
+fn aws_resources(name: &str) -> Vec<(String, String)> {
     let endpoint = std::env::var("AWS_ENDPOINT_URL")
         .expect("AWS_ENDPOINT_URL is not set: run the tests with ./infra/test.sh, which starts a moto server");
     assert!(endpoint.starts_with("http://127.0.0.1:"));
-    let prefix = format!("crash{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    let prefix = format!("{name}{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
     let setup = std::process::Command::new(env!("CARGO_BIN_EXE_billrun-local"))
         .args(["aws-setup", "--prefix", &prefix])
         .output()
@@ -610,6 +605,63 @@ fn a_serve_killed_mid_run_completes_the_run_after_restart_without_the_sweeper() 
         exports.iter().any(|(k, _)| k == "TABLE_NAME"),
         "{exports:?}"
     );
+    exports
+}
+
+/// Seed 002's fields that only a client reads (`custom_fields`, `custom_objects`,
+/// `email`) are kept with the run in DynamoDB: after `serve --backend aws` restarts,
+/// the record and the list still carry them, and a create replayed under the same key
+/// is the same run.
+#[test]
+fn seed_002_client_fields_are_read_back_after_serve_on_the_aws_adapters_restarts() {
+    let exports = aws_resources("fields");
+    let dir = tempfile::tempdir().unwrap();
+    let book_path = dir.path().join("book.json");
+    std::fs::write(&book_path, include_str!("fixtures/book.json")).unwrap();
+    let create = serde_json::json!({
+        "invoice_date": "2024-02-01", "target_date": "2024-02-01",
+        "custom_fields": {"cost_center__c": "CC-7", "region__c": "EMEA"},
+        "custom_objects": {"po": ["PO-1", "PO-2"]}
+    })
+    .to_string();
+    let key = "Idempotency-Key: feb-2024\r\n";
+    let (child, addr) = spawn_aws_serve(&exports, Some(&book_path));
+    let (s, _, created) = http_with(addr, "POST", "/v2/bill_runs", Some(&create), key);
+    assert_eq!(s, 201, "{created}");
+    let id = created["id"].as_str().unwrap().to_string();
+    drop(child);
+    let (_child, addr) = spawn_aws_serve(&exports, None);
+    let record = poll(120, || try_get(addr, &format!("/v2/bill_runs/{id}"))).unwrap();
+    assert_eq!(
+        (&record["custom_fields"], &record["custom_objects"]),
+        (
+            &serde_json::json!({"cost_center__c": "CC-7", "region__c": "EMEA"}),
+            &serde_json::json!({"po": ["PO-1", "PO-2"]}),
+        ),
+        "{record}"
+    );
+    let list = poll(120, || try_get(addr, "/v2/bill_runs")).unwrap();
+    assert_eq!(
+        list["data"][0]["custom_fields"], record["custom_fields"],
+        "{list}"
+    );
+    let (s, _, replayed) = http_with(addr, "POST", "/v2/bill_runs", Some(&create), key);
+    assert_eq!(
+        (s, replayed["id"].as_str()),
+        (200, Some(id.as_str())),
+        "{replayed}"
+    );
+}
+
+/// The serve process is killed (SIGKILL) while planning, while processing and once every
+/// account has an outcome (finalization), and restarted each time on the same resources
+/// with the sweeper off: the run completes anyway (a crash costs a redelivery, not the
+/// sweeper's 15 minutes), exactly once, with the documents and numbers of the in-memory
+/// run.
+#[test]
+fn a_serve_killed_mid_run_completes_the_run_after_restart_without_the_sweeper() {
+    const ACCOUNTS: usize = 2000;
+    let exports = aws_resources("crash");
 
     let target: chrono::NaiveDate = "2026-12-01".parse().unwrap();
     let book = billrun_local::sample::generate(ACCOUNTS, target, 7);
