@@ -382,6 +382,7 @@ pub struct Subscription {
 pub struct Term {
     pub end_date: chrono::NaiveDate,
     pub auto_renew: Option<bool>,
+    #[schema(minimum = 1, maximum = 120)]
     pub renewal_months: Option<u32>,
 }
 

@@ -685,6 +685,12 @@ async fn a_renewal_is_committed_once_and_undone_by_cancel(b: Backend) {
     // Cancel undoes the renewals with the watermarks; a re-run renews and bills the same.
     b.app.pipeline().cancel_run(first.id).await.unwrap();
     assert_eq!(renewals(&b).await, [0, 0]);
+    // A reverted outcome lists no renewal any more (its changes are undone).
+    let reverted = b.app.queries().account_outcomes(first.id).await.unwrap();
+    assert!(
+        reverted.iter().all(|o| o.renewals.is_empty()),
+        "{reverted:?}"
+    );
     let second = run_to_end(&b, renewing("2024-02-01")).await;
     assert_eq!(renewals(&b).await, [1, 1]);
     let second_docs = b.app.queries().all_documents(second.id).await.unwrap();

@@ -89,6 +89,13 @@ impl WatermarkStore for MemoryStore {
                 ab.state.revert(&o.changes);
             }
         }
+        // As the DynamoDB adapter does: a reverted outcome keeps no changes (they are
+        // undone), so it lists no renewal.
+        if let Some(m) = g.outcomes.get_mut(&run) {
+            for o in m.values_mut() {
+                o.changes.clear();
+            }
+        }
         let ids: Vec<DocumentId> = g
             .run_documents
             .get(&run)
