@@ -47,8 +47,37 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== SAM template and Lambda builds"
 ./infra/lambda-build.sh
 
+# The moto fault schedules (tests/tests/faults_moto.rs, about 10 minutes, mostly waiting
+# for redeliveries) run beside the rest of the suite, on a moto server of their own: the
+# test binaries are built first, that one is started directly (a second `cargo test`
+# would wait for the first's lock), and its result is collected at the end.
+echo "== building the test binaries"
+faults_moto_bin="$(cargo test --workspace --locked --no-run --message-format=json \
+  | python3 -c '
+import json, sys
+for line in sys.stdin:
+    try:
+        m = json.loads(line)
+    except ValueError:
+        continue
+    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["name"] == "faults_moto":
+        print(m["executable"])
+')"
+if [ -z "$faults_moto_bin" ]; then
+  echo "the faults_moto test binary was not built" >&2
+  exit 1
+fi
+./infra/local/with-moto.sh true # installs moto once, before two servers start
+faults_moto_log="target/faults_moto.log"
+echo "== the moto fault schedules, in the background (log: $faults_moto_log)"
+(cd tests && ../infra/local/with-moto.sh "$faults_moto_bin" runs_on_the_aws_adapters_under_random_fault_schedules) \
+  >"$faults_moto_log" 2>&1 &
+faults_moto_pid=$!
+trap 'kill "$faults_moto_pid" 2>/dev/null || true' EXIT
+
 echo "== cargo test (with a moto server for the AWS adapters)"
-./infra/local/with-moto.sh cargo test --workspace --locked
+./infra/local/with-moto.sh cargo test --workspace --locked -- \
+  --skip runs_on_the_aws_adapters_under_random_fault_schedules
 
 # The AWS adapters again on a second emulator: the port conformance suite and the
 # end-to-end handler tests (docs/aws.md "Emulators"; the 2,000-account demo comparison
@@ -73,3 +102,13 @@ echo "== openapi-spec-validator docs/openapi.json"
 # Schemathesis: cases generated from docs/openapi.json against `billrun-local serve`.
 echo "== schemathesis against billrun-local serve"
 ./infra/schemathesis.sh
+
+echo "== the moto fault schedules (started beside the suite)"
+faults_moto_rc=0
+wait "$faults_moto_pid" || faults_moto_rc=$?
+trap - EXIT
+cat "$faults_moto_log"
+if [ "$faults_moto_rc" -ne 0 ]; then
+  echo "the moto fault schedules failed (exit $faults_moto_rc)" >&2
+  exit "$faults_moto_rc"
+fi
