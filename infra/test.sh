@@ -52,7 +52,7 @@ echo "== SAM template and Lambda builds"
 # test binaries are built first, that one is started directly (a second `cargo test`
 # would wait for the first's lock), and its result is collected at the end.
 echo "== building the test binaries"
-faults_moto_bin="$(cargo test --workspace --locked --no-run --message-format=json \
+faults_moto_bin="$(cargo test --workspace --locked --no-run --message-format=json-render-diagnostics \
   | python3 -c '
 import json, sys
 for line in sys.stdin:
