@@ -1,0 +1,130 @@
+//! SQLite adapters of every storage port of `billrun-app` (and of the file port): the
+//! durable store of `billrun-local serve --data DIR`, one database file in `DIR`.
+//!
+//! Each entity is stored as a JSON column (`data`) beside the columns it is looked up,
+//! ordered or filtered by ([`schema`] builds every table name, column and key). Every
+//! port call is one SQLite transaction, so a multi-item write (an account's commit, a
+//! run's creation with its number) is atomic exactly as the memory store's critical
+//! section and DynamoDB's `TransactWriteItems` are. The adapters store and fetch only:
+//! the billing rules (state checks, replays, selections) are the app's and the domain's,
+//! called here as the other adapters call them.
+//!
+//! Durability: WAL journal with `synchronous=FULL`, so a transaction that returned has
+//! been fsynced to the WAL and survives `kill -9` and a power cut (NORMAL would only
+//! survive a process crash). See docs/decisions.md "A durable local mode".
+//!
+//! Blocking: SQLite calls are synchronous, so each port call runs on tokio's blocking
+//! pool ([`tokio::task::spawn_blocking`]), never on a runtime thread, and takes the one
+//! connection's mutex there. One connection serializes the calls: SQLite admits one
+//! writer at a time anyway, and a local mode's reads are short (a listing page, one
+//! account), so a pool of reader connections would buy little and cost a second
+//! consistency story.
+
+mod book;
+mod catalog;
+mod docgen;
+mod error;
+mod ledger;
+mod runs;
+pub mod schema;
+
+use error::Context;
+pub use error::Error;
+
+use billrun_app::error::StoreError;
+use billrun_app::ports::StoreResult;
+use parking_lot::Mutex;
+use rusqlite::Connection;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Every storage port (and the file port) over one SQLite database.
+#[derive(Clone)]
+pub struct SqliteStore {
+    conn: Arc<Mutex<Connection>>,
+    path: PathBuf,
+}
+
+impl SqliteStore {
+    /// Opens (creating when needed) the database in `dir` ([`schema::DATABASE_FILE`]),
+    /// creating `dir` too, and brings its schema to the current version.
+    pub fn open(dir: &Path) -> StoreResult<SqliteStore> {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| StoreError::Fatal(format!("cannot create {}: {e}", dir.display())))?;
+        let path = dir.join(schema::DATABASE_FILE);
+        let conn = Connection::open(&path).map_err(|e| {
+            StoreError::from(Error::from(e)).context(&format!("opening {}", path.display()))
+        })?;
+        schema::prepare(&conn)
+            .map_err(|e| StoreError::from(e).context(&format!("preparing {}", path.display())))?;
+        Ok(SqliteStore {
+            conn: Arc::new(Mutex::new(conn)),
+            path,
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Runs `f` on the connection on tokio's blocking pool (see the module
+    /// documentation).
+    async fn call<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, Error> + Send + 'static,
+    {
+        let conn = self.conn.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut c = conn.lock();
+            f(&mut c)
+        })
+        .await
+        .map_err(|e| StoreError::Transient(format!("the SQLite call did not finish: {e}")))?
+        .map_err(StoreError::from)
+    }
+
+    /// Runs `f` in one write transaction (taken at once: `BEGIN IMMEDIATE`), committed
+    /// when `f` returns `Ok`, rolled back otherwise.
+    async fn write<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&rusqlite::Transaction<'_>) -> Result<T, Error> + Send + 'static,
+    {
+        self.call(move |c| {
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let out = f(&tx)?;
+            tx.commit()?;
+            Ok(out)
+        })
+        .await
+    }
+}
+
+/// The JSON of an entity's `data` column.
+pub(crate) fn to_json<T: Serialize>(v: &T) -> Result<String, Error> {
+    Ok(serde_json::to_string(v)?)
+}
+
+/// An entity from its `data` column.
+pub(crate) fn from_json<T: DeserializeOwned>(s: &str) -> Result<T, Error> {
+    Ok(serde_json::from_str(s)?)
+}
+
+/// A count or size as SQLite's integer.
+pub(crate) fn int(n: u64) -> Result<i64, Error> {
+    i64::try_from(n).map_err(|_| Error::Store(StoreError::Fatal(format!("{n} exceeds i64"))))
+}
+
+/// SQLite's integer as a count.
+pub(crate) fn uint(n: i64) -> Result<u64, Error> {
+    u64::try_from(n).map_err(|_| Error::Store(StoreError::Fatal(format!("negative count {n}"))))
+}
+
+/// A `LIMIT` from a port's `usize` limit.
+pub(crate) fn limit(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
