@@ -45,6 +45,10 @@ use std::sync::Arc;
 pub struct SqliteStore {
     conn: Arc<Mutex<Connection>>,
     path: PathBuf,
+    /// The data directory's lock, held while the store is open (released by the OS when
+    /// the process dies, kill -9 included): one process per directory, so that a
+    /// restarted serve may take every claim it finds as a dead process's.
+    _lock: Arc<std::fs::File>,
 }
 
 impl SqliteStore {
@@ -53,6 +57,22 @@ impl SqliteStore {
     pub fn open(dir: &Path) -> StoreResult<SqliteStore> {
         std::fs::create_dir_all(dir)
             .map_err(|e| StoreError::Fatal(format!("cannot create {}: {e}", dir.display())))?;
+        let lock_path = dir.join(schema::LOCK_FILE);
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| StoreError::Fatal(format!("cannot open {}: {e}", lock_path.display())))?;
+        lock.try_lock().map_err(|e| match e {
+            std::fs::TryLockError::WouldBlock => StoreError::Fatal(format!(
+                "{} is in use by another process (one serve per data directory)",
+                dir.display()
+            )),
+            std::fs::TryLockError::Error(e) => {
+                StoreError::Fatal(format!("cannot lock {}: {e}", lock_path.display()))
+            }
+        })?;
         let path = dir.join(schema::DATABASE_FILE);
         let conn = Connection::open(&path).map_err(|e| {
             StoreError::from(Error::from(e)).context(&format!("opening {}", path.display()))
@@ -62,6 +82,7 @@ impl SqliteStore {
         Ok(SqliteStore {
             conn: Arc::new(Mutex::new(conn)),
             path,
+            _lock: Arc::new(lock),
         })
     }
 

@@ -11,6 +11,8 @@ use rusqlite::Connection;
 
 /// The database file in the data directory.
 pub const DATABASE_FILE: &str = "billrun.sqlite3";
+/// The file whose lock says a process has the data directory open.
+pub const LOCK_FILE: &str = "billrun.lock";
 
 /// The schema version this build writes (`PRAGMA user_version`). A database of a later
 /// version is refused rather than misread.
