@@ -91,6 +91,24 @@ impl SqliteStore {
         &self.path
     }
 
+    /// The last number taken of a kind (for tests of gaplessness, as
+    /// `MemoryStore::sequence`).
+    pub async fn sequence(&self, kind: billrun_domain::document::DocumentKind) -> StoreResult<u64> {
+        let name = match kind {
+            billrun_domain::document::DocumentKind::Invoice => schema::INVOICE_SEQUENCE,
+            billrun_domain::document::DocumentKind::CreditMemo => schema::CREDIT_MEMO_SEQUENCE,
+        };
+        self.call(move |c| {
+            let last: Option<i64> = rusqlite::OptionalExtension::optional(c.query_row(
+                &format!("SELECT value FROM {} WHERE name = ?1", schema::SEQUENCES),
+                [name],
+                |r| r.get(0),
+            ))?;
+            uint(last.unwrap_or(0))
+        })
+        .await
+    }
+
     /// Runs `f` on the connection on tokio's blocking pool (see the module
     /// documentation).
     async fn call<T, F>(&self, f: F) -> StoreResult<T>
