@@ -654,28 +654,41 @@ fn a_serve_killed_mid_run_completes_the_run_after_restart_without_the_sweeper() 
         "completed {:?} after the last restart (killed in finalization: {killed_in_finalization})",
         restarted.elapsed()
     );
-    // The same book and request in memory, without a crash.
+    assert_as_in_memory(addr, &id, &book, &request, ACCOUNTS, done.as_deref());
+}
+
+/// The run as the API shows it, against the same book and request run in memory without
+/// a crash: the final status (`done`), one outcome per selected account, the counters,
+/// and every document with its number and total. Returns the documents (account, number,
+/// total), sorted.
+fn assert_as_in_memory(
+    addr: SocketAddr,
+    id: &str,
+    book: &billrun_domain::book::Book,
+    request: &str,
+    accounts: usize,
+    done: Option<&str>,
+) -> Vec<(String, String, String)> {
     let expected = tokio::runtime::Runtime::new().unwrap().block_on(async {
         let req = billrun_domain::request::RunRequest::parse(request.as_bytes()).unwrap();
-        billrun_local::pipeline::run_book(&book, req, billrun_local::pipeline::Options::default())
+        billrun_local::pipeline::run_book(book, req, billrun_local::pipeline::Options::default())
             .await
             .unwrap()
     });
     // The sample book fails a few accounts on purpose (charges in another currency).
     let status = serde_json::to_value(expected.run.status).unwrap();
     assert_eq!(
-        done.as_deref(),
+        done,
         status.as_str(),
-        "the run completes without the sweeper, as it does in memory"
+        "the run completes as it does in memory"
     );
-
     let run = poll(120, || try_get(addr, &format!("/v1/invoice-runs/{id}"))).unwrap();
     let c = &run["counters"];
     let n = |k: &str| c[k].as_u64().unwrap();
-    assert_eq!(n("accountsSelected"), ACCOUNTS as u64);
+    assert_eq!(n("accountsSelected"), accounts as u64);
     assert_eq!(
         n("billed") + n("suppressed") + n("nothingToBill") + n("failed"),
-        ACCOUNTS as u64,
+        accounts as u64,
         "one outcome per account: {c}"
     );
     let e = &expected.run.counters;
@@ -683,7 +696,7 @@ fn a_serve_killed_mid_run_completes_the_run_after_restart_without_the_sweeper() 
         (n("billed"), n("failed"), n("invoices"), n("creditMemos")),
         (e.billed, e.failed, e.invoices, e.credit_memos)
     );
-    let mut got = api_documents(addr, &id);
+    let mut got = api_documents(addr, id);
     got.sort();
     let mut want: Vec<(String, String, String)> = expected
         .documents
@@ -697,12 +710,12 @@ fn a_serve_killed_mid_run_completes_the_run_after_restart_without_the_sweeper() 
         })
         .collect();
     want.sort();
-    assert_eq!(got.len(), want.len());
     assert_eq!(got, want, "the documents and numbers of the in-memory run");
     let mut numbers: Vec<&str> = got.iter().map(|d| d.1.as_str()).collect();
     numbers.sort();
     numbers.dedup();
     assert_eq!(numbers.len(), got.len(), "no number twice");
+    got
 }
 
 /// `billrun-local serve` as a child process with `args` after the common ones (a free
@@ -814,47 +827,7 @@ fn a_durable_serve_killed_mid_run_completes_it_once_after_restart_and_numbering_
         let (status, _, _) = progress(addr, &id)?;
         (status != "Processing").then_some(status)
     });
-    let expected = tokio::runtime::Runtime::new().unwrap().block_on(async {
-        let req = billrun_domain::request::RunRequest::parse(request.as_bytes()).unwrap();
-        billrun_local::pipeline::run_book(&book, req, billrun_local::pipeline::Options::default())
-            .await
-            .unwrap()
-    });
-    let status = serde_json::to_value(expected.run.status).unwrap();
-    assert_eq!(
-        done.as_deref(),
-        status.as_str(),
-        "the run completes as in memory"
-    );
-    let run = poll(60, || try_get(addr, &format!("/v1/invoice-runs/{id}"))).unwrap();
-    let c = &run["counters"];
-    let n = |k: &str| c[k].as_u64().unwrap();
-    assert_eq!(n("accountsSelected"), ACCOUNTS as u64);
-    assert_eq!(
-        n("billed") + n("suppressed") + n("nothingToBill") + n("failed"),
-        ACCOUNTS as u64,
-        "one outcome per account: {c}"
-    );
-    let e = &expected.run.counters;
-    assert_eq!(
-        (n("billed"), n("failed"), n("invoices"), n("creditMemos")),
-        (e.billed, e.failed, e.invoices, e.credit_memos)
-    );
-    let mut got = api_documents(addr, &id);
-    got.sort();
-    let mut want: Vec<(String, String, String)> = expected
-        .documents
-        .iter()
-        .map(|d| {
-            (
-                d.account_id.to_string(),
-                d.number.clone().unwrap_or_default(),
-                d.totals.total.to_string(),
-            )
-        })
-        .collect();
-    want.sort();
-    assert_eq!(got, want, "each account billed once, as in memory");
+    let got = assert_as_in_memory(addr, &id, &book, &request, ACCOUNTS, done.as_deref());
 
     // The create replayed with its key: the same run, not a new one.
     let (s, replayed) = create_run(addr, &request, "first-run");

@@ -98,6 +98,15 @@ pub struct SweepReport {
     pub failures: Vec<String>,
 }
 
+/// What is done to each Processing run.
+#[derive(Debug, Clone, Copy)]
+enum Visit {
+    /// A sweep at the instant.
+    Sweep(DateTime<Utc>),
+    /// A resume after a restart ([`Sweeper::resume_after_restart`]).
+    Resume,
+}
+
 /// The sweeper over the run pipeline and the listing of Processing runs.
 #[derive(Clone)]
 pub struct Sweeper {
@@ -109,6 +118,12 @@ pub struct Sweeper {
 impl Sweeper {
     /// Sweeps every Processing run at `now` (see the module documentation).
     pub async fn sweep(&self, now: DateTime<Utc>) -> Result<SweepReport, AppError> {
+        self.each_processing(Visit::Sweep(now)).await
+    }
+
+    /// Visits every Processing run, page by page; a run that fails is reported and the
+    /// others are visited all the same.
+    async fn each_processing(&self, visit: Visit) -> Result<SweepReport, AppError> {
         let mut report = SweepReport::default();
         let filter = RunFilter {
             status: Some(RunStatus::Processing),
@@ -124,8 +139,12 @@ impl Sweeper {
             for run in page {
                 after = Some(RunPosition::of(&run));
                 let id = run.id;
-                if let Err(e) = self.sweep_run(run, now, &mut report).await {
-                    warn!(run_id = %id, error = %e, "sweeping a run failed");
+                let visited = match visit {
+                    Visit::Sweep(now) => self.sweep_run(run, now, &mut report).await,
+                    Visit::Resume => self.resume_run(run, &mut report).await,
+                };
+                if let Err(e) = visited {
+                    warn!(run_id = %id, error = %e, ?visit, "a Processing run failed");
                     report.failures.push(format!("run {id}: {e}"));
                 }
             }
@@ -274,31 +293,7 @@ impl Sweeper {
     /// for any redelivery: an account's commit is conditioned on its outcome not
     /// existing.
     pub async fn resume_after_restart(&self) -> Result<SweepReport, AppError> {
-        let mut report = SweepReport::default();
-        let filter = RunFilter {
-            status: Some(RunStatus::Processing),
-            ..RunFilter::default()
-        };
-        let mut after: Option<RunPosition> = None;
-        loop {
-            let page = self
-                .run_listing
-                .list_runs(&filter, after.as_ref(), SWEEP_PAGE)
-                .await?;
-            let full = page.len() == SWEEP_PAGE;
-            for run in page {
-                after = Some(RunPosition::of(&run));
-                let id = run.id;
-                if let Err(e) = self.resume_run(run, &mut report).await {
-                    warn!(run_id = %id, error = %e, "resuming a run failed");
-                    report.failures.push(format!("run {id}: {e}"));
-                }
-            }
-            if !full {
-                break;
-            }
-        }
-        Ok(report)
+        self.each_processing(Visit::Resume).await
     }
 
     async fn resume_run(&self, run: RunRecord, report: &mut SweepReport) -> Result<(), AppError> {
