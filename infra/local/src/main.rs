@@ -29,7 +29,8 @@ struct Cli {
 /// Where the pipeline runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 enum Backend {
-    /// In-memory adapters, in-process queue workers.
+    /// The embedded adapters with in-process queue workers: in memory (demo, run, serve
+    /// --ephemeral) or SQLite (serve --data).
     Memory,
     /// DynamoDB, SQS and S3 at AWS_ENDPOINT_URL (or real AWS), in-process SQS pollers.
     Aws,
