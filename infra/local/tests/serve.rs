@@ -472,37 +472,16 @@ fn spawn_aws_serve(
     exports: &[(String, String)],
     book: Option<&std::path::Path>,
 ) -> (Child, SocketAddr) {
-    use std::io::BufRead;
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_billrun-local"));
-    cmd.args([
-        "serve",
-        "--backend",
-        "aws",
-        "--port",
-        "0",
-        "--tick-seconds",
-        "0",
-        "--workers",
-        "4",
-    ])
-    .envs(exports.iter().cloned())
-    .env("RUST_LOG", "error")
-    .stdout(std::process::Stdio::piped())
-    .stderr(std::process::Stdio::null());
+    let mut args: Vec<&std::ffi::OsStr> = vec![
+        "--backend".as_ref(),
+        "aws".as_ref(),
+        "--workers".as_ref(),
+        "4".as_ref(),
+    ];
     if let Some(book) = book {
-        cmd.arg("--book").arg(book);
+        args.extend(["--book".as_ref(), book.as_os_str()]);
     }
-    let mut child = Child(cmd.spawn().unwrap());
-    let stdout = child.0.stdout.take().unwrap();
-    let mut line = String::new();
-    std::io::BufReader::new(stdout)
-        .read_line(&mut line)
-        .unwrap();
-    let url = line
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .unwrap_or_else(|| panic!("serve printed no address: {line:?}"));
-    (child, url.trim_start_matches("http://").parse().unwrap())
+    spawn_serve_with(&args, exports)
 }
 
 /// One GET, `None` when it fails (a server busy past the read timeout, or restarting):
@@ -721,10 +700,16 @@ fn assert_as_in_memory(
 /// `billrun-local serve` as a child process with `args` after the common ones (a free
 /// loopback port, no scheduler, so no sweeper), its address read from its first line.
 fn spawn_serve(args: &[&std::ffi::OsStr]) -> (Child, SocketAddr) {
+    spawn_serve_with(args, &[])
+}
+
+/// [`spawn_serve`] with environment variables.
+fn spawn_serve_with(args: &[&std::ffi::OsStr], envs: &[(String, String)]) -> (Child, SocketAddr) {
     use std::io::BufRead;
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_billrun-local"));
     cmd.args(["serve", "--port", "0", "--tick-seconds", "0"])
         .args(args)
+        .envs(envs.iter().cloned())
         .env("RUST_LOG", "error")
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null());
