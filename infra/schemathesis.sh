@@ -34,9 +34,12 @@ mkdir -p "$report_dir"
 log="$report_dir/serve.log"
 token="st-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
 
-# --port 0: the server picks a free port and prints it.
+# --port 0: the server picks a free port and prints it. Its data (SQLite, the default
+# store) starts empty in a folder of its own.
+data="$report_dir/data"
+rm -rf "$data"
 BILLRUN_TOKEN="$token" target/debug/billrun-local serve --port 0 --tick-seconds 0 \
-  --book infra/local/tests/fixtures/book.json >"$log" 2>&1 &
+  --data "$data" --book infra/local/tests/fixtures/book.json >"$log" 2>&1 &
 serve_pid=$!
 trap 'kill "$serve_pid" 2>/dev/null || true; wait "$serve_pid" 2>/dev/null || true' EXIT
 

@@ -1,5 +1,5 @@
 //! Whole runs over the mixed sample book under random fault schedules on the in-memory
-//! adapters (docs/reliability.md). Every port fails or times out calls, fails writes after they
+//! adapters and on the SQLite ones (docs/reliability.md), the same scenarios on each. Every port fails or times out calls, fails writes after they
 //! landed, delivers batches twice, reorders them, and kills workers between steps
 //! (`billrun_testkit::faults`). Each run must complete with the same outcomes, documents
 //! (numbers included), counters and billing state as the fault-free run, with gapless
@@ -23,6 +23,9 @@ use std::time::Duration;
 
 /// Schedules per test run (`BILLRUN_FAULT_SCHEDULES` overrides).
 const SCHEDULES: u64 = 200;
+/// Schedules per test run on SQLite: every commit is an fsync there, so a schedule
+/// costs seconds, not milliseconds; the same scenarios, fewer of them.
+const SQLITE_SCHEDULES: u64 = 10;
 /// Accounts per planning page: several pages per run, so that planning messages are
 /// reordered and duplicated too.
 const PLAN_PAGE: usize = 64;
@@ -57,8 +60,34 @@ fn variant(seed: u64) -> Variant {
     }
 }
 
+/// Which adapters a schedule runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Adapters {
+    Memory,
+    Sqlite,
+}
+
+/// The store of a system, for the numbers it has taken.
+enum Store {
+    Memory(Arc<MemoryStore>),
+    /// With its directory, removed when the system is dropped.
+    Sqlite(
+        Arc<billrun_sqlite::SqliteStore>,
+        #[allow(dead_code)] tempfile::TempDir,
+    ),
+}
+
+impl Store {
+    async fn sequence(&self, kind: DocumentKind) -> u64 {
+        match self {
+            Store::Memory(s) => s.sequence(kind),
+            Store::Sqlite(s, _) => s.sequence(kind).await.expect("the sequence reads"),
+        }
+    }
+}
+
 struct System {
-    store: Arc<MemoryStore>,
+    store: Store,
     queue: Arc<MemoryQueue>,
     app: App,
 }
@@ -79,14 +108,22 @@ impl billrun_app::ports::Clock for FastClock {
     }
 }
 
-async fn system(book: &billrun_domain::book::Book) -> System {
-    let store = Arc::new(MemoryStore::new());
+async fn system(adapters: Adapters, book: &billrun_domain::book::Book) -> System {
     let queue = Arc::new(MemoryQueue::new());
-    let mut app = App::in_memory(
-        store.clone(),
-        queue.clone(),
-        std::sync::Arc::new(billrun_documents::PdfRenderer),
-    );
+    let renderer = std::sync::Arc::new(billrun_documents::PdfRenderer);
+    let (mut app, store) = match adapters {
+        Adapters::Memory => {
+            let store = Arc::new(MemoryStore::new());
+            let app = App::in_memory(store.clone(), queue.clone(), renderer);
+            (app, Store::Memory(store))
+        }
+        Adapters::Sqlite => {
+            let dir = tempfile::tempdir().expect("a temporary directory");
+            let store = Arc::new(billrun_sqlite::SqliteStore::open(dir.path()).expect("opening"));
+            let app = App::over(store.clone(), queue.clone(), store.clone(), renderer);
+            (app, Store::Sqlite(store, dir))
+        }
+    };
     app.clock = Arc::new(FastClock {
         started: std::time::Instant::now(),
         at: chrono::Utc::now(),
@@ -104,13 +141,14 @@ async fn system(book: &billrun_domain::book::Book) -> System {
 /// to completion: the client retries its POST, workers drain the queue with kills, the
 /// held-back messages are released, and the stuck-run sweeper re-sends what was lost.
 async fn run_once(
+    adapters: Adapters,
     v: &Variant,
     book: &billrun_domain::book::Book,
     plan: &Arc<FaultPlan>,
     active: bool,
     summary: &mut Summary,
 ) -> Result<(System, billrun_domain::ids::RunId), String> {
-    let sys = system(book).await;
+    let sys = system(adapters, book).await;
     let (faulty, _) = plan.wrap(&sys.app);
     let faulty = Arc::new(faulty);
     plan.set_active(active);
@@ -179,9 +217,20 @@ fn block_on<F: std::future::Future>(f: F) -> F::Output {
 }
 
 #[test]
-#[allow(clippy::map_entry)] // the reference is computed with an await in between
 fn runs_under_random_fault_schedules_bill_exactly_what_the_fault_free_run_bills() {
-    let seeds = seeds(SCHEDULES);
+    schedules(Adapters::Memory, SCHEDULES, "the in-memory adapters");
+}
+
+#[test]
+fn runs_on_sqlite_under_random_fault_schedules_bill_exactly_what_the_fault_free_run_bills() {
+    schedules(Adapters::Sqlite, SQLITE_SCHEDULES, "the SQLite adapters");
+}
+
+/// Runs `count` random fault schedules on `adapters`, each checked against the
+/// fault-free run of its variant on the same adapters.
+#[allow(clippy::map_entry)] // the reference is computed with an await in between
+fn schedules(adapters: Adapters, count: u64, name: &str) {
+    let seeds = seeds(count);
     let mut summary = Summary::default();
     block_on(async {
         let mut references: std::collections::HashMap<
@@ -193,9 +242,10 @@ fn runs_under_random_fault_schedules_bill_exactly_what_the_fault_free_run_bills(
             if !references.contains_key(&v.name()) {
                 let book = v.book();
                 let off = FaultPlan::new(0, 0);
-                let (sys, run) = run_once(&v, &book, &off, false, &mut Summary::default())
-                    .await
-                    .expect("the fault-free run completes");
+                let (sys, run) =
+                    run_once(adapters, &v, &book, &off, false, &mut Summary::default())
+                        .await
+                        .expect("the fault-free run completes");
                 let reference = outcome_of(&sys.app, run, &book)
                     .await
                     .expect("the fault-free run reads back");
@@ -211,14 +261,14 @@ fn runs_under_random_fault_schedules_bill_exactly_what_the_fault_free_run_bills(
             // 5 to 40 faults per 1,000 port calls.
             let plan = FaultPlan::new(seed, 5 + seed % 36);
             summary.schedules += 1;
-            let result = match run_once(&v, book, &plan, true, &mut summary).await {
+            let result = match run_once(adapters, &v, book, &plan, true, &mut summary).await {
                 Err(e) => Err(e),
                 Ok((sys, run)) => match outcome_of(&sys.app, run, book).await {
                     Err(e) => Err(e.to_string()),
                     Ok(got) => {
                         let taken = (
-                            sys.store.sequence(DocumentKind::Invoice),
-                            sys.store.sequence(DocumentKind::CreditMemo),
+                            sys.store.sequence(DocumentKind::Invoice).await,
+                            sys.store.sequence(DocumentKind::CreditMemo).await,
                         );
                         check(&got, reference, Some(taken), &mut summary.findings)
                     }
@@ -231,7 +281,7 @@ fn runs_under_random_fault_schedules_bill_exactly_what_the_fault_free_run_bills(
             }
         }
     });
-    summary.print("the in-memory adapters");
+    summary.print(name);
     summary.assert_ok();
     // No message is lost for good here (a failed send is retried by its sender, a held
     // batch is flushed): every run completes through redeliveries alone, kills between

@@ -29,7 +29,8 @@ struct Cli {
 /// Where the pipeline runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 enum Backend {
-    /// In-memory adapters, in-process queue workers.
+    /// The embedded adapters with in-process queue workers: in memory (demo, run, serve
+    /// --ephemeral) or SQLite (serve --data).
     Memory,
     /// DynamoDB, SQS and S3 at AWS_ENDPOINT_URL (or real AWS), in-process SQS pollers.
     Aws,
@@ -37,7 +38,8 @@ enum Backend {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Generate a sample book and run one invoice run over it.
+    /// Generate a sample book and run one invoice run over it. One-shot and in memory
+    /// (with the default backend): nothing is kept but the files written to --out.
     Demo {
         #[arg(long, default_value_t = 2000)]
         accounts: usize,
@@ -56,7 +58,8 @@ enum Command {
         #[arg(long)]
         no_pdfs: bool,
     },
-    /// Run a canonical run request over a book.
+    /// Run a canonical run request over a book. One-shot and in memory (with the default
+    /// backend): nothing is kept but the files written to --out.
     Run {
         #[arg(long)]
         book: PathBuf,
@@ -99,7 +102,10 @@ enum Command {
         #[arg(long, default_value_t = 10_000)]
         moto_accounts: usize,
     },
-    /// Serve the HTTP API on 127.0.0.1 with in-process workers.
+    /// Serve the HTTP API on 127.0.0.1 with in-process workers. Durable by default: runs,
+    /// invoices, accounts, idempotency keys, numbers and PDFs are kept in a SQLite database
+    /// in --data (./billrun-data) and survive a restart, even a kill; runs left unfinished
+    /// are completed on the next start. --ephemeral keeps everything in memory instead.
     Serve {
         /// The address to listen on; any but a loopback address needs --token.
         #[arg(long, default_value = "127.0.0.1")]
@@ -112,10 +118,20 @@ enum Command {
         /// A book to import before serving.
         #[arg(long)]
         book: Option<PathBuf>,
-        /// `memory`, or `aws`: DynamoDB / SQS at AWS_ENDPOINT_URL with in-process pollers.
+        /// `memory`: the embedded adapters (SQLite in --data, or in memory with
+        /// --ephemeral), or `aws`: DynamoDB / SQS at AWS_ENDPOINT_URL with in-process
+        /// pollers (--data does not apply).
         #[arg(long, value_enum, default_value_t = Backend::Memory)]
         backend: Backend,
-        /// Write each completed run to DIR/<run number>/.
+        /// The directory of the SQLite database (created when missing). One serve at a
+        /// time per directory.
+        #[arg(long, value_name = "DIR", default_value = "billrun-data")]
+        data: PathBuf,
+        /// Keep everything in memory instead of --data: a restart loses every run,
+        /// invoice, account and idempotency key, and numbering starts again.
+        #[arg(long, conflicts_with = "data")]
+        ephemeral: bool,
+        /// Write each completed run to DIR/<run number>/ (never over another run's files).
         #[arg(long)]
         out: Option<PathBuf>,
         #[arg(long, default_value_t = 4)]
@@ -234,6 +250,8 @@ fn main() -> ExitCode {
                 token,
                 book,
                 backend,
+                data,
+                ephemeral,
                 out,
                 workers,
                 tick_seconds,
@@ -243,6 +261,7 @@ fn main() -> ExitCode {
                     port,
                     token,
                     book,
+                    data: (!ephemeral).then_some(data),
                     out,
                     workers,
                     tick_every: (tick_seconds > 0)

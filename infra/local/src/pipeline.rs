@@ -193,14 +193,81 @@ pub async fn write_pdfs(
         };
         // Whole or not at all: a reader never sees half a file.
         let path = dir.join(format!("{number}.pdf"));
+        let owner = pdf_owner(&path);
+        if let Err(refused) = check_owner(&path, &owner, run) {
+            tracing::warn!(run_id = %run, error = %refused, "PDF not written");
+            written.insert(d.id, place);
+            continue;
+        }
         let partial = dir.join(format!(".{number}.pdf.partial"));
-        std::fs::write(&partial, bytes)
+        std::fs::write(&owner, run.to_string())
+            .and_then(|()| std::fs::write(&partial, bytes))
             .and_then(|()| std::fs::rename(&partial, &path))
             .map_err(|e| AppError::internal(format!("{}: {e}", path.display())))?;
         written.insert(d.id, place);
         files.push(path);
     }
     Ok(files)
+}
+
+/// A file of an output directory that belongs to another run (or to a run this
+/// process cannot tell): never overwritten. Numbers restart in an ephemeral serve, so
+/// `DIR/BR-00000001/` of a previous process is another run's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OverwriteRefused {
+    pub path: PathBuf,
+    /// The run the file belongs to; `None` when unknown.
+    pub owner: Option<String>,
+    pub run: RunId,
+}
+
+impl std::fmt::Display for OverwriteRefused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "refusing to overwrite {} (run {}) with run {}'s",
+            self.path.display(),
+            self.owner.as_deref().unwrap_or("unknown"),
+            self.run
+        )
+    }
+}
+
+impl std::error::Error for OverwriteRefused {}
+
+/// The file beside a PDF naming the run it belongs to (a PDF does not say).
+fn pdf_owner(pdf: &Path) -> PathBuf {
+    let mut name = std::ffi::OsString::from(".");
+    name.push(pdf.file_name().unwrap_or_default());
+    name.push(".run");
+    pdf.with_file_name(name)
+}
+
+/// Whether `path` may be (over)written for `run`: it does not exist, or `owner` (a file
+/// holding the owning run's id, or a JSON object with its `id`) names `run`.
+pub fn check_owner(path: &Path, owner: &Path, run: RunId) -> Result<(), OverwriteRefused> {
+    if !path.exists() {
+        return Ok(());
+    }
+    let text = std::fs::read_to_string(owner).ok();
+    let id = text.as_deref().and_then(|t| {
+        let t = t.trim();
+        if t.starts_with('{') {
+            serde_json::from_str::<serde_json::Value>(t)
+                .ok()
+                .and_then(|v| v.get("id")?.as_str().map(str::to_string))
+        } else {
+            Some(t.to_string())
+        }
+    });
+    if id.as_deref() == Some(run.to_string().as_str()) {
+        return Ok(());
+    }
+    Err(OverwriteRefused {
+        path: path.to_path_buf(),
+        owner: id,
+        run,
+    })
 }
 
 /// Requests the PDFs of the run's documents with the active (or default) template, has

@@ -1,12 +1,17 @@
 //! `billrun-local serve`: the HTTP API ([`billrun_api::router`]) on 127.0.0.1 (by
-//! default) over the in-memory adapters, with in-process queue workers processing runs
-//! in the background, behind an optional bearer token ([`guard`]). With `--out DIR`,
+//! default) over the SQLite adapters in a data directory ([`ServeOptions::data`]; the
+//! CLI's `--data`, `./billrun-data` by default) or, `--ephemeral`, the in-memory ones,
+//! with in-process queue workers processing runs in the background, behind an optional
+//! bearer token ([`guard`]). The queue is in memory either way: on a data directory,
+//! the runs a previous process left Processing are re-driven at start
+//! ([`billrun_app::sweeper::Sweeper::resume_after_restart`]). With `--out DIR`,
 //! every run that completes is written to `DIR/<run number>/run.json` and
 //! `documents.json`, as `billrun-local run` writes them, and every PDF generated
 //! (`POST /v1/invoice-runs/{id}/documents`) to `DIR/documents/{number}.pdf`.
 
 use crate::pipeline::{Local, RunFile};
 use billrun_app::catalog::RunFilter;
+use billrun_app::memory::MemoryQueue;
 use billrun_app::worker::{drain, WorkerConfig};
 use billrun_app::App;
 use std::collections::HashMap;
@@ -26,6 +31,9 @@ pub struct ServeOptions {
     /// refused with 401 before it reaches a route.
     pub token: Option<String>,
     pub book: Option<PathBuf>,
+    /// The SQLite database's directory: runs, invoices, accounts, idempotency keys,
+    /// numbers and PDFs survive a restart. `None`: everything in memory (`--ephemeral`).
+    pub data: Option<PathBuf>,
     pub out: Option<PathBuf>,
     pub workers: usize,
     /// How often the scheduler ticks ([`App::tick`]: due Scheduled runs, run-schedule
@@ -40,6 +48,7 @@ impl Default for ServeOptions {
             port: 0,
             token: None,
             book: None,
+            data: None,
             out: None,
             workers: 4,
             tick_every: None,
@@ -132,42 +141,71 @@ pub enum ServeError {
     Other(String),
 }
 
-/// A running server: its address, and the task serving it.
+/// A running server: its address, the system it serves, and the task serving it.
 pub struct Server {
     pub addr: std::net::SocketAddr,
-    pub local: Local,
+    pub app: Arc<App>,
+    pub queue: Arc<MemoryQueue>,
     pub handle: tokio::task::JoinHandle<Result<(), String>>,
 }
 
-/// Imports the book (when given), binds `host:port` (127.0.0.1 by default), starts the workers and
-/// serves until the returned handle is aborted.
+/// The system serve runs: the SQLite store in `data` (the file port too) or the
+/// in-memory one, with the in-memory queue.
+fn system(data: Option<&Path>) -> Result<(Arc<App>, Arc<MemoryQueue>), ServeError> {
+    let Some(dir) = data else {
+        let local = Local::new(None);
+        return Ok((local.app, local.queue));
+    };
+    let store = billrun_sqlite::SqliteStore::open(dir)
+        .map_err(|e| ServeError::Input(format!("--data {}: {e}", dir.display())))?;
+    let store = Arc::new(store);
+    let queue = Arc::new(MemoryQueue::new());
+    let app = App::over(
+        store.clone(),
+        queue.clone(),
+        store,
+        Arc::new(billrun_documents::PdfRenderer),
+    );
+    Ok((Arc::new(app), queue))
+}
+
+/// Imports the book (when given), re-drives the runs a previous process on the same
+/// data directory left unfinished, binds `host:port` (127.0.0.1 by default), starts the
+/// workers and serves until the returned handle is aborted.
 pub async fn start(options: &ServeOptions) -> Result<Server, ServeError> {
     options.check()?;
-    let local = Local::new(None);
+    let (app, queue) = system(options.data.as_deref())?;
     if let Some(path) = &options.book {
         let bytes = std::fs::read(path)
             .map_err(|e| ServeError::Input(format!("{}: {e}", path.display())))?;
-        local
-            .app
-            .reference()
+        app.reference()
             .import_book(&bytes)
             .await
             .map_err(|e| ServeError::Input(format!("{}: {e}", path.display())))?;
     }
+    if options.data.is_some() {
+        // The queue died with the previous process: what it held is queued again
+        // before any worker starts.
+        let report = app
+            .sweeper()
+            .resume_after_restart()
+            .await
+            .map_err(|e| ServeError::Other(format!("cannot resume unfinished runs: {e}")))?;
+        for f in &report.failures {
+            tracing::warn!(failure = %f, "resuming unfinished runs");
+        }
+    }
     let (listener, addr) = options.listen().await?;
     tokio::spawn(work_forever(
-        local.app.clone(),
-        local.queue.clone(),
+        app.clone(),
+        queue.clone(),
         options.workers,
         options.out.clone(),
     ));
     if let Some(every) = options.tick_every {
-        tokio::spawn(tick_forever(local.app.clone(), every));
+        tokio::spawn(tick_forever(app.clone(), every));
     }
-    let router = guard(
-        billrun_api::router(local.app.clone()),
-        options.token.clone(),
-    );
+    let router = guard(billrun_api::router(app.clone()), options.token.clone());
     let handle = tokio::spawn(async move {
         axum::serve(listener, router)
             .with_graceful_shutdown(async {
@@ -178,7 +216,8 @@ pub async fn start(options: &ServeOptions) -> Result<Server, ServeError> {
     });
     Ok(Server {
         addr,
-        local,
+        app,
+        queue,
         handle,
     })
 }
@@ -186,8 +225,12 @@ pub async fn start(options: &ServeOptions) -> Result<Server, ServeError> {
 /// Serves until Ctrl-C.
 pub async fn serve(options: ServeOptions) -> Result<(), ServeError> {
     let server = start(&options).await?;
+    let kept = match &options.data {
+        Some(dir) => format!("data in {}", dir.display()),
+        None => "ephemeral: everything in memory".to_string(),
+    };
     println!(
-        "billrun API on http://{} (OpenAPI at /v1/openapi.json); Ctrl-C stops it",
+        "billrun API on http://{} ({kept}; OpenAPI at /v1/openapi.json); Ctrl-C stops it",
         server.addr
     );
     server
@@ -307,39 +350,58 @@ async fn write_completed(
             if written.get(&r.id) == Some(&r.updated_at) {
                 continue;
             }
-            let file = RunFile {
-                run: app
-                    .queries()
-                    .run_view(r.id)
-                    .await
-                    .map_err(|e| e.to_string())?,
-                accounts: app
-                    .queries()
-                    .account_outcomes(r.id)
-                    .await
-                    .map_err(|e| e.to_string())?,
-            };
-            let docs = app
-                .queries()
-                .all_documents(r.id)
-                .await
-                .map_err(|e| e.to_string())?;
-            let d = dir.join(&r.number);
-            std::fs::create_dir_all(&d).map_err(|e| format!("{}: {e}", d.display()))?;
-            let json = |v: serde_json::Result<Vec<u8>>| v.map_err(|e| e.to_string());
-            std::fs::write(d.join("run.json"), json(serde_json::to_vec_pretty(&file))?)
-                .map_err(|e| e.to_string())?;
-            std::fs::write(
-                d.join("documents.json"),
-                json(serde_json::to_vec_pretty(&docs))?,
-            )
-            .map_err(|e| e.to_string())?;
+            if let Err(refused) = write_run(app, dir, r).await? {
+                tracing::warn!(run_id = %r.id, error = %refused, "--out: run not written");
+            }
             written.insert(r.id, r.updated_at);
         }
         if runs.len() < 1000 {
             return Ok(());
         }
     }
+}
+
+/// Writes the run's `run.json` and `documents.json` to `dir/<run number>/`, unless
+/// that directory holds another run's `run.json` (an ephemeral serve restarted its
+/// numbering): then nothing is written and the refusal is returned.
+pub async fn write_run(
+    app: &App,
+    dir: &Path,
+    r: &billrun_app::RunRecord,
+) -> Result<Result<(), crate::pipeline::OverwriteRefused>, String> {
+    let d = dir.join(&r.number);
+    let run_json = d.join("run.json");
+    // run.json names its run.
+    if let Err(refused) = crate::pipeline::check_owner(&run_json, &run_json, r.id) {
+        return Ok(Err(refused));
+    }
+    let file = RunFile {
+        run: app
+            .queries()
+            .run_view(r.id)
+            .await
+            .map_err(|e| e.to_string())?,
+        accounts: app
+            .queries()
+            .account_outcomes(r.id)
+            .await
+            .map_err(|e| e.to_string())?,
+    };
+    let docs = app
+        .queries()
+        .all_documents(r.id)
+        .await
+        .map_err(|e| e.to_string())?;
+    std::fs::create_dir_all(&d).map_err(|e| format!("{}: {e}", d.display()))?;
+    let json = |v: serde_json::Result<Vec<u8>>| v.map_err(|e| e.to_string());
+    std::fs::write(&run_json, json(serde_json::to_vec_pretty(&file))?)
+        .map_err(|e| e.to_string())?;
+    std::fs::write(
+        d.join("documents.json"),
+        json(serde_json::to_vec_pretty(&docs))?,
+    )
+    .map_err(|e| e.to_string())?;
+    Ok(Ok(()))
 }
 
 /// A running server on the AWS adapters.

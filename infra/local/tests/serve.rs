@@ -424,7 +424,7 @@ fn the_cli_takes_the_token_from_billrun_token_and_listens_on_loopback() {
     use std::io::BufRead;
     let mut child = Child(
         std::process::Command::new(env!("CARGO_BIN_EXE_billrun-local"))
-            .args(["serve", "--port", "0", "--tick-seconds", "0"])
+            .args(["serve", "--ephemeral", "--port", "0", "--tick-seconds", "0"])
             .env("BILLRUN_TOKEN", "from-the-environment")
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::null())
@@ -453,7 +453,7 @@ fn the_cli_takes_the_token_from_billrun_token_and_listens_on_loopback() {
     assert_eq!(status, 200);
     // Without a token on a non-loopback address the CLI refuses to start (exit 2).
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_billrun-local"))
-        .args(["serve", "--host", "0.0.0.0", "--port", "0"])
+        .args(["serve", "--ephemeral", "--host", "0.0.0.0", "--port", "0"])
         .env_remove("BILLRUN_TOKEN")
         .output()
         .unwrap();
@@ -472,37 +472,16 @@ fn spawn_aws_serve(
     exports: &[(String, String)],
     book: Option<&std::path::Path>,
 ) -> (Child, SocketAddr) {
-    use std::io::BufRead;
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_billrun-local"));
-    cmd.args([
-        "serve",
-        "--backend",
-        "aws",
-        "--port",
-        "0",
-        "--tick-seconds",
-        "0",
-        "--workers",
-        "4",
-    ])
-    .envs(exports.iter().cloned())
-    .env("RUST_LOG", "error")
-    .stdout(std::process::Stdio::piped())
-    .stderr(std::process::Stdio::null());
+    let mut args: Vec<&std::ffi::OsStr> = vec![
+        "--backend".as_ref(),
+        "aws".as_ref(),
+        "--workers".as_ref(),
+        "4".as_ref(),
+    ];
     if let Some(book) = book {
-        cmd.arg("--book").arg(book);
+        args.extend(["--book".as_ref(), book.as_os_str()]);
     }
-    let mut child = Child(cmd.spawn().unwrap());
-    let stdout = child.0.stdout.take().unwrap();
-    let mut line = String::new();
-    std::io::BufReader::new(stdout)
-        .read_line(&mut line)
-        .unwrap();
-    let url = line
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .unwrap_or_else(|| panic!("serve printed no address: {line:?}"));
-    (child, url.trim_start_matches("http://").parse().unwrap())
+    spawn_serve_with(&args, exports)
 }
 
 /// One GET, `None` when it fails (a server busy past the read timeout, or restarting):
@@ -706,28 +685,41 @@ fn a_serve_killed_mid_run_completes_the_run_after_restart_without_the_sweeper() 
         "completed {:?} after the last restart (killed in finalization: {killed_in_finalization})",
         restarted.elapsed()
     );
-    // The same book and request in memory, without a crash.
+    assert_as_in_memory(addr, &id, &book, &request, ACCOUNTS, done.as_deref());
+}
+
+/// The run as the API shows it, against the same book and request run in memory without
+/// a crash: the final status (`done`), one outcome per selected account, the counters,
+/// and every document with its number and total. Returns the documents (account, number,
+/// total), sorted.
+fn assert_as_in_memory(
+    addr: SocketAddr,
+    id: &str,
+    book: &billrun_domain::book::Book,
+    request: &str,
+    accounts: usize,
+    done: Option<&str>,
+) -> Vec<(String, String, String)> {
     let expected = tokio::runtime::Runtime::new().unwrap().block_on(async {
         let req = billrun_domain::request::RunRequest::parse(request.as_bytes()).unwrap();
-        billrun_local::pipeline::run_book(&book, req, billrun_local::pipeline::Options::default())
+        billrun_local::pipeline::run_book(book, req, billrun_local::pipeline::Options::default())
             .await
             .unwrap()
     });
     // The sample book fails a few accounts on purpose (charges in another currency).
     let status = serde_json::to_value(expected.run.status).unwrap();
     assert_eq!(
-        done.as_deref(),
+        done,
         status.as_str(),
-        "the run completes without the sweeper, as it does in memory"
+        "the run completes as it does in memory"
     );
-
     let run = poll(120, || try_get(addr, &format!("/v1/invoice-runs/{id}"))).unwrap();
     let c = &run["counters"];
     let n = |k: &str| c[k].as_u64().unwrap();
-    assert_eq!(n("accountsSelected"), ACCOUNTS as u64);
+    assert_eq!(n("accountsSelected"), accounts as u64);
     assert_eq!(
         n("billed") + n("suppressed") + n("nothingToBill") + n("failed"),
-        ACCOUNTS as u64,
+        accounts as u64,
         "one outcome per account: {c}"
     );
     let e = &expected.run.counters;
@@ -735,7 +727,7 @@ fn a_serve_killed_mid_run_completes_the_run_after_restart_without_the_sweeper() 
         (n("billed"), n("failed"), n("invoices"), n("creditMemos")),
         (e.billed, e.failed, e.invoices, e.credit_memos)
     );
-    let mut got = api_documents(addr, &id);
+    let mut got = api_documents(addr, id);
     got.sort();
     let mut want: Vec<(String, String, String)> = expected
         .documents
@@ -749,10 +741,364 @@ fn a_serve_killed_mid_run_completes_the_run_after_restart_without_the_sweeper() 
         })
         .collect();
     want.sort();
-    assert_eq!(got.len(), want.len());
     assert_eq!(got, want, "the documents and numbers of the in-memory run");
     let mut numbers: Vec<&str> = got.iter().map(|d| d.1.as_str()).collect();
     numbers.sort();
     numbers.dedup();
     assert_eq!(numbers.len(), got.len(), "no number twice");
+    got
+}
+
+/// `billrun-local serve` as a child process with `args` after the common ones (a free
+/// loopback port, no scheduler, so no sweeper), its address read from its first line.
+fn spawn_serve(args: &[&std::ffi::OsStr]) -> (Child, SocketAddr) {
+    spawn_serve_with(args, &[])
+}
+
+/// [`spawn_serve`] with environment variables.
+fn spawn_serve_with(args: &[&std::ffi::OsStr], envs: &[(String, String)]) -> (Child, SocketAddr) {
+    use std::io::BufRead;
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_billrun-local"));
+    cmd.args(["serve", "--port", "0", "--tick-seconds", "0"])
+        .args(args)
+        .envs(envs.iter().cloned())
+        .env("RUST_LOG", "error")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null());
+    let mut child = Child(cmd.spawn().unwrap());
+    let stdout = child.0.stdout.take().unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(stdout)
+        .read_line(&mut line)
+        .unwrap();
+    let url = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap_or_else(|| panic!("serve printed no address: {line:?}"));
+    (child, url.trim_start_matches("http://").parse().unwrap())
+}
+
+/// SIGKILL: the process gets no chance to finish anything.
+fn kill_hard(mut child: Child) {
+    child.0.kill().unwrap();
+    child.0.wait().unwrap();
+}
+
+/// Ctrl-C (SIGINT), and the exit it leads to: a clean stop.
+fn stop_cleanly(mut child: Child) {
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &child.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = child.0.wait().unwrap();
+    assert!(exit.success(), "serve stopped with {exit}");
+}
+
+/// A POST with an `Idempotency-Key`.
+fn create_run(addr: SocketAddr, request: &str, key: &str) -> (u16, serde_json::Value) {
+    let header = format!("Idempotency-Key: {key}\r\n");
+    let (s, _, body) = http_with(addr, "POST", "/v1/invoice-runs", Some(request), &header);
+    (s, body)
+}
+
+/// The numeric part of `INV-000000042`.
+fn invoice_number(n: &str) -> Option<u64> {
+    n.strip_prefix("INV-")?.parse().ok()
+}
+
+/// `serve --data DIR` killed (SIGKILL) in the middle of a run and restarted on the same
+/// directory, with the scheduler and so the sweeper off: the restart re-drives the run,
+/// which completes exactly once (one outcome per account, the documents, numbers and
+/// counters of the same run in memory); a replay of the create with its
+/// `Idempotency-Key` answers the same run; the next run's numbers follow without a gap.
+#[test]
+fn a_durable_serve_killed_mid_run_completes_it_once_after_restart_and_numbering_goes_on() {
+    const ACCOUNTS: usize = 400;
+    let target: chrono::NaiveDate = "2026-12-01".parse().unwrap();
+    let book = billrun_local::sample::generate(ACCOUNTS, target, 11);
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let book_path = tmp.path().join("book.json");
+    std::fs::write(&book_path, serde_json::to_vec(&book).unwrap()).unwrap();
+    let request =
+        serde_json::json!({"targetDate": "2026-12-01", "runType": "Immediate"}).to_string();
+
+    let (child, addr) = spawn_serve(&[
+        "--data".as_ref(),
+        data.as_os_str(),
+        "--book".as_ref(),
+        book_path.as_os_str(),
+        "--workers".as_ref(),
+        "1".as_ref(),
+    ]);
+    let (s, run) = create_run(addr, &request, "first-run");
+    assert_eq!(s, 201, "{run}");
+    let id = run["id"].as_str().unwrap().to_string();
+    assert_eq!(run["number"], "BR-00000001");
+    // Killed once the first accounts have an outcome.
+    let started = wait_for(120, || {
+        let (_, accounted, _) = progress(addr, &id)?;
+        (accounted > 0).then_some(())
+    });
+    assert!(started.is_some(), "processing did not start");
+    kill_hard(child);
+    // What the killed process left: the run Processing, accounts without an outcome
+    // (else this test would not test a resume).
+    let left = tokio::runtime::Runtime::new().unwrap().block_on(async {
+        use billrun_app::ports::RunStore;
+        let store = billrun_sqlite::SqliteStore::open(&data).unwrap();
+        let run_id: billrun_domain::ids::RunId = id.parse().unwrap();
+        let run = store.get_run(run_id).await.unwrap().unwrap();
+        (run.status, store.counters(run_id).await.unwrap())
+    });
+    assert_eq!(left.0, billrun_domain::run::RunStatus::Processing);
+    assert!(
+        left.1.accounted_for() < ACCOUNTS as u64,
+        "every account had an outcome before the kill: {:?}",
+        left.1
+    );
+
+    let (child, addr) = spawn_serve(&["--data".as_ref(), data.as_os_str()]);
+    let done = poll(600, || {
+        let (status, _, _) = progress(addr, &id)?;
+        (status != "Processing").then_some(status)
+    });
+    let got = assert_as_in_memory(addr, &id, &book, &request, ACCOUNTS, done.as_deref());
+
+    // The create replayed with its key: the same run, not a new one.
+    let (s, replayed) = create_run(addr, &request, "first-run");
+    assert_eq!((s, replayed["id"].as_str()), (200, Some(id.as_str())));
+
+    // A new run takes the next run number and the invoice numbers after the first run's.
+    let mut first: Vec<u64> = got.iter().filter_map(|d| invoice_number(&d.1)).collect();
+    first.sort();
+    assert_eq!(first, (1..=first.len() as u64).collect::<Vec<_>>());
+    let next_request =
+        serde_json::json!({"targetDate": "2027-01-01", "runType": "Immediate"}).to_string();
+    let (s, next) = create_run(addr, &next_request, "second-run");
+    assert_eq!(s, 201, "{next}");
+    assert_eq!(next["number"], "BR-00000002");
+    let next_id = next["id"].as_str().unwrap().to_string();
+    let next_done = poll(600, || {
+        let (status, _, _) = progress(addr, &next_id)?;
+        (status != "Processing").then_some(status)
+    });
+    assert!(next_done.is_some());
+    let mut second: Vec<u64> = api_documents(addr, &next_id)
+        .iter()
+        .filter_map(|d| invoice_number(&d.1))
+        .collect();
+    second.sort();
+    assert!(!second.is_empty());
+    let from = first.len() as u64 + 1;
+    assert_eq!(
+        second,
+        (from..from + second.len() as u64).collect::<Vec<_>>(),
+        "the second run's invoices follow the first's"
+    );
+    drop(child);
+}
+
+/// `serve --data DIR --out OUT` stopped with Ctrl-C and started again on the same
+/// directory: every run, invoice and generated PDF of before is there, the same bytes,
+/// and the files in OUT are left as they were.
+#[test]
+fn a_durable_serve_restarted_cleanly_finds_every_run_invoice_and_pdf_of_before() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let out = tmp.path().join("out");
+    let book = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/book.json");
+    let request = include_str!("fixtures/run-request.json");
+    let (child, addr) = spawn_serve(&[
+        "--data".as_ref(),
+        data.as_os_str(),
+        "--out".as_ref(),
+        out.as_os_str(),
+        "--book".as_ref(),
+        book.as_ref(),
+    ]);
+    let (s, run) = create_run(addr, request, "k-1");
+    assert_eq!(s, 201, "{run}");
+    let id = run["id"].as_str().unwrap().to_string();
+    let done = poll(120, || {
+        let (status, _, _) = progress(addr, &id)?;
+        (status != "Processing").then_some(status)
+    });
+    assert_eq!(done.as_deref(), Some("Completed"));
+    let content =
+        serde_json::to_string(&billrun_documents::sample::demo_template("en-US")).unwrap();
+    let template = serde_json::json!({"name": "Default", "content": content}).to_string();
+    assert_eq!(
+        http(addr, "PUT", "/v1/document-templates/T-1", Some(&template)).0,
+        200
+    );
+    http(addr, "POST", "/v1/document-templates/T-1/activate", None);
+    let (s, _) = http(
+        addr,
+        "POST",
+        &format!("/v1/invoice-runs/{id}/documents"),
+        None,
+    );
+    assert_eq!(s, 202);
+    let invoices = |addr| {
+        let (s, docs) = http(
+            addr,
+            "GET",
+            &format!("/v1/invoice-runs/{id}/invoices"),
+            None,
+        );
+        assert_eq!(s, 200);
+        docs["items"].as_array().unwrap().clone()
+    };
+    let generated = poll(60, || {
+        let docs = invoices(addr);
+        docs.iter()
+            .all(|d| d["documentStatus"] == "Generated")
+            .then_some(docs)
+    })
+    .expect("the PDFs are generated");
+    let pdfs = |addr| -> Vec<Vec<u8>> {
+        generated
+            .iter()
+            .map(|d| {
+                let path = format!("/v1/invoices/{}/document", d["id"].as_str().unwrap());
+                let (s, bytes) = http_bytes(addr, "GET", &path, "");
+                assert_eq!(s, 200);
+                bytes
+            })
+            .collect()
+    };
+    let before_pdfs = pdfs(addr);
+    let number = generated[0]["number"].as_str().unwrap().to_string();
+    let on_disk = out.join("documents").join(format!("{number}.pdf"));
+    let written = wait_for(20, || std::fs::read(&on_disk).ok()).expect("--out has the PDF");
+    let run_json = out.join("BR-00000001").join("run.json");
+    let run_file = wait_for(20, || std::fs::read(&run_json).ok()).expect("--out has the run");
+    let (_, listed_before) = http(addr, "GET", "/v1/invoice-runs", None);
+    stop_cleanly(child);
+
+    let (_child, addr) = spawn_serve(&[
+        "--data".as_ref(),
+        data.as_os_str(),
+        "--out".as_ref(),
+        out.as_os_str(),
+    ]);
+    let (s, again) = http(addr, "GET", &format!("/v1/invoice-runs/{id}"), None);
+    assert_eq!((s, again["status"].as_str()), (200, Some("Completed")));
+    let (_, listed_after) = http(addr, "GET", "/v1/invoice-runs", None);
+    assert_eq!(listed_after, listed_before);
+    assert_eq!(invoices(addr), generated);
+    assert_eq!(pdfs(addr), before_pdfs);
+    // The writer of the restarted process finds the files its run wrote and keeps them.
+    let (s, _) = create_run(addr, request, "k-1");
+    assert_eq!(s, 200);
+    assert_eq!(std::fs::read(&on_disk).unwrap(), written);
+    // run.json may be written again (its document counters moved since), by its run.
+    let id_of =
+        |bytes: &[u8]| serde_json::from_slice::<serde_json::Value>(bytes).unwrap()["id"].clone();
+    assert_eq!(id_of(&std::fs::read(&run_json).unwrap()), id_of(&run_file));
+    assert_eq!(id_of(&run_file), serde_json::json!(id));
+}
+
+/// `--out` never writes over another run's files: an ephemeral serve numbers its first
+/// run BR-00000001 again, and finds DIR/BR-00000001/ of an earlier process (another run
+/// id) and the PDF it wrote; the writers serve uses leave both as they were, and write
+/// to a directory of their own run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_out_writer_refuses_to_overwrite_another_runs_files() {
+    let out = tempfile::tempdir().unwrap();
+    let earlier = out.path().join("BR-00000001");
+    std::fs::create_dir_all(&earlier).unwrap();
+    let theirs = serde_json::json!({"id": "00000000-0000-4000-8000-000000000001"}).to_string();
+    std::fs::write(earlier.join("run.json"), &theirs).unwrap();
+    let pdf_dir = out.path().join("documents");
+    std::fs::create_dir_all(&pdf_dir).unwrap();
+    let their_pdf = pdf_dir.join("INV-000000001.pdf");
+    std::fs::write(&their_pdf, b"an earlier run's PDF").unwrap();
+    // No --out for the server itself: the writers are called here, one at a time.
+    let book = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/book.json");
+    let server = start(&ServeOptions {
+        book: Some(book.into()),
+        workers: 2,
+        ..ServeOptions::default()
+    })
+    .await
+    .unwrap();
+    let addr = server.addr;
+    let app = server.app.clone();
+    let id = tokio::task::spawn_blocking(move || {
+        let (s, run) = http(
+            addr,
+            "POST",
+            "/v1/invoice-runs",
+            Some(include_str!("fixtures/run-request.json")),
+        );
+        assert_eq!((s, run["number"].as_str()), (201, Some("BR-00000001")));
+        let id = run["id"].as_str().unwrap().to_string();
+        let done = wait_for(20, || {
+            let (_, run) = http(addr, "GET", &format!("/v1/invoice-runs/{id}"), None);
+            (run["status"] != "Processing").then_some(run)
+        });
+        assert_eq!(done.unwrap()["status"], "Completed");
+        id
+    })
+    .await
+    .unwrap();
+    let run_id: billrun_domain::ids::RunId = id.parse().unwrap();
+    let record = app.queries().get_run(run_id).await.unwrap();
+    let refused = billrun_local::serve::write_run(&app, out.path(), &record)
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert_eq!(
+        refused.owner.as_deref(),
+        Some("00000000-0000-4000-8000-000000000001")
+    );
+    assert_eq!(
+        std::fs::read_to_string(earlier.join("run.json")).unwrap(),
+        theirs
+    );
+    // This run's PDF has the number of the earlier one.
+    billrun_local::pipeline::ensure_template(&app)
+        .await
+        .unwrap();
+    let request = app.docgen().request_documents(run_id).await.unwrap();
+    billrun_app::worker::drain(
+        app.clone(),
+        server.queue.clone(),
+        billrun_app::worker::WorkerConfig::default(),
+    )
+    .await;
+    let view = app.docgen().document_request(request.id).await.unwrap();
+    assert_eq!(view.counters.generated, 1);
+    let files = billrun_local::pipeline::write_pdfs(
+        &app,
+        run_id,
+        &pdf_dir,
+        &mut std::collections::HashMap::new(),
+    )
+    .await
+    .unwrap();
+    assert!(files.is_empty(), "{files:?}");
+    assert_eq!(std::fs::read(&their_pdf).unwrap(), b"an earlier run's PDF");
+    // Into an empty directory the same writers write, and write again over their own.
+    let fresh = tempfile::tempdir().unwrap();
+    for _ in 0..2 {
+        billrun_local::serve::write_run(&app, fresh.path(), &record)
+            .await
+            .unwrap()
+            .unwrap();
+        let files = billrun_local::pipeline::write_pdfs(
+            &app,
+            run_id,
+            fresh.path(),
+            &mut std::collections::HashMap::new(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(files, vec![fresh.path().join("INV-000000001.pdf")]);
+    }
+    assert!(fresh.path().join("BR-00000001").join("run.json").exists());
+    server.handle.abort();
 }

@@ -33,6 +33,14 @@ impl Cause {
         &self.message
     }
 
+    /// The same cause, its message led by what was being done.
+    pub fn context(self, doing: &str) -> Self {
+        Cause {
+            message: format!("{doing}: {}", self.message),
+            source: self.source,
+        }
+    }
+
     /// The underlying error, if the cause kept one.
     pub fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         self.source

@@ -98,6 +98,15 @@ pub struct SweepReport {
     pub failures: Vec<String>,
 }
 
+/// What is done to each Processing run.
+#[derive(Debug, Clone, Copy)]
+enum Visit {
+    /// A sweep at the instant.
+    Sweep(DateTime<Utc>),
+    /// A resume after a restart ([`Sweeper::resume_after_restart`]).
+    Resume,
+}
+
 /// The sweeper over the run pipeline and the listing of Processing runs.
 #[derive(Clone)]
 pub struct Sweeper {
@@ -109,6 +118,12 @@ pub struct Sweeper {
 impl Sweeper {
     /// Sweeps every Processing run at `now` (see the module documentation).
     pub async fn sweep(&self, now: DateTime<Utc>) -> Result<SweepReport, AppError> {
+        self.each_processing(Visit::Sweep(now)).await
+    }
+
+    /// Visits every Processing run, page by page; a run that fails is reported and the
+    /// others are visited all the same.
+    async fn each_processing(&self, visit: Visit) -> Result<SweepReport, AppError> {
         let mut report = SweepReport::default();
         let filter = RunFilter {
             status: Some(RunStatus::Processing),
@@ -124,8 +139,12 @@ impl Sweeper {
             for run in page {
                 after = Some(RunPosition::of(&run));
                 let id = run.id;
-                if let Err(e) = self.sweep_run(run, now, &mut report).await {
-                    warn!(run_id = %id, error = %crate::error::chain(&e), "sweeping a run failed");
+                let visited = match visit {
+                    Visit::Sweep(now) => self.sweep_run(run, now, &mut report).await,
+                    Visit::Resume => self.resume_run(run, &mut report).await,
+                };
+                if let Err(e) = visited {
+                    warn!(run_id = %id, error = %crate::error::chain(&e), ?visit, "a Processing run failed");
                     report.failures.push(format!("run {id}: {e}"));
                 }
             }
@@ -232,21 +251,87 @@ impl Sweeper {
             self.finalize_swept(id, now, report).await?;
             return Ok(());
         }
-        let count = missing.len() as u64;
-        for chunk in missing.chunks(SELECT_PAGE) {
+        let count = self.send_accounts(&run, &missing).await?;
+        self.note_resend(id, now).await?;
+        info!(run_id = %id, count, "stuck run: account messages re-sent");
+        report.resent.push((id, count));
+        Ok(())
+    }
+
+    /// Queues a message for each of the run's `accounts` (this round's); how many.
+    async fn send_accounts(
+        &self,
+        run: &RunRecord,
+        accounts: &[AccountId],
+    ) -> Result<u64, AppError> {
+        for chunk in accounts.chunks(SELECT_PAGE) {
             let messages = chunk
                 .iter()
                 .map(|account_id| Message::Account {
-                    run_id: id,
+                    run_id: run.id,
                     account_id: account_id.clone(),
                     round: run.round,
                 })
                 .collect();
             self.pipeline.queue.send(messages).await?;
         }
-        self.note_resend(id, now).await?;
-        info!(run_id = %id, count, "stuck run: account messages re-sent");
-        report.resent.push((id, count));
+        Ok(accounts.len() as u64)
+    }
+
+    /// Re-drives every Processing run at once, for a process starting on a durable store
+    /// whose work queue did not survive the previous process (`billrun-local serve
+    /// --data` after a restart or a kill; its queue is in memory). Only for a process that
+    /// is alone on the store (serve holds the data directory's lock): every claim found
+    /// is then a dead process's and is taken over at once, not after its lease.
+    ///
+    /// Per run: a complete one is finalized (a finalization killed part-way resumes from
+    /// its stored cursor); otherwise the plan message of the stored cursor is queued when
+    /// planning is not done, and a message for each planned account without an outcome
+    /// (the accounts are re-selected as the sweeper re-selects them); a stopped retry of
+    /// failed accounts is finished. Nothing counts against the sweeper's re-send budget:
+    /// the messages were lost with the process, not by the queue. Exactly once holds as
+    /// for any redelivery: an account's commit is conditioned on its outcome not
+    /// existing.
+    pub async fn resume_after_restart(&self) -> Result<SweepReport, AppError> {
+        self.each_processing(Visit::Resume).await
+    }
+
+    async fn resume_run(&self, run: RunRecord, report: &mut SweepReport) -> Result<(), AppError> {
+        // Every claim of the previous process has run out (see resume_after_restart).
+        let dead = DateTime::<Utc>::MAX_UTC;
+        let id = run.id;
+        if let Some(claim) = &run.transition {
+            // A post or cancel is the client's to retry; a retry of failed accounts has
+            // no client waiting for it.
+            if claim.kind == Transition::RetryFailed {
+                self.resume_retry(&run, dead).await?;
+                report.resumed_retries.push(id);
+            }
+            return Ok(());
+        }
+        if run.plan.done && self.finalize_swept(id, dead, report).await? {
+            return Ok(());
+        }
+        if !run.plan.done {
+            self.pipeline
+                .queue
+                .send(vec![Message::Plan {
+                    run_id: id,
+                    page: run.plan.pages,
+                }])
+                .await?;
+            report.resumed.push(id);
+        }
+        let counters = self.pipeline.runs.counters(id).await?;
+        let wanted = counters
+            .accounts_selected
+            .saturating_sub(counters.accounted_for());
+        let missing = self.missing_accounts(&run, wanted).await?;
+        let count = self.send_accounts(&run, &missing).await?;
+        info!(run_id = %id, count, planning = !run.plan.done, "run resumed after a restart");
+        if count > 0 {
+            report.resent.push((id, count));
+        }
         Ok(())
     }
 

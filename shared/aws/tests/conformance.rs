@@ -2066,6 +2066,14 @@ macro_rules! conformance {
                 }
             )*
         }
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(super::Backend::sqlite().await).await
+                }
+            )*
+        }
         mod aws {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

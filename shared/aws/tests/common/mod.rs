@@ -1,5 +1,6 @@
-//! The two backends the port conformance suite runs on: the in-memory adapters, and the
-//! AWS adapters on the local endpoint `infra/test.sh` starts (moto server on loopback).
+//! The backends the port conformance suite runs on: the in-memory adapters, the SQLite
+//! adapters (a fresh database in a temporary directory), and the AWS adapters on the
+//! local endpoint `infra/test.sh` starts (moto server on loopback).
 
 #![allow(dead_code)]
 
@@ -24,6 +25,8 @@ pub struct Backend {
     pub metrics: Arc<Metrics>,
     /// The DynamoDB adapter (AWS only), for fault injection.
     pub dynamo: Option<Arc<billrun_aws::DynamoStore>>,
+    /// The SQLite database's directory, removed when the backend is dropped.
+    _data: Option<tempfile::TempDir>,
 }
 
 /// The AWS endpoint of the test run; a missing one is a failure, never a skip.
@@ -62,6 +65,31 @@ impl Backend {
             aws: None,
             metrics: Arc::new(Metrics::default()),
             dynamo: None,
+            _data: None,
+        }
+    }
+
+    /// The SQLite adapters on a fresh database, with the in-memory queue (as
+    /// `billrun-local serve --data` composes them).
+    pub async fn sqlite() -> Backend {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let store = Arc::new(billrun_sqlite::SqliteStore::open(dir.path()).expect("opening"));
+        let queue = Arc::new(MemoryQueue::new());
+        let app = App::over(
+            store.clone(),
+            queue.clone(),
+            store.clone(),
+            std::sync::Arc::new(billrun_documents::PdfRenderer),
+        );
+        Backend {
+            app,
+            blobs: store,
+            memory_queue: Some(queue),
+            sqs: None,
+            aws: None,
+            metrics: Arc::new(Metrics::default()),
+            dynamo: None,
+            _data: Some(dir),
         }
     }
 
@@ -96,6 +124,7 @@ impl Backend {
             aws: Some((config, clients)),
             metrics,
             dynamo: Some(store),
+            _data: None,
         }
     }
 

@@ -1,0 +1,164 @@
+//! The one place that names the database's tables and builds their keys: the schema
+//! (created on open), the sortable text of instants, the order key of due entries and
+//! the cursors of document pages. Keys compare byte-wise (SQLite's BINARY collation is
+//! `memcmp` over UTF-8), which is the order the ports promise for ids.
+
+use crate::error::{fatal, Error};
+use billrun_app::model::listing::DocumentPosition;
+use billrun_app::model::schedules::DueTarget;
+use chrono::{DateTime, SecondsFormat, Utc};
+use rusqlite::Connection;
+
+/// The database file in the data directory.
+pub const DATABASE_FILE: &str = "billrun.sqlite3";
+/// The file whose lock says a process has the data directory open.
+pub const LOCK_FILE: &str = "billrun.lock";
+
+/// The schema version this build writes (`PRAGMA user_version`). A database of a later
+/// version is refused rather than misread.
+pub const SCHEMA_VERSION: i64 = 1;
+
+pub const ACCOUNTS: &str = "accounts";
+pub const SUBSCRIPTIONS: &str = "subscriptions";
+pub const USAGE: &str = "usage_records";
+pub const ADJUSTMENTS: &str = "adjustments";
+pub const INVOICE_SCHEDULES: &str = "invoice_schedules";
+pub const PROCESSED_ITEMS: &str = "processed_items";
+pub const RUNS: &str = "runs";
+pub const COUNTERS: &str = "run_counters";
+pub const OUTCOMES: &str = "outcomes";
+pub const DOCUMENTS: &str = "documents";
+pub const REVERTED: &str = "reverted_runs";
+pub const SEQUENCES: &str = "sequences";
+pub const TEMPLATES: &str = "templates";
+pub const SETTINGS: &str = "settings";
+pub const DOCUMENT_REQUESTS: &str = "document_requests";
+pub const LATEST_REQUESTS: &str = "latest_document_requests";
+pub const DOCUMENT_RESULTS: &str = "document_results";
+pub const DOCUMENT_FILES: &str = "document_files";
+pub const RUN_SCHEDULES: &str = "run_schedules";
+pub const DUE: &str = "due_entries";
+pub const BLOBS: &str = "blobs";
+
+/// Names of the rows of [`SEQUENCES`].
+pub const RUN_SEQUENCE: &str = "run";
+pub const INVOICE_SEQUENCE: &str = "invoice";
+pub const CREDIT_MEMO_SEQUENCE: &str = "credit_memo";
+/// The row of [`SETTINGS`] naming the active template.
+pub const ACTIVE_TEMPLATE: &str = "active_template";
+
+/// Every table, with the columns queried on beside the entity's JSON (`data`).
+fn ddl() -> String {
+    format!(
+        "
+CREATE TABLE IF NOT EXISTS {ACCOUNTS} (
+  id TEXT PRIMARY KEY, batch TEXT, data TEXT NOT NULL, state TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS {ACCOUNTS}_batch ON {ACCOUNTS} (batch, id);
+CREATE TABLE IF NOT EXISTS {SUBSCRIPTIONS} (
+  account_id TEXT NOT NULL, id TEXT NOT NULL, data TEXT NOT NULL,
+  PRIMARY KEY (account_id, id));
+CREATE INDEX IF NOT EXISTS {SUBSCRIPTIONS}_id ON {SUBSCRIPTIONS} (id);
+CREATE TABLE IF NOT EXISTS {USAGE} (
+  account_id TEXT NOT NULL, id TEXT NOT NULL, data TEXT NOT NULL,
+  PRIMARY KEY (account_id, id));
+CREATE TABLE IF NOT EXISTS {ADJUSTMENTS} (
+  account_id TEXT NOT NULL, id TEXT NOT NULL, data TEXT NOT NULL,
+  PRIMARY KEY (account_id, id));
+CREATE TABLE IF NOT EXISTS {INVOICE_SCHEDULES} (
+  id TEXT PRIMARY KEY, account_id TEXT NOT NULL, data TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS {INVOICE_SCHEDULES}_account ON {INVOICE_SCHEDULES} (account_id, id);
+CREATE TABLE IF NOT EXISTS {PROCESSED_ITEMS} (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT, schedule_id TEXT NOT NULL, item_id TEXT NOT NULL,
+  data TEXT NOT NULL, UNIQUE (schedule_id, item_id));
+CREATE TABLE IF NOT EXISTS {RUNS} (
+  id TEXT PRIMARY KEY, number INTEGER NOT NULL UNIQUE, idempotency_key TEXT UNIQUE,
+  created_at TEXT NOT NULL, version INTEGER NOT NULL, data TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS {RUNS}_created ON {RUNS} (created_at, id);
+CREATE TABLE IF NOT EXISTS {COUNTERS} (run_id TEXT PRIMARY KEY, data TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS {OUTCOMES} (
+  run_id TEXT NOT NULL, account_id TEXT NOT NULL, failed INTEGER NOT NULL,
+  data TEXT NOT NULL, PRIMARY KEY (run_id, account_id));
+CREATE TABLE IF NOT EXISTS {DOCUMENTS} (
+  id TEXT PRIMARY KEY, run_id TEXT NOT NULL, round INTEGER NOT NULL,
+  account_id TEXT NOT NULL, group_key TEXT NOT NULL, data TEXT NOT NULL);
+CREATE UNIQUE INDEX IF NOT EXISTS {DOCUMENTS}_order
+  ON {DOCUMENTS} (run_id, round, account_id, group_key);
+CREATE TABLE IF NOT EXISTS {REVERTED} (run_id TEXT PRIMARY KEY);
+CREATE TABLE IF NOT EXISTS {SEQUENCES} (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS {TEMPLATES} (id TEXT PRIMARY KEY, data TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS {SETTINGS} (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS {DOCUMENT_REQUESTS} (
+  id TEXT PRIMARY KEY, run_id TEXT NOT NULL, generated INTEGER NOT NULL,
+  failed INTEGER NOT NULL, data TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS {LATEST_REQUESTS} (run_id TEXT PRIMARY KEY, request_id TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS {DOCUMENT_RESULTS} (
+  request_id TEXT NOT NULL, document_id TEXT NOT NULL, PRIMARY KEY (request_id, document_id));
+CREATE TABLE IF NOT EXISTS {DOCUMENT_FILES} (document_id TEXT PRIMARY KEY, data TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS {RUN_SCHEDULES} (
+  id TEXT PRIMARY KEY, version INTEGER NOT NULL, data TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS {DUE} (
+  at TEXT NOT NULL, target TEXT NOT NULL, data TEXT NOT NULL, PRIMARY KEY (at, target));
+CREATE TABLE IF NOT EXISTS {BLOBS} (
+  key TEXT PRIMARY KEY, content_type TEXT NOT NULL, bytes BLOB NOT NULL);
+"
+    )
+}
+
+/// Sets the connection up (WAL, `synchronous=FULL`, a busy timeout) and creates the
+/// schema, refusing a database written by a later schema version.
+pub(crate) fn prepare(conn: &Connection) -> Result<(), Error> {
+    // WAL: readers do not block the writer, and a commit is one append to the log.
+    let mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(fatal(format!(
+            "the database refused the WAL journal (mode {mode})"
+        )));
+    }
+    // FULL: the WAL is fsynced at every commit, so an acknowledged write survives a
+    // power cut as well as kill -9 (NORMAL defers the sync to checkpoints and may lose
+    // the last commits on a power cut: a billed account must not be forgotten).
+    conn.execute_batch("PRAGMA synchronous=FULL;")?;
+    // A second process on the same directory waits for the lock instead of failing
+    // at once (and its error is Transient after that).
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if version > SCHEMA_VERSION {
+        return Err(fatal(format!(
+            "the database has schema version {version}; this build reads up to {SCHEMA_VERSION}"
+        )));
+    }
+    conn.execute_batch(&format!(
+        "BEGIN IMMEDIATE;{}PRAGMA user_version={SCHEMA_VERSION};COMMIT;",
+        ddl()
+    ))?;
+    Ok(())
+}
+
+/// An instant as sortable text: RFC 3339 in UTC with nanoseconds, fixed width, so the
+/// byte order is the time order.
+pub fn instant(t: &DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Nanos, true)
+}
+
+/// The order key of a due entry's target among entries of the same instant: the order
+/// of [`DueTarget`] (runs first, then invoice items by schedule and item). Ids hold no
+/// `#`, which sorts below every character an id may hold.
+pub fn due_target(t: &DueTarget) -> String {
+    match t {
+        DueTarget::Run { run_id } => format!("0#{run_id}"),
+        DueTarget::InvoiceItem {
+            schedule_id,
+            item_id,
+        } => format!("1#{schedule_id}#{item_id}"),
+    }
+}
+
+/// The cursor of a document page: the position of the last document returned.
+pub fn document_cursor(p: &DocumentPosition) -> Result<String, Error> {
+    crate::to_json(p)
+}
+
+/// The position a document cursor names.
+pub fn document_position(cursor: &str) -> Result<DocumentPosition, Error> {
+    serde_json::from_str(cursor).map_err(|e| fatal(format!("bad document cursor '{cursor}': {e}")))
+}
