@@ -406,6 +406,7 @@ impl Scenario {
                 ship_to: None,
                 location_id: a.location.map(|l| LOCATIONS[l].to_string()),
                 subrun: None,
+                gl_accounts: Default::default(),
             });
             for (j, s) in a.subscriptions.iter().enumerate() {
                 let sid = format!("{aid}-S{j}");
@@ -491,6 +492,7 @@ impl Scenario {
                         id: charge_id,
                         currency: explicit.then_some(cur),
                         kind,
+                        gl_account: None,
                     });
                 }
                 book.subscriptions.push(Subscription {

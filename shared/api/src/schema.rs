@@ -211,6 +211,10 @@ pub struct Line {
     pub amount: Decimal,
     /// On a credit line: the number of the document that billed the credited period.
     pub credits_document: Option<String>,
+    /// The revenue GL code in force when the line was rated (its charge's, else its
+    /// account's); absent when the book named none.
+    #[schema(min_length = 1, max_length = 32)]
+    pub gl_account: Option<String>,
 }
 
 #[derive(ToSchema)]
@@ -274,6 +278,24 @@ pub struct Document {
     pub invoice_message: Option<String>,
     pub lines: Vec<Line>,
     pub totals: Totals,
+    /// The account's GL codes when the document was rated; absent when it had none.
+    pub gl_accounts: Option<GlAccounts>,
+}
+
+/// GL account codes (docs/book-format.md "GL accounts"): each 1 to 32 bytes, no control
+/// characters. The journal uses a placeholder for each one absent (docs/accounting.md).
+#[derive(ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct GlAccounts {
+    /// Debited with the documents' totals.
+    #[schema(min_length = 1, max_length = 32)]
+    pub receivable: Option<String>,
+    /// Credited with the documents' tax.
+    #[schema(min_length = 1, max_length = 32)]
+    pub tax_payable: Option<String>,
+    /// Credited with the lines whose charge names no code (adjustments included).
+    #[schema(min_length = 1, max_length = 32)]
+    pub revenue: Option<String>,
 }
 
 #[derive(ToSchema)]
@@ -312,6 +334,7 @@ pub struct Account {
     /// The account's subrun: a run with a subrun selects only its accounts (at most 64
     /// bytes).
     pub subrun: Option<String>,
+    pub gl_accounts: Option<GlAccounts>,
 }
 
 #[derive(ToSchema)]
@@ -358,6 +381,10 @@ pub struct Charge {
     pub currency: Option<String>,
     pub billed_through: Option<chrono::NaiveDate>,
     pub billed: Option<bool>,
+    /// The revenue GL code of the charge's lines (1 to 32 bytes, no control
+    /// characters); none: the account's `glAccounts.revenue`.
+    #[schema(min_length = 1, max_length = 32)]
+    pub gl_account: Option<String>,
 }
 
 #[derive(ToSchema)]

@@ -8,6 +8,7 @@ pub mod book;
 pub mod calendar;
 pub mod document;
 pub mod error;
+pub mod gl;
 pub mod ids;
 pub mod money;
 pub mod rating;
