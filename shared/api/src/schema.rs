@@ -604,3 +604,69 @@ pub struct Health {
     pub status: String,
     pub version: String,
 }
+
+/// The form of the journal.
+#[derive(ToSchema)]
+#[allow(non_camel_case_types)]
+pub enum JournalFormat {
+    json,
+    csv,
+}
+
+/// What a journal line books.
+#[derive(ToSchema)]
+pub enum JournalRole {
+    Receivable,
+    Revenue,
+    TaxPayable,
+}
+
+/// An amount on one side of one GL account (docs/accounting.md).
+#[derive(ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct JournalLine {
+    /// The GL code, or its placeholder (`RECEIVABLE`, `REVENUE`, `TAX_PAYABLE`).
+    pub account: String,
+    pub role: JournalRole,
+    /// The documents it comes from: invoices and credit memos are booked apart.
+    pub document_kind: DocumentKind,
+    /// On a revenue line, the type of the lines it sums; null otherwise.
+    pub line_type: Option<LineType>,
+    pub debit: Decimal,
+    pub credit: Decimal,
+}
+
+/// The entry of one (currency, invoice date); its debits equal its credits.
+#[derive(ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct JournalEntry {
+    pub currency: String,
+    pub date: chrono::NaiveDate,
+    /// How many documents it books.
+    pub documents: u64,
+    pub lines: Vec<JournalLine>,
+    pub debits: Decimal,
+    pub credits: Decimal,
+}
+
+/// A currency's totals: `invoiced` and `credited` (negative) equal the run's counters.
+#[derive(ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct JournalTotals {
+    pub currency: String,
+    pub invoiced: Decimal,
+    pub credited: Decimal,
+    pub debits: Decimal,
+    pub credits: Decimal,
+}
+
+/// The journal of a posted run.
+#[derive(ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Journal {
+    pub run_id: uuid::Uuid,
+    /// `BR-00000001`.
+    pub run_number: String,
+    pub entries: Vec<JournalEntry>,
+    pub totals: Vec<JournalTotals>,
+}

@@ -35,7 +35,7 @@ pub enum DocumentStatus {
     Canceled,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum LineType {
     OneTime,
     Recurring,

@@ -10,6 +10,7 @@ pub mod document;
 pub mod error;
 pub mod gl;
 pub mod ids;
+pub mod journal;
 pub mod money;
 pub mod rating;
 pub mod recurrence;
