@@ -406,6 +406,7 @@ impl Scenario {
                 ship_to: None,
                 location_id: a.location.map(|l| LOCATIONS[l].to_string()),
                 subrun: None,
+                gl_accounts: Default::default(),
             });
             for (j, s) in a.subscriptions.iter().enumerate() {
                 let sid = format!("{aid}-S{j}");
@@ -491,6 +492,7 @@ impl Scenario {
                         id: charge_id,
                         currency: explicit.then_some(cur),
                         kind,
+                        gl_account: None,
                     });
                 }
                 book.subscriptions.push(Subscription {
@@ -1142,5 +1144,92 @@ fn generated_books_exercise_every_rule_the_properties_rely_on() {
             seen.get(what).copied().unwrap_or(0) > 0,
             "no generated book produced: {what}; seen: {seen:#?}"
         );
+    }
+}
+
+/// The generated book with GL codes on every other account and every third charge, so
+/// the journal mixes codes and placeholders (docs/accounting.md).
+fn with_gl_codes(mut book: Book) -> Book {
+    for (i, a) in book.accounts.iter_mut().enumerate() {
+        if i % 2 == 0 {
+            a.gl_accounts.receivable = Some(format!("1200-{i}"));
+            a.gl_accounts.tax_payable = Some("2200".into());
+            a.gl_accounts.revenue = Some("4000".into());
+        }
+    }
+    let charges = book.subscriptions.iter_mut().flat_map(|s| &mut s.charges);
+    for (i, c) in charges.enumerate() {
+        if i % 3 == 0 {
+            c.gl_account = Some(format!("41{i:02}"));
+        }
+    }
+    book
+}
+
+/// Posts `run` and checks its journal: every entry balances to the minor unit, the
+/// debits equal the credits per currency, and the journal's invoiced and credited
+/// amounts are the run's counters.
+async fn check_journal(local: &Local, run: &LocalRun) -> Result<(), TestCaseError> {
+    let id = run.run.id;
+    ok(local.app.pipeline().post_run(id).await)?;
+    let view = ok(local.app.queries().run_view(id).await)?;
+    prop_assert_eq!(view.status, RunStatus::Posted);
+    let (_, journal) = ok(local.app.queries().run_journal(id).await)?;
+    let mut per_currency: BTreeMap<Currency, (Decimal, Decimal)> = BTreeMap::new();
+    for e in &journal.entries {
+        let debits: Decimal = e.lines.iter().map(|l| l.debit).sum();
+        let credits: Decimal = e.lines.iter().map(|l| l.credit).sum();
+        prop_assert_eq!(
+            debits,
+            credits,
+            "entry {} {} does not balance",
+            e.currency,
+            e.date
+        );
+        prop_assert_eq!((e.debits, e.credits), (debits, credits));
+        for l in &e.lines {
+            prop_assert!(e.currency.is_exact(l.debit) && e.currency.is_exact(l.credit));
+        }
+        let t = per_currency.entry(e.currency).or_default();
+        t.0 += debits;
+        t.1 += credits;
+    }
+    let totals: Vec<(Currency, Decimal, Decimal)> = journal
+        .totals
+        .iter()
+        .map(|t| {
+            let sums = per_currency.get(&t.currency).copied().unwrap_or_default();
+            prop_assert_eq!((t.debits, t.credits), sums, "{}", t.currency);
+            prop_assert_eq!(sums.0, sums.1, "{} does not balance", t.currency);
+            Ok((t.currency, t.invoiced, t.credited))
+        })
+        .collect::<Result<_, TestCaseError>>()?;
+    let counters: Vec<(Currency, Decimal, Decimal)> = view
+        .counters
+        .amounts
+        .iter()
+        .map(|a| (a.currency, a.invoiced, a.credited))
+        .collect();
+    prop_assert_eq!(totals, counters);
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    /// (j) For every posted run, the first and a later one that credits, the journal
+    /// balances per currency to the minor unit and its totals equal the run's counters.
+    #[test]
+    fn every_posted_runs_journal_balances_and_totals_the_runs_counters(s in scenarios()) {
+        let book = with_gl_codes(s.book(UsagePricing::Any));
+        block_on(async {
+            let local = local_with(&book, None).await?;
+            for target in [s.t1(), s.t2()] {
+                let run = ok(local.run(s.request(target), Options::default(), None).await)?;
+                check_completed(&run, book.accounts.len())?;
+                check_journal(&local, &run).await?;
+            }
+            Ok::<_, TestCaseError>(())
+        })?;
     }
 }

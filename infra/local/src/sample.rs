@@ -113,6 +113,7 @@ impl Gen {
             ship_to: None,
             location_id: Some(location),
             subrun: None,
+            gl_accounts: Default::default(),
         });
         let roll = self.rng.random_range(0..1000u32);
         let t = self.target;
@@ -139,6 +140,7 @@ impl Gen {
             let charge = Charge {
                 id: self.next_charge(),
                 currency: None,
+                gl_account: None,
                 kind: ChargeKind::Recurring {
                     price,
                     quantity: Decimal::ONE,
@@ -166,6 +168,7 @@ impl Gen {
             let charge = Charge {
                 id: self.next_charge(),
                 currency: None,
+                gl_account: None,
                 kind: ChargeKind::Recurring {
                     price: currency.zero(),
                     quantity: Decimal::ONE,
@@ -230,6 +233,7 @@ impl Gen {
                         Currency::parse("EUR").unwrap_or_else(|_| usd())
                     }
                 }),
+                gl_account: None,
                 kind: ChargeKind::Recurring {
                     price: self.price(cents, rate, currency),
                     quantity: seats,
@@ -242,6 +246,7 @@ impl Gen {
                 charges.push(Charge {
                     id: self.next_charge(),
                     currency: None,
+                    gl_account: None,
                     kind: ChargeKind::OneTime {
                         price: self.price(9900, rate, currency),
                         quantity: Decimal::ONE,
@@ -257,6 +262,7 @@ impl Gen {
                 charges.push(Charge {
                     id: cid.clone(),
                     currency: None,
+                    gl_account: None,
                     kind: ChargeKind::Usage {
                         unit_price: self.price(0, rate, currency)
                             + unit.parse::<Decimal>().unwrap_or(Decimal::ONE),

@@ -9,6 +9,7 @@ pub mod compat;
 pub mod documents;
 pub mod error;
 pub mod extract;
+pub mod journal;
 pub mod run_schedules;
 pub mod schema;
 pub mod v1;
@@ -58,6 +59,7 @@ pub const IMPORT_LIMIT: usize = 5_000_000;
         v1::run_accounts,
         v1::run_invoices,
         v1::get_invoice,
+        journal::get_journal,
         documents::request_documents,
         documents::get_request,
         documents::resend,
@@ -175,6 +177,7 @@ fn read_routes(routes: Routes) -> Routes {
         .route("/v1/invoice-runs/{id}", get(v1::get_run))
         .route("/v1/invoice-runs/{id}/accounts", get(v1::run_accounts))
         .route("/v1/invoice-runs/{id}/invoices", get(v1::run_invoices))
+        .route("/v1/invoice-runs/{id}/journal", get(journal::get_journal))
         .route("/v1/invoices/{id}", get(v1::get_invoice))
         .route("/v1/invoices/{id}/document", get(documents::get_pdf))
         .route("/v1/document-requests/{id}", get(documents::get_request))

@@ -211,6 +211,10 @@ pub struct Line {
     pub amount: Decimal,
     /// On a credit line: the number of the document that billed the credited period.
     pub credits_document: Option<String>,
+    /// The revenue GL code in force when the line was rated (its charge's, else its
+    /// account's); absent when the book named none.
+    #[schema(min_length = 1, max_length = 32)]
+    pub gl_account: Option<String>,
 }
 
 #[derive(ToSchema)]
@@ -274,6 +278,24 @@ pub struct Document {
     pub invoice_message: Option<String>,
     pub lines: Vec<Line>,
     pub totals: Totals,
+    /// The account's GL codes when the document was rated; absent when it had none.
+    pub gl_accounts: Option<GlAccounts>,
+}
+
+/// GL account codes (docs/book-format.md "GL accounts"): each 1 to 32 bytes, no control
+/// characters. The journal uses a placeholder for each one absent (docs/accounting.md).
+#[derive(ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct GlAccounts {
+    /// Debited with the documents' totals.
+    #[schema(min_length = 1, max_length = 32)]
+    pub receivable: Option<String>,
+    /// Credited with the documents' tax.
+    #[schema(min_length = 1, max_length = 32)]
+    pub tax_payable: Option<String>,
+    /// Credited with the lines whose charge names no code (adjustments included).
+    #[schema(min_length = 1, max_length = 32)]
+    pub revenue: Option<String>,
 }
 
 #[derive(ToSchema)]
@@ -312,6 +334,7 @@ pub struct Account {
     /// The account's subrun: a run with a subrun selects only its accounts (at most 64
     /// bytes).
     pub subrun: Option<String>,
+    pub gl_accounts: Option<GlAccounts>,
 }
 
 #[derive(ToSchema)]
@@ -358,6 +381,10 @@ pub struct Charge {
     pub currency: Option<String>,
     pub billed_through: Option<chrono::NaiveDate>,
     pub billed: Option<bool>,
+    /// The revenue GL code of the charge's lines (1 to 32 bytes, no control
+    /// characters); none: the account's `glAccounts.revenue`.
+    #[schema(min_length = 1, max_length = 32)]
+    pub gl_account: Option<String>,
 }
 
 #[derive(ToSchema)]
@@ -576,4 +603,70 @@ pub struct Health {
     /// `ok`.
     pub status: String,
     pub version: String,
+}
+
+/// The form of the journal.
+#[derive(ToSchema)]
+#[allow(non_camel_case_types)]
+pub enum JournalFormat {
+    json,
+    csv,
+}
+
+/// What a journal line books.
+#[derive(ToSchema)]
+pub enum JournalRole {
+    Receivable,
+    Revenue,
+    TaxPayable,
+}
+
+/// An amount on one side of one GL account (docs/accounting.md).
+#[derive(ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct JournalLine {
+    /// The GL code, or its placeholder (`RECEIVABLE`, `REVENUE`, `TAX_PAYABLE`).
+    pub account: String,
+    pub role: JournalRole,
+    /// The documents it comes from: invoices and credit memos are booked apart.
+    pub document_kind: DocumentKind,
+    /// On a revenue line, the type of the lines it sums; null otherwise.
+    pub line_type: Option<LineType>,
+    pub debit: Decimal,
+    pub credit: Decimal,
+}
+
+/// The entry of one (currency, invoice date); its debits equal its credits.
+#[derive(ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct JournalEntry {
+    pub currency: String,
+    pub date: chrono::NaiveDate,
+    /// How many documents it books.
+    pub documents: u64,
+    pub lines: Vec<JournalLine>,
+    pub debits: Decimal,
+    pub credits: Decimal,
+}
+
+/// A currency's totals: `invoiced` and `credited` (negative) equal the run's counters.
+#[derive(ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct JournalTotals {
+    pub currency: String,
+    pub invoiced: Decimal,
+    pub credited: Decimal,
+    pub debits: Decimal,
+    pub credits: Decimal,
+}
+
+/// The journal of a posted run.
+#[derive(ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Journal {
+    pub run_id: uuid::Uuid,
+    /// `BR-00000001`.
+    pub run_number: String,
+    pub entries: Vec<JournalEntry>,
+    pub totals: Vec<JournalTotals>,
 }

@@ -39,6 +39,7 @@ const CANONICAL: &[(&str, &str)] = &[
     ("post", "/v1/invoice-runs/{id}/retry-failed"),
     ("get", "/v1/invoice-runs/{id}/accounts"),
     ("get", "/v1/invoice-runs/{id}/invoices"),
+    ("get", "/v1/invoice-runs/{id}/journal"),
     ("get", "/v1/invoices/{id}"),
     ("post", "/v1/invoice-runs/{id}/documents"),
     ("get", "/v1/document-requests/{id}"),
@@ -286,6 +287,17 @@ async fn responses_use_only_the_properties_their_schemas_describe() {
         ),
         &invoices.body,
         "rc",
+    );
+    // Posted last: the journal of a posted run (with GL codes on its lines).
+    let posted = api.post(&format!("/v1/invoice-runs/{id}/post"), "").await;
+    assert_eq!(posted.status, StatusCode::OK, "{}", posted.text);
+    let journal = api.get(&format!("/v1/invoice-runs/{id}/journal")).await;
+    assert_eq!(journal.status, StatusCode::OK, "{}", journal.text);
+    check(
+        &doc,
+        &response_schema(&doc, "get", "/v1/invoice-runs/{id}/journal", 200),
+        &journal.body,
+        "journal",
     );
     // The check itself fails on an undescribed property.
     let caught = std::panic::catch_unwind(|| {

@@ -168,6 +168,7 @@ pub enum ConflictCode {
     RunDeleted,
     RunProcessing,
     RunPosted,
+    RunNotPosted,
     RunSuperseded,
     RunHasNoFailures,
     RunTransitionInProgress,
@@ -180,7 +181,7 @@ pub enum ConflictCode {
 
 impl ConflictCode {
     /// Every code, in the order docs/api.md lists them.
-    pub const ALL: [ConflictCode; 16] = [
+    pub const ALL: [ConflictCode; 17] = [
         ConflictCode::FieldLocked,
         ConflictCode::IdempotencyKeyReused,
         ConflictCode::RunNotPending,
@@ -189,6 +190,7 @@ impl ConflictCode {
         ConflictCode::RunDeleted,
         ConflictCode::RunProcessing,
         ConflictCode::RunPosted,
+        ConflictCode::RunNotPosted,
         ConflictCode::RunSuperseded,
         ConflictCode::RunHasNoFailures,
         ConflictCode::RunTransitionInProgress,
@@ -210,6 +212,7 @@ impl ConflictCode {
             ConflictCode::RunDeleted => "run_deleted",
             ConflictCode::RunProcessing => "run_processing",
             ConflictCode::RunPosted => "run_posted",
+            ConflictCode::RunNotPosted => "run_not_posted",
             ConflictCode::RunSuperseded => "run_superseded",
             ConflictCode::RunHasNoFailures => "run_has_no_failures",
             ConflictCode::RunTransitionInProgress => "run_transition_in_progress",

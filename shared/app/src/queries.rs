@@ -1,7 +1,7 @@
 //! Queries: runs with their counters, listings with positions, a run's documents and
 //! account outcomes. Reads only.
 
-use crate::error::AppError;
+use crate::error::{AppError, ConflictCode};
 use crate::model::documents::DocumentCounters;
 use crate::model::listing::{DocumentPosition, RunFilter, RunPosition};
 use crate::model::*;
@@ -10,6 +10,7 @@ use crate::ports::*;
 use billrun_domain::book::Account;
 use billrun_domain::document::{Document, DocumentKind};
 use billrun_domain::ids::{AccountId, DocumentId, RunId};
+use billrun_domain::journal::{Journal, JournalBuilder};
 use billrun_domain::run::{Counters, Outcome, RunStatus};
 use std::sync::Arc;
 
@@ -130,19 +131,63 @@ impl Queries {
     /// Every document of the run in numbering order.
     pub async fn all_documents(&self, id: RunId) -> Result<Vec<Document>, AppError> {
         let mut out = Vec::new();
+        self.each_document(id, |d| {
+            out.push(d);
+            Ok(())
+        })
+        .await?;
+        Ok(out)
+    }
+
+    /// Calls `f` with every document of the run in numbering order, read a page at a
+    /// time.
+    async fn each_document(
+        &self,
+        id: RunId,
+        mut f: impl FnMut(Document) -> Result<(), AppError>,
+    ) -> Result<(), AppError> {
         let mut cursor: Option<String> = None;
         loop {
             let page = self
                 .documents
                 .run_documents(id, cursor.as_deref(), 1000)
                 .await?;
-            out.extend(page.documents.into_iter().map(|d| d.document));
+            for d in page.documents {
+                f(d.document)?;
+            }
             match page.next {
                 Some(next) => cursor = Some(next),
-                None => break,
+                None => return Ok(()),
             }
         }
-        Ok(out)
+    }
+
+    /// The journal of a Posted run (docs/accounting.md), its documents read a page at a
+    /// time so memory stays bounded by a page and the journal's accounts whatever the
+    /// run's size. Any other status: 409 `run_not_posted` (only posted documents are in
+    /// the ledger).
+    pub async fn run_journal(&self, id: RunId) -> Result<(RunRecord, Journal), AppError> {
+        let run = self.get_run(id).await?;
+        if run.status != RunStatus::Posted {
+            return Err(AppError::conflict(
+                ConflictCode::RunNotPosted,
+                format!(
+                    "run {id} is {:?}; only a posted run has a journal",
+                    run.status
+                ),
+            ));
+        }
+        let mut journal = JournalBuilder::default();
+        self.each_document(id, |d| {
+            journal
+                .add(&d)
+                .map_err(|e| AppError::internal(e.to_string()))
+        })
+        .await?;
+        let journal = journal
+            .finish()
+            .map_err(|e| AppError::internal(e.to_string()))?;
+        Ok((run, journal))
     }
 
     /// Every account outcome of the run, by account id, with document numbers.

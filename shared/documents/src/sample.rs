@@ -122,6 +122,7 @@ pub fn invoice(currency: &str, locale: &str, lines: usize) -> Result<Sample, Str
             amount,
             credits_document: None,
             credits_document_id: None,
+            gl_account: None,
         });
         if i % 6 == 5 && out.len() < lines {
             out.push(Line {
@@ -136,6 +137,7 @@ pub fn invoice(currency: &str, locale: &str, lines: usize) -> Result<Sample, Str
                 amount: currency.round(Decimal::new(-2500, 2) * rate),
                 credits_document: None,
                 credits_document_id: None,
+                gl_account: None,
             });
         }
     }
@@ -165,6 +167,7 @@ pub fn credit_memo(currency: &str, locale: &str) -> Result<Sample, String> {
             amount: currency.round(amount.parse().map_err(|e| format!("{e}"))?),
             credits_document: Some(Some(inv.to_string())),
             credits_document_id: None,
+            gl_account: None,
         })
     };
     let lines = vec![
@@ -236,6 +239,7 @@ fn document(
         )),
         location_id: None,
         subrun: None,
+        gl_accounts: Default::default(),
     };
     let invoice_date = date(2024, 2, 1)?;
     let document = Document {
@@ -255,6 +259,7 @@ fn document(
         status: DocumentStatus::Posted,
         invoice_message: None,
         lines,
+        gl_accounts: Default::default(),
         totals,
     };
     Ok(Sample {

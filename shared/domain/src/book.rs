@@ -3,6 +3,7 @@
 
 use crate::calendar::{check_date, BillCycleDay, BillingPeriod};
 use crate::error::{parse_json, FieldError, SUBFIELD_MARK};
+use crate::gl::{self, GlAccounts};
 use crate::ids::*;
 use crate::money::{dec, Currency};
 use chrono::NaiveDate;
@@ -75,6 +76,9 @@ pub struct Account {
     /// (docs/billing-rules.md "Subruns").
     #[serde(default)]
     pub subrun: Option<String>,
+    /// The account's GL codes (docs/book-format.md "GL accounts"); absent on most.
+    #[serde(default, skip_serializing_if = "GlAccounts::is_empty")]
+    pub gl_accounts: GlAccounts,
 }
 
 fn zero() -> Decimal {
@@ -166,6 +170,8 @@ pub struct Charge {
     pub id: ChargeId,
     pub currency: Option<Currency>,
     pub kind: ChargeKind,
+    /// The revenue GL code of its lines; none: the account's revenue code.
+    pub gl_account: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -220,6 +226,8 @@ struct ChargeJson {
     billed_through: Option<NaiveDate>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     billed: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    gl_account: Option<String>,
 }
 
 fn sub_err(field: &str, msg: impl std::fmt::Display) -> String {
@@ -322,10 +330,14 @@ impl TryFrom<ChargeJson> for Charge {
                 }
             }
         };
+        if let Some(problem) = c.gl_account.as_deref().and_then(gl::code_problem) {
+            return Err(sub_err("glAccount", problem));
+        }
         Ok(Charge {
             id: c.id,
             currency: c.currency,
             kind,
+            gl_account: c.gl_account,
         })
     }
 }
@@ -344,6 +356,7 @@ impl From<Charge> for ChargeJson {
             currency: c.currency,
             billed_through: None,
             billed: None,
+            gl_account: c.gl_account,
         };
         match c.kind {
             ChargeKind::Recurring {
@@ -501,6 +514,7 @@ fn check_account<'a>(
     if let Some(s) = &a.subrun {
         subrun(&format!("{p}.subrun"), s)?;
     }
+    a.gl_accounts.validate(&format!("{p}.glAccounts"))?;
     for (f, addr) in [("billTo", &a.bill_to), ("shipTo", &a.ship_to)] {
         let Some(addr) = addr else { continue };
         for (g, v) in [

@@ -1,5 +1,6 @@
 //! Documents (invoices and credit memos) as docs/book-format.md "Document" describes them.
 
+use crate::gl::GlAccounts;
 use crate::ids::*;
 use crate::money::{dec, Currency};
 use chrono::NaiveDate;
@@ -34,7 +35,7 @@ pub enum DocumentStatus {
     Canceled,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum LineType {
     OneTime,
     Recurring,
@@ -71,6 +72,11 @@ pub struct Line {
     /// line is stored.
     #[serde(skip)]
     pub credits_document_id: Option<DocumentId>,
+    /// The revenue GL code in force when the line was rated: its charge's, else its
+    /// account's revenue code; none: the journal's placeholder. Kept on the line so a
+    /// later book change does not rewrite a posted journal.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gl_account: Option<String>,
 }
 
 /// A field that is present (even as `null`) is `Some`.
@@ -161,6 +167,10 @@ pub struct Document {
     pub invoice_message: Option<String>,
     pub lines: Vec<Line>,
     pub totals: Totals,
+    /// The account's GL codes when the document was rated (receivable, tax payable);
+    /// absent when the account names none.
+    #[serde(default, skip_serializing_if = "GlAccounts::is_empty")]
+    pub gl_accounts: GlAccounts,
 }
 
 impl Document {

@@ -264,7 +264,9 @@ pub fn rate_account(spec: &RunSpec, book: &AccountBook) -> Result<Rated, RatingE
         }
     }
     rater.adjustments();
-    let documents = assemble(spec, acct, rater.pending)?;
+    let mut pending = rater.pending;
+    stamp_revenue_codes(acct, &kept, &mut pending);
+    let documents = assemble(spec, acct, pending)?;
     Ok(Rated {
         documents,
         changes: rater.changes,
@@ -341,6 +343,7 @@ impl Rater<'_> {
                 amount: amount(self.cur, &[price, quantity], 1)?,
                 credits_document: None,
                 credits_document_id: None,
+                gl_account: None,
             },
         });
         self.changes.push(StateChange::OneTime {
@@ -397,6 +400,7 @@ impl Rater<'_> {
                 amount: amount(self.cur, &[qty, unit_price], 1)?,
                 credits_document: None,
                 credits_document_id: None,
+                gl_account: None,
             },
         });
         Ok(())
@@ -439,6 +443,7 @@ impl Rater<'_> {
                     amount: self.cur.round(a.amount),
                     credits_document: None,
                     credits_document_id: None,
+                    gl_account: None,
                 },
             });
             self.changes.push(StateChange::Adjustment {
@@ -479,6 +484,7 @@ impl Rater<'_> {
             amount,
             credits_document: None,
             credits_document_id: None,
+            gl_account: None,
         };
 
         // Billed past an earlier effective end: credit the overlap, move the watermark back.
@@ -644,6 +650,22 @@ struct RecurringCharge<'a> {
     timing: Timing,
 }
 
+/// Gives each line the revenue GL code in force now: its charge's, else the account's
+/// (docs/decisions.md "GL codes are kept on the documents").
+fn stamp_revenue_codes(acct: &Account, subs: &[&Subscription], pending: &mut [Pending]) {
+    let by_charge: HashMap<&ChargeId, &str> = subs
+        .iter()
+        .flat_map(|s| &s.charges)
+        .filter_map(|c| Some((&c.id, c.gl_account.as_deref()?)))
+        .collect();
+    for p in pending {
+        let charge_code = p.line.charge_id.as_ref().and_then(|c| by_charge.get(c));
+        p.line.gl_account = charge_code
+            .map(|c| (*c).to_string())
+            .or_else(|| acct.gl_accounts.revenue.clone());
+    }
+}
+
 fn assemble(
     spec: &RunSpec,
     acct: &Account,
@@ -690,6 +712,7 @@ fn assemble(
                 invoice_message: spec.invoice_message.clone(),
                 lines,
                 totals,
+                gl_accounts: acct.gl_accounts.clone(),
             },
             suppressed,
         });

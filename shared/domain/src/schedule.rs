@@ -96,6 +96,7 @@ pub fn installment_document(
         amount,
         credits_document: None,
         credits_document_id: None,
+        gl_account: account.gl_accounts.revenue.clone(),
     };
     let totals = Totals::compute(std::slice::from_ref(&line), currency, account.tax_rate)?;
     let kind = if totals.total.is_sign_negative() && !totals.total.is_zero() {
@@ -122,6 +123,7 @@ pub fn installment_document(
         invoice_message: None,
         lines: vec![line],
         totals,
+        gl_accounts: account.gl_accounts.clone(),
     })
 }
 
