@@ -86,6 +86,8 @@ pub const IMPORT_LIMIT: usize = 5_000_000;
         run_schedules::pause,
         run_schedules::resume,
     ),
+    // Referenced by a query parameter, which utoipa does not collect by itself.
+    components(schemas(schema::JournalFormat)),
     tags(
         (name = "service", description = "Health and this document"),
         (name = "reference data", description = "Accounts, subscriptions, usage, adjustments, invoice schedules, document templates"),

@@ -214,6 +214,24 @@ async fn a_deleted_run_is_stored_as_deleted_and_no_longer_found_listed_or_replay
     ));
 }
 
+async fn a_run_number_beyond_any_stored_one_finds_no_run(b: Backend) {
+    let created = b
+        .app
+        .pipeline()
+        .create_run(manual("2024-02-01"), None)
+        .await
+        .unwrap();
+    let stored = b.app.run_listing.run_by_number(1).await.unwrap();
+    assert_eq!(stored.map(|r| r.id), Some(created.run().id));
+    for n in [2, i64::MAX as u64, i64::MAX as u64 + 1, u64::MAX] {
+        assert_eq!(
+            b.app.run_listing.run_by_number(n).await.unwrap(),
+            None,
+            "{n}"
+        );
+    }
+}
+
 async fn concurrent_run_creations_take_consecutive_numbers_and_replays_take_none(b: Backend) {
     let mut req = request("2024-02-01");
     req.run_type = billrun_domain::request::RunType::Manual;
@@ -2090,6 +2108,7 @@ conformance!(
     a_replayed_idempotency_key_returns_the_same_run_and_a_changed_body_conflicts,
     a_runs_client_fields_are_stored_with_it_and_compared_on_replay,
     a_deleted_run_is_stored_as_deleted_and_no_longer_found_listed_or_replayed,
+    a_run_number_beyond_any_stored_one_finds_no_run,
     concurrent_run_creations_take_consecutive_numbers_and_replays_take_none,
     the_book_format_example_bills_the_documented_totals,
     a_second_commit_of_the_same_account_is_already_done,

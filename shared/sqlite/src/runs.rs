@@ -262,11 +262,16 @@ impl RunListing for SqliteStore {
     }
 
     async fn run_by_number(&self, number: u64) -> StoreResult<Option<RunRecord>> {
+        // Numbers come from a sequence stored as SQLite's i64: a larger one names no run
+        // (a client's id, not a storage failure).
+        let Ok(key) = i64::try_from(number) else {
+            return Ok(None);
+        };
         self.call(move |c| {
             let json: Option<String> = c
                 .query_row(
                     &format!("SELECT data FROM {RUNS} WHERE number = ?1"),
-                    [int(number)?],
+                    [key],
                     |r| r.get(0),
                 )
                 .optional()?;
