@@ -421,28 +421,12 @@ impl Drop for Child {
 
 #[test]
 fn the_cli_takes_the_token_from_billrun_token_and_listens_on_loopback() {
-    use std::io::BufRead;
-    let mut child = Child(
-        std::process::Command::new(env!("CARGO_BIN_EXE_billrun-local"))
-            .args(["serve", "--ephemeral", "--port", "0", "--tick-seconds", "0"])
-            .env("BILLRUN_TOKEN", "from-the-environment")
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let stdout = child.0.stdout.take().unwrap();
-    let mut line = String::new();
-    std::io::BufReader::new(stdout)
-        .read_line(&mut line)
-        .unwrap();
-    // "billrun API on http://127.0.0.1:PORT (...)"
-    let url = line
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .unwrap();
-    let addr: SocketAddr = url.trim_start_matches("http://").parse().unwrap();
-    assert!(addr.ip().is_loopback(), "{line}");
+    let token = [(
+        "BILLRUN_TOKEN".to_string(),
+        "from-the-environment".to_string(),
+    )];
+    let (_child, addr) = spawn_serve_with(&["--ephemeral".as_ref()], &token);
+    assert!(addr.ip().is_loopback(), "{addr}");
     let (status, _, body) = http_with(addr, "GET", "/v1/health", None, "");
     assert_eq!(
         (status, body["code"].clone()),
