@@ -125,13 +125,7 @@ impl BookStore for SqliteStore {
             }
             for s in &book.subscriptions {
                 merge_state(tx, &s.account_id, AccountState::from_book(std::slice::from_ref(s), &[], &[]))?;
-                tx.execute(
-                    &format!(
-                        "INSERT INTO {SUBSCRIPTIONS} (account_id, id, data) VALUES (?1, ?2, ?3)
-                         ON CONFLICT (account_id, id) DO UPDATE SET data = excluded.data"
-                    ),
-                    params![s.account_id.as_str(), s.id.as_str(), to_json(s)?],
-                )?;
+                upsert(tx, SUBSCRIPTIONS, &s.account_id, s.id.as_str(), to_json(s)?)?;
             }
             for u in &book.usage {
                 if !account_exists(tx, &u.account_id)? {
@@ -151,13 +145,7 @@ impl BookStore for SqliteStore {
             }
             for a in &book.adjustments {
                 merge_state(tx, &a.account_id, AccountState::from_book(&[], &[], std::slice::from_ref(a)))?;
-                tx.execute(
-                    &format!(
-                        "INSERT INTO {ADJUSTMENTS} (account_id, id, data) VALUES (?1, ?2, ?3)
-                         ON CONFLICT (account_id, id) DO UPDATE SET data = excluded.data"
-                    ),
-                    params![a.account_id.as_str(), a.id.as_str(), to_json(a)?],
-                )?;
+                upsert(tx, ADJUSTMENTS, &a.account_id, a.id.as_str(), to_json(a)?)?;
             }
             for s in &book.invoice_schedules {
                 put_schedule(tx, s)?;
@@ -284,4 +272,23 @@ impl SubscriptionIndex for SqliteStore {
         })
         .await
     }
+}
+
+/// Writes (or replaces) an entity of `table` keyed by (account, id): subscriptions and
+/// adjustments are replaced whole on a re-import.
+fn upsert(
+    tx: &Transaction<'_>,
+    table: &str,
+    account: &AccountId,
+    id: &str,
+    data: String,
+) -> Result<(), Error> {
+    tx.execute(
+        &format!(
+            "INSERT INTO {table} (account_id, id, data) VALUES (?1, ?2, ?3)
+             ON CONFLICT (account_id, id) DO UPDATE SET data = excluded.data"
+        ),
+        params![account.as_str(), id, data],
+    )?;
+    Ok(())
 }
