@@ -313,9 +313,10 @@ async fn a_malformed_body_reaches_the_dlq_without_blocking_the_messages_of_its_b
         app.clone(),
         queue.clone(),
         run,
-        2,
-        names.max_receive_count,
-        Duration::from_secs(120),
+        billrun_aws::sqs::Pump {
+            max_receives: names.max_receive_count,
+            ..billrun_aws::sqs::Pump::new(2, Duration::from_secs(120))
+        },
     )
     .await
     .unwrap();

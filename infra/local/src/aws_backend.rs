@@ -6,7 +6,7 @@ use billrun_app::worker::WorkerStats;
 use billrun_app::{App, AppError};
 use billrun_aws::metrics::MetricsSnapshot;
 use billrun_aws::provision::{provision, Names};
-use billrun_aws::sqs::{pump_until_done, SqsQueue};
+use billrun_aws::sqs::{pump_until_done, Pump, SqsQueue};
 use billrun_aws::{AwsConfig, Clients, Metrics};
 use billrun_domain::book::Book;
 use billrun_domain::request::{RunRequest, RunType};
@@ -115,13 +115,18 @@ impl AwsLocal {
             self.app.clone(),
             self.queue.clone(),
             id,
-            pollers,
-            5,
-            Duration::from_secs(3600),
+            Pump::new(pollers, Duration::from_secs(3600)).sweeping(),
         )
         .await?;
         if !done {
-            return Err(AppError::transient(format!("run {id} did not complete")));
+            // What the run waits for, so that a stall can be told from slowness.
+            let record = self.app.runs.get_run(id).await?;
+            let progress = self.app.runs.progress(id).await?;
+            let counted = self.app.runs.counters(id).await?;
+            return Err(AppError::transient(format!(
+                "run {id} did not complete: {:?}, progress {progress:?}, counted {counted:?}",
+                record.map(|r| (r.status, r.plan, r.transition))
+            )));
         }
         let wall = started.elapsed();
         let requests = minus(self.metrics.snapshot(), before);

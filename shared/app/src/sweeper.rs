@@ -121,6 +121,19 @@ impl Sweeper {
         self.each_processing(Visit::Sweep(now)).await
     }
 
+    /// Sweeps one run at `now` as [`Sweeper::sweep`] sweeps each (a run that is not
+    /// Processing is left alone): for a driver that owns one run, such as the local
+    /// mode's queue pollers.
+    pub async fn sweep_one(&self, id: RunId, now: DateTime<Utc>) -> Result<SweepReport, AppError> {
+        let mut report = SweepReport::default();
+        if let Some(run) = self.pipeline.runs.get_run(id).await? {
+            if run.status == RunStatus::Processing {
+                self.sweep_run(run, now, &mut report).await?;
+            }
+        }
+        Ok(report)
+    }
+
     /// Visits every Processing run, page by page; a run that fails is reported and the
     /// others are visited all the same.
     async fn each_processing(&self, visit: Visit) -> Result<SweepReport, AppError> {

@@ -13,6 +13,7 @@ use aws_sdk_sqs::types::{
 use billrun_app::error::StoreError;
 use billrun_app::model::Message;
 use billrun_app::ports::{StoreResult, WorkQueue};
+use billrun_app::sweeper::{SweepConfig, SweepReport, Sweeper};
 use billrun_app::worker::{deliver_batch, Disposition};
 use billrun_app::App;
 use std::sync::Arc;
@@ -259,29 +260,85 @@ impl WorkQueue for SqsQueue {
     }
 }
 
-/// Polls the plan and account queues with `pollers` concurrent consumers until the run
-/// has left Processing (or `timeout` passed): the local stand-in for the Lambda event
-/// source mappings. Returns whether the run completed in time.
+/// How [`pump_until_done`] drives a run.
+#[derive(Debug, Clone, Copy)]
+pub struct Pump {
+    /// Concurrent consumers of the account queue (the first also serves the plan queue).
+    pub pollers: usize,
+    /// The receive on which a failing message is given up (the queues' redrive count).
+    pub max_receives: u32,
+    /// How long to wait for the run to leave Processing.
+    pub timeout: std::time::Duration,
+    /// The stuck-run sweep run while the queues are idle; `None` for a driver that
+    /// must see its run complete through redeliveries alone (the tests of that).
+    pub sweep: Option<SweepConfig>,
+}
+
+/// Queues idle this long before the pump sweeps its run.
+const PUMP_IDLE: std::time::Duration = std::time::Duration::from_secs(5);
+/// Sweeps of an idle run at most this often.
+const PUMP_SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
+
+impl Pump {
+    /// `pollers` consumers, giving up on the fifth receive, for at most `timeout`,
+    /// without the sweep.
+    pub fn new(pollers: usize, timeout: std::time::Duration) -> Pump {
+        Pump {
+            pollers,
+            max_receives: 5,
+            timeout,
+            sweep: None,
+        }
+    }
+
+    /// With the stuck-run sweep at local time scales, as a deployment has its scheduled
+    /// sweeper (which waits 15 minutes; docs/reliability.md): a run without progress
+    /// for 30 s has its missing messages re-sent, three times, before its missing
+    /// accounts are recorded Failed.
+    pub fn sweeping(self) -> Pump {
+        Pump {
+            sweep: Some(SweepConfig {
+                stale_after: chrono::TimeDelta::seconds(30),
+                resend_budget: 3,
+            }),
+            ..self
+        }
+    }
+}
+
+/// Polls the plan and account queues until the run has left Processing (or the
+/// timeout passed): the local stand-in for the Lambda event source mappings and, while
+/// the queues are idle, for the scheduled stuck-run sweeper, which a deployment relies
+/// on to finish a run whose last messages left it to the sweeper (a completion check
+/// that failed on a message's last receive, a finalizer that stopped). Returns whether
+/// the run completed in time.
 pub async fn pump_until_done(
     app: Arc<App>,
     queue: Arc<SqsQueue>,
     run: billrun_domain::ids::RunId,
-    pollers: usize,
-    max_receives: u32,
-    timeout: std::time::Duration,
+    pump: Pump,
 ) -> Result<bool, billrun_app::AppError> {
-    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    use std::time::{Duration, Instant};
     let stop = Arc::new(AtomicBool::new(false));
+    let started = Instant::now();
+    // Milliseconds since `started` of the last receive that returned a message.
+    let last_message = Arc::new(AtomicU64::new(0));
     let mut tasks = Vec::new();
-    for i in 0..pollers.max(1) {
-        let (app, queue, stop) = (app.clone(), queue.clone(), stop.clone());
+    for i in 0..pump.pollers.max(1) {
+        let (app, queue, stop, last_message) = (
+            app.clone(),
+            queue.clone(),
+            stop.clone(),
+            last_message.clone(),
+        );
         tasks.push(tokio::spawn(async move {
             while !stop.load(Ordering::Relaxed) {
                 // The first poller also serves the plan queue.
                 let planned = if i == 0 {
                     let url = queue.plan_url().to_string();
                     queue
-                        .poll_once(&app, &url, 0, max_receives)
+                        .poll_once(&app, &url, 0, pump.max_receives)
                         .await
                         .unwrap_or(0)
                 } else {
@@ -289,24 +346,49 @@ pub async fn pump_until_done(
                 };
                 let url = queue.account_url().to_string();
                 let got = queue
-                    .poll_once(&app, &url, 1, max_receives)
+                    .poll_once(&app, &url, 1, pump.max_receives)
                     .await
                     .unwrap_or(0);
                 if planned + got == 0 {
-                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                } else {
+                    let now = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+                    last_message.fetch_max(now, Ordering::Relaxed);
                 }
             }
         }));
     }
-    let started = std::time::Instant::now();
+    let sweeper = pump.sweep.map(|config| Sweeper {
+        config,
+        ..app.sweeper()
+    });
+    let mut swept = started;
     let mut done = false;
-    while started.elapsed() < timeout {
+    while started.elapsed() < pump.timeout {
         let status = app.queries().get_run(run).await?.status;
         if status != billrun_domain::run::RunStatus::Processing {
             done = true;
             break;
         }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        let idle = started
+            .elapsed()
+            .saturating_sub(Duration::from_millis(last_message.load(Ordering::Relaxed)));
+        if let Some(sweeper) = sweeper
+            .as_ref()
+            .filter(|_| idle >= PUMP_IDLE && swept.elapsed() >= PUMP_SWEEP_EVERY)
+        {
+            swept = Instant::now();
+            match sweeper.sweep_one(run, app.clock.now()).await {
+                Ok(report) if report != SweepReport::default() => {
+                    tracing::info!(run_id = %run, ?report, "idle run swept");
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(run_id = %run, error = %billrun_app::error::chain(&e), "sweep failed");
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
     stop.store(true, Ordering::Relaxed);
     for t in tasks {

@@ -8,11 +8,14 @@
 mod common;
 
 use billrun_app::model::Message;
+use billrun_app::sweeper::SweepConfig;
+use billrun_aws::sqs::Pump;
 use billrun_domain::book::Book;
 use billrun_domain::run::RunStatus;
 use billrun_testkit::fixtures::{aid, manual, monthly_book};
 use common::Backend;
 use std::collections::HashMap;
+use std::time::Duration;
 
 fn book(n: usize) -> Book {
     monthly_book(n, |_| "31.00".to_string(), |_| serde_json::json!({}))
@@ -180,6 +183,40 @@ async fn a_planner_killed_mid_way_resumes_from_its_cursor() {
     let c = b.app.runs.counters(id).await.unwrap();
     assert_eq!((c.accounts_selected, c.billed, c.invoices), (10, 10, 10));
     assert_eq!(b.app.queries().all_documents(id).await.unwrap().len(), 10);
+}
+
+/// The local pump stands in for the scheduled sweeper as well as for the event source
+/// mappings: a run whose account messages were lost, one account committed but its
+/// progress never reported and the run never finalized, does not complete through the
+/// queues alone, and completes once the pump sweeps it while the queues are idle.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sweeping_pump_completes_a_run_whose_messages_were_lost() {
+    let b = Backend::aws().await;
+    b.app.book.import_book(&book(3)).await.unwrap();
+    let run = planned_run(&b, "2024-02-01").await;
+    b.app
+        .pipeline()
+        .process_account(run, &aid("A-00"), 0)
+        .await
+        .unwrap();
+    assert_eq!(b.lose_account_messages().await, 3);
+    let without = Pump::new(2, Duration::from_secs(8));
+    assert!(!b.pump(run, without).await, "nothing left to deliver");
+    let sweeping = Pump {
+        sweep: Some(SweepConfig {
+            stale_after: chrono::TimeDelta::seconds(1),
+            resend_budget: 3,
+        }),
+        ..Pump::new(2, Duration::from_secs(120))
+    };
+    assert!(
+        b.pump(run, sweeping).await,
+        "the sweep re-sends the lost messages"
+    );
+    let c = b.app.runs.counters(run).await.unwrap();
+    assert_eq!((c.accounts_selected, c.billed, c.invoices), (3, 3, 3));
+    assert!(c.reconciles());
+    assert_eq!(b.app.queries().all_documents(run).await.unwrap().len(), 3);
 }
 
 /// An account whose commit takes three transactions (250 billed usage marks): a crash

@@ -10,7 +10,7 @@ use billrun_app::ports::BlobStore;
 use billrun_app::worker::{drain, WorkerConfig};
 use billrun_app::App;
 use billrun_aws::provision::{provision, Names};
-use billrun_aws::sqs::pump_until_done;
+use billrun_aws::sqs::{pump_until_done, Pump};
 use billrun_aws::{AwsConfig, Clients, Metrics, S3Blobs, SqsQueue};
 use billrun_domain::ids::{DocumentRequestId, RunId};
 use std::sync::Arc;
@@ -128,6 +128,45 @@ impl Backend {
         }
     }
 
+    /// Pumps the AWS queues for `run` as `pump` says; whether the run completed.
+    pub async fn pump(&self, run: RunId, pump: Pump) -> bool {
+        let q = self.sqs.as_ref().expect("the AWS backend");
+        pump_until_done(Arc::new(self.app.clone()), q.clone(), run, pump)
+            .await
+            .expect("pumping the queues")
+    }
+
+    /// Receives and deletes every visible message of the account queue (AWS): lost
+    /// messages. How many.
+    pub async fn lose_account_messages(&self) -> usize {
+        let (config, clients) = self.aws.as_ref().expect("the AWS backend");
+        let mut lost = 0;
+        loop {
+            let out = clients
+                .sqs
+                .receive_message()
+                .queue_url(&config.account_queue_url)
+                .max_number_of_messages(10)
+                .send()
+                .await
+                .expect("receiving");
+            if out.messages().is_empty() {
+                return lost;
+            }
+            for m in out.messages() {
+                clients
+                    .sqs
+                    .delete_message()
+                    .queue_url(&config.account_queue_url)
+                    .receipt_handle(m.receipt_handle().unwrap_or_default())
+                    .send()
+                    .await
+                    .expect("deleting");
+                lost += 1;
+            }
+        }
+    }
+
     pub fn is_aws(&self) -> bool {
         self.sqs.is_some()
     }
@@ -188,7 +227,7 @@ impl Backend {
         if let Some(q) = &self.memory_queue {
             drain(app, q.clone(), WorkerConfig::default()).await;
         } else if let Some(q) = &self.sqs {
-            let done = pump_until_done(app, q.clone(), run, 3, 5, Duration::from_secs(120))
+            let done = pump_until_done(app, q.clone(), run, Pump::new(3, Duration::from_secs(120)))
                 .await
                 .expect("pumping the queues");
             if !done {
