@@ -42,6 +42,22 @@ async fn planned_run(b: &Backend, target: &str) -> billrun_domain::ids::RunId {
     id
 }
 
+/// `accounts` accounts imported, a planned run for 2024-02-01 over them, and `A-00`'s
+/// commit made outside any queue delivery (its message still queued).
+async fn planned_run_with_a00_committed(
+    b: &Backend,
+    accounts: usize,
+) -> billrun_domain::ids::RunId {
+    b.app.book.import_book(&book(accounts)).await.unwrap();
+    let run = planned_run(b, "2024-02-01").await;
+    b.app
+        .pipeline()
+        .process_account(run, &aid("A-00"), 0)
+        .await
+        .unwrap();
+    run
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_same_account_message_processed_twice_concurrently_writes_one_set_of_documents() {
     let b = Backend::aws().await;
@@ -100,14 +116,8 @@ async fn two_overlapping_runs_over_the_same_accounts_bill_every_period_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_message_redelivered_after_its_commit_changes_nothing() {
     let b = Backend::aws().await;
-    b.app.book.import_book(&book(2)).await.unwrap();
-    let run = planned_run(&b, "2024-02-01").await;
     // The worker commits, then dies before deleting the message: SQS delivers it again.
-    b.app
-        .pipeline()
-        .process_account(run, &aid("A-00"), 0)
-        .await
-        .unwrap();
+    let run = planned_run_with_a00_committed(&b, 2).await;
     let before = b.metrics.snapshot().dynamodb_transactions;
     b.app
         .pipeline()
@@ -192,13 +202,7 @@ async fn a_planner_killed_mid_way_resumes_from_its_cursor() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_sweeping_pump_completes_a_run_whose_messages_were_lost() {
     let b = Backend::aws().await;
-    b.app.book.import_book(&book(3)).await.unwrap();
-    let run = planned_run(&b, "2024-02-01").await;
-    b.app
-        .pipeline()
-        .process_account(run, &aid("A-00"), 0)
-        .await
-        .unwrap();
+    let run = planned_run_with_a00_committed(&b, 3).await;
     assert_eq!(b.lose_account_messages().await, 3);
     let without = Pump::new(2, Duration::from_secs(8));
     assert!(!b.pump(run, without).await, "nothing left to deliver");
