@@ -47,6 +47,19 @@ pub struct App {
     pub finalize_page_size: usize,
     /// When a Processing run counts as stuck, and how often its messages are re-sent.
     pub sweep: SweepConfig,
+    /// Email delivery: absent in a composition with no mail transport, whose delivery
+    /// requests are refused (409 `delivery_not_configured`).
+    pub delivery: Option<DeliveryPorts>,
+}
+
+/// What email delivery needs beside the other ports: where results are stored, the
+/// transport, and the sender address every message is from.
+#[derive(Clone)]
+pub struct DeliveryPorts {
+    pub store: Arc<dyn DeliveryStore>,
+    pub mailer: Arc<dyn Mailer>,
+    /// The `From` address (a checked address; on AWS, an SES-verified identity).
+    pub from: String,
 }
 
 impl App {
@@ -80,7 +93,14 @@ impl App {
             plan_page_size: DEFAULT_PLAN_PAGE,
             finalize_page_size: DEFAULT_FINALIZE_PAGE,
             sweep: SweepConfig::default(),
+            delivery: None,
         }
+    }
+
+    /// The same composition with email delivery.
+    pub fn with_delivery(mut self, delivery: DeliveryPorts) -> App {
+        self.delivery = Some(delivery);
+        self
     }
 
     /// Every storage port in memory, with the renderer given.

@@ -6,7 +6,7 @@
 use crate::render::{render, RenderError};
 use crate::template::DocumentTemplate;
 use billrun_app::ports::{
-    DocumentRenderer, RenderContext, RenderFailed, RenderTemplate, TemplateRejected,
+    DocumentRenderer, EmailContent, RenderContext, RenderFailed, RenderTemplate, TemplateRejected,
 };
 use billrun_domain::book::Account;
 use billrun_domain::document::Document;
@@ -36,6 +36,17 @@ impl RenderTemplate for DocumentTemplate {
     ) -> Result<Vec<u8>, RenderFailed> {
         render(document, account, self, context)
             .map_err(|e: RenderError| RenderFailed(e.to_string()))
+    }
+
+    fn email(&self, document: &Document, _account: &Account) -> Result<EmailContent, RenderFailed> {
+        // The template's email fields come next; until then the number names the email.
+        let number = document.number.as_deref().unwrap_or_default();
+        Ok(EmailContent {
+            subject: format!("Invoice {number} from {}", self.company_name),
+            text: format!("Your invoice {number} is attached."),
+            html: String::new(),
+            reply_to: None,
+        })
     }
 }
 

@@ -5,6 +5,7 @@
 
 mod blobs;
 mod book;
+mod deliveries;
 mod document_requests;
 mod documents;
 mod ledger;
@@ -73,6 +74,8 @@ pub struct MemoryStore {
     inner: Mutex<Inner>,
     /// Due entries and run schedules ([`crate::schedules`]).
     scheduling: parking_lot::Mutex<schedules::MemoryScheduling>,
+    /// Email delivery ([`crate::deliveries`]).
+    deliveries: parking_lot::Mutex<deliveries::MemoryDeliveries>,
 }
 
 impl MemoryStore {

@@ -2,6 +2,7 @@
 //! numbering round, queue messages; in submodules, what the listings, the schedules and
 //! document generation store.
 
+pub mod deliveries;
 pub mod documents;
 pub mod listing;
 pub mod schedules;

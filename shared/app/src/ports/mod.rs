@@ -5,10 +5,12 @@
 mod blobs;
 mod book;
 mod clock;
+mod deliveries;
 mod document_requests;
 mod documents;
 mod ledger;
 mod listings;
+mod mailer;
 mod queue;
 mod renderer;
 mod runs;
@@ -19,13 +21,15 @@ mod templates;
 pub use blobs::{byte_range, slice_range, BlobStore};
 pub use book::BookStore;
 pub use clock::{Clock, SystemClock};
+pub use deliveries::DeliveryStore;
 pub use document_requests::DocumentRequestStore;
 pub use documents::DocumentStore;
 pub use ledger::WatermarkStore;
 pub use listings::{AccountListing, DocumentListing, RunListing, SubscriptionIndex};
+pub use mailer::{Accepted, Mailer, SendFailed};
 pub use queue::WorkQueue;
 pub use renderer::{
-    DocumentRenderer, RenderContext, RenderFailed, RenderTemplate, TemplateRejected,
+    DocumentRenderer, EmailContent, RenderContext, RenderFailed, RenderTemplate, TemplateRejected,
 };
 pub use runs::RunStore;
 pub use schedules::{DueIndex, RunScheduleStore, ScheduleStore};

@@ -44,4 +44,19 @@ pub trait RenderTemplate: Send + Sync {
         account: &Account,
         context: &RenderContext,
     ) -> Result<Vec<u8>, RenderFailed>;
+
+    /// The email that carries `document` to `account`: subject, bodies and reply-to
+    /// from the template's email fields (or their defaults), amounts and dates in the
+    /// template's locale as on the PDF.
+    fn email(&self, document: &Document, account: &Account) -> Result<EmailContent, RenderFailed>;
+}
+
+/// What a template says an email carrying one document reads.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EmailContent {
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+    /// `Reply-To`, a checked address.
+    pub reply_to: Option<String>,
 }

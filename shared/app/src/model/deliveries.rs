@@ -1,0 +1,295 @@
+//! Email delivery of a run's posted documents: requests, one result per (request,
+//! document), the counters of a request and each document's latest delivery.
+//!
+//! Exactly once per (request, document): a worker first records the result `Sending`
+//! (conditioned on there being none, or a retryable one), then sends, then records
+//! `Sent` (conditioned on its own `Sending`). A redelivered message finds `Sent` and
+//! does nothing. A crash between the send and its record leaves `Sending`: once its
+//! lease ([`SENDING_LEASE_SECONDS`]) has passed, the message is sent again. That is the
+//! one window in which a customer can receive the same message twice, and both copies
+//! carry the same `Message-ID` ([`OutgoingMail::message_id`]) so mail clients show one
+//! (docs/decisions.md "Exactly-once email").
+
+use billrun_domain::ids::{DeliveryRequestId, DocumentId, RunId};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// How long a `Sending` claim holds before another worker may send the message again.
+/// Longer than a send's timeout, so that only a crashed sender's claim expires.
+pub const SENDING_LEASE_SECONDS: i64 = 300;
+
+/// Documents per delivery message.
+pub const DOCUMENTS_PER_DELIVERY_MESSAGE: usize = 25;
+
+/// A delivery request as stored (its counters are stored beside it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeliveryRequest {
+    pub id: DeliveryRequestId,
+    pub run_id: RunId,
+    /// Documents the request covers: the run's numbered Posted documents when it was
+    /// made.
+    pub requested: u64,
+    /// Whether invoices with a total of zero are sent (Zuora's `emailZeroAmountInvoices`).
+    pub email_zero_amount_invoices: bool,
+    /// What made it: the API, or a run's `autoEmail` when it was posted.
+    pub trigger: DeliveryTrigger,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DeliveryTrigger {
+    Api,
+    AutoEmail,
+}
+
+/// Why a document was not sent (a counter key and the document's reason).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum SkipReason {
+    /// The account's `billTo` has no `email`.
+    NoAddress,
+    /// The invoice's total is zero and the request does not send those.
+    ZeroAmount,
+}
+
+impl SkipReason {
+    pub fn describe(self) -> &'static str {
+        match self {
+            SkipReason::NoAddress => "the account's billTo has no email address",
+            SkipReason::ZeroAmount => {
+                "the invoice's total is zero and emailZeroAmountInvoices is false"
+            }
+        }
+    }
+}
+
+/// The state of one (request, document).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "camelCase")]
+pub enum DeliveryState {
+    /// Claimed by a sender at `since`; the message may or may not have gone out.
+    #[serde(rename_all = "camelCase")]
+    Sending { since: DateTime<Utc>, attempt: u32 },
+    #[serde(rename_all = "camelCase")]
+    Sent {
+        at: DateTime<Utc>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        provider_id: Option<String>,
+    },
+    #[serde(rename_all = "camelCase")]
+    Skipped { reason: SkipReason },
+    /// Not sent, with the reason (which can quote the server and name the recipient:
+    /// stored and shown to API callers, never logged).
+    #[serde(rename_all = "camelCase")]
+    Failed { reason: String, attempt: u32 },
+}
+
+impl DeliveryState {
+    /// Whether the state is a result the request counts (not a claim).
+    pub fn is_final(&self) -> bool {
+        !matches!(self, DeliveryState::Sending { .. })
+    }
+}
+
+/// One (request, document) result.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeliveryResult {
+    pub request_id: DeliveryRequestId,
+    pub document_id: DocumentId,
+    pub state: DeliveryState,
+    /// When this state was recorded.
+    pub at: DateTime<Utc>,
+}
+
+/// How far a request has come. `skippedReasons` counts the skipped by reason.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeliveryCounters {
+    pub requested: u64,
+    pub sent: u64,
+    pub skipped: u64,
+    pub failed: u64,
+    pub skipped_reasons: BTreeMap<SkipReason, u64>,
+    /// The latest send of the request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_sent_at: Option<DateTime<Utc>>,
+}
+
+impl DeliveryCounters {
+    /// Counts the change of one (request, document) from `before` to `after`: a final
+    /// state is counted once, and a retried `Failed` that becomes `Sent` moves from
+    /// `failed` to `sent`.
+    pub fn apply(&mut self, before: Option<&DeliveryState>, after: &DeliveryState) {
+        if let Some(b) = before {
+            self.count(b, -1);
+        }
+        self.count(after, 1);
+        if let DeliveryState::Sent { at, .. } = after {
+            if self.last_sent_at.is_none_or(|t| t < *at) {
+                self.last_sent_at = Some(*at);
+            }
+        }
+    }
+
+    fn count(&mut self, s: &DeliveryState, by: i64) {
+        let add = |n: &mut u64| *n = n.saturating_add_signed(by);
+        match s {
+            DeliveryState::Sending { .. } => {}
+            DeliveryState::Sent { .. } => add(&mut self.sent),
+            DeliveryState::Failed { .. } => add(&mut self.failed),
+            DeliveryState::Skipped { reason } => {
+                add(&mut self.skipped);
+                let n = self.skipped_reasons.entry(*reason).or_default();
+                add(n);
+                if *n == 0 {
+                    self.skipped_reasons.remove(reason);
+                }
+            }
+        }
+    }
+
+    pub fn status(&self) -> DeliveryRequestStatus {
+        let done = self.sent + self.skipped + self.failed;
+        if done >= self.requested {
+            if self.failed > 0 {
+                DeliveryRequestStatus::CompletedWithErrors
+            } else {
+                DeliveryRequestStatus::Completed
+            }
+        } else if done == 0 {
+            DeliveryRequestStatus::Pending
+        } else {
+            DeliveryRequestStatus::InProgress
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DeliveryRequestStatus {
+    Pending,
+    InProgress,
+    Completed,
+    CompletedWithErrors,
+}
+
+/// A request as `GET /v1/delivery-requests/{id}` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeliveryRequestView {
+    pub id: DeliveryRequestId,
+    pub run_id: RunId,
+    pub status: DeliveryRequestStatus,
+    pub email_zero_amount_invoices: bool,
+    pub trigger: DeliveryTrigger,
+    pub counters: DeliveryCounters,
+    pub created_at: DateTime<Utc>,
+}
+
+impl DeliveryRequestView {
+    pub fn new(r: DeliveryRequest, mut counters: DeliveryCounters) -> DeliveryRequestView {
+        counters.requested = r.requested;
+        DeliveryRequestView {
+            id: r.id,
+            run_id: r.run_id,
+            status: counters.status(),
+            email_zero_amount_invoices: r.email_zero_amount_invoices,
+            trigger: r.trigger,
+            counters,
+            created_at: r.created_at,
+        }
+    }
+}
+
+/// A document's `deliveryStatus` in the API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DeliveryStatus {
+    /// No delivery request covers it.
+    NotRequested,
+    /// Its latest request has no result for it yet (or a sender holds it).
+    Queued,
+    Sent,
+    Skipped,
+    Failed,
+    /// The receiving server bounced the message after it was sent.
+    Bounced,
+    /// The recipient marked the message as spam.
+    Complained,
+}
+
+/// A document's latest delivery: the document's record, written with each result of
+/// the request that covers it last.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DocumentDelivery {
+    pub document_id: DocumentId,
+    pub request_id: DeliveryRequestId,
+    pub status: DeliveryStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The time of its last send (kept when a later request skips or fails it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_sent_at: Option<DateTime<Utc>>,
+    pub at: DateTime<Utc>,
+}
+
+impl DocumentDelivery {
+    /// The record after `result` (`previous`: the record before, whose last send is
+    /// kept).
+    pub fn after(previous: Option<&DocumentDelivery>, result: &DeliveryResult) -> DocumentDelivery {
+        let kept = previous.and_then(|p| p.last_sent_at);
+        let (status, reason, last_sent_at) = match &result.state {
+            DeliveryState::Sending { .. } => (DeliveryStatus::Queued, None, kept),
+            DeliveryState::Sent { at, .. } => (DeliveryStatus::Sent, None, Some(*at)),
+            DeliveryState::Skipped { reason } => (
+                DeliveryStatus::Skipped,
+                Some(reason.describe().to_string()),
+                kept,
+            ),
+            DeliveryState::Failed { reason, .. } => {
+                (DeliveryStatus::Failed, Some(reason.clone()), kept)
+            }
+        };
+        DocumentDelivery {
+            document_id: result.document_id,
+            request_id: result.request_id,
+            status,
+            reason,
+            last_sent_at,
+            at: result.at,
+        }
+    }
+}
+
+/// One email to send: built from a document, its account and the template; the
+/// transport adapters turn it into MIME.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutgoingMail {
+    /// `<{request}.{document}@billrun>`: the same for every attempt of one (request,
+    /// document), so that a copy sent again after a crash is the same message.
+    pub message_id: String,
+    pub from: String,
+    pub to: Vec<String>,
+    pub cc: Vec<String>,
+    pub reply_to: Option<String>,
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+    pub attachment: Option<Attachment>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attachment {
+    pub filename: String,
+    pub content_type: String,
+    pub bytes: Vec<u8>,
+}
+
+impl OutgoingMail {
+    /// The `Message-ID` of (request, document): one place builds it.
+    pub fn message_id_of(request: DeliveryRequestId, document: DocumentId) -> String {
+        format!("<{request}.{document}@billrun>")
+    }
+}
