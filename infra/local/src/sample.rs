@@ -109,6 +109,9 @@ impl Gen {
                 state: None,
                 postal_code: Some("78701".into()),
                 country: Some("US".into()),
+                // Every seventh account has no address, so the demo shows a skip.
+                email: (n % 7 != 6).then(|| format!("ap{n}@customer{n}.example.com")),
+                cc_emails: vec![],
             }),
             ship_to: None,
             location_id: Some(location),

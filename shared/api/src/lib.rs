@@ -6,6 +6,7 @@
 //! twice.
 
 pub mod compat;
+pub mod deliveries;
 pub mod documents;
 pub mod error;
 pub mod extract;
@@ -64,6 +65,9 @@ pub const IMPORT_LIMIT: usize = 5_000_000;
         documents::get_request,
         documents::resend,
         documents::get_pdf,
+        deliveries::request_emails,
+        deliveries::get_request,
+        deliveries::resend,
         compat::generate_documents::generate,
         compat::schedules::execute,
         compat::bill_runs::create,
@@ -72,6 +76,7 @@ pub const IMPORT_LIMIT: usize = 5_000_000;
         compat::bill_runs::cancel,
         compat::bill_runs::delete,
         compat::bill_runs::post_run,
+        compat::bill_runs::email,
         compat::billing_runs::get,
         compat::billing_runs::list,
         compat::billing_runs::create,
@@ -183,6 +188,7 @@ fn read_routes(routes: Routes) -> Routes {
         .route("/v1/invoices/{id}", get(v1::get_invoice))
         .route("/v1/invoices/{id}/document", get(documents::get_pdf))
         .route("/v1/document-requests/{id}", get(documents::get_request))
+        .route("/v1/delivery-requests/{id}", get(deliveries::get_request))
         .route("/v2/bill_runs", get(compat::bill_runs::list))
         .route("/v2/bill_runs/{id}", get(compat::bill_runs::get))
         .route(
@@ -244,6 +250,14 @@ fn write_routes(routes: Routes) -> Routes {
         )
         .route("/v1/document-requests/{id}/resend", post(documents::resend))
         .route(
+            "/v1/invoice-runs/{id}/emails",
+            post(deliveries::request_emails),
+        )
+        .route(
+            "/v1/delivery-requests/{id}/resend",
+            post(deliveries::resend),
+        )
+        .route(
             "/services/data/v64.0/actions/standard/generateInvoiceDocuments",
             post(compat::generate_documents::generate),
         )
@@ -251,6 +265,7 @@ fn write_routes(routes: Routes) -> Routes {
         .route("/v2/bill_runs/{id}", delete(compat::bill_runs::delete))
         .route("/v2/bill_runs/{id}/cancel", post(compat::bill_runs::cancel))
         .route("/v2/bill_runs/{id}/post", post(compat::bill_runs::post_run))
+        .route("/v1/bill-runs/{key}/emails", post(compat::bill_runs::email))
         .route(
             "/backend/api/v1/billingRuns/",
             post(compat::billing_runs::create),

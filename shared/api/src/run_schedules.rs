@@ -156,6 +156,17 @@ pub async fn put(
     Path(id): Path<String>,
     JsonBody(body): JsonBody,
 ) -> ApiResult<Response> {
+    // A template that emails needs a mail transport, checked before anything is stored.
+    let emails = serde_json::from_slice::<serde_json::Value>(&body)
+        .is_ok_and(|v| v["runTemplate"]["autoEmail"] == serde_json::Value::Bool(true));
+    if emails && app.delivery.is_none() {
+        return Err(billrun_app::AppError::Conflict {
+            code: billrun_app::ConflictCode::DeliveryNotConfigured,
+            message: "autoEmail needs a mail transport, and this deployment has none".into(),
+            field: Some("runTemplate.autoEmail".into()),
+        }
+        .into());
+    }
     let (view, created) = app.schedules().put_run_schedule(&id, &body).await?;
     let status = if created {
         StatusCode::CREATED

@@ -104,6 +104,12 @@ pub struct RunRequest {
     /// Renew auto-renewing subscriptions whose term ended by the target date before
     /// billing them (default false).
     pub renew_subscriptions: Option<bool>,
+    /// Email each document once the run is Posted, auto-post included (default false;
+    /// refused with 409 `delivery_not_configured` where no mail transport is set up).
+    pub auto_email: Option<bool>,
+    /// Whether invoices with a total of zero are emailed (default true). It decides
+    /// emailing only: `suppressZeroInvoices` decides whether they are generated.
+    pub email_zero_amount_invoices: Option<bool>,
 }
 
 #[derive(ToSchema)]
@@ -275,6 +281,12 @@ pub struct Document {
     pub document_status: GenerationStatus,
     /// Why the PDF failed (`documentStatus` Failed); null otherwise.
     pub document_failure_reason: Option<String>,
+    /// Its email, beside the invoice `status` and `documentStatus`.
+    pub delivery_status: DeliveryStatus,
+    /// Why it was skipped or failed, or why a retry is pending; null otherwise.
+    pub delivery_reason: Option<String>,
+    /// The time of its last send (kept when a later request skips or fails it).
+    pub last_sent_at: Option<chrono::DateTime<chrono::Utc>>,
     pub invoice_message: Option<String>,
     pub lines: Vec<Line>,
     pub totals: Totals,
@@ -315,6 +327,13 @@ pub struct Address {
     pub state: Option<String>,
     pub postal_code: Option<String>,
     pub country: Option<String>,
+    /// Where the account's documents are emailed (`billTo` only): a plain
+    /// `name@example.com` address.
+    #[schema(max_length = 254)]
+    pub email: Option<String>,
+    /// Copies of each email (`billTo` only, with `email`).
+    #[schema(max_items = 10)]
+    pub cc_emails: Option<Vec<String>>,
 }
 
 #[derive(ToSchema)]
@@ -459,6 +478,11 @@ pub struct InvoiceSchedule {
     pub items: Vec<InvoiceScheduleItem>,
     /// The runs that execute its items post their documents at once (default false).
     pub auto_post: Option<bool>,
+    /// The runs that execute its items email their documents once posted (default
+    /// false).
+    pub auto_email: Option<bool>,
+    /// Whether those runs email zero-amount invoices (default true).
+    pub email_zero_amount_invoices: Option<bool>,
 }
 
 #[derive(ToSchema)]
@@ -479,6 +503,8 @@ pub struct InvoiceScheduleView {
     pub subscription_ids: Vec<String>,
     pub items: Vec<InvoiceScheduleItem>,
     pub auto_post: bool,
+    pub auto_email: bool,
+    pub email_zero_amount_invoices: bool,
     pub processed: Vec<ProcessedItem>,
 }
 
@@ -669,4 +695,81 @@ pub struct Journal {
     pub run_number: String,
     pub entries: Vec<JournalEntry>,
     pub totals: Vec<JournalTotals>,
+}
+
+/// A document's email status.
+#[derive(ToSchema)]
+pub enum DeliveryStatus {
+    NotRequested,
+    Queued,
+    Sent,
+    Skipped,
+    Failed,
+    Bounced,
+    Complained,
+}
+
+#[derive(ToSchema)]
+pub enum DeliveryRequestStatus {
+    Pending,
+    InProgress,
+    Completed,
+    CompletedWithErrors,
+}
+
+/// Skipped documents by reason.
+#[derive(ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SkippedReasons {
+    /// The account's `billTo` has no `email`.
+    pub no_address: Option<u64>,
+    /// A zero-total invoice of a request with `emailZeroAmountInvoices` false.
+    pub zero_amount: Option<u64>,
+    /// Emailed before, and the request sends only the unsent (`onlyUnsent`).
+    pub already_sent: Option<u64>,
+}
+
+#[derive(ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DeliveryCounters {
+    pub requested: u64,
+    pub sent: u64,
+    pub skipped: u64,
+    pub failed: u64,
+    pub skipped_reasons: SkippedReasons,
+    /// The latest send of the request.
+    pub last_sent_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+#[derive(ToSchema)]
+pub enum DeliveryTrigger {
+    Api,
+    AutoEmail,
+}
+
+/// An email delivery request and its progress.
+#[derive(ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DeliveryRequest {
+    pub id: uuid::Uuid,
+    pub run_id: uuid::Uuid,
+    pub status: DeliveryRequestStatus,
+    pub email_zero_amount_invoices: bool,
+    pub only_unsent: bool,
+    pub trigger: DeliveryTrigger,
+    /// The template whose email fields every message of the request reads.
+    pub template_id: String,
+    pub counters: DeliveryCounters,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// What `POST /v1/invoice-runs/{id}/emails` may ask (every field optional).
+#[derive(ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct EmailOptions {
+    /// Overrides the run's `emailZeroAmountInvoices`.
+    pub email_zero_amount_invoices: Option<bool>,
+    /// Skip documents an earlier request emailed (default false: every Posted
+    /// document is emailed again).
+    pub only_unsent: Option<bool>,
 }

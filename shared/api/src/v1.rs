@@ -11,6 +11,7 @@ use axum::Json;
 use billrun_app::catalog::{
     run_number, DocumentPosition, DocumentTemplate, RunFilter, RunPosition, StoredSchedule,
 };
+use billrun_app::deliveries::DocumentDeliveryView;
 use billrun_app::{App, AppError, Created};
 use billrun_domain::book::Book;
 use billrun_domain::document::DocumentKind;
@@ -299,6 +300,7 @@ pub async fn create_run(
 ) -> ApiResult<Response> {
     let key = idempotency_key(&headers)?;
     let request = RunRequest::parse(&body)?;
+    app.check_deliverable(&request)?;
     let created = app.pipeline().create_run(request, key).await?;
     let is_new = matches!(created, Created::New(_));
     let view = app.queries().run_view(created.run().id).await?;
@@ -438,12 +440,19 @@ pub async fn delete_run(State(app): AppState, Path(id): Path<String>) -> ApiResu
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-run_action!(
-    post_run,
-    "/v1/invoice-runs/{id}/post",
-    "Posts a completed run and its documents.",
-    post_run
-);
+/// Posts a completed run and its documents; a run with `autoEmail` then has its
+/// delivery request made.
+#[utoipa::path(post, path = "/v1/invoice-runs/{id}/post", tag = "runs",
+    params(("id" = uuid::Uuid, Path, description = "Run id")),
+    responses(
+        (status = 200, description = "The run", body = schema::Run),
+        (status = 404, description = "Unknown", body = ErrorBody),
+        (status = 409, description = "Not allowed in the run's status", body = ErrorBody)))]
+pub async fn post_run(State(app): AppState, Path(id): Path<String>) -> ApiResult<Response> {
+    let id = run_id(&id)?;
+    app.post_run(id).await?;
+    Ok(Json(app.queries().run_view(id).await?).into_response())
+}
 run_action!(
     retry_failed,
     "/v1/invoice-runs/{id}/retry-failed",
@@ -518,20 +527,30 @@ pub async fn run_invoices(
 }
 
 /// The documents as JSON, each with its `documentStatus` (NotRequested, Pending,
-/// Generated or Failed) and `documentFailureReason` beside its invoice `status`.
+/// Generated or Failed) and `documentFailureReason`, and its `deliveryStatus`,
+/// `deliveryReason` and `lastSentAt`, beside its invoice `status`.
 pub async fn with_document_status(
     app: &App,
     docs: &[billrun_app::model::StoredDocument],
 ) -> ApiResult<Vec<serde_json::Value>> {
     let generations = app.docgen().document_generations(docs).await?;
+    let deliveries = if app.delivery.is_some() {
+        app.deliveries()?.document_deliveries(docs).await?
+    } else {
+        // No mail transport: nothing was ever emailed from here.
+        vec![DocumentDeliveryView::not_requested(); docs.len()]
+    };
     let mut out = Vec::with_capacity(docs.len());
-    for (d, g) in docs.iter().zip(generations) {
+    for ((d, g), e) in docs.iter().zip(generations).zip(deliveries) {
         let mut v = serde_json::to_value(&d.document).map_err(|e| {
             AppError::internal(format!("cannot encode document {}: {e}", d.document.id))
         })?;
         if let Some(o) = v.as_object_mut() {
             o.insert("documentStatus".into(), json!(g.status));
             o.insert("documentFailureReason".into(), json!(g.reason));
+            o.insert("deliveryStatus".into(), json!(e.status));
+            o.insert("deliveryReason".into(), json!(e.reason));
+            o.insert("lastSentAt".into(), json!(e.last_sent_at));
         }
         out.push(v);
     }

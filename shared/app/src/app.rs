@@ -3,8 +3,10 @@
 //! builds the `App` (a function's `main`, the local mode, a test): [`App::in_memory`], or
 //! [`App::over`] a store that implements every storage port.
 
+use crate::deliveries::Deliveries;
 use crate::docgen::DocumentGenerator;
 use crate::error::AppError;
+use crate::error::ConflictCode;
 use crate::memory::{MemoryBlobs, MemoryQueue, MemoryStore};
 use crate::model::Message;
 use crate::pipeline::{RunPipeline, DEFAULT_FINALIZE_PAGE, DEFAULT_PLAN_PAGE};
@@ -14,9 +16,13 @@ use crate::reference::Reference;
 use crate::schedules::{Schedules, TickReport};
 use crate::sweeper::{SweepConfig, Sweeper};
 use crate::templates::Templates;
+use billrun_domain::ids::RunId;
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
 use tracing::warn;
+
+/// How far back the tick looks for posted `autoEmail` runs without their request.
+const AUTO_EMAIL_CATCH_UP_DAYS: i64 = 2;
 
 /// Every port once, and the configuration. Services are built on demand (a handful of
 /// `Arc` clones), so a test that swaps a port or the clock affects every service.
@@ -125,6 +131,7 @@ impl App {
             clock: self.clock.clone(),
             plan_page_size: self.plan_page_size,
             finalize_page_size: self.finalize_page_size,
+            emails: self.delivery.is_some(),
         }
     }
 
@@ -191,6 +198,56 @@ impl App {
         }
     }
 
+    /// Email delivery; refused (409 `delivery_not_configured`) by a composition without
+    /// a mail transport.
+    pub fn deliveries(&self) -> Result<Deliveries, AppError> {
+        let Some(d) = &self.delivery else {
+            return Err(AppError::conflict(
+                ConflictCode::DeliveryNotConfigured,
+                "this deployment has no mail transport: documents cannot be emailed",
+            ));
+        };
+        Ok(Deliveries {
+            runs: self.runs.clone(),
+            documents: self.documents.clone(),
+            book: self.book.clone(),
+            templates: self.templates.clone(),
+            renderer: self.renderer.clone(),
+            docgen: self.docgen(),
+            queue: self.queue.clone(),
+            clock: self.clock.clone(),
+            store: d.store.clone(),
+            mailer: d.mailer.clone(),
+            from: d.from.clone(),
+        })
+    }
+
+    /// Refuses a run request with `autoEmail` where no mail transport is set up
+    /// (409 `delivery_not_configured`), before anything is stored.
+    pub fn check_deliverable(
+        &self,
+        request: &billrun_domain::request::RunRequest,
+    ) -> Result<(), AppError> {
+        if request.auto_email && self.delivery.is_none() {
+            return Err(AppError::Conflict {
+                code: ConflictCode::DeliveryNotConfigured,
+                message: "autoEmail needs a mail transport, and this deployment has none".into(),
+                field: Some("autoEmail".into()),
+            });
+        }
+        Ok(())
+    }
+
+    /// Posts a completed run ([`RunPipeline::post_run`]), then makes its `autoEmail`
+    /// delivery request (once: a repeated post finds it made).
+    pub async fn post_run(&self, id: RunId) -> Result<crate::model::RunRecord, AppError> {
+        let run = self.pipeline().post_run(id).await?;
+        if run.request.auto_email && self.delivery.is_some() {
+            self.deliveries()?.auto_email(id).await?;
+        }
+        Ok(run)
+    }
+
     /// The stuck-run sweeper.
     pub fn sweeper(&self) -> Sweeper {
         Sweeper {
@@ -202,7 +259,43 @@ impl App {
 
     /// Every piece of time-driven work that is due at `now` ([`crate::schedules::tick`]).
     pub async fn tick(&self, now: DateTime<Utc>) -> Result<TickReport, AppError> {
-        crate::schedules::tick(&self.schedules(), &self.sweeper(), now).await
+        let mut report = crate::schedules::tick(&self.schedules(), &self.sweeper(), now).await?;
+        if self.delivery.is_some() {
+            if let Err(e) = self.auto_email_catch_up(now).await {
+                report.failures.push(format!("autoEmail catch-up: {e}"));
+            }
+        }
+        Ok(report)
+    }
+
+    /// Makes the `autoEmail` request of each run created in the last
+    /// [`AUTO_EMAIL_CATCH_UP_DAYS`] days that was posted without one (its queue message
+    /// was lost to a crash after the post).
+    async fn auto_email_catch_up(&self, now: DateTime<Utc>) -> Result<(), AppError> {
+        let filter = crate::model::listing::RunFilter {
+            created_since: Some(now - chrono::TimeDelta::days(AUTO_EMAIL_CATCH_UP_DAYS)),
+            status: Some(billrun_domain::run::RunStatus::Posted),
+            ..Default::default()
+        };
+        let deliveries = self.deliveries()?;
+        let mut after = None;
+        loop {
+            let page = self
+                .run_listing
+                .list_runs(&filter, after.as_ref(), 100)
+                .await?;
+            for run in &page {
+                if run.request.auto_email {
+                    deliveries.auto_email(run.id).await?;
+                }
+            }
+            match page.last() {
+                Some(last) if page.len() == 100 => {
+                    after = Some(crate::model::listing::RunPosition::of(last))
+                }
+                _ => return Ok(()),
+            }
+        }
     }
 
     /// Handles one queue message.
@@ -237,6 +330,17 @@ impl App {
                     .generate_documents(*request_id, document_ids)
                     .await
             }
+            Message::Deliver {
+                request_id,
+                document_ids,
+            } => self.deliveries()?.deliver(*request_id, document_ids).await,
+            Message::AutoEmail { run_id } => match &self.delivery {
+                Some(_) => self.deliveries()?.auto_email(*run_id).await.map(|_| ()),
+                None => {
+                    warn!(run_id = %run_id, "autoEmail: this composition has no mail transport");
+                    Ok(())
+                }
+            },
         }
     }
 
@@ -265,6 +369,18 @@ impl App {
                 self.docgen()
                     .give_up_documents(*request_id, document_ids, reason)
                     .await
+            }
+            Message::Deliver {
+                request_id,
+                document_ids,
+            } => {
+                self.deliveries()?
+                    .give_up(*request_id, document_ids, reason)
+                    .await
+            }
+            Message::AutoEmail { run_id } => {
+                warn!(run_id = %run_id, reason, "autoEmail message given up");
+                Ok(())
             }
         }
     }

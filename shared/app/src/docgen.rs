@@ -182,21 +182,20 @@ impl DocumentGenerator {
         request_id: DocumentRequestId,
         ids: &[DocumentId],
     ) -> Result<(), AppError> {
-        let messages: Vec<Message> = ids
-            .chunks(DOCUMENTS_PER_PACK)
-            .map(|chunk| Message::Document {
+        send_chunks(&*self.queue, ids, DOCUMENTS_PER_PACK, |document_ids| {
+            Message::Document {
                 request_id,
-                document_ids: chunk.to_vec(),
-            })
-            .collect();
-        for batch in messages.chunks(SEND_CHUNK) {
-            self.queue.send(batch.to_vec()).await?;
-        }
-        Ok(())
+                document_ids,
+            }
+        })
+        .await
     }
 
     /// Every document of the run as stored (with its round), in numbering order.
-    async fn stored_documents(&self, run: RunId) -> Result<Vec<StoredDocument>, AppError> {
+    pub(crate) async fn stored_documents(
+        &self,
+        run: RunId,
+    ) -> Result<Vec<StoredDocument>, AppError> {
         let mut out = Vec::new();
         let mut cursor: Option<String> = None;
         loop {
@@ -446,6 +445,24 @@ impl DocumentGenerator {
             .await?
             .ok_or_else(|| AppError::NotFound(format!("generated PDF of document {id}")))
     }
+}
+
+/// One message per `per_message` of `ids` (in their order), sent [`SEND_CHUNK`] messages
+/// per queue call.
+pub(crate) async fn send_chunks(
+    queue: &dyn WorkQueue,
+    ids: &[DocumentId],
+    per_message: usize,
+    message: impl Fn(Vec<DocumentId>) -> Message,
+) -> Result<(), AppError> {
+    let messages: Vec<Message> = ids
+        .chunks(per_message)
+        .map(|chunk| message(chunk.to_vec()))
+        .collect();
+    for batch in messages.chunks(SEND_CHUNK) {
+        queue.send(batch.to_vec()).await?;
+    }
+    Ok(())
 }
 
 /// The template (or why it cannot be used) and context of a request's documents.

@@ -177,11 +177,12 @@ pub enum ConflictCode {
     CurrencyLocked,
     NoActiveTemplate,
     StatusLocked,
+    DeliveryNotConfigured,
 }
 
 impl ConflictCode {
     /// Every code, in the order docs/api.md lists them.
-    pub const ALL: [ConflictCode; 17] = [
+    pub const ALL: [ConflictCode; 18] = [
         ConflictCode::FieldLocked,
         ConflictCode::IdempotencyKeyReused,
         ConflictCode::RunNotPending,
@@ -199,6 +200,7 @@ impl ConflictCode {
         ConflictCode::CurrencyLocked,
         ConflictCode::StatusLocked,
         ConflictCode::NoActiveTemplate,
+        ConflictCode::DeliveryNotConfigured,
     ];
 
     /// The wire string (`code` of the error body).
@@ -221,6 +223,7 @@ impl ConflictCode {
             ConflictCode::CurrencyLocked => "currency_locked",
             ConflictCode::NoActiveTemplate => "no_active_template",
             ConflictCode::StatusLocked => "status_locked",
+            ConflictCode::DeliveryNotConfigured => "delivery_not_configured",
         }
     }
 }

@@ -7,11 +7,12 @@
 //!   [`pipeline`] (create / plan / process / finalize / post / cancel / retry a run),
 //!   [`reference`] (the book by entity), [`queries`] (views and listings),
 //!   [`templates`], [`schedules`] (run schedules, due entries, invoice-schedule items, the
-//!   tick), [`docgen`] (PDF generation), [`sweeper`] (stuck runs).
+//!   tick), [`docgen`] (PDF generation), [`deliveries`] (email), [`sweeper`] (stuck runs).
 //! - [`app`]: the composition, [`App`], which holds every port once and hands out the
 //!   services (`app.pipeline().post_run(id)`); [`worker`]: the queue consumer contract.
 
 pub mod app;
+pub mod deliveries;
 pub mod docgen;
 pub mod error;
 pub mod memory;

@@ -242,6 +242,13 @@ impl WorkQueue for SqsQueue {
                 Message::Plan { .. } => plan.push(body),
                 Message::Account { .. } => account.push(body),
                 Message::Document { .. } => document.push(body),
+                // Email delivery is not deployed on AWS yet: its use case refuses a
+                // request there (no mail transport), so these are never made.
+                Message::Deliver { .. } | Message::AutoEmail { .. } => {
+                    return Err(StoreError::fatal(
+                        "this deployment has no delivery queue: cannot queue email deliveries",
+                    ))
+                }
             }
         }
         if !document.is_empty() {

@@ -390,6 +390,7 @@ fn first_page_header(
         state: None,
         postal_code: template.address.postal_code.clone(),
         country: template.address.country.clone(),
+        ..Address::default()
     };
     let mut seller = address_lines(&seller_address, l.locale);
     if let Some(tax_id) = &template.tax_id {

@@ -213,6 +213,7 @@ fn document(
         state: Some(state.to_string()),
         postal_code: Some(zip.to_string()),
         country: Some("United States".to_string()),
+        ..Address::default()
     };
     let account = Account {
         id: account_id.clone(),

@@ -32,7 +32,7 @@ pub struct Book {
     pub invoice_schedules: Vec<InvoiceSchedule>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Address {
     #[serde(default)]
@@ -49,6 +49,12 @@ pub struct Address {
     pub postal_code: Option<String>,
     #[serde(default)]
     pub country: Option<String>,
+    /// Where the account's documents are emailed (`billTo` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    /// Who receives a copy (`billTo` only; at most [`crate::email::MAX_CC`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cc_emails: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -447,6 +453,14 @@ pub struct InvoiceSchedule {
     /// `autoPost`); default false: they stay Draft until posted.
     #[serde(default)]
     pub auto_post: bool,
+    /// The runs that execute its items email their documents once posted (seed 004's
+    /// `autoEmail`; the canonical run's `autoEmail`).
+    #[serde(default)]
+    pub auto_email: bool,
+    /// Whether their zero-amount invoices are emailed (default true; seed 004's
+    /// `noEmailForZeroAmountInvoice` is its negation).
+    #[serde(default = "crate::request::yes")]
+    pub email_zero_amount_invoices: bool,
 }
 
 impl Book {
@@ -530,6 +544,7 @@ fn check_account<'a>(
                 text(&format!("{p}.{f}.{g}"), v, false)?;
             }
         }
+        emails(&format!("{p}.{f}"), f == "billTo", addr)?;
     }
     if a.tax_rate.is_sign_negative() && !a.tax_rate.is_zero() || a.tax_rate > Decimal::ONE {
         return Err(FieldError::new(
@@ -769,6 +784,44 @@ pub fn subrun(field: &str, v: &str) -> Result<(), FieldError> {
         return Err(FieldError::new(
             field,
             format!("must be at most {MAX_SUBRUN} bytes"),
+        ));
+    }
+    Ok(())
+}
+
+/// The address's `email` and `ccEmails`: plain addresses, on `billTo` only.
+fn emails(p: &str, bill_to: bool, addr: &Address) -> Result<(), FieldError> {
+    if !bill_to && (addr.email.is_some() || !addr.cc_emails.is_empty()) {
+        let f = if addr.email.is_some() {
+            "email"
+        } else {
+            "ccEmails"
+        };
+        return Err(FieldError::new(
+            format!("{p}.{f}"),
+            "documents are emailed to billTo; shipTo carries no email addresses",
+        ));
+    }
+    if let Some(e) = &addr.email {
+        if let Some(why) = crate::email::address_problem(e) {
+            return Err(FieldError::new(format!("{p}.email"), why));
+        }
+    }
+    if addr.cc_emails.len() > crate::email::MAX_CC {
+        return Err(FieldError::new(
+            format!("{p}.ccEmails"),
+            format!("must list at most {} addresses", crate::email::MAX_CC),
+        ));
+    }
+    for (i, e) in addr.cc_emails.iter().enumerate() {
+        if let Some(why) = crate::email::address_problem(e) {
+            return Err(FieldError::new(format!("{p}.ccEmails[{i}]"), why));
+        }
+    }
+    if !addr.cc_emails.is_empty() && addr.email.is_none() {
+        return Err(FieldError::new(
+            format!("{p}.ccEmails"),
+            "needs an email address to copy",
         ));
     }
     Ok(())

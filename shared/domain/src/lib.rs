@@ -7,6 +7,7 @@
 pub mod book;
 pub mod calendar;
 pub mod document;
+pub mod email;
 pub mod error;
 pub mod gl;
 pub mod ids;

@@ -152,13 +152,24 @@ pub struct RunRequest {
     /// (docs/billing-rules.md "Terms and renewals").
     #[serde(default)]
     pub renew_subscriptions: bool,
+    /// Emails each document once the run is Posted (auto-post included).
+    #[serde(default)]
+    pub auto_email: bool,
+    /// Whether invoices with a total of zero are emailed (Zuora's meaning: the invoice
+    /// exists either way; `suppressZeroInvoices` decides whether it is generated).
+    #[serde(default = "yes")]
+    pub email_zero_amount_invoices: bool,
+}
+
+pub(crate) fn yes() -> bool {
+    true
 }
 
 impl RunRequest {
     /// Every field's wire name, in the order of the API reference: the one list a use
     /// case that compares or restricts fields by name reads (a unit test checks it
     /// against what the type serializes).
-    pub const FIELDS: [&'static str; 20] = [
+    pub const FIELDS: [&'static str; 22] = [
         "name",
         "runType",
         "scheduledAt",
@@ -179,6 +190,8 @@ impl RunRequest {
         "invoiceMessage",
         "subrun",
         "renewSubscriptions",
+        "autoEmail",
+        "emailZeroAmountInvoices",
     ];
 
     /// The fields that are dates (a subset of [`RunRequest::FIELDS`]).
@@ -228,6 +241,8 @@ impl RunRequest {
             invoice_message: None,
             subrun: None,
             renew_subscriptions: false,
+            auto_email: false,
+            email_zero_amount_invoices: true,
         }
     }
 

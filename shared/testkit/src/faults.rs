@@ -11,6 +11,8 @@
 //! `tests/tests/faults.rs` (in memory) and `tests/tests/faults_moto.rs` (AWS adapters
 //! on moto); nothing in production constructs it.
 
+mod deliveries;
+
 use async_trait::async_trait;
 use billrun_app::memory::{MemoryQueue, Receive};
 use billrun_app::model::documents::{DocumentFile, DocumentRequest, DocumentTemplate};
@@ -358,6 +360,7 @@ impl FaultPlan {
             finalize_page_size: app.finalize_page_size,
             plan_page_size: app.plan_page_size,
             sweep: app.sweep,
+            delivery: app.delivery.as_ref().map(|d| self.wrap_delivery(d)),
         };
         (wrapped, queue)
     }

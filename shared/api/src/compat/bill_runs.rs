@@ -54,10 +54,12 @@ pub struct BillRunRequest {
     pub day_of_month: Option<DayOfMonth>,
     /// Post the documents as they are made.
     pub post: Option<bool>,
-    /// `false`: zero-amount invoices are suppressed.
+    /// Whether zero-amount invoices are emailed (default true); they are generated
+    /// either way (the canonical `emailZeroAmountInvoices`).
     pub email_zero_amount_invoices: Option<bool>,
     /// One account only.
     pub account_id: Option<String>,
+    /// Email each document once the run is posted (the canonical `autoEmail`).
     pub email: Option<bool>,
     /// Renew auto-renewing subscriptions whose term ended by the target date
     /// (the canonical `renewSubscriptions`).
@@ -113,6 +115,8 @@ const FIELDS: &[(&str, &str)] = &[
     ("filters.billCycleDays", "day_of_month"),
     ("filters.accountIds", "account_id"),
     ("chargeTypesExcluded", "charges_excluded"),
+    ("autoEmail", "email"),
+    ("emailZeroAmountInvoices", "email_zero_amount_invoices"),
 ];
 
 pub fn state_name(s: RunStatus) -> &'static str {
@@ -197,12 +201,11 @@ fn to_canonical(r: BillRunRequest) -> Result<(RunRequest, BillRunExtras), FieldE
     }
     q.auto_post = r.post.unwrap_or(false);
     q.renew_subscriptions = r.renew.unwrap_or(false);
-    let email_zero = r.email_zero_amount_invoices.unwrap_or(true);
-    q.suppress_zero_invoices = !email_zero;
+    q.auto_email = r.email.unwrap_or(false);
+    q.email_zero_amount_invoices = r.email_zero_amount_invoices.unwrap_or(true);
     Ok((
         q,
         BillRunExtras {
-            email: r.email.unwrap_or(false),
             custom_fields: r.custom_fields.unwrap_or_default(),
             custom_objects: r.custom_objects.unwrap_or_default(),
         },
@@ -212,7 +215,6 @@ fn to_canonical(r: BillRunRequest) -> Result<(RunRequest, BillRunExtras), FieldE
 /// The request fields kept with the run as its client fields (no canonical meaning).
 #[derive(Default, Serialize, Deserialize)]
 pub struct BillRunExtras {
-    pub email: bool,
     pub custom_fields: serde_json::Map<String, serde_json::Value>,
     #[serde(default)]
     pub custom_objects: serde_json::Map<String, serde_json::Value>,
@@ -235,8 +237,23 @@ impl BillRunExtras {
     }
 }
 
-/// The record of seed 002 for a canonical run.
-pub fn bill_run(v: &RunView) -> BillRun {
+/// The latest email sent for the run's documents (none where nothing can be emailed).
+async fn last_sent(
+    app: &billrun_app::App,
+    run: billrun_domain::ids::RunId,
+) -> Result<Option<chrono::DateTime<chrono::Utc>>, ZuoraError> {
+    Ok(match &app.delivery {
+        Some(d) => d
+            .store
+            .run_last_sent(run)
+            .await
+            .map_err(billrun_app::AppError::from)?,
+        None => None,
+    })
+}
+
+/// The record of seed 002 for a canonical run, with the time of its last email.
+pub fn bill_run(v: &RunView, last_sent: Option<chrono::DateTime<chrono::Utc>>) -> BillRun {
     let extras = BillRunExtras::of(v);
     let time = |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(SecondsFormat::Secs, false);
     let r = &v.request;
@@ -255,7 +272,7 @@ pub fn bill_run(v: &RunView) -> BillRun {
             .first()
             .map(|a| a.to_string())
             .unwrap_or_default(),
-        email: extras.email,
+        email: r.auto_email,
         post: r.auto_post,
         renew: r.renew_subscriptions,
         day_of_month: match r.filters.bill_cycle_days.as_slice() {
@@ -274,9 +291,9 @@ pub fn bill_run(v: &RunView) -> BillRun {
             .map(|t| type_name(*t))
             .collect::<Vec<_>>()
             .join(","),
-        email_zero_amount_invoices: !r.suppress_zero_invoices,
-        invoices_sent: false,
-        last_invoice_sent_time: String::new(),
+        email_zero_amount_invoices: r.email_zero_amount_invoices,
+        invoices_sent: last_sent.is_some(),
+        last_invoice_sent_time: last_sent.map(time).unwrap_or_default(),
         accounts_processed: c.accounted_for(),
         invoices_generated: c.invoices,
         credit_memos_generated: c.credit_memos,
@@ -305,6 +322,8 @@ pub async fn create(
     let request = request
         .validated()
         .map_err(|e| rename_field(e.into(), FIELDS))?;
+    app.check_deliverable(&request)
+        .map_err(|e| rename_field(e.into(), FIELDS))?;
     let created = app
         .pipeline()
         .create_run_with(request, key, extras.client_fields())
@@ -315,7 +334,8 @@ pub async fn create(
         Created::Replayed(_) => StatusCode::OK,
     };
     let view = app.queries().run_view(created.run().id).await?;
-    Ok((status, Json(bill_run(&view))).into_response())
+    let sent = last_sent(&app, view.id).await?;
+    Ok((status, Json(bill_run(&view, sent))).into_response())
 }
 
 /// A bill run in the shape of seed 002.
@@ -334,7 +354,8 @@ async fn record(
     id: billrun_domain::ids::RunId,
 ) -> Result<Response, ZuoraError> {
     let view = app.queries().run_view(id).await?;
-    Ok(Json(bill_run(&view)).into_response())
+    let sent = last_sent(app, id).await?;
+    Ok(Json(bill_run(&view, sent)).into_response())
 }
 
 /// The most and the default bill runs of a page (Zuora's `page_size`: 1 to 99).
@@ -379,11 +400,11 @@ pub async fn list(
         created_at: r.created_at,
         id: r.id,
     });
-    Ok(Json(BillRunPage {
-        data: views.iter().map(bill_run).collect(),
-        next_page,
-    })
-    .into_response())
+    let mut data = Vec::with_capacity(views.len());
+    for v in &views {
+        data.push(bill_run(v, last_sent(&app, v.id).await?));
+    }
+    Ok(Json(BillRunPage { data, next_page }).into_response())
 }
 
 /// Cancels a bill run (the canonical cancel: its documents Canceled, its billing state
@@ -432,6 +453,61 @@ pub async fn post_run(
     Path(id): Path<String>,
 ) -> Result<Response, ZuoraError> {
     let id = run_id(&id)?;
-    app.pipeline().post_run(id).await?;
+    app.post_run(id).await?;
     record(&app, id).await
+}
+
+/// Zuora's request to email a bill run's posted documents.
+#[derive(Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct BillRunEmailRequest {
+    /// `true` (default): every posted document is emailed; `false`: only those never
+    /// emailed before (the canonical `onlyUnsent`).
+    pub resend: Option<bool>,
+}
+
+/// Emails the bill run's posted documents (Zuora's `POST /v1/bill-runs/{billRunKey}/emails`,
+/// onto the canonical `POST /v1/invoice-runs/{id}/emails`). The key is the run's id or
+/// its number (`BR-00000001`).
+#[utoipa::path(post, path = "/v1/bill-runs/{key}/emails", operation_id = "zuoraBillRunEmail", tag = "compatibility",
+    params(
+        ("key" = String, Path, description = "Run id or number"),
+        ("Idempotency-Key" = Option<String>, Header, description = "A replay finds the same delivery request")),
+    request_body(content = Option<BillRunEmailRequest>, description = "Optional"),
+    responses(
+        (status = 200, description = "Queued", body = ZuoraSuccess),
+        (status = 400, description = "Invalid", body = ZuoraErrorBody),
+        (status = 404, description = "Unknown", body = ZuoraErrorBody),
+        (status = 409, description = "`run_not_posted`, `no_active_template` or `delivery_not_configured`", body = ZuoraErrorBody)))]
+pub async fn email(
+    State(app): AppState,
+    Path(key): Path<String>,
+    headers: HeaderMap,
+    body: Result<crate::extract::OptionalJsonBody, ApiError>,
+) -> Result<Response, ZuoraError> {
+    let idempotency = idempotency_key(&headers)?;
+    let crate::extract::OptionalJsonBody(body) = body?;
+    let req: BillRunEmailRequest = match body {
+        Some(b) => parse_json(&b)?,
+        None => BillRunEmailRequest::default(),
+    };
+    let run = match billrun_app::catalog::run_number(&key) {
+        Some(n) => {
+            app.run_listing
+                .run_by_number(n)
+                .await
+                .map_err(billrun_app::AppError::from)?
+                .ok_or_else(|| billrun_app::AppError::NotFound(format!("bill run {key}")))?
+                .id
+        }
+        None => run_id(&key)?,
+    };
+    let options = billrun_app::deliveries::EmailOptions {
+        email_zero_amount_invoices: None,
+        only_unsent: !req.resend.unwrap_or(true),
+    };
+    app.deliveries()?
+        .request_emails(run, idempotency.as_deref(), options)
+        .await?;
+    Ok(Json(ZuoraSuccess { success: true }).into_response())
 }

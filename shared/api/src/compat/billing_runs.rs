@@ -193,7 +193,7 @@ async fn apply(
             app.pipeline().cancel_run(id).await?;
         }
         Transition::Post => {
-            app.pipeline().post_run(id).await?;
+            app.post_run(id).await?;
         }
     }
     Ok(())

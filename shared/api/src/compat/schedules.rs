@@ -72,13 +72,13 @@ fn record(x: &ScheduleExecution) -> ScheduleBillRun {
     let time = |t: chrono::DateTime<chrono::Utc>| t.format("%Y-%m-%d %H:%M:%S").to_string();
     ScheduleBillRun {
         id: v.id.to_string(),
-        auto_email: false,
+        auto_email: r.auto_email,
         auto_post: r.auto_post,
         auto_renewal: r.renew_subscriptions,
         bill_cycle_day: None,
         bill_run_number: v.number.clone(),
         invoice_date: r.invoice_date.unwrap_or(v.target_date).to_string(),
-        no_email_for_zero_amount_invoice: r.suppress_zero_invoices,
+        no_email_for_zero_amount_invoice: !r.email_zero_amount_invoices,
         status: serde_json::to_value(v.status)
             .ok()
             .and_then(|s| s.as_str().map(str::to_string))

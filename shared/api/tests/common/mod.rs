@@ -47,6 +47,30 @@ impl TestApi {
         }
     }
 
+    /// The in-memory API with email delivery through `mailer` (results in the memory
+    /// store), from `billing@northwind.example.com`.
+    pub fn with_mailer(mailer: Arc<dyn billrun_app::ports::Mailer>) -> TestApi {
+        let store = Arc::new(MemoryStore::new());
+        let queue = Arc::new(MemoryQueue::new());
+        let app = App::in_memory(
+            store.clone(),
+            queue.clone(),
+            std::sync::Arc::new(billrun_documents::PdfRenderer),
+        )
+        .with_delivery(billrun_app::app::DeliveryPorts {
+            store: store.clone(),
+            mailer,
+            from: "billing@northwind.example.com".into(),
+        });
+        let app = Arc::new(app);
+        TestApi {
+            router: billrun_api::router(app.clone()),
+            app,
+            store,
+            queue,
+        }
+    }
+
     pub async fn with_book(book: &str) -> TestApi {
         let api = TestApi::new();
         let r = api.post("/v1/import", book).await;

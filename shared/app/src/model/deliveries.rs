@@ -33,6 +33,13 @@ pub struct DeliveryRequest {
     pub requested: u64,
     /// Whether invoices with a total of zero are sent (Zuora's `emailZeroAmountInvoices`).
     pub email_zero_amount_invoices: bool,
+    /// Whether documents emailed by an earlier request are skipped (Zuora's
+    /// `resend: false`).
+    #[serde(default)]
+    pub only_unsent: bool,
+    /// The template active when the request was made: every message of the request
+    /// reads its email fields.
+    pub template_id: String,
     /// What made it: the API, or a run's `autoEmail` when it was posted.
     pub trigger: DeliveryTrigger,
     pub created_at: DateTime<Utc>,
@@ -52,6 +59,8 @@ pub enum SkipReason {
     NoAddress,
     /// The invoice's total is zero and the request does not send those.
     ZeroAmount,
+    /// The request sends only documents never emailed before, and this one was.
+    AlreadySent,
 }
 
 impl SkipReason {
@@ -60,6 +69,9 @@ impl SkipReason {
             SkipReason::NoAddress => "the account's billTo has no email address",
             SkipReason::ZeroAmount => {
                 "the invoice's total is zero and emailZeroAmountInvoices is false"
+            }
+            SkipReason::AlreadySent => {
+                "it was emailed before and the request sends only the unsent"
             }
         }
     }
@@ -72,6 +84,10 @@ pub enum DeliveryState {
     /// Claimed by a sender at `since`; the message may or may not have gone out.
     #[serde(rename_all = "camelCase")]
     Sending { since: DateTime<Utc>, attempt: u32 },
+    /// A send failed in a way worth retrying (throttling, a connection failure): the
+    /// message comes again; not counted until it ends.
+    #[serde(rename_all = "camelCase")]
+    Retrying { reason: String, attempt: u32 },
     #[serde(rename_all = "camelCase")]
     Sent {
         at: DateTime<Utc>,
@@ -89,7 +105,20 @@ pub enum DeliveryState {
 impl DeliveryState {
     /// Whether the state is a result the request counts (not a claim).
     pub fn is_final(&self) -> bool {
-        !matches!(self, DeliveryState::Sending { .. })
+        !matches!(
+            self,
+            DeliveryState::Sending { .. } | DeliveryState::Retrying { .. }
+        )
+    }
+
+    /// Sends made so far (the next claim's attempt is one more).
+    pub fn attempts(&self) -> u32 {
+        match self {
+            DeliveryState::Sending { attempt, .. }
+            | DeliveryState::Retrying { attempt, .. }
+            | DeliveryState::Failed { attempt, .. } => *attempt,
+            DeliveryState::Sent { .. } | DeliveryState::Skipped { .. } => 0,
+        }
     }
 }
 
@@ -137,7 +166,7 @@ impl DeliveryCounters {
     fn count(&mut self, s: &DeliveryState, by: i64) {
         let add = |n: &mut u64| *n = n.saturating_add_signed(by);
         match s {
-            DeliveryState::Sending { .. } => {}
+            DeliveryState::Sending { .. } | DeliveryState::Retrying { .. } => {}
             DeliveryState::Sent { .. } => add(&mut self.sent),
             DeliveryState::Failed { .. } => add(&mut self.failed),
             DeliveryState::Skipped { reason } => {
@@ -183,7 +212,9 @@ pub struct DeliveryRequestView {
     pub run_id: RunId,
     pub status: DeliveryRequestStatus,
     pub email_zero_amount_invoices: bool,
+    pub only_unsent: bool,
     pub trigger: DeliveryTrigger,
+    pub template_id: String,
     pub counters: DeliveryCounters,
     pub created_at: DateTime<Utc>,
 }
@@ -196,7 +227,9 @@ impl DeliveryRequestView {
             run_id: r.run_id,
             status: counters.status(),
             email_zero_amount_invoices: r.email_zero_amount_invoices,
+            only_unsent: r.only_unsent,
             trigger: r.trigger,
+            template_id: r.template_id,
             counters,
             created_at: r.created_at,
         }
@@ -242,6 +275,9 @@ impl DocumentDelivery {
         let kept = previous.and_then(|p| p.last_sent_at);
         let (status, reason, last_sent_at) = match &result.state {
             DeliveryState::Sending { .. } => (DeliveryStatus::Queued, None, kept),
+            DeliveryState::Retrying { reason, .. } => {
+                (DeliveryStatus::Queued, Some(reason.clone()), kept)
+            }
             DeliveryState::Sent { at, .. } => (DeliveryStatus::Sent, None, Some(*at)),
             DeliveryState::Skipped { reason } => (
                 DeliveryStatus::Skipped,

@@ -247,6 +247,16 @@ pub enum Message {
         #[serde(alias = "documentId", deserialize_with = "one_or_many")]
         document_ids: Vec<DocumentId>,
     },
+    /// Email a chunk of a delivery request's documents (at most
+    /// [`deliveries::DOCUMENTS_PER_DELIVERY_MESSAGE`], in numbering order).
+    #[serde(rename_all = "camelCase")]
+    Deliver {
+        request_id: billrun_domain::ids::DeliveryRequestId,
+        document_ids: Vec<DocumentId>,
+    },
+    /// A run with `autoEmail` was posted: make its delivery request.
+    #[serde(rename_all = "camelCase")]
+    AutoEmail { run_id: RunId },
 }
 
 /// `documentIds` (an array) or the `documentId` of a message queued before packs.

@@ -132,6 +132,7 @@ impl RunPipeline {
             )));
         }
         let now = self.clock.now();
+        let mut auto_email = false;
         self.modify_run(run_id, |r| {
             if r.status != RunStatus::Processing || r.round != round || r.transition.is_some() {
                 return Ok(false);
@@ -139,6 +140,7 @@ impl RunPipeline {
             r.status = if counters.failed > 0 {
                 RunStatus::CompletedWithErrors
             } else if r.request.auto_post {
+                auto_email = r.request.auto_email && self.emails;
                 RunStatus::Posted
             } else {
                 RunStatus::Completed
@@ -147,6 +149,11 @@ impl RunPipeline {
             Ok(true)
         })
         .await?;
+        if auto_email {
+            // Posted by autoPost: its emails are requested through the queue (the tick
+            // makes the request of a run whose message was lost).
+            self.queue.send(vec![Message::AutoEmail { run_id }]).await?;
+        }
         // Counts only: amounts, like names and addresses, stay out of the logs.
         info!(
             run_id = %run_id,

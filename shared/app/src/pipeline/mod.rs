@@ -47,6 +47,9 @@ pub struct RunPipeline {
     pub plan_page_size: usize,
     /// Documents numbered per finalization page (the cursor is stored after each).
     pub finalize_page_size: usize,
+    /// Whether a run posted by `autoPost` with `autoEmail` has its delivery requested
+    /// (a composition with a mail transport).
+    pub emails: bool,
 }
 
 impl RunPipeline {

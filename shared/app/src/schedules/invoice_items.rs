@@ -65,6 +65,8 @@ impl Schedules {
         request.filters.account_ids = vec![schedule.account_id.clone()];
         request.charge_types_excluded = vec![ExcludableType::Usage];
         request.auto_post = schedule.auto_post;
+        request.auto_email = schedule.auto_email;
+        request.email_zero_amount_invoices = schedule.email_zero_amount_invoices;
         let request = request.validated()?;
         let run_id = RunId(uuid::Uuid::new_v4());
         let document = installment_document(

@@ -338,7 +338,7 @@ fn a_schedule_round_trips_through_json() {
     assert_eq!(v["recurrence"]["timeZone"], "Asia/Kolkata");
     assert_eq!(
         v["runTemplate"],
-        json!({"name": "Nightly", "autoPost": true, "invoiceDateType": "TargetDate", "filters": {"accountIds": [], "batches": [], "billCycleDays": [], "productIds": [], "locationIds": [], "currencies": []}, "chargeTypesExcluded": [], "grouping": "Account", "suppressZeroInvoices": false, "autoApprove": false, "renewSubscriptions": false})
+        json!({"name": "Nightly", "autoPost": true, "invoiceDateType": "TargetDate", "filters": {"accountIds": [], "batches": [], "billCycleDays": [], "productIds": [], "locationIds": [], "currencies": []}, "chargeTypesExcluded": [], "grouping": "Account", "suppressZeroInvoices": false, "autoApprove": false, "renewSubscriptions": false, "autoEmail": false, "emailZeroAmountInvoices": true})
     );
     let back = RunScheduleSpec::parse(v.to_string().as_bytes()).unwrap();
     assert_eq!(back, s);

@@ -1,0 +1,445 @@
+//! Email delivery through the API on the in-memory backend: `autoEmail`, delivery
+//! requests with their counters and idempotency, each document's `deliveryStatus`,
+//! transient and permanent send failures, concurrent senders, seed 002's fields. The
+//! transport here is a recording one (the port's contract); the real SMTP server is
+//! driven by `infra/local/tests/delivery.rs`.
+
+// Test code: a panic fails the test (clippy.toml allows unwrap only in #[cfg(test)] code).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use async_trait::async_trait;
+use axum::http::{Method, StatusCode};
+use billrun_app::model::deliveries::OutgoingMail;
+use billrun_app::ports::{Accepted, Mailer, SendFailed};
+use common::TestApi;
+use parking_lot::Mutex;
+use serde_json::{json, Value};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+
+/// Records every message it accepts; fails the first `transient` sends (a retry is
+/// worth it) and every send to an address in `refused` (permanently).
+#[derive(Default)]
+struct Recorder {
+    sent: Mutex<Vec<OutgoingMail>>,
+    transient: AtomicU32,
+    refused: Vec<String>,
+}
+
+#[async_trait]
+impl Mailer for Recorder {
+    async fn send(&self, mail: &OutgoingMail) -> Result<Accepted, SendFailed> {
+        if self
+            .transient
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok()
+        {
+            return Err(SendFailed::Transient("421 try again later".into()));
+        }
+        if mail.to.iter().any(|t| self.refused.contains(t)) {
+            return Err(SendFailed::Permanent("550 mailbox unavailable".into()));
+        }
+        self.sent.lock().push(mail.clone());
+        Ok(Accepted {
+            provider_id: Some(format!("m-{}", self.sent.lock().len())),
+        })
+    }
+}
+
+impl Recorder {
+    fn to(&self) -> Vec<String> {
+        let mut v: Vec<String> = self.sent.lock().iter().map(|m| m.to[0].clone()).collect();
+        v.sort();
+        v
+    }
+}
+
+/// Three accounts: A-1 with an address and a copy, B-2 without one, C-3 whose invoice
+/// totals zero.
+fn book() -> String {
+    let account = |id: &str, bill_to: Value| {
+        json!({"id": id, "name": format!("Customer {id}"), "currency": "USD",
+               "billCycleDay": 1, "billTo": bill_to})
+    };
+    let sub = |id: &str, account: &str, price: &str| {
+        json!({"id": id, "accountId": account, "productId": "P", "startDate": "2024-01-01",
+               "charges": [{"id": format!("C-{id}"), "type": "Recurring", "price": price,
+                            "quantity": "1", "billingPeriod": "Month", "timing": "InAdvance"}]})
+    };
+    json!({
+        "accounts": [
+            account("A-1", json!({"name": "A AP", "email": "ap@a.example.com",
+                                  "ccEmails": ["cfo@a.example.com"]})),
+            account("B-2", json!({"name": "B AP"})),
+            account("C-3", json!({"email": "ap@c.example.com"})),
+        ],
+        "subscriptions": [sub("S-1", "A-1", "100.00"), sub("S-2", "B-2", "20.00"),
+                          sub("S-3", "C-3", "0.00")]
+    })
+    .to_string()
+}
+
+fn template() -> String {
+    json!({"name": "Default", "content": {"companyName": "Northwind Analytics, Inc.",
+        "locale": "en-US"}})
+    .to_string()
+}
+
+async fn api_with(mailer: Arc<Recorder>) -> TestApi {
+    let api = TestApi::with_mailer(mailer);
+    let r = api.post("/v1/import", &book()).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let r = api.put("/v1/document-templates/T-1", &template()).await;
+    assert!(r.status.is_success(), "{}", r.text);
+    api.post("/v1/document-templates/T-1/activate", "").await;
+    api
+}
+
+async fn run(api: &TestApi, extra: Value) -> String {
+    let mut body = json!({"targetDate": "2024-02-01"});
+    for (k, v) in extra.as_object().unwrap() {
+        body[k] = v.clone();
+    }
+    let r = api.post("/v1/invoice-runs", &body.to_string()).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    api.work().await;
+    r.body["id"].as_str().unwrap().to_string()
+}
+
+async fn invoices(api: &TestApi, run: &str) -> Vec<Value> {
+    let r = api.get(&format!("/v1/invoice-runs/{run}/invoices")).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    r.body["items"].as_array().unwrap().clone()
+}
+
+fn by_account<'a>(docs: &'a [Value], account: &str) -> &'a Value {
+    docs.iter().find(|d| d["accountId"] == account).unwrap()
+}
+
+#[tokio::test]
+async fn an_auto_email_run_emails_each_posted_document_once_with_its_pdf() {
+    let mailer = Arc::new(Recorder::default());
+    let api = api_with(mailer.clone()).await;
+    let run = run(&api, json!({"autoPost": true, "autoEmail": true})).await;
+    assert_eq!(
+        api.get(&format!("/v1/invoice-runs/{run}")).await.body["status"],
+        "Posted"
+    );
+
+    // A-1 and C-3 (zero amounts are emailed by default); B-2 has no address.
+    assert_eq!(mailer.to(), ["ap@a.example.com", "ap@c.example.com"]);
+    let sent = mailer.sent.lock().clone();
+    let a = sent.iter().find(|m| m.to[0] == "ap@a.example.com").unwrap();
+    assert_eq!(a.cc, ["cfo@a.example.com"]);
+    assert_eq!(a.from, "billing@northwind.example.com");
+    let pdf = a.attachment.as_ref().unwrap();
+    assert!(pdf.bytes.starts_with(b"%PDF"), "a PDF is attached");
+    assert_eq!(pdf.content_type, "application/pdf");
+    let docs = invoices(&api, &run).await;
+    let number = by_account(&docs, "A-1")["number"].as_str().unwrap();
+    assert_eq!(pdf.filename, format!("{number}.pdf"));
+    assert!(a.subject.contains(number), "subject: {}", a.subject);
+    // The attached PDF is the document's stored one (generated once).
+    let id = by_account(&docs, "A-1")["id"].as_str().unwrap();
+    let stored = api.get(&format!("/v1/invoices/{id}/document")).await;
+    assert_eq!(stored.status, StatusCode::OK);
+    assert_eq!(stored.text.len(), String::from_utf8_lossy(&pdf.bytes).len());
+
+    let a = by_account(&docs, "A-1");
+    assert_eq!(a["deliveryStatus"], "Sent");
+    assert!(a["lastSentAt"].is_string());
+    let b = by_account(&docs, "B-2");
+    assert_eq!(b["deliveryStatus"], "Skipped");
+    assert!(b["deliveryReason"]
+        .as_str()
+        .unwrap()
+        .contains("no email address"));
+    assert!(b["lastSentAt"].is_null());
+    let one = api.get(&format!("/v1/invoices/{id}")).await;
+    assert_eq!(one.body["deliveryStatus"], "Sent");
+
+    // Posting again or the tick makes no second request and sends nothing.
+    let r = api.post(&format!("/v1/invoice-runs/{run}/post"), "").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    api.app.tick(chrono::Utc::now()).await.unwrap();
+    api.work().await;
+    assert_eq!(mailer.sent.lock().len(), 2);
+}
+
+#[tokio::test]
+async fn a_delivery_request_is_idempotent_counts_by_reason_and_honours_zero_amounts() {
+    let mailer = Arc::new(Recorder::default());
+    let api = api_with(mailer.clone()).await;
+    let run = run(&api, json!({"autoPost": true})).await;
+    assert!(mailer.sent.lock().is_empty(), "no autoEmail: nothing sent");
+    let docs = invoices(&api, &run).await;
+    assert_eq!(by_account(&docs, "A-1")["deliveryStatus"], "NotRequested");
+
+    let uri = format!("/v1/invoice-runs/{run}/emails");
+    let body = r#"{"emailZeroAmountInvoices": false}"#;
+    let key = [("idempotency-key", "mail-1")];
+    let r = api.call(Method::POST, &uri, Some(body), &key).await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
+    let request = r.body["id"].as_str().unwrap().to_string();
+    assert_eq!(r.body["counters"]["requested"], 3);
+    assert_eq!(r.body["status"], "Pending");
+    assert_eq!(
+        by_account(&invoices(&api, &run).await, "A-1")["deliveryStatus"],
+        "Queued"
+    );
+    api.work().await;
+    assert_eq!(mailer.to(), ["ap@a.example.com"]);
+
+    let r = api.get(&format!("/v1/delivery-requests/{request}")).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let c = &r.body["counters"];
+    assert_eq!(r.body["status"], "Completed");
+    assert_eq!(
+        (
+            c["sent"].as_u64(),
+            c["skipped"].as_u64(),
+            c["failed"].as_u64()
+        ),
+        (Some(1), Some(2), Some(0))
+    );
+    assert_eq!(
+        c["skippedReasons"],
+        json!({"noAddress": 1, "zeroAmount": 1})
+    );
+    assert!(c["lastSentAt"].is_string());
+
+    // The same key: the same request, nothing sent again.
+    let r = api.call(Method::POST, &uri, Some(body), &key).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.body["id"], request.as_str());
+    api.work().await;
+    let r = api
+        .post(&format!("/v1/delivery-requests/{request}/resend"), "")
+        .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
+    assert_eq!(r.headers["resent"], "0");
+    api.work().await;
+    assert_eq!(mailer.sent.lock().len(), 1);
+
+    // Another request (no key) sends again; one for the unsent only sends nothing.
+    let r = api.post(&uri, "").await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
+    api.work().await;
+    assert_eq!(
+        mailer.to(),
+        ["ap@a.example.com", "ap@a.example.com", "ap@c.example.com"]
+    );
+    let r = api.post(&uri, r#"{"onlyUnsent": true}"#).await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
+    let unsent = r.body["id"].as_str().unwrap().to_string();
+    api.work().await;
+    assert_eq!(mailer.sent.lock().len(), 3);
+    let r = api.get(&format!("/v1/delivery-requests/{unsent}")).await;
+    assert_eq!(
+        r.body["counters"]["skippedReasons"],
+        json!({"noAddress": 1, "alreadySent": 2})
+    );
+}
+
+#[tokio::test]
+async fn transient_failures_are_retried_and_permanent_ones_recorded_failed_then_resent() {
+    let mailer = Arc::new(Recorder {
+        transient: AtomicU32::new(2),
+        refused: vec!["ap@c.example.com".into()],
+        ..Recorder::default()
+    });
+    let api = api_with(mailer.clone()).await;
+    let run = run(&api, json!({"autoPost": true, "autoEmail": true})).await;
+    // A-1 went out after the transient failures, once.
+    assert_eq!(mailer.to(), ["ap@a.example.com"]);
+    let docs = invoices(&api, &run).await;
+    let c = by_account(&docs, "C-3");
+    assert_eq!(c["deliveryStatus"], "Failed");
+    assert!(c["deliveryReason"].as_str().unwrap().contains("550"));
+    assert_eq!(by_account(&docs, "A-1")["deliveryStatus"], "Sent");
+
+    let r = api.get(&format!("/v1/invoice-runs/{run}")).await;
+    assert_eq!(r.status, StatusCode::OK);
+    let request = {
+        let r = api
+            .call(
+                Method::POST,
+                &format!("/v1/invoice-runs/{run}/emails"),
+                None,
+                &[("idempotency-key", "k")],
+            )
+            .await;
+        r.body["id"].as_str().unwrap().to_string()
+    };
+    api.work().await;
+    let view = api.get(&format!("/v1/delivery-requests/{request}")).await;
+    assert_eq!(view.body["status"], "CompletedWithErrors");
+    assert_eq!(view.body["counters"]["failed"], 1);
+    // A resend tries the failed document again (still refused), and only it.
+    let r = api
+        .post(&format!("/v1/delivery-requests/{request}/resend"), "")
+        .await;
+    assert_eq!(r.headers["resent"], "1");
+    api.work().await;
+    let view = api.get(&format!("/v1/delivery-requests/{request}")).await;
+    assert_eq!(view.body["counters"]["failed"], 1);
+    assert_eq!(view.body["counters"]["sent"], 1);
+    assert_eq!(mailer.to(), ["ap@a.example.com", "ap@a.example.com"]);
+}
+
+#[tokio::test]
+async fn concurrent_deliveries_of_one_chunk_send_each_document_once() {
+    let mailer = Arc::new(Recorder::default());
+    let api = api_with(mailer.clone()).await;
+    let run = run(&api, json!({"autoPost": true})).await;
+    let r = api
+        .post(&format!("/v1/invoice-runs/{run}/emails"), "")
+        .await;
+    let request: billrun_domain::ids::DeliveryRequestId =
+        r.body["id"].as_str().unwrap().parse().unwrap();
+    let docs: Vec<billrun_domain::ids::DocumentId> = invoices(&api, &run)
+        .await
+        .iter()
+        .map(|d| d["id"].as_str().unwrap().parse().unwrap())
+        .collect();
+    let d = api.app.deliveries().unwrap();
+    let (x, y, z) = tokio::join!(
+        d.deliver(request, &docs),
+        d.deliver(request, &docs),
+        d.deliver(request, &docs)
+    );
+    // A sender that found another's claim asks to come again; nobody sent twice.
+    let _ = (x, y, z);
+    api.work().await;
+    assert_eq!(mailer.to(), ["ap@a.example.com", "ap@c.example.com"]);
+}
+
+#[tokio::test]
+async fn emails_are_refused_before_posting_without_a_template_or_a_transport() {
+    let mailer = Arc::new(Recorder::default());
+    let api = api_with(mailer.clone()).await;
+    let run = run(&api, json!({})).await;
+    let r = api
+        .post(&format!("/v1/invoice-runs/{run}/emails"), "")
+        .await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.text);
+    assert_eq!(r.body["code"], "run_not_posted");
+    let r = api
+        .post(
+            &format!("/v1/invoice-runs/{run}/emails"),
+            r#"{"emailZero": false}"#,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
+
+    let plain = TestApi::with_book(&book()).await;
+    let r = plain
+        .post(
+            "/v1/invoice-runs",
+            r#"{"targetDate": "2024-02-01", "autoEmail": true}"#,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.text);
+    assert_eq!(r.body["code"], "delivery_not_configured");
+    assert_eq!(r.body["field"], "autoEmail");
+    let r = plain
+        .post(
+            "/v1/invoice-runs",
+            r#"{"targetDate": "2024-02-01", "autoPost": true}"#,
+        )
+        .await;
+    plain.work().await;
+    let id = r.body["id"].as_str().unwrap();
+    let r = plain
+        .post(&format!("/v1/invoice-runs/{id}/emails"), "")
+        .await;
+    assert_eq!(r.body["code"], "delivery_not_configured");
+    let docs = invoices(&plain, id).await;
+    assert_eq!(by_account(&docs, "A-1")["deliveryStatus"], "NotRequested");
+}
+
+#[tokio::test]
+async fn bad_addresses_in_the_book_are_refused_at_their_field() {
+    let api = TestApi::new();
+    for (bill_to, field) in [
+        (
+            json!({"email": "not-an-address"}),
+            "accounts[0].billTo.email",
+        ),
+        (
+            json!({"email": "a@example.com\r\nBcc: x@evil.example.com"}),
+            "accounts[0].billTo.email",
+        ),
+        (
+            json!({"email": "a@example.com", "ccEmails": ["ok@example.com", "bad"]}),
+            "accounts[0].billTo.ccEmails[1]",
+        ),
+        (
+            json!({"ccEmails": ["ok@example.com"]}),
+            "accounts[0].billTo.ccEmails",
+        ),
+    ] {
+        let book = json!({"accounts": [{"id": "A-1", "name": "A", "currency": "USD",
+            "billCycleDay": 1, "billTo": bill_to}]});
+        let r = api.post("/v1/import", &book.to_string()).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
+        assert_eq!(r.body["field"], field, "{}", r.text);
+    }
+    let book = json!({"accounts": [{"id": "A-1", "name": "A", "currency": "USD",
+        "billCycleDay": 1, "shipTo": {"email": "a@example.com"}}]});
+    let r = api.post("/v1/import", &book.to_string()).await;
+    assert_eq!(r.body["field"], "accounts[0].shipTo.email", "{}", r.text);
+}
+
+#[tokio::test]
+async fn seed_002_email_maps_to_auto_email_and_reports_invoices_sent() {
+    let mailer = Arc::new(Recorder::default());
+    let api = api_with(mailer.clone()).await;
+    let r = api
+        .post(
+            "/v2/bill_runs",
+            r#"{"invoice_date": "2024-02-01", "target_date": "2024-02-01", "post": true, "email": true,
+                "email_zero_amount_invoices": false}"#,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    assert_eq!(r.body["invoices_sent"], false);
+    assert_eq!(r.body["last_invoice_sent_time"], "");
+    let id = r.body["id"].as_str().unwrap().to_string();
+    api.work().await;
+    // Zero-amount invoices are generated (Zuora's meaning) but not emailed.
+    let docs = invoices(&api, &id).await;
+    assert_eq!(docs.len(), 3);
+    assert_eq!(by_account(&docs, "C-3")["deliveryStatus"], "Skipped");
+    assert_eq!(mailer.to(), ["ap@a.example.com"]);
+    let r = api.get(&format!("/v2/bill_runs/{id}")).await;
+    assert_eq!(r.body["email"], true);
+    assert_eq!(r.body["email_zero_amount_invoices"], false);
+    assert_eq!(r.body["invoices_sent"], true);
+    assert!(!r.body["last_invoice_sent_time"]
+        .as_str()
+        .unwrap()
+        .is_empty());
+
+    // Zuora's email route, by the run's number: with resend false only the unsent (C-3's
+    // zero invoice, still not emailed under the run's setting: nothing); by default all.
+    let number = r.body["bill_run_number"].as_str().unwrap().to_string();
+    let r = api
+        .post(
+            &format!("/v1/bill-runs/{number}/emails"),
+            r#"{"resend": false}"#,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.body, json!({"success": true}));
+    api.work().await;
+    assert_eq!(mailer.to(), ["ap@a.example.com"]);
+    let r = api.post(&format!("/v1/bill-runs/{id}/emails"), "").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    api.work().await;
+    assert_eq!(mailer.to(), ["ap@a.example.com", "ap@a.example.com"]);
+    let r = api.post("/v1/bill-runs/BR-99999999/emails", "").await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.text);
+}
