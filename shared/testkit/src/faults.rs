@@ -358,6 +358,8 @@ impl FaultPlan {
             finalize_page_size: app.finalize_page_size,
             plan_page_size: app.plan_page_size,
             sweep: app.sweep,
+            // Delivery ports pass through unwrapped until the fault plan covers them.
+            delivery: app.delivery.clone(),
         };
         (wrapped, queue)
     }
