@@ -5,6 +5,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
+#[path = "conformance/deliveries.rs"]
+mod deliveries;
 #[path = "conformance/races.rs"]
 mod races;
 
@@ -18,6 +20,7 @@ use billrun_domain::run::{Counters, Outcome, RunStatus};
 use billrun_domain::state::StateChange;
 use billrun_testkit::fixtures::{aid, manual, monthly_book, request, EXAMPLE_BOOK};
 use common::{usage_book, Backend};
+use deliveries::*;
 use races::*;
 
 const EXAMPLE: &str = EXAMPLE_BOOK;
@@ -2142,4 +2145,13 @@ conformance!(
     cancels_and_posts_racing_on_a_completed_run_end_whole,
     a_cancel_racing_retry_failed_ends_whole,
     posts_racing_the_finalizer_end_whole,
+    delivery_requests_are_created_once_and_the_last_created_is_the_runs_latest,
+    a_delivery_claim_then_a_send_counts_one_sent_and_shows_on_the_document,
+    a_stale_expected_delivery_result_is_a_conflict_that_writes_nothing,
+    concurrent_delivery_claims_of_one_document_have_exactly_one_winner,
+    a_retried_delivery_failure_that_is_sent_moves_from_failed_to_sent,
+    skipped_deliveries_count_by_reason,
+    a_later_delivery_requests_skip_keeps_the_documents_last_send,
+    the_runs_last_delivery_is_the_latest_send_of_its_requests,
+    a_delivery_result_of_an_unknown_request_is_refused_and_writes_nothing,
 );

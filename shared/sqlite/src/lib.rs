@@ -22,6 +22,7 @@
 
 mod book;
 mod catalog;
+mod deliveries;
 mod docgen;
 mod error;
 mod ledger;
@@ -151,6 +152,17 @@ pub(crate) fn to_json<T: Serialize>(v: &T) -> Result<String, Error> {
 /// An entity from its `data` column.
 pub(crate) fn from_json<T: DeserializeOwned>(s: &str) -> Result<T, Error> {
     Ok(serde_json::from_str(s)?)
+}
+
+/// The entity in the `data` column of the one row `sql` selects, if there is one.
+pub(crate) fn read_entity<T: DeserializeOwned>(
+    c: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+) -> Result<Option<T>, Error> {
+    let json: Option<String> =
+        rusqlite::OptionalExtension::optional(c.query_row(sql, params, |r| r.get(0)))?;
+    json.map(|j| from_json(&j)).transpose()
 }
 
 /// A count or size as SQLite's integer.

@@ -4,6 +4,7 @@
 //! `memcmp` over UTF-8), which is the order the ports promise for ids.
 
 use crate::error::{fatal, Error};
+use billrun_app::model::deliveries::SkipReason;
 use billrun_app::model::listing::DocumentPosition;
 use billrun_app::model::schedules::DueTarget;
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -15,8 +16,9 @@ pub const DATABASE_FILE: &str = "billrun.sqlite3";
 pub const LOCK_FILE: &str = "billrun.lock";
 
 /// The schema version this build writes (`PRAGMA user_version`). A database of a later
-/// version is refused rather than misread.
-pub const SCHEMA_VERSION: i64 = 1;
+/// version is refused rather than misread; an earlier one gets the [`steps`] after its
+/// version.
+pub const SCHEMA_VERSION: i64 = 2;
 
 pub const ACCOUNTS: &str = "accounts";
 pub const SUBSCRIPTIONS: &str = "subscriptions";
@@ -39,6 +41,11 @@ pub const DOCUMENT_FILES: &str = "document_files";
 pub const RUN_SCHEDULES: &str = "run_schedules";
 pub const DUE: &str = "due_entries";
 pub const BLOBS: &str = "blobs";
+pub const DELIVERY_REQUESTS: &str = "delivery_requests";
+pub const DELIVERY_SKIPS: &str = "delivery_skips";
+pub const LATEST_DELIVERY_REQUESTS: &str = "latest_delivery_requests";
+pub const DELIVERY_RESULTS: &str = "delivery_results";
+pub const DOCUMENT_DELIVERIES: &str = "document_deliveries";
 
 /// Names of the rows of [`SEQUENCES`].
 pub const RUN_SEQUENCE: &str = "run";
@@ -47,8 +54,15 @@ pub const CREDIT_MEMO_SEQUENCE: &str = "credit_memo";
 /// The row of [`SETTINGS`] naming the active template.
 pub const ACTIVE_TEMPLATE: &str = "active_template";
 
-/// Every table, with the columns queried on beside the entity's JSON (`data`).
-fn ddl() -> String {
+/// What each schema version adds, in order: a database of version `v` gets every step
+/// after `v`, in the transaction that sets its version.
+fn steps() -> [(i64, String); 2] {
+    [(1, ddl_v1()), (2, ddl_deliveries())]
+}
+
+/// The tables of version 1, with the columns queried on beside the entity's JSON
+/// (`data`).
+fn ddl_v1() -> String {
     format!(
         "
 CREATE TABLE IF NOT EXISTS {ACCOUNTS} (
@@ -104,8 +118,33 @@ CREATE TABLE IF NOT EXISTS {BLOBS} (
     )
 }
 
-/// Sets the connection up (WAL, `synchronous=FULL`, a busy timeout) and creates the
-/// schema, refusing a database written by a later schema version.
+/// Version 2: email delivery. A request's counters are columns beside it (`last_sent_at`
+/// as [`instant`] text, so `MAX` is the latest), its skipped documents counted by reason
+/// ([`skip_reason`]) in rows of their own; results by (request, document) and each
+/// document's latest delivery as JSON.
+fn ddl_deliveries() -> String {
+    format!(
+        "
+CREATE TABLE IF NOT EXISTS {DELIVERY_REQUESTS} (
+  id TEXT PRIMARY KEY, run_id TEXT NOT NULL, requested INTEGER NOT NULL,
+  sent INTEGER NOT NULL, skipped INTEGER NOT NULL, failed INTEGER NOT NULL,
+  last_sent_at TEXT, data TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS {DELIVERY_REQUESTS}_run ON {DELIVERY_REQUESTS} (run_id);
+CREATE TABLE IF NOT EXISTS {DELIVERY_SKIPS} (
+  request_id TEXT NOT NULL, reason TEXT NOT NULL, count INTEGER NOT NULL,
+  PRIMARY KEY (request_id, reason));
+CREATE TABLE IF NOT EXISTS {LATEST_DELIVERY_REQUESTS} (
+  run_id TEXT PRIMARY KEY, request_id TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS {DELIVERY_RESULTS} (
+  request_id TEXT NOT NULL, document_id TEXT NOT NULL, data TEXT NOT NULL,
+  PRIMARY KEY (request_id, document_id));
+CREATE TABLE IF NOT EXISTS {DOCUMENT_DELIVERIES} (document_id TEXT PRIMARY KEY, data TEXT NOT NULL);
+"
+    )
+}
+
+/// Sets the connection up (WAL, `synchronous=FULL`, a busy timeout) and brings the
+/// schema to [`SCHEMA_VERSION`], refusing a database written by a later one.
 pub(crate) fn prepare(conn: &Connection) -> Result<(), Error> {
     // WAL: readers do not block the writer, and a commit is one append to the log.
     let mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
@@ -127,9 +166,16 @@ pub(crate) fn prepare(conn: &Connection) -> Result<(), Error> {
             "the database has schema version {version}; this build reads up to {SCHEMA_VERSION}"
         )));
     }
+    // The steps and the new version in one transaction: a crash mid-way leaves the
+    // database at its old version, and the steps run again at the next open (the data
+    // directory's lock keeps a second process from stepping it at the same time).
+    let ddl: String = steps()
+        .into_iter()
+        .filter(|(v, _)| *v > version)
+        .map(|(_, ddl)| ddl)
+        .collect();
     conn.execute_batch(&format!(
-        "BEGIN IMMEDIATE;{}PRAGMA user_version={SCHEMA_VERSION};COMMIT;",
-        ddl()
+        "BEGIN IMMEDIATE;{ddl}PRAGMA user_version={SCHEMA_VERSION};COMMIT;"
     ))?;
     Ok(())
 }
@@ -138,6 +184,13 @@ pub(crate) fn prepare(conn: &Connection) -> Result<(), Error> {
 /// byte order is the time order.
 pub fn instant(t: &DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Nanos, true)
+}
+
+/// The instant of [`instant`] text.
+pub fn parse_instant(s: &str) -> Result<DateTime<Utc>, Error> {
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| t.to_utc())
+        .map_err(|e| fatal(format!("stored instant '{s}': {e}")))
 }
 
 /// The order key of a due entry's target among entries of the same instant: the order
@@ -153,6 +206,20 @@ pub fn due_target(t: &DueTarget) -> String {
     }
 }
 
+/// A skip reason as the key of its counter row: its wire name (`noAddress`).
+pub fn skip_reason(r: SkipReason) -> Result<String, Error> {
+    match serde_json::to_value(r)? {
+        serde_json::Value::String(s) => Ok(s),
+        other => Err(fatal(format!("skip reason {r:?} encodes as {other}"))),
+    }
+}
+
+/// The skip reason of a counter row's key.
+pub fn parse_skip_reason(key: &str) -> Result<SkipReason, Error> {
+    serde_json::from_value(serde_json::Value::String(key.to_string()))
+        .map_err(|e| fatal(format!("stored skip reason '{key}': {e}")))
+}
+
 /// The cursor of a document page: the position of the last document returned.
 pub fn document_cursor(p: &DocumentPosition) -> Result<String, Error> {
     crate::to_json(p)
@@ -161,4 +228,69 @@ pub fn document_cursor(p: &DocumentPosition) -> Result<String, Error> {
 /// The position a document cursor names.
 pub fn document_position(cursor: &str) -> Result<DocumentPosition, Error> {
     serde_json::from_str(cursor).map_err(|e| fatal(format!("bad document cursor '{cursor}': {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn version(c: &Connection) -> i64 {
+        c.query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap()
+    }
+
+    #[test]
+    fn a_version_1_database_gets_the_delivery_tables_and_keeps_its_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = Connection::open(dir.path().join(DATABASE_FILE)).unwrap();
+        c.execute_batch(&format!(
+            "BEGIN;{}PRAGMA user_version=1;COMMIT;
+             INSERT INTO {SETTINGS} (name, value) VALUES ('{ACTIVE_TEMPLATE}', 't1');",
+            ddl_v1()
+        ))
+        .unwrap();
+        prepare(&c).unwrap();
+        assert_eq!(version(&c), SCHEMA_VERSION);
+        for table in [
+            DELIVERY_REQUESTS,
+            DELIVERY_SKIPS,
+            LATEST_DELIVERY_REQUESTS,
+            DELIVERY_RESULTS,
+            DOCUMENT_DELIVERIES,
+        ] {
+            let n: i64 = c
+                .query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))
+                .unwrap();
+            assert_eq!(n, 0, "{table}");
+        }
+        let kept: String = c
+            .query_row(&format!("SELECT value FROM {SETTINGS}"), [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(kept, "t1");
+        // Opening again steps nothing.
+        prepare(&c).unwrap();
+        assert_eq!(version(&c), SCHEMA_VERSION);
+    }
+
+    #[test]
+    fn a_database_of_a_later_version_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = Connection::open(dir.path().join(DATABASE_FILE)).unwrap();
+        c.execute_batch(&format!("PRAGMA user_version={};", SCHEMA_VERSION + 1))
+            .unwrap();
+        assert!(prepare(&c).is_err());
+    }
+
+    #[test]
+    fn skip_reasons_and_instants_read_back() {
+        for r in [SkipReason::NoAddress, SkipReason::ZeroAmount] {
+            assert_eq!(parse_skip_reason(&skip_reason(r).unwrap()).unwrap(), r);
+        }
+        assert_eq!(skip_reason(SkipReason::NoAddress).unwrap(), "noAddress");
+        assert!(parse_skip_reason("other").is_err());
+        let t = DateTime::parse_from_rfc3339("2026-02-01T10:00:00.000000007Z")
+            .unwrap()
+            .to_utc();
+        assert_eq!(parse_instant(&instant(&t)).unwrap(), t);
+    }
 }

@@ -18,6 +18,12 @@
 //! | document generation request | `DOCREQ#<id>` | `DOCREQ` | |
 //! | recorded (request, document) | `DOCREQ#<id>` | `DOC#<document>` | |
 //! | a run's latest document request | `RUN#<id>` | `DOCREQ` | |
+//! | delivery request | `DLVREQ#<id>` | `DLVREQ` | |
+//! | delivery request counters, shard `j` | `DLVREQ#<id>#<j>` | `COUNT` | |
+//! | (request, document) delivery result | `DLVREQ#<id>` | `DOC#<document>` | |
+//! | a document's latest delivery | `DOC#<id>` | `DLV` | |
+//! | a run's latest delivery request | `RUN#<id>` | `DLVREQ` | |
+//! | a run's delivery request | `RUN#<id>` | `DLVREQ#<request>` | |
 //! | subscription → account | `SUBREF#<id>` | `REF` | |
 //! | invoice schedule → account | `SCHEDREF#<id>` | `REF` | |
 //! | executed invoice-schedule item | `ISCH#<id>` | `ITEM#<item>` | |
@@ -28,7 +34,9 @@
 //!
 //! `k` of a run's partitions is a stable hash of the account id modulo the run's shard
 //! count, so no per-run partition takes more than its share of a million accounts'
-//! writes; `k` of the due index is a stable hash of the target modulo [`DUE_SHARDS`].
+//! writes; `k` of the due index is a stable hash of the target modulo [`DUE_SHARDS`];
+//! `j` of a delivery request's counters is a stable hash of the document id modulo
+//! [`DELIVERY_SHARDS`].
 //! Validated ids hold neither `#` nor control characters such as `\u{1}`
 //! (`billrun_domain::ids`): a prefix never reaches into an id, and `\u{1}` sorts below
 //! every character of one.
@@ -37,7 +45,9 @@ use super::codec::Item;
 use billrun_app::error::StoreError;
 use billrun_app::ports::StoreResult;
 use billrun_app::scheduling::DueTarget;
-use billrun_domain::ids::{AccountId, DocumentId, DocumentRequestId, RunId, ScheduleId};
+use billrun_domain::ids::{
+    AccountId, DeliveryRequestId, DocumentId, DocumentRequestId, RunId, ScheduleId,
+};
 use billrun_domain::state::StateChange;
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
@@ -416,6 +426,68 @@ pub(super) fn latest_document_request(run: RunId) -> Key {
     Key::new(run_pk(run), DOCUMENT_REQUEST)
 }
 
+// Email delivery.
+
+const DELIVERY_REQUEST: &str = "DLVREQ";
+/// The sort key prefix of a run's delivery requests in the run's partition.
+const RUN_DELIVERY_REQUESTS: &str = "DLVREQ#";
+/// Partitions of one delivery request's counters: every result of a request adds to
+/// them, so one item would take a whole request's writes (a hot key at a mail
+/// provider's send rate).
+pub const DELIVERY_SHARDS: u64 = 8;
+
+fn delivery_request_pk(id: DeliveryRequestId) -> String {
+    format!("{DELIVERY_REQUEST}#{id}")
+}
+
+pub(super) fn delivery_request(id: DeliveryRequestId) -> Key {
+    Key::new(delivery_request_pk(id), DELIVERY_REQUEST)
+}
+
+/// The counters shard that counts the results of `document`: every result of one
+/// (request, document) goes to the same shard, so a result that replaces another moves
+/// its count within one item.
+pub(super) fn delivery_counters_of(request: DeliveryRequestId, document: DocumentId) -> Key {
+    delivery_counters(
+        request,
+        stable_hash(&document.to_string()) % DELIVERY_SHARDS,
+    )
+}
+
+/// Counters shard `j` of a request (of [`DELIVERY_SHARDS`]).
+pub(super) fn delivery_counters(request: DeliveryRequestId, j: u64) -> Key {
+    Key::new(format!("{}#{j}", delivery_request_pk(request)), PROGRESS)
+}
+
+pub(super) fn delivery_result(request: DeliveryRequestId, document: DocumentId) -> Key {
+    Key::new(delivery_request_pk(request), document_pk(document))
+}
+
+pub(super) fn document_delivery(id: DocumentId) -> Key {
+    Key::new(document_pk(id), "DLV")
+}
+
+pub(super) fn latest_delivery_request(run: RunId) -> Key {
+    Key::new(run_pk(run), DELIVERY_REQUEST)
+}
+
+/// The item that lists a request in its run's partition.
+pub(super) fn run_delivery_request(run: RunId, request: DeliveryRequestId) -> Key {
+    Key::new(run_pk(run), format!("{RUN_DELIVERY_REQUESTS}{request}"))
+}
+
+/// The partition and sort key prefix of a run's [`run_delivery_request`] items.
+pub(super) fn run_delivery_requests(run: RunId) -> (String, &'static str) {
+    (run_pk(run), RUN_DELIVERY_REQUESTS)
+}
+
+/// The request a [`run_delivery_request`] sort key names.
+pub(super) fn parse_run_delivery_request(sk: &str) -> StoreResult<DeliveryRequestId> {
+    sk.strip_prefix(RUN_DELIVERY_REQUESTS)
+        .and_then(|id| id.parse().ok())
+        .ok_or_else(|| StoreError::fatal(format!("bad delivery request key '{sk}'")))
+}
+
 // Catalog.
 
 const REF: &str = "REF";
@@ -551,6 +623,39 @@ mod tests {
         assert_eq!(document_sort(2, &a, "g"), "000002\u{1}A-1\u{1}g");
         assert_eq!(parse_document_sort("000002\u{1}A-1\u{1}g").unwrap(), (2, a));
         assert!(parse_document_sort("x").is_err());
+    }
+
+    #[test]
+    fn delivery_keys_keep_their_stored_formats_and_one_document_counts_in_one_shard() {
+        let run: RunId = "0190c2a4-0000-7000-8000-000000000001".parse().unwrap();
+        let req: DeliveryRequestId = "0190c2a4-0000-7000-8000-000000000002".parse().unwrap();
+        let doc: DocumentId = "0190c2a4-0000-7000-8000-000000000003".parse().unwrap();
+        let r = "DLVREQ#0190c2a4-0000-7000-8000-000000000002";
+        assert_eq!(delivery_request(req), Key::new(r, "DLVREQ"));
+        assert_eq!(
+            delivery_counters(req, 7),
+            Key::new(format!("{r}#7"), "COUNT")
+        );
+        assert_eq!(
+            delivery_result(req, doc),
+            Key::new(r, "DOC#0190c2a4-0000-7000-8000-000000000003")
+        );
+        assert_eq!(
+            document_delivery(doc),
+            Key::new("DOC#0190c2a4-0000-7000-8000-000000000003", "DLV")
+        );
+        let run_pk = "RUN#0190c2a4-0000-7000-8000-000000000001";
+        assert_eq!(latest_delivery_request(run), Key::new(run_pk, "DLVREQ"));
+        let listed = run_delivery_request(run, req);
+        assert_eq!(listed.sk, "DLVREQ#0190c2a4-0000-7000-8000-000000000002");
+        let (pk, prefix) = run_delivery_requests(run);
+        assert!(listed.pk == pk && listed.sk.starts_with(prefix));
+        assert!(!latest_delivery_request(run).sk.starts_with(prefix));
+        assert_eq!(parse_run_delivery_request(&listed.sk).unwrap(), req);
+        assert!(parse_run_delivery_request("DLVREQ").is_err());
+        let shard = delivery_counters_of(req, doc);
+        assert_eq!(shard, delivery_counters_of(req, doc));
+        assert!((0..DELIVERY_SHARDS).any(|j| delivery_counters(req, j) == shard));
     }
 
     #[test]

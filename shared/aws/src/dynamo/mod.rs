@@ -5,7 +5,8 @@
 //! errors to store errors, `client` holds the requests every port is written with
 //! (one helper follows every paginated read). One file per port group: `runs`, `book`,
 //! `documents`, `ledger` (account commits and their revert), `sequences`, `catalog`
-//! (the API's listings, schedules and templates), `docgen`, `scheduling`.
+//! (the API's listings, schedules and templates), `docgen`, `deliveries` (email
+//! delivery), `scheduling`.
 
 use crate::config::AwsConfig;
 use crate::metrics::Metrics;
@@ -17,6 +18,7 @@ mod book;
 mod catalog;
 mod client;
 mod codec;
+mod deliveries;
 mod docgen;
 mod documents;
 mod error;

@@ -6,7 +6,7 @@
 
 use billrun_app::docgen::DocumentRequestStatus;
 use billrun_app::memory::{MemoryBlobs, MemoryQueue, MemoryStore};
-use billrun_app::ports::BlobStore;
+use billrun_app::ports::{BlobStore, DeliveryStore};
 use billrun_app::worker::{drain, WorkerConfig};
 use billrun_app::App;
 use billrun_aws::provision::{provision, Names};
@@ -19,6 +19,9 @@ use std::time::Duration;
 pub struct Backend {
     pub app: App,
     pub blobs: Arc<dyn BlobStore>,
+    /// The backend's delivery store (not a port of `App::over`'s `Storage`: the
+    /// composition adds it with `App::with_delivery`).
+    pub deliveries: Arc<dyn DeliveryStore>,
     memory_queue: Option<Arc<MemoryQueue>>,
     sqs: Option<Arc<SqsQueue>>,
     pub aws: Option<(AwsConfig, Clients)>,
@@ -52,7 +55,7 @@ impl Backend {
         let queue = Arc::new(MemoryQueue::new());
         let blobs = Arc::new(MemoryBlobs::default());
         let mut app = App::in_memory(
-            store,
+            store.clone(),
             queue.clone(),
             std::sync::Arc::new(billrun_documents::PdfRenderer),
         );
@@ -60,6 +63,7 @@ impl Backend {
         Backend {
             app,
             blobs,
+            deliveries: store,
             memory_queue: Some(queue),
             sqs: None,
             aws: None,
@@ -83,7 +87,8 @@ impl Backend {
         );
         Backend {
             app,
-            blobs: store,
+            blobs: store.clone(),
+            deliveries: store,
             memory_queue: Some(queue),
             sqs: None,
             aws: None,
@@ -119,6 +124,7 @@ impl Backend {
         Backend {
             app,
             blobs,
+            deliveries: store.clone(),
             memory_queue: None,
             sqs: Some(queue),
             aws: Some((config, clients)),
