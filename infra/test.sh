@@ -85,7 +85,10 @@ echo "== cargo test (with a moto server for the AWS adapters)"
 # nothing is rebuilt.
 echo "== the AWS adapters on ministack (conformance, end-to-end handlers)"
 ./infra/local/with-ministack.sh cargo test --workspace --locked --test conformance -- aws::
-./infra/local/with-ministack.sh cargo test --workspace --locked --test e2e
+# The email test reads what SES accepted through moto's own state API
+# (/moto-api/data.json), which ministack does not serve: it runs on moto only.
+./infra/local/with-ministack.sh cargo test --workspace --locked --test e2e -- \
+  --skip a_run_posted_with_auto_email_through_the_handlers_on_moto
 
 # The checked-in OpenAPI document is the served one (a test keeps it current); here it
 # is validated against the OpenAPI 3.1 specification.

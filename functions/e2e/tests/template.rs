@@ -29,6 +29,8 @@ fn referenced(v: &Value, out: &mut BTreeSet<String>) {
         Value::Tagged(t) => {
             let tag = t.tag.to_string();
             match (tag.as_str(), &t.value) {
+                // `AWS::NoValue` (an `!If` branch that leaves a value out) names nothing.
+                ("!Ref", Value::String(s)) if s.starts_with("AWS::") => {}
                 ("!Ref", Value::String(s)) => {
                     out.insert(s.clone());
                 }
@@ -52,12 +54,18 @@ fn referenced(v: &Value, out: &mut BTreeSet<String>) {
     }
 }
 
+/// A function's policy statements; a statement under `!If [Condition, statement,
+/// AWS::NoValue]` counts as the statement (what the function may do when it applies).
 fn statements(function: &Value) -> Vec<&Value> {
     function["Properties"]["Policies"]
         .as_sequence()
         .into_iter()
         .flatten()
         .flat_map(|p| p["Statement"].as_sequence().into_iter().flatten())
+        .map(|s| match tagged(s, "!If") {
+            Some(branches) if branches.len() == 3 => &branches[1],
+            _ => s,
+        })
         .collect()
 }
 
@@ -71,12 +79,33 @@ fn resource_values(statement: &Value) -> Vec<&Value> {
 /// What each function may touch, by logical id.
 fn own_resources(function: &str) -> &'static [&'static str] {
     match function {
-        "ApiCommandsFunction" => &["Table", "PlanQueue", "AccountQueue", "DocumentQueue"],
+        "ApiCommandsFunction" => &[
+            "Table",
+            "PlanQueue",
+            "AccountQueue",
+            "DocumentQueue",
+            "DeliveryQueue",
+        ],
         "ApiQueriesFunction" => &["Table", "DocumentsBucket"],
-        "PlanRunFunction" => &["Table", "PlanQueue", "AccountQueue"],
-        "ProcessAccountFunction" => &["Table", "AccountQueue"],
-        "ExecuteSchedulesFunction" => &["Table", "PlanQueue", "AccountQueue"],
+        "PlanRunFunction" => &["Table", "PlanQueue", "AccountQueue", "DeliveryQueue"],
+        "ProcessAccountFunction" => &["Table", "AccountQueue", "DeliveryQueue"],
+        "ExecuteSchedulesFunction" => &[
+            "Table",
+            "PlanQueue",
+            "AccountQueue",
+            "DocumentQueue",
+            "DeliveryQueue",
+        ],
         "GenerateDocumentsFunction" => &["Table", "DocumentsBucket", "DocumentQueue"],
+        // The SES identity and configuration set are the template's parameters.
+        "DeliverDocumentsFunction" => &[
+            "Table",
+            "DocumentsBucket",
+            "DocumentQueue",
+            "DeliveryQueue",
+            "SenderIdentity",
+            "SesConfigurationSet",
+        ],
         other => panic!("no expectation for {other}"),
     }
 }
@@ -159,7 +188,12 @@ fn every_sqs_event_source_reports_item_failures_and_its_queue_has_a_dlq_and_six_
     }
     assert!(sources >= 2);
     // Every work queue has a DLQ and an alarm on it.
-    for q in ["PlanQueue", "AccountQueue", "DocumentQueue"] {
+    for q in [
+        "PlanQueue",
+        "AccountQueue",
+        "DocumentQueue",
+        "DeliveryQueue",
+    ] {
         assert!(
             !res[q]["Properties"]["RedrivePolicy"].is_null(),
             "{q} has a DLQ"
@@ -169,7 +203,48 @@ fn every_sqs_event_source_reports_item_failures_and_its_queue_has_a_dlq_and_six_
         .values()
         .filter(|r| r["Type"] == "AWS::CloudWatch::Alarm")
         .count();
-    assert!(alarms >= 3 + functions(&t).len());
+    assert!(alarms >= 4 + functions(&t).len());
+}
+
+#[test]
+fn only_deliver_documents_may_send_email_and_only_from_the_sender_identity() {
+    let t = template();
+    for (name, f) in functions(&t) {
+        let ses: Vec<&Value> = statements(f)
+            .into_iter()
+            .filter(|s| granted_by(s).iter().any(|a| a.starts_with("ses:")))
+            .collect();
+        if name != "DeliverDocumentsFunction" {
+            assert!(ses.is_empty(), "{name} may send email");
+            continue;
+        }
+        assert_eq!(ses.len(), 1, "{name}");
+        assert_eq!(
+            granted_by(ses[0]),
+            BTreeSet::from(["ses:SendEmail".to_string(), "ses:SendRawEmail".to_string()])
+        );
+        let mut refs = BTreeSet::new();
+        referenced(&ses[0]["Resource"], &mut refs);
+        assert_eq!(
+            refs,
+            BTreeSet::from([
+                "SenderIdentity".to_string(),
+                "SesConfigurationSet".to_string()
+            ])
+        );
+        // Its queue is its own: no other function consumes the delivery queue.
+    }
+    for (name, f) in functions(&t) {
+        for (_, event) in f["Properties"]["Events"].as_mapping().into_iter().flatten() {
+            let mut refs = BTreeSet::new();
+            referenced(&event["Properties"]["Queue"], &mut refs);
+            assert_eq!(
+                refs.contains("DeliveryQueue"),
+                name == "DeliverDocumentsFunction",
+                "{name}"
+            );
+        }
+    }
 }
 
 #[test]
@@ -218,16 +293,18 @@ fn the_table_is_on_demand_recoverable_encrypted_with_its_indexes() {
 pub fn granted(function: &str) -> BTreeSet<String> {
     let t = template();
     let f = &resources(&t)[function];
-    statements(f)
-        .into_iter()
-        .flat_map(|s| match &s["Action"] {
-            Value::Sequence(a) => a
-                .iter()
-                .filter_map(|x| x.as_str().map(str::to_string))
-                .collect::<Vec<_>>(),
-            other => other.as_str().map(str::to_string).into_iter().collect(),
-        })
-        .collect()
+    statements(f).into_iter().flat_map(granted_by).collect()
+}
+
+/// The IAM actions of one statement.
+fn granted_by(s: &Value) -> BTreeSet<String> {
+    match &s["Action"] {
+        Value::Sequence(a) => a
+            .iter()
+            .filter_map(|x| x.as_str().map(str::to_string))
+            .collect(),
+        other => other.as_str().map(str::to_string).into_iter().collect(),
+    }
 }
 
 /// A tagged YAML value (`!If [...]`) as its tag and sequence.

@@ -2,7 +2,7 @@
 
 pub mod handler;
 
-use billrun_lambda::{Adapters, NoQueue, Wiring};
+use billrun_lambda::{Adapters, NoMailer, NoQueue, Wiring};
 use std::sync::Arc;
 
 /// The function's adapters beside DynamoDB: writes document packs with signed PutObject; sends nothing.
@@ -11,5 +11,6 @@ pub fn adapters(w: &Wiring<'_>) -> Adapters {
         queue: Arc::new(NoQueue),
         blobs: w.s3_signed(),
         renderer: Arc::new(billrun_documents::PdfRenderer),
+        mailer: Arc::new(NoMailer),
     }
 }

@@ -2,7 +2,7 @@
 
 pub mod handler;
 
-use billrun_lambda::{Adapters, NoBlobs, Wiring};
+use billrun_lambda::{Adapters, NoBlobs, NoMailer, Wiring};
 use std::sync::Arc;
 
 /// The function's adapters beside DynamoDB: plans a run onto the account queue.
@@ -11,5 +11,6 @@ pub fn adapters(w: &Wiring<'_>) -> Adapters {
         queue: w.sqs(),
         blobs: Arc::new(NoBlobs),
         renderer: Arc::new(billrun_documents::PdfRenderer),
+        mailer: Arc::new(NoMailer),
     }
 }

@@ -2,14 +2,17 @@
 
 pub mod handler;
 
-use billrun_lambda::{Adapters, NoBlobs, NoQueue, Wiring};
+use billrun_lambda::{Adapters, NoBlobs, NoMailer, Wiring};
 use std::sync::Arc;
 
-/// The function's adapters beside DynamoDB: commits to DynamoDB only (the event source mapping deletes its messages).
-pub fn adapters(_: &Wiring<'_>) -> Adapters {
+/// The function's adapters beside DynamoDB: commits to DynamoDB (the event source mapping
+/// deletes its messages); the batch that finalizes a run posted by `autoPost` queues its
+/// `autoEmail` request on the delivery queue, which deliver-documents makes and sends.
+pub fn adapters(w: &Wiring<'_>) -> Adapters {
     Adapters {
-        queue: Arc::new(NoQueue),
+        queue: w.sqs(),
         blobs: Arc::new(NoBlobs),
         renderer: Arc::new(billrun_documents::PdfRenderer),
+        mailer: Arc::new(NoMailer),
     }
 }

@@ -1,11 +1,12 @@
-//! The file port and the work queue of a build without the S3 or SQS client (features
-//! `s3`, `sqs`): a Lambda function links only the clients its use cases call, which are
-//! the ones its IAM role allows (template.yaml).
+//! The file port, the work queue and the mailer of a build without the S3, SQS or SES
+//! client (features `s3`, `sqs`, `ses`): a Lambda function links only the clients its use
+//! cases call, which are the ones its IAM role allows (template.yaml).
 
 use async_trait::async_trait;
 use billrun_app::error::StoreError;
+use billrun_app::model::deliveries::OutgoingMail;
 use billrun_app::model::Message;
-use billrun_app::ports::{BlobStore, StoreResult, WorkQueue};
+use billrun_app::ports::{Accepted, BlobStore, Mailer, SendFailed, StoreResult, WorkQueue};
 
 /// The work queue of a function built without `sqs` (process-account, api-queries,
 /// generate-documents). Never called: none of their use cases sends a message, and their
@@ -60,6 +61,26 @@ impl BlobStore for NoBlobs {
     }
 }
 
+/// The mailer of every function but deliver-documents. Those functions have email
+/// delivery configured (they make delivery requests, queue their messages and show each
+/// document's `deliveryStatus`), but sending is deliver-documents' alone: `Deliver`
+/// messages go to its queue only, and the other roles have no `ses:` permission. Should
+/// one be called anyway, the message fails permanently with a reason saying so (stored on
+/// the document's result; a resend from deliver-documents sends it), never retried here.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NoMailer;
+
+#[async_trait]
+impl Mailer for NoMailer {
+    async fn send(&self, _mail: &OutgoingMail) -> Result<Accepted, SendFailed> {
+        Err(SendFailed::Permanent(
+            "this function does not send email (only deliver-documents does, with the SES \
+             client: billrun-aws feature `ses`)"
+                .into(),
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -81,5 +102,21 @@ mod tests {
             .await
             .unwrap_err();
         assert!(matches!(e, StoreError::Fatal(_)));
+        let mail = OutgoingMail {
+            message_id: "<r.d@billrun>".into(),
+            from: "billing@example.com".into(),
+            to: vec!["ap@example.com".into()],
+            cc: vec![],
+            reply_to: None,
+            subject: "Invoice".into(),
+            text: "".into(),
+            html: "".into(),
+            attachment: None,
+        };
+        let e = NoMailer.send(&mail).await.unwrap_err();
+        assert!(
+            matches!(&e, SendFailed::Permanent(m) if m.contains("`ses`") && !m.contains('@')),
+            "{e}"
+        );
     }
 }

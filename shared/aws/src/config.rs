@@ -13,6 +13,20 @@ pub struct AwsConfig {
     pub plan_queue_url: String,
     pub account_queue_url: String,
     pub document_queue_url: Option<String>,
+    /// The queue of email deliveries (`DELIVERY_QUEUE_URL`), consumed by
+    /// deliver-documents alone.
+    pub delivery_queue_url: Option<String>,
+    /// The `From` address of every email (`SENDER`: an address of an identity verified in
+    /// SES, `billing@example.com` or `Billing <billing@example.com>`). Email delivery is
+    /// on exactly when it is set.
+    pub sender: Option<String>,
+    /// The SES configuration set each email is sent with (`SES_CONFIGURATION_SET`): its
+    /// event destinations receive the bounces and complaints.
+    pub ses_configuration_set: Option<String>,
+    /// The least time between two sends of one environment: `DELIVERY_CONCURRENCY`
+    /// environments (default 1) share the account's SES send rate `DELIVERY_SEND_RATE`
+    /// (emails a second), so each sends at most its share; `None` without a rate.
+    pub ses_send_interval: Option<std::time::Duration>,
     pub shards: u32,
     /// `AWS_ENDPOINT_URL`, when set: S3 then uses path-style addressing.
     pub endpoint_url: Option<String>,
@@ -37,15 +51,60 @@ impl AwsConfig {
                 .filter(|n| (1..=1000).contains(n))
                 .ok_or_else(|| ConfigError(format!("RUN_SHARDS must be 1..=1000, got '{v}'")))?,
         };
+        let positive = |k: &str| -> Result<Option<u32>, ConfigError> {
+            get(k)
+                .map(|v| {
+                    v.parse::<u32>().ok().filter(|n| *n >= 1).ok_or_else(|| {
+                        ConfigError(format!("{k} must be a positive integer, got '{v}'"))
+                    })
+                })
+                .transpose()
+        };
+        let concurrency = positive("DELIVERY_CONCURRENCY")?.unwrap_or(1);
+        let ses_send_interval = positive("DELIVERY_SEND_RATE")?.map(|rate| {
+            std::time::Duration::from_secs_f64(f64::from(concurrency) / f64::from(rate))
+        });
         Ok(AwsConfig {
             table: need("TABLE_NAME")?,
             bucket: need("BUCKET_NAME")?,
             plan_queue_url: need("PLAN_QUEUE_URL")?,
             account_queue_url: need("ACCOUNT_QUEUE_URL")?,
             document_queue_url: get("DOCUMENT_QUEUE_URL"),
+            delivery_queue_url: get("DELIVERY_QUEUE_URL"),
+            sender: get("SENDER").map(checked_sender).transpose()?,
+            ses_configuration_set: get("SES_CONFIGURATION_SET"),
+            ses_send_interval,
             shards,
             endpoint_url: get("AWS_ENDPOINT_URL"),
         })
+    }
+}
+
+/// `SENDER` as given, once it looks like one mailbox: a mistyped value stops the function
+/// at start instead of failing every message. The value is not quoted in the error (it is
+/// an address); the MIME builder parses it fully with each message.
+fn checked_sender(v: String) -> Result<String, ConfigError> {
+    let address = match v.rsplit_once('<') {
+        Some((_, rest)) => rest.strip_suffix('>').unwrap_or_default(),
+        None => v.trim(),
+    };
+    let mailbox = match address.split_once('@') {
+        Some((local, domain)) => {
+            !local.is_empty()
+                && domain.contains('.')
+                && !domain.contains('@')
+                && !address.chars().any(char::is_whitespace)
+        }
+        None => false,
+    };
+    if mailbox && !v.chars().any(char::is_control) {
+        Ok(v)
+    } else {
+        Err(ConfigError(
+            "SENDER must be one email address (`billing@example.com` or \
+             `Billing <billing@example.com>`)"
+                .into(),
+        ))
     }
 }
 
@@ -93,8 +152,8 @@ async fn sdk_config(
     config.build()
 }
 
-/// The SDK clients, built once and cloned cheaply: S3 and SQS only in builds with the
-/// features `s3` and `sqs`.
+/// The SDK clients, built once and cloned cheaply: S3, SQS and SES only in builds with
+/// the features `s3`, `sqs` and `ses`.
 #[derive(Clone, Debug)]
 pub struct Clients {
     /// Region, credentials and endpoint, as the clients were built with.
@@ -104,6 +163,8 @@ pub struct Clients {
     pub s3: aws_sdk_s3::Client,
     #[cfg(feature = "sqs")]
     pub sqs: aws_sdk_sqs::Client,
+    #[cfg(feature = "ses")]
+    pub ses: aws_sdk_sesv2::Client,
 }
 
 impl Clients {
@@ -142,6 +203,14 @@ impl Clients {
             }
             aws_sdk_sqs::Client::from_conf(sqs.build())
         };
+        #[cfg(feature = "ses")]
+        let ses = {
+            let mut ses = aws_sdk_sesv2::config::Builder::from(&shared);
+            if let Some(m) = &metrics {
+                ses = ses.interceptor(record(m));
+            }
+            aws_sdk_sesv2::Client::from_conf(ses.build())
+        };
         Clients {
             sdk_config: std::sync::Arc::new(shared),
             dynamodb: aws_sdk_dynamodb::Client::from_conf(dynamodb.build()),
@@ -149,6 +218,8 @@ impl Clients {
             s3,
             #[cfg(feature = "sqs")]
             sqs,
+            #[cfg(feature = "ses")]
+            ses,
         }
     }
 }
@@ -178,9 +249,59 @@ mod tests {
         let c = AwsConfig::from_lookup(|k| env.get(k).map(|v| v.to_string())).unwrap();
         assert_eq!(c.shards, 4);
         assert_eq!(c.document_queue_url, None);
+        assert_eq!((c.delivery_queue_url, c.sender), (None, None));
         let bad: HashMap<&str, &str> = [("RUN_SHARDS", "0")].into();
         assert!(
             AwsConfig::from_lookup(|k| bad.get(k).or(env.get(k)).map(|v| v.to_string())).is_err()
         );
+    }
+
+    #[test]
+    fn config_reads_the_delivery_settings_and_refuses_a_sender_that_is_no_address() {
+        let env: HashMap<&str, &str> = [
+            ("TABLE_NAME", "t"),
+            ("BUCKET_NAME", "b"),
+            ("PLAN_QUEUE_URL", "p"),
+            ("ACCOUNT_QUEUE_URL", "a"),
+            ("DELIVERY_QUEUE_URL", "d"),
+            ("SES_CONFIGURATION_SET", "billrun-events"),
+            ("DELIVERY_SEND_RATE", "14"),
+            ("DELIVERY_CONCURRENCY", "7"),
+        ]
+        .into();
+        for sender in [
+            "billing@example.com",
+            "Northwind Billing <billing@example.com>",
+        ] {
+            let c = AwsConfig::from_lookup(|k| match k {
+                "SENDER" => Some(sender.to_string()),
+                _ => env.get(k).map(|v| v.to_string()),
+            })
+            .unwrap();
+            assert_eq!(c.sender.as_deref(), Some(sender));
+            assert_eq!(c.delivery_queue_url.as_deref(), Some("d"));
+            assert_eq!(c.ses_configuration_set.as_deref(), Some("billrun-events"));
+            // 7 environments share 14 emails a second: 2 each, one every 500 ms.
+            assert_eq!(
+                c.ses_send_interval,
+                Some(std::time::Duration::from_millis(500))
+            );
+        }
+        for bad in [
+            "nobody",
+            "a@b@example.com",
+            "billing@localhost",
+            "x <y>",
+            "a b@example.com",
+            "a@example.com\r\nBcc: c@example.com",
+        ] {
+            let err = AwsConfig::from_lookup(|k| match k {
+                "SENDER" => Some(bad.to_string()),
+                _ => env.get(k).map(|v| v.to_string()),
+            })
+            .unwrap_err();
+            assert!(err.0.contains("SENDER"), "{bad}");
+            assert!(!err.0.contains(bad), "the value is not quoted");
+        }
     }
 }

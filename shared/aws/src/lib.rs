@@ -1,14 +1,14 @@
 //! billrun's AWS adapters: DynamoDB (one table) for every storage port, S3 for document
-//! files, SQS for the work queues. Names come from the environment once
+//! files, SQS for the work queues, SES for email. Names come from the environment once
 //! ([`AwsConfig::from_env`]); SDK clients are built once ([`Clients::load`]) and shared.
 //! `AWS_ENDPOINT_URL` points everything at LocalStack, moto or real AWS.
 //!
-//! The S3 and SQS clients are features (`s3`, `sqs`): a Lambda function links only the
-//! ones it calls. A function that only writes document packs or reads PDFs out of them
+//! The S3, SQS and SES clients are features (`s3`, `sqs`, `ses`): a Lambda function links
+//! only the ones it calls. A function that only writes document packs or reads PDFs out of them
 //! signs its PutObject and ranged GetObject requests itself, without the S3 client
 //! (`s3-signed`). Which adapter serves each port is the composition root's choice
-//! ([`Adapters`], built from a [`Wiring`]); a port a function never calls is [`NoBlobs`]
-//! or [`NoQueue`].
+//! ([`Adapters`], built from a [`Wiring`]); a port a function never calls is [`NoBlobs`],
+//! [`NoQueue`] or [`NoMailer`].
 
 pub mod absent;
 pub mod config;
@@ -21,6 +21,8 @@ pub mod provision;
 pub mod s3;
 #[cfg(feature = "s3-signed")]
 pub mod s3_signed;
+#[cfg(feature = "ses")]
+pub mod ses;
 #[cfg(feature = "s3-signed")]
 pub mod signed;
 #[cfg(feature = "sqs")]
@@ -28,16 +30,19 @@ pub mod sqs;
 #[cfg(feature = "s3-signed")]
 pub mod uri;
 
-pub use absent::{NoBlobs, NoQueue};
+pub use absent::{NoBlobs, NoMailer, NoQueue};
 pub use config::{AwsConfig, Clients};
 pub use dynamo::DynamoStore;
 pub use metrics::Metrics;
 #[cfg(feature = "s3")]
 pub use s3::S3Blobs;
+#[cfg(feature = "ses")]
+pub use ses::SesMailer;
 #[cfg(feature = "sqs")]
 pub use sqs::SqsQueue;
 
-use billrun_app::ports::{BlobStore, DocumentRenderer, WorkQueue};
+use billrun_app::app::DeliveryPorts;
+use billrun_app::ports::{BlobStore, DeliveryStore, DocumentRenderer, Mailer, WorkQueue};
 use billrun_app::App;
 use std::sync::Arc;
 
@@ -47,11 +52,16 @@ pub struct Adapters {
     pub queue: Arc<dyn WorkQueue>,
     pub blobs: Arc<dyn BlobStore>,
     pub renderer: Arc<dyn DocumentRenderer>,
+    /// The mail transport, used where email delivery is configured (`SENDER`): SES in
+    /// deliver-documents, [`NoMailer`] in the functions that only request, queue and
+    /// show deliveries.
+    pub mailer: Arc<dyn Mailer>,
 }
 
 /// What a composition root builds its adapters from: the configuration, the clients and
 /// the recorder they report to. The constructors exist in builds that link the client
-/// (features `s3`, `s3-signed`, `sqs`); [`NoQueue`] and [`NoBlobs`] always do.
+/// (features `s3`, `s3-signed`, `sqs`, `ses`); [`NoQueue`], [`NoBlobs`] and [`NoMailer`]
+/// always do.
 pub struct Wiring<'a> {
     pub config: &'a AwsConfig,
     pub clients: &'a Clients,
@@ -79,6 +89,17 @@ impl Wiring<'_> {
         ))
     }
 
+    /// Email through SES, with the configuration set of `SES_CONFIGURATION_SET`, at this
+    /// environment's share of the send rate.
+    #[cfg(feature = "ses")]
+    pub fn ses(&self) -> Arc<SesMailer> {
+        Arc::new(SesMailer::new(
+            self.clients.ses.clone(),
+            self.config,
+            self.metrics.clone(),
+        ))
+    }
+
     /// Document files through signed PutObject and ranged GetObject requests, without
     /// the S3 client.
     #[cfg(feature = "s3-signed")]
@@ -91,7 +112,8 @@ impl Wiring<'_> {
     }
 }
 
-/// The use cases over DynamoDB and the `adapters` the caller chose.
+/// The use cases over DynamoDB and the `adapters` the caller chose; with email delivery
+/// (results in the table, the adapters' mailer) when `SENDER` is configured.
 pub fn app(
     config: &AwsConfig,
     clients: &Clients,
@@ -105,6 +127,14 @@ pub fn app(
         adapters.blobs,
         adapters.renderer,
     );
+    let app = match &config.sender {
+        Some(from) => app.with_delivery(DeliveryPorts {
+            store: store.clone() as Arc<dyn DeliveryStore>,
+            mailer: adapters.mailer,
+            from: from.clone(),
+        }),
+        None => app,
+    };
     (app, store)
 }
 
@@ -123,10 +153,13 @@ pub fn app_on_sqs(
         metrics: &metrics,
     };
     let queue = wiring.sqs();
+    // The local mode and the tests send no email through SES: a configured sender gives
+    // them delivery requests whose sends fail (`NoMailer`).
     let adapters = Adapters {
         queue: queue.clone(),
         blobs: wiring.s3(),
         renderer,
+        mailer: Arc::new(NoMailer),
     };
     let (app, store) = app(config, clients, metrics, adapters);
     (app, store, queue)

@@ -39,6 +39,9 @@ pub fn iam_action(service: &str, operation: &str) -> Option<String> {
         "DynamoDB" => "dynamodb",
         "SQS" => "sqs",
         "S3" => "s3",
+        // SESv2's SendEmail is authorized as `ses:SendEmail`; with raw content, also as
+        // `ses:SendRawEmail`, which the SES adapter records itself.
+        "SESv2" => "ses",
         _ => return None,
     };
     let action = match (prefix, operation) {

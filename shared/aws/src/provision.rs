@@ -1,4 +1,4 @@
-//! Creates the table (with its GSIs), the bucket and the queues (with DLQs and redrive
+//! Creates the table (with its GSIs), the bucket and the four queues (with DLQs and redrive
 //! policies) on whatever endpoint the environment names. Idempotent.
 
 use crate::config::{AwsConfig, Clients, DEFAULT_SHARDS};
@@ -99,7 +99,7 @@ pub async fn provision(clients: &Clients, names: &Names) -> Result<AwsConfig, St
         }
     }
     let mut urls = Vec::new();
-    for q in ["plan", "account", "document"] {
+    for q in ["plan", "account", "document", "delivery"] {
         let dlq = format!("{}-{q}-dlq", names.prefix);
         let dlq_url = clients
             .sqs
@@ -148,7 +148,7 @@ pub async fn provision(clients: &Clients, names: &Names) -> Result<AwsConfig, St
             .to_string();
         urls.push(url);
     }
-    let [plan, account, document]: [String; 3] = urls
+    let [plan, account, document, delivery]: [String; 4] = urls
         .try_into()
         .map_err(|_| "queue URLs missing".to_string())?;
     Ok(AwsConfig {
@@ -157,6 +157,12 @@ pub async fn provision(clients: &Clients, names: &Names) -> Result<AwsConfig, St
         plan_queue_url: plan,
         account_queue_url: account,
         document_queue_url: Some(document),
+        // The queue exists; delivery stays off until a sender (a verified SES identity)
+        // is configured.
+        delivery_queue_url: Some(delivery),
+        sender: None,
+        ses_configuration_set: None,
+        ses_send_interval: None,
         shards: DEFAULT_SHARDS,
         endpoint_url: std::env::var("AWS_ENDPOINT_URL").ok(),
     })
@@ -171,6 +177,9 @@ impl AwsConfig {
         );
         if let Some(d) = &self.document_queue_url {
             s.push_str(&format!("export DOCUMENT_QUEUE_URL={d}\n"));
+        }
+        if let Some(d) = &self.delivery_queue_url {
+            s.push_str(&format!("export DELIVERY_QUEUE_URL={d}\n"));
         }
         s
     }

@@ -23,6 +23,7 @@ pub struct SqsQueue {
     plan_url: String,
     account_url: String,
     document_url: Option<String>,
+    delivery_url: Option<String>,
     metrics: Arc<Metrics>,
 }
 
@@ -89,6 +90,7 @@ impl SqsQueue {
             plan_url: config.plan_queue_url.clone(),
             account_url: config.account_queue_url.clone(),
             document_url: config.document_queue_url.clone(),
+            delivery_url: config.delivery_queue_url.clone(),
             metrics,
         }
     }
@@ -104,6 +106,11 @@ impl SqsQueue {
     /// The document queue, when configured (`DOCUMENT_QUEUE_URL`).
     pub fn document_url(&self) -> Option<&str> {
         self.document_url.as_deref()
+    }
+
+    /// The delivery queue, when configured (`DELIVERY_QUEUE_URL`).
+    pub fn delivery_url(&self) -> Option<&str> {
+        self.delivery_url.as_deref()
     }
 
     /// Sends `bodies` with `SendMessageBatch` (10 per request), up to
@@ -235,6 +242,7 @@ impl WorkQueue for SqsQueue {
         let mut plan = Vec::new();
         let mut account = Vec::new();
         let mut document = Vec::new();
+        let mut delivery = Vec::new();
         for m in &messages {
             let body = serde_json::to_string(m)
                 .map_err(|e| StoreError::fatal(format!("encode message: {e}")))?;
@@ -242,15 +250,22 @@ impl WorkQueue for SqsQueue {
                 Message::Plan { .. } => plan.push(body),
                 Message::Account { .. } => account.push(body),
                 Message::Document { .. } => document.push(body),
-                // Email delivery is not deployed on AWS yet: its use case refuses a
-                // request there (no mail transport), so these are never made.
-                Message::Deliver { .. } | Message::AutoEmail { .. } => {
-                    return Err(StoreError::fatal(
-                        "this deployment has no delivery queue: cannot queue email deliveries",
-                    ))
-                }
+                // Both go to the queue of the one function that sends email
+                // (deliver-documents): an `AutoEmail` makes the request whose `Deliver`
+                // messages follow it there.
+                Message::Deliver { .. } | Message::AutoEmail { .. } => delivery.push(body),
             }
         }
+        // Checked before anything is sent, so that a batch is not half queued.
+        let delivery_url = match (delivery.is_empty(), &self.delivery_url) {
+            (true, _) => None,
+            (false, Some(url)) => Some(url.clone()),
+            (false, None) => {
+                return Err(StoreError::fatal(
+                    "DELIVERY_QUEUE_URL is not set: cannot queue email deliveries",
+                ))
+            }
+        };
         if !document.is_empty() {
             let url = self.document_url.clone().ok_or_else(|| {
                 StoreError::fatal("DOCUMENT_QUEUE_URL is not set: cannot queue documents")
@@ -262,6 +277,9 @@ impl WorkQueue for SqsQueue {
         }
         if !account.is_empty() {
             self.send_to(&self.account_url.clone(), account).await?;
+        }
+        if let Some(url) = delivery_url {
+            self.send_to(&url, delivery).await?;
         }
         Ok(())
     }

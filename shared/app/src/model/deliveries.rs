@@ -328,4 +328,43 @@ impl OutgoingMail {
     pub fn message_id_of(request: DeliveryRequestId, document: DocumentId) -> String {
         format!("<{request}.{document}@billrun>")
     }
+
+    /// The (request, document) ids a `Message-ID` of [`OutgoingMail::message_id_of`]
+    /// names, as text (a transport tags its message with them, so that a bounce or a
+    /// complaint finds its result); `None` for any other form.
+    pub fn ids_in(message_id: &str) -> Option<(&str, &str)> {
+        let (left, host) = message_id.strip_prefix('<')?.split_once('@')?;
+        if host != "billrun>" {
+            return None;
+        }
+        left.split_once('.')
+            .filter(|(r, d)| !r.is_empty() && !d.is_empty() && !d.contains('.'))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_message_id_names_its_request_and_document_and_nothing_else_does() {
+        let (r, d) = (
+            DeliveryRequestId(uuid::Uuid::new_v4()),
+            DocumentId(uuid::Uuid::new_v4()),
+        );
+        let id = OutgoingMail::message_id_of(r, d);
+        assert_eq!(
+            OutgoingMail::ids_in(&id),
+            Some((r.to_string().as_str(), d.to_string().as_str()))
+        );
+        for other in [
+            "",
+            "<a@billrun>",
+            "<a.b@example.com>",
+            "<a.b.c@billrun>",
+            "a.b@billrun>",
+        ] {
+            assert_eq!(OutgoingMail::ids_in(other), None, "{other}");
+        }
+    }
 }
