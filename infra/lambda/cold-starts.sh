@@ -19,9 +19,12 @@ fi
 runs="${1:-5}"
 dir="${CARGO_TARGET_DIR:-target}/lambda"
 echo "== load average $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores"
+# Email delivery on, as deployed with a SenderIdentity (deliver-documents stops at start
+# without it); none of the sample events sends an email.
+export SENDER="billing@cold.example.com"
 for pair in api-commands:http-create-run api-queries:http-get-run \
   execute-schedules:schedule-tick generate-documents:sqs-account \
-  plan-run:sqs-account process-account:sqs-account; do
+  plan-run:sqs-account process-account:sqs-account deliver-documents:sqs-account; do
   f="${pair%%:*}"
   eval "$(cargo run -q -p billrun-local -- aws-setup --prefix "cold$$-$f")"
   python3 infra/lambda/cold-start.py "$dir/$f/bootstrap" "functions/events/${pair#*:}.json" "$runs"

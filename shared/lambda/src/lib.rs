@@ -166,6 +166,23 @@ pub async fn handle_sqs(app: &App, event: SqsEvent, max_receives: u32) -> SqsBat
     response
 }
 
+/// Serves an SQS consumer function's invocations with [`handle_sqs`] until the runtime
+/// stops: the whole `main` of plan-run, process-account, generate-documents and
+/// deliver-documents after their runtime is built.
+pub async fn run_sqs(app: Arc<App>, max_receives: u32) -> Result<(), lambda_runtime::Error> {
+    lambda_runtime::run(lambda_runtime::service_fn(
+        move |event: lambda_runtime::LambdaEvent<SqsEvent>| {
+            let app = app.clone();
+            async move {
+                Ok::<SqsBatchResponse, lambda_runtime::Error>(
+                    handle_sqs(&app, event.payload, max_receives).await,
+                )
+            }
+        },
+    ))
+    .await
+}
+
 /// Which HTTP methods a function serves: API Gateway routes reads to `api-queries` and
 /// writes to `api-commands`; each refuses the other kind with 405.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
