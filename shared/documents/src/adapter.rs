@@ -1,7 +1,9 @@
 //! billrun-documents as the application's renderer port: templates are
 //! [`DocumentTemplate`]s read from their JSON, documents rendered by [`render`] as
-//! PDF/A-2b. In a build without the PDF writer (feature `render` off) templates are
-//! still read and checked, and rendering answers [`RenderError::NotBuilt`].
+//! PDF/A-2b, and the emails that carry them composed by
+//! [`DocumentTemplate::email_content`]. In a build without the PDF writer (feature
+//! `render` off) templates are still read and checked and emails composed (the same text,
+//! amounts included), and rendering answers [`RenderError::NotBuilt`].
 
 use crate::render::{render, RenderError};
 use crate::template::DocumentTemplate;
@@ -38,15 +40,9 @@ impl RenderTemplate for DocumentTemplate {
             .map_err(|e: RenderError| RenderFailed(e.to_string()))
     }
 
-    fn email(&self, document: &Document, _account: &Account) -> Result<EmailContent, RenderFailed> {
-        // The template's email fields come next; until then the number names the email.
-        let number = document.number.as_deref().unwrap_or_default();
-        Ok(EmailContent {
-            subject: format!("Invoice {number} from {}", self.company_name),
-            text: format!("Your invoice {number} is attached."),
-            html: String::new(),
-            reply_to: None,
-        })
+    fn email(&self, document: &Document, account: &Account) -> Result<EmailContent, RenderFailed> {
+        self.email_content(document, account)
+            .map_err(|e| RenderFailed(e.to_string()))
     }
 }
 
@@ -68,5 +64,23 @@ mod tests {
             panic!("a template is a JSON object");
         };
         assert_eq!(e.field, "");
+    }
+
+    #[test]
+    fn a_template_reads_its_email_fields_and_composes_the_email_of_a_document() {
+        let s = crate::sample::invoice("EUR", "de-DE", 3).unwrap();
+        let mut json = serde_json::to_value(&s.template).unwrap();
+        json["email"] = serde_json::json!({"subject": "Rechnung {number} über {total}",
+                                           "replyTo": "ar@northwind.example"});
+        let t = PdfRenderer.template(&json.to_string()).unwrap();
+        let e = t.email(&s.document, &s.account).unwrap();
+        assert_eq!(e.subject, "Rechnung INV-000001042 über 1.857,85 €");
+        assert_eq!(e.reply_to.as_deref(), Some("ar@northwind.example"));
+
+        json["email"] = serde_json::json!({"subject": "Rechnung {nummer}"});
+        let Err(e) = PdfRenderer.template(&json.to_string()) else {
+            panic!("an unknown placeholder is refused");
+        };
+        assert_eq!(e.field, "email.subject");
     }
 }

@@ -165,6 +165,42 @@ mod tests {
         assert!(!has_glyph('\u{7}'));
     }
 
+    /// Every currency billrun invoices in: each three-letter code that parses.
+    fn currencies() -> Vec<Currency> {
+        let letters = || b'A'..=b'Z';
+        letters()
+            .flat_map(|a| letters().flat_map(move |b| letters().map(move |c| [a, b, c])))
+            .filter_map(|code| Currency::parse(std::str::from_utf8(&code).ok()?).ok())
+            .collect()
+    }
+
+    #[test]
+    fn emails_write_every_currency_with_the_mark_its_pdf_uses() {
+        let currencies = currencies();
+        assert!(currencies.len() > 150, "{}", currencies.len());
+        let mut drawn: Vec<char> = currencies
+            .iter()
+            .flat_map(|c| c.symbol().chars().collect::<Vec<_>>())
+            .filter(|c| !c.is_ascii() && has_glyph(*c))
+            .collect();
+        drawn.sort_unstable();
+        drawn.dedup();
+        let drawn: String = drawn.into_iter().collect();
+        for c in &currencies {
+            assert_eq!(
+                currency_mark(*c),
+                CurrencyMark::as_on_documents(*c),
+                "{c}: format.rs SYMBOL_GLYPHS_BEYOND_ASCII must be \"{drawn}\""
+            );
+        }
+        for c in currencies
+            .iter()
+            .flat_map(|c| c.symbol().chars().collect::<Vec<_>>())
+        {
+            assert!(!c.is_ascii_graphic() || has_glyph(c), "{c}");
+        }
+    }
+
     #[test]
     fn characters_the_font_lacks_become_question_marks() {
         let f = fonts().unwrap();

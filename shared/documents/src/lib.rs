@@ -10,6 +10,7 @@
 mod adapter;
 #[cfg(feature = "render")]
 pub mod bench;
+pub mod email;
 #[cfg(feature = "render")]
 pub mod fonts;
 pub mod format;
@@ -25,6 +26,7 @@ pub mod template;
 pub use adapter::PdfRenderer;
 #[cfg(feature = "render")]
 pub use bench::{bench_documents, CaseFigures, Chromium, Measured};
+pub use email::TemplateEmail;
 pub use format::{money, CurrencyMark, Locale};
 pub use render::{render, RenderContext, RenderError};
 pub use template::{DocumentTemplate, Rgb, TemplateAddress, TemplateError};

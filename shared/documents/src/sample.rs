@@ -46,6 +46,7 @@ pub fn demo_template(locale: &str) -> DocumentTemplate {
                 .to_string(),
         ),
         locale: locale.to_string(),
+        email: None,
     }
 }
 

@@ -6,9 +6,14 @@
 //!  "address": {"line1": "500 Market Street", "city": "San Francisco",
 //!              "postalCode": "94105", "country": "United States"},
 //!  "taxId": "US 12-3456789", "logoPngBase64": "iVBORw0…", "accentColor": "#1F4E79",
-//!  "footer": "Thank you for your business.", "locale": "en-US"}
+//!  "footer": "Thank you for your business.", "locale": "en-US",
+//!  "email": {"subject": "Invoice {number} from {company}", "replyTo": "billing@acme.example"}}
 //! ```
+//!
+//! `email` (optional, every field of it too) says what the email carrying a document
+//! reads: [`crate::email`].
 
+use crate::email::TemplateEmail;
 use crate::format::Locale;
 use base64::Engine;
 use serde::{Deserialize, Serialize};
@@ -52,6 +57,9 @@ pub struct DocumentTemplate {
     /// `en-US`, `en-GB`, `de-DE` or `fr-FR` (see [`Locale`]).
     #[serde(default = "default_locale")]
     pub locale: String,
+    /// The email that carries a document; absent, the defaults ([`crate::email`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<TemplateEmail>,
 }
 
 fn default_accent() -> String {
@@ -144,6 +152,9 @@ impl DocumentTemplate {
         self.accent()?;
         self.parsed_locale()?;
         self.logo_png()?;
+        if let Some(e) = &self.email {
+            e.validate()?;
+        }
         Ok(())
     }
 

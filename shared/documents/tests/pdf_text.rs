@@ -1,6 +1,8 @@
 //! The PDFs read back as text with `pdftotext` (poppler-utils; `infra/test.sh` installs
 //! it): every number a reader needs is there, in the currency's and locale's format.
 
+// The PDFs need the PDF writer: without it (`--no-default-features`) there is nothing to read.
+#![cfg(feature = "render")]
 // Test code: a panic fails the test (clippy.toml allows unwrap only in #[cfg(test)] code).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -331,4 +333,37 @@ fn a_document_without_lines_still_has_its_header_row_and_totals() {
             "Page 1 of 1",
         ],
     );
+}
+
+#[test]
+fn an_email_writes_the_total_and_dates_exactly_as_its_pdf_does() {
+    let samples = [
+        sample::invoice("USD", "en-US", 8),
+        sample::invoice("EUR", "de-DE", 8),
+        sample::invoice("EUR", "fr-FR", 8),
+        sample::invoice("GBP", "en-GB", 8),
+        sample::invoice("JPY", "en-US", 8),
+        sample::invoice("KWD", "de-DE", 8),
+        sample::invoice("CAD", "en-US", 8),
+        sample::credit_memo("EUR", "de-DE"),
+    ];
+    for s in samples {
+        let mut s = s.unwrap();
+        // The placeholders' values alone, one a line.
+        s.template.email = Some(billrun_documents::TemplateEmail {
+            text: Some("{total}\n{invoiceDate}\n{number}".into()),
+            ..Default::default()
+        });
+        let email = s.template.email_content(&s.document, &s.account).unwrap();
+        // pdftotext may write the French narrow no-break space as a plain one.
+        let text = pages(&pdf(&s))[0].replace('\u{202F}', " ");
+        for value in email.text.replace('\u{202F}', " ").lines() {
+            assert!(
+                text.contains(value),
+                "{} {}: '{value}' not in the PDF:\n{text}",
+                s.document.currency,
+                s.template.locale
+            );
+        }
+    }
 }
