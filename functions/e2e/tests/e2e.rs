@@ -6,7 +6,9 @@
 //! documents in S3, one pack per chunk of documents (and nothing new for a second
 //! request), each downloadable through `api-queries` (a ranged GetObject of its pack,
 //! answered base64-encoded as API Gateway needs a binary body); each function's SDK
-//! calls stay inside its policy.
+//! calls stay inside its policy. A run posted with `autoEmail` is emailed by
+//! `deliver-documents` through SES (moto's), once per document with an address, each
+//! message with its PDF, read back from moto's state.
 
 // Test code: a panic fails the test (clippy.toml allows unwrap only in #[cfg(test)] code).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -163,6 +165,96 @@ async fn invoices_of_run(qry: &axum::Router, run: &str) -> String {
     page["items"][0]["id"].as_str().unwrap().to_string()
 }
 
+/// Feeds the plan and account queues to plan-run and process-account until the run
+/// leaves Processing (within `within`); returns the run as api-queries shows it.
+async fn run_to_completion(
+    qry: &axum::Router,
+    planner: &billrun_app::App,
+    processor: &billrun_app::App,
+    sqs: &aws_sdk_sqs::Client,
+    config: &billrun_aws::AwsConfig,
+    id: &str,
+    within: Duration,
+) -> Value {
+    let deadline = Instant::now() + within;
+    loop {
+        let (_, run) = call(
+            qry.clone(),
+            http_event("GET", &format!("/v1/invoice-runs/{id}"), "", None),
+        )
+        .await;
+        if run["status"] != "Processing" {
+            return run;
+        }
+        assert!(Instant::now() < deadline, "the run did not complete: {run}");
+        let p = deliver(sqs, &config.plan_queue_url, |e| async {
+            plan_run::handler::handle(planner, e, 5).await
+        })
+        .await;
+        let a = deliver(sqs, &config.account_queue_url, |e| async {
+            process_account::handler::handle(processor, e, 5).await
+        })
+        .await;
+        if p + a == 0 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+/// Stores `content` as template T-1 through api-commands and activates it.
+async fn activate_template(cmd: &axum::Router, content: Value) {
+    let template = json!({"name": "Default", "content": content});
+    let (status, _) = call(
+        cmd.clone(),
+        http_event(
+            "PUT",
+            "/v1/document-templates/T-1",
+            "",
+            Some(template.to_string()),
+        ),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (status, _) = call(
+        cmd.clone(),
+        http_event("POST", "/v1/document-templates/T-1/activate", "", None),
+    )
+    .await;
+    assert_eq!(status, 200);
+}
+
+/// A fresh table, bucket and queues on the local endpoint, named with `letter` and a
+/// random suffix, with the clients of the test itself.
+struct Provisioned {
+    endpoint: String,
+    admin: Clients,
+    config: billrun_aws::AwsConfig,
+    prefix: String,
+}
+
+async fn provisioned(letter: char) -> Provisioned {
+    let endpoint = std::env::var("AWS_ENDPOINT_URL")
+        .expect("AWS_ENDPOINT_URL is not set: run the tests with ./infra/test.sh, which starts a moto server");
+    assert!(
+        endpoint.starts_with("http://127.0.0.1:"),
+        "tests only talk to loopback"
+    );
+    let admin = Clients::load().await;
+    let prefix = format!(
+        "{letter}{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..12]
+    );
+    let mut names = Names::new(prefix.clone());
+    names.visibility_timeout_seconds = 2;
+    let config = provision(&admin, &names).await.unwrap();
+    Provisioned {
+        endpoint,
+        admin,
+        config,
+        prefix,
+    }
+}
+
 fn strip(mut docs: Vec<Value>) -> Vec<Value> {
     for d in docs.iter_mut() {
         let o = d.as_object_mut().unwrap();
@@ -175,17 +267,7 @@ fn strip(mut docs: Vec<Value>) -> Vec<Value> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_through_the_handlers_on_moto_equals_the_in_memory_run_and_stays_inside_each_policy()
 {
-    let endpoint = std::env::var("AWS_ENDPOINT_URL")
-        .expect("AWS_ENDPOINT_URL is not set: run the tests with ./infra/test.sh, which starts a moto server");
-    assert!(
-        endpoint.starts_with("http://127.0.0.1:"),
-        "tests only talk to loopback"
-    );
-    let admin = Clients::load().await;
-    let prefix = format!("e{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
-    let mut names = Names::new(prefix);
-    names.visibility_timeout_seconds = 2;
-    let config = provision(&admin, &names).await.unwrap();
+    let Provisioned { admin, config, .. } = provisioned('e').await;
     // One runtime per function, as each Lambda has its own: own clients, own recorder,
     // the adapters its `main` chooses.
     let commands = Runtime::new(config.clone(), 5, api_commands::adapters).await;
@@ -219,41 +301,18 @@ async fn a_run_through_the_handlers_on_moto_equals_the_in_memory_run_and_stays_i
     assert_eq!(status, 201, "{run}");
     let id = run["id"].as_str().unwrap().to_string();
 
-    let drain = |deadline: Instant| {
-        let (qry, planner, processor, sqs, config, id) = (
-            qry.clone(),
-            planner.app.clone(),
-            processor.app.clone(),
-            admin.sqs.clone(),
-            config.clone(),
-            id.clone(),
-        );
-        async move {
-            loop {
-                let (_, run) = call(
-                    qry.clone(),
-                    http_event("GET", &format!("/v1/invoice-runs/{id}"), "", None),
-                )
-                .await;
-                if run["status"] != "Processing" {
-                    return run;
-                }
-                assert!(Instant::now() < deadline, "the run did not complete: {run}");
-                let p = deliver(&sqs, &config.plan_queue_url, |e| async {
-                    plan_run::handler::handle(&planner, e, 5).await
-                })
-                .await;
-                let a = deliver(&sqs, &config.account_queue_url, |e| async {
-                    process_account::handler::handle(&processor, e, 5).await
-                })
-                .await;
-                if p + a == 0 {
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-            }
-        }
+    let drain = |within| {
+        run_to_completion(
+            &qry,
+            &planner.app,
+            &processor.app,
+            &admin.sqs,
+            &config,
+            &id,
+            within,
+        )
     };
-    let run = drain(Instant::now() + Duration::from_secs(120)).await;
+    let run = drain(Duration::from_secs(120)).await;
     assert_eq!(
         run["status"], "CompletedWithErrors",
         "the sample book has failing accounts: {run}"
@@ -296,7 +355,8 @@ async fn a_run_through_the_handlers_on_moto_equals_the_in_memory_run_and_stays_i
         .map(|d| serde_json::to_value(d).unwrap())
         .collect();
     assert!(!invoices.is_empty());
-    // The listing adds each document's PDF state: none was requested in this run.
+    // The listing adds each document's PDF and email states: none was requested in this
+    // run.
     for invoice in invoices.iter_mut() {
         let o = invoice.as_object_mut().unwrap();
         assert_eq!(
@@ -309,6 +369,14 @@ async fn a_run_through_the_handlers_on_moto_equals_the_in_memory_run_and_stays_i
             Some(Value::Null),
             "{o:?}"
         );
+        // And its email delivery: none was requested.
+        assert_eq!(
+            o.remove("deliveryStatus"),
+            Some(json!("NotRequested")),
+            "{o:?}"
+        );
+        assert_eq!(o.remove("deliveryReason"), Some(Value::Null), "{o:?}");
+        assert_eq!(o.remove("lastSentAt"), Some(Value::Null), "{o:?}");
     }
     assert_eq!(
         strip(invoices),
@@ -328,7 +396,7 @@ async fn a_run_through_the_handlers_on_moto_equals_the_in_memory_run_and_stays_i
     )
     .await;
     assert_eq!(status, 200);
-    let run = drain(Instant::now() + Duration::from_secs(60)).await;
+    let run = drain(Duration::from_secs(60)).await;
     assert_eq!(
         run["status"], "CompletedWithErrors",
         "the same accounts fail again: {run}"
@@ -347,28 +415,14 @@ async fn a_run_through_the_handlers_on_moto_equals_the_in_memory_run_and_stays_i
     // Documents: the template, a request through api-commands, generate-documents fed
     // from the document queue, progress through api-queries.
     let generator = Runtime::new(config.clone(), 5, generate_documents::adapters).await;
-    let template = json!({"name": "Default", "content": {
-        "companyName": "Northwind Analytics, Inc.",
-        "address": {"line1": "500 Market Street", "city": "San Francisco, CA",
-                    "postalCode": "94105", "country": "United States"},
-        "accentColor": "#1F4E79", "locale": "en-US"}});
-    let (status, _) = call(
-        cmd.clone(),
-        http_event(
-            "PUT",
-            "/v1/document-templates/T-1",
-            "",
-            Some(template.to_string()),
-        ),
+    activate_template(
+        &cmd,
+        json!({"companyName": "Northwind Analytics, Inc.",
+            "address": {"line1": "500 Market Street", "city": "San Francisco, CA",
+                        "postalCode": "94105", "country": "United States"},
+            "accentColor": "#1F4E79", "locale": "en-US"}),
     )
     .await;
-    assert_eq!(status, 200);
-    let (status, _) = call(
-        cmd.clone(),
-        http_event("POST", "/v1/document-templates/T-1/activate", "", None),
-    )
-    .await;
-    assert_eq!(status, 200);
     let document_queue = config.document_queue_url.clone().unwrap();
     let generate = || {
         let (cmd, qry, generator, sqs, url, id) = (
@@ -556,10 +610,16 @@ async fn a_run_through_the_handlers_on_moto_equals_the_in_memory_run_and_stays_i
         // Only an account whose commit exceeds one transaction checks its outcome in
         // each early chunk (ConditionCheckItem) and deletes its pending records
         // (DeleteItem); the e2e book has none (shared/aws/tests cover it).
+        // It queues only the autoEmail message of a run its last batch posts (the
+        // delivery test below).
         (
             "ProcessAccountFunction",
             &processor,
-            &["dynamodb:DeleteItem", "dynamodb:ConditionCheckItem"],
+            &[
+                "dynamodb:DeleteItem",
+                "dynamodb:ConditionCheckItem",
+                "sqs:SendMessage",
+            ],
         ),
         ("GenerateDocumentsFunction", &generator, &[]),
     ];
@@ -585,15 +645,7 @@ async fn a_run_through_the_handlers_on_moto_equals_the_in_memory_run_and_stays_i
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn overlapping_scheduler_ticks_on_moto_start_a_due_scheduled_run_once_inside_the_policy() {
-    let endpoint = std::env::var("AWS_ENDPOINT_URL")
-        .expect("AWS_ENDPOINT_URL is not set: run the tests with ./infra/test.sh, which starts a moto server");
-    assert!(
-        endpoint.starts_with("http://127.0.0.1:"),
-        "tests only talk to loopback"
-    );
-    let admin = Clients::load().await;
-    let prefix = format!("s{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
-    let config = provision(&admin, &Names::new(prefix)).await.unwrap();
+    let Provisioned { config, .. } = provisioned('s').await;
     let commands = Runtime::new(config.clone(), 5, api_commands::adapters).await;
     let scheduler = Runtime::new(config.clone(), 5, execute_schedules::adapters).await;
     let cmd = api_commands::handler::service(commands.app.clone());
@@ -657,4 +709,342 @@ async fn overlapping_scheduler_ticks_on_moto_start_a_due_scheduled_run_once_insi
         unused.is_empty(),
         "execute-schedules is granted {unused:?} that it was not seen to need"
     );
+}
+
+/// `GET path` of the moto server's own API (its state as JSON), over a plain HTTP/1.1
+/// connection on loopback.
+async fn moto_get(endpoint: &str, path: &str) -> Vec<u8> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let host = endpoint.trim_start_matches("http://").trim_end_matches('/');
+    let mut s = tokio::net::TcpStream::connect(host).await.unwrap();
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+    s.write_all(request.as_bytes()).await.unwrap();
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).await.unwrap();
+    let split = buf.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    let head = String::from_utf8_lossy(&buf[..split]).to_ascii_lowercase();
+    assert!(head.contains(" 200 "), "{head}");
+    let mut body = &buf[split + 4..];
+    if !head.contains("transfer-encoding: chunked") {
+        return body.to_vec();
+    }
+    let mut out = Vec::new();
+    loop {
+        let line = body.windows(2).position(|w| w == b"\r\n").unwrap();
+        let size = usize::from_str_radix(
+            String::from_utf8_lossy(&body[..line])
+                .split(';')
+                .next()
+                .unwrap()
+                .trim(),
+            16,
+        )
+        .unwrap();
+        if size == 0 {
+            return out;
+        }
+        out.extend_from_slice(&body[line + 2..line + 2 + size]);
+        body = &body[line + 4 + size..];
+    }
+}
+
+/// The raw MIME of every email moto's SES accepted from `sender`.
+async fn sent_from(endpoint: &str, sender: &str) -> Vec<Vec<u8>> {
+    let data: Value =
+        serde_json::from_slice(&moto_get(endpoint, "/moto-api/data.json").await).unwrap();
+    data["ses"]["RawMessage"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .filter(|m| m["source"] == sender)
+        .map(|m| m["raw_data"].as_str().unwrap().as_bytes().to_vec())
+        .collect()
+}
+
+/// 30 accounts with one monthly charge each; every fourth has no email address, A-01 a
+/// copy to a second address.
+fn email_book() -> String {
+    let accounts: Vec<Value> = (1..=30)
+        .map(|i| {
+            let mut bill_to = json!({"name": format!("Customer {i} AP")});
+            if i % 4 != 0 {
+                bill_to["email"] = format!("ap{i}@customer{i}.example.com").into();
+            }
+            if i == 1 {
+                bill_to["ccEmails"] = json!(["cfo@customer1.example.com"]);
+            }
+            json!({"id": format!("A-{i:02}"), "name": format!("Customer {i}"),
+                   "currency": "USD", "billCycleDay": 1, "billTo": bill_to})
+        })
+        .collect();
+    let subscriptions: Vec<Value> = (1..=30)
+        .map(|i| {
+            json!({"id": format!("S-{i:02}"), "accountId": format!("A-{i:02}"),
+                   "productId": "P", "startDate": "2024-01-15",
+                   "charges": [{"id": format!("C-{i:02}"), "type": "Recurring",
+                                "price": format!("{}.00", 30 + i), "billingPeriod": "Month"}]})
+        })
+        .collect();
+    json!({"accounts": accounts, "subscriptions": subscriptions}).to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_posted_with_auto_email_through_the_handlers_on_moto_emails_each_posted_document_once_with_its_pdf_through_ses(
+) {
+    let Provisioned {
+        endpoint,
+        admin,
+        mut config,
+        prefix,
+    } = provisioned('d').await;
+    // The sender is an identity verified in SES (moto refuses to send from any other),
+    // and every email names a configuration set.
+    let sender = format!("billing@{prefix}.example.com");
+    admin
+        .ses
+        .create_email_identity()
+        .email_identity(&sender)
+        .send()
+        .await
+        .unwrap();
+    let configuration_set = format!("{prefix}-events");
+    admin
+        .ses
+        .create_configuration_set()
+        .configuration_set_name(&configuration_set)
+        .send()
+        .await
+        .unwrap();
+    config.sender = Some(sender.clone());
+    config.ses_configuration_set = Some(configuration_set);
+    config.ses_send_interval = Some(Duration::from_millis(5));
+    let commands = Runtime::new(config.clone(), 5, api_commands::adapters).await;
+    let queries = Runtime::new(config.clone(), 5, api_queries::adapters).await;
+    let planner = Runtime::new(config.clone(), 5, plan_run::adapters).await;
+    let processor = Runtime::new(config.clone(), 5, process_account::adapters).await;
+    let deliverer = Runtime::new(config.clone(), 5, deliver_documents::adapters).await;
+    let cmd = api_commands::handler::service(commands.app.clone());
+    let qry = api_queries::handler::service(queries.app.clone());
+
+    let (status, _) = call(
+        cmd.clone(),
+        http_event("POST", "/v1/import", "", Some(email_book())),
+    )
+    .await;
+    assert!(status == 200 || status == 201, "import: {status}");
+    activate_template(
+        &cmd,
+        json!({"companyName": "Northwind Analytics, Inc.", "locale": "en-US"}),
+    )
+    .await;
+    let body = json!({"targetDate": "2024-02-01", "autoPost": true, "autoEmail": true});
+    let (status, run) = call(
+        cmd.clone(),
+        http_event("POST", "/v1/invoice-runs", "", Some(body.to_string())),
+    )
+    .await;
+    assert_eq!(status, 201, "{run}");
+    let id = run["id"].as_str().unwrap().to_string();
+
+    // Planned and processed by their handlers; the last batch posts the run and queues
+    // its autoEmail request.
+    let run = run_to_completion(
+        &qry,
+        &planner.app,
+        &processor.app,
+        &admin.sqs,
+        &config,
+        &id,
+        Duration::from_secs(120),
+    )
+    .await;
+    assert_eq!(run["status"], "Posted", "{run}");
+
+    // deliver-documents consumes the delivery queue: the autoEmail message makes the
+    // request, its Deliver messages render the PDFs the documents lack and send.
+    let delivery_queue = config.delivery_queue_url.clone().unwrap();
+    let run_id: billrun_domain::ids::RunId = id.parse().unwrap();
+    let store = &queries.app.delivery.as_ref().unwrap().store;
+    let deadline = Instant::now() + Duration::from_secs(180);
+    let request = loop {
+        assert!(Instant::now() < deadline, "the emails were not all sent");
+        let n = deliver(&admin.sqs, &delivery_queue, |e| async {
+            deliver_documents::handler::handle(&deliverer.app, e, 5).await
+        })
+        .await;
+        if let Some(request) = store.latest_delivery_request(run_id).await.unwrap() {
+            let (_, view) = call(
+                qry.clone(),
+                http_event("GET", &format!("/v1/delivery-requests/{request}"), "", None),
+            )
+            .await;
+            if view["status"] == "Completed" {
+                break view;
+            }
+        }
+        if n == 0 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    };
+    let (_, page) = call(
+        qry.clone(),
+        http_event(
+            "GET",
+            &format!("/v1/invoice-runs/{id}/invoices"),
+            "limit=100",
+            None,
+        ),
+    )
+    .await;
+    let docs = page["items"].as_array().unwrap().clone();
+    assert_eq!(docs.len(), 30, "{page}");
+    let with_address: BTreeSet<String> = docs
+        .iter()
+        .filter(|d| {
+            d["accountId"].as_str().unwrap()[2..]
+                .parse::<u32>()
+                .unwrap()
+                % 4
+                != 0
+        })
+        .map(|d| d["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(with_address.len(), 23);
+    assert_eq!(request["counters"]["sent"], 23, "{request}");
+    assert_eq!(request["counters"]["skipped"], 7, "{request}");
+    for d in &docs {
+        let expected = if with_address.contains(d["id"].as_str().unwrap()) {
+            "Sent"
+        } else {
+            "Skipped"
+        };
+        assert_eq!(d["deliveryStatus"], expected, "{d}");
+    }
+
+    // What SES accepted: one message per Posted document with an address, to that
+    // address, its PDF attached, tagged by its Message-ID with its document.
+    let check = |raw: &[Vec<u8>]| -> BTreeSet<String> {
+        let mut documents = BTreeSet::new();
+        for bytes in raw {
+            let m = mail_parser::MessageParser::default().parse(bytes).unwrap();
+            let message_id = format!("<{}>", m.message_id().unwrap());
+            let (_, document) =
+                billrun_app::model::deliveries::OutgoingMail::ids_in(&message_id).unwrap();
+            let doc = docs.iter().find(|d| d["id"] == document).unwrap();
+            let n: u32 = doc["accountId"].as_str().unwrap()[2..].parse().unwrap();
+            let to: Vec<&str> = m.to().unwrap().iter().filter_map(|a| a.address()).collect();
+            assert_eq!(to, [format!("ap{n}@customer{n}.example.com").as_str()]);
+            assert_eq!(
+                m.from().unwrap().first().unwrap().address(),
+                Some(sender.as_str())
+            );
+            if n == 1 {
+                let cc = m.cc().unwrap().first().unwrap().address();
+                assert_eq!(cc, Some("cfo@customer1.example.com"));
+            }
+            assert_eq!(m.attachment_count(), 1);
+            let pdf = m.attachment(0).unwrap();
+            use mail_parser::MimeHeaders as _;
+            assert!(pdf.is_content_type("application", "pdf"));
+            assert!(pdf.contents().starts_with(b"%PDF-"));
+            let number = doc["number"].as_str().unwrap();
+            assert_eq!(
+                pdf.attachment_name(),
+                Some(format!("{number}.pdf").as_str())
+            );
+            assert!(
+                documents.insert(document.to_string()),
+                "{document} was emailed twice"
+            );
+        }
+        documents
+    };
+    let sent = sent_from(&endpoint, &sender).await;
+    assert_eq!(sent.len(), 23);
+    assert_eq!(check(&sent), with_address);
+    // The provider's id of each send is recorded with its result.
+    let request_id: billrun_domain::ids::DeliveryRequestId =
+        request["id"].as_str().unwrap().parse().unwrap();
+    let first: billrun_domain::ids::DocumentId =
+        with_address.iter().next().unwrap().parse().unwrap();
+    let result = store
+        .delivery_result(request_id, first)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        matches!(&result.state,
+            billrun_app::model::deliveries::DeliveryState::Sent { provider_id: Some(p), .. } if !p.is_empty()),
+        "{result:?}"
+    );
+
+    // A Deliver message that comes again (SQS delivers at least once) sends nothing.
+    let chunk: Vec<billrun_domain::ids::DocumentId> = docs
+        .iter()
+        .map(|d| d["id"].as_str().unwrap().parse().unwrap())
+        .collect();
+    let again = billrun_app::model::Message::Deliver {
+        request_id,
+        document_ids: chunk[..billrun_app::deliveries::DOCUMENTS_PER_DELIVERY_MESSAGE].to_vec(),
+    };
+    admin
+        .sqs
+        .send_message()
+        .queue_url(&delivery_queue)
+        .message_body(serde_json::to_string(&again).unwrap())
+        .send()
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while deliver(&admin.sqs, &delivery_queue, |e| async {
+        deliver_documents::handler::handle(&deliverer.app, e, 5).await
+    })
+    .await
+        == 0
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the repeated message did not come"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(sent_from(&endpoint, &sender).await.len(), 23, "sent once");
+
+    // deliver-documents called what its policy grants and nothing else; process-account
+    // queued the autoEmail message.
+    let recorded = deliverer.metrics.actions();
+    let granted = template::granted("DeliverDocumentsFunction");
+    let beyond: Vec<_> = recorded.difference(&granted).collect();
+    assert!(
+        beyond.is_empty(),
+        "deliver-documents called {beyond:?} outside its policy {granted:?}"
+    );
+    let unused: Vec<_> = granted
+        .difference(&recorded)
+        .filter(|a| !a.starts_with("sqs:") || a.as_str() == "sqs:SendMessage")
+        .collect();
+    assert!(
+        unused.is_empty(),
+        "deliver-documents is granted {unused:?} that it was not seen to need"
+    );
+    let processor_actions = processor.metrics.actions();
+    assert!(processor_actions.contains("sqs:SendMessage"));
+    let granted = template::granted("ProcessAccountFunction");
+    let beyond: Vec<_> = processor_actions.difference(&granted).collect();
+    assert!(beyond.is_empty(), "process-account called {beyond:?}");
+    for (function, runtime) in [
+        ("ApiCommandsFunction", &commands),
+        ("ApiQueriesFunction", &queries),
+        ("PlanRunFunction", &planner),
+    ] {
+        let granted = template::granted(function);
+        let beyond: Vec<_> = runtime
+            .metrics
+            .actions()
+            .difference(&granted)
+            .cloned()
+            .collect();
+        assert!(beyond.is_empty(), "{function} called {beyond:?}");
+    }
 }
