@@ -75,8 +75,8 @@ echo "== the moto fault schedules, in the background (log: $faults_moto_log)"
 faults_moto_pid=$!
 trap 'kill "$faults_moto_pid" 2>/dev/null || true' EXIT
 
-echo "== cargo test (with a moto server for the AWS adapters)"
-./infra/local/with-moto.sh cargo test --workspace --locked -- \
+echo "== cargo test (with a moto server for the AWS adapters and an SMTP server for email)"
+./infra/local/with-moto.sh ./infra/local/with-smtp.sh cargo test --workspace --locked -- \
   --skip runs_on_the_aws_adapters_under_random_fault_schedules
 
 # The AWS adapters again on a second emulator: the port conformance suite and the

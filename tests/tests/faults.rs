@@ -92,22 +92,6 @@ struct System {
     app: App,
 }
 
-/// A clock that runs 100 times faster than the wall clock from its creation: a claim
-/// left by a killed finalizer (20 s) runs out in 200 ms, so the redelivered messages
-/// take it over within a schedule, as they do on AWS within the visibility timeout,
-/// while live finalizers renew theirs with every page (milliseconds apart here).
-struct FastClock {
-    started: std::time::Instant,
-    at: chrono::DateTime<chrono::Utc>,
-}
-
-impl billrun_app::ports::Clock for FastClock {
-    fn now(&self) -> chrono::DateTime<chrono::Utc> {
-        let elapsed = self.started.elapsed() * 100;
-        self.at + chrono::TimeDelta::from_std(elapsed).unwrap_or(chrono::TimeDelta::zero())
-    }
-}
-
 async fn system(adapters: Adapters, book: &billrun_domain::book::Book) -> System {
     let queue = Arc::new(MemoryQueue::new());
     let renderer = std::sync::Arc::new(billrun_documents::PdfRenderer);
@@ -124,10 +108,7 @@ async fn system(adapters: Adapters, book: &billrun_domain::book::Book) -> System
             (app, Store::Sqlite(store, dir))
         }
     };
-    app.clock = Arc::new(FastClock {
-        started: std::time::Instant::now(),
-        at: chrono::Utc::now(),
-    });
+    app.clock = Arc::new(FastClock::new());
     app.plan_page_size = PLAN_PAGE;
     let bytes = serde_json::to_vec(book).expect("a book serializes");
     app.reference()

@@ -57,6 +57,21 @@ enum Command {
         /// Skip generating the run's PDFs.
         #[arg(long)]
         no_pdfs: bool,
+        /// Email the documents through this SMTP server (see serve --smtp); without it,
+        /// each email is written to OUT/mail/<message id>.eml. The memory backend posts
+        /// the run and emails it after writing its files.
+        #[arg(long, value_name = "URL", env = "BILLRUN_SMTP", hide_env_values = true)]
+        smtp: Option<String>,
+        /// The From address of the demo's emails.
+        #[arg(
+            long,
+            value_name = "ADDRESS",
+            default_value = "billing@demo.billrun.example.com"
+        )]
+        mail_from: String,
+        /// Skip posting and emailing the run.
+        #[arg(long)]
+        no_emails: bool,
     },
     /// Run a canonical run request over a book. One-shot and in memory (with the default
     /// backend): nothing is kept but the files written to --out.
@@ -136,6 +151,16 @@ enum Command {
         out: Option<PathBuf>,
         #[arg(long, default_value_t = 4)]
         workers: usize,
+        /// Email documents through this SMTP server: smtp://host:port (plain only to a
+        /// loopback host, STARTTLS otherwise), smtps://host:port, user:password@ for AUTH.
+        #[arg(long, value_name = "URL", env = "BILLRUN_SMTP", hide_env_values = true)]
+        smtp: Option<String>,
+        /// Without --smtp: write each email as DIR/<message id>.eml instead.
+        #[arg(long, value_name = "DIR")]
+        mail_dir: Option<PathBuf>,
+        /// The From address of every email (required with --smtp or --mail-dir).
+        #[arg(long, value_name = "ADDRESS")]
+        mail_from: Option<String>,
         /// Seconds between scheduler ticks (due Scheduled runs, run schedules,
         /// invoice-schedule items); 0 turns the scheduler off.
         #[arg(long, default_value_t = 5)]
@@ -194,7 +219,19 @@ fn main() -> ExitCode {
                 workers,
                 backend,
                 no_pdfs,
+                smtp,
+                mail_from,
+                no_emails,
             } => {
+                let mail = match no_emails {
+                    true => None,
+                    false => billrun_local::mail::MailOptions::from_flags(
+                        smtp,
+                        Some(out.join("mail")),
+                        Some(mail_from),
+                    )
+                    .map_err(Failure::Input)?,
+                };
                 demo(
                     accounts,
                     &out,
@@ -203,6 +240,7 @@ fn main() -> ExitCode {
                     workers,
                     backend,
                     !no_pdfs,
+                    mail,
                 )
                 .await
             }
@@ -255,7 +293,12 @@ fn main() -> ExitCode {
                 out,
                 workers,
                 tick_seconds,
+                smtp,
+                mail_dir,
+                mail_from,
             } => {
+                let mail = billrun_local::mail::MailOptions::from_flags(smtp, mail_dir, mail_from)
+                    .map_err(Failure::Input)?;
                 let options = billrun_local::serve::ServeOptions {
                     host,
                     port,
@@ -266,6 +309,7 @@ fn main() -> ExitCode {
                     workers,
                     tick_every: (tick_seconds > 0)
                         .then(|| std::time::Duration::from_secs(tick_seconds)),
+                    mail,
                 };
                 serve(options, backend).await
             }
@@ -308,6 +352,7 @@ fn first_of_month() -> NaiveDate {
     today.with_day(1).unwrap_or(today)
 }
 
+#[allow(clippy::too_many_arguments)] // the demo's flags, each once
 async fn demo(
     accounts: usize,
     out: &Path,
@@ -316,6 +361,7 @@ async fn demo(
     workers: usize,
     backend: Backend,
     pdfs: bool,
+    mail: Option<billrun_local::mail::MailOptions>,
 ) -> Result<(), Failure> {
     let target = target.unwrap_or_else(first_of_month);
     println!("Generating {accounts} sample accounts (seed {seed}), target date {target}...");
@@ -354,6 +400,15 @@ async fn demo(
     );
     if pdfs {
         generate_pdfs(&system, result.run.id, &out.join("documents"), workers).await?;
+    }
+    match (&system, mail) {
+        (System::Memory(local), Some(mail)) => {
+            email_documents(local, result.run.id, &mail, workers).await?
+        }
+        (System::Aws(_), Some(_)) => {
+            println!("Emails: not sent on --backend aws (a deployment emails through SES)")
+        }
+        (_, None) => {}
     }
     if !result.run.counters.reconciles() {
         return Err(Failure::Other("reconciliation failed".into()));
@@ -508,6 +563,54 @@ enum System {
 }
 
 /// Generates the run's PDFs with a progress bar and prints where they are.
+/// Posts the run and emails its documents through `mail` (its `.eml` folder or SMTP
+/// server), then reports the delivery request's counters.
+async fn email_documents(
+    local: &Local,
+    run: billrun_domain::ids::RunId,
+    mail: &billrun_local::mail::MailOptions,
+    workers: usize,
+) -> Result<(), Failure> {
+    let started = std::time::Instant::now();
+    let ports = mail.ports(local.store.clone()).map_err(Failure::Input)?;
+    let app = std::sync::Arc::new((*local.app).clone().with_delivery(ports));
+    billrun_local::pipeline::ensure_template(&app)
+        .await
+        .map_err(other)?;
+    app.post_run(run).await.map_err(other)?;
+    let (request, _) = app
+        .deliveries()
+        .map_err(other)?
+        .request_emails(run, Some("demo"), Default::default())
+        .await
+        .map_err(other)?;
+    let config = billrun_app::worker::WorkerConfig {
+        workers,
+        ..Default::default()
+    };
+    billrun_app::worker::drain(app.clone(), local.queue.clone(), config).await;
+    let view = app
+        .deliveries()
+        .map_err(other)?
+        .delivery_request(request.id)
+        .await
+        .map_err(other)?;
+    let c = &view.counters;
+    println!(
+        "Posted the run and emailed {} documents ({} skipped: {:?}; {} failed) in {:.2} s to {}",
+        c.sent,
+        c.skipped,
+        c.skipped_reasons,
+        c.failed,
+        started.elapsed().as_secs_f64(),
+        mail.describe()
+    );
+    if c.failed > 0 {
+        return Err(Failure::Other(format!("{} emails failed", c.failed)));
+    }
+    Ok(())
+}
+
 async fn generate_pdfs(
     system: &System,
     run: billrun_domain::ids::RunId,

@@ -39,6 +39,9 @@ pub struct ServeOptions {
     /// How often the scheduler ticks ([`App::tick`]: due Scheduled runs, run-schedule
     /// occurrences, invoice-schedule items); `None` runs no scheduler.
     pub tick_every: Option<Duration>,
+    /// Where emails go (`--smtp` / `--mail-dir`, `--mail-from`); `None`: documents
+    /// cannot be emailed (409 `delivery_not_configured`).
+    pub mail: Option<crate::mail::MailOptions>,
 }
 
 impl Default for ServeOptions {
@@ -52,6 +55,7 @@ impl Default for ServeOptions {
             out: None,
             workers: 4,
             tick_every: None,
+            mail: None,
         }
     }
 }
@@ -150,22 +154,36 @@ pub struct Server {
 }
 
 /// The system serve runs: the SQLite store in `data` (the file port too) or the
-/// in-memory one, with the in-memory queue.
-fn system(data: Option<&Path>) -> Result<(Arc<App>, Arc<MemoryQueue>), ServeError> {
-    let Some(dir) = data else {
-        let local = Local::new(None);
-        return Ok((local.app, local.queue));
+/// in-memory one, with the in-memory queue, and email delivery when `mail` is given
+/// (its results in the same store).
+fn system(
+    data: Option<&Path>,
+    mail: Option<&crate::mail::MailOptions>,
+) -> Result<(Arc<App>, Arc<MemoryQueue>), ServeError> {
+    let (app, queue, deliveries): (App, _, Arc<dyn billrun_app::ports::DeliveryStore>) = match data
+    {
+        None => {
+            let local = Local::new(None);
+            ((*local.app).clone(), local.queue, local.store)
+        }
+        Some(dir) => {
+            let store = billrun_sqlite::SqliteStore::open(dir)
+                .map_err(|e| ServeError::Input(format!("--data {}: {e}", dir.display())))?;
+            let store = Arc::new(store);
+            let queue = Arc::new(MemoryQueue::new());
+            let app = App::over(
+                store.clone(),
+                queue.clone(),
+                store.clone(),
+                Arc::new(billrun_documents::PdfRenderer),
+            );
+            (app, queue, store)
+        }
     };
-    let store = billrun_sqlite::SqliteStore::open(dir)
-        .map_err(|e| ServeError::Input(format!("--data {}: {e}", dir.display())))?;
-    let store = Arc::new(store);
-    let queue = Arc::new(MemoryQueue::new());
-    let app = App::over(
-        store.clone(),
-        queue.clone(),
-        store,
-        Arc::new(billrun_documents::PdfRenderer),
-    );
+    let app = match mail {
+        Some(m) => app.with_delivery(m.ports(deliveries).map_err(ServeError::Input)?),
+        None => app,
+    };
     Ok((Arc::new(app), queue))
 }
 
@@ -174,7 +192,7 @@ fn system(data: Option<&Path>) -> Result<(Arc<App>, Arc<MemoryQueue>), ServeErro
 /// workers and serves until the returned handle is aborted.
 pub async fn start(options: &ServeOptions) -> Result<Server, ServeError> {
     options.check()?;
-    let (app, queue) = system(options.data.as_deref())?;
+    let (app, queue) = system(options.data.as_deref(), options.mail.as_ref())?;
     if let Some(path) = &options.book {
         let bytes = std::fs::read(path)
             .map_err(|e| ServeError::Input(format!("{}: {e}", path.display())))?;
@@ -229,8 +247,12 @@ pub async fn serve(options: ServeOptions) -> Result<(), ServeError> {
         Some(dir) => format!("data in {}", dir.display()),
         None => "ephemeral: everything in memory".to_string(),
     };
+    let mail = match &options.mail {
+        Some(m) => format!("emails to {}", m.describe()),
+        None => "no emails (--smtp or --mail-dir)".to_string(),
+    };
     println!(
-        "billrun API on http://{} ({kept}; OpenAPI at /v1/openapi.json); Ctrl-C stops it",
+        "billrun API on http://{} ({kept}; {mail}; OpenAPI at /v1/openapi.json); Ctrl-C stops it",
         server.addr
     );
     server
@@ -473,6 +495,13 @@ pub async fn serve_aws(options: ServeOptions) -> Result<(), ServeError> {
     if options.out.is_some() {
         return Err(ServeError::Input(
             "--out is only supported with --backend memory".into(),
+        ));
+    }
+    if options.mail.is_some() {
+        return Err(ServeError::Input(
+            "--smtp and --mail-dir are only supported with --backend memory (a deployment \
+             emails through Amazon SES)"
+                .into(),
         ));
     }
     let server = start_aws(&options).await?;

@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use billrun_local::serve::{start, ServeOptions};
+use mail_parser::MimeHeaders;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
@@ -1085,4 +1086,203 @@ async fn the_out_writer_refuses_to_overwrite_another_runs_files() {
     }
     assert!(fresh.path().join("BR-00000001").join("run.json").exists());
     server.handle.abort();
+}
+
+/// The messages of the SMTP server's maildir (infra/local/with-smtp.sh) sent from
+/// `from`, parsed.
+fn received(from: &str) -> Vec<Vec<u8>> {
+    let dir = std::env::var("BILLRUN_TEST_MAILDIR").unwrap_or_else(|_| {
+        panic!("BILLRUN_TEST_MAILDIR is not set: run the tests with ./infra/test.sh, which starts an SMTP server (infra/local/with-smtp.sh)")
+    });
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(std::path::Path::new(&dir).join("new")).unwrap() {
+        let raw = std::fs::read(entry.unwrap().path()).unwrap();
+        let m = mail_parser::MessageParser::default().parse(&raw).unwrap();
+        let sender = m.from().and_then(|a| a.first()).and_then(|a| a.address());
+        if sender == Some(from) {
+            out.push(raw);
+        }
+    }
+    out
+}
+
+/// The text pdftotext reads from a PDF.
+fn pdf_text(pdf: &[u8]) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("doc.pdf");
+    std::fs::write(&path, pdf).unwrap();
+    let out = std::process::Command::new("pdftotext")
+        .arg(&path)
+        .arg("-")
+        .output()
+        .expect("pdftotext (poppler-utils) is installed by infra/test.sh");
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
+/// `serve --smtp` against a real SMTP server on loopback (aiosmtpd, started by
+/// infra/local/with-smtp.sh): a run with autoPost and autoEmail emails each Posted
+/// document with an address exactly once, to its billTo address with its copies, the
+/// PDF attached (its text shows the number and total); the zero-amount invoice follows
+/// `emailZeroAmountInvoices`; the account without an address is Skipped with a reason; a
+/// request replayed with the same key sends nothing new; seed 002 shows `invoices_sent`.
+#[test]
+fn serve_with_smtp_emails_each_posted_document_once_with_its_pdf() {
+    let smtp = std::env::var("BILLRUN_TEST_SMTP").unwrap_or_else(|_| {
+        panic!("BILLRUN_TEST_SMTP is not set: run the tests with ./infra/test.sh, which starts an SMTP server (infra/local/with-smtp.sh)")
+    });
+    // A sender of this test alone: other messages in the maildir are not counted.
+    let from = format!(
+        "billing-{}@northwind.example.com",
+        uuid::Uuid::new_v4().simple()
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let book = dir.path().join("book.json");
+    let account = |id: &str, bill_to: serde_json::Value| {
+        serde_json::json!({"id": id, "name": format!("Customer {id}"), "currency": "USD",
+            "billCycleDay": 1, "billTo": bill_to})
+    };
+    let sub = |id: &str, account: &str, price: &str| {
+        serde_json::json!({"id": id, "accountId": account, "productId": "P", "startDate": "2024-01-01",
+            "charges": [{"id": format!("C-{id}"), "type": "Recurring", "price": price,
+                "quantity": "1", "billingPeriod": "Month", "timing": "InAdvance"}]})
+    };
+    let content = serde_json::json!({
+        "accounts": [
+            account("A-1", serde_json::json!({"name": "A AP", "email": "ap@a.example.com",
+                "ccEmails": ["cfo@a.example.com"]})),
+            account("B-2", serde_json::json!({"name": "B AP"})),
+            account("C-3", serde_json::json!({"email": "ap@c.example.com"})),
+        ],
+        "subscriptions": [sub("S-1", "A-1", "123.45"), sub("S-2", "B-2", "20.00"),
+            sub("S-3", "C-3", "0.00")]
+    });
+    std::fs::write(&book, content.to_string()).unwrap();
+    let (child, addr) = spawn_serve(&[
+        "--ephemeral".as_ref(),
+        "--book".as_ref(),
+        book.as_os_str(),
+        "--smtp".as_ref(),
+        smtp.as_ref(),
+        "--mail-from".as_ref(),
+        from.as_ref(),
+    ]);
+    let template = r#"{"name": "Default", "content": {"companyName": "Northwind Analytics", "locale": "en-US"}}"#;
+    assert_eq!(
+        http(addr, "PUT", "/v1/document-templates/T-1", Some(template)).0,
+        200
+    );
+    assert_eq!(
+        http(addr, "POST", "/v1/document-templates/T-1/activate", None).0,
+        200
+    );
+    let request = r#"{"targetDate": "2024-02-01", "autoPost": true, "autoEmail": true,
+        "emailZeroAmountInvoices": false}"#;
+    let (s, run) = http(addr, "POST", "/v1/invoice-runs", Some(request));
+    assert_eq!(s, 201, "{run}");
+    let id = run["id"].as_str().unwrap().to_string();
+    let settled = |sent: usize| {
+        wait_for(60, || {
+            let (_, docs) = http(
+                addr,
+                "GET",
+                &format!("/v1/invoice-runs/{id}/invoices"),
+                None,
+            );
+            let items = docs["items"].as_array()?.clone();
+            let done = items.len() == 3
+                && items
+                    .iter()
+                    .all(|d| d["deliveryStatus"] == "Sent" || d["deliveryStatus"] == "Skipped");
+            (done && received(&from).len() >= sent).then_some(items)
+        })
+        .expect("the emails were delivered")
+    };
+    let docs = settled(1);
+    let of = |docs: &[serde_json::Value], a: &str| {
+        docs.iter().find(|d| d["accountId"] == a).unwrap().clone()
+    };
+    assert_eq!(of(&docs, "A-1")["deliveryStatus"], "Sent");
+    assert_eq!(
+        of(&docs, "C-3")["deliveryStatus"],
+        "Skipped",
+        "a zero invoice, not emailed"
+    );
+    let b = of(&docs, "B-2");
+    assert_eq!(b["deliveryStatus"], "Skipped");
+    assert!(
+        b["deliveryReason"]
+            .as_str()
+            .unwrap()
+            .contains("no email address"),
+        "{b}"
+    );
+
+    let mails = received(&from);
+    assert_eq!(
+        mails.len(),
+        1,
+        "one message per Posted document with an address"
+    );
+    let m = mail_parser::MessageParser::default()
+        .parse(&mails[0])
+        .unwrap();
+    let to: Vec<_> = m.to().unwrap().iter().filter_map(|a| a.address()).collect();
+    let cc: Vec<_> = m.cc().unwrap().iter().filter_map(|a| a.address()).collect();
+    assert_eq!(
+        (to, cc),
+        (vec!["ap@a.example.com"], vec!["cfo@a.example.com"])
+    );
+    let number = of(&docs, "A-1")["number"].as_str().unwrap().to_string();
+    assert!(m.subject().unwrap().contains(&number), "{:?}", m.subject());
+    let pdf = m.attachments().next().expect("the PDF is attached");
+    assert_eq!(
+        pdf.attachment_name(),
+        Some(format!("{number}.pdf").as_str())
+    );
+    let text = pdf_text(pdf.contents());
+    assert!(text.contains(&number) && text.contains("123.45"), "{text}");
+
+    // Another request with zero amounts: every document again, the zero one now too;
+    // its replay under the same key sends nothing new.
+    let emails = format!("/v1/invoice-runs/{id}/emails");
+    let key = "Idempotency-Key: again-1\r\n";
+    let body = r#"{"emailZeroAmountInvoices": true}"#;
+    let (s, _, first) = http_with(addr, "POST", &emails, Some(body), key);
+    assert_eq!(s, 202, "{first}");
+    settled(3);
+    let (s, _, replay) = http_with(addr, "POST", &emails, Some(body), key);
+    assert_eq!((s, replay["id"].clone()), (200, first["id"].clone()));
+    std::thread::sleep(Duration::from_secs(1));
+    let mut to: Vec<String> = received(&from)
+        .iter()
+        .map(|raw| {
+            let m = mail_parser::MessageParser::default().parse(raw).unwrap();
+            m.to()
+                .unwrap()
+                .first()
+                .unwrap()
+                .address()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    to.sort();
+    assert_eq!(
+        to,
+        ["ap@a.example.com", "ap@a.example.com", "ap@c.example.com"]
+    );
+    let (_, request) = http(
+        addr,
+        "GET",
+        &format!("/v1/delivery-requests/{}", first["id"].as_str().unwrap()),
+        None,
+    );
+    assert_eq!(request["counters"]["sent"], 2, "{request}");
+    let (_, record) = http(addr, "GET", &format!("/v2/bill_runs/{id}"), None);
+    assert_eq!(record["invoices_sent"], true);
+    assert!(!record["last_invoice_sent_time"]
+        .as_str()
+        .unwrap()
+        .is_empty());
+    stop_cleanly(child);
 }

@@ -573,6 +573,27 @@ pub struct TemplateContent {
     pub footer: Option<String>,
     /// `en-US` (default), `en-GB`, `de-DE` or `fr-FR`.
     pub locale: Option<String>,
+    /// What the emails carrying its documents read (defaults when absent).
+    pub email: Option<TemplateEmail>,
+}
+
+/// The email that carries a document. Placeholders: `{number}`, `{total}` (in the
+/// template's locale, as on the PDF), `{dueDate}`, `{invoiceDate}`, `{company}`,
+/// `{accountName}`; `{{` and `}}` write a brace. Values are HTML-escaped in `html`.
+#[derive(ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TemplateEmail {
+    /// One line (default `Invoice {number} from {company}`, or `Credit memo ...`).
+    #[schema(max_length = 200)]
+    pub subject: Option<String>,
+    #[schema(max_length = 20000)]
+    pub text: Option<String>,
+    /// Left out of the message when `text` is given without it.
+    #[schema(max_length = 100000)]
+    pub html: Option<String>,
+    /// A plain address for `Reply-To`.
+    #[schema(max_length = 254)]
+    pub reply_to: Option<String>,
 }
 
 #[derive(ToSchema)]

@@ -443,3 +443,54 @@ async fn seed_002_email_maps_to_auto_email_and_reports_invoices_sent() {
     let r = api.post("/v1/bill-runs/BR-99999999/emails", "").await;
     assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.text);
 }
+
+/// Seed 004: an invoice schedule with `autoPost`, `autoEmail` and
+/// `emailZeroAmountInvoices: false` gives its executions those options; the record
+/// reports them (`noEmailForZeroAmountInvoice` its negation) and the posted installment
+/// is emailed once.
+#[tokio::test]
+async fn seed_004_a_schedule_with_auto_email_emails_the_documents_of_its_executions() {
+    let mailer = Arc::new(Recorder::default());
+    let api = TestApi::with_mailer(mailer.clone());
+    let book = json!({
+        "accounts": [{"id": "A-1", "name": "Schedule customer", "currency": "USD",
+            "billCycleDay": 3, "billTo": {"email": "ap@a.example.com"}}],
+        "subscriptions": [{"id": "SUB-IS", "accountId": "A-1", "productId": "PROJECT",
+            "startDate": "2022-11-01", "endDate": "2023-11-01",
+            "charges": [{"id": "C-IS", "type": "Recurring", "price": "500.00",
+                         "billingPeriod": "Month"}]}],
+        "invoiceSchedules": [{"id": "IS-1", "accountId": "A-1", "subscriptionIds": ["SUB-IS"],
+            "autoPost": true, "autoEmail": true, "emailZeroAmountInvoices": false,
+            "items": [{"id": "IS-1-1", "invoiceDate": "2022-12-03", "amount": "1000.00"}]}]
+    });
+    let r = api.post("/v1/import", &book.to_string()).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    api.put("/v1/document-templates/T-1", &template()).await;
+    api.post("/v1/document-templates/T-1/activate", "").await;
+    let schedule = api.get("/v1/invoice-schedules/IS-1").await.body;
+    assert_eq!(
+        (
+            schedule["autoEmail"].clone(),
+            schedule["emailZeroAmountInvoices"].clone()
+        ),
+        (json!(true), json!(false))
+    );
+    let r = api.post("/v1/invoice-schedules/IS-1/execute", "{}").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(
+        (
+            r.body["autoEmail"].clone(),
+            r.body["noEmailForZeroAmountInvoice"].clone(),
+            r.body["status"].clone()
+        ),
+        (json!(true), json!(true), json!("Posted"))
+    );
+    api.work().await;
+    assert_eq!(mailer.to(), ["ap@a.example.com"]);
+    let id = r.body["id"].as_str().unwrap();
+    let docs = invoices(&api, id).await;
+    assert_eq!(docs[0]["deliveryStatus"], "Sent");
+    assert!(mailer.sent.lock()[0]
+        .subject
+        .contains(docs[0]["number"].as_str().unwrap()));
+}

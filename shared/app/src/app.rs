@@ -270,7 +270,8 @@ impl App {
 
     /// Makes the `autoEmail` request of each run created in the last
     /// [`AUTO_EMAIL_CATCH_UP_DAYS`] days that was posted without one (its queue message
-    /// was lost to a crash after the post).
+    /// was lost to a crash after the post), and queues again the documents of such a
+    /// request that stalled unfinished (its messages were lost).
     async fn auto_email_catch_up(&self, now: DateTime<Utc>) -> Result<(), AppError> {
         let filter = crate::model::listing::RunFilter {
             created_since: Some(now - chrono::TimeDelta::days(AUTO_EMAIL_CATCH_UP_DAYS)),
@@ -286,7 +287,7 @@ impl App {
                 .await?;
             for run in &page {
                 if run.request.auto_email {
-                    deliveries.auto_email(run.id).await?;
+                    deliveries.auto_email_at(run.id, Some(now)).await?;
                 }
             }
             match page.last() {

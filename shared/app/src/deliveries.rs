@@ -22,6 +22,9 @@ use tracing::{info_span, warn, Instrument};
 /// `autoEmail`).
 const IDEMPOTENCY_NAMESPACE: uuid::Uuid =
     uuid::Uuid::from_u128(0x2c7e_91a4_5b3d_4f60_8e1a_7d2c_9b4e_0f13);
+/// Minutes without a send after which the tick queues an unfinished `autoEmail`
+/// request's documents again.
+pub const STALLED_AFTER_MINUTES: i64 = 15;
 /// Sends of one (request, document) before it is recorded Failed.
 pub const MAX_SEND_ATTEMPTS: u32 = 5;
 /// Tries of a result's record after its message was sent, before the message is left
@@ -93,8 +96,22 @@ impl Deliveries {
     }
 
     /// The delivery request of a posted run with `autoEmail`, made once (its id is
-    /// derived from the run): nothing when the run has none or it exists.
+    /// derived from the run). When it exists, its unfinished documents are queued again
+    /// (a redelivered `AutoEmail` message: the first may have stored the request and
+    /// failed to queue its messages; a document already sent is never sent again).
     pub async fn auto_email(&self, run_id: RunId) -> Result<Option<DeliveryRequestView>, AppError> {
+        self.auto_email_at(run_id, None).await
+    }
+
+    /// [`Deliveries::auto_email`] from the scheduler's tick at `now`: an existing
+    /// request's documents are queued again only when it is unfinished and nothing was
+    /// sent for [`STALLED_AFTER_MINUTES`] (its messages were lost), so that a large
+    /// request in progress is not queued again every tick.
+    pub async fn auto_email_at(
+        &self,
+        run_id: RunId,
+        now: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> Result<Option<DeliveryRequestView>, AppError> {
         let Some(run) = self.runs.get_run(run_id).await? else {
             return Ok(None);
         };
@@ -102,7 +119,15 @@ impl Deliveries {
             return Ok(None);
         }
         let id = derived_id(run_id, AUTO_EMAIL_KEY);
-        if self.store.get_delivery_request(id).await?.is_some() {
+        if let Some((request, counters)) = self.store.get_delivery_request(id).await? {
+            let unfinished = counters.sent + counters.skipped + counters.failed < request.requested;
+            let last = counters.last_sent_at.unwrap_or(request.created_at);
+            let stalled = now.is_none_or(|now| {
+                now.signed_duration_since(last).num_minutes() >= STALLED_AFTER_MINUTES
+            });
+            if unfinished && stalled {
+                return Ok(Some(self.resend(id).await?.0));
+            }
             return Ok(None);
         }
         match self
@@ -189,7 +214,13 @@ impl Deliveries {
             Err(e) => return Err(e.into()),
         }
         let ids: Vec<DocumentId> = docs.iter().map(|d| d.document.id).collect();
-        self.send_messages(id, &ids).await?;
+        if let Err(e) = self.send_messages(id, &ids).await {
+            return Err(AppError::transient(format!(
+                "delivery request {id} is stored but queueing its messages failed ({e}); \
+                 POST /v1/delivery-requests/{id}/resend (or a replay with the same \
+                 Idempotency-Key) queues them"
+            )));
+        }
         Ok((
             DeliveryRequestView::new(request, DeliveryCounters::default()),
             DeliveryOutcome::New,
@@ -275,21 +306,27 @@ impl Deliveries {
         .await
     }
 
-    /// Records the chunk's unfinished documents Failed (its message's last receive
-    /// failed). A claim whose send may have gone out is recorded Failed with that said.
+    /// The chunk's message will not come again (its last receive failed). A document
+    /// held by a `Sending` claim may or may not have gone out: it is queued again in a
+    /// message of its own, which sends it once the claim's lease has run out (its
+    /// claims are bounded by [`MAX_SEND_ATTEMPTS`]), so no delivery is lost to a crash.
+    /// The other unfinished documents are recorded Failed with the reason.
     pub async fn give_up(
         &self,
         request_id: DeliveryRequestId,
         document_ids: &[DocumentId],
         reason: &str,
     ) -> Result<(), AppError> {
+        let mut held = Vec::new();
         for id in document_ids {
             let existing = self.store.delivery_result(request_id, *id).await?;
             let state = existing.as_ref().map(|r| &r.state);
-            if state.is_some_and(DeliveryState::is_final) {
-                continue;
-            }
             let reason = match state {
+                Some(s) if s.is_final() => continue,
+                Some(DeliveryState::Sending { attempt, .. }) if *attempt < MAX_SEND_ATTEMPTS => {
+                    held.push(*id);
+                    continue;
+                }
                 Some(DeliveryState::Sending { .. }) => {
                     format!("{reason} (interrupted while sending: the message may have gone out)")
                 }
@@ -311,7 +348,7 @@ impl Deliveries {
                 Err(e) => return Err(e.into()),
             }
         }
-        Ok(())
+        self.send_messages(request_id, &held).await
     }
 
     /// The `deliveryStatus` of each document: its latest delivery record, or Queued

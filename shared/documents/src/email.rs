@@ -33,7 +33,7 @@ pub const MAX_TEXT_BODY: usize = 20_000;
 /// Longest HTML body, in characters.
 pub const MAX_HTML_BODY: usize = 100_000;
 /// Longest address (RFC 5321's path limit less its angle brackets).
-pub const MAX_ADDRESS: usize = 254;
+pub const MAX_ADDRESS: usize = billrun_domain::email::MAX_ADDRESS;
 
 /// The template's `email` object, as received.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -173,31 +173,10 @@ impl TemplateEmail {
     }
 }
 
-/// Whether `s` is a plain ASCII address `local@domain.tld`: dot-atom local part of at
-/// most 64 characters, a domain of dot-separated labels (letters, digits, inner hyphens)
-/// with at least two labels. Stricter than RFC 5322 (no quoted local parts, no address
-/// literals, no comments): the form every relay accepts.
+/// Whether `s` is a plain address, by the rule the book's addresses follow
+/// ([`billrun_domain::email::address_problem`]): the form every relay accepts.
 pub fn is_address(s: &str) -> bool {
-    let Some((local, domain)) = s.rsplit_once('@') else {
-        return false;
-    };
-    let atext = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+/=?^_`{|}~-".contains(c);
-    let local_ok = !local.is_empty()
-        && local.len() <= 64
-        && local
-            .split('.')
-            .all(|a| !a.is_empty() && a.chars().all(atext));
-    let labels: Vec<&str> = domain.split('.').collect();
-    let domain_ok = domain.len() <= 253
-        && labels.len() >= 2
-        && labels.iter().all(|l| {
-            !l.is_empty()
-                && l.len() <= 63
-                && !l.starts_with('-')
-                && !l.ends_with('-')
-                && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-        });
-    s.len() <= MAX_ADDRESS && local_ok && domain_ok
+    billrun_domain::email::address_problem(s).is_none()
 }
 
 const INVOICE_SUBJECT: &str = "Invoice {number} from {company}";

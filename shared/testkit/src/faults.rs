@@ -100,6 +100,8 @@ pub struct FaultPlan {
     held: Mutex<Vec<Vec<Message>>>,
     /// Scripted failures: the next `n` calls of the named operation fail.
     scripted: Mutex<Vec<(&'static str, u32)>>,
+    /// Message-IDs sent in the documented window of a second copy ([`deliveries`]).
+    send_window: Mutex<Vec<String>>,
 }
 
 // The kill switch of the delivery the current task is running (see `killable`).
@@ -154,6 +156,7 @@ impl FaultPlan {
             active: AtomicBool::new(false),
             held: Mutex::new(Vec::new()),
             scripted: Mutex::new(Vec::new()),
+            send_window: Mutex::new(Vec::new()),
         })
     }
 

@@ -359,3 +359,29 @@ pub fn seeds(default_count: u64) -> Vec<u64> {
     eprintln!("== fault schedules: BILLRUN_FAULT_BASE={base}, {count} schedules");
     (0..count).map(|i| base + i).collect()
 }
+
+/// A clock that runs 100 times faster than the wall clock from its creation: a claim
+/// left by a killed finalizer (20 s) runs out in 200 ms, a killed sender's `Sending`
+/// claim (5 minutes) in 3 s, so the redelivered messages take them over within a
+/// schedule, as they do on AWS within the visibility timeout, while live finalizers
+/// renew theirs with every page (milliseconds apart here).
+pub struct FastClock {
+    started: std::time::Instant,
+    at: chrono::DateTime<chrono::Utc>,
+}
+
+impl FastClock {
+    pub fn new() -> FastClock {
+        FastClock {
+            started: std::time::Instant::now(),
+            at: chrono::Utc::now(),
+        }
+    }
+}
+
+impl billrun_app::ports::Clock for FastClock {
+    fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        let elapsed = self.started.elapsed() * 100;
+        self.at + chrono::TimeDelta::from_std(elapsed).unwrap_or(chrono::TimeDelta::zero())
+    }
+}

@@ -1,12 +1,14 @@
-//! Faults of email delivery: its store, and the mail transport (a send that fails
-//! transiently, or a worker killed after the message went out and before its result
-//! was recorded: the documented window of a second copy).
+//! Faults of email delivery: its store, and the mail transport. A send can fail before
+//! anything goes out, time out or fail after the message went out, or the worker can
+//! die with it sent; a `Sent` record can fail without landing. The sends that leave the
+//! message out with no `Sent` recorded are noted ([`FaultPlan::send_window`]): they are
+//! the documented window in which a customer can get a second copy
+//! (docs/decisions.md "Exactly-once email"), and the only duplicates a test may find.
 
-use super::{FaultPlan, Faulty};
+use super::{injected, Decision, FaultPlan, Faulty};
 use async_trait::async_trait;
 use billrun_app::model::deliveries::*;
 use billrun_app::ports::*;
-use billrun_app::StoreError;
 use billrun_domain::ids::{DeliveryRequestId, DocumentId, RunId};
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
@@ -23,22 +25,49 @@ impl FaultPlan {
             from: d.from.clone(),
         }
     }
+
+    /// The Message-IDs of the sends a fault left without their `Sent` record (once per
+    /// such send).
+    pub fn send_window(&self) -> Vec<String> {
+        self.send_window.lock().clone()
+    }
+
+    fn note_window(&self, message_id: &str) {
+        self.send_window.lock().push(message_id.to_string());
+    }
 }
 
 #[async_trait]
 impl<T: ?Sized + Mailer> Mailer for Faulty<T> {
     async fn send(&self, mail: &OutgoingMail) -> Result<Accepted, SendFailed> {
-        // A send is a write: it can fail before, time out after it went out, or the
-        // worker can die with it sent.
-        let sent = self
-            .plan
-            .write("send_email", async {
-                Ok::<_, StoreError>(self.inner.send(mail).await)
-            })
-            .await;
-        match sent {
-            Ok(r) => r,
-            Err(e) => Err(SendFailed::Transient(e.to_string())),
+        let p = &self.plan;
+        let failed = |kind: &str| {
+            Err(SendFailed::Transient(
+                injected(kind, "send_email").to_string(),
+            ))
+        };
+        match p.decide(true, false) {
+            Decision::Pass | Decision::Duplicate | Decision::Reorder => self.inner.send(mail).await,
+            Decision::Fail => failed("failure"),
+            Decision::Timeout { lands } => {
+                if lands && self.inner.send(mail).await.is_ok() {
+                    p.note_window(&mail.message_id);
+                }
+                failed("timeout")
+            }
+            Decision::FailAfterWrite => {
+                if self.inner.send(mail).await.is_ok() {
+                    p.note_window(&mail.message_id);
+                }
+                failed("failure after the send")
+            }
+            Decision::Kill { lands } => {
+                if lands && self.inner.send(mail).await.is_ok() {
+                    p.note_window(&mail.message_id);
+                }
+                let _: StoreResult<()> = FaultPlan::kill().await;
+                failed("kill")
+            }
         }
     }
 }
@@ -86,12 +115,45 @@ impl<T: ?Sized + DeliveryStore> DeliveryStore for Faulty<T> {
         expected: Option<&DeliveryResult>,
         next: &DeliveryResult,
     ) -> StoreResult<()> {
-        self.plan
-            .write(
-                "record_delivery",
-                self.inner.record_delivery(expected, next),
-            )
-            .await
+        let p = &self.plan;
+        let op = "record_delivery";
+        let call = self.inner.record_delivery(expected, next);
+        // A `Sent` record that does not land leaves a sent message behind its claim.
+        let lost = || {
+            if matches!(next.state, DeliveryState::Sent { .. }) {
+                p.note_window(&OutgoingMail::message_id_of(
+                    next.request_id,
+                    next.document_id,
+                ));
+            }
+        };
+        match p.decide(true, false) {
+            Decision::Pass | Decision::Duplicate | Decision::Reorder => call.await,
+            Decision::Fail => {
+                lost();
+                Err(injected("failure", op))
+            }
+            Decision::Timeout { lands } => {
+                if lands {
+                    let _ = call.await;
+                } else {
+                    lost();
+                }
+                Err(injected("timeout", op))
+            }
+            Decision::FailAfterWrite => {
+                call.await?;
+                Err(injected("failure after the write", op))
+            }
+            Decision::Kill { lands } => {
+                if lands {
+                    let _ = call.await;
+                } else {
+                    lost();
+                }
+                FaultPlan::kill().await
+            }
+        }
     }
     async fn document_delivery(
         &self,
