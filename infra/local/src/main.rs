@@ -384,7 +384,7 @@ async fn demo(
         Backend::Aws => {
             let aws = aws_backend::connect().await.map_err(Failure::Other)?;
             let r = execute_aws(&aws, &book, request, workers).await?;
-            (r, System::Aws(aws))
+            (r, System::Aws(Box::new(aws)))
         }
     };
     write_outputs(out, &result)?;
@@ -559,7 +559,9 @@ async fn execute(
 /// The system a demo ran on.
 enum System {
     Memory(Local),
-    Aws(aws_backend::AwsLocal),
+    // Boxed: the AWS backend (its configuration, clients and queue) is ten times the
+    // size of the memory one, and the enum is moved around once per command.
+    Aws(Box<aws_backend::AwsLocal>),
 }
 
 /// Generates the run's PDFs with a progress bar and prints where they are.

@@ -421,3 +421,43 @@ pub async fn pump_until_done(
     }
     Ok(done)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A queue whose client would fail any call: the refusals below come before one.
+    fn queue(delivery_url: Option<&str>) -> SqsQueue {
+        let client = aws_sdk_sqs::Client::from_conf(
+            aws_sdk_sqs::Config::builder()
+                .behavior_version(aws_sdk_sqs::config::BehaviorVersion::latest())
+                .region(aws_sdk_sqs::config::Region::new("us-east-1"))
+                .endpoint_url("http://127.0.0.1:9")
+                .build(),
+        );
+        let config = AwsConfig::from_lookup(|k| match k {
+            "TABLE_NAME" | "BUCKET_NAME" | "PLAN_QUEUE_URL" | "ACCOUNT_QUEUE_URL" => {
+                Some(k.to_string())
+            }
+            "DELIVERY_QUEUE_URL" => delivery_url.map(str::to_string),
+            _ => None,
+        })
+        .unwrap();
+        SqsQueue::new(client, &config, Arc::new(Metrics::default()))
+    }
+
+    #[tokio::test]
+    async fn email_messages_without_a_delivery_queue_fail_fatally_before_anything_is_sent() {
+        let run_id = billrun_domain::ids::RunId(uuid::Uuid::new_v4());
+        let messages = vec![
+            Message::Plan { run_id, page: 0 },
+            Message::AutoEmail { run_id },
+        ];
+        let e = queue(None).send(messages).await.unwrap_err();
+        assert!(
+            matches!(&e, StoreError::Fatal(m) if m.message().contains("DELIVERY_QUEUE_URL")),
+            "{e}"
+        );
+        assert_eq!(queue(Some("d")).delivery_url(), Some("d"));
+    }
+}
