@@ -23,7 +23,7 @@ pub fn email_options(body: Option<&[u8]>) -> ApiResult<EmailOptions> {
     })
 }
 
-#[utoipa::path(post, path = "/v1/invoice-runs/{id}/emails", tag = "results",
+#[utoipa::path(post, path = "/v1/invoice-runs/{id}/emails", operation_id = "request_emails", tag = "results",
     params(
         ("id" = uuid::Uuid, Path, description = "Run id"),
         ("Idempotency-Key" = Option<String>, Header, description = "A replay answers 200 with the same request and sends the messages of its unfinished documents again")),
@@ -54,7 +54,7 @@ pub async fn request_emails(
     Ok((status, Json(view)).into_response())
 }
 
-#[utoipa::path(post, path = "/v1/delivery-requests/{id}/resend", tag = "results",
+#[utoipa::path(post, path = "/v1/delivery-requests/{id}/resend", operation_id = "resend_delivery_request", tag = "results",
     params(("id" = uuid::Uuid, Path, description = "Delivery request id")),
     responses(
         (status = 202, description = "The messages of the request's documents that are not Sent or Skipped were sent again (Failed ones get a fresh allowance of attempts); `Resent` header: how many documents they cover", body = schema::DeliveryRequest),
@@ -72,7 +72,7 @@ pub async fn resend(State(app): AppState, Path(id): Path<String>) -> ApiResult<R
         .into_response())
 }
 
-#[utoipa::path(get, path = "/v1/delivery-requests/{id}", tag = "results",
+#[utoipa::path(get, path = "/v1/delivery-requests/{id}", operation_id = "get_delivery_request", tag = "results",
     params(("id" = uuid::Uuid, Path, description = "Delivery request id")),
     responses(
         (status = 200, description = "Progress: Pending, InProgress, Completed or CompletedWithErrors, with counters (skipped by reason)", body = schema::DeliveryRequest),

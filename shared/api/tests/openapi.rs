@@ -344,3 +344,20 @@ fn the_conflict_codes_docs_api_md_lists_are_exactly_the_enums() {
         );
     }
 }
+
+/// Operation ids name one operation each (the OpenAPI specification requires it, and
+/// client generators name their methods by them).
+#[test]
+fn every_operation_id_is_unique() {
+    let doc = document();
+    let mut seen = std::collections::HashSet::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let id = op["operationId"].as_str().unwrap_or_default().to_string();
+            assert!(
+                seen.insert(id.clone()),
+                "{method} {path}: operationId {id} is taken"
+            );
+        }
+    }
+}
