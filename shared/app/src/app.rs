@@ -243,7 +243,7 @@ impl App {
     pub async fn post_run(&self, id: RunId) -> Result<crate::model::RunRecord, AppError> {
         let run = self.pipeline().post_run(id).await?;
         if run.request.auto_email && self.delivery.is_some() {
-            self.deliveries()?.auto_email(id).await?;
+            self.deliveries()?.auto_email_of(&run, None).await?;
         }
         Ok(run)
     }
@@ -287,7 +287,7 @@ impl App {
                 .await?;
             for run in &page {
                 if run.request.auto_email {
-                    deliveries.auto_email_at(run.id, Some(now)).await?;
+                    deliveries.auto_email_of(run, Some(now)).await?;
                 }
             }
             match page.last() {

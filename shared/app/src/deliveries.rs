@@ -100,21 +100,23 @@ impl Deliveries {
     /// (a redelivered `AutoEmail` message: the first may have stored the request and
     /// failed to queue its messages; a document already sent is never sent again).
     pub async fn auto_email(&self, run_id: RunId) -> Result<Option<DeliveryRequestView>, AppError> {
-        self.auto_email_at(run_id, None).await
+        match self.runs.get_run(run_id).await? {
+            Some(run) => self.auto_email_of(&run, None).await,
+            None => Ok(None),
+        }
     }
 
-    /// [`Deliveries::auto_email`] from the scheduler's tick at `now`: an existing
-    /// request's documents are queued again only when it is unfinished and nothing was
-    /// sent for [`STALLED_AFTER_MINUTES`] (its messages were lost), so that a large
-    /// request in progress is not queued again every tick.
-    pub async fn auto_email_at(
+    /// [`Deliveries::auto_email`] of a run its caller has read already (the post, the
+    /// tick's listing). From the scheduler's tick (`now` given), an existing request's
+    /// documents are queued again only when it is unfinished and nothing was sent for
+    /// [`STALLED_AFTER_MINUTES`] (its messages were lost), so that a large request in
+    /// progress is not queued again every tick.
+    pub async fn auto_email_of(
         &self,
-        run_id: RunId,
+        run: &crate::model::RunRecord,
         now: Option<chrono::DateTime<chrono::Utc>>,
     ) -> Result<Option<DeliveryRequestView>, AppError> {
-        let Some(run) = self.runs.get_run(run_id).await? else {
-            return Ok(None);
-        };
+        let run_id = run.id;
         if run.status != RunStatus::Posted || !run.request.auto_email || run.deleted_at.is_some() {
             return Ok(None);
         }

@@ -182,27 +182,13 @@ impl DeliveryCounters {
 
     pub fn status(&self) -> DeliveryRequestStatus {
         let done = self.sent + self.skipped + self.failed;
-        if done >= self.requested {
-            if self.failed > 0 {
-                DeliveryRequestStatus::CompletedWithErrors
-            } else {
-                DeliveryRequestStatus::Completed
-            }
-        } else if done == 0 {
-            DeliveryRequestStatus::Pending
-        } else {
-            DeliveryRequestStatus::InProgress
-        }
+        DeliveryRequestStatus::of(self.requested, done, self.failed)
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum DeliveryRequestStatus {
-    Pending,
-    InProgress,
-    Completed,
-    CompletedWithErrors,
-}
+/// A delivery request's status: the four states of a document request, by the same
+/// rule ([`DocumentRequestStatus::of`]).
+pub type DeliveryRequestStatus = crate::model::documents::DocumentRequestStatus;
 
 /// A request as `GET /v1/delivery-requests/{id}` shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

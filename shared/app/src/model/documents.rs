@@ -68,9 +68,24 @@ pub struct DocumentCounters {
 
 impl DocumentCounters {
     pub fn status(&self) -> DocumentRequestStatus {
-        let done = self.generated + self.failed;
-        if done >= self.requested {
-            if self.failed > 0 {
+        DocumentRequestStatus::of(self.requested, self.generated + self.failed, self.failed)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DocumentRequestStatus {
+    Pending,
+    InProgress,
+    Completed,
+    CompletedWithErrors,
+}
+
+impl DocumentRequestStatus {
+    /// The status of a request of `requested` items of which `done` have a result,
+    /// `failed` of them a failure (document generation and email delivery alike).
+    pub fn of(requested: u64, done: u64, failed: u64) -> DocumentRequestStatus {
+        if done >= requested {
+            if failed > 0 {
                 DocumentRequestStatus::CompletedWithErrors
             } else {
                 DocumentRequestStatus::Completed
@@ -81,14 +96,6 @@ impl DocumentCounters {
             DocumentRequestStatus::InProgress
         }
     }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum DocumentRequestStatus {
-    Pending,
-    InProgress,
-    Completed,
-    CompletedWithErrors,
 }
 
 /// A request as `GET /v1/document-requests/{id}` shows it.
