@@ -10,10 +10,10 @@ root="$(cd "$(dirname "$0")/../.." && pwd)"
 venv="$root/.venv-aws"
 moto_version="5.2.5"
 
-if ! "$venv/bin/python" -c "import moto, flask, flask_cors; assert moto.__version__ == '$moto_version'" >/dev/null 2>&1; then
+if ! "$venv/bin/python" -c "import moto, flask, flask_cors, jsonpath_ng; assert moto.__version__ == '$moto_version'" >/dev/null 2>&1; then
   echo "== installing moto $moto_version into $venv" >&2
   python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check "moto[dynamodb,s3,sqs]==$moto_version" flask flask-cors
+  "$venv/bin/pip" install --quiet --disable-pip-version-check "moto[dynamodb,s3,sqs,events]==$moto_version" flask flask-cors
 fi
 
 port="$("$venv/bin/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')"

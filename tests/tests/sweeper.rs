@@ -198,7 +198,10 @@ async fn messages_lost_mid_run_are_re_sent_and_the_run_completes_with_the_same_d
     e.deliver_or_lose(|m| match m {
         Message::Plan { page, .. } => *page < 2,
         Message::Account { account_id, .. } => account_id.as_str() < "A-03",
-        Message::Document { .. } | Message::Deliver { .. } | Message::AutoEmail { .. } => true,
+        Message::Document { .. }
+        | Message::Deliver { .. }
+        | Message::AutoEmail { .. }
+        | Message::Feedback { .. } => true,
     })
     .await;
     let run = e.run(id).await;

@@ -182,5 +182,65 @@ mod tests {
         let view = deliveries.delivery_request(requests).await.unwrap();
         assert_eq!(view.status, DeliveryRequestStatus::Completed);
         assert_eq!((view.counters.sent, view.counters.skipped), (1, 1));
+
+        // SES's events, as the template's EventBridge rule puts them on the queue: the
+        // bounce of the sent document (twice: at least once) is recorded once; a
+        // delivery event and an untagged bounce are acknowledged and change nothing.
+        let (request_id, document_id) = OutgoingMail::ids_in(&sent[0].message_id)
+            .map(|(r, d)| (r.to_string(), d.to_string()))
+            .unwrap();
+        let ses = |detail_type: &str, tags: serde_json::Value| {
+            serde_json::json!({"version": "0", "id": "e-1", "detail-type": detail_type,
+                "source": "aws.ses", "account": "123456789012",
+                "time": "2024-02-01T10:05:00Z", "region": "us-east-1", "resources": [],
+                "detail": {"eventType": "Bounce",
+                    "mail": {"timestamp": "2024-02-01T10:00:00Z", "messageId": "ses-1",
+                             "destination": ["ap@a.example.com"], "tags": tags},
+                    "bounce": {"bounceType": "Permanent", "bounceSubType": "General",
+                        "bouncedRecipients": [{"emailAddress": "ap@a.example.com",
+                            "diagnosticCode": "smtp; 550 5.1.1 user unknown"}],
+                        "timestamp": "2024-02-01T10:01:00Z"}}})
+            .to_string()
+        };
+        let tags = serde_json::json!({"ses:configuration-set": ["billrun"],
+            "request": [request_id], "document": [document_id]});
+        let bodies = [
+            ("b-1".to_string(), ses("Email Bounced", tags.clone())),
+            ("b-2".to_string(), ses("Email Bounced", tags.clone())),
+            ("d-1".to_string(), ses("Email Delivered", tags)),
+            (
+                "u-1".to_string(),
+                ses(
+                    "Email Bounced",
+                    serde_json::json!({"ses:configuration-set": ["billrun"]}),
+                ),
+            ),
+        ];
+        let response = handle(&app, event(&bodies), 5).await;
+        assert!(
+            response.batch_item_failures.is_empty(),
+            "{:?}",
+            response.batch_item_failures
+        );
+        let view = deliveries.delivery_request(requests).await.unwrap();
+        assert_eq!(
+            (view.counters.sent, view.counters.bounced),
+            (1, 1),
+            "{:?}",
+            view.counters
+        );
+        let record = app
+            .delivery
+            .as_ref()
+            .unwrap()
+            .store
+            .document_delivery(document_id.parse().unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            record.status,
+            billrun_app::model::deliveries::DeliveryStatus::Bounced
+        );
     }
 }

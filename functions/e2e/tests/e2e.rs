@@ -817,7 +817,7 @@ async fn a_run_posted_with_auto_email_through_the_handlers_on_moto_emails_each_p
         .await
         .unwrap();
     config.sender = Some(sender.clone());
-    config.ses_configuration_set = Some(configuration_set);
+    config.ses_configuration_set = Some(configuration_set.clone());
     config.ses_send_interval = Some(Duration::from_millis(5));
     let commands = Runtime::new(config.clone(), 5, api_commands::adapters).await;
     let queries = Runtime::new(config.clone(), 5, api_queries::adapters).await;
@@ -1010,6 +1010,137 @@ async fn a_run_posted_with_auto_email_through_the_handlers_on_moto_emails_each_p
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(sent_from(&endpoint, &sender).await.len(), 23, "sent once");
+
+    // A bounce: SES publishes it to the default bus; the template's rule (put on moto's
+    // bus as the template writes it) routes it to the delivery queue, and
+    // deliver-documents records it on the document its tags name. Another event type
+    // and another configuration set's bounce stay off the queue.
+    let events = aws_sdk_eventbridge::Client::new(&admin.sdk_config);
+    let rule = format!("{prefix}-ses-feedback");
+    events
+        .put_rule()
+        .name(&rule)
+        .event_pattern(template::ses_feedback_pattern(&configuration_set).to_string())
+        .send()
+        .await
+        .unwrap();
+    let queue_arn = admin
+        .sqs
+        .get_queue_attributes()
+        .queue_url(&delivery_queue)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .unwrap()
+        .attributes
+        .unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn]
+        .clone();
+    events
+        .put_targets()
+        .rule(&rule)
+        .targets(
+            aws_sdk_eventbridge::types::Target::builder()
+                .id("delivery-queue")
+                .arn(queue_arn)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let bounced = with_address.iter().nth(1).unwrap().clone();
+    let ses_event = |detail_type: &str, set: &str, document: &str| {
+        let tags = json!({"ses:configuration-set": [set], "request": [request_id.to_string()],
+                          "document": [document]});
+        let mail = json!({"timestamp": "2026-02-01T10:00:00.000Z", "source": sender,
+                          "messageId": "0100018d-e2e", "destination": ["ap@example.com"],
+                          "tags": tags});
+        let detail = match detail_type {
+            billrun_aws::ses_events::BOUNCED => json!({"eventType": "Bounce", "mail": mail,
+                "bounce": {"bounceType": "Permanent", "bounceSubType": "NoEmail",
+                    "bouncedRecipients": [{"emailAddress": "ap@example.com",
+                        "diagnosticCode": "smtp; 550 5.1.1 user unknown"}],
+                    "timestamp": "2026-02-01T10:01:00.000Z", "feedbackId": "f-1"}}),
+            _ => json!({"eventType": "Delivery", "mail": mail,
+                "delivery": {"timestamp": "2026-02-01T10:00:30.000Z"}}),
+        };
+        aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
+            .source(billrun_aws::ses_events::SOURCE)
+            .detail_type(detail_type)
+            .detail(detail.to_string())
+            .build()
+    };
+    let first_doc = with_address.iter().next().unwrap().clone();
+    let put = events
+        .put_events()
+        .entries(ses_event("Email Delivered", &configuration_set, &first_doc))
+        .entries(ses_event(
+            billrun_aws::ses_events::BOUNCED,
+            "another-set",
+            &first_doc,
+        ))
+        .entries(ses_event(
+            billrun_aws::ses_events::BOUNCED,
+            &configuration_set,
+            &bounced,
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.failed_entry_count, 0, "{put:?}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut handled = 0;
+    let shown = loop {
+        handled += deliver(&admin.sqs, &delivery_queue, |e| async {
+            deliver_documents::handler::handle(&deliverer.app, e, 5).await
+        })
+        .await;
+        let (_, doc) = call(
+            qry.clone(),
+            http_event("GET", &format!("/v1/invoices/{bounced}"), "", None),
+        )
+        .await;
+        if doc["deliveryStatus"] != "Sent" {
+            break doc;
+        }
+        assert!(Instant::now() < deadline, "the bounce was not recorded");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(shown["deliveryStatus"], "Bounced", "{shown}");
+    assert_eq!(
+        shown["deliveryReason"],
+        "Permanent bounce (NoEmail): smtp; 550 5.1.1 user unknown"
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    handled += deliver(&admin.sqs, &delivery_queue, |e| async {
+        deliver_documents::handler::handle(&deliverer.app, e, 5).await
+    })
+    .await;
+    assert_eq!(
+        handled, 1,
+        "only the bounce of billrun's configuration set was routed"
+    );
+    let (_, view) = call(
+        qry.clone(),
+        http_event(
+            "GET",
+            &format!("/v1/delivery-requests/{request_id}"),
+            "",
+            None,
+        ),
+    )
+    .await;
+    assert_eq!(
+        (&view["counters"]["sent"], &view["counters"]["bounced"]),
+        (&json!(23), &json!(1)),
+        "{view}"
+    );
+    let (_, other) = call(
+        qry.clone(),
+        http_event("GET", &format!("/v1/invoices/{first_doc}"), "", None),
+    )
+    .await;
+    assert_eq!(other["deliveryStatus"], "Sent", "{other}");
 
     // deliver-documents called what its policy grants and nothing else; process-account
     // queued the autoEmail message.

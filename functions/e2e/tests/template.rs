@@ -393,3 +393,85 @@ fn every_api_route_requires_iam_or_jwt_auth_and_nothing_else_reaches_the_functio
         }
     }
 }
+
+/// The EventBridge pattern of the SES feedback rule, as JSON, with `!Ref
+/// SesConfigurationSet` resolved to `configuration_set` (the end-to-end test puts the
+/// template's own rule on moto's bus).
+pub fn ses_feedback_pattern(configuration_set: &str) -> serde_json::Value {
+    fn resolve(v: &Value, set: &str) -> serde_json::Value {
+        match v {
+            Value::Tagged(t) if t.tag == "Ref" && t.value == "SesConfigurationSet" => {
+                serde_json::Value::String(set.to_string())
+            }
+            Value::Tagged(t) => panic!("unexpected !{} in the pattern", t.tag),
+            Value::Sequence(items) => items.iter().map(|i| resolve(i, set)).collect(),
+            Value::Mapping(m) => m
+                .iter()
+                .map(|(k, v)| (k.as_str().unwrap().to_string(), resolve(v, set)))
+                .collect::<serde_json::Map<_, _>>()
+                .into(),
+            Value::String(s) => serde_json::Value::String(s.clone()),
+            other => panic!("unexpected {other:?} in the pattern"),
+        }
+    }
+    let t = template();
+    resolve(
+        &resources(&t)["SesFeedbackRule"]["Properties"]["EventPattern"],
+        configuration_set,
+    )
+}
+
+#[test]
+fn ses_bounces_and_complaints_reach_the_delivery_queue_from_the_rule_only() {
+    use billrun_aws::ses_events::{BOUNCED, COMPLAINED, SOURCE};
+    let t = template();
+    let r = resources(&t);
+    let pattern = ses_feedback_pattern("billrun");
+    assert_eq!(pattern["source"], serde_json::json!([SOURCE]));
+    assert_eq!(
+        pattern["detail-type"],
+        serde_json::json!([BOUNCED, COMPLAINED])
+    );
+    assert_eq!(
+        pattern["detail"]["mail"]["tags"]["ses:configuration-set"],
+        serde_json::json!(["billrun"]),
+        "only the emails of billrun's configuration set"
+    );
+    let rule = &r["SesFeedbackRule"];
+    let targets = rule["Properties"]["Targets"].as_sequence().unwrap();
+    assert_eq!(targets.len(), 1);
+    let mut refs = BTreeSet::new();
+    referenced(&targets[0]["Arn"], &mut refs);
+    assert_eq!(refs, BTreeSet::from(["DeliveryQueue".to_string()]));
+    let mut dlq = BTreeSet::new();
+    referenced(&targets[0]["DeadLetterConfig"]["Arn"], &mut dlq);
+    assert_eq!(dlq, BTreeSet::from(["DeliveryDeadLetterQueue".to_string()]));
+
+    // The bounces and complaints of the configuration set go to the default bus.
+    let destination = &r["SesFeedbackDestination"]["Properties"]["EventDestination"];
+    let types: BTreeSet<&str> = destination["MatchingEventTypes"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(types, BTreeSet::from(["bounce", "complaint"]));
+    // EventBridge may send to the delivery queue (and its DLQ) for this rule only.
+    let statements = r["DeliveryQueuePolicy"]["Properties"]["PolicyDocument"]["Statement"]
+        .as_sequence()
+        .unwrap();
+    assert_eq!(statements.len(), 1);
+    let s = &statements[0];
+    assert_eq!(s["Principal"]["Service"], "events.amazonaws.com");
+    assert_eq!(s["Action"], "sqs:SendMessage");
+    let mut source = BTreeSet::new();
+    referenced(&s["Condition"]["ArnEquals"]["aws:SourceArn"], &mut source);
+    assert_eq!(source, BTreeSet::from(["SesFeedbackRule".to_string()]));
+    for name in [
+        "SesFeedbackDestination",
+        "SesFeedbackRule",
+        "DeliveryQueuePolicy",
+    ] {
+        assert_eq!(r[name]["Condition"], "HasConfigurationSet", "{name}");
+    }
+}

@@ -757,6 +757,11 @@ pub struct DeliveryCounters {
     pub sent: u64,
     pub skipped: u64,
     pub failed: u64,
+    /// Sent, then bounced by the receiving side (SES's bounce events; among `sent`).
+    pub bounced: u64,
+    /// Sent, then reported as spam by the recipient (SES's complaint events; among
+    /// `sent`).
+    pub complained: u64,
     pub skipped_reasons: SkippedReasons,
     /// The latest send of the request.
     pub last_sent_at: Option<chrono::DateTime<chrono::Utc>>,

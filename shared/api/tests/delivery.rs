@@ -494,3 +494,92 @@ async fn seed_004_a_schedule_with_auto_email_emails_the_documents_of_its_executi
         .subject
         .contains(docs[0]["number"].as_str().unwrap()));
 }
+
+#[tokio::test]
+async fn bounces_and_complaints_show_on_the_document_and_the_request_once() {
+    use billrun_app::model::deliveries::Feedback;
+    use billrun_app::Message;
+    let mailer = Arc::new(Recorder::default());
+    let api = api_with(mailer.clone()).await;
+    let run = run(&api, json!({"autoPost": true, "autoEmail": true})).await;
+    let docs = invoices(&api, &run).await;
+    let a = by_account(&docs, "A-1")["id"].as_str().unwrap().to_string();
+    let c = by_account(&docs, "C-3")["id"].as_str().unwrap().to_string();
+    let deliveries = api.app.deliveries().unwrap();
+    let run_id = run.parse().unwrap();
+    let request = deliveries
+        .store
+        .latest_delivery_request(run_id)
+        .await
+        .unwrap()
+        .unwrap();
+    let at = chrono::Utc::now();
+    let bounce = Message::Feedback {
+        request_id: request,
+        document_id: a.parse().unwrap(),
+        feedback: Feedback::Bounce {
+            at,
+            permanent: true,
+            reason: "Permanent bounce (NoEmail)".into(),
+        },
+    };
+    // The event arrives twice (EventBridge and SQS deliver at least once).
+    api.app.handle(&bounce).await.unwrap();
+    api.app.handle(&bounce).await.unwrap();
+    let complaint = Message::Feedback {
+        request_id: request,
+        document_id: c.parse().unwrap(),
+        feedback: Feedback::Complaint {
+            at,
+            reason: "abuse".into(),
+        },
+    };
+    api.app.handle(&complaint).await.unwrap();
+
+    let one = api.get(&format!("/v1/invoices/{a}")).await;
+    assert_eq!(one.body["deliveryStatus"], "Bounced", "{}", one.text);
+    assert_eq!(one.body["deliveryReason"], "Permanent bounce (NoEmail)");
+    assert!(
+        one.body["lastSentAt"].is_string(),
+        "the send stays on record"
+    );
+    let docs = invoices(&api, &run).await;
+    assert_eq!(by_account(&docs, "C-3")["deliveryStatus"], "Complained");
+    let r = api.get(&format!("/v1/delivery-requests/{request}")).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let counters = &r.body["counters"];
+    assert_eq!(
+        (
+            &counters["sent"],
+            &counters["bounced"],
+            &counters["complained"]
+        ),
+        (&json!(2), &json!(1), &json!(1)),
+        "{counters}"
+    );
+    assert_eq!(r.body["status"], "Completed");
+
+    // A report about a document the request skipped changes nothing; one about a
+    // document the request does not know is dropped too.
+    let b = by_account(&docs, "B-2")["id"].as_str().unwrap().to_string();
+    for document in [b.clone(), uuid::Uuid::new_v4().to_string()] {
+        let stray = Message::Feedback {
+            request_id: request,
+            document_id: document.parse().unwrap(),
+            feedback: Feedback::Complaint {
+                at,
+                reason: "abuse".into(),
+            },
+        };
+        api.app.handle(&stray).await.unwrap();
+    }
+    let shown = api.get(&format!("/v1/invoices/{b}")).await;
+    assert_eq!(shown.body["deliveryStatus"], "Skipped");
+    // A resend of the request sends nothing again to the bounced address.
+    let r = api
+        .post(&format!("/v1/delivery-requests/{request}/resend"), "")
+        .await;
+    assert!(r.status.is_success(), "{}", r.text);
+    api.work().await;
+    assert_eq!(mailer.sent.lock().len(), 2);
+}

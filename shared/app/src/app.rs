@@ -335,6 +335,15 @@ impl App {
                 request_id,
                 document_ids,
             } => self.deliveries()?.deliver(*request_id, document_ids).await,
+            Message::Feedback {
+                request_id,
+                document_id,
+                feedback,
+            } => {
+                self.deliveries()?
+                    .record_feedback(*request_id, *document_id, feedback)
+                    .await
+            }
             Message::AutoEmail { run_id } => match &self.delivery {
                 Some(_) => self.deliveries()?.auto_email(*run_id).await.map(|_| ()),
                 None => {
@@ -381,6 +390,17 @@ impl App {
             }
             Message::AutoEmail { run_id } => {
                 warn!(run_id = %run_id, reason, "autoEmail message given up");
+                Ok(())
+            }
+            Message::Feedback {
+                request_id,
+                document_id,
+                ..
+            } => {
+                // The send it reports was never recorded (the claim's lease gives
+                // the document to another send): the report is of no result.
+                warn!(request_id = %request_id, document_id = %document_id, reason,
+                    "a bounce or complaint given up");
                 Ok(())
             }
         }

@@ -246,13 +246,7 @@ impl Deliveries {
         if counters.sent + counters.skipped < request.requested {
             for d in self.covered(request.run_id).await? {
                 let result = self.store.delivery_result(id, d.document.id).await?;
-                let done = result.is_some_and(|r| {
-                    matches!(
-                        r.state,
-                        DeliveryState::Sent { .. } | DeliveryState::Skipped { .. }
-                    )
-                });
-                if !done {
+                if !result.is_some_and(|r| r.state.is_settled()) {
                     missing.push(d.document.id);
                 }
             }
@@ -274,8 +268,9 @@ impl Deliveries {
     }
 
     /// Emails a chunk of the request's documents: each once. A document held by
-    /// another sender, or whose send is worth retrying, makes the message fail
-    /// (transient) after the rest are done, so that it comes again.
+    /// another sender, whose send is worth retrying, or whose store call failed,
+    /// makes the message fail after the rest are done, so that it comes again (with
+    /// the first error when there was one, so that its kind decides the disposition).
     pub async fn deliver(
         &self,
         request_id: DeliveryRequestId,
@@ -288,13 +283,29 @@ impl Deliveries {
                 return Ok(());
             };
             let template = self.template(&request).await?;
-            self.generate_missing_pdfs(request.run_id, document_ids).await?;
+            if let Err(e) = self.generate_missing_pdfs(request.run_id, document_ids).await {
+                // The documents still without a PDF wait (and come again); the others
+                // need not.
+                warn!(error = %e, "rendering the chunk's missing PDFs failed");
+            }
             let mut again = 0usize;
+            let mut first_error = None;
             for id in document_ids {
-                match self.deliver_one(&request, &template, *id).await? {
-                    Step::Done => {}
-                    Step::Again => again += 1,
+                match self.deliver_one(&request, &template, *id).await {
+                    Ok(Step::Done) => {}
+                    Ok(Step::Again) => again += 1,
+                    // One document's failed read or write does not hold back the rest
+                    // of the chunk: they are sent now, and the message comes again for
+                    // this one.
+                    Err(e) => {
+                        warn!(document_id = %id, error = %e, "delivering a document failed");
+                        again += 1;
+                        first_error.get_or_insert(e);
+                    }
                 }
+            }
+            if let Some(e) = first_error {
+                return Err(e);
             }
             if again > 0 {
                 return Err(AppError::transient(format!(
@@ -353,6 +364,48 @@ impl Deliveries {
         self.send_messages(request_id, &held).await
     }
 
+    /// Records a bounce or a complaint on the (request, document) result it concerns.
+    /// Idempotent: a repeated event finds its state recorded and changes nothing. An
+    /// event that overtakes the record of its send fails (transient), so that it comes
+    /// again once the send is recorded; one about a result that is not a send is
+    /// dropped with a warning.
+    pub async fn record_feedback(
+        &self,
+        request_id: DeliveryRequestId,
+        document_id: DocumentId,
+        feedback: &Feedback,
+    ) -> Result<(), AppError> {
+        for _ in 0..RECORD_TRIES {
+            let Some(existing) = self.store.delivery_result(request_id, document_id).await? else {
+                warn!(request_id = %request_id, document_id = %document_id,
+                    "a bounce or complaint names no result of this store; dropped");
+                return Ok(());
+            };
+            let next = match feedback.step(&existing.state) {
+                FeedbackStep::Record(next) => next,
+                FeedbackStep::Unchanged => return Ok(()),
+                FeedbackStep::NotYetSent => {
+                    return Err(AppError::transient(format!(
+                        "the send of document {document_id} for delivery request \
+                         {request_id} is not recorded yet"
+                    )))
+                }
+                FeedbackStep::NotSent => {
+                    warn!(request_id = %request_id, document_id = %document_id,
+                        "a bounce or complaint names a document this request did not send; dropped");
+                    return Ok(());
+                }
+            };
+            let next = self.result(request_id, document_id, next);
+            if self.record(Some(&existing), &next).await? {
+                return Ok(());
+            }
+        }
+        Err(AppError::transient(format!(
+            "the delivery of document {document_id} for request {request_id} kept changing"
+        )))
+    }
+
     /// The `deliveryStatus` of each document: its latest delivery record, or Queued
     /// when its run's latest request covers it and has no result for it yet.
     pub async fn document_deliveries(
@@ -388,9 +441,13 @@ impl Deliveries {
         let now = self.clock.now();
         let existing = self.store.delivery_result(request.id, id).await?;
         let attempts = match existing.as_ref().map(|r| &r.state) {
-            Some(DeliveryState::Sent { .. } | DeliveryState::Skipped { .. }) => {
-                return Ok(Step::Done)
-            }
+            // Settled (`is_settled`), listed so that a new state is decided here.
+            Some(
+                DeliveryState::Sent { .. }
+                | DeliveryState::Skipped { .. }
+                | DeliveryState::Bounced { .. }
+                | DeliveryState::Complained { .. },
+            ) => return Ok(Step::Done),
             Some(DeliveryState::Sending { since, attempt }) => {
                 if now.signed_duration_since(*since).num_seconds() < SENDING_LEASE_SECONDS {
                     return Ok(Step::Again); // another sender holds it

@@ -23,6 +23,7 @@ pub mod s3;
 pub mod s3_signed;
 #[cfg(feature = "ses")]
 pub mod ses;
+pub mod ses_events;
 #[cfg(feature = "s3-signed")]
 pub mod signed;
 #[cfg(feature = "sqs")]

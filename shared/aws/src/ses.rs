@@ -14,6 +14,7 @@
 //! word that holds an `@` replaced). Nothing here logs.
 
 use crate::metrics::Metrics;
+use crate::ses_events::redact;
 use async_trait::async_trait;
 use aws_sdk_sesv2::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_sesv2::operation::send_email::SendEmailError;
@@ -198,14 +199,6 @@ fn classify(err: &SendEmailError, status: u16) -> SendFailed {
             _ => SendFailed::Permanent(reason("SES refused the request")),
         },
     }
-}
-
-/// `text` with every word holding an `@` (an address, whatever surrounds it) replaced.
-fn redact(text: &str) -> String {
-    text.split(' ')
-        .map(|w| if w.contains('@') { "<address>" } else { w })
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 #[cfg(test)]

@@ -250,10 +250,12 @@ impl WorkQueue for SqsQueue {
                 Message::Plan { .. } => plan.push(body),
                 Message::Account { .. } => account.push(body),
                 Message::Document { .. } => document.push(body),
-                // Both go to the queue of the one function that sends email
+                // All go to the queue of the one function that sends email
                 // (deliver-documents): an `AutoEmail` makes the request whose `Deliver`
-                // messages follow it there.
-                Message::Deliver { .. } | Message::AutoEmail { .. } => delivery.push(body),
+                // messages follow it there, and SES's events reach it there too.
+                Message::Deliver { .. } | Message::AutoEmail { .. } | Message::Feedback { .. } => {
+                    delivery.push(body)
+                }
             }
         }
         // Checked before anything is sent, so that a batch is not half queued.

@@ -2151,6 +2151,7 @@ conformance!(
     concurrent_delivery_claims_of_one_document_have_exactly_one_winner,
     a_retried_delivery_failure_that_is_sent_moves_from_failed_to_sent,
     skipped_deliveries_count_by_reason,
+    bounces_and_complaints_count_among_the_sent_and_show_on_the_document,
     a_later_delivery_requests_skip_keeps_the_documents_last_send,
     the_runs_last_delivery_is_the_latest_send_of_its_requests,
     a_delivery_result_of_an_unknown_request_is_refused_and_writes_nothing,

@@ -136,14 +136,19 @@ pub async fn handle_sqs(app: &App, event: SqsEvent, max_receives: u32) -> SqsBat
             .get("ApproximateReceiveCount")
             .and_then(|v| v.parse().ok())
             .unwrap_or(1);
-        let message = record
-            .body
-            .as_deref()
-            .and_then(|b| serde_json::from_str::<Message>(b).ok());
-        let Some(message) = message else {
-            tracing::warn!(message_id = %id, "malformed message body");
-            failures.push(id);
-            continue;
+        let message = match record.body.as_deref().map(message_of) {
+            Some(Ok(message)) => message,
+            Some(Err(Unhandled::Ignored(why))) => {
+                // An SES event the rule should not have routed, or about a message
+                // billrun did not send: acknowledged, so that it does not come again.
+                tracing::info!(message_id = %id, reason = %why, "message ignored");
+                continue;
+            }
+            Some(Err(Unhandled::Malformed)) | None => {
+                tracing::warn!(message_id = %id, "malformed message body");
+                failures.push(id);
+                continue;
+            }
         };
         ids.push(id);
         batch.push((message, receives));
@@ -164,6 +169,29 @@ pub async fn handle_sqs(app: &App, event: SqsEvent, max_receives: u32) -> SqsBat
         })
         .collect();
     response
+}
+
+/// Why a queue message's body is not handled.
+enum Unhandled {
+    /// Well-formed, and of nothing billrun records.
+    Ignored(billrun_aws::ses_events::SesEventError),
+    Malformed,
+}
+
+/// The message of an SQS body: billrun's own, or SES's bounce or complaint event routed
+/// to the delivery queue by the template's EventBridge rule.
+fn message_of(body: &str) -> Result<Message, Unhandled> {
+    use billrun_aws::ses_events::{feedback_message, SesEventError};
+    if let Ok(message) = serde_json::from_str::<Message>(body) {
+        return Ok(message);
+    }
+    match feedback_message(body) {
+        Ok(message) => Ok(message),
+        Err(e @ (SesEventError::Ignored(_) | SesEventError::Untagged)) => {
+            Err(Unhandled::Ignored(e))
+        }
+        Err(SesEventError::NotSes | SesEventError::Malformed(_)) => Err(Unhandled::Malformed),
+    }
 }
 
 /// Serves an SQS consumer function's invocations with [`handle_sqs`] until the runtime

@@ -24,23 +24,31 @@ fn read_request(
     c: &Connection,
     id: DeliveryRequestId,
 ) -> Result<Option<(DeliveryRequest, DeliveryCounters)>, Error> {
-    let row: Option<(String, [i64; 4], Option<String>)> = c
+    let row: Option<(String, [i64; 6], Option<String>)> = c
         .query_row(
             &format!(
-                "SELECT data, requested, sent, skipped, failed, last_sent_at
-                 FROM {DELIVERY_REQUESTS} WHERE id = ?1"
+                "SELECT data, requested, sent, skipped, failed, bounced, complained,
+                 last_sent_at FROM {DELIVERY_REQUESTS} WHERE id = ?1"
             ),
             [id.to_string()],
             |r| {
                 Ok((
                     r.get(0)?,
-                    [r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?],
-                    r.get(5)?,
+                    [
+                        r.get(1)?,
+                        r.get(2)?,
+                        r.get(3)?,
+                        r.get(4)?,
+                        r.get(5)?,
+                        r.get(6)?,
+                    ],
+                    r.get(7)?,
                 ))
             },
         )
         .optional()?;
-    let Some((data, [requested, sent, skipped, failed], last_sent_at)) = row else {
+    let Some((data, [requested, sent, skipped, failed, bounced, complained], last_sent_at)) = row
+    else {
         return Ok(None);
     };
     let mut counters = DeliveryCounters {
@@ -48,6 +56,8 @@ fn read_request(
         sent: uint(sent)?,
         skipped: uint(skipped)?,
         failed: uint(failed)?,
+        bounced: uint(bounced)?,
+        complained: uint(complained)?,
         last_sent_at: last_sent_at.as_deref().map(parse_instant).transpose()?,
         ..DeliveryCounters::default()
     };
@@ -76,13 +86,15 @@ fn write_counters(
     tx.execute(
         &format!(
             "UPDATE {DELIVERY_REQUESTS} SET sent = ?2, skipped = ?3, failed = ?4,
-             last_sent_at = ?5 WHERE id = ?1"
+             bounced = ?5, complained = ?6, last_sent_at = ?7 WHERE id = ?1"
         ),
         params![
             id,
             int(c.sent)?,
             int(c.skipped)?,
             int(c.failed)?,
+            int(c.bounced)?,
+            int(c.complained)?,
             c.last_sent_at.as_ref().map(instant)
         ],
     )?;

@@ -18,7 +18,7 @@ pub const LOCK_FILE: &str = "billrun.lock";
 /// The schema version this build writes (`PRAGMA user_version`). A database of a later
 /// version is refused rather than misread; an earlier one gets the [`steps`] after its
 /// version.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 pub const ACCOUNTS: &str = "accounts";
 pub const SUBSCRIPTIONS: &str = "subscriptions";
@@ -56,8 +56,23 @@ pub const ACTIVE_TEMPLATE: &str = "active_template";
 
 /// What each schema version adds, in order: a database of version `v` gets every step
 /// after `v`, in the transaction that sets its version.
-fn steps() -> [(i64, String); 2] {
-    [(1, ddl_v1()), (2, ddl_deliveries())]
+fn steps() -> [(i64, String); 3] {
+    [
+        (1, ddl_v1()),
+        (2, ddl_deliveries()),
+        (3, ddl_delivery_feedback()),
+    ]
+}
+
+/// Version 3: a request counts its bounced and complained sends (columns beside the
+/// other counters; 0 for the requests of version 2, which had none).
+fn ddl_delivery_feedback() -> String {
+    format!(
+        "
+ALTER TABLE {DELIVERY_REQUESTS} ADD COLUMN bounced INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE {DELIVERY_REQUESTS} ADD COLUMN complained INTEGER NOT NULL DEFAULT 0;
+"
+    )
 }
 
 /// The tables of version 1, with the columns queried on beside the entity's JSON

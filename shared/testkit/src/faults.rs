@@ -91,6 +91,8 @@ pub struct FaultPlan {
     seed: u64,
     /// Faults per 1,000 calls.
     per_mille: u64,
+    /// The rate of queue sends' faults (8x `per_mille` unless set).
+    send_per_mille: u64,
     calls: AtomicU64,
     /// Progress writes seen inside workers while active ([`FaultKind::KillBeforeProgress`]).
     progress_calls: AtomicU64,
@@ -147,9 +149,16 @@ enum Decision {
 
 impl FaultPlan {
     pub fn new(seed: u64, per_mille: u64) -> Arc<FaultPlan> {
+        Self::with_send_rate(seed, per_mille, (per_mille * 8).min(400))
+    }
+
+    /// Like [`FaultPlan::new`], with queue sends faulted at `send_per_mille` (at most
+    /// 400) rather than 8x the rate of the other calls.
+    pub fn with_send_rate(seed: u64, per_mille: u64, send_per_mille: u64) -> Arc<FaultPlan> {
         Arc::new(FaultPlan {
             seed,
             per_mille,
+            send_per_mille: send_per_mille.min(400),
             calls: AtomicU64::new(0),
             progress_calls: AtomicU64::new(0),
             fired: Default::default(),
@@ -207,7 +216,7 @@ impl FaultPlan {
         let h = splitmix(self.seed ^ splitmix(n));
         // Sends are few (batched) and their faults the point of the queue: 8x the rate.
         let rate = if send {
-            (self.per_mille * 8).min(400)
+            self.send_per_mille
         } else {
             self.per_mille
         };

@@ -100,6 +100,92 @@ pub enum DeliveryState {
     /// stored and shown to API callers, never logged).
     #[serde(rename_all = "camelCase")]
     Failed { reason: String, attempt: u32 },
+    /// Sent at `sent_at`, then bounced by the receiving side (reported at `at`).
+    #[serde(rename_all = "camelCase")]
+    Bounced {
+        sent_at: DateTime<Utc>,
+        at: DateTime<Utc>,
+        /// A permanent (hard) bounce: the address does not take mail; a transient one
+        /// (a full mailbox, a message too large) may pass another time.
+        permanent: bool,
+        reason: String,
+    },
+    /// Sent at `sent_at`, then reported as spam by the recipient (reported at `at`).
+    #[serde(rename_all = "camelCase")]
+    Complained {
+        sent_at: DateTime<Utc>,
+        at: DateTime<Utc>,
+        reason: String,
+    },
+}
+
+/// What the receiving side reported about a sent message (SES's bounce and complaint
+/// events, by the `request` and `document` tags of the message).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "camelCase")]
+pub enum Feedback {
+    #[serde(rename_all = "camelCase")]
+    Bounce {
+        at: DateTime<Utc>,
+        permanent: bool,
+        reason: String,
+    },
+    #[serde(rename_all = "camelCase")]
+    Complaint { at: DateTime<Utc>, reason: String },
+}
+
+/// How a (request, document) result takes a [`Feedback`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FeedbackStep {
+    /// The result to record over the stored one.
+    Record(DeliveryState),
+    /// Nothing changes: the result already shows it (a repeated event), or a
+    /// complaint already outranks a bounce.
+    Unchanged,
+    /// Its send is not recorded yet (a sender holds it, or will try again): the event
+    /// waits until it is.
+    NotYetSent,
+    /// The result is not a send (skipped, failed): the event names a message this
+    /// request never sent.
+    NotSent,
+}
+
+impl Feedback {
+    /// The result after the feedback. A complaint outranks a bounce (it is the
+    /// recipient's own word); a second bounce or complaint changes nothing.
+    pub fn step(&self, state: &DeliveryState) -> FeedbackStep {
+        let sent_at = match state {
+            DeliveryState::Sent { at, .. } => *at,
+            DeliveryState::Bounced { sent_at, .. } => match self {
+                Feedback::Bounce { .. } => return FeedbackStep::Unchanged,
+                Feedback::Complaint { .. } => *sent_at,
+            },
+            DeliveryState::Complained { .. } => return FeedbackStep::Unchanged,
+            DeliveryState::Sending { .. } | DeliveryState::Retrying { .. } => {
+                return FeedbackStep::NotYetSent
+            }
+            DeliveryState::Skipped { .. } | DeliveryState::Failed { .. } => {
+                return FeedbackStep::NotSent
+            }
+        };
+        FeedbackStep::Record(match self.clone() {
+            Feedback::Bounce {
+                at,
+                permanent,
+                reason,
+            } => DeliveryState::Bounced {
+                sent_at,
+                at,
+                permanent,
+                reason,
+            },
+            Feedback::Complaint { at, reason } => DeliveryState::Complained {
+                sent_at,
+                at,
+                reason,
+            },
+        })
+    }
 }
 
 impl DeliveryState {
@@ -111,13 +197,28 @@ impl DeliveryState {
         )
     }
 
+    /// Whether the document needs nothing more of its request: sent (a bounce or a
+    /// complaint since included) or skipped. A Failed one can be resent.
+    pub fn is_settled(&self) -> bool {
+        matches!(
+            self,
+            DeliveryState::Sent { .. }
+                | DeliveryState::Skipped { .. }
+                | DeliveryState::Bounced { .. }
+                | DeliveryState::Complained { .. }
+        )
+    }
+
     /// Sends made so far (the next claim's attempt is one more).
     pub fn attempts(&self) -> u32 {
         match self {
             DeliveryState::Sending { attempt, .. }
             | DeliveryState::Retrying { attempt, .. }
             | DeliveryState::Failed { attempt, .. } => *attempt,
-            DeliveryState::Sent { .. } | DeliveryState::Skipped { .. } => 0,
+            DeliveryState::Sent { .. }
+            | DeliveryState::Skipped { .. }
+            | DeliveryState::Bounced { .. }
+            | DeliveryState::Complained { .. } => 0,
         }
     }
 }
@@ -133,7 +234,8 @@ pub struct DeliveryResult {
     pub at: DateTime<Utc>,
 }
 
-/// How far a request has come. `skippedReasons` counts the skipped by reason.
+/// How far a request has come. `skippedReasons` counts the skipped by reason; the
+/// bounced and the complained are among the sent (they were sent, then reported).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DeliveryCounters {
@@ -141,6 +243,10 @@ pub struct DeliveryCounters {
     pub sent: u64,
     pub skipped: u64,
     pub failed: u64,
+    #[serde(default)]
+    pub bounced: u64,
+    #[serde(default)]
+    pub complained: u64,
     pub skipped_reasons: BTreeMap<SkipReason, u64>,
     /// The latest send of the request.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -168,6 +274,14 @@ impl DeliveryCounters {
         match s {
             DeliveryState::Sending { .. } | DeliveryState::Retrying { .. } => {}
             DeliveryState::Sent { .. } => add(&mut self.sent),
+            DeliveryState::Bounced { .. } => {
+                add(&mut self.sent);
+                add(&mut self.bounced);
+            }
+            DeliveryState::Complained { .. } => {
+                add(&mut self.sent);
+                add(&mut self.complained);
+            }
             DeliveryState::Failed { .. } => add(&mut self.failed),
             DeliveryState::Skipped { reason } => {
                 add(&mut self.skipped);
@@ -257,7 +371,19 @@ pub struct DocumentDelivery {
 impl DocumentDelivery {
     /// The record after `result` (`previous`: the record before, whose last send is
     /// kept).
+    ///
+    /// A bounce or a complaint concerns the message of its own request: when a later
+    /// request covers the document, its record stays.
     pub fn after(previous: Option<&DocumentDelivery>, result: &DeliveryResult) -> DocumentDelivery {
+        if let Some(p) = previous {
+            let feedback = matches!(
+                result.state,
+                DeliveryState::Bounced { .. } | DeliveryState::Complained { .. }
+            );
+            if feedback && p.request_id != result.request_id {
+                return p.clone();
+            }
+        }
         let kept = previous.and_then(|p| p.last_sent_at);
         let (status, reason, last_sent_at) = match &result.state {
             DeliveryState::Sending { .. } => (DeliveryStatus::Queued, None, kept),
@@ -273,6 +399,20 @@ impl DocumentDelivery {
             DeliveryState::Failed { reason, .. } => {
                 (DeliveryStatus::Failed, Some(reason.clone()), kept)
             }
+            DeliveryState::Bounced {
+                sent_at, reason, ..
+            } => (
+                DeliveryStatus::Bounced,
+                Some(reason.clone()),
+                Some(*sent_at),
+            ),
+            DeliveryState::Complained {
+                sent_at, reason, ..
+            } => (
+                DeliveryStatus::Complained,
+                Some(reason.clone()),
+                Some(*sent_at),
+            ),
         };
         DocumentDelivery {
             document_id: result.document_id,
@@ -352,5 +492,67 @@ mod tests {
         ] {
             assert_eq!(OutgoingMail::ids_in(other), None, "{other}");
         }
+    }
+
+    #[test]
+    fn feedback_is_recorded_only_over_a_send_and_a_complaint_outranks_a_bounce() {
+        let t = |m: u32| {
+            chrono::DateTime::<Utc>::from_timestamp(1_700_000_000 + i64::from(m) * 60, 0).unwrap()
+        };
+        let bounce = Feedback::Bounce {
+            at: t(2),
+            permanent: true,
+            reason: "Permanent bounce (General)".into(),
+        };
+        let complaint = Feedback::Complaint {
+            at: t(3),
+            reason: "abuse".into(),
+        };
+        let sent = DeliveryState::Sent {
+            at: t(1),
+            provider_id: None,
+        };
+        let bounced = DeliveryState::Bounced {
+            sent_at: t(1),
+            at: t(2),
+            permanent: true,
+            reason: "Permanent bounce (General)".into(),
+        };
+        let complained = DeliveryState::Complained {
+            sent_at: t(1),
+            at: t(3),
+            reason: "abuse".into(),
+        };
+        assert_eq!(bounce.step(&sent), FeedbackStep::Record(bounced.clone()));
+        assert_eq!(
+            complaint.step(&sent),
+            FeedbackStep::Record(complained.clone())
+        );
+        assert_eq!(
+            complaint.step(&bounced),
+            FeedbackStep::Record(complained.clone())
+        );
+        assert_eq!(bounce.step(&bounced), FeedbackStep::Unchanged);
+        assert_eq!(bounce.step(&complained), FeedbackStep::Unchanged);
+        assert_eq!(complaint.step(&complained), FeedbackStep::Unchanged);
+        let claim = DeliveryState::Sending {
+            since: t(0),
+            attempt: 1,
+        };
+        assert_eq!(bounce.step(&claim), FeedbackStep::NotYetSent);
+        let skipped = DeliveryState::Skipped {
+            reason: SkipReason::NoAddress,
+        };
+        assert_eq!(complaint.step(&skipped), FeedbackStep::NotSent);
+
+        // Counted among the sent, and moved (not added) when a complaint follows.
+        let mut c = DeliveryCounters::default();
+        c.apply(None, &sent);
+        c.apply(Some(&sent), &bounced);
+        assert_eq!((c.sent, c.bounced, c.complained), (1, 1, 0));
+        c.apply(Some(&bounced), &complained);
+        assert_eq!((c.sent, c.bounced, c.complained), (1, 0, 1));
+        assert_eq!(c.last_sent_at, Some(t(1)));
+        assert!(bounced.is_settled() && complained.is_settled() && !claim.is_settled());
     }
 }

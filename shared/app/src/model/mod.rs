@@ -257,6 +257,14 @@ pub enum Message {
     /// A run with `autoEmail` was posted: make its delivery request.
     #[serde(rename_all = "camelCase")]
     AutoEmail { run_id: RunId },
+    /// The receiving side bounced or complained about the email of (request,
+    /// document): record it on the result (from an SES event on AWS).
+    #[serde(rename_all = "camelCase")]
+    Feedback {
+        request_id: billrun_domain::ids::DeliveryRequestId,
+        document_id: DocumentId,
+        feedback: deliveries::Feedback,
+    },
 }
 
 /// `documentIds` (an array) or the `documentId` of a message queued before packs.

@@ -4,7 +4,7 @@
 //! | item | pk | sk | notes |
 //! | --- | --- | --- | --- |
 //! | delivery request | `DLVREQ#<id>` | `DLVREQ` | |
-//! | its counters, shard `j` of 8 | `DLVREQ#<id>#<j>` | `COUNT` | `sent`, `skipped`, `failed`, `skip_<reason>` (ADD); `lastSent` (kept the latest by a condition) |
+//! | its counters, shard `j` of 8 | `DLVREQ#<id>#<j>` | `COUNT` | `sent`, `skipped`, `failed`, `bounced`, `complained`, `skip_<reason>` (ADD); `lastSent` (kept the latest by a condition) |
 //! | (request, document) result | `DLVREQ#<id>` | `DOC#<document>` | `ver` |
 //! | a document's latest delivery | `DOC#<document>` | `DLV` | `ver` |
 //! | a run's latest request | `RUN#<run>` | `DLVREQ` | `id` |
@@ -38,6 +38,8 @@ use std::collections::BTreeMap;
 const SENT: &str = "sent";
 const SKIPPED: &str = "skipped";
 const FAILED: &str = "failed";
+const BOUNCED: &str = "bounced";
+const COMPLAINED: &str = "complained";
 /// The prefix of a shard's count of one skip reason (`skip_noAddress`).
 const SKIP: &str = "skip_";
 /// The latest send a shard counted, as [`sortable`] text.
@@ -89,6 +91,8 @@ fn counted_in(state: &DeliveryState) -> StoreResult<Vec<String>> {
         (SENT, one.sent),
         (SKIPPED, one.skipped),
         (FAILED, one.failed),
+        (BOUNCED, one.bounced),
+        (COMPLAINED, one.complained),
     ] {
         if count > 0 {
             attributes.push(attribute.to_string());
@@ -134,6 +138,8 @@ struct Sums {
     sent: i64,
     skipped: i64,
     failed: i64,
+    bounced: i64,
+    complained: i64,
     reasons: BTreeMap<SkipReason, i64>,
     last_sent_at: Option<DateTime<Utc>>,
 }
@@ -143,6 +149,8 @@ impl Sums {
         self.sent += get_i64(shard, SENT)?;
         self.skipped += get_i64(shard, SKIPPED)?;
         self.failed += get_i64(shard, FAILED)?;
+        self.bounced += get_i64(shard, BOUNCED)?;
+        self.complained += get_i64(shard, COMPLAINED)?;
         for name in shard.keys() {
             if let Some(reason) = parse_skip_attribute(name) {
                 *self.reasons.entry(reason?).or_insert(0) += get_i64(shard, name)?;
@@ -171,6 +179,8 @@ impl Sums {
             sent: count(self.sent, SENT)?,
             skipped: count(self.skipped, SKIPPED)?,
             failed: count(self.failed, FAILED)?,
+            bounced: count(self.bounced, BOUNCED)?,
+            complained: count(self.complained, COMPLAINED)?,
             skipped_reasons,
             last_sent_at: self.last_sent_at,
         })

@@ -6,7 +6,7 @@ use super::at;
 use crate::common::Backend;
 use billrun_app::model::deliveries::{
     DeliveryCounters, DeliveryRequest, DeliveryResult, DeliveryState, DeliveryStatus,
-    DeliveryTrigger, SkipReason,
+    DeliveryTrigger, Feedback, FeedbackStep, SkipReason,
 };
 use billrun_app::StoreError;
 use billrun_domain::ids::{DeliveryRequestId, DocumentId, RunId};
@@ -374,6 +374,8 @@ pub(super) async fn skipped_deliveries_count_by_reason(b: Backend) {
             sent: 1,
             skipped: 3,
             failed: 0,
+            bounced: 0,
+            complained: 0,
             skipped_reasons: BTreeMap::from([
                 (SkipReason::NoAddress, 2),
                 (SkipReason::ZeroAmount, 1)
@@ -494,4 +496,100 @@ pub(super) async fn a_delivery_result_of_an_unknown_request_is_refused_and_write
         .unwrap_err();
     assert!(matches!(err, StoreError::Fatal(_)), "{err:?}");
     assert_nothing_recorded(&b, &r, doc).await;
+}
+
+/// The state a feedback makes of `before`'s.
+fn after_feedback(before: &DeliveryResult, feedback: Feedback) -> DeliveryResult {
+    match feedback.step(&before.state) {
+        FeedbackStep::Record(state) => DeliveryResult {
+            state,
+            ..before.clone()
+        },
+        other => panic!("{feedback:?} over {:?}: {other:?}", before.state),
+    }
+}
+
+pub(super) async fn bounces_and_complaints_count_among_the_sent_and_show_on_the_document(
+    b: Backend,
+) {
+    let r = request(new_run(), 3, "2026-02-01T09:00:00Z");
+    b.deliveries.create_delivery_request(&r).await.unwrap();
+    let (t0, t1) = (at("2026-02-01T10:00:00Z"), at("2026-02-01T10:05:00Z"));
+    let docs: Vec<DocumentId> = (0..3).map(|_| new_document()).collect();
+    let mut sends = Vec::new();
+    for doc in &docs {
+        sends.push(record_all(&b, &r, *doc, vec![sending(t0, 1), sent(t0)]).await);
+    }
+    let bounce = Feedback::Bounce {
+        at: t1,
+        permanent: true,
+        reason: "Permanent bounce (General)".into(),
+    };
+    let bounced = after_feedback(&sends[0], bounce);
+    b.deliveries
+        .record_delivery(Some(&sends[0]), &bounced)
+        .await
+        .unwrap();
+    let complaint = Feedback::Complaint {
+        at: t1,
+        reason: "abuse".into(),
+    };
+    let complained = after_feedback(&sends[1], complaint.clone());
+    b.deliveries
+        .record_delivery(Some(&sends[1]), &complained)
+        .await
+        .unwrap();
+    // A complaint after a bounce outranks it.
+    let then = after_feedback(&bounced, complaint);
+    b.deliveries
+        .record_delivery(Some(&bounced), &then)
+        .await
+        .unwrap();
+    let c = counters(&b, &r).await;
+    assert_eq!(
+        (c.sent, c.bounced, c.complained, c.last_sent_at),
+        (3, 0, 2, Some(t0)),
+        "{c:?}"
+    );
+    // The bounce alone, on the third.
+    let third = after_feedback(
+        &sends[2],
+        Feedback::Bounce {
+            at: t1,
+            permanent: false,
+            reason: "Transient bounce (MailboxFull)".into(),
+        },
+    );
+    b.deliveries
+        .record_delivery(Some(&sends[2]), &third)
+        .await
+        .unwrap();
+    let c = counters(&b, &r).await;
+    assert_eq!((c.sent, c.bounced, c.complained), (3, 1, 2), "{c:?}");
+    let shown = b
+        .deliveries
+        .document_delivery(docs[2])
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (shown.status, shown.reason.as_deref(), shown.last_sent_at),
+        (
+            DeliveryStatus::Bounced,
+            Some("Transient bounce (MailboxFull)"),
+            Some(t0)
+        )
+    );
+    // A report recorded again over a stale read is the caller's conflict.
+    let again = b.deliveries.record_delivery(Some(&sends[2]), &third).await;
+    assert!(matches!(again, Err(StoreError::Conflict(_))), "{again:?}");
+    assert_eq!(
+        b.deliveries
+            .document_delivery(docs[0])
+            .await
+            .unwrap()
+            .unwrap()
+            .status,
+        DeliveryStatus::Complained
+    );
 }
