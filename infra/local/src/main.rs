@@ -598,11 +598,24 @@ async fn email_documents(
         .await
         .map_err(other)?;
     let c = &view.counters;
+    // "263 noAddress, 4 zeroAmount": the reasons by their wire names, as the API shows them.
+    let reasons: Vec<String> = c
+        .skipped_reasons
+        .iter()
+        .map(|(reason, n)| match serde_json::to_value(reason) {
+            Ok(serde_json::Value::String(name)) => format!("{n} {name}"),
+            _ => format!("{n} {reason:?}"),
+        })
+        .collect();
     println!(
-        "Posted the run and emailed {} documents ({} skipped: {:?}; {} failed) in {:.2} s to {}",
+        "Posted the run and emailed {} documents ({} skipped: {}; {} failed) in {:.2} s to {}",
         c.sent,
         c.skipped,
-        c.skipped_reasons,
+        if reasons.is_empty() {
+            "none".to_string()
+        } else {
+            reasons.join(", ")
+        },
         c.failed,
         started.elapsed().as_secs_f64(),
         mail.describe()

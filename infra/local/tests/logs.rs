@@ -1,5 +1,5 @@
-//! What the logs hold at info level: the run's id, and never an account's name, address
-//! or an amount. `billrun-local demo` and `run` as subprocesses with `RUST_LOG=info` and
+//! What the logs hold at info level: the run's id, and never an account's name, address,
+//! email address or an amount (the demo emails its documents too). `billrun-local demo` and `run` as subprocesses with `RUST_LOG=info` and
 //! the JSON lines the Lambda functions write (`BILLRUN_LOG_FORMAT=json`); their stderr
 //! is searched for every name, address line and amount of the book and the documents.
 
@@ -61,9 +61,12 @@ fn private_data(book: &Value, documents: &Value) -> (BTreeSet<String>, BTreeSet<
         for addr in [&a["billTo"], &a["shipTo"]] {
             strings_at(
                 addr,
-                &["name", "line1", "line2", "city", "state"],
+                &["name", "line1", "line2", "city", "state", "email"],
                 &mut text,
             );
+            for cc in addr["ccEmails"].as_array().into_iter().flatten() {
+                text.extend(cc.as_str().map(str::to_string));
+            }
         }
     }
     let mut tokens = BTreeSet::new();

@@ -11,6 +11,7 @@ pub mod documents;
 pub mod error;
 pub mod extract;
 pub mod journal;
+pub mod payments;
 pub mod run_schedules;
 pub mod schema;
 pub mod v1;
@@ -68,6 +69,8 @@ pub const IMPORT_LIMIT: usize = 5_000_000;
         deliveries::request_emails,
         deliveries::get_request,
         deliveries::resend,
+        payments::record_payment,
+        payments::list_payments,
         compat::generate_documents::generate,
         compat::schedules::execute,
         compat::bill_runs::create,
@@ -187,6 +190,7 @@ fn read_routes(routes: Routes) -> Routes {
         .route("/v1/invoice-runs/{id}/journal", get(journal::get_journal))
         .route("/v1/invoices/{id}", get(v1::get_invoice))
         .route("/v1/invoices/{id}/document", get(documents::get_pdf))
+        .route("/v1/invoices/{id}/payments", get(payments::list_payments))
         .route("/v1/document-requests/{id}", get(documents::get_request))
         .route("/v1/delivery-requests/{id}", get(deliveries::get_request))
         .route("/v2/bill_runs", get(compat::bill_runs::list))
@@ -257,6 +261,7 @@ fn write_routes(routes: Routes) -> Routes {
             "/v1/delivery-requests/{id}/resend",
             post(deliveries::resend),
         )
+        .route("/v1/invoices/{id}/payments", post(payments::record_payment))
         .route(
             "/services/data/v64.0/actions/standard/generateInvoiceDocuments",
             post(compat::generate_documents::generate),

@@ -287,6 +287,12 @@ pub struct Document {
     pub delivery_reason: Option<String>,
     /// The time of its last send (kept when a later request skips or fails it).
     pub last_sent_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// An invoice's payments so far (a decimal string); null for a credit memo.
+    pub amount_paid: Option<String>,
+    /// The total less the payments; null for a credit memo.
+    pub balance: Option<String>,
+    /// Null for a credit memo.
+    pub payment_status: Option<PaymentStatus>,
     pub invoice_message: Option<String>,
     pub lines: Vec<Line>,
     pub totals: Totals,
@@ -716,6 +722,61 @@ pub struct Journal {
     pub run_number: String,
     pub entries: Vec<JournalEntry>,
     pub totals: Vec<JournalTotals>,
+}
+
+/// How far an invoice is paid (an invoice of total zero is Paid).
+#[derive(ToSchema)]
+pub enum PaymentStatus {
+    Unpaid,
+    PartiallyPaid,
+    Paid,
+}
+
+/// A payment of an invoice.
+#[derive(ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PaymentInput {
+    /// A positive decimal string exact to the invoice currency's minor unit (`"25.00"`).
+    #[schema(example = "25.00")]
+    pub amount: String,
+    /// The day the money was received (`YYYY-MM-DD`); today (UTC) when absent.
+    pub date: Option<chrono::NaiveDate>,
+    /// A bank or processor reference: at most 100 characters, no control characters.
+    pub reference: Option<String>,
+}
+
+/// A recorded payment.
+#[derive(ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Payment {
+    pub id: uuid::Uuid,
+    pub invoice_id: uuid::Uuid,
+    pub account_id: String,
+    pub currency: String,
+    pub amount: String,
+    pub date: chrono::NaiveDate,
+    pub reference: Option<String>,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// A payment with its invoice's settlement after it.
+#[derive(ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PaymentReceipt {
+    pub payment: Payment,
+    pub amount_paid: String,
+    pub balance: String,
+    pub payment_status: PaymentStatus,
+}
+
+/// An invoice's payments, oldest first, with its settlement.
+#[derive(ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PaymentList {
+    pub items: Vec<Payment>,
+    pub amount_paid: String,
+    pub balance: String,
+    pub payment_status: PaymentStatus,
 }
 
 /// A document's email status.

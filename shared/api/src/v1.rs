@@ -527,8 +527,9 @@ pub async fn run_invoices(
 }
 
 /// The documents as JSON, each with its `documentStatus` (NotRequested, Pending,
-/// Generated or Failed) and `documentFailureReason`, and its `deliveryStatus`,
-/// `deliveryReason` and `lastSentAt`, beside its invoice `status`.
+/// Generated or Failed) and `documentFailureReason`, its `deliveryStatus`,
+/// `deliveryReason` and `lastSentAt`, and (invoices) its `amountPaid`, `balance` and
+/// `paymentStatus`, beside its invoice `status`.
 pub async fn with_document_status(
     app: &App,
     docs: &[billrun_app::model::StoredDocument],
@@ -540,8 +541,14 @@ pub async fn with_document_status(
         // No mail transport: nothing was ever emailed from here.
         vec![DocumentDeliveryView::not_requested(); docs.len()]
     };
+    let settlements = app.payments().settlements(docs).await?;
     let mut out = Vec::with_capacity(docs.len());
-    for ((d, g), e) in docs.iter().zip(generations).zip(deliveries) {
+    for (((d, g), e), paid) in docs
+        .iter()
+        .zip(generations)
+        .zip(deliveries)
+        .zip(settlements)
+    {
         let mut v = serde_json::to_value(&d.document).map_err(|e| {
             AppError::internal(format!("cannot encode document {}: {e}", d.document.id))
         })?;
@@ -551,6 +558,17 @@ pub async fn with_document_status(
             o.insert("deliveryStatus".into(), json!(e.status));
             o.insert("deliveryReason".into(), json!(e.reason));
             o.insert("lastSentAt".into(), json!(e.last_sent_at));
+            let (amount_paid, balance, status) = match paid {
+                Some(p) => (
+                    json!(p.amount_paid.to_string()),
+                    json!(p.balance.to_string()),
+                    json!(p.payment_status),
+                ),
+                None => (json!(null), json!(null), json!(null)),
+            };
+            o.insert("amountPaid".into(), amount_paid);
+            o.insert("balance".into(), balance);
+            o.insert("paymentStatus".into(), status);
         }
         out.push(v);
     }

@@ -46,6 +46,8 @@ const CANONICAL: &[(&str, &str)] = &[
     ("post", "/v1/invoice-runs/{id}/emails"),
     ("get", "/v1/delivery-requests/{id}"),
     ("post", "/v1/delivery-requests/{id}/resend"),
+    ("post", "/v1/invoices/{id}/payments"),
+    ("get", "/v1/invoices/{id}/payments"),
     ("post", "/v1/document-requests/{id}/resend"),
     ("get", "/v1/invoices/{id}/document"),
     ("put", "/v1/run-schedules/{id}"),

@@ -46,6 +46,7 @@ pub struct App {
     pub run_schedules: Arc<dyn RunScheduleStore>,
     pub due: Arc<dyn DueIndex>,
     pub document_requests: Arc<dyn DocumentRequestStore>,
+    pub payments: Arc<dyn PaymentStore>,
     /// Reads templates and renders documents.
     pub renderer: Arc<dyn DocumentRenderer>,
     pub plan_page_size: usize,
@@ -91,7 +92,8 @@ impl App {
             templates: store.clone(),
             run_schedules: store.clone(),
             due: store.clone(),
-            document_requests: store,
+            document_requests: store.clone(),
+            payments: store,
             queue,
             blobs,
             renderer,
@@ -220,6 +222,15 @@ impl App {
             mailer: d.mailer.clone(),
             from: d.from.clone(),
         })
+    }
+
+    /// Payments against posted invoices and each invoice's settlement.
+    pub fn payments(&self) -> crate::payments::Payments {
+        crate::payments::Payments {
+            documents: self.documents.clone(),
+            store: self.payments.clone(),
+            clock: self.clock.clone(),
+        }
     }
 
     /// Refuses a run request with `autoEmail` where no mail transport is set up

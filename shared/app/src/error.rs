@@ -178,11 +178,15 @@ pub enum ConflictCode {
     NoActiveTemplate,
     StatusLocked,
     DeliveryNotConfigured,
+    /// A payment of a document that is not a Posted invoice.
+    DocumentNotPayable,
+    /// A payment above the invoice's balance.
+    Overpayment,
 }
 
 impl ConflictCode {
     /// Every code, in the order docs/api.md lists them.
-    pub const ALL: [ConflictCode; 18] = [
+    pub const ALL: [ConflictCode; 20] = [
         ConflictCode::FieldLocked,
         ConflictCode::IdempotencyKeyReused,
         ConflictCode::RunNotPending,
@@ -201,6 +205,8 @@ impl ConflictCode {
         ConflictCode::StatusLocked,
         ConflictCode::NoActiveTemplate,
         ConflictCode::DeliveryNotConfigured,
+        ConflictCode::DocumentNotPayable,
+        ConflictCode::Overpayment,
     ];
 
     /// The wire string (`code` of the error body).
@@ -224,6 +230,8 @@ impl ConflictCode {
             ConflictCode::NoActiveTemplate => "no_active_template",
             ConflictCode::StatusLocked => "status_locked",
             ConflictCode::DeliveryNotConfigured => "delivery_not_configured",
+            ConflictCode::DocumentNotPayable => "document_not_payable",
+            ConflictCode::Overpayment => "overpayment",
         }
     }
 }

@@ -17,6 +17,7 @@ pub mod docgen;
 pub mod error;
 pub mod memory;
 pub mod model;
+pub mod payments;
 pub mod pipeline;
 pub mod ports;
 pub mod queries;

@@ -7,6 +7,8 @@
 mod common;
 #[path = "conformance/deliveries.rs"]
 mod deliveries;
+#[path = "conformance/payments.rs"]
+mod payments;
 #[path = "conformance/races.rs"]
 mod races;
 
@@ -21,6 +23,7 @@ use billrun_domain::state::StateChange;
 use billrun_testkit::fixtures::{aid, manual, monthly_book, request, EXAMPLE_BOOK};
 use common::{usage_book, Backend};
 use deliveries::*;
+use payments::*;
 use races::*;
 
 const EXAMPLE: &str = EXAMPLE_BOOK;
@@ -2155,4 +2158,6 @@ conformance!(
     a_later_delivery_requests_skip_keeps_the_documents_last_send,
     the_runs_last_delivery_is_the_latest_send_of_its_requests,
     a_delivery_result_of_an_unknown_request_is_refused_and_writes_nothing,
+    payments_add_up_to_the_total_once_each_and_never_beyond,
+    concurrent_payments_of_one_invoice_never_exceed_its_total,
 );

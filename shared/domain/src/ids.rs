@@ -113,6 +113,11 @@ uuid_id!(
     DeliveryRequestId
 );
 
+uuid_id!(
+    /// A payment recorded against an invoice.
+    PaymentId
+);
+
 const DOCUMENT_NAMESPACE: uuid::Uuid =
     uuid::Uuid::from_u128(0x6b1f_3c2e_9a4d_4e5b_8c7d_0f1e_2a3b_4c5d);
 

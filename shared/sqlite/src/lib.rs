@@ -26,6 +26,7 @@ mod deliveries;
 mod docgen;
 mod error;
 mod ledger;
+mod payments;
 mod runs;
 pub mod schema;
 

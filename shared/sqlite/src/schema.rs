@@ -18,7 +18,7 @@ pub const LOCK_FILE: &str = "billrun.lock";
 /// The schema version this build writes (`PRAGMA user_version`). A database of a later
 /// version is refused rather than misread; an earlier one gets the [`steps`] after its
 /// version.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 pub const ACCOUNTS: &str = "accounts";
 pub const SUBSCRIPTIONS: &str = "subscriptions";
@@ -46,6 +46,8 @@ pub const DELIVERY_SKIPS: &str = "delivery_skips";
 pub const LATEST_DELIVERY_REQUESTS: &str = "latest_delivery_requests";
 pub const DELIVERY_RESULTS: &str = "delivery_results";
 pub const DOCUMENT_DELIVERIES: &str = "document_deliveries";
+pub const PAYMENTS: &str = "payments";
+pub const INVOICE_PAID: &str = "invoice_paid";
 
 /// Names of the rows of [`SEQUENCES`].
 pub const RUN_SEQUENCE: &str = "run";
@@ -56,12 +58,27 @@ pub const ACTIVE_TEMPLATE: &str = "active_template";
 
 /// What each schema version adds, in order: a database of version `v` gets every step
 /// after `v`, in the transaction that sets its version.
-fn steps() -> [(i64, String); 3] {
+fn steps() -> [(i64, String); 4] {
     [
         (1, ddl_v1()),
         (2, ddl_deliveries()),
         (3, ddl_delivery_feedback()),
+        (4, ddl_payments()),
     ]
+}
+
+/// Version 4: payments (as JSON, listed by invoice in the order recorded: `rowid`) and
+/// each invoice's paid amount (a decimal as text, compared in Rust inside the
+/// recording transaction).
+fn ddl_payments() -> String {
+    format!(
+        "
+CREATE TABLE IF NOT EXISTS {PAYMENTS} (
+  id TEXT PRIMARY KEY, invoice_id TEXT NOT NULL, data TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS {PAYMENTS}_invoice ON {PAYMENTS} (invoice_id);
+CREATE TABLE IF NOT EXISTS {INVOICE_PAID} (invoice_id TEXT PRIMARY KEY, paid TEXT NOT NULL);
+"
+    )
 }
 
 /// Version 3: a request counts its bounced and complained sends (columns beside the

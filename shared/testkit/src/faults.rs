@@ -365,6 +365,7 @@ impl FaultPlan {
             run_schedules: self.faulty(&app.run_schedules),
             due: self.faulty(&app.due),
             document_requests: self.faulty(&app.document_requests),
+            payments: self.faulty(&app.payments),
             queue: queue.clone(),
             // Rendering reads nothing and writes nothing: no fault to inject.
             renderer: app.renderer.clone(),
@@ -782,6 +783,35 @@ impl<T: ?Sized + DueIndex> DueIndex for Faulty<T> {
     }
     async fn due(&self, now: DateTime<Utc>, limit: usize) -> StoreResult<Vec<DueEntry>> {
         self.plan.read("due", self.inner.due(now, limit)).await
+    }
+}
+
+#[async_trait]
+impl<T: ?Sized + PaymentStore> PaymentStore for Faulty<T> {
+    async fn record_payment(
+        &self,
+        payment: &billrun_app::model::payments::Payment,
+        total: rust_decimal::Decimal,
+    ) -> StoreResult<billrun_app::model::payments::PaymentRecorded> {
+        self.plan
+            .write("record_payment", self.inner.record_payment(payment, total))
+            .await
+    }
+    async fn payments_of(
+        &self,
+        invoice: DocumentId,
+    ) -> StoreResult<Vec<billrun_app::model::payments::Payment>> {
+        self.plan
+            .read("payments_of", self.inner.payments_of(invoice))
+            .await
+    }
+    async fn paid_amounts(
+        &self,
+        invoices: &[DocumentId],
+    ) -> StoreResult<Vec<rust_decimal::Decimal>> {
+        self.plan
+            .read("paid_amounts", self.inner.paid_amounts(invoices))
+            .await
     }
 }
 

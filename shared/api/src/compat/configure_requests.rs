@@ -16,6 +16,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use billrun_app::catalog::DocumentPosition;
+use billrun_app::payments::PaymentStatus;
 use billrun_domain::book::{Account, Address};
 use billrun_domain::document::{Document, DocumentKind};
 use billrun_domain::error::parse_json;
@@ -447,11 +448,14 @@ fn system() -> Reference {
     }
 }
 
+/// The seed's invoice of `d`; `paid`: the invoice is settled in full, and is then
+/// neither due in nor past due (`DueIn` and `DuePastBy` null).
 pub fn invoice(
     d: &Document,
     run: &billrun_app::RunView,
     account: Option<&Account>,
     today: NaiveDate,
+    paid: bool,
 ) -> Invoice {
     let c = d.currency;
     let t = &d.totals;
@@ -514,8 +518,8 @@ pub fn invoice(
         approved_status: status,
         invoice_date: day(d.invoice_date),
         due_date: day(d.due_date),
-        due_in: (until_due >= 0).then_some(until_due),
-        due_past_by: (until_due < 0).then_some(-until_due),
+        due_in: (!paid && until_due >= 0).then_some(until_due),
+        due_past_by: (!paid && until_due < 0).then_some(-until_due),
         currency: c.code().to_string(),
         total_one_time_fee: money(t.one_time, c),
         total_recurring_fee: money(t.recurring, c),
@@ -732,15 +736,17 @@ async fn documents(
     let next = next_cursor(&docs, limit, DocumentPosition::of);
     let today = Utc::now().date_naive();
     let mut accounts: HashMap<AccountId, Option<Account>> = HashMap::new();
+    let settlements = app.payments().settlements(&docs).await?;
     let mut out = Vec::with_capacity(docs.len());
-    for d in &docs {
+    for (d, settlement) in docs.iter().zip(settlements) {
+        let paid = settlement.is_some_and(|s| s.payment_status == PaymentStatus::Paid);
         let a = &d.document.account_id;
         if !accounts.contains_key(a) {
             let acct = app.reference().get_account(a).await.ok();
             accounts.insert(a.clone(), acct);
         }
         let acct = accounts.get(a).and_then(Option::as_ref);
-        out.push(invoice(&d.document, &run, acct, today));
+        out.push(invoice(&d.document, &run, acct, today, paid));
     }
     let mut response = (StatusCode::OK, Json(out)).into_response();
     if let Some(n) = next.and_then(|n| n.parse().ok()) {

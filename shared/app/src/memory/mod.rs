@@ -10,6 +10,7 @@ mod document_requests;
 mod documents;
 mod ledger;
 mod listings;
+mod payments;
 mod queue;
 #[cfg(test)]
 mod renderer;
@@ -76,6 +77,8 @@ pub struct MemoryStore {
     scheduling: parking_lot::Mutex<schedules::MemoryScheduling>,
     /// Email delivery ([`crate::deliveries`]).
     deliveries: parking_lot::Mutex<deliveries::MemoryDeliveries>,
+    /// Payments ([`crate::payments`]).
+    payments: parking_lot::Mutex<payments::MemoryPayments>,
 }
 
 impl MemoryStore {

@@ -5,6 +5,7 @@
 pub mod deliveries;
 pub mod documents;
 pub mod listing;
+pub mod payments;
 pub mod schedules;
 
 use crate::error::StoreError;

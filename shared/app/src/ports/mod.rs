@@ -11,6 +11,7 @@ mod documents;
 mod ledger;
 mod listings;
 mod mailer;
+mod payments;
 mod queue;
 mod renderer;
 mod runs;
@@ -27,6 +28,7 @@ pub use documents::DocumentStore;
 pub use ledger::WatermarkStore;
 pub use listings::{AccountListing, DocumentListing, RunListing, SubscriptionIndex};
 pub use mailer::{Accepted, Mailer, SendFailed};
+pub use payments::PaymentStore;
 pub use queue::WorkQueue;
 pub use renderer::{
     DocumentRenderer, EmailContent, RenderContext, RenderFailed, RenderTemplate, TemplateRejected,
@@ -57,6 +59,7 @@ pub trait Storage:
     + RunScheduleStore
     + DueIndex
     + DocumentRequestStore
+    + PaymentStore
 {
 }
 
@@ -75,5 +78,6 @@ impl<T> Storage for T where
         + RunScheduleStore
         + DueIndex
         + DocumentRequestStore
+        + PaymentStore
 {
 }

@@ -24,6 +24,8 @@
 //! | a document's latest delivery | `DOC#<id>` | `DLV` | |
 //! | a run's latest delivery request | `RUN#<id>` | `DLVREQ` | |
 //! | a run's delivery request | `RUN#<id>` | `DLVREQ#<request>` | |
+//! | a payment of an invoice | `DOC#<invoice>` | `PAY#<payment>` | |
+//! | an invoice's paid amount | `DOC#<invoice>` | `PAID` | `paid` (ADD) |
 //! | subscription → account | `SUBREF#<id>` | `REF` | |
 //! | invoice schedule → account | `SCHEDREF#<id>` | `REF` | |
 //! | executed invoice-schedule item | `ISCH#<id>` | `ITEM#<item>` | |
@@ -46,7 +48,7 @@ use billrun_app::error::StoreError;
 use billrun_app::ports::StoreResult;
 use billrun_app::scheduling::DueTarget;
 use billrun_domain::ids::{
-    AccountId, DeliveryRequestId, DocumentId, DocumentRequestId, RunId, ScheduleId,
+    AccountId, DeliveryRequestId, DocumentId, DocumentRequestId, PaymentId, RunId, ScheduleId,
 };
 use billrun_domain::state::StateChange;
 use chrono::{DateTime, Utc};
@@ -424,6 +426,24 @@ pub(super) fn recorded_file(request: DocumentRequestId, document: DocumentId) ->
 
 pub(super) fn latest_document_request(run: RunId) -> Key {
     Key::new(run_pk(run), DOCUMENT_REQUEST)
+}
+
+// Payments.
+
+/// The sort key prefix of an invoice's payments in the document's partition.
+const PAYMENTS: &str = "PAY#";
+
+pub(super) fn payment(invoice: DocumentId, payment: PaymentId) -> Key {
+    Key::new(document_pk(invoice), format!("{PAYMENTS}{payment}"))
+}
+
+/// The partition and sort key prefix of an invoice's [`payment`] items.
+pub(super) fn payments_of(invoice: DocumentId) -> (String, &'static str) {
+    (document_pk(invoice), PAYMENTS)
+}
+
+pub(super) fn invoice_paid(invoice: DocumentId) -> Key {
+    Key::new(document_pk(invoice), "PAID")
 }
 
 // Email delivery.

@@ -24,6 +24,7 @@ mod documents;
 mod error;
 mod keys;
 mod ledger;
+mod payments;
 mod runs;
 mod scheduling;
 mod sequences;
