@@ -71,6 +71,7 @@ pub const IMPORT_LIMIT: usize = 5_000_000;
         deliveries::resend,
         payments::record_payment,
         payments::list_payments,
+        payments::aging,
         compat::generate_documents::generate,
         compat::schedules::execute,
         compat::bill_runs::create,
@@ -191,6 +192,7 @@ fn read_routes(routes: Routes) -> Routes {
         .route("/v1/invoices/{id}", get(v1::get_invoice))
         .route("/v1/invoices/{id}/document", get(documents::get_pdf))
         .route("/v1/invoices/{id}/payments", get(payments::list_payments))
+        .route("/v1/reports/aging", get(payments::aging))
         .route("/v1/document-requests/{id}", get(documents::get_request))
         .route("/v1/delivery-requests/{id}", get(deliveries::get_request))
         .route("/v2/bill_runs", get(compat::bill_runs::list))

@@ -1,16 +1,18 @@
 //! Payments: `POST /v1/invoices/{id}/payments` (a payment of a Posted invoice, never
-//! above its balance) and `GET /v1/invoices/{id}/payments` (its payments and
-//! settlement).
+//! above its balance), `GET /v1/invoices/{id}/payments` (its payments and settlement)
+//! and `GET /v1/reports/aging` (open balances by days past due).
 
 use crate::error::{ApiResult, ErrorBody};
-use crate::extract::{uuid_id, JsonBody, Path};
+use crate::extract::{next_cursor, uuid_id, JsonBody, Params, Path};
 use crate::schema;
 use crate::v1::{idempotency_key, AppState};
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use billrun_app::payments::{Payment, PaymentInput, PaymentOutcome, Settlement};
+use billrun_app::payments::{
+    AgingPosition, AgingReport, Payment, PaymentInput, PaymentOutcome, Settlement,
+};
 use billrun_domain::error::parse_json;
 use billrun_domain::ids::DocumentId;
 use serde::Serialize;
@@ -78,4 +80,43 @@ pub async fn list_payments(State(app): AppState, Path(id): Path<String>) -> ApiR
     let invoice: DocumentId = uuid_id(&id)?;
     let (items, settlement) = app.payments().payments(invoice).await?;
     Ok(Json(PaymentList { items, settlement }).into_response())
+}
+
+/// The aging report with the cursor of its next page of account rows.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct AgingPage {
+    #[serde(flatten)]
+    report: AgingReport,
+    next_cursor: Option<String>,
+}
+
+#[utoipa::path(get, path = "/v1/reports/aging", operation_id = "aging_report", tag = "results",
+    params(
+        ("asOf" = Option<chrono::NaiveDate>, Query, description = "The report's date (YYYY-MM-DD): invoices dated then, less the payments dated then; today (UTC) when absent"),
+        ("cursor" = Option<String>, Query, description = "`nextCursor` of the previous page"),
+        ("limit" = Option<usize>, Query, description = "Account rows per page: 1 to 1000, default 100")),
+    responses(
+        (status = 200, description = "Open balances of Posted invoices by days past due (current, 1-30, 31-60, 61-90, over 90): totals per currency over every account, and a page of (account, currency) rows in account order", body = schema::AgingReport),
+        (status = 400, description = "A bad parameter (named)", body = ErrorBody)))]
+pub async fn aging(State(app): AppState, params: Params) -> ApiResult<Response> {
+    params.only(&["asOf", "cursor", "limit"])?;
+    let as_of = params
+        .parse("asOf", |v| {
+            v.parse::<chrono::NaiveDate>()
+                .map_err(|_| "must be a date (YYYY-MM-DD)".to_string())
+        })?
+        .unwrap_or_else(|| app.clock.now().date_naive());
+    let limit = params.limit()?;
+    let after: Option<AgingPosition> = params.cursor()?;
+    let report = app.payments().aging(as_of, after.as_ref(), limit).await?;
+    let next_cursor = next_cursor(&report.items, limit, |r| AgingPosition {
+        account_id: r.account_id.clone(),
+        currency: r.currency.code().to_string(),
+    });
+    Ok(Json(AgingPage {
+        report,
+        next_cursor,
+    })
+    .into_response())
 }

@@ -779,6 +779,55 @@ pub struct PaymentList {
     pub payment_status: PaymentStatus,
 }
 
+/// Open balances in aging buckets (decimal strings).
+#[derive(ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AgingBuckets {
+    /// Not yet due on the report's date.
+    pub current: String,
+    #[serde(rename = "days1To30")]
+    pub days_1_to_30: String,
+    #[serde(rename = "days31To60")]
+    pub days_31_to_60: String,
+    #[serde(rename = "days61To90")]
+    pub days_61_to_90: String,
+    #[serde(rename = "over90Days")]
+    pub over_90_days: String,
+    pub total: String,
+}
+
+/// One account's open balances in one currency.
+#[derive(ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AgingRow {
+    pub account_id: String,
+    pub currency: String,
+    /// Open invoices counted.
+    pub invoices: u64,
+    #[serde(flatten)]
+    pub buckets: AgingBuckets,
+}
+
+/// A currency's open balances over every account.
+#[derive(ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AgingTotal {
+    pub currency: String,
+    pub invoices: u64,
+    #[serde(flatten)]
+    pub buckets: AgingBuckets,
+}
+
+/// The aging report.
+#[derive(ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AgingReport {
+    pub as_of: chrono::NaiveDate,
+    pub totals: Vec<AgingTotal>,
+    pub items: Vec<AgingRow>,
+    pub next_cursor: Option<String>,
+}
+
 /// A document's email status.
 #[derive(ToSchema)]
 pub enum DeliveryStatus {

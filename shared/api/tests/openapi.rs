@@ -48,6 +48,7 @@ const CANONICAL: &[(&str, &str)] = &[
     ("post", "/v1/delivery-requests/{id}/resend"),
     ("post", "/v1/invoices/{id}/payments"),
     ("get", "/v1/invoices/{id}/payments"),
+    ("get", "/v1/reports/aging"),
     ("post", "/v1/document-requests/{id}/resend"),
     ("get", "/v1/invoices/{id}/document"),
     ("put", "/v1/run-schedules/{id}"),

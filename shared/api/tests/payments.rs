@@ -230,3 +230,128 @@ async fn bad_payments_are_refused_at_their_field_and_draft_invoices_take_none() 
     .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.text);
 }
+
+/// The aging bucket a balance `days` past due falls in (the report's field name).
+fn bucket(days: i64) -> &'static str {
+    match days {
+        i64::MIN..=0 => "current",
+        1..=30 => "days1To30",
+        31..=60 => "days31To60",
+        61..=90 => "days61To90",
+        _ => "over90Days",
+    }
+}
+
+#[tokio::test]
+async fn the_aging_report_buckets_open_balances_as_of_its_date_by_account_and_currency() {
+    let subscriptions: Vec<Value> = ["A-1", "B-2", "C-3"]
+        .iter()
+        .enumerate()
+        .map(|(i, a)| {
+            json!({
+                "id": format!("S-{i}"), "accountId": a, "productId": "P",
+                "startDate": "2024-01-01",
+                "charges": [{"id": format!("C-{i}"), "type": "Recurring",
+                             "price": format!("{}.00", 40 + 10 * i), "billingPeriod": "Month"}]
+            })
+        })
+        .collect();
+    let book = json!({
+        "accounts": [
+            {"id": "A-1", "name": "A", "currency": "USD", "billCycleDay": 1},
+            {"id": "B-2", "name": "B", "currency": "USD", "billCycleDay": 1,
+             "paymentTermDays": 45},
+            {"id": "C-3", "name": "C", "currency": "EUR", "billCycleDay": 1}
+        ],
+        "subscriptions": subscriptions
+    })
+    .to_string();
+    let api = TestApi::with_book(&book).await;
+    let docs = documents(&api, true).await;
+    let a = of(&docs, "A-1");
+    let r = pay(
+        &api,
+        a["id"].as_str().unwrap(),
+        json!({"amount": "25.00", "date": "2024-02-10"}),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let dec = |v: &Value| {
+        v.as_str()
+            .unwrap()
+            .parse::<rust_decimal::Decimal>()
+            .unwrap()
+    };
+    let day = |v: &Value| v.as_str().unwrap().parse::<chrono::NaiveDate>().unwrap();
+
+    for as_of in ["2024-02-05", "2024-03-15", "2024-06-30"] {
+        let date: chrono::NaiveDate = as_of.parse().unwrap();
+        let r = api.get(&format!("/v1/reports/aging?asOf={as_of}")).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        assert_eq!(r.body["asOf"], as_of);
+        let rows = r.body["items"].as_array().unwrap();
+        let accounts: Vec<&str> = rows
+            .iter()
+            .map(|x| x["accountId"].as_str().unwrap())
+            .collect();
+        assert_eq!(accounts, ["A-1", "B-2", "C-3"], "{}", r.text);
+        for row in rows {
+            let d = of(&docs, row["accountId"].as_str().unwrap());
+            let mut open = dec(&d["totals"]["total"]);
+            // The payment counts from its date on.
+            if d["accountId"] == "A-1" && as_of != "2024-02-05" {
+                open -= rust_decimal::Decimal::new(2500, 2);
+            }
+            let days = (date - day(&d["dueDate"])).num_days();
+            assert_eq!(dec(&row[bucket(days)]), open, "{as_of}: {row}");
+            assert_eq!(dec(&row["total"]), open, "{as_of}: {row}");
+            assert_eq!(
+                (&row["invoices"], &row["currency"]),
+                (&json!(1), &d["currency"])
+            );
+        }
+        let totals = r.body["totals"].as_array().unwrap();
+        let usd = totals.iter().find(|t| t["currency"] == "USD").unwrap();
+        let sum: rust_decimal::Decimal = rows
+            .iter()
+            .filter(|x| x["currency"] == "USD")
+            .map(|x| dec(&x["total"]))
+            .sum();
+        assert_eq!((dec(&usd["total"]), &usd["invoices"]), (sum, &json!(2)));
+    }
+    // Before the invoices were dated: nothing open.
+    let r = api.get("/v1/reports/aging?asOf=2024-01-15").await;
+    assert_eq!(
+        (&r.body["items"], &r.body["totals"]),
+        (&json!([]), &json!([]))
+    );
+    // Paged by account.
+    let r = api.get("/v1/reports/aging?asOf=2024-03-15&limit=2").await;
+    assert_eq!(r.body["items"].as_array().unwrap().len(), 2);
+    let cursor = r.body["nextCursor"].as_str().unwrap();
+    let r = api
+        .get(&format!(
+            "/v1/reports/aging?asOf=2024-03-15&limit=2&cursor={cursor}"
+        ))
+        .await;
+    assert_eq!(r.body["items"][0]["accountId"], "C-3", "{}", r.text);
+    assert!(r.body["nextCursor"].is_null());
+    // Paid in full: out of the report.
+    let rest = dec(&a["totals"]["total"]) - rust_decimal::Decimal::new(2500, 2);
+    let r = pay(
+        &api,
+        a["id"].as_str().unwrap(),
+        json!({"amount": rest.to_string(), "date": "2024-03-01"}),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let r = api.get("/v1/reports/aging?asOf=2024-03-15").await;
+    assert_eq!(r.body["items"][0]["accountId"], "B-2", "{}", r.text);
+    let r = api.get("/v1/reports/aging?asOf=2024-13-01").await;
+    assert_eq!(
+        (r.status, &r.body["field"]),
+        (StatusCode::BAD_REQUEST, &json!("asOf"))
+    );
+}

@@ -230,6 +230,8 @@ impl App {
             documents: self.documents.clone(),
             store: self.payments.clone(),
             clock: self.clock.clone(),
+            run_listing: self.run_listing.clone(),
+            document_listing: self.document_listing.clone(),
         }
     }
 

@@ -5,12 +5,16 @@
 pub use crate::model::payments::*;
 
 use crate::error::{AppError, ConflictCode};
+use crate::model::listing::{DocumentPosition, RunFilter, RunPosition};
 use crate::model::StoredDocument;
 use crate::ports::*;
 use billrun_domain::document::{DocumentKind, DocumentStatus};
 use billrun_domain::error::FieldError;
 use billrun_domain::ids::{DocumentId, PaymentId};
+use billrun_domain::run::RunStatus;
+use chrono::NaiveDate;
 use rust_decimal::Decimal;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// The UUID v5 namespace of payment ids derived from (invoice, `Idempotency-Key`).
@@ -43,7 +47,13 @@ pub struct Payments {
     pub documents: Arc<dyn DocumentStore>,
     pub store: Arc<dyn PaymentStore>,
     pub clock: Arc<dyn Clock>,
+    /// The aging report reads the Posted runs' invoices.
+    pub run_listing: Arc<dyn RunListing>,
+    pub document_listing: Arc<dyn DocumentListing>,
 }
+
+/// Runs, and a run's invoices, read per listing call of the aging report.
+const AGING_PAGE: usize = 500;
 
 impl Payments {
     /// Records a payment of a Posted invoice. With an `Idempotency-Key`, the payment's
@@ -155,6 +165,120 @@ impl Payments {
                     .then(|| Settlement::of_document(&d.document, paid))
             })
             .collect())
+    }
+
+    /// Open balances as of `as_of` (the invoices dated then, less the payments dated
+    /// then), by days past due: totals per currency, and up to `limit` account rows
+    /// after `after`. Reads every Posted run's invoices (docs/scale.md "Aging").
+    pub async fn aging(
+        &self,
+        as_of: NaiveDate,
+        after: Option<&AgingPosition>,
+        limit: usize,
+    ) -> Result<AgingReport, AppError> {
+        let mut rows: BTreeMap<AgingPosition, AgingRow> = BTreeMap::new();
+        let filter = RunFilter {
+            status: Some(RunStatus::Posted),
+            ..RunFilter::default()
+        };
+        let mut run_cursor: Option<RunPosition> = None;
+        loop {
+            let runs = self
+                .run_listing
+                .list_runs(&filter, run_cursor.as_ref(), AGING_PAGE)
+                .await?;
+            for run in &runs {
+                self.age_run(run.id, as_of, &mut rows).await?;
+            }
+            match runs.last() {
+                Some(last) if runs.len() == AGING_PAGE => run_cursor = Some(RunPosition::of(last)),
+                _ => break,
+            }
+        }
+        let mut totals: BTreeMap<String, AgingTotal> = BTreeMap::new();
+        for row in rows.values() {
+            let t = totals
+                .entry(row.currency.code().to_string())
+                .or_insert_with(|| AgingTotal {
+                    currency: row.currency,
+                    invoices: 0,
+                    buckets: AgingBuckets::default(),
+                });
+            t.invoices += row.invoices;
+            t.buckets.merge(&row.buckets);
+        }
+        let items = rows
+            .into_iter()
+            .filter(|(k, _)| after.is_none_or(|a| k > a))
+            .take(limit)
+            .map(|(_, row)| row)
+            .collect();
+        Ok(AgingReport {
+            as_of,
+            totals: totals.into_values().collect(),
+            items,
+        })
+    }
+
+    /// Adds the open invoices of one Posted run to `rows`.
+    async fn age_run(
+        &self,
+        run: billrun_domain::ids::RunId,
+        as_of: NaiveDate,
+        rows: &mut BTreeMap<AgingPosition, AgingRow>,
+    ) -> Result<(), AppError> {
+        let mut cursor: Option<DocumentPosition> = None;
+        loop {
+            let docs = self
+                .document_listing
+                .list_run_documents(
+                    run,
+                    Some(DocumentKind::Invoice),
+                    cursor.as_ref(),
+                    AGING_PAGE,
+                )
+                .await?;
+            let ids: Vec<DocumentId> = docs.iter().map(|d| d.document.id).collect();
+            let paid = self.store.paid_amounts(&ids).await?;
+            for (d, paid) in docs.iter().zip(paid) {
+                let doc = &d.document;
+                if doc.status != DocumentStatus::Posted || doc.invoice_date > as_of {
+                    continue;
+                }
+                // Payments dated after the report's date were still owed then.
+                let paid_then = if paid.is_zero() {
+                    paid
+                } else {
+                    self.store
+                        .payments_of(doc.id)
+                        .await?
+                        .iter()
+                        .filter(|p| p.date <= as_of)
+                        .map(|p| p.amount)
+                        .sum()
+                };
+                let balance = doc.totals.total - paid_then;
+                if balance <= Decimal::ZERO {
+                    continue;
+                }
+                let key = AgingPosition {
+                    account_id: doc.account_id.clone(),
+                    currency: doc.currency.code().to_string(),
+                };
+                let row = rows.entry(key).or_insert_with(|| AgingRow {
+                    account_id: doc.account_id.clone(),
+                    currency: doc.currency,
+                    invoices: 0,
+                    buckets: AgingBuckets::default(),
+                });
+                row.invoices += 1;
+                row.buckets.add(balance, doc.due_date, as_of);
+            }
+            match docs.last() {
+                Some(last) if docs.len() == AGING_PAGE => cursor = Some(DocumentPosition::of(last)),
+                _ => return Ok(()),
+            }
+        }
     }
 
     async fn paid(&self, invoice: DocumentId) -> Result<Decimal, AppError> {

@@ -100,9 +100,130 @@ impl Settlement {
     }
 }
 
+/// The aging buckets of open balances: by days past due on the report's date.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AgingBuckets {
+    /// Not yet due (due on or after the report's date).
+    #[serde(with = "dec")]
+    pub current: Decimal,
+    #[serde(rename = "days1To30", with = "dec")]
+    pub days_1_to_30: Decimal,
+    #[serde(rename = "days31To60", with = "dec")]
+    pub days_31_to_60: Decimal,
+    #[serde(rename = "days61To90", with = "dec")]
+    pub days_61_to_90: Decimal,
+    #[serde(rename = "over90Days", with = "dec")]
+    pub over_90_days: Decimal,
+    /// The sum of the buckets.
+    #[serde(with = "dec")]
+    pub total: Decimal,
+}
+
+impl AgingBuckets {
+    /// Adds an open `balance` due on `due` to its bucket as of `as_of`.
+    pub fn add(&mut self, balance: Decimal, due: NaiveDate, as_of: NaiveDate) {
+        let past_due = (as_of - due).num_days();
+        let bucket = match past_due {
+            i64::MIN..=0 => &mut self.current,
+            1..=30 => &mut self.days_1_to_30,
+            31..=60 => &mut self.days_31_to_60,
+            61..=90 => &mut self.days_61_to_90,
+            _ => &mut self.over_90_days,
+        };
+        *bucket += balance;
+        self.total += balance;
+    }
+
+    /// Adds another's amounts (a currency's totals from its accounts).
+    pub fn merge(&mut self, other: &AgingBuckets) {
+        self.current += other.current;
+        self.days_1_to_30 += other.days_1_to_30;
+        self.days_31_to_60 += other.days_31_to_60;
+        self.days_61_to_90 += other.days_61_to_90;
+        self.over_90_days += other.over_90_days;
+        self.total += other.total;
+    }
+}
+
+/// One account's open balances in one currency.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AgingRow {
+    pub account_id: AccountId,
+    pub currency: Currency,
+    /// Open invoices counted.
+    pub invoices: u64,
+    #[serde(flatten)]
+    pub buckets: AgingBuckets,
+}
+
+/// A currency's open balances over every account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AgingTotal {
+    pub currency: Currency,
+    pub invoices: u64,
+    #[serde(flatten)]
+    pub buckets: AgingBuckets,
+}
+
+/// Where an aging report's account rows stand: rows are listed by (account, currency).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct AgingPosition {
+    pub account_id: AccountId,
+    pub currency: String,
+}
+
+/// `GET /v1/reports/aging`: totals per currency, and a page of account rows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AgingReport {
+    pub as_of: NaiveDate,
+    pub totals: Vec<AgingTotal>,
+    pub items: Vec<AgingRow>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn open_balances_age_by_days_past_due_on_the_reports_date() {
+        let d = |s: &str| s.parse::<Decimal>().unwrap();
+        let day = |s: &str| s.parse::<NaiveDate>().unwrap();
+        let as_of = day("2024-05-31");
+        let mut b = AgingBuckets::default();
+        for (due, amount) in [
+            ("2024-06-15", "1.00"),  // not due yet
+            ("2024-05-31", "2.00"),  // due today: current
+            ("2024-05-30", "4.00"),  // 1 day
+            ("2024-05-01", "8.00"),  // 30 days
+            ("2024-04-30", "16.00"), // 31 days
+            ("2024-03-02", "32.00"), // 90 days
+            ("2024-03-01", "64.00"), // 91 days
+        ] {
+            b.add(d(amount), day(due), as_of);
+        }
+        assert_eq!(
+            (
+                b.current,
+                b.days_1_to_30,
+                b.days_31_to_60,
+                b.days_61_to_90,
+                b.over_90_days,
+                b.total
+            ),
+            (
+                d("3.00"),
+                d("12.00"),
+                d("16.00"),
+                d("32.00"),
+                d("64.00"),
+                d("127.00")
+            )
+        );
+    }
 
     #[test]
     fn a_settlement_is_unpaid_partly_paid_or_paid() {
