@@ -72,6 +72,7 @@ pub const IMPORT_LIMIT: usize = 5_000_000;
         payments::record_payment,
         payments::list_payments,
         payments::aging,
+        payments::apply_credit_memo,
         compat::generate_documents::generate,
         compat::schedules::execute,
         compat::bill_runs::create,
@@ -264,6 +265,10 @@ fn write_routes(routes: Routes) -> Routes {
             post(deliveries::resend),
         )
         .route("/v1/invoices/{id}/payments", post(payments::record_payment))
+        .route(
+            "/v1/credit-memos/{id}/applications",
+            post(payments::apply_credit_memo),
+        )
         .route(
             "/services/data/v64.0/actions/standard/generateInvoiceDocuments",
             post(compat::generate_documents::generate),

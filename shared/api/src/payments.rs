@@ -1,5 +1,6 @@
 //! Payments: `POST /v1/invoices/{id}/payments` (a payment of a Posted invoice, never
 //! above its balance), `GET /v1/invoices/{id}/payments` (its payments and settlement)
+//! `POST /v1/credit-memos/{id}/applications` (a memo's credit applied to an invoice)
 //! and `GET /v1/reports/aging` (open balances by days past due).
 
 use crate::error::{ApiResult, ErrorBody};
@@ -11,7 +12,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use billrun_app::payments::{
-    AgingPosition, AgingReport, Payment, PaymentInput, PaymentOutcome, Settlement,
+    AgingPosition, AgingReport, ApplicationInput, Payment, PaymentInput, PaymentOutcome, Settlement,
 };
 use billrun_domain::error::parse_json;
 use billrun_domain::ids::DocumentId;
@@ -119,4 +120,64 @@ pub async fn aging(State(app): AppState, params: Params) -> ApiResult<Response> 
         next_cursor,
     })
     .into_response())
+}
+
+/// A credit memo's credit: applied and not yet.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct CreditSettlement {
+    #[serde(with = "billrun_domain::money::dec")]
+    amount_applied: rust_decimal::Decimal,
+    #[serde(with = "billrun_domain::money::dec")]
+    unapplied_amount: rust_decimal::Decimal,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ApplicationReceipt {
+    application: Payment,
+    invoice: Settlement,
+    credit_memo: CreditSettlement,
+}
+
+#[utoipa::path(post, path = "/v1/credit-memos/{id}/applications", operation_id = "apply_credit_memo", tag = "results",
+    params(
+        ("id" = uuid::Uuid, Path, description = "Credit memo id"),
+        ("Idempotency-Key" = Option<String>, Header, description = "A replay with the same body answers 200 with the application recorded; another body under the key is a 409 `idempotency_key_reused`")),
+    request_body(content = schema::ApplicationInput),
+    responses(
+        (status = 201, description = "Applied: a payment of the invoice from the memo, dated today; the invoice's settlement and the memo's credit after it", body = schema::ApplicationReceipt),
+        (status = 200, description = "Replayed (same Idempotency-Key and body)", body = schema::ApplicationReceipt),
+        (status = 400, description = "Not a UUID, a bad Idempotency-Key or a bad body (`invoiceId`, `amount`)", body = ErrorBody),
+        (status = 404, description = "Unknown credit memo or invoice", body = ErrorBody),
+        (status = 409, description = "`credit_memo_not_applicable` (the memo is not Posted, or the invoice is of another account or currency: field `invoiceId`), `document_not_payable` (the invoice is not Posted), `overpayment` (above the invoice's balance), `credit_exceeded` (above the memo's unapplied credit), `idempotency_key_reused`; nothing recorded", body = ErrorBody)))]
+pub async fn apply_credit_memo(
+    State(app): AppState,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody,
+) -> ApiResult<Response> {
+    let key = idempotency_key(&headers)?;
+    let memo: DocumentId = uuid_id(&id)?;
+    let input: ApplicationInput = parse_json(&body)?;
+    let (application, invoice, credit, outcome) = app
+        .payments()
+        .apply_credit(memo, input, key.as_deref())
+        .await?;
+    let status = match outcome {
+        PaymentOutcome::New => StatusCode::CREATED,
+        PaymentOutcome::Replayed => StatusCode::OK,
+    };
+    Ok((
+        status,
+        Json(ApplicationReceipt {
+            application,
+            invoice,
+            credit_memo: CreditSettlement {
+                amount_applied: credit.amount_paid,
+                unapplied_amount: credit.balance,
+            },
+        }),
+    )
+        .into_response())
 }

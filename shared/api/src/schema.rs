@@ -293,6 +293,10 @@ pub struct Document {
     pub balance: Option<String>,
     /// Null for a credit memo.
     pub payment_status: Option<PaymentStatus>,
+    /// A credit memo's credit applied to invoices so far; null for an invoice.
+    pub amount_applied: Option<String>,
+    /// A credit memo's credit not yet applied; null for an invoice.
+    pub unapplied_amount: Option<String>,
     pub invoice_message: Option<String>,
     pub lines: Vec<Line>,
     pub totals: Totals,
@@ -757,6 +761,45 @@ pub struct Payment {
     pub date: chrono::NaiveDate,
     pub reference: Option<String>,
     pub created_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// A credit memo's credit applied to an invoice.
+#[derive(ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ApplicationInput {
+    /// A Posted invoice of the memo's account and currency.
+    pub invoice_id: uuid::Uuid,
+    /// A positive decimal string exact to the currency's minor unit.
+    #[schema(example = "15.00")]
+    pub amount: String,
+}
+
+/// A credit memo's application: the payment it records on the invoice, the invoice's
+/// settlement and the memo's credit after it.
+#[derive(ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ApplicationReceipt {
+    /// The payment of the invoice (its `creditMemoId` the memo).
+    pub application: Payment,
+    pub invoice: Settlement,
+    pub credit_memo: CreditSettlement,
+}
+
+/// An invoice's settlement.
+#[derive(ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Settlement {
+    pub amount_paid: String,
+    pub balance: String,
+    pub payment_status: PaymentStatus,
+}
+
+/// A credit memo's credit: applied and unapplied.
+#[derive(ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CreditSettlement {
+    pub amount_applied: String,
+    pub unapplied_amount: String,
 }
 
 /// A payment with its invoice's settlement after it.

@@ -12,12 +12,14 @@ use billrun_app::catalog::{
     run_number, DocumentPosition, DocumentTemplate, RunFilter, RunPosition, StoredSchedule,
 };
 use billrun_app::deliveries::DocumentDeliveryView;
+use billrun_app::payments::Settlement;
 use billrun_app::{App, AppError, Created};
 use billrun_domain::book::Book;
 use billrun_domain::document::DocumentKind;
 use billrun_domain::ids::{AccountId, DocumentId, RunId, ScheduleId, SubscriptionId};
 use billrun_domain::request::RunRequest;
 use billrun_domain::run::{Outcome, RunStatus};
+use rust_decimal::Decimal;
 use serde::Serialize;
 use serde_json::json;
 use std::sync::Arc;
@@ -528,8 +530,9 @@ pub async fn run_invoices(
 
 /// The documents as JSON, each with its `documentStatus` (NotRequested, Pending,
 /// Generated or Failed) and `documentFailureReason`, its `deliveryStatus`,
-/// `deliveryReason` and `lastSentAt`, and (invoices) its `amountPaid`, `balance` and
-/// `paymentStatus`, beside its invoice `status`.
+/// `deliveryReason` and `lastSentAt`, and its invoice's `amountPaid`, `balance` and
+/// `paymentStatus` or its credit memo's `amountApplied` and `unappliedAmount`, beside
+/// its invoice `status`.
 pub async fn with_document_status(
     app: &App,
     docs: &[billrun_app::model::StoredDocument],
@@ -558,17 +561,22 @@ pub async fn with_document_status(
             o.insert("deliveryStatus".into(), json!(e.status));
             o.insert("deliveryReason".into(), json!(e.reason));
             o.insert("lastSentAt".into(), json!(e.last_sent_at));
-            let (amount_paid, balance, status) = match paid {
-                Some(p) => (
-                    json!(p.amount_paid.to_string()),
-                    json!(p.balance.to_string()),
-                    json!(p.payment_status),
-                ),
-                None => (json!(null), json!(null), json!(null)),
+            // An invoice is paid; a credit memo's credit is applied to invoices.
+            let (invoice, memo) = match d.document.kind {
+                DocumentKind::Invoice => (Some(&paid), None),
+                DocumentKind::CreditMemo => (None, Some(&paid)),
             };
-            o.insert("amountPaid".into(), amount_paid);
-            o.insert("balance".into(), balance);
-            o.insert("paymentStatus".into(), status);
+            let text = |s: Option<&Settlement>, f: fn(&Settlement) -> Decimal| {
+                json!(s.map(|s| f(s).to_string()))
+            };
+            o.insert("amountPaid".into(), text(invoice, |s| s.amount_paid));
+            o.insert("balance".into(), text(invoice, |s| s.balance));
+            o.insert(
+                "paymentStatus".into(),
+                json!(invoice.map(|s| s.payment_status)),
+            );
+            o.insert("amountApplied".into(), text(memo, |s| s.amount_paid));
+            o.insert("unappliedAmount".into(), text(memo, |s| s.balance));
         }
         out.push(v);
     }

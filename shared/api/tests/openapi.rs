@@ -49,6 +49,7 @@ const CANONICAL: &[(&str, &str)] = &[
     ("post", "/v1/invoices/{id}/payments"),
     ("get", "/v1/invoices/{id}/payments"),
     ("get", "/v1/reports/aging"),
+    ("post", "/v1/credit-memos/{id}/applications"),
     ("post", "/v1/document-requests/{id}/resend"),
     ("get", "/v1/invoices/{id}/document"),
     ("put", "/v1/run-schedules/{id}"),

@@ -355,3 +355,144 @@ async fn the_aging_report_buckets_open_balances_as_of_its_date_by_account_and_cu
         (StatusCode::BAD_REQUEST, &json!("asOf"))
     );
 }
+
+/// The documents of a posted run for `target` (the book imported before).
+async fn posted_run(api: &TestApi, target: &str) -> Vec<Value> {
+    let body = json!({"targetDate": target, "autoPost": true}).to_string();
+    let r = api.post("/v1/invoice-runs", &body).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    api.work().await;
+    let run = r.body["id"].as_str().unwrap();
+    let r = api.get(&format!("/v1/invoice-runs/{run}/invoices")).await;
+    r.body["items"].as_array().unwrap().clone()
+}
+
+#[tokio::test]
+async fn a_credit_memo_pays_invoices_of_its_account_up_to_its_credit() {
+    let sub = |id: &str, account: &str, price: &str| {
+        json!({"id": id, "accountId": account, "productId": "P", "startDate": "2024-01-01",
+               "charges": [{"id": format!("C-{id}"), "type": "Recurring", "price": price,
+                            "billingPeriod": "Month"}]})
+    };
+    let book = json!({
+        "accounts": [
+            {"id": "A-1", "name": "A", "currency": "USD", "billCycleDay": 1},
+            {"id": "B-2", "name": "B", "currency": "USD", "billCycleDay": 1}
+        ],
+        "subscriptions": [sub("S-1", "A-1", "50.00"), sub("S-2", "B-2", "20.00")],
+        "adjustments": [
+            {"id": "ADJ-1", "accountId": "A-1", "amount": "-200.00", "date": "2024-02-15",
+             "description": "Service credit"},
+            {"id": "ADJ-2", "accountId": "A-1", "amount": "30.00", "date": "2024-03-15",
+             "description": "Setup"}
+        ]
+    })
+    .to_string();
+    let api = TestApi::with_book(&book).await;
+    let february = posted_run(&api, "2024-02-01").await;
+    let march = posted_run(&api, "2024-03-01").await;
+    let april = posted_run(&api, "2024-04-01").await;
+    let feb = of(&february, "A-1");
+    let memo = of(&march, "A-1");
+    let apr = of(&april, "A-1");
+    assert_eq!(
+        (&memo["kind"], &memo["totals"]["total"]),
+        (&json!("CreditMemo"), &json!("-150.00")),
+        "{memo}"
+    );
+    assert_eq!(
+        (&memo["amountApplied"], &memo["unappliedAmount"]),
+        (&json!("0.00"), &json!("150.00"))
+    );
+    assert_eq!(feb["totals"]["total"], "100.00");
+    assert_eq!(apr["totals"]["total"], "80.00", "{apr}");
+    let memo_id = memo["id"].as_str().unwrap();
+    let apply = |invoice: &Value, amount: &str, key: Option<&'static str>| {
+        let body = json!({"invoiceId": invoice["id"], "amount": amount}).to_string();
+        let uri = format!("/v1/credit-memos/{memo_id}/applications");
+        let headers: Vec<(&str, &str)> = key.map(|k| ("idempotency-key", k)).into_iter().collect();
+        let api = &api;
+        async move { api.call(Method::POST, &uri, Some(&body), &headers).await }
+    };
+
+    let r = apply(feb, "100.00", Some("apply-1")).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    assert_eq!(r.body["application"]["creditMemoId"], memo["id"]);
+    assert_eq!(r.body["invoice"]["paymentStatus"], "Paid");
+    assert_eq!(
+        (
+            &r.body["creditMemo"]["amountApplied"],
+            &r.body["creditMemo"]["unappliedAmount"]
+        ),
+        (&json!("100.00"), &json!("50.00"))
+    );
+    // Replayed under its key: the same application, nothing more applied.
+    let again = apply(feb, "100.00", Some("apply-1")).await;
+    assert_eq!(again.status, StatusCode::OK, "{}", again.text);
+    assert_eq!(again.body["application"]["id"], r.body["application"]["id"]);
+    assert_eq!(again.body["creditMemo"]["unappliedAmount"], "50.00");
+    // Within the April invoice's balance (80.00) but beyond the memo's credit (50.00).
+    let r = apply(apr, "60.00", None).await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.text);
+    assert_eq!(
+        (&r.body["code"], &r.body["field"]),
+        (&json!("credit_exceeded"), &json!("amount"))
+    );
+    // Another account's invoice.
+    let r = apply(of(&april, "B-2"), "5.00", None).await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.text);
+    assert_eq!(
+        (&r.body["code"], &r.body["field"]),
+        (&json!("credit_memo_not_applicable"), &json!("invoiceId"))
+    );
+    // A paid invoice takes no more.
+    let r = apply(feb, "1.00", None).await;
+    assert_eq!(r.body["code"], "overpayment", "{}", r.text);
+    // The rest of the credit to April: 30.00 of it stays open, the memo is used up.
+    let r = apply(apr, "50.00", None).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    assert_eq!(
+        (
+            &r.body["invoice"]["balance"],
+            &r.body["invoice"]["paymentStatus"]
+        ),
+        (&json!("30.00"), &json!("PartiallyPaid"))
+    );
+    let shown = api.get(&format!("/v1/invoices/{memo_id}")).await;
+    assert_eq!(
+        (&shown.body["amountApplied"], &shown.body["unappliedAmount"]),
+        (&json!("150.00"), &json!("0.00"))
+    );
+    let listed = api
+        .get(&format!(
+            "/v1/invoices/{}/payments",
+            apr["id"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(listed.body["items"][0]["creditMemoId"], memo["id"]);
+    // A memo is not an invoice, nor an invoice a memo.
+    let r = api
+        .call(
+            Method::POST,
+            &format!(
+                "/v1/credit-memos/{}/applications",
+                feb["id"].as_str().unwrap()
+            ),
+            Some(&json!({"invoiceId": apr["id"], "amount": "1.00"}).to_string()),
+            &[],
+        )
+        .await;
+    assert_eq!(r.body["code"], "credit_memo_not_applicable", "{}", r.text);
+    let r = api
+        .call(
+            Method::POST,
+            &format!("/v1/credit-memos/{memo_id}/applications"),
+            Some(&json!({"invoiceId": "nope", "amount": "1.00"}).to_string()),
+            &[],
+        )
+        .await;
+    assert_eq!(
+        (r.status, &r.body["field"]),
+        (StatusCode::BAD_REQUEST, &json!("invoiceId"))
+    );
+}

@@ -182,11 +182,16 @@ pub enum ConflictCode {
     DocumentNotPayable,
     /// A payment above the invoice's balance.
     Overpayment,
+    /// A credit memo that is not Posted, or applied to an invoice of another account or
+    /// currency.
+    CreditMemoNotApplicable,
+    /// A credit memo's application above its unapplied credit.
+    CreditExceeded,
 }
 
 impl ConflictCode {
     /// Every code, in the order docs/api.md lists them.
-    pub const ALL: [ConflictCode; 20] = [
+    pub const ALL: [ConflictCode; 22] = [
         ConflictCode::FieldLocked,
         ConflictCode::IdempotencyKeyReused,
         ConflictCode::RunNotPending,
@@ -207,6 +212,8 @@ impl ConflictCode {
         ConflictCode::DeliveryNotConfigured,
         ConflictCode::DocumentNotPayable,
         ConflictCode::Overpayment,
+        ConflictCode::CreditMemoNotApplicable,
+        ConflictCode::CreditExceeded,
     ];
 
     /// The wire string (`code` of the error body).
@@ -232,6 +239,8 @@ impl ConflictCode {
             ConflictCode::DeliveryNotConfigured => "delivery_not_configured",
             ConflictCode::DocumentNotPayable => "document_not_payable",
             ConflictCode::Overpayment => "overpayment",
+            ConflictCode::CreditMemoNotApplicable => "credit_memo_not_applicable",
+            ConflictCode::CreditExceeded => "credit_exceeded",
         }
     }
 }

@@ -34,6 +34,29 @@ pub struct PaymentInput {
     pub reference: Option<String>,
 }
 
+/// A credit memo's application as the API asks for it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ApplicationInput {
+    /// The Posted invoice (of the memo's account and currency) the credit pays.
+    pub invoice_id: String,
+    /// A decimal string: positive, exact to the currency's minor unit.
+    pub amount: String,
+}
+
+/// A payment's id: derived from (`scope`, key) under an `Idempotency-Key` (`scope`: the
+/// invoice paid, or the credit memo applied), so that a replay finds it; new otherwise.
+fn payment_id(scope: DocumentId, idempotency_key: Option<&str>) -> PaymentId {
+    match idempotency_key {
+        Some(key) => {
+            let mut name = scope.0.as_bytes().to_vec();
+            name.extend_from_slice(key.as_bytes());
+            PaymentId(uuid::Uuid::new_v5(&PAYMENT_NAMESPACE, &name))
+        }
+        None => PaymentId(uuid::Uuid::new_v4()),
+    }
+}
+
 /// Whether a payment was new or a replay of one recorded before.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PaymentOutcome {
@@ -66,12 +89,111 @@ impl Payments {
         input: PaymentInput,
         idempotency_key: Option<&str>,
     ) -> Result<(Payment, Settlement, PaymentOutcome), AppError> {
-        let stored = self
+        let document = self.payable(invoice).await?;
+        let now = self.clock.now();
+        let payment = Payment {
+            id: payment_id(invoice, idempotency_key),
+            invoice_id: invoice,
+            account_id: document.account_id.clone(),
+            currency: document.currency,
+            amount: amount(&input.amount, &document, "amount")?,
+            date: match &input.date {
+                Some(d) => d.parse().map_err(|_| {
+                    AppError::Validation(FieldError::new("date", "must be a date (YYYY-MM-DD)"))
+                })?,
+                None => now.date_naive(),
+            },
+            reference: reference(input.reference)?,
+            credit_memo_id: None,
+            created_at: now,
+        };
+        let (payment, invoice, _, outcome) = self.record(payment, &document, None).await?;
+        Ok((payment, invoice, outcome))
+    }
+
+    /// Applies part of a Posted credit memo's credit to a Posted invoice of the same
+    /// account and currency: recorded as a payment of the invoice from the memo, dated
+    /// today, never above the invoice's balance or the memo's unapplied credit. An
+    /// `Idempotency-Key` makes a replay answer the application recorded. Answers the
+    /// application, the invoice's settlement and the memo's (its credit applied and
+    /// unapplied).
+    pub async fn apply_credit(
+        &self,
+        memo: DocumentId,
+        input: ApplicationInput,
+        idempotency_key: Option<&str>,
+    ) -> Result<(Payment, Settlement, Settlement, PaymentOutcome), AppError> {
+        let credit_memo = self
+            .documents
+            .get_document(memo)
+            .await?
+            .ok_or_else(|| AppError::NotFound(format!("credit memo {memo}")))?
+            .document;
+        if credit_memo.kind != DocumentKind::CreditMemo
+            || credit_memo.status != DocumentStatus::Posted
+        {
+            return Err(AppError::conflict(
+                ConflictCode::CreditMemoNotApplicable,
+                format!(
+                    "document {memo} is a {:?} {:?}: only Posted credit memos are applied",
+                    credit_memo.status, credit_memo.kind
+                ),
+            ));
+        }
+        let invoice: DocumentId = input.invoice_id.trim().parse().map_err(|_| {
+            AppError::Validation(FieldError::new(
+                "invoiceId",
+                "must be a document id (a UUID)",
+            ))
+        })?;
+        let document = self.payable(invoice).await?;
+        if document.account_id != credit_memo.account_id
+            || document.currency != credit_memo.currency
+        {
+            return Err(AppError::Conflict {
+                code: ConflictCode::CreditMemoNotApplicable,
+                message: format!(
+                    "invoice {invoice} is not of the credit memo's account and currency ({}, {})",
+                    credit_memo.account_id,
+                    credit_memo.currency.code()
+                ),
+                field: Some("invoiceId".into()),
+            });
+        }
+        let now = self.clock.now();
+        let application = Payment {
+            id: payment_id(memo, idempotency_key),
+            invoice_id: invoice,
+            account_id: document.account_id.clone(),
+            currency: document.currency,
+            amount: amount(&input.amount, &document, "amount")?,
+            date: now.date_naive(),
+            reference: None,
+            credit_memo_id: Some(memo),
+            created_at: now,
+        };
+        let credit = -credit_memo.totals.total;
+        let (application, invoice, applied, outcome) =
+            self.record(application, &document, Some(credit)).await?;
+        Ok((
+            application,
+            invoice,
+            Settlement::of(credit, applied.unwrap_or_default()),
+            outcome,
+        ))
+    }
+
+    /// A Posted invoice, or why it takes no payment.
+    async fn payable(
+        &self,
+        invoice: DocumentId,
+    ) -> Result<billrun_domain::document::Document, AppError> {
+        let document = self
             .documents
             .get_document(invoice)
             .await?
-            .ok_or_else(|| AppError::NotFound(format!("invoice {invoice}")))?;
-        let document = &stored.document;
+            .ok_or_else(|| AppError::NotFound(format!("invoice {invoice}")))?
+            .document;
         if document.kind != DocumentKind::Invoice || document.status != DocumentStatus::Posted {
             return Err(AppError::conflict(
                 ConflictCode::DocumentNotPayable,
@@ -81,58 +203,62 @@ impl Payments {
                 ),
             ));
         }
-        let now = self.clock.now();
-        let payment = Payment {
-            id: match idempotency_key {
-                Some(key) => {
-                    let mut name = invoice.0.as_bytes().to_vec();
-                    name.extend_from_slice(key.as_bytes());
-                    PaymentId(uuid::Uuid::new_v5(&PAYMENT_NAMESPACE, &name))
-                }
-                None => PaymentId(uuid::Uuid::new_v4()),
-            },
-            invoice_id: invoice,
-            account_id: document.account_id.clone(),
-            currency: document.currency,
-            amount: amount(&input.amount, document)?,
-            date: match &input.date {
-                Some(d) => d.parse().map_err(|_| {
-                    AppError::Validation(FieldError::new("date", "must be a date (YYYY-MM-DD)"))
-                })?,
-                None => now.date_naive(),
-            },
-            reference: reference(input.reference)?,
-            created_at: now,
-        };
+        Ok(document)
+    }
+
+    /// Records `payment` of `document` (with the memo's `credit` for an application);
+    /// answers it with the invoice's settlement and the memo's applied amount after.
+    async fn record(
+        &self,
+        payment: Payment,
+        document: &billrun_domain::document::Document,
+        credit: Option<Decimal>,
+    ) -> Result<(Payment, Settlement, Option<Decimal>, PaymentOutcome), AppError> {
         let total = document.totals.total;
-        match self.store.record_payment(&payment, total).await? {
-            PaymentRecorded::New { paid } => {
-                Ok((payment, Settlement::of(total, paid), PaymentOutcome::New))
-            }
+        let code = payment.currency.code();
+        let (payment, outcome) = match self.store.record_payment(&payment, total, credit).await? {
+            PaymentRecorded::New { .. } => (payment, PaymentOutcome::New),
             PaymentRecorded::Exists(existing) if existing.same_request(&payment) => {
-                let paid = self.paid(invoice).await?;
-                Ok((
-                    existing,
-                    Settlement::of(total, paid),
-                    PaymentOutcome::Replayed,
+                (existing, PaymentOutcome::Replayed)
+            }
+            PaymentRecorded::Exists(_) => {
+                return Err(AppError::conflict(
+                    ConflictCode::IdempotencyKeyReused,
+                    "the Idempotency-Key was used for another payment",
                 ))
             }
-            PaymentRecorded::Exists(_) => Err(AppError::conflict(
-                ConflictCode::IdempotencyKeyReused,
-                "the Idempotency-Key was used for another payment",
-            )),
-            PaymentRecorded::ExceedsTotal { paid } => Err(AppError::Conflict {
-                code: ConflictCode::Overpayment,
-                message: format!(
-                    "a payment of {} {} exceeds the invoice's balance of {} {}",
-                    payment.amount,
-                    payment.currency.code(),
-                    total - paid,
-                    payment.currency.code()
-                ),
-                field: Some("amount".into()),
-            }),
-        }
+            PaymentRecorded::ExceedsTotal { paid } => {
+                return Err(AppError::Conflict {
+                    code: ConflictCode::Overpayment,
+                    message: format!(
+                        "{} {code} exceeds the invoice's balance of {} {code}",
+                        payment.amount,
+                        total - paid,
+                    ),
+                    field: Some("amount".into()),
+                })
+            }
+            PaymentRecorded::ExceedsCredit { applied } => {
+                return Err(AppError::Conflict {
+                    code: ConflictCode::CreditExceeded,
+                    message: format!(
+                        "{} {code} exceeds the credit memo's unapplied credit of {} {code}",
+                        payment.amount,
+                        credit.unwrap_or_default() - applied,
+                    ),
+                    field: Some("amount".into()),
+                })
+            }
+        };
+        // Read after the write: a replay shows the settlement as it stands now.
+        let mut ids = vec![payment.invoice_id];
+        ids.extend(payment.credit_memo_id);
+        let amounts = self.store.paid_amounts(&ids).await?;
+        let paid = amounts.first().copied().unwrap_or_default();
+        let applied = payment
+            .credit_memo_id
+            .map(|_| amounts.get(1).copied().unwrap_or_default());
+        Ok((payment, Settlement::of(total, paid), applied, outcome))
     }
 
     /// The invoice's payments, oldest first, with its settlement.
@@ -150,19 +276,17 @@ impl Payments {
         Ok((payments, Settlement::of_document(&stored.document, paid)))
     }
 
-    /// Each document's settlement: `None` for a credit memo (it is applied, not paid).
-    pub async fn settlements(
-        &self,
-        docs: &[StoredDocument],
-    ) -> Result<Vec<Option<Settlement>>, AppError> {
+    /// Each document's settlement: an invoice's payments against its total, a credit
+    /// memo's applications against its credit (the negated total).
+    pub async fn settlements(&self, docs: &[StoredDocument]) -> Result<Vec<Settlement>, AppError> {
         let ids: Vec<DocumentId> = docs.iter().map(|d| d.document.id).collect();
         let paid = self.store.paid_amounts(&ids).await?;
         Ok(docs
             .iter()
             .zip(paid)
-            .map(|(d, paid)| {
-                (d.document.kind == DocumentKind::Invoice)
-                    .then(|| Settlement::of_document(&d.document, paid))
+            .map(|(d, paid)| match d.document.kind {
+                DocumentKind::Invoice => Settlement::of_document(&d.document, paid),
+                DocumentKind::CreditMemo => Settlement::of(-d.document.totals.total, paid),
             })
             .collect())
     }
@@ -292,9 +416,14 @@ impl Payments {
     }
 }
 
-/// The amount: a positive decimal exact to the invoice currency's minor unit.
-fn amount(text: &str, document: &billrun_domain::document::Document) -> Result<Decimal, AppError> {
-    let bad = |why: String| AppError::Validation(FieldError::new("amount", why));
+/// The amount (at `field`): a positive decimal exact to the invoice currency's minor
+/// unit.
+fn amount(
+    text: &str,
+    document: &billrun_domain::document::Document,
+    field: &str,
+) -> Result<Decimal, AppError> {
+    let bad = |why: String| AppError::Validation(FieldError::new(field, why));
     let value: Decimal = text
         .trim()
         .parse()

@@ -2160,4 +2160,5 @@ conformance!(
     a_delivery_result_of_an_unknown_request_is_refused_and_writes_nothing,
     payments_add_up_to_the_total_once_each_and_never_beyond,
     concurrent_payments_of_one_invoice_never_exceed_its_total,
+    a_credit_memo_applies_within_its_credit_and_the_invoices_balance,
 );

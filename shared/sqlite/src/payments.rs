@@ -1,5 +1,6 @@
-//! Payments and each invoice's paid amount: `record_payment` checks the payment's id
-//! and the invoice's total and writes both in one transaction.
+//! Payments and each invoice's paid amount (a credit memo's applied amount in the same
+//! table): `record_payment` checks the payment's id, the invoice's total and a memo's
+//! credit, and writes them in one transaction.
 
 use crate::error::fatal;
 use crate::schema::*;
@@ -33,6 +34,7 @@ impl PaymentStore for SqliteStore {
         &self,
         payment: &Payment,
         total: Decimal,
+        credit: Option<Decimal>,
     ) -> StoreResult<PaymentRecorded> {
         let payment = payment.clone();
         self.write(move |tx| {
@@ -49,6 +51,22 @@ impl PaymentStore for SqliteStore {
             if after > total {
                 return Ok(PaymentRecorded::ExceedsTotal { paid });
             }
+            let write_paid = |document: DocumentId, amount: Decimal| {
+                tx.execute(
+                    &format!(
+                        "INSERT INTO {INVOICE_PAID} (invoice_id, paid) VALUES (?1, ?2)
+                         ON CONFLICT (invoice_id) DO UPDATE SET paid = excluded.paid"
+                    ),
+                    params![document.to_string(), amount.to_string()],
+                )
+            };
+            if let (Some(memo), Some(credit)) = (payment.credit_memo_id, credit) {
+                let applied = read_paid(tx, memo)?;
+                if applied + payment.amount > credit {
+                    return Ok(PaymentRecorded::ExceedsCredit { applied });
+                }
+                write_paid(memo, applied + payment.amount)?;
+            }
             tx.execute(
                 &format!("INSERT INTO {PAYMENTS} (id, invoice_id, data) VALUES (?1, ?2, ?3)"),
                 params![
@@ -57,13 +75,7 @@ impl PaymentStore for SqliteStore {
                     to_json(&payment)?
                 ],
             )?;
-            tx.execute(
-                &format!(
-                    "INSERT INTO {INVOICE_PAID} (invoice_id, paid) VALUES (?1, ?2)
-                     ON CONFLICT (invoice_id) DO UPDATE SET paid = excluded.paid"
-                ),
-                params![payment.invoice_id.to_string(), after.to_string()],
-            )?;
+            write_paid(payment.invoice_id, after)?;
             Ok(PaymentRecorded::New { paid: after })
         })
         .await

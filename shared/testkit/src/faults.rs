@@ -792,9 +792,13 @@ impl<T: ?Sized + PaymentStore> PaymentStore for Faulty<T> {
         &self,
         payment: &billrun_app::model::payments::Payment,
         total: rust_decimal::Decimal,
+        credit: Option<rust_decimal::Decimal>,
     ) -> StoreResult<billrun_app::model::payments::PaymentRecorded> {
         self.plan
-            .write("record_payment", self.inner.record_payment(payment, total))
+            .write(
+                "record_payment",
+                self.inner.record_payment(payment, total, credit),
+            )
             .await
     }
     async fn payments_of(

@@ -739,7 +739,7 @@ async fn documents(
     let settlements = app.payments().settlements(&docs).await?;
     let mut out = Vec::with_capacity(docs.len());
     for (d, settlement) in docs.iter().zip(settlements) {
-        let paid = settlement.is_some_and(|s| s.payment_status == PaymentStatus::Paid);
+        let paid = settlement.payment_status == PaymentStatus::Paid;
         let a = &d.document.account_id;
         if !accounts.contains_key(a) {
             let acct = app.reference().get_account(a).await.ok();

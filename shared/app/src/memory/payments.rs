@@ -22,6 +22,7 @@ impl PaymentStore for MemoryStore {
         &self,
         payment: &Payment,
         total: Decimal,
+        credit: Option<Decimal>,
     ) -> StoreResult<PaymentRecorded> {
         let mut g = self.payments.lock();
         if let Some(existing) = g.payments.get(&payment.id) {
@@ -31,6 +32,13 @@ impl PaymentStore for MemoryStore {
         let after = paid + payment.amount;
         if after > total {
             return Ok(PaymentRecorded::ExceedsTotal { paid });
+        }
+        if let (Some(memo), Some(credit)) = (payment.credit_memo_id, credit) {
+            let applied = g.paid.get(&memo).copied().unwrap_or_default();
+            if applied + payment.amount > credit {
+                return Ok(PaymentRecorded::ExceedsCredit { applied });
+            }
+            g.paid.insert(memo, applied + payment.amount);
         }
         g.payments.insert(payment.id, payment.clone());
         g.by_invoice

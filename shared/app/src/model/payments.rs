@@ -26,15 +26,30 @@ pub struct Payment {
     pub date: NaiveDate,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reference: Option<String>,
+    /// Set when the payment is a credit memo applied to the invoice: the memo's credit
+    /// pays it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credit_memo_id: Option<DocumentId>,
     pub created_at: DateTime<Utc>,
 }
 
 impl Payment {
     /// Whether `other` is this payment asked for again (an `Idempotency-Key` replay):
-    /// the same invoice, amount, date and reference.
+    /// the same invoice, amount, date, reference and credit memo.
     pub fn same_request(&self, other: &Payment) -> bool {
-        (self.invoice_id, self.amount, self.date, &self.reference)
-            == (other.invoice_id, other.amount, other.date, &other.reference)
+        (
+            self.invoice_id,
+            self.amount,
+            self.date,
+            &self.reference,
+            self.credit_memo_id,
+        ) == (
+            other.invoice_id,
+            other.amount,
+            other.date,
+            &other.reference,
+            other.credit_memo_id,
+        )
     }
 }
 
@@ -45,9 +60,12 @@ pub enum PaymentRecorded {
     New { paid: Decimal },
     /// A payment of this id exists (stored before): nothing changed.
     Exists(Payment),
-    /// Stored, the payment would take the paid amount over the total: nothing changed;
+    /// The payment would take the paid amount over the total: nothing changed;
     /// `paid` is the invoice's paid amount as it stands.
     ExceedsTotal { paid: Decimal },
+    /// A credit memo's application would apply more than the memo's credit: nothing
+    /// changed; `applied` is the memo's applied amount as it stands.
+    ExceedsCredit { applied: Decimal },
 }
 
 /// How far an invoice is paid.

@@ -6,8 +6,10 @@
 //! conditioned on `paid <= total - amount` (DynamoDB compares numbers exactly, and a
 //! condition cannot do arithmetic, so the limit is computed here). Concurrent payments
 //! of one invoice serialize on the `PAID` item: the ones that would take it over the
-//! total fail their condition, whatever the order. A transaction DynamoDB cancels for
-//! another in flight on the same item is tried again.
+//! total fail their condition, whatever the order. A credit memo's application adds to
+//! the memo's `PAID` item too (its applied amount), conditioned on the memo's credit,
+//! in the same transaction. A transaction DynamoDB cancels for another in flight on the
+//! same item is tried again.
 
 use super::client::{backoff, Limit, SortKey};
 use super::codec::{decode, entity, n};
@@ -43,12 +45,18 @@ impl DynamoStore {
         }
     }
 
-    /// The `ADD paid` update, conditioned on the sum staying within `total`.
-    fn add_paid(&self, payment: &Payment, total: Decimal) -> StoreResult<TransactWriteItem> {
+    /// The `ADD paid` update of `document` (an invoice's paid amount, a credit memo's
+    /// applied amount), conditioned on the sum staying within `total`.
+    fn add_paid(
+        &self,
+        document: DocumentId,
+        payment: &Payment,
+        total: Decimal,
+    ) -> StoreResult<TransactWriteItem> {
         let limit = total - payment.amount;
         let update = Update::builder()
             .table_name(&self.table)
-            .set_key(Some(keys::invoice_paid(payment.invoice_id).item()))
+            .set_key(Some(keys::invoice_paid(document).item()))
             .update_expression("ADD #p :a")
             .condition_expression("attribute_not_exists(#p) OR #p <= :limit")
             .expression_attribute_names("#p", PAID)
@@ -66,7 +74,9 @@ impl PaymentStore for DynamoStore {
         &self,
         payment: &Payment,
         total: Decimal,
+        credit: Option<Decimal>,
     ) -> StoreResult<PaymentRecorded> {
+        let memo = payment.credit_memo_id.zip(credit);
         let key = keys::payment(payment.invoice_id, payment.id);
         let exists = || async {
             match self.get(&key).await? {
@@ -81,12 +91,24 @@ impl PaymentStore for DynamoStore {
             let paid = self.read_paid(payment.invoice_id).await?;
             return Ok(PaymentRecorded::ExceedsTotal { paid });
         }
+        if let Some((memo, credit)) = memo {
+            if payment.amount > credit {
+                if let Some(e) = exists().await? {
+                    return Ok(e);
+                }
+                let applied = self.read_paid(memo).await?;
+                return Ok(PaymentRecorded::ExceedsCredit { applied });
+            }
+        }
         let mut last = StoreError::transient("record_payment was not attempted");
         for attempt in 0..RECORD_ATTEMPTS {
-            let items = vec![
+            let mut items = vec![
                 self.put_new(entity(&key, payment)?)?,
-                self.add_paid(payment, total)?,
+                self.add_paid(payment.invoice_id, payment, total)?,
             ];
+            if let Some((memo, credit)) = memo {
+                items.push(self.add_paid(memo, payment, credit)?);
+            }
             let e = match self.transact(items).await {
                 Ok(()) => {
                     let paid = self.read_paid(payment.invoice_id).await?;
@@ -102,6 +124,9 @@ impl PaymentStore for DynamoStore {
             } else if c.failed(1) {
                 let paid = self.read_paid(payment.invoice_id).await?;
                 return Ok(PaymentRecorded::ExceedsTotal { paid });
+            } else if let (true, Some((memo, _))) = (c.failed(2), memo) {
+                let applied = self.read_paid(memo).await?;
+                return Ok(PaymentRecorded::ExceedsCredit { applied });
             } else {
                 // Canceled for another transaction in flight on the paid amount.
                 backoff(attempt).await;
