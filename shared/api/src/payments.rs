@@ -36,6 +36,14 @@ struct PaymentList {
     settlement: Settlement,
 }
 
+/// 201 for a new payment, 200 for a replay under its `Idempotency-Key`.
+fn created_or_replayed(outcome: PaymentOutcome) -> StatusCode {
+    match outcome {
+        PaymentOutcome::New => StatusCode::CREATED,
+        PaymentOutcome::Replayed => StatusCode::OK,
+    }
+}
+
 #[utoipa::path(post, path = "/v1/invoices/{id}/payments", operation_id = "record_payment", tag = "results",
     params(
         ("id" = uuid::Uuid, Path, description = "Invoice id"),
@@ -57,10 +65,7 @@ pub async fn record_payment(
     let invoice: DocumentId = uuid_id(&id)?;
     let input: PaymentInput = parse_json(&body)?;
     let (payment, settlement, outcome) = app.payments().pay(invoice, input, key.as_deref()).await?;
-    let status = match outcome {
-        PaymentOutcome::New => StatusCode::CREATED,
-        PaymentOutcome::Replayed => StatusCode::OK,
-    };
+    let status = created_or_replayed(outcome);
     Ok((
         status,
         Json(Receipt {
@@ -164,10 +169,7 @@ pub async fn apply_credit_memo(
         .payments()
         .apply_credit(memo, input, key.as_deref())
         .await?;
-    let status = match outcome {
-        PaymentOutcome::New => StatusCode::CREATED,
-        PaymentOutcome::Replayed => StatusCode::OK,
-    };
+    let status = created_or_replayed(outcome);
     Ok((
         status,
         Json(ApplicationReceipt {
