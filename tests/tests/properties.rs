@@ -1233,3 +1233,117 @@ proptest! {
         })?;
     }
 }
+
+/// Settles the posted documents of `docs`: each credit memo is applied to the open
+/// invoices of its account and currency (each application lowers the invoice's balance
+/// by exactly its amount), then each invoice is paid in `parts` payments that sum to
+/// its balance and ends Paid.
+async fn settle(local: &Local, docs: &[Document], parts: usize) -> Result<(), TestCaseError> {
+    let payments = local.app.payments();
+    let balance = |id: DocumentId| {
+        let payments = payments.clone();
+        async move { ok(payments.payments(id).await).map(|(_, s)| s.balance) }
+    };
+    let invoices: Vec<&Document> = docs
+        .iter()
+        .filter(|d| d.kind == DocumentKind::Invoice && d.status == DocumentStatus::Posted)
+        .collect();
+    for memo in docs.iter().filter(|d| d.kind == DocumentKind::CreditMemo) {
+        let mut unapplied = -memo.totals.total;
+        for inv in invoices
+            .iter()
+            .filter(|i| i.account_id == memo.account_id && i.currency == memo.currency)
+        {
+            let before = balance(inv.id).await?;
+            let amount = unapplied.min(before);
+            if amount <= Decimal::ZERO {
+                continue;
+            }
+            let input = billrun_app::payments::ApplicationInput {
+                invoice_id: inv.id.to_string(),
+                amount: amount.to_string(),
+            };
+            let (_, invoice, credit, _) = ok(payments.apply_credit(memo.id, input, None).await)?;
+            prop_assert_eq!(invoice.balance, before - amount);
+            prop_assert_eq!(balance(inv.id).await?, before - amount);
+            unapplied -= amount;
+            prop_assert_eq!(credit.balance, unapplied);
+        }
+    }
+    for inv in &invoices {
+        let open = balance(inv.id).await?;
+        if open <= Decimal::ZERO {
+            continue;
+        }
+        // `parts` payments in the currency's minor unit, the last one the remainder.
+        let share = inv.currency.round(open / Decimal::from(parts as u64));
+        let mut left = open;
+        for i in 0..parts {
+            let amount = if i + 1 == parts {
+                left
+            } else {
+                share.min(left)
+            };
+            if amount <= Decimal::ZERO {
+                continue;
+            }
+            let input = billrun_app::payments::PaymentInput {
+                amount: amount.to_string(),
+                date: Some("2020-01-01".into()),
+                reference: None,
+            };
+            ok(payments.pay(inv.id, input, None).await)?;
+            left -= amount;
+        }
+        let (_, s) = ok(payments.payments(inv.id).await)?;
+        prop_assert_eq!(
+            (s.payment_status, s.amount_paid),
+            (billrun_app::payments::PaymentStatus::Paid, inv.totals.total)
+        );
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    /// (k) Over generated books: credit memos applied to their account's invoices lower
+    /// each balance by exactly the amount applied, payments that sum to an invoice's
+    /// balance make it Paid, and a settled book has nothing in the aging report.
+    #[test]
+    fn payments_and_applications_settle_every_posted_invoice_out_of_aging(
+        s in scenarios(),
+        parts in 1usize..4,
+    ) {
+        let book = s.book(UsagePricing::Any);
+        block_on(async {
+            let local = local_with(&book, None).await?;
+            let mut docs = Vec::new();
+            for target in [s.t1(), s.t2()] {
+                let run = ok(local.run(s.request(target), Options::default(), None).await)?;
+                check_completed(&run, book.accounts.len())?;
+                ok(local.app.pipeline().post_run(run.run.id).await)?;
+                let page = ok(local
+                    .app
+                    .queries()
+                    .run_documents_page(run.run.id, None, None, 1000)
+                    .await)?;
+                docs.extend(page.into_iter().map(|d| d.document));
+            }
+            // Applications are dated today (the wall clock's): the report's date is after.
+            let as_of = chrono::Utc::now().date_naive() + TimeDelta::days(1);
+            let before = ok(local.app.payments().aging(as_of, None, 1000).await)?;
+            let open: Decimal = before.totals.iter().map(|t| t.buckets.total).sum();
+            let owed: Decimal = docs
+                .iter()
+                .filter(|d| d.kind == DocumentKind::Invoice)
+                .map(|d| d.totals.total)
+                .sum();
+            prop_assert_eq!(open, owed, "the aging report holds every posted invoice");
+            settle(&local, &docs, parts).await?;
+            let after = ok(local.app.payments().aging(as_of, None, 1000).await)?;
+            prop_assert!(after.items.is_empty() && after.totals.is_empty(), "{:?}", after);
+            Ok::<_, TestCaseError>(())
+        })?;
+    }
+}
