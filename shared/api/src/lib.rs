@@ -9,6 +9,7 @@ pub mod compat;
 pub mod deliveries;
 pub mod documents;
 pub mod error;
+pub mod exports;
 pub mod extract;
 pub mod journal;
 pub mod payments;
@@ -73,6 +74,7 @@ pub const IMPORT_LIMIT: usize = 5_000_000;
         payments::list_payments,
         payments::aging,
         payments::apply_credit_memo,
+        exports::export_run,
         compat::generate_documents::generate,
         compat::schedules::execute,
         compat::bill_runs::create,
@@ -194,6 +196,7 @@ fn read_routes(routes: Routes) -> Routes {
         .route("/v1/invoices/{id}/document", get(documents::get_pdf))
         .route("/v1/invoices/{id}/payments", get(payments::list_payments))
         .route("/v1/reports/aging", get(payments::aging))
+        .route("/v1/invoice-runs/{id}/export", get(exports::export_run))
         .route("/v1/document-requests/{id}", get(documents::get_request))
         .route("/v1/delivery-requests/{id}", get(deliveries::get_request))
         .route("/v2/bill_runs", get(compat::bill_runs::list))

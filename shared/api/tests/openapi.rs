@@ -50,6 +50,7 @@ const CANONICAL: &[(&str, &str)] = &[
     ("get", "/v1/invoices/{id}/payments"),
     ("get", "/v1/reports/aging"),
     ("post", "/v1/credit-memos/{id}/applications"),
+    ("get", "/v1/invoice-runs/{id}/export"),
     ("post", "/v1/document-requests/{id}/resend"),
     ("get", "/v1/invoices/{id}/document"),
     ("put", "/v1/run-schedules/{id}"),

@@ -8,6 +8,7 @@
 //! by page without holding the run's documents.
 
 use crate::document::{Document, DocumentKind, DocumentStatus, LineType};
+use crate::export::{csv_cell, wire_name};
 use crate::gl::PLACEHOLDER_REVENUE;
 use crate::money::{dec, Currency};
 use chrono::NaiveDate;
@@ -265,22 +266,5 @@ impl Journal {
             }
         }
         out
-    }
-}
-
-/// An enum's name as its JSON form spells it, so the CSV and the JSON agree.
-fn wire_name<T: Serialize>(v: &T) -> String {
-    match serde_json::to_value(v) {
-        Ok(serde_json::Value::String(s)) => s,
-        _ => String::new(),
-    }
-}
-
-/// A cell quoted when it holds a comma or a quote (GL codes may), quotes doubled.
-fn csv_cell(v: &str) -> String {
-    if v.contains([',', '"']) {
-        format!("\"{}\"", v.replace('"', "\"\""))
-    } else {
-        v.to_string()
     }
 }

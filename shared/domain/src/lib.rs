@@ -9,6 +9,7 @@ pub mod calendar;
 pub mod document;
 pub mod email;
 pub mod error;
+pub mod export;
 pub mod gl;
 pub mod ids;
 pub mod journal;
