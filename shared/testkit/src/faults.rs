@@ -12,6 +12,7 @@
 //! on moto); nothing in production constructs it.
 
 mod deliveries;
+mod payments;
 
 use async_trait::async_trait;
 use billrun_app::memory::{MemoryQueue, Receive};
@@ -783,39 +784,6 @@ impl<T: ?Sized + DueIndex> DueIndex for Faulty<T> {
     }
     async fn due(&self, now: DateTime<Utc>, limit: usize) -> StoreResult<Vec<DueEntry>> {
         self.plan.read("due", self.inner.due(now, limit)).await
-    }
-}
-
-#[async_trait]
-impl<T: ?Sized + PaymentStore> PaymentStore for Faulty<T> {
-    async fn record_payment(
-        &self,
-        payment: &billrun_app::model::payments::Payment,
-        total: rust_decimal::Decimal,
-        credit: Option<rust_decimal::Decimal>,
-    ) -> StoreResult<billrun_app::model::payments::PaymentRecorded> {
-        self.plan
-            .write(
-                "record_payment",
-                self.inner.record_payment(payment, total, credit),
-            )
-            .await
-    }
-    async fn payments_of(
-        &self,
-        invoice: DocumentId,
-    ) -> StoreResult<Vec<billrun_app::model::payments::Payment>> {
-        self.plan
-            .read("payments_of", self.inner.payments_of(invoice))
-            .await
-    }
-    async fn paid_amounts(
-        &self,
-        invoices: &[DocumentId],
-    ) -> StoreResult<Vec<rust_decimal::Decimal>> {
-        self.plan
-            .read("paid_amounts", self.inner.paid_amounts(invoices))
-            .await
     }
 }
 

@@ -1,0 +1,146 @@
+//! The OpenAPI shapes of payments, credit memo applications and the aging report.
+
+use utoipa::ToSchema;
+
+/// How far an invoice is paid (an invoice of total zero is Paid).
+#[derive(ToSchema)]
+pub enum PaymentStatus {
+    Unpaid,
+    PartiallyPaid,
+    Paid,
+}
+
+/// A payment of an invoice.
+#[derive(ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PaymentInput {
+    /// A positive decimal string exact to the invoice currency's minor unit (`"25.00"`).
+    #[schema(example = "25.00")]
+    pub amount: String,
+    /// The day the money was received (`YYYY-MM-DD`); today (UTC) when absent.
+    pub date: Option<chrono::NaiveDate>,
+    /// A bank or processor reference: at most 100 characters, no control characters.
+    pub reference: Option<String>,
+}
+
+/// A recorded payment.
+#[derive(ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Payment {
+    pub id: uuid::Uuid,
+    pub invoice_id: uuid::Uuid,
+    pub account_id: String,
+    pub currency: String,
+    pub amount: String,
+    pub date: chrono::NaiveDate,
+    pub reference: Option<String>,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// A credit memo's credit applied to an invoice.
+#[derive(ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ApplicationInput {
+    /// A Posted invoice of the memo's account and currency.
+    pub invoice_id: uuid::Uuid,
+    /// A positive decimal string exact to the currency's minor unit.
+    #[schema(example = "15.00")]
+    pub amount: String,
+}
+
+/// A credit memo's application: the payment it records on the invoice, the invoice's
+/// settlement and the memo's credit after it.
+#[derive(ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ApplicationReceipt {
+    /// The payment of the invoice (its `creditMemoId` the memo).
+    pub application: Payment,
+    pub invoice: Settlement,
+    pub credit_memo: CreditSettlement,
+}
+
+/// An invoice's settlement.
+#[derive(ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Settlement {
+    pub amount_paid: String,
+    pub balance: String,
+    pub payment_status: PaymentStatus,
+}
+
+/// A credit memo's credit: applied and unapplied.
+#[derive(ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CreditSettlement {
+    pub amount_applied: String,
+    pub unapplied_amount: String,
+}
+
+/// A payment with its invoice's settlement after it.
+#[derive(ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PaymentReceipt {
+    pub payment: Payment,
+    pub amount_paid: String,
+    pub balance: String,
+    pub payment_status: PaymentStatus,
+}
+
+/// An invoice's payments, oldest first, with its settlement.
+#[derive(ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PaymentList {
+    pub items: Vec<Payment>,
+    pub amount_paid: String,
+    pub balance: String,
+    pub payment_status: PaymentStatus,
+}
+
+/// Open balances in aging buckets (decimal strings).
+#[derive(ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AgingBuckets {
+    /// Not yet due on the report's date.
+    pub current: String,
+    #[serde(rename = "days1To30")]
+    pub days_1_to_30: String,
+    #[serde(rename = "days31To60")]
+    pub days_31_to_60: String,
+    #[serde(rename = "days61To90")]
+    pub days_61_to_90: String,
+    #[serde(rename = "over90Days")]
+    pub over_90_days: String,
+    pub total: String,
+}
+
+/// One account's open balances in one currency.
+#[derive(ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AgingRow {
+    pub account_id: String,
+    pub currency: String,
+    /// Open invoices counted.
+    pub invoices: u64,
+    #[serde(flatten)]
+    pub buckets: AgingBuckets,
+}
+
+/// A currency's open balances over every account.
+#[derive(ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AgingTotal {
+    pub currency: String,
+    pub invoices: u64,
+    #[serde(flatten)]
+    pub buckets: AgingBuckets,
+}
+
+/// The aging report.
+#[derive(ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AgingReport {
+    pub as_of: chrono::NaiveDate,
+    pub totals: Vec<AgingTotal>,
+    pub items: Vec<AgingRow>,
+    pub next_cursor: Option<String>,
+}
