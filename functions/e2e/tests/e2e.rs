@@ -377,6 +377,26 @@ async fn a_run_through_the_handlers_on_moto_equals_the_in_memory_run_and_stays_i
         );
         assert_eq!(o.remove("deliveryReason"), Some(Value::Null), "{o:?}");
         assert_eq!(o.remove("lastSentAt"), Some(Value::Null), "{o:?}");
+        // And its settlement: nothing paid or applied yet.
+        let kind = o["kind"].as_str().unwrap().to_string();
+        let (paid, applied) = (
+            ["amountPaid", "balance", "paymentStatus"],
+            ["amountApplied", "unappliedAmount"],
+        );
+        let (shown, absent): (&[&str], &[&str]) = if kind == "Invoice" {
+            (&paid, &applied)
+        } else {
+            (&applied, &paid)
+        };
+        for field in shown {
+            assert!(
+                o.remove(*field).is_some_and(|v| !v.is_null()),
+                "{field}: {o:?}"
+            );
+        }
+        for field in absent {
+            assert_eq!(o.remove(*field), Some(Value::Null), "{field}: {o:?}");
+        }
     }
     assert_eq!(
         strip(invoices),
