@@ -1330,8 +1330,9 @@ proptest! {
                     .await)?;
                 docs.extend(page.into_iter().map(|d| d.document));
             }
-            // Applications are dated today (the wall clock's): the report's date is after.
-            let as_of = chrono::Utc::now().date_naive() + TimeDelta::days(1);
+            // After every invoice's date and every application's (dated today by the
+            // wall clock).
+            let as_of = chrono::Utc::now().date_naive().max(s.t2()) + TimeDelta::days(1);
             let before = ok(local.app.payments().aging(as_of, None, 1000).await)?;
             let open: Decimal = before.totals.iter().map(|t| t.buckets.total).sum();
             let owed: Decimal = docs
