@@ -216,48 +216,50 @@ impl Payments {
     ) -> Result<(Payment, Settlement, Option<Decimal>, PaymentOutcome), AppError> {
         let total = document.totals.total;
         let code = payment.currency.code();
-        let (payment, outcome) = match self.store.record_payment(&payment, total, credit).await? {
-            PaymentRecorded::New { .. } => (payment, PaymentOutcome::New),
-            PaymentRecorded::Exists(existing) if existing.same_request(&payment) => {
-                (existing, PaymentOutcome::Replayed)
-            }
-            PaymentRecorded::Exists(_) => {
-                return Err(AppError::conflict(
-                    ConflictCode::IdempotencyKeyReused,
-                    "the Idempotency-Key was used for another payment",
-                ))
-            }
-            PaymentRecorded::ExceedsTotal { paid } => {
-                return Err(AppError::Conflict {
-                    code: ConflictCode::Overpayment,
-                    message: format!(
-                        "{} {code} exceeds the invoice's balance of {} {code}",
-                        payment.amount,
-                        total - paid,
-                    ),
-                    field: Some("amount".into()),
-                })
-            }
-            PaymentRecorded::ExceedsCredit { applied } => {
-                return Err(AppError::Conflict {
-                    code: ConflictCode::CreditExceeded,
-                    message: format!(
-                        "{} {code} exceeds the credit memo's unapplied credit of {} {code}",
-                        payment.amount,
-                        credit.unwrap_or_default() - applied,
-                    ),
-                    field: Some("amount".into()),
-                })
-            }
+        // A new payment's write answers the invoice's paid amount; a replay reads it.
+        let (payment, outcome, written) =
+            match self.store.record_payment(&payment, total, credit).await? {
+                PaymentRecorded::New { paid } => (payment, PaymentOutcome::New, Some(paid)),
+                PaymentRecorded::Exists(existing) if existing.same_request(&payment) => {
+                    (existing, PaymentOutcome::Replayed, None)
+                }
+                PaymentRecorded::Exists(_) => {
+                    return Err(AppError::conflict(
+                        ConflictCode::IdempotencyKeyReused,
+                        "the Idempotency-Key was used for another payment",
+                    ))
+                }
+                PaymentRecorded::ExceedsTotal { paid } => {
+                    return Err(AppError::Conflict {
+                        code: ConflictCode::Overpayment,
+                        message: format!(
+                            "{} {code} exceeds the invoice's balance of {} {code}",
+                            payment.amount,
+                            total - paid,
+                        ),
+                        field: Some("amount".into()),
+                    })
+                }
+                PaymentRecorded::ExceedsCredit { applied } => {
+                    return Err(AppError::Conflict {
+                        code: ConflictCode::CreditExceeded,
+                        message: format!(
+                            "{} {code} exceeds the credit memo's unapplied credit of {} {code}",
+                            payment.amount,
+                            credit.unwrap_or_default() - applied,
+                        ),
+                        field: Some("amount".into()),
+                    })
+                }
+            };
+        let paid = match written {
+            Some(paid) => paid,
+            None => self.paid(payment.invoice_id).await?,
         };
-        // Read after the write: a replay shows the settlement as it stands now.
-        let mut ids = vec![payment.invoice_id];
-        ids.extend(payment.credit_memo_id);
-        let amounts = self.store.paid_amounts(&ids).await?;
-        let paid = amounts.first().copied().unwrap_or_default();
-        let applied = payment
-            .credit_memo_id
-            .map(|_| amounts.get(1).copied().unwrap_or_default());
+        let applied = match payment.credit_memo_id {
+            Some(memo) => Some(self.paid(memo).await?),
+            None => None,
+        };
         Ok((payment, Settlement::of(total, paid), applied, outcome))
     }
 
