@@ -201,7 +201,8 @@ async fn messages_lost_mid_run_are_re_sent_and_the_run_completes_with_the_same_d
         Message::Document { .. }
         | Message::Deliver { .. }
         | Message::AutoEmail { .. }
-        | Message::Feedback { .. } => true,
+        | Message::Feedback { .. }
+        | Message::Export { .. } => true,
     })
     .await;
     let run = e.run(id).await;

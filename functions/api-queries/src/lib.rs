@@ -7,10 +7,12 @@ use std::sync::Arc;
 
 /// The function's adapters beside DynamoDB: reads only: PDFs out of their packs with signed ranged GetObject.
 pub fn adapters(w: &Wiring<'_>) -> Adapters {
+    let s3 = w.s3_signed();
     Adapters {
         queue: Arc::new(NoQueue),
-        blobs: w.s3_signed(),
+        blobs: s3.clone(),
         renderer: Arc::new(billrun_documents::PdfRenderer),
+        exports: s3,
         mailer: Arc::new(NoMailer),
     }
 }

@@ -2,7 +2,7 @@
 
 pub mod handler;
 
-use billrun_lambda::{Adapters, Wiring};
+use billrun_lambda::{Adapters, NoExportFiles, Wiring};
 use std::sync::Arc;
 
 /// The function's adapters beside DynamoDB: sends email through SES; reads PDFs out of
@@ -13,6 +13,7 @@ pub fn adapters(w: &Wiring<'_>) -> Adapters {
         queue: w.sqs(),
         blobs: w.s3_signed(),
         renderer: Arc::new(billrun_documents::PdfRenderer),
+        exports: Arc::new(NoExportFiles),
         mailer: w.ses(),
     }
 }

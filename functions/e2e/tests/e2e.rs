@@ -608,6 +608,77 @@ async fn a_run_through_the_handlers_on_moto_equals_the_in_memory_run_and_stays_i
     );
     assert_eq!(downloaded, stored[from..to].to_vec());
 
+    // A file export: requested through api-commands, written by generate-documents (an
+    // S3 multipart upload, from the document queue), downloaded through api-queries'
+    // redirect to a presigned URL, without credentials; the same bytes as the streamed
+    // export.
+    let (status, export) = call(
+        cmd.clone(),
+        http_event(
+            "POST",
+            &format!("/v1/invoice-runs/{id}/exports"),
+            "",
+            Some(json!({"content": "lines", "format": "jsonl"}).to_string()),
+        ),
+    )
+    .await;
+    assert_eq!(status, 202, "{export}");
+    let export_id = export["id"].as_str().unwrap().to_string();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let export = loop {
+        let (_, export) = call(
+            qry.clone(),
+            http_event("GET", &format!("/v1/exports/{export_id}"), "", None),
+        )
+        .await;
+        if export["status"] != "Pending" {
+            break export;
+        }
+        assert!(Instant::now() < deadline, "not completed: {export}");
+        let n = deliver(&admin.sqs, &document_queue, |e| async {
+            generate_documents::handler::handle(&generator.app, e, 5).await
+        })
+        .await;
+        if n == 0 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    };
+    assert_eq!(export["status"], "Completed", "{export}");
+    let (status, redirect) = {
+        let response = qry
+            .clone()
+            .oneshot(http_event(
+                "GET",
+                &format!("/v1/exports/{export_id}/file"),
+                "",
+                None,
+            ))
+            .await
+            .unwrap();
+        let location = response.headers()["location"].to_str().unwrap().to_string();
+        (response.status().as_u16(), location)
+    };
+    assert_eq!(status, 303);
+    assert!(redirect.contains("X-Amz-Signature="), "{redirect}");
+    let endpoint = std::env::var("AWS_ENDPOINT_URL").unwrap();
+    let file = moto_get(&endpoint, redirect.trim_start_matches(endpoint.as_str())).await;
+    let streamed = qry
+        .clone()
+        .oneshot(http_event(
+            "GET",
+            &format!("/v1/invoice-runs/{id}/export"),
+            "content=lines&format=jsonl",
+            None,
+        ))
+        .await
+        .unwrap();
+    let streamed = axum::body::to_bytes(streamed.into_body(), 64 << 20)
+        .await
+        .unwrap();
+    assert!(!file.is_empty());
+    assert_eq!(file, streamed.to_vec(), "the file is the streamed export");
+    assert_eq!(export["bytes"], file.len() as u64);
+
     // Each function called only what its policy grants; what it grants but the run did
     // not need is listed with its reason.
     let consumer: BTreeSet<String> = [
@@ -641,7 +712,14 @@ async fn a_run_through_the_handlers_on_moto_equals_the_in_memory_run_and_stays_i
                 "sqs:SendMessage",
             ],
         ),
-        ("GenerateDocumentsFunction", &generator, &[]),
+        // An export of over four parts (32 MiB) hands on to a new message; an upload
+        // is aborted only when a duplicate message's worker began one first (the
+        // moto and fault tests cover both).
+        (
+            "GenerateDocumentsFunction",
+            &generator,
+            &["sqs:SendMessage", "s3:AbortMultipartUpload"],
+        ),
     ];
     for (function, runtime, unexercised) in cases {
         let recorded = runtime.metrics.actions();

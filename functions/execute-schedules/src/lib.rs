@@ -2,7 +2,7 @@
 
 pub mod handler;
 
-use billrun_lambda::{Adapters, NoBlobs, NoMailer, Wiring};
+use billrun_lambda::{Adapters, NoBlobs, NoExportFiles, NoMailer, Wiring};
 use std::sync::Arc;
 
 /// The function's adapters beside DynamoDB: due runs are sent to the plan queue.
@@ -11,6 +11,7 @@ pub fn adapters(w: &Wiring<'_>) -> Adapters {
         queue: w.sqs(),
         blobs: Arc::new(NoBlobs),
         renderer: Arc::new(billrun_documents::PdfRenderer),
+        exports: Arc::new(NoExportFiles),
         mailer: Arc::new(NoMailer),
     }
 }

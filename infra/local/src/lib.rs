@@ -2,6 +2,7 @@
 //! in-memory adapters with in-process queue workers.
 
 pub mod aws_backend;
+pub mod export_dir;
 pub mod mail;
 pub mod pipeline;
 pub mod sample;

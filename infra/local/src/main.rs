@@ -146,7 +146,9 @@ enum Command {
         /// invoice, account and idempotency key, and numbering starts again.
         #[arg(long, conflicts_with = "data")]
         ephemeral: bool,
-        /// Write each completed run to DIR/<run number>/ (never over another run's files).
+        /// Write each completed run to DIR/<run number>/ (never over another run's files),
+        /// and export files (POST /v1/invoice-runs/{id}/exports) to DIR/exports/ (else
+        /// to --data DIR/exports/, else in memory).
         #[arg(long)]
         out: Option<PathBuf>,
         #[arg(long, default_value_t = 4)]

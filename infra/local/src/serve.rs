@@ -155,9 +155,11 @@ pub struct Server {
 
 /// The system serve runs: the SQLite store in `data` (the file port too) or the
 /// in-memory one, with the in-memory queue, and email delivery when `mail` is given
-/// (its results in the same store).
+/// (its results in the same store). Export files go to `out/exports/`, else to
+/// `data/exports/`, else stay in memory.
 fn system(
     data: Option<&Path>,
+    out: Option<&Path>,
     mail: Option<&crate::mail::MailOptions>,
 ) -> Result<(Arc<App>, Arc<MemoryQueue>), ServeError> {
     let (app, queue, deliveries): (App, _, Arc<dyn billrun_app::ports::DeliveryStore>) = match data
@@ -184,6 +186,12 @@ fn system(
         Some(m) => app.with_delivery(m.ports(deliveries).map_err(ServeError::Input)?),
         None => app,
     };
+    let app = match out.or(data) {
+        Some(root) => {
+            app.with_export_files(Arc::new(crate::export_dir::DirectoryExportFiles::new(root)))
+        }
+        None => app,
+    };
     Ok((Arc::new(app), queue))
 }
 
@@ -192,7 +200,11 @@ fn system(
 /// workers and serves until the returned handle is aborted.
 pub async fn start(options: &ServeOptions) -> Result<Server, ServeError> {
     options.check()?;
-    let (app, queue) = system(options.data.as_deref(), options.mail.as_ref())?;
+    let (app, queue) = system(
+        options.data.as_deref(),
+        options.out.as_deref(),
+        options.mail.as_ref(),
+    )?;
     if let Some(path) = &options.book {
         let bytes = std::fs::read(path)
             .map_err(|e| ServeError::Input(format!("{}: {e}", path.display())))?;

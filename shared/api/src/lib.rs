@@ -75,6 +75,9 @@ pub const IMPORT_LIMIT: usize = 5_000_000;
         payments::aging,
         payments::apply_credit_memo,
         exports::export_run,
+        exports::request_export,
+        exports::get_export,
+        exports::download_export,
         compat::generate_documents::generate,
         compat::schedules::execute,
         compat::bill_runs::create,
@@ -197,6 +200,8 @@ fn read_routes(routes: Routes) -> Routes {
         .route("/v1/invoices/{id}/payments", get(payments::list_payments))
         .route("/v1/reports/aging", get(payments::aging))
         .route("/v1/invoice-runs/{id}/export", get(exports::export_run))
+        .route("/v1/exports/{id}", get(exports::get_export))
+        .route("/v1/exports/{id}/file", get(exports::download_export))
         .route("/v1/document-requests/{id}", get(documents::get_request))
         .route("/v1/delivery-requests/{id}", get(deliveries::get_request))
         .route("/v2/bill_runs", get(compat::bill_runs::list))
@@ -259,6 +264,10 @@ fn write_routes(routes: Routes) -> Routes {
             post(documents::request_documents),
         )
         .route("/v1/document-requests/{id}/resend", post(documents::resend))
+        .route(
+            "/v1/invoice-runs/{id}/exports",
+            post(exports::request_export),
+        )
         .route(
             "/v1/invoice-runs/{id}/emails",
             post(deliveries::request_emails),

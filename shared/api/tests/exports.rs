@@ -6,11 +6,14 @@
 
 mod common;
 
-use axum::http::StatusCode;
+use axum::http::{Method, StatusCode};
+use billrun_app::memory::{MemoryExportFiles, MemoryQueue, MemoryStore};
+use billrun_app::App;
 use common::TestApi;
 use serde_json::{json, Value};
 use std::io::Write;
 use std::process::{Command, Stdio};
+use std::sync::Arc;
 
 /// 12 accounts; every third has an adjustment whose description needs quoting.
 fn book() -> String {
@@ -176,9 +179,8 @@ async fn a_runs_documents_and_lines_export_as_csv_and_json_lines_that_readers_pa
     }
 }
 
-#[tokio::test]
-async fn an_export_longer_than_a_page_has_every_document_once_in_order() {
-    let n = 1030; // over two pages of 500
+/// `n` accounts with one monthly charge each.
+fn flat_book(n: usize) -> String {
     let accounts: Vec<Value> = (0..n)
         .map(|i| json!({"id": format!("A-{i:04}"), "name": "C", "currency": "USD", "billCycleDay": 1}))
         .collect();
@@ -190,8 +192,63 @@ async fn an_export_longer_than_a_page_has_every_document_once_in_order() {
                                      "price": "10.00", "billingPeriod": "Month"}]})
         })
         .collect();
-    let book = json!({"accounts": accounts, "subscriptions": subscriptions}).to_string();
-    let api = TestApi::with_book(&book).await;
+    json!({"accounts": accounts, "subscriptions": subscriptions}).to_string()
+}
+
+/// A completed run over `api`'s book.
+async fn completed_run(api: &TestApi) -> String {
+    let r = api
+        .post(
+            "/v1/invoice-runs",
+            &json!({"targetDate": "2024-02-01"}).to_string(),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let run = r.body["id"].as_str().unwrap().to_string();
+    api.work().await;
+    run
+}
+
+#[tokio::test]
+async fn an_export_longer_than_a_page_has_every_document_once_in_order() {
+    let n = 1030; // over two pages of 500
+    let api = TestApi::with_book(&flat_book(n)).await;
+    let run = completed_run(&api).await;
+    let r = api.get(&format!("/v1/invoice-runs/{run}/export")).await;
+    assert_eq!(r.status, StatusCode::OK);
+    let rows = python_csv(&r.text);
+    let numbers: Vec<&str> = rows[1..].iter().map(|r| r[1].as_str()).collect();
+    let expected: Vec<String> = (1..=n).map(|i| format!("INV-{i:09}")).collect();
+    assert_eq!(numbers, expected);
+}
+
+/// The in-memory API whose exports upload parts of `part_bytes`, with its files.
+async fn api_with_parts(book: &str, part_bytes: usize) -> (TestApi, Arc<MemoryExportFiles>) {
+    let store = Arc::new(MemoryStore::new());
+    let queue = Arc::new(MemoryQueue::new());
+    let files = Arc::new(MemoryExportFiles::default());
+    let mut app = App::in_memory(
+        store.clone(),
+        queue.clone(),
+        Arc::new(billrun_documents::PdfRenderer),
+    )
+    .with_export_files(files.clone());
+    app.export_part_bytes = part_bytes;
+    let app = Arc::new(app);
+    let api = TestApi {
+        router: billrun_api::router(app.clone()),
+        app,
+        store,
+        queue,
+    };
+    let r = api.post("/v1/import", book).await;
+    assert_eq!(r.status, StatusCode::OK, "import: {}", r.text);
+    (api, files)
+}
+
+#[tokio::test]
+async fn a_file_export_is_written_in_parts_and_downloads_as_the_streamed_export() {
+    let (api, files) = api_with_parts(&flat_book(1030), 16 * 1024).await;
     let r = api
         .post(
             "/v1/invoice-runs",
@@ -199,11 +256,76 @@ async fn an_export_longer_than_a_page_has_every_document_once_in_order() {
         )
         .await;
     let run = r.body["id"].as_str().unwrap().to_string();
+    let route = format!("/v1/invoice-runs/{run}/exports");
+    let early = api.post(&route, "{}").await;
+    assert_eq!(early.status, StatusCode::CONFLICT, "{}", early.text);
+    assert_eq!(early.body["code"], "run_not_completed");
     api.work().await;
-    let r = api.get(&format!("/v1/invoice-runs/{run}/export")).await;
-    assert_eq!(r.status, StatusCode::OK);
-    let rows = python_csv(&r.text);
-    let numbers: Vec<&str> = rows[1..].iter().map(|r| r[1].as_str()).collect();
-    let expected: Vec<String> = (1..=n).map(|i| format!("INV-{i:09}")).collect();
-    assert_eq!(numbers, expected);
+
+    for (body, field) in [
+        (r#"{"content": "pdf"}"#, "content"),
+        (r#"{"format": "xml"}"#, "format"),
+        (r#"{"other": 1}"#, "other"),
+    ] {
+        let r = api.post(&route, body).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{body}: {}", r.text);
+        assert!(r.text.contains(field), "{body}: {}", r.text);
+    }
+    let body = r#"{"content": "lines", "format": "csv"}"#;
+    let key = [("idempotency-key", "month-end")];
+    let r = api.call(Method::POST, &route, Some(body), &key).await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
+    assert_eq!(r.body["status"], "Pending");
+    assert_eq!(r.body["downloadUrl"], Value::Null);
+    let id = r.body["id"].as_str().unwrap().to_string();
+    let file = format!("/v1/exports/{id}/file");
+    let early = api.get(&file).await;
+    assert_eq!(early.status, StatusCode::CONFLICT, "{}", early.text);
+    assert_eq!(early.body["code"], "export_not_completed");
+    let again = api.call(Method::POST, &route, Some(body), &key).await;
+    assert_eq!(again.status, StatusCode::OK, "{}", again.text);
+    assert_eq!(again.body["id"], id.as_str());
+    let other = api
+        .call(
+            Method::POST,
+            &route,
+            Some(r#"{"content": "documents"}"#),
+            &key,
+        )
+        .await;
+    assert_eq!(other.status, StatusCode::CONFLICT, "{}", other.text);
+    assert_eq!(other.body["code"], "idempotency_key_reused");
+
+    // The replay queued the message again: two deliveries, one file, Completed once.
+    api.work().await;
+    let done = api.get(&format!("/v1/exports/{id}")).await;
+    assert_eq!(done.body["status"], "Completed", "{}", done.text);
+    assert_eq!(done.body["downloadUrl"], file.as_str());
+    let streamed = api
+        .get(&format!("/v1/invoice-runs/{run}/export?content=lines"))
+        .await;
+    let downloaded = api.get(&file).await;
+    assert_eq!(downloaded.status, StatusCode::OK);
+    assert!(downloaded.headers["content-disposition"]
+        .to_str()
+        .unwrap()
+        .ends_with(".csv\""));
+    assert_eq!(
+        downloaded.text, streamed.text,
+        "the file is the streamed export"
+    );
+    assert_eq!(done.body["bytes"], downloaded.text.len() as u64);
+    let rows = python_csv(&downloaded.text);
+    assert_eq!(rows.len() as u64, 1 + done.body["rows"].as_u64().unwrap());
+    assert!(
+        downloaded.text.len() > 4 * 16 * 1024,
+        "the file spans several parts"
+    );
+    assert_eq!(files.open_uploads(), 0, "no upload left open");
+    assert_eq!(
+        api.get(&format!("/v1/exports/{}", uuid::Uuid::new_v4()))
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
 }

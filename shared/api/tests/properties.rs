@@ -84,6 +84,11 @@ fn routes() -> Vec<(Method, &'static str, Value)> {
         ),
         (
             Method::POST,
+            "/v1/invoice-runs/{RUN}/exports",
+            json!({"content": "lines", "format": "jsonl"}),
+        ),
+        (
+            Method::POST,
             "/v2/bill_runs",
             json!({"invoice_date": "2024-02-01", "target_date": "2024-02-01", "batches": "Batch1", "charges_excluded": "Usage"}),
         ),
@@ -257,7 +262,7 @@ proptest! {
 
     #[test]
     fn no_body_gets_a_5xx_and_a_rejected_request_writes_nothing(
-        route in 0usize..19,
+        route in 0usize..20,
         body in body(),
         json_type in prop::bool::weighted(0.9),
     ) {

@@ -7,7 +7,7 @@ use crate::deliveries::Deliveries;
 use crate::docgen::DocumentGenerator;
 use crate::error::AppError;
 use crate::error::ConflictCode;
-use crate::memory::{MemoryBlobs, MemoryQueue, MemoryStore};
+use crate::memory::{MemoryBlobs, MemoryExportFiles, MemoryQueue, MemoryStore, NoExportFiles};
 use crate::model::Message;
 use crate::pipeline::{RunPipeline, DEFAULT_FINALIZE_PAGE, DEFAULT_PLAN_PAGE};
 use crate::ports::*;
@@ -47,6 +47,11 @@ pub struct App {
     pub due: Arc<dyn DueIndex>,
     pub document_requests: Arc<dyn DocumentRequestStore>,
     pub payments: Arc<dyn PaymentStore>,
+    pub exports: Arc<dyn ExportStore>,
+    /// Export files: none unless the composition gives a store ([`App::with_export_files`]).
+    pub export_files: Arc<dyn ExportFiles>,
+    /// Bytes per uploaded part of an export file.
+    pub export_part_bytes: usize,
     /// Reads templates and renders documents.
     pub renderer: Arc<dyn DocumentRenderer>,
     pub plan_page_size: usize,
@@ -93,7 +98,10 @@ impl App {
             run_schedules: store.clone(),
             due: store.clone(),
             document_requests: store.clone(),
-            payments: store,
+            payments: store.clone(),
+            exports: store,
+            export_files: Arc::new(NoExportFiles),
+            export_part_bytes: crate::model::exports::EXPORT_PART_BYTES,
             queue,
             blobs,
             renderer,
@@ -111,13 +119,20 @@ impl App {
         self
     }
 
-    /// Every storage port in memory, with the renderer given.
+    /// The same composition writing export files to `files`.
+    pub fn with_export_files(mut self, files: Arc<dyn ExportFiles>) -> App {
+        self.export_files = files;
+        self
+    }
+
+    /// Every storage port in memory (export files too), with the renderer given.
     pub fn in_memory(
         store: Arc<MemoryStore>,
         queue: Arc<MemoryQueue>,
         renderer: Arc<dyn DocumentRenderer>,
     ) -> App {
         App::over(store, queue, Arc::new(MemoryBlobs::default()), renderer)
+            .with_export_files(Arc::new(MemoryExportFiles::default()))
     }
 
     /// Create, start, plan, process, finalize, post, cancel, retry and change runs.
@@ -222,6 +237,19 @@ impl App {
             mailer: d.mailer.clone(),
             from: d.from.clone(),
         })
+    }
+
+    /// Exports of runs to files.
+    pub fn exports(&self) -> crate::exports::Exports {
+        crate::exports::Exports {
+            runs: self.runs.clone(),
+            document_listing: self.document_listing.clone(),
+            store: self.exports.clone(),
+            files: self.export_files.clone(),
+            queue: self.queue.clone(),
+            clock: self.clock.clone(),
+            part_bytes: self.export_part_bytes,
+        }
     }
 
     /// Payments against posted invoices and each invoice's settlement.
@@ -357,6 +385,7 @@ impl App {
                     .record_feedback(*request_id, *document_id, feedback)
                     .await
             }
+            Message::Export { export_id } => self.exports().write(*export_id).await,
             Message::AutoEmail { run_id } => match &self.delivery {
                 Some(_) => self.deliveries()?.auto_email(*run_id).await.map(|_| ()),
                 None => {
@@ -401,6 +430,7 @@ impl App {
                     .give_up(*request_id, document_ids, reason)
                     .await
             }
+            Message::Export { export_id } => self.exports().give_up(*export_id, reason).await,
             Message::AutoEmail { run_id } => {
                 warn!(run_id = %run_id, reason, "autoEmail message given up");
                 Ok(())

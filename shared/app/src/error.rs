@@ -187,11 +187,13 @@ pub enum ConflictCode {
     CreditMemoNotApplicable,
     /// A credit memo's application above its unapplied credit.
     CreditExceeded,
+    /// A download of an export that is not Completed.
+    ExportNotCompleted,
 }
 
 impl ConflictCode {
     /// Every code, in the order docs/api.md lists them.
-    pub const ALL: [ConflictCode; 22] = [
+    pub const ALL: [ConflictCode; 23] = [
         ConflictCode::FieldLocked,
         ConflictCode::IdempotencyKeyReused,
         ConflictCode::RunNotPending,
@@ -214,6 +216,7 @@ impl ConflictCode {
         ConflictCode::Overpayment,
         ConflictCode::CreditMemoNotApplicable,
         ConflictCode::CreditExceeded,
+        ConflictCode::ExportNotCompleted,
     ];
 
     /// The wire string (`code` of the error body).
@@ -241,6 +244,7 @@ impl ConflictCode {
             ConflictCode::Overpayment => "overpayment",
             ConflictCode::CreditMemoNotApplicable => "credit_memo_not_applicable",
             ConflictCode::CreditExceeded => "credit_exceeded",
+            ConflictCode::ExportNotCompleted => "export_not_completed",
         }
     }
 }

@@ -15,6 +15,7 @@ pub mod app;
 pub mod deliveries;
 pub mod docgen;
 pub mod error;
+pub mod exports;
 pub mod memory;
 pub mod model;
 pub mod payments;

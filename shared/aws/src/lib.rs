@@ -29,9 +29,12 @@ pub mod signed;
 #[cfg(feature = "sqs")]
 pub mod sqs;
 #[cfg(feature = "s3-signed")]
+pub mod sqs_signed;
+#[cfg(feature = "s3-signed")]
 pub mod uri;
 
 pub use absent::{NoBlobs, NoMailer, NoQueue};
+pub use billrun_app::memory::NoExportFiles;
 pub use config::{AwsConfig, Clients};
 pub use dynamo::DynamoStore;
 pub use metrics::Metrics;
@@ -43,7 +46,9 @@ pub use ses::SesMailer;
 pub use sqs::SqsQueue;
 
 use billrun_app::app::DeliveryPorts;
-use billrun_app::ports::{BlobStore, DeliveryStore, DocumentRenderer, Mailer, WorkQueue};
+use billrun_app::ports::{
+    BlobStore, DeliveryStore, DocumentRenderer, ExportFiles, Mailer, WorkQueue,
+};
 use billrun_app::App;
 use std::sync::Arc;
 
@@ -57,6 +62,9 @@ pub struct Adapters {
     /// deliver-documents, [`NoMailer`] in the functions that only request, queue and
     /// show deliveries.
     pub mailer: Arc<dyn Mailer>,
+    /// Where exports are written (S3 multipart uploads in generate-documents) and
+    /// linked from (presigned in api-queries); [`NoExportFiles`] elsewhere.
+    pub exports: Arc<dyn ExportFiles>,
 }
 
 /// What a composition root builds its adapters from: the configuration, the clients and
@@ -101,6 +109,17 @@ impl Wiring<'_> {
         ))
     }
 
+    /// The document queue through signed SendMessage requests, without the SQS client
+    /// (document and export messages only).
+    #[cfg(feature = "s3-signed")]
+    pub fn signed_document_queue(&self) -> Arc<sqs_signed::SignedDocumentQueue> {
+        Arc::new(sqs_signed::SignedDocumentQueue::new(
+            signed::Signer::new(&self.clients.sdk_config),
+            self.config.document_queue_url.clone(),
+            self.metrics.clone(),
+        ))
+    }
+
     /// Document files through signed PutObject and ranged GetObject requests, without
     /// the S3 client.
     #[cfg(feature = "s3-signed")]
@@ -127,7 +146,8 @@ pub fn app(
         adapters.queue,
         adapters.blobs,
         adapters.renderer,
-    );
+    )
+    .with_export_files(adapters.exports);
     let app = match &config.sender {
         Some(from) => app.with_delivery(DeliveryPorts {
             store: store.clone() as Arc<dyn DeliveryStore>,
@@ -141,7 +161,7 @@ pub fn app(
 
 /// [`app`] over SQS and the S3 client, with the SQS adapter it sends through: for the
 /// local mode and tests, whose pollers stand in for the Lambda event source mappings.
-#[cfg(all(feature = "s3", feature = "sqs"))]
+#[cfg(all(feature = "s3", feature = "s3-signed", feature = "sqs"))]
 pub fn app_on_sqs(
     config: &AwsConfig,
     clients: &Clients,
@@ -161,6 +181,7 @@ pub fn app_on_sqs(
         blobs: wiring.s3(),
         renderer,
         mailer: Arc::new(NoMailer),
+        exports: wiring.s3_signed(),
     };
     let (app, store) = app(config, clients, metrics, adapters);
     (app, store, queue)

@@ -6,8 +6,8 @@
 
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
 use aws_sigv4::http_request::{
-    sign, PayloadChecksumKind, PercentEncodingMode, SignableBody, SignableRequest, SigningSettings,
-    UriPathNormalizationMode,
+    sign, PayloadChecksumKind, PercentEncodingMode, SignableBody, SignableRequest,
+    SignatureLocation, SigningSettings, UriPathNormalizationMode,
 };
 use aws_sigv4::sign::v4;
 use aws_smithy_runtime_api::client::http::{HttpConnector, SharedHttpConnector};
@@ -53,11 +53,13 @@ impl Service {
     }
 }
 
-/// An answer: status and body (the callers read error codes from it).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// An answer: status and body (the callers read error codes from it), and the `ETag`
+/// header when there is one (an uploaded part's).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Reply {
     pub status: u16,
     pub body: Vec<u8>,
+    pub etag: Option<String>,
 }
 
 impl Reply {
@@ -120,6 +122,38 @@ impl Signer {
         self.endpoint_url.as_deref()
     }
 
+    /// The credentials to sign with, from the provider (refreshed by it as they expire).
+    async fn identity(&self) -> Result<Identity, StoreError> {
+        let provider = self
+            .credentials
+            .as_ref()
+            .ok_or_else(|| StoreError::fatal("no AWS credentials to sign a request with"))?;
+        let credentials = provider
+            .provide_credentials()
+            .await
+            .map_err(|e| StoreError::transient(format!("AWS credentials: {e}")))?;
+        Ok(Identity::from(credentials))
+    }
+
+    /// The SigV4 parameters of a request to `service` at `now`.
+    fn params<'a>(
+        &'a self,
+        identity: &'a Identity,
+        service: Service,
+        now: SystemTime,
+        settings: SigningSettings,
+    ) -> Result<aws_sigv4::http_request::SigningParams<'a>, StoreError> {
+        Ok(v4::SigningParams::builder()
+            .identity(identity)
+            .region(&self.region)
+            .name(service.name())
+            .time(now)
+            .settings(settings)
+            .build()
+            .map_err(|e| StoreError::fatal(format!("signing parameters: {e}")))?
+            .into())
+    }
+
     /// The headers to send `method url` with: `headers`, then the signature's
     /// (`authorization`, `x-amz-date`, `x-amz-content-sha256` for S3,
     /// `x-amz-security-token` with a session token).
@@ -132,24 +166,8 @@ impl Signer {
         body: &[u8],
         now: SystemTime,
     ) -> Result<Vec<(String, String)>, StoreError> {
-        let provider = self
-            .credentials
-            .as_ref()
-            .ok_or_else(|| StoreError::fatal("no AWS credentials to sign a request with"))?;
-        let credentials = provider
-            .provide_credentials()
-            .await
-            .map_err(|e| StoreError::transient(format!("AWS credentials: {e}")))?;
-        let identity = Identity::from(credentials);
-        let params = v4::SigningParams::builder()
-            .identity(&identity)
-            .region(&self.region)
-            .name(service.name())
-            .time(now)
-            .settings(service.settings())
-            .build()
-            .map_err(|e| StoreError::fatal(format!("signing parameters: {e}")))?
-            .into();
+        let identity = self.identity().await?;
+        let params = self.params(&identity, service, now, service.settings())?;
         let request = SignableRequest::new(
             method,
             url,
@@ -170,6 +188,44 @@ impl Signer {
                 .map(|(k, v)| (k.to_string(), v.to_string())),
         );
         Ok(all)
+    }
+
+    /// `url` with a query-string signature (an S3 presigned URL): anyone holding it can
+    /// send `method` to it, without credentials, for `ttl` from `now`. The payload is
+    /// not signed (`UNSIGNED-PAYLOAD`), as S3 presigns it.
+    pub async fn presigned_url(
+        &self,
+        service: Service,
+        method: &str,
+        url: &str,
+        ttl: Duration,
+        now: SystemTime,
+    ) -> Result<String, StoreError> {
+        let identity = self.identity().await?;
+        let mut settings = service.settings();
+        settings.signature_location = SignatureLocation::QueryParams;
+        settings.expires_in = Some(ttl);
+        settings.payload_checksum_kind = PayloadChecksumKind::NoHeader;
+        let params = self.params(&identity, service, now, settings)?;
+        let request = SignableRequest::new(
+            method,
+            url,
+            std::iter::empty(),
+            SignableBody::UnsignedPayload,
+        )
+        .map_err(|e| StoreError::fatal(format!("presigning {method} {url}: {e}")))?;
+        let (instructions, _) = sign(request, &params)
+            .map_err(|e| StoreError::fatal(format!("presigning {method} {url}: {e}")))?
+            .into_parts();
+        let (_, query) = instructions.into_parts();
+        let mut out = url.to_string();
+        for (name, value) in query {
+            out.push(if out.contains('?') { '&' } else { '?' });
+            out.push_str(name);
+            out.push('=');
+            out.push_str(&crate::uri::encode(&value, false));
+        }
+        Ok(out)
     }
 
     /// Signs and sends the request, again (signed anew) after a network error, a 5xx or
@@ -236,13 +292,14 @@ impl Signer {
                 .await
                 .map_err(|e| StoreError::transient_from(format!("{method} {url}"), e))?;
             let status = response.status().as_u16();
+            let etag = response.headers().get("etag").map(str::to_string);
             let body = ByteStream::new(response.into_body())
                 .collect()
                 .await
                 .map_err(|e| StoreError::transient_from(format!("{method} {url}: reading"), e))?
                 .into_bytes()
                 .to_vec();
-            Ok(Reply { status, body })
+            Ok(Reply { status, body, etag })
         };
         tokio::time::timeout(ATTEMPT_TIMEOUT, exchange)
             .await

@@ -249,7 +249,8 @@ impl WorkQueue for SqsQueue {
             match m {
                 Message::Plan { .. } => plan.push(body),
                 Message::Account { .. } => account.push(body),
-                Message::Document { .. } => document.push(body),
+                // Exports write to S3 like the PDFs: the documents function takes both.
+                Message::Document { .. } | Message::Export { .. } => document.push(body),
                 // All go to the queue of the one function that sends email
                 // (deliver-documents): an `AutoEmail` makes the request whose `Deliver`
                 // messages follow it there, and SES's events reach it there too.

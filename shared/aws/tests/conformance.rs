@@ -7,6 +7,8 @@
 mod common;
 #[path = "conformance/deliveries.rs"]
 mod deliveries;
+#[path = "conformance/exports.rs"]
+mod exports;
 #[path = "conformance/payments.rs"]
 mod payments;
 #[path = "conformance/races.rs"]
@@ -23,6 +25,7 @@ use billrun_domain::state::StateChange;
 use billrun_testkit::fixtures::{aid, manual, monthly_book, request, EXAMPLE_BOOK};
 use common::{usage_book, Backend};
 use deliveries::*;
+use exports::*;
 use payments::*;
 use races::*;
 
@@ -2161,4 +2164,6 @@ conformance!(
     payments_add_up_to_the_total_once_each_and_never_beyond,
     concurrent_payments_of_one_invoice_never_exceed_its_total,
     a_credit_memo_applies_within_its_credit_and_the_invoices_balance,
+    an_export_is_created_once_and_moved_on_one_version_at_a_time,
+    an_export_file_appears_whole_when_its_upload_completes,
 );

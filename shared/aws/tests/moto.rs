@@ -438,3 +438,52 @@ async fn the_signed_adapter_writes_a_pack_once_and_reads_one_pdf_out_of_it_with_
     assert!(e.is_err(), "{e:?}");
     assert!(metrics.actions().contains("s3:GetObject"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_signed_document_queue_sends_an_export_continuation_and_refuses_other_messages() {
+    use billrun_app::model::Message;
+    use billrun_app::ports::WorkQueue;
+    use billrun_aws::signed::Signer;
+    use billrun_aws::sqs_signed::SignedDocumentQueue;
+    let b = Backend::aws().await;
+    let (config, clients) = b.aws.as_ref().unwrap();
+    let metrics = std::sync::Arc::new(billrun_aws::Metrics::default());
+    let queue = SignedDocumentQueue::new(
+        Signer::new(&clients.sdk_config),
+        config.document_queue_url.clone(),
+        metrics.clone(),
+    );
+    let export = Message::Export {
+        export_id: billrun_domain::ids::ExportId(uuid::Uuid::new_v4()),
+    };
+    queue.send(vec![export.clone()]).await.unwrap();
+    let refused = queue
+        .send(vec![Message::AutoEmail {
+            run_id: billrun_domain::ids::RunId(uuid::Uuid::new_v4()),
+        }])
+        .await;
+    assert!(
+        matches!(refused, Err(billrun_app::StoreError::Fatal(_))),
+        "{refused:?}"
+    );
+    let url = config.document_queue_url.clone().unwrap();
+    let out = clients
+        .sqs
+        .receive_message()
+        .queue_url(&url)
+        .max_number_of_messages(10)
+        .wait_time_seconds(1)
+        .send()
+        .await
+        .unwrap();
+    let bodies: Vec<Message> = out
+        .messages()
+        .iter()
+        .map(|m| serde_json::from_str(m.body().unwrap()).unwrap())
+        .collect();
+    assert_eq!(bodies, vec![export], "the one message sent, as sent");
+    assert_eq!(
+        metrics.actions().into_iter().collect::<Vec<_>>(),
+        vec!["sqs:SendMessage".to_string()]
+    );
+}

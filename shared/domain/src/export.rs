@@ -4,7 +4,7 @@
 //! in the JSON API (the currency's decimals), dates as `YYYY-MM-DD`.
 
 use crate::document::Document;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// One row a document.
 pub const DOCUMENT_COLUMNS: [&str; 17] = [
@@ -46,6 +46,108 @@ pub const LINE_COLUMNS: [&str; 16] = [
     "amount",
     "glAccount",
 ];
+
+/// What an export holds: a row a document, or a row a line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ExportContent {
+    Documents,
+    Lines,
+}
+
+/// How an export's rows are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ExportFormat {
+    /// RFC 4180 with a header row.
+    #[serde(rename = "csv")]
+    Csv,
+    /// JSON Lines: an object a row, keyed by the column names.
+    #[serde(rename = "jsonl")]
+    JsonLines,
+}
+
+impl ExportContent {
+    /// `documents` or `lines`, as a query parameter or a request field spells it.
+    pub fn parse(v: &str) -> Result<Self, String> {
+        match v {
+            "documents" => Ok(ExportContent::Documents),
+            "lines" => Ok(ExportContent::Lines),
+            _ => Err("must be documents or lines".to_string()),
+        }
+    }
+
+    pub fn columns(self) -> &'static [&'static str] {
+        match self {
+            ExportContent::Documents => &DOCUMENT_COLUMNS,
+            ExportContent::Lines => &LINE_COLUMNS,
+        }
+    }
+
+    pub fn rows(self, d: &Document) -> Vec<Vec<String>> {
+        match self {
+            ExportContent::Documents => vec![document_row(d)],
+            ExportContent::Lines => line_rows(d),
+        }
+    }
+}
+
+impl ExportFormat {
+    /// `csv` or `jsonl`.
+    pub fn parse(v: &str) -> Result<Self, String> {
+        match v {
+            "csv" => Ok(ExportFormat::Csv),
+            "jsonl" => Ok(ExportFormat::JsonLines),
+            _ => Err("must be csv or jsonl".to_string()),
+        }
+    }
+
+    pub fn media_type(self) -> &'static str {
+        match self {
+            ExportFormat::Csv => "text/csv; charset=utf-8",
+            ExportFormat::JsonLines => "application/x-ndjson",
+        }
+    }
+
+    /// The file name extension of an export object.
+    pub fn extension(self) -> &'static str {
+        match self {
+            ExportFormat::Csv => "csv",
+            ExportFormat::JsonLines => "jsonl",
+        }
+    }
+
+    /// What comes before the rows: the CSV header row (JSON Lines has none).
+    pub fn header(self, content: ExportContent) -> String {
+        match self {
+            ExportFormat::Csv => csv_record(content.columns()),
+            ExportFormat::JsonLines => String::new(),
+        }
+    }
+
+    pub fn record(self, columns: &[&str], cells: &[String]) -> String {
+        match self {
+            ExportFormat::Csv => csv_record(cells),
+            ExportFormat::JsonLines => json_record(columns, cells),
+        }
+    }
+}
+
+/// The rows of `documents` in `format`, appended to `out`; returns how many.
+pub fn write_rows<'a>(
+    content: ExportContent,
+    format: ExportFormat,
+    documents: impl IntoIterator<Item = &'a Document>,
+    out: &mut String,
+) -> u64 {
+    let mut rows = 0;
+    for d in documents {
+        for row in content.rows(d) {
+            out.push_str(&format.record(content.columns(), &row));
+            rows += 1;
+        }
+    }
+    rows
+}
 
 /// An enum's name as its JSON form spells it, so that every form agrees.
 pub fn wire_name<T: Serialize>(v: &T) -> String {

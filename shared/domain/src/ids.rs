@@ -133,3 +133,9 @@ impl DocumentId {
         DocumentId(uuid::Uuid::new_v5(&DOCUMENT_NAMESPACE, &name))
     }
 }
+
+uuid_id!(
+    /// An export of a run's documents or lines written to a file (S3; locally, the out
+    /// folder).
+    ExportId
+);

@@ -25,6 +25,7 @@ mod catalog;
 mod deliveries;
 mod docgen;
 mod error;
+mod exports;
 mod ledger;
 mod payments;
 mod runs;

@@ -18,7 +18,7 @@ pub const LOCK_FILE: &str = "billrun.lock";
 /// The schema version this build writes (`PRAGMA user_version`). A database of a later
 /// version is refused rather than misread; an earlier one gets the [`steps`] after its
 /// version.
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = 5;
 
 pub const ACCOUNTS: &str = "accounts";
 pub const SUBSCRIPTIONS: &str = "subscriptions";
@@ -48,6 +48,7 @@ pub const DELIVERY_RESULTS: &str = "delivery_results";
 pub const DOCUMENT_DELIVERIES: &str = "document_deliveries";
 pub const PAYMENTS: &str = "payments";
 pub const INVOICE_PAID: &str = "invoice_paid";
+pub const EXPORTS: &str = "exports";
 
 /// Names of the rows of [`SEQUENCES`].
 pub const RUN_SEQUENCE: &str = "run";
@@ -58,13 +59,24 @@ pub const ACTIVE_TEMPLATE: &str = "active_template";
 
 /// What each schema version adds, in order: a database of version `v` gets every step
 /// after `v`, in the transaction that sets its version.
-fn steps() -> [(i64, String); 4] {
+fn steps() -> [(i64, String); 5] {
     [
         (1, ddl_v1()),
         (2, ddl_deliveries()),
         (3, ddl_delivery_feedback()),
         (4, ddl_payments()),
+        (5, ddl_exports()),
     ]
+}
+
+/// Version 5: export records (as JSON, with the status and version their writes check).
+fn ddl_exports() -> String {
+    format!(
+        "
+CREATE TABLE IF NOT EXISTS {EXPORTS} (
+  id TEXT PRIMARY KEY, status TEXT NOT NULL, version INTEGER NOT NULL, data TEXT NOT NULL);
+"
+    )
 }
 
 /// Version 4: payments (as JSON, listed by invoice in the order recorded: `rowid`) and

@@ -12,11 +12,13 @@
 //! on moto); nothing in production constructs it.
 
 mod deliveries;
+mod document_requests;
+mod exports;
 mod payments;
 
 use async_trait::async_trait;
 use billrun_app::memory::{MemoryQueue, Receive};
-use billrun_app::model::documents::{DocumentFile, DocumentRequest, DocumentTemplate};
+use billrun_app::model::documents::DocumentTemplate;
 use billrun_app::model::listing::{DocumentPosition, RunFilter, RunPosition};
 use billrun_app::model::schedules::{DueEntry, ProcessedItem, RunScheduleRecord, StoredSchedule};
 use billrun_app::model::*;
@@ -27,7 +29,7 @@ use billrun_app::StoreError;
 use billrun_domain::book::{Account, Book, InvoiceSchedule};
 use billrun_domain::document::{DocumentKind, DocumentStatus};
 use billrun_domain::ids::{
-    AccountId, DocumentId, DocumentRequestId, RunId, RunScheduleId, ScheduleId, SubscriptionId,
+    AccountId, DocumentId, RunId, RunScheduleId, ScheduleId, SubscriptionId,
 };
 use billrun_domain::rating::AccountBook;
 use billrun_domain::request::AccountSelection;
@@ -367,6 +369,9 @@ impl FaultPlan {
             due: self.faulty(&app.due),
             document_requests: self.faulty(&app.document_requests),
             payments: self.faulty(&app.payments),
+            exports: self.faulty(&app.exports),
+            export_files: self.faulty(&app.export_files),
+            export_part_bytes: app.export_part_bytes,
             queue: queue.clone(),
             // Rendering reads nothing and writes nothing: no fault to inject.
             renderer: app.renderer.clone(),
@@ -784,47 +789,6 @@ impl<T: ?Sized + DueIndex> DueIndex for Faulty<T> {
     }
     async fn due(&self, now: DateTime<Utc>, limit: usize) -> StoreResult<Vec<DueEntry>> {
         self.plan.read("due", self.inner.due(now, limit)).await
-    }
-}
-
-#[async_trait]
-impl<T: ?Sized + DocumentRequestStore> DocumentRequestStore for Faulty<T> {
-    async fn create_document_request(&self, request: &DocumentRequest) -> StoreResult<()> {
-        self.plan
-            .write(
-                "create_document_request",
-                self.inner.create_document_request(request),
-            )
-            .await
-    }
-    async fn get_document_request(
-        &self,
-        id: DocumentRequestId,
-    ) -> StoreResult<Option<(DocumentRequest, u64, u64)>> {
-        self.plan
-            .read("get_document_request", self.inner.get_document_request(id))
-            .await
-    }
-    async fn latest_document_request(&self, run: RunId) -> StoreResult<Option<DocumentRequestId>> {
-        self.plan
-            .read(
-                "latest_document_request",
-                self.inner.latest_document_request(run),
-            )
-            .await
-    }
-    async fn record_document_files(&self, files: &[DocumentFile]) -> StoreResult<u64> {
-        self.plan
-            .write(
-                "record_document_files",
-                self.inner.record_document_files(files),
-            )
-            .await
-    }
-    async fn document_file(&self, document: DocumentId) -> StoreResult<Option<DocumentFile>> {
-        self.plan
-            .read("document_file", self.inner.document_file(document))
-            .await
     }
 }
 

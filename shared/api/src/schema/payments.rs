@@ -1,4 +1,4 @@
-//! The OpenAPI shapes of payments, credit memo applications and the aging report.
+//! The OpenAPI shapes of payments, credit memo applications, the aging report and exports.
 
 use utoipa::ToSchema;
 
@@ -143,4 +143,47 @@ pub struct AgingReport {
     pub totals: Vec<AgingTotal>,
     pub items: Vec<AgingRow>,
     pub next_cursor: Option<String>,
+}
+
+/// The body of an export request.
+#[derive(ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ExportInput {
+    /// `documents` (default: a row a document) or `lines` (a row a line).
+    pub content: Option<String>,
+    /// `csv` (default; RFC 4180 with a header row) or `jsonl` (JSON Lines).
+    pub format: Option<String>,
+}
+
+/// Where an export stands.
+#[derive(ToSchema)]
+pub enum ExportStatus {
+    Pending,
+    Completed,
+    Failed,
+}
+
+/// An export of a run's documents or lines to a file.
+#[derive(ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Export {
+    pub id: uuid::Uuid,
+    pub run_id: uuid::Uuid,
+    /// `documents` or `lines`.
+    pub content: String,
+    /// `csv` or `jsonl`.
+    pub format: String,
+    pub status: ExportStatus,
+    /// The object's key in the bucket (`exports/{runId}/{id}.{csv|jsonl}`).
+    pub key: String,
+    /// Rows written (without the CSV header), once Completed.
+    pub rows: u64,
+    /// The file's size in bytes, once Completed.
+    pub bytes: u64,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    pub completed_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// Why a Failed export was given up.
+    pub error: Option<String>,
+    /// `/v1/exports/{id}/file` once Completed.
+    pub download_url: Option<String>,
 }

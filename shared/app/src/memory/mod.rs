@@ -8,6 +8,8 @@ mod book;
 mod deliveries;
 mod document_requests;
 mod documents;
+mod export_files;
+mod exports;
 mod ledger;
 mod listings;
 mod payments;
@@ -20,6 +22,7 @@ mod sequences;
 mod templates;
 
 pub use blobs::MemoryBlobs;
+pub use export_files::{range as file_range, MemoryExportFiles, NoExportFiles};
 pub use queue::{Delivery, MemoryQueue, Receive};
 #[cfg(test)]
 pub(crate) use renderer::NoRenderer;
@@ -79,6 +82,9 @@ pub struct MemoryStore {
     deliveries: parking_lot::Mutex<deliveries::MemoryDeliveries>,
     /// Payments ([`crate::payments`]).
     payments: parking_lot::Mutex<payments::MemoryPayments>,
+    /// Export records ([`crate::exports`]).
+    exports:
+        parking_lot::Mutex<HashMap<billrun_domain::ids::ExportId, crate::model::exports::Export>>,
 }
 
 impl MemoryStore {
@@ -161,6 +167,8 @@ impl MemoryStore {
             sorted(&g.doc_requests),
             sorted(&g.doc_files),
         );
+        drop(g);
+        let _ = write!(out, "\n{}", sorted(&self.exports.lock()));
         out
     }
 }

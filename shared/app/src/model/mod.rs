@@ -4,6 +4,7 @@
 
 pub mod deliveries;
 pub mod documents;
+pub mod exports;
 pub mod listing;
 pub mod payments;
 pub mod schedules;
@@ -265,6 +266,11 @@ pub enum Message {
         request_id: billrun_domain::ids::DeliveryRequestId,
         document_id: DocumentId,
         feedback: deliveries::Feedback,
+    },
+    /// Write an export's file ([`crate::exports`]).
+    #[serde(rename_all = "camelCase")]
+    Export {
+        export_id: billrun_domain::ids::ExportId,
     },
 }
 

@@ -8,6 +8,7 @@ mod clock;
 mod deliveries;
 mod document_requests;
 mod documents;
+mod exports;
 mod ledger;
 mod listings;
 mod mailer;
@@ -25,6 +26,7 @@ pub use clock::{Clock, SystemClock};
 pub use deliveries::DeliveryStore;
 pub use document_requests::DocumentRequestStore;
 pub use documents::DocumentStore;
+pub use exports::{ExportCreated, ExportFiles, ExportStore};
 pub use ledger::WatermarkStore;
 pub use listings::{AccountListing, DocumentListing, RunListing, SubscriptionIndex};
 pub use mailer::{Accepted, Mailer, SendFailed};
@@ -60,6 +62,7 @@ pub trait Storage:
     + DueIndex
     + DocumentRequestStore
     + PaymentStore
+    + ExportStore
 {
 }
 
@@ -79,5 +82,6 @@ impl<T> Storage for T where
         + DueIndex
         + DocumentRequestStore
         + PaymentStore
+        + ExportStore
 {
 }

@@ -26,6 +26,7 @@
 //! | a run's delivery request | `RUN#<id>` | `DLVREQ#<request>` | |
 //! | a payment of an invoice | `DOC#<invoice>` | `PAY#<payment>` | |
 //! | an invoice's paid amount | `DOC#<invoice>` | `PAID` | `paid` (ADD) |
+//! | export | `EXPORT#<id>` | `EXPORT` | `status` (the finish condition) |
 //! | subscription → account | `SUBREF#<id>` | `REF` | |
 //! | invoice schedule → account | `SCHEDREF#<id>` | `REF` | |
 //! | executed invoice-schedule item | `ISCH#<id>` | `ITEM#<item>` | |
@@ -48,7 +49,8 @@ use billrun_app::error::StoreError;
 use billrun_app::ports::StoreResult;
 use billrun_app::scheduling::DueTarget;
 use billrun_domain::ids::{
-    AccountId, DeliveryRequestId, DocumentId, DocumentRequestId, PaymentId, RunId, ScheduleId,
+    AccountId, DeliveryRequestId, DocumentId, DocumentRequestId, ExportId, PaymentId, RunId,
+    ScheduleId,
 };
 use billrun_domain::state::StateChange;
 use chrono::{DateTime, Utc};
@@ -405,6 +407,12 @@ pub(super) fn parse_document_sort(key: &str) -> StoreResult<(u32, AccountId)> {
         .and_then(|a| AccountId::parse(a).ok())
         .ok_or_else(bad)?;
     Ok((round, account))
+}
+
+// Exports.
+
+pub(super) fn export(id: ExportId) -> Key {
+    Key::new(format!("EXPORT#{id}"), "EXPORT")
 }
 
 // Document generation.

@@ -22,6 +22,7 @@ mod deliveries;
 mod docgen;
 mod documents;
 mod error;
+mod exports;
 mod keys;
 mod ledger;
 mod payments;

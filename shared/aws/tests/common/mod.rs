@@ -79,12 +79,14 @@ impl Backend {
         let dir = tempfile::tempdir().expect("a temporary directory");
         let store = Arc::new(billrun_sqlite::SqliteStore::open(dir.path()).expect("opening"));
         let queue = Arc::new(MemoryQueue::new());
+        // serve keeps export files in a folder (billrun-local); here, in memory.
         let app = App::over(
             store.clone(),
             queue.clone(),
             store.clone(),
             std::sync::Arc::new(billrun_documents::PdfRenderer),
-        );
+        )
+        .with_export_files(Arc::new(billrun_app::memory::MemoryExportFiles::default()));
         Backend {
             app,
             blobs: store.clone(),
