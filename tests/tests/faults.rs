@@ -11,6 +11,7 @@
 mod fault_support;
 
 use billrun_app::memory::{MemoryQueue, MemoryStore};
+use billrun_app::model::events::RunEventType;
 use billrun_app::worker::WorkerConfig;
 use billrun_app::App;
 use billrun_domain::document::DocumentKind;
@@ -210,17 +211,49 @@ fn runs_on_sqlite_under_random_fault_schedules_bill_exactly_what_the_fault_free_
 /// Runs `count` random fault schedules on `adapters`, each checked against the
 /// fault-free run of its variant on the same adapters.
 #[allow(clippy::map_entry)] // the reference is computed with an await in between
+/// The run's event types, after checking that its events are one chain: ids unique,
+/// versions rising, each event's previous status the status of the one before, the last
+/// the run's status (no event without its change, no change without its event).
+async fn event_types(
+    app: &billrun_app::App,
+    run: billrun_domain::ids::RunId,
+) -> Result<Vec<RunEventType>, String> {
+    let record = app
+        .queries()
+        .get_run(run)
+        .await
+        .map_err(|e| e.to_string())?;
+    let events = &record.events;
+    let ids: std::collections::HashSet<_> = events.iter().map(|e| e.id).collect();
+    if ids.len() != events.len() {
+        return Err(format!("an event id twice: {events:?}"));
+    }
+    for pair in events.windows(2) {
+        let (a, b) = (&pair[0], &pair[1]);
+        if b.version < a.version || b.previous_status.is_some_and(|p| p != a.status) {
+            return Err(format!("events out of chain: {a:?} then {b:?}"));
+        }
+    }
+    if events.last().map(|e| e.status) != Some(record.status) {
+        return Err(format!(
+            "the last event is not the run's status {:?}",
+            record.status
+        ));
+    }
+    Ok(events.iter().map(|e| e.event_type).collect())
+}
+
 fn schedules(adapters: Adapters, count: u64, name: &str) {
     let seeds = seeds(count);
     let mut summary = Summary::default();
     block_on(async {
         let mut references: std::collections::HashMap<
             String,
-            (billrun_domain::book::Book, Outcome),
+            (billrun_domain::book::Book, Outcome, Vec<RunEventType>),
         > = Default::default();
         for seed in seeds {
             let v = variant(seed);
-            if !references.contains_key(&v.name()) {
+            if let std::collections::hash_map::Entry::Vacant(slot) = references.entry(v.name()) {
                 let book = v.book();
                 let off = FaultPlan::new(0, 0);
                 let (sys, run) =
@@ -234,9 +267,12 @@ fn schedules(adapters: Adapters, count: u64, name: &str) {
                     reference.counters.reconciles() && !reference.documents.is_empty(),
                     "{reference:?}"
                 );
-                references.insert(v.name(), (book, reference));
+                let events = event_types(&sys.app, run)
+                    .await
+                    .expect("the fault-free run's events");
+                slot.insert((book, reference, events));
             }
-            let Some((book, reference)) = references.get(&v.name()) else {
+            let Some((book, reference, events)) = references.get(&v.name()) else {
                 continue;
             };
             // 5 to 40 faults per 1,000 port calls.
@@ -251,7 +287,15 @@ fn schedules(adapters: Adapters, count: u64, name: &str) {
                             sys.store.sequence(DocumentKind::Invoice).await,
                             sys.store.sequence(DocumentKind::CreditMemo).await,
                         );
-                        check(&got, reference, Some(taken), &mut summary.findings)
+                        check(&got, reference, Some(taken), &mut summary.findings).and(
+                            match event_types(&sys.app, run).await {
+                                Ok(got) if &got == events => Ok(()),
+                                Ok(got) => Err(format!(
+                                    "events {got:?}, not those of the fault-free run {events:?}"
+                                )),
+                                Err(e) => Err(e),
+                            },
+                        )
                     }
                 },
             };

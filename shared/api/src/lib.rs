@@ -9,6 +9,7 @@ pub mod compat;
 pub mod deliveries;
 pub mod documents;
 pub mod error;
+pub mod events;
 pub mod exports;
 pub mod extract;
 pub mod journal;
@@ -75,6 +76,7 @@ pub const IMPORT_LIMIT: usize = 5_000_000;
         payments::aging,
         payments::apply_credit_memo,
         exports::export_run,
+        events::run_events,
         exports::request_export,
         exports::get_export,
         exports::download_export,
@@ -200,6 +202,7 @@ fn read_routes(routes: Routes) -> Routes {
         .route("/v1/invoices/{id}/payments", get(payments::list_payments))
         .route("/v1/reports/aging", get(payments::aging))
         .route("/v1/invoice-runs/{id}/export", get(exports::export_run))
+        .route("/v1/invoice-runs/{id}/events", get(events::run_events))
         .route("/v1/exports/{id}", get(exports::get_export))
         .route("/v1/exports/{id}/file", get(exports::download_export))
         .route("/v1/document-requests/{id}", get(documents::get_request))

@@ -51,6 +51,7 @@ const CANONICAL: &[(&str, &str)] = &[
     ("get", "/v1/reports/aging"),
     ("post", "/v1/credit-memos/{id}/applications"),
     ("get", "/v1/invoice-runs/{id}/export"),
+    ("get", "/v1/invoice-runs/{id}/events"),
     ("post", "/v1/invoice-runs/{id}/exports"),
     ("get", "/v1/exports/{id}"),
     ("get", "/v1/exports/{id}/file"),

@@ -7,6 +7,8 @@
 mod common;
 #[path = "conformance/deliveries.rs"]
 mod deliveries;
+#[path = "conformance/events.rs"]
+mod events;
 #[path = "conformance/exports.rs"]
 mod exports;
 #[path = "conformance/payments.rs"]
@@ -25,6 +27,7 @@ use billrun_domain::state::StateChange;
 use billrun_testkit::fixtures::{aid, manual, monthly_book, request, EXAMPLE_BOOK};
 use common::{usage_book, Backend};
 use deliveries::*;
+use events::*;
 use exports::*;
 use payments::*;
 use races::*;
@@ -2166,4 +2169,5 @@ conformance!(
     a_credit_memo_applies_within_its_credit_and_the_invoices_balance,
     an_export_is_created_once_and_moved_on_one_version_at_a_time,
     an_export_file_appears_whole_when_its_upload_completes,
+    each_change_of_a_run_is_stored_with_its_event,
 );

@@ -1,4 +1,5 @@
-//! The OpenAPI shapes of payments, credit memo applications, the aging report and exports.
+//! The OpenAPI shapes of payments, credit memo applications, the aging report, exports
+//! and run events.
 
 use utoipa::ToSchema;
 
@@ -186,4 +187,33 @@ pub struct Export {
     pub error: Option<String>,
     /// `/v1/exports/{id}/file` once Completed.
     pub download_url: Option<String>,
+}
+
+/// A run's lifecycle event (docs/events/).
+#[derive(ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RunEvent {
+    /// Stable: the same change recorded again has the same id.
+    pub id: uuid::Uuid,
+    /// `run.created`, `run.started`, `run.completed`, `run.completed_with_errors`,
+    /// `run.posted`, `run.canceled` or `run.deleted`.
+    #[serde(rename = "type")]
+    pub event_type: String,
+    /// When the change was made.
+    pub time: chrono::DateTime<chrono::Utc>,
+    /// The run's status after the change.
+    pub status: super::RunStatus,
+    /// The run's status before it (absent for `run.created`).
+    pub previous_status: Option<super::RunStatus>,
+    /// The run's version the change wrote.
+    pub version: u64,
+}
+
+/// A run's events.
+#[derive(ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RunEventList {
+    pub run_id: uuid::Uuid,
+    pub number: String,
+    pub items: Vec<RunEvent>,
 }

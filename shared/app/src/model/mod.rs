@@ -4,6 +4,7 @@
 
 pub mod deliveries;
 pub mod documents;
+pub mod events;
 pub mod exports;
 pub mod listing;
 pub mod payments;
@@ -137,6 +138,10 @@ pub struct RunRecord {
     pub deleted_at: Option<DateTime<Utc>>,
     /// Optimistic-concurrency version: every update is conditioned on it.
     pub version: u64,
+    /// The run's lifecycle events, oldest first, each written with its change
+    /// ([`events`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub events: Vec<events::RunEvent>,
 }
 
 /// A run's client fields: a JSON object the client owns.

@@ -44,6 +44,7 @@ impl RunPipeline {
             run.status = RunStatus::Processing;
             run.commenced_at = Some(now);
         }
+        run.announce(None, now);
         // A key stored with another request is `IdempotencyKeyReused`: a 409.
         let created = self.runs.create_run(run).await?;
         if let Created::Replayed(run) = &created {
@@ -188,5 +189,6 @@ pub(crate) fn new_run_record(
         client_fields: None,
         deleted_at: None,
         version: 1,
+        events: Vec::new(),
     }
 }

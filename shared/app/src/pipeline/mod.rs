@@ -66,11 +66,14 @@ impl RunPipeline {
     ) -> Result<RunRecord, AppError> {
         for _ in 0..RUN_UPDATE_ATTEMPTS {
             let mut run = self.get_run(id).await?;
+            let before = run.clone();
             if !change(&mut run)? {
                 return Ok(run);
             }
             run.version += 1;
             run.updated_at = self.clock.now();
+            // The change's events go in the same conditional write.
+            run.announce(Some(&before), run.updated_at);
             match self.runs.update_run(&run).await {
                 Ok(()) => return Ok(run),
                 Err(StoreError::Conflict(_)) => continue,

@@ -103,7 +103,8 @@ impl Schedules {
                 },
                 other => other.into(),
             })?;
-        let record = new_run_record(run_id, request, None, now);
+        let mut record = new_run_record(run_id, request, None, now);
+        record.announce(None, now);
         self.runs.create_run(record).await?;
         // One account, planned at once: the run goes straight to its commit.
         self.pipeline

@@ -262,7 +262,8 @@ impl Schedules {
             .request_for(o)
             .map_err(AppError::Validation)?;
         let key = format!("run-schedule/{}/{}", s.id, o.at.timestamp());
-        let record = new_run_record(run_id, request, Some(key), now);
+        let mut record = new_run_record(run_id, request, Some(key), now);
+        record.announce(None, now);
         match self.runs.create_run(record).await {
             Ok(Created::New(_)) => report.created.push(run_id),
             Ok(Created::Replayed(_)) => {}

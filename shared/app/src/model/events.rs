@@ -1,0 +1,176 @@
+//! Run events: what changed in a run's lifecycle, recorded on the run itself in the
+//! same conditional write as the change (an outbox inside the item, so that no event is
+//! stored without its change and no change without its event), with a stable id.
+
+use super::RunRecord;
+use billrun_domain::ids::RunId;
+use billrun_domain::run::RunStatus;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// The UUID v5 namespace of event ids: (run, version, type) names one event.
+const EVENT_NAMESPACE: uuid::Uuid =
+    uuid::Uuid::from_u128(0x3f1b_9c2e_77a4_4d0b_8e65_12c9_a0f4_d3e8);
+
+/// The lifecycle transitions a run announces (`docs/events/`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum RunEventType {
+    #[serde(rename = "run.created")]
+    Created,
+    /// Processing began (at creation for an Immediate run, on start, on a retry of
+    /// failed accounts).
+    #[serde(rename = "run.started")]
+    Started,
+    #[serde(rename = "run.completed")]
+    Completed,
+    #[serde(rename = "run.completed_with_errors")]
+    CompletedWithErrors,
+    #[serde(rename = "run.posted")]
+    Posted,
+    #[serde(rename = "run.canceled")]
+    Canceled,
+    #[serde(rename = "run.deleted")]
+    Deleted,
+}
+
+impl RunEventType {
+    /// Every type, in lifecycle order (docs/events/ has a schema for each).
+    pub const ALL: [RunEventType; 7] = [
+        RunEventType::Created,
+        RunEventType::Started,
+        RunEventType::Completed,
+        RunEventType::CompletedWithErrors,
+        RunEventType::Posted,
+        RunEventType::Canceled,
+        RunEventType::Deleted,
+    ];
+}
+
+/// One event as recorded on its run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunEvent {
+    /// Stable: the same transition recorded again (a retried write) has the same id.
+    pub id: uuid::Uuid,
+    #[serde(rename = "type")]
+    pub event_type: RunEventType,
+    /// When the change was made.
+    pub time: DateTime<Utc>,
+    /// The run's status after the change, and before it (none for `run.created`).
+    pub status: RunStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_status: Option<RunStatus>,
+    /// The run's version the change wrote.
+    pub version: u64,
+}
+
+/// The id of `event_type` written by `run` at `version`.
+pub fn event_id(run: RunId, version: u64, event_type: RunEventType) -> uuid::Uuid {
+    let name = format!(
+        "{run}/{version}/{}",
+        billrun_domain::export::wire_name(&event_type)
+    );
+    uuid::Uuid::new_v5(&EVENT_NAMESPACE, name.as_bytes())
+}
+
+/// The transitions from `before` (none: a new run) to `after`, in order.
+pub fn transitions(before: Option<&RunRecord>, after: &RunRecord) -> Vec<RunEventType> {
+    let mut out = Vec::new();
+    let previous = before.map(|b| b.status);
+    if before.is_none() {
+        out.push(RunEventType::Created);
+    }
+    if previous != Some(after.status) {
+        match after.status {
+            RunStatus::Pending => {}
+            RunStatus::Processing => out.push(RunEventType::Started),
+            RunStatus::Completed => out.push(RunEventType::Completed),
+            RunStatus::CompletedWithErrors => out.push(RunEventType::CompletedWithErrors),
+            RunStatus::Posted => out.push(RunEventType::Posted),
+            RunStatus::Canceled => out.push(RunEventType::Canceled),
+        }
+    }
+    if after.deleted_at.is_some() && before.is_none_or(|b| b.deleted_at.is_none()) {
+        out.push(RunEventType::Deleted);
+    }
+    out
+}
+
+impl RunRecord {
+    /// Records on the run the events of its change from `before` (none: a new run),
+    /// at its current version, as of `time`: called right before the run is written.
+    pub fn announce(&mut self, before: Option<&RunRecord>, time: DateTime<Utc>) {
+        let previous = before.map(|b| b.status);
+        for event_type in transitions(before, self) {
+            let (status, previous_status) = match event_type {
+                RunEventType::Created => (RunStatus::Pending, None),
+                RunEventType::Started if before.is_none() => {
+                    (self.status, Some(RunStatus::Pending))
+                }
+                _ => (self.status, previous),
+            };
+            self.events.push(RunEvent {
+                id: event_id(self.id, self.version, event_type),
+                event_type,
+                time,
+                status,
+                previous_status,
+                version: self.version,
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pipeline::new_run_record;
+    use billrun_domain::request::RunRequest;
+
+    fn at(s: &str) -> DateTime<Utc> {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn each_change_of_status_or_deletion_is_one_event_with_an_id_of_its_write() {
+        let id = RunId(uuid::Uuid::new_v4());
+        let mut run = new_run_record(
+            id,
+            RunRequest::for_target("2024-02-01".parse().unwrap()),
+            None,
+            at("2024-02-01T00:00:00Z"),
+        );
+        run.announce(None, at("2024-02-01T00:00:00Z"));
+        let mut next = run.clone();
+        next.version += 1;
+        next.status = RunStatus::Processing;
+        next.announce(Some(&run), at("2024-02-01T00:01:00Z"));
+        // The same write computed again (a retry) names the same event.
+        let mut again = run.clone();
+        again.version += 1;
+        again.status = RunStatus::Processing;
+        again.announce(Some(&run), at("2024-02-01T00:02:00Z"));
+        assert_eq!(next.events[1].id, again.events[1].id);
+        let types: Vec<RunEventType> = next.events.iter().map(|e| e.event_type).collect();
+        assert_eq!(types, [RunEventType::Created, RunEventType::Started]);
+        // No change of status: no event.
+        let mut same = next.clone();
+        same.version += 1;
+        same.plan.pages = 3;
+        same.announce(Some(&next), at("2024-02-01T00:03:00Z"));
+        assert_eq!(same.events, next.events);
+        let mut deleted = same.clone();
+        deleted.version += 1;
+        deleted.status = RunStatus::Canceled;
+        deleted.deleted_at = Some(at("2024-02-01T00:04:00Z"));
+        assert_eq!(
+            transitions(Some(&same), &deleted),
+            [RunEventType::Canceled, RunEventType::Deleted]
+        );
+        let ids: std::collections::HashSet<uuid::Uuid> = RunEventType::ALL
+            .iter()
+            .map(|t| event_id(id, 7, *t))
+            .collect();
+        assert_eq!(ids.len(), RunEventType::ALL.len());
+    }
+}
