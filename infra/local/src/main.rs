@@ -72,6 +72,10 @@ enum Command {
         /// Skip posting and emailing the run.
         #[arg(long)]
         no_emails: bool,
+        /// Print the run's lifecycle events at the end, one JSON object a line (as
+        /// `GET /v1/invoice-runs/{id}/events` lists them; docs/events/).
+        #[arg(long)]
+        events: bool,
     },
     /// Run a canonical run request over a book. One-shot and in memory (with the default
     /// backend): nothing is kept but the files written to --out.
@@ -224,6 +228,7 @@ fn main() -> ExitCode {
                 smtp,
                 mail_from,
                 no_emails,
+                events,
             } => {
                 let mail = match no_emails {
                     true => None,
@@ -243,6 +248,7 @@ fn main() -> ExitCode {
                     backend,
                     !no_pdfs,
                     mail,
+                    events,
                 )
                 .await
             }
@@ -364,6 +370,7 @@ async fn demo(
     backend: Backend,
     pdfs: bool,
     mail: Option<billrun_local::mail::MailOptions>,
+    events: bool,
 ) -> Result<(), Failure> {
     let target = target.unwrap_or_else(first_of_month);
     println!("Generating {accounts} sample accounts (seed {seed}), target date {target}...");
@@ -411,6 +418,17 @@ async fn demo(
             println!("Emails: not sent on --backend aws (a deployment emails through SES)")
         }
         (_, None) => {}
+    }
+    if events {
+        let app = match &system {
+            System::Memory(local) => &local.app,
+            System::Aws(aws) => &aws.app,
+        };
+        let run = app.queries().get_run(result.run.id).await.map_err(other)?;
+        println!("Events of run {}:", run.number);
+        for e in &run.events {
+            println!("{}", serde_json::to_string(e).map_err(other)?);
+        }
     }
     if !result.run.counters.reconciles() {
         return Err(Failure::Other("reconciliation failed".into()));

@@ -137,6 +137,7 @@ fn the_demo_reconciles_and_shows_every_kind_of_outcome() {
             "600",
             "--target-date",
             "2026-12-01",
+            "--events",
             "--out",
         ])
         .arg(out.path())
@@ -146,6 +147,24 @@ fn the_demo_reconciles_and_shows_every_kind_of_outcome() {
         output.status.success(),
         "{}",
         String::from_utf8_lossy(&output.stderr)
+    );
+    // --events: the run's lifecycle, one JSON event a line, after the emails' post.
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let events: Vec<Value> = stdout
+        .lines()
+        .skip_while(|l| !l.starts_with("Events of run "))
+        .skip(1)
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let types: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
+    assert_eq!(
+        types,
+        [
+            "run.created",
+            "run.started",
+            "run.completed_with_errors",
+            "run.posted"
+        ]
     );
     let run = read_json(&out.path().join("run.json"));
     let c = &run["counters"];
