@@ -56,4 +56,50 @@ mod tests {
         assert_eq!(call(app.clone(), Side::Queries, CREATE).await.0, 405);
         assert_eq!(call(app, Side::Commands, &get).await.0, 405);
     }
+
+    /// The create event as a JWT authorizer passes it on, with `scopes` granted.
+    fn with_jwt(event: &str, scopes: &[&str]) -> String {
+        let mut v: serde_json::Value = serde_json::from_str(event).unwrap();
+        v["requestContext"]["authorizer"] = serde_json::json!({"jwt": {
+            "claims": {"sub": "user-7", "scope": scopes.join(" ")},
+            "scopes": null
+        }});
+        v.to_string()
+    }
+
+    #[tokio::test]
+    async fn a_jwt_caller_is_held_to_its_scopes_and_an_iam_caller_to_its_policy() {
+        let app = Arc::new(App::in_memory(
+            Arc::new(MemoryStore::new()),
+            Arc::new(MemoryQueue::new()),
+            std::sync::Arc::new(billrun_documents::PdfRenderer),
+        ));
+        let (status, body) = call(
+            app.clone(),
+            Side::Commands,
+            &with_jwt(CREATE, &["billing:read"]),
+        )
+        .await;
+        assert_eq!(
+            (status, &body["field"]),
+            (403, &serde_json::json!("billing:run"))
+        );
+        let (status, run) = call(
+            app.clone(),
+            Side::Commands,
+            &with_jwt(CREATE, &["billing:read", "billing:run"]),
+        )
+        .await;
+        assert_eq!(status, 201, "{run}");
+        let mut iam: serde_json::Value = serde_json::from_str(CREATE).unwrap();
+        iam["requestContext"]["authorizer"] = serde_json::json!({"iam": {
+            "userArn": "arn:aws:iam::123456789012:user/finance", "accessKey": "AKIA", "accountId": "123456789012",
+            "callerId": "AIDA", "principalOrgId": null, "userId": "AIDA"
+        }});
+        let (status, _) = call(app, Side::Commands, &iam.to_string()).await;
+        assert_eq!(
+            status, 200,
+            "the same idempotency key, replayed by an IAM caller"
+        );
+    }
 }

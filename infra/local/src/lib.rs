@@ -8,3 +8,4 @@ pub mod pipeline;
 pub mod sample;
 pub mod serve;
 pub mod suite;
+pub mod tokens;

@@ -134,6 +134,11 @@ enum Command {
         /// Refuse every request without `Authorization: Bearer TOKEN` (401).
         #[arg(long, env = "BILLRUN_TOKEN", hide_env_values = true)]
         token: Option<String>,
+        /// Named tokens with scopes: {"tokens": [{"name", "sha256" (hex SHA-256 of the
+        /// token), "scopes" (billing:read, billing:run, billing:post, billing:admin)}]};
+        /// a request beyond its token's scopes is refused (403).
+        #[arg(long, value_name = "FILE")]
+        tokens: Option<PathBuf>,
         /// A book to import before serving.
         #[arg(long)]
         book: Option<PathBuf>,
@@ -294,6 +299,7 @@ fn main() -> ExitCode {
                 host,
                 port,
                 token,
+                tokens,
                 book,
                 backend,
                 data,
@@ -307,10 +313,17 @@ fn main() -> ExitCode {
             } => {
                 let mail = billrun_local::mail::MailOptions::from_flags(smtp, mail_dir, mail_from)
                     .map_err(Failure::Input)?;
+                let tokens = match tokens {
+                    Some(path) => Some(std::sync::Arc::new(
+                        billrun_local::tokens::Tokens::read(&path).map_err(Failure::Input)?,
+                    )),
+                    None => None,
+                };
                 let options = billrun_local::serve::ServeOptions {
                     host,
                     port,
                     token,
+                    tokens,
                     book,
                     data: (!ephemeral).then_some(data),
                     out,

@@ -30,6 +30,9 @@ pub struct ServeOptions {
     /// When set, every request must carry `Authorization: Bearer <token>`; any other is
     /// refused with 401 before it reaches a route.
     pub token: Option<String>,
+    /// Named tokens with scopes (`--tokens FILE`); with them, every request needs one
+    /// of them (or [`token`](Self::token)).
+    pub tokens: Option<Arc<crate::tokens::Tokens>>,
     pub book: Option<PathBuf>,
     /// The SQLite database's directory: runs, invoices, accounts, idempotency keys,
     /// numbers and PDFs survive a restart. `None`: everything in memory (`--ephemeral`).
@@ -50,6 +53,7 @@ impl Default for ServeOptions {
             host: IpAddr::V4(Ipv4Addr::LOCALHOST),
             port: 0,
             token: None,
+            tokens: None,
             book: None,
             data: None,
             out: None,
@@ -67,7 +71,7 @@ impl ServeOptions {
         if self.token.as_deref().is_some_and(|t| t.trim().is_empty()) {
             return Err(ServeError::Input("--token must not be empty".into()));
         }
-        if !self.host.is_loopback() && self.token.is_none() {
+        if !self.host.is_loopback() && self.token.is_none() && self.tokens.is_none() {
             return Err(ServeError::Input(format!(
                 "refusing to serve on {} without --token (or BILLRUN_TOKEN): only a loopback address may be unauthenticated",
                 self.host
@@ -93,13 +97,24 @@ impl ServeOptions {
 /// `Authorization: Bearer <token>` is answered 401 with the canonical error body
 /// (`field` names the header) and a `WWW-Authenticate` challenge.
 pub fn guard(router: axum::Router, token: Option<String>) -> axum::Router {
-    let Some(token) = token else {
+    guard_with(router, token, None)
+}
+
+/// [`guard`] with named tokens (`--tokens FILE`): the caller is the holder of the token
+/// given, with its scopes ([`billrun_api::access`] refuses a route beyond them with
+/// 403). A single `--token` is a caller named `token` with every scope.
+pub fn guard_with(
+    router: axum::Router,
+    token: Option<String>,
+    tokens: Option<Arc<crate::tokens::Tokens>>,
+) -> axum::Router {
+    if token.is_none() && tokens.is_none() {
         return router;
-    };
-    let expected: Arc<[u8]> = Arc::from(token.into_bytes().into_boxed_slice());
+    }
+    let expected: Option<Arc<[u8]>> = token.map(|t| Arc::from(t.into_bytes().into_boxed_slice()));
     router.layer(axum::middleware::from_fn(
-        move |req: axum::extract::Request, next: axum::middleware::Next| {
-            let expected = expected.clone();
+        move |mut req: axum::extract::Request, next: axum::middleware::Next| {
+            let (expected, tokens) = (expected.clone(), tokens.clone());
             async move {
                 let given = req
                     .headers()
@@ -107,9 +122,19 @@ pub fn guard(router: axum::Router, token: Option<String>) -> axum::Router {
                     .and_then(|v| v.to_str().ok())
                     .and_then(|v| v.strip_prefix("Bearer "))
                     .map(str::trim);
-                match given {
-                    Some(t) if same(t.as_bytes(), &expected) => next.run(req).await,
-                    _ => unauthorized(),
+                let principal = match (given, &expected, &tokens) {
+                    (Some(t), Some(e), _) if same(t.as_bytes(), e) => {
+                        Some(billrun_api::access::Principal::with_all_scopes("token"))
+                    }
+                    (Some(t), _, Some(named)) => named.principal(t).cloned(),
+                    _ => None,
+                };
+                match principal {
+                    Some(p) => {
+                        req.extensions_mut().insert(p);
+                        next.run(req).await
+                    }
+                    None => unauthorized(),
                 }
             }
         },
@@ -117,7 +142,7 @@ pub fn guard(router: axum::Router, token: Option<String>) -> axum::Router {
 }
 
 /// Compares in time independent of where the inputs differ.
-fn same(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn same(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
@@ -235,7 +260,11 @@ pub async fn start(options: &ServeOptions) -> Result<Server, ServeError> {
     if let Some(every) = options.tick_every {
         tokio::spawn(tick_forever(app.clone(), every));
     }
-    let router = guard(billrun_api::router(app.clone()), options.token.clone());
+    let router = guard_with(
+        billrun_api::router(app.clone()),
+        options.token.clone(),
+        options.tokens.clone(),
+    );
     let handle = tokio::spawn(async move {
         axum::serve(listener, router)
             .with_graceful_shutdown(async {
@@ -490,7 +519,11 @@ pub async fn start_aws(options: &ServeOptions) -> Result<AwsServer, ServeError> 
     if let Some(every) = options.tick_every {
         tokio::spawn(tick_forever(aws.app.clone(), every));
     }
-    let router = guard(billrun_api::router(aws.app.clone()), options.token.clone());
+    let router = guard_with(
+        billrun_api::router(aws.app.clone()),
+        options.token.clone(),
+        options.tokens.clone(),
+    );
     let handle = tokio::spawn(async move {
         axum::serve(listener, router)
             .with_graceful_shutdown(async {

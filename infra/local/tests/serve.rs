@@ -451,6 +451,78 @@ fn the_cli_takes_the_token_from_billrun_token_and_listens_on_loopback() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("--token"));
 }
 
+#[test]
+fn with_named_tokens_each_caller_gets_the_routes_of_its_scopes_and_403_beyond() {
+    use sha2::Digest;
+    let hash = |t: &str| -> String {
+        sha2::Sha256::digest(t.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("tokens.json");
+    std::fs::write(
+        &file,
+        serde_json::json!({"tokens": [
+            {"name": "auditor", "sha256": hash("auditor-token"), "scopes": ["billing:read"]},
+            {"name": "admin", "sha256": hash("admin-token"),
+             "scopes": ["billing:read", "billing:admin"]},
+        ]})
+        .to_string(),
+    )
+    .unwrap();
+    let (_child, addr) = spawn_serve_with(
+        &[
+            "--ephemeral".as_ref(),
+            "--tokens".as_ref(),
+            file.as_os_str(),
+        ],
+        &[],
+    );
+    let book = include_str!("fixtures/book.json");
+    let auditor = "Authorization: Bearer auditor-token\r\n";
+    let admin = "Authorization: Bearer admin-token\r\n";
+    let (status, _, body) = http_with(addr, "POST", "/v1/import", Some(book), auditor);
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(
+        (body["code"].as_str(), body["field"].as_str()),
+        (Some("forbidden"), Some("billing:admin"))
+    );
+    let (status, _, body) = http_with(addr, "GET", "/v1/accounts", None, auditor);
+    assert_eq!(
+        (status, body["items"].clone()),
+        (200, serde_json::json!([])),
+        "nothing imported"
+    );
+    let (status, _, _) = http_with(addr, "POST", "/v1/import", Some(book), admin);
+    assert_eq!(status, 200);
+    let run = r#"{"targetDate": "2024-02-01"}"#;
+    let (status, _, body) = http_with(addr, "POST", "/v1/invoice-runs", Some(run), admin);
+    assert_eq!((status, body["field"].as_str()), (403, Some("billing:run")));
+    let (status, _, _) = http_with(
+        addr,
+        "GET",
+        "/v1/health",
+        None,
+        "Authorization: Bearer other\r\n",
+    );
+    assert_eq!(status, 401);
+    // A tokens file with an unknown scope: serve does not start (exit 2), naming it.
+    std::fs::write(
+        &file,
+        r#"{"tokens": [{"name": "x", "sha256": "00", "scopes": []}]}"#,
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_billrun-local"))
+        .args(["serve", "--ephemeral", "--port", "0", "--tokens"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("tokens[0].sha256"));
+}
+
 /// `billrun-local serve --backend aws` as a child process on the resources `exports`
 /// names (no sweeper: `--tick-seconds 0`), its address read from its first line.
 fn spawn_aws_serve(

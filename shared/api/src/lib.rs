@@ -5,6 +5,7 @@
 //! its two halves, [`query_router`] and [`command_router`]; no handler is registered
 //! twice.
 
+pub mod access;
 pub mod compat;
 pub mod deliveries;
 pub mod documents;
@@ -119,6 +120,7 @@ pub struct ApiDoc;
 pub fn openapi() -> utoipa::openapi::OpenApi {
     let mut doc = ApiDoc::openapi();
     describe_error_codes(&mut doc);
+    access::describe_scopes(&mut doc);
     doc
 }
 
@@ -132,7 +134,8 @@ fn describe_error_codes(doc: &mut utoipa::openapi::OpenApi) {
         .map(|c| format!("`{}`", c.as_str()))
         .collect();
     let description = format!(
-        "`validation_failed`, `not_found`, `payload_too_large`, `unsupported_media_type`, \
+        "`validation_failed`, `forbidden` (403: the caller lacks the operation's scope), \
+         `not_found`, `payload_too_large`, `unsupported_media_type`, \
          `temporarily_unavailable`, `internal_error`, or (409) one of the conflict codes {}.",
         conflicts.join(", ")
     );
@@ -325,5 +328,6 @@ fn finish(routes: Routes, app: Arc<App>) -> Router {
             )
         })
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .route_layer(axum::middleware::from_fn(access::enforce))
         .with_state(app)
 }

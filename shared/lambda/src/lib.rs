@@ -249,11 +249,54 @@ pub fn router(app: Arc<App>, side: Side) -> axum::Router {
     }
 }
 
+/// Who API Gateway's authorizer says is calling: with a JWT authorizer the token's
+/// `sub` and its `billing:*` scopes (API Gateway's `scopes`, else the `scope` claim); with
+/// AWS_IAM the caller's ARN with every scope (its IAM policy has decided). `None` when
+/// the request carries no authorizer (the handlers' tests; every deployed route has
+/// one, `functions/e2e/tests/template.rs`).
+pub fn principal(
+    context: &lambda_http::request::RequestContext,
+) -> Option<billrun_api::access::Principal> {
+    use billrun_api::access::{Principal, Scope};
+    #[allow(irrefutable_let_patterns)]
+    let lambda_http::request::RequestContext::ApiGatewayV2(ctx) = context
+    else {
+        return None;
+    };
+    let authorizer = ctx.authorizer.as_ref()?;
+    if let Some(jwt) = &authorizer.jwt {
+        let name = jwt.claims.get("sub").cloned().unwrap_or_default();
+        let granted: Vec<String> = match &jwt.scopes {
+            Some(s) if !s.is_empty() => s.clone(),
+            _ => jwt
+                .claims
+                .get("scope")
+                .map(|s| s.split_whitespace().map(str::to_string).collect())
+                .unwrap_or_default(),
+        };
+        return Some(Principal {
+            name,
+            scopes: granted.iter().filter_map(|s| Scope::parse(s)).collect(),
+        });
+    }
+    let iam = authorizer.iam.as_ref()?;
+    Some(Principal::with_all_scopes(
+        iam.user_arn.clone().unwrap_or_default(),
+    ))
+}
+
 /// Refuses the other side's methods on every path, the unknown ones included, with 405
-/// and a body saying so.
+/// and a body saying so; passes the caller ([`principal`]) on to the scope check.
 fn guard(router: axum::Router, side: Side) -> axum::Router {
     router.layer(axum::middleware::from_fn(
-        move |req: Request, next: Next| async move {
+        move |mut req: Request, next: Next| async move {
+            if let Some(p) = req
+                .extensions()
+                .get::<lambda_http::request::RequestContext>()
+                .and_then(principal)
+            {
+                req.extensions_mut().insert(p);
+            }
             if side.serves(req.method()) {
                 next.run(req).await
             } else {
