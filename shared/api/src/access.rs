@@ -129,7 +129,9 @@ pub fn scope_of(method: &Method, route: &str) -> Scope {
 }
 
 /// The middleware of every router: a request with a [`Principal`] that lacks its
-/// route's scope is answered 403 `forbidden`, the scope named in `field`. A request
+/// route's scope is answered 403 `forbidden`, the scope named in `field`; one that has
+/// it runs as its principal (the changes it makes record the name:
+/// [`billrun_app::actor`]). A request
 /// without a principal is one its composition admitted whole (`serve` without tokens,
 /// the handlers' tests); an unmatched route goes on to its 404.
 pub async fn enforce(req: Request, next: Next) -> Response {
@@ -146,6 +148,10 @@ pub async fn enforce(req: Request, next: Next) -> Response {
             );
             e.field = Some(scope.as_str().to_string());
             e.into_response()
+        }
+        (_, Some(p)) => {
+            let name = p.name.clone();
+            billrun_app::actor::acting_as(name, next.run(req)).await
         }
         _ => next.run(req).await,
     }

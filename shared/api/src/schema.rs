@@ -160,6 +160,11 @@ pub struct Run {
     /// The counters of the run's latest document generation request (absent before
     /// the first).
     pub documents: Option<DocumentCounters>,
+    /// Who created, posted and canceled the run: a token's name, a JWT's `sub` or an
+    /// IAM ARN (absent when the change had no identified caller or has not happened).
+    pub created_by: Option<String>,
+    pub posted_by: Option<String>,
+    pub canceled_by: Option<String>,
 }
 
 #[derive(ToSchema)]

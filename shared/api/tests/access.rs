@@ -130,3 +130,21 @@ async fn a_caller_with_the_scope_is_served() {
     assert_eq!(read.status, StatusCode::FORBIDDEN);
     assert_eq!(read.body["field"], "billing:read");
 }
+
+#[tokio::test]
+async fn the_source_apis_show_the_caller_as_the_creator() {
+    let runner = as_caller(&[Scope::Read, Scope::Run]).await;
+    let r = runner
+        .post(
+            "/v2/bill_runs",
+            &json!({"invoice_date": "2024-02-01", "target_date": "2024-02-01"}).to_string(),
+        )
+        .await;
+    assert!(r.status.is_success(), "{}", r.text);
+    let id = r.body["id"].as_str().unwrap().to_string();
+    let read = runner.get(&format!("/v2/bill_runs/{id}")).await;
+    let clerk = billrun_api::compat::user_id(Some("clerk"));
+    assert_eq!(read.body["created_by_id"], clerk.as_str(), "{}", read.text);
+    assert_eq!(clerk.len(), 32);
+    assert_ne!(clerk, billrun_api::compat::SYSTEM_USER_ID);
+}

@@ -11,6 +11,7 @@
 //! - [`app`]: the composition, [`App`], which holds every port once and hands out the
 //!   services (`app.pipeline().post_run(id)`); [`worker`]: the queue consumer contract.
 
+pub mod actor;
 pub mod app;
 pub mod deliveries;
 pub mod docgen;

@@ -41,6 +41,13 @@ impl Queries {
     pub async fn view_of(&self, r: RunRecord) -> Result<RunView, AppError> {
         let counters = self.view_counters(&r).await?;
         let documents = self.run_document_counters(r.id).await?;
+        use crate::model::events::RunEventType;
+        let by = |t| r.actor_of(t).map(str::to_string);
+        let (created_by, posted_by, canceled_by) = (
+            by(RunEventType::Created),
+            by(RunEventType::Posted),
+            by(RunEventType::Canceled),
+        );
         Ok(RunView {
             id: r.id,
             number: r.number,
@@ -56,6 +63,9 @@ impl Queries {
             counters,
             documents,
             client_fields: r.client_fields,
+            created_by,
+            posted_by,
+            canceled_by,
         })
     }
 

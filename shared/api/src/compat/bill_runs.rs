@@ -2,7 +2,7 @@
 //! /v2/bill_runs/{id}` for the same record later, the list `GET /v2/bill_runs`, and
 //! `POST /v2/bill_runs/{id}/cancel` and `/post` onto the canonical lifecycle.
 
-use super::{rename_field, ZuoraError, ZuoraErrorBody, SYSTEM_USER_ID};
+use super::{last_actor, rename_field, user_id, ZuoraError, ZuoraErrorBody};
 use crate::error::ApiError;
 use crate::extract::Path;
 use crate::extract::{next_cursor, JsonBody, Params};
@@ -260,9 +260,9 @@ pub fn bill_run(v: &RunView, last_sent: Option<chrono::DateTime<chrono::Utc>>) -
     let c = &v.counters;
     BillRun {
         id: v.id.to_string(),
-        updated_by_id: SYSTEM_USER_ID.into(),
+        updated_by_id: user_id(last_actor(v)),
         updated_time: time(v.updated_at),
-        created_by_id: SYSTEM_USER_ID.into(),
+        created_by_id: user_id(v.created_by.as_deref()),
         created_time: time(v.created_at),
         custom_fields: extras.custom_fields,
         custom_objects: extras.custom_objects,

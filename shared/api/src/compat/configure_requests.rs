@@ -6,7 +6,7 @@
 //! the seed's shape (money as `{Value, DisplayValue, CurrencyCode, CurrencySymbol}` with
 //! ten decimals).
 
-use super::{rename_field, SYSTEM_USER_ID, SYSTEM_USER_NAME};
+use super::{rename_field, SYSTEM_USER_NAME};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::Path;
 use crate::extract::{next_cursor, JsonBody, Params, MAX_LIMIT};
@@ -442,9 +442,14 @@ fn location(
 const ETAG_NAMESPACE: uuid::Uuid = uuid::Uuid::from_u128(0x8f0e_61b4_2d7c_4a93_b5e8_17c6_d24a_9e05);
 
 fn system() -> Reference {
+    actor(None)
+}
+
+/// The seed's user reference of `name` (the system's when none).
+fn actor(name: Option<&str>) -> Reference {
     Reference {
-        id: SYSTEM_USER_ID.into(),
-        name: SYSTEM_USER_NAME.into(),
+        id: super::user_id(name),
+        name: name.unwrap_or(SYSTEM_USER_NAME).into(),
     }
 }
 
@@ -654,9 +659,9 @@ pub fn request_result(run: &billrun_app::RunView) -> RequestResultView {
                 credited: money(a.credited, a.currency),
             })
             .collect(),
-        created_by: system(),
+        created_by: actor(run.created_by.as_deref()),
         created_date: seed_time(run.created_at),
-        modified_by: system(),
+        modified_by: actor(super::last_actor(run)),
         modified_date: seed_time(run.updated_at),
         commenced_date: run.commenced_at.map(seed_time),
         completed_date: run.completed_at.map(seed_time),

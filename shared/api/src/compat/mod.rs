@@ -15,9 +15,32 @@ use billrun_app::AppError;
 use billrun_domain::FieldError;
 use serde::Serialize;
 
-/// Who created and changed records made through the API (there are no users yet).
+/// Who created and changed records nobody asked for by name (queue workers, the
+/// scheduler, a caller the composition did not identify).
 pub const SYSTEM_USER_ID: &str = "00000000000000000000000000000000";
 pub const SYSTEM_USER_NAME: &str = "billrun";
+
+/// The UUID v5 namespace of the user ids the source APIs show for an actor's name.
+const USER_NAMESPACE: uuid::Uuid = uuid::Uuid::from_u128(0x2b7d_90e1_5c3a_4f68_9d14_e0a7_b65c_31f2);
+
+/// The 32-hex user id a source API shows for `actor` (stable: the same name, the same
+/// id), or [`SYSTEM_USER_ID`] for none.
+pub fn user_id(actor: Option<&str>) -> String {
+    match actor {
+        Some(name) => uuid::Uuid::new_v5(&USER_NAMESPACE, name.as_bytes())
+            .simple()
+            .to_string(),
+        None => SYSTEM_USER_ID.to_string(),
+    }
+}
+
+/// The run's last change by name: its cancel, else its post, else its creation.
+pub fn last_actor(v: &billrun_app::RunView) -> Option<&str> {
+    v.canceled_by
+        .as_deref()
+        .or(v.posted_by.as_deref())
+        .or(v.created_by.as_deref())
+}
 
 /// Renames a canonical field path to the source document's name: `map` lists
 /// (canonical path prefix, document name).

@@ -2,7 +2,7 @@
 //! invoice schedule (the named one, or the next pending one) and answers with the
 //! seed's camelCase bill-run record.
 
-use super::{ZuoraError, ZuoraErrorBody, SYSTEM_USER_ID};
+use super::{last_actor, user_id, ZuoraError, ZuoraErrorBody};
 use crate::error::ApiError;
 use crate::extract::Path;
 use crate::extract::{path_id, OptionalJsonBody};
@@ -87,9 +87,9 @@ fn record(x: &ScheduleExecution) -> ScheduleBillRun {
         target_date_offset: None,
         invoice_date_offset: None,
         scheduled_execution_time: None,
-        created_by_id: SYSTEM_USER_ID.into(),
+        created_by_id: user_id(v.created_by.as_deref()),
         created_date: time(v.created_at),
-        updated_by_id: SYSTEM_USER_ID.into(),
+        updated_by_id: user_id(last_actor(v)),
         updated_date: time(v.updated_at),
         batches: None,
         charge_type_to_exclude: r

@@ -207,6 +207,8 @@ pub struct RunEvent {
     pub previous_status: Option<super::RunStatus>,
     /// The run's version the change wrote.
     pub version: u64,
+    /// Who made the change; absent for the system's own (queue workers, the scheduler).
+    pub actor: Option<String>,
 }
 
 /// A run's events.

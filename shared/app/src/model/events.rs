@@ -62,6 +62,10 @@ pub struct RunEvent {
     pub previous_status: Option<RunStatus>,
     /// The run's version the change wrote.
     pub version: u64,
+    /// Who made the change (a token's name, a JWT's `sub`, an IAM ARN); absent for the
+    /// system's own (queue workers, the scheduler).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actor: Option<String>,
 }
 
 /// The id of `event_type` written by `run` at `version`.
@@ -97,10 +101,20 @@ pub fn transitions(before: Option<&RunRecord>, after: &RunRecord) -> Vec<RunEven
 }
 
 impl RunRecord {
+    /// Who made the run's latest change of `event_type`, if anyone did.
+    pub fn actor_of(&self, event_type: RunEventType) -> Option<&str> {
+        self.events
+            .iter()
+            .rev()
+            .find(|e| e.event_type == event_type)
+            .and_then(|e| e.actor.as_deref())
+    }
+
     /// Records on the run the events of its change from `before` (none: a new run),
     /// at its current version, as of `time`: called right before the run is written.
     pub fn announce(&mut self, before: Option<&RunRecord>, time: DateTime<Utc>) {
         let previous = before.map(|b| b.status);
+        let actor = crate::actor::current();
         for event_type in transitions(before, self) {
             let (status, previous_status) = match event_type {
                 RunEventType::Created => (RunStatus::Pending, None),
@@ -116,6 +130,7 @@ impl RunRecord {
                 status,
                 previous_status,
                 version: self.version,
+                actor: actor.clone(),
             });
         }
     }

@@ -365,6 +365,14 @@ pub struct RunView {
     /// stored them, not by `/v1`.
     #[serde(skip)]
     pub client_fields: Option<ClientFields>,
+    /// Who created, posted and canceled the run (from its events; absent when the
+    /// change had no caller or has not happened).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub created_by: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub posted_by: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub canceled_by: Option<String>,
 }
 
 /// One line of `run.json`'s `accounts`.
