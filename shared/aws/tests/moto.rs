@@ -487,3 +487,35 @@ async fn the_signed_document_queue_sends_an_export_continuation_and_refuses_othe
         vec!["sqs:SendMessage".to_string()]
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn moto_state_reads_work_after_a_multipart_upload() {
+    // The tests read SES's sent mail from moto's /moto-api/data.json, which failed (500)
+    // once any multipart upload had run (infra/local/moto_server.py's note).
+    use billrun_app::ports::ExportFiles;
+    let b = Backend::aws().await;
+    let files = &b.app.export_files;
+    let key = format!("exports/{}/parts.csv", uuid::Uuid::new_v4());
+    let upload = files.begin_upload(&key, "text/csv").await.unwrap();
+    let part = files
+        .upload_part(&key, &upload, 1, b"a,b\r\n".to_vec())
+        .await
+        .unwrap();
+    files.complete_upload(&key, &upload, &[part]).await.unwrap();
+    let url = format!("{}/moto-api/data.json", crate::common::endpoint());
+    for _ in 0..3 {
+        let out = std::process::Command::new("python3")
+            .args([
+                "-c",
+                "import sys, urllib.request; urllib.request.urlopen(sys.argv[1]).read()",
+                &url,
+            ])
+            .output()
+            .expect("python3 runs (the test script installs it)");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
