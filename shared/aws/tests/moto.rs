@@ -492,7 +492,6 @@ async fn the_signed_document_queue_sends_an_export_continuation_and_refuses_othe
 async fn moto_state_reads_work_after_a_multipart_upload() {
     // The tests read SES's sent mail from moto's /moto-api/data.json, which failed (500)
     // once any multipart upload had run (infra/local/moto_server.py's note).
-    use billrun_app::ports::ExportFiles;
     let b = Backend::aws().await;
     let files = &b.app.export_files;
     let key = format!("exports/{}/parts.csv", uuid::Uuid::new_v4());
