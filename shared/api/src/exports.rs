@@ -16,11 +16,10 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use billrun_app::exports::{Download, Export, ExportRequested, ExportStatus};
 use billrun_app::model::listing::DocumentPosition;
-use billrun_app::{App, AppError, ConflictCode};
+use billrun_app::{App, AppError};
 use billrun_domain::error::parse_json;
 use billrun_domain::export::{write_rows, ExportContent, ExportFormat};
 use billrun_domain::ids::{ExportId, RunId};
-use billrun_domain::run::RunStatus;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
@@ -61,17 +60,7 @@ pub async fn export_run(
     let format = params
         .parse("format", ExportFormat::parse)?
         .unwrap_or(ExportFormat::Csv);
-    let run = app.queries().run_view(id).await?;
-    if !matches!(
-        run.status,
-        RunStatus::Completed | RunStatus::CompletedWithErrors | RunStatus::Posted
-    ) {
-        return Err(AppError::conflict(
-            ConflictCode::RunNotCompleted,
-            format!("run {id} is {:?}: its documents are not final", run.status),
-        )
-        .into());
-    }
+    app.queries().run_with_final_documents(id).await?;
     let stream = futures_util::stream::unfold(Step::Header, move |step| {
         let app = app.clone();
         async move { next_chunk(&app, id, content, format, step).await }

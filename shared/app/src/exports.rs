@@ -22,7 +22,6 @@ use crate::model::Message;
 use crate::ports::*;
 use billrun_domain::export::{write_rows, ExportContent, ExportFormat};
 use billrun_domain::ids::{ExportId, RunId};
-use billrun_domain::run::RunStatus;
 use std::sync::Arc;
 use std::time::Duration;
 use tracing::{info, warn};
@@ -70,23 +69,7 @@ impl Exports {
         format: ExportFormat,
         idempotency_key: Option<&str>,
     ) -> Result<(Export, ExportRequested), AppError> {
-        let run = self
-            .runs
-            .get_run(run_id)
-            .await?
-            .ok_or_else(|| AppError::NotFound(format!("run {run_id}")))?;
-        if !matches!(
-            run.status,
-            RunStatus::Completed | RunStatus::CompletedWithErrors | RunStatus::Posted
-        ) {
-            return Err(AppError::conflict(
-                ConflictCode::RunNotCompleted,
-                format!(
-                    "run {run_id} is {:?}: its documents are not final",
-                    run.status
-                ),
-            ));
-        }
+        crate::pipeline::run_with_final_documents(&*self.runs, run_id).await?;
         let id = ExportId(match idempotency_key {
             Some(key) => {
                 uuid::Uuid::new_v5(&IDEMPOTENCY_NAMESPACE, format!("{run_id}/{key}").as_bytes())

@@ -31,6 +31,11 @@ impl Queries {
         stored_run(&*self.runs, id).await
     }
 
+    /// The run, once its documents are final (409 `run_not_completed` before).
+    pub async fn run_with_final_documents(&self, id: RunId) -> Result<RunRecord, AppError> {
+        crate::pipeline::run_with_final_documents(&*self.runs, id).await
+    }
+
     /// The run with its counters.
     pub async fn run_view(&self, id: RunId) -> Result<RunView, AppError> {
         let r = self.get_run(id).await?;

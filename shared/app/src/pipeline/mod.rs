@@ -23,6 +23,7 @@ use crate::error::{AppError, StoreError};
 use crate::model::RunRecord;
 use crate::ports::*;
 use billrun_domain::ids::RunId;
+use billrun_domain::run::RunStatus;
 use std::sync::Arc;
 
 /// Accounts per planning page.
@@ -92,4 +93,23 @@ pub(crate) async fn stored_run(runs: &dyn RunStore, id: RunId) -> Result<RunReco
         .await?
         .filter(|r| r.deleted_at.is_none())
         .ok_or_else(|| AppError::NotFound(format!("invoice run {id}")))
+}
+
+/// The stored run whose documents are final (Completed, CompletedWithErrors or Posted),
+/// for reading them out: 409 `run_not_completed` before.
+pub(crate) async fn run_with_final_documents(
+    runs: &dyn RunStore,
+    id: RunId,
+) -> Result<RunRecord, AppError> {
+    let run = stored_run(runs, id).await?;
+    if !matches!(
+        run.status,
+        RunStatus::Completed | RunStatus::CompletedWithErrors | RunStatus::Posted
+    ) {
+        return Err(AppError::conflict(
+            crate::error::ConflictCode::RunNotCompleted,
+            format!("run {id} is {:?}: its documents are not final", run.status),
+        ));
+    }
+    Ok(run)
 }
