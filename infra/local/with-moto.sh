@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs a command with a local AWS endpoint: installs moto server into .venv-aws when
+# Runs a command with a local AWS endpoint: installs moto server (and the reference
+# Standard Webhooks library the webhook tests verify with) into .venv-aws when
 # missing (pinned), starts it on a free loopback port, exports the environment every
 # AWS client needs (never the EC2 metadata address), runs the command, stops the server.
 #
@@ -9,11 +10,13 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 venv="$root/.venv-aws"
 moto_version="5.2.5"
+standardwebhooks_version="1.0.0"
 
-if ! "$venv/bin/python" -c "import moto, flask, flask_cors, jsonpath_ng; assert moto.__version__ == '$moto_version'" >/dev/null 2>&1; then
+if ! "$venv/bin/python" -c "import moto, flask, flask_cors, jsonpath_ng, standardwebhooks, importlib.metadata as m; assert moto.__version__ == '$moto_version'; assert m.version('standardwebhooks') == '$standardwebhooks_version'" >/dev/null 2>&1; then
   echo "== installing moto $moto_version into $venv" >&2
   python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check "moto[dynamodb,s3,sqs,events]==$moto_version" flask flask-cors
+  "$venv/bin/pip" install --quiet --disable-pip-version-check "moto[dynamodb,s3,sqs,events]==$moto_version" flask flask-cors \
+    "standardwebhooks==$standardwebhooks_version"
 fi
 
 port="$("$venv/bin/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')"
@@ -42,4 +45,6 @@ export AWS_ENDPOINT_URL="http://127.0.0.1:$port"
 export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test
 export AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
 export AWS_EC2_METADATA_DISABLED=true
+# The Python with the reference libraries (infra/local/webhook_receiver.py).
+export BILLRUN_PYTHON="$venv/bin/python"
 "$@"

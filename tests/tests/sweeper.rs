@@ -202,7 +202,9 @@ async fn messages_lost_mid_run_are_re_sent_and_the_run_completes_with_the_same_d
         | Message::Deliver { .. }
         | Message::AutoEmail { .. }
         | Message::Feedback { .. }
-        | Message::Export { .. } => true,
+        | Message::Export { .. }
+        | Message::Dispatch { .. }
+        | Message::Webhook { .. } => true,
     })
     .await;
     let run = e.run(id).await;

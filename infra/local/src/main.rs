@@ -142,6 +142,11 @@ enum Command {
         /// A book to import before serving.
         #[arg(long)]
         book: Option<PathBuf>,
+        /// Let webhook endpoints point at this machine (127.0.0.1, [::1], localhost),
+        /// over http too: for testing a receiver locally only. Private, link-local and
+        /// metadata addresses stay refused.
+        #[arg(long)]
+        allow_loopback_webhooks: bool,
         /// `memory`: the embedded adapters (SQLite in --data, or in memory with
         /// --ephemeral), or `aws`: DynamoDB / SQS at AWS_ENDPOINT_URL with in-process
         /// pollers (--data does not apply).
@@ -301,6 +306,7 @@ fn main() -> ExitCode {
                 token,
                 tokens,
                 book,
+                allow_loopback_webhooks,
                 backend,
                 data,
                 ephemeral,
@@ -331,6 +337,8 @@ fn main() -> ExitCode {
                     tick_every: (tick_seconds > 0)
                         .then(|| std::time::Duration::from_secs(tick_seconds)),
                     mail,
+                    allow_loopback_webhooks,
+                    ..billrun_local::serve::ServeOptions::default()
                 };
                 serve(options, backend).await
             }

@@ -45,6 +45,12 @@ pub struct ServeOptions {
     /// Where emails go (`--smtp` / `--mail-dir`, `--mail-from`); `None`: documents
     /// cannot be emailed (409 `delivery_not_configured`).
     pub mail: Option<crate::mail::MailOptions>,
+    /// Lets webhooks go to this machine (`--allow-loopback-webhooks`, over `http` too):
+    /// for testing a receiver locally only; private and metadata addresses stay refused.
+    pub allow_loopback_webhooks: bool,
+    /// The waits before each retry of a failed webhook delivery (the Standard Webhooks
+    /// schedule by default; tests shorten it).
+    pub webhook_retry: Vec<Duration>,
 }
 
 impl Default for ServeOptions {
@@ -60,6 +66,8 @@ impl Default for ServeOptions {
             workers: 4,
             tick_every: None,
             mail: None,
+            allow_loopback_webhooks: false,
+            webhook_retry: billrun_app::model::webhooks::DEFAULT_RETRY_SCHEDULE.to_vec(),
         }
     }
 }
@@ -182,11 +190,12 @@ pub struct Server {
 /// in-memory one, with the in-memory queue, and email delivery when `mail` is given
 /// (its results in the same store). Export files go to `out/exports/`, else to
 /// `data/exports/`, else stay in memory.
-fn system(
-    data: Option<&Path>,
-    out: Option<&Path>,
-    mail: Option<&crate::mail::MailOptions>,
-) -> Result<(Arc<App>, Arc<MemoryQueue>), ServeError> {
+fn system(options: &ServeOptions) -> Result<(Arc<App>, Arc<MemoryQueue>), ServeError> {
+    let (data, out, mail) = (
+        options.data.as_deref(),
+        options.out.as_deref(),
+        options.mail.as_ref(),
+    );
     let (app, queue, deliveries): (App, _, Arc<dyn billrun_app::ports::DeliveryStore>) = match data
     {
         None => {
@@ -217,6 +226,19 @@ fn system(
         }
         None => app,
     };
+    // Webhooks from the in-process workers, by the code AWS runs; with no change stream
+    // here, each run write that records events queues their dispatch.
+    let sender = billrun_webhooks::HttpWebhookSender::new(
+        billrun_webhooks::UrlPolicy {
+            allow_loopback: options.allow_loopback_webhooks,
+        },
+        billrun_webhooks::client::DEFAULT_TIMEOUT,
+    )
+    .map_err(|e| ServeError::Other(format!("the webhook client: {e}")))?;
+    let mut app = app
+        .with_webhooks(Arc::new(sender))
+        .dispatching_after_writes();
+    app.dispatch.retry = options.webhook_retry.clone();
     Ok((Arc::new(app), queue))
 }
 
@@ -225,11 +247,7 @@ fn system(
 /// workers and serves until the returned handle is aborted.
 pub async fn start(options: &ServeOptions) -> Result<Server, ServeError> {
     options.check()?;
-    let (app, queue) = system(
-        options.data.as_deref(),
-        options.out.as_deref(),
-        options.mail.as_ref(),
-    )?;
+    let (app, queue) = system(options)?;
     if let Some(path) = &options.book {
         let bytes = std::fs::read(path)
             .map_err(|e| ServeError::Input(format!("{}: {e}", path.display())))?;
@@ -249,6 +267,9 @@ pub async fn start(options: &ServeOptions) -> Result<Server, ServeError> {
         for f in &report.failures {
             tracing::warn!(failure = %f, "resuming unfinished runs");
         }
+        // A dispatch queued by the previous process died with its queue: every run's
+        // events are dispatched again (what was made is found, not made twice).
+        redispatch_all(&app).await;
     }
     let (listener, addr) = options.listen().await?;
     tokio::spawn(work_forever(
@@ -279,6 +300,43 @@ pub async fn start(options: &ServeOptions) -> Result<Server, ServeError> {
         queue,
         handle,
     })
+}
+
+/// Queues the dispatch of every stored run's events.
+async fn redispatch_all(app: &App) {
+    let filter = RunFilter::default();
+    let mut after = None;
+    loop {
+        let page = match app
+            .run_listing
+            .list_runs(&filter, after.as_ref(), 100)
+            .await
+        {
+            Ok(page) => page,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot list runs to dispatch their events");
+                return;
+            }
+        };
+        let messages: Vec<_> = page
+            .iter()
+            .filter(|r| !r.events.is_empty())
+            .map(|r| billrun_app::Message::Dispatch {
+                run_id: r.id,
+                from_version: 0,
+            })
+            .collect();
+        if let Err(e) = app.queue.send(messages).await {
+            tracing::warn!(error = %e, "cannot queue the dispatch of runs' events");
+            return;
+        }
+        match page.last() {
+            Some(last) if page.len() == 100 => {
+                after = Some(billrun_app::catalog::RunPosition::of(last))
+            }
+            _ => return,
+        }
+    }
 }
 
 /// Serves until Ctrl-C.

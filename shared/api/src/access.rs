@@ -99,6 +99,18 @@ pub const WRITES: &[(&str, &str, Scope)] = &[
     ("DELETE", "/v1/run-schedules/{id}", Scope::Admin),
     ("POST", "/v1/run-schedules/{id}/pause", Scope::Admin),
     ("POST", "/v1/run-schedules/{id}/resume", Scope::Admin),
+    ("PUT", "/v1/webhook-endpoints/{id}", Scope::Admin),
+    ("DELETE", "/v1/webhook-endpoints/{id}", Scope::Admin),
+    (
+        "POST",
+        "/v1/webhook-endpoints/{id}/rotate-secret",
+        Scope::Admin,
+    ),
+    (
+        "POST",
+        "/v1/webhook-deliveries/{id}/redeliver",
+        Scope::Admin,
+    ),
     // The source APIs: each by the strongest thing it can do.
     (
         "POST",

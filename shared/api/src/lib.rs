@@ -18,6 +18,7 @@ pub mod payments;
 pub mod run_schedules;
 pub mod schema;
 pub mod v1;
+pub mod webhooks;
 
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{delete, get, patch, post, put};
@@ -103,6 +104,13 @@ pub const IMPORT_LIMIT: usize = 5_000_000;
         run_schedules::delete,
         run_schedules::pause,
         run_schedules::resume,
+        webhooks::put_endpoint,
+        webhooks::get_endpoint,
+        webhooks::list_endpoints,
+        webhooks::delete_endpoint,
+        webhooks::rotate_secret,
+        webhooks::list_deliveries,
+        webhooks::redeliver,
     ),
     // Referenced by a query parameter, which utoipa does not collect by itself.
     components(schemas(schema::JournalFormat)),
@@ -111,6 +119,7 @@ pub const IMPORT_LIMIT: usize = 5_000_000;
         (name = "reference data", description = "Accounts, subscriptions, usage, adjustments, invoice schedules, document templates"),
         (name = "runs", description = "Invoice runs"),
         (name = "results", description = "Invoices and credit memos"),
+        (name = "events", description = "Webhook endpoints that receive run events (Standard Webhooks), and their deliveries"),
         (name = "compatibility", description = "The request and response shapes of the source documents, translated to and from the canonical model"),
     )
 )]
@@ -207,6 +216,12 @@ fn read_routes(routes: Routes) -> Routes {
         .route("/v1/invoice-runs/{id}/export", get(exports::export_run))
         .route("/v1/invoice-runs/{id}/events", get(events::run_events))
         .route("/v1/exports/{id}", get(exports::get_export))
+        .route("/v1/webhook-endpoints", get(webhooks::list_endpoints))
+        .route("/v1/webhook-endpoints/{id}", get(webhooks::get_endpoint))
+        .route(
+            "/v1/webhook-endpoints/{id}/deliveries",
+            get(webhooks::list_deliveries),
+        )
         .route("/v1/exports/{id}/file", get(exports::download_export))
         .route("/v1/document-requests/{id}", get(documents::get_request))
         .route("/v1/delivery-requests/{id}", get(deliveries::get_request))
@@ -314,6 +329,18 @@ fn write_routes(routes: Routes) -> Routes {
         )
         .route("/v1/run-schedules/{id}/pause", post(run_schedules::pause))
         .route("/v1/run-schedules/{id}/resume", post(run_schedules::resume))
+        .route(
+            "/v1/webhook-endpoints/{id}",
+            put(webhooks::put_endpoint).delete(webhooks::delete_endpoint),
+        )
+        .route(
+            "/v1/webhook-endpoints/{id}/rotate-secret",
+            post(webhooks::rotate_secret),
+        )
+        .route(
+            "/v1/webhook-deliveries/{id}/redeliver",
+            post(webhooks::redeliver),
+        )
 }
 
 /// The fallbacks (404, 405 as API errors), the body limit and the state.

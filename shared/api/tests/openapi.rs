@@ -62,6 +62,13 @@ const CANONICAL: &[(&str, &str)] = &[
     ("delete", "/v1/run-schedules/{id}"),
     ("post", "/v1/run-schedules/{id}/pause"),
     ("post", "/v1/run-schedules/{id}/resume"),
+    ("put", "/v1/webhook-endpoints/{id}"),
+    ("get", "/v1/webhook-endpoints/{id}"),
+    ("get", "/v1/webhook-endpoints"),
+    ("delete", "/v1/webhook-endpoints/{id}"),
+    ("post", "/v1/webhook-endpoints/{id}/rotate-secret"),
+    ("get", "/v1/webhook-endpoints/{id}/deliveries"),
+    ("post", "/v1/webhook-deliveries/{id}/redeliver"),
 ];
 
 /// The compatibility routes.

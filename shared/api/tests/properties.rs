@@ -88,6 +88,11 @@ fn routes() -> Vec<(Method, &'static str, Value)> {
             json!({"content": "lines", "format": "jsonl"}),
         ),
         (
+            Method::PUT,
+            "/v1/webhook-endpoints/W-1",
+            json!({"url": "https://hooks.example.com/billrun", "events": ["run.posted"], "description": "ledger"}),
+        ),
+        (
             Method::POST,
             "/v2/bill_runs",
             json!({"invoice_date": "2024-02-01", "target_date": "2024-02-01", "batches": "Batch1", "charges_excluded": "Usage"}),
@@ -262,7 +267,7 @@ proptest! {
 
     #[test]
     fn no_body_gets_a_5xx_and_a_rejected_request_writes_nothing(
-        route in 0usize..20,
+        route in 0usize..21,
         body in body(),
         json_type in prop::bool::weighted(0.9),
     ) {

@@ -62,6 +62,13 @@ pub struct App {
     /// Email delivery: absent in a composition with no mail transport, whose delivery
     /// requests are refused (409 `delivery_not_configured`).
     pub delivery: Option<DeliveryPorts>,
+    /// Webhook endpoints and deliveries.
+    pub webhooks: Arc<dyn WebhookStore>,
+    /// Sends webhooks: none unless the composition gives one ([`App::with_webhooks`]).
+    pub webhook_sender: Arc<dyn WebhookSender>,
+    /// Where events are published (EventBridge on AWS); none locally.
+    pub event_bus: Option<Arc<dyn EventBus>>,
+    pub dispatch: crate::dispatch::DispatchConfig,
 }
 
 /// What email delivery needs beside the other ports: where results are stored, the
@@ -99,7 +106,11 @@ impl App {
             due: store.clone(),
             document_requests: store.clone(),
             payments: store.clone(),
-            exports: store,
+            exports: store.clone(),
+            webhooks: store,
+            webhook_sender: Arc::new(crate::memory::NoWebhookSender),
+            event_bus: None,
+            dispatch: crate::dispatch::DispatchConfig::default(),
             export_files: Arc::new(NoExportFiles),
             export_part_bytes: crate::model::exports::EXPORT_PART_BYTES,
             queue,
@@ -122,6 +133,29 @@ impl App {
     /// The same composition writing export files to `files`.
     pub fn with_export_files(mut self, files: Arc<dyn ExportFiles>) -> App {
         self.export_files = files;
+        self
+    }
+
+    /// The same composition sending webhooks with `sender`.
+    pub fn with_webhooks(mut self, sender: Arc<dyn WebhookSender>) -> App {
+        self.webhook_sender = sender;
+        self
+    }
+
+    /// The same composition publishing events on `bus`.
+    pub fn with_event_bus(mut self, bus: Arc<dyn EventBus>) -> App {
+        self.event_bus = Some(bus);
+        self
+    }
+
+    /// The same composition queuing the dispatch of a run's events after each write
+    /// that recorded some ([`crate::dispatch::DispatchAfterWrite`]): for compositions
+    /// without a change stream (the local mode, tests).
+    pub fn dispatching_after_writes(mut self) -> App {
+        self.runs = Arc::new(crate::dispatch::DispatchAfterWrite {
+            inner: self.runs.clone(),
+            queue: self.queue.clone(),
+        });
         self
     }
 
@@ -249,6 +283,30 @@ impl App {
             queue: self.queue.clone(),
             clock: self.clock.clone(),
             part_bytes: self.export_part_bytes,
+        }
+    }
+
+    /// Webhook endpoints and their deliveries.
+    pub fn webhooks(&self) -> crate::webhooks::Webhooks {
+        crate::webhooks::Webhooks {
+            store: self.webhooks.clone(),
+            sender: self.webhook_sender.clone(),
+            queue: self.queue.clone(),
+            clock: self.clock.clone(),
+        }
+    }
+
+    /// Hands run events to the bus and the webhook endpoints; sends deliveries.
+    pub fn dispatcher(&self) -> crate::dispatch::Dispatcher {
+        crate::dispatch::Dispatcher {
+            runs: self.runs.clone(),
+            queries: self.queries(),
+            store: self.webhooks.clone(),
+            sender: self.webhook_sender.clone(),
+            bus: self.event_bus.clone(),
+            queue: self.queue.clone(),
+            clock: self.clock.clone(),
+            config: self.dispatch.clone(),
         }
     }
 
@@ -386,6 +444,15 @@ impl App {
                     .await
             }
             Message::Export { export_id } => self.exports().write(*export_id).await,
+            Message::Dispatch {
+                run_id,
+                from_version,
+            } => self
+                .dispatcher()
+                .dispatch(*run_id, *from_version)
+                .await
+                .map(|_| ()),
+            Message::Webhook { delivery_id } => self.dispatcher().send(*delivery_id).await,
             Message::AutoEmail { run_id } => match &self.delivery {
                 Some(_) => self.deliveries()?.auto_email(*run_id).await.map(|_| ()),
                 None => {
@@ -431,6 +498,15 @@ impl App {
                     .await
             }
             Message::Export { export_id } => self.exports().give_up(*export_id, reason).await,
+            Message::Dispatch { run_id, .. } => {
+                // Locally only (AWS dispatches from the table's stream): the next start
+                // of `serve` dispatches the run's events again.
+                warn!(run_id = %run_id, reason, "the dispatch of a run's events given up");
+                Ok(())
+            }
+            Message::Webhook { delivery_id } => {
+                self.dispatcher().give_up(*delivery_id, reason).await
+            }
             Message::AutoEmail { run_id } => {
                 warn!(run_id = %run_id, reason, "autoEmail message given up");
                 Ok(())

@@ -14,6 +14,7 @@
 pub mod actor;
 pub mod app;
 pub mod deliveries;
+pub mod dispatch;
 pub mod docgen;
 pub mod error;
 pub mod exports;
@@ -27,6 +28,7 @@ pub mod reference;
 pub mod schedules;
 pub mod sweeper;
 pub mod templates;
+pub mod webhooks;
 pub mod worker;
 
 pub use app::App;

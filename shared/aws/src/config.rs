@@ -16,6 +16,8 @@ pub struct AwsConfig {
     /// The queue of email deliveries (`DELIVERY_QUEUE_URL`), consumed by
     /// deliver-documents alone.
     pub delivery_queue_url: Option<String>,
+    /// The queue of webhook deliveries (`WEBHOOK_QUEUE_URL`).
+    pub webhook_queue_url: Option<String>,
     /// The `From` address of every email (`SENDER`: an address of an identity verified in
     /// SES, `billing@example.com` or `Billing <billing@example.com>`). Email delivery is
     /// on exactly when it is set.
@@ -71,6 +73,7 @@ impl AwsConfig {
             account_queue_url: need("ACCOUNT_QUEUE_URL")?,
             document_queue_url: get("DOCUMENT_QUEUE_URL"),
             delivery_queue_url: get("DELIVERY_QUEUE_URL"),
+            webhook_queue_url: get("WEBHOOK_QUEUE_URL"),
             sender: get("SENDER").map(checked_sender).transpose()?,
             ses_configuration_set: get("SES_CONFIGURATION_SET"),
             ses_send_interval,

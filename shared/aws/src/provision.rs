@@ -99,7 +99,7 @@ pub async fn provision(clients: &Clients, names: &Names) -> Result<AwsConfig, St
         }
     }
     let mut urls = Vec::new();
-    for q in ["plan", "account", "document", "delivery"] {
+    for q in ["plan", "account", "document", "delivery", "webhook"] {
         let dlq = format!("{}-{q}-dlq", names.prefix);
         let dlq_url = clients
             .sqs
@@ -148,7 +148,7 @@ pub async fn provision(clients: &Clients, names: &Names) -> Result<AwsConfig, St
             .to_string();
         urls.push(url);
     }
-    let [plan, account, document, delivery]: [String; 4] = urls
+    let [plan, account, document, delivery, webhook]: [String; 5] = urls
         .try_into()
         .map_err(|_| "queue URLs missing".to_string())?;
     Ok(AwsConfig {
@@ -160,6 +160,7 @@ pub async fn provision(clients: &Clients, names: &Names) -> Result<AwsConfig, St
         // The queue exists; delivery stays off until a sender (a verified SES identity)
         // is configured.
         delivery_queue_url: Some(delivery),
+        webhook_queue_url: Some(webhook),
         sender: None,
         ses_configuration_set: None,
         ses_send_interval: None,
@@ -180,6 +181,9 @@ impl AwsConfig {
         }
         if let Some(d) = &self.delivery_queue_url {
             s.push_str(&format!("export DELIVERY_QUEUE_URL={d}\n"));
+        }
+        if let Some(w) = &self.webhook_queue_url {
+            s.push_str(&format!("export WEBHOOK_QUEUE_URL={w}\n"));
         }
         s
     }

@@ -24,6 +24,8 @@ pub struct SqsQueue {
     account_url: String,
     document_url: Option<String>,
     delivery_url: Option<String>,
+    /// The queue of webhook deliveries (`WEBHOOK_QUEUE_URL`), read by dispatch-events.
+    webhook_url: Option<String>,
     metrics: Arc<Metrics>,
 }
 
@@ -43,6 +45,7 @@ async fn send_batch(
     metrics: &Metrics,
     url: &str,
     chunk: Vec<String>,
+    delay_seconds: Option<i32>,
 ) -> StoreResult<()> {
     let mut pending: Vec<(String, String)> = chunk
         .into_iter()
@@ -59,6 +62,7 @@ async fn send_batch(
                 SendMessageBatchRequestEntry::builder()
                     .id(id)
                     .message_body(body)
+                    .set_delay_seconds(delay_seconds)
                     .build()
                     .map_err(|e| StoreError::fatal(format!("request build: {e}")))?,
             );
@@ -91,6 +95,7 @@ impl SqsQueue {
             account_url: config.account_queue_url.clone(),
             document_url: config.document_queue_url.clone(),
             delivery_url: config.delivery_queue_url.clone(),
+            webhook_url: config.webhook_queue_url.clone(),
             metrics,
         }
     }
@@ -117,7 +122,12 @@ impl SqsQueue {
     /// [`SEND_CONCURRENCY`] requests in flight: a plan page of 1,000 accounts is 100
     /// requests, which one after the other would bound planning to a few thousand
     /// accounts a second (docs/scale.md).
-    async fn send_to(&self, url: &str, bodies: Vec<String>) -> StoreResult<()> {
+    async fn send_to(
+        &self,
+        url: &str,
+        bodies: Vec<String>,
+        delay_seconds: Option<i32>,
+    ) -> StoreResult<()> {
         let mut chunks: std::collections::VecDeque<Vec<String>> =
             bodies.chunks(10).map(<[String]>::to_vec).collect();
         let mut in_flight = tokio::task::JoinSet::new();
@@ -129,7 +139,9 @@ impl SqsQueue {
                 };
                 let (client, metrics, url) =
                     (self.client.clone(), self.metrics.clone(), url.to_string());
-                in_flight.spawn(async move { send_batch(&client, &metrics, &url, chunk).await });
+                in_flight.spawn(async move {
+                    send_batch(&client, &metrics, &url, chunk, delay_seconds).await
+                });
             }
             let Some(joined) = in_flight.join_next().await else {
                 break;
@@ -239,7 +251,29 @@ impl SqsQueue {
 #[async_trait]
 impl WorkQueue for SqsQueue {
     async fn send(&self, messages: Vec<Message>) -> StoreResult<()> {
+        self.send_routed(messages, None).await
+    }
+
+    async fn send_after(
+        &self,
+        messages: Vec<Message>,
+        delay: std::time::Duration,
+    ) -> StoreResult<()> {
+        // SQS's limit is 900 s; the dispatcher hops longer waits through several.
+        let seconds = i32::try_from(delay.as_secs().min(900)).unwrap_or(900);
+        self.send_routed(messages, Some(seconds)).await
+    }
+}
+
+impl SqsQueue {
+    /// Sends each message to its function's queue, each `delay_seconds` late.
+    async fn send_routed(
+        &self,
+        messages: Vec<Message>,
+        delay_seconds: Option<i32>,
+    ) -> StoreResult<()> {
         let mut plan = Vec::new();
+        let mut webhook = Vec::new();
         let mut account = Vec::new();
         let mut document = Vec::new();
         let mut delivery = Vec::new();
@@ -257,8 +291,21 @@ impl WorkQueue for SqsQueue {
                 Message::Deliver { .. } | Message::AutoEmail { .. } | Message::Feedback { .. } => {
                     delivery.push(body)
                 }
+                // The function that holds the HTTP client of webhooks (dispatch-events);
+                // on AWS a run's events are dispatched from the table's stream, so a
+                // `Dispatch` message is only ever a re-drive by hand.
+                Message::Dispatch { .. } | Message::Webhook { .. } => webhook.push(body),
             }
         }
+        let webhook_url = match (webhook.is_empty(), &self.webhook_url) {
+            (true, _) => None,
+            (false, Some(url)) => Some(url.clone()),
+            (false, None) => {
+                return Err(StoreError::fatal(
+                    "WEBHOOK_QUEUE_URL is not set: cannot queue webhook deliveries",
+                ))
+            }
+        };
         // Checked before anything is sent, so that a batch is not half queued.
         let delivery_url = match (delivery.is_empty(), &self.delivery_url) {
             (true, _) => None,
@@ -273,16 +320,21 @@ impl WorkQueue for SqsQueue {
             let url = self.document_url.clone().ok_or_else(|| {
                 StoreError::fatal("DOCUMENT_QUEUE_URL is not set: cannot queue documents")
             })?;
-            self.send_to(&url, document).await?;
+            self.send_to(&url, document, delay_seconds).await?;
         }
         if !plan.is_empty() {
-            self.send_to(&self.plan_url.clone(), plan).await?;
+            self.send_to(&self.plan_url.clone(), plan, delay_seconds)
+                .await?;
         }
         if !account.is_empty() {
-            self.send_to(&self.account_url.clone(), account).await?;
+            self.send_to(&self.account_url.clone(), account, delay_seconds)
+                .await?;
         }
         if let Some(url) = delivery_url {
-            self.send_to(&url, delivery).await?;
+            self.send_to(&url, delivery, delay_seconds).await?;
+        }
+        if let Some(url) = webhook_url {
+            self.send_to(&url, webhook, delay_seconds).await?;
         }
         Ok(())
     }

@@ -72,6 +72,10 @@ id_type!(
     /// A recurring run schedule.
     RunScheduleId
 );
+id_type!(
+    /// A webhook endpoint (chosen by the client that registers it).
+    WebhookEndpointId
+);
 
 macro_rules! uuid_id {
     ($(#[$doc:meta])* $name:ident) => {
@@ -116,6 +120,12 @@ uuid_id!(
 uuid_id!(
     /// A payment recorded against an invoice.
     PaymentId
+);
+
+uuid_id!(
+    /// The delivery of one event to one webhook endpoint: a UUID v5 of both, so a
+    /// dispatcher that runs again finds the delivery it made.
+    WebhookDeliveryId
 );
 
 const DOCUMENT_NAMESPACE: uuid::Uuid =

@@ -30,6 +30,7 @@ mod ledger;
 mod payments;
 mod runs;
 pub mod schema;
+mod webhooks;
 
 use error::Context;
 pub use error::Error;

@@ -18,7 +18,7 @@ pub const LOCK_FILE: &str = "billrun.lock";
 /// The schema version this build writes (`PRAGMA user_version`). A database of a later
 /// version is refused rather than misread; an earlier one gets the [`steps`] after its
 /// version.
-pub const SCHEMA_VERSION: i64 = 5;
+pub const SCHEMA_VERSION: i64 = 6;
 
 pub const ACCOUNTS: &str = "accounts";
 pub const SUBSCRIPTIONS: &str = "subscriptions";
@@ -49,6 +49,8 @@ pub const DOCUMENT_DELIVERIES: &str = "document_deliveries";
 pub const PAYMENTS: &str = "payments";
 pub const INVOICE_PAID: &str = "invoice_paid";
 pub const EXPORTS: &str = "exports";
+pub const WEBHOOK_ENDPOINTS: &str = "webhook_endpoints";
+pub const WEBHOOK_DELIVERIES: &str = "webhook_deliveries";
 
 /// Names of the rows of [`SEQUENCES`].
 pub const RUN_SEQUENCE: &str = "run";
@@ -59,14 +61,31 @@ pub const ACTIVE_TEMPLATE: &str = "active_template";
 
 /// What each schema version adds, in order: a database of version `v` gets every step
 /// after `v`, in the transaction that sets its version.
-fn steps() -> [(i64, String); 5] {
+fn steps() -> [(i64, String); 6] {
     [
         (1, ddl_v1()),
         (2, ddl_deliveries()),
         (3, ddl_delivery_feedback()),
         (4, ddl_payments()),
         (5, ddl_exports()),
+        (6, ddl_webhooks()),
     ]
+}
+
+/// Version 6: webhook endpoints and deliveries (as JSON, with the version their writes
+/// check; deliveries listed per endpoint by creation time, then id).
+fn ddl_webhooks() -> String {
+    format!(
+        "
+CREATE TABLE IF NOT EXISTS {WEBHOOK_ENDPOINTS} (
+  id TEXT PRIMARY KEY, version INTEGER NOT NULL, data TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS {WEBHOOK_DELIVERIES} (
+  id TEXT PRIMARY KEY, endpoint_id TEXT NOT NULL, created_at TEXT NOT NULL,
+  version INTEGER NOT NULL, data TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS {WEBHOOK_DELIVERIES}_endpoint
+  ON {WEBHOOK_DELIVERIES} (endpoint_id, created_at, id);
+"
+    )
 }
 
 /// Version 5: export records (as JSON, with the status and version their writes check).

@@ -15,6 +15,7 @@ mod deliveries;
 mod document_requests;
 mod exports;
 mod payments;
+mod webhooks;
 
 use async_trait::async_trait;
 use billrun_app::memory::{MemoryQueue, Receive};
@@ -380,6 +381,13 @@ impl FaultPlan {
             plan_page_size: app.plan_page_size,
             sweep: app.sweep,
             delivery: app.delivery.as_ref().map(|d| self.wrap_delivery(d)),
+            webhooks: self.faulty(&app.webhooks),
+            webhook_sender: self.faulty(&app.webhook_sender),
+            event_bus: app.event_bus.as_ref().map(|b| {
+                let bus: Arc<dyn EventBus> = self.faulty(b);
+                bus
+            }),
+            dispatch: app.dispatch.clone(),
         };
         (wrapped, queue)
     }
@@ -440,6 +448,12 @@ impl<T: ?Sized + WorkQueue> WorkQueue for Faulty<T> {
             self.inner.send(batch).await?;
         }
         Ok(())
+    }
+
+    async fn send_after(&self, messages: Vec<Message>, delay: Duration) -> StoreResult<()> {
+        self.plan
+            .write("send_after", self.inner.send_after(messages, delay))
+            .await
     }
 }
 

@@ -71,6 +71,48 @@ impl TestApi {
         }
     }
 
+    /// The in-memory API dispatching run events after each write to webhooks sent
+    /// through `sender`, retried after 1 ms each up to `retries` times (an endpoint is
+    /// disabled when a delivery spends them all and nothing succeeded since).
+    pub fn with_webhooks(
+        sender: Arc<dyn billrun_app::ports::WebhookSender>,
+        retries: usize,
+    ) -> TestApi {
+        let store = Arc::new(MemoryStore::new());
+        let queue = Arc::new(MemoryQueue::new());
+        let mut app = App::in_memory(
+            store.clone(),
+            queue.clone(),
+            std::sync::Arc::new(billrun_documents::PdfRenderer),
+        )
+        .with_webhooks(sender)
+        .dispatching_after_writes();
+        app.dispatch = billrun_app::dispatch::DispatchConfig {
+            retry: vec![std::time::Duration::from_millis(1); retries],
+            lease: std::time::Duration::from_secs(30),
+            disable_after: chrono::TimeDelta::zero(),
+        };
+        let app = Arc::new(app);
+        TestApi {
+            router: billrun_api::router(app.clone()),
+            app,
+            store,
+            queue,
+        }
+    }
+
+    /// Processes everything queued, and what is sent with a delay as it comes due,
+    /// until nothing is left.
+    pub async fn work_until_settled(&self) {
+        loop {
+            self.work().await;
+            if self.queue.waiting() == 0 && self.queue.is_drained() {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        }
+    }
+
     pub async fn with_book(book: &str) -> TestApi {
         let api = TestApi::new();
         let r = api.post("/v1/import", book).await;

@@ -20,6 +20,7 @@ mod runs;
 mod schedules;
 mod sequences;
 mod templates;
+mod webhooks;
 
 pub use blobs::MemoryBlobs;
 pub use export_files::{range as file_range, MemoryExportFiles, NoExportFiles};
@@ -27,6 +28,7 @@ pub use queue::{Delivery, MemoryQueue, Receive};
 #[cfg(test)]
 pub(crate) use renderer::NoRenderer;
 pub use schedules::MemoryScheduling;
+pub use webhooks::{Answer, MemoryEventBus, NoWebhookSender, RecordingWebhookSender};
 
 use crate::model::documents::*;
 use crate::model::schedules::*;
@@ -85,6 +87,8 @@ pub struct MemoryStore {
     /// Export records ([`crate::exports`]).
     exports:
         parking_lot::Mutex<HashMap<billrun_domain::ids::ExportId, crate::model::exports::Export>>,
+    /// Webhook endpoints and deliveries ([`crate::webhooks`]).
+    webhooks: parking_lot::Mutex<webhooks::MemoryWebhooks>,
 }
 
 impl MemoryStore {
@@ -169,6 +173,7 @@ impl MemoryStore {
         );
         drop(g);
         let _ = write!(out, "\n{}", sorted(&self.exports.lock()));
+        let _ = write!(out, "\n{}", self.webhooks.lock().digest());
         out
     }
 }

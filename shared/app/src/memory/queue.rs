@@ -30,6 +30,9 @@ struct QueueInner {
     ready: VecDeque<Delivery>,
     /// Returned deliveries, invisible until their instant (SQS's visibility timeout).
     delayed: Vec<(Instant, Delivery)>,
+    /// Messages sent with a delay ([`WorkQueue::send_after`]): not counted as work until
+    /// due, so a drain does not wait hours for a webhook retry.
+    later: Vec<(Instant, Delivery)>,
     in_flight: usize,
     /// Chaos mode: every message is delivered twice, in a shuffled order.
     chaos: Option<u64>,
@@ -69,10 +72,27 @@ impl MemoryQueue {
         x.wrapping_mul(0x2545_F491_4F6C_DD1D)
     }
 
+    /// Moves the delayed messages that are due to the ready ones.
+    fn promote_later(g: &mut QueueInner) {
+        if g.later.is_empty() {
+            return;
+        }
+        let now = Instant::now();
+        let (due, wait): (Vec<_>, Vec<_>) = g.later.drain(..).partition(|(at, _)| *at <= now);
+        g.later = wait;
+        g.ready.extend(due.into_iter().map(|(_, d)| d));
+    }
+
+    /// Messages sent with a delay that is not over yet.
+    pub fn waiting(&self) -> usize {
+        self.inner.lock().later.len()
+    }
+
     /// Takes the next delivery, if any.
     pub fn try_receive(&self) -> Receive {
         let mut g = self.inner.lock();
         let g = &mut *g;
+        Self::promote_later(g);
         if !g.delayed.is_empty() {
             let now = Instant::now();
             let mut i = 0;
@@ -132,8 +152,11 @@ impl MemoryQueue {
         self.inner.lock().sent
     }
 
+    /// Nothing to do now: no message ready, returned or in flight (messages sent with a
+    /// delay that is not over do not count).
     pub fn is_drained(&self) -> bool {
-        let g = self.inner.lock();
+        let mut g = self.inner.lock();
+        Self::promote_later(&mut g);
         g.ready.is_empty() && g.delayed.is_empty() && g.in_flight == 0
     }
 }
@@ -164,6 +187,22 @@ impl WorkQueue for MemoryQueue {
                 receive_count: 0,
             });
         }
+        Ok(())
+    }
+
+    async fn send_after(&self, messages: Vec<Message>, delay: Duration) -> StoreResult<()> {
+        let at = Instant::now() + delay;
+        let mut g = self.inner.lock();
+        g.sent += messages.len() as u64;
+        g.later.extend(messages.into_iter().map(|message| {
+            (
+                at,
+                Delivery {
+                    message,
+                    receive_count: 0,
+                },
+            )
+        }));
         Ok(())
     }
 }

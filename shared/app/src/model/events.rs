@@ -68,6 +68,57 @@ pub struct RunEvent {
     pub actor: Option<String>,
 }
 
+/// An event as it is sent to other systems: a webhook's body, an EventBridge entry's
+/// `detail` (docs/events/event.v1.schema.json). The envelope is the Standard Webhooks
+/// one (`type`, `timestamp`, `data`) with the event's id beside it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EventEnvelope {
+    pub id: uuid::Uuid,
+    #[serde(rename = "type")]
+    pub event_type: RunEventType,
+    /// When the change was made.
+    pub timestamp: DateTime<Utc>,
+    pub data: EventData,
+}
+
+/// What an event says: the transition, and the run as the API showed it when the
+/// event was dispatched (moments after the change; its status may already be later
+/// than the event's `status`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EventData {
+    pub run_id: RunId,
+    pub run_number: String,
+    pub status: RunStatus,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub previous_status: Option<RunStatus>,
+    pub version: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub actor: Option<String>,
+    pub run: super::RunView,
+}
+
+impl EventEnvelope {
+    /// The envelope of `event`, with `run` as the API shows it now.
+    pub fn of(event: &RunEvent, run: super::RunView) -> EventEnvelope {
+        EventEnvelope {
+            id: event.id,
+            event_type: event.event_type,
+            timestamp: event.time,
+            data: EventData {
+                run_id: run.id,
+                run_number: run.number.clone(),
+                status: event.status,
+                previous_status: event.previous_status,
+                version: event.version,
+                actor: event.actor.clone(),
+                run,
+            },
+        }
+    }
+}
+
 /// The id of `event_type` written by `run` at `version`.
 pub fn event_id(run: RunId, version: u64, event_type: RunEventType) -> uuid::Uuid {
     let name = format!(

@@ -9,6 +9,7 @@ pub mod exports;
 pub mod listing;
 pub mod payments;
 pub mod schedules;
+pub mod webhooks;
 
 use crate::error::StoreError;
 use billrun_domain::document::Document;
@@ -276,6 +277,16 @@ pub enum Message {
     #[serde(rename_all = "camelCase")]
     Export {
         export_id: billrun_domain::ids::ExportId,
+    },
+    /// Hand the events a run's write recorded at `fromVersion` or later to the bus and
+    /// the webhook endpoints ([`crate::dispatch`]): queued by the local composition
+    /// after each such write (on AWS, the table's stream does it).
+    #[serde(rename_all = "camelCase")]
+    Dispatch { run_id: RunId, from_version: u64 },
+    /// Make a webhook delivery's next attempt.
+    #[serde(rename_all = "camelCase")]
+    Webhook {
+        delivery_id: billrun_domain::ids::WebhookDeliveryId,
     },
 }
 

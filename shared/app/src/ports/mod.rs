@@ -19,6 +19,7 @@ mod runs;
 mod schedules;
 mod sequences;
 mod templates;
+mod webhooks;
 
 pub use blobs::{byte_range, slice_range, BlobStore};
 pub use book::BookStore;
@@ -39,6 +40,9 @@ pub use runs::RunStore;
 pub use schedules::{DueIndex, RunScheduleStore, ScheduleStore};
 pub use sequences::SequenceStore;
 pub use templates::TemplateStore;
+pub use webhooks::{
+    EventBus, OutgoingWebhook, WebhookResponse, WebhookSendError, WebhookSender, WebhookStore,
+};
 
 use crate::error::StoreError;
 
@@ -63,6 +67,7 @@ pub trait Storage:
     + DocumentRequestStore
     + PaymentStore
     + ExportStore
+    + WebhookStore
 {
 }
 
@@ -83,5 +88,6 @@ impl<T> Storage for T where
         + DocumentRequestStore
         + PaymentStore
         + ExportStore
+        + WebhookStore
 {
 }

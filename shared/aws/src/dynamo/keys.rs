@@ -34,6 +34,8 @@
 //! | the active template | `TMPL` | `ACTIVE` | |
 //! | run schedule | `RUNSCHED` | `<id>` | |
 //! | due entry | `DUE#<k>` | `<instant>#<target>` | |
+//! | webhook endpoint | `WEBHOOKS` | `<id>` | `ver` (every write's condition) |
+//! | webhook delivery | `WHDLV#<id>` | `WHDLV` | gsi1: `WHDLV#<endpoint>` / `<createdAt>#<id>`; `ver` |
 //!
 //! `k` of a run's partitions is a stable hash of the account id modulo the run's shard
 //! count, so no per-run partition takes more than its share of a million accounts'
@@ -50,7 +52,7 @@ use billrun_app::ports::StoreResult;
 use billrun_app::scheduling::DueTarget;
 use billrun_domain::ids::{
     AccountId, DeliveryRequestId, DocumentId, DocumentRequestId, ExportId, PaymentId, RunId,
-    ScheduleId,
+    ScheduleId, WebhookDeliveryId, WebhookEndpointId,
 };
 use billrun_domain::state::StateChange;
 use chrono::{DateTime, Utc};
@@ -413,6 +415,32 @@ pub(super) fn parse_document_sort(key: &str) -> StoreResult<(u32, AccountId)> {
 
 pub(super) fn export(id: ExportId) -> Key {
     Key::new(format!("EXPORT#{id}"), "EXPORT")
+}
+
+// Webhooks.
+
+/// The partition of every webhook endpoint, in id order.
+pub(super) const WEBHOOK_ENDPOINTS: &str = "WEBHOOKS";
+
+pub(super) fn webhook_endpoint(id: &WebhookEndpointId) -> Key {
+    Key::new(WEBHOOK_ENDPOINTS, id.to_string())
+}
+
+pub(super) fn webhook_delivery(id: WebhookDeliveryId) -> Key {
+    Key::new(format!("WHDLV#{id}"), "WHDLV")
+}
+
+/// The gsi1 partition of an endpoint's deliveries.
+pub(super) fn endpoint_deliveries(endpoint: &WebhookEndpointId) -> String {
+    format!("WHDLV#{endpoint}")
+}
+
+/// gsi1's sort key of a delivery: creation order (fixed-width instants), then the id.
+pub(super) fn delivery_sort(created_at: &DateTime<Utc>, id: WebhookDeliveryId) -> String {
+    format!(
+        "{}#{id}",
+        created_at.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
+    )
 }
 
 // Document generation.

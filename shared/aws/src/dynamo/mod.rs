@@ -29,6 +29,7 @@ mod payments;
 mod runs;
 mod scheduling;
 mod sequences;
+mod webhooks;
 
 pub(crate) use client::follow_pages;
 pub(crate) use keys::item_kind;

@@ -1,0 +1,425 @@
+//! Events leave billrun here. [`Dispatcher::dispatch`] reads the events a run's write
+//! recorded (the outbox on the run, `crate::model::events`) and hands each to the event
+//! bus and to one delivery per subscribed webhook endpoint; [`Dispatcher::send`] makes a
+//! delivery's attempts, with retries on the schedule and the endpoint disabled after
+//! sustained failure.
+//!
+//! Exactly once, in parts: a delivery's id is a UUID v5 of (event, endpoint) and is
+//! created conditionally, so a dispatcher that runs twice (a retried stream batch, a
+//! duplicate message) makes it once; an attempt is claimed with a lease on the
+//! delivery's version, so two senders do not both send; a receiver sees a repeat only
+//! when an attempt's result could not be recorded (a crash after the request), with the
+//! same `webhook-id`. The bus is at least once (EventBridge itself is): an entry
+//! carries the event's id to deduplicate on. docs/events/README.md.
+
+use crate::error::AppError;
+use crate::model::events::{EventEnvelope, RunEvent};
+use crate::model::webhooks::*;
+use crate::model::Message;
+use crate::ports::*;
+use crate::queries::Queries;
+use billrun_domain::ids::{RunId, WebhookDeliveryId, WebhookEndpointId};
+use chrono::{DateTime, TimeDelta, Utc};
+use std::sync::Arc;
+use std::time::Duration;
+use tracing::{info, warn};
+
+/// The longest delay a queue message can carry (SQS's 15 minutes): a later retry
+/// hops through messages of at most this delay.
+pub const MAX_MESSAGE_DELAY: Duration = Duration::from_secs(900);
+
+/// Writes of a delivery's or endpoint's record tried before a lost race is reported.
+const SAVE_ATTEMPTS: usize = 5;
+
+/// How sending behaves.
+#[derive(Debug, Clone)]
+pub struct DispatchConfig {
+    /// The waits before each retry ([`DEFAULT_RETRY_SCHEDULE`]).
+    pub retry: Vec<Duration>,
+    /// How long an attempt holds its delivery: above the sender's timeout.
+    pub lease: Duration,
+    /// An endpoint whose deliveries have all failed for this long, one of them through
+    /// its whole retry schedule, is disabled.
+    pub disable_after: TimeDelta,
+}
+
+impl Default for DispatchConfig {
+    fn default() -> Self {
+        DispatchConfig {
+            retry: DEFAULT_RETRY_SCHEDULE.to_vec(),
+            lease: Duration::from_secs(60),
+            disable_after: TimeDelta::hours(24),
+        }
+    }
+}
+
+/// Hands events to the bus and the webhook endpoints, and sends deliveries.
+pub struct Dispatcher {
+    pub runs: Arc<dyn RunStore>,
+    pub queries: Queries,
+    pub store: Arc<dyn WebhookStore>,
+    pub sender: Arc<dyn WebhookSender>,
+    pub bus: Option<Arc<dyn EventBus>>,
+    pub queue: Arc<dyn WorkQueue>,
+    pub clock: Arc<dyn Clock>,
+    pub config: DispatchConfig,
+}
+
+fn to_delay(d: TimeDelta) -> Duration {
+    d.to_std().unwrap_or(Duration::ZERO)
+}
+
+fn since(d: Duration) -> TimeDelta {
+    TimeDelta::from_std(d).unwrap_or(TimeDelta::MAX)
+}
+
+impl Dispatcher {
+    /// Dispatches the run's events written at `from_version` or later: each to the bus
+    /// (when the composition has one) and to every endpoint that wants it. Safe to run
+    /// again for the same write: deliveries made before are found, and queued again
+    /// while Pending (a previous run may have stopped before queuing them).
+    pub async fn dispatch(&self, run_id: RunId, from_version: u64) -> Result<usize, AppError> {
+        let Some(run) = self.runs.get_run(run_id).await? else {
+            warn!(run_id = %run_id, "events of an unknown run");
+            return Ok(0);
+        };
+        let events: Vec<RunEvent> = run
+            .events
+            .iter()
+            .filter(|e| e.version >= from_version)
+            .cloned()
+            .collect();
+        if events.is_empty() {
+            return Ok(0);
+        }
+        let view = self.queries.view_of(run).await?;
+        let envelopes: Vec<EventEnvelope> = events
+            .iter()
+            .map(|e| EventEnvelope::of(e, view.clone()))
+            .collect();
+        if let Some(bus) = &self.bus {
+            bus.publish(&envelopes).await?;
+        }
+        let endpoints = self.store.list_endpoints().await?;
+        let mut messages = Vec::new();
+        for (event, envelope) in events.iter().zip(&envelopes) {
+            for endpoint in endpoints.iter().filter(|e| e.wants(event)) {
+                let delivery = self.new_delivery(event, envelope, &endpoint.id)?;
+                let pending = if self.store.create_delivery(&delivery).await? {
+                    true
+                } else {
+                    self.store
+                        .get_delivery(delivery.id)
+                        .await?
+                        .is_some_and(|d| d.status == WebhookDeliveryStatus::Pending)
+                };
+                if pending {
+                    messages.push(Message::Webhook {
+                        delivery_id: delivery.id,
+                    });
+                }
+            }
+        }
+        let queued = messages.len();
+        if !messages.is_empty() {
+            self.queue.send(messages).await?;
+        }
+        Ok(queued)
+    }
+
+    fn new_delivery(
+        &self,
+        event: &RunEvent,
+        envelope: &EventEnvelope,
+        endpoint: &WebhookEndpointId,
+    ) -> Result<WebhookDelivery, AppError> {
+        let now = self.clock.now();
+        let payload = serde_json::to_string(envelope)
+            .map_err(|e| AppError::internal(format!("event {}: {e}", event.id)))?;
+        Ok(WebhookDelivery {
+            id: WebhookDelivery::id_of(event.id, endpoint),
+            endpoint_id: endpoint.clone(),
+            event_id: event.id,
+            event_type: event.event_type,
+            run_id: envelope.data.run_id,
+            payload,
+            status: WebhookDeliveryStatus::Pending,
+            attempts: Vec::new(),
+            round_start: 0,
+            next_attempt_at: now,
+            lease_until: None,
+            error: None,
+            created_at: now,
+            version: 1,
+        })
+    }
+
+    /// Makes the delivery's next attempt when it is due (queuing it again for later when
+    /// not), and records the result: Delivered on a 2xx; else the next retry, or Failed
+    /// once the schedule is spent.
+    pub async fn send(&self, id: WebhookDeliveryId) -> Result<(), AppError> {
+        let Some(mut d) = self.store.get_delivery(id).await? else {
+            warn!(delivery_id = %id, "a message of an unknown webhook delivery");
+            return Ok(());
+        };
+        let now = self.clock.now();
+        if d.status != WebhookDeliveryStatus::Pending {
+            return Ok(());
+        }
+        // Held by an attempt under way, or not due: this message comes back when the
+        // lease or the wait is over (an attempt that died with its lease, or whose
+        // result could not be stored, is then made again).
+        let not_before = match d.lease_until {
+            Some(lease) if lease > now => lease.max(d.next_attempt_at),
+            _ => d.next_attempt_at,
+        };
+        if not_before > now {
+            let wait = to_delay(not_before - now).min(MAX_MESSAGE_DELAY);
+            self.queue
+                .send_after(vec![Message::Webhook { delivery_id: id }], wait)
+                .await?;
+            return Ok(());
+        }
+        let endpoint = self.store.get_endpoint(&d.endpoint_id).await?;
+        let endpoint = match endpoint {
+            Some(e) if e.is_live() && e.enabled => e,
+            other => {
+                let why = match other {
+                    Some(e) if e.is_live() => "its endpoint is disabled",
+                    _ => "its endpoint was deleted",
+                };
+                d.status = WebhookDeliveryStatus::Failed;
+                d.error = Some(why.to_string());
+                d.version += 1;
+                self.store.save_delivery(&d).await?;
+                return Ok(());
+            }
+        };
+        // The claim: one attempt at a time, whoever else holds a message of it.
+        d.lease_until = Some(now + since(self.config.lease));
+        d.version += 1;
+        if !self.store.save_delivery(&d).await? {
+            return Ok(());
+        }
+        let request = OutgoingWebhook {
+            url: endpoint.url.clone(),
+            message_id: d.event_id.to_string(),
+            timestamp: now,
+            body: d.payload.clone(),
+            secrets: endpoint.signing_secrets(now),
+        };
+        let started = std::time::Instant::now();
+        let answer = self.sender.send(&request).await;
+        let latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let attempt = match answer {
+            Ok(r) => WebhookAttempt {
+                at: now,
+                status_code: Some(r.status),
+                latency_ms,
+                error: None,
+                response: (!r.excerpt.is_empty()).then_some(r.excerpt),
+            },
+            Err(e) => WebhookAttempt {
+                at: now,
+                status_code: None,
+                latency_ms,
+                error: Some(e.to_string()),
+                response: None,
+            },
+        };
+        self.record(d, attempt, &endpoint.id).await
+    }
+
+    async fn record(
+        &self,
+        mut d: WebhookDelivery,
+        attempt: WebhookAttempt,
+        endpoint: &WebhookEndpointId,
+    ) -> Result<(), AppError> {
+        let ok = attempt.succeeded();
+        let at = attempt.at;
+        let summary = match (attempt.status_code, &attempt.error) {
+            (Some(code), _) => format!("HTTP {code}"),
+            (None, Some(e)) => e.clone(),
+            (None, None) => "no answer".into(),
+        };
+        d.record(attempt);
+        d.lease_until = None;
+        d.version += 1;
+        let tries = d.attempts_this_round();
+        let retry = if ok {
+            d.status = WebhookDeliveryStatus::Delivered;
+            None
+        } else if let Some(wait) = self.config.retry.get(tries.saturating_sub(1)) {
+            d.next_attempt_at = at + since(*wait);
+            Some(*wait)
+        } else {
+            d.status = WebhookDeliveryStatus::Failed;
+            d.error = Some(format!("{tries} attempts failed; the last: {summary}"));
+            None
+        };
+        if !self.store.save_delivery(&d).await? {
+            // Another writer moved it (a redelivery by hand): theirs stands.
+            return Ok(());
+        }
+        info!(delivery_id = %d.id, endpoint = %endpoint, ok, attempt = tries, "webhook attempt");
+        if let Some(wait) = retry {
+            self.queue
+                .send_after(
+                    vec![Message::Webhook { delivery_id: d.id }],
+                    wait.min(MAX_MESSAGE_DELAY),
+                )
+                .await?;
+        }
+        let first_of_round = d.attempts.get(d.round_start).map(|a| a.at).unwrap_or(at);
+        self.note_health(endpoint, ok, at, first_of_round, &d).await
+    }
+
+    /// Keeps the endpoint's failure record: a success clears it; a failure starts it; a
+    /// delivery that spent its schedule while nothing succeeded for
+    /// [`DispatchConfig::disable_after`] disables the endpoint, with the reason.
+    async fn note_health(
+        &self,
+        id: &WebhookEndpointId,
+        ok: bool,
+        at: DateTime<Utc>,
+        first_of_round: DateTime<Utc>,
+        d: &WebhookDelivery,
+    ) -> Result<(), AppError> {
+        for _ in 0..SAVE_ATTEMPTS {
+            let Some(mut e) = self.store.get_endpoint(id).await? else {
+                return Ok(());
+            };
+            let exhausted = d.status == WebhookDeliveryStatus::Failed;
+            let change = if ok {
+                e.failing_since.take().is_some()
+            } else {
+                let newly = e.failing_since.is_none();
+                let since = *e.failing_since.get_or_insert(at);
+                let disable = exhausted
+                    && e.enabled
+                    && since <= first_of_round
+                    && at - since >= self.config.disable_after;
+                if disable {
+                    e.enabled = false;
+                    e.disabled_reason = Some(format!(
+                        "disabled by billrun at {at}: every delivery failed since {since}, \
+                         and delivery {} failed {} attempts",
+                        d.id,
+                        d.attempts_this_round()
+                    ));
+                    warn!(endpoint = %id, "webhook endpoint disabled after sustained failure");
+                }
+                newly || disable
+            };
+            if !change {
+                return Ok(());
+            }
+            e.version += 1;
+            if self.store.save_endpoint(&e).await? {
+                return Ok(());
+            }
+        }
+        Ok(())
+    }
+
+    /// A delivery message that will not be received again: the delivery fails with the
+    /// reason (a redelivery by hand can send it again).
+    pub async fn give_up(&self, id: WebhookDeliveryId, reason: &str) -> Result<(), AppError> {
+        for _ in 0..SAVE_ATTEMPTS {
+            let Some(mut d) = self.store.get_delivery(id).await? else {
+                return Ok(());
+            };
+            if d.status != WebhookDeliveryStatus::Pending {
+                return Ok(());
+            }
+            d.status = WebhookDeliveryStatus::Failed;
+            d.error = Some(format!("given up: {reason}"));
+            d.lease_until = None;
+            d.version += 1;
+            if self.store.save_delivery(&d).await? {
+                return Ok(());
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The runs of a composition without a change stream (the local mode, tests): after
+/// each write that recorded events, queues their dispatch ([`Message::Dispatch`]). A
+/// process that stops between the write and the queue loses only the message: `serve`
+/// dispatches every run's events again when it starts ([`Dispatcher::dispatch`] finds
+/// what was made).
+pub struct DispatchAfterWrite {
+    pub inner: Arc<dyn RunStore>,
+    pub queue: Arc<dyn WorkQueue>,
+}
+
+impl DispatchAfterWrite {
+    async fn announce(&self, run: &crate::model::RunRecord) {
+        if !run.events.iter().any(|e| e.version == run.version) {
+            return;
+        }
+        let message = Message::Dispatch {
+            run_id: run.id,
+            from_version: run.version,
+        };
+        if let Err(e) = self.queue.send(vec![message]).await {
+            warn!(run_id = %run.id, error = %e, "cannot queue the dispatch of a run's events");
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl RunStore for DispatchAfterWrite {
+    async fn create_run(&self, run: crate::model::RunRecord) -> StoreResult<crate::model::Created> {
+        let created = self.inner.create_run(run).await?;
+        if let crate::model::Created::New(r) = &created {
+            self.announce(r).await;
+        }
+        Ok(created)
+    }
+
+    async fn get_run(&self, id: RunId) -> StoreResult<Option<crate::model::RunRecord>> {
+        self.inner.get_run(id).await
+    }
+
+    async fn update_run(&self, run: &crate::model::RunRecord) -> StoreResult<()> {
+        self.inner.update_run(run).await?;
+        self.announce(run).await;
+        Ok(())
+    }
+
+    async fn counters(&self, id: RunId) -> StoreResult<billrun_domain::run::Counters> {
+        self.inner.counters(id).await
+    }
+
+    async fn progress(&self, id: RunId) -> StoreResult<billrun_domain::run::Counters> {
+        self.inner.progress(id).await
+    }
+
+    async fn add_progress(
+        &self,
+        id: RunId,
+        added: &billrun_domain::run::Counters,
+    ) -> StoreResult<()> {
+        self.inner.add_progress(id, added).await
+    }
+
+    async fn outcome(
+        &self,
+        run: RunId,
+        account: &billrun_domain::ids::AccountId,
+    ) -> StoreResult<Option<crate::model::AccountOutcomeRecord>> {
+        self.inner.outcome(run, account).await
+    }
+
+    async fn outcomes(
+        &self,
+        run: RunId,
+        after: Option<&billrun_domain::ids::AccountId>,
+        limit: usize,
+    ) -> StoreResult<Vec<crate::model::AccountOutcomeRecord>> {
+        self.inner.outcomes(run, after, limit).await
+    }
+}
