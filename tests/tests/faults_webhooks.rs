@@ -227,7 +227,7 @@ async fn lifecycle(sys: &System, app: &Arc<App>, plan: &Arc<FaultPlan>) -> Resul
         }
         let _ = app.sweeper().sweep(sys.app.clock.now()).await;
     }
-    let _ = billrun_testkit::faults::killable(app.dispatcher().dispatch(run, 0)).await;
+    let _ = billrun_testkit::faults::killable(app.dispatcher().dispatch(run, 0..=u64::MAX)).await;
     until_ok("post", || {
         let app = app.clone();
         let clock = sys.clock.clone();
@@ -249,7 +249,7 @@ async fn lifecycle(sys: &System, app: &Arc<App>, plan: &Arc<FaultPlan>) -> Resul
         }
     })
     .await?;
-    let _ = billrun_testkit::faults::killable(app.dispatcher().dispatch(run, 0)).await;
+    let _ = billrun_testkit::faults::killable(app.dispatcher().dispatch(run, 0..=u64::MAX)).await;
     settle(sys, app, Some(plan)).await?;
     Ok(run)
 }
@@ -279,7 +279,7 @@ fn webhooks_under_random_fault_schedules_lose_nothing_and_invent_nothing() {
             let clean = Arc::new(sys.app.clone());
             clean
                 .dispatcher()
-                .dispatch(run, 0)
+                .dispatch(run, 0..=u64::MAX)
                 .await
                 .map_err(|e| e.to_string())?;
             settle(&sys, &clean, None).await?;

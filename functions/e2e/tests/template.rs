@@ -85,6 +85,7 @@ fn own_resources(function: &str) -> &'static [&'static str] {
             "AccountQueue",
             "DocumentQueue",
             "DeliveryQueue",
+            "WebhookQueue",
         ],
         "ApiQueriesFunction" => &["Table", "DocumentsBucket"],
         "PlanRunFunction" => &["Table", "PlanQueue", "AccountQueue", "DeliveryQueue"],
@@ -106,6 +107,7 @@ fn own_resources(function: &str) -> &'static [&'static str] {
             "SenderIdentity",
             "SesConfigurationSet",
         ],
+        "DispatchEventsFunction" => &["Table", "WebhookQueue", "EventsDeadLetterQueue", "EventBus"],
         other => panic!("no expectation for {other}"),
     }
 }
@@ -193,6 +195,7 @@ fn every_sqs_event_source_reports_item_failures_and_its_queue_has_a_dlq_and_six_
         "AccountQueue",
         "DocumentQueue",
         "DeliveryQueue",
+        "WebhookQueue",
     ] {
         assert!(
             !res[q]["Properties"]["RedrivePolicy"].is_null(),
@@ -203,7 +206,43 @@ fn every_sqs_event_source_reports_item_failures_and_its_queue_has_a_dlq_and_six_
         .values()
         .filter(|r| r["Type"] == "AWS::CloudWatch::Alarm")
         .count();
-    assert!(alarms >= 4 + functions(&t).len());
+    assert!(alarms >= 5 + functions(&t).len());
+}
+
+#[test]
+fn run_writes_reach_dispatch_events_from_the_stream_and_the_bus_is_exported() {
+    let t = template();
+    let res = resources(&t);
+    assert_eq!(
+        res["Table"]["Properties"]["StreamSpecification"]["StreamViewType"],
+        "NEW_AND_OLD_IMAGES"
+    );
+    let f = &res["DispatchEventsFunction"]["Properties"];
+    let stream = &f["Events"]["RunWrites"];
+    assert_eq!(stream["Type"], "DynamoDB");
+    let p = &stream["Properties"];
+    assert_eq!(p["FunctionResponseTypes"][0], "ReportBatchItemFailures");
+    assert_eq!(p["BisectBatchOnFunctionError"], true);
+    let pattern: serde_json::Value = serde_json::from_str(
+        p["FilterCriteria"]["Filters"][0]["Pattern"]
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(pattern["dynamodb"]["Keys"]["sk"]["S"][0], "RUN");
+    let mut dlq = BTreeSet::new();
+    referenced(
+        &p["DestinationConfig"]["OnFailure"]["Destination"],
+        &mut dlq,
+    );
+    assert!(dlq.contains("EventsDeadLetterQueue"), "{dlq:?}");
+    assert_eq!(res["EventBus"]["Type"], "AWS::Events::EventBus");
+    let mut bus = BTreeSet::new();
+    referenced(&f["Environment"]["Variables"]["EVENT_BUS_NAME"], &mut bus);
+    assert!(bus.contains("EventBus"));
+    assert!(!t["Outputs"]["EventBusName"]["Export"].is_null());
+    let actions = granted("DispatchEventsFunction");
+    assert!(actions.contains("events:PutEvents"));
 }
 
 #[test]

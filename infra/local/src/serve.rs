@@ -324,6 +324,7 @@ async fn redispatch_all(app: &App) {
             .map(|r| billrun_app::Message::Dispatch {
                 run_id: r.id,
                 from_version: 0,
+                through_version: None,
             })
             .collect();
         if let Err(e) = app.queue.send(messages).await {

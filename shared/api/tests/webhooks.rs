@@ -142,7 +142,7 @@ async fn each_event_of_a_run_reaches_each_endpoint_once_with_its_id() {
     for v in 0..10 {
         api.app
             .dispatcher()
-            .dispatch(run.parse().unwrap(), v)
+            .dispatch(run.parse().unwrap(), v..=u64::MAX)
             .await
             .unwrap();
     }
@@ -291,7 +291,7 @@ async fn an_endpoint_registered_after_a_change_is_not_sent_its_event() {
     endpoint(&api, "late", json!(["*"])).await;
     api.app
         .dispatcher()
-        .dispatch(run.parse().unwrap(), 0)
+        .dispatch(run.parse().unwrap(), 0..=u64::MAX)
         .await
         .unwrap();
     api.work_until_settled().await;

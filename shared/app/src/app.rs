@@ -447,9 +447,10 @@ impl App {
             Message::Dispatch {
                 run_id,
                 from_version,
+                through_version,
             } => self
                 .dispatcher()
-                .dispatch(*run_id, *from_version)
+                .dispatch(*run_id, *from_version..=through_version.unwrap_or(u64::MAX))
                 .await
                 .map(|_| ()),
             Message::Webhook { delivery_id } => self.dispatcher().send(*delivery_id).await,

@@ -74,11 +74,16 @@ fn since(d: Duration) -> TimeDelta {
 }
 
 impl Dispatcher {
-    /// Dispatches the run's events written at `from_version` or later: each to the bus
-    /// (when the composition has one) and to every endpoint that wants it. Safe to run
-    /// again for the same write: deliveries made before are found, and queued again
-    /// while Pending (a previous run may have stopped before queuing them).
-    pub async fn dispatch(&self, run_id: RunId, from_version: u64) -> Result<usize, AppError> {
+    /// Dispatches the run's events written at the versions given (a write's, or a span
+    /// of writes'; later writes dispatch their own): each to the bus (when the
+    /// composition has one) and to every endpoint that wants it. Safe to run again for
+    /// the same write: deliveries made before are found, and queued again while
+    /// Pending (a previous run may have stopped before queuing them).
+    pub async fn dispatch(
+        &self,
+        run_id: RunId,
+        versions: std::ops::RangeInclusive<u64>,
+    ) -> Result<usize, AppError> {
         let Some(run) = self.runs.get_run(run_id).await? else {
             warn!(run_id = %run_id, "events of an unknown run");
             return Ok(0);
@@ -86,7 +91,7 @@ impl Dispatcher {
         let events: Vec<RunEvent> = run
             .events
             .iter()
-            .filter(|e| e.version >= from_version)
+            .filter(|e| versions.contains(&e.version))
             .cloned()
             .collect();
         if events.is_empty() {
@@ -363,6 +368,7 @@ impl DispatchAfterWrite {
         let message = Message::Dispatch {
             run_id: run.id,
             from_version: run.version,
+            through_version: Some(run.version),
         };
         if let Err(e) = self.queue.send(vec![message]).await {
             warn!(run_id = %run.id, error = %e, "cannot queue the dispatch of a run's events");

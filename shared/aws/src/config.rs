@@ -18,6 +18,8 @@ pub struct AwsConfig {
     pub delivery_queue_url: Option<String>,
     /// The queue of webhook deliveries (`WEBHOOK_QUEUE_URL`).
     pub webhook_queue_url: Option<String>,
+    /// The EventBridge bus run events are published on (`EVENT_BUS_NAME`).
+    pub event_bus_name: Option<String>,
     /// The `From` address of every email (`SENDER`: an address of an identity verified in
     /// SES, `billing@example.com` or `Billing <billing@example.com>`). Email delivery is
     /// on exactly when it is set.
@@ -74,6 +76,7 @@ impl AwsConfig {
             document_queue_url: get("DOCUMENT_QUEUE_URL"),
             delivery_queue_url: get("DELIVERY_QUEUE_URL"),
             webhook_queue_url: get("WEBHOOK_QUEUE_URL"),
+            event_bus_name: get("EVENT_BUS_NAME"),
             sender: get("SENDER").map(checked_sender).transpose()?,
             ses_configuration_set: get("SES_CONFIGURATION_SET"),
             ses_send_interval,
@@ -168,6 +171,8 @@ pub struct Clients {
     pub sqs: aws_sdk_sqs::Client,
     #[cfg(feature = "ses")]
     pub ses: aws_sdk_sesv2::Client,
+    #[cfg(feature = "eventbridge")]
+    pub events: aws_sdk_eventbridge::Client,
 }
 
 impl Clients {
@@ -214,6 +219,14 @@ impl Clients {
             }
             aws_sdk_sesv2::Client::from_conf(ses.build())
         };
+        #[cfg(feature = "eventbridge")]
+        let events = {
+            let mut events = aws_sdk_eventbridge::config::Builder::from(&shared);
+            if let Some(m) = &metrics {
+                events = events.interceptor(record(m));
+            }
+            aws_sdk_eventbridge::Client::from_conf(events.build())
+        };
         Clients {
             sdk_config: std::sync::Arc::new(shared),
             dynamodb: aws_sdk_dynamodb::Client::from_conf(dynamodb.build()),
@@ -223,6 +236,8 @@ impl Clients {
             sqs,
             #[cfg(feature = "ses")]
             ses,
+            #[cfg(feature = "eventbridge")]
+            events,
         }
     }
 }

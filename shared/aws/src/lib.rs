@@ -13,6 +13,8 @@
 pub mod absent;
 pub mod config;
 pub mod dynamo;
+#[cfg(feature = "eventbridge")]
+pub mod eventbridge;
 pub mod footprint;
 pub mod metrics;
 #[cfg(all(feature = "s3", feature = "sqs"))]
@@ -107,6 +109,17 @@ impl Wiring<'_> {
             self.config,
             self.metrics.clone(),
         ))
+    }
+
+    /// The deployment's EventBridge bus (`EVENT_BUS_NAME`), when it has one.
+    #[cfg(feature = "eventbridge")]
+    pub fn event_bus(&self) -> Option<Arc<eventbridge::EventBridgeBus>> {
+        self.config.event_bus_name.as_ref().map(|bus| {
+            Arc::new(eventbridge::EventBridgeBus::new(
+                self.clients.events.clone(),
+                bus.clone(),
+            ))
+        })
     }
 
     /// The document queue through signed SendMessage requests, without the SQS client

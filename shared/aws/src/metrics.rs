@@ -42,6 +42,7 @@ pub fn iam_action(service: &str, operation: &str) -> Option<String> {
         // SESv2's SendEmail is authorized as `ses:SendEmail`; with raw content, also as
         // `ses:SendRawEmail`, which the SES adapter records itself.
         "SESv2" => "ses",
+        "EventBridge" => "events",
         _ => return None,
     };
     let action = match (prefix, operation) {

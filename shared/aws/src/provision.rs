@@ -161,6 +161,7 @@ pub async fn provision(clients: &Clients, names: &Names) -> Result<AwsConfig, St
         // is configured.
         delivery_queue_url: Some(delivery),
         webhook_queue_url: Some(webhook),
+        event_bus_name: None,
         sender: None,
         ses_configuration_set: None,
         ses_send_interval: None,

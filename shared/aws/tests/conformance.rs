@@ -15,6 +15,8 @@ mod exports;
 mod payments;
 #[path = "conformance/races.rs"]
 mod races;
+#[path = "conformance/webhooks.rs"]
+mod webhooks;
 
 use billrun_app::model::{AccountCommit, AccountOutcomeRecord, CommitResult, Created};
 use billrun_app::{AppError, ConflictCode, StoreError};
@@ -31,6 +33,7 @@ use events::*;
 use exports::*;
 use payments::*;
 use races::*;
+use webhooks::*;
 
 const EXAMPLE: &str = EXAMPLE_BOOK;
 
@@ -2170,4 +2173,5 @@ conformance!(
     an_export_is_created_once_and_moved_on_one_version_at_a_time,
     an_export_file_appears_whole_when_its_upload_completes,
     each_change_of_a_run_is_stored_with_its_event,
+    webhook_endpoints_and_deliveries_are_written_once_per_version,
 );

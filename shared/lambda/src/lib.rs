@@ -10,6 +10,7 @@ use axum::response::{IntoResponse, Response};
 use billrun_app::model::Message;
 use billrun_app::worker::{deliver_batch, Disposition};
 use billrun_app::App;
+pub use billrun_aws::dynamo::stream;
 pub use billrun_aws::{Adapters, NoBlobs, NoExportFiles, NoMailer, NoQueue, Wiring};
 use billrun_aws::{AwsConfig, Clients, Metrics};
 use lambda_runtime::Diagnostic;

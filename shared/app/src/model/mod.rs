@@ -278,11 +278,17 @@ pub enum Message {
     Export {
         export_id: billrun_domain::ids::ExportId,
     },
-    /// Hand the events a run's write recorded at `fromVersion` or later to the bus and
-    /// the webhook endpoints ([`crate::dispatch`]): queued by the local composition
-    /// after each such write (on AWS, the table's stream does it).
+    /// Hand the events a run's writes recorded at versions `fromVersion` through
+    /// `throughVersion` (absent: every later one) to the bus and the webhook endpoints
+    /// ([`crate::dispatch`]): queued by the local composition after each such write (on
+    /// AWS, the table's stream does it).
     #[serde(rename_all = "camelCase")]
-    Dispatch { run_id: RunId, from_version: u64 },
+    Dispatch {
+        run_id: RunId,
+        from_version: u64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        through_version: Option<u64>,
+    },
     /// Make a webhook delivery's next attempt.
     #[serde(rename_all = "camelCase")]
     Webhook {

@@ -161,6 +161,14 @@ pub(super) fn run(id: RunId) -> Key {
     Key::new(run_pk(id), RUN)
 }
 
+/// The run whose record has the key (`pk`, `sk`), if it is one.
+pub(super) fn run_of(pk: &str, sk: &str) -> Option<RunId> {
+    if sk != RUN {
+        return None;
+    }
+    pk.strip_prefix("RUN#")?.parse().ok()
+}
+
 pub(super) fn is_run(item: &Item) -> bool {
     super::codec::get_s(item, SK) == Some(RUN)
 }

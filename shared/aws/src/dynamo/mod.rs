@@ -29,6 +29,7 @@ mod payments;
 mod runs;
 mod scheduling;
 mod sequences;
+pub mod stream;
 mod webhooks;
 
 pub(crate) use client::follow_pages;

@@ -5,7 +5,7 @@
 //! endpoint in creation order.
 
 use super::client::{Limit, SortKey};
-use super::codec::{decode, entity, n, s};
+use super::codec::{decode, entity, n, s, VER as VERSION};
 use super::keys::{self, Index};
 use super::DynamoStore;
 use async_trait::async_trait;
@@ -13,8 +13,6 @@ use billrun_app::error::StoreError;
 use billrun_app::model::webhooks::{DeliveryPosition, WebhookDelivery, WebhookEndpoint};
 use billrun_app::ports::{StoreResult, WebhookStore};
 use billrun_domain::ids::{WebhookDeliveryId, WebhookEndpointId};
-
-const VERSION: &str = "ver";
 
 /// `put` conditioned on the stored version being `version - 1` (absent: version 1):
 /// `false` when another write came first.
