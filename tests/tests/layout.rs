@@ -229,5 +229,5 @@ fn each_function_chooses_its_adapters_and_no_library_chooses_them_by_feature() {
             "{name}'s main does not build its runtime with its adapters"
         );
     }
-    assert_eq!(functions, 7, "the seven Lambda functions");
+    assert_eq!(functions, 8, "the eight Lambda functions");
 }

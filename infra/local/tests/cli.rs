@@ -157,8 +157,13 @@ fn the_demo_reconciles_and_shows_every_kind_of_outcome() {
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
     let types: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
+    let lifecycle: Vec<&str> = types
+        .iter()
+        .copied()
+        .filter(|t| t.starts_with("run."))
+        .collect();
     assert_eq!(
-        types,
+        lifecycle,
         [
             "run.created",
             "run.started",
@@ -166,6 +171,14 @@ fn the_demo_reconciles_and_shows_every_kind_of_outcome() {
             "run.posted"
         ]
     );
+    // The PDFs' and the emails' requests, each completed once.
+    for request in ["document_request.completed", "delivery_request.completed"] {
+        assert_eq!(
+            types.iter().filter(|t| **t == request).count(),
+            1,
+            "{types:?}"
+        );
+    }
     let run = read_json(&out.path().join("run.json"));
     let c = &run["counters"];
     let n = |k: &str| c[k].as_u64().unwrap();

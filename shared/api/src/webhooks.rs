@@ -28,7 +28,9 @@ const MAX_DESCRIPTION: usize = 500;
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct WebhookEndpointBody {
     /// `https`, to a public address (checked again, resolved, at every delivery).
-    #[schema(example = "https://hooks.example.com/billrun")]
+    // A reserved name (RFC 2606) that resolves nowhere: tools that send the example
+    // (schemathesis) reach no one.
+    #[schema(example = "https://hooks.example.invalid/billrun")]
     pub url: String,
     /// Event types (docs/events/), or `["*"]` for every type.
     #[schema(value_type = Vec<String>, example = json!(["run.completed", "run.posted"]))]

@@ -166,6 +166,22 @@ async fn an_auto_email_run_emails_each_posted_document_once_with_its_pdf() {
     api.app.tick(chrono::Utc::now()).await.unwrap();
     api.work().await;
     assert_eq!(mailer.sent.lock().len(), 2);
+    // The request's completion is one event on the run, with the request's id, after
+    // the PDFs' request's.
+    let events = api.get(&format!("/v1/invoice-runs/{run}/events")).await;
+    let types: Vec<&str> = events.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["type"].as_str().unwrap())
+        .filter(|t| t.ends_with("_request.completed"))
+        .collect();
+    assert_eq!(
+        types,
+        ["document_request.completed", "delivery_request.completed"],
+        "{}",
+        events.text
+    );
 }
 
 #[tokio::test]

@@ -374,3 +374,54 @@ async fn endpoints_to_private_addresses_or_without_https_are_refused_with_the_fi
         StatusCode::BAD_REQUEST
     );
 }
+
+#[tokio::test]
+async fn a_completed_document_request_is_one_event_and_one_webhook() {
+    let sender = RecordingWebhookSender::new();
+    let api = api_with(&sender, 1).await;
+    endpoint(&api, "pdfs", json!(["document_request.completed"])).await;
+    let run = full_run(&api).await;
+    let template =
+        json!({"name": "Default", "content": {"companyName": "Northwind", "locale": "en-US"}});
+    let r = api
+        .put("/v1/document-templates/T-1", &template.to_string())
+        .await;
+    assert!(r.status.is_success(), "{}", r.text);
+    api.post("/v1/document-templates/T-1/activate", "").await;
+    let r = api
+        .post(&format!("/v1/invoice-runs/{run}/documents"), "")
+        .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
+    let request = r.body["id"].as_str().unwrap().to_string();
+    api.work_until_settled().await;
+    // A repeated chunk (a redelivery) notices the completion again and records nothing.
+    let invoices = api.get(&format!("/v1/invoice-runs/{run}/invoices")).await;
+    let ids: Vec<billrun_domain::ids::DocumentId> = invoices.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["id"].as_str().unwrap().parse().unwrap())
+        .collect();
+    assert!(!ids.is_empty());
+    api.app
+        .docgen()
+        .generate_documents(request.parse().unwrap(), &ids)
+        .await
+        .unwrap();
+    api.work_until_settled().await;
+    let events = api.get(&format!("/v1/invoice-runs/{run}/events")).await;
+    let done: Vec<&Value> = events.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["type"] == "document_request.completed")
+        .collect();
+    assert_eq!(done.len(), 1, "{}", events.text);
+    assert_eq!(done[0]["requestId"], request.as_str());
+    assert_eq!(done[0]["status"], "Posted");
+    let sent = sender.received();
+    assert_eq!(sent.len(), 1);
+    let body: Value = serde_json::from_str(&sent[0].body).unwrap();
+    assert_eq!(body["type"], "document_request.completed");
+    assert_eq!(body["data"]["requestId"], request.as_str());
+}

@@ -223,6 +223,10 @@ impl Deliveries {
                  Idempotency-Key) queues them"
             )));
         }
+        if ids.is_empty() {
+            // Nothing to send: complete as made.
+            self.note_completion(id).await?;
+        }
         Ok((
             DeliveryRequestView::new(request, DeliveryCounters::default()),
             DeliveryOutcome::New,
@@ -313,7 +317,7 @@ impl Deliveries {
                     document_ids.len()
                 )));
             }
-            Ok(())
+            self.note_completion(request_id).await
         }
         .instrument(span)
         .await
@@ -361,7 +365,27 @@ impl Deliveries {
                 Err(e) => return Err(e.into()),
             }
         }
-        self.send_messages(request_id, &held).await
+        self.send_messages(request_id, &held).await?;
+        self.note_completion(request_id).await
+    }
+
+    /// Records the request's `delivery_request.completed` event on its run once every
+    /// document of it has a final result (sent, skipped or failed).
+    async fn note_completion(&self, request_id: DeliveryRequestId) -> Result<(), AppError> {
+        let Some((request, counters)) = self.store.get_delivery_request(request_id).await? else {
+            return Ok(());
+        };
+        if counters.sent + counters.skipped + counters.failed < request.requested {
+            return Ok(());
+        }
+        crate::pipeline::announce_request(
+            &*self.runs,
+            &*self.clock,
+            request.run_id,
+            crate::model::events::RunEventType::DeliveryRequestCompleted,
+            request_id.0,
+        )
+        .await
     }
 
     /// Records a bounce or a complaint on the (request, document) result it concerns.

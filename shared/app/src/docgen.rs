@@ -136,6 +136,10 @@ impl DocumentGenerator {
             Err(e) => return Err(e.into()),
         }
         let view = DocumentRequestView::new(request, 0, 0);
+        if ids.is_empty() {
+            // Nothing to render: complete as made.
+            self.note_completion(view.id).await?;
+        }
         match self.send_document_messages(view.id, &ids).await {
             Ok(()) => Ok((view, RequestOutcome::New)),
             Err(e) => Ok((view, RequestOutcome::QueueFailed(e))),
@@ -303,7 +307,9 @@ impl DocumentGenerator {
                 }
             }
             if pending.is_empty() {
-                return Ok(()); // recorded already
+                // Recorded already (a redelivery): the request's completion may not
+                // have been noticed before the process stopped.
+                return self.note_completion(request_id).await;
             }
             let mut pdfs = Vec::new();
             let mut files = Vec::new();
@@ -343,9 +349,32 @@ impl DocumentGenerator {
                 }
             }
             self.document_requests.record_document_files(&files).await?;
-            Ok(())
+            self.note_completion(request_id).await
         }
         .instrument(span)
+        .await
+    }
+
+    /// Records the request's `document_request.completed` event on its run once every
+    /// document of it has a result.
+    async fn note_completion(&self, request_id: DocumentRequestId) -> Result<(), AppError> {
+        let Some((request, generated, failed)) = self
+            .document_requests
+            .get_document_request(request_id)
+            .await?
+        else {
+            return Ok(());
+        };
+        if generated + failed < request.documents {
+            return Ok(());
+        }
+        crate::pipeline::announce_request(
+            &*self.runs,
+            &*self.clock,
+            request.run_id,
+            crate::model::events::RunEventType::DocumentRequestCompleted,
+            request_id.0,
+        )
         .await
     }
 
@@ -363,7 +392,7 @@ impl DocumentGenerator {
             .map(|d| failed_file(request_id, *d, reason.into(), now))
             .collect();
         self.document_requests.record_document_files(&files).await?;
-        Ok(())
+        self.note_completion(request_id).await
     }
 
     /// What every document of a request is rendered with, read once per chunk: the

@@ -31,11 +31,18 @@ pub enum RunEventType {
     Canceled,
     #[serde(rename = "run.deleted")]
     Deleted,
+    /// Every document of a PDF generation request has its result (generated or failed).
+    #[serde(rename = "document_request.completed")]
+    DocumentRequestCompleted,
+    /// Every document of an email delivery request has its result (sent, skipped or
+    /// failed).
+    #[serde(rename = "delivery_request.completed")]
+    DeliveryRequestCompleted,
 }
 
 impl RunEventType {
     /// Every type, in lifecycle order (docs/events/ has a schema for each).
-    pub const ALL: [RunEventType; 7] = [
+    pub const ALL: [RunEventType; 9] = [
         RunEventType::Created,
         RunEventType::Started,
         RunEventType::Completed,
@@ -43,7 +50,18 @@ impl RunEventType {
         RunEventType::Posted,
         RunEventType::Canceled,
         RunEventType::Deleted,
+        RunEventType::DocumentRequestCompleted,
+        RunEventType::DeliveryRequestCompleted,
     ];
+
+    /// Whether the event is a change of the run's status (the others report work on
+    /// the run's documents and leave its status as it was).
+    pub fn is_lifecycle(self) -> bool {
+        !matches!(
+            self,
+            RunEventType::DocumentRequestCompleted | RunEventType::DeliveryRequestCompleted
+        )
+    }
 }
 
 /// One event as recorded on its run.
@@ -66,6 +84,9 @@ pub struct RunEvent {
     /// system's own (queue workers, the scheduler).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub actor: Option<String>,
+    /// The document or delivery request a `*_request.completed` event reports.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<uuid::Uuid>,
 }
 
 /// An event as it is sent to other systems: a webhook's body, an EventBridge entry's
@@ -96,6 +117,9 @@ pub struct EventData {
     pub version: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub actor: Option<String>,
+    /// The request a `*_request.completed` event reports.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<uuid::Uuid>,
     pub run: super::RunView,
 }
 
@@ -113,6 +137,7 @@ impl EventEnvelope {
                 previous_status: event.previous_status,
                 version: event.version,
                 actor: event.actor.clone(),
+                request_id: event.request_id,
                 run,
             },
         }
@@ -182,9 +207,46 @@ impl RunRecord {
                 previous_status,
                 version: self.version,
                 actor: actor.clone(),
+                request_id: None,
             });
         }
     }
+
+    /// Records, once, that `request` of the run completed (`event_type` a
+    /// `*_request.completed`), at the run's current version; `false` when it is
+    /// recorded already. Called right before the run is written.
+    pub fn announce_request(
+        &mut self,
+        event_type: RunEventType,
+        request: uuid::Uuid,
+        time: DateTime<Utc>,
+    ) -> bool {
+        let id = request_event_id(request, event_type);
+        if self.events.iter().any(|e| e.id == id) {
+            return false;
+        }
+        self.events.push(RunEvent {
+            id,
+            event_type,
+            time,
+            status: self.status,
+            previous_status: None,
+            version: self.version,
+            actor: None,
+            request_id: Some(request),
+        });
+        true
+    }
+}
+
+/// The id of `event_type` about `request`: one per request, however often its
+/// completion is noticed.
+pub fn request_event_id(request: uuid::Uuid, event_type: RunEventType) -> uuid::Uuid {
+    let name = format!(
+        "request/{request}/{}",
+        billrun_domain::export::wire_name(&event_type)
+    );
+    uuid::Uuid::new_v5(&EVENT_NAMESPACE, name.as_bytes())
 }
 
 #[cfg(test)]

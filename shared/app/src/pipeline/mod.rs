@@ -87,6 +87,42 @@ impl RunPipeline {
     }
 }
 
+/// Records on the run, once, that its `request` completed (a `*_request.completed`
+/// event, in a write of the run of its own: the stream and `DispatchAfterWrite` see it
+/// as they see every change). Noticed by whoever records a request's last result, and
+/// again by a redelivery of that message (the record is only acknowledged after this),
+/// so a crash between the two loses nothing. A deleted run records nothing.
+pub(crate) async fn announce_request(
+    runs: &dyn RunStore,
+    clock: &dyn crate::ports::Clock,
+    run_id: RunId,
+    event_type: crate::model::events::RunEventType,
+    request: uuid::Uuid,
+) -> Result<(), AppError> {
+    for _ in 0..RUN_UPDATE_ATTEMPTS {
+        let Some(mut run) = runs.get_run(run_id).await? else {
+            return Ok(());
+        };
+        if run.deleted_at.is_some() {
+            return Ok(());
+        }
+        let now = clock.now();
+        run.version += 1;
+        if !run.announce_request(event_type, request, now) {
+            return Ok(());
+        }
+        run.updated_at = now;
+        match runs.update_run(&run).await {
+            Ok(()) => return Ok(()),
+            Err(StoreError::Conflict(_)) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(AppError::transient(format!(
+        "run {run_id} is being changed concurrently"
+    )))
+}
+
 /// The stored run, or NotFound (a deleted run is not found).
 pub(crate) async fn stored_run(runs: &dyn RunStore, id: RunId) -> Result<RunRecord, AppError> {
     runs.get_run(id)
