@@ -28,8 +28,7 @@ use tracing::{info, warn};
 /// hops through messages of at most this delay.
 pub const MAX_MESSAGE_DELAY: Duration = Duration::from_secs(900);
 
-/// Writes of a delivery's or endpoint's record tried before a lost race is reported.
-const SAVE_ATTEMPTS: usize = 5;
+use crate::webhooks::SAVE_ATTEMPTS;
 
 /// How sending behaves.
 #[derive(Debug, Clone)]
@@ -108,8 +107,18 @@ impl Dispatcher {
         let endpoints = self.store.list_endpoints().await?;
         let mut messages = Vec::new();
         for (event, envelope) in events.iter().zip(&envelopes) {
+            let mut payload = None;
             for endpoint in endpoints.iter().filter(|e| e.wants(event)) {
-                let delivery = self.new_delivery(event, envelope, &endpoint.id)?;
+                // The body, serialized once per event whatever its endpoints.
+                let body = match &payload {
+                    Some(body) => body,
+                    None => payload.insert(
+                        serde_json::to_string(envelope)
+                            .map_err(|e| AppError::internal(format!("event {}: {e}", event.id)))?,
+                    ),
+                };
+                let delivery =
+                    self.new_delivery(event, envelope.data.run_id, body.clone(), &endpoint.id);
                 let pending = if self.store.create_delivery(&delivery).await? {
                     true
                 } else {
@@ -135,18 +144,17 @@ impl Dispatcher {
     fn new_delivery(
         &self,
         event: &RunEvent,
-        envelope: &EventEnvelope,
+        run_id: RunId,
+        payload: String,
         endpoint: &WebhookEndpointId,
-    ) -> Result<WebhookDelivery, AppError> {
+    ) -> WebhookDelivery {
         let now = self.clock.now();
-        let payload = serde_json::to_string(envelope)
-            .map_err(|e| AppError::internal(format!("event {}: {e}", event.id)))?;
-        Ok(WebhookDelivery {
+        WebhookDelivery {
             id: WebhookDelivery::id_of(event.id, endpoint),
             endpoint_id: endpoint.clone(),
             event_id: event.id,
             event_type: event.event_type,
-            run_id: envelope.data.run_id,
+            run_id,
             payload,
             status: WebhookDeliveryStatus::Pending,
             attempts: Vec::new(),
@@ -156,7 +164,7 @@ impl Dispatcher {
             error: None,
             created_at: now,
             version: 1,
-        })
+        }
     }
 
     /// Makes the delivery's next attempt when it is due (queuing it again for later when

@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 /// Tries of a read-change-write of an endpoint or delivery before a lost race is
 /// reported (each write is conditioned on the version it read).
-const SAVE_ATTEMPTS: usize = 5;
+pub(crate) const SAVE_ATTEMPTS: usize = 5;
 
 /// Key bytes of a new signing secret.
 const SECRET_BYTES: usize = 32;

@@ -4,7 +4,7 @@
 use crate::book::put_schedule;
 use crate::error::conflict;
 use crate::schema::*;
-use crate::{from_json, int, limit, to_json, uint, Error, SqliteStore};
+use crate::{from_json, int, limit, read_entities, to_json, uint, Error, SqliteStore};
 use async_trait::async_trait;
 use billrun_app::model::documents::DocumentTemplate;
 use billrun_app::model::schedules::{DueEntry, ProcessedItem, RunScheduleRecord, StoredSchedule};
@@ -24,17 +24,6 @@ fn one(c: &Connection, table: &str, key: &str, value: &str) -> Result<Option<Str
     .optional()?)
 }
 
-/// The `data` of the rows of a statement.
-fn all<T: serde::de::DeserializeOwned>(
-    c: &Connection,
-    sql: &str,
-    p: impl rusqlite::Params,
-) -> Result<Vec<T>, Error> {
-    let mut st = c.prepare(sql)?;
-    let rows = st.query_map(p, |r| r.get::<_, String>(0))?;
-    rows.map(|j| from_json(&j?)).collect()
-}
-
 #[async_trait]
 impl ScheduleStore for SqliteStore {
     async fn get_schedule(&self, id: &ScheduleId) -> StoreResult<Option<StoredSchedule>> {
@@ -43,7 +32,7 @@ impl ScheduleStore for SqliteStore {
             let Some(json) = one(c, INVOICE_SCHEDULES, "id", id.as_str())? else {
                 return Ok(None);
             };
-            let processed: Vec<ProcessedItem> = all(
+            let processed: Vec<ProcessedItem> = read_entities(
                 c,
                 &format!("SELECT data FROM {PROCESSED_ITEMS} WHERE schedule_id = ?1 ORDER BY seq"),
                 [id.as_str()],
@@ -56,7 +45,7 @@ impl ScheduleStore for SqliteStore {
     async fn account_schedules(&self, account: &AccountId) -> StoreResult<Vec<InvoiceSchedule>> {
         let account = account.clone();
         self.call(move |c| {
-            all(
+            read_entities(
                 c,
                 &format!("SELECT data FROM {INVOICE_SCHEDULES} WHERE account_id = ?1 ORDER BY id"),
                 [account.as_str()],
@@ -126,7 +115,7 @@ impl DueIndex for SqliteStore {
     async fn due(&self, now: DateTime<Utc>, n: usize) -> StoreResult<Vec<DueEntry>> {
         let now = instant(&now);
         self.call(move |c| {
-            all(
+            read_entities(
                 c,
                 &format!("SELECT data FROM {DUE} WHERE at <= ?1 ORDER BY at, target LIMIT ?2"),
                 params![now, limit(n)],
@@ -195,7 +184,7 @@ impl RunScheduleStore for SqliteStore {
     ) -> StoreResult<Vec<RunScheduleRecord>> {
         let after = after.map(|a| a.to_string());
         self.call(move |c| {
-            all(
+            read_entities(
                 c,
                 &format!(
                     "SELECT data FROM {RUN_SCHEDULES} WHERE ?1 IS NULL OR id > ?1 ORDER BY id LIMIT ?2"

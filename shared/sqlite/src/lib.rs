@@ -168,6 +168,17 @@ pub(crate) fn read_entity<T: DeserializeOwned>(
     json.map(|j| from_json(&j)).transpose()
 }
 
+/// The entities in the `data` column of every row `sql` selects, in its order.
+pub(crate) fn read_entities<T: DeserializeOwned>(
+    c: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+) -> Result<Vec<T>, Error> {
+    let mut st = c.prepare(sql)?;
+    let rows = st.query_map(params, |r| r.get::<_, String>(0))?;
+    rows.map(|j| from_json(&j?)).collect()
+}
+
 /// A count or size as SQLite's integer.
 pub(crate) fn int(n: u64) -> Result<i64, Error> {
     i64::try_from(n).map_err(|_| Error::Store(StoreError::fatal(format!("{n} exceeds i64"))))

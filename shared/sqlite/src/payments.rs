@@ -4,7 +4,7 @@
 
 use crate::error::fatal;
 use crate::schema::*;
-use crate::{from_json, read_entity, to_json, Error, SqliteStore};
+use crate::{read_entities, read_entity, to_json, Error, SqliteStore};
 use async_trait::async_trait;
 use billrun_app::model::payments::{Payment, PaymentRecorded};
 use billrun_app::ports::{PaymentStore, StoreResult};
@@ -83,15 +83,11 @@ impl PaymentStore for SqliteStore {
 
     async fn payments_of(&self, invoice: DocumentId) -> StoreResult<Vec<Payment>> {
         self.call(move |c| {
-            let mut q = c.prepare(&format!(
-                "SELECT data FROM {PAYMENTS} WHERE invoice_id = ?1 ORDER BY rowid"
-            ))?;
-            let rows = q.query_map([invoice.to_string()], |r| r.get::<_, String>(0))?;
-            let mut out = Vec::new();
-            for row in rows {
-                out.push(from_json(&row?)?);
-            }
-            Ok(out)
+            read_entities(
+                c,
+                &format!("SELECT data FROM {PAYMENTS} WHERE invoice_id = ?1 ORDER BY rowid"),
+                [invoice.to_string()],
+            )
         })
         .await
     }

@@ -3,7 +3,7 @@
 //! text order is time order) in columns for its endpoint's listing.
 
 use crate::schema::*;
-use crate::{from_json, int, limit, read_entity, to_json, SqliteStore};
+use crate::{int, limit, read_entities, read_entity, to_json, SqliteStore};
 use async_trait::async_trait;
 use billrun_app::model::webhooks::{DeliveryPosition, WebhookDelivery, WebhookEndpoint};
 use billrun_app::ports::{StoreResult, WebhookStore};
@@ -57,14 +57,11 @@ impl WebhookStore for SqliteStore {
 
     async fn list_endpoints(&self) -> StoreResult<Vec<WebhookEndpoint>> {
         self.call(move |c| {
-            let mut stmt =
-                c.prepare(&format!("SELECT data FROM {WEBHOOK_ENDPOINTS} ORDER BY id"))?;
-            let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
-            let mut out = Vec::new();
-            for row in rows {
-                out.push(from_json(&row?)?);
-            }
-            Ok(out)
+            read_entities(
+                c,
+                &format!("SELECT data FROM {WEBHOOK_ENDPOINTS} ORDER BY id"),
+                [],
+            )
         })
         .await
     }
@@ -129,19 +126,15 @@ impl WebhookStore for SqliteStore {
             None => (String::new(), String::new()),
         };
         self.call(move |c| {
-            let mut stmt = c.prepare(&format!(
-                "SELECT data FROM {WEBHOOK_DELIVERIES}
-                 WHERE endpoint_id = ?1 AND (created_at, id) > (?2, ?3)
-                 ORDER BY created_at, id LIMIT ?4"
-            ))?;
-            let rows = stmt.query_map(params![endpoint, at, id, limit(n)], |r| {
-                r.get::<_, String>(0)
-            })?;
-            let mut out = Vec::new();
-            for row in rows {
-                out.push(from_json(&row?)?);
-            }
-            Ok(out)
+            read_entities(
+                c,
+                &format!(
+                    "SELECT data FROM {WEBHOOK_DELIVERIES}
+                     WHERE endpoint_id = ?1 AND (created_at, id) > (?2, ?3)
+                     ORDER BY created_at, id LIMIT ?4"
+                ),
+                params![endpoint, at, id, limit(n)],
+            )
         })
         .await
     }

@@ -246,6 +246,24 @@ impl DynamoStore {
         Ok(())
     }
 
+    /// Puts `item` as version `version` of its record (the version in `ver`): a new
+    /// record at version 1 (or 0), else only over version `version - 1`;
+    /// `StoreError::Conflict` when another write came first.
+    pub(super) async fn put_version(&self, mut item: Item, version: u64) -> StoreResult<()> {
+        item.insert(super::codec::VER.to_string(), super::codec::n(version));
+        if version <= 1 {
+            self.put(item, Some("attribute_not_exists(pk)"), vec![])
+                .await
+        } else {
+            self.put(
+                item,
+                Some("ver = :v"),
+                vec![(":v", super::codec::n(version - 1))],
+            )
+            .await
+        }
+    }
+
     /// The same conditional put as the transaction action `put`, on its own.
     pub(super) async fn put_alone(&self, put: &Put) -> StoreResult<()> {
         bump(&self.metrics.dynamodb_writes);

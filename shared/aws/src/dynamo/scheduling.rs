@@ -15,7 +15,7 @@
 //! them in id order with a Query.
 
 use super::client::{Limit, SortKey};
-use super::codec::{decode, entity, n, VER};
+use super::codec::{decode, entity};
 use super::error::sdk;
 use super::keys::{self, Key, DUE_SHARDS};
 use super::DynamoStore;
@@ -70,25 +70,16 @@ impl DueIndex for DynamoStore {
 #[async_trait]
 impl RunScheduleStore for DynamoStore {
     async fn put_run_schedule(&self, schedule: &RunScheduleRecord) -> StoreResult<()> {
-        let mut item = entity(&keys::run_schedule(&schedule.id), schedule)?;
-        item.insert(VER.to_string(), n(schedule.version));
-        let result = if schedule.version <= 1 {
-            self.put(item, Some("attribute_not_exists(pk)"), vec![])
-                .await
-        } else {
-            self.put(
-                item,
-                Some("ver = :v"),
-                vec![(":v", n(schedule.version - 1))],
-            )
+        let item = entity(&keys::run_schedule(&schedule.id), schedule)?;
+        self.put_version(item, schedule.version)
             .await
-        };
-        result.map_err(|e| match e {
-            StoreError::Conflict(_) => {
-                StoreError::Conflict(format!("run schedule {} changed concurrently", schedule.id))
-            }
-            other => other,
-        })
+            .map_err(|e| match e {
+                StoreError::Conflict(_) => StoreError::Conflict(format!(
+                    "run schedule {} changed concurrently",
+                    schedule.id
+                )),
+                other => other,
+            })
     }
 
     async fn get_run_schedule(&self, id: &RunScheduleId) -> StoreResult<Option<RunScheduleRecord>> {

@@ -5,7 +5,7 @@
 //! endpoint in creation order.
 
 use super::client::{Limit, SortKey};
-use super::codec::{decode, entity, n, s, VER as VERSION};
+use super::codec::{decode, entity, s};
 use super::keys::{self, Index};
 use super::DynamoStore;
 use async_trait::async_trait;
@@ -14,32 +14,17 @@ use billrun_app::model::webhooks::{DeliveryPosition, WebhookDelivery, WebhookEnd
 use billrun_app::ports::{StoreResult, WebhookStore};
 use billrun_domain::ids::{WebhookDeliveryId, WebhookEndpointId};
 
-/// `put` conditioned on the stored version being `version - 1` (absent: version 1):
-/// `false` when another write came first.
+/// [`DynamoStore::put_version`] as the port answers it: `false` when another write
+/// came first (and for a version 0, which no record has).
 async fn put_next(
     store: &DynamoStore,
-    mut item: super::codec::Item,
+    item: super::codec::Item,
     version: u64,
 ) -> StoreResult<bool> {
-    item.insert(VERSION.to_string(), n(version));
-    let written = match version.checked_sub(1) {
-        Some(0) => {
-            store
-                .put(item, Some("attribute_not_exists(pk)"), vec![])
-                .await
-        }
-        Some(previous) => {
-            store
-                .put(
-                    item,
-                    Some("ver = :previous"),
-                    vec![(":previous", n(previous))],
-                )
-                .await
-        }
-        None => return Ok(false),
-    };
-    match written {
+    if version == 0 {
+        return Ok(false);
+    }
+    match store.put_version(item, version).await {
         Ok(()) => Ok(true),
         Err(StoreError::Conflict(_)) => Ok(false),
         Err(e) => Err(e),
