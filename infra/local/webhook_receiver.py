@@ -9,7 +9,8 @@ with the reference implementation of the Standard Webhooks specification (the
   webhook_receiver.py verify LOG PATH=SECRET...
                                       verifies every recorded request of each PATH with
                                       its secret and prints, per path, the requests in
-                                      order: {"id", "type", "timestamp"} (exit 1 when a
+                                      order: {"id", "type", "timestamp", "status",
+                                      "documents"} (exit 1 when a
                                       signature does not verify).
 """
 import json
@@ -76,6 +77,8 @@ def verify(log_path, pairs):
                 "type": payload["type"],
                 "timestamp": payload["timestamp"],
                 "status": r["status"],
+                # Per-document events: how many documents the event carried.
+                "documents": len(payload.get("data", {}).get("documents", [])),
             })
     print(json.dumps(out))
 

@@ -80,6 +80,11 @@ fn compose(
         retry: vec![Duration::from_millis(2); 12],
         lease: Duration::from_millis(40),
         disable_after: chrono::TimeDelta::days(365),
+        // Small pages, chained across messages: a batch of document events spans
+        // several messages that faults can lose, repeat or reorder.
+        documents_per_event: 7,
+        pages_per_message: 2,
+        ..Default::default()
     };
     app
 }
@@ -128,6 +133,10 @@ async fn system(seed: u64) -> System {
                 EventPattern::Type(RunEventType::Completed),
                 EventPattern::Type(RunEventType::Posted),
             ],
+        ),
+        (
+            "documents",
+            vec![EventPattern::Type(RunEventType::DocumentsPosted)],
         ),
     ] {
         hooks
@@ -310,11 +319,33 @@ async fn check(sys: &System, run: RunId) -> Result<(), String> {
     if record.status != RunStatus::Posted {
         return Err(format!("the run ended {:?}", record.status));
     }
-    let events: HashMap<String, RunEventType> = record
+    let mut events: HashMap<String, RunEventType> = record
         .events
         .iter()
         .map(|e| (e.id.to_string(), e.event_type))
         .collect();
+    // The posted documents' events: one per page of 7 of the run's documents, with an
+    // id of (run.posted, page).
+    let documents = sys
+        .app
+        .queries()
+        .all_documents(run)
+        .await
+        .map_err(|e| e.to_string())?;
+    let posted = record
+        .events
+        .iter()
+        .find(|e| e.event_type == RunEventType::Posted)
+        .ok_or("no run.posted event")?;
+    let batch = billrun_app::model::document_events::DocumentBatch::implied_by(posted)
+        .ok_or("run.posted implies no batch")?;
+    let pages = documents.len().div_ceil(7).max(1) as u32;
+    for page in 0..pages {
+        events.insert(
+            batch.event_id(page).to_string(),
+            RunEventType::DocumentsPosted,
+        );
+    }
     let received = sys.sender.received();
     let mut bodies: HashMap<(String, String), String> = HashMap::new();
     for w in &received {
@@ -336,12 +367,16 @@ async fn check(sys: &System, run: RunId) -> Result<(), String> {
         ("all", None),
         (
             "finance",
-            Some([RunEventType::Completed, RunEventType::Posted]),
+            Some(&[RunEventType::Completed, RunEventType::Posted][..]),
         ),
+        ("documents", Some(&[RunEventType::DocumentsPosted][..])),
     ] {
         let expected: BTreeSet<&String> = events
             .iter()
-            .filter(|(_, t)| wants.is_none_or(|w| w.contains(t)))
+            .filter(|(_, t)| match wants {
+                None => !t.is_per_document(),
+                Some(w) => w.contains(t),
+            })
             .map(|(i, _)| i)
             .collect();
         let url = format!("https://hooks.example.com/{id}");
@@ -378,6 +413,29 @@ async fn check(sys: &System, run: RunId) -> Result<(), String> {
                 d.status, d.error
             ));
         }
+    }
+    // Each posted document in exactly one event.
+    let mut numbers: Vec<String> = bodies
+        .iter()
+        .filter(|((url, _), _)| url.ends_with("/documents"))
+        .flat_map(|(_, body)| {
+            let body: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
+            body["data"]["documents"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        })
+        .map(|d| d["number"].as_str().unwrap_or_default().to_string())
+        .collect();
+    numbers.sort();
+    let mut expected: Vec<String> = documents.iter().filter_map(|d| d.number.clone()).collect();
+    expected.sort();
+    if numbers != expected {
+        return Err(format!(
+            "documents.posted carried {} documents, not the run's {}",
+            numbers.len(),
+            expected.len()
+        ));
     }
     Ok(())
 }

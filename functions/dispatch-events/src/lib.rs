@@ -26,7 +26,8 @@ pub fn adapters(w: &Wiring<'_>) -> Adapters {
 }
 
 /// The runtime's app with the webhook sender (public addresses only) and the
-/// deployment's bus (`EVENT_BUS_NAME`).
+/// deployment's bus (`EVENT_BUS_NAME`; the per-document events too when
+/// `BUS_DOCUMENT_EVENTS` says so).
 pub fn compose(runtime: &Runtime) -> Result<App, lambda_runtime::Error> {
     let sender = billrun_webhooks::HttpWebhookSender::new(
         billrun_webhooks::UrlPolicy::default(),
@@ -40,6 +41,7 @@ pub fn compose(runtime: &Runtime) -> Result<App, lambda_runtime::Error> {
     };
     if let Some(bus) = wiring.event_bus() {
         app = app.with_event_bus(bus);
+        app.dispatch.bus_document_events = runtime.config.bus_document_events;
     }
     Ok(app)
 }

@@ -13,6 +13,7 @@
 // Test code: a panic fails the test (clippy.toml allows unwrap only in #[cfg(test)] code).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
 #[path = "template.rs"]
 #[allow(dead_code)]
 mod template;
@@ -1138,38 +1139,14 @@ async fn a_run_posted_with_auto_email_through_the_handlers_on_moto_emails_each_p
     // deliver-documents records it on the document its tags name. Another event type
     // and another configuration set's bounce stay off the queue.
     let events = aws_sdk_eventbridge::Client::new(&admin.sdk_config);
-    let rule = format!("{prefix}-ses-feedback");
-    events
-        .put_rule()
-        .name(&rule)
-        .event_pattern(template::ses_feedback_pattern(&configuration_set).to_string())
-        .send()
-        .await
-        .unwrap();
-    let queue_arn = admin
-        .sqs
-        .get_queue_attributes()
-        .queue_url(&delivery_queue)
-        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .unwrap()
-        .attributes
-        .unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn]
-        .clone();
-    events
-        .put_targets()
-        .rule(&rule)
-        .targets(
-            aws_sdk_eventbridge::types::Target::builder()
-                .id("delivery-queue")
-                .arn(queue_arn)
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap();
+    support::rule_to_queue(
+        &admin,
+        None,
+        &format!("{prefix}-ses-feedback"),
+        &template::ses_feedback_pattern(&configuration_set),
+        &delivery_queue,
+    )
+    .await;
     let bounced = with_address.iter().nth(1).unwrap().clone();
     let ses_event = |detail_type: &str, set: &str, document: &str| {
         let tags = json!({"ses:configuration-set": [set], "request": [request_id.to_string()],
@@ -1263,6 +1240,62 @@ async fn a_run_posted_with_auto_email_through_the_handlers_on_moto_emails_each_p
     )
     .await;
     assert_eq!(other["deliveryStatus"], "Sent", "{other}");
+
+    // The bounce's `documents.bounced` event went to the webhook queue, where
+    // dispatch-events puts it on the bus of a deployment that asks for per-document
+    // events there; a rule on the bus routes it to a queue.
+    let bus = format!("{prefix}-bus");
+    events.create_event_bus().name(&bus).send().await.unwrap();
+    let target = support::new_queue(&admin, &format!("{prefix}-bounces")).await;
+    support::rule_to_queue(
+        &admin,
+        Some(&bus),
+        &format!("{prefix}-bounces"),
+        &json!({"source": ["billrun"], "detail-type": ["documents.bounced"]}),
+        &target,
+    )
+    .await;
+    let mut on_bus = config.clone();
+    on_bus.event_bus_name = Some(bus);
+    on_bus.bus_document_events = true;
+    let dispatcher = Runtime::new(on_bus, 5, dispatch_events::adapters).await;
+    let dispatch_app = dispatch_events::compose(&dispatcher).unwrap();
+    let webhook_queue = config.webhook_queue_url.clone().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut dispatched = 0;
+    let entries = loop {
+        dispatched += deliver(&admin.sqs, &webhook_queue, |e| async {
+            let answer =
+                dispatch_events::handle(&dispatch_app, serde_json::to_value(e).unwrap(), 5)
+                    .await
+                    .unwrap();
+            serde_json::from_value(answer).unwrap()
+        })
+        .await;
+        let got = support::receive(&admin, &target).await;
+        if !got.is_empty() {
+            break got;
+        }
+        assert!(Instant::now() < deadline, "no documents.bounced on the bus");
+    };
+    assert_eq!(
+        (dispatched, entries.len()),
+        (1, 1),
+        "one event of one bounce"
+    );
+    let entry: Value = serde_json::from_str(&entries[0]).unwrap();
+    assert_eq!(entry["detail-type"], "documents.bounced");
+    let reported = &entry["detail"]["data"]["documents"][0];
+    assert_eq!(reported["id"], bounced.as_str());
+    assert_eq!(reported["delivery"]["state"], "bounced");
+    let granted = template::granted("DispatchEventsFunction");
+    let beyond: Vec<_> = dispatcher
+        .metrics
+        .actions()
+        .difference(&granted)
+        .cloned()
+        .collect();
+    assert!(beyond.is_empty(), "dispatch-events called {beyond:?}");
 
     // deliver-documents called what its policy grants and nothing else; process-account
     // queued the autoEmail message.

@@ -9,6 +9,7 @@
 // Test code: a panic fails the test (clippy.toml allows unwrap only in #[cfg(test)] code).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
 #[path = "template.rs"]
 #[allow(dead_code)]
 mod template;
@@ -66,49 +67,15 @@ async fn run_writes_from_the_stream_reach_an_eventbridge_rule_exactly_once_insid
     let events = aws_sdk_eventbridge::Client::new(&admin.sdk_config);
     let bus = format!("{prefix}-events");
     events.create_event_bus().name(&bus).send().await.unwrap();
-    let target = admin
-        .sqs
-        .create_queue()
-        .queue_name(format!("{prefix}-bus-target"))
-        .send()
-        .await
-        .unwrap()
-        .queue_url()
-        .unwrap()
-        .to_string();
-    let target_arn = admin
-        .sqs
-        .get_queue_attributes()
-        .queue_url(&target)
-        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .unwrap()
-        .attributes()
-        .unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn]
-        .clone();
-    events
-        .put_rule()
-        .name(format!("{prefix}-all"))
-        .event_bus_name(&bus)
-        .event_pattern(json!({"source": ["billrun"]}).to_string())
-        .send()
-        .await
-        .unwrap();
-    events
-        .put_targets()
-        .rule(format!("{prefix}-all"))
-        .event_bus_name(&bus)
-        .targets(
-            aws_sdk_eventbridge::types::Target::builder()
-                .id("queue")
-                .arn(target_arn)
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap();
+    let target = support::new_queue(&admin, &format!("{prefix}-bus-target")).await;
+    support::rule_to_queue(
+        &admin,
+        Some(&bus),
+        &format!("{prefix}-all"),
+        &json!({"source": ["billrun"]}),
+        &target,
+    )
+    .await;
     config.event_bus_name = Some(bus.clone());
 
     let runtime = Runtime::new(config.clone(), 5, dispatch_events::adapters).await;
@@ -177,17 +144,8 @@ async fn run_writes_from_the_stream_reach_an_eventbridge_rule_exactly_once_insid
     let mut got: BTreeMap<String, Value> = BTreeMap::new();
     let mut copies = 0;
     for _ in 0..20 {
-        let out = admin
-            .sqs
-            .receive_message()
-            .queue_url(&target)
-            .max_number_of_messages(10)
-            .wait_time_seconds(1)
-            .send()
-            .await
-            .unwrap();
-        for m in out.messages() {
-            let entry: Value = serde_json::from_str(m.body().unwrap()).unwrap();
+        for body in support::receive(&admin, &target).await {
+            let entry: Value = serde_json::from_str(&body).unwrap();
             assert_eq!(entry["source"], "billrun");
             assert_eq!(entry["detail-type"], entry["detail"]["type"]);
             copies += 1;

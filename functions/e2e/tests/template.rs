@@ -98,12 +98,14 @@ fn own_resources(function: &str) -> &'static [&'static str] {
             "DeliveryQueue",
         ],
         "GenerateDocumentsFunction" => &["Table", "DocumentsBucket", "DocumentQueue"],
-        // The SES identity and configuration set are the template's parameters.
+        // The SES identity and configuration set are the template's parameters; a
+        // recorded bounce queues its event for dispatch-events.
         "DeliverDocumentsFunction" => &[
             "Table",
             "DocumentsBucket",
             "DocumentQueue",
             "DeliveryQueue",
+            "WebhookQueue",
             "SenderIdentity",
             "SesConfigurationSet",
         ],

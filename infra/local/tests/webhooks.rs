@@ -132,6 +132,7 @@ async fn a_run_lifecycle_reaches_a_receiver_signed_once_per_event_in_order() {
             ("flaky", "/flaky", json!(["run.created"]), true),
             ("redirect", "/redirect", json!(["run.created"]), true),
             ("off", "/off", json!(["*"]), false),
+            ("documents", "/documents", json!(["documents.posted"]), true),
         ] {
             let body = json!({"url": format!("http://127.0.0.1:{port}{path}"), "events": events, "enabled": enabled});
             let (status, b) = http(
@@ -159,8 +160,9 @@ async fn a_run_lifecycle_reaches_a_receiver_signed_once_per_event_in_order() {
         let (status, _) = http(addr, "POST", &format!("/v1/invoice-runs/{id}/post"), Some("{}"));
         assert_eq!(status, 200);
         // /all: 4 events; /flaky: 2 failures and a success; /redirect: one 302 per
-        // attempt (4, never followed).
-        wait_for("the deliveries", || received(&log) >= 4 + 3 + 4);
+        // attempt (4, never followed); /documents: one page of posted documents.
+        let requests = [4, 3, 4, 1].iter().sum::<usize>();
+        wait_for("the deliveries", || received(&log) >= requests);
         std::thread::sleep(Duration::from_millis(500));
         let (_, log) = http(addr, "GET", "/v1/webhook-endpoints/redirect/deliveries", None);
         (id, secrets, log)
@@ -205,6 +207,21 @@ async fn a_run_lifecycle_reaches_a_receiver_signed_once_per_event_in_order() {
     assert_eq!(statuses, [500, 500, 200]);
     assert!(flaky.iter().all(|e| e["id"] == flaky[0]["id"]));
     assert!(got.get("/off").is_none(), "a disabled endpoint got {got}");
+    // The posted documents, signed like any event: one page (up to 100) naming each.
+    let (_, invoices) = http(
+        server.addr,
+        "GET",
+        &format!("/v1/invoice-runs/{run}/invoices?limit=1000"),
+        None,
+    );
+    let documents = got["/documents"].as_array().unwrap();
+    assert_eq!(documents.len(), 1, "{documents:?}");
+    assert_eq!(documents[0]["type"], "documents.posted");
+    assert_eq!(
+        documents[0]["documents"].as_u64().unwrap() as usize,
+        invoices["items"].as_array().unwrap().len()
+    );
+    assert!(all.iter().all(|e| e["type"] != "documents.posted"));
 
     // A redirect is an answer, not a direction: recorded as a failed attempt, and the
     // metadata address it pointed at was never asked.

@@ -599,3 +599,181 @@ async fn bounces_and_complaints_show_on_the_document_and_the_request_once() {
     api.work().await;
     assert_eq!(mailer.sent.lock().len(), 2);
 }
+
+/// The per-document events a receiver got, by type: each event's body.
+fn document_events(sent: &[billrun_app::ports::OutgoingWebhook], url: &str) -> Vec<Value> {
+    let mut out: Vec<Value> = sent
+        .iter()
+        .filter(|w| w.url == url)
+        .map(|w| serde_json::from_str(&w.body).unwrap())
+        .collect();
+    out.sort_by_key(|e| {
+        (
+            e["type"].as_str().unwrap().to_string(),
+            e["data"]["page"].as_u64(),
+        )
+    });
+    out
+}
+
+#[tokio::test]
+async fn per_document_events_come_in_pages_once_and_only_to_endpoints_that_name_them() {
+    use billrun_app::model::deliveries::Feedback;
+    use billrun_app::Message;
+    let mailer = Arc::new(Recorder::default());
+    let hooks = billrun_app::memory::RecordingWebhookSender::new();
+    let api = TestApi::with_webhooks_and_mailer(Arc::new(hooks.clone()), mailer.clone());
+    let r = api.post("/v1/import", &book()).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    api.put("/v1/document-templates/T-1", &template()).await;
+    api.post("/v1/document-templates/T-1/activate", "").await;
+    for (id, events) in [
+        ("all", json!(["*"])),
+        (
+            "docs",
+            json!([
+                "documents.posted",
+                "documents.delivered",
+                "documents.bounced"
+            ]),
+        ),
+    ] {
+        api.webhook_endpoint(id, events).await;
+    }
+    let run = run(&api, json!({"autoPost": true, "autoEmail": true})).await;
+    api.work_until_settled().await;
+    let docs = invoices(&api, &run).await;
+    assert_eq!(docs.len(), 3);
+    let sent = hooks.received();
+    // `*` is every event but the per-document ones.
+    assert!(document_events(&sent, "https://hooks.example.com/all")
+        .iter()
+        .all(|e| !e["type"].as_str().unwrap().starts_with("documents.")));
+    let got = document_events(&sent, "https://hooks.example.com/docs");
+    let of_type = |t: &str| -> Vec<&Value> { got.iter().filter(|e| e["type"] == t).collect() };
+
+    // Posted: every posted document once, two to a page, the last page marked.
+    let posted = of_type("documents.posted");
+    assert_eq!(posted.len(), 2, "{posted:?}");
+    let pages: Vec<(u64, bool)> = posted
+        .iter()
+        .map(|e| {
+            (
+                e["data"]["page"].as_u64().unwrap(),
+                e["data"]["lastPage"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(pages, [(0, false), (1, true)]);
+    let numbers: Vec<&str> = posted
+        .iter()
+        .flat_map(|e| e["data"]["documents"].as_array().unwrap())
+        .map(|d| {
+            assert_eq!(d["status"], "Posted");
+            assert!(d.get("lines").is_none(), "summaries, not whole documents");
+            d["number"].as_str().unwrap()
+        })
+        .collect();
+    let expected: Vec<&str> = docs.iter().map(|d| d["number"].as_str().unwrap()).collect();
+    assert_eq!(numbers, expected);
+    assert_eq!(posted[0]["data"]["runId"], run.as_str());
+    // Only what docs/events/event.v1.schema.json describes, and all it requires.
+    let schema: Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../docs/events/event.v1.schema.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    for (value, def) in [
+        (&posted[1]["data"], "documentsData"),
+        (&posted[1]["data"]["documents"][0], "documentSummary"),
+    ] {
+        let def = &schema["$defs"][def];
+        let allowed: Vec<&String> = def["properties"].as_object().unwrap().keys().collect();
+        for key in value.as_object().unwrap().keys() {
+            assert!(allowed.contains(&key), "{key} is not in the schema");
+        }
+        for required in def["required"].as_array().unwrap() {
+            assert!(
+                value.get(required.as_str().unwrap()).is_some(),
+                "{required}"
+            );
+        }
+    }
+
+    // Delivered: each document of the request with its result.
+    let delivered = of_type("documents.delivered");
+    let states: Vec<(String, String)> = delivered
+        .iter()
+        .flat_map(|e| e["data"]["documents"].as_array().unwrap())
+        .map(|d| {
+            (
+                d["accountId"].as_str().unwrap().to_string(),
+                d["delivery"]["state"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        states,
+        [
+            ("A-1".to_string(), "sent".to_string()),
+            ("B-2".into(), "skipped".into()),
+            ("C-3".into(), "sent".into())
+        ]
+    );
+    assert!(of_type("documents.bounced").is_empty());
+
+    // A bounce reported twice is one event.
+    let a = by_account(&docs, "A-1")["id"].as_str().unwrap().to_string();
+    let request = api
+        .app
+        .deliveries()
+        .unwrap()
+        .store
+        .latest_delivery_request(run.parse().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    let bounce = Message::Feedback {
+        request_id: request,
+        document_id: a.parse().unwrap(),
+        feedback: Feedback::Bounce {
+            at: chrono::Utc::now(),
+            permanent: true,
+            reason: "Permanent bounce (NoEmail)".into(),
+        },
+    };
+    api.app.handle(&bounce).await.unwrap();
+    api.work_until_settled().await;
+    api.app.handle(&bounce).await.unwrap();
+    api.work_until_settled().await;
+    let sent = hooks.received();
+    let got = document_events(&sent, "https://hooks.example.com/docs");
+    let bounced: Vec<&Value> = got
+        .iter()
+        .filter(|e| e["type"] == "documents.bounced")
+        .collect();
+    assert_eq!(bounced.len(), 1, "{bounced:?}");
+    let d = &bounced[0]["data"]["documents"][0];
+    assert_eq!(d["id"], a.as_str());
+    assert_eq!(d["delivery"]["state"], "bounced");
+    assert_eq!(d["delivery"]["permanent"], true);
+    assert_eq!(
+        bounced[0]["data"]["requestId"],
+        request.to_string().as_str()
+    );
+    // Every delivery went once: the deliveries are one per (event, endpoint).
+    let ids: std::collections::HashSet<&str> = sent.iter().map(|w| w.message_id.as_str()).collect();
+    let pairs: std::collections::HashSet<(&str, &str)> = sent
+        .iter()
+        .map(|w| (w.url.as_str(), w.message_id.as_str()))
+        .collect();
+    assert_eq!(
+        pairs.len(),
+        sent.len(),
+        "no event reached an endpoint twice"
+    );
+    assert!(ids.len() >= 5);
+}

@@ -28,15 +28,7 @@ async fn api_with(sender: &RecordingWebhookSender, retries: usize) -> TestApi {
 }
 
 async fn endpoint(api: &TestApi, id: &str, events: Value) -> Value {
-    let r = api
-        .put(
-            &format!("/v1/webhook-endpoints/{id}"),
-            &json!({"url": format!("https://hooks.example.com/{id}"), "events": events})
-                .to_string(),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
-    r.body
+    api.webhook_endpoint(id, events).await
 }
 
 /// Creates a Manual run for `date`; returns its id.

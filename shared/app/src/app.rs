@@ -302,6 +302,8 @@ impl App {
             runs: self.runs.clone(),
             queries: self.queries(),
             store: self.webhooks.clone(),
+            documents: self.documents.clone(),
+            deliveries: self.delivery.as_ref().map(|d| d.store.clone()),
             sender: self.webhook_sender.clone(),
             bus: self.event_bus.clone(),
             queue: self.queue.clone(),
@@ -453,6 +455,11 @@ impl App {
                 .dispatch(*run_id, *from_version..=through_version.unwrap_or(u64::MAX))
                 .await
                 .map(|_| ()),
+            Message::DocumentEvents { run_id, batch } => self
+                .dispatcher()
+                .dispatch_documents(*run_id, batch.clone())
+                .await
+                .map(|_| ()),
             Message::Webhook { delivery_id } => self.dispatcher().send(*delivery_id).await,
             Message::AutoEmail { run_id } => match &self.delivery {
                 Some(_) => self.deliveries()?.auto_email(*run_id).await.map(|_| ()),
@@ -503,6 +510,12 @@ impl App {
                 // Locally only (AWS dispatches from the table's stream): the next start
                 // of `serve` dispatches the run's events again.
                 warn!(run_id = %run_id, reason, "the dispatch of a run's events given up");
+                Ok(())
+            }
+            Message::DocumentEvents { run_id, .. } => {
+                // The events already made stand; the rest of the batch is made again by
+                // a dispatch of the event that implies it (`serve` at its start).
+                warn!(run_id = %run_id, reason, "a batch of document events given up");
                 Ok(())
             }
             Message::Webhook { delivery_id } => {

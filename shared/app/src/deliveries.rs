@@ -407,7 +407,13 @@ impl Deliveries {
             };
             let next = match feedback.step(&existing.state) {
                 FeedbackStep::Record(next) => next,
-                FeedbackStep::Unchanged => return Ok(()),
+                // A repeated event: its record may have been the last thing a worker
+                // did before it stopped, so its announcement is queued (again).
+                FeedbackStep::Unchanged => {
+                    return self
+                        .announce_bounce(&existing, request_id, document_id)
+                        .await
+                }
                 FeedbackStep::NotYetSent => {
                     return Err(AppError::transient(format!(
                         "the send of document {document_id} for delivery request \
@@ -422,12 +428,40 @@ impl Deliveries {
             };
             let next = self.result(request_id, document_id, next);
             if self.record(Some(&existing), &next).await? {
-                return Ok(());
+                return self.announce_bounce(&next, request_id, document_id).await;
             }
         }
         Err(AppError::transient(format!(
             "the delivery of document {document_id} for request {request_id} kept changing"
         )))
+    }
+
+    /// Queues the `documents.bounced` event of a result that shows a bounce (the
+    /// dispatcher makes it once, by its id of (request, document), and only when
+    /// someone asked for it). A failure fails the feedback's message, which comes
+    /// again and finds the bounce recorded.
+    async fn announce_bounce(
+        &self,
+        result: &DeliveryResult,
+        request_id: DeliveryRequestId,
+        document_id: DocumentId,
+    ) -> Result<(), AppError> {
+        if !matches!(result.state, DeliveryState::Bounced { .. }) {
+            return Ok(());
+        }
+        let Some(document) = self.documents.get_document(document_id).await? else {
+            return Ok(());
+        };
+        self.queue
+            .send(vec![Message::DocumentEvents {
+                run_id: document.document.run_id,
+                batch: crate::model::document_events::DocumentBatch::Bounced {
+                    request_id,
+                    document_id,
+                },
+            }])
+            .await?;
+        Ok(())
     }
 
     /// The `deliveryStatus` of each document: its latest delivery record, or Queued

@@ -13,7 +13,8 @@
 //! carries the event's id to deduplicate on. docs/events/README.md.
 
 use crate::error::AppError;
-use crate::model::events::{EventEnvelope, RunEvent};
+use crate::model::document_events::DocumentBatch;
+use crate::model::events::{EventEnvelope, RunEvent, RunEventType};
 use crate::model::webhooks::*;
 use crate::model::Message;
 use crate::ports::*;
@@ -40,6 +41,13 @@ pub struct DispatchConfig {
     /// An endpoint whose deliveries have all failed for this long, one of them through
     /// its whole retry schedule, is disabled.
     pub disable_after: TimeDelta,
+    /// Whether per-document events go to the bus too (webhook endpoints ask for them
+    /// by name).
+    pub bus_document_events: bool,
+    /// Documents per per-document event, and pages of them a message makes
+    /// ([`crate::model::document_events::DOCUMENTS_PER_EVENT`], `PAGES_PER_MESSAGE`).
+    pub documents_per_event: usize,
+    pub pages_per_message: u32,
 }
 
 impl Default for DispatchConfig {
@@ -48,6 +56,9 @@ impl Default for DispatchConfig {
             retry: DEFAULT_RETRY_SCHEDULE.to_vec(),
             lease: Duration::from_secs(60),
             disable_after: TimeDelta::hours(24),
+            bus_document_events: false,
+            documents_per_event: crate::model::document_events::DOCUMENTS_PER_EVENT,
+            pages_per_message: crate::model::document_events::PAGES_PER_MESSAGE,
         }
     }
 }
@@ -57,6 +68,9 @@ pub struct Dispatcher {
     pub runs: Arc<dyn RunStore>,
     pub queries: Queries,
     pub store: Arc<dyn WebhookStore>,
+    /// Read for per-document events.
+    pub documents: Arc<dyn DocumentStore>,
+    pub deliveries: Option<Arc<dyn DeliveryStore>>,
     pub sender: Arc<dyn WebhookSender>,
     pub bus: Option<Arc<dyn EventBus>>,
     pub queue: Arc<dyn WorkQueue>,
@@ -101,24 +115,76 @@ impl Dispatcher {
             .iter()
             .map(|e| EventEnvelope::of(e, view.clone()))
             .collect();
-        if let Some(bus) = &self.bus {
-            bus.publish(&envelopes).await?;
-        }
         let endpoints = self.store.list_endpoints().await?;
+        let mut queued = self.fan_out(&envelopes, &endpoints).await?;
+        // The per-document events these imply, made page by page by messages of their
+        // own where someone asked for them.
+        let mut batches = Vec::new();
+        for event in &events {
+            let Some(batch) = DocumentBatch::implied_by(event) else {
+                continue;
+            };
+            if self.documents_wanted(batch.event_type(), event.time, &endpoints) {
+                batches.push(Message::DocumentEvents {
+                    run_id: view.id,
+                    batch,
+                });
+            }
+        }
+        if !batches.is_empty() {
+            queued += batches.len();
+            self.queue.send(batches).await?;
+        }
+        Ok(queued)
+    }
+
+    /// Whether anyone takes per-document events of `event_type` about a change made at
+    /// `time`: an endpoint that names the type, or the bus where the deployment sends
+    /// them there.
+    pub(crate) fn documents_wanted(
+        &self,
+        event_type: RunEventType,
+        time: DateTime<Utc>,
+        endpoints: &[WebhookEndpoint],
+    ) -> bool {
+        (self.bus.is_some() && self.config.bus_document_events)
+            || endpoints.iter().any(|e| e.wants(event_type, time))
+    }
+
+    /// Hands `envelopes` to the bus (a per-document one only where the deployment says
+    /// so) and makes one delivery per (event, endpoint that wants it), queuing those
+    /// still Pending. Safe to run again: a delivery made before is found.
+    pub(crate) async fn fan_out(
+        &self,
+        envelopes: &[EventEnvelope],
+        endpoints: &[WebhookEndpoint],
+    ) -> Result<usize, AppError> {
+        if let Some(bus) = &self.bus {
+            let on_bus: Vec<EventEnvelope> = envelopes
+                .iter()
+                .filter(|e| self.config.bus_document_events || !e.event_type.is_per_document())
+                .cloned()
+                .collect();
+            if !on_bus.is_empty() {
+                bus.publish(&on_bus).await?;
+            }
+        }
         let mut messages = Vec::new();
-        for (event, envelope) in events.iter().zip(&envelopes) {
+        for envelope in envelopes {
             let mut payload = None;
-            for endpoint in endpoints.iter().filter(|e| e.wants(event)) {
+            for endpoint in endpoints
+                .iter()
+                .filter(|e| e.wants(envelope.event_type, envelope.timestamp))
+            {
                 // The body, serialized once per event whatever its endpoints.
-                let body = match &payload {
-                    Some(body) => body,
-                    None => payload.insert(
-                        serde_json::to_string(envelope)
-                            .map_err(|e| AppError::internal(format!("event {}: {e}", event.id)))?,
-                    ),
-                };
-                let delivery =
-                    self.new_delivery(event, envelope.data.run_id, body.clone(), &endpoint.id);
+                let body =
+                    match &payload {
+                        Some(body) => body,
+                        None => payload.insert(serde_json::to_string(envelope).map_err(|e| {
+                            AppError::internal(format!("event {}: {e}", envelope.id))
+                        })?),
+                    };
+                let delivery = self.new_delivery(envelope, body.clone(), &endpoint.id);
                 let pending = if self.store.create_delivery(&delivery).await? {
                     true
                 } else {
@@ -143,8 +209,7 @@ impl Dispatcher {
 
     fn new_delivery(
         &self,
-        event: &RunEvent,
-        run_id: RunId,
+        event: &EventEnvelope,
         payload: String,
         endpoint: &WebhookEndpointId,
     ) -> WebhookDelivery {
@@ -154,7 +219,7 @@ impl Dispatcher {
             endpoint_id: endpoint.clone(),
             event_id: event.id,
             event_type: event.event_type,
-            run_id,
+            run_id: event.data.run_id(),
             payload,
             status: WebhookDeliveryStatus::Pending,
             attempts: Vec::new(),

@@ -16,6 +16,7 @@ pub mod app;
 pub mod deliveries;
 pub mod dispatch;
 pub mod docgen;
+pub mod document_events;
 pub mod error;
 pub mod exports;
 pub mod memory;

@@ -20,6 +20,9 @@ pub struct AwsConfig {
     pub webhook_queue_url: Option<String>,
     /// The EventBridge bus run events are published on (`EVENT_BUS_NAME`).
     pub event_bus_name: Option<String>,
+    /// Whether the per-document events go to the bus too (`BUS_DOCUMENT_EVENTS`,
+    /// `true` or `false`, default `false`).
+    pub bus_document_events: bool,
     /// The `From` address of every email (`SENDER`: an address of an identity verified in
     /// SES, `billing@example.com` or `Billing <billing@example.com>`). Email delivery is
     /// on exactly when it is set.
@@ -77,6 +80,15 @@ impl AwsConfig {
             delivery_queue_url: get("DELIVERY_QUEUE_URL"),
             webhook_queue_url: get("WEBHOOK_QUEUE_URL"),
             event_bus_name: get("EVENT_BUS_NAME"),
+            bus_document_events: match get("BUS_DOCUMENT_EVENTS").as_deref() {
+                None | Some("false") => false,
+                Some("true") => true,
+                Some(other) => {
+                    return Err(ConfigError(format!(
+                        "BUS_DOCUMENT_EVENTS must be true or false, not {other:?}"
+                    )))
+                }
+            },
             sender: get("SENDER").map(checked_sender).transpose()?,
             ses_configuration_set: get("SES_CONFIGURATION_SET"),
             ses_send_interval,

@@ -162,6 +162,7 @@ pub async fn provision(clients: &Clients, names: &Names) -> Result<AwsConfig, St
         delivery_queue_url: Some(delivery),
         webhook_queue_url: Some(webhook),
         event_bus_name: None,
+        bus_document_events: false,
         sender: None,
         ses_configuration_set: None,
         ses_send_interval: None,

@@ -293,8 +293,11 @@ impl SqsQueue {
                 }
                 // The function that holds the HTTP client of webhooks (dispatch-events);
                 // on AWS a run's events are dispatched from the table's stream, so a
-                // `Dispatch` message is only ever a re-drive by hand.
-                Message::Dispatch { .. } | Message::Webhook { .. } => webhook.push(body),
+                // `Dispatch` message is only ever a re-drive by hand. Per-document
+                // events come from it too, and from the delivery function's bounces.
+                Message::Dispatch { .. }
+                | Message::DocumentEvents { .. }
+                | Message::Webhook { .. } => webhook.push(body),
             }
         }
         let webhook_url = match (webhook.is_empty(), &self.webhook_url) {

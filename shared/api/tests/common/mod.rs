@@ -74,9 +74,26 @@ impl TestApi {
     /// The in-memory API dispatching run events after each write to webhooks sent
     /// through `sender`, retried after 1 ms each up to `retries` times (an endpoint is
     /// disabled when a delivery spends them all and nothing succeeded since).
+    /// Per-document events come two documents to an event, two events to a message.
     pub fn with_webhooks(
         sender: Arc<dyn billrun_app::ports::WebhookSender>,
         retries: usize,
+    ) -> TestApi {
+        TestApi::composed(sender, retries, None)
+    }
+
+    /// [`TestApi::with_webhooks`] with email delivery through `mailer`.
+    pub fn with_webhooks_and_mailer(
+        sender: Arc<dyn billrun_app::ports::WebhookSender>,
+        mailer: Arc<dyn billrun_app::ports::Mailer>,
+    ) -> TestApi {
+        TestApi::composed(sender, 3, Some(mailer))
+    }
+
+    fn composed(
+        sender: Arc<dyn billrun_app::ports::WebhookSender>,
+        retries: usize,
+        mailer: Option<Arc<dyn billrun_app::ports::Mailer>>,
     ) -> TestApi {
         let store = Arc::new(MemoryStore::new());
         let queue = Arc::new(MemoryQueue::new());
@@ -85,12 +102,22 @@ impl TestApi {
             queue.clone(),
             std::sync::Arc::new(billrun_documents::PdfRenderer),
         )
-        .with_webhooks(sender)
-        .dispatching_after_writes();
+        .with_webhooks(sender);
+        if let Some(mailer) = mailer {
+            app = app.with_delivery(billrun_app::app::DeliveryPorts {
+                store: store.clone(),
+                mailer,
+                from: "billing@northwind.example.com".into(),
+            });
+        }
+        let mut app = app.dispatching_after_writes();
         app.dispatch = billrun_app::dispatch::DispatchConfig {
             retry: vec![std::time::Duration::from_millis(1); retries],
             lease: std::time::Duration::from_secs(30),
             disable_after: chrono::TimeDelta::zero(),
+            documents_per_event: 2,
+            pages_per_message: 2,
+            ..Default::default()
         };
         let app = Arc::new(app);
         TestApi {
@@ -99,6 +126,18 @@ impl TestApi {
             store,
             queue,
         }
+    }
+
+    /// Creates webhook endpoint `id` at `https://hooks.example.com/<id>` for `events`;
+    /// the create answer (with its secret).
+    pub async fn webhook_endpoint(&self, id: &str, events: Value) -> Value {
+        let body = serde_json::json!({"url": format!("https://hooks.example.com/{id}"),
+            "events": events});
+        let r = self
+            .put(&format!("/v1/webhook-endpoints/{id}"), &body.to_string())
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+        r.body
     }
 
     /// Processes everything queued, and what is sent with a delay as it comes due,

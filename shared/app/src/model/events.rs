@@ -38,11 +38,20 @@ pub enum RunEventType {
     /// failed).
     #[serde(rename = "delivery_request.completed")]
     DeliveryRequestCompleted,
+    /// A page of a posted run's documents (opt-in, [`RunEventType::is_per_document`]).
+    #[serde(rename = "documents.posted")]
+    DocumentsPosted,
+    /// A page of a completed delivery request's documents with each one's result.
+    #[serde(rename = "documents.delivered")]
+    DocumentsDelivered,
+    /// An emailed document whose message the receiving side bounced.
+    #[serde(rename = "documents.bounced")]
+    DocumentsBounced,
 }
 
 impl RunEventType {
     /// Every type, in lifecycle order (docs/events/ has a schema for each).
-    pub const ALL: [RunEventType; 9] = [
+    pub const ALL: [RunEventType; 12] = [
         RunEventType::Created,
         RunEventType::Started,
         RunEventType::Completed,
@@ -52,6 +61,9 @@ impl RunEventType {
         RunEventType::Deleted,
         RunEventType::DocumentRequestCompleted,
         RunEventType::DeliveryRequestCompleted,
+        RunEventType::DocumentsPosted,
+        RunEventType::DocumentsDelivered,
+        RunEventType::DocumentsBounced,
     ];
 
     /// Whether the event is a change of the run's status (the others report work on
@@ -60,6 +72,19 @@ impl RunEventType {
         !matches!(
             self,
             RunEventType::DocumentRequestCompleted | RunEventType::DeliveryRequestCompleted
+        ) && !self.is_per_document()
+    }
+
+    /// Whether the event reports on documents one by one (in pages): sent only where
+    /// asked for by name (an endpoint listing the type, not `*`; the bus when the
+    /// deployment says so), so that a million-account run does not make thousands of
+    /// events nobody reads.
+    pub fn is_per_document(self) -> bool {
+        matches!(
+            self,
+            RunEventType::DocumentsPosted
+                | RunEventType::DocumentsDelivered
+                | RunEventType::DocumentsBounced
         )
     }
 }
@@ -100,7 +125,25 @@ pub struct EventEnvelope {
     pub event_type: RunEventType,
     /// When the change was made.
     pub timestamp: DateTime<Utc>,
-    pub data: EventData,
+    pub data: EventBody,
+}
+
+/// The `data` of an event: a run's change, or a page of its documents.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum EventBody {
+    Run(Box<EventData>),
+    Documents(super::document_events::DocumentsData),
+}
+
+impl EventBody {
+    /// The run the event is about.
+    pub fn run_id(&self) -> RunId {
+        match self {
+            EventBody::Run(d) => d.run_id,
+            EventBody::Documents(d) => d.run_id,
+        }
+    }
 }
 
 /// What an event says: the transition, and the run as the API showed it when the
@@ -130,7 +173,7 @@ impl EventEnvelope {
             id: event.id,
             event_type: event.event_type,
             timestamp: event.time,
-            data: EventData {
+            data: EventBody::Run(Box::new(EventData {
                 run_id: run.id,
                 run_number: run.number.clone(),
                 status: event.status,
@@ -139,7 +182,7 @@ impl EventEnvelope {
                 actor: event.actor.clone(),
                 request_id: event.request_id,
                 run,
-            },
+            })),
         }
     }
 }

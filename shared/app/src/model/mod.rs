@@ -3,6 +3,7 @@
 //! document generation store.
 
 pub mod deliveries;
+pub mod document_events;
 pub mod documents;
 pub mod events;
 pub mod exports;
@@ -288,6 +289,14 @@ pub enum Message {
         from_version: u64,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         through_version: Option<u64>,
+    },
+    /// Make the per-document events of a batch from its page `batch` names on
+    /// ([`crate::document_events`]): queued by the dispatch of the event that implies
+    /// them, and by a bounce's record.
+    #[serde(rename_all = "camelCase")]
+    DocumentEvents {
+        run_id: RunId,
+        batch: document_events::DocumentBatch,
     },
     /// Make a webhook delivery's next attempt.
     #[serde(rename_all = "camelCase")]

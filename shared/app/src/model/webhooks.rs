@@ -1,7 +1,7 @@
 //! Webhook endpoints and the deliveries of events to them, following the Standard
 //! Webhooks specification (headers and signature in `billrun-webhooks`).
 
-use super::events::{RunEvent, RunEventType};
+use super::events::RunEventType;
 use billrun_domain::ids::{RunId, WebhookDeliveryId, WebhookEndpointId};
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
@@ -53,9 +53,11 @@ impl EventPattern {
             .map(EventPattern::Type)
     }
 
+    /// `*` is every event but the per-document ones, which are sent only to an
+    /// endpoint that names them.
     pub fn matches(self, t: RunEventType) -> bool {
         match self {
-            EventPattern::All => true,
+            EventPattern::All => !t.is_per_document(),
             EventPattern::Type(x) => x == t,
         }
     }
@@ -119,14 +121,15 @@ pub struct WebhookEndpoint {
 }
 
 impl WebhookEndpoint {
-    /// Whether the endpoint is to receive `event` of `run`: enabled, not deleted, it
-    /// subscribed to the event's type, and it existed when the change was made (an
-    /// endpoint registered today is not sent last month's events).
-    pub fn wants(&self, event: &RunEvent) -> bool {
+    /// Whether the endpoint is to receive an event of `event_type` about a change made
+    /// at `time`: enabled, not deleted, it subscribed to the type, and it existed when
+    /// the change was made (an endpoint registered today is not sent last month's
+    /// events).
+    pub fn wants(&self, event_type: RunEventType, time: DateTime<Utc>) -> bool {
         self.enabled
             && self.deleted_at.is_none()
-            && self.created_at <= event.time
-            && self.events.iter().any(|p| p.matches(event.event_type))
+            && self.created_at <= time
+            && self.events.iter().any(|p| p.matches(event_type))
     }
 
     /// The secrets that sign at `now`: the current one and those in their grace period.
@@ -262,6 +265,9 @@ mod tests {
         );
         assert_eq!(EventPattern::parse("run.*"), None);
         assert!(EventPattern::All.matches(RunEventType::Deleted));
+        assert!(!EventPattern::All.matches(RunEventType::DocumentsPosted));
+        assert!(EventPattern::Type(RunEventType::DocumentsPosted)
+            .matches(RunEventType::DocumentsPosted));
         assert!(!EventPattern::Type(RunEventType::Posted).matches(RunEventType::Created));
         let json = serde_json::to_string(&[EventPattern::All]).unwrap();
         assert_eq!(json, r#"["*"]"#);
