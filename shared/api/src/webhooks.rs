@@ -32,7 +32,9 @@ pub struct WebhookEndpointBody {
     // (schemathesis) reach no one.
     #[schema(example = "https://hooks.example.invalid/billrun")]
     pub url: String,
-    /// Event types (docs/events/), or `["*"]` for every type.
+    /// Event types (docs/events/), or `["*"]` for every type but the per-document
+    /// ones (`documents.posted`, `documents.delivered`, `documents.bounced`), which an
+    /// endpoint receives only by naming them.
     #[schema(value_type = Vec<String>, example = json!(["run.completed", "run.posted"]))]
     pub events: Vec<EventPattern>,
     /// Default true.

@@ -196,7 +196,8 @@ pub struct RunEvent {
     /// Stable: the same change recorded again has the same id.
     pub id: uuid::Uuid,
     /// `run.created`, `run.started`, `run.completed`, `run.completed_with_errors`,
-    /// `run.posted`, `run.canceled` or `run.deleted`.
+    /// `run.posted`, `run.canceled`, `run.deleted`, `document_request.completed` or
+    /// `delivery_request.completed`.
     #[serde(rename = "type")]
     pub event_type: String,
     /// When the change was made.
