@@ -147,6 +147,10 @@ enum Command {
         /// metadata addresses stay refused.
         #[arg(long)]
         allow_loopback_webhooks: bool,
+        /// Require a second person to post a run: its poster must differ from its
+        /// creator, and autoPost is refused (needs --tokens).
+        #[arg(long)]
+        maker_checker: bool,
         /// `memory`: the embedded adapters (SQLite in --data, or in memory with
         /// --ephemeral), or `aws`: DynamoDB / SQS at AWS_ENDPOINT_URL with in-process
         /// pollers (--data does not apply).
@@ -307,6 +311,7 @@ fn main() -> ExitCode {
                 tokens,
                 book,
                 allow_loopback_webhooks,
+                maker_checker,
                 backend,
                 data,
                 ephemeral,
@@ -338,6 +343,7 @@ fn main() -> ExitCode {
                         .then(|| std::time::Duration::from_secs(tick_seconds)),
                     mail,
                     allow_loopback_webhooks,
+                    maker_checker,
                     ..billrun_local::serve::ServeOptions::default()
                 };
                 serve(options, backend).await

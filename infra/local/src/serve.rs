@@ -51,6 +51,9 @@ pub struct ServeOptions {
     /// The waits before each retry of a failed webhook delivery (the Standard Webhooks
     /// schedule by default; tests shorten it).
     pub webhook_retry: Vec<Duration>,
+    /// A run's poster must differ from its creator (`--maker-checker`; needs
+    /// [`tokens`](Self::tokens), the names that tell people apart).
+    pub maker_checker: bool,
 }
 
 impl Default for ServeOptions {
@@ -68,6 +71,7 @@ impl Default for ServeOptions {
             mail: None,
             allow_loopback_webhooks: false,
             webhook_retry: billrun_app::model::webhooks::DEFAULT_RETRY_SCHEDULE.to_vec(),
+            maker_checker: false,
         }
     }
 }
@@ -78,6 +82,13 @@ impl ServeOptions {
     fn check(&self) -> Result<(), ServeError> {
         if self.token.as_deref().is_some_and(|t| t.trim().is_empty()) {
             return Err(ServeError::Input("--token must not be empty".into()));
+        }
+        if self.maker_checker && self.tokens.is_none() {
+            return Err(ServeError::Input(
+                "--maker-checker needs --tokens: the poster is told from the creator by the \
+                 name of their token"
+                    .into(),
+            ));
         }
         if !self.host.is_loopback() && self.token.is_none() && self.tokens.is_none() {
             return Err(ServeError::Input(format!(
@@ -239,6 +250,7 @@ fn system(options: &ServeOptions) -> Result<(Arc<App>, Arc<MemoryQueue>), ServeE
         .with_webhooks(Arc::new(sender))
         .dispatching_after_writes();
     app.dispatch.retry = options.webhook_retry.clone();
+    app.controls.maker_checker = options.maker_checker;
     Ok((Arc::new(app), queue))
 }
 
@@ -542,6 +554,13 @@ pub async fn start_aws(options: &ServeOptions) -> Result<AwsServer, ServeError> 
     let aws = crate::aws_backend::connect()
         .await
         .map_err(ServeError::Input)?;
+    if aws.app.controls.maker_checker != options.maker_checker {
+        return Err(ServeError::Input(
+            "with --backend aws, maker-checker is the deployment's MAKER_CHECKER (true or \
+             false): set it to match --maker-checker"
+                .into(),
+        ));
+    }
     if let Some(path) = &options.book {
         let bytes = std::fs::read(path)
             .map_err(|e| ServeError::Input(format!("{}: {e}", path.display())))?;

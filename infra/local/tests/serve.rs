@@ -521,6 +521,14 @@ fn with_named_tokens_each_caller_gets_the_routes_of_its_scopes_and_403_beyond() 
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("tokens[0].sha256"));
+    // Maker–checker tells people apart by their tokens: without them serve does not
+    // start.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_billrun-local"))
+        .args(["serve", "--ephemeral", "--port", "0", "--maker-checker"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--maker-checker needs --tokens"));
 }
 
 /// `billrun-local serve --backend aws` as a child process on the resources `exports`

@@ -302,7 +302,7 @@ pub async fn create_run(
 ) -> ApiResult<Response> {
     let key = idempotency_key(&headers)?;
     let request = RunRequest::parse(&body)?;
-    app.check_deliverable(&request)?;
+    app.check_request(&request)?;
     let created = app.pipeline().create_run(request, key).await?;
     let is_new = matches!(created, Created::New(_));
     let view = app.queries().run_view(created.run().id).await?;

@@ -148,3 +148,158 @@ async fn the_source_apis_show_the_caller_as_the_creator() {
     assert_eq!(clerk.len(), 32);
     assert_ne!(clerk, billrun_api::compat::SYSTEM_USER_ID);
 }
+
+/// The in-memory API under maker–checker with every scope, the caller named by the
+/// request's `x-caller` header (none: an unidentified caller).
+async fn two_people() -> TestApi {
+    let store = std::sync::Arc::new(billrun_app::memory::MemoryStore::new());
+    let queue = std::sync::Arc::new(billrun_app::memory::MemoryQueue::new());
+    let mut app = billrun_app::App::in_memory(
+        store.clone(),
+        queue.clone(),
+        std::sync::Arc::new(billrun_documents::PdfRenderer),
+    );
+    app.controls.maker_checker = true;
+    let app = std::sync::Arc::new(app);
+    let router = billrun_api::router(app.clone()).layer(axum::middleware::from_fn(
+        |mut req: axum::extract::Request, next: axum::middleware::Next| {
+            let name = req
+                .headers()
+                .get("x-caller")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string);
+            if let Some(name) = name {
+                req.extensions_mut().insert(Principal {
+                    name,
+                    scopes: [Scope::Read, Scope::Run, Scope::Post, Scope::Admin]
+                        .into_iter()
+                        .collect(),
+                });
+            }
+            next.run(req)
+        },
+    ));
+    let api = TestApi {
+        router,
+        app,
+        store,
+        queue,
+    };
+    let book = r#"{"accounts": [{"id": "A-1", "name": "C", "currency": "USD", "billCycleDay": 1}],
+        "subscriptions": [{"id": "S-1", "accountId": "A-1", "productId": "P", "startDate": "2024-01-01",
+          "charges": [{"id": "C-1", "type": "Recurring", "price": "10.00", "billingPeriod": "Month"}]}]}"#;
+    let r = api
+        .call(
+            Method::POST,
+            "/v1/import",
+            Some(book),
+            &[("x-caller", "admin")],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    api
+}
+
+#[tokio::test]
+async fn under_maker_checker_a_run_is_posted_by_someone_other_than_its_creator() {
+    let api = two_people().await;
+    let as_ = |who: &'static str| [("x-caller", who)];
+    let create = |body: serde_json::Value| {
+        let api = &api;
+        async move {
+            api.call(
+                Method::POST,
+                "/v1/invoice-runs",
+                Some(&body.to_string()),
+                &as_("alice"),
+            )
+            .await
+        }
+    };
+    // autoPost would post for its creator: refused at its field, nothing stored.
+    let before = api.store.digest();
+    let r = create(json!({"targetDate": "2024-02-01", "autoPost": true})).await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.text);
+    assert_eq!(r.body["code"], "maker_checker");
+    assert_eq!(r.body["field"], "autoPost");
+    assert_eq!(api.store.digest(), before, "nothing written");
+
+    let r = create(json!({"targetDate": "2024-02-01"})).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let run = r.body["id"].as_str().unwrap().to_string();
+    api.work().await;
+    let post = |who: Option<&'static str>| {
+        let api = &api;
+        let run = run.clone();
+        async move {
+            let headers: Vec<(&str, &str)> = who.map(|w| ("x-caller", w)).into_iter().collect();
+            api.call(
+                Method::POST,
+                &format!("/v1/invoice-runs/{run}/post"),
+                Some("{}"),
+                &headers,
+            )
+            .await
+        }
+    };
+    // The creator may not post it, nor may a caller with no name; nothing changes.
+    let before = api.store.digest();
+    for who in [Some("alice"), None] {
+        let r = post(who).await;
+        assert_eq!(r.status, StatusCode::CONFLICT, "{who:?}: {}", r.text);
+        assert_eq!(r.body["code"], "maker_checker");
+    }
+    assert_eq!(api.store.digest(), before, "nothing written");
+    let r = post(Some("bob")).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.body["status"], "Posted");
+    let shown = api
+        .call(
+            Method::GET,
+            &format!("/v1/invoice-runs/{run}"),
+            None,
+            &as_("bob"),
+        )
+        .await;
+    assert_eq!(
+        (&shown.body["createdBy"], &shown.body["postedBy"]),
+        (&json!("alice"), &json!("bob")),
+        "{}",
+        shown.text
+    );
+}
+
+#[tokio::test]
+async fn under_maker_checker_a_run_requested_with_auto_post_stops_at_completed() {
+    // A run whose request says autoPost (a schedule's, or one stored before the control
+    // was turned on) completes for a second person to post.
+    let api = two_people().await;
+    let mut request = billrun_domain::request::RunRequest::for_target(
+        chrono::NaiveDate::from_ymd_opt(2024, 2, 1).unwrap(),
+    );
+    request.auto_post = true;
+    let run = api
+        .app
+        .pipeline()
+        .create_run(request.validated().unwrap(), None)
+        .await
+        .unwrap()
+        .run()
+        .id;
+    api.work().await;
+    let stored = api.app.queries().get_run(run).await.unwrap();
+    assert_eq!(
+        stored.status,
+        billrun_domain::run::RunStatus::Completed,
+        "not posted by the system"
+    );
+    let r = api
+        .call(
+            Method::POST,
+            &format!("/v1/invoice-runs/{run}/post"),
+            Some("{}"),
+            &[("x-caller", "carol")],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+}

@@ -69,6 +69,8 @@ pub struct App {
     /// Where events are published (EventBridge on AWS); none locally.
     pub event_bus: Option<Arc<dyn EventBus>>,
     pub dispatch: crate::dispatch::DispatchConfig,
+    /// The controls a deployment requires of its users (maker–checker).
+    pub controls: crate::controls::Controls,
 }
 
 /// What email delivery needs beside the other ports: where results are stored, the
@@ -111,6 +113,7 @@ impl App {
             webhook_sender: Arc::new(crate::memory::NoWebhookSender),
             event_bus: None,
             dispatch: crate::dispatch::DispatchConfig::default(),
+            controls: crate::controls::Controls::default(),
             export_files: Arc::new(NoExportFiles),
             export_part_bytes: crate::model::exports::EXPORT_PART_BYTES,
             queue,
@@ -183,6 +186,7 @@ impl App {
             plan_page_size: self.plan_page_size,
             finalize_page_size: self.finalize_page_size,
             emails: self.delivery.is_some(),
+            controls: self.controls,
         }
     }
 
@@ -323,12 +327,14 @@ impl App {
         }
     }
 
-    /// Refuses a run request with `autoEmail` where no mail transport is set up
-    /// (409 `delivery_not_configured`), before anything is stored.
-    pub fn check_deliverable(
+    /// Refuses, before anything is stored, a run request with `autoEmail` where no mail
+    /// transport is set up (409 `delivery_not_configured`), and one with `autoPost`
+    /// under maker–checker (409 `maker_checker`).
+    pub fn check_request(
         &self,
         request: &billrun_domain::request::RunRequest,
     ) -> Result<(), AppError> {
+        self.controls.check_request(request)?;
         if request.auto_email && self.delivery.is_none() {
             return Err(AppError::Conflict {
                 code: ConflictCode::DeliveryNotConfigured,

@@ -189,11 +189,14 @@ pub enum ConflictCode {
     CreditExceeded,
     /// A download of an export that is not Completed.
     ExportNotCompleted,
+    /// The deployment requires a second person to post (maker–checker): the run's
+    /// creator, an unidentified caller, or `autoPost`, may not.
+    MakerChecker,
 }
 
 impl ConflictCode {
     /// Every code, in the order docs/api.md lists them.
-    pub const ALL: [ConflictCode; 23] = [
+    pub const ALL: [ConflictCode; 24] = [
         ConflictCode::FieldLocked,
         ConflictCode::IdempotencyKeyReused,
         ConflictCode::RunNotPending,
@@ -217,6 +220,7 @@ impl ConflictCode {
         ConflictCode::CreditMemoNotApplicable,
         ConflictCode::CreditExceeded,
         ConflictCode::ExportNotCompleted,
+        ConflictCode::MakerChecker,
     ];
 
     /// The wire string (`code` of the error body).
@@ -245,6 +249,7 @@ impl ConflictCode {
             ConflictCode::CreditMemoNotApplicable => "credit_memo_not_applicable",
             ConflictCode::CreditExceeded => "credit_exceeded",
             ConflictCode::ExportNotCompleted => "export_not_completed",
+            ConflictCode::MakerChecker => "maker_checker",
         }
     }
 }

@@ -23,6 +23,9 @@ pub struct AwsConfig {
     /// Whether the per-document events go to the bus too (`BUS_DOCUMENT_EVENTS`,
     /// `true` or `false`, default `false`).
     pub bus_document_events: bool,
+    /// Whether a run's poster must differ from its creator (`MAKER_CHECKER`, `true` or
+    /// `false`, default `false`; billrun_app::controls).
+    pub maker_checker: bool,
     /// The `From` address of every email (`SENDER`: an address of an identity verified in
     /// SES, `billing@example.com` or `Billing <billing@example.com>`). Email delivery is
     /// on exactly when it is set.
@@ -67,6 +70,15 @@ impl AwsConfig {
                 })
                 .transpose()
         };
+        let flag = |k: &str| -> Result<bool, ConfigError> {
+            match get(k).as_deref() {
+                None | Some("false") => Ok(false),
+                Some("true") => Ok(true),
+                Some(other) => Err(ConfigError(format!(
+                    "{k} must be true or false, not {other:?}"
+                ))),
+            }
+        };
         let concurrency = positive("DELIVERY_CONCURRENCY")?.unwrap_or(1);
         let ses_send_interval = positive("DELIVERY_SEND_RATE")?.map(|rate| {
             std::time::Duration::from_secs_f64(f64::from(concurrency) / f64::from(rate))
@@ -80,15 +92,8 @@ impl AwsConfig {
             delivery_queue_url: get("DELIVERY_QUEUE_URL"),
             webhook_queue_url: get("WEBHOOK_QUEUE_URL"),
             event_bus_name: get("EVENT_BUS_NAME"),
-            bus_document_events: match get("BUS_DOCUMENT_EVENTS").as_deref() {
-                None | Some("false") => false,
-                Some("true") => true,
-                Some(other) => {
-                    return Err(ConfigError(format!(
-                        "BUS_DOCUMENT_EVENTS must be true or false, not {other:?}"
-                    )))
-                }
-            },
+            bus_document_events: flag("BUS_DOCUMENT_EVENTS")?,
+            maker_checker: flag("MAKER_CHECKER")?,
             sender: get("SENDER").map(checked_sender).transpose()?,
             ses_configuration_set: get("SES_CONFIGURATION_SET"),
             ses_send_interval,

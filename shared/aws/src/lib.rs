@@ -161,6 +161,8 @@ pub fn app(
         adapters.renderer,
     )
     .with_export_files(adapters.exports);
+    let mut app = app;
+    app.controls.maker_checker = config.maker_checker;
     let app = match &config.sender {
         Some(from) => app.with_delivery(DeliveryPorts {
             store: store.clone() as Arc<dyn DeliveryStore>,

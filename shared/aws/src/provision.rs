@@ -163,6 +163,7 @@ pub async fn provision(clients: &Clients, names: &Names) -> Result<AwsConfig, St
         webhook_queue_url: Some(webhook),
         event_bus_name: None,
         bus_document_events: false,
+        maker_checker: false,
         sender: None,
         ses_configuration_set: None,
         ses_send_interval: None,

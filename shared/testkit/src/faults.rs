@@ -388,6 +388,7 @@ impl FaultPlan {
                 bus
             }),
             dispatch: app.dispatch.clone(),
+            controls: app.controls,
         };
         (wrapped, queue)
     }

@@ -322,7 +322,7 @@ pub async fn create(
     let request = request
         .validated()
         .map_err(|e| rename_field(e.into(), FIELDS))?;
-    app.check_deliverable(&request)
+    app.check_request(&request)
         .map_err(|e| rename_field(e.into(), FIELDS))?;
     let created = app
         .pipeline()

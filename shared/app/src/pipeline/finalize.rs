@@ -139,7 +139,7 @@ impl RunPipeline {
             }
             r.status = if counters.failed > 0 {
                 RunStatus::CompletedWithErrors
-            } else if r.request.auto_post {
+            } else if r.request.auto_post && self.controls.honours_auto_post() {
                 auto_email = r.request.auto_email && self.emails;
                 RunStatus::Posted
             } else {

@@ -51,6 +51,8 @@ pub struct RunPipeline {
     /// Whether a run posted by `autoPost` with `autoEmail` has its delivery requested
     /// (a composition with a mail transport).
     pub emails: bool,
+    /// Who may post ([`crate::controls`]).
+    pub controls: crate::controls::Controls,
 }
 
 impl RunPipeline {

@@ -12,11 +12,17 @@ use billrun_domain::run::RunStatus;
 impl RunPipeline {
     /// Completed / CompletedWithErrors → Posted; every document becomes Posted. The run
     /// is claimed first ([`crate::transition`]): a concurrent cancel or retry is refused.
+    /// Under maker–checker the caller must not be the run's creator
+    /// ([`crate::controls::Controls::check_poster`]).
     pub async fn post_run(&self, id: RunId) -> Result<RunRecord, AppError> {
+        let poster = crate::actor::current();
         let claim = self
             .claim(id, Transition::Post, |r| match r.status {
                 RunStatus::Posted => Ok(Admit::Done),
-                s if s.is_completed() => Ok(Admit::Claim),
+                s if s.is_completed() => {
+                    self.controls.check_poster(r, poster.as_deref())?;
+                    Ok(Admit::Claim)
+                }
                 s => Err(AppError::conflict(
                     ConflictCode::RunNotCompleted,
                     format!("run {id} is {s:?}; only a completed run can be posted"),
