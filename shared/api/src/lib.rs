@@ -6,6 +6,7 @@
 //! twice.
 
 pub mod access;
+pub mod approval;
 pub mod compat;
 pub mod deliveries;
 pub mod documents;
@@ -60,7 +61,10 @@ pub const IMPORT_LIMIT: usize = 5_000_000;
         v1::start_run,
         v1::cancel_run,
         v1::delete_run,
-        v1::post_run,
+        approval::post_run,
+        approval::approve_run,
+        approval::approve_invoice,
+        approval::post_invoice,
         v1::retry_failed,
         v1::run_accounts,
         v1::run_invoices,
@@ -278,7 +282,10 @@ fn write_routes(routes: Routes) -> Routes {
         )
         .route("/v1/invoice-runs/{id}/start", post(v1::start_run))
         .route("/v1/invoice-runs/{id}/cancel", post(v1::cancel_run))
-        .route("/v1/invoice-runs/{id}/post", post(v1::post_run))
+        .route("/v1/invoice-runs/{id}/post", post(approval::post_run))
+        .route("/v1/invoice-runs/{id}/approve", post(approval::approve_run))
+        .route("/v1/invoices/{id}/approve", post(approval::approve_invoice))
+        .route("/v1/invoices/{id}/post", post(approval::post_invoice))
         .route("/v1/invoice-runs/{id}/retry-failed", post(v1::retry_failed))
         .route(
             "/v1/invoice-runs/{id}/documents",

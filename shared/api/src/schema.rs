@@ -165,6 +165,9 @@ pub struct Run {
     pub created_by: Option<String>,
     pub posted_by: Option<String>,
     pub canceled_by: Option<String>,
+    /// A completed run some of whose documents are posted (`POST .../post` with a
+    /// selection): it cannot be canceled, and is Posted once the rest are.
+    pub partially_posted: bool,
 }
 
 #[derive(ToSchema)]

@@ -442,19 +442,6 @@ pub async fn delete_run(State(app): AppState, Path(id): Path<String>) -> ApiResu
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-/// Posts a completed run and its documents; a run with `autoEmail` then has its
-/// delivery request made.
-#[utoipa::path(post, path = "/v1/invoice-runs/{id}/post", tag = "runs",
-    params(("id" = uuid::Uuid, Path, description = "Run id")),
-    responses(
-        (status = 200, description = "The run", body = schema::Run),
-        (status = 404, description = "Unknown", body = ErrorBody),
-        (status = 409, description = "Not allowed in the run's status", body = ErrorBody)))]
-pub async fn post_run(State(app): AppState, Path(id): Path<String>) -> ApiResult<Response> {
-    let id = run_id(&id)?;
-    app.post_run(id).await?;
-    Ok(Json(app.queries().run_view(id).await?).into_response())
-}
 run_action!(
     retry_failed,
     "/v1/invoice-runs/{id}/retry-failed",
@@ -590,13 +577,17 @@ pub async fn with_document_status(
         (status = 400, description = "Not a UUID", body = ErrorBody),
         (status = 404, description = "Unknown", body = ErrorBody)))]
 pub async fn get_invoice(State(app): AppState, Path(id): Path<String>) -> ApiResult<Response> {
-    let id: DocumentId = uuid_id(&id)?;
+    invoice_json(&app, uuid_id(&id)?).await
+}
+
+/// The document as `GET /v1/invoices/{id}` answers it (404 when there is none).
+pub async fn invoice_json(app: &App, id: DocumentId) -> ApiResult<Response> {
     let document = app
         .documents
         .get_document(id)
         .await
         .map_err(AppError::from)?
         .ok_or_else(|| AppError::NotFound(format!("document {id}")))?;
-    let mut items = with_document_status(&app, &[document]).await?;
+    let mut items = with_document_status(app, &[document]).await?;
     Ok(Json(items.pop()).into_response())
 }

@@ -77,6 +77,7 @@ fn routes() -> Vec<(Method, &'static str, Value)> {
         (Method::POST, "/v1/invoice-runs/{RUN}/start", json!({})),
         (Method::POST, "/v1/invoice-runs/{RUN}/cancel", json!({})),
         (Method::POST, "/v1/invoice-runs/{RUN}/post", json!({})),
+        (Method::POST, "/v1/invoice-runs/{RUN}/approve", json!({})),
         (
             Method::POST,
             "/v1/invoice-runs/{RUN}/retry-failed",
@@ -267,7 +268,7 @@ proptest! {
 
     #[test]
     fn no_body_gets_a_5xx_and_a_rejected_request_writes_nothing(
-        route in 0usize..21,
+        route in 0usize..22,
         body in body(),
         json_type in prop::bool::weighted(0.9),
     ) {

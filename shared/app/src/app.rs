@@ -355,6 +355,24 @@ impl App {
         Ok(run)
     }
 
+    /// Posts a selection of a completed run's documents
+    /// ([`RunPipeline::post_documents`]); when that posts the run, its `autoEmail`
+    /// delivery request is made as for a whole post.
+    pub async fn post_documents(
+        &self,
+        id: RunId,
+        selection: &crate::pipeline::Selection,
+    ) -> Result<crate::model::RunRecord, AppError> {
+        let run = self.pipeline().post_documents(id, selection).await?;
+        if run.status == billrun_domain::run::RunStatus::Posted
+            && run.request.auto_email
+            && self.delivery.is_some()
+        {
+            self.deliveries()?.auto_email_of(&run, None).await?;
+        }
+        Ok(run)
+    }
+
     /// The stuck-run sweeper.
     pub fn sweeper(&self) -> Sweeper {
         Sweeper {

@@ -192,11 +192,13 @@ pub enum ConflictCode {
     /// The deployment requires a second person to post (maker–checker): the run's
     /// creator, an unidentified caller, or `autoPost`, may not.
     MakerChecker,
+    /// A cancel of a completed run some of whose documents are posted.
+    RunPartiallyPosted,
 }
 
 impl ConflictCode {
     /// Every code, in the order docs/api.md lists them.
-    pub const ALL: [ConflictCode; 24] = [
+    pub const ALL: [ConflictCode; 25] = [
         ConflictCode::FieldLocked,
         ConflictCode::IdempotencyKeyReused,
         ConflictCode::RunNotPending,
@@ -221,6 +223,7 @@ impl ConflictCode {
         ConflictCode::CreditExceeded,
         ConflictCode::ExportNotCompleted,
         ConflictCode::MakerChecker,
+        ConflictCode::RunPartiallyPosted,
     ];
 
     /// The wire string (`code` of the error body).
@@ -250,6 +253,7 @@ impl ConflictCode {
             ConflictCode::CreditExceeded => "credit_exceeded",
             ConflictCode::ExportNotCompleted => "export_not_completed",
             ConflictCode::MakerChecker => "maker_checker",
+            ConflictCode::RunPartiallyPosted => "run_partially_posted",
         }
     }
 }

@@ -71,6 +71,7 @@ impl Queries {
             created_by,
             posted_by,
             canceled_by,
+            partially_posted: r.partially_posted && r.status.is_completed(),
         })
     }
 

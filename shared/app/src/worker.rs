@@ -404,6 +404,14 @@ mod tests {
         async fn set_run_status(&self, run: RunId, status: DocumentStatus) -> StoreResult<()> {
             self.0.set_run_status(run, status).await
         }
+        async fn set_document_statuses(
+            &self,
+            ids: &[DocumentId],
+            from: &[DocumentStatus],
+            to: DocumentStatus,
+        ) -> StoreResult<()> {
+            self.0.set_document_statuses(ids, from, to).await
+        }
     }
 
     /// Finalizers that find a run complete at the same moment (the last batches of a

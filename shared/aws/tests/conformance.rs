@@ -4,6 +4,8 @@
 // Test code: a panic fails the test (clippy.toml allows unwrap only in #[cfg(test)] code).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "conformance/approval.rs"]
+mod approval;
 mod common;
 #[path = "conformance/deliveries.rs"]
 mod deliveries;
@@ -18,6 +20,7 @@ mod races;
 #[path = "conformance/webhooks.rs"]
 mod webhooks;
 
+use approval::*;
 use billrun_app::model::{AccountCommit, AccountOutcomeRecord, CommitResult, Created};
 use billrun_app::{AppError, ConflictCode, StoreError};
 use billrun_domain::book::Book;
@@ -1939,6 +1942,14 @@ impl billrun_app::ports::DocumentStore for StoppingNumbers {
     ) -> billrun_app::ports::StoreResult<()> {
         self.inner.set_run_status(run, status).await
     }
+    async fn set_document_statuses(
+        &self,
+        ids: &[billrun_domain::ids::DocumentId],
+        from: &[DocumentStatus],
+        to: DocumentStatus,
+    ) -> billrun_app::ports::StoreResult<()> {
+        self.inner.set_document_statuses(ids, from, to).await
+    }
 }
 
 /// 13 documents numbered 4 a page; the finalizer stops after its first page and the
@@ -2174,4 +2185,5 @@ conformance!(
     an_export_file_appears_whole_when_its_upload_completes,
     each_change_of_a_run_is_stored_with_its_event,
     webhook_endpoints_and_deliveries_are_written_once_per_version,
+    a_selection_is_approved_then_posted_and_the_last_post_posts_the_run,
 );

@@ -345,6 +345,27 @@ impl DocumentStore for SqliteStore {
         .await
     }
 
+    async fn set_document_statuses(
+        &self,
+        ids: &[DocumentId],
+        from: &[DocumentStatus],
+        to: DocumentStatus,
+    ) -> StoreResult<()> {
+        let (ids, from) = (ids.to_vec(), from.to_vec());
+        self.write(move |tx| {
+            for id in &ids {
+                if let Some(mut d) = read_document(tx, *id)? {
+                    if from.contains(&d.document.status) {
+                        d.document.status = to;
+                        write_document(tx, &d)?;
+                    }
+                }
+            }
+            Ok(())
+        })
+        .await
+    }
+
     async fn set_run_status(&self, run: RunId, status: DocumentStatus) -> StoreResult<()> {
         self.write(move |tx| {
             change_run_documents(tx, run, |d| {

@@ -584,6 +584,19 @@ impl<T: ?Sized + DocumentStore> DocumentStore for Faulty<T> {
             .write("set_run_status", self.inner.set_run_status(run, status))
             .await
     }
+    async fn set_document_statuses(
+        &self,
+        ids: &[DocumentId],
+        from: &[DocumentStatus],
+        to: DocumentStatus,
+    ) -> StoreResult<()> {
+        self.plan
+            .write(
+                "set_document_statuses",
+                self.inner.set_document_statuses(ids, from, to),
+            )
+            .await
+    }
 }
 
 #[async_trait]

@@ -146,6 +146,16 @@ pub struct AgingReport {
     pub next_cursor: Option<String>,
 }
 
+/// Which documents an approval or a post acts on (every field optional).
+#[derive(ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SelectionInput {
+    /// Document ids of the run (1 to 1000).
+    pub invoice_ids: Option<Vec<uuid::Uuid>>,
+    /// A post of the run's Approved documents only.
+    pub only_approved: Option<bool>,
+}
+
 /// The body of an export request.
 #[derive(ToSchema)]
 #[serde(rename_all = "camelCase")]

@@ -107,6 +107,23 @@ impl DocumentStore for MemoryStore {
         Ok(())
     }
 
+    async fn set_document_statuses(
+        &self,
+        ids: &[DocumentId],
+        from: &[DocumentStatus],
+        to: DocumentStatus,
+    ) -> StoreResult<()> {
+        let mut g = self.inner.lock();
+        for id in ids {
+            if let Some(d) = g.documents.get_mut(id) {
+                if from.contains(&d.document.status) {
+                    d.document.status = to;
+                }
+            }
+        }
+        Ok(())
+    }
+
     async fn set_run_status(&self, run: RunId, status: DocumentStatus) -> StoreResult<()> {
         let mut g = self.inner.lock();
         let ids: Vec<DocumentId> = g

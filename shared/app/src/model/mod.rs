@@ -144,6 +144,10 @@ pub struct RunRecord {
     /// ([`events`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub events: Vec<events::RunEvent>,
+    /// Some of its documents may be posted (a post began: of a selection, or of all):
+    /// a cancel is refused. Set in the write that claims the post.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub partially_posted: bool,
 }
 
 /// A run's client fields: a JSON object the client owns.
@@ -399,6 +403,9 @@ pub struct RunView {
     pub posted_by: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub canceled_by: Option<String>,
+    /// A completed run some of whose documents are posted (a selection was): it can no
+    /// longer be canceled, and is Posted once the rest are.
+    pub partially_posted: bool,
 }
 
 /// One line of `run.json`'s `accounts`.

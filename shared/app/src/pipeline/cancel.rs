@@ -23,6 +23,11 @@ impl RunPipeline {
                     r.status = RunStatus::Canceled;
                     Ok(Admit::Apply)
                 }
+                // A posted document is final: so is a run with one.
+                s if s.is_completed() && r.partially_posted => Err(AppError::conflict(
+                    ConflictCode::RunPartiallyPosted,
+                    format!("run {id} has posted documents; it cannot be canceled"),
+                )),
                 s if s.is_completed() => Ok(Admit::Claim),
                 RunStatus::Processing => Err(AppError::conflict(
                     ConflictCode::RunProcessing,

@@ -190,5 +190,6 @@ pub(crate) fn new_run_record(
         deleted_at: None,
         version: 1,
         events: Vec::new(),
+        partially_posted: false,
     }
 }

@@ -14,10 +14,12 @@ mod plan;
 mod post;
 mod process;
 mod retry;
+mod select;
 pub(crate) mod transition;
 
 pub(crate) use create::new_run_record;
 pub use finalize::Finalizing;
+pub use select::{Selection, MAX_SELECTION};
 
 use crate::error::{AppError, StoreError};
 use crate::model::RunRecord;

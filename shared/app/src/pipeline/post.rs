@@ -21,6 +21,8 @@ impl RunPipeline {
                 RunStatus::Posted => Ok(Admit::Done),
                 s if s.is_completed() => {
                     self.controls.check_poster(r, poster.as_deref())?;
+                    // Until the post finishes its documents may be partly posted.
+                    r.partially_posted = true;
                     Ok(Admit::Claim)
                 }
                 s => Err(AppError::conflict(

@@ -121,9 +121,51 @@ impl DocumentStore for DynamoStore {
             .collect();
         self.set_statuses(&ids, status, true).await
     }
+
+    async fn set_document_statuses(
+        &self,
+        ids: &[DocumentId],
+        from: &[DocumentStatus],
+        to: DocumentStatus,
+    ) -> StoreResult<()> {
+        // A document without `st` has the status its `data` was written with, which
+        // never changes: the caller read it, in `from`.
+        let allowed: Vec<String> = (0..from.len()).map(|i| format!(":f{i}")).collect();
+        let condition = format!("attribute_not_exists(#s) OR #s IN ({})", allowed.join(", "));
+        let requests = ids.iter().map(|id| {
+            let mut req = self
+                .status_update(*id, to)
+                .condition_expression(condition.clone());
+            for (name, status) in allowed.iter().zip(from) {
+                req = req.expression_attribute_values(name.clone(), s(status_name(*status)));
+            }
+            async move {
+                match req.send().await.map_err(sdk) {
+                    Ok(_) | Err(StoreError::Conflict(_)) => Ok(()),
+                    Err(e) => Err(e),
+                }
+            }
+        });
+        self.in_flight("status", requests).await
+    }
 }
 
 impl DynamoStore {
+    /// The update that sets document `id`'s status to `to` (`#s`), unconditioned.
+    fn status_update(
+        &self,
+        id: DocumentId,
+        to: DocumentStatus,
+    ) -> aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(keys::document(id).item()))
+            .update_expression("SET #s = :s")
+            .expression_attribute_names("#s", STATUS)
+            .expression_attribute_values(":s", s(status_name(to)))
+    }
+
     pub(super) async fn set_statuses(
         &self,
         ids: &[DocumentId],
@@ -131,14 +173,7 @@ impl DynamoStore {
         unless_canceled: bool,
     ) -> StoreResult<()> {
         let requests = ids.iter().map(|id| {
-            let mut req = self
-                .client
-                .update_item()
-                .table_name(&self.table)
-                .set_key(Some(keys::document(*id).item()))
-                .update_expression("SET #s = :s")
-                .expression_attribute_names("#s", STATUS)
-                .expression_attribute_values(":s", s(status_name(status)));
+            let mut req = self.status_update(*id, status);
             if unless_canceled {
                 req = req
                     .condition_expression("attribute_not_exists(#s) OR #s <> :c")

@@ -230,6 +230,34 @@ impl Backend {
         panic!("document request {request} did not complete within 120 s");
     }
 
+    /// Imports `n` monthly accounts and bills them in a Manual run for 2024-02-01,
+    /// started and finished; its id.
+    pub async fn completed_manual_run(&self, n: usize) -> RunId {
+        let book = billrun_testkit::fixtures::monthly_book(
+            n,
+            |i| format!("{}.00", 10 + i),
+            |_| serde_json::json!({}),
+        );
+        self.app
+            .reference()
+            .import_book(&serde_json::to_vec(&book).unwrap_or_default())
+            .await
+            .unwrap();
+        let mut manual = billrun_testkit::fixtures::request("2024-02-01");
+        manual.run_type = billrun_domain::request::RunType::Manual;
+        let id = self
+            .app
+            .pipeline()
+            .create_run(manual, None)
+            .await
+            .unwrap()
+            .run()
+            .id;
+        self.app.pipeline().start_run(id).await.unwrap();
+        self.finish(id).await;
+        id
+    }
+
     pub async fn finish(&self, run: RunId) {
         let app = Arc::new(self.app.clone());
         if let Some(q) = &self.memory_queue {

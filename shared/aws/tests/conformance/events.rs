@@ -5,32 +5,15 @@
 use crate::common::Backend;
 use billrun_app::model::events::RunEventType;
 use billrun_app::RunRecord;
-use billrun_domain::request::RunType;
-use billrun_testkit::fixtures::{monthly_book, request};
+
+use billrun_testkit::fixtures::request;
 
 fn types(run: &RunRecord) -> Vec<RunEventType> {
     run.events.iter().map(|e| e.event_type).collect()
 }
 
 pub(super) async fn each_change_of_a_run_is_stored_with_its_event(b: Backend) {
-    let book = monthly_book(3, |i| format!("{}.00", 10 + i), |_| serde_json::json!({}));
-    b.app
-        .reference()
-        .import_book(&serde_json::to_vec(&book).unwrap())
-        .await
-        .unwrap();
-    let mut manual = request("2024-02-01");
-    manual.run_type = RunType::Manual;
-    let id = b
-        .app
-        .pipeline()
-        .create_run(manual, None)
-        .await
-        .unwrap()
-        .run()
-        .id;
-    b.app.pipeline().start_run(id).await.unwrap();
-    b.finish(id).await;
+    let id = b.completed_manual_run(3).await;
     b.app.pipeline().post_run(id).await.unwrap();
     let posted = b.app.queries().get_run(id).await.unwrap();
     use RunEventType::*;
