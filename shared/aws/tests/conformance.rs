@@ -2166,6 +2166,7 @@ conformance!(
     finalization_is_paged_and_resumes_after_a_stopped_page,
     numbers_read_back_when_pages_end_within_an_account,
     cancels_and_posts_racing_on_a_completed_run_end_whole,
+    cancels_and_selective_posts_racing_end_whole,
     a_cancel_racing_retry_failed_ends_whole,
     posts_racing_the_finalizer_end_whole,
     delivery_requests_are_created_once_and_the_last_created_is_the_runs_latest,
