@@ -288,6 +288,11 @@ pub struct Document {
     pub invoice_date: chrono::NaiveDate,
     pub due_date: chrono::NaiveDate,
     pub status: DocumentStatus,
+    /// Who created its run, approved it, and posted it (alone, or with its whole run):
+    /// a token's name, a JWT's `sub` or an IAM ARN; null when no identified caller did.
+    pub created_by: Option<String>,
+    pub approved_by: Option<String>,
+    pub posted_by: Option<String>,
     /// The PDF's status, beside the invoice `status`.
     pub document_status: GenerationStatus,
     /// Why the PDF failed (`documentStatus` Failed); null otherwise.

@@ -515,7 +515,9 @@ pub async fn run_invoices(
     Ok(Json(Page { items, next_cursor }).into_response())
 }
 
-/// The documents as JSON, each with its `documentStatus` (NotRequested, Pending,
+/// The documents as JSON, each with who created its run (`createdBy`), approved it
+/// and posted it (`approvedBy`, `postedBy`: the caller who approved or posted it alone,
+/// else its run's poster), its `documentStatus` (NotRequested, Pending,
 /// Generated or Failed) and `documentFailureReason`, its `deliveryStatus`,
 /// `deliveryReason` and `lastSentAt`, and its invoice's `amountPaid`, `balance` and
 /// `paymentStatus` or its credit memo's `amountApplied` and `unappliedAmount`, beside
@@ -532,6 +534,22 @@ pub async fn with_document_status(
         vec![DocumentDeliveryView::not_requested(); docs.len()]
     };
     let settlements = app.payments().settlements(docs).await?;
+    // Who created each document's run, and who posted it whole.
+    let mut runs: std::collections::HashMap<RunId, (Option<String>, Option<String>)> =
+        std::collections::HashMap::new();
+    for d in docs {
+        let run = d.document.run_id;
+        if let std::collections::hash_map::Entry::Vacant(slot) = runs.entry(run) {
+            let record = app.runs.get_run(run).await.map_err(AppError::from)?;
+            let by = |t| {
+                record
+                    .as_ref()
+                    .and_then(|r| r.actor_of(t).map(str::to_string))
+            };
+            use billrun_app::model::events::RunEventType;
+            slot.insert((by(RunEventType::Created), by(RunEventType::Posted)));
+        }
+    }
     let mut out = Vec::with_capacity(docs.len());
     for (((d, g), e), paid) in docs
         .iter()
@@ -545,6 +563,17 @@ pub async fn with_document_status(
         if let Some(o) = v.as_object_mut() {
             o.insert("documentStatus".into(), json!(g.status));
             o.insert("documentFailureReason".into(), json!(g.reason));
+            let (created_by, run_posted_by) =
+                runs.get(&d.document.run_id).cloned().unwrap_or_default();
+            let posted_by = match d.document.status {
+                billrun_domain::document::DocumentStatus::Posted => {
+                    d.posted_by.clone().or(run_posted_by)
+                }
+                _ => None,
+            };
+            o.insert("createdBy".into(), json!(created_by));
+            o.insert("approvedBy".into(), json!(d.approved_by));
+            o.insert("postedBy".into(), json!(posted_by));
             o.insert("deliveryStatus".into(), json!(e.status));
             o.insert("deliveryReason".into(), json!(e.reason));
             o.insert("lastSentAt".into(), json!(e.last_sent_at));

@@ -250,9 +250,49 @@ async fn under_maker_checker_a_run_is_posted_by_someone_other_than_its_creator()
         assert_eq!(r.body["code"], "maker_checker");
     }
     assert_eq!(api.store.digest(), before, "nothing written");
+    // Carol approves its invoice, Bob posts the run: the invoice names all three.
+    let invoices = api
+        .call(
+            Method::GET,
+            &format!("/v1/invoice-runs/{run}/invoices"),
+            None,
+            &as_("bob"),
+        )
+        .await;
+    let invoice = invoices.body["items"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = api
+        .call(
+            Method::POST,
+            &format!("/v1/invoices/{invoice}/approve"),
+            None,
+            &as_("carol"),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     let r = post(Some("bob")).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     assert_eq!(r.body["status"], "Posted");
+    let shown = api
+        .call(
+            Method::GET,
+            &format!("/v1/invoices/{invoice}"),
+            None,
+            &as_("bob"),
+        )
+        .await;
+    assert_eq!(
+        (
+            &shown.body["createdBy"],
+            &shown.body["approvedBy"],
+            &shown.body["postedBy"]
+        ),
+        (&json!("alice"), &json!("carol"), &json!("bob")),
+        "{}",
+        shown.text
+    );
     let shown = api
         .call(
             Method::GET,
@@ -293,13 +333,24 @@ async fn under_maker_checker_a_run_requested_with_auto_post_stops_at_completed()
         billrun_domain::run::RunStatus::Completed,
         "not posted by the system"
     );
+    // Posted alone, by name: the invoice names its poster; the run's creator is the
+    // system's (none).
+    let docs = api.app.queries().all_documents(run).await.unwrap();
     let r = api
         .call(
             Method::POST,
-            &format!("/v1/invoice-runs/{run}/post"),
-            Some("{}"),
+            &format!("/v1/invoices/{}/post", docs[0].id),
+            None,
             &[("x-caller", "carol")],
         )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(
+        (&r.body["status"], &r.body["postedBy"], &r.body["createdBy"]),
+        (&json!("Posted"), &json!("carol"), &json!(null)),
+        "{}",
+        r.text
+    );
+    let shown = api.app.queries().get_run(run).await.unwrap();
+    assert_eq!(shown.status, billrun_domain::run::RunStatus::Posted);
 }

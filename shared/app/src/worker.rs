@@ -409,8 +409,9 @@ mod tests {
             ids: &[DocumentId],
             from: &[DocumentStatus],
             to: DocumentStatus,
+            by: Option<&str>,
         ) -> StoreResult<()> {
-            self.0.set_document_statuses(ids, from, to).await
+            self.0.set_document_statuses(ids, from, to, by).await
         }
     }
 

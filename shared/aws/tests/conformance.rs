@@ -1947,8 +1947,9 @@ impl billrun_app::ports::DocumentStore for StoppingNumbers {
         ids: &[billrun_domain::ids::DocumentId],
         from: &[DocumentStatus],
         to: DocumentStatus,
+        by: Option<&str>,
     ) -> billrun_app::ports::StoreResult<()> {
-        self.inner.set_document_statuses(ids, from, to).await
+        self.inner.set_document_statuses(ids, from, to, by).await
     }
 }
 

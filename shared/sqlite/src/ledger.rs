@@ -133,10 +133,7 @@ impl WatermarkStore for SqliteStore {
             for d in &commit.documents {
                 insert_document(
                     tx,
-                    &StoredDocument {
-                        document: d.clone(),
-                        round: o.round,
-                    },
+                    &StoredDocument::new(d.clone(), o.round),
                 )?;
             }
             merge_counters(tx, o.run_id, &o.counters, 1)?;
@@ -350,13 +347,15 @@ impl DocumentStore for SqliteStore {
         ids: &[DocumentId],
         from: &[DocumentStatus],
         to: DocumentStatus,
+        by: Option<&str>,
     ) -> StoreResult<()> {
-        let (ids, from) = (ids.to_vec(), from.to_vec());
+        let (ids, from, by) = (ids.to_vec(), from.to_vec(), by.map(str::to_string));
         self.write(move |tx| {
             for id in &ids {
                 if let Some(mut d) = read_document(tx, *id)? {
                     if from.contains(&d.document.status) {
                         d.document.status = to;
+                        d.set_actor(to, by.as_deref());
                         write_document(tx, &d)?;
                     }
                 }

@@ -589,11 +589,12 @@ impl<T: ?Sized + DocumentStore> DocumentStore for Faulty<T> {
         ids: &[DocumentId],
         from: &[DocumentStatus],
         to: DocumentStatus,
+        by: Option<&str>,
     ) -> StoreResult<()> {
         self.plan
             .write(
                 "set_document_statuses",
-                self.inner.set_document_statuses(ids, from, to),
+                self.inner.set_document_statuses(ids, from, to, by),
             )
             .await
     }

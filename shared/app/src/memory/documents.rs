@@ -112,12 +112,14 @@ impl DocumentStore for MemoryStore {
         ids: &[DocumentId],
         from: &[DocumentStatus],
         to: DocumentStatus,
+        by: Option<&str>,
     ) -> StoreResult<()> {
         let mut g = self.inner.lock();
         for id in ids {
             if let Some(d) = g.documents.get_mut(id) {
                 if from.contains(&d.document.status) {
                     d.document.status = to;
+                    d.set_actor(to, by);
                 }
             }
         }

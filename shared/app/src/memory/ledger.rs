@@ -48,13 +48,8 @@ impl WatermarkStore for MemoryStore {
                 .entry(o.run_id)
                 .or_default()
                 .insert((o.round, d.account_id.clone(), d.group_key.clone()), d.id);
-            g.documents.insert(
-                d.id,
-                Box::new(StoredDocument {
-                    document: d.clone(),
-                    round: o.round,
-                }),
-            );
+            g.documents
+                .insert(d.id, Box::new(StoredDocument::new(d.clone(), o.round)));
         }
         g.counters
             .entry(o.run_id)

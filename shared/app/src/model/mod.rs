@@ -219,6 +219,40 @@ pub struct AccountOutcomeRecord {
 pub struct StoredDocument {
     pub document: Document,
     pub round: u32,
+    /// Who approved it, and who posted it alone (a selection): absent for the system's
+    /// changes and for a post of the whole run (the run's `postedBy` says who).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approved_by: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub posted_by: Option<String>,
+}
+
+impl StoredDocument {
+    /// A document as a run's account commit writes it (nobody approved or posted it
+    /// yet).
+    pub fn new(document: Document, round: u32) -> StoredDocument {
+        StoredDocument {
+            document,
+            round,
+            approved_by: None,
+            posted_by: None,
+        }
+    }
+
+    /// Records `by` as the one who moved it to `status` (approved or posted).
+    pub fn set_actor(
+        &mut self,
+        status: billrun_domain::document::DocumentStatus,
+        by: Option<&str>,
+    ) {
+        use billrun_domain::document::DocumentStatus;
+        let by = by.map(str::to_string);
+        match status {
+            DocumentStatus::Approved => self.approved_by = by,
+            DocumentStatus::Posted => self.posted_by = by,
+            DocumentStatus::Draft | DocumentStatus::Canceled => {}
+        }
+    }
 }
 
 /// Everything processing one account writes, applied atomically or not at all.

@@ -48,9 +48,15 @@ impl RunPipeline {
                 DocumentStatus::Approved,
             )
             .await?;
+        let by = crate::actor::current();
         for chunk in ids.chunks(SELECTION_PAGE) {
             self.documents
-                .set_document_statuses(chunk, &[DocumentStatus::Draft], DocumentStatus::Approved)
+                .set_document_statuses(
+                    chunk,
+                    &[DocumentStatus::Draft],
+                    DocumentStatus::Approved,
+                    by.as_deref(),
+                )
                 .await?;
         }
         Ok(run)
@@ -94,7 +100,7 @@ impl RunPipeline {
         let posted = async {
             for chunk in ids.chunks(SELECTION_PAGE) {
                 self.documents
-                    .set_document_statuses(chunk, from, DocumentStatus::Posted)
+                    .set_document_statuses(chunk, from, DocumentStatus::Posted, poster.as_deref())
                     .await?;
             }
             self.none_left_to_post(run_id).await

@@ -37,14 +37,15 @@ pub trait DocumentStore: Send + Sync {
         run: RunId,
         status: billrun_domain::document::DocumentStatus,
     ) -> StoreResult<()>;
-    /// Moves each of `ids` whose status is one of `from` to `to`, each with a change
-    /// conditioned on its status; the others stay as they are (setting `to` again is a
-    /// no-op). Callers pass documents they read in one of `from` (approve, post a
-    /// selection).
+    /// Moves each of `ids` whose status is one of `from` to `to`, with `by` as the one
+    /// who did ([`StoredDocument::set_actor`]), each with a change conditioned on its
+    /// status; the others stay as they are (setting `to` again is a no-op). Callers
+    /// pass documents they read in one of `from` (approve, post a selection).
     async fn set_document_statuses(
         &self,
         ids: &[DocumentId],
         from: &[billrun_domain::document::DocumentStatus],
         to: billrun_domain::document::DocumentStatus,
+        by: Option<&str>,
     ) -> StoreResult<()>;
 }

@@ -20,6 +20,9 @@ use std::collections::{BTreeMap, HashMap};
 pub(super) const NUMBER: &str = "num";
 /// A document's status, set without rewriting its `data`.
 pub(super) const STATUS: &str = "st";
+/// Who approved it, and who posted it alone, set with its status.
+const APPROVED_BY: &str = "aby";
+const POSTED_BY: &str = "pby";
 
 pub(super) fn stored_document(item: &Item) -> StoreResult<StoredDocument> {
     let mut d: StoredDocument = decode(item)?;
@@ -29,6 +32,12 @@ pub(super) fn stored_document(item: &Item) -> StoreResult<StoredDocument> {
     if let Some(st) = get_s(item, STATUS) {
         d.document.status = serde_json::from_value(serde_json::Value::String(st.to_string()))
             .map_err(|e| StoreError::fatal(format!("corrupt document status: {e}")))?;
+    }
+    if let Some(by) = get_s(item, APPROVED_BY) {
+        d.approved_by = Some(by.to_string());
+    }
+    if let Some(by) = get_s(item, POSTED_BY) {
+        d.posted_by = Some(by.to_string());
     }
     Ok(d)
 }
@@ -127,15 +136,27 @@ impl DocumentStore for DynamoStore {
         ids: &[DocumentId],
         from: &[DocumentStatus],
         to: DocumentStatus,
+        by: Option<&str>,
     ) -> StoreResult<()> {
         // A document without `st` has the status its `data` was written with, which
         // never changes: the caller read it, in `from`.
         let allowed: Vec<String> = (0..from.len()).map(|i| format!(":f{i}")).collect();
         let condition = format!("attribute_not_exists(#s) OR #s IN ({})", allowed.join(", "));
+        let actor = match (to, by) {
+            (DocumentStatus::Approved, Some(by)) => Some((APPROVED_BY, by)),
+            (DocumentStatus::Posted, Some(by)) => Some((POSTED_BY, by)),
+            _ => None,
+        };
         let requests = ids.iter().map(|id| {
             let mut req = self
                 .status_update(*id, to)
                 .condition_expression(condition.clone());
+            if let Some((attribute, by)) = actor {
+                req = req
+                    .update_expression("SET #s = :s, #by = :by")
+                    .expression_attribute_names("#by", attribute)
+                    .expression_attribute_values(":by", s(by));
+            }
             for (name, status) in allowed.iter().zip(from) {
                 req = req.expression_attribute_values(name.clone(), s(status_name(*status)));
             }

@@ -148,10 +148,7 @@ impl DynamoStore {
         let o = &commit.outcome;
         let mut out = Vec::with_capacity(commit.documents.len() + o.changes.len());
         for d in &commit.documents {
-            let stored = StoredDocument {
-                document: d.clone(),
-                round: o.round,
-            };
+            let stored = StoredDocument::new(d.clone(), o.round);
             let key = keys::document(d.id);
             let mut item = entity(&key, &stored)?;
             item.insert(STATUS.to_string(), s(status_name(d.status)));

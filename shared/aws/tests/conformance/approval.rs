@@ -31,15 +31,20 @@ pub(super) async fn a_selection_is_approved_then_posted_and_the_last_post_posts_
     // The store's conditional change: only documents in `from` move.
     b.app
         .documents
-        .set_document_statuses(&ids[..2], &[Draft], Approved)
+        .set_document_statuses(&ids[..2], &[Draft], Approved, Some("ann"))
         .await
         .unwrap();
     b.app
         .documents
-        .set_document_statuses(&ids[1..3], &[Posted], Canceled)
+        .set_document_statuses(&ids[1..3], &[Posted], Canceled, None)
         .await
         .unwrap();
     assert_eq!(statuses().await, [Approved, Approved, Draft, Draft]);
+    let stored = b.app.documents.get_document(ids[0]).await.unwrap().unwrap();
+    assert_eq!(
+        (stored.approved_by.as_deref(), stored.posted_by.as_deref()),
+        (Some("ann"), None)
+    );
 
     // The Approved ones posted: partially posted, a cancel refused.
     let run = b
