@@ -275,8 +275,8 @@ async fn a_run_through_the_handlers_on_moto_equals_the_in_memory_run_and_stays_i
     let queries = Runtime::new(config.clone(), 5, api_queries::adapters).await;
     let planner = Runtime::new(config.clone(), 5, plan_run::adapters).await;
     let processor = Runtime::new(config.clone(), 5, process_account::adapters).await;
-    let cmd = api_commands::handler::service(commands.app.clone());
-    let qry = api_queries::handler::service(queries.app.clone());
+    let cmd = api_commands::handler::service(commands.app.clone(), Default::default());
+    let qry = api_queries::handler::service(queries.app.clone(), Default::default());
 
     let target = "2026-12-01".parse().unwrap();
     // 60 sample accounts, seed 3: every kind of outcome, one account failing (currency).
@@ -378,6 +378,10 @@ async fn a_run_through_the_handlers_on_moto_equals_the_in_memory_run_and_stays_i
         );
         assert_eq!(o.remove("deliveryReason"), Some(Value::Null), "{o:?}");
         assert_eq!(o.remove("lastSentAt"), Some(Value::Null), "{o:?}");
+        // And who acted on it: no one identified (these requests carry no authorizer).
+        for field in ["createdBy", "approvedBy", "postedBy"] {
+            assert_eq!(o.remove(field), Some(Value::Null), "{field}: {o:?}");
+        }
         // And its settlement: nothing paid or applied yet.
         let kind = o["kind"].as_str().unwrap().to_string();
         let (paid, applied) = (
@@ -747,7 +751,7 @@ async fn overlapping_scheduler_ticks_on_moto_start_a_due_scheduled_run_once_insi
     let Provisioned { config, .. } = provisioned('s').await;
     let commands = Runtime::new(config.clone(), 5, api_commands::adapters).await;
     let scheduler = Runtime::new(config.clone(), 5, execute_schedules::adapters).await;
-    let cmd = api_commands::handler::service(commands.app.clone());
+    let cmd = api_commands::handler::service(commands.app.clone(), Default::default());
     let at = chrono::Utc::now() + chrono::Duration::seconds(2);
     let body =
         json!({"targetDate": "2024-02-01", "runType": "Scheduled", "scheduledAt": at.to_rfc3339()})
@@ -947,8 +951,8 @@ async fn a_run_posted_with_auto_email_through_the_handlers_on_moto_emails_each_p
     let planner = Runtime::new(config.clone(), 5, plan_run::adapters).await;
     let processor = Runtime::new(config.clone(), 5, process_account::adapters).await;
     let deliverer = Runtime::new(config.clone(), 5, deliver_documents::adapters).await;
-    let cmd = api_commands::handler::service(commands.app.clone());
-    let qry = api_queries::handler::service(queries.app.clone());
+    let cmd = api_commands::handler::service(commands.app.clone(), Default::default());
+    let qry = api_queries::handler::service(queries.app.clone(), Default::default());
 
     let (status, _) = call(
         cmd.clone(),
