@@ -6,7 +6,8 @@
 //! request. After the run's lifecycle and a restart's re-dispatch (what `serve` does
 //! at start), every event each endpoint subscribed to must have reached it and be
 //! Delivered, with one delivery record per (event, endpoint); no receiver may have got
-//! an event the run did not record; a repeat carries the same id and body.
+//! an event the run did not record; a repeat carries the same id and body; the audit
+//! trail holds each of the run's events once.
 //! A failing schedule prints `BILLRUN_FAULT_SEED=<seed>`.
 
 // Test code: a panic fails the test (clippy.toml allows unwrap only in #[cfg(test)] code).
@@ -435,6 +436,32 @@ async fn check(sys: &System, run: RunId) -> Result<(), String> {
             "documents.posted carried {} documents, not the run's {}",
             numbers.len(),
             expected.len()
+        ));
+    }
+    // The audit trail: exactly one entry per event the run recorded, none invented.
+    let trail = sys
+        .app
+        .audit
+        .audit_events(
+            &billrun_app::model::audit::AuditFilter {
+                resource: Some(run.0),
+                actor: None,
+                since: chrono::DateTime::UNIX_EPOCH,
+            },
+            None,
+            1000,
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut entries: Vec<uuid::Uuid> = trail.iter().map(|e| e.id).collect();
+    let mut recorded: Vec<uuid::Uuid> = record.events.iter().map(|e| e.id).collect();
+    entries.sort();
+    recorded.sort();
+    if entries != recorded {
+        return Err(format!(
+            "the audit trail has {} entries for the run's {} events",
+            entries.len(),
+            recorded.len()
         ));
     }
     Ok(())

@@ -1,9 +1,9 @@
 use billrun_app::App;
 use std::sync::Arc;
 
-/// The router this function serves.
-pub fn service(app: Arc<App>) -> axum::Router {
-    billrun_lambda::commands_router(app)
+/// The router this function serves, JWT groups granting scopes by `groups`.
+pub fn service(app: Arc<App>, groups: billrun_lambda::GroupScopes) -> axum::Router {
+    billrun_lambda::commands_router(app, groups)
 }
 
 #[cfg(test)]
@@ -17,8 +17,17 @@ mod tests {
     const GET: &str = include_str!("../../events/http-get-run.json");
 
     async fn call(app: Arc<App>, side: Side, event: &str) -> (u16, serde_json::Value) {
+        call_with(app, side, event, Default::default()).await
+    }
+
+    async fn call_with(
+        app: Arc<App>,
+        side: Side,
+        event: &str,
+        groups: billrun_lambda::GroupScopes,
+    ) -> (u16, serde_json::Value) {
         let request = lambda_http::request::from_str(event).unwrap();
-        let response = billrun_lambda::router(app, side)
+        let response = billrun_lambda::router(app, side, groups)
             .oneshot(request)
             .await
             .unwrap();
@@ -101,5 +110,47 @@ mod tests {
             status, 200,
             "the same idempotency key, replayed by an IAM caller"
         );
+    }
+
+    /// The create event from a JWT with no scope, in the groups given as API Gateway
+    /// passes a Cognito list claim on (`[a b]`).
+    fn in_groups(event: &str, groups: &str) -> String {
+        let mut v: serde_json::Value = serde_json::from_str(event).unwrap();
+        v["requestContext"]["authorizer"] = serde_json::json!({"jwt": {
+            "claims": {"sub": "user-8", "cognito:groups": groups},
+            "scopes": null
+        }});
+        v.to_string()
+    }
+
+    #[tokio::test]
+    async fn a_jwt_callers_groups_grant_the_scopes_the_deployment_maps_them_to() {
+        let app = Arc::new(App::in_memory(
+            Arc::new(MemoryStore::new()),
+            Arc::new(MemoryQueue::new()),
+            std::sync::Arc::new(billrun_documents::PdfRenderer),
+        ));
+        let groups = billrun_lambda::GroupScopes::parse(
+            "finance-preparers=billing:run billing:read; auditors=billing:read",
+        )
+        .unwrap();
+        let call = |event: String| {
+            let (app, groups) = (app.clone(), groups.clone());
+            async move { call_with(app, Side::Commands, &event, groups).await }
+        };
+        // Mapped groups without the run scope, an unmapped one: refused at the scope.
+        let (status, body) = call(in_groups(CREATE, "[auditors sales]")).await;
+        assert_eq!(
+            (status, &body["field"]),
+            (403, &serde_json::json!("billing:run"))
+        );
+        let (status, run) = call(in_groups(CREATE, "[auditors finance-preparers]")).await;
+        assert_eq!(status, 201, "{run}");
+        // A group named like a scope grants it without a mapping.
+        let (status, _) = call(in_groups(CREATE, "billing:run")).await;
+        assert_eq!(status, 200, "the same idempotency key, replayed");
+        for bad in ["finance", "x=billing:everything", "=billing:read", "x="] {
+            assert!(billrun_lambda::GroupScopes::parse(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -7,5 +7,6 @@ use api_commands::handler;
 async fn main() -> Result<(), lambda_http::Error> {
     billrun_lambda::init_tracing();
     let runtime = billrun_lambda::Runtime::from_env(api_commands::adapters).await?;
-    lambda_http::run(handler::service(runtime.app)).await
+    let groups = billrun_lambda::group_scopes_from_env()?;
+    lambda_http::run(handler::service(runtime.app, groups)).await
 }

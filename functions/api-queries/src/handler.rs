@@ -1,7 +1,7 @@
 use billrun_app::App;
 use std::sync::Arc;
 
-/// The router this function serves.
-pub fn service(app: Arc<App>) -> axum::Router {
-    billrun_lambda::queries_router(app)
+/// The router this function serves, JWT groups granting scopes by `groups`.
+pub fn service(app: Arc<App>, groups: billrun_lambda::GroupScopes) -> axum::Router {
+    billrun_lambda::queries_router(app, groups)
 }

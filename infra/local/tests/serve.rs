@@ -451,27 +451,34 @@ fn the_cli_takes_the_token_from_billrun_token_and_listens_on_loopback() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("--token"));
 }
 
+/// A `--tokens` file in `dir`: each (name, scopes) holds the token `<name>-token`.
+fn tokens_file(dir: &std::path::Path, tokens: &[(&str, &[&str])]) -> std::path::PathBuf {
+    use sha2::Digest;
+    let entries: Vec<serde_json::Value> = tokens
+        .iter()
+        .map(|(name, scopes)| {
+            let hash: String = sha2::Sha256::digest(format!("{name}-token").as_bytes())
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
+            serde_json::json!({"name": name, "sha256": hash, "scopes": scopes})
+        })
+        .collect();
+    let file = dir.join("tokens.json");
+    std::fs::write(&file, serde_json::json!({ "tokens": entries }).to_string()).unwrap();
+    file
+}
+
 #[test]
 fn with_named_tokens_each_caller_gets_the_routes_of_its_scopes_and_403_beyond() {
-    use sha2::Digest;
-    let hash = |t: &str| -> String {
-        sha2::Sha256::digest(t.as_bytes())
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
-    };
     let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("tokens.json");
-    std::fs::write(
-        &file,
-        serde_json::json!({"tokens": [
-            {"name": "auditor", "sha256": hash("auditor-token"), "scopes": ["billing:read"]},
-            {"name": "admin", "sha256": hash("admin-token"),
-             "scopes": ["billing:read", "billing:admin"]},
-        ]})
-        .to_string(),
-    )
-    .unwrap();
+    let file = tokens_file(
+        dir.path(),
+        &[
+            ("auditor", &["billing:read"]),
+            ("admin", &["billing:read", "billing:admin"]),
+        ],
+    );
     let (_child, addr) = spawn_serve_with(
         &[
             "--ephemeral".as_ref(),
@@ -1365,4 +1372,91 @@ fn serve_with_smtp_emails_each_posted_document_once_with_its_pdf() {
         .unwrap()
         .is_empty());
     stop_cleanly(child);
+}
+
+#[test]
+fn a_durable_serves_audit_trail_names_each_token_that_changed_a_run_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = tokens_file(
+        dir.path(),
+        &[
+            (
+                "preparer",
+                &["billing:read", "billing:run", "billing:admin"],
+            ),
+            ("approver", &["billing:read", "billing:post"]),
+        ],
+    );
+    let data = dir.path().join("data");
+    let (_child, addr) = spawn_serve_with(
+        &[
+            "--data".as_ref(),
+            data.as_os_str(),
+            "--tokens".as_ref(),
+            file.as_os_str(),
+        ],
+        &[],
+    );
+    let preparer = "Authorization: Bearer preparer-token\r\n";
+    let approver = "Authorization: Bearer approver-token\r\n";
+    let book = include_str!("fixtures/book.json");
+    let (status, _, _) = http_with(addr, "POST", "/v1/import", Some(book), preparer);
+    assert_eq!(status, 200);
+    let (status, _, run) = http_with(
+        addr,
+        "POST",
+        "/v1/invoice-runs",
+        Some(r#"{"targetDate": "2024-02-01"}"#),
+        preparer,
+    );
+    assert_eq!(status, 201, "{run}");
+    let id = run["id"].as_str().unwrap().to_string();
+    let completed = poll(60, || {
+        let (_, _, r) = http_with(
+            addr,
+            "GET",
+            &format!("/v1/invoice-runs/{id}"),
+            None,
+            approver,
+        );
+        match r["status"].as_str()? {
+            "Completed" => Some("run.completed"),
+            "CompletedWithErrors" => Some("run.completed_with_errors"),
+            _ => None,
+        }
+    });
+    let completed = completed.expect("the run completes");
+    let (status, _, body) = http_with(
+        addr,
+        "POST",
+        &format!("/v1/invoice-runs/{id}/post"),
+        Some("{}"),
+        approver,
+    );
+    assert_eq!(status, 200, "{body}");
+    let expected = serde_json::json!([
+        ["run.created", "preparer"],
+        ["run.started", "preparer"],
+        [completed, null],
+        ["run.posted", "approver"],
+    ]);
+    let trail = poll(60, || {
+        let (_, _, r) = http_with(
+            addr,
+            "GET",
+            &format!("/v1/audit-events?resource={id}"),
+            None,
+            approver,
+        );
+        let seen: Vec<serde_json::Value> = r["items"]
+            .as_array()?
+            .iter()
+            .map(|e| serde_json::json!([e["action"], e["actor"]]))
+            .collect();
+        (serde_json::Value::Array(seen.clone()) == expected).then_some(seen)
+    });
+    assert!(
+        trail.is_some(),
+        "the trail lists the run's changes with their tokens"
+    );
 }

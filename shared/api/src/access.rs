@@ -68,6 +68,70 @@ impl Principal {
     }
 }
 
+/// Scopes granted by membership of identity-provider groups (a Cognito user pool's
+/// `cognito:groups`, another issuer's `groups` claim): a deployment's mapping, written
+/// `group=scope scope;group=scope` (`GroupScopes` in the template). A group named like
+/// a scope (`billing:post`) grants that scope without being listed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GroupScopes(std::collections::BTreeMap<String, BTreeSet<Scope>>);
+
+impl GroupScopes {
+    /// Parses the mapping; the error names the first part that is not
+    /// `group=scope …` with known scopes.
+    pub fn parse(text: &str) -> Result<GroupScopes, String> {
+        let mut map = std::collections::BTreeMap::new();
+        for part in text.split(';').map(str::trim).filter(|p| !p.is_empty()) {
+            let Some((group, scopes)) = part.split_once('=') else {
+                return Err(format!("'{part}' is not group=scope"));
+            };
+            let group = group.trim();
+            if group.is_empty() {
+                return Err(format!("'{part}' names no group"));
+            }
+            let mut granted = BTreeSet::new();
+            for s in scopes.split([' ', ',']).filter(|s| !s.is_empty()) {
+                granted.insert(Scope::parse(s).ok_or_else(|| {
+                    format!("'{s}' (group {group}) is not one of billing:read, billing:run, billing:post, billing:admin")
+                })?);
+            }
+            if granted.is_empty() {
+                return Err(format!("group {group} is given no scope"));
+            }
+            map.entry(group.to_string())
+                .or_insert_with(BTreeSet::new)
+                .extend(granted);
+        }
+        Ok(GroupScopes(map))
+    }
+
+    /// The scopes `groups` grant.
+    pub fn scopes_of<'a>(&self, groups: impl IntoIterator<Item = &'a str>) -> BTreeSet<Scope> {
+        let mut out = BTreeSet::new();
+        for g in groups {
+            if let Some(s) = Scope::parse(g) {
+                out.insert(s);
+            }
+            if let Some(granted) = self.0.get(g) {
+                out.extend(granted.iter().copied());
+            }
+        }
+        out
+    }
+}
+
+/// The groups of a JWT claim as API Gateway passes it on: a list flattened to text
+/// (`[finance admins]`), or one name.
+pub fn claim_groups(value: &str) -> Vec<&str> {
+    value
+        .trim()
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .split([' ', ','])
+        .map(|g| g.trim_matches('"'))
+        .filter(|g| !g.is_empty())
+        .collect()
+}
+
 /// The scope of every route that is not a read (a read, GET or HEAD, needs
 /// [`Scope::Read`]): (method, route as the router spells it, scope).
 pub const WRITES: &[(&str, &str, Scope)] = &[

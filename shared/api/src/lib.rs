@@ -7,6 +7,7 @@
 
 pub mod access;
 pub mod approval;
+pub mod audit;
 pub mod compat;
 pub mod deliveries;
 pub mod documents;
@@ -115,6 +116,7 @@ pub const IMPORT_LIMIT: usize = 5_000_000;
         webhooks::rotate_secret,
         webhooks::list_deliveries,
         webhooks::redeliver,
+        audit::list,
     ),
     // Referenced by a query parameter, which utoipa does not collect by itself.
     components(schemas(schema::JournalFormat)),
@@ -124,6 +126,7 @@ pub const IMPORT_LIMIT: usize = 5_000_000;
         (name = "runs", description = "Invoice runs"),
         (name = "results", description = "Invoices and credit memos"),
         (name = "events", description = "Webhook endpoints that receive run events (Standard Webhooks), and their deliveries"),
+        (name = "audit", description = "Who changed what: every change of a run or a document, with its actor"),
         (name = "compatibility", description = "The request and response shapes of the source documents, translated to and from the canonical model"),
     )
 )]
@@ -252,6 +255,7 @@ fn read_routes(routes: Routes) -> Routes {
             get(compat::configure_requests::credit_memos),
         )
         .route("/v1/run-schedules/{id}", get(run_schedules::get))
+        .route("/v1/audit-events", get(audit::list))
 }
 
 /// Every POST, PUT, PATCH and DELETE route.

@@ -160,43 +160,11 @@ async fn two_people() -> TestApi {
         std::sync::Arc::new(billrun_documents::PdfRenderer),
     );
     app.controls.maker_checker = true;
-    let app = std::sync::Arc::new(app);
-    let router = billrun_api::router(app.clone()).layer(axum::middleware::from_fn(
-        |mut req: axum::extract::Request, next: axum::middleware::Next| {
-            let name = req
-                .headers()
-                .get("x-caller")
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string);
-            if let Some(name) = name {
-                req.extensions_mut().insert(Principal {
-                    name,
-                    scopes: [Scope::Read, Scope::Run, Scope::Post, Scope::Admin]
-                        .into_iter()
-                        .collect(),
-                });
-            }
-            next.run(req)
-        },
-    ));
-    let api = TestApi {
-        router,
-        app,
-        store,
-        queue,
-    };
+    let api = TestApi::with_callers(app, store, queue);
     let book = r#"{"accounts": [{"id": "A-1", "name": "C", "currency": "USD", "billCycleDay": 1}],
         "subscriptions": [{"id": "S-1", "accountId": "A-1", "productId": "P", "startDate": "2024-01-01",
           "charges": [{"id": "C-1", "type": "Recurring", "price": "10.00", "billingPeriod": "Month"}]}]}"#;
-    let r = api
-        .call(
-            Method::POST,
-            "/v1/import",
-            Some(book),
-            &[("x-caller", "admin")],
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    api.import_as(book, "admin").await;
     api
 }
 

@@ -71,6 +71,7 @@ const CANONICAL: &[(&str, &str)] = &[
     ("delete", "/v1/webhook-endpoints/{id}"),
     ("post", "/v1/webhook-endpoints/{id}/rotate-secret"),
     ("get", "/v1/webhook-endpoints/{id}/deliveries"),
+    ("get", "/v1/audit-events"),
     ("post", "/v1/webhook-deliveries/{id}/redeliver"),
 ];
 

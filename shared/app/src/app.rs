@@ -29,6 +29,8 @@ const AUTO_EMAIL_CATCH_UP_DAYS: i64 = 2;
 #[derive(Clone)]
 pub struct App {
     pub runs: Arc<dyn RunStore>,
+    /// The audit trail: read by [`App::audit`], added to by the dispatcher.
+    pub audit: Arc<dyn AuditLog>,
     pub book: Arc<dyn BookStore>,
     pub documents: Arc<dyn DocumentStore>,
     pub ledger: Arc<dyn WatermarkStore>,
@@ -94,6 +96,7 @@ impl App {
     ) -> App {
         App {
             runs: store.clone(),
+            audit: store.clone(),
             book: store.clone(),
             documents: store.clone(),
             ledger: store.clone(),
@@ -202,6 +205,14 @@ impl App {
         }
     }
 
+    /// The audit trail.
+    pub fn audit(&self) -> crate::audit::AuditTrail {
+        crate::audit::AuditTrail {
+            log: self.audit.clone(),
+            clock: self.clock.clone(),
+        }
+    }
+
     /// The book, accounts, subscriptions, usage, adjustments, invoice schedules.
     pub fn reference(&self) -> Reference {
         Reference {
@@ -304,6 +315,7 @@ impl App {
     pub fn dispatcher(&self) -> crate::dispatch::Dispatcher {
         crate::dispatch::Dispatcher {
             runs: self.runs.clone(),
+            audit: self.audit.clone(),
             queries: self.queries(),
             store: self.webhooks.clone(),
             documents: self.documents.clone(),

@@ -13,6 +13,7 @@
 //! carries the event's id to deduplicate on. docs/events/README.md.
 
 use crate::error::AppError;
+use crate::model::audit::{audited, AuditEvent};
 use crate::model::document_events::DocumentBatch;
 use crate::model::events::{EventEnvelope, RunEvent, RunEventType};
 use crate::model::webhooks::*;
@@ -66,6 +67,8 @@ impl Default for DispatchConfig {
 /// Hands events to the bus and the webhook endpoints, and sends deliveries.
 pub struct Dispatcher {
     pub runs: Arc<dyn RunStore>,
+    /// Where each run event is projected as an audit entry.
+    pub audit: Arc<dyn AuditLog>,
     pub queries: Queries,
     pub store: Arc<dyn WebhookStore>,
     /// Read for per-document events.
@@ -110,6 +113,14 @@ impl Dispatcher {
         if events.is_empty() {
             return Ok(0);
         }
+        // The audit entries first, under the events' ids: a dispatch that stops later
+        // runs again and finds them.
+        let entries: Vec<AuditEvent> = events
+            .iter()
+            .filter(|e| audited(e.event_type))
+            .map(|e| AuditEvent::of_run_event(run_id, e))
+            .collect();
+        self.audit.record_audit(&entries).await?;
         let view = self.queries.view_of(run).await?;
         let envelopes: Vec<EventEnvelope> = events
             .iter()

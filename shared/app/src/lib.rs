@@ -13,6 +13,7 @@
 
 pub mod actor;
 pub mod app;
+pub mod audit;
 pub mod controls;
 pub mod deliveries;
 pub mod dispatch;

@@ -410,8 +410,9 @@ mod tests {
             from: &[DocumentStatus],
             to: DocumentStatus,
             by: Option<&str>,
+            at: chrono::DateTime<chrono::Utc>,
         ) -> StoreResult<()> {
-            self.0.set_document_statuses(ids, from, to, by).await
+            self.0.set_document_statuses(ids, from, to, by, at).await
         }
     }
 

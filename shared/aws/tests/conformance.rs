@@ -6,6 +6,8 @@
 
 #[path = "conformance/approval.rs"]
 mod approval;
+#[path = "conformance/audit.rs"]
+mod audit;
 mod common;
 #[path = "conformance/deliveries.rs"]
 mod deliveries;
@@ -21,6 +23,7 @@ mod races;
 mod webhooks;
 
 use approval::*;
+use audit::*;
 use billrun_app::model::{AccountCommit, AccountOutcomeRecord, CommitResult, Created};
 use billrun_app::{AppError, ConflictCode, StoreError};
 use billrun_domain::book::Book;
@@ -1948,8 +1951,11 @@ impl billrun_app::ports::DocumentStore for StoppingNumbers {
         from: &[DocumentStatus],
         to: DocumentStatus,
         by: Option<&str>,
+        at: chrono::DateTime<chrono::Utc>,
     ) -> billrun_app::ports::StoreResult<()> {
-        self.inner.set_document_statuses(ids, from, to, by).await
+        self.inner
+            .set_document_statuses(ids, from, to, by, at)
+            .await
     }
 }
 
@@ -2188,4 +2194,5 @@ conformance!(
     each_change_of_a_run_is_stored_with_its_event,
     webhook_endpoints_and_deliveries_are_written_once_per_version,
     a_selection_is_approved_then_posted_and_the_last_post_posts_the_run,
+    audit_entries_are_written_once_and_listed_in_order_by_filter,
 );

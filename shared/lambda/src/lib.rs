@@ -10,6 +10,7 @@ use axum::response::{IntoResponse, Response};
 use billrun_app::model::Message;
 use billrun_app::worker::{deliver_batch, Disposition};
 use billrun_app::App;
+use billrun_aws::config::ConfigError;
 pub use billrun_aws::dynamo::stream;
 pub use billrun_aws::{Adapters, NoBlobs, NoExportFiles, NoMailer, NoQueue, Wiring};
 use billrun_aws::{AwsConfig, Clients, Metrics};
@@ -231,34 +232,49 @@ impl Side {
 }
 
 /// The router of `api-commands`: the write routes only, so that the read handlers stay
-/// out of its binary; a read is refused with 405.
-pub fn commands_router(app: Arc<App>) -> axum::Router {
-    guard(billrun_api::command_router(app), Side::Commands)
+/// out of its binary; a read is refused with 405. `groups` maps a JWT's groups to scopes.
+pub fn commands_router(app: Arc<App>, groups: GroupScopes) -> axum::Router {
+    guard(billrun_api::command_router(app), Side::Commands, groups)
 }
 
 /// The router of `api-queries`: the read routes only, so that the write handlers (and
 /// the use cases only they call) stay out of its binary; a write is refused with 405.
-pub fn queries_router(app: Arc<App>) -> axum::Router {
-    guard(billrun_api::query_router(app), Side::Queries)
+pub fn queries_router(app: Arc<App>, groups: GroupScopes) -> axum::Router {
+    guard(billrun_api::query_router(app), Side::Queries, groups)
 }
 
 /// One side's router (tests; a function calls its own, which links only its side).
-pub fn router(app: Arc<App>, side: Side) -> axum::Router {
+pub fn router(app: Arc<App>, side: Side, groups: GroupScopes) -> axum::Router {
     match side {
-        Side::Commands => commands_router(app),
-        Side::Queries => queries_router(app),
+        Side::Commands => commands_router(app, groups),
+        Side::Queries => queries_router(app, groups),
     }
 }
 
+pub use billrun_api::access::GroupScopes;
+
+/// The deployment's group mapping (`GROUP_SCOPES`, the template's `GroupScopes`; unset:
+/// none). A mapping that does not parse stops the function at its start.
+pub fn group_scopes_from_env() -> Result<GroupScopes, ConfigError> {
+    match std::env::var("GROUP_SCOPES") {
+        Ok(v) => GroupScopes::parse(&v).map_err(|e| ConfigError(format!("GROUP_SCOPES: {e}"))),
+        Err(_) => Ok(GroupScopes::default()),
+    }
+}
+
+/// The JWT claims that carry the caller's groups: Cognito's, and the common name.
+const GROUP_CLAIMS: [&str; 2] = ["cognito:groups", "groups"];
+
 /// Who API Gateway's authorizer says is calling: with a JWT authorizer the token's
-/// `sub` and its `billing:*` scopes (API Gateway's `scopes`, else the `scope` claim); with
-/// AWS_IAM the caller's ARN with every scope (its IAM policy has decided). `None` when
-/// the request carries no authorizer (the handlers' tests; every deployed route has
-/// one, `functions/e2e/tests/template.rs`).
+/// `sub` and its `billing:*` scopes (API Gateway's `scopes`, else the `scope` claim) with
+/// those its groups are granted (`groups`); with AWS_IAM the caller's ARN with every
+/// scope (its IAM policy has decided). `None` when the request carries no authorizer
+/// (the handlers' tests; every deployed route has one, `functions/e2e/tests/template.rs`).
 pub fn principal(
     context: &lambda_http::request::RequestContext,
+    groups: &GroupScopes,
 ) -> Option<billrun_api::access::Principal> {
-    use billrun_api::access::{Principal, Scope};
+    use billrun_api::access::{claim_groups, Principal, Scope};
     #[allow(irrefutable_let_patterns)]
     let lambda_http::request::RequestContext::ApiGatewayV2(ctx) = context
     else {
@@ -275,10 +291,14 @@ pub fn principal(
                 .map(|s| s.split_whitespace().map(str::to_string).collect())
                 .unwrap_or_default(),
         };
-        return Some(Principal {
-            name,
-            scopes: granted.iter().filter_map(|s| Scope::parse(s)).collect(),
-        });
+        let mut scopes: std::collections::BTreeSet<Scope> =
+            granted.iter().filter_map(|s| Scope::parse(s)).collect();
+        for claim in GROUP_CLAIMS {
+            if let Some(value) = jwt.claims.get(claim) {
+                scopes.extend(groups.scopes_of(claim_groups(value)));
+            }
+        }
+        return Some(Principal { name, scopes });
     }
     let iam = authorizer.iam.as_ref()?;
     Some(Principal::with_all_scopes(
@@ -288,25 +308,29 @@ pub fn principal(
 
 /// Refuses the other side's methods on every path, the unknown ones included, with 405
 /// and a body saying so; passes the caller ([`principal`]) on to the scope check.
-fn guard(router: axum::Router, side: Side) -> axum::Router {
+fn guard(router: axum::Router, side: Side, groups: GroupScopes) -> axum::Router {
+    let groups = Arc::new(groups);
     router.layer(axum::middleware::from_fn(
-        move |mut req: Request, next: Next| async move {
-            if let Some(p) = req
-                .extensions()
-                .get::<lambda_http::request::RequestContext>()
-                .and_then(principal)
-            {
-                req.extensions_mut().insert(p);
-            }
-            if side.serves(req.method()) {
-                next.run(req).await
-            } else {
-                let body = serde_json::json!({
-                    "code": "method_not_allowed",
-                    "message": format!("{} is served by the other API function", req.method()),
-                    "field": null,
-                });
-                (StatusCode::METHOD_NOT_ALLOWED, axum::Json(body)).into_response()
+        move |mut req: Request, next: Next| {
+            let groups = groups.clone();
+            async move {
+                if let Some(p) = req
+                    .extensions()
+                    .get::<lambda_http::request::RequestContext>()
+                    .and_then(|c| principal(c, &groups))
+                {
+                    req.extensions_mut().insert(p);
+                }
+                if side.serves(req.method()) {
+                    next.run(req).await
+                } else {
+                    let body = serde_json::json!({
+                        "code": "method_not_allowed",
+                        "message": format!("{} is served by the other API function", req.method()),
+                        "field": null,
+                    });
+                    (StatusCode::METHOD_NOT_ALLOWED, axum::Json(body)).into_response()
+                }
             }
         },
     ))

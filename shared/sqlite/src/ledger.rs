@@ -9,6 +9,7 @@ use crate::schema::*;
 use crate::{from_json, to_json, Error, SqliteStore};
 use async_trait::async_trait;
 use billrun_app::error::StoreError;
+use billrun_app::model::audit::AuditEvent;
 use billrun_app::model::listing::DocumentPosition;
 use billrun_app::model::{
     AccountCommit, AccountOutcomeRecord, CommitResult, DocumentPage, Numbered, StoredDocument,
@@ -348,16 +349,24 @@ impl DocumentStore for SqliteStore {
         from: &[DocumentStatus],
         to: DocumentStatus,
         by: Option<&str>,
+        at: chrono::DateTime<chrono::Utc>,
     ) -> StoreResult<()> {
         let (ids, from, by) = (ids.to_vec(), from.to_vec(), by.map(str::to_string));
         self.write(move |tx| {
             for id in &ids {
-                if let Some(mut d) = read_document(tx, *id)? {
-                    if from.contains(&d.document.status) {
-                        d.document.status = to;
-                        d.set_actor(to, by.as_deref());
-                        write_document(tx, &d)?;
-                    }
+                let Some(mut d) = read_document(tx, *id)? else {
+                    continue;
+                };
+                let before = d.document.status;
+                if from.contains(&before) {
+                    d.document.status = to;
+                    d.set_actor(to, by.as_deref());
+                    write_document(tx, &d)?;
+                    let run = d.document.run_id;
+                    crate::audit::record(
+                        tx,
+                        &AuditEvent::of_document_status(*id, run, before, to, by.as_deref(), at),
+                    )?;
                 }
             }
             Ok(())

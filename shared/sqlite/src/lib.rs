@@ -20,6 +20,7 @@
 //! account), so a pool of reader connections would buy little and cost a second
 //! consistency story.
 
+mod audit;
 mod book;
 mod catalog;
 mod deliveries;

@@ -18,7 +18,7 @@ pub const LOCK_FILE: &str = "billrun.lock";
 /// The schema version this build writes (`PRAGMA user_version`). A database of a later
 /// version is refused rather than misread; an earlier one gets the [`steps`] after its
 /// version.
-pub const SCHEMA_VERSION: i64 = 6;
+pub const SCHEMA_VERSION: i64 = 7;
 
 pub const ACCOUNTS: &str = "accounts";
 pub const SUBSCRIPTIONS: &str = "subscriptions";
@@ -51,6 +51,7 @@ pub const INVOICE_PAID: &str = "invoice_paid";
 pub const EXPORTS: &str = "exports";
 pub const WEBHOOK_ENDPOINTS: &str = "webhook_endpoints";
 pub const WEBHOOK_DELIVERIES: &str = "webhook_deliveries";
+pub const AUDIT_EVENTS: &str = "audit_events";
 
 /// Names of the rows of [`SEQUENCES`].
 pub const RUN_SEQUENCE: &str = "run";
@@ -61,7 +62,7 @@ pub const ACTIVE_TEMPLATE: &str = "active_template";
 
 /// What each schema version adds, in order: a database of version `v` gets every step
 /// after `v`, in the transaction that sets its version.
-fn steps() -> [(i64, String); 6] {
+fn steps() -> [(i64, String); 7] {
     [
         (1, ddl_v1()),
         (2, ddl_deliveries()),
@@ -69,7 +70,23 @@ fn steps() -> [(i64, String); 6] {
         (4, ddl_payments()),
         (5, ddl_exports()),
         (6, ddl_webhooks()),
+        (7, ddl_audit()),
     ]
+}
+
+/// Version 7: the audit trail (as JSON, listed by time then id, by the resource or the
+/// run it concerns; rows are only ever inserted).
+fn ddl_audit() -> String {
+    format!(
+        "
+CREATE TABLE IF NOT EXISTS {AUDIT_EVENTS} (
+  id TEXT PRIMARY KEY, time TEXT NOT NULL, resource_id TEXT NOT NULL,
+  run_id TEXT NOT NULL, actor TEXT, data TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS {AUDIT_EVENTS}_time ON {AUDIT_EVENTS} (time, id);
+CREATE INDEX IF NOT EXISTS {AUDIT_EVENTS}_resource ON {AUDIT_EVENTS} (resource_id, time, id);
+CREATE INDEX IF NOT EXISTS {AUDIT_EVENTS}_run ON {AUDIT_EVENTS} (run_id, time, id);
+"
+    )
 }
 
 /// Version 6: webhook endpoints and deliveries (as JSON, with the version their writes

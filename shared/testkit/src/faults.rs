@@ -11,6 +11,7 @@
 //! `tests/tests/faults.rs` (in memory) and `tests/tests/faults_moto.rs` (AWS adapters
 //! on moto); nothing in production constructs it.
 
+mod audit;
 mod deliveries;
 mod document_requests;
 mod exports;
@@ -355,6 +356,7 @@ impl FaultPlan {
         });
         let wrapped = App {
             runs: self.faulty(&app.runs),
+            audit: self.faulty(&app.audit),
             book: self.faulty(&app.book),
             documents: self.faulty(&app.documents),
             ledger: self.faulty(&app.ledger),
@@ -590,11 +592,12 @@ impl<T: ?Sized + DocumentStore> DocumentStore for Faulty<T> {
         from: &[DocumentStatus],
         to: DocumentStatus,
         by: Option<&str>,
+        at: chrono::DateTime<chrono::Utc>,
     ) -> StoreResult<()> {
         self.plan
             .write(
                 "set_document_statuses",
-                self.inner.set_document_statuses(ids, from, to, by),
+                self.inner.set_document_statuses(ids, from, to, by, at),
             )
             .await
     }

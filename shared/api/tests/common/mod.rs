@@ -152,6 +152,43 @@ impl TestApi {
         }
     }
 
+    /// The API over `app` (its store and queue given), the caller named by each
+    /// request's `x-caller` header with every scope (no header: an unidentified caller).
+    pub fn with_callers(app: App, store: Arc<MemoryStore>, queue: Arc<MemoryQueue>) -> TestApi {
+        use billrun_api::access::{Principal, Scope};
+        let app = Arc::new(app);
+        let router = billrun_api::router(app.clone()).layer(axum::middleware::from_fn(
+            |mut req: axum::extract::Request, next: axum::middleware::Next| {
+                let name = req
+                    .headers()
+                    .get("x-caller")
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_string);
+                if let Some(name) = name {
+                    req.extensions_mut().insert(Principal {
+                        name,
+                        scopes: Scope::ALL.into_iter().collect(),
+                    });
+                }
+                next.run(req)
+            },
+        ));
+        TestApi {
+            router,
+            app,
+            store,
+            queue,
+        }
+    }
+
+    /// Imports `book` as caller `who` (an `x-caller` of [`TestApi::with_callers`]).
+    pub async fn import_as(&self, book: &str, who: &str) {
+        let r = self
+            .call(Method::POST, "/v1/import", Some(book), &[("x-caller", who)])
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "import: {}", r.text);
+    }
+
     pub async fn with_book(book: &str) -> TestApi {
         let api = TestApi::new();
         let r = api.post("/v1/import", book).await;

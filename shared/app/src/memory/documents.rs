@@ -2,6 +2,7 @@
 
 use super::MemoryStore;
 use crate::error::StoreError;
+use crate::model::audit::AuditEvent;
 use crate::model::*;
 use crate::ports::*;
 use async_trait::async_trait;
@@ -113,14 +114,20 @@ impl DocumentStore for MemoryStore {
         from: &[DocumentStatus],
         to: DocumentStatus,
         by: Option<&str>,
+        at: chrono::DateTime<chrono::Utc>,
     ) -> StoreResult<()> {
         let mut g = self.inner.lock();
         for id in ids {
-            if let Some(d) = g.documents.get_mut(id) {
-                if from.contains(&d.document.status) {
-                    d.document.status = to;
-                    d.set_actor(to, by);
-                }
+            let Some(d) = g.documents.get_mut(id) else {
+                continue;
+            };
+            let before = d.document.status;
+            if from.contains(&before) {
+                d.document.status = to;
+                d.set_actor(to, by);
+                let run = d.document.run_id;
+                let entry = AuditEvent::of_document_status(*id, run, before, to, by, at);
+                super::audit::record(&mut g, entry);
             }
         }
         Ok(())

@@ -3,6 +3,7 @@
 //! exactly as a DynamoDB transaction is), a [`MemoryQueue`] and [`MemoryBlobs`]. One file
 //! per port group, beside the port's own file in [`crate::ports`].
 
+mod audit;
 mod blobs;
 mod book;
 mod deliveries;
@@ -72,6 +73,9 @@ struct Inner {
     latest_doc_request: HashMap<RunId, DocumentRequestId>,
     doc_results: std::collections::HashSet<(DocumentRequestId, DocumentId)>,
     doc_files: HashMap<DocumentId, DocumentFile>,
+    /// The audit trail in listing order, and the ids it holds.
+    audit: BTreeMap<crate::model::audit::AuditPosition, crate::model::audit::AuditEvent>,
+    audit_ids: std::collections::HashSet<uuid::Uuid>,
 }
 
 /// Every storage port in memory.
@@ -151,7 +155,7 @@ impl MemoryStore {
         reverted.sort();
         let _ = write!(
             out,
-            "{:?}\n{}\n{}\n{} {} {}\n{}\n{}\n{}\n{}\n{:?}\n{}\n{:?}\n{}\n{:?}\n{:?}\n{}\n{}",
+            "{:?}\n{}\n{}\n{} {} {}\n{}\n{}\n{}\n{}\n{:?}\n{}\n{:?}\n{}\n{:?}\n{:?}\n{}\n{}\n{:?}",
             g.accounts,
             sorted(&g.runs),
             sorted(&g.idempotency),
@@ -170,6 +174,7 @@ impl MemoryStore {
             g.active_template,
             sorted(&g.doc_requests),
             sorted(&g.doc_files),
+            g.audit,
         );
         drop(g);
         let _ = write!(out, "\n{}", sorted(&self.exports.lock()));

@@ -2,6 +2,7 @@
 //! numbering round, queue messages; in submodules, what the listings, the schedules and
 //! document generation store.
 
+pub mod audit;
 pub mod deliveries;
 pub mod document_events;
 pub mod documents;

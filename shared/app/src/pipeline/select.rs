@@ -49,6 +49,7 @@ impl RunPipeline {
             )
             .await?;
         let by = crate::actor::current();
+        let at = self.clock.now();
         for chunk in ids.chunks(SELECTION_PAGE) {
             self.documents
                 .set_document_statuses(
@@ -56,6 +57,7 @@ impl RunPipeline {
                     &[DocumentStatus::Draft],
                     DocumentStatus::Approved,
                     by.as_deref(),
+                    at,
                 )
                 .await?;
         }
@@ -97,10 +99,17 @@ impl RunPipeline {
         let Some(token) = claim.token else {
             return Ok(claim.run);
         };
+        let at = self.clock.now();
         let posted = async {
             for chunk in ids.chunks(SELECTION_PAGE) {
                 self.documents
-                    .set_document_statuses(chunk, from, DocumentStatus::Posted, poster.as_deref())
+                    .set_document_statuses(
+                        chunk,
+                        from,
+                        DocumentStatus::Posted,
+                        poster.as_deref(),
+                        at,
+                    )
                     .await?;
             }
             self.none_left_to_post(run_id).await

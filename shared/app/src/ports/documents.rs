@@ -38,14 +38,17 @@ pub trait DocumentStore: Send + Sync {
         status: billrun_domain::document::DocumentStatus,
     ) -> StoreResult<()>;
     /// Moves each of `ids` whose status is one of `from` to `to`, with `by` as the one
-    /// who did ([`StoredDocument::set_actor`]), each with a change conditioned on its
-    /// status; the others stay as they are (setting `to` again is a no-op). Callers
-    /// pass documents they read in one of `from` (approve, post a selection).
+    /// who did ([`StoredDocument::set_actor`]) at `at`, each with a change conditioned
+    /// on its status and written atomically with its audit entry
+    /// ([`crate::model::audit::AuditEvent::of_document_status`]); the others stay as
+    /// they are (setting `to` again is a no-op). Callers pass documents they read in one
+    /// of `from` (approve, post a selection).
     async fn set_document_statuses(
         &self,
         ids: &[DocumentId],
         from: &[billrun_domain::document::DocumentStatus],
         to: billrun_domain::document::DocumentStatus,
         by: Option<&str>,
+        at: chrono::DateTime<chrono::Utc>,
     ) -> StoreResult<()>;
 }

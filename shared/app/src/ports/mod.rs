@@ -2,6 +2,7 @@
 //! an in-memory adapter ([`crate::memory`]) and, in `shared/aws`, a DynamoDB / S3 / SQS
 //! one. A feature service holds only the ports it uses.
 
+mod audit;
 mod blobs;
 mod book;
 mod clock;
@@ -21,6 +22,7 @@ mod sequences;
 mod templates;
 mod webhooks;
 
+pub use audit::AuditLog;
 pub use blobs::{byte_range, slice_range, BlobStore};
 pub use book::BookStore;
 pub use clock::{Clock, SystemClock};
@@ -52,6 +54,7 @@ pub type StoreResult<T> = Result<T, StoreError>;
 /// so that composition can hand it out as each port.
 pub trait Storage:
     RunStore
+    + AuditLog
     + BookStore
     + DocumentStore
     + WatermarkStore
@@ -73,6 +76,7 @@ pub trait Storage:
 
 impl<T> Storage for T where
     T: RunStore
+        + AuditLog
         + BookStore
         + DocumentStore
         + WatermarkStore

@@ -19,7 +19,7 @@ const BATCH: usize = 25;
 /// BatchGetItem takes 100 keys per request.
 const BATCH_GET: usize = 100;
 /// Single-item writes of one call in flight at once (numbering, statuses).
-const IN_FLIGHT: usize = 128;
+pub(super) const IN_FLIGHT: usize = 128;
 /// Requests of a batch that DynamoDB leaves partly unprocessed before the call fails.
 const UNPROCESSED_ATTEMPTS: u32 = 8;
 

@@ -2,13 +2,16 @@
 //! list them, numbered by number pages in the outcome partitions, their statuses set
 //! one item at a time.
 
+use super::client::backoff;
 use super::client::{Limit, SortKey};
 use super::codec::{decode, entity, get_s, s, Item};
-use super::error::sdk;
+use super::error::{built, canceled, sdk};
 use super::keys::{self, Key};
 use super::DynamoStore;
 use async_trait::async_trait;
+use aws_sdk_dynamodb::types::{TransactWriteItem, Update};
 use billrun_app::error::StoreError;
+use billrun_app::model::audit::AuditEvent;
 use billrun_app::model::{AccountOutcomeRecord, DocumentPage, Numbered, StoredDocument};
 use billrun_app::ports::{DocumentStore, RunStore, StoreResult};
 use billrun_domain::document::DocumentStatus;
@@ -137,41 +140,94 @@ impl DocumentStore for DynamoStore {
         from: &[DocumentStatus],
         to: DocumentStatus,
         by: Option<&str>,
+        at: chrono::DateTime<chrono::Utc>,
     ) -> StoreResult<()> {
-        // A document without `st` has the status its `data` was written with, which
-        // never changes: the caller read it, in `from`.
-        let allowed: Vec<String> = (0..from.len()).map(|i| format!(":f{i}")).collect();
-        let condition = format!("attribute_not_exists(#s) OR #s IN ({})", allowed.join(", "));
-        let actor = match (to, by) {
-            (DocumentStatus::Approved, Some(by)) => Some((APPROVED_BY, by)),
-            (DocumentStatus::Posted, Some(by)) => Some((POSTED_BY, by)),
-            _ => None,
-        };
-        let requests = ids.iter().map(|id| {
-            let mut req = self
-                .status_update(*id, to)
-                .condition_expression(condition.clone());
-            if let Some((attribute, by)) = actor {
-                req = req
-                    .update_expression("SET #s = :s, #by = :by")
-                    .expression_attribute_names("#by", attribute)
-                    .expression_attribute_values(":by", s(by));
-            }
-            for (name, status) in allowed.iter().zip(from) {
-                req = req.expression_attribute_values(name.clone(), s(status_name(*status)));
-            }
-            async move {
-                match req.send().await.map_err(sdk) {
-                    Ok(_) | Err(StoreError::Conflict(_)) => Ok(()),
-                    Err(e) => Err(e),
-                }
-            }
-        });
-        self.in_flight("status", requests).await
+        use futures_util::stream::{self, StreamExt, TryStreamExt};
+        stream::iter(ids.iter().copied())
+            .map(|id| self.change_status(id, from, to, by, at))
+            .buffer_unordered(super::client::IN_FLIGHT)
+            .try_collect::<Vec<()>>()
+            .await?;
+        Ok(())
     }
 }
 
+/// Reads of a document a status change makes before it gives up (its status only
+/// moves forward, so a document changed by others is read at most a few times).
+const STATUS_ATTEMPTS: u32 = 6;
+
 impl DynamoStore {
+    /// Moves document `id` to `to` if its status is one of `from`: one transaction of
+    /// the update, conditioned on the status just read, and the change's audit entry.
+    /// A document changed in between is read again.
+    async fn change_status(
+        &self,
+        id: DocumentId,
+        from: &[DocumentStatus],
+        to: DocumentStatus,
+        by: Option<&str>,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> StoreResult<()> {
+        let mut last = StoreError::transient(format!("document {id}: no attempt made"));
+        for attempt in 0..STATUS_ATTEMPTS {
+            let Some(item) = self.get(&keys::document(id)).await? else {
+                return Ok(());
+            };
+            let d = stored_document(&item)?;
+            let before = d.document.status;
+            if !from.contains(&before) {
+                return Ok(());
+            }
+            let mut update = Update::builder()
+                .table_name(&self.table)
+                .set_key(Some(keys::document(id).item()))
+                .expression_attribute_names("#s", STATUS)
+                .expression_attribute_values(":s", s(status_name(to)));
+            // Without `st` the status is the one `data` was written with, which never
+            // changes: the one just read.
+            update = if item.contains_key(STATUS) {
+                update
+                    .condition_expression("#s = :b")
+                    .expression_attribute_values(":b", s(status_name(before)))
+            } else {
+                update.condition_expression("attribute_not_exists(#s)")
+            };
+            let actor = match (to, by) {
+                (DocumentStatus::Approved, Some(by)) => Some((APPROVED_BY, by)),
+                (DocumentStatus::Posted, Some(by)) => Some((POSTED_BY, by)),
+                _ => None,
+            };
+            update = match actor {
+                Some((attribute, by)) => update
+                    .update_expression("SET #s = :s, #by = :by")
+                    .expression_attribute_names("#by", attribute)
+                    .expression_attribute_values(":by", s(by)),
+                None => update.update_expression("SET #s = :s"),
+            };
+            let entry = AuditEvent::of_document_status(id, d.document.run_id, before, to, by, at);
+            let mut items = vec![TransactWriteItem::builder()
+                .update(built(update.build())?)
+                .build()];
+            items.extend(self.audit_puts(&entry)?);
+            let e = match self.transact(items).await {
+                Ok(()) => return Ok(()),
+                Err(e) => e,
+            };
+            let c = canceled(e)?;
+            if c.failed(0) {
+                // Changed since it was read: read it again.
+                continue;
+            }
+            if !c.conditions.is_empty() {
+                // The entry exists: this change was written before.
+                return Ok(());
+            }
+            backoff(attempt).await;
+            last = c.transient();
+        }
+        Err(last)
+    }
+
     /// The update that sets document `id`'s status to `to` (`#s`), unconditioned.
     fn status_update(
         &self,

@@ -36,6 +36,8 @@
 //! | due entry | `DUE#<k>` | `<instant>#<target>` | |
 //! | webhook endpoint | `WEBHOOKS` | `<id>` | `ver` (every write's condition) |
 //! | webhook delivery | `WHDLV#<id>` | `WHDLV` | gsi1: `WHDLV#<endpoint>` / `<createdAt>#<id>`; `ver` |
+//! | audit entry, listed by month | `AUDIT#<yyyy-mm>` | `<time>#<id>` | |
+//! | audit entry, listed by resource (a document's also by its run) | `AUDIT#R#<id>` | `<time>#<id>` | |
 //!
 //! `k` of a run's partitions is a stable hash of the account id modulo the run's shard
 //! count, so no per-run partition takes more than its share of a million accounts'
@@ -637,6 +639,50 @@ pub(crate) fn item_kind(pk: &str, sk: &str) -> String {
         head(pk)
     };
     format!("{pk_kind}/{}", head(sk))
+}
+
+// The audit trail.
+
+/// The partition of the audit entries of `time`'s month (`AUDIT#2026-12`).
+pub(super) fn audit_month(time: &DateTime<Utc>) -> String {
+    format!("AUDIT#{}", time.format("%Y-%m"))
+}
+
+/// The partition of the audit entries about one resource (a run's: its documents' too).
+pub(super) fn audit_resource(id: uuid::Uuid) -> String {
+    format!("AUDIT#R#{id}")
+}
+
+/// The sort key of an audit entry: time order (fixed-width instants), then the id.
+pub(super) fn audit_sort(time: &DateTime<Utc>, id: uuid::Uuid) -> String {
+    format!(
+        "{}#{id}",
+        time.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
+    )
+}
+
+/// The first sort key at or after `time` (every key of that instant sorts after it).
+pub(super) fn audit_since(time: &DateTime<Utc>) -> String {
+    time.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
+}
+
+/// Every item key of an audit entry: its month, its resource, and its run's when the
+/// resource is a document.
+pub(super) fn audit_items(
+    time: &DateTime<Utc>,
+    id: uuid::Uuid,
+    resource: uuid::Uuid,
+    run: RunId,
+) -> Vec<Key> {
+    let sk = audit_sort(time, id);
+    let mut out = vec![
+        Key::new(audit_month(time), sk.clone()),
+        Key::new(audit_resource(resource), sk.clone()),
+    ];
+    if run.0 != resource {
+        out.push(Key::new(audit_resource(run.0), sk));
+    }
+    out
 }
 
 #[cfg(test)]

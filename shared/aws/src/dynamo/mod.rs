@@ -14,6 +14,7 @@ use billrun_domain::ids::{AccountId, RunId};
 use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
 
+mod audit;
 mod book;
 mod catalog;
 mod client;

@@ -27,16 +27,17 @@ pub(super) async fn a_selection_is_approved_then_posted_and_the_last_post_posts_
             .collect::<Vec<_>>()
     };
     use DocumentStatus::*;
+    let at = chrono::Utc::now();
 
     // The store's conditional change: only documents in `from` move.
     b.app
         .documents
-        .set_document_statuses(&ids[..2], &[Draft], Approved, Some("ann"))
+        .set_document_statuses(&ids[..2], &[Draft], Approved, Some("ann"), at)
         .await
         .unwrap();
     b.app
         .documents
-        .set_document_statuses(&ids[1..3], &[Posted], Canceled, None)
+        .set_document_statuses(&ids[1..3], &[Posted], Canceled, None, at)
         .await
         .unwrap();
     assert_eq!(statuses().await, [Approved, Approved, Draft, Draft]);
@@ -45,6 +46,35 @@ pub(super) async fn a_selection_is_approved_then_posted_and_the_last_post_posts_
         (stored.approved_by.as_deref(), stored.posted_by.as_deref()),
         (Some("ann"), None)
     );
+    // Each change came with its audit entry, the unchanged ones with none; doing the
+    // same again adds nothing.
+    b.app
+        .documents
+        .set_document_statuses(&ids[..2], &[Draft], Approved, Some("ann"), at)
+        .await
+        .unwrap();
+    let trail = audit_of(&b, id).await;
+    let mut expected: Vec<_> = ids[..2]
+        .iter()
+        .map(|d| {
+            (
+                d.0,
+                "document.approved".to_string(),
+                Some("ann".to_string()),
+            )
+        })
+        .collect();
+    expected.sort();
+    let mut seen: Vec<_> = trail
+        .iter()
+        .map(|e| (e.resource_id, e.action.clone(), e.actor.clone()))
+        .collect();
+    seen.sort();
+    assert_eq!(seen, expected);
+    assert!(trail
+        .iter()
+        .all(|e| e.changes[0].before.as_deref() == Some("Draft")
+            && e.changes[0].after.as_deref() == Some("Approved")));
 
     // The Approved ones posted: partially posted, a cancel refused.
     let run = b
@@ -80,4 +110,17 @@ pub(super) async fn a_selection_is_approved_then_posted_and_the_last_post_posts_
         .unwrap();
     assert_eq!(run.status, RunStatus::Posted);
     assert_eq!(statuses().await, [Posted; 4]);
+}
+
+/// Every audit entry about the run (its documents' too), in order.
+async fn audit_of(
+    b: &Backend,
+    run: billrun_domain::ids::RunId,
+) -> Vec<billrun_app::model::audit::AuditEvent> {
+    let filter = billrun_app::model::audit::AuditFilter {
+        resource: Some(run.0),
+        actor: None,
+        since: chrono::Utc::now() - chrono::TimeDelta::days(1),
+    };
+    b.app.audit.audit_events(&filter, None, 1000).await.unwrap()
 }

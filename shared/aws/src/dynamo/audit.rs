@@ -1,0 +1,111 @@
+//! The audit trail: each entry is put once under each of its keys (its month, its
+//! resource, a document's run: `keys::audit_items`) with `attribute_not_exists(pk)`, and
+//! never updated or deleted. A document's status change writes its entry in the same
+//! transaction (`documents.rs`).
+
+use super::client::{Limit, SortKey};
+use super::codec::{decode, entity};
+use super::error::sdk;
+use super::keys;
+use super::DynamoStore;
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::TransactWriteItem;
+use billrun_app::error::StoreError;
+use billrun_app::model::audit::{AuditEvent, AuditFilter, AuditPosition};
+use billrun_app::ports::{AuditLog, StoreResult};
+use chrono::{DateTime, Datelike, Months, NaiveDate, Utc};
+
+/// Items read a request while listing (the listing filters by actor after reading).
+const AUDIT_READ_PAGE: usize = 200;
+
+impl DynamoStore {
+    /// The Put actions of `event`'s items, each conditioned on its absence.
+    pub(super) fn audit_puts(&self, event: &AuditEvent) -> StoreResult<Vec<TransactWriteItem>> {
+        keys::audit_items(&event.time, event.id, event.resource_id, event.run_id)
+            .iter()
+            .map(|k| self.put_new(entity(k, event)?))
+            .collect()
+    }
+}
+
+/// The first day of each month from `from`'s through `through`'s.
+fn months(from: &DateTime<Utc>, through: &DateTime<Utc>) -> Vec<DateTime<Utc>> {
+    let first = |t: &DateTime<Utc>| NaiveDate::from_ymd_opt(t.year(), t.month(), 1);
+    let (Some(mut m), Some(last)) = (first(from), first(through)) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    while m <= last {
+        out.push(m.and_time(chrono::NaiveTime::MIN).and_utc());
+        match m.checked_add_months(Months::new(1)) {
+            Some(next) => m = next,
+            None => break,
+        }
+    }
+    out
+}
+
+#[async_trait]
+impl AuditLog for DynamoStore {
+    async fn record_audit(&self, events: &[AuditEvent]) -> StoreResult<()> {
+        let mut requests = Vec::new();
+        for e in events {
+            for k in keys::audit_items(&e.time, e.id, e.resource_id, e.run_id) {
+                let put = self
+                    .client
+                    .put_item()
+                    .table_name(&self.table)
+                    .set_item(Some(entity(&k, e)?))
+                    .condition_expression("attribute_not_exists(pk)");
+                requests.push(async move {
+                    match put.send().await.map_err(sdk) {
+                        // Written before (a repeated projection): it stays as it was.
+                        Ok(_) | Err(StoreError::Conflict(_)) => Ok(()),
+                        Err(e) => Err(e),
+                    }
+                });
+            }
+        }
+        self.in_flight("audit", requests.into_iter()).await
+    }
+
+    async fn audit_events(
+        &self,
+        filter: &AuditFilter,
+        after: Option<&AuditPosition>,
+        limit: usize,
+    ) -> StoreResult<Vec<AuditEvent>> {
+        let (from, lower) = match after {
+            Some(p) if p.time >= filter.since => (p.time, keys::audit_sort(&p.time, p.id)),
+            _ => (filter.since, keys::audit_since(&filter.since)),
+        };
+        let partitions = match filter.resource {
+            Some(r) => vec![keys::audit_resource(r)],
+            None => months(&from, &from.max(Utc::now()))
+                .iter()
+                .map(keys::audit_month)
+                .collect(),
+        };
+        let mut out = Vec::new();
+        for pk in partitions {
+            if out.len() >= limit {
+                break;
+            }
+            self.query_each(
+                None,
+                pk,
+                SortKey::After(&lower, ""),
+                Limit::PagesOf(AUDIT_READ_PAGE),
+                |item| {
+                    let e: AuditEvent = decode(item)?;
+                    if filter.keeps(&e) {
+                        out.push(e);
+                    }
+                    Ok(out.len() < limit)
+                },
+            )
+            .await?;
+        }
+        Ok(out)
+    }
+}
