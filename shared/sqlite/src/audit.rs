@@ -14,12 +14,13 @@ use rusqlite::Connection;
 pub(crate) fn record(c: &Connection, event: &AuditEvent) -> Result<(), Error> {
     c.execute(
         &format!(
-            "INSERT OR IGNORE INTO {AUDIT_EVENTS} (id, time, resource_id, run_id, actor, data)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
+            "INSERT OR IGNORE INTO {AUDIT_EVENTS} (id, time, seq, resource_id, run_id, actor, data)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
         ),
         rusqlite::params![
             event.id.to_string(),
             instant(&event.time),
+            event.seq,
             event.resource_id.to_string(),
             event.run_id.to_string(),
             event.actor,
@@ -55,15 +56,14 @@ impl AuditLog for SqliteStore {
             values.push(Value::Text(a.clone()));
         }
         if let Some(p) = after {
-            clauses.push("(time > ? OR (time = ? AND id > ?))".into());
-            let t = instant(&p.time);
-            values.push(Value::Text(t.clone()));
-            values.push(Value::Text(t));
+            clauses.push("(time, seq, id) > (?, ?, ?)".into());
+            values.push(Value::Text(instant(&p.time)));
+            values.push(Value::Integer(i64::from(p.seq)));
             values.push(Value::Text(p.id.to_string()));
         }
         values.push(Value::Integer(limit(n)));
         let sql = format!(
-            "SELECT data FROM {AUDIT_EVENTS} WHERE {} ORDER BY time, id LIMIT ?",
+            "SELECT data FROM {AUDIT_EVENTS} WHERE {} ORDER BY time, seq, id LIMIT ?",
             clauses.join(" AND ")
         );
         self.call(move |c| read_entities(c, &sql, rusqlite::params_from_iter(values)))

@@ -74,17 +74,18 @@ fn steps() -> [(i64, String); 7] {
     ]
 }
 
-/// Version 7: the audit trail (as JSON, listed by time then id, by the resource or the
+/// Version 7: the audit trail (as JSON, listed by time, seq and id, by the resource or the
 /// run it concerns; rows are only ever inserted).
 fn ddl_audit() -> String {
     format!(
         "
 CREATE TABLE IF NOT EXISTS {AUDIT_EVENTS} (
-  id TEXT PRIMARY KEY, time TEXT NOT NULL, resource_id TEXT NOT NULL,
+  id TEXT PRIMARY KEY, time TEXT NOT NULL, seq INTEGER NOT NULL, resource_id TEXT NOT NULL,
   run_id TEXT NOT NULL, actor TEXT, data TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS {AUDIT_EVENTS}_time ON {AUDIT_EVENTS} (time, id);
-CREATE INDEX IF NOT EXISTS {AUDIT_EVENTS}_resource ON {AUDIT_EVENTS} (resource_id, time, id);
-CREATE INDEX IF NOT EXISTS {AUDIT_EVENTS}_run ON {AUDIT_EVENTS} (run_id, time, id);
+CREATE INDEX IF NOT EXISTS {AUDIT_EVENTS}_time ON {AUDIT_EVENTS} (time, seq, id);
+CREATE INDEX IF NOT EXISTS {AUDIT_EVENTS}_resource
+  ON {AUDIT_EVENTS} (resource_id, time, seq, id);
+CREATE INDEX IF NOT EXISTS {AUDIT_EVENTS}_run ON {AUDIT_EVENTS} (run_id, time, seq, id);
 "
     )
 }

@@ -49,6 +49,11 @@ pub struct AuditEvent {
     /// Stable: recording the same change again finds this entry and adds nothing.
     pub id: uuid::Uuid,
     pub time: DateTime<Utc>,
+    /// The change's place among those of one write, which share their time (an
+    /// Immediate run's `run.created` and `run.started`): listings order by (time, seq,
+    /// id).
+    #[serde(default)]
+    pub seq: u32,
     /// Who made the change (a token's name, a JWT's `sub`, an IAM ARN); absent for the
     /// system's own work (queue workers, the scheduler).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -63,10 +68,12 @@ pub struct AuditEvent {
     pub changes: Vec<FieldChange>,
 }
 
-/// Where a listing stands: entries are listed by (time, id).
+/// Where a listing stands: entries are listed by (time, seq, id).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct AuditPosition {
     pub time: DateTime<Utc>,
+    #[serde(default)]
+    pub seq: u32,
     pub id: uuid::Uuid,
 }
 
@@ -98,6 +105,7 @@ impl AuditEvent {
     pub fn position(&self) -> AuditPosition {
         AuditPosition {
             time: self.time,
+            seq: self.seq,
             id: self.id,
         }
     }
@@ -123,6 +131,11 @@ impl AuditEvent {
         AuditEvent {
             id: event.id,
             time: event.time,
+            // Lifecycle order: one write's events (created, started) list in it.
+            seq: RunEventType::ALL
+                .iter()
+                .position(|t| *t == event.event_type)
+                .map_or(0, |i| i as u32),
             actor: event.actor.clone(),
             resource_kind: ResourceKind::Run,
             resource_id: run.0,
@@ -146,6 +159,7 @@ impl AuditEvent {
         AuditEvent {
             id: uuid::Uuid::new_v5(&DOCUMENT_CHANGE_NAMESPACE, name.as_bytes()),
             time,
+            seq: 0,
             actor: actor.map(str::to_string),
             resource_kind: ResourceKind::Document,
             resource_id: id.0,

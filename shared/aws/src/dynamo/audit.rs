@@ -21,10 +21,16 @@ const AUDIT_READ_PAGE: usize = 200;
 impl DynamoStore {
     /// The Put actions of `event`'s items, each conditioned on its absence.
     pub(super) fn audit_puts(&self, event: &AuditEvent) -> StoreResult<Vec<TransactWriteItem>> {
-        keys::audit_items(&event.time, event.id, event.resource_id, event.run_id)
-            .iter()
-            .map(|k| self.put_new(entity(k, event)?))
-            .collect()
+        keys::audit_items(
+            &event.time,
+            event.seq,
+            event.id,
+            event.resource_id,
+            event.run_id,
+        )
+        .iter()
+        .map(|k| self.put_new(entity(k, event)?))
+        .collect()
     }
 }
 
@@ -50,7 +56,7 @@ impl AuditLog for DynamoStore {
     async fn record_audit(&self, events: &[AuditEvent]) -> StoreResult<()> {
         let mut requests = Vec::new();
         for e in events {
-            for k in keys::audit_items(&e.time, e.id, e.resource_id, e.run_id) {
+            for k in keys::audit_items(&e.time, e.seq, e.id, e.resource_id, e.run_id) {
                 let put = self
                     .client
                     .put_item()
@@ -76,7 +82,7 @@ impl AuditLog for DynamoStore {
         limit: usize,
     ) -> StoreResult<Vec<AuditEvent>> {
         let (from, lower) = match after {
-            Some(p) if p.time >= filter.since => (p.time, keys::audit_sort(&p.time, p.id)),
+            Some(p) if p.time >= filter.since => (p.time, keys::audit_sort(&p.time, p.seq, p.id)),
             _ => (filter.since, keys::audit_since(&filter.since)),
         };
         let partitions = match filter.resource {

@@ -36,8 +36,8 @@
 //! | due entry | `DUE#<k>` | `<instant>#<target>` | |
 //! | webhook endpoint | `WEBHOOKS` | `<id>` | `ver` (every write's condition) |
 //! | webhook delivery | `WHDLV#<id>` | `WHDLV` | gsi1: `WHDLV#<endpoint>` / `<createdAt>#<id>`; `ver` |
-//! | audit entry, listed by month | `AUDIT#<yyyy-mm>` | `<time>#<id>` | |
-//! | audit entry, listed by resource (a document's also by its run) | `AUDIT#R#<id>` | `<time>#<id>` | |
+//! | audit entry, listed by month | `AUDIT#<yyyy-mm>` | `<time>#<seq>#<id>` | |
+//! | audit entry, listed by resource (a document's also by its run) | `AUDIT#R#<id>` | `<time>#<seq>#<id>` | |
 //!
 //! `k` of a run's partitions is a stable hash of the account id modulo the run's shard
 //! count, so no per-run partition takes more than its share of a million accounts'
@@ -653,10 +653,11 @@ pub(super) fn audit_resource(id: uuid::Uuid) -> String {
     format!("AUDIT#R#{id}")
 }
 
-/// The sort key of an audit entry: time order (fixed-width instants), then the id.
-pub(super) fn audit_sort(time: &DateTime<Utc>, id: uuid::Uuid) -> String {
+/// The sort key of an audit entry: time order (fixed-width instants), then its place
+/// in its write (fixed width), then the id.
+pub(super) fn audit_sort(time: &DateTime<Utc>, seq: u32, id: uuid::Uuid) -> String {
     format!(
-        "{}#{id}",
+        "{}#{seq:010}#{id}",
         time.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
     )
 }
@@ -670,11 +671,12 @@ pub(super) fn audit_since(time: &DateTime<Utc>) -> String {
 /// resource is a document.
 pub(super) fn audit_items(
     time: &DateTime<Utc>,
+    seq: u32,
     id: uuid::Uuid,
     resource: uuid::Uuid,
     run: RunId,
 ) -> Vec<Key> {
-    let sk = audit_sort(time, id);
+    let sk = audit_sort(time, seq, id);
     let mut out = vec![
         Key::new(audit_month(time), sk.clone()),
         Key::new(audit_resource(resource), sk.clone()),

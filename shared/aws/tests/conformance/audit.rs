@@ -17,6 +17,7 @@ fn entry(
     AuditEvent {
         id: uuid::Uuid::from_u128(0xA0D1_7000 + n),
         time,
+        seq: 0,
         actor: actor.map(str::to_string),
         resource_kind: if document.is_some() {
             ResourceKind::Document
@@ -45,6 +46,15 @@ pub(super) async fn audit_entries_are_written_once_and_listed_in_order_by_filter
         entry(3, now - TimeDelta::days(2), Some("bob"), run_a, Some(doc)),
         entry(4, now - TimeDelta::days(1), Some("ann"), run_b, None),
         entry(5, now - TimeDelta::hours(1), Some("bob"), run_a, None),
+        // One write's two changes: listed by their place in it, not by id.
+        AuditEvent {
+            seq: 2,
+            ..entry(6, now - TimeDelta::minutes(1), None, run_a, None)
+        },
+        AuditEvent {
+            seq: 1,
+            ..entry(7, now - TimeDelta::minutes(1), None, run_a, None)
+        },
     ];
     // Recorded out of order and twice; the second copy of an id changes nothing.
     let mut changed = entries[2].clone();
@@ -86,13 +96,19 @@ pub(super) async fn audit_entries_are_written_once_and_listed_in_order_by_filter
         v.into_iter()
             .filter(|a| {
                 a.strip_prefix("test.")
-                    .is_some_and(|n| n.parse::<u8>().is_ok_and(|n| (1..=5).contains(&n)))
+                    .is_some_and(|n| n.parse::<u8>().is_ok_and(|n| (1..=7).contains(&n)))
             })
             .collect()
     };
     let names = |ns: &[u8]| -> Vec<String> { ns.iter().map(|n| format!("test.{n}")).collect() };
-    assert_eq!(ours(list(None, None, since).await), names(&[1, 2, 3, 4, 5]));
-    assert_eq!(list(Some(run_a.0), None, since).await, names(&[1, 2, 3, 5]));
+    assert_eq!(
+        ours(list(None, None, since).await),
+        names(&[1, 2, 3, 4, 5, 7, 6])
+    );
+    assert_eq!(
+        list(Some(run_a.0), None, since).await,
+        names(&[1, 2, 3, 5, 7, 6])
+    );
     assert_eq!(list(Some(doc), None, since).await, names(&[3]));
     assert_eq!(list(Some(run_b.0), None, since).await, names(&[4]));
     assert_eq!(
@@ -101,7 +117,7 @@ pub(super) async fn audit_entries_are_written_once_and_listed_in_order_by_filter
     );
     assert_eq!(
         list(Some(run_a.0), None, now - TimeDelta::days(2)).await,
-        names(&[3, 5])
+        names(&[3, 5, 7, 6])
     );
     assert_eq!(ours(list(None, Some("ann"), since).await), names(&[1, 4]));
     let stored = b
