@@ -627,6 +627,15 @@ pub async fn invoice_json(app: &App, id: DocumentId) -> ApiResult<Response> {
         .await
         .map_err(AppError::from)?
         .ok_or_else(|| AppError::NotFound(format!("document {id}")))?;
+    // An expired preview's documents go with it (a deleted run's stay readable).
+    let run = app
+        .runs
+        .get_run(document.document.run_id)
+        .await
+        .map_err(AppError::from)?;
+    if run.is_some_and(|r| r.is_expired(app.clock.now())) {
+        return Err(AppError::NotFound(format!("document {id}")).into());
+    }
     let mut items = with_document_status(app, &[document]).await?;
     Ok(Json(items.pop()).into_response())
 }

@@ -280,7 +280,15 @@ async fn an_expired_preview_is_neither_found_nor_listed() {
         api.get(&format!("/v1/invoice-runs/{id}")).await.status,
         StatusCode::OK
     );
-    // Eight days on.
+    let doc = documents(&api, &id).await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        api.get(&format!("/v1/invoices/{doc}")).await.status,
+        StatusCode::OK
+    );
+    // Seven days on: expired.
     let mut app = (*api.app).clone();
     let later = chrono::Utc::now() + billrun_app::pipeline::PREVIEW_RETENTION;
     app.clock = std::sync::Arc::new(At(later));
@@ -291,6 +299,7 @@ async fn an_expired_preview_is_neither_found_nor_listed() {
         format!("/v1/invoice-runs/{id}"),
         format!("/v1/invoice-runs/{id}/invoices"),
         format!("/v1/invoice-runs/{id}/diff"),
+        format!("/v1/invoices/{doc}"),
     ] {
         assert_eq!(api.get(&uri).await.status, StatusCode::NOT_FOUND, "{uri}");
     }

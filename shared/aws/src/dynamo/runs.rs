@@ -221,6 +221,15 @@ impl RunStore for DynamoStore {
                 );
             }
             writes.push(self.put_new(self.run_item(&run)?)?);
+            if run.is_preview() {
+                // A preview's progress items are made here, empty, with its expiry: the
+                // batches' `ADD`s keep it, so they expire with the rest of the preview.
+                for k in 0..self.progress_items() {
+                    let mut item = keys::progress(run.id, k).item();
+                    expire_at(&mut item, run.expires_at);
+                    writes.push(self.put_new(item)?);
+                }
+            }
             if let Some(key) = &idempotency {
                 let mut item = key.item();
                 item.insert("runId".to_string(), s(run.id.to_string()));

@@ -146,8 +146,8 @@ impl Backend {
     }
 
     /// Everything stored, in a stable order, but `run`'s own items: on DynamoDB every
-    /// item of the table except those with a `ttl` (a preview's, which expire) and those
-    /// of the run's partitions (`RUN#<id>`, `RUN#<id>#<k>`).
+    /// item of the table except those with a `ttl` (a preview's, which expire; the
+    /// preview's own items must each have one).
     pub async fn digest_without(&self, run: Option<RunId>) -> String {
         if let Some(store) = &self.memory_store {
             return store.digest_without(run);
@@ -159,7 +159,6 @@ impl Backend {
                 .expect("a digest of the database");
         }
         let (config, clients) = self.aws.as_ref().expect("an AWS backend");
-        let own = run.map(|r| format!("RUN#{r}"));
         let mut items: Vec<String> = Vec::new();
         let mut start = None;
         loop {
@@ -172,15 +171,7 @@ impl Backend {
                 .await
                 .expect("a scan of the table");
             for item in page.items.unwrap_or_default() {
-                let pk = item
-                    .get("pk")
-                    .and_then(|v| v.as_s().ok())
-                    .cloned()
-                    .unwrap_or_default();
-                let mine = own
-                    .as_ref()
-                    .is_some_and(|o| pk == *o || pk.starts_with(&format!("{o}#")));
-                if mine || item.contains_key("ttl") {
+                if item.contains_key(billrun_aws::dynamo::TTL) {
                     continue;
                 }
                 let sorted: std::collections::BTreeMap<String, String> = item
