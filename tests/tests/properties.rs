@@ -1397,3 +1397,51 @@ proptest! {
         prop_assert_eq!(&preview.run.counters, &real.run.counters);
     }
 }
+
+proptest! {
+    #![proptest_config(config())]
+
+    /// (m) A preview never blocks nor changes a real run: a preview and the same run
+    /// created together, their messages interleaved (each delivered twice, shuffled) on
+    /// concurrent workers, and the run bills exactly what it bills alone on a fresh store.
+    #[test]
+    fn a_run_processed_alongside_its_preview_bills_what_it_bills_alone(
+        s in scenarios(),
+        seed in any::<u64>(),
+        workers in 2usize..=4,
+    ) {
+        let book = s.book(UsagePricing::Any);
+        let (alone, beside, preview_status) = block_on(async {
+            let local = local_with(&book, None).await?;
+            let alone = ok(local.run(s.request(s.t1()), Options::default(), None).await)?;
+            let local = paged_local_with(&book, Some(seed), 2).await?;
+            let mut request = s.request(s.t1());
+            request.run_type = billrun_domain::request::RunType::Preview;
+            let preview = ok(local.app.pipeline().create_run(request, None).await)?;
+            let real = ok(local.app.pipeline().create_run(s.request(s.t1()), None).await)?;
+            let config = billrun_app::worker::WorkerConfig {
+                workers,
+                ..billrun_app::worker::WorkerConfig::default()
+            };
+            billrun_app::worker::drain(local.app.clone(), local.queue.clone(), config).await;
+            let queries = local.app.queries();
+            let real_id = real.run().id;
+            let beside = (
+                ok(queries.run_view(real_id).await)?,
+                ok(queries.account_outcomes(real_id).await)?,
+                ok(queries.all_documents(real_id).await)?,
+            );
+            let preview_status = ok(queries.get_run(preview.run().id).await)?.status;
+            Ok::<_, TestCaseError>((alone, beside, preview_status))
+        })?;
+        check_completed(&alone, book.accounts.len())?;
+        prop_assert_eq!(preview_status, RunStatus::Completed);
+        let (view, accounts, documents) = beside;
+        prop_assert_eq!(view.status, RunStatus::Completed);
+        prop_assert_eq!(&view.counters, &alone.run.counters);
+        prop_assert_eq!(&accounts, &alone.accounts);
+        // Numbers too: the preview took none.
+        let strip = |docs: &[Document]| docs.iter().map(without_run_identity).collect::<Vec<_>>();
+        prop_assert_eq!(strip(&documents), strip(&alone.documents));
+    }
+}
