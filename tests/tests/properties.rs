@@ -620,6 +620,18 @@ fn without_run_identity(d: &Document) -> Document {
     d
 }
 
+/// The run's documents without their run's identity and their numbers.
+fn unnumbered(r: &LocalRun) -> Vec<Document> {
+    r.documents
+        .iter()
+        .map(|d| {
+            let mut d = without_run_identity(d);
+            d.number = None;
+            d
+        })
+        .collect()
+}
+
 fn line_key(l: &Line) -> String {
     let mut l = l.clone();
     l.credits_document_id = None;
@@ -1013,16 +1025,6 @@ proptest! {
             prop_assert_eq!(c.status, DocumentStatus::Canceled);
             prop_assert_eq!(&c.number, &d.number, "a canceled document keeps its number");
         }
-        let unnumbered = |r: &LocalRun| {
-            r.documents
-                .iter()
-                .map(|d| {
-                    let mut d = without_run_identity(d);
-                    d.number = None;
-                    d
-                })
-                .collect::<Vec<_>>()
-        };
         prop_assert_eq!(unnumbered(&again), unnumbered(&first));
         // The new documents take the next numbers: no number is reused.
         let mut last = BTreeMap::new();
@@ -1346,5 +1348,100 @@ proptest! {
             prop_assert!(after.items.is_empty() && after.totals.is_empty(), "{:?}", after);
             Ok::<_, TestCaseError>(())
         })?;
+    }
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    /// (l) A preview rates like the run it previews and writes nothing else: after a
+    /// preview (its messages delivered twice, in any order, to concurrent workers) the
+    /// store holds exactly what it held before plus the preview's own items (its run,
+    /// outcomes, counters and documents: the digest without them is byte-identical, no
+    /// number taken), and the same request run for real then gives the same documents
+    /// (numbers, which the preview never has, aside) and outcomes.
+    #[test]
+    fn a_preview_writes_only_its_own_items_and_the_same_run_then_gives_its_documents(
+        s in scenarios(),
+        seed in any::<u64>(),
+        workers in 2usize..=4,
+        page in 1usize..=4,
+    ) {
+        let book = s.book(UsagePricing::Any);
+        let (preview, before, after, real) = block_on(async {
+            let local = paged_local_with(&book, Some(seed), page).await?;
+            // A first run at T1, so that the preview (at T2) rates over moved watermarks.
+            let first = ok(local.run(s.request(s.t1()), Options::default(), None).await)?;
+            check_completed(&first, book.accounts.len())?;
+            let before = local.store.digest();
+            let mut request = s.request(s.t2());
+            request.run_type = billrun_domain::request::RunType::Preview;
+            let options = Options { workers, collect: true, chaos_seed: Some(seed) };
+            let preview = ok(local.run(request, options, None).await)?;
+            let after = local.store.digest_without(Some(preview.run.id));
+            let real = ok(local.run(s.request(s.t2()), Options::default(), None).await)?;
+            Ok::<_, TestCaseError>((preview, before, after, real))
+        })?;
+        check_completed(&preview, book.accounts.len())?;
+        check_completed(&real, book.accounts.len())?;
+        prop_assert!(before == after, "the preview changed the store beyond its own items");
+        prop_assert!(preview.documents.iter().all(|d| d.number.is_none()), "a preview's document has a number");
+        prop_assert!(preview.run.expires_at.is_some());
+        prop_assert_eq!(unnumbered(&preview), unnumbered(&real));
+        // Outcomes alike; a preview lists no renewal (it renews nothing).
+        let outcomes = |r: &LocalRun| {
+            r.accounts.iter().map(|a| (a.account_id.clone(), a.outcome)).collect::<Vec<_>>()
+        };
+        prop_assert_eq!(outcomes(&preview), outcomes(&real));
+        prop_assert!(preview.accounts.iter().all(|a| a.renewals.is_empty()));
+        prop_assert_eq!(&preview.run.counters, &real.run.counters);
+    }
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    /// (m) A preview never blocks nor changes a real run: a preview and the same run
+    /// created together, their messages interleaved (each delivered twice, shuffled) on
+    /// concurrent workers, and the run bills exactly what it bills alone on a fresh store.
+    #[test]
+    fn a_run_processed_alongside_its_preview_bills_what_it_bills_alone(
+        s in scenarios(),
+        seed in any::<u64>(),
+        workers in 2usize..=4,
+    ) {
+        let book = s.book(UsagePricing::Any);
+        let (alone, beside, preview_status) = block_on(async {
+            let local = local_with(&book, None).await?;
+            let alone = ok(local.run(s.request(s.t1()), Options::default(), None).await)?;
+            let local = paged_local_with(&book, Some(seed), 2).await?;
+            let mut request = s.request(s.t1());
+            request.run_type = billrun_domain::request::RunType::Preview;
+            let preview = ok(local.app.pipeline().create_run(request, None).await)?;
+            let real = ok(local.app.pipeline().create_run(s.request(s.t1()), None).await)?;
+            let config = billrun_app::worker::WorkerConfig {
+                workers,
+                ..billrun_app::worker::WorkerConfig::default()
+            };
+            billrun_app::worker::drain(local.app.clone(), local.queue.clone(), config).await;
+            let queries = local.app.queries();
+            let real_id = real.run().id;
+            let beside = (
+                ok(queries.run_view(real_id).await)?,
+                ok(queries.account_outcomes(real_id).await)?,
+                ok(queries.all_documents(real_id).await)?,
+            );
+            let preview_status = ok(queries.get_run(preview.run().id).await)?.status;
+            Ok::<_, TestCaseError>((alone, beside, preview_status))
+        })?;
+        check_completed(&alone, book.accounts.len())?;
+        prop_assert_eq!(preview_status, RunStatus::Completed);
+        let (view, accounts, documents) = beside;
+        prop_assert_eq!(view.status, RunStatus::Completed);
+        prop_assert_eq!(&view.counters, &alone.run.counters);
+        prop_assert_eq!(&accounts, &alone.accounts);
+        // Numbers too: the preview took none.
+        let strip = |docs: &[Document]| docs.iter().map(without_run_identity).collect::<Vec<_>>();
+        prop_assert_eq!(strip(&documents), strip(&alone.documents));
     }
 }

@@ -336,6 +336,7 @@ async fn a_run_whose_accounts_all_have_outcomes_but_was_never_finalized_is_final
             round: 0,
         },
         documents: vec![],
+        expires_at: None,
     };
     e.app.ledger.commit_account(&commit).await.unwrap();
     let run = e.run(id).await;

@@ -378,10 +378,11 @@ async fn a_run_through_the_handlers_on_moto_equals_the_in_memory_run_and_stays_i
         );
         assert_eq!(o.remove("deliveryReason"), Some(Value::Null), "{o:?}");
         assert_eq!(o.remove("lastSentAt"), Some(Value::Null), "{o:?}");
-        // And who acted on it: no one identified (these requests carry no authorizer).
+        // Who acted on it (no identified caller here), and not a preview's.
         for field in ["createdBy", "approvedBy", "postedBy"] {
             assert_eq!(o.remove(field), Some(Value::Null), "{field}: {o:?}");
         }
+        assert_eq!(o.remove("preview"), Some(json!(false)), "{o:?}");
         // And its settlement: nothing paid or applied yet.
         let kind = o["kind"].as_str().unwrap().to_string();
         let (paid, applied) = (

@@ -321,6 +321,12 @@ fn the_table_is_on_demand_recoverable_encrypted_with_its_indexes() {
         true
     );
     assert_eq!(table["SSESpecification"]["SSEEnabled"], true);
+    // A preview's items expire by the attribute the DynamoDB adapter writes.
+    assert_eq!(table["TimeToLiveSpecification"]["Enabled"], true);
+    assert_eq!(
+        table["TimeToLiveSpecification"]["AttributeName"],
+        billrun_aws::dynamo::TTL
+    );
     let names: Vec<&str> = table["GlobalSecondaryIndexes"]
         .as_sequence()
         .unwrap()

@@ -8,7 +8,7 @@ use billrun_app::{AccountOutcomeView, App, AppError, RunView};
 use billrun_domain::book::Book;
 use billrun_domain::document::Document;
 use billrun_domain::ids::{DocumentId, DocumentRequestId, RunId};
-use billrun_domain::request::{RunRequest, RunType};
+use billrun_domain::request::RunRequest;
 use billrun_domain::run::Counters;
 use serde::Serialize;
 use std::collections::HashMap;
@@ -95,7 +95,7 @@ impl Local {
         let started = Instant::now();
         let created = self.app.pipeline().create_run(request, None).await?;
         let id = created.run().id;
-        if created.run().request.run_type != RunType::Immediate {
+        if !created.run().request.run_type.starts_at_once() {
             self.app.pipeline().start_run(id).await?;
         }
         let workers = WorkerConfig {

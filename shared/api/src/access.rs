@@ -154,6 +154,8 @@ pub const WRITES: &[(&str, &str, Scope)] = &[
     ("POST", "/v1/invoices/{id}/approve", Scope::Post),
     ("POST", "/v1/invoices/{id}/post", Scope::Post),
     ("POST", "/v1/invoice-runs/{id}/retry-failed", Scope::Run),
+    // A preview writes only its own items: running, not posting.
+    ("POST", "/v1/invoice-runs/{id}/preview", Scope::Run),
     ("POST", "/v1/invoice-runs/{id}/documents", Scope::Run),
     ("POST", "/v1/document-requests/{id}/resend", Scope::Run),
     // An export writes only its own record and file: reading the run's data.

@@ -17,6 +17,7 @@ pub mod exports;
 pub mod extract;
 pub mod journal;
 pub mod payments;
+pub mod previews;
 pub mod run_schedules;
 pub mod schema;
 pub mod v1;
@@ -67,6 +68,8 @@ pub const IMPORT_LIMIT: usize = 5_000_000;
         approval::approve_invoice,
         approval::post_invoice,
         v1::retry_failed,
+        previews::preview_run,
+        previews::run_diff,
         v1::run_accounts,
         v1::run_invoices,
         v1::get_invoice,
@@ -215,6 +218,7 @@ fn read_routes(routes: Routes) -> Routes {
         .route("/v1/invoice-runs/{id}", get(v1::get_run))
         .route("/v1/invoice-runs/{id}/accounts", get(v1::run_accounts))
         .route("/v1/invoice-runs/{id}/invoices", get(v1::run_invoices))
+        .route("/v1/invoice-runs/{id}/diff", get(previews::run_diff))
         .route("/v1/invoice-runs/{id}/journal", get(journal::get_journal))
         .route("/v1/invoices/{id}", get(v1::get_invoice))
         .route("/v1/invoices/{id}/document", get(documents::get_pdf))
@@ -291,6 +295,7 @@ fn write_routes(routes: Routes) -> Routes {
         .route("/v1/invoices/{id}/approve", post(approval::approve_invoice))
         .route("/v1/invoices/{id}/post", post(approval::post_invoice))
         .route("/v1/invoice-runs/{id}/retry-failed", post(v1::retry_failed))
+        .route("/v1/invoice-runs/{id}/preview", post(previews::preview_run))
         .route(
             "/v1/invoice-runs/{id}/documents",
             post(documents::request_documents),

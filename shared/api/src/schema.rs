@@ -29,6 +29,8 @@ pub enum RunType {
     Immediate,
     Scheduled,
     Manual,
+    /// A dry run: documents for review, unnumbered, no billing state moved; expires.
+    Preview,
 }
 
 #[derive(ToSchema)]
@@ -168,6 +170,8 @@ pub struct Run {
     /// A completed run some of whose documents are posted (`POST .../post` with a
     /// selection): it cannot be canceled, and is Posted once the rest are.
     pub partially_posted: bool,
+    /// A preview's expiry: no read finds it from then on. Absent on other runs.
+    pub expires_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 #[derive(ToSchema)]
@@ -288,6 +292,8 @@ pub struct Document {
     pub invoice_date: chrono::NaiveDate,
     pub due_date: chrono::NaiveDate,
     pub status: DocumentStatus,
+    /// A preview's document (`runType` Preview): never numbered, approved or posted.
+    pub preview: bool,
     /// Who created its run, approved it, and posted it (alone, or with its whole run):
     /// a token's name, a JWT's `sub` or an IAM ARN; null when no identified caller did.
     pub created_by: Option<String>,
@@ -824,4 +830,65 @@ pub struct EmailOptions {
     /// Skip documents an earlier request emailed (default false: every Posted
     /// document is emailed again).
     pub only_unsent: Option<bool>,
+}
+
+/// How an account's documents differ from the base run's.
+#[derive(ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum DiffKind {
+    /// Documents now, none in the base run.
+    New,
+    /// Documents in both, their totals different.
+    Changed,
+    /// Documents in the base run, none now.
+    Disappeared,
+}
+
+/// An exact amount in a currency.
+#[derive(ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Amount {
+    /// ISO 4217.
+    pub currency: String,
+    /// A decimal string.
+    pub amount: String,
+}
+
+/// One account whose documents differ.
+#[derive(ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AccountDiff {
+    pub account_id: String,
+    pub change: DiffKind,
+    /// Its documents' totals in the base run per currency (credit memos negative);
+    /// empty when `new`.
+    pub old_totals: Vec<Amount>,
+    /// Its documents' totals in this run per currency; empty when `disappeared`.
+    pub new_totals: Vec<Amount>,
+}
+
+/// A currency's totals over both runs (decimal strings).
+#[derive(ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CurrencyDiff {
+    pub currency: String,
+    pub old_total: String,
+    pub new_total: String,
+    /// `newTotal - oldTotal`.
+    pub difference: String,
+}
+
+/// A page of a run's diff against its base run.
+#[derive(ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RunDiff {
+    pub run_id: uuid::Uuid,
+    /// The latest completed run (not a preview) created before this one with the same
+    /// filters and subrun; null when there is none (every account is `new`).
+    pub base_run_id: Option<uuid::Uuid>,
+    /// The accounts that differ, by account id (unchanged ones are left out).
+    pub items: Vec<AccountDiff>,
+    pub next_cursor: Option<String>,
+    /// Every account's totals per currency (the same on every page).
+    pub totals: Vec<CurrencyDiff>,
 }

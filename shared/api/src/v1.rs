@@ -304,6 +304,12 @@ pub async fn create_run(
     let request = RunRequest::parse(&body)?;
     app.check_request(&request)?;
     let created = app.pipeline().create_run(request, key).await?;
+    created_run(&app, created).await
+}
+
+/// The answer to a run's creation: 201 with the new run (200 with a replayed one) and
+/// its `Location`.
+pub(crate) async fn created_run(app: &App, created: Created) -> ApiResult<Response> {
     let is_new = matches!(created, Created::New(_));
     let view = app.queries().run_view(created.run().id).await?;
     let mut response = created_or_ok(is_new, &view);
@@ -366,6 +372,8 @@ pub async fn list_runs(State(app): AppState, params: Params) -> ApiResult<Respon
         created_since: params.parse("createdSince", parse_instant)?,
         updated_since: params.parse("updatedSince", parse_instant)?,
         status: params.parse("status", parse_status)?,
+        // Listed, marked by `runType`, until they expire.
+        without_previews: false,
     };
     let limit = params.limit()?;
     let after: Option<RunPosition> = params.cursor()?;
@@ -534,8 +542,8 @@ pub async fn with_document_status(
         vec![DocumentDeliveryView::not_requested(); docs.len()]
     };
     let settlements = app.payments().settlements(docs).await?;
-    // Who created each document's run, and who posted it whole.
-    let mut runs: std::collections::HashMap<RunId, (Option<String>, Option<String>)> =
+    // Who created each document's run, who posted it whole, and whether it is a preview.
+    let mut runs: std::collections::HashMap<RunId, (Option<String>, Option<String>, bool)> =
         std::collections::HashMap::new();
     for d in docs {
         let run = d.document.run_id;
@@ -547,7 +555,8 @@ pub async fn with_document_status(
                     .and_then(|r| r.actor_of(t).map(str::to_string))
             };
             use billrun_app::model::events::RunEventType;
-            slot.insert((by(RunEventType::Created), by(RunEventType::Posted)));
+            let preview = record.as_ref().is_some_and(|r| r.is_preview());
+            slot.insert((by(RunEventType::Created), by(RunEventType::Posted), preview));
         }
     }
     let mut out = Vec::with_capacity(docs.len());
@@ -563,8 +572,9 @@ pub async fn with_document_status(
         if let Some(o) = v.as_object_mut() {
             o.insert("documentStatus".into(), json!(g.status));
             o.insert("documentFailureReason".into(), json!(g.reason));
-            let (created_by, run_posted_by) =
+            let (created_by, run_posted_by, preview) =
                 runs.get(&d.document.run_id).cloned().unwrap_or_default();
+            o.insert("preview".into(), json!(preview));
             let posted_by = match d.document.status {
                 billrun_domain::document::DocumentStatus::Posted => {
                     d.posted_by.clone().or(run_posted_by)
@@ -617,6 +627,15 @@ pub async fn invoice_json(app: &App, id: DocumentId) -> ApiResult<Response> {
         .await
         .map_err(AppError::from)?
         .ok_or_else(|| AppError::NotFound(format!("document {id}")))?;
+    // An expired preview's documents go with it (a deleted run's stay readable).
+    let run = app
+        .runs
+        .get_run(document.document.run_id)
+        .await
+        .map_err(AppError::from)?;
+    if run.is_some_and(|r| r.is_expired(app.clock.now())) {
+        return Err(AppError::NotFound(format!("document {id}")).into());
+    }
     let mut items = with_document_status(app, &[document]).await?;
     Ok(Json(items.pop()).into_response())
 }

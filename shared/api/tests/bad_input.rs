@@ -312,7 +312,7 @@ proptest! {
             Just("%=%".to_string()),
             "[a-zA-Z%0-9=&]{0,30}",
         ],
-        route in 0usize..7,
+        route in 0usize..9,
     ) {
         block_on(async {
             let (api, _run) = seeded().await;
@@ -332,6 +332,8 @@ proptest! {
                 (Method::POST, format!("/v1/invoice-runs/{id}/start"), Some(Vec::new())),
                 (Method::PUT, format!("/v1/accounts/{id}"), Some(routes()[1].2.to_string().into_bytes())),
                 (Method::GET, format!("/v1/invoices/{id}/document"), None),
+                (Method::GET, format!("/v1/invoice-runs/{id}/diff?{query}"), None),
+                (Method::POST, format!("/v1/invoice-runs/{id}/preview"), Some(Vec::new())),
             ][route].clone();
             let before = snapshot(&api);
             let r = match body {
@@ -456,6 +458,11 @@ async fn schema_violating_queries_and_bodies_found_by_schemathesis_are_400s_nami
             "idAfter",
         ),
         (&*format!("/v1/invoice-runs/{run}/invoices?limit="), "limit"),
+        (&*format!("/v1/invoice-runs/{run}/diff?limit="), "limit"),
+        (
+            &*format!("/v1/invoice-runs/{run}/diff?cursor=%FF"),
+            "cursor",
+        ),
         ("/v1/invoice-runs?limit=", "limit"),
         ("/v1/invoice-runs?idAfter=", "idAfter"),
         ("/v1/invoice-runs?createdSince=", "createdSince"),

@@ -40,6 +40,8 @@ const CANONICAL: &[(&str, &str)] = &[
     ("post", "/v1/invoices/{id}/approve"),
     ("post", "/v1/invoices/{id}/post"),
     ("post", "/v1/invoice-runs/{id}/retry-failed"),
+    ("post", "/v1/invoice-runs/{id}/preview"),
+    ("get", "/v1/invoice-runs/{id}/diff"),
     ("get", "/v1/invoice-runs/{id}/accounts"),
     ("get", "/v1/invoice-runs/{id}/invoices"),
     ("get", "/v1/invoice-runs/{id}/journal"),

@@ -83,6 +83,7 @@ fn routes() -> Vec<(Method, &'static str, Value)> {
             "/v1/invoice-runs/{RUN}/retry-failed",
             json!({}),
         ),
+        (Method::POST, "/v1/invoice-runs/{RUN}/preview", json!({})),
         (
             Method::POST,
             "/v1/invoice-runs/{RUN}/exports",
@@ -268,7 +269,7 @@ proptest! {
 
     #[test]
     fn no_body_gets_a_5xx_and_a_rejected_request_writes_nothing(
-        route in 0usize..22,
+        route in 0usize..23,
         body in body(),
         json_type in prop::bool::weighted(0.9),
     ) {

@@ -202,6 +202,7 @@ impl App {
             account_listing: self.account_listing.clone(),
             document_listing: self.document_listing.clone(),
             document_requests: self.document_requests.clone(),
+            clock: self.clock.clone(),
         }
     }
 

@@ -104,6 +104,11 @@ impl Dispatcher {
             warn!(run_id = %run_id, "events of an unknown run");
             return Ok(0);
         };
+        // A preview's changes are no events of billing: nothing outside should act on a
+        // dry run, and its deliveries would be items a preview must not write.
+        if run.is_preview() {
+            return Ok(0);
+        }
         let events: Vec<RunEvent> = run
             .events
             .iter()

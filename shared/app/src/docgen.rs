@@ -83,6 +83,9 @@ impl DocumentGenerator {
             }
         }
         let run = crate::pipeline::stored_run(&*self.runs, run_id).await?;
+        // Generation requests and files are items of their own, which a preview never
+        // writes.
+        crate::pipeline::refuse_preview(&run, "rendered")?;
         let template = self.templates.active_template().await?.ok_or_else(|| {
             AppError::conflict(
                 ConflictCode::NoActiveTemplate,

@@ -194,11 +194,14 @@ pub enum ConflictCode {
     MakerChecker,
     /// A cancel of a completed run some of whose documents are posted.
     RunPartiallyPosted,
+    /// A change a preview never takes (post, approve, cancel, email, export, payment),
+    /// or a diff of a run that is not a preview.
+    RunIsPreview,
 }
 
 impl ConflictCode {
     /// Every code, in the order docs/api.md lists them.
-    pub const ALL: [ConflictCode; 25] = [
+    pub const ALL: [ConflictCode; 26] = [
         ConflictCode::FieldLocked,
         ConflictCode::IdempotencyKeyReused,
         ConflictCode::RunNotPending,
@@ -224,6 +227,7 @@ impl ConflictCode {
         ConflictCode::ExportNotCompleted,
         ConflictCode::MakerChecker,
         ConflictCode::RunPartiallyPosted,
+        ConflictCode::RunIsPreview,
     ];
 
     /// The wire string (`code` of the error body).
@@ -254,6 +258,7 @@ impl ConflictCode {
             ConflictCode::ExportNotCompleted => "export_not_completed",
             ConflictCode::MakerChecker => "maker_checker",
             ConflictCode::RunPartiallyPosted => "run_partially_posted",
+            ConflictCode::RunIsPreview => "run_is_preview",
         }
     }
 }

@@ -69,7 +69,10 @@ impl Exports {
         format: ExportFormat,
         idempotency_key: Option<&str>,
     ) -> Result<(Export, ExportRequested), AppError> {
-        crate::pipeline::run_with_final_documents(&*self.runs, run_id).await?;
+        let run = crate::pipeline::run_with_final_documents(&*self.runs, run_id).await?;
+        // An export is a record of its own, for the ledger: a preview's documents are
+        // read out through the run's streamed export instead.
+        crate::pipeline::refuse_preview(&run, "exported")?;
         let id = ExportId(match idempotency_key {
             Some(key) => {
                 uuid::Uuid::new_v5(&IDEMPOTENCY_NAMESPACE, format!("{run_id}/{key}").as_bytes())

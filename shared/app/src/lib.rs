@@ -5,7 +5,8 @@
 //! - [`model`]: what the use cases store and return.
 //! - one module per feature, each a service over only the ports it uses:
 //!   [`pipeline`] (create / plan / process / finalize / post / cancel / retry a run),
-//!   [`reference`] (the book by entity), [`queries`] (views and listings),
+//!   [`reference`] (the book by entity), [`queries`] (views and listings; a run's diff
+//!   against the run before it in [`run_diff`]),
 //!   [`templates`], [`schedules`] (run schedules, due entries, invoice-schedule items, the
 //!   tick), [`docgen`] (PDF generation), [`deliveries`] (email), [`sweeper`] (stuck runs).
 //! - [`app`]: the composition, [`App`], which holds every port once and hands out the
@@ -28,6 +29,7 @@ pub mod pipeline;
 pub mod ports;
 pub mod queries;
 pub mod reference;
+pub mod run_diff;
 pub mod schedules;
 pub mod sweeper;
 pub mod templates;

@@ -24,15 +24,23 @@ pub struct Queries {
     pub document_listing: Arc<dyn DocumentListing>,
     /// The counters of a run's latest document generation request.
     pub document_requests: Arc<dyn DocumentRequestStore>,
+    /// Tells when a preview has expired.
+    pub clock: Arc<dyn Clock>,
 }
 
 impl Queries {
+    /// The stored run (a deleted run, or an expired preview, is not found).
     pub async fn get_run(&self, id: RunId) -> Result<RunRecord, AppError> {
-        stored_run(&*self.runs, id).await
+        let run = stored_run(&*self.runs, id).await?;
+        if run.is_expired(self.clock.now()) {
+            return Err(AppError::NotFound(format!("invoice run {id}")));
+        }
+        Ok(run)
     }
 
     /// The run, once its documents are final (409 `run_not_completed` before).
     pub async fn run_with_final_documents(&self, id: RunId) -> Result<RunRecord, AppError> {
+        self.get_run(id).await?;
         crate::pipeline::run_with_final_documents(&*self.runs, id).await
     }
 
@@ -72,6 +80,7 @@ impl Queries {
             posted_by,
             canceled_by,
             partially_posted: r.partially_posted && r.status.is_completed(),
+            expires_at: r.expires_at,
         })
     }
 
@@ -110,6 +119,7 @@ impl Queries {
         // the listing ends, so a page is short only at the end.
         let mut out = Vec::with_capacity(limit);
         let mut cursor = after.cloned();
+        let now = self.clock.now();
         loop {
             let runs = self
                 .run_listing
@@ -118,7 +128,7 @@ impl Queries {
             let ended = runs.len() < limit;
             cursor = runs.last().map(RunPosition::of);
             for r in runs {
-                if r.deleted_at.is_some() {
+                if r.deleted_at.is_some() || r.is_expired(now) {
                     continue;
                 }
                 out.push(self.view_of(r).await?);

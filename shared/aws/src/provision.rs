@@ -2,11 +2,11 @@
 //! policies) on whatever endpoint the environment names. Idempotent.
 
 use crate::config::{AwsConfig, Clients, DEFAULT_SHARDS};
-use crate::dynamo::{Index, PK, SK};
+use crate::dynamo::{Index, PK, SK, TTL};
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata};
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
-    ProjectionType, ScalarAttributeType,
+    ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
 };
 use aws_sdk_sqs::types::QueueAttributeName;
 
@@ -80,7 +80,24 @@ pub async fn provision(clients: &Clients, names: &Names) -> Result<AwsConfig, St
         );
     }
     match create.send().await {
-        Ok(_) => {}
+        // A new table expires items by their `ttl` (a preview's), as template.yaml's
+        // does; an existing one was set up when it was created.
+        Ok(_) => {
+            clients
+                .dynamodb
+                .update_time_to_live()
+                .table_name(&table)
+                .time_to_live_specification(
+                    TimeToLiveSpecification::builder()
+                        .enabled(true)
+                        .attribute_name(TTL)
+                        .build()
+                        .map_err(|e| fail("time to live", e))?,
+                )
+                .send()
+                .await
+                .map_err(|e| fail("time to live", DisplayErrorContext(&e)))?;
+        }
         Err(e) if e.code() == Some("ResourceInUseException") => {}
         Err(e) => return Err(fail("create table", DisplayErrorContext(&e))),
     }

@@ -17,6 +17,8 @@ mod events;
 mod exports;
 #[path = "conformance/payments.rs"]
 mod payments;
+#[path = "conformance/previews.rs"]
+mod previews;
 #[path = "conformance/races.rs"]
 mod races;
 #[path = "conformance/webhooks.rs"]
@@ -38,6 +40,7 @@ use deliveries::*;
 use events::*;
 use exports::*;
 use payments::*;
+use previews::*;
 use races::*;
 use webhooks::*;
 
@@ -325,6 +328,7 @@ async fn a_second_commit_of_the_same_account_is_already_done(b: Backend) {
     let commit = AccountCommit {
         outcome: outcome.clone(),
         documents: vec![],
+        expires_at: None,
     };
     assert_eq!(
         b.app.ledger.commit_account(&commit).await.unwrap(),
@@ -371,6 +375,7 @@ async fn a_commit_whose_watermark_moved_is_a_conflict(b: Backend) {
         .commit_account(&AccountCommit {
             outcome: stale,
             documents: vec![],
+            expires_at: None,
         })
         .await
         .unwrap_err();
@@ -714,6 +719,7 @@ async fn a_renewal_is_committed_once_and_undone_by_cancel(b: Backend) {
     let again = AccountCommit {
         outcome: outcomes[1].clone(),
         documents: vec![],
+        expires_at: None,
     };
     assert_eq!(
         b.app.ledger.commit_account(&again).await.unwrap(),
@@ -2138,6 +2144,7 @@ macro_rules! conformance {
 
 conformance!(
     import_then_read_an_account_book,
+    a_preview_leaves_the_store_as_it_found_it_and_the_run_then_bills_the_same,
     a_replayed_idempotency_key_returns_the_same_run_and_a_changed_body_conflicts,
     a_runs_client_fields_are_stored_with_it_and_compared_on_replay,
     a_deleted_run_is_stored_as_deleted_and_no_longer_found_listed_or_replayed,

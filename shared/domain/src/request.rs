@@ -17,6 +17,16 @@ pub enum RunType {
     Immediate,
     Scheduled,
     Manual,
+    /// A dry run: rated like the others, its documents kept for review only (no number,
+    /// no billing state moved, never posted), and expiring.
+    Preview,
+}
+
+impl RunType {
+    /// Whether a run of this type is started (and planned) as soon as it is created.
+    pub fn starts_at_once(self) -> bool {
+        matches!(self, RunType::Immediate | RunType::Preview)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -292,10 +302,20 @@ impl RunRequest {
             (RunType::Scheduled, None) => {
                 return e("scheduledAt", "is required when runType is Scheduled")
             }
-            (RunType::Immediate | RunType::Manual, Some(_)) => {
+            (RunType::Immediate | RunType::Manual | RunType::Preview, Some(_)) => {
                 return e("scheduledAt", "is only allowed when runType is Scheduled")
             }
             _ => {}
+        }
+        // A preview is never posted nor emailed: asking for it is a mistake to report,
+        // not a wish to drop silently.
+        if self.run_type == RunType::Preview {
+            if self.auto_post {
+                return e("autoPost", "is not allowed when runType is Preview");
+            }
+            if self.auto_email {
+                return e("autoEmail", "is not allowed when runType is Preview");
+            }
         }
         for (f, d) in [
             ("targetDate", self.target_date),

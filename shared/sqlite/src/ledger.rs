@@ -123,6 +123,9 @@ impl WatermarkStore for SqliteStore {
                 }
             }
             match read_state(tx, &o.account_id)? {
+                // Nothing to change (a preview's commit, an account with nothing to
+                // bill): the state row is left untouched.
+                Some(_) if o.changes.is_empty() => {}
                 Some(mut state) => {
                     state.check(&o.changes).map_err(|e| conflict(e.0))?;
                     state.apply(&o.changes);

@@ -148,6 +148,52 @@ impl SqliteStore {
     }
 }
 
+impl SqliteStore {
+    /// Every row of every table, in a stable order, but the rows with a column equal to
+    /// `without` (a run's own rows: its run, counters, outcomes, documents, which each
+    /// name it in a column of their own): tests compare two to tell that nothing else
+    /// was written in between.
+    #[doc(hidden)]
+    pub async fn digest_without(&self, without: Option<String>) -> StoreResult<String> {
+        self.call(move |c| {
+            let tables: Vec<String> = {
+                let mut st =
+                    c.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")?;
+                let rows = st.query_map([], |r| r.get::<_, String>(0))?;
+                rows.collect::<Result<_, _>>()?
+            };
+            let mut out = String::new();
+            for table in tables {
+                let mut st = c.prepare(&format!("SELECT * FROM \"{table}\""))?;
+                let columns = st.column_count();
+                let mut rows: Vec<String> = Vec::new();
+                let mut q = st.query([])?;
+                while let Some(row) = q.next()? {
+                    let mut cells = Vec::with_capacity(columns);
+                    for i in 0..columns {
+                        cells.push(format!("{:?}", row.get::<_, rusqlite::types::Value>(i)?));
+                    }
+                    let own = without.as_ref().is_some_and(|w| {
+                        (0..columns).any(|i| matches!(row.get::<_, String>(i), Ok(v) if &v == w))
+                    });
+                    if !own {
+                        rows.push(cells.join("|"));
+                    }
+                }
+                rows.sort();
+                out.push_str(&table);
+                out.push('\n');
+                for r in rows {
+                    out.push_str(&r);
+                    out.push('\n');
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+}
+
 /// The JSON of an entity's `data` column.
 pub(crate) fn to_json<T: Serialize>(v: &T) -> Result<String, Error> {
     Ok(serde_json::to_string(v)?)

@@ -104,8 +104,21 @@ impl RunStore for SqliteStore {
             if read_run(tx, run.id)?.is_some() {
                 return Err(conflict(format!("run {} exists", run.id)));
             }
-            let n = take_numbers(tx, RUN_SEQUENCE, 1)?;
-            run.number = format_run_number(n);
+            // A preview takes no number of the sequence: its `number` column (unique,
+            // not null) holds the next negative number instead, which no number
+            // lookup asks for, and its run keeps its own number.
+            let n = if run.is_preview() {
+                let lowest: i64 = tx.query_row(
+                    &format!("SELECT COALESCE(MIN(number), 0) FROM {RUNS}"),
+                    [],
+                    |r| r.get(0),
+                )?;
+                lowest.min(0) - 1
+            } else {
+                let n = take_numbers(tx, RUN_SEQUENCE, 1)?;
+                run.number = format_run_number(n);
+                int(n)?
+            };
             tx.execute(
                 &format!(
                     "INSERT INTO {RUNS} (id, number, idempotency_key, created_at, version, data)
@@ -113,7 +126,7 @@ impl RunStore for SqliteStore {
                 ),
                 params![
                     run.id.to_string(),
-                    int(n)?,
+                    n,
                     run.idempotency_key,
                     instant(&run.created_at),
                     int(run.version)?,

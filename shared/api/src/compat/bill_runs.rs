@@ -394,7 +394,14 @@ pub async fn list(
     let after: Option<RunPosition> = params.cursor()?;
     let views = app
         .queries()
-        .list_runs(&RunFilter::default(), after.as_ref(), limit)
+        .list_runs(
+            &RunFilter {
+                without_previews: true,
+                ..RunFilter::default()
+            },
+            after.as_ref(),
+            limit,
+        )
         .await?;
     let next_page = next_cursor(&views, limit, |r| RunPosition {
         created_at: r.created_at,

@@ -228,6 +228,7 @@ pub async fn list(State(app): AppState, params: Params) -> ApiResult<Response> {
         created_since: params.parse("createdSince", parse_instant)?,
         updated_since: params.parse("updatedSince", parse_instant)?,
         status: None,
+        without_previews: true,
     };
     let limit = params.limit()?;
     let runs = app.queries().list_runs(&filter, None, limit).await?;

@@ -143,12 +143,22 @@ impl MemoryStore {
     /// Everything stored, printed in a stable order: two equal digests mean nothing was
     /// written in between (tests of "a rejected request writes nothing").
     pub fn digest(&self) -> String {
+        self.digest_without(None)
+    }
+
+    /// [`MemoryStore::digest`] of everything but `run`'s own items (the run, its
+    /// idempotency key, outcomes, counters and documents): what a preview must leave as
+    /// it found it.
+    pub fn digest_without(&self, run: Option<RunId>) -> String {
         use std::fmt::Write;
-        fn sorted<K: Ord + std::fmt::Debug, V: std::fmt::Debug>(m: &HashMap<K, V>) -> String {
-            let mut v: Vec<(&K, &V)> = m.iter().collect();
+        fn sorted<'a, K: Ord + std::fmt::Debug + 'a, V: std::fmt::Debug + 'a>(
+            m: impl Iterator<Item = (&'a K, &'a V)>,
+        ) -> String {
+            let mut v: Vec<(&K, &V)> = m.collect();
             v.sort_by(|a, b| a.0.cmp(b.0));
             format!("{v:?}")
         }
+        let other = |id: &RunId| Some(*id) != run;
         let g = self.inner.lock();
         let mut out = String::new();
         let mut reverted: Vec<&RunId> = g.reverted.iter().collect();
@@ -157,27 +167,31 @@ impl MemoryStore {
             out,
             "{:?}\n{}\n{}\n{} {} {}\n{}\n{}\n{}\n{}\n{:?}\n{}\n{:?}\n{}\n{:?}\n{:?}\n{}\n{}\n{:?}",
             g.accounts,
-            sorted(&g.runs),
-            sorted(&g.idempotency),
+            sorted(g.runs.iter().filter(|(k, _)| other(k))),
+            sorted(g.idempotency.iter().filter(|(_, v)| other(v))),
             g.run_sequence,
             g.invoice_sequence,
             g.credit_memo_sequence,
-            sorted(&g.outcomes),
-            sorted(&g.counters),
-            sorted(&g.documents),
-            sorted(&g.run_documents),
+            sorted(g.outcomes.iter().filter(|(k, _)| other(k))),
+            sorted(g.counters.iter().filter(|(k, _)| other(k))),
+            sorted(
+                g.documents
+                    .iter()
+                    .filter(|(_, d)| other(&d.document.run_id))
+            ),
+            sorted(g.run_documents.iter().filter(|(k, _)| other(k))),
             reverted,
-            sorted(&g.subscription_accounts),
+            sorted(g.subscription_accounts.iter()),
             g.schedules,
-            sorted(&g.processed),
+            sorted(g.processed.iter()),
             g.templates,
             g.active_template,
-            sorted(&g.doc_requests),
-            sorted(&g.doc_files),
+            sorted(g.doc_requests.iter()),
+            sorted(g.doc_files.iter()),
             g.audit,
         );
         drop(g);
-        let _ = write!(out, "\n{}", sorted(&self.exports.lock()));
+        let _ = write!(out, "\n{}", sorted(self.exports.lock().iter()));
         let _ = write!(out, "\n{}", self.webhooks.lock().digest());
         out
     }

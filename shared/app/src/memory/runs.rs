@@ -22,8 +22,11 @@ impl RunStore for MemoryStore {
         if g.runs.contains_key(&run.id) {
             return Err(StoreError::Conflict(format!("run {} exists", run.id)));
         }
-        g.run_sequence += 1;
-        run.number = format_run_number(g.run_sequence);
+        // A preview keeps the number it came with: it takes none of the sequence.
+        if !run.is_preview() {
+            g.run_sequence += 1;
+            run.number = format_run_number(g.run_sequence);
+        }
         if let Some(key) = &run.idempotency_key {
             g.idempotency.insert(key.clone(), run.id);
         }

@@ -14,6 +14,8 @@ pub struct RunFilter {
     pub created_since: Option<DateTime<Utc>>,
     pub updated_since: Option<DateTime<Utc>>,
     pub status: Option<RunStatus>,
+    /// Leaves previews out (the compatibility listings: their clients know no preview).
+    pub without_previews: bool,
 }
 
 /// The numeric part of a run number (`BR-00000042` → 42).
@@ -37,6 +39,7 @@ impl RunFilter {
             && self.created_since.is_none_or(|t| r.created_at >= t)
             && self.updated_since.is_none_or(|t| r.updated_at >= t)
             && self.status.is_none_or(|s| r.status == s)
+            && !(self.without_previews && r.is_preview())
     }
 }
 

@@ -58,6 +58,19 @@ pub struct NumberBlock {
     pub credit_memos: u64,
 }
 
+impl NumberBlock {
+    /// The empty block of a round that numbers nothing (a preview's).
+    pub fn none(round: u32) -> NumberBlock {
+        NumberBlock {
+            round,
+            first_invoice: 0,
+            invoices: 0,
+            first_credit_memo: 0,
+            credit_memos: 0,
+        }
+    }
+}
+
 /// Where numbering a round's documents has got to, stored on the run after each page so
 /// a finalizer that stops resumes there.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -149,6 +162,24 @@ pub struct RunRecord {
     /// a cancel is refused. Set in the write that claims the post.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub partially_posted: bool,
+    /// When a preview stops being readable (a preview's items carry it as their expiry:
+    /// DynamoDB's TTL deletes them some time after; every read hides them from then).
+    /// Absent on every other run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+impl RunRecord {
+    /// A preview run ([`billrun_domain::request::RunType::Preview`]): rated and listed,
+    /// never numbered, posted or allowed to move the billing state.
+    pub fn is_preview(&self) -> bool {
+        self.request.run_type == billrun_domain::request::RunType::Preview
+    }
+
+    /// Whether the run is a preview past its expiry at `now`: no read finds it.
+    pub fn is_expired(&self, now: DateTime<Utc>) -> bool {
+        self.expires_at.is_some_and(|at| at <= now)
+    }
 }
 
 /// A run's client fields: a JSON object the client owns.
@@ -170,6 +201,15 @@ impl Transition {
             Transition::Post => "being posted",
             Transition::Cancel => "being canceled",
             Transition::RetryFailed => "retrying its failed accounts",
+        }
+    }
+
+    /// What the transition does to a run, for messages.
+    pub fn done(self) -> &'static str {
+        match self {
+            Transition::Post => "posted",
+            Transition::Cancel => "canceled",
+            Transition::RetryFailed => "retried",
         }
     }
 }
@@ -261,6 +301,9 @@ impl StoredDocument {
 pub struct AccountCommit {
     pub outcome: AccountOutcomeRecord,
     pub documents: Vec<Document>,
+    /// A preview's commit: when its outcome and documents expire (a store that deletes
+    /// expired items, DynamoDB, writes it on them). `None` for every other run.
+    pub expires_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -441,6 +484,9 @@ pub struct RunView {
     /// A completed run some of whose documents are posted (a selection was): it can no
     /// longer be canceled, and is Posted once the rest are.
     pub partially_posted: bool,
+    /// A preview's expiry ([`RunRecord::expires_at`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<DateTime<Utc>>,
 }
 
 /// One line of `run.json`'s `accounts`.

@@ -37,7 +37,8 @@ impl RunPipeline {
         // sent once it is stored. A crash before the send leaves it Processing with
         // nothing planned; the client's retry under the same key re-sends the message
         // (`finish_immediate_start`), and so does the sweeper once the run is stale.
-        let immediate = request.run_type == RunType::Immediate;
+        // A preview starts as an Immediate run does.
+        let immediate = request.run_type.starts_at_once();
         let mut run = new_run_record(id, request, idempotency_key, now);
         run.client_fields = client_fields;
         if immediate {
@@ -63,7 +64,7 @@ impl RunPipeline {
             info!(run_id = %run.id, number = %run.number, run_type = ?run.request.run_type, target_date = %run.target_date, "run created");
         }
         match created {
-            Created::New(run) if run.request.run_type == RunType::Immediate => {
+            Created::New(run) if run.request.run_type.starts_at_once() => {
                 self.queue
                     .send(vec![Message::Plan {
                         run_id: run.id,
@@ -75,7 +76,7 @@ impl RunPipeline {
             // The first call stored the run but failed before (or while) starting it:
             // the client's retry under the same key finishes the start, so an Immediate
             // run never stays Pending nor waits for the sweeper.
-            Created::Replayed(run) if run.request.run_type == RunType::Immediate => {
+            Created::Replayed(run) if run.request.run_type.starts_at_once() => {
                 Ok(Created::Replayed(self.finish_immediate_start(run).await?))
             }
             other => Ok(other),
@@ -157,7 +158,8 @@ impl RunPipeline {
     }
 }
 
-/// A new Pending run record (its number is assigned when it is stored).
+/// A new Pending run record (its number is assigned when it is stored; a preview's
+/// is its own, taking no number of the run sequence, and it expires).
 pub(crate) fn new_run_record(
     id: RunId,
     request: RunRequest,
@@ -165,9 +167,14 @@ pub(crate) fn new_run_record(
     now: chrono::DateTime<chrono::Utc>,
 ) -> RunRecord {
     let target = request.target();
+    let preview = request.run_type == RunType::Preview;
     RunRecord {
         id,
-        number: String::new(),
+        number: if preview {
+            super::preview::preview_number(id)
+        } else {
+            String::new()
+        },
         name: request
             .name
             .clone()
@@ -191,5 +198,6 @@ pub(crate) fn new_run_record(
         version: 1,
         events: Vec::new(),
         partially_posted: false,
+        expires_at: preview.then(|| now + super::preview::PREVIEW_RETENTION),
     }
 }

@@ -204,6 +204,10 @@ impl RunPipeline {
                 "run {run_id}: counters below the numbers of earlier rounds"
             )));
         };
+        if run.is_preview() {
+            // No number is taken for a preview: the sequences stay as they were.
+            return Ok(Count::Complete(counters, NumberBlock::none(run.round)));
+        }
         let block = self
             .sequences
             .reserve_block(run_id, run.round, invoices, credit_memos)
@@ -264,6 +268,10 @@ impl RunPipeline {
                     ..FinalizeState::default()
                 },
             };
+            if at.done && run.is_preview() {
+                // A preview numbers nothing: its block is empty.
+                return Ok(Numbering::Done(Box::new((at, NumberBlock::none(round)))));
+            }
             if at.done {
                 let block = run
                     .number_blocks
@@ -332,8 +340,9 @@ impl RunPipeline {
                     next_invoice: block.first_invoice,
                     next_credit_memo: block.first_credit_memo,
                     pages: 0,
-                    done: false,
-                    lease,
+                    // A preview's count is its finalization: nothing to number.
+                    done: run.is_preview(),
+                    lease: lease.filter(|_| !run.is_preview()),
                     counters: Some(counters),
                     excess: at.excess,
                 };

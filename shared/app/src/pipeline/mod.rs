@@ -12,6 +12,7 @@ mod finalize;
 mod patch;
 mod plan;
 mod post;
+mod preview;
 mod process;
 mod retry;
 mod select;
@@ -19,6 +20,8 @@ pub(crate) mod transition;
 
 pub(crate) use create::new_run_record;
 pub use finalize::Finalizing;
+pub(crate) use preview::refuse_preview;
+pub use preview::PREVIEW_RETENTION;
 pub use select::{Selection, MAX_SELECTION};
 
 use crate::error::{AppError, StoreError};

@@ -60,7 +60,7 @@ impl RunPipeline {
             let mut committed = None;
             let mut last_conflict = String::new();
             for _ in 0..COMMIT_ATTEMPTS {
-                let commit = match self.book.account_book(account_id).await? {
+                let mut commit = match self.book.account_book(account_id).await? {
                     None => failed_commit(
                         run_id,
                         account_id,
@@ -99,10 +99,12 @@ impl RunPipeline {
                                     round,
                                 },
                                 documents: docs,
+                                expires_at: None,
                             }
                         }
                     },
                 };
+                super::preview::preview_only(run, &mut commit);
                 match self.ledger.commit_account(&commit).await {
                     Ok(CommitResult::Committed) => {
                         committed = Some(commit.outcome.counters);
@@ -193,7 +195,8 @@ impl RunPipeline {
         if run.status != RunStatus::Processing || run.round != round {
             return Ok(());
         }
-        let commit = failed_commit(run_id, account_id, round, reason.to_string());
+        let mut commit = failed_commit(run_id, account_id, round, reason.to_string());
+        super::preview::preview_only(&run, &mut commit);
         let added = match self.ledger.commit_account(&commit).await? {
             CommitResult::Committed => commit.outcome.counters,
             // Committed by an earlier delivery that may have stopped before its progress.
@@ -223,5 +226,6 @@ fn failed_commit(
             round,
         },
         documents: vec![],
+        expires_at: None,
     }
 }

@@ -39,6 +39,7 @@ impl RunPipeline {
         selection: &Selection,
     ) -> Result<RunRecord, AppError> {
         let run = stored_run(&*self.runs, run_id).await?;
+        super::refuse_preview(&run, "approved")?;
         completed(&run)?;
         let ids = self
             .selected(
@@ -78,6 +79,7 @@ impl RunPipeline {
         };
         // Checked before the claim, so that a bad selection writes nothing.
         let run = stored_run(&*self.runs, run_id).await?;
+        super::refuse_preview(&run, "posted")?;
         if run.status != RunStatus::Posted {
             completed(&run)?;
         }

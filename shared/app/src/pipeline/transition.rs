@@ -63,6 +63,9 @@ impl RunPipeline {
             .modify_run(id, |r| {
                 resumed = false;
                 claimed = false;
+                // Posting, canceling or retrying a preview would write what a preview
+                // never writes.
+                super::refuse_preview(r, kind.done())?;
                 match &r.transition {
                     Some(c) if c.kind != kind || c.until > now => {
                         return Err(in_progress(r, c.kind));

@@ -9,7 +9,7 @@ use billrun_domain::run::Counters;
 #[async_trait]
 pub trait RunStore: Send + Sync {
     /// Stores a new run, assigning its number from the run sequence in the same atomic
-    /// step. With an idempotency key already used, returns the run stored under it
+    /// step (a preview keeps its own number and leaves the sequence alone). With an idempotency key already used, returns the run stored under it
     /// (`Replayed`) when its request is equal, else `IdempotencyKeyReused`.
     async fn create_run(&self, run: RunRecord) -> StoreResult<Created>;
     async fn get_run(&self, id: RunId) -> StoreResult<Option<RunRecord>>;

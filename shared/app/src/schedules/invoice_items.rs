@@ -139,6 +139,7 @@ impl Schedules {
                     round: 0,
                 },
                 documents: vec![document.clone()],
+                expires_at: None,
             })
             .await?;
         self.runs.add_progress(run_id, &counters).await?;

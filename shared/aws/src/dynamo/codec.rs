@@ -15,6 +15,16 @@ pub(super) type Item = HashMap<String, AttributeValue>;
 pub(super) const DATA: &str = "data";
 /// The version an optimistic write is conditioned on.
 pub(super) const VER: &str = "ver";
+/// When the item expires, in epoch seconds: the table's TTL attribute (a preview's
+/// items carry it; DynamoDB deletes them some time after).
+pub const TTL: &str = "ttl";
+
+/// Sets the item's expiry ([`TTL`]) when it has one.
+pub(super) fn expire_at(item: &mut Item, at: Option<chrono::DateTime<chrono::Utc>>) {
+    if let Some(at) = at {
+        item.insert(TTL.to_string(), n(at.timestamp()));
+    }
+}
 
 pub(super) fn s(v: impl Into<String>) -> AttributeValue {
     AttributeValue::S(v.into())

@@ -10,7 +10,7 @@
 //! commit's last transaction (with the outcome) adds; see docs/aws.md.
 
 use super::client::{Limit, SortKey, MAX_TRANSACTION};
-use super::codec::{decode, entity, get_s, get_u64, n, s, Item, VER};
+use super::codec::{decode, entity, expire_at, get_s, get_u64, n, s, Item, VER};
 use super::documents::{status_name, NUMBER, STATUS};
 use super::error::{built, canceled, sdk};
 use super::keys::{self, Key, Mark};
@@ -152,6 +152,7 @@ impl DynamoStore {
             let key = keys::document(d.id);
             let mut item = entity(&key, &stored)?;
             item.insert(STATUS.to_string(), s(status_name(d.status)));
+            expire_at(&mut item, commit.expires_at);
             // The id is derived from (run, account, group key): only this account's
             // commit in this run writes it, and never once numbered (numbering follows
             // the outcome, and every chunk checks that the outcome is absent).
@@ -279,7 +280,9 @@ impl WatermarkStore for DynamoStore {
     async fn commit_account(&self, commit: &AccountCommit) -> StoreResult<CommitResult> {
         let o = &commit.outcome;
         let outcome_key = self.outcome_key(o.run_id, &o.account_id);
-        let mut last: Vec<TransactWriteItem> = vec![self.put_new(entity(&outcome_key, o)?)?];
+        let mut outcome_item = entity(&outcome_key, o)?;
+        expire_at(&mut outcome_item, commit.expires_at);
+        let mut last: Vec<TransactWriteItem> = vec![self.put_new(outcome_item)?];
         let mut mark_items = true;
         if !o.changes.is_empty() {
             let mut row = self.read_state(&o.account_id).await?;
@@ -353,7 +356,8 @@ impl WatermarkStore for DynamoStore {
                 pk: outcome_key.pk.clone(),
                 sk: pend_sk.clone(),
             };
-            let pend = entity(&pend_key, &listed)?;
+            let mut pend = entity(&pend_key, &listed)?;
+            expire_at(&mut pend, commit.expires_at);
             let mut items = vec![
                 TransactWriteItem::builder().condition_check(check).build(),
                 self.put_tx(pend, None)?,

@@ -34,6 +34,7 @@ pub mod stream;
 mod webhooks;
 
 pub(crate) use client::follow_pages;
+pub use codec::TTL;
 pub(crate) use keys::item_kind;
 pub use keys::{Index, PK, SK};
 

@@ -2,7 +2,7 @@
 //! per-account outcomes and progress counters spread over the run's K partitions.
 
 use super::client::{backoff, Limit, SortKey};
-use super::codec::{decode, entity, get_i64, get_s, get_u64, n, s, Item, VER};
+use super::codec::{decode, entity, expire_at, get_i64, get_s, get_u64, n, s, Item, VER};
 use super::error::{built, is_canceled, sdk};
 use super::keys::{self, Index, Key};
 use super::sequences::VALUE;
@@ -35,6 +35,7 @@ impl DynamoStore {
             s(keys::run_sort(&run.created_at, run.id)),
         );
         item.insert(VER.to_string(), n(run.version));
+        expire_at(&mut item, run.expires_at);
         Ok(item)
     }
 
@@ -197,32 +198,46 @@ impl RunStore for DynamoStore {
                 })?;
                 return Created::replay(existing, &run);
             }
-            let last = items
-                .iter()
-                .find(|i| keys::is_sequence(i))
-                .map(|i| get_u64(i, VALUE));
-            let number = last.unwrap_or(0) + 1;
-            run.number = format_run_number(number);
-            let seq = self.sequence_set(&sequence, number);
-            let seq = match last {
-                None => seq.condition_expression("attribute_not_exists(#n)"),
-                Some(old) => seq
-                    .condition_expression("#n = :old")
-                    .expression_attribute_values(":old", n(old)),
-            };
-            let mut items = vec![
-                self.put_new(self.run_item(&run)?)?,
-                TransactWriteItem::builder()
-                    .update(built(seq.build())?)
-                    .build(),
-            ];
+            let mut writes = Vec::with_capacity(3);
+            // A preview keeps its own number and takes none of the sequence.
+            if !run.is_preview() {
+                let last = items
+                    .iter()
+                    .find(|i| keys::is_sequence(i))
+                    .map(|i| get_u64(i, VALUE));
+                let number = last.unwrap_or(0) + 1;
+                run.number = format_run_number(number);
+                let seq = self.sequence_set(&sequence, number);
+                let seq = match last {
+                    None => seq.condition_expression("attribute_not_exists(#n)"),
+                    Some(old) => seq
+                        .condition_expression("#n = :old")
+                        .expression_attribute_values(":old", n(old)),
+                };
+                writes.push(
+                    TransactWriteItem::builder()
+                        .update(built(seq.build())?)
+                        .build(),
+                );
+            }
+            writes.push(self.put_new(self.run_item(&run)?)?);
+            if run.is_preview() {
+                // A preview's progress items are made here, empty, with its expiry: the
+                // batches' `ADD`s keep it, so they expire with the rest of the preview.
+                for k in 0..self.progress_items() {
+                    let mut item = keys::progress(run.id, k).item();
+                    expire_at(&mut item, run.expires_at);
+                    writes.push(self.put_new(item)?);
+                }
+            }
             if let Some(key) = &idempotency {
                 let mut item = key.item();
                 item.insert("runId".to_string(), s(run.id.to_string()));
                 item.insert("createdAt".to_string(), s(run.created_at.to_rfc3339()));
-                items.push(self.put_new(item)?);
+                expire_at(&mut item, run.expires_at);
+                writes.push(self.put_new(item)?);
             }
-            match self.transact(items).await {
+            match self.transact(writes).await {
                 Ok(()) => return Ok(Created::New(run)),
                 // Lost a race for the idempotency key (read the winner) or for the number.
                 Err(e) if is_canceled(&e) => continue,

@@ -30,6 +30,9 @@ pub struct Backend {
     pub dynamo: Option<Arc<billrun_aws::DynamoStore>>,
     /// The SQLite database's directory, removed when the backend is dropped.
     _data: Option<tempfile::TempDir>,
+    /// The store itself, for [`Backend::digest_without`].
+    memory_store: Option<Arc<MemoryStore>>,
+    sqlite_store: Option<Arc<billrun_sqlite::SqliteStore>>,
 }
 
 /// The AWS endpoint of the test run; a missing one is a failure, never a skip.
@@ -63,6 +66,8 @@ impl Backend {
         Backend {
             app,
             blobs,
+            memory_store: Some(store.clone()),
+            sqlite_store: None,
             deliveries: store,
             memory_queue: Some(queue),
             sqs: None,
@@ -90,6 +95,8 @@ impl Backend {
         Backend {
             app,
             blobs: store.clone(),
+            memory_store: None,
+            sqlite_store: Some(store.clone()),
             deliveries: store,
             memory_queue: Some(queue),
             sqs: None,
@@ -126,6 +133,8 @@ impl Backend {
         Backend {
             app,
             blobs,
+            memory_store: None,
+            sqlite_store: None,
             deliveries: store.clone(),
             memory_queue: None,
             sqs: Some(queue),
@@ -134,6 +143,59 @@ impl Backend {
             dynamo: Some(store),
             _data: None,
         }
+    }
+
+    /// Everything stored, in a stable order, but `run`'s own items: on DynamoDB every
+    /// item of the table except those with a `ttl` (a preview's, which expire; the
+    /// preview's own items must each have one).
+    pub async fn digest_without(&self, run: Option<RunId>) -> String {
+        if let Some(store) = &self.memory_store {
+            return store.digest_without(run);
+        }
+        if let Some(store) = &self.sqlite_store {
+            return store
+                .digest_without(run.map(|r| r.to_string()))
+                .await
+                .expect("a digest of the database");
+        }
+        let (config, clients) = self.aws.as_ref().expect("an AWS backend");
+        let mut items: Vec<String> = Vec::new();
+        let mut start = None;
+        loop {
+            let page = clients
+                .dynamodb
+                .scan()
+                .table_name(&config.table)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .expect("a scan of the table");
+            for item in page.items.unwrap_or_default() {
+                if item.contains_key(billrun_aws::dynamo::TTL) {
+                    continue;
+                }
+                let sorted: std::collections::BTreeMap<String, String> = item
+                    .into_iter()
+                    .map(|(k, v)| {
+                        let v = match v {
+                            aws_sdk_dynamodb::types::AttributeValue::Ss(mut ss) => {
+                                ss.sort();
+                                format!("SS{ss:?}")
+                            }
+                            other => format!("{other:?}"),
+                        };
+                        (k, v)
+                    })
+                    .collect();
+                items.push(format!("{sorted:?}"));
+            }
+            match page.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => break,
+            }
+        }
+        items.sort();
+        items.join("\n")
     }
 
     /// Pumps the AWS queues for `run` as `pump` says; whether the run completed.
