@@ -4,7 +4,7 @@
 //! transaction (`documents.rs`).
 
 use super::client::{Limit, SortKey};
-use super::codec::{decode, entity};
+use super::codec::{decode, entity, Item};
 use super::error::sdk;
 use super::keys;
 use super::DynamoStore;
@@ -18,19 +18,27 @@ use chrono::{DateTime, Datelike, Months, NaiveDate, Utc};
 /// Items read a request while listing (the listing filters by actor after reading).
 const AUDIT_READ_PAGE: usize = 200;
 
+/// The items of `event`: the entry under each of its keys.
+fn items(event: &AuditEvent) -> StoreResult<Vec<Item>> {
+    keys::audit_items(
+        &event.time,
+        event.seq,
+        event.id,
+        event.resource_id,
+        event.run_id,
+    )
+    .iter()
+    .map(|k| entity(k, event))
+    .collect()
+}
+
 impl DynamoStore {
     /// The Put actions of `event`'s items, each conditioned on its absence.
     pub(super) fn audit_puts(&self, event: &AuditEvent) -> StoreResult<Vec<TransactWriteItem>> {
-        keys::audit_items(
-            &event.time,
-            event.seq,
-            event.id,
-            event.resource_id,
-            event.run_id,
-        )
-        .iter()
-        .map(|k| self.put_new(entity(k, event)?))
-        .collect()
+        items(event)?
+            .into_iter()
+            .map(|item| self.put_new(item))
+            .collect()
     }
 }
 
@@ -56,12 +64,12 @@ impl AuditLog for DynamoStore {
     async fn record_audit(&self, events: &[AuditEvent]) -> StoreResult<()> {
         let mut requests = Vec::new();
         for e in events {
-            for k in keys::audit_items(&e.time, e.seq, e.id, e.resource_id, e.run_id) {
+            for item in items(e)? {
                 let put = self
                     .client
                     .put_item()
                     .table_name(&self.table)
-                    .set_item(Some(entity(&k, e)?))
+                    .set_item(Some(item))
                     .condition_expression("attribute_not_exists(pk)");
                 requests.push(async move {
                     match put.send().await.map_err(sdk) {
