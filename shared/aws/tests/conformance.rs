@@ -2202,4 +2202,5 @@ conformance!(
     webhook_endpoints_and_deliveries_are_written_once_per_version,
     a_selection_is_approved_then_posted_and_the_last_post_posts_the_run,
     audit_entries_are_written_once_and_listed_in_order_by_filter,
+    racing_approvals_and_posts_record_each_change_once,
 );

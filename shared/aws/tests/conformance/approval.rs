@@ -124,3 +124,50 @@ async fn audit_of(
     };
     b.app.audit.audit_events(&filter, None, 1000).await.unwrap()
 }
+
+/// Approvals and posts of the same documents racing each other: each document changes
+/// once per status, with one audit entry for each change, whoever wins.
+pub(super) async fn racing_approvals_and_posts_record_each_change_once(b: Backend) {
+    let id = b.completed_manual_run(6).await;
+    let docs = b.app.queries().all_documents(id).await.unwrap();
+    let ids: Vec<_> = docs.iter().map(|d| d.id).collect();
+    let every = Selection::Ids(ids.clone());
+    let (one, two) = (b.app.pipeline(), b.app.pipeline());
+    let (a, p, a2, p2) = tokio::join!(
+        one.approve_documents(id, &every),
+        one.post_documents(id, &every),
+        two.approve_documents(id, &every),
+        two.post_documents(id, &every),
+    );
+    // An approval may find a document posted already (409 status_locked); a post may
+    // find the run claimed by the other post (409 transition in progress).
+    for r in [a.map(|_| ()), a2.map(|_| ())]
+        .into_iter()
+        .chain([p.map(|_| ()), p2.map(|_| ())])
+    {
+        if let Err(e) = r {
+            assert!(matches!(e, AppError::Conflict { .. }), "{e:?}");
+        }
+    }
+    // Whatever was left, posted now.
+    b.app
+        .pipeline()
+        .post_documents(id, &Selection::Ids(ids.clone()))
+        .await
+        .unwrap();
+    let trail = audit_of(&b, id).await;
+    for d in &ids {
+        let of = |action: &str| {
+            trail
+                .iter()
+                .filter(|e| e.resource_id == d.0 && e.action == action)
+                .count()
+        };
+        assert_eq!(of("document.posted"), 1, "{d}: {trail:?}");
+        assert!(of("document.approved") <= 1, "{d}: {trail:?}");
+    }
+    let mut unique: Vec<_> = trail.iter().map(|e| e.id).collect();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), trail.len(), "no entry twice");
+}

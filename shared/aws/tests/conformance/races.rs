@@ -11,7 +11,7 @@ use billrun_domain::request::RunRequest;
 use billrun_domain::run::RunStatus;
 use billrun_domain::state::AccountState;
 use futures_util::future::join_all;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Trials per race and backend; half of them with one command of each kind, half with
 /// ten of each.
@@ -212,6 +212,35 @@ pub(crate) async fn cancels_and_selective_posts_racing_end_whole(b: Backend) {
         );
         let t = race(&b, &book, trial, RunStatus::Completed, post, refusals).await;
         let end = assert_whole(&b, &book, t.run, &t.req, &t.before, &t.billed, &t.docs).await;
+        // The audit trail: one `document.posted` entry per posted document, none for a
+        // post the cancel won.
+        let posted: BTreeSet<uuid::Uuid> = b
+            .app
+            .queries()
+            .all_documents(t.run)
+            .await
+            .unwrap()
+            .iter()
+            .filter(|d| d.status == DocumentStatus::Posted)
+            .map(|d| d.id.0)
+            .collect();
+        let filter = billrun_app::model::audit::AuditFilter {
+            resource: Some(t.run.0),
+            actor: None,
+            since: chrono::DateTime::UNIX_EPOCH,
+        };
+        let entries: Vec<uuid::Uuid> = b
+            .app
+            .audit
+            .audit_events(&filter, None, 1000)
+            .await
+            .unwrap()
+            .iter()
+            .filter(|e| e.action == "document.posted")
+            .map(|e| e.resource_id)
+            .collect();
+        assert_eq!(entries.len(), posted.len(), "one entry per posted document");
+        assert_eq!(entries.into_iter().collect::<BTreeSet<_>>(), posted);
         *ends.entry(format!("{end:?}")).or_insert(0) += 1;
     }
     eprintln!("cancel vs selective post, {} trials: {ends:?}", TRIALS / 2);
