@@ -444,7 +444,7 @@ async fn check(sys: &System, run: RunId) -> Result<(), String> {
         .audit
         .audit_events(
             &billrun_app::model::audit::AuditFilter {
-                resource: Some(run.0),
+                resource: Some(run.0.to_string()),
                 actor: None,
                 since: chrono::DateTime::UNIX_EPOCH,
             },

@@ -106,7 +106,7 @@ async fn run_writes_from_the_stream_reach_an_eventbridge_rule_exactly_once_insid
         deleted_at: None,
         version: 1,
     };
-    assert!(setup.webhooks.save_endpoint(&hook).await.unwrap());
+    assert!(setup.webhooks.save_endpoint(&hook, None).await.unwrap());
 
     // A run created, then canceled and deleted: three events over two writes seen by
     // the stream (the cancel's and the delete's records collapsed into one, as a batch

@@ -1,5 +1,5 @@
-//! `/v1/audit-events`: the audit trail, every change of a run or a document with who
-//! made it (docs/api.md "Audit trail").
+//! `/v1/audit-events`: the audit trail, every change of a run, a document or the
+//! configuration with who made it (docs/api.md "Audit trail").
 
 use crate::error::{ApiResult, ErrorBody};
 use crate::extract::{next_cursor, parse_instant, Params};
@@ -16,11 +16,13 @@ use utoipa::ToSchema;
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AuditResource {
-    /// `run` or `document`.
+    /// `run`, `document`, `template`, `invoiceSchedule`, `runSchedule`,
+    /// `webhookEndpoint` or `book`.
     #[serde(rename = "type")]
     #[schema(value_type = String, example = "run")]
     pub kind: ResourceKind,
-    pub id: uuid::Uuid,
+    /// The resource's id (`book` for a change of the book as a whole: an import).
+    pub id: String,
 }
 
 /// One field's value before and after the change (absent: it had none).
@@ -45,10 +47,11 @@ pub struct AuditEventView {
     /// ARN); null for the system's own work (queue workers, the scheduler).
     pub actor: Option<String>,
     pub resource: AuditResource,
-    /// The run the resource is or belongs to.
-    pub run_id: uuid::Uuid,
-    /// A run event's type (`run.created`, `run.posted`, …) or `document.approved`,
-    /// `document.posted`.
+    /// The run the resource is or belongs to; null for configuration.
+    pub run_id: Option<uuid::Uuid>,
+    /// A run event's type (`run.created`, `run.posted`, …), `document.approved`,
+    /// `document.posted`, or a configuration change (`template.updated`,
+    /// `webhookEndpoint.created`, `book.imported`, …).
     #[schema(example = "run.posted")]
     pub action: String,
     pub changes: Vec<AuditChange>,
@@ -74,7 +77,7 @@ impl From<AuditEvent> for AuditEventView {
                 kind: e.resource_kind,
                 id: e.resource_id,
             },
-            run_id: e.run_id.0,
+            run_id: e.run_id.map(|r| r.0),
             action: e.action,
             changes: e.changes.into_iter().map(Into::into).collect(),
         }
@@ -90,7 +93,7 @@ pub struct AuditEventList {
 
 #[utoipa::path(get, path = "/v1/audit-events", tag = "audit",
     params(
-        ("resource" = Option<uuid::Uuid>, Query, description = "A run's id (its changes and its documents') or a document's id"),
+        ("resource" = Option<String>, Query, description = "A run's id (its changes and its documents'), a document's id, or a configuration item's id (`book` for imports)"),
         ("actor" = Option<String>, Query, description = "Only this actor's changes"),
         ("since" = Option<String>, Query, description = "Inclusive, RFC 3339; default 90 days before now"),
         ("cursor" = Option<String>, Query, description = "`nextCursor` of the previous page"),
@@ -100,8 +103,9 @@ pub struct AuditEventList {
         (status = 400, description = "A bad parameter (named)", body = ErrorBody)))]
 pub async fn list(State(app): AppState, params: Params) -> ApiResult<Response> {
     params.only(&["resource", "actor", "since", "cursor", "limit"])?;
-    let resource = params.parse("resource", |v| {
-        uuid::Uuid::parse_str(v).map_err(|_| "must be a run's or a document's id (a UUID)".into())
+    let resource = params.parse("resource", |v| match v.chars().count() {
+        1..=256 => Ok(v.to_string()),
+        _ => Err("must be a resource's id, 1 to 256 characters".into()),
     })?;
     let actor = params.parse("actor", |v| match v.chars().count() {
         1..=512 => Ok(v.to_string()),

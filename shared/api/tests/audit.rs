@@ -208,14 +208,226 @@ async fn a_runs_lifecycle_is_listed_change_by_change_with_its_actors_in_order() 
 async fn bad_parameters_are_refused_at_their_name() {
     let api = audited().await;
     for (query, field) in [
-        ("resource=nope", "resource"),
-        ("since=yesterday", "since"),
-        ("cursor=%21%21", "cursor"),
-        ("limit=0", "limit"),
-        ("who=bob", "who"),
+        ("resource=".to_string() + &"x".repeat(257), "resource"),
+        ("since=yesterday".to_string(), "since"),
+        ("cursor=%21%21".to_string(), "cursor"),
+        ("limit=0".to_string(), "limit"),
+        ("who=bob".to_string(), "who"),
     ] {
         let r = api.get(&format!("/v1/audit-events?{query}")).await;
         assert_eq!(r.status, StatusCode::BAD_REQUEST, "{query}: {}", r.text);
         assert_eq!(r.body["field"], field, "{query}: {}", r.text);
     }
+}
+
+/// The entries about `resource`, as (action, actor, changes).
+async fn entries_of(api: &TestApi, resource: &str) -> Vec<(String, Value, Value)> {
+    let r = call(
+        api,
+        Method::GET,
+        &format!("/v1/audit-events?resource={resource}"),
+        "dave",
+    )
+    .await;
+    r.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            assert_eq!(e["runId"], Value::Null, "configuration belongs to no run");
+            (
+                e["action"].as_str().unwrap().to_string(),
+                e["actor"].clone(),
+                e["changes"].clone(),
+            )
+        })
+        .collect()
+}
+
+async fn change(api: &TestApi, method: Method, uri: &str, body: &str, who: &str) -> Value {
+    let r = api
+        .call(method, uri, Some(body), &[("x-caller", who)])
+        .await;
+    assert!(r.status.is_success(), "{uri}: {} {}", r.status, r.text);
+    r.body
+}
+
+#[tokio::test]
+async fn configuration_changes_are_listed_with_their_actors_and_never_their_secrets() {
+    let api = audited().await;
+    let s = |x: &str| x.to_string();
+
+    // Templates: created, changed, activated.
+    let template =
+        r#"{"name": "Standard", "content": {"companyName": "Northwind", "locale": "en-US"}}"#;
+    change(
+        &api,
+        Method::PUT,
+        "/v1/document-templates/T-1",
+        template,
+        "erin",
+    )
+    .await;
+    let renamed = template.replace("Standard", "Plain");
+    change(
+        &api,
+        Method::PUT,
+        "/v1/document-templates/T-1",
+        &renamed,
+        "frank",
+    )
+    .await;
+    change(
+        &api,
+        Method::POST,
+        "/v1/document-templates/T-1/activate",
+        "{}",
+        "erin",
+    )
+    .await;
+    let t = entries_of(&api, "T-1").await;
+    assert_eq!(
+        t.iter()
+            .map(|e| (e.0.clone(), e.1.clone()))
+            .collect::<Vec<_>>(),
+        [
+            (s("template.created"), json!("erin")),
+            (s("template.updated"), json!("frank")),
+            (s("template.activated"), json!("erin")),
+        ]
+    );
+    assert_eq!(
+        t[1].2,
+        json!([{"field": "name", "before": "Standard", "after": "Plain"}]),
+        "only what changed"
+    );
+    assert_eq!(t[2].2, json!([{"field": "activeTemplate", "after": "T-1"}]));
+
+    // A webhook endpoint: created, its secret rotated, deleted. The secrets never
+    // appear, the rotation shows as a change of the signing secrets' dates.
+    let created = change(
+        &api,
+        Method::PUT,
+        "/v1/webhook-endpoints/ledger",
+        r#"{"url": "https://hooks.example.com/ledger", "events": ["run.posted"]}"#,
+        "erin",
+    )
+    .await;
+    let first_secret = created["secret"].as_str().unwrap().to_string();
+    let rotated = change(
+        &api,
+        Method::POST,
+        "/v1/webhook-endpoints/ledger/rotate-secret",
+        "{}",
+        "frank",
+    )
+    .await;
+    let second_secret = rotated["secret"].as_str().unwrap().to_string();
+    let r = api
+        .call(
+            Method::DELETE,
+            "/v1/webhook-endpoints/ledger",
+            None,
+            &[("x-caller", "erin")],
+        )
+        .await;
+    assert!(r.status.is_success(), "{}", r.text);
+    let w = entries_of(&api, "ledger").await;
+    assert_eq!(
+        w.iter()
+            .map(|e| (e.0.clone(), e.1.clone()))
+            .collect::<Vec<_>>(),
+        [
+            (s("webhookEndpoint.created"), json!("erin")),
+            (s("webhookEndpoint.updated"), json!("frank")),
+            (s("webhookEndpoint.deleted"), json!("erin")),
+        ]
+    );
+    assert!(w[0]
+        .2
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|c| c["field"] == "url" && c["after"] == "https://hooks.example.com/ledger"));
+    assert_eq!(
+        w[1].2
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["field"].clone())
+            .collect::<Vec<_>>(),
+        [json!("signingSecrets")]
+    );
+    let everything = api.get("/v1/audit-events?limit=1000").await;
+    for secret in [&first_secret, &second_secret] {
+        assert!(
+            !everything.text.contains(secret.as_str()),
+            "a secret in the trail"
+        );
+    }
+
+    // A run schedule and an invoice schedule.
+    let rs = r#"{"runTemplate": {"name": "Month end"}, "recurrence": {"kind": "Monthly", "dayOfMonth": 1, "localTime": "02:30", "timeZone": "UTC"}}"#;
+    change(&api, Method::PUT, "/v1/run-schedules/RS-1", rs, "erin").await;
+    change(
+        &api,
+        Method::POST,
+        "/v1/run-schedules/RS-1/pause",
+        "{}",
+        "frank",
+    )
+    .await;
+    let r = entries_of(&api, "RS-1").await;
+    assert_eq!(
+        r.iter()
+            .map(|e| (e.0.clone(), e.1.clone()))
+            .collect::<Vec<_>>(),
+        [
+            (s("runSchedule.created"), json!("erin")),
+            (s("runSchedule.updated"), json!("frank")),
+        ]
+    );
+    let is = json!({"id": "IS-1", "accountId": "A-1", "subscriptionIds": ["S-1"],
+        "items": [{"id": "I-1", "invoiceDate": "2024-02-01", "amount": "100.00"}]});
+    change(
+        &api,
+        Method::PUT,
+        "/v1/invoice-schedules/IS-1",
+        &is.to_string(),
+        "erin",
+    )
+    .await;
+    assert_eq!(
+        entries_of(&api, "IS-1").await[0].0,
+        "invoiceSchedule.created"
+    );
+
+    // The book: the import (counts), an account (field names only: personal data stays
+    // out), usage.
+    let b = entries_of(&api, "book").await;
+    assert_eq!(b[0].0, "book.imported");
+    assert_eq!(b[0].1, json!("admin"));
+    assert_eq!(
+        b[0].2,
+        json!([{"field": "accounts", "after": "2"}, {"field": "subscriptions", "after": "2"}])
+    );
+    change(
+        &api,
+        Method::PUT,
+        "/v1/accounts/A-1",
+        r#"{"id": "A-1", "name": "Casey Jones", "currency": "USD", "billCycleDay": 1}"#,
+        "frank",
+    )
+    .await;
+    let a = entries_of(&api, "A-1").await;
+    assert_eq!(
+        (a[0].0.as_str(), &a[0].1),
+        ("account.updated", &json!("frank"))
+    );
+    assert_eq!(a[0].2, json!([{"field": "name"}]));
+    assert!(!api
+        .get("/v1/audit-events?limit=1000")
+        .await
+        .text
+        .contains("Casey"));
 }

@@ -221,6 +221,7 @@ impl App {
             subscriptions: self.subscriptions.clone(),
             invoice_schedules: self.invoice_schedules.clone(),
             due: self.due.clone(),
+            audit: self.audit.clone(),
             clock: self.clock.clone(),
         }
     }

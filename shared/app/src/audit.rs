@@ -16,12 +16,13 @@ pub struct AuditTrail {
 }
 
 impl AuditTrail {
-    /// The entries about `resource` (a run: its documents' too) and by `actor` made at
+    /// The entries about `resource` (a run: its documents' too; a document; a
+    /// configuration item) and by `actor` made at
     /// or after `since` ([`DEFAULT_LOOKBACK`] before now when none is given), in time
     /// order, after `after`, at most `limit`.
     pub async fn list(
         &self,
-        resource: Option<uuid::Uuid>,
+        resource: Option<String>,
         actor: Option<String>,
         since: Option<DateTime<Utc>>,
         after: Option<&AuditPosition>,

@@ -384,6 +384,7 @@ impl Dispatcher {
             let Some(mut e) = self.store.get_endpoint(id).await? else {
                 return Ok(());
             };
+            let before = e.clone();
             let exhausted = d.status == WebhookDeliveryStatus::Failed;
             let change = if ok {
                 e.failing_since.take().is_some()
@@ -410,7 +411,11 @@ impl Dispatcher {
                 return Ok(());
             }
             e.version += 1;
-            if self.store.save_endpoint(&e).await? {
+            // Disabling is a change the trail records (by the system); the failure
+            // record alone is bookkeeping.
+            let entry = crate::webhooks::endpoint_change(Some(&before), &e, at);
+            let audit = (!entry.changes.is_empty()).then_some(&entry);
+            if self.store.save_endpoint(&e, audit).await? {
                 return Ok(());
             }
         }

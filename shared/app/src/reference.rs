@@ -4,6 +4,7 @@
 
 use crate::error::AppError;
 use crate::error::ConflictCode;
+use crate::model::audit::{AuditEvent, ConfigChange, ResourceKind};
 use crate::model::schedules::{item_due_at, DueEntry, DueTarget, StoredSchedule};
 use crate::ports::*;
 use billrun_domain::book::{
@@ -77,6 +78,9 @@ pub struct Reference {
     pub invoice_schedules: Arc<dyn ScheduleStore>,
     /// Invoice-schedule items are noted as due before their schedule is written.
     pub due: Arc<dyn DueIndex>,
+    /// Changes of the book are recorded once stored (an import is not one atomic
+    /// write on every store: a failed one is retried by its caller, and records then).
+    pub audit: Arc<dyn AuditLog>,
     pub clock: Arc<dyn Clock>,
 }
 
@@ -86,7 +90,21 @@ impl Reference {
         let book = Book::parse(bytes)?;
         self.note_schedule_items(&book.invoice_schedules).await?;
         self.book.import_book(&book).await?;
+        self.record(ConfigChange::of_book(&[
+            ("accounts", book.accounts.len()),
+            ("subscriptions", book.subscriptions.len()),
+            ("usage", book.usage.len()),
+            ("adjustments", book.adjustments.len()),
+            ("invoiceSchedules", book.invoice_schedules.len()),
+        ]))
+        .await?;
         Ok(book)
+    }
+
+    /// Records a change of the book, made by the request's caller, once it is stored.
+    async fn record(&self, change: ConfigChange) -> Result<(), AppError> {
+        let entry: AuditEvent = change.entry(None, crate::actor::current(), self.clock.now());
+        Ok(self.audit.record_audit(&[entry]).await?)
     }
 
     async fn account_book_or(&self, id: &AccountId, field: &str) -> Result<AccountBook, AppError> {
@@ -120,6 +138,14 @@ impl Reference {
             }
         }
         self.book.import_book(&book).await?;
+        let before = existing.as_ref().map(|ab| &ab.account);
+        let change = ConfigChange::between(
+            ResourceKind::Account,
+            account.id.to_string(),
+            before,
+            Some(&account),
+        );
+        self.record(change.without_values()).await?;
         Ok((account, existing.is_none()))
     }
 
@@ -175,6 +201,14 @@ impl Reference {
                 ..Book::default()
             })
             .await?;
+        let before = ab.subscriptions.iter().find(|s| s.id == sub.id);
+        self.record(ConfigChange::between(
+            ResourceKind::Subscription,
+            sub.id.to_string(),
+            before,
+            Some(&sub),
+        ))
+        .await?;
         Ok((sub, owner.is_none()))
     }
 
@@ -252,6 +286,8 @@ impl Reference {
                     ..Book::default()
                 })
                 .await?;
+            self.record(ConfigChange::of_book(&[("usage", stored)]))
+                .await?;
         }
         Ok(RecordsStored {
             received,
@@ -287,6 +323,8 @@ impl Reference {
                     adjustments: batch.adjustments,
                     ..Book::default()
                 })
+                .await?;
+            self.record(ConfigChange::of_book(&[("adjustments", received)]))
                 .await?;
         }
         Ok(RecordsStored {
@@ -340,7 +378,16 @@ impl Reference {
         .map_err(|e| rebase(e, &at))?;
         self.note_schedule_items(std::slice::from_ref(&schedule))
             .await?;
-        self.invoice_schedules.put_schedule(&schedule).await?;
+        let entry = ConfigChange::between(
+            ResourceKind::InvoiceSchedule,
+            schedule.id.to_string(),
+            existing.as_ref().map(|e| &e.schedule),
+            Some(&schedule),
+        )
+        .entry(None, crate::actor::current(), self.clock.now());
+        self.invoice_schedules
+            .put_schedule(&schedule, &entry)
+            .await?;
         let stored = self.get_schedule(&schedule.id).await?;
         Ok((stored, existing.is_none()))
     }

@@ -1,6 +1,7 @@
 //! Document templates: stored, checked when they are put, one of them active.
 
 use crate::error::AppError;
+use crate::model::audit::{ConfigChange, ConfigVerb, FieldChange, ResourceKind};
 use crate::model::documents::DocumentTemplate;
 use crate::ports::*;
 use billrun_domain::error::parse_json;
@@ -63,22 +64,47 @@ impl Templates {
             };
             return Err(AppError::Validation(FieldError::new(field, e.message)));
         }
-        Ok(self
-            .templates
-            .put_template(&DocumentTemplate {
-                id: id.to_string(),
-                name: input.name,
-                content,
-                active: false,
-                updated_at: self.clock.now(),
-            })
-            .await?)
+        let now = self.clock.now();
+        let template = DocumentTemplate {
+            id: id.to_string(),
+            name: input.name,
+            content,
+            active: false,
+            updated_at: now,
+        };
+        let before = self.templates.get_template(id).await?;
+        let change = ConfigChange::between(
+            ResourceKind::Template,
+            id,
+            before.as_ref().map(audited_fields).as_ref(),
+            Some(&audited_fields(&template)),
+        );
+        let entry = change.entry(None, crate::actor::current(), now);
+        Ok(self.templates.put_template(&template, &entry).await?)
     }
 
     pub async fn activate_template(&self, id: &str) -> Result<DocumentTemplate, AppError> {
+        let before = self.templates.active_template().await?.map(|t| t.id);
+        let entry = ConfigChange {
+            kind: ResourceKind::Template,
+            id: id.to_string(),
+            verb: ConfigVerb::Activated,
+            changes: vec![FieldChange {
+                field: "activeTemplate".into(),
+                before,
+                after: Some(id.to_string()),
+            }],
+        }
+        .entry(None, crate::actor::current(), self.clock.now());
         self.templates
-            .activate_template(id)
+            .activate_template(id, &entry)
             .await?
             .ok_or_else(|| AppError::NotFound(format!("document template {id}")))
     }
+}
+
+/// What a template's audit entry compares: what a caller puts (a long content is
+/// recorded by its digest).
+fn audited_fields(t: &DocumentTemplate) -> serde_json::Value {
+    serde_json::json!({ "name": t.name, "content": t.content })
 }

@@ -85,6 +85,7 @@ impl Webhooks {
         for _ in 0..SAVE_ATTEMPTS {
             let now = self.clock.now();
             let stored = self.store.get_endpoint(id).await?;
+            let before = stored.clone();
             let (endpoint, secret) = match stored {
                 Some(e) if e.is_live() => {
                     let mut e = e;
@@ -123,7 +124,8 @@ impl Webhooks {
                     (e, Some(secret))
                 }
             };
-            if self.store.save_endpoint(&endpoint).await? {
+            let entry = endpoint_change(before.as_ref(), &endpoint, now);
+            if self.store.save_endpoint(&endpoint, Some(&entry)).await? {
                 return Ok(EndpointSaved {
                     created: secret.is_some(),
                     endpoint,
@@ -158,11 +160,16 @@ impl Webhooks {
     ) -> Result<WebhookEndpoint, AppError> {
         for _ in 0..SAVE_ATTEMPTS {
             let mut e = self.get_endpoint(id).await?;
+            let before = e.clone();
             let now = self.clock.now();
             change(&mut e, now);
             e.updated_at = now;
             e.version += 1;
-            if self.store.save_endpoint(&e).await? {
+            if self
+                .store
+                .save_endpoint(&e, Some(&endpoint_change(Some(&before), &e, now)))
+                .await?
+            {
                 return Ok(e);
             }
         }
@@ -252,6 +259,41 @@ impl Webhooks {
         }
         Err(lost_race(&format!("webhook delivery {id}")))
     }
+}
+
+/// The audit entry of an endpoint's change from `before` to `after` (the version it
+/// writes makes its id). Signing secrets appear by when they were made and until when
+/// they sign, never by value.
+pub(crate) fn endpoint_change(
+    before: Option<&WebhookEndpoint>,
+    after: &WebhookEndpoint,
+    time: chrono::DateTime<chrono::Utc>,
+) -> crate::model::audit::AuditEvent {
+    use crate::model::audit::{ConfigChange, ConfigVerb, ResourceKind};
+    let audited = |e: &WebhookEndpoint| {
+        serde_json::json!({
+            "url": e.url,
+            "events": e.events,
+            "enabled": e.enabled,
+            "description": e.description,
+            "disabledReason": e.disabled_reason,
+            "deletedAt": e.deleted_at,
+            "signingSecrets": e.secrets.iter()
+                .map(|s| serde_json::json!({ "createdAt": s.created_at, "expiresAt": s.expires_at }))
+                .collect::<Vec<_>>(),
+        })
+    };
+    let live_before = before.filter(|b| b.is_live());
+    let mut change = ConfigChange::between(
+        ResourceKind::WebhookEndpoint,
+        after.id.to_string(),
+        live_before.map(audited).as_ref(),
+        Some(&audited(after)),
+    );
+    if after.deleted_at.is_some() {
+        change = change.with_verb(ConfigVerb::Deleted);
+    }
+    change.entry(Some(after.version), crate::actor::current(), time)
 }
 
 #[cfg(test)]

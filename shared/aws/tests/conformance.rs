@@ -1466,19 +1466,77 @@ async fn templates_are_stored_and_one_is_active(b: Backend) {
         active: false,
         updated_at: chrono::Utc::now(),
     };
+    use billrun_app::model::audit::{AuditFilter, ConfigChange, ConfigVerb, ResourceKind};
+    // Each change carries its audit entry, written with it.
+    let entry = |id: &str, verb: ConfigVerb| {
+        ConfigChange {
+            kind: ResourceKind::Template,
+            id: id.into(),
+            verb,
+            changes: Vec::new(),
+        }
+        .entry(None, Some("ann".into()), chrono::Utc::now())
+    };
     let c = &b.app.templates;
-    c.put_template(&t("T-1")).await.unwrap();
-    c.put_template(&t("T-2")).await.unwrap();
+    c.put_template(&t("T-1"), &entry("T-1", ConfigVerb::Created))
+        .await
+        .unwrap();
+    c.put_template(&t("T-2"), &entry("T-2", ConfigVerb::Created))
+        .await
+        .unwrap();
     assert!(c.active_template().await.unwrap().is_none());
-    assert!(c.activate_template("T-9").await.unwrap().is_none());
-    assert!(c.activate_template("T-1").await.unwrap().unwrap().active);
-    assert!(c.activate_template("T-2").await.unwrap().unwrap().active);
+    let missing = c
+        .activate_template("T-9", &entry("T-9", ConfigVerb::Activated))
+        .await
+        .unwrap();
+    assert!(missing.is_none());
+    for id in ["T-1", "T-2"] {
+        let activated = c
+            .activate_template(id, &entry(id, ConfigVerb::Activated))
+            .await
+            .unwrap();
+        assert!(activated.unwrap().active);
+    }
     assert_eq!(c.active_template().await.unwrap().unwrap().id, "T-2");
     assert!(!c.get_template("T-1").await.unwrap().unwrap().active);
-    let again = c.put_template(&t("T-2")).await.unwrap();
+    let again = c
+        .put_template(&t("T-2"), &entry("T-2", ConfigVerb::Updated))
+        .await
+        .unwrap();
     assert!(
         again.active,
         "replacing the active template keeps it active"
+    );
+    let trail = b
+        .app
+        .audit
+        .audit_events(
+            &AuditFilter {
+                resource: None,
+                actor: Some("ann".into()),
+                since: chrono::Utc::now() - chrono::TimeDelta::hours(1),
+            },
+            None,
+            100,
+        )
+        .await
+        .unwrap();
+    let mut actions: Vec<(String, String)> = trail
+        .iter()
+        .map(|e| (e.resource_id.clone(), e.action.clone()))
+        .collect();
+    actions.sort();
+    let expected = [
+        ("T-1", "template.activated"),
+        ("T-1", "template.created"),
+        ("T-2", "template.activated"),
+        ("T-2", "template.created"),
+        ("T-2", "template.updated"),
+    ];
+    assert_eq!(
+        actions,
+        expected.map(|(r, a)| (r.to_string(), a.to_string())),
+        "an entry per change, none for a template that does not exist"
     );
 }
 
@@ -1673,6 +1731,45 @@ async fn a_run_schedule_catches_up_one_run_per_occurrence_one_after_another(b: B
         app.schedules().delete_run_schedule(&id).await,
         Err(AppError::NotFound(_))
     ));
+    // The caller's changes are in the audit trail, the scheduler's claims are not.
+    let trail = app
+        .audit()
+        .list(
+            Some(id.to_string()),
+            None,
+            Some(at("2024-01-01T00:00:00Z")),
+            None,
+            100,
+        )
+        .await
+        .unwrap();
+    let actions: Vec<&str> = trail.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(
+        actions,
+        [
+            "runSchedule.created",
+            "runSchedule.updated",
+            "runSchedule.updated",
+            "runSchedule.deleted"
+        ]
+    );
+    let enabled: Vec<_> = trail[1..3]
+        .iter()
+        .map(|e| {
+            e.changes
+                .iter()
+                .map(|c| (c.field.as_str(), c.before.as_deref(), c.after.as_deref()))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert_eq!(
+        enabled,
+        [
+            vec![("enabled", Some("true"), Some("false"))],
+            vec![("enabled", Some("false"), Some("true"))]
+        ],
+        "pause and resume change one field each"
+    );
 }
 
 async fn run_schedule_writes_are_conditional_on_the_version(b: Backend) {
@@ -1700,13 +1797,13 @@ async fn run_schedule_writes_are_conditional_on_the_version(b: Backend) {
     let mut stale = all[1].clone();
     stale.version = 3; // the stored one is 1
     assert!(matches!(
-        app.run_schedules.put_run_schedule(&stale).await,
+        app.run_schedules.put_run_schedule(&stale, None).await,
         Err(StoreError::Conflict(_))
     ));
     let mut fresh = all[1].clone();
     fresh.version = 1; // "create" over an existing one
     assert!(matches!(
-        app.run_schedules.put_run_schedule(&fresh).await,
+        app.run_schedules.put_run_schedule(&fresh, None).await,
         Err(StoreError::Conflict(_))
     ));
 }

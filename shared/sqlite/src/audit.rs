@@ -21,8 +21,9 @@ pub(crate) fn record(c: &Connection, event: &AuditEvent) -> Result<(), Error> {
             event.id.to_string(),
             instant(&event.time),
             event.seq,
-            event.resource_id.to_string(),
-            event.run_id.to_string(),
+            event.resource_id,
+            // The column predates configuration entries, which belong to no run.
+            event.run_id.map(|r| r.to_string()).unwrap_or_default(),
             event.actor,
             to_json(event)?,
         ],
@@ -46,10 +47,10 @@ impl AuditLog for SqliteStore {
     ) -> StoreResult<Vec<AuditEvent>> {
         let mut clauses = vec!["time >= ?".to_string()];
         let mut values: Vec<Value> = vec![Value::Text(instant(&filter.since))];
-        if let Some(r) = filter.resource {
+        if let Some(r) = &filter.resource {
             clauses.push("(resource_id = ? OR run_id = ?)".into());
-            values.push(Value::Text(r.to_string()));
-            values.push(Value::Text(r.to_string()));
+            values.push(Value::Text(r.clone()));
+            values.push(Value::Text(r.clone()));
         }
         if let Some(a) = &filter.actor {
             clauses.push("actor = ?".into());

@@ -6,6 +6,7 @@ use crate::error::conflict;
 use crate::schema::*;
 use crate::{from_json, int, limit, read_entities, to_json, uint, Error, SqliteStore};
 use async_trait::async_trait;
+use billrun_app::model::audit::AuditEvent;
 use billrun_app::model::documents::DocumentTemplate;
 use billrun_app::model::schedules::{DueEntry, ProcessedItem, RunScheduleRecord, StoredSchedule};
 use billrun_app::ports::{DueIndex, RunScheduleStore, ScheduleStore, StoreResult, TemplateStore};
@@ -54,9 +55,17 @@ impl ScheduleStore for SqliteStore {
         .await
     }
 
-    async fn put_schedule(&self, schedule: &InvoiceSchedule) -> StoreResult<()> {
-        let schedule = schedule.clone();
-        self.write(move |tx| put_schedule(tx, &schedule)).await
+    async fn put_schedule(
+        &self,
+        schedule: &InvoiceSchedule,
+        audit: &AuditEvent,
+    ) -> StoreResult<()> {
+        let (schedule, audit) = (schedule.clone(), audit.clone());
+        self.write(move |tx| {
+            put_schedule(tx, &schedule)?;
+            crate::audit::record(tx, &audit)
+        })
+        .await
     }
 
     async fn mark_processed(&self, schedule: &ScheduleId, item: &ProcessedItem) -> StoreResult<()> {
@@ -127,8 +136,12 @@ impl DueIndex for SqliteStore {
 
 #[async_trait]
 impl RunScheduleStore for SqliteStore {
-    async fn put_run_schedule(&self, schedule: &RunScheduleRecord) -> StoreResult<()> {
-        let schedule = schedule.clone();
+    async fn put_run_schedule(
+        &self,
+        schedule: &RunScheduleRecord,
+        audit: Option<&AuditEvent>,
+    ) -> StoreResult<()> {
+        let (schedule, audit) = (schedule.clone(), audit.cloned());
         self.write(move |tx| {
             let stored: Option<i64> = tx
                 .query_row(
@@ -151,7 +164,7 @@ impl RunScheduleStore for SqliteStore {
                 ),
                 params![schedule.id.as_str(), int(schedule.version)?, to_json(&schedule)?],
             )?;
-            Ok(())
+            audit.iter().try_for_each(|a| crate::audit::record(tx, a))
         })
         .await
     }
@@ -166,13 +179,21 @@ impl RunScheduleStore for SqliteStore {
         .await
     }
 
-    async fn delete_run_schedule(&self, id: &RunScheduleId) -> StoreResult<bool> {
-        let id = id.clone();
+    async fn delete_run_schedule(
+        &self,
+        id: &RunScheduleId,
+        audit: &AuditEvent,
+    ) -> StoreResult<bool> {
+        let (id, audit) = (id.clone(), audit.clone());
         self.write(move |tx| {
-            Ok(tx.execute(
+            let existed = tx.execute(
                 &format!("DELETE FROM {RUN_SCHEDULES} WHERE id = ?1"),
                 [id.as_str()],
-            )? == 1)
+            )? == 1;
+            if existed {
+                crate::audit::record(tx, &audit)?;
+            }
+            Ok(existed)
         })
         .await
     }
@@ -218,8 +239,12 @@ fn template(c: &Connection, id: &str) -> Result<Option<DocumentTemplate>, Error>
 
 #[async_trait]
 impl TemplateStore for SqliteStore {
-    async fn put_template(&self, template: &DocumentTemplate) -> StoreResult<DocumentTemplate> {
-        let mut t = template.clone();
+    async fn put_template(
+        &self,
+        template: &DocumentTemplate,
+        audit: &AuditEvent,
+    ) -> StoreResult<DocumentTemplate> {
+        let (mut t, audit) = (template.clone(), audit.clone());
         self.write(move |tx| {
             t.active = active_template_id(tx)?.as_deref() == Some(t.id.as_str());
             tx.execute(
@@ -229,6 +254,7 @@ impl TemplateStore for SqliteStore {
                 ),
                 params![t.id, to_json(&t)?],
             )?;
+            crate::audit::record(tx, &audit)?;
             Ok(t)
         })
         .await
@@ -239,8 +265,12 @@ impl TemplateStore for SqliteStore {
         self.call(move |c| template(c, &id)).await
     }
 
-    async fn activate_template(&self, id: &str) -> StoreResult<Option<DocumentTemplate>> {
-        let id = id.to_string();
+    async fn activate_template(
+        &self,
+        id: &str,
+        audit: &AuditEvent,
+    ) -> StoreResult<Option<DocumentTemplate>> {
+        let (id, audit) = (id.to_string(), audit.clone());
         self.write(move |tx| {
             if one(tx, TEMPLATES, "id", &id)?.is_none() {
                 return Ok(None);
@@ -252,6 +282,7 @@ impl TemplateStore for SqliteStore {
                 ),
                 params![ACTIVE_TEMPLATE, id],
             )?;
+            crate::audit::record(tx, &audit)?;
             template(tx, &id)
         })
         .await

@@ -5,6 +5,7 @@
 use crate::schema::*;
 use crate::{int, limit, read_entities, read_entity, to_json, SqliteStore};
 use async_trait::async_trait;
+use billrun_app::model::audit::AuditEvent;
 use billrun_app::model::webhooks::{DeliveryPosition, WebhookDelivery, WebhookEndpoint};
 use billrun_app::ports::{StoreResult, WebhookStore};
 use billrun_domain::ids::{WebhookDeliveryId, WebhookEndpointId};
@@ -17,8 +18,12 @@ fn instant(t: DateTime<Utc>) -> String {
 
 #[async_trait]
 impl WebhookStore for SqliteStore {
-    async fn save_endpoint(&self, endpoint: &WebhookEndpoint) -> StoreResult<bool> {
-        let e = endpoint.clone();
+    async fn save_endpoint(
+        &self,
+        endpoint: &WebhookEndpoint,
+        audit: Option<&AuditEvent>,
+    ) -> StoreResult<bool> {
+        let (e, audit) = (endpoint.clone(), audit.cloned());
         self.write(move |tx| {
             let version = int(e.version)?;
             let changed = if e.version == 1 {
@@ -38,6 +43,9 @@ impl WebhookStore for SqliteStore {
                     params![e.id.as_str(), version, to_json(&e)?, version - 1],
                 )?
             };
+            if changed == 1 {
+                audit.iter().try_for_each(|a| crate::audit::record(tx, a))?;
+            }
             Ok(changed == 1)
         })
         .await

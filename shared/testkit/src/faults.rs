@@ -20,6 +20,7 @@ mod webhooks;
 
 use async_trait::async_trait;
 use billrun_app::memory::{MemoryQueue, Receive};
+use billrun_app::model::audit::AuditEvent;
 use billrun_app::model::documents::DocumentTemplate;
 use billrun_app::model::listing::{DocumentPosition, RunFilter, RunPosition};
 use billrun_app::model::schedules::{DueEntry, ProcessedItem, RunScheduleRecord, StoredSchedule};
@@ -740,9 +741,13 @@ impl<T: ?Sized + ScheduleStore> ScheduleStore for Faulty<T> {
             .read("account_schedules", self.inner.account_schedules(account))
             .await
     }
-    async fn put_schedule(&self, schedule: &InvoiceSchedule) -> StoreResult<()> {
+    async fn put_schedule(
+        &self,
+        schedule: &InvoiceSchedule,
+        audit: &AuditEvent,
+    ) -> StoreResult<()> {
         self.plan
-            .write("put_schedule", self.inner.put_schedule(schedule))
+            .write("put_schedule", self.inner.put_schedule(schedule, audit))
             .await
     }
     async fn mark_processed(&self, schedule: &ScheduleId, item: &ProcessedItem) -> StoreResult<()> {
@@ -754,9 +759,13 @@ impl<T: ?Sized + ScheduleStore> ScheduleStore for Faulty<T> {
 
 #[async_trait]
 impl<T: ?Sized + TemplateStore> TemplateStore for Faulty<T> {
-    async fn put_template(&self, template: &DocumentTemplate) -> StoreResult<DocumentTemplate> {
+    async fn put_template(
+        &self,
+        template: &DocumentTemplate,
+        audit: &AuditEvent,
+    ) -> StoreResult<DocumentTemplate> {
         self.plan
-            .write("put_template", self.inner.put_template(template))
+            .write("put_template", self.inner.put_template(template, audit))
             .await
     }
     async fn get_template(&self, id: &str) -> StoreResult<Option<DocumentTemplate>> {
@@ -764,9 +773,13 @@ impl<T: ?Sized + TemplateStore> TemplateStore for Faulty<T> {
             .read("get_template", self.inner.get_template(id))
             .await
     }
-    async fn activate_template(&self, id: &str) -> StoreResult<Option<DocumentTemplate>> {
+    async fn activate_template(
+        &self,
+        id: &str,
+        audit: &AuditEvent,
+    ) -> StoreResult<Option<DocumentTemplate>> {
         self.plan
-            .write("activate_template", self.inner.activate_template(id))
+            .write("activate_template", self.inner.activate_template(id, audit))
             .await
     }
     async fn active_template(&self) -> StoreResult<Option<DocumentTemplate>> {
@@ -778,9 +791,16 @@ impl<T: ?Sized + TemplateStore> TemplateStore for Faulty<T> {
 
 #[async_trait]
 impl<T: ?Sized + RunScheduleStore> RunScheduleStore for Faulty<T> {
-    async fn put_run_schedule(&self, schedule: &RunScheduleRecord) -> StoreResult<()> {
+    async fn put_run_schedule(
+        &self,
+        schedule: &RunScheduleRecord,
+        audit: Option<&AuditEvent>,
+    ) -> StoreResult<()> {
         self.plan
-            .write("put_run_schedule", self.inner.put_run_schedule(schedule))
+            .write(
+                "put_run_schedule",
+                self.inner.put_run_schedule(schedule, audit),
+            )
             .await
     }
     async fn get_run_schedule(&self, id: &RunScheduleId) -> StoreResult<Option<RunScheduleRecord>> {
@@ -788,9 +808,16 @@ impl<T: ?Sized + RunScheduleStore> RunScheduleStore for Faulty<T> {
             .read("get_run_schedule", self.inner.get_run_schedule(id))
             .await
     }
-    async fn delete_run_schedule(&self, id: &RunScheduleId) -> StoreResult<bool> {
+    async fn delete_run_schedule(
+        &self,
+        id: &RunScheduleId,
+        audit: &AuditEvent,
+    ) -> StoreResult<bool> {
         self.plan
-            .write("delete_run_schedule", self.inner.delete_run_schedule(id))
+            .write(
+                "delete_run_schedule",
+                self.inner.delete_run_schedule(id, audit),
+            )
             .await
     }
     async fn list_run_schedules(

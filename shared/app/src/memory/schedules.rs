@@ -2,6 +2,7 @@
 
 use super::{store_schedule, MemoryStore};
 use crate::error::StoreError;
+use crate::model::audit::AuditEvent;
 use crate::model::schedules::*;
 use crate::ports::*;
 use async_trait::async_trait;
@@ -29,7 +30,11 @@ impl ScheduleStore for MemoryStore {
             .collect())
     }
 
-    async fn put_schedule(&self, schedule: &InvoiceSchedule) -> StoreResult<()> {
+    async fn put_schedule(
+        &self,
+        schedule: &InvoiceSchedule,
+        audit: &AuditEvent,
+    ) -> StoreResult<()> {
         let mut g = self.inner.lock();
         if !g.accounts.contains_key(&schedule.account_id) {
             return Err(StoreError::fatal(format!(
@@ -38,6 +43,7 @@ impl ScheduleStore for MemoryStore {
             )));
         }
         store_schedule(&mut g, schedule);
+        super::audit::record(&mut g, audit.clone());
         Ok(())
     }
 
@@ -93,7 +99,11 @@ impl DueIndex for MemoryStore {
 
 #[async_trait]
 impl RunScheduleStore for MemoryStore {
-    async fn put_run_schedule(&self, schedule: &RunScheduleRecord) -> StoreResult<()> {
+    async fn put_run_schedule(
+        &self,
+        schedule: &RunScheduleRecord,
+        audit: Option<&AuditEvent>,
+    ) -> StoreResult<()> {
         let mut g = self.scheduling.lock();
         let stored = g.schedules.get(&schedule.id).map_or(0, |s| s.version);
         if stored + 1 != schedule.version {
@@ -103,6 +113,10 @@ impl RunScheduleStore for MemoryStore {
             )));
         }
         g.schedules.insert(schedule.id.clone(), schedule.clone());
+        if let Some(audit) = audit {
+            // Under the schedules' lock: one write (locks taken in this order only).
+            super::audit::record(&mut self.inner.lock(), audit.clone());
+        }
         Ok(())
     }
 
@@ -110,8 +124,17 @@ impl RunScheduleStore for MemoryStore {
         Ok(self.scheduling.lock().schedules.get(id).cloned())
     }
 
-    async fn delete_run_schedule(&self, id: &RunScheduleId) -> StoreResult<bool> {
-        Ok(self.scheduling.lock().schedules.remove(id).is_some())
+    async fn delete_run_schedule(
+        &self,
+        id: &RunScheduleId,
+        audit: &AuditEvent,
+    ) -> StoreResult<bool> {
+        let mut g = self.scheduling.lock();
+        let existed = g.schedules.remove(id).is_some();
+        if existed {
+            super::audit::record(&mut self.inner.lock(), audit.clone());
+        }
+        Ok(existed)
     }
 
     async fn list_run_schedules(

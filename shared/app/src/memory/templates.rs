@@ -1,17 +1,23 @@
 //! Document templates in memory.
 
 use super::MemoryStore;
+use crate::model::audit::AuditEvent;
 use crate::model::documents::*;
 use crate::ports::*;
 use async_trait::async_trait;
 
 #[async_trait]
 impl TemplateStore for MemoryStore {
-    async fn put_template(&self, template: &DocumentTemplate) -> StoreResult<DocumentTemplate> {
+    async fn put_template(
+        &self,
+        template: &DocumentTemplate,
+        audit: &AuditEvent,
+    ) -> StoreResult<DocumentTemplate> {
         let mut g = self.inner.lock();
         let mut t = template.clone();
         t.active = g.active_template.as_deref() == Some(t.id.as_str());
         g.templates.insert(t.id.clone(), t.clone());
+        super::audit::record(&mut g, audit.clone());
         Ok(t)
     }
 
@@ -23,12 +29,17 @@ impl TemplateStore for MemoryStore {
         }))
     }
 
-    async fn activate_template(&self, id: &str) -> StoreResult<Option<DocumentTemplate>> {
+    async fn activate_template(
+        &self,
+        id: &str,
+        audit: &AuditEvent,
+    ) -> StoreResult<Option<DocumentTemplate>> {
         let mut g = self.inner.lock();
         let Some(mut t) = g.templates.get(id).cloned() else {
             return Ok(None);
         };
         g.active_template = Some(id.to_string());
+        super::audit::record(&mut g, audit.clone());
         t.active = true;
         Ok(Some(t))
     }

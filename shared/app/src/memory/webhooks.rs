@@ -2,6 +2,7 @@
 //! without an HTTP client.
 
 use super::MemoryStore;
+use crate::model::audit::AuditEvent;
 use crate::model::webhooks::{DeliveryPosition, WebhookDelivery, WebhookEndpoint};
 use crate::ports::*;
 use async_trait::async_trait;
@@ -26,13 +27,21 @@ impl MemoryWebhooks {
 
 #[async_trait]
 impl WebhookStore for MemoryStore {
-    async fn save_endpoint(&self, endpoint: &WebhookEndpoint) -> StoreResult<bool> {
+    async fn save_endpoint(
+        &self,
+        endpoint: &WebhookEndpoint,
+        audit: Option<&AuditEvent>,
+    ) -> StoreResult<bool> {
         let mut g = self.webhooks.lock();
         let stored = g.endpoints.get(&endpoint.id).map_or(0, |e| e.version);
         if stored + 1 != endpoint.version {
             return Ok(false);
         }
         g.endpoints.insert(endpoint.id.clone(), endpoint.clone());
+        if let Some(audit) = audit {
+            // Under the endpoints' lock: one write (locks taken in this order only).
+            super::audit::record(&mut self.inner.lock(), audit.clone());
+        }
         Ok(true)
     }
 

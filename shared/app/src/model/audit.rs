@@ -1,8 +1,10 @@
-//! The audit trail: one entry per change of a run or a document, with who made it,
-//! when, and the fields it changed. Entries are only ever added: no port method updates
-//! or deletes one. A document's status change is recorded in the same atomic write as
-//! the change; a run's change is projected from the event its write recorded
-//! ([`super::events`]) by the dispatcher, under the event's id.
+//! The audit trail: one entry per change of a run, a document or the configuration
+//! (templates, schedules, webhook endpoints, the book), with who made it, when, and the
+//! fields it changed. Entries are only ever added: no port method updates or deletes
+//! one. A document's or a configuration item's change is recorded in the same atomic
+//! write as the change; a run's change is projected from the event its write recorded
+//! ([`super::events`]) by the dispatcher, under the event's id; a change of the book
+//! (imports are not atomic themselves) is recorded once the change is stored.
 
 use super::events::{RunEvent, RunEventType};
 use billrun_domain::document::DocumentStatus;
@@ -29,6 +31,29 @@ pub enum ResourceKind {
     Run,
     /// An invoice or credit memo (`/v1/invoices/{id}`).
     Document,
+    /// A document template (`/v1/document-templates/{id}`).
+    Template,
+    /// An account's invoice schedule (`/v1/invoice-schedules/{id}`).
+    InvoiceSchedule,
+    /// A run schedule (`/v1/run-schedules/{id}`).
+    RunSchedule,
+    /// A webhook endpoint (`/v1/webhook-endpoints/{id}`).
+    WebhookEndpoint,
+    /// An account of the book (its entries name the fields that changed, not their
+    /// values: an account holds personal data the trail does not copy).
+    Account,
+    /// A subscription of the book.
+    Subscription,
+    /// The book as a whole: an import, a batch of usage or adjustments (the entry
+    /// counts what was stored; the records are in the book).
+    Book,
+}
+
+impl ResourceKind {
+    /// The configuration kinds: their entries belong to no run.
+    pub fn is_configuration(self) -> bool {
+        !matches!(self, ResourceKind::Run | ResourceKind::Document)
+    }
 }
 
 /// One field's value before and after a change (absent: the field had no value).
@@ -59,11 +84,13 @@ pub struct AuditEvent {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub actor: Option<String>,
     pub resource_kind: ResourceKind,
-    /// The run's or the document's id.
-    pub resource_id: uuid::Uuid,
-    /// The run the resource is or belongs to.
-    pub run_id: RunId,
-    /// What was done: a run event's type (`run.posted`), or `document.<status>`.
+    /// The resource's id (a run's, a document's, a template's, …).
+    pub resource_id: String,
+    /// The run the resource is or belongs to (none for configuration).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_id: Option<RunId>,
+    /// What was done: a run event's type (`run.posted`), `document.<status>`, or
+    /// `<resource>.<verb>` for configuration (`template.updated`).
     pub action: String,
     pub changes: Vec<FieldChange>,
 }
@@ -80,8 +107,9 @@ pub struct AuditPosition {
 /// Which entries a listing keeps.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditFilter {
-    /// A run's id (its own changes and its documents') or a document's id.
-    pub resource: Option<uuid::Uuid>,
+    /// A resource's id: a run's (its own changes and its documents'), a document's, a
+    /// configuration item's.
+    pub resource: Option<String>,
     /// Only this actor's changes.
     pub actor: Option<String>,
     /// Only changes at or after this time.
@@ -91,9 +119,9 @@ pub struct AuditFilter {
 impl AuditFilter {
     pub fn keeps(&self, e: &AuditEvent) -> bool {
         e.time >= self.since
-            && self
-                .resource
-                .is_none_or(|r| e.resource_id == r || e.run_id.0 == r)
+            && self.resource.as_deref().is_none_or(|r| {
+                e.resource_id == r || e.run_id.is_some_and(|run| run.0.to_string() == r)
+            })
             && self
                 .actor
                 .as_deref()
@@ -138,8 +166,8 @@ impl AuditEvent {
                 .map_or(0, |i| i as u32),
             actor: event.actor.clone(),
             resource_kind: ResourceKind::Run,
-            resource_id: run.0,
-            run_id: run,
+            resource_id: run.0.to_string(),
+            run_id: Some(run),
             action: billrun_domain::export::wire_name(&event.event_type),
             changes,
         }
@@ -162,8 +190,8 @@ impl AuditEvent {
             seq: 0,
             actor: actor.map(str::to_string),
             resource_kind: ResourceKind::Document,
-            resource_id: id.0,
-            run_id: run,
+            resource_id: id.0.to_string(),
+            run_id: Some(run),
             action,
             changes: vec![FieldChange {
                 field: "status".into(),
@@ -172,6 +200,198 @@ impl AuditEvent {
             }],
         }
     }
+}
+
+/// The UUID v5 namespace of the ids of configuration changes of versioned items: (kind,
+/// item, version) names one, since each version is written once.
+const CONFIGURATION_CHANGE_NAMESPACE: uuid::Uuid =
+    uuid::Uuid::from_u128(0x3f6b_9c12_7e4d_4a0b_b5e8_21d9_60c7_f31a);
+
+/// Fields a configuration entry never shows the values of: secrets (a webhook
+/// endpoint's signing secret) are named as changed, nothing more.
+const SECRET_FIELDS: [&str; 2] = ["secret", "secrets"];
+
+/// Values longer than this are recorded by their SHA-256 (a template's logo): the
+/// trail says that they changed without copying them.
+const LONGEST_VALUE: usize = 256;
+
+/// What a configuration change did, for its action (`template.updated`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConfigVerb {
+    Created,
+    Updated,
+    Deleted,
+    Activated,
+    Imported,
+}
+
+impl ConfigVerb {
+    fn word(self) -> &'static str {
+        match self {
+            ConfigVerb::Created => "created",
+            ConfigVerb::Updated => "updated",
+            ConfigVerb::Deleted => "deleted",
+            ConfigVerb::Activated => "activated",
+            ConfigVerb::Imported => "imported",
+        }
+    }
+}
+
+/// The entry of a configuration change, before it is stored with the change.
+#[derive(Debug, Clone)]
+pub struct ConfigChange {
+    pub kind: ResourceKind,
+    pub id: String,
+    pub verb: ConfigVerb,
+    pub changes: Vec<FieldChange>,
+}
+
+impl ConfigChange {
+    /// The change from `before` to `after` (absent: the item did not or no longer
+    /// exists), field by field over their JSON forms; `Updated` unless one is absent.
+    pub fn between<T: Serialize>(
+        kind: ResourceKind,
+        id: impl Into<String>,
+        before: Option<&T>,
+        after: Option<&T>,
+    ) -> ConfigChange {
+        let verb = match (before, after) {
+            (None, _) => ConfigVerb::Created,
+            (Some(_), None) => ConfigVerb::Deleted,
+            (Some(_), Some(_)) => ConfigVerb::Updated,
+        };
+        ConfigChange {
+            kind,
+            id: id.into(),
+            verb,
+            changes: field_changes(
+                before.and_then(|b| serde_json::to_value(b).ok()),
+                after.and_then(|a| serde_json::to_value(a).ok()),
+            ),
+        }
+    }
+
+    pub fn with_verb(mut self, verb: ConfigVerb) -> ConfigChange {
+        self.verb = verb;
+        self
+    }
+
+    /// The same change naming its fields only (personal data stays out of the trail).
+    pub fn without_values(mut self) -> ConfigChange {
+        for c in &mut self.changes {
+            c.before = None;
+            c.after = None;
+        }
+        self
+    }
+
+    /// The change of the book as a whole: how many of each kind of record it stored.
+    pub fn of_book(counts: &[(&str, usize)]) -> ConfigChange {
+        ConfigChange {
+            kind: ResourceKind::Book,
+            id: "book".into(),
+            verb: ConfigVerb::Imported,
+            changes: counts
+                .iter()
+                .filter(|(_, n)| *n > 0)
+                .map(|(field, n)| FieldChange {
+                    field: (*field).to_string(),
+                    before: None,
+                    after: Some(n.to_string()),
+                })
+                .collect(),
+        }
+    }
+
+    /// The entry, made by the request's actor at `time`. `version` (of a versioned
+    /// item: the version this change writes) makes the id stable, so that the same
+    /// write repeated finds its entry, and orders the item's changes made within one
+    /// instant; an unversioned item's every write is a change of its own (a fresh id).
+    pub fn entry(
+        self,
+        version: Option<u64>,
+        actor: Option<String>,
+        time: DateTime<Utc>,
+    ) -> AuditEvent {
+        let action = format!("{}.{}", kind_word(self.kind), self.verb.word());
+        let id = match version {
+            Some(v) => {
+                let name = format!("{}/{}/{v}", kind_word(self.kind), self.id);
+                uuid::Uuid::new_v5(&CONFIGURATION_CHANGE_NAMESPACE, name.as_bytes())
+            }
+            None => uuid::Uuid::new_v4(),
+        };
+        AuditEvent {
+            id,
+            time,
+            seq: version.map_or(0, |v| u32::try_from(v).unwrap_or(u32::MAX)),
+            actor,
+            resource_kind: self.kind,
+            resource_id: self.id,
+            run_id: None,
+            action,
+            changes: self.changes,
+        }
+    }
+}
+
+/// The wire word of a resource kind (`invoiceSchedule`), as its serde name.
+fn kind_word(kind: ResourceKind) -> String {
+    serde_json::to_value(kind)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
+/// The top-level fields whose values differ between two JSON objects, in field order,
+/// with secrets named only and long values by their digest.
+fn field_changes(
+    before: Option<serde_json::Value>,
+    after: Option<serde_json::Value>,
+) -> Vec<FieldChange> {
+    use serde_json::{Map, Value};
+    let object = |v: Option<Value>| match v {
+        Some(Value::Object(m)) => m,
+        _ => Map::new(),
+    };
+    let (before, after) = (object(before), object(after));
+    let mut fields: Vec<&String> = before.keys().chain(after.keys()).collect();
+    fields.sort();
+    fields.dedup();
+    fields
+        .into_iter()
+        .filter(|f| before.get(*f) != after.get(*f))
+        .map(|f| {
+            let shown =
+                |v: Option<&Value>| v.filter(|v| !v.is_null()).map(|v| recorded_value(f, v));
+            FieldChange {
+                field: f.clone(),
+                before: shown(before.get(f)),
+                after: shown(after.get(f)),
+            }
+        })
+        .collect()
+}
+
+/// How a field's value is written into the trail.
+fn recorded_value(field: &str, v: &serde_json::Value) -> String {
+    if SECRET_FIELDS.contains(&field) {
+        return "(secret)".to_string();
+    }
+    let text = match v {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    if text.len() > LONGEST_VALUE {
+        use sha2::Digest;
+        let digest = sha2::Sha256::digest(text.as_bytes());
+        return format!("sha256:{}", hex(&digest));
+    }
+    text
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The action word of a document entering `status` (`document.approved`).

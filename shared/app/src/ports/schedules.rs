@@ -2,6 +2,7 @@
 //! (see [`crate::schedules`]).
 
 use super::StoreResult;
+use crate::model::audit::AuditEvent;
 use crate::model::schedules::{DueEntry, ProcessedItem, RunScheduleRecord, StoredSchedule};
 use async_trait::async_trait;
 use billrun_domain::book::InvoiceSchedule;
@@ -13,9 +14,10 @@ pub trait ScheduleStore: Send + Sync {
     async fn get_schedule(&self, id: &ScheduleId) -> StoreResult<Option<StoredSchedule>>;
     /// Every schedule of an account.
     async fn account_schedules(&self, account: &AccountId) -> StoreResult<Vec<InvoiceSchedule>>;
-    /// Upserts a validated schedule (its account and subscriptions exist). Executed
-    /// items stay executed.
-    async fn put_schedule(&self, schedule: &InvoiceSchedule) -> StoreResult<()>;
+    /// Upserts a validated schedule (its account and subscriptions exist), with its
+    /// audit entry in the same write. Executed items stay executed.
+    async fn put_schedule(&self, schedule: &InvoiceSchedule, audit: &AuditEvent)
+        -> StoreResult<()>;
     /// Records an item as executed; `Conflict` when it already was.
     async fn mark_processed(&self, schedule: &ScheduleId, item: &ProcessedItem) -> StoreResult<()>;
 }
@@ -24,11 +26,20 @@ pub trait ScheduleStore: Send + Sync {
 #[async_trait]
 pub trait RunScheduleStore: Send + Sync {
     /// Stores the schedule when the stored version is `version - 1` (version 1: none is
-    /// stored); else `Conflict`.
-    async fn put_run_schedule(&self, schedule: &RunScheduleRecord) -> StoreResult<()>;
+    /// stored); else `Conflict`. A caller's change has an audit entry, written with it;
+    /// the scheduler's bookkeeping (the next occurrence) has none.
+    async fn put_run_schedule(
+        &self,
+        schedule: &RunScheduleRecord,
+        audit: Option<&AuditEvent>,
+    ) -> StoreResult<()>;
     async fn get_run_schedule(&self, id: &RunScheduleId) -> StoreResult<Option<RunScheduleRecord>>;
-    /// Whether it existed.
-    async fn delete_run_schedule(&self, id: &RunScheduleId) -> StoreResult<bool>;
+    /// Whether it existed; the audit entry is written with the delete, only when it did.
+    async fn delete_run_schedule(
+        &self,
+        id: &RunScheduleId,
+        audit: &AuditEvent,
+    ) -> StoreResult<bool>;
     /// Schedules in byte-wise id order after `after`, at most `limit`.
     async fn list_run_schedules(
         &self,

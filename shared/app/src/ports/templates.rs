@@ -1,14 +1,26 @@
 //! Document templates.
 
 use super::StoreResult;
+use crate::model::audit::AuditEvent;
 use crate::model::documents::DocumentTemplate;
 use async_trait::async_trait;
+
+/// Templates; each change writes its audit entry in the same write.
 #[async_trait]
 pub trait TemplateStore: Send + Sync {
     /// Upserts a template, keeping whether it is the active one.
-    async fn put_template(&self, template: &DocumentTemplate) -> StoreResult<DocumentTemplate>;
+    async fn put_template(
+        &self,
+        template: &DocumentTemplate,
+        audit: &AuditEvent,
+    ) -> StoreResult<DocumentTemplate>;
     async fn get_template(&self, id: &str) -> StoreResult<Option<DocumentTemplate>>;
-    /// Makes the template the one active template; `None` when it does not exist.
-    async fn activate_template(&self, id: &str) -> StoreResult<Option<DocumentTemplate>>;
+    /// Makes the template the one active template; `None`, nothing written, when it
+    /// does not exist.
+    async fn activate_template(
+        &self,
+        id: &str,
+        audit: &AuditEvent,
+    ) -> StoreResult<Option<DocumentTemplate>>;
     async fn active_template(&self) -> StoreResult<Option<DocumentTemplate>>;
 }

@@ -2,6 +2,7 @@
 //! webhooks, and the event bus (EventBridge on AWS).
 
 use super::StoreResult;
+use crate::model::audit::AuditEvent;
 use crate::model::events::EventEnvelope;
 use crate::model::webhooks::{DeliveryPosition, WebhookDelivery, WebhookEndpoint};
 use async_trait::async_trait;
@@ -11,9 +12,14 @@ use chrono::{DateTime, Utc};
 /// Webhook endpoints and their deliveries.
 #[async_trait]
 pub trait WebhookStore: Send + Sync {
-    /// Writes `endpoint` when the stored one's version is `endpoint.version - 1` (none
-    /// stored: version 1); `false`, nothing written, when another write came first.
-    async fn save_endpoint(&self, endpoint: &WebhookEndpoint) -> StoreResult<bool>;
+    /// Writes `endpoint` and its audit entry (none for bookkeeping: its failure record)
+    /// when the stored one's version is `endpoint.version - 1` (none stored: version
+    /// 1); `false`, nothing written, when another write came first.
+    async fn save_endpoint(
+        &self,
+        endpoint: &WebhookEndpoint,
+        audit: Option<&AuditEvent>,
+    ) -> StoreResult<bool>;
     /// The endpoint, deleted ones too.
     async fn get_endpoint(&self, id: &WebhookEndpointId) -> StoreResult<Option<WebhookEndpoint>>;
     /// Every endpoint, deleted ones too, in id order (a deployment has a handful).

@@ -3,6 +3,7 @@
 
 use super::{Schedules, SCHEDULE_ATTEMPTS};
 use crate::error::{AppError, StoreError};
+use crate::model::audit::{AuditEvent, ConfigChange, ResourceKind};
 use crate::model::schedules::{RunScheduleRecord, RunScheduleView};
 use billrun_domain::ids::RunScheduleId;
 use billrun_domain::recurrence::RunScheduleSpec;
@@ -23,6 +24,7 @@ impl Schedules {
             let now = self.clock.now();
             let existing = self.run_schedules.get_run_schedule(&id).await?;
             let created = existing.is_none();
+            let before = existing.as_ref().map(|r| r.spec.clone());
             let record = match existing {
                 None => RunScheduleRecord {
                     id: id.clone(),
@@ -43,7 +45,12 @@ impl Schedules {
                     r
                 }
             };
-            match self.run_schedules.put_run_schedule(&record).await {
+            let entry = change_entry(&record, before.as_ref());
+            match self
+                .run_schedules
+                .put_run_schedule(&record, Some(&entry))
+                .await
+            {
                 Ok(()) => return Ok((RunScheduleView::of(record), created)),
                 Err(StoreError::Conflict(_)) => continue,
                 Err(e) => return Err(e.into()),
@@ -67,7 +74,20 @@ impl Schedules {
 
     /// Deletes a run schedule; the runs it created stay.
     pub async fn delete_run_schedule(&self, id: &RunScheduleId) -> Result<(), AppError> {
-        if self.run_schedules.delete_run_schedule(id).await? {
+        let before = self.run_schedules.get_run_schedule(id).await?;
+        let entry = ConfigChange::between(
+            ResourceKind::RunSchedule,
+            id.to_string(),
+            before.as_ref().map(|r| &r.spec),
+            None,
+        )
+        // The delete ends the schedule's versions: it is the one after the last.
+        .entry(
+            before.as_ref().map(|r| r.version + 1),
+            crate::actor::current(),
+            self.clock.now(),
+        );
+        if before.is_some() && self.run_schedules.delete_run_schedule(id, &entry).await? {
             Ok(())
         } else {
             Err(AppError::NotFound(format!("run schedule {id}")))
@@ -102,13 +122,15 @@ impl Schedules {
                 return Ok(RunScheduleView::of(r));
             }
             let now = self.clock.now();
+            let before = r.spec.clone();
             r.spec.enabled = enabled;
             if enabled {
                 r.after = r.after.max(now);
             }
             r.updated_at = now;
             r.version += 1;
-            match self.run_schedules.put_run_schedule(&r).await {
+            let entry = change_entry(&r, Some(&before));
+            match self.run_schedules.put_run_schedule(&r, Some(&entry)).await {
                 Ok(()) => return Ok(RunScheduleView::of(r)),
                 Err(StoreError::Conflict(_)) => continue,
                 Err(e) => return Err(e.into()),
@@ -118,4 +140,24 @@ impl Schedules {
             "run schedule {id} is being changed concurrently"
         )))
     }
+}
+
+/// The audit entry of a caller's change of a run schedule: its specification before and
+/// after (the scheduler's own bookkeeping is not a change of it), under the version the
+/// change writes.
+fn change_entry(
+    record: &RunScheduleRecord,
+    before: Option<&billrun_domain::recurrence::RunScheduleSpec>,
+) -> AuditEvent {
+    ConfigChange::between(
+        ResourceKind::RunSchedule,
+        record.id.to_string(),
+        before,
+        Some(&record.spec),
+    )
+    .entry(
+        Some(record.version),
+        crate::actor::current(),
+        record.updated_at,
+    )
 }

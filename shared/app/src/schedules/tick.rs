@@ -237,7 +237,7 @@ impl Schedules {
         });
         claimed.updated_at = now;
         claimed.version += 1;
-        match self.run_schedules.put_run_schedule(&claimed).await {
+        match self.run_schedules.put_run_schedule(&claimed, None).await {
             Ok(()) => {}
             // Another tick claimed it (or the schedule changed): the next tick goes on.
             Err(StoreError::Conflict(_)) => return Ok(()),

@@ -3,9 +3,9 @@
 //! never updated or deleted. A document's status change writes its entry in the same
 //! transaction (`documents.rs`).
 
-use super::client::{Limit, SortKey};
+use super::client::{backoff, Limit, SortKey};
 use super::codec::{decode, entity, Item};
-use super::error::sdk;
+use super::error::{canceled, sdk};
 use super::keys;
 use super::DynamoStore;
 use async_trait::async_trait;
@@ -24,13 +24,16 @@ fn items(event: &AuditEvent) -> StoreResult<Vec<Item>> {
         &event.time,
         event.seq,
         event.id,
-        event.resource_id,
+        &event.resource_id,
         event.run_id,
     )
     .iter()
     .map(|k| entity(k, event))
     .collect()
 }
+
+/// Attempts of a write with its audit entry that other transactions got in the way of.
+const AUDITED_WRITE_ATTEMPTS: u32 = 6;
 
 impl DynamoStore {
     /// The Put actions of `event`'s items, each conditioned on its absence.
@@ -39,6 +42,39 @@ impl DynamoStore {
             .into_iter()
             .map(|item| self.put_new(item))
             .collect()
+    }
+
+    /// `writes` (a configuration item's, each with its own condition) and the items of
+    /// their audit entry, in one transaction: `false`, nothing written, when a condition
+    /// of `writes` failed. An entry that exists already is this change written before
+    /// (its id is stable for the change).
+    pub(super) async fn write_audited(
+        &self,
+        writes: Vec<TransactWriteItem>,
+        audit: Option<&AuditEvent>,
+    ) -> StoreResult<bool> {
+        let count = writes.len();
+        let mut actions = writes;
+        if let Some(audit) = audit {
+            actions.extend(self.audit_puts(audit)?);
+        }
+        let mut last = StoreError::transient("audited write: no attempt made");
+        for attempt in 0..AUDITED_WRITE_ATTEMPTS {
+            let e = match self.transact(actions.clone()).await {
+                Ok(()) => return Ok(true),
+                Err(e) => e,
+            };
+            let c = canceled(e)?;
+            if (0..count).any(|i| c.failed(i)) {
+                return Ok(false);
+            }
+            if !c.conditions.is_empty() {
+                return Ok(true);
+            }
+            backoff(attempt).await;
+            last = c.transient();
+        }
+        Err(last)
     }
 }
 
@@ -93,7 +129,7 @@ impl AuditLog for DynamoStore {
             Some(p) if p.time >= filter.since => (p.time, keys::audit_sort(&p.time, p.seq, p.id)),
             _ => (filter.since, keys::audit_since(&filter.since)),
         };
-        let partitions = match filter.resource {
+        let partitions = match &filter.resource {
             Some(r) => vec![keys::audit_resource(r)],
             None => months(&from, &from.max(Utc::now()))
                 .iter()

@@ -19,6 +19,7 @@ use super::DynamoStore;
 use async_trait::async_trait;
 use billrun_app::catalog::*;
 use billrun_app::error::StoreError;
+use billrun_app::model::audit::AuditEvent;
 use billrun_app::model::{RunRecord, StoredDocument};
 use billrun_app::ports::StoreResult;
 use billrun_domain::book::{Account, InvoiceSchedule};
@@ -206,13 +207,20 @@ impl ScheduleStore for DynamoStore {
             .collect()
     }
 
-    async fn put_schedule(&self, schedule: &InvoiceSchedule) -> StoreResult<()> {
+    async fn put_schedule(
+        &self,
+        schedule: &InvoiceSchedule,
+        audit: &AuditEvent,
+    ) -> StoreResult<()> {
         let item = entity(
             &keys::schedule(&schedule.account_id, &schedule.id),
             schedule,
         )?;
-        self.batch_put(vec![item, schedule_ref(&schedule.id, &schedule.account_id)])
-            .await
+        let writes = vec![
+            self.put_tx(item, None)?,
+            self.put_tx(schedule_ref(&schedule.id, &schedule.account_id), None)?,
+        ];
+        self.write_audited(writes, Some(audit)).await.map(|_| ())
     }
 
     async fn mark_processed(&self, schedule: &ScheduleId, item: &ProcessedItem) -> StoreResult<()> {
@@ -240,11 +248,16 @@ impl DynamoStore {
 
 #[async_trait]
 impl TemplateStore for DynamoStore {
-    async fn put_template(&self, template: &DocumentTemplate) -> StoreResult<DocumentTemplate> {
+    async fn put_template(
+        &self,
+        template: &DocumentTemplate,
+        audit: &AuditEvent,
+    ) -> StoreResult<DocumentTemplate> {
         let mut t = template.clone();
         t.active = false;
         let item = entity(&keys::template(&t.id), &t)?;
-        self.put(item, None, vec![]).await?;
+        self.write_audited(vec![self.put_tx(item, None)?], Some(audit))
+            .await?;
         t.active = self.active_template_id().await?.as_deref() == Some(t.id.as_str());
         Ok(t)
     }
@@ -258,13 +271,18 @@ impl TemplateStore for DynamoStore {
         Ok(Some(t))
     }
 
-    async fn activate_template(&self, id: &str) -> StoreResult<Option<DocumentTemplate>> {
+    async fn activate_template(
+        &self,
+        id: &str,
+        audit: &AuditEvent,
+    ) -> StoreResult<Option<DocumentTemplate>> {
         let Some(mut t) = self.get_template(id).await? else {
             return Ok(None);
         };
         let mut item = keys::active_template().item();
         item.insert("id".to_string(), s(id));
-        self.put(item, None, vec![]).await?;
+        self.write_audited(vec![self.put_tx(item, None)?], Some(audit))
+            .await?;
         t.active = true;
         Ok(Some(t))
     }

@@ -264,6 +264,25 @@ impl DynamoStore {
         }
     }
 
+    /// [`DynamoStore::put_version`]'s put as a transaction action.
+    pub(super) fn put_version_tx(
+        &self,
+        mut item: Item,
+        version: u64,
+    ) -> StoreResult<TransactWriteItem> {
+        item.insert(super::codec::VER.to_string(), super::codec::n(version));
+        let put = Put::builder().table_name(&self.table).set_item(Some(item));
+        let put = if version <= 1 {
+            put.condition_expression("attribute_not_exists(pk)")
+        } else {
+            put.condition_expression("ver = :v")
+                .expression_attribute_values(":v", super::codec::n(version - 1))
+        };
+        Ok(TransactWriteItem::builder()
+            .put(built(put.build())?)
+            .build())
+    }
+
     /// The same conditional put as the transaction action `put`, on its own.
     pub(super) async fn put_alone(&self, put: &Put) -> StoreResult<()> {
         bump(&self.metrics.dynamodb_writes);

@@ -649,7 +649,7 @@ pub(super) fn audit_month(time: &DateTime<Utc>) -> String {
 }
 
 /// The partition of the audit entries about one resource (a run's: its documents' too).
-pub(super) fn audit_resource(id: uuid::Uuid) -> String {
+pub(super) fn audit_resource(id: &str) -> String {
     format!("AUDIT#R#{id}")
 }
 
@@ -673,16 +673,16 @@ pub(super) fn audit_items(
     time: &DateTime<Utc>,
     seq: u32,
     id: uuid::Uuid,
-    resource: uuid::Uuid,
-    run: RunId,
+    resource: &str,
+    run: Option<RunId>,
 ) -> Vec<Key> {
     let sk = audit_sort(time, seq, id);
     let mut out = vec![
         Key::new(audit_month(time), sk.clone()),
         Key::new(audit_resource(resource), sk.clone()),
     ];
-    if run.0 != resource {
-        out.push(Key::new(audit_resource(run.0), sk));
+    if let Some(run) = run.map(|r| r.0.to_string()).filter(|r| r != resource) {
+        out.push(Key::new(audit_resource(&run), sk));
     }
     out
 }

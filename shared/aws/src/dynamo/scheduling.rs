@@ -16,12 +16,13 @@
 
 use super::client::{Limit, SortKey};
 use super::codec::{decode, entity};
-use super::error::sdk;
+use super::error::{built, sdk};
 use super::keys::{self, Key, DUE_SHARDS};
 use super::DynamoStore;
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::ReturnValue as Rv;
+use aws_sdk_dynamodb::types::{Delete, TransactWriteItem};
 use billrun_app::error::StoreError;
+use billrun_app::model::audit::AuditEvent;
 use billrun_app::ports::StoreResult;
 use billrun_app::scheduling::*;
 use billrun_domain::ids::RunScheduleId;
@@ -69,17 +70,31 @@ impl DueIndex for DynamoStore {
 
 #[async_trait]
 impl RunScheduleStore for DynamoStore {
-    async fn put_run_schedule(&self, schedule: &RunScheduleRecord) -> StoreResult<()> {
+    async fn put_run_schedule(
+        &self,
+        schedule: &RunScheduleRecord,
+        audit: Option<&AuditEvent>,
+    ) -> StoreResult<()> {
         let item = entity(&keys::run_schedule(&schedule.id), schedule)?;
-        self.put_version(item, schedule.version)
-            .await
-            .map_err(|e| match e {
-                StoreError::Conflict(_) => StoreError::Conflict(format!(
-                    "run schedule {} changed concurrently",
-                    schedule.id
-                )),
-                other => other,
-            })
+        let lost =
+            || StoreError::Conflict(format!("run schedule {} changed concurrently", schedule.id));
+        match audit {
+            // The scheduler's bookkeeping: a plain conditional put.
+            None => self
+                .put_version(item, schedule.version)
+                .await
+                .map_err(|e| match e {
+                    StoreError::Conflict(_) => lost(),
+                    other => other,
+                }),
+            Some(audit) => {
+                let put = self.put_version_tx(item, schedule.version)?;
+                match self.write_audited(vec![put], Some(audit)).await? {
+                    true => Ok(()),
+                    false => Err(lost()),
+                }
+            }
+        }
     }
 
     async fn get_run_schedule(&self, id: &RunScheduleId) -> StoreResult<Option<RunScheduleRecord>> {
@@ -89,14 +104,20 @@ impl RunScheduleStore for DynamoStore {
         }
     }
 
-    async fn delete_run_schedule(&self, id: &RunScheduleId) -> StoreResult<bool> {
-        let out = self
-            .delete(&keys::run_schedule(id))
-            .return_values(Rv::AllOld)
-            .send()
-            .await
-            .map_err(sdk)?;
-        Ok(out.attributes().is_some_and(|a| !a.is_empty()))
+    async fn delete_run_schedule(
+        &self,
+        id: &RunScheduleId,
+        audit: &AuditEvent,
+    ) -> StoreResult<bool> {
+        let delete = built(
+            Delete::builder()
+                .table_name(&self.table)
+                .set_key(Some(keys::run_schedule(id).item()))
+                .condition_expression("attribute_exists(pk)")
+                .build(),
+        )?;
+        let delete = TransactWriteItem::builder().delete(delete).build();
+        self.write_audited(vec![delete], Some(audit)).await
     }
 
     async fn list_run_schedules(

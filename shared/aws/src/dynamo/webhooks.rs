@@ -10,6 +10,7 @@ use super::keys::{self, Index};
 use super::DynamoStore;
 use async_trait::async_trait;
 use billrun_app::error::StoreError;
+use billrun_app::model::audit::AuditEvent;
 use billrun_app::model::webhooks::{DeliveryPosition, WebhookDelivery, WebhookEndpoint};
 use billrun_app::ports::{StoreResult, WebhookStore};
 use billrun_domain::ids::{WebhookDeliveryId, WebhookEndpointId};
@@ -46,9 +47,20 @@ fn delivery_item(d: &WebhookDelivery) -> StoreResult<super::codec::Item> {
 
 #[async_trait]
 impl WebhookStore for DynamoStore {
-    async fn save_endpoint(&self, endpoint: &WebhookEndpoint) -> StoreResult<bool> {
+    async fn save_endpoint(
+        &self,
+        endpoint: &WebhookEndpoint,
+        audit: Option<&AuditEvent>,
+    ) -> StoreResult<bool> {
         let item = entity(&keys::webhook_endpoint(&endpoint.id), endpoint)?;
-        put_next(self, item, endpoint.version).await
+        match audit {
+            None => put_next(self, item, endpoint.version).await,
+            Some(_) if endpoint.version == 0 => Ok(false),
+            Some(audit) => {
+                let put = self.put_version_tx(item, endpoint.version)?;
+                self.write_audited(vec![put], Some(audit)).await
+            }
+        }
     }
 
     async fn get_endpoint(&self, id: &WebhookEndpointId) -> StoreResult<Option<WebhookEndpoint>> {

@@ -58,7 +58,7 @@ pub(super) async fn a_selection_is_approved_then_posted_and_the_last_post_posts_
         .iter()
         .map(|d| {
             (
-                d.0,
+                d.0.to_string(),
                 "document.approved".to_string(),
                 Some("ann".to_string()),
             )
@@ -67,7 +67,7 @@ pub(super) async fn a_selection_is_approved_then_posted_and_the_last_post_posts_
     expected.sort();
     let mut seen: Vec<_> = trail
         .iter()
-        .map(|e| (e.resource_id, e.action.clone(), e.actor.clone()))
+        .map(|e| (e.resource_id.clone(), e.action.clone(), e.actor.clone()))
         .collect();
     seen.sort();
     assert_eq!(seen, expected);
@@ -118,7 +118,7 @@ async fn audit_of(
     run: billrun_domain::ids::RunId,
 ) -> Vec<billrun_app::model::audit::AuditEvent> {
     let filter = billrun_app::model::audit::AuditFilter {
-        resource: Some(run.0),
+        resource: Some(run.0.to_string()),
         actor: None,
         since: chrono::Utc::now() - chrono::TimeDelta::days(1),
     };
@@ -160,7 +160,7 @@ pub(super) async fn racing_approvals_and_posts_record_each_change_once(b: Backen
         let of = |action: &str| {
             trail
                 .iter()
-                .filter(|e| e.resource_id == d.0 && e.action == action)
+                .filter(|e| e.resource_id == d.0.to_string() && e.action == action)
                 .count()
         };
         assert_eq!(of("document.posted"), 1, "{d}: {trail:?}");

@@ -24,8 +24,8 @@ fn entry(
         } else {
             ResourceKind::Run
         },
-        resource_id: document.unwrap_or(run.0),
-        run_id: run,
+        resource_id: document.unwrap_or(run.0).to_string(),
+        run_id: Some(run),
         action: format!("test.{n}"),
         changes: vec![FieldChange {
             field: "status".into(),
@@ -66,7 +66,7 @@ pub(super) async fn audit_entries_are_written_once_and_listed_in_order_by_filter
     let since = now - TimeDelta::days(60);
     let list = |resource: Option<uuid::Uuid>, actor: Option<&str>, since: DateTime<Utc>| {
         let filter = AuditFilter {
-            resource,
+            resource: resource.map(|r| r.to_string()),
             actor: actor.map(str::to_string),
             since,
         };
@@ -125,7 +125,7 @@ pub(super) async fn audit_entries_are_written_once_and_listed_in_order_by_filter
         .audit
         .audit_events(
             &AuditFilter {
-                resource: Some(doc),
+                resource: Some(doc.to_string()),
                 actor: None,
                 since,
             },

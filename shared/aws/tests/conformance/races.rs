@@ -225,7 +225,7 @@ pub(crate) async fn cancels_and_selective_posts_racing_end_whole(b: Backend) {
             .map(|d| d.id.0)
             .collect();
         let filter = billrun_app::model::audit::AuditFilter {
-            resource: Some(t.run.0),
+            resource: Some(t.run.0.to_string()),
             actor: None,
             since: chrono::DateTime::UNIX_EPOCH,
         };
@@ -237,7 +237,7 @@ pub(crate) async fn cancels_and_selective_posts_racing_end_whole(b: Backend) {
             .unwrap()
             .iter()
             .filter(|e| e.action == "document.posted")
-            .map(|e| e.resource_id)
+            .filter_map(|e| uuid::Uuid::parse_str(&e.resource_id).ok())
             .collect();
         assert_eq!(entries.len(), posted.len(), "one entry per posted document");
         assert_eq!(entries.into_iter().collect::<BTreeSet<_>>(), posted);

@@ -53,24 +53,63 @@ fn delivery(endpoint: &WebhookEndpointId, created: &str) -> WebhookDelivery {
 pub(super) async fn webhook_endpoints_and_deliveries_are_written_once_per_version(b: Backend) {
     let store = &b.app.webhooks;
     let b_endpoint = endpoint("b", 1);
-    assert!(store.save_endpoint(&b_endpoint).await.unwrap());
+    assert!(store.save_endpoint(&b_endpoint, None).await.unwrap());
     assert!(
-        !store.save_endpoint(&b_endpoint).await.unwrap(),
+        !store.save_endpoint(&b_endpoint, None).await.unwrap(),
         "created once"
     );
-    assert!(store.save_endpoint(&endpoint("a", 1)).await.unwrap());
+    assert!(store.save_endpoint(&endpoint("a", 1), None).await.unwrap());
     let mut changed = b_endpoint.clone();
     changed.version = 2;
     changed.enabled = false;
     let mut other = changed.clone();
     other.url = "https://elsewhere.example.com/".into();
-    assert!(store.save_endpoint(&changed).await.unwrap());
+    // A change's audit entry is written with it, or not at all. The racing writer's
+    // entry has an id of its own here, so that its absence shows it was not written.
+    let entry = |e: &billrun_app::model::webhooks::WebhookEndpoint, who: &str| {
+        use billrun_app::model::audit::{ConfigChange, ResourceKind};
+        let mut entry = ConfigChange::between(
+            ResourceKind::WebhookEndpoint,
+            e.id.to_string(),
+            Some(&b_endpoint),
+            Some(e),
+        )
+        .entry(Some(e.version), Some(who.into()), chrono::Utc::now());
+        entry.id = uuid::Uuid::new_v4();
+        entry
+    };
+    assert!(store
+        .save_endpoint(&changed, Some(&entry(&changed, "ann")))
+        .await
+        .unwrap());
     assert!(
-        !store.save_endpoint(&other).await.unwrap(),
+        !store
+            .save_endpoint(&other, Some(&entry(&other, "bob")))
+            .await
+            .unwrap(),
         "a second writer of the same version writes nothing"
     );
+    let trail = b
+        .app
+        .audit
+        .audit_events(
+            &billrun_app::model::audit::AuditFilter {
+                resource: Some(b_endpoint.id.to_string()),
+                actor: None,
+                since: chrono::Utc::now() - chrono::TimeDelta::hours(1),
+            },
+            None,
+            10,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        trail.iter().map(|e| e.actor.clone()).collect::<Vec<_>>(),
+        [Some("ann".to_string())],
+        "the winner's entry alone"
+    );
     assert!(
-        !store.save_endpoint(&endpoint("c", 2)).await.unwrap(),
+        !store.save_endpoint(&endpoint("c", 2), None).await.unwrap(),
         "no version 2 of nothing"
     );
     assert_eq!(

@@ -4,6 +4,7 @@
 
 use super::Faulty;
 use async_trait::async_trait;
+use billrun_app::model::audit::AuditEvent;
 use billrun_app::model::events::EventEnvelope;
 use billrun_app::model::webhooks::{DeliveryPosition, WebhookDelivery, WebhookEndpoint};
 use billrun_app::ports::*;
@@ -11,9 +12,13 @@ use billrun_domain::ids::{WebhookDeliveryId, WebhookEndpointId};
 
 #[async_trait]
 impl<T: ?Sized + WebhookStore> WebhookStore for Faulty<T> {
-    async fn save_endpoint(&self, endpoint: &WebhookEndpoint) -> StoreResult<bool> {
+    async fn save_endpoint(
+        &self,
+        endpoint: &WebhookEndpoint,
+        audit: Option<&AuditEvent>,
+    ) -> StoreResult<bool> {
         self.plan
-            .write("save_endpoint", self.inner.save_endpoint(endpoint))
+            .write("save_endpoint", self.inner.save_endpoint(endpoint, audit))
             .await
     }
     async fn get_endpoint(&self, id: &WebhookEndpointId) -> StoreResult<Option<WebhookEndpoint>> {
