@@ -431,3 +431,77 @@ async fn configuration_changes_are_listed_with_their_actors_and_never_their_secr
         .text
         .contains("Casey"));
 }
+
+#[tokio::test]
+async fn a_pending_runs_patch_is_listed_with_the_fields_it_changed() {
+    let api = audited().await;
+    let r = api
+        .call(
+            Method::POST,
+            "/v1/invoice-runs",
+            Some(r#"{"targetDate": "2024-02-01", "runType": "Manual", "name": "Feb"}"#),
+            &[("x-caller", "alice")],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let run = r.body["id"].as_str().unwrap().to_string();
+    let r = api
+        .call(
+            Method::PATCH,
+            &format!("/v1/invoice-runs/{run}"),
+            Some(r#"{"targetDate": "2024-02-15", "name": "February"}"#),
+            &[("x-caller", "bob")],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    // The same patch again changes nothing, and records nothing.
+    let r = api
+        .call(
+            Method::PATCH,
+            &format!("/v1/invoice-runs/{run}"),
+            Some(r#"{"targetDate": "2024-02-15", "name": "February"}"#),
+            &[("x-caller", "bob")],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    api.work_until_settled().await;
+    let trail = call(
+        &api,
+        Method::GET,
+        &format!("/v1/audit-events?resource={run}"),
+        "dave",
+    )
+    .await;
+    let s = |x: &str| x.to_string();
+    assert_eq!(
+        rows(&trail.body["items"]),
+        vec![
+            (s("run.created"), json!("alice"), s("run")),
+            (s("run.updated"), json!("bob"), s("run")),
+        ],
+        "{}",
+        trail.text
+    );
+    assert_eq!(
+        trail.body["items"][1]["changes"],
+        json!([
+            {"field": "name", "before": "Feb", "after": "February"},
+            {"field": "targetDate", "before": "2024-02-01", "after": "2024-02-15"}
+        ])
+    );
+    // The run's own events list the change too.
+    let events = call(
+        &api,
+        Method::GET,
+        &format!("/v1/invoice-runs/{run}/events"),
+        "dave",
+    )
+    .await;
+    let types: Vec<&str> = events.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(types, ["run.created", "run.updated"], "{}", events.text);
+}

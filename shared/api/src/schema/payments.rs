@@ -205,7 +205,7 @@ pub struct Export {
 pub struct RunEvent {
     /// Stable: the same change recorded again has the same id.
     pub id: uuid::Uuid,
-    /// `run.created`, `run.started`, `run.completed`, `run.completed_with_errors`,
+    /// `run.created`, `run.updated`, `run.started`, `run.completed`, `run.completed_with_errors`,
     /// `run.posted`, `run.canceled`, `run.deleted`, `document_request.completed` or
     /// `delivery_request.completed`.
     #[serde(rename = "type")]
@@ -214,12 +214,18 @@ pub struct RunEvent {
     pub time: chrono::DateTime<chrono::Utc>,
     /// The run's status after the change.
     pub status: super::RunStatus,
-    /// The run's status before it (absent for `run.created`).
+    /// The run's status before it (absent for `run.created`, `run.updated` and the
+    /// `*_request.completed` events).
     pub previous_status: Option<super::RunStatus>,
     /// The run's version the change wrote.
     pub version: u64,
     /// Who made the change; absent for the system's own (queue workers, the scheduler).
     pub actor: Option<String>,
+    /// The request a `*_request.completed` event reports.
+    pub request_id: Option<uuid::Uuid>,
+    /// `run.updated`: the request fields that changed, with their values before and
+    /// after.
+    pub changes: Option<Vec<crate::audit::AuditChange>>,
 }
 
 /// A run's events.

@@ -6,6 +6,8 @@
 //! ([`super::events`]) by the dispatcher, under the event's id; a change of the book
 //! (imports are not atomic themselves) is recorded once the change is stored.
 
+use super::changes::field_changes;
+pub use super::changes::FieldChange;
 use super::events::{RunEvent, RunEventType};
 use billrun_domain::document::DocumentStatus;
 use billrun_domain::ids::{DocumentId, RunId};
@@ -54,17 +56,6 @@ impl ResourceKind {
     pub fn is_configuration(self) -> bool {
         !matches!(self, ResourceKind::Run | ResourceKind::Document)
     }
-}
-
-/// One field's value before and after a change (absent: the field had no value).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct FieldChange {
-    pub field: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub before: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub after: Option<String>,
 }
 
 /// One change, as the audit trail keeps it.
@@ -149,6 +140,7 @@ impl AuditEvent {
                 after: Some(format!("{:?}", event.status)),
             });
         }
+        changes.extend(event.changes.iter().cloned());
         if let Some(request) = event.request_id {
             changes.push(FieldChange {
                 field: "requestId".into(),
@@ -206,14 +198,6 @@ impl AuditEvent {
 /// item, version) names one, since each version is written once.
 const CONFIGURATION_CHANGE_NAMESPACE: uuid::Uuid =
     uuid::Uuid::from_u128(0x3f6b_9c12_7e4d_4a0b_b5e8_21d9_60c7_f31a);
-
-/// Fields a configuration entry never shows the values of: secrets (a webhook
-/// endpoint's signing secret) are named as changed, nothing more.
-const SECRET_FIELDS: [&str; 2] = ["secret", "secrets"];
-
-/// Values longer than this are recorded by their SHA-256 (a template's logo): the
-/// trail says that they changed without copying them.
-const LONGEST_VALUE: usize = 256;
 
 /// What a configuration change did, for its action (`template.updated`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -341,57 +325,6 @@ fn kind_word(kind: ResourceKind) -> String {
         .ok()
         .and_then(|v| v.as_str().map(str::to_string))
         .unwrap_or_default()
-}
-
-/// The top-level fields whose values differ between two JSON objects, in field order,
-/// with secrets named only and long values by their digest.
-fn field_changes(
-    before: Option<serde_json::Value>,
-    after: Option<serde_json::Value>,
-) -> Vec<FieldChange> {
-    use serde_json::{Map, Value};
-    let object = |v: Option<Value>| match v {
-        Some(Value::Object(m)) => m,
-        _ => Map::new(),
-    };
-    let (before, after) = (object(before), object(after));
-    let mut fields: Vec<&String> = before.keys().chain(after.keys()).collect();
-    fields.sort();
-    fields.dedup();
-    fields
-        .into_iter()
-        .filter(|f| before.get(*f) != after.get(*f))
-        .map(|f| {
-            let shown =
-                |v: Option<&Value>| v.filter(|v| !v.is_null()).map(|v| recorded_value(f, v));
-            FieldChange {
-                field: f.clone(),
-                before: shown(before.get(f)),
-                after: shown(after.get(f)),
-            }
-        })
-        .collect()
-}
-
-/// How a field's value is written into the trail.
-fn recorded_value(field: &str, v: &serde_json::Value) -> String {
-    if SECRET_FIELDS.contains(&field) {
-        return "(secret)".to_string();
-    }
-    let text = match v {
-        serde_json::Value::String(s) => s.clone(),
-        other => other.to_string(),
-    };
-    if text.len() > LONGEST_VALUE {
-        use sha2::Digest;
-        let digest = sha2::Sha256::digest(text.as_bytes());
-        return format!("sha256:{}", hex(&digest));
-    }
-    text
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The action word of a document entering `status` (`document.approved`).

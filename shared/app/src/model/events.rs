@@ -17,6 +17,9 @@ const EVENT_NAMESPACE: uuid::Uuid =
 pub enum RunEventType {
     #[serde(rename = "run.created")]
     Created,
+    /// The run's request changed (a PATCH: any field while Pending, `name` later).
+    #[serde(rename = "run.updated")]
+    Updated,
     /// Processing began (at creation for an Immediate run, on start, on a retry of
     /// failed accounts).
     #[serde(rename = "run.started")]
@@ -51,8 +54,9 @@ pub enum RunEventType {
 
 impl RunEventType {
     /// Every type, in lifecycle order (docs/events/ has a schema for each).
-    pub const ALL: [RunEventType; 12] = [
+    pub const ALL: [RunEventType; 13] = [
         RunEventType::Created,
+        RunEventType::Updated,
         RunEventType::Started,
         RunEventType::Completed,
         RunEventType::CompletedWithErrors,
@@ -71,7 +75,9 @@ impl RunEventType {
     pub fn is_lifecycle(self) -> bool {
         !matches!(
             self,
-            RunEventType::DocumentRequestCompleted | RunEventType::DeliveryRequestCompleted
+            RunEventType::Updated
+                | RunEventType::DocumentRequestCompleted
+                | RunEventType::DeliveryRequestCompleted
         ) && !self.is_per_document()
     }
 
@@ -112,6 +118,9 @@ pub struct RunEvent {
     /// The document or delivery request a `*_request.completed` event reports.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_id: Option<uuid::Uuid>,
+    /// The request fields a `run.updated` changed, with their values before and after.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub changes: Vec<super::changes::FieldChange>,
 }
 
 /// An event as it is sent to other systems: a webhook's body, an EventBridge entry's
@@ -203,6 +212,9 @@ pub fn transitions(before: Option<&RunRecord>, after: &RunRecord) -> Vec<RunEven
     if before.is_none() {
         out.push(RunEventType::Created);
     }
+    if before.is_some_and(|b| b.request != after.request) {
+        out.push(RunEventType::Updated);
+    }
     if previous != Some(after.status) {
         match after.status {
             RunStatus::Pending => {}
@@ -240,7 +252,15 @@ impl RunRecord {
                 RunEventType::Started if before.is_none() => {
                     (self.status, Some(RunStatus::Pending))
                 }
+                RunEventType::Updated => (self.status, None),
                 _ => (self.status, previous),
+            };
+            let changes = match (event_type, before) {
+                (RunEventType::Updated, Some(b)) => super::changes::field_changes(
+                    serde_json::to_value(&b.request).ok(),
+                    serde_json::to_value(&self.request).ok(),
+                ),
+                _ => Vec::new(),
             };
             self.events.push(RunEvent {
                 id: event_id(self.id, self.version, event_type),
@@ -251,6 +271,7 @@ impl RunRecord {
                 version: self.version,
                 actor: actor.clone(),
                 request_id: None,
+                changes,
             });
         }
     }
@@ -277,6 +298,7 @@ impl RunRecord {
             version: self.version,
             actor: None,
             request_id: Some(request),
+            changes: Vec::new(),
         });
         true
     }

@@ -3,6 +3,7 @@
 //! document generation store.
 
 pub mod audit;
+pub mod changes;
 pub mod deliveries;
 pub mod document_events;
 pub mod documents;
