@@ -79,6 +79,13 @@ echo "== cargo test (with a moto server for the AWS adapters and an SMTP server 
 ./infra/local/with-moto.sh ./infra/local/with-smtp.sh cargo test --workspace --locked -- \
   --skip runs_on_the_aws_adapters_under_random_fault_schedules
 
+# The operator console in a real browser (docs/console.md): Playwright (playwright-core)
+# driving Debian's chromium against the billrun-local binary the cargo tests just built
+# (target/debug, nothing more compiles), axe-core on every page.
+echo "== the console's browser tests (tests/console, chromium)"
+(cd tests/console && npm ci --no-audit --no-fund --silent)
+./infra/local/with-chromium.sh node --test --test-concurrency=1 tests/console/
+
 # The AWS adapters again on a second emulator: the port conformance suite and the
 # end-to-end handler tests (docs/aws.md "Emulators"; the 2,000-account demo comparison
 # runs on moto only, for CI's time). The same `--workspace` selection as above, so
