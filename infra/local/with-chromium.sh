@@ -6,19 +6,6 @@
 set -euo pipefail
 if [ ! -x /usr/bin/chromium ]; then
   echo "== installing chromium (Debian's package, for the console's browser tests)" >&2
-  if [ "$(id -u)" -eq 0 ]; then
-    sudo=""
-  elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
-    sudo="sudo -n"
-  else
-    sudo="none"
-  fi
-  if [ "$sudo" = "none" ] || ! command -v apt-get >/dev/null 2>&1; then
-    echo "the console's browser tests need /usr/bin/chromium: install Debian's chromium package (apt-get install -y chromium) as root, then run again" >&2
-    exit 1
-  fi
-  $sudo apt-get install -y -qq chromium >/dev/null 2>&1 \
-    || { $sudo apt-get update -qq >/dev/null 2>&1 && $sudo apt-get install -y -qq chromium >/dev/null 2>&1; } \
-    || { echo "could not install chromium; install it and run again" >&2; exit 1; }
+  "$(dirname "$0")/../apt-install.sh" "the console's browser tests (/usr/bin/chromium)" chromium
 fi
 exec "$@"

@@ -47,19 +47,25 @@ progress { width: 12rem; max-width: 100%; }
 iframe.pdf { width: 100%; height: 40rem; border: 1px solid #8a8a8a; }
 "#;
 
+fn head(title: &str, script: bool) -> Markup {
+    html! {
+        head {
+            meta charset="utf-8";
+            meta name="viewport" content="width=device-width, initial-scale=1";
+            title { (title) " · billrun console" }
+            style { (maud::PreEscaped(STYLE)) }
+            @if script { script src="/console/assets/htmx.min.js" defer {} }
+        }
+    }
+}
+
 /// A whole page for `visitor`.
 pub fn page(visitor: &Visitor, title: &str, body: Markup) -> Response {
     Html(
         html! {
             (DOCTYPE)
             html lang="en" {
-                head {
-                    meta charset="utf-8";
-                    meta name="viewport" content="width=device-width, initial-scale=1";
-                    title { (title) " · billrun console" }
-                    style { (maud::PreEscaped(STYLE)) }
-                    script src="/console/assets/htmx.min.js" defer {}
-                }
+                (head(title, true))
                 body {
                     a class="skip" href="#main" { "Skip to content" }
                     header {
@@ -99,12 +105,7 @@ pub fn bare(title: &str, body: Markup) -> Html<String> {
         html! {
             (DOCTYPE)
             html lang="en" {
-                head {
-                    meta charset="utf-8";
-                    meta name="viewport" content="width=device-width, initial-scale=1";
-                    title { (title) " · billrun console" }
-                    style { (maud::PreEscaped(STYLE)) }
-                }
+                (head(title, false))
                 body { main id="main" { (body) } }
             }
         }

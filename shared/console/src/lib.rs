@@ -224,3 +224,17 @@ pub(crate) fn segment(s: &str) -> Option<&str> {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
     .then_some(s)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_path_segment_cannot_reach_another_route() {
+        assert_eq!(segment("0b6f-AZ_9"), Some("0b6f-AZ_9"));
+        for bad in ["", "../v1/import", "a/b", "a?b=1", "a%2F", &"x".repeat(129)] {
+            assert_eq!(segment(bad), None, "{bad}");
+        }
+        assert_eq!(enc("a b&c/é"), "a%20b%26c%2F%C3%A9");
+    }
+}

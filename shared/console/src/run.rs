@@ -197,18 +197,21 @@ fn action(slug: &str) -> Option<&'static Action> {
 /// or disabled with the reason the run's state gives.
 fn actions(visitor: &Visitor, run: &Value) -> Markup {
     let id = text(run, "id");
-    let offered: Vec<&Action> = ACTIONS
+    // Those the state allows first; the disabled ones after, each with its reason.
+    let mut offered: Vec<(&Action, Result<(), String>)> = ACTIONS
         .iter()
         .filter(|a| visitor.may(&Method::POST, a.route))
+        .map(|a| (a, (a.allowed)(run)))
         .collect();
+    offered.sort_by_key(|(_, allowed)| allowed.is_err());
     html! {
         @if !offered.is_empty() {
             section aria-labelledby="actions-h" {
                 h2 id="actions-h" { "Actions" }
                 ul class="actions" {
-                    @for a in offered {
+                    @for (a, allowed) in offered {
                         li {
-                            @match (a.allowed)(run) {
+                            @match allowed {
                                 Ok(()) => {
                                     a class="button" href={ "/console/runs/" (id) "/actions/" (a.slug) } { (a.label) }
                                 }
@@ -417,7 +420,7 @@ pub fn audit_table(entries: &[Value]) -> Markup {
                             td { (instant(text(e, "time"))) }
                             td { (e.get("actor").and_then(Value::as_str).unwrap_or("(system)")) }
                             td { (text(e, "action")) }
-                            td { (text(&e["resource"], "kind")) }
+                            td { (text(&e["resource"], "type")) }
                         } } }
                     }
                 }

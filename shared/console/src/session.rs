@@ -333,3 +333,50 @@ pub async fn sign_out(
     )
         .into_response()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(*k, HeaderValue::from_static(v));
+        }
+        h
+    }
+
+    #[test]
+    fn only_the_consoles_own_origin_may_change_state() {
+        let host = ("host", "127.0.0.1:8080");
+        assert!(
+            same_origin(&headers(&[host])).is_ok(),
+            "a client without the headers"
+        );
+        assert!(same_origin(&headers(&[host, ("origin", "http://127.0.0.1:8080")])).is_ok());
+        assert!(same_origin(&headers(&[host, ("sec-fetch-site", "same-origin")])).is_ok());
+        for bad in [
+            headers(&[host, ("origin", "http://evil.example")]),
+            headers(&[host, ("origin", "null")]),
+            headers(&[host, ("sec-fetch-site", "cross-site")]),
+            headers(&[host, ("sec-fetch-site", "same-site")]),
+            headers(&[("origin", "http://127.0.0.1:8080")]),
+        ] {
+            assert_eq!(same_origin(&bad), Err(Refusal::CrossOrigin), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_signed_value_is_refused_once_changed_or_under_another_key() {
+        let keys = Keys::random().unwrap();
+        let sig = keys.sign("session", b"payload");
+        assert!(keys.verify("session", b"payload", &sig));
+        assert!(!keys.verify("session", b"payloae", &sig));
+        assert!(
+            !keys.verify("csrf", b"payload", &sig),
+            "purposes do not mix"
+        );
+        assert!(!Keys::random().unwrap().verify("session", b"payload", &sig));
+        assert!(!keys.verify("session", b"payload", "not base64!"));
+    }
+}
