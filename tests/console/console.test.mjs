@@ -188,3 +188,28 @@ test("a state change without the session's CSRF token, or from another origin, i
   await page.waitForURL(`${base}/console/sign-in`);
   await context.close();
 });
+
+test("a Pending run is previewed, its diff read, then started", async () => {
+  const { base, api } = server;
+  const run = await api("POST", "/v1/invoice-runs", { targetDate: "2024-05-01", runType: "Manual", name: "May" });
+  const context = await chrome.browser.newContext();
+  const page = await context.newPage();
+  await signIn(page, base, "alice");
+  const url = `${base}/console/runs/${run.id}`;
+  await page.goto(url);
+  await page.getByRole("link", { name: "Preview", exact: true }).click();
+  assert.match(await page.getByTestId("consequence").innerText(), /without numbering a document/);
+  await page.getByRole("button", { name: "Confirm: Preview" }).click();
+  await page.waitForURL((u) => u.href !== url && /\/console\/runs\/[0-9a-f-]{36}$/.test(u.href));
+  const status = page.getByTestId("run-status");
+  await reloadUntil(page, async () => /Completed/.test(await status.innerText()), "the preview to complete");
+  assert.ok(await page.getByTestId("diff-totals").count() === 1, "the diff is shown");
+  assert.equal(await page.getByRole("link", { name: "Post", exact: true }).count(), 0, "a preview is never posted");
+  await accessible(page, "preview with its diff");
+  await page.goto(url);
+  await page.getByRole("link", { name: "Start", exact: true }).click();
+  await page.getByRole("button", { name: "Confirm: Start" }).click();
+  await page.waitForURL(url);
+  await reloadUntil(page, async () => /Completed/.test(await status.innerText()), "the run to complete");
+  await context.close();
+});

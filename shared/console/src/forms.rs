@@ -37,9 +37,16 @@ const TEXT_FIELDS: [(&str, &str, &str); 5] = [
     ),
 ];
 
-const RUN_TYPES: [(&str, &str); 2] = [
+const RUN_TYPES: [(&str, &str); 3] = [
     ("Immediate", "Immediate: starts at once"),
-    ("Manual", "Manual: created Pending, started from its page"),
+    (
+        "Manual",
+        "Manual: created Pending, previewed and started from its page",
+    ),
+    (
+        "Preview",
+        "Preview: a dry run with its diff, never numbered or posted",
+    ),
 ];
 
 fn form(visitor: &Visitor, values: &HashMap<String, String>, error: Option<&ApiProblem>) -> Markup {

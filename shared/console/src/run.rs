@@ -25,6 +25,8 @@ pub struct Action {
     allowed: fn(&Value) -> Result<(), String>,
     /// What confirming will do, with the count it affects.
     consequence: fn(&Value) -> String,
+    /// The action makes another run (a preview), whose page is shown next.
+    follow: bool,
 }
 
 fn status_of(run: &Value) -> &str {
@@ -72,7 +74,7 @@ fn documents_phrase(n: u64) -> String {
     }
 }
 
-pub const ACTIONS: [Action; 7] = [
+pub const ACTIONS: [Action; 8] = [
     Action {
         slug: "start",
         label: "Start",
@@ -87,6 +89,25 @@ pub const ACTIONS: [Action; 7] = [
             }
         },
         consequence: |_| "Starting bills every account the run selects, now.".into(),
+        follow: false,
+    },
+    Action {
+        slug: "preview",
+        label: "Preview",
+        route: "/v1/invoice-runs/{id}/preview",
+        allowed: |r| {
+            if preview(r) {
+                return Err("This run is a preview itself.".into());
+            }
+            match status_of(r) {
+                "Pending" => Ok(()),
+                s => Err(format!("Only a Pending run is previewed; this run is {s}.")),
+            }
+        },
+        consequence: |_| {
+            "Previewing rates the run's accounts as starting it would, without numbering a document or moving any billing state; the preview shows its diff against the previous run and expires.".into()
+        },
+        follow: true,
     },
     Action {
         slug: "approve",
@@ -99,6 +120,7 @@ pub const ACTIONS: [Action; 7] = [
                 documents_phrase(documents(r))
             )
         },
+        follow: false,
     },
     Action {
         slug: "post",
@@ -111,6 +133,7 @@ pub const ACTIONS: [Action; 7] = [
                 documents_phrase(documents(r))
             )
         },
+        follow: false,
     },
     Action {
         slug: "cancel",
@@ -131,6 +154,7 @@ pub const ACTIONS: [Action; 7] = [
                 documents_phrase(documents(r))
             )
         },
+        follow: false,
     },
     Action {
         slug: "retry-failed",
@@ -154,6 +178,7 @@ pub const ACTIONS: [Action; 7] = [
                 thousands(failed(r))
             )
         },
+        follow: false,
     },
     Action {
         slug: "documents",
@@ -171,6 +196,7 @@ pub const ACTIONS: [Action; 7] = [
                 documents_phrase(documents(r))
             )
         },
+        follow: false,
     },
     Action {
         slug: "emails",
@@ -186,6 +212,7 @@ pub const ACTIONS: [Action; 7] = [
                 documents_phrase(documents(r))
             )
         },
+        follow: false,
     },
 ];
 
@@ -318,6 +345,16 @@ pub async fn page_of(
     let events = console
         .get(visitor, &format!("/v1/invoice-runs/{id}/events"))
         .await?;
+    // A preview's diff against the run before it, once its documents are final.
+    let diff = if preview(&run) && status_of(&run).starts_with("Completed") {
+        let mut uri = format!("/v1/invoice-runs/{id}/diff?limit={ROWS}");
+        if let Some(c) = get("xcursor") {
+            uri.push_str(&format!("&cursor={}", enc(c)));
+        }
+        Some(console.get(visitor, &uri).await?)
+    } else {
+        None
+    };
     let items = |v: &Value| {
         v.get("items")
             .and_then(Value::as_array)
@@ -343,6 +380,7 @@ pub async fn page_of(
             }
             (actions(visitor, &run))
             (counters(&run))
+            @if let Some(d) = &diff { (diff_section(d, &here)) }
             section aria-labelledby="accounts-h" {
                 h2 id="accounts-h" { "Accounts by outcome" }
                 form method="get" action=(here) {
@@ -404,6 +442,62 @@ pub async fn page_of(
             (audit_table(&items(&audit)))
         },
     ))
+}
+
+fn totals_text(list: Option<&Value>) -> String {
+    list.and_then(Value::as_array)
+        .map(|l| {
+            l.iter()
+                .map(|a| amount(text(a, "amount"), text(a, "currency")))
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+        .unwrap_or_default()
+}
+
+/// What the preview would change against the previous run: totals per currency, and
+/// the accounts that differ.
+fn diff_section(diff: &Value, here: &str) -> Markup {
+    let list = |k: &str| {
+        diff.get(k)
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default()
+    };
+    let (totals, accounts) = (list("totals"), list("items"));
+    html! {
+        section aria-labelledby="diff-h" {
+            h2 id="diff-h" { "Diff against the previous run" }
+            @if diff.get("baseRunId").is_none_or(Value::is_null) { p { "No previous run: every account is new." } }
+            table data-testid="diff-totals" {
+                caption { "Totals per currency" }
+                thead { tr { th scope="col" { "Currency" } th scope="col" class="num" { "Previous" } th scope="col" class="num" { "This run" } th scope="col" class="num" { "Difference" } } }
+                tbody { @for t in &totals { tr {
+                    th scope="row" { (text(t, "currency")) }
+                    td class="num" { (amount(text(t, "oldTotal"), text(t, "currency"))) }
+                    td class="num" { (amount(text(t, "newTotal"), text(t, "currency"))) }
+                    td class="num" { (amount(text(t, "difference"), text(t, "currency"))) }
+                } } }
+            }
+            @if !accounts.is_empty() {
+                div class="scroll" role="region" aria-label="Accounts that differ" tabindex="0" {
+                    table {
+                        caption { "Accounts that differ" }
+                        thead { tr { th scope="col" { "Account" } th scope="col" { "Change" } th scope="col" { "Previous" } th scope="col" { "This run" } } }
+                        tbody { @for a in &accounts { tr {
+                            th scope="row" { (text(a, "accountId")) }
+                            td { (text(a, "change")) }
+                            td { (totals_text(a.get("oldTotals"))) }
+                            td { (totals_text(a.get("newTotals"))) }
+                        } } }
+                    }
+                }
+            }
+            @if let Some(c) = diff.get("nextCursor").and_then(Value::as_str) {
+                p { a href={ (here) "?xcursor=" (enc(c)) } { "Next accounts of the diff" } }
+            }
+        }
+    }
 }
 
 /// Audit entries: when, who, what, on which resource.
@@ -523,7 +617,11 @@ pub async fn act(
         Err(r) => return r,
     };
     if answer.ok() {
-        Redirect::to(&format!("/console/runs/{id}")).into_response()
+        let next = match answer.body.get("id").and_then(Value::as_str) {
+            Some(made) if a.follow => crate::enc(made),
+            _ => id.to_string(),
+        };
+        Redirect::to(&format!("/console/runs/{next}")).into_response()
     } else {
         problem(&visitor, &answer.error())
     }
