@@ -68,6 +68,17 @@ test("an operator signs in, creates a run, reads a failure, opens an invoice and
   assert.match(await page.getByTestId("reconciliation").innerText(), /2 selected = 1 billed \+ 0 suppressed \+ 0 nothing to bill \+ 1 failed — reconciles/);
   await accessible(page, "run");
 
+  // Keyboard first: the first Tab reaches the skip link, which moves focus to the content.
+  await page.keyboard.press("Tab");
+  assert.equal(await page.evaluate(() => document.activeElement.textContent), "Skip to content");
+  // 200% zoom of a 1280-pixel window: the page reflows (wide tables scroll in their own
+  // region, the page itself does not scroll sideways).
+  const viewport = page.viewportSize();
+  await page.setViewportSize({ width: 640, height: 800 });
+  assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= document.documentElement.clientWidth + 1),
+    "no horizontal scrolling at 200%");
+  await page.setViewportSize(viewport);
+
   // The failed account and its reason.
   const failedRow = page.getByTestId("accounts").locator("tbody tr", { hasText: "A-1002" });
   const reason = await failedRow.locator("td").nth(1).innerText();

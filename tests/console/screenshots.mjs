@@ -41,6 +41,7 @@ try {
   await page.waitForURL(/\/console\/invoices\//);
   await page.waitForTimeout(1000);
   await shot("invoice");
+  await server.api("POST", "/v1/invoice-runs", { targetDate: "2024-03-01", runType: "Manual", name: "March" });
   await page.goto(`${base}/console/runs`);
   await shot("runs");
   console.log(`screenshots in ${out}`);

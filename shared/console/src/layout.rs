@@ -38,7 +38,8 @@ button[disabled] { background: #e8e8e8; color: #444; border-color: #777; cursor:
 .actions li { max-width: 22rem; }
 .field { margin: .5rem 0 1rem; }
 .field label { display: block; font-weight: 600; }
-.field .hint { display: block; color: #444; }
+.field .hint, .field .error { display: block; }
+.field .hint { color: #444; }
 .field input[aria-invalid=true] { border: 2px solid #8b0000; }
 dl.summary { display: grid; grid-template-columns: max-content 1fr; gap: .25rem 1rem; }
 dl.summary dt { font-weight: 600; }
