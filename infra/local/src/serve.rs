@@ -154,6 +154,14 @@ pub fn guard_with(
     ))
 }
 
+/// What serve answers: the API behind its token check, and the console beside it.
+fn routes(api: axum::Router, options: &ServeOptions) -> Result<axum::Router, ServeError> {
+    Ok(
+        guard_with(api.clone(), options.token.clone(), options.tokens.clone())
+            .merge(console(api, options)?),
+    )
+}
+
 /// The operator console at `/console/` over the same API router, unguarded: the console
 /// attaches the signed-in caller itself. With a token or named tokens, a visitor signs
 /// in with one of them; without any, the console is as open as the API (loopback only,
@@ -324,9 +332,7 @@ pub async fn start(options: &ServeOptions) -> Result<Server, ServeError> {
     if let Some(every) = options.tick_every {
         tokio::spawn(tick_forever(app.clone(), every));
     }
-    let api = billrun_api::router(app.clone());
-    let router = guard_with(api.clone(), options.token.clone(), options.tokens.clone())
-        .merge(console(api, options)?);
+    let router = routes(billrun_api::router(app.clone()), options)?;
     let handle = tokio::spawn(async move {
         axum::serve(listener, router)
             .with_graceful_shutdown(async {
@@ -626,11 +632,7 @@ pub async fn start_aws(options: &ServeOptions) -> Result<AwsServer, ServeError> 
     if let Some(every) = options.tick_every {
         tokio::spawn(tick_forever(aws.app.clone(), every));
     }
-    let router = guard_with(
-        billrun_api::router(aws.app.clone()),
-        options.token.clone(),
-        options.tokens.clone(),
-    );
+    let router = routes(billrun_api::router(aws.app.clone()), options)?;
     let handle = tokio::spawn(async move {
         axum::serve(listener, router)
             .with_graceful_shutdown(async {
@@ -658,7 +660,7 @@ pub async fn serve_aws(options: ServeOptions) -> Result<(), ServeError> {
     }
     let server = start_aws(&options).await?;
     println!(
-        "billrun API on http://{} over DynamoDB table {} (OpenAPI at /v1/openapi.json); Ctrl-C stops it",
+        "billrun API on http://{} over DynamoDB table {} (OpenAPI at /v1/openapi.json; console at /console/); Ctrl-C stops it",
         server.addr, server.aws.config.table
     );
     server
