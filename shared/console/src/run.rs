@@ -128,9 +128,15 @@ pub const ACTIONS: [Action; 8] = [
         route: "/v1/invoice-runs/{id}/post",
         allowed: |r| completed(r, "posted"),
         consequence: |r| {
+            let n = documents(r);
+            let (they, their) = if n == 1 {
+                ("it", "its")
+            } else {
+                ("they", "their")
+            };
             format!(
-                "Posting locks {}: they can no longer be changed or canceled, and their amounts become receivables.",
-                documents_phrase(documents(r))
+                "Posting locks {}: {they} can no longer be changed or canceled, and {their} amounts become receivables.",
+                documents_phrase(n)
             )
         },
         follow: false,

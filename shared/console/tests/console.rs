@@ -176,3 +176,30 @@ async fn a_signed_in_caller_creates_a_run_whose_name_is_escaped_and_a_reader_can
     let run = send(&api, get(&format!("/v1/invoice-runs/{id}"), "")).await;
     assert!(run.body.contains(r#""status":"Pending""#), "{}", run.body);
 }
+
+#[tokio::test]
+async fn without_tokens_the_console_is_open_like_the_api_but_still_needs_its_csrf_token() {
+    let app = billrun_app::App::in_memory(
+        Arc::new(MemoryStore::new()),
+        Arc::new(MemoryQueue::new()),
+        Arc::new(billrun_documents::PdfRenderer),
+    );
+    let api = billrun_api::router(Arc::new(app));
+    let console = billrun_console::router(Console::new(api, SignIn::Open, false).unwrap());
+    let sign_in = send(&console, get("/console/sign-in", "")).await;
+    assert_eq!(sign_in.status, StatusCode::SEE_OTHER);
+    let form = send(&console, get("/console/runs/new", "")).await;
+    assert_eq!(form.status, StatusCode::OK);
+    assert!(form.body.contains("local (no sign-in)"));
+    assert!(!form.body.contains("Sign out"), "no session to end");
+    let body = "runType=Manual&targetDate=2024-02-01";
+    let refused = send(&console, post_form("/console/runs", "", body)).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    let csrf = csrf_of(&form.body);
+    let created = send(
+        &console,
+        post_form("/console/runs", "", &format!("{body}&csrf={csrf}")),
+    )
+    .await;
+    assert_eq!(created.status, StatusCode::SEE_OTHER, "{}", created.body);
+}
