@@ -12,13 +12,15 @@ use axum::response::{IntoResponse, Response};
 use maud::html;
 use serde_json::Value;
 
+/// The totals in the order they add up: the charge buckets, their sum (`fee`, the
+/// charges before adjustments), adjustments, subtotal, tax, total.
 const TOTALS: [(&str, &str); 9] = [
     ("recurring", "Recurring"),
     ("oneTime", "One-time"),
     ("usage", "Usage"),
     ("evergreen", "Evergreen"),
+    ("fee", "Charges"),
     ("adjustments", "Adjustments"),
-    ("fee", "Fees"),
     ("subTotal", "Subtotal"),
     ("tax", "Tax"),
     ("total", "Total"),
