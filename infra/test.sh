@@ -18,20 +18,7 @@ rustup component add rustfmt clippy >/dev/null 2>&1 || true
 # The PDF tests read documents back with pdftotext (poppler-utils).
 if ! command -v pdftotext >/dev/null 2>&1; then
   echo "== installing poppler-utils (pdftotext, for the PDF tests)"
-  if [ "$(id -u)" -eq 0 ]; then
-    sudo=""
-  elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
-    sudo="sudo -n"
-  else
-    sudo="none"
-  fi
-  if [ "$sudo" = "none" ] || ! command -v apt-get >/dev/null 2>&1; then
-    echo "pdftotext is required by the PDF tests: install poppler-utils (apt-get install -y poppler-utils) as root, then run again" >&2
-    exit 1
-  fi
-  $sudo apt-get install -y -qq poppler-utils >/dev/null 2>&1 \
-    || { $sudo apt-get update -qq >/dev/null 2>&1 && $sudo apt-get install -y -qq poppler-utils >/dev/null 2>&1; } \
-    || { echo "could not install poppler-utils (pdftotext); install it and run again" >&2; exit 1; }
+  ./infra/apt-install.sh "the PDF tests (pdftotext)" poppler-utils
 fi
 
 # The dependency audit, offline (licences, bans, sources, RustSec advisories): deny.toml.
@@ -78,6 +65,14 @@ trap 'kill "$faults_moto_pid" 2>/dev/null || true' EXIT
 echo "== cargo test (with a moto server for the AWS adapters and an SMTP server for email)"
 ./infra/local/with-moto.sh ./infra/local/with-smtp.sh cargo test --workspace --locked -- \
   --skip runs_on_the_aws_adapters_under_random_fault_schedules
+
+# The operator console in a real browser (docs/console.md): Playwright (playwright-core)
+# driving Debian's chromium against the billrun-local binary the cargo tests just built
+# (target/debug, nothing more compiles), axe-core on every page.
+echo "== the console's browser tests (tests/console, chromium)"
+command -v node >/dev/null 2>&1 || { echo "the console's browser tests need Node.js (node, npm)" >&2; exit 1; }
+(cd tests/console && npm ci --no-audit --no-fund --silent)
+./infra/local/with-chromium.sh node --test --test-concurrency=1 tests/console/
 
 # The AWS adapters again on a second emulator: the port conformance suite and the
 # end-to-end handler tests (docs/aws.md "Emulators"; the 2,000-account demo comparison

@@ -141,13 +141,7 @@ pub fn guard_with(
                     .and_then(|v| v.to_str().ok())
                     .and_then(|v| v.strip_prefix("Bearer "))
                     .map(str::trim);
-                let principal = match (given, &expected, &tokens) {
-                    (Some(t), Some(e), _) if same(t.as_bytes(), e) => {
-                        Some(billrun_api::access::Principal::with_all_scopes("token"))
-                    }
-                    (Some(t), _, Some(named)) => named.principal(t).cloned(),
-                    _ => None,
-                };
+                let principal = principal_of(given, expected.as_deref(), tokens.as_deref());
                 match principal {
                     Some(p) => {
                         req.extensions_mut().insert(p);
@@ -158,6 +152,51 @@ pub fn guard_with(
             }
         },
     ))
+}
+
+/// What serve answers: the API behind its token check, and the console beside it.
+fn routes(api: axum::Router, options: &ServeOptions) -> Result<axum::Router, ServeError> {
+    Ok(
+        guard_with(api.clone(), options.token.clone(), options.tokens.clone())
+            .merge(console(api, options)?),
+    )
+}
+
+/// The operator console at `/console/` over the same API router, unguarded: the console
+/// attaches the signed-in caller itself. With a token or named tokens, a visitor signs
+/// in with one of them; without any, the console is as open as the API (loopback only,
+/// [`ServeOptions::check`]). `serve` speaks plain HTTP, so its cookie is not `Secure`.
+fn console(api: axum::Router, options: &ServeOptions) -> Result<axum::Router, ServeError> {
+    let sign_in = match (&options.token, &options.tokens) {
+        (None, None) => billrun_console::SignIn::Open,
+        (token, tokens) => {
+            let expected: Option<Arc<[u8]>> = token
+                .clone()
+                .map(|t| Arc::from(t.into_bytes().into_boxed_slice()));
+            let tokens = tokens.clone();
+            billrun_console::SignIn::Tokens(Arc::new(move |given: &str| {
+                principal_of(Some(given), expected.as_deref(), tokens.as_deref())
+            }))
+        }
+    };
+    let console = billrun_console::Console::new(api, sign_in, false).map_err(ServeError::Other)?;
+    Ok(billrun_console::router(console))
+}
+
+/// The holder of the bearer token `given`: the single `--token` (a caller named
+/// `token` with every scope) or a named token with its scopes.
+fn principal_of(
+    given: Option<&str>,
+    expected: Option<&[u8]>,
+    tokens: Option<&crate::tokens::Tokens>,
+) -> Option<billrun_api::access::Principal> {
+    match (given, expected, tokens) {
+        (Some(t), Some(e), _) if same(t.as_bytes(), e) => {
+            Some(billrun_api::access::Principal::with_all_scopes("token"))
+        }
+        (Some(t), _, Some(named)) => named.principal(t).cloned(),
+        _ => None,
+    }
 }
 
 /// Compares in time independent of where the inputs differ.
@@ -293,11 +332,7 @@ pub async fn start(options: &ServeOptions) -> Result<Server, ServeError> {
     if let Some(every) = options.tick_every {
         tokio::spawn(tick_forever(app.clone(), every));
     }
-    let router = guard_with(
-        billrun_api::router(app.clone()),
-        options.token.clone(),
-        options.tokens.clone(),
-    );
+    let router = routes(billrun_api::router(app.clone()), options)?;
     let handle = tokio::spawn(async move {
         axum::serve(listener, router)
             .with_graceful_shutdown(async {
@@ -364,8 +399,8 @@ pub async fn serve(options: ServeOptions) -> Result<(), ServeError> {
         None => "no emails (--smtp or --mail-dir)".to_string(),
     };
     println!(
-        "billrun API on http://{} ({kept}; {mail}; OpenAPI at /v1/openapi.json); Ctrl-C stops it",
-        server.addr
+        "billrun API on http://{addr} ({kept}; {mail}; OpenAPI at /v1/openapi.json; console at http://{addr}/console/); Ctrl-C stops it",
+        addr = server.addr
     );
     server
         .handle
@@ -597,11 +632,7 @@ pub async fn start_aws(options: &ServeOptions) -> Result<AwsServer, ServeError> 
     if let Some(every) = options.tick_every {
         tokio::spawn(tick_forever(aws.app.clone(), every));
     }
-    let router = guard_with(
-        billrun_api::router(aws.app.clone()),
-        options.token.clone(),
-        options.tokens.clone(),
-    );
+    let router = routes(billrun_api::router(aws.app.clone()), options)?;
     let handle = tokio::spawn(async move {
         axum::serve(listener, router)
             .with_graceful_shutdown(async {
@@ -629,7 +660,7 @@ pub async fn serve_aws(options: ServeOptions) -> Result<(), ServeError> {
     }
     let server = start_aws(&options).await?;
     println!(
-        "billrun API on http://{} over DynamoDB table {} (OpenAPI at /v1/openapi.json); Ctrl-C stops it",
+        "billrun API on http://{} over DynamoDB table {} (OpenAPI at /v1/openapi.json; console at /console/); Ctrl-C stops it",
         server.addr, server.aws.config.table
     );
     server

@@ -1,0 +1,172 @@
+//! An invoice or credit memo: its lines and totals, its PDF inline, payments and
+//! balance, and its history from the audit trail.
+
+use crate::fmt::{amount, instant, text};
+use crate::layout::{page as render, problem};
+use crate::run::audit_table;
+use crate::session::Visitor;
+use crate::{segment, Console};
+use axum::extract::{Path, State};
+use axum::http::{header, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use maud::html;
+use serde_json::Value;
+
+/// The totals in the order they add up: the charge buckets, their sum (`fee`, the
+/// charges before adjustments), adjustments, subtotal, tax, total.
+const TOTALS: [(&str, &str); 9] = [
+    ("recurring", "Recurring"),
+    ("oneTime", "One-time"),
+    ("usage", "Usage"),
+    ("evergreen", "Evergreen"),
+    ("fee", "Charges"),
+    ("adjustments", "Adjustments"),
+    ("subTotal", "Subtotal"),
+    ("tax", "Tax"),
+    ("total", "Total"),
+];
+
+async fn page_of(console: &Console, visitor: &Visitor, id: &str) -> Result<Response, Response> {
+    let doc = console.get(visitor, &format!("/v1/invoices/{id}")).await?;
+    let is_invoice = text(&doc, "kind") == "Invoice";
+    let payments = if is_invoice {
+        Some(
+            console
+                .get(visitor, &format!("/v1/invoices/{id}/payments"))
+                .await?,
+        )
+    } else {
+        None
+    };
+    let audit = console
+        .get(
+            visitor,
+            &format!("/v1/audit-events?resource={id}&limit=100"),
+        )
+        .await?;
+    let currency = text(&doc, "currency");
+    let money = |v: &Value, k: &str| amount(text(v, k), currency);
+    let number = doc
+        .get("number")
+        .and_then(Value::as_str)
+        .unwrap_or("(draft)");
+    let kind = if is_invoice { "Invoice" } else { "Credit memo" };
+    let lines = doc
+        .get("lines")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let entries = audit
+        .get("items")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    Ok(render(
+        visitor,
+        &format!("{kind} {number}"),
+        html! {
+            h1 { (kind) " " (number) }
+            p { a href={ "/console/runs/" (text(&doc, "runId")) } { "Back to its run" } }
+            dl class="summary" {
+                dt { "Status" } dd data-testid="document-status" { (crate::layout::status(text(&doc, "status"))) }
+                dt { "Account" } dd { (text(&doc, "accountId")) }
+                dt { "Invoice date" } dd { (text(&doc, "invoiceDate")) }
+                dt { "Due date" } dd { (text(&doc, "dueDate")) }
+                dt { "PDF" } dd { (text(&doc, "documentStatus"))
+                    @if let Some(r) = doc.get("documentFailureReason").and_then(Value::as_str) { ": " (r) } }
+                dt { "Email" } dd { (text(&doc, "deliveryStatus"))
+                    @if let Some(r) = doc.get("deliveryReason").and_then(Value::as_str) { ": " (r) } }
+            }
+            section aria-labelledby="lines-h" {
+                h2 id="lines-h" { "Lines" }
+                div class="scroll" role="region" aria-label="Lines" tabindex="0" {
+                    table {
+                        caption { "Lines of " (number) }
+                        thead { tr { th scope="col" { "Description" } th scope="col" { "Type" } th scope="col" { "Period" } th scope="col" class="num" { "Quantity" } th scope="col" class="num" { "Amount" } } }
+                        tbody { @for l in &lines { tr {
+                            th scope="row" { (text(l, "description")) }
+                            td { (text(l, "type")) }
+                            td { (text(l, "periodStart")) @if !text(l, "periodEnd").is_empty() { " – " (text(l, "periodEnd")) } }
+                            td class="num" { (text(l, "quantity")) }
+                            td class="num" { (money(l, "amount")) }
+                        } } }
+                    }
+                }
+                table {
+                    caption { "Totals (" (currency) ")" }
+                    tbody { @for (k, label) in TOTALS { tr { th scope="row" { (label) } td class="num" { (money(&doc["totals"], k)) } } } }
+                }
+            }
+            @if let Some(p) = &payments {
+                section aria-labelledby="pay-h" {
+                    h2 id="pay-h" { "Payments and balance" }
+                    p { "Paid " (money(p, "amountPaid")) "; balance " strong { (money(p, "balance")) } " (" (text(p, "paymentStatus")) ")." }
+                    @let items = p.get("items").and_then(Value::as_array).cloned().unwrap_or_default();
+                    @if items.is_empty() { p { "No payments recorded." } } @else {
+                        table {
+                            caption { "Payments, oldest first" }
+                            thead { tr { th scope="col" { "Date" } th scope="col" class="num" { "Amount" } th scope="col" { "Reference" } th scope="col" { "Recorded" } } }
+                            tbody { @for i in &items { tr {
+                                td { (text(i, "date")) } td class="num" { (money(i, "amount")) }
+                                td { (text(i, "reference")) } td { (instant(text(i, "createdAt"))) }
+                            } } }
+                        }
+                    }
+                }
+            }
+            section aria-labelledby="pdf-h" {
+                h2 id="pdf-h" { "PDF" }
+                @if text(&doc, "documentStatus") == "Generated" {
+                    p { a href={ "/console/invoices/" (id) "/document" } { "Open the PDF of " (number) } }
+                    iframe class="pdf" title={ "PDF of " (number) } src={ "/console/invoices/" (id) "/document" } {}
+                } @else {
+                    p { "No PDF yet: request the run's PDFs from its page." }
+                }
+            }
+            (audit_table(&entries))
+        },
+    ))
+}
+
+pub async fn page(
+    State(console): State<Console>,
+    visitor: Visitor,
+    Path(id): Path<String>,
+) -> Response {
+    let Some(id) = segment(&id) else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    match page_of(&console, &visitor, id).await {
+        Ok(r) | Err(r) => r,
+    }
+}
+
+/// The PDF's bytes, as `GET /v1/invoices/{id}/document` answers them.
+pub async fn pdf(
+    State(console): State<Console>,
+    visitor: Visitor,
+    Path(id): Path<String>,
+) -> Response {
+    let Some(id) = segment(&id) else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let uri = format!("/v1/invoices/{id}/document");
+    match console
+        .call(visitor.principal(), Method::GET, &uri, None)
+        .await
+    {
+        Ok((status, _, bytes)) if status.is_success() => (
+            [
+                (header::CONTENT_TYPE, "application/pdf"),
+                (header::CONTENT_DISPOSITION, "inline"),
+            ],
+            bytes,
+        )
+            .into_response(),
+        Ok((status, _, bytes)) => {
+            let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+            problem(&visitor, &crate::Answer { status, body }.error())
+        }
+        Err(r) => r,
+    }
+}

@@ -1,0 +1,240 @@
+//! The operator console at `/console/`: server-rendered HTML pages (maud, escaped at
+//! every interpolation) with a vendored htmx for the live parts.
+//!
+//! The console has no path of its own to the data. Every page and action is a request to
+//! the HTTP API's own router ([`Api`]), made in process with the signed-in caller's
+//! [`Principal`] attached: the same handlers, use cases, validation (errors name their
+//! field, shown at the form's field), scope table ([`billrun_api::access::scope_of`],
+//! checked by the router's own `enforce`) and audit actor as a `curl` of the same route.
+//! What a page offers is decided from that one table too ([`session::Visitor::may`]).
+
+mod assets;
+mod fmt;
+mod forms;
+mod invoice;
+mod layout;
+mod lists;
+mod run;
+mod runs;
+pub mod session;
+
+use axum::body::Body;
+use axum::http::{header, Method, Request, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::get;
+use axum::Router;
+use billrun_api::access::Principal;
+use serde_json::Value;
+use std::sync::Arc;
+use tower::ServiceExt;
+
+pub use session::SignIn;
+
+/// What the console serves: the API router it calls, how visitors sign in, and the key
+/// its session cookies and CSRF tokens are signed with.
+#[derive(Clone)]
+pub struct Console {
+    api: Router,
+    sign_in: SignIn,
+    keys: Arc<session::Keys>,
+    /// Marks the session cookie `Secure` (served over TLS).
+    secure: bool,
+}
+
+impl Console {
+    /// A console over `api` (the API router, without a guard in front of it: the
+    /// console attaches its visitor's principal itself). The signing key is random, made
+    /// here: a restart signs everyone out, which is fine for a local server.
+    pub fn new(api: Router, sign_in: SignIn, secure: bool) -> Result<Console, String> {
+        Ok(Console {
+            api,
+            sign_in,
+            keys: Arc::new(session::Keys::random()?),
+            secure,
+        })
+    }
+
+    /// A console whose sessions are signed with `key` (every instance of a deployment
+    /// must share it, or a session made by one is refused by the next).
+    pub fn with_key(api: Router, sign_in: SignIn, secure: bool, key: &[u8]) -> Console {
+        Console {
+            api,
+            sign_in,
+            keys: Arc::new(session::Keys::from_secret(key)),
+            secure,
+        }
+    }
+}
+
+/// The console's routes, all under `/console`.
+pub fn router(console: Console) -> Router {
+    Router::new()
+        .route("/console", get(|| async { Redirect::to("/console/runs") }))
+        .route("/console/", get(|| async { Redirect::to("/console/runs") }))
+        .route("/console/assets/htmx.min.js", get(assets::htmx))
+        .route(
+            "/console/sign-in",
+            get(session::sign_in_page).post(session::sign_in),
+        )
+        .route("/console/sign-out", axum::routing::post(session::sign_out))
+        .route("/console/runs", get(runs::list).post(forms::create))
+        .route("/console/runs/new", get(forms::new_run))
+        .route("/console/runs/{id}", get(run::page))
+        .route("/console/runs/{id}/progress", get(runs::progress_route))
+        .route(
+            "/console/runs/{id}/actions/{action}",
+            get(run::confirm).post(run::act),
+        )
+        .route("/console/invoices/{id}", get(invoice::page))
+        .route("/console/invoices/{id}/document", get(invoice::pdf))
+        .route("/console/aging", get(lists::aging))
+        .route("/console/webhooks", get(lists::webhooks))
+        .with_state(console)
+}
+
+/// An API answer: its status and its JSON body (`Value::Null` when it had none).
+pub(crate) struct Answer {
+    pub status: StatusCode,
+    pub body: Value,
+}
+
+impl Answer {
+    pub fn ok(&self) -> bool {
+        self.status.is_success()
+    }
+
+    /// The API's error (`{code, message, field}`) as the console shows it.
+    pub fn error(&self) -> ApiProblem {
+        let text = |k: &str| self.body.get(k).and_then(Value::as_str).map(str::to_string);
+        ApiProblem {
+            status: self.status,
+            message: text("message").unwrap_or_else(|| format!("the API answered {}", self.status)),
+            field: text("field"),
+        }
+    }
+}
+
+/// An API refusal, shown to the visitor as the API worded it.
+#[derive(Debug, Clone)]
+pub(crate) struct ApiProblem {
+    pub status: StatusCode,
+    pub message: String,
+    pub field: Option<String>,
+}
+
+/// The largest API answer the console reads (a page of 100 documents with their lines
+/// stays far below it).
+const MAX_ANSWER: usize = 32 * 1024 * 1024;
+
+impl Console {
+    /// Calls the API router in process as `principal` (`None`: a console open without
+    /// sign-in, like the API without tokens).
+    async fn call(
+        &self,
+        principal: Option<&Principal>,
+        method: Method,
+        uri: &str,
+        body: Option<Value>,
+    ) -> Result<(StatusCode, axum::http::HeaderMap, axum::body::Bytes), Response> {
+        let mut req = Request::builder().method(method).uri(uri);
+        if body.is_some() {
+            req = req.header(header::CONTENT_TYPE, "application/json");
+        }
+        let body = match body {
+            Some(v) => Body::from(v.to_string()),
+            None => Body::empty(),
+        };
+        let mut req = req.body(body).map_err(|e| internal(&e.to_string()))?;
+        if let Some(p) = principal {
+            req.extensions_mut().insert(p.clone());
+        }
+        let res = match self.api.clone().oneshot(req).await {
+            Ok(res) => res,
+            Err(never) => match never {},
+        };
+        let (parts, body) = res.into_parts();
+        let bytes = axum::body::to_bytes(body, MAX_ANSWER)
+            .await
+            .map_err(|e| internal(&format!("reading the API's answer: {e}")))?;
+        Ok((parts.status, parts.headers, bytes))
+    }
+
+    /// [`Console::call`] reading a JSON answer.
+    pub(crate) async fn json(
+        &self,
+        principal: Option<&Principal>,
+        method: Method,
+        uri: &str,
+        body: Option<Value>,
+    ) -> Result<Answer, Response> {
+        let (status, _, bytes) = self.call(principal, method, uri, body).await?;
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null)
+        };
+        Ok(Answer { status, body })
+    }
+
+    /// A GET that must succeed: any refusal becomes the console's error page.
+    pub(crate) async fn get(
+        &self,
+        visitor: &session::Visitor,
+        uri: &str,
+    ) -> Result<Value, Response> {
+        let answer = self
+            .json(visitor.principal(), Method::GET, uri, None)
+            .await?;
+        if answer.ok() {
+            Ok(answer.body)
+        } else {
+            Err(layout::problem(visitor, &answer.error()))
+        }
+    }
+}
+
+pub(crate) fn internal(message: &str) -> Response {
+    (
+        StatusCode::INTERNAL_SERVER_ERROR,
+        format!("the console failed: {message}"),
+    )
+        .into_response()
+}
+
+/// A query-string value, percent-encoded.
+pub(crate) fn enc(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+/// A path segment from the visitor: only the characters an id may have, so that it
+/// cannot reach another API route.
+pub(crate) fn segment(s: &str) -> Option<&str> {
+    (!s.is_empty()
+        && s.len() <= 128
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
+    .then_some(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_path_segment_cannot_reach_another_route() {
+        assert_eq!(segment("0b6f-AZ_9"), Some("0b6f-AZ_9"));
+        for bad in ["", "../v1/import", "a/b", "a?b=1", "a%2F", &"x".repeat(129)] {
+            assert_eq!(segment(bad), None, "{bad}");
+        }
+        assert_eq!(enc("a b&c/é"), "a%20b%26c%2F%C3%A9");
+    }
+}

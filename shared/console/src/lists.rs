@@ -1,0 +1,110 @@
+//! Read-only pages: webhook endpoints and the aging report.
+
+use crate::fmt::{amount, instant, text};
+use crate::layout::page;
+use crate::session::Visitor;
+use crate::{enc, Console};
+use axum::extract::{Query, State};
+use axum::response::Response;
+use maud::html;
+use serde_json::Value;
+use std::collections::HashMap;
+
+fn items(v: &Value) -> Vec<Value> {
+    v.get("items")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default()
+}
+
+pub async fn webhooks(State(console): State<Console>, visitor: Visitor) -> Response {
+    let list = match console.get(&visitor, "/v1/webhook-endpoints").await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let endpoints = items(&list);
+    page(
+        &visitor,
+        "Webhooks",
+        html! {
+            h1 { "Webhook endpoints" }
+            @if endpoints.is_empty() { p { "No webhook endpoints." } } @else {
+                div class="scroll" role="region" aria-label="Webhook endpoints" tabindex="0" {
+                    table {
+                        caption { "Endpoints" }
+                        thead { tr { th scope="col" { "URL" } th scope="col" { "Events" } th scope="col" { "State" } th scope="col" { "Updated" } } }
+                        tbody { @for e in &endpoints { tr {
+                            th scope="row" { (text(e, "url")) }
+                            td { @for ev in e.get("events").and_then(Value::as_array).cloned().unwrap_or_default() { (ev.as_str().unwrap_or("")) " " } }
+                            td { @if e.get("enabled").and_then(Value::as_bool).unwrap_or(false) { "Enabled" } @else { "Disabled" }
+                                 @if let Some(r) = e.get("disabledReason").and_then(Value::as_str) { ": " (r) } }
+                            td { (instant(text(e, "updatedAt"))) }
+                        } } }
+                    }
+                }
+            }
+        },
+    )
+}
+
+const BUCKETS: [(&str, &str); 6] = [
+    ("current", "Current"),
+    ("days1To30", "1–30 days"),
+    ("days31To60", "31–60 days"),
+    ("days61To90", "61–90 days"),
+    ("over90Days", "Over 90 days"),
+    ("total", "Total"),
+];
+
+pub async fn aging(
+    State(console): State<Console>,
+    visitor: Visitor,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let mut uri = "/v1/reports/aging?limit=50".to_string();
+    if let Some(c) = q.get("cursor").filter(|c| !c.is_empty()) {
+        uri.push_str(&format!("&cursor={}", enc(c)));
+    }
+    let report = match console.get(&visitor, &uri).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let totals = report
+        .get("totals")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let rows = items(&report);
+    let table = |caption: &str, first: &str, list: &[Value]| {
+        html! {
+            div class="scroll" role="region" aria-label=(caption) tabindex="0" {
+                table {
+                    caption { (caption) }
+                    thead { tr { th scope="col" { (first) } th scope="col" { "Currency" } th scope="col" class="num" { "Invoices" }
+                        @for (_, label) in BUCKETS { th scope="col" class="num" { (label) } } } }
+                    tbody { @for r in list { tr {
+                        th scope="row" { @if first == "Account" { (text(r, "accountId")) } @else { "All accounts" } }
+                        td { (text(r, "currency")) }
+                        td class="num" { (r.get("invoices").and_then(Value::as_u64).unwrap_or(0)) }
+                        @for (k, _) in BUCKETS { td class="num" { (amount(text(r, k), text(r, "currency"))) } }
+                    } } }
+                }
+            }
+        }
+    };
+    page(
+        &visitor,
+        "Aging",
+        html! {
+            h1 { "Aging of open invoices" }
+            p { "As of " (text(&report, "asOf")) " (UTC)." }
+            @if totals.is_empty() { p { "No open posted invoices." } } @else {
+                (table("Totals per currency", "Scope", &totals))
+                (table("Accounts", "Account", &rows))
+            }
+            @if let Some(c) = report.get("nextCursor").and_then(Value::as_str) {
+                p { a href={ "/console/aging?cursor=" (enc(c)) } rel="next" { "Next accounts" } }
+            }
+        },
+    )
+}

@@ -1,0 +1,205 @@
+//! The console over the in-memory API, without a browser: sign-in and its cookie,
+//! personal data escaped, and a caller's scopes deciding what is offered and what the
+//! API lets through (the browser tests, tests/console, cover the pages in chromium).
+
+// Test code: a panic fails the test (clippy.toml allows unwrap only in #[cfg(test)] code).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use axum::body::Body;
+use axum::http::{header, Request, StatusCode};
+use axum::Router;
+use billrun_api::access::{Principal, Scope};
+use billrun_app::memory::{MemoryQueue, MemoryStore};
+use billrun_console::{Console, SignIn};
+use std::sync::Arc;
+use tower::ServiceExt;
+
+struct Reply {
+    status: StatusCode,
+    headers: axum::http::HeaderMap,
+    body: String,
+}
+
+async fn send(router: &Router, req: Request<Body>) -> Reply {
+    let res = router.clone().oneshot(req).await.unwrap();
+    let (parts, body) = res.into_parts();
+    let bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap();
+    Reply {
+        status: parts.status,
+        headers: parts.headers,
+        body: String::from_utf8_lossy(&bytes).into_owned(),
+    }
+}
+
+fn get(uri: &str, cookie: &str) -> Request<Body> {
+    Request::get(uri)
+        .header(header::COOKIE, cookie)
+        .body(Body::empty())
+        .unwrap()
+}
+
+fn post_form(uri: &str, cookie: &str, form: &str) -> Request<Body> {
+    Request::post(uri)
+        .header(header::COOKIE, cookie)
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .header("host", "console.test")
+        .header("origin", "http://console.test")
+        .body(Body::from(form.to_string()))
+        .unwrap()
+}
+
+/// The console and the API over one in-memory system; `ann-token` has every scope,
+/// `rita-token` only billing:read.
+async fn console() -> (Router, Router) {
+    let store = Arc::new(MemoryStore::new());
+    let queue = Arc::new(MemoryQueue::new());
+    let app = billrun_app::App::in_memory(store, queue, Arc::new(billrun_documents::PdfRenderer));
+    let api = billrun_api::router(Arc::new(app));
+    let book = r#"{"accounts": [{"id": "A-1", "name": "C", "currency": "USD", "billCycleDay": 1}],
+        "subscriptions": [{"id": "S-1", "accountId": "A-1", "productId": "P", "startDate": "2024-01-01",
+          "charges": [{"id": "C-1", "type": "Recurring", "price": "10.00", "billingPeriod": "Month"}]}]}"#;
+    let imported = send(
+        &api,
+        Request::post("/v1/import")
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(book))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(imported.status, StatusCode::OK, "{}", imported.body);
+    let holder = |t: &str| match t {
+        "ann-token" => Some(Principal::with_all_scopes("ann")),
+        "rita-token" => Some(Principal {
+            name: "rita".into(),
+            scopes: [Scope::Read].into_iter().collect(),
+        }),
+        _ => None,
+    };
+    let console = Console::new(api.clone(), SignIn::Tokens(Arc::new(holder)), false).unwrap();
+    (billrun_console::router(console), api)
+}
+
+/// Signs in; the session cookie as a `Cookie` header value.
+async fn sign_in(console: &Router, token: &str) -> String {
+    let reply = send(
+        console,
+        post_form("/console/sign-in", "", &format!("token={token}")),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.body);
+    let cookie = reply.headers[header::SET_COOKIE]
+        .to_str()
+        .unwrap()
+        .to_string();
+    for attribute in ["HttpOnly", "SameSite=Strict", "Path=/console"] {
+        assert!(cookie.contains(attribute), "{cookie}");
+    }
+    assert!(
+        !cookie.contains("Secure"),
+        "serve speaks plain HTTP: {cookie}"
+    );
+    cookie.split(';').next().unwrap().to_string()
+}
+
+fn csrf_of(html: &str) -> String {
+    let at = html.find(r#"name="csrf" value=""#).unwrap() + r#"name="csrf" value=""#.len();
+    html[at..].split('"').next().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn a_signed_in_caller_creates_a_run_whose_name_is_escaped_and_a_reader_cannot_start_it() {
+    let (console, api) = console().await;
+    let signed_out = send(&console, get("/console/runs", "")).await;
+    assert_eq!(signed_out.status, StatusCode::SEE_OTHER);
+    assert_eq!(signed_out.headers[header::LOCATION], "/console/sign-in");
+    let refused = send(&console, post_form("/console/sign-in", "", "token=nope")).await;
+    assert_eq!(refused.status, StatusCode::UNAUTHORIZED);
+
+    let ann = sign_in(&console, "ann-token").await;
+    let form = send(&console, get("/console/runs/new", &ann)).await;
+    assert_eq!(form.status, StatusCode::OK);
+    let csrf = csrf_of(&form.body);
+    let created = send(
+        &console,
+        post_form(
+            "/console/runs",
+            &ann,
+            &format!(
+                "csrf={csrf}&runType=Manual&targetDate=2024-02-01&name=%3Cscript%3Ealert(1)%3C%2Fscript%3E"
+            ),
+        ),
+    )
+    .await;
+    assert_eq!(created.status, StatusCode::SEE_OTHER, "{}", created.body);
+    let location = created.headers[header::LOCATION]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let id = location.trim_start_matches("/console/runs/").to_string();
+    let page = send(&console, get(&location, &ann)).await;
+    assert!(page.body.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+    assert!(!page.body.contains("<script>alert"));
+    assert!(page
+        .body
+        .contains(&format!("/console/runs/{id}/actions/start")));
+
+    // A reader is offered no action, and a forged one is the API's 403.
+    let rita = sign_in(&console, "rita-token").await;
+    let page = send(&console, get(&location, &rita)).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(!page.body.contains("/actions/"), "no action offered");
+    assert!(!page.body.contains(r#"href="/console/runs/new""#));
+    let csrf = csrf_of(&page.body);
+    let forged = send(
+        &console,
+        post_form(
+            &format!("/console/runs/{id}/actions/start"),
+            &rita,
+            &format!("csrf={csrf}"),
+        ),
+    )
+    .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    assert!(forged.body.contains("billing:run"), "{}", forged.body);
+    // Ann's CSRF token is not Rita's.
+    let ann_csrf = csrf_of(&send(&console, get(&location, &ann)).await.body);
+    let crossed = send(
+        &console,
+        post_form(
+            &format!("/console/runs/{id}/actions/start"),
+            &rita,
+            &format!("csrf={ann_csrf}"),
+        ),
+    )
+    .await;
+    assert_eq!(crossed.status, StatusCode::FORBIDDEN);
+    let run = send(&api, get(&format!("/v1/invoice-runs/{id}"), "")).await;
+    assert!(run.body.contains(r#""status":"Pending""#), "{}", run.body);
+}
+
+#[tokio::test]
+async fn without_tokens_the_console_is_open_like_the_api_but_still_needs_its_csrf_token() {
+    let app = billrun_app::App::in_memory(
+        Arc::new(MemoryStore::new()),
+        Arc::new(MemoryQueue::new()),
+        Arc::new(billrun_documents::PdfRenderer),
+    );
+    let api = billrun_api::router(Arc::new(app));
+    let console = billrun_console::router(Console::new(api, SignIn::Open, false).unwrap());
+    let sign_in = send(&console, get("/console/sign-in", "")).await;
+    assert_eq!(sign_in.status, StatusCode::SEE_OTHER);
+    let form = send(&console, get("/console/runs/new", "")).await;
+    assert_eq!(form.status, StatusCode::OK);
+    assert!(form.body.contains("local (no sign-in)"));
+    assert!(!form.body.contains("Sign out"), "no session to end");
+    let body = "runType=Manual&targetDate=2024-02-01";
+    let refused = send(&console, post_form("/console/runs", "", body)).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    let csrf = csrf_of(&form.body);
+    let created = send(
+        &console,
+        post_form("/console/runs", "", &format!("{body}&csrf={csrf}")),
+    )
+    .await;
+    assert_eq!(created.status, StatusCode::SEE_OTHER, "{}", created.body);
+}

@@ -1,0 +1,51 @@
+// Regenerates the console's screenshots in docs/console/ (docs/console.md shows them):
+//   cargo build -p billrun-local && ./infra/local/with-chromium.sh node tests/console/screenshots.mjs
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { startServer, launch, signIn, reloadUntil, repo } from "./harness.mjs";
+
+const out = join(repo, "docs", "console");
+mkdirSync(out, { recursive: true });
+const server = await startServer();
+const chrome = await launch();
+try {
+  const { base } = server;
+  const context = await chrome.browser.newContext({ viewport: { width: 1200, height: 900 } });
+  const page = await context.newPage();
+  const shot = (name) => page.screenshot({ path: join(out, `${name}.png`), fullPage: true });
+  await page.goto(`${base}/console/sign-in`);
+  await shot("sign-in");
+  await signIn(page, base, "alice");
+  await page.goto(`${base}/console/runs/new`);
+  await page.getByLabel("Name").fill("February");
+  await page.getByLabel("Target date").fill("2024-02-31");
+  await page.getByRole("button", { name: "Create run" }).click();
+  await shot("new-run-field-error");
+  await page.getByLabel("Target date").fill("2024-02-01");
+  await page.getByRole("button", { name: "Create run" }).click();
+  await page.waitForURL(/\/console\/runs\/[0-9a-f-]{36}$/);
+  const runUrl = page.url();
+  const status = page.getByTestId("run-status");
+  await reloadUntil(page, async () => /Completed/.test(await status.innerText()), "the run");
+  await page.getByRole("link", { name: "Request PDFs" }).click();
+  await page.getByRole("button", { name: "Confirm: Request PDFs" }).click();
+  await page.waitForURL(runUrl);
+  const docRow = page.locator("table", { hasText: "Documents in numbering order" }).locator("tbody tr").first();
+  await reloadUntil(page, async () => (await docRow.innerText()).includes("Generated"), "the PDF");
+  await shot("run");
+  await page.getByRole("link", { name: "Post", exact: true }).click();
+  await shot("confirm-post");
+  await page.getByRole("button", { name: "Confirm: Post" }).click();
+  await page.waitForURL(runUrl);
+  await docRow.getByRole("link").click();
+  await page.waitForURL(/\/console\/invoices\//);
+  await page.waitForTimeout(1000);
+  await shot("invoice");
+  await server.api("POST", "/v1/invoice-runs", { targetDate: "2024-03-01", runType: "Manual", name: "March" });
+  await page.goto(`${base}/console/runs`);
+  await shot("runs");
+  console.log(`screenshots in ${out}`);
+} finally {
+  await chrome.close();
+  server.stop();
+}
