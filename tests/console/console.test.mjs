@@ -224,3 +224,34 @@ test("a Pending run is previewed, its diff read, then started", async () => {
   await reloadUntil(page, async () => /Completed/.test(await status.innerText()), "the run to complete");
   await context.close();
 });
+
+test("a run schedule is listed with its next occurrence in its time zone, and paused after the confirmation", async () => {
+  const { base, api } = server;
+  const schedule = await api("PUT", "/v1/run-schedules/month-end", {
+    runTemplate: { name: "Month end" },
+    recurrence: { kind: "Monthly", dayOfMonth: 31, localTime: "02:30", timeZone: "Europe/Berlin" },
+  });
+  const context = await chrome.browser.newContext();
+  const page = await context.newPage();
+  await signIn(page, base, "alice");
+  await page.getByRole("link", { name: "Schedules", exact: true }).click();
+  await page.waitForURL(`${base}/console/schedules`);
+  const row = page.getByTestId("schedules").locator("tbody tr", { hasText: "month-end" });
+  assert.match(await row.innerText(), /Monthly on day 31 at 02:30/);
+  assert.equal(await row.getByTestId("schedule-state").innerText(), "Enabled");
+  assert.equal(await row.getByTestId("next-occurrence").innerText(),
+    `${schedule.nextOccurrence.localDate} 02:30 Europe/Berlin`, "the next occurrence, in the schedule's own time zone");
+  await accessible(page, "schedules");
+
+  await row.getByRole("link", { name: "Pause", exact: true }).click();
+  assert.match(await page.getByTestId("consequence").innerText(), /^Pausing stops the schedule from creating runs/);
+  await accessible(page, "confirm pause");
+  await page.getByRole("button", { name: "Confirm: Pause" }).click();
+  await page.waitForURL(`${base}/console/schedules`);
+  assert.equal(await row.getByTestId("schedule-state").innerText(), "Paused");
+  assert.equal(await row.getByTestId("next-occurrence").innerText(), "none while paused");
+  assert.equal(await row.getByRole("link", { name: "Resume", exact: true }).count(), 1, "a paused schedule offers Resume");
+  assert.equal((await api("GET", "/v1/run-schedules/month-end")).enabled, false);
+  await accessible(page, "schedules (paused)");
+  await context.close();
+});

@@ -109,6 +109,7 @@ pub const IMPORT_LIMIT: usize = 5_000_000;
         compat::configure_requests::credit_memos,
         run_schedules::put,
         run_schedules::get,
+        run_schedules::list,
         run_schedules::delete,
         run_schedules::pause,
         run_schedules::resume,
@@ -258,6 +259,7 @@ fn read_routes(routes: Routes) -> Routes {
             "/api/billing/v1/request-results/{id}/credit-memos",
             get(compat::configure_requests::credit_memos),
         )
+        .route("/v1/run-schedules", get(run_schedules::list))
         .route("/v1/run-schedules/{id}", get(run_schedules::get))
         .route("/v1/audit-events", get(audit::list))
 }

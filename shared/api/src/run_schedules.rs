@@ -4,7 +4,7 @@
 
 use crate::error::{ApiResult, ErrorBody};
 use crate::extract::Path;
-use crate::extract::{path_id, JsonBody};
+use crate::extract::{next_cursor, path_id, JsonBody, Params};
 use crate::schema::{ChargeType, Filters, Grouping};
 use crate::v1::AppState;
 use axum::http::StatusCode;
@@ -139,6 +139,23 @@ pub struct RunScheduleView {
     pub last_occurrence: Option<ClaimedOccurrence>,
 }
 
+/// A page of run schedules.
+#[derive(ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RunScheduleList {
+    pub items: Vec<RunScheduleView>,
+    /// Set when the page is full: the `cursor` of the next page.
+    pub next_cursor: Option<String>,
+}
+
+/// What [`list`] answers (the schemas above only describe the application's own views).
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Page {
+    items: Vec<billrun_app::model::schedules::RunScheduleView>,
+    next_cursor: Option<String>,
+}
+
 fn schedule_id(raw: &str) -> ApiResult<RunScheduleId> {
     path_id("id", raw, |s| RunScheduleId::parse(s))
 }
@@ -187,6 +204,24 @@ pub async fn get(
 ) -> ApiResult<Response> {
     let id = schedule_id(&id)?;
     Ok(Json(app.schedules().get_run_schedule(&id).await?).into_response())
+}
+
+#[utoipa::path(get, path = "/v1/run-schedules", operation_id = "list_run_schedules", tag = "runs",
+    params(("cursor" = Option<String>, Query, description = "`nextCursor` of the previous page"),
+        ("limit" = Option<usize>, Query, description = "1 to 1000, default 100")),
+    responses(
+        (status = 200, description = "Run schedules in id order, each with its next occurrence (`null` while paused)", body = RunScheduleList),
+        (status = 400, description = "A bad parameter (named)", body = ErrorBody)))]
+pub async fn list(axum::extract::State(app): AppState, params: Params) -> ApiResult<Response> {
+    params.only(&["cursor", "limit"])?;
+    let limit = params.limit()?;
+    let after: Option<RunScheduleId> = params.cursor()?;
+    let items = app
+        .schedules()
+        .list_run_schedules(after.as_ref(), limit)
+        .await?;
+    let next_cursor = next_cursor(&items, limit, |s| s.id.clone());
+    Ok(Json(Page { items, next_cursor }).into_response())
 }
 
 #[utoipa::path(delete, path = "/v1/run-schedules/{id}", tag = "runs",

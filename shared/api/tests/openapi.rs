@@ -64,6 +64,7 @@ const CANONICAL: &[(&str, &str)] = &[
     ("get", "/v1/invoices/{id}/document"),
     ("put", "/v1/run-schedules/{id}"),
     ("get", "/v1/run-schedules/{id}"),
+    ("get", "/v1/run-schedules"),
     ("delete", "/v1/run-schedules/{id}"),
     ("post", "/v1/run-schedules/{id}/pause"),
     ("post", "/v1/run-schedules/{id}/resume"),

@@ -81,3 +81,43 @@ async fn an_invalid_run_schedule_is_refused_with_the_field_path_and_writes_nothi
         StatusCode::NOT_FOUND
     );
 }
+
+#[tokio::test]
+async fn run_schedules_are_listed_in_id_order_a_page_at_a_time() {
+    let api = TestApi::new();
+    for id in ["c", "a", "b"] {
+        let r = api.put(&format!("/v1/run-schedules/{id}"), &body()).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    }
+    assert_eq!(
+        api.post("/v1/run-schedules/b/pause", "").await.status,
+        StatusCode::OK
+    );
+    let first = api.get("/v1/run-schedules?limit=2").await;
+    assert_eq!(first.status, StatusCode::OK, "{}", first.text);
+    let ids = |r: &common::Reply| {
+        r.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["id"].as_str().unwrap().to_string())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(ids(&first), ["a", "b"]);
+    assert!(first.body["items"][0]["nextOccurrence"]["at"].is_string());
+    assert_eq!(first.body["items"][1]["enabled"], false);
+    assert!(first.body["items"][1]["nextOccurrence"].is_null());
+    let cursor = first.body["nextCursor"].as_str().unwrap();
+    let second = api
+        .get(&format!("/v1/run-schedules?limit=2&cursor={cursor}"))
+        .await;
+    assert_eq!(ids(&second), ["c"]);
+    assert!(second.body["nextCursor"].is_null());
+    let bad = api.get("/v1/run-schedules?cursor=eyJ4IjoxfQ").await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert_eq!(bad.body["field"], "cursor");
+    assert_eq!(
+        api.get("/v1/run-schedules?limit=0").await.body["field"],
+        "limit"
+    );
+}

@@ -1,9 +1,9 @@
 //! An invoice or credit memo: its lines and totals, its PDF inline, payments and
 //! balance, and its history from the audit trail.
 
+use crate::audit::audit_table;
 use crate::fmt::{amount, instant, text};
 use crate::layout::{page as render, problem};
-use crate::run::audit_table;
 use crate::session::Visitor;
 use crate::{segment, Console};
 use axum::extract::{Path, State};

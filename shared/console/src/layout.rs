@@ -76,6 +76,7 @@ pub fn page(visitor: &Visitor, title: &str, body: Markup) -> Response {
                                 @if visitor.may(&axum::http::Method::POST, "/v1/invoice-runs") {
                                     li { a href="/console/runs/new" { "New run" } }
                                 }
+                                li { a href="/console/schedules" { "Schedules" } }
                                 li { a href="/console/webhooks" { "Webhooks" } }
                                 li { a href="/console/aging" { "Aging" } }
                             }

@@ -8,7 +8,9 @@
 //! checked by the router's own `enforce`) and audit actor as a `curl` of the same route.
 //! What a page offers is decided from that one table too ([`session::Visitor::may`]).
 
+mod actions;
 mod assets;
+mod audit;
 mod fmt;
 mod forms;
 mod invoice;
@@ -16,6 +18,7 @@ mod layout;
 mod lists;
 mod run;
 mod runs;
+mod schedules;
 pub mod session;
 
 use axum::body::Body;
@@ -83,10 +86,15 @@ pub fn router(console: Console) -> Router {
         .route("/console/runs/{id}/progress", get(runs::progress_route))
         .route(
             "/console/runs/{id}/actions/{action}",
-            get(run::confirm).post(run::act),
+            actions::routes(&run::RUN),
         )
         .route("/console/invoices/{id}", get(invoice::page))
         .route("/console/invoices/{id}/document", get(invoice::pdf))
+        .route("/console/schedules", get(schedules::list))
+        .route(
+            "/console/schedules/{id}/actions/{action}",
+            actions::routes(&schedules::SCHEDULE),
+        )
         .route("/console/aging", get(lists::aging))
         .route("/console/webhooks", get(lists::webhooks))
         .with_state(console)

@@ -10,7 +10,8 @@ use maud::html;
 use serde_json::Value;
 use std::collections::HashMap;
 
-fn items(v: &Value) -> Vec<Value> {
+/// A list answer's `items` (none when it has none).
+pub(crate) fn items(v: &Value) -> Vec<Value> {
     v.get("items")
         .and_then(Value::as_array)
         .cloned()

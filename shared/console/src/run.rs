@@ -2,32 +2,19 @@
 //! events and audit trail) and its actions, each confirmed on a page that states its
 //! consequence before the API is called.
 
+use crate::actions::{Action, Subject};
+use crate::audit::audit_table;
 use crate::fmt::{amount, count, instant, text, thousands};
-use crate::layout::{page as render, problem, status};
+use crate::layout::{page as render, status};
 use crate::runs::progress;
-use crate::session::{check_change, Visitor};
+use crate::session::Visitor;
 use crate::{enc, segment, Console};
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, Method, StatusCode};
-use axum::response::{IntoResponse, Redirect, Response};
-use axum::Form;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use maud::{html, Markup};
 use serde_json::Value;
 use std::collections::HashMap;
-
-/// A run action: the API route it calls, and when the run's state allows it.
-pub struct Action {
-    pub slug: &'static str,
-    pub label: &'static str,
-    /// The API route, as the API's scope table spells it.
-    pub route: &'static str,
-    /// `Err(reason)` when the run's state refuses the action.
-    allowed: fn(&Value) -> Result<(), String>,
-    /// What confirming will do, with the count it affects.
-    consequence: fn(&Value) -> String,
-    /// The action makes another run (a preview), whose page is shown next.
-    follow: bool,
-}
 
 fn status_of(run: &Value) -> &str {
     text(run, "status")
@@ -222,44 +209,13 @@ pub const ACTIONS: [Action; 8] = [
     },
 ];
 
-fn action(slug: &str) -> Option<&'static Action> {
-    ACTIONS.iter().find(|a| a.slug == slug)
-}
-
-/// The actions the visitor's scopes allow (the others are not offered), each enabled
-/// or disabled with the reason the run's state gives.
-fn actions(visitor: &Visitor, run: &Value) -> Markup {
-    let id = text(run, "id");
-    // Those the state allows first; the disabled ones after, each with its reason.
-    let mut offered: Vec<(&Action, Result<(), String>)> = ACTIONS
-        .iter()
-        .filter(|a| visitor.may(&Method::POST, a.route))
-        .map(|a| (a, (a.allowed)(run)))
-        .collect();
-    offered.sort_by_key(|(_, allowed)| allowed.is_err());
-    html! {
-        @if !offered.is_empty() {
-            section aria-labelledby="actions-h" {
-                h2 id="actions-h" { "Actions" }
-                ul class="actions" {
-                    @for (a, allowed) in offered {
-                        li {
-                            @match allowed {
-                                Ok(()) => {
-                                    a class="button" href={ "/console/runs/" (id) "/actions/" (a.slug) } { (a.label) }
-                                }
-                                Err(why) => {
-                                    button type="button" disabled aria-describedby={ "why-" (a.slug) } { (a.label) }
-                                    " " span id={ "why-" (a.slug) } { (why) }
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-        }
-    }
-}
+/// Runs, as the console acts on them.
+pub static RUN: Subject = Subject {
+    read: "/v1/invoice-runs/{id}",
+    page: "/console/runs/{id}",
+    name: |r| format!("run {}", text(r, "number")),
+    actions: &ACTIONS,
+};
 
 fn counters(run: &Value) -> Markup {
     let c = run.get("counters").cloned().unwrap_or(Value::Null);
@@ -384,7 +340,7 @@ pub async fn page_of(
                 @if !text(&run, "postedBy").is_empty() { dt { "Posted by" } dd { (text(&run, "postedBy")) } }
                 dt { "Progress" } dd { (progress(&run)) }
             }
-            (actions(visitor, &run))
+            (RUN.section(visitor, id, &run))
             (counters(&run))
             @if let Some(d) = &diff { (diff_section(d, &here)) }
             section aria-labelledby="accounts-h" {
@@ -506,29 +462,6 @@ fn diff_section(diff: &Value, here: &str) -> Markup {
     }
 }
 
-/// Audit entries: when, who, what, on which resource.
-pub fn audit_table(entries: &[Value]) -> Markup {
-    html! {
-        section aria-labelledby="audit-h" {
-            h2 id="audit-h" { "Audit trail" }
-            @if entries.is_empty() { p { "No entries." } } @else {
-                div class="scroll" role="region" aria-label="Audit trail" tabindex="0" {
-                    table data-testid="audit" {
-                        caption { "Changes, oldest first" }
-                        thead { tr { th scope="col" { "Time" } th scope="col" { "Actor" } th scope="col" { "Action" } th scope="col" { "Resource" } } }
-                        tbody { @for e in entries { tr {
-                            td { (instant(text(e, "time"))) }
-                            td { (e.get("actor").and_then(Value::as_str).unwrap_or("(system)")) }
-                            td { (text(e, "action")) }
-                            td { (text(&e["resource"], "type")) }
-                        } } }
-                    }
-                }
-            }
-        }
-    }
-}
-
 pub async fn page(
     State(console): State<Console>,
     visitor: Visitor,
@@ -540,95 +473,5 @@ pub async fn page(
     };
     match page_of(&console, &visitor, id, &q).await {
         Ok(r) | Err(r) => r,
-    }
-}
-
-/// The confirmation page of an action: what it will do, then one button.
-pub async fn confirm(
-    State(console): State<Console>,
-    visitor: Visitor,
-    Path((id, slug)): Path<(String, String)>,
-) -> Response {
-    let (Some(id), Some(a)) = (segment(&id), action(&slug)) else {
-        return StatusCode::NOT_FOUND.into_response();
-    };
-    if !visitor.may(&Method::POST, a.route) {
-        return forbidden(&visitor, a);
-    }
-    let run = match console
-        .get(&visitor, &format!("/v1/invoice-runs/{id}"))
-        .await
-    {
-        Ok(r) => r,
-        Err(r) => return r,
-    };
-    let number = text(&run, "number");
-    render(
-        &visitor,
-        &format!("{} {number}", a.label),
-        html! {
-            h1 { (a.label) ": run " (number) }
-            @match (a.allowed)(&run) {
-                Ok(()) => {
-                    p class="notice" data-testid="consequence" { ((a.consequence)(&run)) }
-                    form method="post" action={ "/console/runs/" (id) "/actions/" (a.slug) } {
-                        input type="hidden" name="csrf" value=(visitor.csrf);
-                        button type="submit" { "Confirm: " (a.label) }
-                        " " a class="button secondary" href={ "/console/runs/" (id) } { "Back" }
-                    }
-                }
-                Err(why) => {
-                    p class="error" { (why) }
-                    p { a href={ "/console/runs/" (id) } { "Back to the run" } }
-                }
-            }
-        },
-    )
-}
-
-fn forbidden(visitor: &Visitor, a: &Action) -> Response {
-    let scope = billrun_api::access::scope_of(&Method::POST, a.route);
-    problem(
-        visitor,
-        &crate::ApiProblem {
-            status: StatusCode::FORBIDDEN,
-            message: format!("{} needs the scope {}.", a.label, scope.as_str()),
-            field: None,
-        },
-    )
-}
-
-/// Does the action through the API (which checks the scope and the state again).
-pub async fn act(
-    State(console): State<Console>,
-    visitor: Visitor,
-    headers: HeaderMap,
-    Path((id, slug)): Path<(String, String)>,
-    Form(form): Form<HashMap<String, String>>,
-) -> Response {
-    if let Err(r) = check_change(&console, &visitor, &headers, &form) {
-        return r.into_response();
-    }
-    let (Some(id), Some(a)) = (segment(&id), action(&slug)) else {
-        return StatusCode::NOT_FOUND.into_response();
-    };
-    // Not checked here: the API's own `enforce` refuses a scope the caller lacks (403),
-    // so a forged request meets the same check as an offered one.
-    let uri = a.route.replace("{id}", id);
-    let answer = match console
-        .json(visitor.principal(), Method::POST, &uri, None)
-        .await
-    {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
-    if answer.ok() {
-        let next = match answer.body.get("id").and_then(Value::as_str) {
-            Some(made) if a.follow => crate::enc(made),
-            _ => id.to_string(),
-        };
-        Redirect::to(&format!("/console/runs/{next}")).into_response()
-    } else {
-        problem(&visitor, &answer.error())
     }
 }

@@ -65,6 +65,22 @@ impl Schedules {
         Ok(RunScheduleView::of(self.run_schedule(id).await?))
     }
 
+    /// A page of run schedules in id order, after `after`, at most `limit`: a list is
+    /// read a page at a time, never whole.
+    pub async fn list_run_schedules(
+        &self,
+        after: Option<&RunScheduleId>,
+        limit: usize,
+    ) -> Result<Vec<RunScheduleView>, AppError> {
+        Ok(self
+            .run_schedules
+            .list_run_schedules(after, limit)
+            .await?
+            .into_iter()
+            .map(RunScheduleView::of)
+            .collect())
+    }
+
     async fn run_schedule(&self, id: &RunScheduleId) -> Result<RunScheduleRecord, AppError> {
         self.run_schedules
             .get_run_schedule(id)
