@@ -255,3 +255,38 @@ test("a run schedule is listed with its next occurrence in its time zone, and pa
   await accessible(page, "schedules (paused)");
   await context.close();
 });
+
+test("the audit trail lists the schedule's pause with the signed-in name, and filters by actor", async () => {
+  const { base } = server;
+  const context = await chrome.browser.newContext();
+  const page = await context.newPage();
+  await signIn(page, base, "alice");
+  await page.getByRole("link", { name: "Audit trail", exact: true }).click();
+  await page.waitForURL(`${base}/console/audit`);
+  const pause = page.getByTestId("audit").locator("tbody tr", { hasText: "runSchedule.updated" });
+  assert.equal(await pause.count(), 1, "the pause of the previous test");
+  assert.match(await pause.innerText(), /alice/);
+  assert.match(await pause.innerText(), /runSchedule month-end/);
+  // A run's entry links to the run's page.
+  assert.ok(await page.getByTestId("audit").locator("a[href^='/console/runs/']").count() > 0, "run entries link to their run");
+  await accessible(page, "audit trail");
+
+  await page.getByLabel("Actor").fill("bob");
+  await page.getByRole("button", { name: "Filter" }).click();
+  await page.waitForURL(/actor=bob/);
+  assert.equal(await pause.count(), 0, "bob did not pause it");
+  await page.getByLabel("Actor").fill("alice");
+  await page.getByRole("button", { name: "Filter" }).click();
+  await page.waitForURL(/actor=alice/);
+  assert.equal(await pause.count(), 1);
+  const actors = await page.getByTestId("audit").locator("tbody tr td:nth-child(2)").allInnerTexts();
+  assert.ok(actors.length > 0 && actors.every((a) => a === "alice"), `only alice's entries: ${actors}`);
+
+  // A bad date is the API's error, at its field.
+  await page.getByLabel("Since (UTC date)").fill("2024-02-31");
+  await page.getByRole("button", { name: "Filter" }).click();
+  assert.ok((await page.getByTestId("error-since").innerText()).length > 0, "an error at since");
+  assert.equal(await page.getByLabel("Since (UTC date)").getAttribute("aria-invalid"), "true");
+  await accessible(page, "audit trail with a field error");
+  await context.close();
+});

@@ -44,6 +44,19 @@ try {
   await server.api("POST", "/v1/invoice-runs", { targetDate: "2024-03-01", runType: "Manual", name: "March" });
   await page.goto(`${base}/console/runs`);
   await shot("runs");
+  await server.api("PUT", "/v1/run-schedules/month-end", {
+    runTemplate: { name: "Month end" },
+    recurrence: { kind: "Monthly", dayOfMonth: 31, localTime: "02:30", timeZone: "Europe/Berlin" },
+  });
+  await server.api("PUT", "/v1/run-schedules/weekly-usage", {
+    runTemplate: { name: "Weekly usage" },
+    recurrence: { kind: "Weekly", weekday: "Monday", localTime: "06:00", timeZone: "America/New_York" },
+    enabled: false,
+  });
+  await page.goto(`${base}/console/schedules`);
+  await shot("schedules");
+  await page.goto(`${base}/console/audit`);
+  await shot("audit");
   console.log(`screenshots in ${out}`);
 } finally {
   await chrome.close();

@@ -79,6 +79,7 @@ pub fn page(visitor: &Visitor, title: &str, body: Markup) -> Response {
                                 li { a href="/console/schedules" { "Schedules" } }
                                 li { a href="/console/webhooks" { "Webhooks" } }
                                 li { a href="/console/aging" { "Aging" } }
+                                li { a href="/console/audit" { "Audit trail" } }
                             }
                         }
                         div {

@@ -95,6 +95,7 @@ pub fn router(console: Console) -> Router {
             "/console/schedules/{id}/actions/{action}",
             actions::routes(&schedules::SCHEDULE),
         )
+        .route("/console/audit", get(audit::list))
         .route("/console/aging", get(lists::aging))
         .route("/console/webhooks", get(lists::webhooks))
         .with_state(console)
