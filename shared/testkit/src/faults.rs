@@ -615,6 +615,14 @@ impl<T: ?Sized + WatermarkStore> WatermarkStore for Faulty<T> {
             .write("revert_run", self.inner.revert_run(run))
             .await
     }
+    async fn correct_document(
+        &self,
+        correction: &billrun_app::model::corrections::DocumentCorrection,
+    ) -> StoreResult<billrun_app::model::corrections::CorrectionResult> {
+        self.plan
+            .write("correct_document", self.inner.correct_document(correction))
+            .await
+    }
     async fn clear_failed(&self, run: RunId) -> StoreResult<Vec<AccountId>> {
         self.plan
             .write("clear_failed", self.inner.clear_failed(run))
