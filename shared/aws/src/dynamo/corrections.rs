@@ -61,6 +61,8 @@ pub(super) fn read_correction(item: &Item, d: &mut StoredDocument) -> StoreResul
 /// What one attempt read and will write.
 enum Attempt {
     Done(Option<Result<Corrected, CorrectionRefusal>>),
+    /// What was read changed while it was read (a racing correction): read again.
+    Again,
     Write(Vec<TransactWriteItem>, Corrected),
 }
 
@@ -70,6 +72,10 @@ impl DynamoStore {
         for attempt in 0..CORRECTION_ATTEMPTS {
             let (items, done) = match self.correction_attempt(c).await? {
                 Attempt::Done(answer) => return Ok(answer),
+                Attempt::Again => {
+                    backoff(attempt).await;
+                    continue;
+                }
                 Attempt::Write(items, done) => (items, done),
             };
             match self.transact(items).await {
@@ -173,7 +179,21 @@ impl DynamoStore {
         if let (Some(o), false) = (&outcome, others_stand) {
             if !o.changes.is_empty() {
                 match self.rollback_actions(o).await? {
-                    Err(refusal) => return Ok(Attempt::Done(Some(Err(refusal)))),
+                    // The reads are not one snapshot: a racing correction may have
+                    // rolled the state back after the outcome was read. Refused only
+                    // when the document and its outcome are still as they were read.
+                    Err(refusal) => {
+                        let now = self.get(&keys::document(c.document)).await?;
+                        let outcome_now = self.get(&outcome_key).await?;
+                        let same = now.as_ref().and_then(|i| i.get(STATUS)) == item.get(STATUS)
+                            && outcome_now.as_ref().and_then(|i| i.get(DATA))
+                                == outcome_item.as_ref().and_then(|i| i.get(DATA));
+                        return Ok(if same {
+                            Attempt::Done(Some(Err(refusal)))
+                        } else {
+                            Attempt::Again
+                        });
+                    }
                     Ok(actions) => items.extend(actions),
                 }
                 if let Some(after) = outcome_after.as_mut() {

@@ -97,10 +97,22 @@ pub async fn a_void_credits_a_posted_invoice_once_and_rolls_its_billing_back(b: 
     assert_eq!(state(&b, "A-00").await, before);
     assert_eq!(state(&b, "A-01").await, other_before);
     // Stored as answered, listed with the run, audited in the same write.
-    let read = b.app.documents.get_document(invoice.id).await.unwrap().unwrap();
+    let read = b
+        .app
+        .documents
+        .get_document(invoice.id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(read.document.status, DocumentStatus::Voided);
     assert_eq!(read.voided_at, done.document.voided_at);
-    let stored_memo = b.app.documents.get_document(memo.id).await.unwrap().unwrap();
+    let stored_memo = b
+        .app
+        .documents
+        .get_document(memo.id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(stored_memo.document.number.as_deref(), Some("CM-000000001"));
     assert_eq!(credit_memos(&documents(&b, run.id).await).len(), 1);
     assert!(actions_of(&b, invoice.id)
@@ -165,7 +177,13 @@ pub async fn a_void_past_a_later_run_or_of_a_wrong_status_writes_nothing(b: Back
         Err(AppError::Conflict { code, .. }) => assert_eq!(code, ConflictCode::DocumentSuperseded),
         other => panic!("expected document_superseded, got {other:?}"),
     }
-    let read = b.app.documents.get_document(invoice.id).await.unwrap().unwrap();
+    let read = b
+        .app
+        .documents
+        .get_document(invoice.id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(read.document.status, DocumentStatus::Posted);
     assert!(credit_memos(&documents(&b, feb).await).is_empty());
     assert_eq!(state(&b, "A-00").await, after_march);
