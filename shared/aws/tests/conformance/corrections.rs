@@ -40,6 +40,19 @@ async fn documents(b: &Backend, run: RunId) -> Vec<Document> {
     b.app.queries().all_documents(run).await.unwrap()
 }
 
+/// The documents of a rebill of `account` for `target`, run to its end.
+async fn rebill(b: &Backend, account: &str, target: chrono::NaiveDate) -> Vec<Document> {
+    let created = b
+        .app
+        .pipeline()
+        .rebill_account(aid(account), target, None)
+        .await
+        .unwrap();
+    let id = created.run().id;
+    b.finish(id).await;
+    documents(b, id).await
+}
+
 fn credit_memos(docs: &[Document]) -> Vec<&Document> {
     docs.iter()
         .filter(|d| d.kind == DocumentKind::CreditMemo)
@@ -126,15 +139,7 @@ pub async fn a_void_credits_a_posted_invoice_once_and_rolls_its_billing_back(b: 
     assert_eq!(credit_memos(&documents(&b, run.id).await).len(), 1);
 
     // The rebill bills the voided lines again, with the next invoice number.
-    let rebill = b
-        .app
-        .pipeline()
-        .rebill_account(aid("A-00"), invoice.invoice_date, None)
-        .await
-        .unwrap();
-    let id = rebill.run().id;
-    b.finish(id).await;
-    let rebilled = documents(&b, id).await;
+    let rebilled = rebill(&b, "A-00", invoice.invoice_date).await;
     assert_eq!(rebilled.len(), 1);
     assert_eq!(rebilled[0].lines, invoice.lines);
     assert_eq!(rebilled[0].number.as_deref(), Some("INV-000000003"));
@@ -218,15 +223,7 @@ pub async fn a_draft_is_canceled_alone_and_its_lines_billed_again(b: Backend) {
         .map(|d| d.status)
         .collect();
     assert_eq!(statuses, [DocumentStatus::Canceled, DocumentStatus::Posted]);
-    let rebill = b
-        .app
-        .pipeline()
-        .rebill_account(aid("A-00"), draft.invoice_date, None)
-        .await
-        .unwrap();
-    let id = rebill.run().id;
-    b.finish(id).await;
-    let rebilled = documents(&b, id).await;
+    let rebilled = rebill(&b, "A-00", draft.invoice_date).await;
     assert_eq!(rebilled.len(), 1);
     assert_eq!(rebilled[0].lines, draft.lines);
 }
