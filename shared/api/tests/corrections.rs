@@ -122,6 +122,20 @@ async fn a_voided_example_invoice_is_credited_in_full_and_its_account_rebilled_a
     );
     assert_eq!(trail.body["items"][0]["actor"], "controller");
 
+    // The run's journal keeps the voided invoice (it was posted) and adds the credit
+    // memo that reverses it.
+    let journal = api.get(&format!("/v1/invoice-runs/{feb}/journal")).await;
+    assert_eq!(journal.status, StatusCode::OK, "{}", journal.text);
+    let totals = &journal.body["totals"][0];
+    assert_eq!(totals["invoiced"], "265.04", "{}", journal.text);
+    assert_eq!(
+        str_of(totals, "credited").trim_start_matches('-'),
+        "265.04",
+        "{}",
+        journal.text
+    );
+    assert_eq!(totals["debits"], totals["credits"], "{}", journal.text);
+
     // The price goes up in the book; the rebill bills the same items at it.
     let mut book: Value = serde_json::from_str(BOOK).unwrap();
     book["subscriptions"][0]["charges"][0]["price"] = json!("120.00");
