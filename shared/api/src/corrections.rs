@@ -17,11 +17,28 @@ use billrun_domain::ids::DocumentId;
 use chrono::NaiveDate;
 use serde::Deserialize;
 use serde_json::json;
+use utoipa::ToSchema;
+
+/// A void's answer: the Voided invoice and the credit memo that takes it back.
+#[derive(ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Voided {
+    pub invoice: schema::Document,
+    pub credit_memo: schema::Document,
+}
+
+/// A rebill's body (optional).
+#[derive(ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RebillInput {
+    /// The run's target date; without it today's date (UTC).
+    pub target_date: Option<chrono::NaiveDate>,
+}
 
 #[utoipa::path(post, path = "/v1/invoices/{id}/void", tag = "results",
     params(("id" = uuid::Uuid, Path, description = "Document id (a Posted invoice)")),
     responses(
-        (status = 200, description = "The Voided invoice and its credit memo (a retry answers the same credit memo)", body = schema::Voided),
+        (status = 200, description = "The Voided invoice and its credit memo (a retry answers the same credit memo)", body = Voided),
         (status = 400, description = "Not a UUID", body = ErrorBody),
         (status = 404, description = "Unknown", body = ErrorBody),
         (status = 409, description = "document_not_voidable (a credit memo, or not Posted), document_superseded (a later run billed past it), run_is_preview", body = ErrorBody)))]
@@ -51,7 +68,7 @@ pub async fn cancel_invoice(State(app): AppState, Path(id): Path<String>) -> Api
 /// A rebill's body (every field optional).
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct RebillInput {
+struct RebillBody {
     #[serde(default)]
     target_date: Option<NaiveDate>,
 }
@@ -61,7 +78,7 @@ struct RebillInput {
     params(
         ("id" = String, Path, description = "Account id"),
         ("Idempotency-Key" = Option<String>, Header, description = "A replay with the same body answers 200 with the same run")),
-    request_body(content = Option<schema::RebillInput>, description = "Optional: `targetDate` (default: today, UTC)"),
+    request_body(content = Option<RebillInput>, description = "Optional: `targetDate` (default: today, UTC)"),
     responses(
         (status = 201, description = "Created", body = schema::Run),
         (status = 200, description = "Replayed (same Idempotency-Key and body)", body = schema::Run),
@@ -77,8 +94,8 @@ pub async fn rebill_account(
     let account = account_id(&id)?;
     let key = idempotency_key(&headers)?;
     let input = match body {
-        Some(b) => parse_json::<RebillInput>(&b)?,
-        None => RebillInput { target_date: None },
+        Some(b) => parse_json::<RebillBody>(&b)?,
+        None => RebillBody { target_date: None },
     };
     let target = input
         .target_date

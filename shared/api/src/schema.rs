@@ -264,7 +264,6 @@ pub enum DocumentStatus {
     Approved,
     Posted,
     Canceled,
-    /// A posted invoice taken back by a linked credit memo (`POST /v1/invoices/{id}/void`).
     Voided,
 }
 
@@ -277,22 +276,6 @@ pub enum GenerationStatus {
     Pending,
     Generated,
     Failed,
-}
-
-/// A void's answer: the Voided invoice and the credit memo that takes it back.
-#[derive(ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct Voided {
-    pub invoice: Document,
-    pub credit_memo: Document,
-}
-
-/// A rebill's body (optional).
-#[derive(ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct RebillInput {
-    /// The run's target date; without it today's date (UTC).
-    pub target_date: Option<chrono::NaiveDate>,
 }
 
 /// An invoice or credit memo.
@@ -317,11 +300,9 @@ pub struct Document {
     pub created_by: Option<String>,
     pub approved_by: Option<String>,
     pub posted_by: Option<String>,
-    /// Who voided it and when (`POST /v1/invoices/{id}/void`); null unless Voided.
+    /// Who voided it, or canceled it alone, and when (`/void`, `/cancel`); else null.
     pub voided_by: Option<String>,
     pub voided_at: Option<chrono::DateTime<chrono::Utc>>,
-    /// Who canceled it alone and when (`POST /v1/invoices/{id}/cancel`); null unless
-    /// canceled alone (a document canceled with its run has neither).
     pub canceled_by: Option<String>,
     pub canceled_at: Option<chrono::DateTime<chrono::Utc>>,
     /// The PDF's status, beside the invoice `status`.

@@ -20,6 +20,7 @@ mod webhooks;
 
 use async_trait::async_trait;
 use billrun_app::memory::{MemoryQueue, Receive};
+use billrun_app::model::corrections::{CorrectionResult, DocumentCorrection};
 use billrun_app::model::documents::DocumentTemplate;
 use billrun_app::model::listing::{DocumentPosition, RunFilter, RunPosition};
 use billrun_app::model::schedules::{DueEntry, ProcessedItem, RunScheduleRecord, StoredSchedule};
@@ -615,13 +616,9 @@ impl<T: ?Sized + WatermarkStore> WatermarkStore for Faulty<T> {
             .write("revert_run", self.inner.revert_run(run))
             .await
     }
-    async fn correct_document(
-        &self,
-        correction: &billrun_app::model::corrections::DocumentCorrection,
-    ) -> StoreResult<billrun_app::model::corrections::CorrectionResult> {
-        self.plan
-            .write("correct_document", self.inner.correct_document(correction))
-            .await
+    async fn correct_document(&self, c: &DocumentCorrection) -> StoreResult<CorrectionResult> {
+        let write = self.inner.correct_document(c);
+        self.plan.write("correct", write).await
     }
     async fn clear_failed(&self, run: RunId) -> StoreResult<Vec<AccountId>> {
         self.plan
