@@ -378,8 +378,17 @@ async fn a_run_through_the_handlers_on_moto_equals_the_in_memory_run_and_stays_i
         );
         assert_eq!(o.remove("deliveryReason"), Some(Value::Null), "{o:?}");
         assert_eq!(o.remove("lastSentAt"), Some(Value::Null), "{o:?}");
-        // Who acted on it (no identified caller here), and not a preview's.
-        for field in ["createdBy", "approvedBy", "postedBy"] {
+        // Who acted on it (no identified caller here; nothing voided or canceled it
+        // alone), and not a preview's.
+        for field in [
+            "createdBy",
+            "approvedBy",
+            "postedBy",
+            "voidedBy",
+            "voidedAt",
+            "canceledBy",
+            "canceledAt",
+        ] {
             assert_eq!(o.remove(field), Some(Value::Null), "{field}: {o:?}");
         }
         assert_eq!(o.remove("preview"), Some(json!(false)), "{o:?}");

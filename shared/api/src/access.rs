@@ -153,6 +153,9 @@ pub const WRITES: &[(&str, &str, Scope)] = &[
     ("POST", "/v1/invoice-runs/{id}/approve", Scope::Post),
     ("POST", "/v1/invoices/{id}/approve", Scope::Post),
     ("POST", "/v1/invoices/{id}/post", Scope::Post),
+    ("POST", "/v1/invoices/{id}/void", Scope::Post),
+    ("POST", "/v1/invoices/{id}/cancel", Scope::Post),
+    ("POST", "/v1/accounts/{id}/rebill", Scope::Run),
     ("POST", "/v1/invoice-runs/{id}/retry-failed", Scope::Run),
     // A preview writes only its own items: running, not posting.
     ("POST", "/v1/invoice-runs/{id}/preview", Scope::Run),

@@ -9,6 +9,7 @@ pub mod access;
 pub mod approval;
 pub mod audit;
 pub mod compat;
+pub mod corrections;
 pub mod deliveries;
 pub mod documents;
 pub mod error;
@@ -67,6 +68,9 @@ pub const IMPORT_LIMIT: usize = 5_000_000;
         approval::approve_run,
         approval::approve_invoice,
         approval::post_invoice,
+        corrections::void_invoice,
+        corrections::cancel_invoice,
+        corrections::rebill_account,
         v1::retry_failed,
         previews::preview_run,
         previews::run_diff,
@@ -296,6 +300,15 @@ fn write_routes(routes: Routes) -> Routes {
         .route("/v1/invoice-runs/{id}/approve", post(approval::approve_run))
         .route("/v1/invoices/{id}/approve", post(approval::approve_invoice))
         .route("/v1/invoices/{id}/post", post(approval::post_invoice))
+        .route("/v1/invoices/{id}/void", post(corrections::void_invoice))
+        .route(
+            "/v1/invoices/{id}/cancel",
+            post(corrections::cancel_invoice),
+        )
+        .route(
+            "/v1/accounts/{id}/rebill",
+            post(corrections::rebill_account),
+        )
         .route("/v1/invoice-runs/{id}/retry-failed", post(v1::retry_failed))
         .route("/v1/invoice-runs/{id}/preview", post(previews::preview_run))
         .route(

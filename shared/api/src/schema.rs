@@ -264,6 +264,7 @@ pub enum DocumentStatus {
     Approved,
     Posted,
     Canceled,
+    Voided,
 }
 
 /// Whether the document's PDF was generated: `NotRequested` (no generation request of
@@ -299,6 +300,11 @@ pub struct Document {
     pub created_by: Option<String>,
     pub approved_by: Option<String>,
     pub posted_by: Option<String>,
+    /// Who voided it, or canceled it alone, and when (`/void`, `/cancel`); else null.
+    pub voided_by: Option<String>,
+    pub voided_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub canceled_by: Option<String>,
+    pub canceled_at: Option<chrono::DateTime<chrono::Utc>>,
     /// The PDF's status, beside the invoice `status`.
     pub document_status: GenerationStatus,
     /// Why the PDF failed (`documentStatus` Failed); null otherwise.

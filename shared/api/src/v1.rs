@@ -113,7 +113,7 @@ pub async fn put_account(
     Ok(created_or_ok(created, account))
 }
 
-fn account_id(raw: &str) -> ApiResult<AccountId> {
+pub(crate) fn account_id(raw: &str) -> ApiResult<AccountId> {
     path_id("id", raw, |s| AccountId::parse(s))
 }
 
@@ -584,6 +584,10 @@ pub async fn with_document_status(
             o.insert("createdBy".into(), json!(created_by));
             o.insert("approvedBy".into(), json!(d.approved_by));
             o.insert("postedBy".into(), json!(posted_by));
+            o.insert("voidedBy".into(), json!(d.voided_by));
+            o.insert("voidedAt".into(), json!(d.voided_at));
+            o.insert("canceledBy".into(), json!(d.canceled_by));
+            o.insert("canceledAt".into(), json!(d.canceled_at));
             o.insert("deliveryStatus".into(), json!(e.status));
             o.insert("deliveryReason".into(), json!(e.reason));
             o.insert("lastSentAt".into(), json!(e.last_sent_at));

@@ -312,7 +312,7 @@ proptest! {
             Just("%=%".to_string()),
             "[a-zA-Z%0-9=&]{0,30}",
         ],
-        route in 0usize..10,
+        route in 0usize..13,
     ) {
         block_on(async {
             let (api, _run) = seeded().await;
@@ -334,6 +334,9 @@ proptest! {
                 (Method::GET, format!("/v1/invoices/{id}/document"), None),
                 (Method::GET, format!("/v1/invoice-runs/{id}/diff?{query}"), None),
                 (Method::POST, format!("/v1/invoice-runs/{id}/preview"), Some(Vec::new())),
+                (Method::POST, format!("/v1/invoices/{id}/void"), Some(Vec::new())),
+                (Method::POST, format!("/v1/invoices/{id}/cancel"), Some(Vec::new())),
+                (Method::POST, format!("/v1/accounts/{id}/rebill"), Some(Vec::new())),
                 (Method::GET, format!("/v1/run-schedules?{query}"), None),
             ][route].clone();
             let before = snapshot(&api);

@@ -86,6 +86,11 @@ fn routes() -> Vec<(Method, &'static str, Value)> {
         (Method::POST, "/v1/invoice-runs/{RUN}/preview", json!({})),
         (
             Method::POST,
+            "/v1/accounts/A-1001/rebill",
+            json!({"targetDate": "2024-02-01"}),
+        ),
+        (
+            Method::POST,
             "/v1/invoice-runs/{RUN}/exports",
             json!({"content": "lines", "format": "jsonl"}),
         ),

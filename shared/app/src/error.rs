@@ -197,11 +197,18 @@ pub enum ConflictCode {
     /// A change a preview never takes (post, approve, cancel, email, export, payment),
     /// or a diff of a run that is not a preview.
     RunIsPreview,
+    /// A void of a credit memo or of an invoice that is not Posted.
+    DocumentNotVoidable,
+    /// A single cancel of a document that is not Draft or Approved (a Posted one is
+    /// voided).
+    DocumentNotCancelable,
+    /// A void or single cancel whose rollback a later run has billed past.
+    DocumentSuperseded,
 }
 
 impl ConflictCode {
     /// Every code, in the order docs/api.md lists them.
-    pub const ALL: [ConflictCode; 26] = [
+    pub const ALL: [ConflictCode; 29] = [
         ConflictCode::FieldLocked,
         ConflictCode::IdempotencyKeyReused,
         ConflictCode::RunNotPending,
@@ -228,6 +235,9 @@ impl ConflictCode {
         ConflictCode::MakerChecker,
         ConflictCode::RunPartiallyPosted,
         ConflictCode::RunIsPreview,
+        ConflictCode::DocumentNotVoidable,
+        ConflictCode::DocumentNotCancelable,
+        ConflictCode::DocumentSuperseded,
     ];
 
     /// The wire string (`code` of the error body).
@@ -259,6 +269,9 @@ impl ConflictCode {
             ConflictCode::MakerChecker => "maker_checker",
             ConflictCode::RunPartiallyPosted => "run_partially_posted",
             ConflictCode::RunIsPreview => "run_is_preview",
+            ConflictCode::DocumentNotVoidable => "document_not_voidable",
+            ConflictCode::DocumentNotCancelable => "document_not_cancelable",
+            ConflictCode::DocumentSuperseded => "document_superseded",
         }
     }
 }

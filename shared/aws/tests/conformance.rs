@@ -9,6 +9,8 @@ mod approval;
 #[path = "conformance/audit.rs"]
 mod audit;
 mod common;
+#[path = "conformance/corrections.rs"]
+mod corrections;
 #[path = "conformance/deliveries.rs"]
 mod deliveries;
 #[path = "conformance/events.rs"]
@@ -36,6 +38,7 @@ use billrun_domain::run::{Counters, Outcome, RunStatus};
 use billrun_domain::state::StateChange;
 use billrun_testkit::fixtures::{aid, manual, monthly_book, request, EXAMPLE_BOOK};
 use common::{usage_book, Backend};
+use corrections::*;
 use deliveries::*;
 use events::*;
 use exports::*;
@@ -2241,6 +2244,10 @@ macro_rules! conformance {
 
 conformance!(
     import_then_read_an_account_book,
+    a_void_credits_a_posted_invoice_once_and_rolls_its_billing_back,
+    racing_voids_of_one_invoice_make_exactly_one_credit_memo,
+    a_void_past_a_later_run_or_of_a_wrong_status_writes_nothing,
+    a_draft_is_canceled_alone_and_its_lines_billed_again,
     a_preview_leaves_the_store_as_it_found_it_and_the_run_then_bills_the_same,
     a_replayed_idempotency_key_returns_the_same_run_and_a_changed_body_conflicts,
     a_runs_client_fields_are_stored_with_it_and_compared_on_replay,

@@ -409,6 +409,7 @@ fn first_page_header(
     let note = match doc.status {
         DocumentStatus::Draft => Some("Draft"),
         DocumentStatus::Canceled => Some("Canceled"),
+        DocumentStatus::Voided => Some("Voided"),
         DocumentStatus::Approved | DocumentStatus::Posted => None,
     };
     if let Some(note) = note {

@@ -33,6 +33,9 @@ pub enum DocumentStatus {
     Approved,
     Posted,
     Canceled,
+    /// A posted invoice taken back by a linked credit memo (a void): final, like
+    /// Posted, and never moved again.
+    Voided,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

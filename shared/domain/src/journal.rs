@@ -113,9 +113,11 @@ pub struct JournalBuilder {
 }
 
 impl JournalBuilder {
-    /// Adds a document; one that is not Posted is not in the ledger and is skipped.
+    /// Adds a document; one that was never posted is not in the ledger and is skipped.
+    /// A Voided invoice was posted and stays journaled: the credit memo that voids it
+    /// is journaled beside it and reverses it.
     pub fn add(&mut self, d: &Document) -> Result<(), JournalOverflow> {
-        if d.status != DocumentStatus::Posted {
+        if !matches!(d.status, DocumentStatus::Posted | DocumentStatus::Voided) {
             return Ok(());
         }
         let overflow = || JournalOverflow(d.currency);

@@ -4,12 +4,15 @@
 
 use crate::book::{read_state, write_state};
 use crate::error::{conflict, fatal};
-use crate::runs::merge_counters;
+use crate::runs::{merge_counters, take_numbers};
 use crate::schema::*;
 use crate::{from_json, to_json, Error, SqliteStore};
 use async_trait::async_trait;
 use billrun_app::error::StoreError;
 use billrun_app::model::audit::AuditEvent;
+use billrun_app::model::corrections::{
+    still_billed, Corrected, CorrectionRefusal, CorrectionResult, DocumentCorrection,
+};
 use billrun_app::model::listing::DocumentPosition;
 use billrun_app::model::{
     AccountCommit, AccountOutcomeRecord, CommitResult, DocumentPage, Numbered, StoredDocument,
@@ -210,6 +213,110 @@ impl WatermarkStore for SqliteStore {
         .await
     }
 
+    async fn correct_document(&self, c: &DocumentCorrection) -> StoreResult<CorrectionResult> {
+        let c = c.clone();
+        self.write(move |tx| {
+            let Some(mut stored) = read_document(tx, c.document)? else {
+                return Ok(None);
+            };
+            let memo_id = c.credit_memo.as_ref().map(|m| m.id);
+            let before = stored.document.status;
+            if before == c.kind.to() {
+                let credit_memo = memo_id.map(|id| read_document(tx, id)).transpose()?.flatten();
+                return Ok(Some(Ok(Corrected {
+                    document: stored,
+                    credit_memo,
+                })));
+            }
+            if !c.kind.from().contains(&before) {
+                return Ok(Some(Err(CorrectionRefusal::Status(before))));
+            }
+            let (run, account) = (stored.document.run_id, stored.document.account_id.clone());
+            // The billing state goes back only once no other invoice of the run and
+            // account stands on it.
+            let others_stand = {
+                let mut st = tx.prepare(&format!(
+                    "SELECT data FROM {DOCUMENTS} WHERE run_id = ?1 AND account_id = ?2 AND id <> ?3"
+                ))?;
+                let rows = st.query_map(
+                    params![run.to_string(), account.as_str(), c.document.to_string()],
+                    |r| r.get::<_, String>(0),
+                )?;
+                let mut any = false;
+                for json in rows {
+                    let d: StoredDocument = from_json(&json?)?;
+                    any |= still_billed(&d.document);
+                }
+                any
+            };
+            let outcome: Option<AccountOutcomeRecord> = if others_stand {
+                None
+            } else {
+                tx.query_row(
+                    &format!("SELECT data FROM {OUTCOMES} WHERE run_id = ?1 AND account_id = ?2"),
+                    params![run.to_string(), account.as_str()],
+                    |r| r.get::<_, String>(0),
+                )
+                .optional()?
+                .map(|j| from_json(&j))
+                .transpose()?
+            };
+            if let Some(o) = outcome.filter(|o| !o.changes.is_empty()) {
+                if let Some(mut state) = read_state(tx, &account)? {
+                    if let Err(e) = state.check_revert(&o.changes) {
+                        return Ok(Some(Err(CorrectionRefusal::Superseded(format!(
+                            "account {account}: {}",
+                            e.0
+                        )))));
+                    }
+                    state.revert(&o.changes);
+                    write_state(tx, &account, &state)?;
+                }
+                let mut reverted = o.clone();
+                reverted.changes.clear();
+                tx.execute(
+                    &format!(
+                        "UPDATE {OUTCOMES} SET data = ?3 WHERE run_id = ?1 AND account_id = ?2"
+                    ),
+                    params![run.to_string(), account.as_str(), to_json(&reverted)?],
+                )?;
+            }
+            let to = c.kind.to();
+            stored.set_correction(to, c.by.as_deref(), c.at);
+            write_document(tx, &stored)?;
+            crate::audit::record(
+                tx,
+                &AuditEvent::of_document_status(c.document, run, before, to, c.by.as_deref(), c.at),
+            )?;
+            let credit_memo = match &c.credit_memo {
+                None => None,
+                Some(memo) => {
+                    let mut memo = memo.clone();
+                    let n = take_numbers(tx, CREDIT_MEMO_SEQUENCE, 1)?;
+                    memo.number = Some(DocumentKind::CreditMemo.number(n));
+                    let memo = StoredDocument::new(memo, stored.round);
+                    insert_document(tx, &memo)?;
+                    crate::audit::record(
+                        tx,
+                        &AuditEvent::of_document_created(
+                            memo.document.id,
+                            run,
+                            memo.document.status,
+                            c.by.as_deref(),
+                            c.at,
+                        ),
+                    )?;
+                    Some(memo)
+                }
+            };
+            Ok(Some(Ok(Corrected {
+                document: stored,
+                credit_memo,
+            })))
+        })
+        .await
+    }
+
     async fn clear_failed(&self, run: RunId) -> StoreResult<Vec<AccountId>> {
         self.write(move |tx| {
             let failed = outcomes_of(tx, run, true)?;
@@ -380,8 +487,11 @@ impl DocumentStore for SqliteStore {
     async fn set_run_status(&self, run: RunId, status: DocumentStatus) -> StoreResult<()> {
         self.write(move |tx| {
             change_run_documents(tx, run, |d| {
-                let change =
-                    d.document.status != DocumentStatus::Canceled && d.document.status != status;
+                // A document corrected alone keeps its correction.
+                let change = !matches!(
+                    d.document.status,
+                    DocumentStatus::Canceled | DocumentStatus::Voided
+                ) && d.document.status != status;
                 if change {
                     d.document.status = status;
                 }

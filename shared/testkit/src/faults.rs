@@ -21,6 +21,7 @@ mod webhooks;
 
 use async_trait::async_trait;
 use billrun_app::memory::{MemoryQueue, Receive};
+use billrun_app::model::corrections::{CorrectionResult, DocumentCorrection};
 use billrun_app::model::listing::{DocumentPosition, RunFilter, RunPosition};
 use billrun_app::model::*;
 use billrun_app::ports::*;
@@ -610,6 +611,10 @@ impl<T: ?Sized + WatermarkStore> WatermarkStore for Faulty<T> {
         self.plan
             .write("revert_run", self.inner.revert_run(run))
             .await
+    }
+    async fn correct_document(&self, c: &DocumentCorrection) -> StoreResult<CorrectionResult> {
+        let write = self.inner.correct_document(c);
+        self.plan.write("correct", write).await
     }
     async fn clear_failed(&self, run: RunId) -> StoreResult<Vec<AccountId>> {
         self.plan

@@ -142,7 +142,11 @@ impl DocumentStore for MemoryStore {
             .unwrap_or_default();
         for id in ids {
             if let Some(d) = g.documents.get_mut(&id) {
-                if d.document.status != DocumentStatus::Canceled {
+                // A document corrected alone keeps its correction.
+                if !matches!(
+                    d.document.status,
+                    DocumentStatus::Canceled | DocumentStatus::Voided
+                ) {
                     d.document.status = status;
                 }
             }

@@ -1,11 +1,13 @@
 //! The billing state in memory.
 
-use super::MemoryStore;
+use super::{Inner, MemoryStore};
 use crate::error::StoreError;
+use crate::model::audit::AuditEvent;
+use crate::model::corrections::*;
 use crate::model::*;
 use crate::ports::*;
 use async_trait::async_trait;
-use billrun_domain::document::DocumentStatus;
+use billrun_domain::document::{DocumentKind, DocumentStatus};
 use billrun_domain::ids::{AccountId, DocumentId, RunId};
 use billrun_domain::run::Outcome;
 
@@ -103,6 +105,94 @@ impl WatermarkStore for MemoryStore {
         }
         g.reverted.insert(run);
         Ok(())
+    }
+
+    async fn correct_document(&self, c: &DocumentCorrection) -> StoreResult<CorrectionResult> {
+        let mut g = self.inner.lock();
+        let g = &mut *g;
+        let Some(stored) = g
+            .documents
+            .get(&c.document)
+            .map(|d| StoredDocument::clone(d))
+        else {
+            return Ok(None);
+        };
+        let d = &stored.document;
+        let memo_id = c.credit_memo.as_ref().map(|m| m.id);
+        let read_memo = |g: &Inner| {
+            memo_id.and_then(|id| g.documents.get(&id).map(|m| StoredDocument::clone(m)))
+        };
+        if d.status == c.kind.to() {
+            return Ok(Some(Ok(Corrected {
+                credit_memo: read_memo(g),
+                document: stored,
+            })));
+        }
+        if !c.kind.from().contains(&d.status) {
+            return Ok(Some(Err(CorrectionRefusal::Status(d.status))));
+        }
+        let (run, account, round) = (d.run_id, d.account_id.clone(), stored.round);
+        // The billing state goes back only once no other invoice of the run and
+        // account stands on it.
+        let others_stand = g
+            .run_documents
+            .get(&run)
+            .into_iter()
+            .flat_map(|m| m.iter())
+            .filter(|((_, a, _), id)| *a == account && **id != c.document)
+            .filter_map(|(_, id)| g.documents.get(id))
+            .any(|o| still_billed(&o.document));
+        let changes = match g.outcomes.get(&run).and_then(|m| m.get(&account)) {
+            Some(o) if !others_stand => o.changes.clone(),
+            _ => Vec::new(),
+        };
+        if let Some(ab) = g.accounts.get(&account) {
+            if let Err(e) = ab.state.check_revert(&changes) {
+                return Ok(Some(Err(CorrectionRefusal::Superseded(format!(
+                    "account {account}: {}",
+                    e.0
+                )))));
+            }
+        }
+        if let Some(ab) = g.accounts.get_mut(&account) {
+            ab.state.revert(&changes);
+        }
+        if !changes.is_empty() {
+            if let Some(o) = g.outcomes.get_mut(&run).and_then(|m| m.get_mut(&account)) {
+                o.changes.clear();
+            }
+        }
+        let before = d.status;
+        let to = c.kind.to();
+        if let Some(doc) = g.documents.get_mut(&c.document) {
+            doc.set_correction(to, c.by.as_deref(), c.at);
+        }
+        let entry =
+            AuditEvent::of_document_status(c.document, run, before, to, c.by.as_deref(), c.at);
+        super::audit::record(g, entry);
+        if let Some(memo) = &c.credit_memo {
+            g.credit_memo_sequence += 1;
+            let mut memo = memo.clone();
+            memo.number = Some(DocumentKind::CreditMemo.number(g.credit_memo_sequence));
+            g.run_documents
+                .entry(run)
+                .or_default()
+                .insert((round, account.clone(), memo.group_key.clone()), memo.id);
+            let entry =
+                AuditEvent::of_document_created(memo.id, run, memo.status, c.by.as_deref(), c.at);
+            g.documents
+                .insert(memo.id, Box::new(StoredDocument::new(memo, round)));
+            super::audit::record(g, entry);
+        }
+        let document = g
+            .documents
+            .get(&c.document)
+            .map(|d| StoredDocument::clone(d))
+            .ok_or_else(|| StoreError::fatal(format!("document {} vanished", c.document)))?;
+        Ok(Some(Ok(Corrected {
+            credit_memo: read_memo(g),
+            document,
+        })))
     }
 
     async fn clear_failed(&self, run: RunId) -> StoreResult<Vec<AccountId>> {

@@ -175,22 +175,55 @@ impl AuditEvent {
         time: DateTime<Utc>,
     ) -> AuditEvent {
         let action = format!("document.{}", status_word(after));
-        let name = format!("{id}/{action}");
-        AuditEvent {
-            id: uuid::Uuid::new_v5(&DOCUMENT_CHANGE_NAMESPACE, name.as_bytes()),
-            time,
-            seq: 0,
-            actor: actor.map(str::to_string),
-            resource_kind: ResourceKind::Document,
-            resource_id: id.0.to_string(),
-            run_id: Some(run),
-            action,
-            changes: vec![FieldChange {
-                field: "status".into(),
-                before: Some(format!("{before:?}")),
-                after: Some(format!("{after:?}")),
-            }],
-        }
+        document_entry(id, run, action, Some(before), after, actor, time, 0)
+    }
+}
+
+impl AuditEvent {
+    /// The entry of document `id` (of `run`) created by a correction in `status` (a
+    /// void's credit memo): `document.created`, its status after. A document enters
+    /// existence once, so (document, created) names the entry.
+    pub fn of_document_created(
+        id: DocumentId,
+        run: RunId,
+        status: DocumentStatus,
+        actor: Option<&str>,
+        time: DateTime<Utc>,
+    ) -> AuditEvent {
+        // After the voided invoice's own entry in the same write.
+        let action = "document.created".to_string();
+        document_entry(id, run, action, None, status, actor, time, 1)
+    }
+}
+
+/// The entry of document `id` (of `run`) doing `action`, its status from `before` to
+/// `after`, under the id (document, action) names.
+#[allow(clippy::too_many_arguments)]
+fn document_entry(
+    id: DocumentId,
+    run: RunId,
+    action: String,
+    before: Option<DocumentStatus>,
+    after: DocumentStatus,
+    actor: Option<&str>,
+    time: DateTime<Utc>,
+    seq: u32,
+) -> AuditEvent {
+    let name = format!("{id}/{action}");
+    AuditEvent {
+        id: uuid::Uuid::new_v5(&DOCUMENT_CHANGE_NAMESPACE, name.as_bytes()),
+        time,
+        seq,
+        actor: actor.map(str::to_string),
+        resource_kind: ResourceKind::Document,
+        resource_id: id.0.to_string(),
+        run_id: Some(run),
+        action,
+        changes: vec![FieldChange {
+            field: "status".into(),
+            before: before.map(|b| format!("{b:?}")),
+            after: Some(format!("{after:?}")),
+        }],
     }
 }
 

@@ -4,6 +4,7 @@
 
 pub mod audit;
 pub mod changes;
+pub mod corrections;
 pub mod deliveries;
 pub mod document_events;
 pub mod documents;
@@ -267,6 +268,16 @@ pub struct StoredDocument {
     pub approved_by: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub posted_by: Option<String>,
+    /// Who voided or canceled it alone, and when ([`corrections`]): absent for a
+    /// document canceled with its whole run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub voided_by: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub voided_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub canceled_by: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub canceled_at: Option<DateTime<Utc>>,
 }
 
 impl StoredDocument {
@@ -278,6 +289,10 @@ impl StoredDocument {
             round,
             approved_by: None,
             posted_by: None,
+            voided_by: None,
+            voided_at: None,
+            canceled_by: None,
+            canceled_at: None,
         }
     }
 
@@ -292,7 +307,25 @@ impl StoredDocument {
         match status {
             DocumentStatus::Approved => self.approved_by = by,
             DocumentStatus::Posted => self.posted_by = by,
-            DocumentStatus::Draft | DocumentStatus::Canceled => {}
+            DocumentStatus::Draft | DocumentStatus::Canceled | DocumentStatus::Voided => {}
+        }
+    }
+
+    /// Records a correction of this document alone: its new status (Voided or
+    /// Canceled), who made it and when.
+    pub fn set_correction(
+        &mut self,
+        status: billrun_domain::document::DocumentStatus,
+        by: Option<&str>,
+        at: DateTime<Utc>,
+    ) {
+        use billrun_domain::document::DocumentStatus;
+        self.document.status = status;
+        let by = by.map(str::to_string);
+        match status {
+            DocumentStatus::Voided => (self.voided_by, self.voided_at) = (by, Some(at)),
+            DocumentStatus::Canceled => (self.canceled_by, self.canceled_at) = (by, Some(at)),
+            _ => self.set_actor(status, by.as_deref()),
         }
     }
 }

@@ -6,6 +6,7 @@
 //! record claim the run first ([`transition`]).
 
 mod cancel;
+mod correct;
 mod create;
 mod delete;
 mod finalize;

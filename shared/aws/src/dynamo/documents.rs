@@ -42,6 +42,7 @@ pub(super) fn stored_document(item: &Item) -> StoreResult<StoredDocument> {
     if let Some(by) = get_s(item, POSTED_BY) {
         d.posted_by = Some(by.to_string());
     }
+    super::corrections::read_correction(item, &mut d)?;
     Ok(d)
 }
 
@@ -51,6 +52,7 @@ pub(super) fn status_name(st: DocumentStatus) -> &'static str {
         DocumentStatus::Approved => "Approved",
         DocumentStatus::Posted => "Posted",
         DocumentStatus::Canceled => "Canceled",
+        DocumentStatus::Voided => "Voided",
     }
 }
 
@@ -128,7 +130,12 @@ impl DocumentStore for DynamoStore {
         let docs = self.all_run_documents(run).await?;
         let ids: Vec<DocumentId> = docs
             .iter()
-            .filter(|d| d.document.status != DocumentStatus::Canceled)
+            .filter(|d| {
+                !matches!(
+                    d.document.status,
+                    DocumentStatus::Canceled | DocumentStatus::Voided
+                )
+            })
             .map(|d| d.document.id)
             .collect();
         self.set_statuses(&ids, status, true).await
@@ -178,20 +185,7 @@ impl DynamoStore {
             if !from.contains(&before) {
                 return Ok(());
             }
-            let mut update = Update::builder()
-                .table_name(&self.table)
-                .set_key(Some(keys::document(id).item()))
-                .expression_attribute_names("#s", STATUS)
-                .expression_attribute_values(":s", s(status_name(to)));
-            // Without `st` the status is the one `data` was written with, which never
-            // changes: the one just read.
-            update = if item.contains_key(STATUS) {
-                update
-                    .condition_expression("#s = :b")
-                    .expression_attribute_values(":b", s(status_name(before)))
-            } else {
-                update.condition_expression("attribute_not_exists(#s)")
-            };
+            let mut update = self.status_change(id, &item, before, to);
             let actor = match (to, by) {
                 (DocumentStatus::Approved, Some(by)) => Some((APPROVED_BY, by)),
                 (DocumentStatus::Posted, Some(by)) => Some((POSTED_BY, by)),
@@ -228,6 +222,31 @@ impl DynamoStore {
         Err(last)
     }
 
+    /// The update that moves document `id` (its `item` just read) from `before` to `to`,
+    /// conditioned on `before` still being its status.
+    pub(super) fn status_change(
+        &self,
+        id: DocumentId,
+        item: &super::codec::Item,
+        before: DocumentStatus,
+        to: DocumentStatus,
+    ) -> aws_sdk_dynamodb::types::builders::UpdateBuilder {
+        let update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(keys::document(id).item()))
+            .expression_attribute_names("#s", STATUS)
+            .expression_attribute_values(":s", s(status_name(to)));
+        // Without `st` the status is the one `data` was written with, which never
+        // changes: the one just read.
+        if item.contains_key(STATUS) {
+            update
+                .condition_expression("#s = :b")
+                .expression_attribute_values(":b", s(status_name(before)))
+        } else {
+            update.condition_expression("attribute_not_exists(#s)")
+        }
+    }
+
     /// The update that sets document `id`'s status to `to` (`#s`), unconditioned.
     fn status_update(
         &self,
@@ -247,14 +266,16 @@ impl DynamoStore {
         &self,
         ids: &[DocumentId],
         status: DocumentStatus,
-        unless_canceled: bool,
+        unless_corrected: bool,
     ) -> StoreResult<()> {
         let requests = ids.iter().map(|id| {
             let mut req = self.status_update(*id, status);
-            if unless_canceled {
-                req = req
-                    .condition_expression("attribute_not_exists(#s) OR #s <> :c")
-                    .expression_attribute_values(":c", s("Canceled"));
+            // A document canceled or voided stays so when its run moves on.
+            if unless_corrected {
+                req = req.condition_expression(super::corrections::UNLESS_CORRECTED);
+                for (name, value) in super::corrections::unless_corrected_values() {
+                    req = req.expression_attribute_values(name, value);
+                }
             }
             async move {
                 match req.send().await.map_err(sdk) {
@@ -325,7 +346,10 @@ impl DynamoStore {
     /// and round, the pages from the one holding the last account down to the one holding
     /// the first (one Query, highest key first). Documents of a round not numbered yet
     /// stay without.
-    async fn resolve_numbers(&self, docs: &mut [&mut StoredDocument]) -> StoreResult<()> {
+    pub(super) async fn resolve_numbers(
+        &self,
+        docs: &mut [&mut StoredDocument],
+    ) -> StoreResult<()> {
         let mut spans: BTreeMap<(RunId, u32, u32), (AccountId, AccountId)> = BTreeMap::new();
         for d in docs.iter().filter(|d| d.document.number.is_none()) {
             let a = &d.document.account_id;

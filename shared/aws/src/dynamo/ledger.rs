@@ -459,6 +459,13 @@ impl WatermarkStore for DynamoStore {
             .await
     }
 
+    async fn correct_document(
+        &self,
+        correction: &billrun_app::model::corrections::DocumentCorrection,
+    ) -> StoreResult<billrun_app::model::corrections::CorrectionResult> {
+        self.correct(correction).await
+    }
+
     async fn clear_failed(&self, run: RunId) -> StoreResult<Vec<AccountId>> {
         let mut cleared = Vec::new();
         let mut removed = Counters::default();

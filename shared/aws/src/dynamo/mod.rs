@@ -19,6 +19,7 @@ mod book;
 mod catalog;
 mod client;
 mod codec;
+mod corrections;
 mod deliveries;
 mod docgen;
 mod documents;
