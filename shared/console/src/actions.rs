@@ -2,7 +2,8 @@
 //! table lets the visitor call its route, enabled or disabled with the reason the
 //! resource's state gives, confirmed on a page that states its consequence, and done
 //! by a CSRF-checked POST that calls the API route (which checks scope and state
-//! again). Runs and run schedules have their tables of actions ([`Subject`]).
+//! again). Runs, run schedules and documents have their tables of actions
+//! ([`Subject`]).
 
 use crate::layout::{page as render, problem};
 use crate::session::{check_change, Visitor};
@@ -26,9 +27,10 @@ pub struct Action {
     pub allowed: fn(&Value) -> Result<(), String>,
     /// What confirming will do, with what it affects.
     pub consequence: fn(&Value) -> String,
-    /// The action makes another resource of the same kind (a preview run), whose page
-    /// is shown next.
-    pub follow: bool,
+    /// Where in the API's answer the action names another resource of the same kind
+    /// it made (a JSON pointer: a preview run's `/id`, a void's `/creditMemo/id`),
+    /// whose page is shown next; `None`: the resource's own page.
+    pub follow: Option<&'static str>,
 }
 
 /// A kind of resource the console acts on.
@@ -180,10 +182,11 @@ impl Subject {
             Err(r) => return r,
         };
         if answer.ok() {
-            let next = match answer.body.get("id").and_then(Value::as_str) {
-                Some(made) if a.follow => enc(made),
-                _ => id.to_string(),
-            };
+            let made = a
+                .follow
+                .and_then(|at| answer.body.pointer(at))
+                .and_then(Value::as_str);
+            let next = made.map_or_else(|| id.to_string(), enc);
             Redirect::to(&self.page_of(&next)).into_response()
         } else {
             problem(visitor, &answer.error())

@@ -1,6 +1,7 @@
 //! An invoice or credit memo: its lines and totals, its PDF inline, payments and
 //! balance, and its history from the audit trail.
 
+use crate::actions::{Action, Subject};
 use crate::audit::audit_table;
 use crate::fmt::{amount, instant, text};
 use crate::layout::{page as render, problem};
@@ -25,6 +26,134 @@ const TOTALS: [(&str, &str); 9] = [
     ("tax", "Tax"),
     ("total", "Total"),
 ];
+
+fn status_of(doc: &Value) -> &str {
+    text(doc, "status")
+}
+
+/// "invoice INV-000000001", "credit memo CM-000000001".
+fn named(doc: &Value) -> String {
+    let kind = if text(doc, "kind") == "Invoice" {
+        "invoice"
+    } else {
+        "credit memo"
+    };
+    match doc.get("number").and_then(Value::as_str) {
+        Some(n) => format!("{kind} {n}"),
+        None => format!("the draft {kind}"),
+    }
+}
+
+fn total(doc: &Value) -> String {
+    amount(text(&doc["totals"], "total"), text(doc, "currency"))
+}
+
+/// A preview's document is never approved, posted, voided or canceled.
+fn not_preview(doc: &Value) -> Result<(), String> {
+    if doc.get("preview").and_then(Value::as_bool) == Some(true) {
+        Err("A preview's document is never approved, posted or corrected.".into())
+    } else {
+        Ok(())
+    }
+}
+
+pub const ACTIONS: [Action; 4] = [
+    Action {
+        slug: "approve",
+        label: "Approve",
+        route: "/v1/invoices/{id}/approve",
+        allowed: |d| {
+            not_preview(d)?;
+            match status_of(d) {
+                "Draft" => Ok(()),
+                s => Err(format!(
+                    "Only a Draft document is approved; this one is {s}."
+                )),
+            }
+        },
+        consequence: |d| format!("Approving marks {} Approved, ready to post.", named(d)),
+        follow: None,
+    },
+    Action {
+        slug: "post",
+        label: "Post",
+        route: "/v1/invoices/{id}/post",
+        allowed: |d| {
+            not_preview(d)?;
+            match status_of(d) {
+                "Draft" | "Approved" => Ok(()),
+                s => Err(format!(
+                    "Only a Draft or Approved document is posted; this one is {s}."
+                )),
+            }
+        },
+        consequence: |d| {
+            format!(
+                "Posting locks {}: it can no longer be changed or canceled (only voided), and its {} becomes a receivable.",
+                named(d),
+                total(d)
+            )
+        },
+        follow: None,
+    },
+    Action {
+        slug: "void",
+        label: "Void",
+        route: "/v1/invoices/{id}/void",
+        allowed: |d| {
+            not_preview(d)?;
+            if text(d, "kind") != "Invoice" {
+                return Err("A credit memo is not voided.".into());
+            }
+            match status_of(d) {
+                "Posted" => Ok(()),
+                "Draft" | "Approved" => Err(
+                    "Only a Posted invoice is voided; this one is not posted yet: cancel it."
+                        .into(),
+                ),
+                s => Err(format!("Only a Posted invoice is voided; this one is {s}.")),
+            }
+        },
+        consequence: |d| {
+            format!(
+                "Voiding issues a credit memo for {} and marks {} Voided; the account's billing is rolled back to before it, so its next run (or a rebill) bills the same items again.",
+                total(d),
+                named(d)
+            )
+        },
+        follow: Some("/creditMemo/id"),
+    },
+    Action {
+        slug: "cancel",
+        label: "Cancel",
+        route: "/v1/invoices/{id}/cancel",
+        allowed: |d| {
+            not_preview(d)?;
+            match status_of(d) {
+                "Draft" | "Approved" => Ok(()),
+                "Posted" => Err("A Posted document is not canceled: void it.".into()),
+                s => Err(format!(
+                    "Only a Draft or Approved document is canceled; this one is {s}."
+                )),
+            }
+        },
+        consequence: |d| {
+            format!(
+                "Canceling marks {} Canceled (it keeps its number; no credit memo is issued), and rolls the account's billing back to before it, so its next run bills the same items again.",
+                named(d)
+            )
+        },
+        follow: None,
+    },
+];
+
+/// Invoices and credit memos, as the console acts on them.
+pub static DOCUMENT: Subject = Subject {
+    read: "/v1/invoices/{id}",
+    page: "/console/invoices/{id}",
+    name: named,
+    actions: &ACTIONS,
+};
 
 async fn page_of(console: &Console, visitor: &Visitor, id: &str) -> Result<Response, Response> {
     let doc = console.get(visitor, &format!("/v1/invoices/{id}")).await?;
@@ -72,11 +201,18 @@ async fn page_of(console: &Console, visitor: &Visitor, id: &str) -> Result<Respo
                 dt { "Account" } dd { (text(&doc, "accountId")) }
                 dt { "Invoice date" } dd { (text(&doc, "invoiceDate")) }
                 dt { "Due date" } dd { (text(&doc, "dueDate")) }
+                @if let Some(by) = doc.get("voidedBy").and_then(Value::as_str) {
+                    dt { "Voided" } dd { (instant(text(&doc, "voidedAt"))) " by " (by) }
+                }
+                @if let Some(by) = doc.get("canceledBy").and_then(Value::as_str) {
+                    dt { "Canceled" } dd { (instant(text(&doc, "canceledAt"))) " by " (by) }
+                }
                 dt { "PDF" } dd { (text(&doc, "documentStatus"))
                     @if let Some(r) = doc.get("documentFailureReason").and_then(Value::as_str) { ": " (r) } }
                 dt { "Email" } dd { (text(&doc, "deliveryStatus"))
                     @if let Some(r) = doc.get("deliveryReason").and_then(Value::as_str) { ": " (r) } }
             }
+            (DOCUMENT.section(visitor, id, &doc))
             section aria-labelledby="lines-h" {
                 h2 id="lines-h" { "Lines" }
                 div class="scroll" role="region" aria-label="Lines" tabindex="0" {

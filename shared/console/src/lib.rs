@@ -90,6 +90,10 @@ pub fn router(console: Console) -> Router {
         )
         .route("/console/invoices/{id}", get(invoice::page))
         .route("/console/invoices/{id}/document", get(invoice::pdf))
+        .route(
+            "/console/invoices/{id}/actions/{action}",
+            actions::routes(&invoice::DOCUMENT),
+        )
         .route("/console/schedules", get(schedules::list))
         .route(
             "/console/schedules/{id}/actions/{action}",

@@ -76,7 +76,7 @@ pub const ACTIONS: [Action; 8] = [
             }
         },
         consequence: |_| "Starting bills every account the run selects, now.".into(),
-        follow: false,
+        follow: None,
     },
     Action {
         slug: "preview",
@@ -94,7 +94,7 @@ pub const ACTIONS: [Action; 8] = [
         consequence: |_| {
             "Previewing rates the run's accounts as starting it would, without numbering a document or moving any billing state; the preview shows its diff against the previous run and expires.".into()
         },
-        follow: true,
+        follow: Some("/id"),
     },
     Action {
         slug: "approve",
@@ -107,7 +107,7 @@ pub const ACTIONS: [Action; 8] = [
                 documents_phrase(documents(r))
             )
         },
-        follow: false,
+        follow: None,
     },
     Action {
         slug: "post",
@@ -126,7 +126,7 @@ pub const ACTIONS: [Action; 8] = [
                 documents_phrase(n)
             )
         },
-        follow: false,
+        follow: None,
     },
     Action {
         slug: "cancel",
@@ -147,7 +147,7 @@ pub const ACTIONS: [Action; 8] = [
                 documents_phrase(documents(r))
             )
         },
-        follow: false,
+        follow: None,
     },
     Action {
         slug: "retry-failed",
@@ -171,7 +171,7 @@ pub const ACTIONS: [Action; 8] = [
                 thousands(failed(r))
             )
         },
-        follow: false,
+        follow: None,
     },
     Action {
         slug: "documents",
@@ -189,7 +189,7 @@ pub const ACTIONS: [Action; 8] = [
                 documents_phrase(documents(r))
             )
         },
-        follow: false,
+        follow: None,
     },
     Action {
         slug: "emails",
@@ -205,7 +205,7 @@ pub const ACTIONS: [Action; 8] = [
                 documents_phrase(documents(r))
             )
         },
-        follow: false,
+        follow: None,
     },
 ];
 

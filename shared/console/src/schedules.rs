@@ -67,7 +67,7 @@ pub const ACTIONS: [Action; 2] = [
                 "Pausing stops the schedule from creating runs: its next occurrence{next} and every one until it is resumed are skipped. A run it already started goes on."
             )
         },
-        follow: false,
+        follow: None,
     },
     Action {
         slug: "resume",
@@ -83,7 +83,7 @@ pub const ACTIONS: [Action; 2] = [
         consequence: |_| {
             "Resuming creates runs again from the next occurrence after now; the occurrences while it was paused are skipped.".into()
         },
-        follow: false,
+        follow: None,
     },
 ];
 
