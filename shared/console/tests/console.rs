@@ -203,3 +203,71 @@ async fn without_tokens_the_console_is_open_like_the_api_but_still_needs_its_csr
     .await;
     assert_eq!(created.status, StatusCode::SEE_OTHER, "{}", created.body);
 }
+
+#[tokio::test]
+async fn a_schedule_is_paused_by_an_admin_only_and_the_audit_trail_escapes_what_it_echoes() {
+    let (console, api) = console().await;
+    let schedule = r#"{"runTemplate": {"name": "<script>alert(1)</script>"},
+        "recurrence": {"kind": "Weekly", "weekday": "Monday", "localTime": "06:00", "timeZone": "America/New_York"}}"#;
+    let put = send(
+        &api,
+        Request::put("/v1/run-schedules/weekly")
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(schedule))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(put.status, StatusCode::CREATED, "{}", put.body);
+
+    // A reader sees the schedule, escaped, and is offered no action; a forged pause is
+    // the API's 403.
+    let rita = sign_in(&console, "rita-token").await;
+    let page = send(&console, get("/console/schedules", &rita)).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+    assert!(!page.body.contains("<script>alert"));
+    assert!(page.body.contains("America/New_York"));
+    assert!(!page.body.contains("/actions/"), "no action offered");
+    let forged = send(
+        &console,
+        post_form(
+            "/console/schedules/weekly/actions/pause",
+            &rita,
+            &format!("csrf={}", csrf_of(&page.body)),
+        ),
+    )
+    .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    assert!(forged.body.contains("billing:admin"), "{}", forged.body);
+
+    let ann = sign_in(&console, "ann-token").await;
+    let page = send(&console, get("/console/schedules", &ann)).await;
+    assert!(page
+        .body
+        .contains("/console/schedules/weekly/actions/pause"));
+    let paused = send(
+        &console,
+        post_form(
+            "/console/schedules/weekly/actions/pause",
+            &ann,
+            &format!("csrf={}", csrf_of(&page.body)),
+        ),
+    )
+    .await;
+    assert_eq!(paused.status, StatusCode::SEE_OTHER, "{}", paused.body);
+    assert_eq!(paused.headers[header::LOCATION], "/console/schedules");
+    let got = send(&api, get("/v1/run-schedules/weekly", "")).await;
+    assert!(got.body.contains(r#""enabled":false"#), "{}", got.body);
+
+    let trail = send(&console, get("/console/audit?actor=ann", &ann)).await;
+    assert_eq!(trail.status, StatusCode::OK);
+    assert!(trail.body.contains("runSchedule.updated"), "{}", trail.body);
+    let hostile = send(
+        &console,
+        get("/console/audit?actor=%3Cb%3Ex%3C%2Fb%3E", &ann),
+    )
+    .await;
+    assert_eq!(hostile.status, StatusCode::OK);
+    assert!(hostile.body.contains("&lt;b&gt;x&lt;/b&gt;"));
+    assert!(!hostile.body.contains("<b>x</b>"));
+}
