@@ -34,11 +34,11 @@ fn resource_link(resource: &Value) -> Markup {
     }
 }
 
-/// Audit entries: when, who, what, on which resource.
-pub fn audit_table(entries: &[Value]) -> Markup {
+/// Audit entries under `heading`: when, who, what, on which resource.
+pub fn audit_table(heading: &str, entries: &[Value]) -> Markup {
     html! {
         section aria-labelledby="audit-h" {
-            h2 id="audit-h" { "Audit trail" }
+            h2 id="audit-h" { (heading) }
             @if entries.is_empty() { p { "No entries." } } @else {
                 div class="scroll" role="region" aria-label="Audit trail" tabindex="0" {
                     table data-testid="audit" {
@@ -150,7 +150,7 @@ pub async fn list(
                 }
                 button type="submit" { "Filter" }
             }
-            (audit_table(&entries))
+            (audit_table("Entries", &entries))
             @if let Some(c) = answer.body.get("nextCursor").and_then(Value::as_str) {
                 p { a href={ "/console/audit?" (filters) "cursor=" (enc(c)) } rel="next" { "Next entries" } }
             }

@@ -259,7 +259,7 @@ async fn page_of(console: &Console, visitor: &Visitor, id: &str) -> Result<Respo
                     p { "No PDF yet: request the run's PDFs from its page." }
                 }
             }
-            (audit_table(&entries))
+            (audit_table("Audit trail", &entries))
         },
     ))
 }

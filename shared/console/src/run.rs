@@ -401,7 +401,7 @@ pub async fn page_of(
                     li { (instant(text(&e, "time"))) " " (text(&e, "type")) }
                 } }
             }
-            (audit_table(&items(&audit)))
+            (audit_table("Audit trail", &items(&audit)))
         },
     ))
 }
