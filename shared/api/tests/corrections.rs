@@ -315,3 +315,54 @@ async fn a_draft_or_approved_invoice_is_canceled_alone_and_its_items_billed_agai
         .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
 }
+
+#[tokio::test]
+async fn a_voids_credit_memo_is_all_taken_by_the_void_and_a_paid_invoice_is_not_voided() {
+    let api = api_with(BOOK).await;
+    let (feb, docs) = run(&api, json!({"targetDate": "2024-02-01"})).await;
+    post_run(&api, &feb).await;
+    let invoice = str_of(&docs[0], "id").to_string();
+
+    // Paid in part: the void's credit memo would reverse the whole invoice, so no void.
+    let r = api
+        .post(
+            &format!("/v1/invoices/{invoice}/payments"),
+            &json!({"amount": "1.00"}).to_string(),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let r = void(&api, &invoice).await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.text);
+    assert_eq!(r.body["code"], "document_has_payments");
+    assert_eq!(
+        api.get(&format!("/v1/invoices/{invoice}")).await.body["status"],
+        "Posted",
+        "nothing written"
+    );
+
+    // An unpaid invoice of the next month is voided; its credit memo has nothing left
+    // to apply, and applying it to the paid invoice is refused.
+    let (mar, docs) = run(&api, json!({"targetDate": "2024-03-01"})).await;
+    post_run(&api, &mar).await;
+    let march = str_of(&docs[0], "id").to_string();
+    let r = void(&api, &march).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let memo = str_of(&r.body["creditMemo"], "id").to_string();
+    let shown = api.get(&format!("/v1/invoices/{memo}")).await;
+    assert_eq!(shown.body["unappliedAmount"], "0.00", "{}", shown.text);
+    assert_eq!(
+        shown.body["amountApplied"], docs[0]["totals"]["total"],
+        "{}",
+        shown.text
+    );
+    let r = api
+        .post(
+            &format!("/v1/credit-memos/{memo}/applications"),
+            &json!({"invoiceId": invoice, "amount": "1.00"}).to_string(),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.text);
+    assert_eq!(r.body["code"], "credit_memo_not_applicable");
+    let paid = api.get(&format!("/v1/invoices/{invoice}/payments")).await;
+    assert_eq!(paid.body["items"].as_array().map(Vec::len), Some(1));
+}

@@ -182,6 +182,7 @@ impl App {
             book: self.book.clone(),
             documents: self.documents.clone(),
             ledger: self.ledger.clone(),
+            payments: self.payments.clone(),
             sequences: self.sequences.clone(),
             queue: self.queue.clone(),
             due: self.due.clone(),

@@ -199,6 +199,9 @@ pub enum ConflictCode {
     RunIsPreview,
     /// A void of a credit memo or of an invoice that is not Posted.
     DocumentNotVoidable,
+    /// A void of an invoice that has payments or credit applied (refund or reverse
+    /// them first: the void's credit memo reverses the whole invoice).
+    DocumentHasPayments,
     /// A single cancel of a document that is not Draft or Approved (a Posted one is
     /// voided).
     DocumentNotCancelable,
@@ -208,7 +211,7 @@ pub enum ConflictCode {
 
 impl ConflictCode {
     /// Every code, in the order docs/api.md lists them.
-    pub const ALL: [ConflictCode; 29] = [
+    pub const ALL: [ConflictCode; 30] = [
         ConflictCode::FieldLocked,
         ConflictCode::IdempotencyKeyReused,
         ConflictCode::RunNotPending,
@@ -236,6 +239,7 @@ impl ConflictCode {
         ConflictCode::RunPartiallyPosted,
         ConflictCode::RunIsPreview,
         ConflictCode::DocumentNotVoidable,
+        ConflictCode::DocumentHasPayments,
         ConflictCode::DocumentNotCancelable,
         ConflictCode::DocumentSuperseded,
     ];
@@ -270,6 +274,7 @@ impl ConflictCode {
             ConflictCode::RunPartiallyPosted => "run_partially_posted",
             ConflictCode::RunIsPreview => "run_is_preview",
             ConflictCode::DocumentNotVoidable => "document_not_voidable",
+            ConflictCode::DocumentHasPayments => "document_has_payments",
             ConflictCode::DocumentNotCancelable => "document_not_cancelable",
             ConflictCode::DocumentSuperseded => "document_superseded",
         }

@@ -5,6 +5,7 @@
 pub use crate::model::payments::*;
 
 use crate::error::{AppError, ConflictCode};
+use crate::model::corrections::is_void_credit_memo;
 use crate::model::listing::{DocumentPosition, RunFilter, RunPosition};
 use crate::model::StoredDocument;
 use crate::ports::*;
@@ -129,6 +130,15 @@ impl Payments {
             .await?
             .ok_or_else(|| AppError::NotFound(format!("credit memo {memo}")))?
             .document;
+        if is_void_credit_memo(&credit_memo) {
+            return Err(AppError::conflict(
+                ConflictCode::CreditMemoNotApplicable,
+                format!(
+                    "credit memo {memo} voids an invoice: its credit reverses that invoice \
+                     and is not applied elsewhere"
+                ),
+            ));
+        }
         if credit_memo.kind != DocumentKind::CreditMemo
             || credit_memo.status != DocumentStatus::Posted
         {
@@ -288,6 +298,11 @@ impl Payments {
             .zip(paid)
             .map(|(d, paid)| match d.document.kind {
                 DocumentKind::Invoice => Settlement::of_document(&d.document, paid),
+                // A void's credit is all taken by the invoice it reverses.
+                DocumentKind::CreditMemo if is_void_credit_memo(&d.document) => {
+                    let credit = -d.document.totals.total;
+                    Settlement::of(credit, credit)
+                }
                 DocumentKind::CreditMemo => Settlement::of(-d.document.totals.total, paid),
             })
             .collect())

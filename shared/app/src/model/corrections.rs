@@ -83,6 +83,16 @@ pub fn void_credit_memo_id(invoice: DocumentId) -> DocumentId {
     ))
 }
 
+/// Whether `d` is the credit memo of a void: its credit is the void itself (it
+/// reverses the voided invoice), never credit to apply elsewhere.
+pub fn is_void_credit_memo(d: &Document) -> bool {
+    d.kind == DocumentKind::CreditMemo
+        && d.lines
+            .iter()
+            .filter_map(|l| l.credits_document_id)
+            .any(|invoice| void_credit_memo_id(invoice) == d.id)
+}
+
 /// The group key of a void's credit memo among its run's documents: the invoice's,
 /// marked, so it never takes the place of a document the run rated.
 pub fn void_group_key(invoice: &Document) -> String {

@@ -30,6 +30,16 @@ impl RunPipeline {
                 format!("document {id} is a credit memo; only a posted invoice is voided"),
             ));
         }
+        let paid = self.payments.paid_amounts(&[id]).await?;
+        if paid.first().is_some_and(|p| !p.is_zero()) {
+            return Err(AppError::conflict(
+                ConflictCode::DocumentHasPayments,
+                format!(
+                    "invoice {id} has payments or credit applied; its void's credit memo \
+                     would reverse the whole invoice: reverse them first"
+                ),
+            ));
+        }
         let credit_memo = Some(void_credit_memo(d));
         self.correct(id, CorrectionKind::Void, credit_memo).await
     }

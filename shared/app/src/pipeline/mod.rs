@@ -46,6 +46,8 @@ pub struct RunPipeline {
     pub book: Arc<dyn BookStore>,
     pub documents: Arc<dyn DocumentStore>,
     pub ledger: Arc<dyn WatermarkStore>,
+    /// A void refuses an invoice with payments or credit applied.
+    pub payments: Arc<dyn PaymentStore>,
     pub sequences: Arc<dyn SequenceStore>,
     pub queue: Arc<dyn WorkQueue>,
     /// A Scheduled run's due entry is noted before the run is written.
