@@ -57,6 +57,14 @@ fn not_preview(doc: &Value) -> Result<(), String> {
     }
 }
 
+/// Payments or credit applied to an invoice (`amountPaid` above zero): the API refuses
+/// its void (`document_has_payments`).
+fn has_payments(doc: &Value) -> bool {
+    text(doc, "amountPaid")
+        .parse::<rust_decimal::Decimal>()
+        .is_ok_and(|paid| !paid.is_zero())
+}
+
 pub const ACTIONS: [Action; 4] = [
     Action {
         slug: "approve",
@@ -106,6 +114,10 @@ pub const ACTIONS: [Action; 4] = [
                 return Err("A credit memo is not voided.".into());
             }
             match status_of(d) {
+                "Posted" if has_payments(d) => Err(format!(
+                    "This invoice has {} in payments or credit applied, and the void's credit memo would reverse the whole invoice: reverse them first.",
+                    amount(text(d, "amountPaid"), text(d, "currency"))
+                )),
                 "Posted" => Ok(()),
                 "Draft" | "Approved" => Err(
                     "Only a Posted invoice is voided; this one is not posted yet: cancel it."
@@ -304,5 +316,39 @@ pub async fn pdf(
             problem(&visitor, &crate::Answer { status, body }.error())
         }
         Err(r) => r,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn void(doc: &Value) -> Result<(), String> {
+        let a = ACTIONS.iter().find(|a| a.slug == "void");
+        a.map_or(Err("no void".into()), |a| (a.allowed)(doc))
+    }
+
+    #[test]
+    fn only_a_posted_invoice_without_payments_is_offered_its_void() {
+        let doc = |status: &str, kind: &str, paid: &str| {
+            json!({"status": status, "kind": kind, "amountPaid": paid, "currency": "USD",
+                "number": "INV-000000001", "preview": false, "totals": {"total": "1403.13"}})
+        };
+        assert_eq!(void(&doc("Posted", "Invoice", "0.00")), Ok(()));
+        let paid = void(&doc("Posted", "Invoice", "10.00")).unwrap_err();
+        assert!(
+            paid.contains("$10.00") && paid.contains("reverse them first"),
+            "{paid}"
+        );
+        assert!(void(&doc("Approved", "Invoice", "0.00"))
+            .unwrap_err()
+            .contains("cancel it"));
+        assert!(void(&doc("Posted", "CreditMemo", "0.00")).is_err());
+        let consequence = (ACTIONS[2].consequence)(&doc("Posted", "Invoice", "0.00"));
+        assert_eq!(
+            consequence.split(" and ").next(),
+            Some("Voiding issues a credit memo for $1,403.13")
+        );
     }
 }
