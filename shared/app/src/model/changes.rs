@@ -65,13 +65,9 @@ fn recorded_value(field: &str, v: &serde_json::Value) -> String {
     if text.len() > LONGEST_VALUE {
         use sha2::Digest;
         let digest = sha2::Sha256::digest(text.as_bytes());
-        return format!("sha256:{}", hex(&digest));
+        return format!("sha256:{}", super::lower_hex(&digest));
     }
     text
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]

@@ -221,9 +221,6 @@ impl Pack {
 /// its bytes.
 pub fn pack_key(run: RunId, first_number: &str, bytes: &[u8]) -> String {
     let digest = Sha256::digest(bytes);
-    let mut hex = String::with_capacity(HASH_PREFIX);
-    for b in digest.iter().take(HASH_PREFIX / 2) {
-        hex.push_str(&format!("{b:02x}"));
-    }
+    let hex = super::lower_hex(&digest[..HASH_PREFIX / 2]);
     format!("documents/{run}/pack-{first_number}-{hex}.bin")
 }

@@ -24,6 +24,12 @@ use billrun_domain::state::StateChange;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
+/// `bytes` as lower-case hex: the one spelling of a digest in object keys and in the
+/// audit trail.
+pub fn lower_hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// Planning progress: a chain of bounded pages, the cursor stored after each.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
