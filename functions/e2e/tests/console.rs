@@ -296,6 +296,19 @@ async fn send(router: &Router, req: lambda_http::Request) -> Reply {
     }
 }
 
+/// The console's view of the test issuer, `auditors` granted billing:read.
+fn issuer_config(base: String) -> (GroupScopes, IssuerConfig) {
+    let groups = GroupScopes::parse("auditors=billing:read").unwrap();
+    let config = IssuerConfig {
+        issuer: base,
+        client_id: CLIENT.into(),
+        audiences: vec!["billrun".into(), CLIENT.into()],
+        scope: "openid".into(),
+        groups: groups.clone(),
+    };
+    (groups, config)
+}
+
 /// Both API functions with the console, over one in-memory system with a completed run
 /// (its id), and the issuer.
 struct Deployment {
@@ -350,14 +363,7 @@ async fn deployment() -> Deployment {
     )
     .unwrap();
     billrun_app::worker::drain(app.clone(), queue, Default::default()).await;
-    let groups = GroupScopes::parse("auditors=billing:read").unwrap();
-    let config = IssuerConfig {
-        issuer: base,
-        client_id: CLIENT.into(),
-        audiences: vec!["billrun".into(), CLIENT.into()],
-        scope: "openid".into(),
-        groups: groups.clone(),
-    };
+    let (groups, config) = issuer_config(base);
     // Each function builds its own setup from the one secret, as each reads it at start.
     let secret = "a-session-secret-of-sixty-four-characters-made-by-secretsmanager";
     let setup = || ConsoleSetup::new(config.clone(), secret).unwrap();
@@ -374,11 +380,11 @@ async fn deployment() -> Deployment {
     }
 }
 
-impl Deployment {
-    /// A sign-in whose access token `mint` makes: the callback's reply.
-    async fn sign_in(&self, mint: Mint) -> Reply {
-        self.issuer.lock().unwrap().mint = mint;
-        let start = send(&self.queries, event("GET", "/console/sign-in", &[], None)).await;
+/// A sign-in on `queries` whose access token `mint` makes: the callback's reply.
+async fn sign_in(queries: &Router, issuer: &Shared, mint: Mint) -> Reply {
+    {
+        issuer.lock().unwrap().mint = mint;
+        let start = send(queries, event("GET", "/console/sign-in", &[], None)).await;
         assert_eq!(start.status, StatusCode::SEE_OTHER, "{}", start.body);
         let (flow, attrs) = start.cookie("billrun_console_flow").unwrap();
         for a in ["HttpOnly", "Secure", "SameSite=Lax", "Path=/console"] {
@@ -394,7 +400,13 @@ impl Deployment {
         );
         let back = follow(&authorize).await;
         let path = back.strip_prefix(&format!("https://{HOST}")).unwrap();
-        send(&self.queries, event("GET", path, &[&flow], None)).await
+        send(queries, event("GET", path, &[&flow], None)).await
+    }
+}
+
+impl Deployment {
+    async fn sign_in(&self, mint: Mint) -> Reply {
+        sign_in(&self.queries, &self.issuer, mint).await
     }
 
     async fn page(&self, uri: &str, session: &str) -> Reply {
@@ -680,4 +692,101 @@ async fn a_forged_or_missing_session_cookie_is_sent_to_sign_in() {
     .await;
     assert_eq!(no_csrf.status, StatusCode::FORBIDDEN);
     assert_eq!(d.run_status().await, "Completed");
+}
+
+/// On the emulator (moto, as the other end-to-end tests: `AWS_ENDPOINT_URL`): the
+/// session secret created as the template generates it, each function reading it with
+/// its own clients at its start, and the run a console form creates stored in DynamoDB
+/// through `api-commands` and shown by `api-queries`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_the_emulator_both_functions_read_the_session_secret_and_a_console_form_reaches_dynamodb(
+) {
+    use billrun_aws::signed::{Service, Signer};
+    let endpoint = std::env::var("AWS_ENDPOINT_URL").expect(
+        "AWS_ENDPOINT_URL is not set: run the tests with ./infra/test.sh, which starts a moto server",
+    );
+    assert!(
+        endpoint.starts_with("http://127.0.0.1:"),
+        "tests only talk to loopback"
+    );
+    let admin = billrun_aws::Clients::load().await;
+    let names = billrun_aws::provision::Names::new(format!(
+        "k{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..12]
+    ));
+    let config = billrun_aws::provision::provision(&admin, &names)
+        .await
+        .unwrap();
+    let signer = Signer::new(&admin.sdk_config);
+    let generated = format!(
+        "{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    );
+    let created = signer
+        .send(
+            Service::SecretsManager,
+            "POST",
+            &format!("{endpoint}/"),
+            &[
+                ("content-type", "application/x-amz-json-1.1".to_string()),
+                ("x-amz-target", "secretsmanager.CreateSecret".to_string()),
+            ],
+            json!({"Name": format!("{}-console-session", names.prefix), "SecretString": generated})
+                .to_string()
+                .as_bytes(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(created.status, 200, "{}", created.text());
+    let arn: Value = serde_json::from_slice(&created.body).unwrap();
+    let arn = arn["ARN"].as_str().unwrap();
+
+    let commands = billrun_lambda::Runtime::new(config.clone(), 5, api_commands::adapters).await;
+    let queries = billrun_lambda::Runtime::new(config, 5, api_queries::adapters).await;
+    let (base, issuer) = issuer().await;
+    let (groups, issuer_config) = issuer_config(base);
+    let q = ConsoleSetup::from_secret(&queries.clients.sdk_config, issuer_config.clone(), arn)
+        .await
+        .unwrap();
+    let c = ConsoleSetup::from_secret(&commands.clients.sdk_config, issuer_config.clone(), arn)
+        .await
+        .unwrap();
+    let qry =
+        api_queries::handler::service_with_console(queries.app.clone(), groups.clone(), Some(&q));
+    let cmd = api_commands::handler::service_with_console(commands.app.clone(), groups, Some(&c));
+    assert!(
+        ConsoleSetup::from_secret(
+            &queries.clients.sdk_config,
+            issuer_config.clone(),
+            &format!("{arn}-absent")
+        )
+        .await
+        .is_err(),
+        "a function without its secret does not start"
+    );
+
+    let ann = session_of(&sign_in(&qry, &issuer, poster()).await);
+    let form = send(&qry, event("GET", "/console/runs/new", &[&ann], None)).await;
+    assert_eq!(form.status, StatusCode::OK, "{}", form.body);
+    let csrf = csrf_of(&form.body);
+    let created = send(
+        &cmd,
+        event(
+            "POST",
+            "/console/runs",
+            &[&ann],
+            Some(&format!(
+                "csrf={csrf}&runType=Manual&targetDate=2024-02-01&name=Console+on+AWS"
+            )),
+        ),
+    )
+    .await;
+    assert_eq!(created.status, StatusCode::SEE_OTHER, "{}", created.body);
+    let page = send(&qry, event("GET", created.location(), &[&ann], None)).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(page.body.contains("Console on AWS") && page.body.contains("ann.finance"));
+    // The run's audit trail (on its page) names the token's subject as its actor, as
+    // for an API call with the same token.
+    assert!(page.body.contains("0b6f-ann"), "{}", page.body);
 }

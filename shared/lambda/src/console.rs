@@ -64,10 +64,6 @@ impl ConsoleSetup {
             .filter(|a| !a.is_empty())
             .collect();
         let secret_arn = need("CONSOLE_SESSION_SECRET_ARN")?;
-        let signer = billrun_aws::signed::Signer::new(sdk);
-        let secret = billrun_aws::secret::secret_string(&signer, &secret_arn)
-            .await
-            .map_err(|e| ConfigError(format!("the console's session secret: {e}")))?;
         let config = IssuerConfig {
             issuer,
             client_id,
@@ -75,7 +71,23 @@ impl ConsoleSetup {
             scope: var("CONSOLE_SCOPE").unwrap_or_else(|| "openid".to_string()),
             groups: groups.clone(),
         };
-        ConsoleSetup::new(config, &secret).map(Some)
+        ConsoleSetup::from_secret(sdk, config, &secret_arn)
+            .await
+            .map(Some)
+    }
+
+    /// A console whose session secret is the Secrets Manager secret `secret_arn`, read
+    /// now with the function's credentials.
+    pub async fn from_secret(
+        sdk: &aws_types::SdkConfig,
+        config: IssuerConfig,
+        secret_arn: &str,
+    ) -> Result<ConsoleSetup, ConfigError> {
+        let signer = billrun_aws::signed::Signer::new(sdk);
+        let secret = billrun_aws::secret::secret_string(&signer, secret_arn)
+            .await
+            .map_err(|e| ConfigError(format!("the console's session secret: {e}")))?;
+        ConsoleSetup::new(config, &secret)
     }
 
     /// The console's routes over `api` (the function's half of the API router).
