@@ -515,6 +515,22 @@ async fn a_poster_signs_in_through_the_issuer_and_posts_a_run_through_the_comman
     )
     .await;
     assert_eq!(post_on_queries.status, StatusCode::METHOD_NOT_ALLOWED);
+    // Signing out ends the session on a page of its own (not straight back to the
+    // issuer, which would sign in again).
+    let out = send(
+        &d.commands,
+        event(
+            "POST",
+            "/console/sign-out",
+            &[&ann],
+            Some(&format!("csrf={csrf}")),
+        ),
+    )
+    .await;
+    assert_eq!(out.status, StatusCode::OK, "{}", out.body);
+    assert!(out.body.contains("Signed out"));
+    let (_, cleared) = out.cookie("billrun_console").unwrap();
+    assert!(cleared.contains("Max-Age=0"), "{cleared}");
 }
 
 #[tokio::test]

@@ -62,7 +62,7 @@ impl Keys {
         }
     }
 
-    pub(crate) fn mac(&self, purpose: &str, data: &[u8]) -> HmacSha256 {
+    fn mac(&self, purpose: &str, data: &[u8]) -> HmacSha256 {
         // A 32-byte key is always a valid HMAC key; the fallback never runs.
         let mut mac = HmacSha256::new_from_slice(&self.key)
             .unwrap_or_else(|_| HmacSha256::new(&Default::default()));
@@ -337,13 +337,24 @@ pub async fn sign_out(
     if let Err(r) = check_change(&console, &visitor, &headers, &form) {
         return r.into_response();
     }
+    let cleared = format!("{COOKIE}=; Path=/console; HttpOnly; SameSite=Strict; Max-Age=0");
+    if let SignIn::Issuer(_) = console.sign_in {
+        // Not straight back to the sign-in: with the issuer's own session still open,
+        // it would sign the visitor in again at once.
+        let page = layout::bare(
+            "Signed out",
+            html! {
+                h1 { "Signed out" }
+                p { "You have left the console. Your session at the identity provider is its own." }
+                p { a href="/console/sign-in" { "Sign in again" } }
+            },
+        );
+        return ([(header::SET_COOKIE, cleared)], page).into_response();
+    }
     (
         StatusCode::SEE_OTHER,
         [
-            (
-                header::SET_COOKIE,
-                format!("{COOKIE}=; Path=/console; HttpOnly; SameSite=Strict; Max-Age=0"),
-            ),
+            (header::SET_COOKIE, cleared),
             (header::LOCATION, "/console/sign-in".to_string()),
         ],
     )
