@@ -3,7 +3,16 @@ use std::sync::Arc;
 
 /// The router this function serves, JWT groups granting scopes by `groups`.
 pub fn service(app: Arc<App>, groups: billrun_lambda::GroupScopes) -> axum::Router {
-    billrun_lambda::commands_router(app, groups)
+    service_with_console(app, groups, None)
+}
+
+/// The same, with the operator console's actions when the deployment has one.
+pub fn service_with_console(
+    app: Arc<App>,
+    groups: billrun_lambda::GroupScopes,
+    console: Option<&billrun_lambda::ConsoleSetup>,
+) -> axum::Router {
+    billrun_lambda::commands_router_with_console(app, groups, console)
 }
 
 #[cfg(test)]

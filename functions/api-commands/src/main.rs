@@ -8,5 +8,12 @@ async fn main() -> Result<(), lambda_http::Error> {
     billrun_lambda::init_tracing();
     let runtime = billrun_lambda::Runtime::from_env(api_commands::adapters).await?;
     let groups = billrun_lambda::group_scopes_from_env()?;
-    lambda_http::run(handler::service(runtime.app, groups)).await
+    let console =
+        billrun_lambda::ConsoleSetup::from_env(&runtime.clients.sdk_config, &groups).await?;
+    lambda_http::run(handler::service_with_console(
+        runtime.app,
+        groups,
+        console.as_ref(),
+    ))
+    .await
 }

@@ -86,8 +86,9 @@ fn own_resources(function: &str) -> &'static [&'static str] {
             "DocumentQueue",
             "DeliveryQueue",
             "WebhookQueue",
+            "ConsoleSessionSecret",
         ],
-        "ApiQueriesFunction" => &["Table", "DocumentsBucket"],
+        "ApiQueriesFunction" => &["Table", "DocumentsBucket", "ConsoleSessionSecret"],
         "PlanRunFunction" => &["Table", "PlanQueue", "AccountQueue", "DeliveryQueue"],
         "ProcessAccountFunction" => &["Table", "AccountQueue", "DeliveryQueue"],
         "ExecuteSchedulesFunction" => &[
@@ -366,10 +367,10 @@ fn tagged<'a>(v: &'a Value, tag: &str) -> Option<&'a Vec<Value>> {
 fn every_api_route_requires_iam_or_jwt_auth_and_nothing_else_reaches_the_functions() {
     let t = template();
     let r = resources(&t);
-    let routes: Vec<(&str, &Value)> = r
-        .iter()
-        .filter(|(_, v)| v["Type"] == "AWS::ApiGatewayV2::Route")
-        .map(|(k, v)| (k.as_str().unwrap(), v))
+    // The console's routes are checked on their own (the test below).
+    let routes: Vec<(&str, &Value)> = api_routes(r)
+        .into_iter()
+        .filter(|(_, v)| !console_route(v))
         .collect();
     let methods: BTreeSet<&str> = routes
         .iter()
@@ -437,6 +438,118 @@ fn every_api_route_requires_iam_or_jwt_auth_and_nothing_else_reaches_the_functio
                 refs.contains("HttpApi"),
                 "{k:?}: invoke permission not limited to the API"
             );
+        }
+    }
+}
+
+fn api_routes(r: &serde_yaml_ng::Mapping) -> Vec<(&str, &Value)> {
+    r.iter()
+        .filter(|(_, v)| v["Type"] == "AWS::ApiGatewayV2::Route")
+        .map(|(k, v)| (k.as_str().unwrap(), v))
+        .collect()
+}
+
+fn console_route(route: &Value) -> bool {
+    let key = route["Properties"]["RouteKey"].as_str().unwrap();
+    key.split(' ').nth(1).unwrap().starts_with("/console")
+}
+
+#[test]
+fn the_console_is_routed_without_an_authorizer_only_with_an_issuer_and_a_client_id() {
+    let t = template();
+    let r = resources(&t);
+    // UseConsole: !And [!Condition UseJwt, ConsoleClientId not empty].
+    let condition = tagged(&t["Conditions"]["UseConsole"], "!And").unwrap();
+    match &condition[0] {
+        Value::Tagged(c) => {
+            assert_eq!(c.tag.to_string(), "!Condition");
+            assert_eq!(c.value, "UseJwt", "the console needs the JWT issuer");
+        }
+        other => panic!("UseConsole must start with !Condition UseJwt: {other:?}"),
+    }
+    let mut named = BTreeSet::new();
+    referenced(&condition[1], &mut named);
+    assert_eq!(named, BTreeSet::from(["ConsoleClientId".to_string()]));
+    let console: BTreeSet<(String, String)> = api_routes(r)
+        .into_iter()
+        .filter(|(_, v)| console_route(v))
+        .map(|(name, v)| {
+            assert_eq!(v["Condition"], "UseConsole", "{name}");
+            let p = &v["Properties"];
+            // No authorizer: a browser's navigation carries no Authorization header.
+            assert_eq!(p["AuthorizationType"], "NONE", "{name}");
+            assert!(p.get("AuthorizerId").is_none(), "{name}");
+            let mut target = BTreeSet::new();
+            referenced(&p["Target"], &mut target);
+            assert_eq!(target.len(), 1, "{name}");
+            (
+                p["RouteKey"].as_str().unwrap().to_string(),
+                target.into_iter().next().unwrap(),
+            )
+        })
+        .collect();
+    let expect = |k: &str, i: &str| (k.to_string(), i.to_string());
+    assert_eq!(
+        console,
+        BTreeSet::from([
+            expect("GET /console", "QueriesIntegration"),
+            expect("GET /console/{proxy+}", "QueriesIntegration"),
+            expect("POST /console/{proxy+}", "CommandsIntegration"),
+        ])
+    );
+    let functions_of = |integration: &str| {
+        let mut f = BTreeSet::new();
+        referenced(&r[integration]["Properties"]["IntegrationUri"], &mut f);
+        f
+    };
+    assert_eq!(
+        functions_of("QueriesIntegration"),
+        BTreeSet::from(["ApiQueriesFunction".to_string()])
+    );
+    assert_eq!(
+        functions_of("CommandsIntegration"),
+        BTreeSet::from(["ApiCommandsFunction".to_string()])
+    );
+
+    // The session key: a generated secret, its ARN in both functions' environment and
+    // theirs alone to read.
+    let secret = &r["ConsoleSessionSecret"];
+    assert_eq!(secret["Type"], "AWS::SecretsManager::Secret");
+    assert_eq!(secret["Condition"], "UseConsole");
+    let generated = &secret["Properties"]["GenerateSecretString"];
+    assert!(generated["PasswordLength"].as_u64().unwrap() >= 32);
+    for (name, f) in functions(&t) {
+        let env = &f["Properties"]["Environment"]["Variables"];
+        let reads = statements(f).into_iter().any(|s| {
+            let mut refs = BTreeSet::new();
+            referenced(&s["Resource"], &mut refs);
+            refs.contains("ConsoleSessionSecret")
+        });
+        let api = name == "ApiQueriesFunction" || name == "ApiCommandsFunction";
+        assert_eq!(reads, api, "{name}: reads the console's secret");
+        assert_eq!(
+            env.get("CONSOLE_SESSION_SECRET_ARN").is_some(),
+            api,
+            "{name}"
+        );
+        if api {
+            let statement = statements(f)
+                .into_iter()
+                .find(|s| s["Sid"] == "ConsoleSessionKey")
+                .unwrap();
+            assert_eq!(
+                statement["Action"],
+                Value::Sequence(vec!["secretsmanager:GetSecretValue".into()])
+            );
+            for var in [
+                "CONSOLE_CLIENT_ID",
+                "CONSOLE_SESSION_SECRET_ARN",
+                "JWT_ISSUER",
+                "JWT_AUDIENCE",
+            ] {
+                let value = tagged(&env[var], "!If").unwrap_or_else(|| panic!("{name}: {var}"));
+                assert_eq!(value[0], "UseConsole", "{name}: {var}");
+            }
         }
     }
 }

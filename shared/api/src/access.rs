@@ -132,6 +132,36 @@ pub fn claim_groups(value: &str) -> Vec<&str> {
         .collect()
 }
 
+/// The JWT claims that carry the caller's groups: Cognito's, and the common name.
+pub const GROUP_CLAIMS: [&str; 2] = ["cognito:groups", "groups"];
+
+/// The caller a verified JWT names, the one mapping of both places that verify one
+/// (API Gateway's JWT authorizer, the console's sign-in): its `sub`, and its
+/// `billing:*` scopes (`scopes` when the verifier lists them, else the `scope` claim)
+/// with those its groups are granted (`groups`). `claims` are as API Gateway passes
+/// them on: text, a list flattened to `[a b]`.
+pub fn jwt_principal(
+    claims: &std::collections::HashMap<String, String>,
+    scopes: Option<&[String]>,
+    groups: &GroupScopes,
+) -> Principal {
+    let name = claims.get("sub").cloned().unwrap_or_default();
+    let granted: Vec<&str> = match scopes {
+        Some(s) if !s.is_empty() => s.iter().map(String::as_str).collect(),
+        _ => claims
+            .get("scope")
+            .map(|s| s.split_whitespace().collect())
+            .unwrap_or_default(),
+    };
+    let mut scopes: BTreeSet<Scope> = granted.into_iter().filter_map(Scope::parse).collect();
+    for claim in GROUP_CLAIMS {
+        if let Some(value) = claims.get(claim) {
+            scopes.extend(groups.scopes_of(claim_groups(value)));
+        }
+    }
+    Principal { name, scopes }
+}
+
 /// The scope of every route that is not a read (a read, GET or HEAD, needs
 /// [`Scope::Read`]): (method, route as the router spells it, scope).
 pub const WRITES: &[(&str, &str, Scope)] = &[

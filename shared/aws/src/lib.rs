@@ -23,16 +23,18 @@ pub mod provision;
 pub mod s3;
 #[cfg(feature = "s3-signed")]
 pub mod s3_signed;
+#[cfg(feature = "secrets")]
+pub mod secret;
 #[cfg(feature = "ses")]
 pub mod ses;
 pub mod ses_events;
-#[cfg(feature = "s3-signed")]
+#[cfg(any(feature = "s3-signed", feature = "secrets"))]
 pub mod signed;
 #[cfg(feature = "sqs")]
 pub mod sqs;
 #[cfg(feature = "s3-signed")]
 pub mod sqs_signed;
-#[cfg(feature = "s3-signed")]
+#[cfg(any(feature = "s3-signed", feature = "secrets"))]
 pub mod uri;
 
 pub use absent::{NoBlobs, NoMailer, NoQueue};

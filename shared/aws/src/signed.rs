@@ -32,6 +32,8 @@ pub enum Service {
     S3,
     /// `sqs`: the defaults (as the SQS client signs).
     Sqs,
+    /// `secretsmanager`: the defaults (the console's session key, [`crate::secret`]).
+    SecretsManager,
 }
 
 impl Service {
@@ -39,6 +41,7 @@ impl Service {
         match self {
             Service::S3 => "s3",
             Service::Sqs => "sqs",
+            Service::SecretsManager => "secretsmanager",
         }
     }
 

@@ -523,3 +523,38 @@ async fn moto_state_reads_work_after_a_multipart_upload() {
     }
     panic!("moto's state was not readable in ten reads: {last}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_consoles_session_secret_is_read_with_a_signed_get_secret_value() {
+    use billrun_aws::secret::secret_string;
+    use billrun_aws::signed::{Service, Signer};
+    let b = Backend::aws().await;
+    let (_, clients) = b.aws.as_ref().unwrap();
+    let signer = Signer::new(&clients.sdk_config);
+    let endpoint = format!("{}/", signer.endpoint_url().unwrap());
+    let value = "generated-by-the-template-0123456789abcdefghijklmnopqrstuvwxyz";
+    let created = signer
+        .send(
+            Service::SecretsManager,
+            "POST",
+            &endpoint,
+            &[
+                ("content-type", "application/x-amz-json-1.1".to_string()),
+                ("x-amz-target", "secretsmanager.CreateSecret".to_string()),
+            ],
+            serde_json::json!({"Name": format!("console-{}", uuid::Uuid::new_v4()), "SecretString": value})
+                .to_string()
+                .as_bytes(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(created.status, 200, "{}", created.text());
+    let arn: serde_json::Value = serde_json::from_slice(&created.body).unwrap();
+    let arn = arn["ARN"].as_str().unwrap();
+    assert_eq!(secret_string(&signer, arn).await.unwrap(), value);
+    let missing = secret_string(&signer, &format!("{arn}-absent"))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(missing.contains("ResourceNotFoundException"), "{missing}");
+}

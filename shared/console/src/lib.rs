@@ -16,6 +16,7 @@ mod forms;
 mod invoice;
 mod layout;
 mod lists;
+pub mod oidc;
 mod run;
 mod runs;
 mod schedules;
@@ -69,7 +70,10 @@ impl Console {
     }
 }
 
-/// The console's routes, all under `/console`.
+/// The console's routes, all under `/console`. On AWS each API function serves them
+/// over its own half of the API router (`Console::with_key(query_router(…))` in
+/// `api-queries`, `command_router(…)` in `api-commands`): API Gateway sends the GETs to
+/// the one and the POSTs to the other, and a console POST calls only writes.
 pub fn router(console: Console) -> Router {
     Router::new()
         .route("/console", get(|| async { Redirect::to("/console/runs") }))
@@ -79,6 +83,7 @@ pub fn router(console: Console) -> Router {
             "/console/sign-in",
             get(session::sign_in_page).post(session::sign_in),
         )
+        .route("/console/callback", get(oidc::routes::callback))
         .route("/console/sign-out", axum::routing::post(session::sign_out))
         .route("/console/runs", get(runs::list).post(forms::create))
         .route("/console/runs/new", get(forms::new_run))

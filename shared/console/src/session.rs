@@ -1,6 +1,6 @@
-//! Who is at the console: sign-in with an API token exchanged for a session cookie
-//! (stateless: the caller's name, scopes and expiry, signed with HMAC-SHA256), and the
-//! CSRF defence of every state change (a per-session token in every form, plus the
+//! Who is at the console: sign-in with an API token, or through the deployment's
+//! OpenID Connect issuer ([`crate::oidc`]), exchanged for a session cookie (stateless:
+//! the caller's name, scopes and expiry, signed with HMAC-SHA256), and the CSRF defence of every state change (a per-session token in every form, plus the
 //! request's `Origin` / `Sec-Fetch-Site`).
 
 use crate::{layout, Console};
@@ -37,6 +37,9 @@ pub enum SignIn {
     /// A token of the API (`serve --token` / `--tokens`) is asked for once and
     /// exchanged for a session; this says who holds a token, if anyone.
     Tokens(TokenHolder),
+    /// The deployment's OpenID Connect issuer signs visitors in (on AWS: the issuer of
+    /// the API's JWT authorizer); the session is made from its access token.
+    Issuer(Arc<crate::oidc::Issuer>),
 }
 
 /// The key sessions and CSRF tokens are signed with.
@@ -69,11 +72,11 @@ impl Keys {
         mac
     }
 
-    fn sign(&self, purpose: &str, data: &[u8]) -> String {
+    pub(crate) fn sign(&self, purpose: &str, data: &[u8]) -> String {
         B64.encode(self.mac(purpose, data).finalize().into_bytes())
     }
 
-    fn verify(&self, purpose: &str, data: &[u8], signature: &str) -> bool {
+    pub(crate) fn verify(&self, purpose: &str, data: &[u8], signature: &str) -> bool {
         match B64.decode(signature) {
             Ok(sig) => self.mac(purpose, data).verify_slice(&sig).is_ok(),
             Err(_) => false,
@@ -90,6 +93,9 @@ struct Claims {
     /// Expiry, Unix seconds.
     #[serde(rename = "e")]
     expires: i64,
+    /// The name shown, when not `name` (an issuer's user name beside its subject).
+    #[serde(rename = "d", default, skip_serializing_if = "Option::is_none")]
+    display: Option<String>,
 }
 
 /// The visitor of a page: the API caller it acts as, and its CSRF token.
@@ -128,7 +134,7 @@ impl IntoResponse for NoVisitor {
     }
 }
 
-fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+pub(crate) fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers
         .get_all(header::COOKIE)
         .iter()
@@ -168,18 +174,24 @@ impl Console {
                 name: claims.name.clone(),
                 scopes: claims.scopes.clone(),
             }),
-            name: claims.name,
+            name: claims.display.unwrap_or(claims.name),
             scopes: claims.scopes,
             csrf: self.keys.sign("csrf", value.as_bytes()),
             signed_in: true,
         })
     }
 
-    fn session_cookie(&self, p: &Principal) -> Result<String, String> {
+    /// The session of `p`, shown as `display` when given.
+    pub(crate) fn session_cookie(
+        &self,
+        p: &Principal,
+        display: Option<&str>,
+    ) -> Result<String, String> {
         let claims = Claims {
             name: p.name.clone(),
             scopes: p.scopes.clone(),
             expires: chrono::Utc::now().timestamp() + SESSION_SECONDS,
+            display: display.filter(|d| *d != p.name).map(str::to_string),
         };
         let json = serde_json::to_vec(&claims).map_err(|e| e.to_string())?;
         let payload = B64.encode(json);
@@ -267,11 +279,12 @@ pub fn check_change(
     }
 }
 
-pub async fn sign_in_page(State(console): State<Console>) -> Response {
-    if matches!(console.sign_in, SignIn::Open) {
-        return Redirect::to("/console/runs").into_response();
+pub async fn sign_in_page(State(console): State<Console>, headers: HeaderMap) -> Response {
+    match &console.sign_in {
+        SignIn::Open => Redirect::to("/console/runs").into_response(),
+        SignIn::Tokens(_) => layout::sign_in(None).into_response(),
+        SignIn::Issuer(issuer) => crate::oidc::routes::start(&console, issuer, &headers).await,
     }
-    layout::sign_in(None).into_response()
 }
 
 pub async fn sign_in(
@@ -282,8 +295,11 @@ pub async fn sign_in(
     if let Err(r) = same_origin(&headers) {
         return r.into_response();
     }
-    let SignIn::Tokens(holder) = &console.sign_in else {
-        return Redirect::to("/console/runs").into_response();
+    let holder = match &console.sign_in {
+        SignIn::Tokens(holder) => holder,
+        SignIn::Open => return Redirect::to("/console/runs").into_response(),
+        // No token form to post: the issuer signs visitors in.
+        SignIn::Issuer(_) => return Redirect::to("/console/sign-in").into_response(),
     };
     let token = form.get("token").map(|t| t.trim()).unwrap_or("");
     let principal = if token.is_empty() {
@@ -299,7 +315,7 @@ pub async fn sign_in(
         };
         return (StatusCode::UNAUTHORIZED, layout::sign_in(Some(why))).into_response();
     };
-    match console.session_cookie(&p) {
+    match console.session_cookie(&p, None) {
         Ok(cookie) => (
             StatusCode::SEE_OTHER,
             [
@@ -321,13 +337,24 @@ pub async fn sign_out(
     if let Err(r) = check_change(&console, &visitor, &headers, &form) {
         return r.into_response();
     }
+    let cleared = format!("{COOKIE}=; Path=/console; HttpOnly; SameSite=Strict; Max-Age=0");
+    if let SignIn::Issuer(_) = console.sign_in {
+        // Not straight back to the sign-in: with the issuer's own session still open,
+        // it would sign the visitor in again at once.
+        let page = layout::bare(
+            "Signed out",
+            html! {
+                h1 { "Signed out" }
+                p { "You have left the console. Your session at the identity provider is its own." }
+                p { a href="/console/sign-in" { "Sign in again" } }
+            },
+        );
+        return ([(header::SET_COOKIE, cleared)], page).into_response();
+    }
     (
         StatusCode::SEE_OTHER,
         [
-            (
-                header::SET_COOKIE,
-                format!("{COOKIE}=; Path=/console; HttpOnly; SameSite=Strict; Max-Age=0"),
-            ),
+            (header::SET_COOKIE, cleared),
             (header::LOCATION, "/console/sign-in".to_string()),
         ],
     )

@@ -17,6 +17,9 @@ use billrun_aws::{AwsConfig, Clients, Metrics};
 use lambda_runtime::Diagnostic;
 use std::sync::Arc;
 
+mod console;
+pub use console::{with_console, ConsoleSetup};
+
 /// JSON logs (CloudWatch), level from `RUST_LOG` (default `info`); the use cases' spans
 /// carry the run and account ids.
 pub fn init_tracing() {
@@ -234,13 +237,35 @@ impl Side {
 /// The router of `api-commands`: the write routes only, so that the read handlers stay
 /// out of its binary; a read is refused with 405. `groups` maps a JWT's groups to scopes.
 pub fn commands_router(app: Arc<App>, groups: GroupScopes) -> axum::Router {
-    guard(billrun_api::command_router(app), Side::Commands, groups)
+    commands_router_with_console(app, groups, None)
+}
+
+/// [`commands_router`] with the console's POSTs (sign-out, forms, actions) over the
+/// write routes, when the deployment has a console.
+pub fn commands_router_with_console(
+    app: Arc<App>,
+    groups: GroupScopes,
+    console: Option<&ConsoleSetup>,
+) -> axum::Router {
+    let api = billrun_api::command_router(app);
+    guard(with_console(api, console), Side::Commands, groups)
 }
 
 /// The router of `api-queries`: the read routes only, so that the write handlers (and
 /// the use cases only they call) stay out of its binary; a write is refused with 405.
 pub fn queries_router(app: Arc<App>, groups: GroupScopes) -> axum::Router {
-    guard(billrun_api::query_router(app), Side::Queries, groups)
+    queries_router_with_console(app, groups, None)
+}
+
+/// [`queries_router`] with the console's pages and sign-in over the read routes, when
+/// the deployment has a console.
+pub fn queries_router_with_console(
+    app: Arc<App>,
+    groups: GroupScopes,
+    console: Option<&ConsoleSetup>,
+) -> axum::Router {
+    let api = billrun_api::query_router(app);
+    guard(with_console(api, console), Side::Queries, groups)
 }
 
 /// One side's router (tests; a function calls its own, which links only its side).
@@ -262,19 +287,17 @@ pub fn group_scopes_from_env() -> Result<GroupScopes, ConfigError> {
     }
 }
 
-/// The JWT claims that carry the caller's groups: Cognito's, and the common name.
-const GROUP_CLAIMS: [&str; 2] = ["cognito:groups", "groups"];
-
-/// Who API Gateway's authorizer says is calling: with a JWT authorizer the token's
-/// `sub` and its `billing:*` scopes (API Gateway's `scopes`, else the `scope` claim) with
-/// those its groups are granted (`groups`); with AWS_IAM the caller's ARN with every
-/// scope (its IAM policy has decided). `None` when the request carries no authorizer
-/// (the handlers' tests; every deployed route has one, `functions/e2e/tests/template.rs`).
+/// Who API Gateway's authorizer says is calling: with a JWT authorizer the caller
+/// [`billrun_api::access::jwt_principal`] reads from the token's claims (the console's
+/// sign-in reads its tokens with the same function); with AWS_IAM the caller's ARN with
+/// every scope (its IAM policy has decided). `None` when the request carries no
+/// authorizer (the handlers' tests, and the console's routes, which check their own
+/// session cookie; every other deployed route has one, `functions/e2e/tests/template.rs`).
 pub fn principal(
     context: &lambda_http::request::RequestContext,
     groups: &GroupScopes,
 ) -> Option<billrun_api::access::Principal> {
-    use billrun_api::access::{claim_groups, Principal, Scope};
+    use billrun_api::access::{jwt_principal, Principal};
     #[allow(irrefutable_let_patterns)]
     let lambda_http::request::RequestContext::ApiGatewayV2(ctx) = context
     else {
@@ -282,23 +305,7 @@ pub fn principal(
     };
     let authorizer = ctx.authorizer.as_ref()?;
     if let Some(jwt) = &authorizer.jwt {
-        let name = jwt.claims.get("sub").cloned().unwrap_or_default();
-        let granted: Vec<String> = match &jwt.scopes {
-            Some(s) if !s.is_empty() => s.clone(),
-            _ => jwt
-                .claims
-                .get("scope")
-                .map(|s| s.split_whitespace().map(str::to_string).collect())
-                .unwrap_or_default(),
-        };
-        let mut scopes: std::collections::BTreeSet<Scope> =
-            granted.iter().filter_map(|s| Scope::parse(s)).collect();
-        for claim in GROUP_CLAIMS {
-            if let Some(value) = jwt.claims.get(claim) {
-                scopes.extend(groups.scopes_of(claim_groups(value)));
-            }
-        }
-        return Some(Principal { name, scopes });
+        return Some(jwt_principal(&jwt.claims, jwt.scopes.as_deref(), groups));
     }
     let iam = authorizer.iam.as_ref()?;
     Some(Principal::with_all_scopes(
