@@ -2,14 +2,24 @@
 //   cargo build -p billrun-local && ./infra/local/with-chromium.sh node tests/console/screenshots.mjs
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
+import { createServer } from "node:http";
 import { startServer, launch, signIn, reloadUntil, repo } from "./harness.mjs";
 
 const out = join(repo, "docs", "console");
 mkdirSync(out, { recursive: true });
-const server = await startServer();
+// A webhook receiver that is down (500), for the endpoint page's failed delivery.
+const receiver = createServer((req, res) => {
+  req.resume();
+  req.on("end", () => { res.writeHead(500); res.end("receiver down"); });
+});
+await new Promise((r) => receiver.listen(0, "127.0.0.1", r));
+const server = await startServer(["--allow-loopback-webhooks"]);
 const chrome = await launch();
 try {
   const { base } = server;
+  await server.api("PUT", "/v1/webhook-endpoints/ledger", {
+    url: `http://127.0.0.1:${receiver.address().port}/hook`, events: ["run.created", "run.posted"], description: "ledger sync",
+  });
   const context = await chrome.browser.newContext({ viewport: { width: 1200, height: 900 } });
   const page = await context.newPage();
   const shot = (name) => page.screenshot({ path: join(out, `${name}.png`), fullPage: true });
@@ -57,8 +67,11 @@ try {
   await shot("schedules");
   await page.goto(`${base}/console/audit`);
   await shot("audit");
+  await page.goto(`${base}/console/webhooks/ledger`);
+  await shot("webhook-endpoint");
   console.log(`screenshots in ${out}`);
 } finally {
   await chrome.close();
   server.stop();
+  receiver.close();
 }

@@ -20,6 +20,7 @@ mod run;
 mod runs;
 mod schedules;
 pub mod session;
+mod webhooks;
 
 use axum::body::Body;
 use axum::http::{header, Method, Request, StatusCode};
@@ -101,7 +102,13 @@ pub fn router(console: Console) -> Router {
         )
         .route("/console/audit", get(audit::list))
         .route("/console/aging", get(lists::aging))
-        .route("/console/webhooks", get(lists::webhooks))
+        .route("/console/webhooks", get(webhooks::list))
+        .route("/console/webhooks/{id}", get(webhooks::endpoint))
+        .route("/console/webhook-deliveries/{id}", get(webhooks::delivery))
+        .route(
+            "/console/webhook-deliveries/{id}/actions/{action}",
+            actions::routes(&webhooks::DELIVERY),
+        )
         .with_state(console)
 }
 
