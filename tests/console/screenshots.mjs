@@ -69,6 +69,11 @@ try {
   await shot("audit");
   await page.goto(`${base}/console/webhooks/ledger`);
   await shot("webhook-endpoint");
+  const docs = await server.api("GET", `/v1/invoice-runs/${runUrl.split("/").pop()}/invoices`);
+  const invoice = docs.items.find((d) => d.kind === "Invoice");
+  await server.api("POST", `/v1/invoices/${invoice.id}/void`, {});
+  await page.goto(`${base}/console/invoices/${invoice.id}/rebill`);
+  await shot("confirm-rebill");
   console.log(`screenshots in ${out}`);
 } finally {
   await chrome.close();

@@ -225,6 +225,7 @@ async fn page_of(console: &Console, visitor: &Visitor, id: &str) -> Result<Respo
                     @if let Some(r) = doc.get("deliveryReason").and_then(Value::as_str) { ": " (r) } }
             }
             (DOCUMENT.section(visitor, id, &doc))
+            (crate::rebill::offer(visitor, id, &doc))
             section aria-labelledby="lines-h" {
                 h2 id="lines-h" { "Lines" }
                 div class="scroll" role="region" aria-label="Lines" tabindex="0" {

@@ -16,6 +16,7 @@ mod forms;
 mod invoice;
 mod layout;
 mod lists;
+mod rebill;
 mod run;
 mod runs;
 mod schedules;
@@ -92,6 +93,10 @@ pub fn router(console: Console) -> Router {
         .route("/console/invoices/{id}", get(invoice::page))
         .route("/console/invoices/{id}/document", get(invoice::pdf))
         .route(
+            "/console/invoices/{id}/rebill",
+            get(rebill::confirm).post(rebill::rebill),
+        )
+        .route(
             "/console/invoices/{id}/actions/{action}",
             actions::routes(&invoice::DOCUMENT),
         )
@@ -156,7 +161,23 @@ impl Console {
         uri: &str,
         body: Option<Value>,
     ) -> Result<(StatusCode, axum::http::HeaderMap, axum::body::Bytes), Response> {
+        self.call_keyed(principal, method, uri, body, None).await
+    }
+
+    /// [`Console::call`] with an `Idempotency-Key` (a create that a resubmitted form
+    /// must not make twice).
+    async fn call_keyed(
+        &self,
+        principal: Option<&Principal>,
+        method: Method,
+        uri: &str,
+        body: Option<Value>,
+        idempotency_key: Option<&str>,
+    ) -> Result<(StatusCode, axum::http::HeaderMap, axum::body::Bytes), Response> {
         let mut req = Request::builder().method(method).uri(uri);
+        if let Some(key) = idempotency_key {
+            req = req.header("idempotency-key", key);
+        }
         if body.is_some() {
             req = req.header(header::CONTENT_TYPE, "application/json");
         }
@@ -187,7 +208,21 @@ impl Console {
         uri: &str,
         body: Option<Value>,
     ) -> Result<Answer, Response> {
-        let (status, _, bytes) = self.call(principal, method, uri, body).await?;
+        self.json_keyed(principal, method, uri, body, None).await
+    }
+
+    /// [`Console::json`] with an `Idempotency-Key`.
+    pub(crate) async fn json_keyed(
+        &self,
+        principal: Option<&Principal>,
+        method: Method,
+        uri: &str,
+        body: Option<Value>,
+        idempotency_key: Option<&str>,
+    ) -> Result<Answer, Response> {
+        let (status, _, bytes) = self
+            .call_keyed(principal, method, uri, body, idempotency_key)
+            .await?;
         let body = if bytes.is_empty() {
             Value::Null
         } else {
