@@ -74,6 +74,12 @@ try {
   await server.api("POST", `/v1/invoices/${invoice.id}/void`, {});
   await page.goto(`${base}/console/invoices/${invoice.id}/rebill`);
   await shot("confirm-rebill");
+  // The time-zone page, as a browser in New York sees it.
+  const ny = await chrome.browser.newContext({ viewport: { width: 1200, height: 700 }, timezoneId: "America/New_York" });
+  const nyPage = await ny.newPage();
+  await signIn(nyPage, base, "alice");
+  await nyPage.goto(`${base}/console/time-zone`);
+  await nyPage.screenshot({ path: join(out, "time-zone.png"), fullPage: true });
   console.log(`screenshots in ${out}`);
 } finally {
   await chrome.close();

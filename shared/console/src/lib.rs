@@ -22,6 +22,7 @@ mod runs;
 mod schedules;
 pub mod session;
 mod webhooks;
+mod zone;
 
 use axum::body::Body;
 use axum::http::{header, Method, Request, StatusCode};
@@ -77,6 +78,8 @@ pub fn router(console: Console) -> Router {
         .route("/console", get(|| async { Redirect::to("/console/runs") }))
         .route("/console/", get(|| async { Redirect::to("/console/runs") }))
         .route("/console/assets/htmx.min.js", get(assets::htmx))
+        .route("/console/assets/time-zone.js", get(zone::script))
+        .route("/console/time-zone", get(zone::page_of).post(zone::save))
         .route(
             "/console/sign-in",
             get(session::sign_in_page).post(session::sign_in),
@@ -114,6 +117,7 @@ pub fn router(console: Console) -> Router {
             "/console/webhook-deliveries/{id}/actions/{action}",
             actions::routes(&webhooks::DELIVERY),
         )
+        .layer(axum::middleware::from_fn(zone::in_visitors_zone))
         .with_state(console)
 }
 

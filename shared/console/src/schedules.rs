@@ -136,7 +136,7 @@ pub async fn list(
                         caption { "Run schedules in id order" }
                         thead { tr {
                             th scope="col" { "Schedule" } th scope="col" { "Recurrence" } th scope="col" { "Time zone" }
-                            th scope="col" { "State" } th scope="col" { "Next occurrence (local)" } th scope="col" { "Next occurrence (UTC)" }
+                            th scope="col" { "State" } th scope="col" { "Next occurrence (local)" } th scope="col" { "Next occurrence (your time)" }
                             th scope="col" { "Target date" } th scope="col" { "Actions" }
                         } }
                         tbody { @for s in &items { tr {
