@@ -65,6 +65,12 @@ try {
   });
   await page.goto(`${base}/console/schedules`);
   await shot("schedules");
+  await page.getByRole("link", { name: "New schedule" }).click();
+  await page.getByLabel("Schedule id").fill("quarter-end");
+  await page.getByLabel("Day of month").fill("32");
+  await page.getByLabel("Time zone").fill("Europe/Berlin");
+  await page.getByRole("button", { name: "Save schedule" }).click();
+  await shot("new-schedule-field-error");
   await page.goto(`${base}/console/audit`);
   await shot("audit");
   await page.goto(`${base}/console/webhooks/ledger`);

@@ -19,6 +19,7 @@ mod lists;
 mod rebill;
 mod run;
 mod runs;
+mod schedule_form;
 mod schedules;
 pub mod session;
 mod webhooks;
@@ -103,7 +104,15 @@ pub fn router(console: Console) -> Router {
             "/console/invoices/{id}/actions/{action}",
             actions::routes(&invoice::DOCUMENT),
         )
-        .route("/console/schedules", get(schedules::list))
+        .route(
+            "/console/schedules",
+            get(schedules::list).post(schedule_form::create),
+        )
+        .route("/console/schedules/new", get(schedule_form::new))
+        .route(
+            "/console/schedules/{id}/edit",
+            get(schedule_form::edit).post(schedule_form::update),
+        )
         .route(
             "/console/schedules/{id}/actions/{action}",
             actions::routes(&schedules::SCHEDULE),
