@@ -3,7 +3,7 @@
 //! consequence before the API is called.
 
 use crate::actions::{Action, Subject};
-use crate::audit::audit_table;
+use crate::audit::resource_trail;
 use crate::fmt::{amount, count, instant, text, thousands};
 use crate::layout::{page as render, status};
 use crate::runs::progress;
@@ -301,7 +301,10 @@ pub async fn page_of(
     let audit = console
         .get(
             visitor,
-            &format!("/v1/audit-events?resource={id}&limit=100"),
+            &format!(
+                "/v1/audit-events?resource={id}&limit={}",
+                crate::audit::FIRST
+            ),
         )
         .await?;
     let events = console
@@ -401,7 +404,7 @@ pub async fn page_of(
                     li { (instant(text(&e, "time"))) " " (text(&e, "type")) }
                 } }
             }
-            (audit_table("Audit trail", &items(&audit)))
+            (resource_trail("Audit trail", &audit, id))
         },
     ))
 }
