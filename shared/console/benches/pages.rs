@@ -21,8 +21,10 @@ fn book(n: usize) -> billrun_domain::book::Book {
     let mut accounts = Vec::with_capacity(n);
     let mut subscriptions = Vec::with_capacity(n);
     for i in 0..n {
-        accounts.push(serde_json::json!({"id": format!("A-{i:06}"), "name": format!("Customer {i}"),
-            "currency": "USD", "billCycleDay": 1}));
+        accounts.push(
+            serde_json::json!({"id": format!("A-{i:06}"), "name": format!("Customer {i}"),
+            "currency": "USD", "billCycleDay": 1}),
+        );
         subscriptions.push(serde_json::json!({"id": format!("S-{i:06}"), "accountId": format!("A-{i:06}"),
             "productId": "P", "startDate": "2024-01-01",
             "charges": [{"id": format!("C-{i:06}"), "type": "Recurring", "price": "10.00", "billingPeriod": "Month"}]}));
@@ -46,7 +48,7 @@ async fn get(router: &Router, uri: &str) -> usize {
 
 fn bench(c: &mut Criterion) {
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let (console, run) = rt.block_on(async {
+    let (console, api, run) = rt.block_on(async {
         let store = Arc::new(billrun_app::memory::MemoryStore::new());
         let queue = Arc::new(billrun_app::memory::MemoryQueue::new());
         let app = Arc::new(billrun_app::App::in_memory(
@@ -85,10 +87,14 @@ fn bench(c: &mut Criterion) {
             .await
             .unwrap();
         let view: serde_json::Value = serde_json::from_slice(&body).unwrap();
-        assert_eq!(view["counters"]["billed"], ACCOUNTS, "the run billed every account: {view}");
-        let console = Console::new(api, SignIn::Open, false).unwrap();
+        assert_eq!(
+            view["counters"]["billed"], ACCOUNTS,
+            "the run billed every account: {view}"
+        );
+        let console = Console::new(api.clone(), SignIn::Open, false).unwrap();
         (
             billrun_console::router(console),
+            api,
             run["id"].as_str().unwrap().to_string(),
         )
     });
@@ -101,6 +107,28 @@ fn bench(c: &mut Criterion) {
     group.bench_function("a run's page, 100,000 accounts", |b| {
         b.iter(|| rt.block_on(get(&console, &page)))
     });
+    // The API routes the run's page reads, one at a time.
+    let api_routes = [
+        ("run", format!("/v1/invoice-runs/{run}")),
+        (
+            "failed accounts",
+            format!("/v1/invoice-runs/{run}/accounts?limit=25&outcome=Failed"),
+        ),
+        (
+            "documents",
+            format!("/v1/invoice-runs/{run}/invoices?limit=25"),
+        ),
+        (
+            "audit",
+            format!("/v1/audit-events?resource={run}&limit=100"),
+        ),
+        ("events", format!("/v1/invoice-runs/{run}/events")),
+    ];
+    for (name, uri) in &api_routes {
+        group.bench_function(format!("its API route: {name}"), |b| {
+            b.iter(|| rt.block_on(get(&api, uri)))
+        });
+    }
     group.finish();
 }
 
