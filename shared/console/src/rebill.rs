@@ -50,18 +50,22 @@ pub fn offer(visitor: &Visitor, id: &str, doc: &Value) -> Markup {
     }
 }
 
-/// A fresh Idempotency-Key: 128 random bits in hex.
+/// A fresh Idempotency-Key: 128 random bits, URL-safe base64 (as the session's own
+/// tokens are written).
 fn new_key() -> Result<String, String> {
+    use base64::Engine;
     let mut bytes = [0u8; 16];
     getrandom::fill(&mut bytes).map_err(|e| format!("no random key: {e}"))?;
-    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+    Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
 }
 
-/// A key the form carried back: the hex the confirmation made.
+/// A key the form carried back: as the confirmation made it.
 fn key_of(form: &HashMap<String, String>) -> Option<&str> {
-    form.get("key")
-        .map(String::as_str)
-        .filter(|k| k.len() == 32 && k.bytes().all(|b| b.is_ascii_hexdigit()))
+    form.get("key").map(String::as_str).filter(|k| {
+        k.len() == 22
+            && k.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    })
 }
 
 struct Confirmation<'a> {
