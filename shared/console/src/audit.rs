@@ -100,21 +100,7 @@ const FILTERS: [(&str, &str, &str); 3] = [
 
 /// One filter field, with the API's error about it when it refused it.
 fn filter_field(name: &str, label: &str, hint: &str, value: &str, error: Option<&str>) -> Markup {
-    let hint_id = format!("{name}-hint");
-    let error_id = format!("{name}-error");
-    let described = match error {
-        Some(_) => format!("{hint_id} {error_id}"),
-        None => hint_id.clone(),
-    };
-    html! {
-        div class="field" {
-            label for=(name) { (label) }
-            span class="hint" id=(hint_id) { (hint) }
-            @if let Some(e) = error { span class="error" id=(error_id) data-testid={ "error-" (name) } { (e) } }
-            input id=(name) name=(name) type="text" value=(value)
-                aria-describedby=(described) aria-invalid=[error.map(|_| "true")];
-        }
-    }
+    crate::fields::field(&crate::fields::text(name, label, hint), value, error)
 }
 
 pub async fn list(

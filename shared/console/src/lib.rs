@@ -11,6 +11,7 @@
 mod actions;
 mod assets;
 mod audit;
+mod fields;
 mod fmt;
 mod forms;
 mod invoice;

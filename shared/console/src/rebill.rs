@@ -4,6 +4,7 @@
 //! `Idempotency-Key` made when the confirmation was rendered, so that a form submitted
 //! twice makes one run.
 
+use crate::fields::{self, field};
 use crate::fmt::text;
 use crate::layout::{page, problem};
 use crate::session::{check_change, Visitor};
@@ -80,6 +81,9 @@ fn confirmation(visitor: &Visitor, c: &Confirmation, error: Option<&ApiProblem>)
     let number = text(c.doc, "number");
     let back = format!("/console/invoices/{}", c.id);
     let at_field = error.filter(|e| e.field.as_deref() == Some("targetDate"));
+    let hint = format!(
+        "YYYY-MM-DD: bill what is due up to this day. By default the target date of invoice {number}'s run."
+    );
     let elsewhere = error.filter(|e| e.field.as_deref() != Some("targetDate"));
     let mut res = page(
         visitor,
@@ -95,17 +99,7 @@ fn confirmation(visitor: &Visitor, c: &Confirmation, error: Option<&ApiProblem>)
             form method="post" action={ (back) "/rebill" } novalidate {
                 input type="hidden" name="csrf" value=(visitor.csrf);
                 input type="hidden" name="key" value=(c.key);
-                div class="field" {
-                    label for="targetDate" { "Target date" }
-                    span class="hint" id="targetDate-hint" { "YYYY-MM-DD: bill what is due up to this day. By default the target date of invoice " (number) "'s run." }
-                    @if let Some(e) = at_field {
-                        span class="error" id="targetDate-error" data-testid="error-targetDate" { (e.message) }
-                        input type="text" id="targetDate" name="targetDate" value=(c.target) aria-invalid="true"
-                            aria-describedby="targetDate-hint targetDate-error";
-                    } @else {
-                        input type="text" id="targetDate" name="targetDate" value=(c.target) aria-describedby="targetDate-hint";
-                    }
-                }
+                (field(&fields::text("targetDate", "Target date", &hint), c.target, at_field.map(|e| e.message.as_str())))
                 button type="submit" { "Confirm: Rebill account" }
                 " " a class="button secondary" href=(back) { "Back" }
             }

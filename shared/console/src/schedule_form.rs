@@ -4,6 +4,7 @@
 //! the form shows the message there. An edit keeps what the form does not show of the
 //! run template (filters, approvals...) as the API last answered it.
 
+use crate::fields::{field, text, Field};
 use crate::layout::{page, problem};
 use crate::session::{check_change, Visitor};
 use crate::{enc, segment, ApiProblem, Console};
@@ -11,30 +12,12 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
-use maud::{html, Markup};
+use maud::html;
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
 
 /// The API route, as its scope table spells it.
 const ROUTE: &str = "/v1/run-schedules/{id}";
-
-/// A field: its name (the request's path to it), label, hint, and choices (a select)
-/// or none (a text input).
-struct Field {
-    name: &'static str,
-    label: &'static str,
-    hint: &'static str,
-    choices: &'static [&'static str],
-}
-
-const fn text(name: &'static str, label: &'static str, hint: &'static str) -> Field {
-    Field {
-        name,
-        label,
-        hint,
-        choices: &[],
-    }
-}
 
 const WEEKDAYS: [&str; 8] = [
     "",
@@ -47,13 +30,14 @@ const WEEKDAYS: [&str; 8] = [
     "Sunday",
 ];
 
-const FIELDS: [Field; 11] = [
+const FIELDS: [Field<'static>; 11] = [
     text("runTemplate.name", "Run name", "Optional: how its runs are listed."),
     Field {
         name: "recurrence.kind",
         label: "Recurrence",
         hint: "Monthly on a day, weekly on a weekday, or every N days from a first date.",
         choices: &["Monthly", "Weekly", "EveryNDays"],
+        suggestions: None,
     },
     text(
         "recurrence.dayOfMonth",
@@ -65,6 +49,7 @@ const FIELDS: [Field; 11] = [
         label: "Weekday",
         hint: "Weekly: the day it occurs.",
         choices: &WEEKDAYS,
+        suggestions: None,
     },
     text(
         "recurrence.intervalDays",
@@ -91,6 +76,7 @@ const FIELDS: [Field; 11] = [
         label: "Target date",
         hint: "Each run's target date: the occurrence's date (plus the offset), or the last day of the month before it.",
         choices: &["OccurrenceDate", "LastDayOfPreviousMonth"],
+        suggestions: None,
     },
     text(
         "targetDate.offsetDays",
@@ -102,6 +88,7 @@ const FIELDS: [Field; 11] = [
         label: "Missed occurrences",
         hint: "After a pause or an outage: a run for every missed occurrence, or for the latest only.",
         choices: &["CatchUpAll", "LatestOnly"],
+        suggestions: None,
     },
 ];
 
@@ -183,33 +170,6 @@ fn values_of(s: &Value) -> HashMap<String, String> {
     values
 }
 
-fn id_of(name: &str) -> String {
-    name.replace('.', "-")
-}
-
-fn field(f: &Field, value: &str, error: Option<&str>) -> Markup {
-    let id = id_of(f.name);
-    let hint = format!("{id}-hint");
-    let described = match error {
-        Some(_) => format!("{hint} {id}-error"),
-        None => hint.clone(),
-    };
-    html! {
-        div class="field" {
-            label for=(id) { (f.label) }
-            span class="hint" id=(hint) { (f.hint) }
-            @if let Some(e) = error { span class="error" id={ (id) "-error" } data-testid={ "error-" (f.name) } { (e) } }
-            @if f.choices.is_empty() {
-                input type="text" id=(id) name=(f.name) value=(value) aria-invalid=[error.map(|_| "true")] aria-describedby=(described);
-            } @else {
-                select id=(id) name=(f.name) aria-invalid=[error.map(|_| "true")] aria-describedby=(described) {
-                    @for c in f.choices { option value=(c) selected[value == *c] { @if c.is_empty() { "(none)" } @else { (c) } } }
-                }
-            }
-        }
-    }
-}
-
 /// The form: `id` is `None` for a new schedule (its id is a field).
 fn form(
     visitor: &Visitor,
@@ -235,12 +195,11 @@ fn form(
             format!("/console/schedules/{id}/edit"),
         ),
     };
-    let id_field = Field {
-        name: "id",
-        label: "Schedule id",
-        hint: "Letters, digits, - and _: how the API and the audit trail name it.",
-        choices: &[],
-    };
+    let id_field = text(
+        "id",
+        "Schedule id",
+        "Letters, digits, - and _: how the API and the audit trail name it.",
+    );
     let mut res = page(
         visitor,
         &title,

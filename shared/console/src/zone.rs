@@ -7,6 +7,7 @@
 //! The zone is set for the rendering of each request (a task-local), so the one
 //! formatter needs no argument.
 
+use crate::fields::{field, text, Field};
 use crate::layout::page;
 use crate::session::{check_change, Visitor};
 use crate::Console;
@@ -91,18 +92,8 @@ fn form(visitor: &Visitor, value: &str, error: Option<&str>, saved: bool) -> Res
                 "Your browser's zone is used unless you choose another here; without JavaScript, times are in UTC." }
             form method="post" action="/console/time-zone" novalidate {
                 input type="hidden" name="csrf" value=(visitor.csrf);
-                div class="field" {
-                    label for="zone" { "Time zone" }
-                    span class="hint" id="zone-hint" { "An IANA name, such as America/New_York, Europe/Berlin or UTC." }
-                    @if let Some(e) = error {
-                        span class="error" id="zone-error" data-testid="error-zone" { (e) }
-                        input type="text" id="zone" name="zone" list="zones" value=(value) aria-invalid="true"
-                            aria-describedby="zone-hint zone-error";
-                    } @else {
-                        input type="text" id="zone" name="zone" list="zones" value=(value) aria-describedby="zone-hint";
-                    }
-                    datalist id="zones" { @for z in Zone::all() { option value=(z) {} } }
-                }
+                (field(&Field { suggestions: Some("zones"), ..text("zone", "Time zone", "An IANA name, such as America/New_York, Europe/Berlin or UTC.") }, value, error))
+                datalist id="zones" { @for z in Zone::all() { option value=(z) {} } }
                 button type="submit" { "Save" }
             }
         },
