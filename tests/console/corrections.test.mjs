@@ -80,3 +80,54 @@ test("a Posted invoice is voided after the confirmation, and its credit memo and
   await accessible(page, "voided invoice");
   await context.close();
 });
+
+test("a voided invoice's account is rebilled after the confirmation, once however often the form is sent", async () => {
+  const { base, api } = server;
+  const context = await chrome.browser.newContext();
+  const page = await context.newPage();
+  await signIn(page, base, "alice");
+  const url = `${base}/console/invoices/${invoiceId}`;
+  await page.goto(url);
+  const invoice = await api("GET", `/v1/invoices/${invoiceId}`);
+  const voidedRun = await api("GET", `/v1/invoice-runs/${invoice.runId}`);
+  await page.getByRole("link", { name: "Rebill account" }).click();
+  await page.waitForURL(`${url}/rebill`);
+  const consequence = await page.getByTestId("consequence").innerText();
+  assert.match(consequence, /^Rebilling makes a new Immediate run for account A-1001 alone/);
+  assert.ok(consequence.includes(invoice.number), "the voided invoice's number");
+  assert.equal(await page.getByLabel("Target date").inputValue(), voidedRun.targetDate, "the voided invoice's run's target date");
+  await accessible(page, "confirm rebill");
+
+  // The API's field error, at its field; the form keeps its key.
+  const key = await page.locator("input[name=key]").inputValue();
+  await page.getByLabel("Target date").fill("2024-02-31");
+  await page.getByRole("button", { name: "Confirm: Rebill account" }).click();
+  assert.match(await page.getByTestId("error-targetDate").innerText(), /out of range/);
+  assert.equal(await page.getByLabel("Target date").getAttribute("aria-invalid"), "true");
+  assert.equal(await page.locator("input[name=key]").inputValue(), key);
+  await accessible(page, "rebill with a field error");
+
+  const before = (await api("GET", "/v1/invoice-runs?limit=100")).items.length;
+  await page.getByLabel("Target date").fill(voidedRun.targetDate);
+  const csrf = await page.locator("main input[name=csrf]").inputValue();
+  await page.getByRole("button", { name: "Confirm: Rebill account" }).click();
+  await page.waitForURL(/\/console\/runs\/[0-9a-f-]{36}$/);
+  const runId = page.url().split("/").pop();
+  assert.notEqual(runId, invoice.runId);
+  const run = await api("GET", `/v1/invoice-runs/${runId}`);
+  assert.equal(run.request.runType, "Immediate", JSON.stringify(run.request));
+  assert.deepEqual(run.request.filters.accountIds, ["A-1001"]);
+  assert.equal(run.targetDate, voidedRun.targetDate);
+  await accessible(page, "the rebill's run");
+
+  // The same form sent again (a double submit) answers the same run, and makes none.
+  const again = await page.request.post(`${url}/rebill`, {
+    form: { csrf, key, targetDate: voidedRun.targetDate },
+    headers: { origin: base },
+    maxRedirects: 0,
+  });
+  assert.equal(again.status(), 303);
+  assert.equal(again.headers()["location"], `/console/runs/${runId}`);
+  assert.equal((await api("GET", "/v1/invoice-runs?limit=100")).items.length, before + 1, "one run");
+  await context.close();
+});

@@ -75,15 +75,15 @@ function binary() {
   return bin;
 }
 
-/// Starts serve; resolves with { base, stop }.
-export async function startServer() {
+/// Starts serve (with `args` added to its command line); resolves with { base, stop }.
+export async function startServer(args = []) {
   const dir = mkdtempSync(join(tmpdir(), "billrun-console-"));
   const tokens = Object.entries(TOKENS).map(([name, t]) => ({
     name, scopes: t.scopes, sha256: createHash("sha256").update(t.token).digest("hex"),
   }));
   const file = join(dir, "tokens.json");
   writeFileSync(file, JSON.stringify({ tokens }));
-  const child = spawn(binary(), ["serve", "--ephemeral", "--port", "0", "--tokens", file], {
+  const child = spawn(binary(), ["serve", "--ephemeral", "--port", "0", "--tokens", file, ...args], {
     stdio: ["ignore", "pipe", "pipe"],
   });
   let stderr = "";

@@ -2,14 +2,24 @@
 //   cargo build -p billrun-local && ./infra/local/with-chromium.sh node tests/console/screenshots.mjs
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
+import { createServer } from "node:http";
 import { startServer, launch, signIn, reloadUntil, repo } from "./harness.mjs";
 
 const out = join(repo, "docs", "console");
 mkdirSync(out, { recursive: true });
-const server = await startServer();
+// A webhook receiver that is down (500), for the endpoint page's failed delivery.
+const receiver = createServer((req, res) => {
+  req.resume();
+  req.on("end", () => { res.writeHead(500); res.end("receiver down"); });
+});
+await new Promise((r) => receiver.listen(0, "127.0.0.1", r));
+const server = await startServer(["--allow-loopback-webhooks"]);
 const chrome = await launch();
 try {
   const { base } = server;
+  await server.api("PUT", "/v1/webhook-endpoints/ledger", {
+    url: `http://127.0.0.1:${receiver.address().port}/hook`, events: ["run.created", "run.posted"], description: "ledger sync",
+  });
   const context = await chrome.browser.newContext({ viewport: { width: 1200, height: 900 } });
   const page = await context.newPage();
   const shot = (name) => page.screenshot({ path: join(out, `${name}.png`), fullPage: true });
@@ -55,10 +65,30 @@ try {
   });
   await page.goto(`${base}/console/schedules`);
   await shot("schedules");
+  await page.getByRole("link", { name: "New schedule" }).click();
+  await page.getByLabel("Schedule id").fill("quarter-end");
+  await page.getByLabel("Day of month").fill("32");
+  await page.getByLabel("Time zone").fill("Europe/Berlin");
+  await page.getByRole("button", { name: "Save schedule" }).click();
+  await shot("new-schedule-field-error");
   await page.goto(`${base}/console/audit`);
   await shot("audit");
+  await page.goto(`${base}/console/webhooks/ledger`);
+  await shot("webhook-endpoint");
+  const docs = await server.api("GET", `/v1/invoice-runs/${runUrl.split("/").pop()}/invoices`);
+  const invoice = docs.items.find((d) => d.kind === "Invoice");
+  await server.api("POST", `/v1/invoices/${invoice.id}/void`, {});
+  await page.goto(`${base}/console/invoices/${invoice.id}/rebill`);
+  await shot("confirm-rebill");
+  // The time-zone page, as a browser in New York sees it.
+  const ny = await chrome.browser.newContext({ viewport: { width: 1200, height: 700 }, timezoneId: "America/New_York" });
+  const nyPage = await ny.newPage();
+  await signIn(nyPage, base, "alice");
+  await nyPage.goto(`${base}/console/time-zone`);
+  await nyPage.screenshot({ path: join(out, "time-zone.png"), fullPage: true });
   console.log(`screenshots in ${out}`);
 } finally {
   await chrome.close();
   server.stop();
+  receiver.close();
 }

@@ -123,6 +123,7 @@ pub const IMPORT_LIMIT: usize = 5_000_000;
         webhooks::delete_endpoint,
         webhooks::rotate_secret,
         webhooks::list_deliveries,
+        webhooks::get_delivery,
         webhooks::redeliver,
         audit::list,
     ),
@@ -238,6 +239,7 @@ fn read_routes(routes: Routes) -> Routes {
             "/v1/webhook-endpoints/{id}/deliveries",
             get(webhooks::list_deliveries),
         )
+        .route("/v1/webhook-deliveries/{id}", get(webhooks::get_delivery))
         .route("/v1/exports/{id}/file", get(exports::download_export))
         .route("/v1/document-requests/{id}", get(documents::get_request))
         .route("/v1/delivery-requests/{id}", get(deliveries::get_request))

@@ -62,6 +62,13 @@ pub struct WebhookEndpointView {
     pub failing_since: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// When the current signing secret was made (at creation, or its last rotation).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret_created_at: Option<DateTime<Utc>>,
+    /// Until when the last rotated-out secret signs beside the current one (a time
+    /// that may have passed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub previous_secret_expires_at: Option<DateTime<Utc>>,
     /// `whsec_` and base64: the signing secret, only in the answer that made it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub secret: Option<String>,
@@ -69,7 +76,13 @@ pub struct WebhookEndpointView {
 
 impl WebhookEndpointView {
     fn of(e: WebhookEndpoint, secret: Option<String>) -> Self {
+        // The current secret is first; the rotated-out ones follow, newest first.
+        let secret_created_at = e.secrets.first().map(|s| s.created_at);
+        let previous_secret_expires_at =
+            e.secrets.iter().skip(1).filter_map(|s| s.expires_at).max();
         WebhookEndpointView {
+            secret_created_at,
+            previous_secret_expires_at,
             id: e.id.to_string(),
             url: e.url,
             events: e.events,
@@ -288,6 +301,18 @@ pub async fn list_deliveries(
         next_cursor,
     })
     .into_response())
+}
+
+#[utoipa::path(get, path = "/v1/webhook-deliveries/{id}", tag = "events",
+    params(("id" = uuid::Uuid, Path, description = "Delivery id")),
+    responses(
+        (status = 200, description = "The delivery, with its attempts", body = WebhookDeliveryView),
+        (status = 400, description = "Not a UUID", body = ErrorBody),
+        (status = 404, description = "Unknown delivery", body = ErrorBody)))]
+pub async fn get_delivery(State(app): AppState, Path(id): Path<String>) -> ApiResult<Response> {
+    let id: WebhookDeliveryId = uuid_id(&id)?;
+    let d = app.webhooks().get_delivery(id).await?;
+    Ok(Json(WebhookDeliveryView::from(d)).into_response())
 }
 
 #[utoipa::path(post, path = "/v1/webhook-deliveries/{id}/redeliver", tag = "events",

@@ -78,6 +78,7 @@ const CANONICAL: &[(&str, &str)] = &[
     ("post", "/v1/webhook-endpoints/{id}/rotate-secret"),
     ("get", "/v1/webhook-endpoints/{id}/deliveries"),
     ("get", "/v1/audit-events"),
+    ("get", "/v1/webhook-deliveries/{id}"),
     ("post", "/v1/webhook-deliveries/{id}/redeliver"),
 ];
 

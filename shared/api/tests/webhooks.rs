@@ -233,6 +233,10 @@ async fn sustained_failure_fails_the_delivery_and_disables_the_endpoint_until_en
     assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
     assert_eq!(r.body["status"], "Pending");
     api.work_until_settled().await;
+    let one = api.get(&format!("/v1/webhook-deliveries/{id}")).await;
+    assert_eq!(one.status, StatusCode::OK, "{}", one.text);
+    assert_eq!(one.body["id"], d["id"]);
+    assert_eq!(one.body["attempts"].as_array().unwrap().len(), 6);
     let sent = sender.received();
     assert_eq!(sent.len(), 6);
     assert_eq!(sent[3].message_id, sent[0].message_id);
@@ -247,6 +251,18 @@ async fn a_rotated_secret_signs_beside_the_new_one_and_a_deleted_endpoint_gets_n
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     let second = r.body["secret"].clone();
     assert_ne!(first, second);
+    // The endpoint says when its secret was made and until when the old one signs,
+    // never either secret.
+    let e = api.get("/v1/webhook-endpoints/e").await;
+    assert!(e.body.get("secret").is_none());
+    let made: chrono::DateTime<chrono::Utc> =
+        e.body["secretCreatedAt"].as_str().unwrap().parse().unwrap();
+    let until: chrono::DateTime<chrono::Utc> = e.body["previousSecretExpiresAt"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(until - made, chrono::TimeDelta::hours(24), "{}", e.text);
     create_run(&api, "2024-02-01").await;
     api.work_until_settled().await;
     let sent = sender.received();
@@ -364,6 +380,16 @@ async fn endpoints_to_private_addresses_or_without_https_are_refused_with_the_fi
             .await
             .status,
         StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        api.get("/v1/webhook-deliveries/not-a-uuid").await.status,
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        api.get(&format!("/v1/webhook-deliveries/{}", uuid::Uuid::nil()))
+            .await
+            .status,
+        StatusCode::NOT_FOUND
     );
 }
 

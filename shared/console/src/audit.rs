@@ -34,8 +34,32 @@ fn resource_link(resource: &Value) -> Markup {
     }
 }
 
+/// The entries a run's or a document's page reads of its own trail (the first page of
+/// the API's; the rest are on the audit page, filtered by the resource).
+pub const FIRST: usize = 100;
+
+/// `resource`'s audit entries under `heading` (`answer`: the API's first page of them):
+/// when, who, what, on which resource; when there are more, a link to the rest.
+pub fn resource_trail(heading: &str, answer: &Value, resource: &str) -> Markup {
+    let entries = items(answer);
+    let more = answer.get("nextCursor").and_then(Value::as_str).is_some();
+    let rest = html! {
+        @if more {
+            p data-testid="audit-more" {
+                "The first " (entries.len()) " entries are shown. "
+                a href={ "/console/audit?resource=" (enc(resource)) } { "Every entry in the audit trail" }
+            }
+        }
+    };
+    with_footer(heading, &entries, rest)
+}
+
 /// Audit entries under `heading`: when, who, what, on which resource.
 pub fn audit_table(heading: &str, entries: &[Value]) -> Markup {
+    with_footer(heading, entries, html! {})
+}
+
+fn with_footer(heading: &str, entries: &[Value], footer: Markup) -> Markup {
     html! {
         section aria-labelledby="audit-h" {
             h2 id="audit-h" { (heading) }
@@ -53,6 +77,7 @@ pub fn audit_table(heading: &str, entries: &[Value]) -> Markup {
                     }
                 }
             }
+            (footer)
         }
     }
 }
@@ -75,21 +100,7 @@ const FILTERS: [(&str, &str, &str); 3] = [
 
 /// One filter field, with the API's error about it when it refused it.
 fn filter_field(name: &str, label: &str, hint: &str, value: &str, error: Option<&str>) -> Markup {
-    let hint_id = format!("{name}-hint");
-    let error_id = format!("{name}-error");
-    let described = match error {
-        Some(_) => format!("{hint_id} {error_id}"),
-        None => hint_id.clone(),
-    };
-    html! {
-        div class="field" {
-            label for=(name) { (label) }
-            span class="hint" id=(hint_id) { (hint) }
-            @if let Some(e) = error { span class="error" id=(error_id) data-testid={ "error-" (name) } { (e) } }
-            input id=(name) name=(name) type="text" value=(value)
-                aria-describedby=(described) aria-invalid=[error.map(|_| "true")];
-        }
-    }
+    crate::fields::field(&crate::fields::text(name, label, hint), value, error)
 }
 
 pub async fn list(
@@ -156,4 +167,48 @@ pub async fn list(
             }
         },
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn entry(i: usize) -> Value {
+        json!({"time": "2024-02-01T12:00:00Z", "actor": "alice", "action": format!("run.step{i}"),
+            "resource": {"type": "run", "id": "r-1"}})
+    }
+
+    #[test]
+    fn a_trail_longer_than_its_first_page_links_to_the_rest() {
+        let page: Vec<Value> = (0..FIRST).map(entry).collect();
+        let full = resource_trail(
+            "Audit trail",
+            &json!({"items": page, "nextCursor": "c"}),
+            "r-1",
+        )
+        .into_string();
+        assert_eq!(
+            full.matches("<tr>").count(),
+            FIRST + 1,
+            "the header and the first page"
+        );
+        assert!(full.contains("The first 100 entries are shown."));
+        assert!(full.contains(r#"href="/console/audit?resource=r-1""#));
+
+        let short = resource_trail(
+            "Audit trail",
+            &json!({"items": [entry(0)], "nextCursor": null}),
+            "r-1",
+        )
+        .into_string();
+        assert!(!short.contains("audit-more"), "all of it is shown");
+        let odd = resource_trail(
+            "Audit trail",
+            &json!({"items": [], "nextCursor": "c"}),
+            "a&b",
+        )
+        .into_string();
+        assert!(odd.contains("resource=a%26b"), "{odd}");
+    }
 }

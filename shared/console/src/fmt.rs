@@ -26,16 +26,22 @@ pub fn count(v: &Value, key: &str) -> u64 {
     v.get(key).and_then(Value::as_u64).unwrap_or(0)
 }
 
-/// An RFC 3339 instant as minutes in UTC, the exact instant on hover and for
+/// An RFC 3339 instant as minutes in the visitor's time zone with its abbreviation
+/// (`2024-02-01 07:00 EST`; [`crate::zone`]), the exact instant in UTC on hover and for
 /// machines.
 pub fn instant(raw: &str) -> Markup {
     match chrono::DateTime::parse_from_rfc3339(raw) {
         Ok(t) => {
             let t = t.with_timezone(&chrono::Utc);
+            let shown = crate::zone::current()
+                .and_then(|z| z.rules())
+                .and_then(|r| r.local_named(t))
+                .map(|(local, abbreviation)| {
+                    format!("{} {abbreviation}", local.format("%Y-%m-%d %H:%M"))
+                })
+                .unwrap_or_else(|| format!("{} UTC", t.format("%Y-%m-%d %H:%M")));
             html! {
-                time datetime=(t.to_rfc3339()) title=(t.format("%Y-%m-%d %H:%M:%S UTC")) {
-                    (t.format("%Y-%m-%d %H:%M"))
-                }
+                time datetime=(t.to_rfc3339()) title=(t.format("%Y-%m-%d %H:%M:%S UTC")) { (shown) }
             }
         }
         Err(_) => html! { (raw) },

@@ -80,17 +80,7 @@ fn form(visitor: &Visitor, values: &HashMap<String, String>, error: Option<&ApiP
                 }
             }
             @for (k, label, hint) in TEXT_FIELDS {
-                div class="field" {
-                    label for=(k) { (label) }
-                    span class="hint" id={ (k) "-hint" } { (hint) }
-                    @if let Some(msg) = at(k) {
-                        span class="error" id={ (k) "-error" } data-testid={ "error-" (k) } { (msg) }
-                        input type="text" id=(k) name=(k) value=(value(k)) aria-invalid="true"
-                            aria-describedby={ (k) "-hint " (k) "-error" };
-                    } @else {
-                        input type="text" id=(k) name=(k) value=(value(k)) aria-describedby={ (k) "-hint" };
-                    }
-                }
+                (crate::fields::field(&crate::fields::text(k, label, hint), value(k), at(k).as_deref()))
             }
             div class="field" {
                 input type="checkbox" id="suppressZeroInvoices" name="suppressZeroInvoices" value="true"

@@ -2,7 +2,7 @@
 //! balance, and its history from the audit trail.
 
 use crate::actions::{Action, Subject};
-use crate::audit::audit_table;
+use crate::audit::resource_trail;
 use crate::fmt::{amount, instant, text};
 use crate::layout::{page as render, problem};
 use crate::session::Visitor;
@@ -182,7 +182,10 @@ async fn page_of(console: &Console, visitor: &Visitor, id: &str) -> Result<Respo
     let audit = console
         .get(
             visitor,
-            &format!("/v1/audit-events?resource={id}&limit=100"),
+            &format!(
+                "/v1/audit-events?resource={id}&limit={}",
+                crate::audit::FIRST
+            ),
         )
         .await?;
     let currency = text(&doc, "currency");
@@ -194,11 +197,6 @@ async fn page_of(console: &Console, visitor: &Visitor, id: &str) -> Result<Respo
     let kind = if is_invoice { "Invoice" } else { "Credit memo" };
     let lines = doc
         .get("lines")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
-    let entries = audit
-        .get("items")
         .and_then(Value::as_array)
         .cloned()
         .unwrap_or_default();
@@ -225,6 +223,7 @@ async fn page_of(console: &Console, visitor: &Visitor, id: &str) -> Result<Respo
                     @if let Some(r) = doc.get("deliveryReason").and_then(Value::as_str) { ": " (r) } }
             }
             (DOCUMENT.section(visitor, id, &doc))
+            (crate::rebill::offer(visitor, id, &doc))
             section aria-labelledby="lines-h" {
                 h2 id="lines-h" { "Lines" }
                 div class="scroll" role="region" aria-label="Lines" tabindex="0" {
@@ -271,7 +270,7 @@ async fn page_of(console: &Console, visitor: &Visitor, id: &str) -> Result<Respo
                     p { "No PDF yet: request the run's PDFs from its page." }
                 }
             }
-            (audit_table("Audit trail", &entries))
+            (resource_trail("Audit trail", &audit, id))
         },
     ))
 }

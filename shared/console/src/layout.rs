@@ -55,7 +55,10 @@ fn head(title: &str, script: bool) -> Markup {
             meta name="viewport" content="width=device-width, initial-scale=1";
             title { (title) " · billrun console" }
             style { (maud::PreEscaped(STYLE)) }
-            @if script { script src="/console/assets/htmx.min.js" defer {} }
+            @if script {
+                script src="/console/assets/htmx.min.js" defer {}
+                script src="/console/assets/time-zone.js" {}
+            }
         }
     }
 }
@@ -83,7 +86,8 @@ pub fn page(visitor: &Visitor, title: &str, body: Markup) -> Response {
                             }
                         }
                         div {
-                            "Signed in as " strong data-testid="who" { (visitor.name) }
+                            a href="/console/time-zone" data-testid="time-zone" { "Times in " (crate::zone::name()) }
+                            " · Signed in as " strong data-testid="who" { (visitor.name) }
                             @if visitor.signed_in {
                                 " "
                                 form method="post" action="/console/sign-out" {

@@ -11,16 +11,21 @@
 mod actions;
 mod assets;
 mod audit;
+mod fields;
 mod fmt;
 mod forms;
 mod invoice;
 mod layout;
 mod lists;
 pub mod oidc;
+mod rebill;
 mod run;
 mod runs;
+mod schedule_form;
 mod schedules;
 pub mod session;
+mod webhooks;
+mod zone;
 
 use axum::body::Body;
 use axum::http::{header, Method, Request, StatusCode};
@@ -79,6 +84,8 @@ pub fn router(console: Console) -> Router {
         .route("/console", get(|| async { Redirect::to("/console/runs") }))
         .route("/console/", get(|| async { Redirect::to("/console/runs") }))
         .route("/console/assets/htmx.min.js", get(assets::htmx))
+        .route("/console/assets/time-zone.js", get(zone::script))
+        .route("/console/time-zone", get(zone::page_of).post(zone::save))
         .route(
             "/console/sign-in",
             get(session::sign_in_page).post(session::sign_in),
@@ -96,17 +103,36 @@ pub fn router(console: Console) -> Router {
         .route("/console/invoices/{id}", get(invoice::page))
         .route("/console/invoices/{id}/document", get(invoice::pdf))
         .route(
+            "/console/invoices/{id}/rebill",
+            get(rebill::confirm).post(rebill::rebill),
+        )
+        .route(
             "/console/invoices/{id}/actions/{action}",
             actions::routes(&invoice::DOCUMENT),
         )
-        .route("/console/schedules", get(schedules::list))
+        .route(
+            "/console/schedules",
+            get(schedules::list).post(schedule_form::create),
+        )
+        .route("/console/schedules/new", get(schedule_form::new))
+        .route(
+            "/console/schedules/{id}/edit",
+            get(schedule_form::edit).post(schedule_form::update),
+        )
         .route(
             "/console/schedules/{id}/actions/{action}",
             actions::routes(&schedules::SCHEDULE),
         )
         .route("/console/audit", get(audit::list))
         .route("/console/aging", get(lists::aging))
-        .route("/console/webhooks", get(lists::webhooks))
+        .route("/console/webhooks", get(webhooks::list))
+        .route("/console/webhooks/{id}", get(webhooks::endpoint))
+        .route("/console/webhook-deliveries/{id}", get(webhooks::delivery))
+        .route(
+            "/console/webhook-deliveries/{id}/actions/{action}",
+            actions::routes(&webhooks::DELIVERY),
+        )
+        .layer(axum::middleware::from_fn(zone::in_visitors_zone))
         .with_state(console)
 }
 
@@ -154,7 +180,23 @@ impl Console {
         uri: &str,
         body: Option<Value>,
     ) -> Result<(StatusCode, axum::http::HeaderMap, axum::body::Bytes), Response> {
+        self.call_keyed(principal, method, uri, body, None).await
+    }
+
+    /// [`Console::call`] with an `Idempotency-Key` (a create that a resubmitted form
+    /// must not make twice).
+    async fn call_keyed(
+        &self,
+        principal: Option<&Principal>,
+        method: Method,
+        uri: &str,
+        body: Option<Value>,
+        idempotency_key: Option<&str>,
+    ) -> Result<(StatusCode, axum::http::HeaderMap, axum::body::Bytes), Response> {
         let mut req = Request::builder().method(method).uri(uri);
+        if let Some(key) = idempotency_key {
+            req = req.header("idempotency-key", key);
+        }
         if body.is_some() {
             req = req.header(header::CONTENT_TYPE, "application/json");
         }
@@ -185,7 +227,21 @@ impl Console {
         uri: &str,
         body: Option<Value>,
     ) -> Result<Answer, Response> {
-        let (status, _, bytes) = self.call(principal, method, uri, body).await?;
+        self.json_keyed(principal, method, uri, body, None).await
+    }
+
+    /// [`Console::json`] with an `Idempotency-Key`.
+    pub(crate) async fn json_keyed(
+        &self,
+        principal: Option<&Principal>,
+        method: Method,
+        uri: &str,
+        body: Option<Value>,
+        idempotency_key: Option<&str>,
+    ) -> Result<Answer, Response> {
+        let (status, _, bytes) = self
+            .call_keyed(principal, method, uri, body, idempotency_key)
+            .await?;
         let body = if bytes.is_empty() {
             Value::Null
         } else {

