@@ -155,18 +155,21 @@ pub fn guard_with(
 }
 
 /// What serve answers: the API behind its token check, and the console beside it.
-fn routes(api: axum::Router, options: &ServeOptions) -> Result<axum::Router, ServeError> {
+fn routes(app: &Arc<App>, options: &ServeOptions) -> Result<axum::Router, ServeError> {
+    let api = billrun_api::router(app.clone());
     Ok(
-        guard_with(api.clone(), options.token.clone(), options.tokens.clone())
-            .merge(console(api, options)?),
+        guard_with(api, options.token.clone(), options.tokens.clone())
+            .merge(console(app, options)?),
     )
 }
 
-/// The operator console at `/console/` over the same API router, unguarded: the console
-/// attaches the signed-in caller itself. With a token or named tokens, a visitor signs
+/// The operator console at `/console/`, its pages over the API's read routes and its
+/// forms over the write routes, as the two API functions serve it on AWS
+/// ([`billrun_console::split_router`]), unguarded: the console attaches the signed-in
+/// caller itself. With a token or named tokens, a visitor signs
 /// in with one of them; without any, the console is as open as the API (loopback only,
 /// [`ServeOptions::check`]). `serve` speaks plain HTTP, so its cookie is not `Secure`.
-fn console(api: axum::Router, options: &ServeOptions) -> Result<axum::Router, ServeError> {
+fn console(app: &Arc<App>, options: &ServeOptions) -> Result<axum::Router, ServeError> {
     let sign_in = match (&options.token, &options.tokens) {
         (None, None) => billrun_console::SignIn::Open,
         (token, tokens) => {
@@ -179,8 +182,13 @@ fn console(api: axum::Router, options: &ServeOptions) -> Result<axum::Router, Se
             }))
         }
     };
-    let console = billrun_console::Console::new(api, sign_in, false).map_err(ServeError::Other)?;
-    Ok(billrun_console::router(console))
+    billrun_console::split_router(
+        billrun_api::query_router(app.clone()),
+        billrun_api::command_router(app.clone()),
+        sign_in,
+        false,
+    )
+    .map_err(ServeError::Other)
 }
 
 /// The holder of the bearer token `given`: the single `--token` (a caller named
@@ -332,7 +340,7 @@ pub async fn start(options: &ServeOptions) -> Result<Server, ServeError> {
     if let Some(every) = options.tick_every {
         tokio::spawn(tick_forever(app.clone(), every));
     }
-    let router = routes(billrun_api::router(app.clone()), options)?;
+    let router = routes(&app, options)?;
     let handle = tokio::spawn(async move {
         axum::serve(listener, router)
             .with_graceful_shutdown(async {
@@ -632,7 +640,7 @@ pub async fn start_aws(options: &ServeOptions) -> Result<AwsServer, ServeError> 
     if let Some(every) = options.tick_every {
         tokio::spawn(tick_forever(aws.app.clone(), every));
     }
-    let router = routes(billrun_api::router(aws.app.clone()), options)?;
+    let router = routes(&aws.app, options)?;
     let handle = tokio::spawn(async move {
         axum::serve(listener, router)
             .with_graceful_shutdown(async {

@@ -2,12 +2,12 @@
 //! schemas.
 #![allow(dead_code)]
 
-use crate::error::{ApiResult, ErrorBody};
+use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::Path;
 use crate::extract::{next_cursor, path_id, JsonBody, Params};
 use crate::schema::{ChargeType, Filters, Grouping};
 use crate::v1::AppState;
-use axum::http::StatusCode;
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use billrun_domain::ids::RunScheduleId;
@@ -156,23 +156,40 @@ struct Page {
     next_cursor: Option<String>,
 }
 
+/// `If-None-Match: *` (create only); any other value is refused rather than ignored, so
+/// that a caller relying on a condition never gets a silent replace.
+fn create_only(headers: &HeaderMap) -> ApiResult<bool> {
+    match headers.get(header::IF_NONE_MATCH) {
+        None => Ok(false),
+        Some(v) if v.as_bytes() == b"*" => Ok(true),
+        Some(_) => Err(ApiError::invalid(
+            "If-None-Match",
+            "only * (create only) is supported",
+        )),
+    }
+}
+
 fn schedule_id(raw: &str) -> ApiResult<RunScheduleId> {
     path_id("id", raw, |s| RunScheduleId::parse(s))
 }
 
 #[utoipa::path(put, path = "/v1/run-schedules/{id}", tag = "runs",
-    params(("id" = String, Path, description = "Run schedule id")),
+    params(("id" = String, Path, description = "Run schedule id"),
+        ("If-None-Match" = Option<String>, Header, description = "`*`: create only; a schedule with this id is not replaced (409 `run_schedule_exists`)")),
     request_body = RunSchedule,
     responses(
         (status = 201, description = "Created", body = RunScheduleView),
         (status = 200, description = "Replaced (enabling a disabled schedule resumes it from now)", body = RunScheduleView),
         (status = 400, description = "Invalid; `field` names the first problem", body = ErrorBody),
+        (status = 409, description = "run_schedule_exists (with `If-None-Match: *`), delivery_not_configured", body = ErrorBody),
         (status = 415, description = "Not JSON", body = ErrorBody)))]
 pub async fn put(
     axum::extract::State(app): AppState,
     Path(id): Path<String>,
+    headers: HeaderMap,
     JsonBody(body): JsonBody,
 ) -> ApiResult<Response> {
+    let create_only = create_only(&headers)?;
     // A template that emails needs a mail transport, checked before anything is stored.
     let emails = serde_json::from_slice::<serde_json::Value>(&body)
         .is_ok_and(|v| v["runTemplate"]["autoEmail"] == serde_json::Value::Bool(true));
@@ -184,7 +201,11 @@ pub async fn put(
         }
         .into());
     }
-    let (view, created) = app.schedules().put_run_schedule(&id, &body).await?;
+    let (view, created) = if create_only {
+        (app.schedules().create_run_schedule(&id, &body).await?, true)
+    } else {
+        app.schedules().put_run_schedule(&id, &body).await?
+    };
     let status = if created {
         StatusCode::CREATED
     } else {

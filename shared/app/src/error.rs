@@ -207,11 +207,13 @@ pub enum ConflictCode {
     DocumentNotCancelable,
     /// A void or single cancel whose rollback a later run has billed past.
     DocumentSuperseded,
+    /// A create-only write (`If-None-Match: *`) of a run schedule whose id is taken.
+    RunScheduleExists,
 }
 
 impl ConflictCode {
     /// Every code, in the order docs/api.md lists them.
-    pub const ALL: [ConflictCode; 30] = [
+    pub const ALL: [ConflictCode; 31] = [
         ConflictCode::FieldLocked,
         ConflictCode::IdempotencyKeyReused,
         ConflictCode::RunNotPending,
@@ -242,6 +244,7 @@ impl ConflictCode {
         ConflictCode::DocumentHasPayments,
         ConflictCode::DocumentNotCancelable,
         ConflictCode::DocumentSuperseded,
+        ConflictCode::RunScheduleExists,
     ];
 
     /// The wire string (`code` of the error body).
@@ -277,6 +280,7 @@ impl ConflictCode {
             ConflictCode::DocumentHasPayments => "document_has_payments",
             ConflictCode::DocumentNotCancelable => "document_not_cancelable",
             ConflictCode::DocumentSuperseded => "document_superseded",
+            ConflictCode::RunScheduleExists => "run_schedule_exists",
         }
     }
 }

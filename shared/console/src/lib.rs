@@ -75,6 +75,49 @@ impl Console {
     }
 }
 
+/// The console as a deployment splits it, in one router: its pages (GET, HEAD) over the
+/// API's read half and its forms (POST) over the write half, both signing sessions with
+/// one key. `billrun-local serve` serves this, so that every console test runs the
+/// console as `api-queries` and `api-commands` do on AWS: a form that read through the
+/// API would meet the write half's 405 in the tests, not first in a deployment.
+pub fn split_router(
+    reads: Router,
+    writes: Router,
+    sign_in: SignIn,
+    secure: bool,
+) -> Result<Router, String> {
+    let keys = Arc::new(session::Keys::random()?);
+    let pages = router(Console {
+        api: reads,
+        sign_in: sign_in.clone(),
+        keys: keys.clone(),
+        secure,
+    });
+    let forms = router(Console {
+        api: writes,
+        sign_in,
+        keys,
+        secure,
+    });
+    let by_method = move |req: Request<Body>| {
+        let half = if req.method() == Method::POST {
+            forms.clone()
+        } else {
+            pages.clone()
+        };
+        async move {
+            match half.oneshot(req).await {
+                Ok(res) => res,
+                Err(never) => match never {},
+            }
+        }
+    };
+    Ok(Router::new()
+        .route("/console", axum::routing::any(by_method.clone()))
+        .route("/console/", axum::routing::any(by_method.clone()))
+        .route("/console/{*rest}", axum::routing::any(by_method)))
+}
+
 /// The console's routes, all under `/console`. On AWS each API function serves them
 /// over its own half of the API router (`Console::with_key(query_router(…))` in
 /// `api-queries`, `command_router(…)` in `api-commands`): API Gateway sends the GETs to
@@ -180,22 +223,23 @@ impl Console {
         uri: &str,
         body: Option<Value>,
     ) -> Result<(StatusCode, axum::http::HeaderMap, axum::body::Bytes), Response> {
-        self.call_keyed(principal, method, uri, body, None).await
+        self.call_with(principal, method, uri, body, &[]).await
     }
 
-    /// [`Console::call`] with an `Idempotency-Key` (a create that a resubmitted form
-    /// must not make twice).
-    async fn call_keyed(
+    /// [`Console::call`] with request headers: an `Idempotency-Key` (a create that a
+    /// resubmitted form must not make twice), `If-None-Match: *` (a create that must not
+    /// replace).
+    async fn call_with(
         &self,
         principal: Option<&Principal>,
         method: Method,
         uri: &str,
         body: Option<Value>,
-        idempotency_key: Option<&str>,
+        headers: &[(header::HeaderName, &str)],
     ) -> Result<(StatusCode, axum::http::HeaderMap, axum::body::Bytes), Response> {
         let mut req = Request::builder().method(method).uri(uri);
-        if let Some(key) = idempotency_key {
-            req = req.header("idempotency-key", key);
+        for (name, value) in headers {
+            req = req.header(name, *value);
         }
         if body.is_some() {
             req = req.header(header::CONTENT_TYPE, "application/json");
@@ -227,20 +271,20 @@ impl Console {
         uri: &str,
         body: Option<Value>,
     ) -> Result<Answer, Response> {
-        self.json_keyed(principal, method, uri, body, None).await
+        self.json_with(principal, method, uri, body, &[]).await
     }
 
-    /// [`Console::json`] with an `Idempotency-Key`.
-    pub(crate) async fn json_keyed(
+    /// [`Console::json`] with request headers ([`Console::call_with`]).
+    pub(crate) async fn json_with(
         &self,
         principal: Option<&Principal>,
         method: Method,
         uri: &str,
         body: Option<Value>,
-        idempotency_key: Option<&str>,
+        headers: &[(header::HeaderName, &str)],
     ) -> Result<Answer, Response> {
         let (status, _, bytes) = self
-            .call_keyed(principal, method, uri, body, idempotency_key)
+            .call_with(principal, method, uri, body, headers)
             .await?;
         let body = if bytes.is_empty() {
             Value::Null

@@ -2,12 +2,19 @@
 //! conditional write of the schedule.
 
 use super::{Schedules, SCHEDULE_ATTEMPTS};
-use crate::error::{AppError, StoreError};
+use crate::error::{AppError, ConflictCode, StoreError};
 use crate::model::audit::{AuditEvent, ConfigChange, ResourceKind};
 use crate::model::schedules::{RunScheduleRecord, RunScheduleView};
 use billrun_domain::ids::RunScheduleId;
 use billrun_domain::recurrence::RunScheduleSpec;
 use billrun_domain::FieldError;
+
+/// Whether a write may replace a stored schedule.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Put {
+    CreateOrReplace,
+    CreateOnly,
+}
 
 impl Schedules {
     /// Creates or replaces a run schedule; returns it and whether it is new. A schedule
@@ -18,12 +25,41 @@ impl Schedules {
         id: &str,
         bytes: &[u8],
     ) -> Result<(RunScheduleView, bool), AppError> {
+        self.write_run_schedule(id, bytes, Put::CreateOrReplace)
+            .await
+    }
+
+    /// Creates a run schedule, refusing an id that is taken (`run_schedule_exists`): a
+    /// form that makes a new schedule must not replace one by typing its id. The store's
+    /// version condition (version 1: none stored) makes the refusal hold under a race.
+    pub async fn create_run_schedule(
+        &self,
+        id: &str,
+        bytes: &[u8],
+    ) -> Result<RunScheduleView, AppError> {
+        let (view, _) = self.write_run_schedule(id, bytes, Put::CreateOnly).await?;
+        Ok(view)
+    }
+
+    async fn write_run_schedule(
+        &self,
+        id: &str,
+        bytes: &[u8],
+        put: Put,
+    ) -> Result<(RunScheduleView, bool), AppError> {
         let id = RunScheduleId::parse(id).map_err(|m| FieldError::new("id", m))?;
         let spec = RunScheduleSpec::parse(bytes)?;
         for _ in 0..SCHEDULE_ATTEMPTS {
             let now = self.clock.now();
             let existing = self.run_schedules.get_run_schedule(&id).await?;
             let created = existing.is_none();
+            if !created && put == Put::CreateOnly {
+                return Err(AppError::Conflict {
+                    code: ConflictCode::RunScheduleExists,
+                    message: format!("a run schedule {id} exists"),
+                    field: Some("id".into()),
+                });
+            }
             let before = existing.as_ref().map(|r| r.spec.clone());
             let record = match existing {
                 None => RunScheduleRecord {
