@@ -21,6 +21,7 @@ pub mod payments;
 pub mod previews;
 pub mod run_schedules;
 pub mod schema;
+pub mod templates;
 pub mod v1;
 pub mod webhooks;
 
@@ -57,6 +58,9 @@ pub const IMPORT_LIMIT: usize = 5_000_000;
         v1::get_schedule,
         v1::put_template,
         v1::activate_template,
+        templates::list,
+        templates::get,
+        templates::sample,
         v1::create_run,
         v1::get_run,
         v1::list_runs,
@@ -264,6 +268,9 @@ fn read_routes(routes: Routes) -> Routes {
             get(compat::configure_requests::credit_memos),
         )
         .route("/v1/run-schedules", get(run_schedules::list))
+        .route("/v1/document-templates", get(templates::list))
+        .route("/v1/document-templates/{id}", get(templates::get))
+        .route("/v1/document-templates/{id}/sample", get(templates::sample))
         .route("/v1/run-schedules/{id}", get(run_schedules::get))
         .route("/v1/audit-events", get(audit::list))
 }

@@ -83,6 +83,37 @@ impl Templates {
         Ok(self.templates.put_template(&template, &entry).await?)
     }
 
+    /// A page of templates in id order, after `after`, at most `limit`.
+    pub async fn list_templates(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<DocumentTemplate>, AppError> {
+        Ok(self.templates.list_templates(after, limit).await?)
+    }
+
+    pub async fn get_template(&self, id: &str) -> Result<DocumentTemplate, AppError> {
+        self.templates
+            .get_template(id)
+            .await?
+            .ok_or_else(|| AppError::NotFound(format!("document template {id}")))
+    }
+
+    /// The template's rendering of the fixed sample invoice ([`RenderTemplate::sample`]):
+    /// what its documents will look like, shown before it is activated.
+    pub async fn sample(&self, id: &str) -> Result<Vec<u8>, AppError> {
+        let t = self.get_template(id).await?;
+        // A stored template was checked when it was put; one the renderer no longer
+        // reads (or a composition that renders nothing) is a fault of this build.
+        let template = self
+            .renderer
+            .template(&t.content)
+            .map_err(|e| AppError::internal(format!("template {id} is not readable: {e}")))?;
+        template
+            .sample()
+            .map_err(|e| AppError::internal(format!("sample of template {id}: {e}")))
+    }
+
     pub async fn activate_template(&self, id: &str) -> Result<DocumentTemplate, AppError> {
         let before = self.templates.active_template().await?.map(|t| t.id);
         let entry = ConfigChange {

@@ -295,4 +295,27 @@ impl TemplateStore for SqliteStore {
         })
         .await
     }
+
+    async fn list_templates(
+        &self,
+        after: Option<&str>,
+        n: usize,
+    ) -> StoreResult<Vec<DocumentTemplate>> {
+        let after = after.map(str::to_string);
+        self.call(move |c| {
+            let active = active_template_id(c)?;
+            let mut page: Vec<DocumentTemplate> = read_entities(
+                c,
+                &format!(
+                    "SELECT data FROM {TEMPLATES} WHERE ?1 IS NULL OR id > ?1 ORDER BY id LIMIT ?2"
+                ),
+                params![after, limit(n)],
+            )?;
+            for t in &mut page {
+                t.active = active.as_deref() == Some(t.id.as_str());
+            }
+            Ok(page)
+        })
+        .await
+    }
 }

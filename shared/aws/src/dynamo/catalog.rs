@@ -6,11 +6,12 @@
 //! | subscription → account | `SUBREF#<id>` | `REF` | `account`; written by import and PUT |
 //! | invoice schedule → account | `SCHEDREF#<id>` | `REF` | `account` |
 //! | executed schedule item | `ISCH#<id>` | `ITEM#<item>` | written once (`attribute_not_exists`) |
-//! | document template | `TMPL#<id>` | `TMPL` | |
+//! | document template | `TMPL#<id>` | `TMPL` | gsi2: `TEMPLATES` / `<id>` |
 //! | the active template | `TMPL` | `ACTIVE` | `id` |
 //!
 //! Runs list from gsi1 (`RUNS` / `<createdAt>#<id>`), accounts from gsi2 (`ACCOUNTS` /
-//! `<id>`), a run's documents through its outcomes (`documents`): no new index.
+//! `<id>`), templates from gsi2 too (`TEMPLATES` / `<id>`: a partition of its own in the
+//! same index), a run's documents through its outcomes (`documents`): no new index.
 
 use super::client::{Limit, SortKey};
 use super::codec::{decode, entity, get_s, s, Item};
@@ -255,7 +256,9 @@ impl TemplateStore for DynamoStore {
     ) -> StoreResult<DocumentTemplate> {
         let mut t = template.clone();
         t.active = false;
-        let item = entity(&keys::template(&t.id), &t)?;
+        let mut item = entity(&keys::template(&t.id), &t)?;
+        item.insert(Index::Gsi2.pk().to_string(), s(keys::TEMPLATES));
+        item.insert(Index::Gsi2.sk().to_string(), s(t.id.clone()));
         self.write_audited(vec![self.put_tx(item, None)?], Some(audit))
             .await?;
         t.active = self.active_template_id().await?.as_deref() == Some(t.id.as_str());
@@ -292,6 +295,34 @@ impl TemplateStore for DynamoStore {
             None => Ok(None),
             Some(id) => self.get_template(&id).await,
         }
+    }
+
+    async fn list_templates(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Vec<DocumentTemplate>> {
+        let sk = match after {
+            Some(a) => SortKey::After(a, ""),
+            None => SortKey::Any,
+        };
+        let active = self.active_template_id().await?;
+        let items = self
+            .query(
+                Some(Index::Gsi2),
+                keys::TEMPLATES.into(),
+                sk,
+                Limit::AtMost(limit.max(1)),
+            )
+            .await?;
+        items
+            .iter()
+            .map(|i| {
+                let mut t: DocumentTemplate = decode(i)?;
+                t.active = active.as_deref() == Some(t.id.as_str());
+                Ok(t)
+            })
+            .collect()
     }
 }
 

@@ -30,7 +30,7 @@
 //! | subscription → account | `SUBREF#<id>` | `REF` | |
 //! | invoice schedule → account | `SCHEDREF#<id>` | `REF` | |
 //! | executed invoice-schedule item | `ISCH#<id>` | `ITEM#<item>` | |
-//! | document template | `TMPL#<id>` | `TMPL` | |
+//! | document template | `TMPL#<id>` | `TMPL` | gsi2: `TEMPLATES` / `<id>` |
 //! | the active template | `TMPL` | `ACTIVE` | |
 //! | run schedule | `RUNSCHED` | `<id>` | |
 //! | due entry | `DUE#<k>` | `<instant>#<target>` | |
@@ -69,7 +69,8 @@ pub const SK: &str = "sk";
 pub enum Index {
     /// Runs in creation order: [`RUNS`] / [`run_sort`].
     Gsi1,
-    /// Accounts in id order: [`ACCOUNTS`] / the account id.
+    /// Accounts in id order: [`ACCOUNTS`] / the account id; templates in id order:
+    /// [`TEMPLATES`] / the template id.
     Gsi2,
 }
 
@@ -104,6 +105,9 @@ impl Index {
 pub(super) const RUNS: &str = "RUNS";
 /// The gsi2 partition that lists every account.
 pub(super) const ACCOUNTS: &str = "ACCOUNTS";
+
+/// The gsi2 partition that lists every document template.
+pub(super) const TEMPLATES: &str = "TEMPLATES";
 
 /// An item's primary key.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -68,6 +68,15 @@ impl<T: ?Sized + TemplateStore> TemplateStore for Faulty<T> {
             .read("active_template", self.inner.active_template())
             .await
     }
+    async fn list_templates(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Vec<DocumentTemplate>> {
+        self.plan
+            .read("list_templates", self.inner.list_templates(after, limit))
+            .await
+    }
 }
 
 #[async_trait]
