@@ -76,7 +76,8 @@ pub async fn get(
     responses(
         (status = 200, description = "A fixed sample invoice rendered with this template, as its documents would be: a fictitious account, numbered SAMPLE-0001 and labelled as a sample (no stored data is read but the template)", content_type = "application/pdf"),
         (status = 400, description = "Not a template id", body = ErrorBody),
-        (status = 404, description = "Unknown", body = ErrorBody)))]
+        (status = 404, description = "Unknown", body = ErrorBody),
+        (status = 409, description = "rendering_not_built: this deployment's API does not link the PDF writer (on AWS only document generation renders)", body = ErrorBody)))]
 pub async fn sample(
     axum::extract::State(app): AppState,
     Path(id): Path<String>,

@@ -207,11 +207,14 @@ pub enum ConflictCode {
     DocumentNotCancelable,
     /// A void or single cancel whose rollback a later run has billed past.
     DocumentSuperseded,
+    /// A PDF asked of a build that does not link the PDF writer (a template's sample
+    /// from the AWS API functions: only generate-documents renders there).
+    RenderingNotBuilt,
 }
 
 impl ConflictCode {
     /// Every code, in the order docs/api.md lists them.
-    pub const ALL: [ConflictCode; 30] = [
+    pub const ALL: [ConflictCode; 31] = [
         ConflictCode::FieldLocked,
         ConflictCode::IdempotencyKeyReused,
         ConflictCode::RunNotPending,
@@ -242,6 +245,7 @@ impl ConflictCode {
         ConflictCode::DocumentHasPayments,
         ConflictCode::DocumentNotCancelable,
         ConflictCode::DocumentSuperseded,
+        ConflictCode::RenderingNotBuilt,
     ];
 
     /// The wire string (`code` of the error body).
@@ -277,6 +281,7 @@ impl ConflictCode {
             ConflictCode::DocumentHasPayments => "document_has_payments",
             ConflictCode::DocumentNotCancelable => "document_not_cancelable",
             ConflictCode::DocumentSuperseded => "document_superseded",
+            ConflictCode::RenderingNotBuilt => "rendering_not_built",
         }
     }
 }

@@ -1,6 +1,6 @@
 //! Document templates: stored, checked when they are put, one of them active.
 
-use crate::error::AppError;
+use crate::error::{AppError, ConflictCode};
 use crate::model::audit::{ConfigChange, ConfigVerb, FieldChange, ResourceKind};
 use crate::model::documents::DocumentTemplate;
 use crate::ports::*;
@@ -103,6 +103,12 @@ impl Templates {
     /// what its documents will look like, shown before it is activated.
     pub async fn sample(&self, id: &str) -> Result<Vec<u8>, AppError> {
         let t = self.get_template(id).await?;
+        if !self.renderer.renders() {
+            return Err(AppError::conflict(
+                ConflictCode::RenderingNotBuilt,
+                "this deployment's API renders no PDFs (only document generation links the PDF writer): see the sample under billrun-local serve",
+            ));
+        }
         // A stored template was checked when it was put; one the renderer no longer
         // reads (or a composition that renders nothing) is a fault of this build.
         let template = self
@@ -138,4 +144,46 @@ impl Templates {
 /// recorded by its digest).
 fn audited_fields(t: &DocumentTemplate) -> serde_json::Value {
     serde_json::json!({ "name": t.name, "content": t.content })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::memory::{MemoryStore, NoRenderer};
+    use crate::model::audit::ConfigChange;
+
+    #[tokio::test]
+    async fn a_build_that_renders_nothing_refuses_a_sample_with_its_own_code() {
+        let store = Arc::new(MemoryStore::new());
+        let t = DocumentTemplate {
+            id: "T-1".into(),
+            name: "T".into(),
+            content: "{}".into(),
+            active: false,
+            updated_at: chrono::Utc::now(),
+        };
+        let entry = ConfigChange {
+            kind: ResourceKind::Template,
+            id: "T-1".into(),
+            verb: ConfigVerb::Created,
+            changes: Vec::new(),
+        }
+        .entry(None, None, chrono::Utc::now());
+        store.put_template(&t, &entry).await.unwrap();
+        let templates = Templates {
+            templates: store,
+            renderer: Arc::new(NoRenderer),
+            clock: Arc::new(SystemClock),
+        };
+        match templates.sample("T-1").await {
+            Err(AppError::Conflict { code, .. }) => {
+                assert_eq!(code, ConflictCode::RenderingNotBuilt)
+            }
+            other => panic!("expected rendering_not_built, got {other:?}"),
+        }
+        match templates.sample("T-9").await {
+            Err(AppError::NotFound(_)) => {}
+            other => panic!("an unknown template is not found, got {other:?}"),
+        }
+    }
 }

@@ -20,6 +20,7 @@ mod run;
 mod runs;
 mod schedules;
 pub mod session;
+mod templates;
 
 use axum::body::Body;
 use axum::http::{header, Method, Request, StatusCode};
@@ -98,6 +99,13 @@ pub fn router(console: Console) -> Router {
         .route(
             "/console/schedules/{id}/actions/{action}",
             actions::routes(&schedules::SCHEDULE),
+        )
+        .route("/console/templates", get(templates::list))
+        .route("/console/templates/{id}", get(templates::page))
+        .route("/console/templates/{id}/sample", get(templates::sample))
+        .route(
+            "/console/templates/{id}/actions/{action}",
+            actions::routes(&templates::TEMPLATE),
         )
         .route("/console/audit", get(audit::list))
         .route("/console/aging", get(lists::aging))

@@ -271,3 +271,88 @@ async fn a_schedule_is_paused_by_an_admin_only_and_the_audit_trail_escapes_what_
     assert!(hostile.body.contains("&lt;b&gt;x&lt;/b&gt;"));
     assert!(!hostile.body.contains("<b>x</b>"));
 }
+
+#[tokio::test]
+async fn a_template_page_escapes_its_fields_and_only_an_admin_activates_it() {
+    let (console, api) = console().await;
+    let template = serde_json::json!({"name": "<i>Plain</i>", "content": {
+        "companyName": "<script>alert(1)</script> GmbH", "locale": "de-DE",
+        "logoPngBase64": base64_png(), "footer": "Danke & tschüss"}});
+    let put = send(
+        &api,
+        Request::put("/v1/document-templates/T-1")
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(template.to_string()))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(put.status, StatusCode::OK, "{}", put.body);
+
+    let rita = sign_in(&console, "rita-token").await;
+    let list = send(&console, get("/console/templates", &rita)).await;
+    assert_eq!(list.status, StatusCode::OK);
+    assert!(
+        list.body.contains("&lt;i&gt;Plain&lt;/i&gt;"),
+        "{}",
+        list.body
+    );
+    assert!(list.body.contains(r#"href="/console/templates/T-1""#));
+    let page = send(&console, get("/console/templates/T-1", &rita)).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page
+        .body
+        .contains("&lt;script&gt;alert(1)&lt;/script&gt; GmbH"));
+    assert!(!page.body.contains("<script>alert"));
+    assert!(page.body.contains("Danke &amp; tschüss"));
+    assert!(page.body.contains(r#"src="data:image/png;base64,"#));
+    assert!(page.body.contains(r#"src="/console/templates/T-1/sample""#));
+    assert!(!page.body.contains("/actions/"), "no action for a reader");
+    let sample = send(&console, get("/console/templates/T-1/sample", &rita)).await;
+    assert_eq!(sample.status, StatusCode::OK, "{}", sample.body);
+    assert_eq!(sample.headers[header::CONTENT_TYPE], "application/pdf");
+    assert!(sample.body.starts_with("%PDF-"));
+    let forged = send(
+        &console,
+        post_form(
+            "/console/templates/T-1/actions/activate",
+            &rita,
+            &format!("csrf={}", csrf_of(&page.body)),
+        ),
+    )
+    .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+
+    let ann = sign_in(&console, "ann-token").await;
+    let page = send(&console, get("/console/templates/T-1", &ann)).await;
+    assert!(page
+        .body
+        .contains("/console/templates/T-1/actions/activate"));
+    let confirm = send(
+        &console,
+        get("/console/templates/T-1/actions/activate", &ann),
+    )
+    .await;
+    assert!(confirm.body.contains("&lt;i&gt;Plain&lt;/i&gt;"));
+    let done = send(
+        &console,
+        post_form(
+            "/console/templates/T-1/actions/activate",
+            &ann,
+            &format!("csrf={}", csrf_of(&confirm.body)),
+        ),
+    )
+    .await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
+    assert_eq!(done.headers[header::LOCATION], "/console/templates/T-1");
+    let page = send(&console, get("/console/templates/T-1", &ann)).await;
+    assert!(page.body.contains("template.activated"), "{}", page.body);
+    assert!(
+        !page.body.contains("/actions/activate\""),
+        "active: no Activate link"
+    );
+}
+
+/// A 1×1 PNG, base64.
+fn base64_png() -> &'static str {
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
+}

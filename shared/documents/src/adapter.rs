@@ -27,6 +27,10 @@ impl DocumentRenderer for PdfRenderer {
             }),
         }
     }
+
+    fn renders(&self) -> bool {
+        cfg!(feature = "render")
+    }
 }
 
 impl RenderTemplate for DocumentTemplate {

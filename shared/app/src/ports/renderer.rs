@@ -33,6 +33,10 @@ pub struct RenderFailed(pub String);
 pub trait DocumentRenderer: Send + Sync {
     /// The template `content` describes, checked whole.
     fn template(&self, content: &str) -> Result<Box<dyn RenderTemplate>, TemplateRejected>;
+
+    /// Whether this build writes files (a build without the PDF writer still reads
+    /// templates and composes emails).
+    fn renders(&self) -> bool;
 }
 
 /// One checked template: read once, rendering every document of a request.
