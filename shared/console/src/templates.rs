@@ -126,7 +126,7 @@ const LOGO: &str = "logoPngBase64";
 fn fields(content: &Value) -> Markup {
     html! {
         @if let Some(map) = content.as_object() {
-            dl class="summary" data-testid="template-fields" {
+            dl class="summary" {
                 @for (k, v) in map.iter().filter(|(k, _)| k.as_str() != LOGO) {
                     dt { (label(k)) }
                     dd {
@@ -182,7 +182,7 @@ async fn page_of(console: &Console, visitor: &Visitor, id: &str) -> Result<Respo
             (TEMPLATE.section(visitor, id, &t))
             section aria-labelledby="fields-h" {
                 h2 id="fields-h" { "Fields" }
-                (fields(&content))
+                div data-testid="template-fields" { (fields(&content)) }
             }
             section aria-labelledby="logo-h" {
                 h2 id="logo-h" { "Logo" }

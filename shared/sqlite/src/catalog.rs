@@ -43,6 +43,24 @@ impl ScheduleStore for SqliteStore {
         .await
     }
 
+    async fn list_schedules(
+        &self,
+        after: Option<&ScheduleId>,
+        n: usize,
+    ) -> StoreResult<Vec<InvoiceSchedule>> {
+        let after = after.map(|a| a.to_string());
+        self.call(move |c| {
+            read_entities(
+                c,
+                &format!(
+                    "SELECT data FROM {INVOICE_SCHEDULES} WHERE ?1 IS NULL OR id > ?1 ORDER BY id LIMIT ?2"
+                ),
+                params![after, limit(n)],
+            )
+        })
+        .await
+    }
+
     async fn account_schedules(&self, account: &AccountId) -> StoreResult<Vec<InvoiceSchedule>> {
         let account = account.clone();
         self.call(move |c| {

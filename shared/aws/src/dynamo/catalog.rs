@@ -10,8 +10,8 @@
 //! | the active template | `TMPL` | `ACTIVE` | `id` |
 //!
 //! Runs list from gsi1 (`RUNS` / `<createdAt>#<id>`), accounts from gsi2 (`ACCOUNTS` /
-//! `<id>`), templates from gsi2 too (`TEMPLATES` / `<id>`: a partition of its own in the
-//! same index), a run's documents through its outcomes (`documents`): no new index.
+//! `<id>`), templates and invoice schedules from gsi2 too (`TEMPLATES` and `INVSCHED` /
+//! `<id>`: partitions of their own in the same index), a run's documents through its outcomes (`documents`): no new index.
 
 use super::client::{Limit, SortKey};
 use super::codec::{decode, entity, get_s, s, Item};
@@ -44,6 +44,18 @@ pub(super) fn subscription_ref(id: &SubscriptionId, account: &AccountId) -> Item
 
 pub(super) fn schedule_ref(id: &ScheduleId, account: &AccountId) -> Item {
     reference(keys::schedule_ref(id), account)
+}
+
+/// An invoice schedule's item, in its account's partition and listed through gsi2
+/// (`INVSCHED` / `<id>`).
+pub(super) fn schedule_item(schedule: &InvoiceSchedule) -> StoreResult<Item> {
+    let mut item = entity(
+        &keys::schedule(&schedule.account_id, &schedule.id),
+        schedule,
+    )?;
+    item.insert(Index::Gsi2.pk().to_string(), s(keys::INVOICE_SCHEDULES));
+    item.insert(Index::Gsi2.sk().to_string(), s(schedule.id.to_string()));
+    Ok(item)
 }
 
 fn account_of(item: Option<Item>) -> StoreResult<Option<AccountId>> {
@@ -199,6 +211,28 @@ impl ScheduleStore for DynamoStore {
         Ok(Some(StoredSchedule::new(schedule, processed)))
     }
 
+    async fn list_schedules(
+        &self,
+        after: Option<&ScheduleId>,
+        limit: usize,
+    ) -> StoreResult<Vec<InvoiceSchedule>> {
+        let after = after.map(|a| a.to_string());
+        let sk = match &after {
+            Some(a) => SortKey::After(a, ""),
+            None => SortKey::Any,
+        };
+        self.query(
+            Some(Index::Gsi2),
+            keys::INVOICE_SCHEDULES.into(),
+            sk,
+            Limit::AtMost(limit.max(1)),
+        )
+        .await?
+        .iter()
+        .map(decode)
+        .collect()
+    }
+
     async fn account_schedules(&self, account: &AccountId) -> StoreResult<Vec<InvoiceSchedule>> {
         let schedules = SortKey::Prefix(keys::SCHEDULES);
         self.query(None, keys::account_pk(account), schedules, Limit::All)
@@ -213,10 +247,7 @@ impl ScheduleStore for DynamoStore {
         schedule: &InvoiceSchedule,
         audit: &AuditEvent,
     ) -> StoreResult<()> {
-        let item = entity(
-            &keys::schedule(&schedule.account_id, &schedule.id),
-            schedule,
-        )?;
+        let item = schedule_item(schedule)?;
         let writes = vec![
             self.put_tx(item, None)?,
             self.put_tx(schedule_ref(&schedule.id, &schedule.account_id), None)?,

@@ -36,6 +36,15 @@ impl<T: ?Sized + ScheduleStore> ScheduleStore for Faulty<T> {
             .write("mark_processed", self.inner.mark_processed(schedule, item))
             .await
     }
+    async fn list_schedules(
+        &self,
+        after: Option<&ScheduleId>,
+        limit: usize,
+    ) -> StoreResult<Vec<InvoiceSchedule>> {
+        self.plan
+            .read("list_schedules", self.inner.list_schedules(after, limit))
+            .await
+    }
 }
 
 #[async_trait]
