@@ -16,6 +16,7 @@ pub mod error;
 pub mod events;
 pub mod exports;
 pub mod extract;
+pub mod invoice_schedules;
 pub mod journal;
 pub mod payments;
 pub mod previews;
@@ -59,6 +60,7 @@ pub const IMPORT_LIMIT: usize = 5_000_000;
         v1::put_template,
         v1::activate_template,
         templates::list,
+        invoice_schedules::list,
         templates::get,
         templates::sample,
         v1::create_run,
@@ -222,6 +224,7 @@ fn read_routes(routes: Routes) -> Routes {
         .route("/v1/accounts", get(v1::list_accounts))
         .route("/v1/accounts/{id}", get(v1::get_account))
         .route("/v1/subscriptions/{id}", get(v1::get_subscription))
+        .route("/v1/invoice-schedules", get(invoice_schedules::list))
         .route("/v1/invoice-schedules/{id}", get(v1::get_schedule))
         .route("/v1/invoice-runs", get(v1::list_runs))
         .route("/v1/invoice-runs/{id}", get(v1::get_run))

@@ -69,6 +69,7 @@ const CANONICAL: &[(&str, &str)] = &[
     ("get", "/v1/run-schedules/{id}"),
     ("get", "/v1/run-schedules"),
     ("get", "/v1/document-templates"),
+    ("get", "/v1/invoice-schedules"),
     ("get", "/v1/document-templates/{id}"),
     ("get", "/v1/document-templates/{id}/sample"),
     ("delete", "/v1/run-schedules/{id}"),

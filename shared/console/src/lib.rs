@@ -14,6 +14,7 @@ mod audit;
 mod fmt;
 mod forms;
 mod invoice;
+mod invoice_schedules;
 mod layout;
 mod lists;
 mod run;
@@ -99,6 +100,15 @@ pub fn router(console: Console) -> Router {
         .route(
             "/console/schedules/{id}/actions/{action}",
             actions::routes(&schedules::SCHEDULE),
+        )
+        .route("/console/invoice-schedules", get(invoice_schedules::list))
+        .route(
+            "/console/invoice-schedules/{id}",
+            get(invoice_schedules::page),
+        )
+        .route(
+            "/console/invoice-schedules/{id}/items/{item}/execute",
+            invoice_schedules::execute_routes(),
         )
         .route("/console/templates", get(templates::list))
         .route("/console/templates/{id}", get(templates::page))

@@ -356,3 +356,81 @@ async fn a_template_page_escapes_its_fields_and_only_an_admin_activates_it() {
 fn base64_png() -> &'static str {
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
 }
+
+#[tokio::test]
+async fn an_invoice_schedule_item_is_executed_by_a_runner_only_and_then_shows_its_run() {
+    let (console, api) = console().await;
+    let schedule = r#"{"id": "IS-1", "accountId": "A-1", "subscriptionIds": ["S-1"], "items": [
+        {"id": "I-1", "invoiceDate": "2024-02-01", "amount": "1200.00"},
+        {"id": "I-2", "invoiceDate": "2024-08-01", "amount": "600.00"}]}"#;
+    let put = send(
+        &api,
+        Request::put("/v1/invoice-schedules/IS-1")
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(schedule))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(put.status, StatusCode::CREATED, "{}", put.body);
+
+    let rita = sign_in(&console, "rita-token").await;
+    let list = send(&console, get("/console/invoice-schedules", &rita)).await;
+    assert_eq!(list.status, StatusCode::OK);
+    assert!(list
+        .body
+        .contains(r#"href="/console/invoice-schedules/IS-1""#));
+    let page = send(&console, get("/console/invoice-schedules/IS-1", &rita)).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(page.body.contains("$1,200.00"), "the account's currency");
+    assert!(!page.body.contains("/execute"), "no Execute for a reader");
+    let forged = send(
+        &console,
+        post_form(
+            "/console/invoice-schedules/IS-1/items/I-1/execute",
+            &rita,
+            &format!("csrf={}", csrf_of(&page.body)),
+        ),
+    )
+    .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    assert!(forged.body.contains("billing:run"), "{}", forged.body);
+
+    let ann = sign_in(&console, "ann-token").await;
+    let confirm = send(
+        &console,
+        get("/console/invoice-schedules/IS-1/items/I-1/execute", &ann),
+    )
+    .await;
+    assert_eq!(confirm.status, StatusCode::OK);
+    assert!(confirm
+        .body
+        .contains("account A-1 is invoiced $1,200.00 dated 2024-02-01"));
+    let done = send(
+        &console,
+        post_form(
+            "/console/invoice-schedules/IS-1/items/I-1/execute",
+            &ann,
+            &format!("csrf={}", csrf_of(&confirm.body)),
+        ),
+    )
+    .await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
+    let page = send(&console, get("/console/invoice-schedules/IS-1", &ann)).await;
+    assert!(page.body.contains("its run"), "{}", page.body);
+    assert!(
+        !page.body.contains("/items/I-1/execute"),
+        "executed: not offered again"
+    );
+    assert!(page.body.contains("/items/I-2/execute"));
+    // Executed twice: the API's refusal, in its words.
+    let again = send(
+        &console,
+        post_form(
+            "/console/invoice-schedules/IS-1/items/I-1/execute",
+            &ann,
+            &format!("csrf={}", csrf_of(&page.body)),
+        ),
+    )
+    .await;
+    assert_eq!(again.status, StatusCode::CONFLICT, "{}", again.body);
+}
