@@ -1,6 +1,6 @@
 // Regenerates the console's screenshots in docs/console/ (docs/console.md shows them):
 //   cargo build -p billrun-local && ./infra/local/with-chromium.sh node tests/console/screenshots.mjs
-import { mkdirSync } from "node:fs";
+import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { startServer, launch, signIn, reloadUntil, repo } from "./harness.mjs";
 
@@ -57,6 +57,34 @@ try {
   await shot("schedules");
   await page.goto(`${base}/console/audit`);
   await shot("audit");
+  await server.api("PUT", "/v1/document-templates/letterhead", {
+    name: "Letterhead with logo",
+    content: {
+      companyName: "Northwind Analytics, Inc.",
+      address: { line1: "500 Market Street, Suite 1200", city: "San Francisco, CA", postalCode: "94105", country: "United States" },
+      taxId: "EIN 94-3187452", accentColor: "#1F4E79", locale: "en-US",
+      footer: "Thank you for your business.",
+      logoPngBase64: readFileSync(join(repo, "shared", "documents", "assets", "demo-logo.png")).toString("base64"),
+    },
+  });
+  await page.goto(`${base}/console/templates`);
+  await shot("templates");
+  await page.goto(`${base}/console/templates/letterhead`);
+  await page.waitForTimeout(1000);
+  await shot("template");
+  await server.api("PUT", "/v1/invoice-schedules/IS-2024", {
+    id: "IS-2024", accountId: "A-1001", subscriptionIds: ["S-1"],
+    items: [
+      { id: "Q1", invoiceDate: "2024-01-15", amount: "3750.00" },
+      { id: "Q2", invoiceDate: "2024-04-15", amount: "3750.00" },
+      { id: "Q3", invoiceDate: "2024-07-15", amount: "3750.00" },
+      { id: "Q4", invoiceDate: "2024-10-15", amount: "3750.00" },
+    ],
+  });
+  await page.goto(`${base}/console/invoice-schedules/IS-2024`);
+  await shot("invoice-schedule");
+  await page.getByRole("link", { name: "Execute item Q1" }).click();
+  await shot("confirm-execute");
   console.log(`screenshots in ${out}`);
 } finally {
   await chrome.close();

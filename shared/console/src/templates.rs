@@ -109,7 +109,9 @@ fn label(key: &str) -> String {
     for (i, c) in key.chars().enumerate() {
         if i == 0 {
             out.extend(c.to_uppercase());
-        } else if c.is_uppercase() {
+        } else if c.is_uppercase()
+            || (c.is_ascii_digit() && !out.ends_with(|p: char| p.is_ascii_digit()))
+        {
             out.push(' ');
             out.extend(c.to_lowercase());
         } else {
@@ -238,6 +240,7 @@ mod tests {
     fn fields_are_labelled_in_words_and_the_logo_is_an_image_only_when_it_is_base64() {
         assert_eq!(label("postalCode"), "Postal code");
         assert_eq!(label("companyName"), "Company name");
+        assert_eq!(label("line1"), "Line 1");
         let html = fields(
             &json!({"companyName": "<b>Acme</b>", "address": {"city": "Paris"},
             "logoPngBase64": "iVBORw0KGgo="}),
