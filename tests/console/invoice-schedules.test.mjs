@@ -11,11 +11,12 @@ let server, chrome;
 before(async () => {
   server = await startServer();
   chrome = await launch();
+  // Dated ahead: serve's scheduler executes an item that is due by itself.
   await server.api("PUT", "/v1/invoice-schedules/IS-1", {
     id: "IS-1", accountId: "A-1001", subscriptionIds: ["S-1"],
     items: [
-      { id: "I-1", invoiceDate: "2024-01-15", amount: "1500.00" },
-      { id: "I-2", invoiceDate: "2024-07-15", amount: "750.50" },
+      { id: "I-1", invoiceDate: "2030-01-15", amount: "1500.00" },
+      { id: "I-2", invoiceDate: "2030-07-15", amount: "750.50" },
     ],
   });
 });
@@ -37,21 +38,21 @@ test("an invoice schedule is listed, opened with its next items, and an item exe
   await page.waitForURL(`${base}/console/invoice-schedules`);
   const row = page.getByTestId("invoice-schedules").locator("tbody tr", { hasText: "IS-1" });
   assert.match(await row.innerText(), /A-1001/);
-  assert.match(await row.innerText(), /2024-01-15 \(I-1\)/, "the first pending item");
+  assert.match(await row.innerText(), /2030-01-15 \(I-1\)/, "the first pending item");
   await accessible(page, "invoice schedules");
 
   await row.getByRole("link", { name: "IS-1", exact: true }).click();
   await page.waitForURL(`${base}/console/invoice-schedules/IS-1`);
   assert.equal(await page.getByTestId("account").innerText(), "A-1001");
   const next = page.getByTestId("next-items").locator("li");
-  assert.match(await next.nth(0).innerText(), /^I-1: \$1,500\.00 dated 2024-01-15, falls due 2024-01-15 00:00 UTC/);
-  assert.equal(await next.nth(0).locator("time").getAttribute("title"), "2024-01-15 00:00:00 UTC");
+  assert.match(await next.nth(0).innerText(), /^I-1: \$1,500\.00 dated 2030-01-15, falls due 2030-01-15 00:00 UTC/);
+  assert.equal(await next.nth(0).locator("time").getAttribute("title"), "2030-01-15 00:00:00 UTC");
   assert.match(await next.nth(1).innerText(), /^I-2: \$750\.50/);
   await accessible(page, "invoice schedule");
 
   await page.getByRole("link", { name: "Execute item I-1" }).click();
   assert.match(await page.getByTestId("consequence").innerText(),
-    /^Executing bills item I-1 now instead of when it falls due \(2024-01-15 00:00 UTC\): account A-1001 is invoiced \$1,500\.00 dated 2024-01-15, in a run of its own, a Draft until it is posted/);
+    /^Executing bills item I-1 now instead of when it falls due \(2030-01-15 00:00 UTC\): account A-1001 is invoiced \$1,500\.00 dated 2030-01-15, in a run of its own, a Draft until it is posted/);
   await accessible(page, "confirm execute");
   await page.getByRole("button", { name: "Confirm: Execute" }).click();
   await page.waitForURL(`${base}/console/invoice-schedules/IS-1`);

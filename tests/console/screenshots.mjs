@@ -72,16 +72,17 @@ try {
   await page.goto(`${base}/console/templates/letterhead`);
   await page.waitForTimeout(1000);
   await shot("template");
-  await server.api("PUT", "/v1/invoice-schedules/IS-2024", {
-    id: "IS-2024", accountId: "A-1001", subscriptionIds: ["S-1"],
+  // Dated ahead, so that serve's scheduler leaves its items pending.
+  await server.api("PUT", "/v1/invoice-schedules/IS-2030", {
+    id: "IS-2030", accountId: "A-1001", subscriptionIds: ["S-1"],
     items: [
-      { id: "Q1", invoiceDate: "2024-01-15", amount: "3750.00" },
-      { id: "Q2", invoiceDate: "2024-04-15", amount: "3750.00" },
-      { id: "Q3", invoiceDate: "2024-07-15", amount: "3750.00" },
-      { id: "Q4", invoiceDate: "2024-10-15", amount: "3750.00" },
+      { id: "Q1", invoiceDate: "2030-01-15", amount: "3750.00" },
+      { id: "Q2", invoiceDate: "2030-04-15", amount: "3750.00" },
+      { id: "Q3", invoiceDate: "2030-07-15", amount: "3750.00" },
+      { id: "Q4", invoiceDate: "2030-10-15", amount: "3750.00" },
     ],
   });
-  await page.goto(`${base}/console/invoice-schedules/IS-2024`);
+  await page.goto(`${base}/console/invoice-schedules/IS-2030`);
   await shot("invoice-schedule");
   await page.getByRole("link", { name: "Execute item Q1" }).click();
   await shot("confirm-execute");
