@@ -350,6 +350,14 @@ async fn a_template_page_escapes_its_fields_and_only_an_admin_activates_it() {
         !page.body.contains("/actions/activate\""),
         "active: no Activate link"
     );
+    let trail = send(&console, get("/console/audit?actor=ann", &ann)).await;
+    assert!(
+        trail
+            .body
+            .contains(r#"<a href="/console/templates/T-1">T-1</a>"#),
+        "the trail links a template's entry to its page: {}",
+        trail.body
+    );
 }
 
 /// A 1×1 PNG, base64.
