@@ -12,10 +12,11 @@ import { chromium } from "playwright-core";
 const here = dirname(fileURLToPath(import.meta.url));
 export const repo = join(here, "..", "..");
 
-/// Every scope, and everything but billing:post.
+/// Every scope, everything but billing:post, and billing:read alone.
 export const TOKENS = {
   alice: { token: "alice-token", scopes: ["billing:read", "billing:run", "billing:post", "billing:admin"] },
   bob: { token: "bob-token", scopes: ["billing:read", "billing:run"] },
+  carol: { token: "carol-token", scopes: ["billing:read"] },
 };
 
 /// Two accounts: A-1001 bills; A-1002 has a charge in another currency and fails with

@@ -1,6 +1,6 @@
 // Regenerates the console's screenshots in docs/console/ (docs/console.md shows them):
 //   cargo build -p billrun-local && ./infra/local/with-chromium.sh node tests/console/screenshots.mjs
-import { mkdirSync } from "node:fs";
+import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { createServer } from "node:http";
 import { startServer, launch, signIn, reloadUntil, repo } from "./harness.mjs";
@@ -86,6 +86,35 @@ try {
   await signIn(nyPage, base, "alice");
   await nyPage.goto(`${base}/console/time-zone`);
   await nyPage.screenshot({ path: join(out, "time-zone.png"), fullPage: true });
+  await server.api("PUT", "/v1/document-templates/letterhead", {
+    name: "Letterhead with logo",
+    content: {
+      companyName: "Northwind Analytics, Inc.",
+      address: { line1: "500 Market Street, Suite 1200", city: "San Francisco, CA", postalCode: "94105", country: "United States" },
+      taxId: "EIN 94-3187452", accentColor: "#1F4E79", locale: "en-US",
+      footer: "Thank you for your business.",
+      logoPngBase64: readFileSync(join(repo, "shared", "documents", "assets", "demo-logo.png")).toString("base64"),
+    },
+  });
+  await page.goto(`${base}/console/templates`);
+  await shot("templates");
+  await page.goto(`${base}/console/templates/letterhead`);
+  await page.waitForTimeout(1000);
+  await shot("template");
+  // Dated ahead, so that serve's scheduler leaves its items pending.
+  await server.api("PUT", "/v1/invoice-schedules/IS-2030", {
+    id: "IS-2030", accountId: "A-1001", subscriptionIds: ["S-1"],
+    items: [
+      { id: "Q1", invoiceDate: "2030-01-15", amount: "3750.00" },
+      { id: "Q2", invoiceDate: "2030-04-15", amount: "3750.00" },
+      { id: "Q3", invoiceDate: "2030-07-15", amount: "3750.00" },
+      { id: "Q4", invoiceDate: "2030-10-15", amount: "3750.00" },
+    ],
+  });
+  await page.goto(`${base}/console/invoice-schedules/IS-2030`);
+  await shot("invoice-schedule");
+  await page.getByRole("link", { name: "Execute item Q1" }).click();
+  await shot("confirm-execute");
   console.log(`screenshots in ${out}`);
 } finally {
   await chrome.close();

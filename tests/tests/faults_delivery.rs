@@ -92,6 +92,10 @@ impl billrun_app::ports::DocumentRenderer for TinyRenderer {
     {
         Ok(Box::new(TinyTemplate))
     }
+
+    fn renders(&self) -> bool {
+        true
+    }
 }
 
 impl billrun_app::ports::RenderTemplate for TinyTemplate {
@@ -113,6 +117,10 @@ impl billrun_app::ports::RenderTemplate for TinyTemplate {
             subject: format!("Invoice {:?}", document.number),
             ..Default::default()
         })
+    }
+
+    fn sample(&self) -> Result<Vec<u8>, billrun_app::ports::RenderFailed> {
+        Ok(b"%PDF sample".to_vec())
     }
 }
 

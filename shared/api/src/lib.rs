@@ -16,11 +16,13 @@ pub mod error;
 pub mod events;
 pub mod exports;
 pub mod extract;
+pub mod invoice_schedules;
 pub mod journal;
 pub mod payments;
 pub mod previews;
 pub mod run_schedules;
 pub mod schema;
+pub mod templates;
 pub mod v1;
 pub mod webhooks;
 
@@ -57,6 +59,10 @@ pub const IMPORT_LIMIT: usize = 5_000_000;
         v1::get_schedule,
         v1::put_template,
         v1::activate_template,
+        templates::list,
+        invoice_schedules::list,
+        templates::get,
+        templates::sample,
         v1::create_run,
         v1::get_run,
         v1::list_runs,
@@ -219,6 +225,7 @@ fn read_routes(routes: Routes) -> Routes {
         .route("/v1/accounts", get(v1::list_accounts))
         .route("/v1/accounts/{id}", get(v1::get_account))
         .route("/v1/subscriptions/{id}", get(v1::get_subscription))
+        .route("/v1/invoice-schedules", get(invoice_schedules::list))
         .route("/v1/invoice-schedules/{id}", get(v1::get_schedule))
         .route("/v1/invoice-runs", get(v1::list_runs))
         .route("/v1/invoice-runs/{id}", get(v1::get_run))
@@ -266,6 +273,9 @@ fn read_routes(routes: Routes) -> Routes {
             get(compat::configure_requests::credit_memos),
         )
         .route("/v1/run-schedules", get(run_schedules::list))
+        .route("/v1/document-templates", get(templates::list))
+        .route("/v1/document-templates/{id}", get(templates::get))
+        .route("/v1/document-templates/{id}/sample", get(templates::sample))
         .route("/v1/run-schedules/{id}", get(run_schedules::get))
         .route("/v1/audit-events", get(audit::list))
 }

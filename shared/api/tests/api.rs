@@ -531,3 +531,48 @@ async fn reference_data_round_trips_entity_by_entity() {
         .collect();
     assert_eq!(types, ["Usage", "Adjustment"]);
 }
+
+#[tokio::test]
+async fn invoice_schedules_are_listed_in_id_order_a_page_at_a_time() {
+    let api = TestApi::new();
+    let subscriptions: Vec<Value> = ["S-1", "S-2"]
+        .iter()
+        .map(|s| {
+            json!({"id": s, "accountId": "A-1", "productId": "P", "startDate": "2024-01-01",
+                "charges": [{"id": format!("C-{s}"), "type": "Recurring", "price": "9.00",
+                    "billingPeriod": "Month"}]})
+        })
+        .collect();
+    let book = json!({
+        "accounts": [{"id": "A-1", "name": "One", "currency": "USD", "billCycleDay": 1}],
+        "subscriptions": subscriptions,
+        "invoiceSchedules": [{"id": "IS-b", "accountId": "A-1", "subscriptionIds": ["S-1"],
+            "items": [{"id": "I-1", "invoiceDate": "2024-02-01", "amount": "100.00"}]}]});
+    let r = api.post("/v1/import", &book.to_string()).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let put = json!({"id": "IS-a", "accountId": "A-1", "subscriptionIds": ["S-2"],
+        "items": [{"id": "I-1", "invoiceDate": "2024-03-01", "amount": "250.00"}]});
+    let r = api
+        .put("/v1/invoice-schedules/IS-a", &put.to_string())
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+
+    let first = api.get("/v1/invoice-schedules?limit=1").await;
+    assert_eq!(first.status, StatusCode::OK, "{}", first.text);
+    assert_eq!(first.body["items"][0]["id"], "IS-a");
+    assert_eq!(first.body["items"][0]["items"][0]["amount"], "250.00");
+    let cursor = first.body["nextCursor"].as_str().unwrap();
+    let second = api
+        .get(&format!("/v1/invoice-schedules?limit=1&cursor={cursor}"))
+        .await;
+    assert_eq!(second.body["items"][0]["id"], "IS-b");
+    assert_eq!(second.body["items"][0]["accountId"], "A-1");
+    let all = api.get("/v1/invoice-schedules").await;
+    assert_eq!(all.body["items"].as_array().unwrap().len(), 2);
+    assert!(all.body["nextCursor"].is_null());
+    let bad = api.get("/v1/invoice-schedules?cursor=eyJ4IjoxfQ").await;
+    assert_eq!(
+        (bad.status, bad.body["field"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("cursor"))
+    );
+}

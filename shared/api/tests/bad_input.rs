@@ -312,7 +312,7 @@ proptest! {
             Just("%=%".to_string()),
             "[a-zA-Z%0-9=&]{0,30}",
         ],
-        route in 0usize..13,
+        route in 0usize..17,
     ) {
         block_on(async {
             let (api, _run) = seeded().await;
@@ -338,6 +338,10 @@ proptest! {
                 (Method::POST, format!("/v1/invoices/{id}/cancel"), Some(Vec::new())),
                 (Method::POST, format!("/v1/accounts/{id}/rebill"), Some(Vec::new())),
                 (Method::GET, format!("/v1/run-schedules?{query}"), None),
+                (Method::GET, format!("/v1/document-templates?{query}"), None),
+                (Method::GET, format!("/v1/document-templates/{id}"), None),
+                (Method::GET, format!("/v1/document-templates/{id}/sample"), None),
+                (Method::GET, format!("/v1/invoice-schedules?{query}"), None),
             ][route].clone();
             let before = snapshot(&api);
             let r = match body {

@@ -352,3 +352,61 @@ async fn an_explicit_resend_completes_a_request_whose_send_failed() {
     let missing = resend("00000000-0000-4000-8000-000000000000".into()).await;
     assert_eq!(missing.status, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn templates_are_listed_read_and_rendered_on_the_sample_invoice() {
+    let api = TestApi::new();
+    for id in ["T-2", "T-1"] {
+        let r = api
+            .put(&format!("/v1/document-templates/{id}"), &template())
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    }
+    api.post("/v1/document-templates/T-2/activate", "").await;
+    let first = api.get("/v1/document-templates?limit=1").await;
+    assert_eq!(first.status, StatusCode::OK, "{}", first.text);
+    assert_eq!(first.body["items"][0]["id"], "T-1");
+    assert_eq!(first.body["items"][0]["active"], false);
+    let cursor = first.body["nextCursor"].as_str().unwrap();
+    let second = api
+        .get(&format!("/v1/document-templates?limit=1&cursor={cursor}"))
+        .await;
+    assert_eq!(second.body["items"][0]["id"], "T-2");
+    assert_eq!(second.body["items"][0]["active"], true);
+    let last = api
+        .get(&format!(
+            "/v1/document-templates?limit=1&cursor={}",
+            second.body["nextCursor"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(last.body["items"], json!([]));
+    assert!(last.body["nextCursor"].is_null());
+
+    let one = api.get("/v1/document-templates/T-2").await;
+    assert_eq!(one.status, StatusCode::OK, "{}", one.text);
+    assert_eq!(
+        (one.body["name"].as_str(), one.body["active"].as_bool()),
+        (Some("Default"), Some(true))
+    );
+    let content: Value = serde_json::from_str(one.body["content"].as_str().unwrap()).unwrap();
+    assert_eq!(content["taxId"], "EIN 94-3187452");
+
+    let pdf = api.get("/v1/document-templates/T-1/sample").await;
+    assert_eq!(pdf.status, StatusCode::OK, "{}", pdf.text);
+    assert_eq!(pdf.headers["content-type"], "application/pdf");
+    assert!(pdf.text.starts_with("%PDF-"));
+
+    assert_eq!(
+        api.get("/v1/document-templates/T-9").await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        api.get("/v1/document-templates/T-9/sample").await.status,
+        StatusCode::NOT_FOUND
+    );
+    let bad = api.get("/v1/document-templates?limit=0").await;
+    assert_eq!(
+        (bad.status, bad.body["field"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("limit"))
+    );
+}

@@ -121,3 +121,62 @@ async fn run_schedules_are_listed_in_id_order_a_page_at_a_time() {
         "limit"
     );
 }
+
+async fn create_only(api: &TestApi) -> common::Reply {
+    api.call(
+        Method::PUT,
+        "/v1/run-schedules/month-end",
+        Some(&body()),
+        &[("content-type", "application/json"), ("if-none-match", "*")],
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_create_only_put_makes_a_new_schedule_and_refuses_a_taken_id_at_the_id() {
+    let api = TestApi::new();
+    let made = create_only(&api).await;
+    assert_eq!(made.status, StatusCode::CREATED, "{}", made.text);
+    let taken = create_only(&api).await;
+    assert_eq!(taken.status, StatusCode::CONFLICT, "{}", taken.text);
+    assert_eq!(taken.body["code"], "run_schedule_exists");
+    assert_eq!(taken.body["field"], "id");
+    let odd = api
+        .call(
+            Method::PUT,
+            "/v1/run-schedules/other",
+            Some(&body()),
+            &[
+                ("content-type", "application/json"),
+                ("if-none-match", "\"v1\""),
+            ],
+        )
+        .await;
+    assert_eq!(odd.status, StatusCode::BAD_REQUEST, "{}", odd.text);
+    assert_eq!(odd.body["field"], "If-None-Match");
+    assert_eq!(
+        api.get("/v1/run-schedules/other").await.status,
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[tokio::test]
+async fn creates_racing_for_one_id_make_one_schedule() {
+    let api = TestApi::new();
+    let schedules = api.app.schedules();
+    let b = body();
+    let tries = (0..8).map(|_| schedules.create_run_schedule("race", b.as_bytes()));
+    let results = futures_util::future::join_all(tries).await;
+    let made = results.iter().filter(|r| r.is_ok()).count();
+    assert_eq!(made, 1, "{results:?}");
+    assert!(results
+        .iter()
+        .filter_map(|r| r.as_ref().err())
+        .all(|e| matches!(
+            e,
+            billrun_app::AppError::Conflict {
+                code: billrun_app::ConflictCode::RunScheduleExists,
+                ..
+            }
+        )));
+}

@@ -209,11 +209,14 @@ pub enum ConflictCode {
     DocumentSuperseded,
     /// A create-only write (`If-None-Match: *`) of a run schedule whose id is taken.
     RunScheduleExists,
+    /// A PDF asked of a build that does not link the PDF writer (a template's sample
+    /// from the AWS API functions: only generate-documents renders there).
+    RenderingNotBuilt,
 }
 
 impl ConflictCode {
     /// Every code, in the order docs/api.md lists them.
-    pub const ALL: [ConflictCode; 31] = [
+    pub const ALL: [ConflictCode; 32] = [
         ConflictCode::FieldLocked,
         ConflictCode::IdempotencyKeyReused,
         ConflictCode::RunNotPending,
@@ -245,6 +248,7 @@ impl ConflictCode {
         ConflictCode::DocumentNotCancelable,
         ConflictCode::DocumentSuperseded,
         ConflictCode::RunScheduleExists,
+        ConflictCode::RenderingNotBuilt,
     ];
 
     /// The wire string (`code` of the error body).
@@ -281,6 +285,7 @@ impl ConflictCode {
             ConflictCode::DocumentNotCancelable => "document_not_cancelable",
             ConflictCode::DocumentSuperseded => "document_superseded",
             ConflictCode::RunScheduleExists => "run_schedule_exists",
+            ConflictCode::RenderingNotBuilt => "rendering_not_built",
         }
     }
 }

@@ -392,6 +392,16 @@ impl Reference {
         Ok((stored, existing.is_none()))
     }
 
+    /// A page of invoice schedules in id order, after `after`, at most `limit`, as they
+    /// were put (which items are executed: [`Self::get_schedule`]).
+    pub async fn list_schedules(
+        &self,
+        after: Option<&ScheduleId>,
+        limit: usize,
+    ) -> Result<Vec<InvoiceSchedule>, AppError> {
+        Ok(self.invoice_schedules.list_schedules(after, limit).await?)
+    }
+
     pub async fn get_schedule(&self, id: &ScheduleId) -> Result<StoredSchedule, AppError> {
         self.invoice_schedules
             .get_schedule(id)

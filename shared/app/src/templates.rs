@@ -1,6 +1,6 @@
 //! Document templates: stored, checked when they are put, one of them active.
 
-use crate::error::AppError;
+use crate::error::{AppError, ConflictCode};
 use crate::model::audit::{ConfigChange, ConfigVerb, FieldChange, ResourceKind};
 use crate::model::documents::DocumentTemplate;
 use crate::ports::*;
@@ -83,6 +83,43 @@ impl Templates {
         Ok(self.templates.put_template(&template, &entry).await?)
     }
 
+    /// A page of templates in id order, after `after`, at most `limit`.
+    pub async fn list_templates(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<DocumentTemplate>, AppError> {
+        Ok(self.templates.list_templates(after, limit).await?)
+    }
+
+    pub async fn get_template(&self, id: &str) -> Result<DocumentTemplate, AppError> {
+        self.templates
+            .get_template(id)
+            .await?
+            .ok_or_else(|| AppError::NotFound(format!("document template {id}")))
+    }
+
+    /// The template's rendering of the fixed sample invoice ([`RenderTemplate::sample`]):
+    /// what its documents will look like, shown before it is activated.
+    pub async fn sample(&self, id: &str) -> Result<Vec<u8>, AppError> {
+        let t = self.get_template(id).await?;
+        if !self.renderer.renders() {
+            return Err(AppError::conflict(
+                ConflictCode::RenderingNotBuilt,
+                "this deployment's API renders no PDFs (only document generation links the PDF writer): see the sample under billrun-local serve",
+            ));
+        }
+        // A stored template was checked when it was put; one the renderer no longer
+        // reads (or a composition that renders nothing) is a fault of this build.
+        let template = self
+            .renderer
+            .template(&t.content)
+            .map_err(|e| AppError::internal(format!("template {id} is not readable: {e}")))?;
+        template
+            .sample()
+            .map_err(|e| AppError::internal(format!("sample of template {id}: {e}")))
+    }
+
     pub async fn activate_template(&self, id: &str) -> Result<DocumentTemplate, AppError> {
         let before = self.templates.active_template().await?.map(|t| t.id);
         let entry = ConfigChange {
@@ -107,4 +144,46 @@ impl Templates {
 /// recorded by its digest).
 fn audited_fields(t: &DocumentTemplate) -> serde_json::Value {
     serde_json::json!({ "name": t.name, "content": t.content })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::memory::{MemoryStore, NoRenderer};
+    use crate::model::audit::ConfigChange;
+
+    #[tokio::test]
+    async fn a_build_that_renders_nothing_refuses_a_sample_with_its_own_code() {
+        let store = Arc::new(MemoryStore::new());
+        let t = DocumentTemplate {
+            id: "T-1".into(),
+            name: "T".into(),
+            content: "{}".into(),
+            active: false,
+            updated_at: chrono::Utc::now(),
+        };
+        let entry = ConfigChange {
+            kind: ResourceKind::Template,
+            id: "T-1".into(),
+            verb: ConfigVerb::Created,
+            changes: Vec::new(),
+        }
+        .entry(None, None, chrono::Utc::now());
+        store.put_template(&t, &entry).await.unwrap();
+        let templates = Templates {
+            templates: store,
+            renderer: Arc::new(NoRenderer),
+            clock: Arc::new(SystemClock),
+        };
+        match templates.sample("T-1").await {
+            Err(AppError::Conflict { code, .. }) => {
+                assert_eq!(code, ConflictCode::RenderingNotBuilt)
+            }
+            other => panic!("expected rendering_not_built, got {other:?}"),
+        }
+        match templates.sample("T-9").await {
+            Err(AppError::NotFound(_)) => {}
+            other => panic!("an unknown template is not found, got {other:?}"),
+        }
+    }
 }

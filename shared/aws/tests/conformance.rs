@@ -17,6 +17,8 @@ mod deliveries;
 mod events;
 #[path = "conformance/exports.rs"]
 mod exports;
+#[path = "conformance/listings.rs"]
+mod listings;
 #[path = "conformance/payments.rs"]
 mod payments;
 #[path = "conformance/previews.rs"]
@@ -42,6 +44,7 @@ use corrections::*;
 use deliveries::*;
 use events::*;
 use exports::*;
+use listings::*;
 use payments::*;
 use previews::*;
 use races::*;
@@ -2273,6 +2276,8 @@ conformance!(
     a_runs_documents_list_by_kind_from_a_position,
     schedules_and_subscriptions_are_found_by_id_and_items_execute_once,
     templates_are_stored_and_one_is_active,
+    templates_list_in_id_order_a_page_at_a_time_with_the_active_one_marked,
+    invoice_schedules_list_in_id_order_across_accounts_a_page_at_a_time,
     a_pending_run_is_patched_and_its_dates_lock_once_it_starts,
     a_scheduled_run_starts_at_its_time_once_under_concurrent_ticks,
     a_run_schedule_catches_up_one_run_per_occurrence_one_after_another,

@@ -17,12 +17,15 @@ use std::collections::HashMap;
 /// Entries a page shows.
 const PAGE: usize = 50;
 
-/// The console page of a resource, where it has one: a run's, a document's.
+/// The console page of a resource, where it has one: a run's, a document's, a
+/// template's, an invoice schedule's.
 fn resource_link(resource: &Value) -> Markup {
     let (kind, id) = (text(resource, "type"), text(resource, "id"));
     let href = match (kind, segment(id)) {
         ("run", Some(id)) => Some(format!("/console/runs/{id}")),
         ("document", Some(id)) => Some(format!("/console/invoices/{id}")),
+        ("template", Some(id)) => Some(format!("/console/templates/{id}")),
+        ("invoiceSchedule", Some(id)) => Some(format!("/console/invoice-schedules/{id}")),
         _ => None,
     };
     html! {

@@ -297,9 +297,13 @@ pub async fn pdf(
     let Some(id) = segment(&id) else {
         return StatusCode::NOT_FOUND.into_response();
     };
-    let uri = format!("/v1/invoices/{id}/document");
+    pdf_answer(&console, &visitor, &format!("/v1/invoices/{id}/document")).await
+}
+
+/// A PDF the API answers at `uri`, shown inline (the API's refusal as the error page).
+pub(crate) async fn pdf_answer(console: &Console, visitor: &Visitor, uri: &str) -> Response {
     match console
-        .call(visitor.principal(), Method::GET, &uri, None)
+        .call(visitor.principal(), Method::GET, uri, None)
         .await
     {
         Ok((status, _, bytes)) if status.is_success() => (
@@ -312,7 +316,7 @@ pub async fn pdf(
             .into_response(),
         Ok((status, _, bytes)) => {
             let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-            problem(&visitor, &crate::Answer { status, body }.error())
+            problem(visitor, &crate::Answer { status, body }.error())
         }
         Err(r) => r,
     }

@@ -80,6 +80,8 @@ pub fn page(visitor: &Visitor, title: &str, body: Markup) -> Response {
                                     li { a href="/console/runs/new" { "New run" } }
                                 }
                                 li { a href="/console/schedules" { "Schedules" } }
+                                li { a href="/console/invoice-schedules" { "Invoice schedules" } }
+                                li { a href="/console/templates" { "Templates" } }
                                 li { a href="/console/webhooks" { "Webhooks" } }
                                 li { a href="/console/aging" { "Aging" } }
                                 li { a href="/console/audit" { "Audit trail" } }

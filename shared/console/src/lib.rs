@@ -15,6 +15,7 @@ mod fields;
 mod fmt;
 mod forms;
 mod invoice;
+mod invoice_schedules;
 mod layout;
 mod lists;
 pub mod oidc;
@@ -24,6 +25,7 @@ mod runs;
 mod schedule_form;
 mod schedules;
 pub mod session;
+mod templates;
 mod webhooks;
 mod zone;
 
@@ -165,6 +167,22 @@ pub fn router(console: Console) -> Router {
         .route(
             "/console/schedules/{id}/actions/{action}",
             actions::routes(&schedules::SCHEDULE),
+        )
+        .route("/console/invoice-schedules", get(invoice_schedules::list))
+        .route(
+            "/console/invoice-schedules/{id}",
+            get(invoice_schedules::page),
+        )
+        .route(
+            "/console/invoice-schedules/{id}/items/{item}/execute",
+            invoice_schedules::execute_routes(),
+        )
+        .route("/console/templates", get(templates::list))
+        .route("/console/templates/{id}", get(templates::page))
+        .route("/console/templates/{id}/sample", get(templates::sample))
+        .route(
+            "/console/templates/{id}/actions/{action}",
+            actions::routes(&templates::TEMPLATE),
         )
         .route("/console/audit", get(audit::list))
         .route("/console/aging", get(lists::aging))

@@ -271,3 +271,174 @@ async fn a_schedule_is_paused_by_an_admin_only_and_the_audit_trail_escapes_what_
     assert!(hostile.body.contains("&lt;b&gt;x&lt;/b&gt;"));
     assert!(!hostile.body.contains("<b>x</b>"));
 }
+
+#[tokio::test]
+async fn a_template_page_escapes_its_fields_and_only_an_admin_activates_it() {
+    let (console, api) = console().await;
+    let template = serde_json::json!({"name": "<i>Plain</i>", "content": {
+        "companyName": "<script>alert(1)</script> GmbH", "locale": "de-DE",
+        "logoPngBase64": base64_png(), "footer": "Danke & tschüss"}});
+    let put = send(
+        &api,
+        Request::put("/v1/document-templates/T-1")
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(template.to_string()))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(put.status, StatusCode::OK, "{}", put.body);
+
+    let rita = sign_in(&console, "rita-token").await;
+    let list = send(&console, get("/console/templates", &rita)).await;
+    assert_eq!(list.status, StatusCode::OK);
+    assert!(
+        list.body.contains("&lt;i&gt;Plain&lt;/i&gt;"),
+        "{}",
+        list.body
+    );
+    assert!(list.body.contains(r#"href="/console/templates/T-1""#));
+    let page = send(&console, get("/console/templates/T-1", &rita)).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page
+        .body
+        .contains("&lt;script&gt;alert(1)&lt;/script&gt; GmbH"));
+    assert!(!page.body.contains("<script>alert"));
+    assert!(page.body.contains("Danke &amp; tschüss"));
+    assert!(page.body.contains(r#"src="data:image/png;base64,"#));
+    assert!(page.body.contains(r#"src="/console/templates/T-1/sample""#));
+    assert!(!page.body.contains("/actions/"), "no action for a reader");
+    let sample = send(&console, get("/console/templates/T-1/sample", &rita)).await;
+    assert_eq!(sample.status, StatusCode::OK, "{}", sample.body);
+    assert_eq!(sample.headers[header::CONTENT_TYPE], "application/pdf");
+    assert!(sample.body.starts_with("%PDF-"));
+    let forged = send(
+        &console,
+        post_form(
+            "/console/templates/T-1/actions/activate",
+            &rita,
+            &format!("csrf={}", csrf_of(&page.body)),
+        ),
+    )
+    .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+
+    let ann = sign_in(&console, "ann-token").await;
+    let page = send(&console, get("/console/templates/T-1", &ann)).await;
+    assert!(page
+        .body
+        .contains("/console/templates/T-1/actions/activate"));
+    let confirm = send(
+        &console,
+        get("/console/templates/T-1/actions/activate", &ann),
+    )
+    .await;
+    assert!(confirm.body.contains("&lt;i&gt;Plain&lt;/i&gt;"));
+    let done = send(
+        &console,
+        post_form(
+            "/console/templates/T-1/actions/activate",
+            &ann,
+            &format!("csrf={}", csrf_of(&confirm.body)),
+        ),
+    )
+    .await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
+    assert_eq!(done.headers[header::LOCATION], "/console/templates/T-1");
+    let page = send(&console, get("/console/templates/T-1", &ann)).await;
+    assert!(page.body.contains("template.activated"), "{}", page.body);
+    assert!(
+        !page.body.contains("/actions/activate\""),
+        "active: no Activate link"
+    );
+    let trail = send(&console, get("/console/audit?actor=ann", &ann)).await;
+    assert!(
+        trail
+            .body
+            .contains(r#"<a href="/console/templates/T-1">T-1</a>"#),
+        "the trail links a template's entry to its page: {}",
+        trail.body
+    );
+}
+
+/// A 1×1 PNG, base64.
+fn base64_png() -> &'static str {
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
+}
+
+#[tokio::test]
+async fn an_invoice_schedule_item_is_executed_by_a_runner_only_and_then_shows_its_run() {
+    let (console, api) = console().await;
+    let schedule = r#"{"id": "IS-1", "accountId": "A-1", "subscriptionIds": ["S-1"], "items": [
+        {"id": "I-1", "invoiceDate": "2024-02-01", "amount": "1200.00"},
+        {"id": "I-2", "invoiceDate": "2024-08-01", "amount": "600.00"}]}"#;
+    let put = send(
+        &api,
+        Request::put("/v1/invoice-schedules/IS-1")
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(schedule))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(put.status, StatusCode::CREATED, "{}", put.body);
+
+    let rita = sign_in(&console, "rita-token").await;
+    let list = send(&console, get("/console/invoice-schedules", &rita)).await;
+    assert_eq!(list.status, StatusCode::OK);
+    assert!(list
+        .body
+        .contains(r#"href="/console/invoice-schedules/IS-1""#));
+    let page = send(&console, get("/console/invoice-schedules/IS-1", &rita)).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(page.body.contains("$1,200.00"), "the account's currency");
+    assert!(!page.body.contains("/execute"), "no Execute for a reader");
+    let forged = send(
+        &console,
+        post_form(
+            "/console/invoice-schedules/IS-1/items/I-1/execute",
+            &rita,
+            &format!("csrf={}", csrf_of(&page.body)),
+        ),
+    )
+    .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    assert!(forged.body.contains("billing:run"), "{}", forged.body);
+
+    let ann = sign_in(&console, "ann-token").await;
+    let confirm = send(
+        &console,
+        get("/console/invoice-schedules/IS-1/items/I-1/execute", &ann),
+    )
+    .await;
+    assert_eq!(confirm.status, StatusCode::OK);
+    assert!(confirm
+        .body
+        .contains("account A-1 is invoiced $1,200.00 dated 2024-02-01"));
+    let done = send(
+        &console,
+        post_form(
+            "/console/invoice-schedules/IS-1/items/I-1/execute",
+            &ann,
+            &format!("csrf={}", csrf_of(&confirm.body)),
+        ),
+    )
+    .await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
+    let page = send(&console, get("/console/invoice-schedules/IS-1", &ann)).await;
+    assert!(page.body.contains("its run"), "{}", page.body);
+    assert!(
+        !page.body.contains("/items/I-1/execute"),
+        "executed: not offered again"
+    );
+    assert!(page.body.contains("/items/I-2/execute"));
+    // Executed twice: the API's refusal, in its words.
+    let again = send(
+        &console,
+        post_form(
+            "/console/invoice-schedules/IS-1/items/I-1/execute",
+            &ann,
+            &format!("csrf={}", csrf_of(&page.body)),
+        ),
+    )
+    .await;
+    assert_eq!(again.status, StatusCode::CONFLICT, "{}", again.body);
+}

@@ -27,6 +27,10 @@ impl DocumentRenderer for PdfRenderer {
             }),
         }
     }
+
+    fn renders(&self) -> bool {
+        cfg!(feature = "render")
+    }
 }
 
 impl RenderTemplate for DocumentTemplate {
@@ -43,6 +47,37 @@ impl RenderTemplate for DocumentTemplate {
     fn email(&self, document: &Document, account: &Account) -> Result<EmailContent, RenderFailed> {
         self.email_content(document, account)
             .map_err(|e| RenderFailed(e.to_string()))
+    }
+
+    fn sample(&self) -> Result<Vec<u8>, RenderFailed> {
+        let mut s = crate::sample::invoice(sample_currency(&self.locale), &self.locale, 6)
+            .map_err(RenderFailed)?;
+        // Labelled where a reader looks first: the number, the customer, the message.
+        s.document.number = Some(SAMPLE_NUMBER.to_string());
+        s.account.name = SAMPLE_CUSTOMER.to_string();
+        for a in [&mut s.account.bill_to, &mut s.account.ship_to]
+            .into_iter()
+            .flatten()
+        {
+            a.name = Some(SAMPLE_CUSTOMER.to_string());
+        }
+        s.context.invoice_message = Some(SAMPLE_MESSAGE.to_string());
+        self.render(&s.document, &s.account, &s.context)
+    }
+}
+
+/// The sample invoice's number, customer and message ([`RenderTemplate::sample`]).
+pub const SAMPLE_NUMBER: &str = "SAMPLE-0001";
+pub const SAMPLE_CUSTOMER: &str = "Sample Customer (example data)";
+pub const SAMPLE_MESSAGE: &str =
+    "SAMPLE: example data rendered to preview this template. This is not an invoice.";
+
+/// The currency the sample is in: the one most readers of the locale bill in.
+fn sample_currency(locale: &str) -> &'static str {
+    match locale.to_ascii_lowercase().as_str() {
+        "en-gb" => "GBP",
+        "de-de" | "fr-fr" => "EUR",
+        _ => "USD",
     }
 }
 

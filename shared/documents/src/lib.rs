@@ -23,7 +23,7 @@ mod render;
 pub mod sample;
 pub mod template;
 
-pub use adapter::PdfRenderer;
+pub use adapter::{PdfRenderer, SAMPLE_CUSTOMER, SAMPLE_MESSAGE, SAMPLE_NUMBER};
 #[cfg(feature = "render")]
 pub use bench::{bench_documents, CaseFigures, Chromium, Measured};
 pub use email::TemplateEmail;

@@ -367,3 +367,40 @@ fn an_email_writes_the_total_and_dates_exactly_as_its_pdf_does() {
         }
     }
 }
+
+#[test]
+fn a_templates_sample_shows_its_own_fields_on_a_document_labelled_as_a_sample() {
+    use billrun_app::ports::DocumentRenderer;
+    let content = serde_json::json!({
+        "companyName": "Fabrikam Sample Works GmbH",
+        "address": {"line1": "Hauptstraße 5", "city": "Berlin", "postalCode": "10115",
+                    "country": "Germany"},
+        "taxId": "DE 123456789",
+        "footer": "Bitte zahlen Sie innerhalb von 14 Tagen.",
+        "locale": "de-DE",
+    });
+    let t = billrun_documents::PdfRenderer
+        .template(&content.to_string())
+        .unwrap();
+    let pdf = t.sample().unwrap();
+    assert!(pdf.starts_with(b"%PDF-"));
+    let text = pages(&pdf).join("\n");
+    assert_has(
+        &text,
+        &[
+            "Fabrikam Sample Works GmbH",
+            "Hauptstraße 5",
+            "DE 123456789",
+            "Bitte zahlen Sie innerhalb von 14 Tagen.",
+            billrun_documents::SAMPLE_NUMBER,
+            "Sample Customer (example data)",
+            "This is not an invoice.",
+            // de-DE writes euros after the amount, with a decimal comma.
+            " €",
+        ],
+    );
+    assert!(
+        !text.contains("Contoso"),
+        "no customer of the fixtures shows"
+    );
+}

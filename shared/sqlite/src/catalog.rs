@@ -43,6 +43,24 @@ impl ScheduleStore for SqliteStore {
         .await
     }
 
+    async fn list_schedules(
+        &self,
+        after: Option<&ScheduleId>,
+        n: usize,
+    ) -> StoreResult<Vec<InvoiceSchedule>> {
+        let after = after.map(|a| a.to_string());
+        self.call(move |c| {
+            read_entities(
+                c,
+                &format!(
+                    "SELECT data FROM {INVOICE_SCHEDULES} WHERE ?1 IS NULL OR id > ?1 ORDER BY id LIMIT ?2"
+                ),
+                params![after, limit(n)],
+            )
+        })
+        .await
+    }
+
     async fn account_schedules(&self, account: &AccountId) -> StoreResult<Vec<InvoiceSchedule>> {
         let account = account.clone();
         self.call(move |c| {
@@ -292,6 +310,29 @@ impl TemplateStore for SqliteStore {
         self.call(move |c| match active_template_id(c)? {
             Some(id) => template(c, &id),
             None => Ok(None),
+        })
+        .await
+    }
+
+    async fn list_templates(
+        &self,
+        after: Option<&str>,
+        n: usize,
+    ) -> StoreResult<Vec<DocumentTemplate>> {
+        let after = after.map(str::to_string);
+        self.call(move |c| {
+            let active = active_template_id(c)?;
+            let mut page: Vec<DocumentTemplate> = read_entities(
+                c,
+                &format!(
+                    "SELECT data FROM {TEMPLATES} WHERE ?1 IS NULL OR id > ?1 ORDER BY id LIMIT ?2"
+                ),
+                params![after, limit(n)],
+            )?;
+            for t in &mut page {
+                t.active = active.as_deref() == Some(t.id.as_str());
+            }
+            Ok(page)
         })
         .await
     }

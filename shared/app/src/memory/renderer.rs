@@ -12,4 +12,8 @@ impl DocumentRenderer for NoRenderer {
             message: "this composition renders no documents".into(),
         })
     }
+
+    fn renders(&self) -> bool {
+        false
+    }
 }

@@ -59,6 +59,20 @@ impl ScheduleStore for MemoryStore {
         list.push(item.clone());
         Ok(())
     }
+
+    async fn list_schedules(
+        &self,
+        after: Option<&ScheduleId>,
+        limit: usize,
+    ) -> StoreResult<Vec<InvoiceSchedule>> {
+        let g = self.inner.lock();
+        Ok(g.schedules
+            .values()
+            .filter(|s| after.is_none_or(|a| &s.id > a))
+            .take(limit)
+            .cloned()
+            .collect())
+    }
 }
 
 /// Due entries and run schedules (a part of [`MemoryStore`]).

@@ -55,4 +55,22 @@ impl TemplateStore for MemoryStore {
                 t
             }))
     }
+
+    async fn list_templates(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Vec<DocumentTemplate>> {
+        let g = self.inner.lock();
+        Ok(g.templates
+            .values()
+            .filter(|t| after.is_none_or(|a| t.id.as_str() > a))
+            .take(limit)
+            .cloned()
+            .map(|mut t| {
+                t.active = g.active_template.as_deref() == Some(t.id.as_str());
+                t
+            })
+            .collect())
+    }
 }

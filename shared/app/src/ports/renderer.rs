@@ -33,6 +33,10 @@ pub struct RenderFailed(pub String);
 pub trait DocumentRenderer: Send + Sync {
     /// The template `content` describes, checked whole.
     fn template(&self, content: &str) -> Result<Box<dyn RenderTemplate>, TemplateRejected>;
+
+    /// Whether this build writes files (a build without the PDF writer still reads
+    /// templates and composes emails).
+    fn renders(&self) -> bool;
 }
 
 /// One checked template: read once, rendering every document of a request.
@@ -49,6 +53,10 @@ pub trait RenderTemplate: Send + Sync {
     /// from the template's email fields (or their defaults), amounts and dates in the
     /// template's locale as on the PDF.
     fn email(&self, document: &Document, account: &Account) -> Result<EmailContent, RenderFailed>;
+
+    /// The file of a fixed sample invoice, its account fictitious and the document
+    /// labelled as a sample: what this template's documents look like, on no real data.
+    fn sample(&self) -> Result<Vec<u8>, RenderFailed>;
 }
 
 /// What a template says an email carrying one document reads.

@@ -20,6 +20,13 @@ pub trait ScheduleStore: Send + Sync {
         -> StoreResult<()>;
     /// Records an item as executed; `Conflict` when it already was.
     async fn mark_processed(&self, schedule: &ScheduleId, item: &ProcessedItem) -> StoreResult<()>;
+    /// Schedules in byte-wise id order after `after`, at most `limit`, as they were put
+    /// (an item's status as put; which are executed: [`Self::get_schedule`]).
+    async fn list_schedules(
+        &self,
+        after: Option<&ScheduleId>,
+        limit: usize,
+    ) -> StoreResult<Vec<InvoiceSchedule>>;
 }
 
 /// Run schedules by id, written conditionally on their version.

@@ -23,4 +23,11 @@ pub trait TemplateStore: Send + Sync {
         audit: &AuditEvent,
     ) -> StoreResult<Option<DocumentTemplate>>;
     async fn active_template(&self) -> StoreResult<Option<DocumentTemplate>>;
+    /// Templates in byte-wise id order after `after`, at most `limit`, each with whether
+    /// it is the active one.
+    async fn list_templates(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Vec<DocumentTemplate>>;
 }

@@ -44,7 +44,7 @@ impl BookStore for DynamoStore {
             items.push(entity(&keys::adjustment(&x.account_id, &x.id), x)?);
         }
         for x in &book.invoice_schedules {
-            items.push(entity(&keys::schedule(&x.account_id, &x.id), x)?);
+            items.push(super::catalog::schedule_item(x)?);
             items.push(super::catalog::schedule_ref(&x.id, &x.account_id));
         }
         self.batch_put(items).await?;

@@ -6,11 +6,12 @@
 //! | subscription → account | `SUBREF#<id>` | `REF` | `account`; written by import and PUT |
 //! | invoice schedule → account | `SCHEDREF#<id>` | `REF` | `account` |
 //! | executed schedule item | `ISCH#<id>` | `ITEM#<item>` | written once (`attribute_not_exists`) |
-//! | document template | `TMPL#<id>` | `TMPL` | |
+//! | document template | `TMPL#<id>` | `TMPL` | gsi2: `TEMPLATES` / `<id>` |
 //! | the active template | `TMPL` | `ACTIVE` | `id` |
 //!
 //! Runs list from gsi1 (`RUNS` / `<createdAt>#<id>`), accounts from gsi2 (`ACCOUNTS` /
-//! `<id>`), a run's documents through its outcomes (`documents`): no new index.
+//! `<id>`), templates and invoice schedules from gsi2 too (`TEMPLATES` and `INVSCHED` /
+//! `<id>`: partitions of their own in the same index), a run's documents through its outcomes (`documents`): no new index.
 
 use super::client::{Limit, SortKey};
 use super::codec::{decode, entity, get_s, s, Item};
@@ -43,6 +44,18 @@ pub(super) fn subscription_ref(id: &SubscriptionId, account: &AccountId) -> Item
 
 pub(super) fn schedule_ref(id: &ScheduleId, account: &AccountId) -> Item {
     reference(keys::schedule_ref(id), account)
+}
+
+/// An invoice schedule's item, in its account's partition and listed through gsi2
+/// (`INVSCHED` / `<id>`).
+pub(super) fn schedule_item(schedule: &InvoiceSchedule) -> StoreResult<Item> {
+    let mut item = entity(
+        &keys::schedule(&schedule.account_id, &schedule.id),
+        schedule,
+    )?;
+    item.insert(Index::Gsi2.pk().to_string(), s(keys::INVOICE_SCHEDULES));
+    item.insert(Index::Gsi2.sk().to_string(), s(schedule.id.to_string()));
+    Ok(item)
 }
 
 fn account_of(item: Option<Item>) -> StoreResult<Option<AccountId>> {
@@ -198,6 +211,28 @@ impl ScheduleStore for DynamoStore {
         Ok(Some(StoredSchedule::new(schedule, processed)))
     }
 
+    async fn list_schedules(
+        &self,
+        after: Option<&ScheduleId>,
+        limit: usize,
+    ) -> StoreResult<Vec<InvoiceSchedule>> {
+        let after = after.map(|a| a.to_string());
+        let sk = match &after {
+            Some(a) => SortKey::After(a, ""),
+            None => SortKey::Any,
+        };
+        self.query(
+            Some(Index::Gsi2),
+            keys::INVOICE_SCHEDULES.into(),
+            sk,
+            Limit::AtMost(limit.max(1)),
+        )
+        .await?
+        .iter()
+        .map(decode)
+        .collect()
+    }
+
     async fn account_schedules(&self, account: &AccountId) -> StoreResult<Vec<InvoiceSchedule>> {
         let schedules = SortKey::Prefix(keys::SCHEDULES);
         self.query(None, keys::account_pk(account), schedules, Limit::All)
@@ -212,10 +247,7 @@ impl ScheduleStore for DynamoStore {
         schedule: &InvoiceSchedule,
         audit: &AuditEvent,
     ) -> StoreResult<()> {
-        let item = entity(
-            &keys::schedule(&schedule.account_id, &schedule.id),
-            schedule,
-        )?;
+        let item = schedule_item(schedule)?;
         let writes = vec![
             self.put_tx(item, None)?,
             self.put_tx(schedule_ref(&schedule.id, &schedule.account_id), None)?,
@@ -255,7 +287,9 @@ impl TemplateStore for DynamoStore {
     ) -> StoreResult<DocumentTemplate> {
         let mut t = template.clone();
         t.active = false;
-        let item = entity(&keys::template(&t.id), &t)?;
+        let mut item = entity(&keys::template(&t.id), &t)?;
+        item.insert(Index::Gsi2.pk().to_string(), s(keys::TEMPLATES));
+        item.insert(Index::Gsi2.sk().to_string(), s(t.id.clone()));
         self.write_audited(vec![self.put_tx(item, None)?], Some(audit))
             .await?;
         t.active = self.active_template_id().await?.as_deref() == Some(t.id.as_str());
@@ -292,6 +326,34 @@ impl TemplateStore for DynamoStore {
             None => Ok(None),
             Some(id) => self.get_template(&id).await,
         }
+    }
+
+    async fn list_templates(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Vec<DocumentTemplate>> {
+        let sk = match after {
+            Some(a) => SortKey::After(a, ""),
+            None => SortKey::Any,
+        };
+        let active = self.active_template_id().await?;
+        let items = self
+            .query(
+                Some(Index::Gsi2),
+                keys::TEMPLATES.into(),
+                sk,
+                Limit::AtMost(limit.max(1)),
+            )
+            .await?;
+        items
+            .iter()
+            .map(|i| {
+                let mut t: DocumentTemplate = decode(i)?;
+                t.active = active.as_deref() == Some(t.id.as_str());
+                Ok(t)
+            })
+            .collect()
     }
 }
 

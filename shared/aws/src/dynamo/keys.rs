@@ -10,7 +10,7 @@
 //! | number page | `RUN#<id>#<k>` | `NUM#<round>#<first account>\u{1}<first number>` | |
 //! | keys an early chunk of a split commit wrote | `RUN#<id>#<k>` | `PEND#<account>#<i>` | |
 //! | account | `ACCT#<id>` | `ACCT` | gsi2: `ACCOUNTS` / `<id>` |
-//! | subscription, usage, adjustment, invoice schedule | `ACCT#<id>` | `SUB#`, `USAGE#`, `ADJ#`, `SCHED#` + id | |
+//! | subscription, usage, adjustment, invoice schedule | `ACCT#<id>` | `SUB#`, `USAGE#`, `ADJ#`, `SCHED#` + id | an invoice schedule's gsi2: `INVSCHED` / `<id>` |
 //! | billing state (watermarks, billed marks) | `ACCT#<id>` | `STATE` | |
 //! | billed mark of a usage record, one-time charge, adjustment | `ACCT#<id>` | `MARK#U#`, `MARK#O#`, `MARK#A#` + id | |
 //! | document | `DOC#<id>` | `DOC` | none: a run's documents are found through its outcomes |
@@ -30,7 +30,7 @@
 //! | subscription → account | `SUBREF#<id>` | `REF` | |
 //! | invoice schedule → account | `SCHEDREF#<id>` | `REF` | |
 //! | executed invoice-schedule item | `ISCH#<id>` | `ITEM#<item>` | |
-//! | document template | `TMPL#<id>` | `TMPL` | |
+//! | document template | `TMPL#<id>` | `TMPL` | gsi2: `TEMPLATES` / `<id>` |
 //! | the active template | `TMPL` | `ACTIVE` | |
 //! | run schedule | `RUNSCHED` | `<id>` | |
 //! | due entry | `DUE#<k>` | `<instant>#<target>` | |
@@ -69,7 +69,8 @@ pub const SK: &str = "sk";
 pub enum Index {
     /// Runs in creation order: [`RUNS`] / [`run_sort`].
     Gsi1,
-    /// Accounts in id order: [`ACCOUNTS`] / the account id.
+    /// Accounts in id order: [`ACCOUNTS`] / the account id; templates in id order:
+    /// [`TEMPLATES`] / the template id.
     Gsi2,
 }
 
@@ -104,6 +105,12 @@ impl Index {
 pub(super) const RUNS: &str = "RUNS";
 /// The gsi2 partition that lists every account.
 pub(super) const ACCOUNTS: &str = "ACCOUNTS";
+
+/// The gsi2 partition that lists every document template.
+pub(super) const TEMPLATES: &str = "TEMPLATES";
+
+/// The gsi2 partition that lists every invoice schedule.
+pub(super) const INVOICE_SCHEDULES: &str = "INVSCHED";
 
 /// An item's primary key.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -36,6 +36,15 @@ impl<T: ?Sized + ScheduleStore> ScheduleStore for Faulty<T> {
             .write("mark_processed", self.inner.mark_processed(schedule, item))
             .await
     }
+    async fn list_schedules(
+        &self,
+        after: Option<&ScheduleId>,
+        limit: usize,
+    ) -> StoreResult<Vec<InvoiceSchedule>> {
+        self.plan
+            .read("list_schedules", self.inner.list_schedules(after, limit))
+            .await
+    }
 }
 
 #[async_trait]
@@ -66,6 +75,15 @@ impl<T: ?Sized + TemplateStore> TemplateStore for Faulty<T> {
     async fn active_template(&self) -> StoreResult<Option<DocumentTemplate>> {
         self.plan
             .read("active_template", self.inner.active_template())
+            .await
+    }
+    async fn list_templates(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Vec<DocumentTemplate>> {
+        self.plan
+            .read("list_templates", self.inner.list_templates(after, limit))
             .await
     }
 }
