@@ -110,6 +110,9 @@ test("a voided invoice's account is rebilled after the confirmation, once howeve
   const before = (await api("GET", "/v1/invoice-runs?limit=100")).items.length;
   await page.getByLabel("Target date").fill(voidedRun.targetDate);
   const csrf = await page.locator("main input[name=csrf]").inputValue();
+  const accountId = await page.locator("main input[name=accountId]").inputValue();
+  const number = await page.locator("main input[name=number]").inputValue();
+  assert.equal(accountId, "A-1001", "the re-rendered form still carries its account");
   await page.getByRole("button", { name: "Confirm: Rebill account" }).click();
   await page.waitForURL(/\/console\/runs\/[0-9a-f-]{36}$/);
   const runId = page.url().split("/").pop();
@@ -122,7 +125,7 @@ test("a voided invoice's account is rebilled after the confirmation, once howeve
 
   // The same form sent again (a double submit) answers the same run, and makes none.
   const again = await page.request.post(`${url}/rebill`, {
-    form: { csrf, key, targetDate: voidedRun.targetDate },
+    form: { csrf, key, accountId, number, targetDate: voidedRun.targetDate },
     headers: { origin: base },
     maxRedirects: 0,
   });

@@ -156,10 +156,31 @@ pub fn guard_with(
 
 /// What serve answers: the API behind its token check, and the console beside it.
 fn routes(app: &Arc<App>, options: &ServeOptions) -> Result<axum::Router, ServeError> {
-    let api = billrun_api::router(app.clone());
+    let api = guard_with(
+        billrun_api::router(app.clone()),
+        options.token.clone(),
+        options.tokens.clone(),
+    );
+    let console = console(app, options)?;
+    // By path, before either routes: both routers have their own fallbacks (the API's
+    // 404 and 405 bodies), which a merge refuses.
     Ok(
-        guard_with(api, options.token.clone(), options.tokens.clone())
-            .merge(console(app, options)?),
+        axum::Router::new().fallback(move |req: axum::extract::Request| {
+            let path = req.uri().path();
+            let to = if path == "/console" || path.starts_with("/console/") {
+                console.clone()
+            } else {
+                api.clone()
+            };
+            async move {
+                let answer: Result<axum::response::Response, std::convert::Infallible> =
+                    tower::ServiceExt::oneshot(to, req).await;
+                match answer {
+                    Ok(res) => res,
+                    Err(never) => match never {},
+                }
+            }
+        }),
     )
 }
 

@@ -77,7 +77,8 @@ impl Console {
     }
 }
 
-/// The console as a deployment splits it, in one router: its pages (GET, HEAD) over the
+/// The console as a deployment splits it, in one router (every path it is given is
+/// the console's: its caller sends it only `/console` and below): its pages (GET, HEAD) over the
 /// API's read half and its forms (POST) over the write half, both signing sessions with
 /// one key. `billrun-local serve` serves this, so that every console test runs the
 /// console as `api-queries` and `api-commands` do on AWS: a form that read through the
@@ -114,10 +115,9 @@ pub fn split_router(
             }
         }
     };
-    Ok(Router::new()
-        .route("/console", axum::routing::any(by_method.clone()))
-        .route("/console/", axum::routing::any(by_method.clone()))
-        .route("/console/{*rest}", axum::routing::any(by_method)))
+    // A fallback, not a route: a route's path parameters would stay in the request and
+    // reach the half's own routes as extra ones.
+    Ok(Router::new().fallback(by_method))
 }
 
 /// The console's routes, all under `/console`. On AWS each API function serves them
