@@ -11,7 +11,7 @@ use crate::fmt::{amount, instant, text};
 use crate::layout::{page as render, problem, status};
 use crate::lists::items;
 use crate::session::{check_change, Visitor};
-use crate::{enc, segment, ApiProblem, Console};
+use crate::{cursor_arg, enc, segment, ApiProblem, Console};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -58,10 +58,10 @@ pub async fn list(
     visitor: Visitor,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
-    let mut uri = format!("/v1/invoice-schedules?limit={PAGE}");
-    if let Some(c) = q.get("cursor").filter(|c| !c.is_empty()) {
-        uri.push_str(&format!("&cursor={}", enc(c)));
-    }
+    let uri = format!(
+        "/v1/invoice-schedules?limit={PAGE}{}",
+        cursor_arg(q.get("cursor"))
+    );
     let answer = match console.get(&visitor, &uri).await {
         Ok(v) => v,
         Err(r) => return r,

@@ -353,6 +353,15 @@ pub(crate) fn enc(s: &str) -> String {
 
 /// A path segment from the visitor: only the characters an id may have, so that it
 /// cannot reach another API route.
+/// `&cursor=…` for an API list route, from the page's own cursor parameter (absent or
+/// empty: the first page, nothing added).
+pub(crate) fn cursor_arg(cursor: Option<&String>) -> String {
+    match cursor.filter(|c| !c.is_empty()) {
+        Some(c) => format!("&cursor={}", enc(c)),
+        None => String::new(),
+    }
+}
+
 pub(crate) fn segment(s: &str) -> Option<&str> {
     (!s.is_empty()
         && s.len() <= 128

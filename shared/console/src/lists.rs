@@ -3,7 +3,7 @@
 use crate::fmt::{amount, text};
 use crate::layout::page;
 use crate::session::Visitor;
-use crate::{enc, Console};
+use crate::{cursor_arg, enc, Console};
 use axum::extract::{Query, State};
 use axum::response::Response;
 use maud::html;
@@ -32,10 +32,7 @@ pub async fn aging(
     visitor: Visitor,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
-    let mut uri = "/v1/reports/aging?limit=50".to_string();
-    if let Some(c) = q.get("cursor").filter(|c| !c.is_empty()) {
-        uri.push_str(&format!("&cursor={}", enc(c)));
-    }
+    let uri = format!("/v1/reports/aging?limit=50{}", cursor_arg(q.get("cursor")));
     let report = match console.get(&visitor, &uri).await {
         Ok(v) => v,
         Err(r) => return r,

@@ -5,7 +5,7 @@ use crate::actions::{Action, Subject};
 use crate::fmt::{instant, text};
 use crate::layout::{page, status};
 use crate::session::Visitor;
-use crate::{enc, segment, Console};
+use crate::{cursor_arg, enc, segment, Console};
 use axum::extract::{Query, State};
 use axum::response::Response;
 use maud::{html, Markup};
@@ -119,10 +119,10 @@ pub async fn list(
     visitor: Visitor,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
-    let mut uri = format!("/v1/run-schedules?limit={PAGE}");
-    if let Some(c) = q.get("cursor").filter(|c| !c.is_empty()) {
-        uri.push_str(&format!("&cursor={}", enc(c)));
-    }
+    let uri = format!(
+        "/v1/run-schedules?limit={PAGE}{}",
+        cursor_arg(q.get("cursor"))
+    );
     let answer = match console.get(&visitor, &uri).await {
         Ok(v) => v,
         Err(r) => return r,

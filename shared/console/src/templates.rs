@@ -8,7 +8,7 @@ use crate::fmt::{instant, text};
 use crate::layout::{page as render, status};
 use crate::lists::items;
 use crate::session::Visitor;
-use crate::{enc, segment, Console};
+use crate::{cursor_arg, enc, segment, Console};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -61,10 +61,10 @@ pub async fn list(
     visitor: Visitor,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
-    let mut uri = format!("/v1/document-templates?limit={PAGE}");
-    if let Some(c) = q.get("cursor").filter(|c| !c.is_empty()) {
-        uri.push_str(&format!("&cursor={}", enc(c)));
-    }
+    let uri = format!(
+        "/v1/document-templates?limit={PAGE}{}",
+        cursor_arg(q.get("cursor"))
+    );
     let answer = match console.get(&visitor, &uri).await {
         Ok(v) => v,
         Err(r) => return r,

@@ -5,7 +5,7 @@ use crate::actions::{Action, Subject};
 use crate::fmt::{instant, text};
 use crate::layout::{page, status};
 use crate::session::Visitor;
-use crate::{enc, segment, Console};
+use crate::{cursor_arg, enc, segment, Console};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -165,10 +165,10 @@ pub async fn endpoint(
         Ok(v) => v,
         Err(r) => return r,
     };
-    let mut uri = format!("/v1/webhook-endpoints/{id}/deliveries?limit={PAGE}");
-    if let Some(c) = q.get("cursor").filter(|c| !c.is_empty()) {
-        uri.push_str(&format!("&cursor={}", enc(c)));
-    }
+    let uri = format!(
+        "/v1/webhook-endpoints/{id}/deliveries?limit={PAGE}{}",
+        cursor_arg(q.get("cursor"))
+    );
     let list = match console.get(&visitor, &uri).await {
         Ok(v) => v,
         Err(r) => return r,
