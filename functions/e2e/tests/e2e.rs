@@ -707,9 +707,19 @@ async fn a_run_through_the_handlers_on_moto_equals_the_in_memory_run_and_stays_i
     .collect();
     let cases: [(&str, &Runtime, &[&str]); 5] = [
         // Cancel reverts state (PutItem on state, outcome), clear_failed deletes outcomes:
-        // DeleteItem is exercised by retry-failed above; nothing is unexplained.
-        ("ApiCommandsFunction", &commands, &[]),
-        ("ApiQueriesFunction", &queries, &[]),
+        // DeleteItem is exercised by retry-failed above. Both read the console's session
+        // secret at start only when the stack has a console (this run's functions have
+        // none): `tests/console.rs` reads it, on moto.
+        (
+            "ApiCommandsFunction",
+            &commands,
+            &["secretsmanager:GetSecretValue"],
+        ),
+        (
+            "ApiQueriesFunction",
+            &queries,
+            &["secretsmanager:GetSecretValue"],
+        ),
         // A run with no selected account is finalized by the planner itself: it then
         // reserves numbers (UpdateItem) and numbers nothing.
         ("PlanRunFunction", &planner, &["dynamodb:UpdateItem"]),
