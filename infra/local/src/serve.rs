@@ -162,26 +162,14 @@ fn routes(app: &Arc<App>, options: &ServeOptions) -> Result<axum::Router, ServeE
         options.tokens.clone(),
     );
     let console = console(app, options)?;
-    // By path, before either routes: both routers have their own fallbacks (the API's
-    // 404 and 405 bodies), which a merge refuses.
-    Ok(
-        axum::Router::new().fallback(move |req: axum::extract::Request| {
+    Ok(billrun_console::fork(
+        |req| {
             let path = req.uri().path();
-            let to = if path == "/console" || path.starts_with("/console/") {
-                console.clone()
-            } else {
-                api.clone()
-            };
-            async move {
-                let answer: Result<axum::response::Response, std::convert::Infallible> =
-                    tower::ServiceExt::oneshot(to, req).await;
-                match answer {
-                    Ok(res) => res,
-                    Err(never) => match never {},
-                }
-            }
-        }),
-    )
+            path == "/console" || path.starts_with("/console/")
+        },
+        console,
+        api,
+    ))
 }
 
 /// The operator console at `/console/`, its pages over the API's read routes and its

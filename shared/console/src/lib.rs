@@ -102,22 +102,34 @@ pub fn split_router(
         keys,
         secure,
     });
-    let by_method = move |req: Request<Body>| {
-        let half = if req.method() == Method::POST {
-            forms.clone()
+    Ok(fork(|req| req.method() == Method::POST, forms, pages))
+}
+
+/// One router of two: each request goes to `when` if `choose` says so, else to
+/// `otherwise`. A fallback, not routes: a route's path parameters would stay in the
+/// request and reach the chosen router's own routes as extra ones, and a merge refuses
+/// two routers that each have a fallback (the API's 404 and 405 bodies).
+pub fn fork(
+    choose: impl Fn(&Request<Body>) -> bool + Clone + Send + Sync + 'static,
+    when: Router,
+    otherwise: Router,
+) -> Router {
+    Router::new().fallback(move |req: Request<Body>| {
+        let to = if choose(&req) {
+            when.clone()
         } else {
-            pages.clone()
+            otherwise.clone()
         };
-        async move {
-            match half.oneshot(req).await {
-                Ok(res) => res,
-                Err(never) => match never {},
-            }
-        }
-    };
-    // A fallback, not a route: a route's path parameters would stay in the request and
-    // reach the half's own routes as extra ones.
-    Ok(Router::new().fallback(by_method))
+        answer(to, req)
+    })
+}
+
+/// A router's answer to one request (a router never fails: its error is `Infallible`).
+async fn answer(router: Router, req: Request<Body>) -> Response {
+    match router.oneshot(req).await {
+        Ok(res) => res,
+        Err(never) => match never {},
+    }
 }
 
 /// The console's routes, all under `/console`. On AWS each API function serves them
@@ -270,10 +282,7 @@ impl Console {
         if let Some(p) = principal {
             req.extensions_mut().insert(p.clone());
         }
-        let res = match self.api.clone().oneshot(req).await {
-            Ok(res) => res,
-            Err(never) => match never {},
-        };
+        let res = answer(self.api.clone(), req).await;
         let (parts, body) = res.into_parts();
         let bytes = axum::body::to_bytes(body, MAX_ANSWER)
             .await

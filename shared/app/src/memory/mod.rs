@@ -42,7 +42,9 @@ use billrun_domain::ids::{
 use billrun_domain::rating::AccountBook;
 use billrun_domain::run::Counters;
 use parking_lot::Mutex;
+use std::borrow::Borrow;
 use std::collections::{BTreeMap, HashMap};
+use std::ops::Bound;
 
 #[derive(Default)]
 struct Inner {
@@ -195,4 +197,21 @@ impl MemoryStore {
         let _ = write!(out, "\n{}", self.webhooks.lock().digest());
         out
     }
+}
+
+/// A page of a map keyed by id: at most `limit` values after the key `after`, in key
+/// order. A range from the cursor, so a late page does not walk the earlier ones.
+fn page_after<'a, K, Q, V>(
+    map: &'a BTreeMap<K, V>,
+    after: Option<&Q>,
+    limit: usize,
+) -> impl Iterator<Item = &'a V>
+where
+    K: Borrow<Q> + Ord,
+    Q: Ord + ?Sized,
+{
+    let start = after.map_or(Bound::Unbounded, Bound::Excluded);
+    map.range::<Q, _>((start, Bound::Unbounded))
+        .map(|(_, v)| v)
+        .take(limit)
 }

@@ -66,10 +66,7 @@ impl ScheduleStore for MemoryStore {
         limit: usize,
     ) -> StoreResult<Vec<InvoiceSchedule>> {
         let g = self.inner.lock();
-        Ok(g.schedules
-            .values()
-            .filter(|s| after.is_none_or(|a| &s.id > a))
-            .take(limit)
+        Ok(super::page_after(&g.schedules, after, limit)
             .cloned()
             .collect())
     }
@@ -157,10 +154,7 @@ impl RunScheduleStore for MemoryStore {
         limit: usize,
     ) -> StoreResult<Vec<RunScheduleRecord>> {
         let g = self.scheduling.lock();
-        Ok(g.schedules
-            .values()
-            .filter(|s| after.is_none_or(|a| &s.id > a))
-            .take(limit)
+        Ok(super::page_after(&g.schedules, after, limit)
             .cloned()
             .collect())
     }

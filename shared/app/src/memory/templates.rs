@@ -62,10 +62,7 @@ impl TemplateStore for MemoryStore {
         limit: usize,
     ) -> StoreResult<Vec<DocumentTemplate>> {
         let g = self.inner.lock();
-        Ok(g.templates
-            .values()
-            .filter(|t| after.is_none_or(|a| t.id.as_str() > a))
-            .take(limit)
+        Ok(super::page_after(&g.templates, after, limit)
             .cloned()
             .map(|mut t| {
                 t.active = g.active_template.as_deref() == Some(t.id.as_str());
