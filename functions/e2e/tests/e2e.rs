@@ -1441,7 +1441,11 @@ async fn a_template_sample_on_moto_is_rendered_once_by_generate_documents_and_se
         "{refusal}"
     );
     assert_eq!(work_twice().await, 1, "one message queued by the put");
-    assert_eq!(samples().await.len(), 1, "one object, however often rendered");
+    assert_eq!(
+        samples().await.len(),
+        1,
+        "one object, however often rendered"
+    );
     let (status, pdf) = get_sample().await;
     assert_eq!(status, 200);
     assert!(pdf.starts_with(b"%PDF-"));
