@@ -747,13 +747,7 @@ async fn a_run_through_the_handlers_on_moto_equals_the_in_memory_run_and_stays_i
         ),
     ];
     for (function, runtime, unexercised) in cases {
-        let recorded = runtime.metrics.actions();
-        let granted = template::granted(function);
-        let beyond: Vec<_> = recorded.difference(&granted).collect();
-        assert!(
-            beyond.is_empty(),
-            "{function} called {beyond:?} outside its policy {granted:?}"
-        );
+        let (recorded, granted) = within_policy(function, runtime);
         let unused: BTreeSet<String> = granted
             .difference(&recorded)
             .filter(|a| !consumer.contains(*a) && !unexercised.contains(&a.as_str()))
@@ -1359,6 +1353,19 @@ async fn a_run_posted_with_auto_email_through_the_handlers_on_moto_emails_each_p
     }
 }
 
+/// What `runtime` called and what `function`'s policy grants, after asserting that it
+/// called nothing outside it.
+fn within_policy(function: &str, runtime: &Runtime) -> (BTreeSet<String>, BTreeSet<String>) {
+    let recorded = runtime.metrics.actions();
+    let granted = template::granted(function);
+    let beyond: Vec<_> = recorded.difference(&granted).collect();
+    assert!(
+        beyond.is_empty(),
+        "{function} called {beyond:?} outside its policy {granted:?}"
+    );
+    (recorded, granted)
+}
+
 /// The status and raw body of an answer.
 async fn call_raw(router: axum::Router, req: lambda_http::Request) -> (u16, Vec<u8>) {
     let response = router.oneshot(req).await.unwrap();
@@ -1475,17 +1482,7 @@ async fn a_template_sample_on_moto_is_rendered_once_by_generate_documents_and_se
     assert_eq!(samples().await, stored, "nothing new written");
     assert_eq!(get_sample().await, (200, rendered(&new)));
 
-    for (function, runtime) in [
-        ("ApiCommandsFunction", &commands),
-        ("ApiQueriesFunction", &queries),
-        ("GenerateDocumentsFunction", &generator),
-    ] {
-        let recorded = runtime.metrics.actions();
-        let granted = template::granted(function);
-        let beyond: Vec<_> = recorded.difference(&granted).collect();
-        assert!(
-            beyond.is_empty(),
-            "{function} called {beyond:?} outside its policy {granted:?}"
-        );
-    }
+    within_policy("ApiCommandsFunction", &commands);
+    within_policy("ApiQueriesFunction", &queries);
+    within_policy("GenerateDocumentsFunction", &generator);
 }

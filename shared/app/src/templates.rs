@@ -263,7 +263,7 @@ mod tests {
     #[tokio::test]
     async fn a_put_queues_the_sample_of_its_content_which_is_pending_until_rendered_and_then_served(
     ) {
-        let (t, blobs, queue) = templates(Arc::new(billrun_documents_stub::Renders(true)));
+        let (t, blobs, queue) = templates(Arc::new(stub_renderer::Renders(true)));
         t.put_template("T-1", &body("Acme")).await.unwrap();
         match t.sample("T-1").await {
             Err(AppError::Conflict { code, .. }) => assert_eq!(code, ConflictCode::SamplePending),
@@ -289,7 +289,7 @@ mod tests {
     #[tokio::test]
     async fn new_content_is_pending_until_its_own_sample_and_a_message_of_replaced_content_renders_nothing(
     ) {
-        let (t, blobs, queue) = templates(Arc::new(billrun_documents_stub::Renders(true)));
+        let (t, blobs, queue) = templates(Arc::new(stub_renderer::Renders(true)));
         t.put_template("T-1", &body("Old")).await.unwrap();
         let Some(Message::TemplateSample { digest: old, .. }) = drain(&queue).pop() else {
             panic!("a put queues its sample")
@@ -315,7 +315,7 @@ mod tests {
     #[tokio::test]
     async fn a_sample_is_requested_again_for_a_known_template_only_and_a_composition_without_the_writer_renders_none(
     ) {
-        let (t, _, queue) = templates(Arc::new(billrun_documents_stub::Renders(false)));
+        let (t, _, queue) = templates(Arc::new(stub_renderer::Renders(false)));
         t.put_template("T-1", &body("Acme")).await.unwrap();
         drain(&queue);
         let requested = t.request_sample("T-1").await.unwrap();
@@ -339,7 +339,7 @@ mod tests {
 
     /// A renderer whose sample names the template's company (the PDF writer is not a
     /// dependency of this crate), or that says it writes no files.
-    mod billrun_documents_stub {
+    mod stub_renderer {
         use crate::ports::*;
 
         /// Whether it writes files.
