@@ -99,8 +99,15 @@ try {
   await page.goto(`${base}/console/templates`);
   await shot("templates");
   await page.goto(`${base}/console/templates/letterhead`);
+  // The documents worker renders the sample after the put: until then the page says so.
+  for (let i = 0; i < 50 && (await page.locator("iframe.pdf").count()) === 0; i++) {
+    await page.waitForTimeout(200);
+    await page.reload();
+  }
   await page.waitForTimeout(1000);
   await shot("template");
+  await page.goto(`${base}/console/templates/letterhead/actions/render-sample`);
+  await shot("template-render-sample");
   // Dated ahead, so that serve's scheduler leaves its items pending.
   await server.api("PUT", "/v1/invoice-schedules/IS-2030", {
     id: "IS-2030", accountId: "A-1001", subscriptionIds: ["S-1"],

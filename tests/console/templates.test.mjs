@@ -26,6 +26,17 @@ after(async () => {
   server?.stop();
 });
 
+/// Reloads the template page until its sample PDF is shown: the documents worker renders
+/// it after the put, and until then the page says it is being rendered.
+async function sampleShown(page) {
+  for (let i = 0; (await page.locator("iframe.pdf").count()) === 0; i++) {
+    assert.ok(i < 100, "the sample is rendered within 20 s");
+    assert.equal(await page.getByTestId("sample-pending").count(), 1, "no sample yet: the page says it is being rendered");
+    await page.waitForTimeout(200);
+    await page.reload();
+  }
+}
+
 async function accessible(page, what) {
   assert.deepEqual(await axeViolations(page), [], `axe-core on ${what}`);
 }
@@ -63,6 +74,7 @@ test("a template is listed, opened with its fields, logo and sample PDF, and act
   const logo = page.getByTestId("logo");
   assert.equal(await logo.getAttribute("alt"), "Logo of Fabrikam Sample Works GmbH");
   assert.equal(await logo.evaluate((img) => img.complete && img.naturalWidth), 1, "the logo is drawn");
+  await sampleShown(page);
   const src = await page.locator("iframe.pdf").getAttribute("src");
   assert.equal(src, "/console/templates/plain/sample");
   assert.deepEqual(await head(page, src), { type: "application/pdf", head: "%PDF-" });
@@ -92,7 +104,9 @@ test("a caller without billing:admin sees a template but is not offered Activate
   await signIn(page, base, "bob");
   const url = `${base}/console/templates/default`;
   await page.goto(url);
+  await sampleShown(page);
   assert.equal(await page.getByTestId("template-state").innerText(), "Inactive");
+  assert.equal(await page.getByRole("link", { name: "Render sample", exact: true }).count(), 0, "Render sample needs billing:admin");
   assert.equal(await page.getByRole("link", { name: "Activate", exact: true }).count(), 0);
   assert.equal(await page.getByRole("button", { name: "Activate", exact: true }).count(), 0);
   assert.deepEqual(await head(page, "/console/templates/default/sample"), { type: "application/pdf", head: "%PDF-" },
@@ -107,5 +121,26 @@ test("a caller without billing:admin sees a template but is not offered Activate
   }, [`${url}/actions/activate`, csrf]);
   assert.equal(forged, 403);
   assert.equal((await api("GET", "/v1/document-templates/default")).active, false, "not activated");
+  await context.close();
+});
+
+test("Render sample queues the sample again after the confirmation, and the page shows it once rendered", async () => {
+  const { base } = server;
+  const context = await chrome.browser.newContext();
+  const page = await context.newPage();
+  await signIn(page, base, "alice");
+  await page.goto(`${base}/console/templates/plain`);
+  await sampleShown(page);
+  const before = await head(page, "/console/templates/plain/sample");
+  await page.getByRole("link", { name: "Render sample", exact: true }).click();
+  await page.waitForURL(`${base}/console/templates/plain/actions/render-sample`);
+  assert.match(await page.getByTestId("consequence").innerText(),
+    /^Rendering queues the sample PDF of template plain \(“Plain <b>letterhead<\/b>”\) as its content reads now/);
+  await accessible(page, "confirm render sample");
+  await page.getByRole("button", { name: "Confirm: Render sample" }).click();
+  await page.waitForURL(`${base}/console/templates/plain`);
+  await accessible(page, "template (sample requested)");
+  await sampleShown(page);
+  assert.deepEqual(await head(page, "/console/templates/plain/sample"), before, "the same sample");
   await context.close();
 });

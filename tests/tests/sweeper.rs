@@ -205,6 +205,7 @@ async fn messages_lost_mid_run_are_re_sent_and_the_run_completes_with_the_same_d
         | Message::Export { .. }
         | Message::Dispatch { .. }
         | Message::DocumentEvents { .. }
+        | Message::TemplateSample { .. }
         | Message::Webhook { .. } => true,
     })
     .await;

@@ -747,13 +747,7 @@ async fn a_run_through_the_handlers_on_moto_equals_the_in_memory_run_and_stays_i
         ),
     ];
     for (function, runtime, unexercised) in cases {
-        let recorded = runtime.metrics.actions();
-        let granted = template::granted(function);
-        let beyond: Vec<_> = recorded.difference(&granted).collect();
-        assert!(
-            beyond.is_empty(),
-            "{function} called {beyond:?} outside its policy {granted:?}"
-        );
+        let (recorded, granted) = within_policy(function, runtime);
         let unused: BTreeSet<String> = granted
             .difference(&recorded)
             .filter(|a| !consumer.contains(*a) && !unexercised.contains(&a.as_str()))
@@ -1357,4 +1351,138 @@ async fn a_run_posted_with_auto_email_through_the_handlers_on_moto_emails_each_p
             .collect();
         assert!(beyond.is_empty(), "{function} called {beyond:?}");
     }
+}
+
+/// What `runtime` called and what `function`'s policy grants, after asserting that it
+/// called nothing outside it.
+fn within_policy(function: &str, runtime: &Runtime) -> (BTreeSet<String>, BTreeSet<String>) {
+    let recorded = runtime.metrics.actions();
+    let granted = template::granted(function);
+    let beyond: Vec<_> = recorded.difference(&granted).collect();
+    assert!(
+        beyond.is_empty(),
+        "{function} called {beyond:?} outside its policy {granted:?}"
+    );
+    (recorded, granted)
+}
+
+/// The status and raw body of an answer.
+async fn call_raw(router: axum::Router, req: lambda_http::Request) -> (u16, Vec<u8>) {
+    let response = router.oneshot(req).await.unwrap();
+    let status = response.status().as_u16();
+    let bytes = axum::body::to_bytes(response.into_body(), 64 << 20)
+        .await
+        .unwrap();
+    (status, bytes.to_vec())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_template_sample_on_moto_is_rendered_once_by_generate_documents_and_served_by_api_queries_for_the_current_content_only(
+) {
+    use billrun_app::ports::DocumentRenderer;
+    let Provisioned { admin, config, .. } = provisioned('t').await;
+    let commands = Runtime::new(config.clone(), 5, api_commands::adapters).await;
+    let queries = Runtime::new(config.clone(), 5, api_queries::adapters).await;
+    let generator = Runtime::new(config.clone(), 5, generate_documents::adapters).await;
+    let cmd = api_commands::handler::service(commands.app.clone(), Default::default());
+    let qry = api_queries::handler::service(queries.app.clone(), Default::default());
+    let document_queue = config.document_queue_url.clone().unwrap();
+    let content = |company: &str| json!({"companyName": company, "locale": "en-US"});
+    // What the sample of `content` is, rendered here as the worker renders it.
+    let rendered = |content: &Value| {
+        billrun_documents::PdfRenderer
+            .template(&content.to_string())
+            .unwrap()
+            .sample()
+            .unwrap()
+    };
+    let put = |content: Value| {
+        let cmd = cmd.clone();
+        async move {
+            let body = json!({"name": "Sample test", "content": content}).to_string();
+            let (status, answer) = call(
+                cmd,
+                http_event("PUT", "/v1/document-templates/T-S", "", Some(body)),
+            )
+            .await;
+            assert_eq!(status, 200, "{answer}");
+        }
+    };
+    let get_sample = || {
+        call_raw(
+            qry.clone(),
+            http_event("GET", "/v1/document-templates/T-S/sample", "", None),
+        )
+    };
+    // Each message handed to generate-documents twice before it is deleted: a
+    // redelivery after a worker stored the sample and stopped before acknowledging.
+    let work_twice = || async {
+        let mut delivered = 0;
+        for _ in 0..20 {
+            let n = deliver(&admin.sqs, &document_queue, |e| async {
+                let again = e.clone();
+                let first = generate_documents::handler::handle(&generator.app, e, 5).await;
+                assert!(first.batch_item_failures.is_empty());
+                generate_documents::handler::handle(&generator.app, again, 5).await
+            })
+            .await;
+            delivered += n;
+            if n == 0 && delivered > 0 {
+                return delivered;
+            }
+            if n == 0 {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+        delivered
+    };
+    let samples = || objects(&admin.s3, &config.bucket, "documents/templates/T-S/");
+
+    let old = content("Northwind Old Letterhead");
+    put(old.clone()).await;
+    let (status, body) = get_sample().await;
+    let refusal: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(
+        (status, refusal["code"].as_str()),
+        (409, Some("sample_pending")),
+        "{refusal}"
+    );
+    assert_eq!(work_twice().await, 1, "one message queued by the put");
+    assert_eq!(
+        samples().await.len(),
+        1,
+        "one object, however often rendered"
+    );
+    let (status, pdf) = get_sample().await;
+    assert_eq!(status, 200);
+    assert!(pdf.starts_with(b"%PDF-"));
+    assert_eq!(pdf, rendered(&old), "the sample of the template's content");
+
+    // New content: the old sample is not served for it.
+    let new = content("Fabrikam New Letterhead");
+    put(new.clone()).await;
+    let (status, _) = get_sample().await;
+    assert_eq!(status, 409, "the old content's sample is not the new one's");
+    assert_eq!(work_twice().await, 1);
+    let (status, pdf) = get_sample().await;
+    assert_eq!(status, 200);
+    assert_eq!(pdf, rendered(&new));
+    assert_ne!(pdf, rendered(&old));
+    let stored = samples().await;
+    assert_eq!(stored.len(), 2, "one object per content: {stored:?}");
+
+    // Asked for again: queued through api-commands, rendered into the same object.
+    let (status, queued) = call(
+        cmd.clone(),
+        http_event("POST", "/v1/document-templates/T-S/sample", "", None),
+    )
+    .await;
+    assert_eq!(status, 202, "{queued}");
+    assert_eq!(work_twice().await, 1);
+    assert_eq!(samples().await, stored, "nothing new written");
+    assert_eq!(get_sample().await, (200, rendered(&new)));
+
+    within_policy("ApiCommandsFunction", &commands);
+    within_policy("ApiQueriesFunction", &queries);
+    within_policy("GenerateDocumentsFunction", &generator);
 }

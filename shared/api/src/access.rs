@@ -174,6 +174,7 @@ pub const WRITES: &[(&str, &str, Scope)] = &[
     ("POST", "/v1/invoice-schedules/{id}/execute", Scope::Run),
     ("PUT", "/v1/document-templates/{id}", Scope::Admin),
     ("POST", "/v1/document-templates/{id}/activate", Scope::Admin),
+    ("POST", "/v1/document-templates/{id}/sample", Scope::Admin),
     ("POST", "/v1/invoice-runs", Scope::Run),
     ("PATCH", "/v1/invoice-runs/{id}", Scope::Run),
     ("DELETE", "/v1/invoice-runs/{id}", Scope::Post),

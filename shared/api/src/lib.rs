@@ -63,6 +63,7 @@ pub const IMPORT_LIMIT: usize = 5_000_000;
         invoice_schedules::list,
         templates::get,
         templates::sample,
+        templates::render_sample,
         v1::create_run,
         v1::get_run,
         v1::list_runs,
@@ -300,6 +301,10 @@ fn write_routes(routes: Routes) -> Routes {
         .route(
             "/v1/document-templates/{id}/activate",
             post(v1::activate_template),
+        )
+        .route(
+            "/v1/document-templates/{id}/sample",
+            post(templates::render_sample),
         )
         .route("/v1/invoice-runs", post(v1::create_run))
         .route(

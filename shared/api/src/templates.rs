@@ -1,6 +1,7 @@
 //! Reading document templates: `GET /v1/document-templates` (a page in id order), one
 //! template, and its sample PDF (the fixed sample invoice rendered with it, shown
-//! before it is activated). Putting and activating them are in [`crate::v1`].
+//! before it is activated, as the documents worker stored it), and asking for that
+//! sample to be rendered again. Putting and activating them are in [`crate::v1`].
 
 use crate::error::{ApiResult, ErrorBody};
 use crate::extract::Path;
@@ -74,10 +75,10 @@ pub async fn get(
     operation_id = "get_document_template_sample", tag = "reference data",
     params(("id" = String, Path, description = "Template id")),
     responses(
-        (status = 200, description = "A fixed sample invoice rendered with this template, as its documents would be: a fictitious account, numbered SAMPLE-0001 and labelled as a sample (no stored data is read but the template)", content_type = "application/pdf"),
+        (status = 200, description = "A fixed sample invoice rendered with this template's current content, as its documents would be: a fictitious account, numbered SAMPLE-0001 and labelled as a sample (no stored data is read but the template). Rendered by the documents worker when the template is put", content_type = "application/pdf"),
         (status = 400, description = "Not a template id", body = ErrorBody),
         (status = 404, description = "Unknown", body = ErrorBody),
-        (status = 409, description = "rendering_not_built: this deployment's API does not link the PDF writer (on AWS only document generation renders)", body = ErrorBody)))]
+        (status = 409, description = "sample_pending: the sample of the template's current content is not rendered yet (it is queued when the template is put; POST queues it again)", body = ErrorBody)))]
 pub async fn sample(
     axum::extract::State(app): AppState,
     Path(id): Path<String>,
@@ -90,4 +91,30 @@ pub async fn sample(
         bytes,
     )
         .into_response())
+}
+
+/// What `POST /v1/document-templates/{id}/sample` queued.
+#[derive(ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)]
+pub struct SampleQueued {
+    pub template_id: String,
+    /// The SHA-256 (hex) of the content the sample is rendered from.
+    pub digest: String,
+}
+
+#[utoipa::path(post, path = "/v1/document-templates/{id}/sample",
+    operation_id = "render_document_template_sample", tag = "reference data",
+    params(("id" = String, Path, description = "Template id")),
+    responses(
+        (status = 202, description = "The rendering of the sample of the template's current content is queued (for a template put before samples were rendered when put, or whose queueing failed). Idempotent: a sample already stored for this content stays as it is", body = SampleQueued),
+        (status = 400, description = "Not a template id", body = ErrorBody),
+        (status = 404, description = "Unknown", body = ErrorBody)))]
+pub async fn render_sample(
+    axum::extract::State(app): AppState,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    let id = template_id(&id)?;
+    let queued = app.templates().request_sample(&id).await?;
+    Ok((StatusCode::ACCEPTED, Json(queued)).into_response())
 }

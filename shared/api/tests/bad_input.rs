@@ -312,7 +312,7 @@ proptest! {
             Just("%=%".to_string()),
             "[a-zA-Z%0-9=&]{0,30}",
         ],
-        route in 0usize..17,
+        route in 0usize..18,
     ) {
         block_on(async {
             let (api, _run) = seeded().await;
@@ -341,6 +341,7 @@ proptest! {
                 (Method::GET, format!("/v1/document-templates?{query}"), None),
                 (Method::GET, format!("/v1/document-templates/{id}"), None),
                 (Method::GET, format!("/v1/document-templates/{id}/sample"), None),
+                (Method::POST, format!("/v1/document-templates/{id}/sample"), Some(Vec::new())),
                 (Method::GET, format!("/v1/invoice-schedules?{query}"), None),
             ][route].clone();
             let before = snapshot(&api);

@@ -391,10 +391,35 @@ async fn templates_are_listed_read_and_rendered_on_the_sample_invoice() {
     let content: Value = serde_json::from_str(one.body["content"].as_str().unwrap()).unwrap();
     assert_eq!(content["taxId"], "EIN 94-3187452");
 
+    // The sample is rendered by the documents worker: pending until it has run.
+    let pending = api.get("/v1/document-templates/T-1/sample").await;
+    assert_eq!(
+        (pending.status, pending.body["code"].as_str()),
+        (StatusCode::CONFLICT, Some("sample_pending")),
+        "{}",
+        pending.text
+    );
+    api.work().await;
     let pdf = api.get("/v1/document-templates/T-1/sample").await;
     assert_eq!(pdf.status, StatusCode::OK, "{}", pdf.text);
     assert_eq!(pdf.headers["content-type"], "application/pdf");
     assert!(pdf.text.starts_with("%PDF-"));
+    // Asked for again (a template put before samples were rendered when put): queued,
+    // and rendered again into the same object.
+    let again = api.post("/v1/document-templates/T-1/sample", "").await;
+    assert_eq!(again.status, StatusCode::ACCEPTED, "{}", again.text);
+    assert_eq!(again.body["templateId"], "T-1");
+    api.work().await;
+    assert_eq!(
+        api.get("/v1/document-templates/T-1/sample").await.text,
+        pdf.text
+    );
+    assert_eq!(
+        api.post("/v1/document-templates/T-9/sample", "")
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
 
     assert_eq!(
         api.get("/v1/document-templates/T-9").await.status,

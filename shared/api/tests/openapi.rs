@@ -28,6 +28,7 @@ const CANONICAL: &[(&str, &str)] = &[
     ("post", "/v1/invoice-schedules/{id}/execute"),
     ("put", "/v1/document-templates/{id}"),
     ("post", "/v1/document-templates/{id}/activate"),
+    ("post", "/v1/document-templates/{id}/sample"),
     ("post", "/v1/invoice-runs"),
     ("get", "/v1/invoice-runs/{id}"),
     ("get", "/v1/invoice-runs"),

@@ -64,6 +64,7 @@ fn routes() -> Vec<(Method, &'static str, Value)> {
             "/v1/document-templates/T-1/activate",
             json!({}),
         ),
+        (Method::POST, "/v1/document-templates/T-1/sample", json!({})),
         (
             Method::POST,
             "/v1/invoice-runs",

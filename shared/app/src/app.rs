@@ -232,6 +232,8 @@ impl App {
         Templates {
             templates: self.templates.clone(),
             renderer: self.renderer.clone(),
+            blobs: self.blobs.clone(),
+            queue: self.queue.clone(),
             clock: self.clock.clone(),
         }
     }
@@ -500,6 +502,10 @@ impl App {
                 .await
                 .map(|_| ()),
             Message::Webhook { delivery_id } => self.dispatcher().send(*delivery_id).await,
+            Message::TemplateSample {
+                template_id,
+                digest,
+            } => self.templates().render_sample(template_id, digest).await,
             Message::AutoEmail { run_id } => match &self.delivery {
                 Some(_) => self.deliveries()?.auto_email(*run_id).await.map(|_| ()),
                 None => {
@@ -562,6 +568,11 @@ impl App {
             }
             Message::AutoEmail { run_id } => {
                 warn!(run_id = %run_id, reason, "autoEmail message given up");
+                Ok(())
+            }
+            Message::TemplateSample { template_id, .. } => {
+                // The sample stays pending; `POST .../sample` queues it again.
+                warn!(template_id = %template_id, reason, "a template's sample given up");
                 Ok(())
             }
             Message::Feedback {

@@ -209,9 +209,9 @@ pub enum ConflictCode {
     DocumentSuperseded,
     /// A create-only write (`If-None-Match: *`) of a run schedule whose id is taken.
     RunScheduleExists,
-    /// A PDF asked of a build that does not link the PDF writer (a template's sample
-    /// from the AWS API functions: only generate-documents renders there).
-    RenderingNotBuilt,
+    /// A template's sample asked before the documents worker rendered it from the
+    /// template's current content.
+    SamplePending,
 }
 
 impl ConflictCode {
@@ -248,7 +248,7 @@ impl ConflictCode {
         ConflictCode::DocumentNotCancelable,
         ConflictCode::DocumentSuperseded,
         ConflictCode::RunScheduleExists,
-        ConflictCode::RenderingNotBuilt,
+        ConflictCode::SamplePending,
     ];
 
     /// The wire string (`code` of the error body).
@@ -285,7 +285,7 @@ impl ConflictCode {
             ConflictCode::DocumentNotCancelable => "document_not_cancelable",
             ConflictCode::DocumentSuperseded => "document_superseded",
             ConflictCode::RunScheduleExists => "run_schedule_exists",
-            ConflictCode::RenderingNotBuilt => "rendering_not_built",
+            ConflictCode::SamplePending => "sample_pending",
         }
     }
 }

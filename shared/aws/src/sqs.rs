@@ -283,8 +283,11 @@ impl SqsQueue {
             match m {
                 Message::Plan { .. } => plan.push(body),
                 Message::Account { .. } => account.push(body),
-                // Exports write to S3 like the PDFs: the documents function takes both.
-                Message::Document { .. } | Message::Export { .. } => document.push(body),
+                // Exports and template samples write to S3 like the PDFs: the documents
+                // function takes them all (it alone links the PDF writer).
+                Message::Document { .. }
+                | Message::Export { .. }
+                | Message::TemplateSample { .. } => document.push(body),
                 // All go to the queue of the one function that sends email
                 // (deliver-documents): an `AutoEmail` makes the request whose `Deliver`
                 // messages follow it there, and SES's events reach it there too.

@@ -1,6 +1,7 @@
 //! Document templates (`GET /v1/document-templates`, a page at a time by its cursor):
 //! which one is active, and a template's page with its fields as the API returns them,
-//! its logo, the sample invoice rendered with it, its audit trail and its Activate.
+//! its logo, the sample invoice rendered with it (or that it is being rendered, with
+//! Render sample to queue it again), its audit trail and its Activate.
 
 use crate::actions::{Action, Subject};
 use crate::audit::audit_table;
@@ -10,7 +11,7 @@ use crate::lists::items;
 use crate::session::Visitor;
 use crate::{cursor_arg, enc, segment, Console};
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use maud::{html, Markup};
 use serde_json::Value;
@@ -27,26 +28,43 @@ fn state(t: &Value) -> Markup {
     status(if active(t) { "Active" } else { "Inactive" })
 }
 
-pub const ACTIONS: [Action; 1] = [Action {
-    slug: "activate",
-    label: "Activate",
-    route: "/v1/document-templates/{id}/activate",
-    allowed: |t| {
-        if active(t) {
-            Err("This template is the active one already.".into())
-        } else {
-            Ok(())
-        }
-    },
-    consequence: |t| {
-        format!(
+pub const ACTIONS: [Action; 2] = [
+    Action {
+        slug: "activate",
+        label: "Activate",
+        route: "/v1/document-templates/{id}/activate",
+        allowed: |t| {
+            if active(t) {
+                Err("This template is the active one already.".into())
+            } else {
+                Ok(())
+            }
+        },
+        consequence: |t| {
+            format!(
             "Activating makes template {} (“{}”) the one every PDF requested from now on is rendered with; the template active until now is no longer used. PDFs already generated, and requests already made, keep the template they were made with.",
             text(t, "id"),
             text(t, "name")
         )
+        },
+        follow: None,
     },
-    follow: None,
-}];
+    Action {
+        slug: "render-sample",
+        label: "Render sample",
+        route: "/v1/document-templates/{id}/sample",
+        // Always: rendering the same content again stores nothing new.
+        allowed: |_| Ok(()),
+        consequence: |t| {
+            format!(
+            "Rendering queues the sample PDF of template {} (“{}”) as its content reads now, for the documents worker; this page shows it once rendered. A sample already rendered from this content stays as it is. No customer's data is used.",
+            text(t, "id"),
+            text(t, "name")
+        )
+        },
+        follow: None,
+    },
+];
 
 /// Document templates, as the console acts on them.
 pub static TEMPLATE: Subject = Subject {
@@ -171,6 +189,7 @@ async fn page_of(console: &Console, visitor: &Visitor, id: &str) -> Result<Respo
     // The API keeps the content as the JSON text it was put as.
     let content: Value = serde_json::from_str(text(&t, "content")).unwrap_or(Value::Null);
     let company = text(&content, "companyName");
+    let sample = sample_section(console, visitor, id).await?;
     Ok(render(
         visitor,
         &format!("Template {id}"),
@@ -194,15 +213,45 @@ async fn page_of(console: &Console, visitor: &Visitor, id: &str) -> Result<Respo
                     p { "No logo." }
                 }
             }
-            section aria-labelledby="pdf-h" {
-                h2 id="pdf-h" { "Sample PDF" }
-                p { "A fixed sample invoice rendered with this template: example data, no customer's. "
-                    a href={ "/console/templates/" (id) "/sample" } { "Open the sample PDF of template " (id) } }
-                iframe class="pdf" title={ "Sample PDF of template " (id) } src={ "/console/templates/" (id) "/sample" } {}
-            }
+            (sample)
             (audit_table("Audit trail", &entries))
         },
     ))
+}
+
+/// The sample PDF when the documents worker has rendered it from the template's current
+/// content; until then, that it is being rendered (409 `sample_pending`).
+async fn sample_section(
+    console: &Console,
+    visitor: &Visitor,
+    id: &str,
+) -> Result<Markup, Response> {
+    let uri = format!("/v1/document-templates/{id}/sample");
+    let (status, _, bytes) = console
+        .call(visitor.principal(), Method::GET, &uri, None)
+        .await?;
+    let answer = crate::Answer {
+        status,
+        body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    };
+    Ok(html! {
+        section aria-labelledby="pdf-h" {
+            h2 id="pdf-h" { "Sample PDF" }
+            @if status.is_success() {
+                p { "A fixed sample invoice rendered with this template: example data, no customer's. "
+                    a href={ "/console/templates/" (id) "/sample" } { "Open the sample PDF of template " (id) } }
+                iframe class="pdf" title={ "Sample PDF of template " (id) } src={ "/console/templates/" (id) "/sample" } {}
+            } @else if answer.body.get("code").and_then(Value::as_str) == Some("sample_pending") {
+                p class="notice" data-testid="sample-pending" {
+                    "The sample of this template's current content is being rendered. "
+                    a href={ "/console/templates/" (id) } { "Reload this page" }
+                    " in a moment to see it. (A template put before samples were rendered when put has none until Render sample asks for it.)"
+                }
+            } @else {
+                p class="error" { (answer.error().message) }
+            }
+        }
+    })
 }
 
 pub async fn page(

@@ -51,10 +51,26 @@ fn post_form(uri: &str, cookie: &str, form: &str) -> Request<Body> {
 /// The console and the API over one in-memory system; `ann-token` has every scope,
 /// `rita-token` only billing:read.
 async fn console() -> (Router, Router) {
+    let (console, api, _) = console_and_worker().await;
+    (console, api)
+}
+
+/// [`console`], with what processes the queue as the embedded worker does.
+async fn console_and_worker() -> (Router, Router, impl Fn() -> tokio::task::JoinHandle<()>) {
     let store = Arc::new(MemoryStore::new());
     let queue = Arc::new(MemoryQueue::new());
-    let app = billrun_app::App::in_memory(store, queue, Arc::new(billrun_documents::PdfRenderer));
-    let api = billrun_api::router(Arc::new(app));
+    let app = Arc::new(billrun_app::App::in_memory(
+        store,
+        queue.clone(),
+        Arc::new(billrun_documents::PdfRenderer),
+    ));
+    let api = billrun_api::router(app.clone());
+    let work = move || {
+        let (app, queue) = (app.clone(), queue.clone());
+        tokio::spawn(async move {
+            billrun_app::worker::drain(app, queue, Default::default()).await;
+        })
+    };
     let book = r#"{"accounts": [{"id": "A-1", "name": "C", "currency": "USD", "billCycleDay": 1}],
         "subscriptions": [{"id": "S-1", "accountId": "A-1", "productId": "P", "startDate": "2024-01-01",
           "charges": [{"id": "C-1", "type": "Recurring", "price": "10.00", "billingPeriod": "Month"}]}]}"#;
@@ -76,7 +92,7 @@ async fn console() -> (Router, Router) {
         _ => None,
     };
     let console = Console::new(api.clone(), SignIn::Tokens(Arc::new(holder)), false).unwrap();
-    (billrun_console::router(console), api)
+    (billrun_console::router(console), api, work)
 }
 
 /// Signs in; the session cookie as a `Cookie` header value.
@@ -274,7 +290,7 @@ async fn a_schedule_is_paused_by_an_admin_only_and_the_audit_trail_escapes_what_
 
 #[tokio::test]
 async fn a_template_page_escapes_its_fields_and_only_an_admin_activates_it() {
-    let (console, api) = console().await;
+    let (console, api, work) = console_and_worker().await;
     let template = serde_json::json!({"name": "<i>Plain</i>", "content": {
         "companyName": "<script>alert(1)</script> GmbH", "locale": "de-DE",
         "logoPngBase64": base64_png(), "footer": "Danke & tschüss"}});
@@ -305,8 +321,17 @@ async fn a_template_page_escapes_its_fields_and_only_an_admin_activates_it() {
     assert!(!page.body.contains("<script>alert"));
     assert!(page.body.contains("Danke &amp; tschüss"));
     assert!(page.body.contains(r#"src="data:image/png;base64,"#));
-    assert!(page.body.contains(r#"src="/console/templates/T-1/sample""#));
+    // Rendered by the documents worker: being rendered until it has run.
+    assert!(
+        page.body.contains(r#"data-testid="sample-pending""#),
+        "{}",
+        page.body
+    );
     assert!(!page.body.contains("/actions/"), "no action for a reader");
+    work().await.unwrap();
+    let page = send(&console, get("/console/templates/T-1", &rita)).await;
+    assert!(page.body.contains(r#"src="/console/templates/T-1/sample""#));
+    assert!(!page.body.contains("sample-pending"));
     let sample = send(&console, get("/console/templates/T-1/sample", &rita)).await;
     assert_eq!(sample.status, StatusCode::OK, "{}", sample.body);
     assert_eq!(sample.headers[header::CONTENT_TYPE], "application/pdf");
@@ -327,6 +352,33 @@ async fn a_template_page_escapes_its_fields_and_only_an_admin_activates_it() {
     assert!(page
         .body
         .contains("/console/templates/T-1/actions/activate"));
+    // Render sample: queued again through the write route; the same sample after.
+    let confirm = send(
+        &console,
+        get("/console/templates/T-1/actions/render-sample", &ann),
+    )
+    .await;
+    assert!(
+        confirm
+            .body
+            .contains("Rendering queues the sample PDF of template T-1"),
+        "{}",
+        confirm.body
+    );
+    let done = send(
+        &console,
+        post_form(
+            "/console/templates/T-1/actions/render-sample",
+            &ann,
+            &format!("csrf={}", csrf_of(&confirm.body)),
+        ),
+    )
+    .await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
+    assert_eq!(done.headers[header::LOCATION], "/console/templates/T-1");
+    work().await.unwrap();
+    let again = send(&console, get("/console/templates/T-1/sample", &ann)).await;
+    assert_eq!(again.body, sample.body, "rendered again: the same sample");
     let confirm = send(
         &console,
         get("/console/templates/T-1/actions/activate", &ann),

@@ -224,3 +224,18 @@ pub fn pack_key(run: RunId, first_number: &str, bytes: &[u8]) -> String {
     let hex = super::lower_hex(&digest[..HASH_PREFIX / 2]);
     format!("documents/{run}/pack-{first_number}-{hex}.bin")
 }
+
+/// The version of a template's content its sample is rendered from: the SHA-256 of the
+/// content, in lower-case hex. The sample depends on the content alone, so the same
+/// content always names the same sample (docs/decisions.md "A template's sample, rendered
+/// by the documents worker").
+pub fn template_digest(content: &str) -> String {
+    super::lower_hex(&Sha256::digest(content.as_bytes()))
+}
+
+/// The object key of a template's sample PDF: its template and the digest of the content
+/// it was rendered from ([`template_digest`]), so a sample of older content is never
+/// read as the current one. Under `documents/`, where the PDFs are.
+pub fn template_sample_key(template_id: &str, digest: &str) -> String {
+    format!("documents/templates/{template_id}/sample-{digest}.pdf")
+}

@@ -420,6 +420,12 @@ pub enum Message {
         run_id: RunId,
         batch: document_events::DocumentBatch,
     },
+    /// Render a template's sample PDF from the content whose
+    /// [`documents::template_digest`] is `digest`, and store it under
+    /// [`documents::template_sample_key`] ([`crate::templates`]): queued when the template
+    /// is put, and by `POST /v1/document-templates/{id}/sample`.
+    #[serde(rename_all = "camelCase")]
+    TemplateSample { template_id: String, digest: String },
     /// Make a webhook delivery's next attempt.
     #[serde(rename_all = "camelCase")]
     Webhook {
