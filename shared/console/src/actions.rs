@@ -11,7 +11,7 @@ use crate::{enc, segment, Console};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::{get, MethodRouter};
+use axum::routing::{get, post, MethodRouter};
 use axum::Form;
 use maud::{html, Markup};
 use serde_json::Value;
@@ -194,9 +194,9 @@ impl Subject {
     }
 }
 
-/// The route of a subject's actions (`.../{id}/actions/{action}`): GET the
-/// confirmation, POST to do it.
-pub fn routes(subject: &'static Subject) -> MethodRouter<Console> {
+/// The GET of a subject's action route (`.../{id}/actions/{action}`): its
+/// confirmation.
+pub fn confirm_route(subject: &'static Subject) -> MethodRouter<Console> {
     get(
         move |State(console): State<Console>,
               visitor: Visitor,
@@ -204,7 +204,11 @@ pub fn routes(subject: &'static Subject) -> MethodRouter<Console> {
             subject.confirm(&console, &visitor, &id, &slug).await
         },
     )
-    .post(
+}
+
+/// The POST of a subject's action route: doing it.
+pub fn act_route(subject: &'static Subject) -> MethodRouter<Console> {
+    post(
         move |State(console): State<Console>,
               visitor: Visitor,
               headers: HeaderMap,

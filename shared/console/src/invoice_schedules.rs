@@ -15,7 +15,7 @@ use crate::{cursor_arg, enc, segment, ApiProblem, Console};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::{get, MethodRouter};
+use axum::routing::{get, post, MethodRouter};
 use axum::Form;
 use maud::{html, Markup};
 use serde_json::{json, Value};
@@ -323,9 +323,8 @@ fn forbidden(visitor: &Visitor) -> Response {
     )
 }
 
-/// `/console/invoice-schedules/{id}/items/{item}/execute`: GET the confirmation, POST
-/// to execute.
-pub fn execute_routes() -> MethodRouter<Console> {
+/// `/console/invoice-schedules/{id}/items/{item}/execute`: GET the confirmation.
+pub fn confirm_route() -> MethodRouter<Console> {
     get(
         |State(console): State<Console>,
          visitor: Visitor,
@@ -336,7 +335,11 @@ pub fn execute_routes() -> MethodRouter<Console> {
             }
         },
     )
-    .post(
+}
+
+/// The same path's POST: execute the item.
+pub fn execute_route() -> MethodRouter<Console> {
+    post(
         |State(console): State<Console>,
          visitor: Visitor,
          headers: HeaderMap,

@@ -32,7 +32,7 @@ mod zone;
 use axum::body::Body;
 use axum::http::{header, Method, Request, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 use billrun_api::access::Principal;
 use serde_json::Value;
@@ -90,13 +90,13 @@ pub fn split_router(
     secure: bool,
 ) -> Result<Router, String> {
     let keys = Arc::new(session::Keys::random()?);
-    let pages = router(Console {
+    let pages = pages(Console {
         api: reads,
         sign_in: sign_in.clone(),
         keys: keys.clone(),
         secure,
     });
-    let forms = router(Console {
+    let forms = forms(Console {
         api: writes,
         sign_in,
         keys,
@@ -132,53 +132,64 @@ async fn answer(router: Router, req: Request<Body>) -> Response {
     }
 }
 
-/// The console's routes, all under `/console`. On AWS each API function serves them
-/// over its own half of the API router (`Console::with_key(query_router(…))` in
-/// `api-queries`, `command_router(…)` in `api-commands`): API Gateway sends the GETs to
-/// the one and the POSTs to the other, and a console POST calls only writes.
+/// The console's routes, all under `/console`: its [`pages`] and its [`forms`] over
+/// one API router (tests, benches).
 pub fn router(console: Console) -> Router {
+    page_routes()
+        .merge(form_routes())
+        .layer(axum::middleware::from_fn(zone::in_visitors_zone))
+        .with_state(console)
+}
+
+/// The console's GET routes (pages, confirmations, documents, the sign-in page and
+/// the issuer's callback). On AWS `api-queries` serves them over its half of the API
+/// router and `api-commands` serves [`forms`]: API Gateway sends the GETs to the one
+/// and the POSTs to the other, each function links only its half, and a form calls
+/// only writes.
+pub fn pages(console: Console) -> Router {
+    page_routes()
+        .layer(axum::middleware::from_fn(zone::in_visitors_zone))
+        .with_state(console)
+}
+
+/// The console's POST routes (sign-in with a token, sign-out, the forms, the
+/// actions): see [`pages`].
+pub fn forms(console: Console) -> Router {
+    form_routes()
+        .layer(axum::middleware::from_fn(zone::in_visitors_zone))
+        .with_state(console)
+}
+
+fn page_routes() -> Router<Console> {
     Router::new()
         .route("/console", get(|| async { Redirect::to("/console/runs") }))
         .route("/console/", get(|| async { Redirect::to("/console/runs") }))
         .route("/console/assets/htmx.min.js", get(assets::htmx))
         .route("/console/assets/time-zone.js", get(zone::script))
-        .route("/console/time-zone", get(zone::page_of).post(zone::save))
-        .route(
-            "/console/sign-in",
-            get(session::sign_in_page).post(session::sign_in),
-        )
+        .route("/console/time-zone", get(zone::page_of))
+        .route("/console/sign-in", get(session::sign_in_page))
         .route("/console/callback", get(oidc::routes::callback))
-        .route("/console/sign-out", axum::routing::post(session::sign_out))
-        .route("/console/runs", get(runs::list).post(forms::create))
+        .route("/console/runs", get(runs::list))
         .route("/console/runs/new", get(forms::new_run))
         .route("/console/runs/{id}", get(run::page))
         .route("/console/runs/{id}/progress", get(runs::progress_route))
         .route(
             "/console/runs/{id}/actions/{action}",
-            actions::routes(&run::RUN),
+            actions::confirm_route(&run::RUN),
         )
         .route("/console/invoices/{id}", get(invoice::page))
         .route("/console/invoices/{id}/document", get(invoice::pdf))
-        .route(
-            "/console/invoices/{id}/rebill",
-            get(rebill::confirm).post(rebill::rebill),
-        )
+        .route("/console/invoices/{id}/rebill", get(rebill::confirm))
         .route(
             "/console/invoices/{id}/actions/{action}",
-            actions::routes(&invoice::DOCUMENT),
+            actions::confirm_route(&invoice::DOCUMENT),
         )
-        .route(
-            "/console/schedules",
-            get(schedules::list).post(schedule_form::create),
-        )
+        .route("/console/schedules", get(schedules::list))
         .route("/console/schedules/new", get(schedule_form::new))
-        .route(
-            "/console/schedules/{id}/edit",
-            get(schedule_form::edit).post(schedule_form::update),
-        )
+        .route("/console/schedules/{id}/edit", get(schedule_form::edit))
         .route(
             "/console/schedules/{id}/actions/{action}",
-            actions::routes(&schedules::SCHEDULE),
+            actions::confirm_route(&schedules::SCHEDULE),
         )
         .route("/console/invoice-schedules", get(invoice_schedules::list))
         .route(
@@ -187,14 +198,14 @@ pub fn router(console: Console) -> Router {
         )
         .route(
             "/console/invoice-schedules/{id}/items/{item}/execute",
-            invoice_schedules::execute_routes(),
+            invoice_schedules::confirm_route(),
         )
         .route("/console/templates", get(templates::list))
         .route("/console/templates/{id}", get(templates::page))
         .route("/console/templates/{id}/sample", get(templates::sample))
         .route(
             "/console/templates/{id}/actions/{action}",
-            actions::routes(&templates::TEMPLATE),
+            actions::confirm_route(&templates::TEMPLATE),
         )
         .route("/console/audit", get(audit::list))
         .route("/console/aging", get(lists::aging))
@@ -203,10 +214,43 @@ pub fn router(console: Console) -> Router {
         .route("/console/webhook-deliveries/{id}", get(webhooks::delivery))
         .route(
             "/console/webhook-deliveries/{id}/actions/{action}",
-            actions::routes(&webhooks::DELIVERY),
+            actions::confirm_route(&webhooks::DELIVERY),
         )
-        .layer(axum::middleware::from_fn(zone::in_visitors_zone))
-        .with_state(console)
+}
+
+fn form_routes() -> Router<Console> {
+    Router::new()
+        .route("/console/time-zone", post(zone::save))
+        .route("/console/sign-in", post(session::sign_in))
+        .route("/console/sign-out", post(session::sign_out))
+        .route("/console/runs", post(forms::create))
+        .route(
+            "/console/runs/{id}/actions/{action}",
+            actions::act_route(&run::RUN),
+        )
+        .route("/console/invoices/{id}/rebill", post(rebill::rebill))
+        .route(
+            "/console/invoices/{id}/actions/{action}",
+            actions::act_route(&invoice::DOCUMENT),
+        )
+        .route("/console/schedules", post(schedule_form::create))
+        .route("/console/schedules/{id}/edit", post(schedule_form::update))
+        .route(
+            "/console/schedules/{id}/actions/{action}",
+            actions::act_route(&schedules::SCHEDULE),
+        )
+        .route(
+            "/console/invoice-schedules/{id}/items/{item}/execute",
+            invoice_schedules::execute_route(),
+        )
+        .route(
+            "/console/templates/{id}/actions/{action}",
+            actions::act_route(&templates::TEMPLATE),
+        )
+        .route(
+            "/console/webhook-deliveries/{id}/actions/{action}",
+            actions::act_route(&webhooks::DELIVERY),
+        )
 }
 
 /// An API answer: its status and its JSON body (`Value::Null` when it had none).

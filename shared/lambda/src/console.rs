@@ -90,21 +90,26 @@ impl ConsoleSetup {
         ConsoleSetup::new(config, &secret)
     }
 
-    /// The console's routes over `api` (the function's half of the API router).
-    pub fn router(&self, api: axum::Router) -> axum::Router {
-        billrun_console::router(Console::with_key(
-            api,
-            SignIn::Issuer(self.issuer.clone()),
-            true,
-            &self.key,
-        ))
+    /// The console over `api` (the function's half of the API router).
+    fn console(&self, api: axum::Router) -> Console {
+        Console::with_key(api, SignIn::Issuer(self.issuer.clone()), true, &self.key)
     }
 }
 
-/// `api` with the console's routes beside it when the deployment has a console.
-pub fn with_console(api: axum::Router, console: Option<&ConsoleSetup>) -> axum::Router {
+/// The read API with the console's pages beside it when the deployment has a console
+/// (api-queries): the forms' code stays out of its binary.
+pub fn with_console_pages(api: axum::Router, console: Option<&ConsoleSetup>) -> axum::Router {
     match console {
-        Some(c) => api.clone().merge(c.router(api)),
+        Some(c) => api.clone().merge(billrun_console::pages(c.console(api))),
+        None => api,
+    }
+}
+
+/// The write API with the console's forms beside it (api-commands): the pages' code
+/// stays out of its binary.
+pub fn with_console_forms(api: axum::Router, console: Option<&ConsoleSetup>) -> axum::Router {
+    match console {
+        Some(c) => api.clone().merge(billrun_console::forms(c.console(api))),
         None => api,
     }
 }

@@ -18,7 +18,7 @@ use lambda_runtime::Diagnostic;
 use std::sync::Arc;
 
 mod console;
-pub use console::{with_console, ConsoleSetup};
+pub use console::{with_console_forms, with_console_pages, ConsoleSetup};
 
 /// JSON logs (CloudWatch), level from `RUST_LOG` (default `info`); the use cases' spans
 /// carry the run and account ids.
@@ -248,7 +248,7 @@ pub fn commands_router_with_console(
     console: Option<&ConsoleSetup>,
 ) -> axum::Router {
     let api = billrun_api::command_router(app);
-    guard(with_console(api, console), Side::Commands, groups)
+    guard(with_console_forms(api, console), Side::Commands, groups)
 }
 
 /// The router of `api-queries`: the read routes only, so that the write handlers (and
@@ -265,7 +265,7 @@ pub fn queries_router_with_console(
     console: Option<&ConsoleSetup>,
 ) -> axum::Router {
     let api = billrun_api::query_router(app);
-    guard(with_console(api, console), Side::Queries, groups)
+    guard(with_console_pages(api, console), Side::Queries, groups)
 }
 
 /// One side's router (tests; a function calls its own, which links only its side).
