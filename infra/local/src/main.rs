@@ -36,6 +36,9 @@ enum Backend {
     Aws,
 }
 
+// Parsed once per process and matched at once: the size of its largest variant (serve's
+// flags) costs nothing, and boxing clap's fields would only obscure them.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum Command {
     /// Generate a sample book and run one invoice run over it. One-shot and in memory
