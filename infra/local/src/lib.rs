@@ -4,6 +4,7 @@
 pub mod aws_backend;
 pub mod export_dir;
 pub mod mail;
+pub mod oidc;
 pub mod pipeline;
 pub mod sample;
 pub mod serve;

@@ -36,6 +36,9 @@ enum Backend {
     Aws,
 }
 
+// Parsed once per process and matched at once: the size of its largest variant (serve's
+// flags) costs nothing, and boxing clap's fields would only obscure them.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum Command {
     /// Generate a sample book and run one invoice run over it. One-shot and in memory
@@ -181,6 +184,25 @@ enum Command {
         /// The From address of every email (required with --smtp or --mail-dir).
         #[arg(long, value_name = "ADDRESS")]
         mail_from: Option<String>,
+        /// Sign the console in at this OpenID Connect issuer (authorization code + PKCE,
+        /// as on AWS) instead of with a token; the API keeps --token / --tokens.
+        #[arg(long, value_name = "URL", env = "BILLRUN_OIDC_ISSUER")]
+        oidc_issuer: Option<String>,
+        /// The console's client id at the issuer (a public client whose callback URL is
+        /// http://HOST:PORT/console/callback).
+        #[arg(long, value_name = "ID", env = "BILLRUN_OIDC_CLIENT_ID")]
+        oidc_client_id: Option<String>,
+        /// The audiences an access token may be for (its aud, or its client_id),
+        /// comma-separated; the client id by default.
+        #[arg(long, value_name = "AUD", env = "BILLRUN_OIDC_AUDIENCE")]
+        oidc_audience: Option<String>,
+        /// The scopes the console asks for (default: openid); an access token's
+        /// billing:* scopes are the visitor's.
+        #[arg(long, value_name = "SCOPES", env = "BILLRUN_OIDC_SCOPE")]
+        oidc_scope: Option<String>,
+        /// Scopes granted by the token's groups claim: "group=scope scope;group=scope".
+        #[arg(long, value_name = "MAP", env = "BILLRUN_OIDC_GROUP_SCOPES")]
+        oidc_group_scopes: Option<String>,
         /// Seconds between scheduler ticks (due Scheduled runs, run schedules,
         /// invoice-schedule items); 0 turns the scheduler off.
         #[arg(long, default_value_t = 5)]
@@ -321,7 +343,21 @@ fn main() -> ExitCode {
                 smtp,
                 mail_dir,
                 mail_from,
+                oidc_issuer,
+                oidc_client_id,
+                oidc_audience,
+                oidc_scope,
+                oidc_group_scopes,
             } => {
+                let oidc = billrun_local::oidc::OidcFlags {
+                    issuer: oidc_issuer,
+                    client_id: oidc_client_id,
+                    audience: oidc_audience,
+                    scope: oidc_scope,
+                    group_scopes: oidc_group_scopes,
+                }
+                .config()
+                .map_err(Failure::Input)?;
                 let mail = billrun_local::mail::MailOptions::from_flags(smtp, mail_dir, mail_from)
                     .map_err(Failure::Input)?;
                 let tokens = match tokens {
@@ -344,6 +380,7 @@ fn main() -> ExitCode {
                     mail,
                     allow_loopback_webhooks,
                     maker_checker,
+                    oidc,
                     ..billrun_local::serve::ServeOptions::default()
                 };
                 serve(options, backend).await

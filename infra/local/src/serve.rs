@@ -54,6 +54,9 @@ pub struct ServeOptions {
     /// A run's poster must differ from its creator (`--maker-checker`; needs
     /// [`tokens`](Self::tokens), the names that tell people apart).
     pub maker_checker: bool,
+    /// The console signs visitors in at this OpenID Connect issuer (`--oidc-issuer`,
+    /// [`crate::oidc`]) instead of with a token; the API keeps its tokens.
+    pub oidc: Option<billrun_console::oidc::IssuerConfig>,
 }
 
 impl Default for ServeOptions {
@@ -72,6 +75,7 @@ impl Default for ServeOptions {
             allow_loopback_webhooks: false,
             webhook_retry: billrun_app::model::webhooks::DEFAULT_RETRY_SCHEDULE.to_vec(),
             maker_checker: false,
+            oidc: None,
         }
     }
 }
@@ -175,13 +179,17 @@ fn routes(app: &Arc<App>, options: &ServeOptions) -> Result<axum::Router, ServeE
 /// The operator console at `/console/`, its pages over the API's read routes and its
 /// forms over the write routes, as the two API functions serve it on AWS
 /// ([`billrun_console::split_router`]), unguarded: the console attaches the signed-in
-/// caller itself. With a token or named tokens, a visitor signs
-/// in with one of them; without any, the console is as open as the API (loopback only,
-/// [`ServeOptions::check`]). `serve` speaks plain HTTP, so its cookie is not `Secure`.
+/// caller itself. With an OpenID Connect issuer, a visitor signs in there, as on AWS;
+/// else with a token or named tokens, a visitor signs in with one of them; without any,
+/// the console is as open as the API (loopback only, [`ServeOptions::check`]). `serve`
+/// speaks plain HTTP, so its cookie is not `Secure`.
 fn console(app: &Arc<App>, options: &ServeOptions) -> Result<axum::Router, ServeError> {
-    let sign_in = match (&options.token, &options.tokens) {
-        (None, None) => billrun_console::SignIn::Open,
-        (token, tokens) => {
+    let sign_in = match (&options.oidc, &options.token, &options.tokens) {
+        (Some(config), _, _) => billrun_console::SignIn::Issuer(Arc::new(
+            billrun_console::oidc::Issuer::new(config.clone()).map_err(ServeError::Other)?,
+        )),
+        (None, None, None) => billrun_console::SignIn::Open,
+        (None, token, tokens) => {
             let expected: Option<Arc<[u8]>> = token
                 .clone()
                 .map(|t| Arc::from(t.into_bytes().into_boxed_slice()));

@@ -128,6 +128,37 @@ fn an_invalid_run_request_exits_2_naming_the_field() {
 }
 
 #[test]
+fn serve_refuses_oidc_flags_that_make_no_issuer_with_exit_2() {
+    for (args, says) in [
+        (
+            &[
+                "--oidc-issuer",
+                "http://idp.example",
+                "--oidc-client-id",
+                "c",
+            ][..],
+            "must be https",
+        ),
+        (
+            &["--oidc-issuer", "https://idp.example"][..],
+            "needs --oidc-client-id",
+        ),
+        (&["--oidc-client-id", "c"][..], "needs --oidc-issuer"),
+    ] {
+        let output = bin()
+            .args(["serve", "--ephemeral", "--port", "0"])
+            .args(args)
+            .env_remove("BILLRUN_OIDC_ISSUER")
+            .env_remove("BILLRUN_OIDC_CLIENT_ID")
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(2), "{args:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(says), "{args:?}: {stderr}");
+    }
+}
+
+#[test]
 fn the_demo_reconciles_and_shows_every_kind_of_outcome() {
     let out = tempfile::tempdir().unwrap();
     let output = bin()

@@ -49,6 +49,9 @@ struct Metadata {
     authorization_endpoint: String,
     token_endpoint: String,
     jwks_uri: String,
+    /// RFC 9207: the issuer names itself (`iss`) in its authorization responses.
+    #[serde(default)]
+    authorization_response_iss_parameter_supported: bool,
 }
 
 /// The issuer: its configuration, and its metadata and keys once read.
@@ -214,6 +217,7 @@ impl Issuer {
         flow_cookie: Option<&str>,
         state: &str,
         code: &str,
+        iss: Option<&str>,
     ) -> Result<Holder, Failure> {
         let flow = read_flow(keys, flow_cookie)?;
         // Compared as MACs, in constant time.
@@ -227,6 +231,7 @@ impl Issuer {
             return Err(Failure::Refused("no code was returned".to_string()));
         }
         let m = self.metadata().await?;
+        answered_by(m, iss)?;
         let (status, answer) = self
             .fetcher
             .post_form(
@@ -257,6 +262,20 @@ impl Issuer {
             .and_then(serde_json::Value::as_str)
             .ok_or_else(|| Failure::Issuer("its token endpoint gave no access token".into()))?;
         self.verify(access).await
+    }
+}
+
+/// RFC 9207: a callback naming another issuer (`iss`) answers a sign-in started there,
+/// not here (a mix-up attack); one naming none is refused when the issuer says it always
+/// names itself. Compared exactly, as the RFC asks.
+fn answered_by(m: &Metadata, iss: Option<&str>) -> Result<(), Failure> {
+    match iss {
+        Some(iss) if iss == m.issuer => Ok(()),
+        Some(_) => Err(Failure::Flow("it was answered by another issuer")),
+        None if m.authorization_response_iss_parameter_supported => Err(Failure::Flow(
+            "the issuer's answer does not name the issuer",
+        )),
+        None => Ok(()),
     }
 }
 
@@ -293,6 +312,37 @@ mod tests {
             challenge("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
             "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
         );
+    }
+
+    #[test]
+    fn a_callback_naming_another_issuer_or_none_when_it_should_is_refused() {
+        let m = |supported: bool| Metadata {
+            issuer: "https://idp.example/realms/acme".into(),
+            authorization_endpoint: "https://idp.example/auth".into(),
+            token_endpoint: "https://idp.example/token".into(),
+            jwks_uri: "https://idp.example/jwks".into(),
+            authorization_response_iss_parameter_supported: supported,
+        };
+        for supported in [true, false] {
+            assert_eq!(
+                answered_by(&m(supported), Some("https://idp.example/realms/acme")),
+                Ok(())
+            );
+            assert_eq!(
+                answered_by(&m(supported), Some("https://evil.example/realms/acme")),
+                Err(Failure::Flow("it was answered by another issuer"))
+            );
+            assert!(answered_by(&m(supported), Some("https://idp.example/realms/acme/")).is_err());
+        }
+        assert!(answered_by(&m(true), None).is_err());
+        assert_eq!(answered_by(&m(false), None), Ok(()));
+        // The metadata of an issuer that does not say (Cognito's) still parses.
+        let parsed: Metadata = serde_json::from_value(serde_json::json!({
+            "issuer": "https://x", "authorization_endpoint": "https://x/a",
+            "token_endpoint": "https://x/t", "jwks_uri": "https://x/k"
+        }))
+        .unwrap();
+        assert!(!parsed.authorization_response_iss_parameter_supported);
     }
 
     #[test]

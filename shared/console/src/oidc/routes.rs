@@ -54,7 +54,7 @@ pub async fn start(console: &Console, issuer: &Issuer, headers: &HeaderMap) -> R
     }
 }
 
-/// The issuer's redirect back: `?code&state`, or `?error`.
+/// The issuer's redirect back: `?code&state` (and `iss`, RFC 9207), or `?error`.
 pub async fn callback(
     State(console): State<Console>,
     headers: HeaderMap,
@@ -84,6 +84,7 @@ pub async fn callback(
                 cookie_value(&headers, FLOW_COOKIE),
                 text("state"),
                 text("code"),
+                query.get("iss").map(String::as_str),
             )
             .await
     };
