@@ -209,6 +209,10 @@ pub enum ConflictCode {
     DocumentSuperseded,
     /// A create-only write (`If-None-Match: *`) of a run schedule whose id is taken.
     RunScheduleExists,
+    /// A create-only write (`If-None-Match: *`) of a document template whose id is taken.
+    TemplateExists,
+    /// A create-only write (`If-None-Match: *`) of an invoice schedule whose id is taken.
+    InvoiceScheduleExists,
     /// A PDF asked of a build that does not link the PDF writer (a template's sample
     /// from the AWS API functions: only generate-documents renders there).
     RenderingNotBuilt,
@@ -216,7 +220,7 @@ pub enum ConflictCode {
 
 impl ConflictCode {
     /// Every code, in the order docs/api.md lists them.
-    pub const ALL: [ConflictCode; 32] = [
+    pub const ALL: [ConflictCode; 34] = [
         ConflictCode::FieldLocked,
         ConflictCode::IdempotencyKeyReused,
         ConflictCode::RunNotPending,
@@ -248,6 +252,8 @@ impl ConflictCode {
         ConflictCode::DocumentNotCancelable,
         ConflictCode::DocumentSuperseded,
         ConflictCode::RunScheduleExists,
+        ConflictCode::TemplateExists,
+        ConflictCode::InvoiceScheduleExists,
         ConflictCode::RenderingNotBuilt,
     ];
 
@@ -285,6 +291,8 @@ impl ConflictCode {
             ConflictCode::DocumentNotCancelable => "document_not_cancelable",
             ConflictCode::DocumentSuperseded => "document_superseded",
             ConflictCode::RunScheduleExists => "run_schedule_exists",
+            ConflictCode::TemplateExists => "template_exists",
+            ConflictCode::InvoiceScheduleExists => "invoice_schedule_exists",
             ConflictCode::RenderingNotBuilt => "rendering_not_built",
         }
     }

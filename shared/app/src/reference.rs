@@ -341,12 +341,41 @@ impl Reference {
         id: &str,
         bytes: &[u8],
     ) -> Result<(StoredSchedule, bool), AppError> {
+        self.write_schedule(id, bytes, false).await
+    }
+
+    /// Creates an invoice schedule, refusing an id that is taken
+    /// (`invoice_schedule_exists`, at `id`): a form that makes a new schedule must not
+    /// replace one by typing its id. The check reads before the write (the schedule
+    /// store's write is not conditional): two creates racing for one id within that
+    /// window both succeed, the later replacing the earlier, as a plain PUT would.
+    pub async fn create_schedule(
+        &self,
+        id: &str,
+        bytes: &[u8],
+    ) -> Result<StoredSchedule, AppError> {
+        Ok(self.write_schedule(id, bytes, true).await?.0)
+    }
+
+    async fn write_schedule(
+        &self,
+        id: &str,
+        bytes: &[u8],
+        create_only: bool,
+    ) -> Result<(StoredSchedule, bool), AppError> {
         let schedule: InvoiceSchedule = parse_json(bytes)?;
         id_matches(id, schedule.id.as_str())?;
         let ab = self
             .account_book_or(&schedule.account_id, "accountId")
             .await?;
         let existing = self.invoice_schedules.get_schedule(&schedule.id).await?;
+        if create_only && existing.is_some() {
+            return Err(AppError::Conflict {
+                code: ConflictCode::InvoiceScheduleExists,
+                message: format!("an invoice schedule {} exists", schedule.id),
+                field: Some("id".into()),
+            });
+        }
         if let Some(e) = &existing {
             if e.schedule.account_id != schedule.account_id {
                 return Err(AppError::Conflict {

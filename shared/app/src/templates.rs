@@ -1,6 +1,6 @@
 //! Document templates: stored, checked when they are put, one of them active.
 
-use crate::error::{AppError, ConflictCode};
+use crate::error::{AppError, ConflictCode, StoreError};
 use crate::model::audit::{ConfigChange, ConfigVerb, FieldChange, ResourceKind};
 use crate::model::documents::DocumentTemplate;
 use crate::ports::*;
@@ -31,7 +31,28 @@ pub struct Templates {
 }
 
 impl Templates {
+    /// Creates or replaces a template (a replaced one keeps whether it is active).
     pub async fn put_template(&self, id: &str, bytes: &[u8]) -> Result<DocumentTemplate, AppError> {
+        self.write_template(id, bytes, false).await
+    }
+
+    /// Creates a template, refusing an id that is taken (`template_exists`, at `id`): a
+    /// form that makes a new template must not replace one by typing its id. The
+    /// store's conditional write makes the refusal hold under a race.
+    pub async fn create_template(
+        &self,
+        id: &str,
+        bytes: &[u8],
+    ) -> Result<DocumentTemplate, AppError> {
+        self.write_template(id, bytes, true).await
+    }
+
+    async fn write_template(
+        &self,
+        id: &str,
+        bytes: &[u8],
+        create_only: bool,
+    ) -> Result<DocumentTemplate, AppError> {
         AccountId::parse(id).map_err(|m| AppError::Validation(FieldError::new("id", m)))?;
         let input: TemplateInput = parse_json(bytes)?;
         if input.name.trim().is_empty() || input.name.len() > 256 {
@@ -73,6 +94,14 @@ impl Templates {
             updated_at: now,
         };
         let before = self.templates.get_template(id).await?;
+        let taken = || AppError::Conflict {
+            code: ConflictCode::TemplateExists,
+            message: format!("a document template {id} exists"),
+            field: Some("id".into()),
+        };
+        if create_only && before.is_some() {
+            return Err(taken());
+        }
         let change = ConfigChange::between(
             ResourceKind::Template,
             id,
@@ -80,7 +109,13 @@ impl Templates {
             Some(&audited_fields(&template)),
         );
         let entry = change.entry(None, crate::actor::current(), now);
-        Ok(self.templates.put_template(&template, &entry).await?)
+        if !create_only {
+            return Ok(self.templates.put_template(&template, &entry).await?);
+        }
+        match self.templates.create_template(&template, &entry).await {
+            Err(StoreError::Conflict(_)) => Err(taken()),
+            other => Ok(other?),
+        }
     }
 
     /// A page of templates in id order, after `after`, at most `limit`.

@@ -15,16 +15,19 @@ mod fields;
 mod fmt;
 mod forms;
 mod invoice;
+mod invoice_schedule_form;
 mod invoice_schedules;
 mod layout;
 mod lists;
 pub mod oidc;
+mod put_form;
 mod rebill;
 mod run;
 mod runs;
 mod schedule_form;
 mod schedules;
 pub mod session;
+mod template_form;
 mod templates;
 mod webhooks;
 mod zone;
@@ -168,7 +171,18 @@ pub fn router(console: Console) -> Router {
             "/console/schedules/{id}/actions/{action}",
             actions::routes(&schedules::SCHEDULE),
         )
-        .route("/console/invoice-schedules", get(invoice_schedules::list))
+        .route(
+            "/console/invoice-schedules",
+            get(invoice_schedules::list).post(invoice_schedule_form::create),
+        )
+        .route(
+            "/console/invoice-schedules/new",
+            get(invoice_schedule_form::new),
+        )
+        .route(
+            "/console/invoice-schedules/{id}/edit",
+            get(invoice_schedule_form::edit).post(invoice_schedule_form::update),
+        )
         .route(
             "/console/invoice-schedules/{id}",
             get(invoice_schedules::page),
@@ -177,7 +191,15 @@ pub fn router(console: Console) -> Router {
             "/console/invoice-schedules/{id}/items/{item}/execute",
             invoice_schedules::execute_routes(),
         )
-        .route("/console/templates", get(templates::list))
+        .route(
+            "/console/templates",
+            get(templates::list).post(template_form::create),
+        )
+        .route("/console/templates/new", get(template_form::new))
+        .route(
+            "/console/templates/{id}/edit",
+            get(template_form::edit).post(template_form::update),
+        )
         .route("/console/templates/{id}", get(templates::page))
         .route("/console/templates/{id}/sample", get(templates::sample))
         .route(

@@ -278,6 +278,28 @@ impl TemplateStore for SqliteStore {
         .await
     }
 
+    async fn create_template(
+        &self,
+        template: &DocumentTemplate,
+        audit: &AuditEvent,
+    ) -> StoreResult<DocumentTemplate> {
+        let (mut t, audit) = (template.clone(), audit.clone());
+        self.write(move |tx| {
+            // The write's transaction holds the check and the insert together.
+            if one(tx, TEMPLATES, "id", &t.id)?.is_some() {
+                return Err(conflict(format!("document template {} exists", t.id)));
+            }
+            t.active = false;
+            tx.execute(
+                &format!("INSERT INTO {TEMPLATES} (id, data) VALUES (?1, ?2)"),
+                params![t.id, to_json(&t)?],
+            )?;
+            crate::audit::record(tx, &audit)?;
+            Ok(t)
+        })
+        .await
+    }
+
     async fn get_template(&self, id: &str) -> StoreResult<Option<DocumentTemplate>> {
         let id = id.to_string();
         self.call(move |c| template(c, &id)).await

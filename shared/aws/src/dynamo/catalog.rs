@@ -296,6 +296,26 @@ impl TemplateStore for DynamoStore {
         Ok(t)
     }
 
+    async fn create_template(
+        &self,
+        template: &DocumentTemplate,
+        audit: &AuditEvent,
+    ) -> StoreResult<DocumentTemplate> {
+        let mut t = template.clone();
+        t.active = false;
+        let mut item = entity(&keys::template(&t.id), &t)?;
+        item.insert(Index::Gsi2.pk().to_string(), s(keys::TEMPLATES));
+        item.insert(Index::Gsi2.sk().to_string(), s(t.id.clone()));
+        let put = self.put_tx(item, Some("attribute_not_exists(pk)"))?;
+        match self.write_audited(vec![put], Some(audit)).await? {
+            true => Ok(t),
+            false => Err(StoreError::Conflict(format!(
+                "document template {} exists",
+                t.id
+            ))),
+        }
+    }
+
     async fn get_template(&self, id: &str) -> StoreResult<Option<DocumentTemplate>> {
         let Some(item) = self.get(&keys::template(id)).await? else {
             return Ok(None);

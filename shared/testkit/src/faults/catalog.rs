@@ -58,6 +58,18 @@ impl<T: ?Sized + TemplateStore> TemplateStore for Faulty<T> {
             .write("put_template", self.inner.put_template(template, audit))
             .await
     }
+    async fn create_template(
+        &self,
+        template: &DocumentTemplate,
+        audit: &AuditEvent,
+    ) -> StoreResult<DocumentTemplate> {
+        self.plan
+            .write(
+                "create_template",
+                self.inner.create_template(template, audit),
+            )
+            .await
+    }
     async fn get_template(&self, id: &str) -> StoreResult<Option<DocumentTemplate>> {
         self.plan
             .read("get_template", self.inner.get_template(id))
