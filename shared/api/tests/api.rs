@@ -663,3 +663,26 @@ async fn template_creates_racing_for_one_id_make_one_template() {
             }
         )));
 }
+
+#[tokio::test]
+async fn invoice_schedule_creates_racing_for_one_id_make_one_schedule() {
+    let api = TestApi::new();
+    assert_eq!(api.post("/v1/import", BOOK).await.status, StatusCode::OK);
+    let reference = api.app.reference();
+    let body = json!({"id": "IS-race", "accountId": "A-1001", "subscriptionIds": ["S-1"],
+        "items": [{"id": "I-1", "invoiceDate": "2027-01-01", "amount": "1.00"}]})
+    .to_string();
+    let tries = (0..8).map(|_| reference.create_schedule("IS-race", body.as_bytes()));
+    let results = futures_util::future::join_all(tries).await;
+    assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 1);
+    assert!(results
+        .iter()
+        .filter_map(|r| r.as_ref().err())
+        .all(|e| matches!(
+            e,
+            billrun_app::AppError::Conflict {
+                code: billrun_app::ConflictCode::InvoiceScheduleExists,
+                ..
+            }
+        )));
+}

@@ -3,7 +3,7 @@
 //! before any write.
 
 use crate::error::AppError;
-use crate::error::ConflictCode;
+use crate::error::{ConflictCode, StoreError};
 use crate::model::audit::{AuditEvent, ConfigChange, ResourceKind};
 use crate::model::schedules::{item_due_at, DueEntry, DueTarget, StoredSchedule};
 use crate::ports::*;
@@ -346,9 +346,8 @@ impl Reference {
 
     /// Creates an invoice schedule, refusing an id that is taken
     /// (`invoice_schedule_exists`, at `id`): a form that makes a new schedule must not
-    /// replace one by typing its id. The check reads before the write (the schedule
-    /// store's write is not conditional): two creates racing for one id within that
-    /// window both succeed, the later replacing the earlier, as a plain PUT would.
+    /// replace one by typing its id. The store's conditional write makes the refusal
+    /// hold under a race.
     pub async fn create_schedule(
         &self,
         id: &str,
@@ -369,12 +368,13 @@ impl Reference {
             .account_book_or(&schedule.account_id, "accountId")
             .await?;
         let existing = self.invoice_schedules.get_schedule(&schedule.id).await?;
+        let taken = || AppError::Conflict {
+            code: ConflictCode::InvoiceScheduleExists,
+            message: format!("an invoice schedule {} exists", schedule.id),
+            field: Some("id".into()),
+        };
         if create_only && existing.is_some() {
-            return Err(AppError::Conflict {
-                code: ConflictCode::InvoiceScheduleExists,
-                message: format!("an invoice schedule {} exists", schedule.id),
-                field: Some("id".into()),
-            });
+            return Err(taken());
         }
         if let Some(e) = &existing {
             if e.schedule.account_id != schedule.account_id {
@@ -414,9 +414,20 @@ impl Reference {
             Some(&schedule),
         )
         .entry(None, crate::actor::current(), self.clock.now());
-        self.invoice_schedules
-            .put_schedule(&schedule, &entry)
-            .await?;
+        if create_only {
+            match self
+                .invoice_schedules
+                .create_schedule(&schedule, &entry)
+                .await
+            {
+                Err(StoreError::Conflict(_)) => return Err(taken()),
+                other => other?,
+            }
+        } else {
+            self.invoice_schedules
+                .put_schedule(&schedule, &entry)
+                .await?;
+        }
         let stored = self.get_schedule(&schedule.id).await?;
         Ok((stored, existing.is_none()))
     }

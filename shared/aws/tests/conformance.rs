@@ -2315,6 +2315,7 @@ conformance!(
     schedules_and_subscriptions_are_found_by_id_and_items_execute_once,
     templates_are_stored_and_one_is_active,
     a_created_template_is_never_replaced_by_another_create,
+    a_created_invoice_schedule_is_never_replaced_by_another_create,
     templates_list_in_id_order_a_page_at_a_time_with_the_active_one_marked,
     invoice_schedules_list_in_id_order_across_accounts_a_page_at_a_time,
     a_pending_run_is_patched_and_its_dates_lock_once_it_starts,

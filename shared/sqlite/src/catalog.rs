@@ -86,6 +86,23 @@ impl ScheduleStore for SqliteStore {
         .await
     }
 
+    async fn create_schedule(
+        &self,
+        schedule: &InvoiceSchedule,
+        audit: &AuditEvent,
+    ) -> StoreResult<()> {
+        let (schedule, audit) = (schedule.clone(), audit.clone());
+        self.write(move |tx| {
+            // The write's transaction holds the check and the insert together.
+            if one(tx, INVOICE_SCHEDULES, "id", schedule.id.as_str())?.is_some() {
+                return Err(conflict(format!("invoice schedule {} exists", schedule.id)));
+            }
+            put_schedule(tx, &schedule)?;
+            crate::audit::record(tx, &audit)
+        })
+        .await
+    }
+
     async fn mark_processed(&self, schedule: &ScheduleId, item: &ProcessedItem) -> StoreResult<()> {
         let (schedule, item) = (schedule.clone(), item.clone());
         self.write(move |tx| {

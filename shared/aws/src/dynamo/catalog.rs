@@ -255,6 +255,27 @@ impl ScheduleStore for DynamoStore {
         self.write_audited(writes, Some(audit)).await.map(|_| ())
     }
 
+    async fn create_schedule(
+        &self,
+        schedule: &InvoiceSchedule,
+        audit: &AuditEvent,
+    ) -> StoreResult<()> {
+        // The id's reference item (global, whatever the account) is the condition.
+        let item = schedule_item(schedule)?;
+        let reference = schedule_ref(&schedule.id, &schedule.account_id);
+        let writes = vec![
+            self.put_tx(item, None)?,
+            self.put_tx(reference, Some("attribute_not_exists(pk)"))?,
+        ];
+        match self.write_audited(writes, Some(audit)).await? {
+            true => Ok(()),
+            false => Err(StoreError::Conflict(format!(
+                "invoice schedule {} exists",
+                schedule.id
+            ))),
+        }
+    }
+
     async fn mark_processed(&self, schedule: &ScheduleId, item: &ProcessedItem) -> StoreResult<()> {
         let record = entity(&keys::processed_item(schedule, &item.item_id), item)?;
         self.put(record, Some("attribute_not_exists(pk)"), vec![])
