@@ -120,16 +120,19 @@ pub(super) async fn a_created_invoice_schedule_is_never_replaced_by_another_crea
         .await
         .unwrap();
     let book = Book::parse(TWO_SCHEDULES.as_bytes()).unwrap();
-    let entry = ConfigChange {
-        kind: ResourceKind::InvoiceSchedule,
-        id: "IS-7".into(),
-        verb: ConfigVerb::Created,
-        changes: Vec::new(),
-    }
-    .entry(None, None, chrono::Utc::now());
+    // Each write its own entry (an entry written already is that change's replay).
+    let entry = |verb: ConfigVerb| {
+        ConfigChange {
+            kind: ResourceKind::InvoiceSchedule,
+            id: "IS-7".into(),
+            verb,
+            changes: Vec::new(),
+        }
+        .entry(None, None, chrono::Utc::now())
+    };
     // An imported schedule's id is taken too.
     let imported = s
-        .create_schedule(&book.invoice_schedules[0], &entry)
+        .create_schedule(&book.invoice_schedules[0], &entry(ConfigVerb::Created))
         .await
         .unwrap_err();
     assert!(
@@ -138,10 +141,15 @@ pub(super) async fn a_created_invoice_schedule_is_never_replaced_by_another_crea
     );
     let mut new = book.invoice_schedules[1].clone();
     new.id = ScheduleId::parse("IS-7").unwrap();
-    s.create_schedule(&new, &entry).await.unwrap();
+    s.create_schedule(&new, &entry(ConfigVerb::Created))
+        .await
+        .unwrap();
     let mut other = new.clone();
     other.items[0].amount = "300.00".parse().unwrap();
-    let again = s.create_schedule(&other, &entry).await.unwrap_err();
+    let again = s
+        .create_schedule(&other, &entry(ConfigVerb::Created))
+        .await
+        .unwrap_err();
     assert!(
         matches!(again, billrun_app::StoreError::Conflict(_)),
         "{again:?}"
@@ -149,7 +157,9 @@ pub(super) async fn a_created_invoice_schedule_is_never_replaced_by_another_crea
     let stored = s.get_schedule(&new.id).await.unwrap().unwrap();
     assert_eq!(stored.schedule.items[0].amount.to_string(), "200.00");
     // A replace is still a replace.
-    s.put_schedule(&other, &entry).await.unwrap();
+    s.put_schedule(&other, &entry(ConfigVerb::Updated))
+        .await
+        .unwrap();
     let stored = s.get_schedule(&new.id).await.unwrap().unwrap();
     assert_eq!(stored.schedule.items[0].amount.to_string(), "300.00");
 }
