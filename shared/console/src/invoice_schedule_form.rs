@@ -49,7 +49,7 @@ const ACCOUNT: Field<'static> = text(
 const SUBSCRIPTIONS: Field<'static> = text(
     "subscriptionIds",
     "Subscriptions",
-    "Optional: ids of the account's subscriptions under this schedule, separated by commas.",
+    "One or more of the account's subscriptions, billed by this schedule: their ids, separated by commas.",
 );
 const FLAGS: [(&str, &str); 3] = [
     (
