@@ -108,6 +108,12 @@ try {
   await shot("template");
   await page.goto(`${base}/console/templates/letterhead/actions/render-sample`);
   await shot("template-render-sample");
+  await page.goto(`${base}/console/templates/new`);
+  await page.getByLabel("Template id").fill("plain");
+  await page.getByLabel("Name", { exact: true }).fill("Plain");
+  await page.getByLabel("Content").fill(JSON.stringify({ companyName: "Plain Co", accentColor: "blue" }, null, 2));
+  await page.getByRole("button", { name: "Save template" }).click();
+  await shot("new-template-content-error");
   // Dated ahead, so that serve's scheduler leaves its items pending.
   await server.api("PUT", "/v1/invoice-schedules/IS-2030", {
     id: "IS-2030", accountId: "A-1001", subscriptionIds: ["S-1"],
@@ -120,6 +126,11 @@ try {
   });
   await page.goto(`${base}/console/invoice-schedules/IS-2030`);
   await shot("invoice-schedule");
+  await page.goto(`${base}/console/invoice-schedules/IS-2030/edit`);
+  await page.getByLabel("Amount (item 2)", { exact: true }).fill("3750.005");
+  await page.getByRole("button", { name: "Save schedule" }).click();
+  await shot("edit-invoice-schedule-amount-error");
+  await page.goto(`${base}/console/invoice-schedules/IS-2030`);
   await page.getByRole("link", { name: "Execute item Q1" }).click();
   await shot("confirm-execute");
   console.log(`screenshots in ${out}`);

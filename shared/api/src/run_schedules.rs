@@ -158,7 +158,7 @@ struct Page {
 
 /// `If-None-Match: *` (create only); any other value is refused rather than ignored, so
 /// that a caller relying on a condition never gets a silent replace.
-fn create_only(headers: &HeaderMap) -> ApiResult<bool> {
+pub(crate) fn create_only(headers: &HeaderMap) -> ApiResult<bool> {
     match headers.get(header::IF_NONE_MATCH) {
         None => Ok(false),
         Some(v) if v.as_bytes() == b"*" => Ok(true),

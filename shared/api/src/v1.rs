@@ -210,20 +210,26 @@ fn schedule_json(s: &StoredSchedule) -> serde_json::Value {
 }
 
 #[utoipa::path(put, path = "/v1/invoice-schedules/{id}", tag = "reference data",
-    params(("id" = String, Path, description = "Invoice schedule id")),
+    params(("id" = String, Path, description = "Invoice schedule id"),
+        ("If-None-Match" = Option<String>, Header, description = "`*`: create only; a schedule with this id is not replaced (409 `invoice_schedule_exists`)")),
     request_body = schema::InvoiceSchedule,
     responses(
         (status = 201, description = "Created", body = schema::InvoiceScheduleView),
         (status = 200, description = "Replaced; executed items stay Processed", body = schema::InvoiceScheduleView),
         (status = 400, description = "Invalid", body = ErrorBody),
-        (status = 409, description = "It belongs to another account", body = ErrorBody),
+        (status = 409, description = "account_locked (it belongs to another account), invoice_schedule_exists (with `If-None-Match: *`)", body = ErrorBody),
         (status = 415, description = "Not JSON", body = ErrorBody)))]
 pub async fn put_schedule(
     State(app): AppState,
     Path(id): Path<String>,
+    headers: HeaderMap,
     JsonBody(body): JsonBody,
 ) -> ApiResult<Response> {
-    let (s, created) = app.reference().put_schedule(&id, &body).await?;
+    let (s, created) = if crate::run_schedules::create_only(&headers)? {
+        (app.reference().create_schedule(&id, &body).await?, true)
+    } else {
+        app.reference().put_schedule(&id, &body).await?
+    };
     Ok(created_or_ok(created, schedule_json(&s)))
 }
 
@@ -242,18 +248,27 @@ fn template_json(t: DocumentTemplate) -> Json<DocumentTemplate> {
 }
 
 #[utoipa::path(put, path = "/v1/document-templates/{id}", tag = "reference data",
-    params(("id" = String, Path, description = "Template id")),
+    params(("id" = String, Path, description = "Template id"),
+        ("If-None-Match" = Option<String>, Header, description = "`*`: create only; a template with this id is not replaced (409 `template_exists`)")),
     request_body = schema::TemplateInput,
     responses(
         (status = 200, description = "Stored", body = schema::Template),
         (status = 400, description = "Invalid", body = ErrorBody),
+        (status = 409, description = "template_exists (with `If-None-Match: *`)", body = ErrorBody),
         (status = 415, description = "Not JSON", body = ErrorBody)))]
 pub async fn put_template(
     State(app): AppState,
     Path(id): Path<String>,
+    headers: HeaderMap,
     JsonBody(body): JsonBody,
 ) -> ApiResult<Response> {
-    Ok(template_json(app.templates().put_template(&id, &body).await?).into_response())
+    let templates = app.templates();
+    let t = if crate::run_schedules::create_only(&headers)? {
+        templates.create_template(&id, &body).await?
+    } else {
+        templates.put_template(&id, &body).await?
+    };
+    Ok(template_json(t).into_response())
 }
 
 #[utoipa::path(post, path = "/v1/document-templates/{id}/activate", tag = "reference data",

@@ -576,3 +576,113 @@ async fn invoice_schedules_are_listed_in_id_order_a_page_at_a_time() {
         (StatusCode::BAD_REQUEST, Some("cursor"))
     );
 }
+
+#[tokio::test]
+async fn create_only_puts_of_a_template_and_an_invoice_schedule_refuse_a_taken_id_at_the_id() {
+    let api = TestApi::new();
+    assert_eq!(api.post("/v1/import", BOOK).await.status, StatusCode::OK);
+    let create = |uri: &'static str, body: String| {
+        let api = &api;
+        async move {
+            api.call(
+                Method::PUT,
+                uri,
+                Some(&body),
+                &[("content-type", "application/json"), ("if-none-match", "*")],
+            )
+            .await
+        }
+    };
+    let template =
+        |name: &str| json!({"name": name, "content": {"companyName": "Northwind"}}).to_string();
+    let made = create("/v1/document-templates/T-1", template("First")).await;
+    assert_eq!(made.status, StatusCode::OK, "{}", made.text);
+    let taken = create("/v1/document-templates/T-1", template("Second")).await;
+    assert_eq!(taken.status, StatusCode::CONFLICT, "{}", taken.text);
+    assert_eq!(
+        (&taken.body["code"], &taken.body["field"]),
+        (&json!("template_exists"), &json!("id"))
+    );
+    let stored = api.get("/v1/document-templates/T-1").await;
+    assert_eq!(stored.body["name"], "First");
+    // Without the header a PUT still replaces.
+    let replaced = api
+        .put("/v1/document-templates/T-1", &template("Third"))
+        .await;
+    assert_eq!(replaced.body["name"], "Third");
+
+    let schedule = |amount: &str| {
+        json!({"id": "IS-1", "accountId": "A-1001", "subscriptionIds": ["S-1"],
+            "items": [{"id": "I-1", "invoiceDate": "2024-02-01", "amount": amount}]})
+        .to_string()
+    };
+    let made = create("/v1/invoice-schedules/IS-1", schedule("100.00")).await;
+    assert_eq!(made.status, StatusCode::CREATED, "{}", made.text);
+    let taken = create("/v1/invoice-schedules/IS-1", schedule("200.00")).await;
+    assert_eq!(taken.status, StatusCode::CONFLICT, "{}", taken.text);
+    assert_eq!(
+        (&taken.body["code"], &taken.body["field"]),
+        (&json!("invoice_schedule_exists"), &json!("id"))
+    );
+    let stored = api.get("/v1/invoice-schedules/IS-1").await;
+    assert_eq!(stored.body["items"][0]["amount"], "100.00");
+    let odd = api
+        .call(
+            Method::PUT,
+            "/v1/invoice-schedules/IS-2",
+            Some(&schedule("1.00")),
+            &[
+                ("content-type", "application/json"),
+                ("if-none-match", "\"v1\""),
+            ],
+        )
+        .await;
+    assert_eq!(odd.body["field"], "If-None-Match", "{}", odd.text);
+}
+
+#[tokio::test]
+async fn template_creates_racing_for_one_id_make_one_template() {
+    let api = TestApi::new();
+    let templates = api.app.templates();
+    let body = json!({"name": "Race", "content": {"companyName": "Northwind"}}).to_string();
+    let tries = (0..8).map(|_| templates.create_template("T-race", body.as_bytes()));
+    let results = futures_util::future::join_all(tries).await;
+    assert_eq!(
+        results.iter().filter(|r| r.is_ok()).count(),
+        1,
+        "{results:?}"
+    );
+    assert!(results
+        .iter()
+        .filter_map(|r| r.as_ref().err())
+        .all(|e| matches!(
+            e,
+            billrun_app::AppError::Conflict {
+                code: billrun_app::ConflictCode::TemplateExists,
+                ..
+            }
+        )));
+}
+
+#[tokio::test]
+async fn invoice_schedule_creates_racing_for_one_id_make_one_schedule() {
+    let api = TestApi::new();
+    assert_eq!(api.post("/v1/import", BOOK).await.status, StatusCode::OK);
+    let reference = api.app.reference();
+    let body = json!({"id": "IS-race", "accountId": "A-1001", "subscriptionIds": ["S-1"],
+        "items": [{"id": "I-1", "invoiceDate": "2027-01-01", "amount": "1.00"}]})
+    .to_string();
+    let tries = (0..8).map(|_| reference.create_schedule("IS-race", body.as_bytes()));
+    let results = futures_util::future::join_all(tries).await;
+    assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 1);
+    assert!(results
+        .iter()
+        .filter_map(|r| r.as_ref().err())
+        .all(|e| matches!(
+            e,
+            billrun_app::AppError::Conflict {
+                code: billrun_app::ConflictCode::InvoiceScheduleExists,
+                ..
+            }
+        )));
+}

@@ -158,6 +158,8 @@ async fn the_served_document_is_the_checked_in_docs_openapi_json() {
     let current = billrun_api::openapi_json();
     if std::env::var("UPDATE_OPENAPI").is_ok() {
         std::fs::write(path, &current).unwrap();
+        // The served copy is compacted from the file at build time: the rerun checks it.
+        return;
     }
     let checked_in = std::fs::read_to_string(path).unwrap_or_default();
     assert!(

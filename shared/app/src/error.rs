@@ -212,11 +212,15 @@ pub enum ConflictCode {
     /// A template's sample asked before the documents worker rendered it from the
     /// template's current content.
     SamplePending,
+    /// A create-only write (`If-None-Match: *`) of a document template whose id is taken.
+    TemplateExists,
+    /// A create-only write (`If-None-Match: *`) of an invoice schedule whose id is taken.
+    InvoiceScheduleExists,
 }
 
 impl ConflictCode {
     /// Every code, in the order docs/api.md lists them.
-    pub const ALL: [ConflictCode; 32] = [
+    pub const ALL: [ConflictCode; 34] = [
         ConflictCode::FieldLocked,
         ConflictCode::IdempotencyKeyReused,
         ConflictCode::RunNotPending,
@@ -249,6 +253,8 @@ impl ConflictCode {
         ConflictCode::DocumentSuperseded,
         ConflictCode::RunScheduleExists,
         ConflictCode::SamplePending,
+        ConflictCode::TemplateExists,
+        ConflictCode::InvoiceScheduleExists,
     ];
 
     /// The wire string (`code` of the error body).
@@ -286,6 +292,8 @@ impl ConflictCode {
             ConflictCode::DocumentSuperseded => "document_superseded",
             ConflictCode::RunScheduleExists => "run_schedule_exists",
             ConflictCode::SamplePending => "sample_pending",
+            ConflictCode::TemplateExists => "template_exists",
+            ConflictCode::InvoiceScheduleExists => "invoice_schedule_exists",
         }
     }
 }

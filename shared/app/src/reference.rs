@@ -3,7 +3,7 @@
 //! before any write.
 
 use crate::error::AppError;
-use crate::error::ConflictCode;
+use crate::error::{ConflictCode, StoreError};
 use crate::model::audit::{AuditEvent, ConfigChange, ResourceKind};
 use crate::model::schedules::{item_due_at, DueEntry, DueTarget, StoredSchedule};
 use crate::ports::*;
@@ -341,12 +341,41 @@ impl Reference {
         id: &str,
         bytes: &[u8],
     ) -> Result<(StoredSchedule, bool), AppError> {
+        self.write_schedule(id, bytes, false).await
+    }
+
+    /// Creates an invoice schedule, refusing an id that is taken
+    /// (`invoice_schedule_exists`, at `id`): a form that makes a new schedule must not
+    /// replace one by typing its id. The store's conditional write makes the refusal
+    /// hold under a race.
+    pub async fn create_schedule(
+        &self,
+        id: &str,
+        bytes: &[u8],
+    ) -> Result<StoredSchedule, AppError> {
+        Ok(self.write_schedule(id, bytes, true).await?.0)
+    }
+
+    async fn write_schedule(
+        &self,
+        id: &str,
+        bytes: &[u8],
+        create_only: bool,
+    ) -> Result<(StoredSchedule, bool), AppError> {
         let schedule: InvoiceSchedule = parse_json(bytes)?;
         id_matches(id, schedule.id.as_str())?;
         let ab = self
             .account_book_or(&schedule.account_id, "accountId")
             .await?;
         let existing = self.invoice_schedules.get_schedule(&schedule.id).await?;
+        let taken = || AppError::Conflict {
+            code: ConflictCode::InvoiceScheduleExists,
+            message: format!("an invoice schedule {} exists", schedule.id),
+            field: Some("id".into()),
+        };
+        if create_only && existing.is_some() {
+            return Err(taken());
+        }
         if let Some(e) = &existing {
             if e.schedule.account_id != schedule.account_id {
                 return Err(AppError::Conflict {
@@ -385,9 +414,20 @@ impl Reference {
             Some(&schedule),
         )
         .entry(None, crate::actor::current(), self.clock.now());
-        self.invoice_schedules
-            .put_schedule(&schedule, &entry)
-            .await?;
+        if create_only {
+            match self
+                .invoice_schedules
+                .create_schedule(&schedule, &entry)
+                .await
+            {
+                Err(StoreError::Conflict(_)) => return Err(taken()),
+                other => other?,
+            }
+        } else {
+            self.invoice_schedules
+                .put_schedule(&schedule, &entry)
+                .await?;
+        }
         let stored = self.get_schedule(&schedule.id).await?;
         Ok((stored, existing.is_none()))
     }

@@ -3,7 +3,7 @@
 //! content ([`Message::TemplateSample`]) and stored under a key naming that content
 //! ([`template_sample_key`]), so that the API serves it without linking the PDF writer.
 
-use crate::error::{AppError, ConflictCode};
+use crate::error::{AppError, ConflictCode, StoreError};
 use crate::model::audit::{ConfigChange, ConfigVerb, FieldChange, ResourceKind};
 use crate::model::documents::{template_digest, template_sample_key, DocumentTemplate};
 use crate::model::Message;
@@ -48,7 +48,28 @@ pub struct SampleRequested {
 }
 
 impl Templates {
+    /// Creates or replaces a template (a replaced one keeps whether it is active).
     pub async fn put_template(&self, id: &str, bytes: &[u8]) -> Result<DocumentTemplate, AppError> {
+        self.write_template(id, bytes, false).await
+    }
+
+    /// Creates a template, refusing an id that is taken (`template_exists`, at `id`): a
+    /// form that makes a new template must not replace one by typing its id. The
+    /// store's conditional write makes the refusal hold under a race.
+    pub async fn create_template(
+        &self,
+        id: &str,
+        bytes: &[u8],
+    ) -> Result<DocumentTemplate, AppError> {
+        self.write_template(id, bytes, true).await
+    }
+
+    async fn write_template(
+        &self,
+        id: &str,
+        bytes: &[u8],
+        create_only: bool,
+    ) -> Result<DocumentTemplate, AppError> {
         AccountId::parse(id).map_err(|m| AppError::Validation(FieldError::new("id", m)))?;
         let input: TemplateInput = parse_json(bytes)?;
         if input.name.trim().is_empty() || input.name.len() > 256 {
@@ -90,6 +111,14 @@ impl Templates {
             updated_at: now,
         };
         let before = self.templates.get_template(id).await?;
+        let taken = || AppError::Conflict {
+            code: ConflictCode::TemplateExists,
+            message: format!("a document template {id} exists"),
+            field: Some("id".into()),
+        };
+        if create_only && before.is_some() {
+            return Err(taken());
+        }
         let change = ConfigChange::between(
             ResourceKind::Template,
             id,
@@ -97,7 +126,14 @@ impl Templates {
             Some(&audited_fields(&template)),
         );
         let entry = change.entry(None, crate::actor::current(), now);
-        let stored = self.templates.put_template(&template, &entry).await?;
+        let stored = if create_only {
+            match self.templates.create_template(&template, &entry).await {
+                Err(StoreError::Conflict(_)) => return Err(taken()),
+                other => other?,
+            }
+        } else {
+            self.templates.put_template(&template, &entry).await?
+        };
         // The template is stored whatever the queue says: a sample that was not queued
         // stays pending until `POST .../sample` asks for it again.
         if let Err(e) = self.queue_sample(&stored).await {

@@ -1546,6 +1546,44 @@ async fn templates_are_stored_and_one_is_active(b: Backend) {
     );
 }
 
+async fn a_created_template_is_never_replaced_by_another_create(b: Backend) {
+    use billrun_app::catalog::DocumentTemplate;
+    use billrun_app::model::audit::{ConfigChange, ConfigVerb, ResourceKind};
+    let t = |name: &str| DocumentTemplate {
+        id: "T-7".into(),
+        name: name.into(),
+        content: "{}".into(),
+        active: false,
+        updated_at: chrono::Utc::now(),
+    };
+    let entry = |verb: ConfigVerb| {
+        ConfigChange {
+            kind: ResourceKind::Template,
+            id: "T-7".into(),
+            verb,
+            changes: Vec::new(),
+        }
+        .entry(None, Some("ann".into()), chrono::Utc::now())
+    };
+    let c = &b.app.templates;
+    let made = c
+        .create_template(&t("First"), &entry(ConfigVerb::Created))
+        .await
+        .unwrap();
+    assert_eq!(made.name, "First");
+    let again = c
+        .create_template(&t("Second"), &entry(ConfigVerb::Created))
+        .await
+        .unwrap_err();
+    assert!(matches!(again, StoreError::Conflict(_)), "{again:?}");
+    assert_eq!(c.get_template("T-7").await.unwrap().unwrap().name, "First");
+    // A replace is still a replace.
+    c.put_template(&t("Third"), &entry(ConfigVerb::Updated))
+        .await
+        .unwrap();
+    assert_eq!(c.get_template("T-7").await.unwrap().unwrap().name, "Third");
+}
+
 async fn a_pending_run_is_patched_and_its_dates_lock_once_it_starts(b: Backend) {
     b.app
         .reference()
@@ -2276,6 +2314,8 @@ conformance!(
     a_runs_documents_list_by_kind_from_a_position,
     schedules_and_subscriptions_are_found_by_id_and_items_execute_once,
     templates_are_stored_and_one_is_active,
+    a_created_template_is_never_replaced_by_another_create,
+    a_created_invoice_schedule_is_never_replaced_by_another_create,
     templates_list_in_id_order_a_page_at_a_time_with_the_active_one_marked,
     invoice_schedules_list_in_id_order_across_accounts_a_page_at_a_time,
     a_pending_run_is_patched_and_its_dates_lock_once_it_starts,

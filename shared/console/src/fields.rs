@@ -52,6 +52,26 @@ pub fn field(f: &Field, value: &str, error: Option<&str>) -> Markup {
     }
 }
 
+/// A multi-line text field (a template's JSON), written as [`field`] writes a text
+/// input: label, hint, the API's error tied to it.
+pub fn textarea(f: &Field, value: &str, error: Option<&str>, rows: u32) -> Markup {
+    let id = f.name.replace('.', "-");
+    let hint = format!("{id}-hint");
+    let described = match error {
+        Some(_) => format!("{hint} {id}-error"),
+        None => hint.clone(),
+    };
+    html! {
+        div class="field" {
+            label for=(id) { (f.label) }
+            span class="hint" id=(hint) { (f.hint) }
+            @if let Some(e) = error { span class="error" id={ (id) "-error" } data-testid={ "error-" (f.name) } { (e) } }
+            textarea id=(id) name=(f.name) rows=(rows) spellcheck="false"
+                aria-invalid=[error.map(|_| "true")] aria-describedby=(described) { (value) }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -72,6 +72,9 @@ pub async fn list(
         "Invoice schedules",
         html! {
             h1 { "Invoice schedules" }
+            @if crate::invoice_schedule_form::SCHEDULE.offered(&visitor) {
+                p { a class="button" href="/console/invoice-schedules/new" { "New invoice schedule" } }
+            }
             @if schedules.is_empty() { p { "No invoice schedules." } } @else {
                 div class="scroll" role="region" aria-label="Invoice schedules" tabindex="0" {
                     table data-testid="invoice-schedules" {
@@ -137,6 +140,9 @@ async fn page_of(console: &Console, visitor: &Visitor, id: &str) -> Result<Respo
         &format!("Invoice schedule {id}"),
         html! {
             h1 { "Invoice schedule " (id) }
+            @if crate::invoice_schedule_form::SCHEDULE.offered(visitor) {
+                p { a class="button secondary" href={ "/console/invoice-schedules/" (id) "/edit" } { "Edit invoice schedule " (id) } }
+            }
             dl class="summary" {
                 dt { "Account" } dd data-testid="account" { (text(&s, "accountId")) }
                 dt { "Currency" } dd { (currency) }

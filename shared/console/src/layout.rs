@@ -14,7 +14,7 @@ const STYLE: &str = r#"
 :root { font-family: system-ui, sans-serif; line-height: 1.5; color: #1a1a1a; background: #fff; }
 body { margin: 0; }
 a { color: #0b4f9c; }
-a:focus, button:focus, input:focus, select:focus, summary:focus, iframe:focus { outline: 3px solid #b35c00; outline-offset: 2px; }
+a:focus, button:focus, input:focus, select:focus, textarea:focus, summary:focus, iframe:focus { outline: 3px solid #b35c00; outline-offset: 2px; }
 .skip { position: absolute; left: -999px; }
 .skip:focus { left: 1rem; top: 1rem; background: #fff; padding: .5rem; }
 header { background: #10253f; color: #fff; padding: .5rem 1rem; display: flex; flex-wrap: wrap; gap: 1rem; align-items: center; justify-content: space-between; }
@@ -40,7 +40,8 @@ button[disabled] { background: #e8e8e8; color: #444; border-color: #777; cursor:
 .field label { display: block; font-weight: 600; }
 .field .hint, .field .error { display: block; }
 .field .hint { color: #444; }
-.field input[aria-invalid=true] { border: 2px solid #8b0000; }
+.field input[aria-invalid=true], .field textarea[aria-invalid=true] { border: 2px solid #8b0000; }
+.field textarea { width: 100%; max-width: 60rem; font-family: ui-monospace, monospace; }
 dl.summary { display: grid; grid-template-columns: max-content 1fr; gap: .25rem 1rem; }
 dl.summary dt { font-weight: 600; }
 dl.summary dd { margin: 0; }

@@ -15,16 +15,19 @@ mod fields;
 mod fmt;
 mod forms;
 mod invoice;
+mod invoice_schedule_form;
 mod invoice_schedules;
 mod layout;
 mod lists;
 pub mod oidc;
+mod put_form;
 mod rebill;
 mod run;
 mod runs;
 mod schedule_form;
 mod schedules;
 pub mod session;
+mod template_form;
 mod templates;
 mod webhooks;
 mod zone;
@@ -193,6 +196,14 @@ fn page_routes() -> Router<Console> {
         )
         .route("/console/invoice-schedules", get(invoice_schedules::list))
         .route(
+            "/console/invoice-schedules/new",
+            get(invoice_schedule_form::new),
+        )
+        .route(
+            "/console/invoice-schedules/{id}/edit",
+            get(invoice_schedule_form::edit),
+        )
+        .route(
             "/console/invoice-schedules/{id}",
             get(invoice_schedules::page),
         )
@@ -201,6 +212,8 @@ fn page_routes() -> Router<Console> {
             invoice_schedules::confirm_route(),
         )
         .route("/console/templates", get(templates::list))
+        .route("/console/templates/new", get(template_form::new))
+        .route("/console/templates/{id}/edit", get(template_form::edit))
         .route("/console/templates/{id}", get(templates::page))
         .route("/console/templates/{id}/sample", get(templates::sample))
         .route(
@@ -235,6 +248,16 @@ fn form_routes() -> Router<Console> {
         )
         .route("/console/schedules", post(schedule_form::create))
         .route("/console/schedules/{id}/edit", post(schedule_form::update))
+        .route(
+            "/console/invoice-schedules",
+            post(invoice_schedule_form::create),
+        )
+        .route(
+            "/console/invoice-schedules/{id}/edit",
+            post(invoice_schedule_form::update),
+        )
+        .route("/console/templates", post(template_form::create))
+        .route("/console/templates/{id}/edit", post(template_form::update))
         .route(
             "/console/schedules/{id}/actions/{action}",
             actions::act_route(&schedules::SCHEDULE),

@@ -93,6 +93,9 @@ pub async fn list(
         "Templates",
         html! {
             h1 { "Document templates" }
+            @if crate::template_form::TEMPLATE.offered(&visitor) {
+                p { a class="button" href="/console/templates/new" { "New template" } }
+            }
             @if templates.is_empty() { p { "No document templates." } } @else {
                 div class="scroll" role="region" aria-label="Document templates" tabindex="0" {
                     table data-testid="templates" {
@@ -199,6 +202,9 @@ async fn page_of(console: &Console, visitor: &Visitor, id: &str) -> Result<Respo
                 dt { "Name" } dd { (text(&t, "name")) }
                 dt { "State" } dd data-testid="template-state" { (state(&t)) }
                 dt { "Updated" } dd { (instant(text(&t, "updatedAt"))) }
+            }
+            @if crate::template_form::TEMPLATE.offered(visitor) {
+                p { a class="button secondary" href={ "/console/templates/" (id) "/edit" } { "Edit template " (id) } }
             }
             (TEMPLATE.section(visitor, id, &t))
             section aria-labelledby="fields-h" {

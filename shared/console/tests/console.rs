@@ -48,6 +48,11 @@ fn post_form(uri: &str, cookie: &str, form: &str) -> Request<Body> {
         .unwrap()
 }
 
+/// Account A-1 (USD) with its subscription S-1.
+const BOOK: &str = r#"{"accounts": [{"id": "A-1", "name": "C", "currency": "USD", "billCycleDay": 1}],
+    "subscriptions": [{"id": "S-1", "accountId": "A-1", "productId": "P", "startDate": "2024-01-01",
+      "charges": [{"id": "C-1", "type": "Recurring", "price": "10.00", "billingPeriod": "Month"}]}]}"#;
+
 /// The console and the API over one in-memory system; `ann-token` has every scope,
 /// `rita-token` only billing:read.
 async fn console() -> (Router, Router) {
@@ -71,9 +76,7 @@ async fn console_and_worker() -> (Router, Router, impl Fn() -> tokio::task::Join
             billrun_app::worker::drain(app, queue, Default::default()).await;
         })
     };
-    let book = r#"{"accounts": [{"id": "A-1", "name": "C", "currency": "USD", "billCycleDay": 1}],
-        "subscriptions": [{"id": "S-1", "accountId": "A-1", "productId": "P", "startDate": "2024-01-01",
-          "charges": [{"id": "C-1", "type": "Recurring", "price": "10.00", "billingPeriod": "Month"}]}]}"#;
+    let book = BOOK;
     let imported = send(
         &api,
         Request::post("/v1/import")
@@ -493,4 +496,247 @@ async fn an_invoice_schedule_item_is_executed_by_a_runner_only_and_then_shows_it
     )
     .await;
     assert_eq!(again.status, StatusCode::CONFLICT, "{}", again.body);
+}
+
+/// The console as `billrun-local serve` and AWS split it (pages over the API's reads,
+/// forms over its writes: a form's POST that read through the API would meet a 405),
+/// over an in-memory system with account A-1 (USD).
+async fn split_console() -> Router {
+    let store = Arc::new(MemoryStore::new());
+    let queue = Arc::new(MemoryQueue::new());
+    let app = Arc::new(billrun_app::App::in_memory(
+        store,
+        queue,
+        Arc::new(billrun_documents::PdfRenderer),
+    ));
+    let book = BOOK;
+    let imported = send(
+        &billrun_api::router(app.clone()),
+        Request::post("/v1/import")
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(book))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(imported.status, StatusCode::OK, "{}", imported.body);
+    billrun_console::split_router(
+        billrun_api::query_router(app.clone()),
+        billrun_api::command_router(app),
+        SignIn::Tokens(Arc::new(|t: &str| match t {
+            "ann-token" => Some(Principal::with_all_scopes("ann")),
+            "rita-token" => Some(Principal {
+                name: "rita".into(),
+                scopes: [Scope::Read].into_iter().collect(),
+            }),
+            _ => None,
+        })),
+        false,
+    )
+    .unwrap()
+}
+
+/// A form body's value, percent-encoded.
+fn enc(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_template_is_created_and_edited_by_an_admin_through_the_split_console() {
+    let console = split_console().await;
+    let rita = sign_in(&console, "rita-token").await;
+    let list = send(&console, get("/console/templates", &rita)).await;
+    assert!(!list.body.contains("/console/templates/new"), "not offered");
+    let refused = send(&console, get("/console/templates/new", &rita)).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    let forged = send(
+        &console,
+        post_form(
+            "/console/templates",
+            &rita,
+            &format!("csrf={}&id=T-9&name=X&content=%7B%7D", csrf_of(&list.body)),
+        ),
+    )
+    .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN, "{}", forged.body);
+
+    let ann = sign_in(&console, "ann-token").await;
+    let list = send(&console, get("/console/templates", &ann)).await;
+    assert!(list.body.contains(r#"href="/console/templates/new""#));
+    let form = send(&console, get("/console/templates/new", &ann)).await;
+    assert_eq!(form.status, StatusCode::OK);
+    let csrf = csrf_of(&form.body);
+    let submit = |content: &str, id: &str| {
+        format!("csrf={csrf}&id={id}&name=Plain&content={}", enc(content))
+    };
+    let bad = send(
+        &console,
+        post_form(
+            "/console/templates",
+            &ann,
+            &submit(r#"{"companyName": "Acme", "accentColor": "blue"}"#, "T-9"),
+        ),
+    )
+    .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST, "{}", bad.body);
+    assert!(
+        bad.body
+            .contains(r#"data-testid="error-content">accentColor: "#),
+        "{}",
+        bad.body
+    );
+    assert!(bad.body.contains("blue"), "the content typed is kept");
+    let good = r#"{"companyName": "Acme"}"#;
+    let made = send(
+        &console,
+        post_form("/console/templates", &ann, &submit(good, "T-9")),
+    )
+    .await;
+    assert_eq!(made.status, StatusCode::SEE_OTHER, "{}", made.body);
+    assert_eq!(made.headers[header::LOCATION], "/console/templates/T-9");
+    let taken = send(
+        &console,
+        post_form("/console/templates", &ann, &submit(good, "T-9")),
+    )
+    .await;
+    assert_eq!(taken.status, StatusCode::CONFLICT, "{}", taken.body);
+    assert!(
+        taken.body.contains(r#"data-testid="error-id""#),
+        "{}",
+        taken.body
+    );
+
+    let page = send(&console, get("/console/templates/T-9", &ann)).await;
+    assert!(page.body.contains(r#"href="/console/templates/T-9/edit""#));
+    let edit = send(&console, get("/console/templates/T-9/edit", &ann)).await;
+    assert_eq!(edit.status, StatusCode::OK);
+    assert!(
+        edit.body
+            .contains("&quot;companyName&quot;: &quot;Acme&quot;"),
+        "{}",
+        edit.body
+    );
+    let saved = send(
+        &console,
+        post_form(
+            "/console/templates/T-9/edit",
+            &ann,
+            &format!(
+                "csrf={}&name=Renamed&content={}",
+                csrf_of(&edit.body),
+                enc(good)
+            ),
+        ),
+    )
+    .await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.body);
+    let page = send(&console, get("/console/templates/T-9", &ann)).await;
+    assert!(page.body.contains("Renamed"), "{}", page.body);
+    assert!(page.body.contains("template.updated"), "{}", page.body);
+}
+
+#[tokio::test]
+async fn an_invoice_schedule_is_created_row_by_row_and_its_errors_shown_at_their_row() {
+    let console = split_console().await;
+    let rita = sign_in(&console, "rita-token").await;
+    let list = send(&console, get("/console/invoice-schedules", &rita)).await;
+    assert!(!list.body.contains("/console/invoice-schedules/new"));
+    let forged = send(
+        &console,
+        post_form(
+            "/console/invoice-schedules",
+            &rita,
+            &format!("csrf={}&id=IS-9&accountId=A-1&rows=1", csrf_of(&list.body)),
+        ),
+    )
+    .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN, "{}", forged.body);
+
+    let ann = sign_in(&console, "ann-token").await;
+    let form = send(&console, get("/console/invoice-schedules/new", &ann)).await;
+    assert_eq!(form.status, StatusCode::OK);
+    assert_eq!(form.body.matches(r#"data-testid="item-row""#).count(), 3);
+    let csrf = csrf_of(&form.body);
+    let added = send(
+        &console,
+        post_form(
+            "/console/invoice-schedules",
+            &ann,
+            &format!("csrf={csrf}&id=IS-9&rows=3&add=row&items%5B0%5D.id=I-1"),
+        ),
+    )
+    .await;
+    assert_eq!(added.status, StatusCode::OK, "{}", added.body);
+    assert_eq!(added.body.matches(r#"data-testid="item-row""#).count(), 4);
+    assert!(
+        added.body.contains(r#"value="I-1""#),
+        "the rows typed are kept"
+    );
+    let body = |amount: &str| {
+        format!(
+            "csrf={csrf}&id=IS-9&accountId=A-1&subscriptionIds=S-1&rows=4\
+             &items%5B1%5D.id=I-1&items%5B1%5D.invoiceDate=2027-01-01&items%5B1%5D.amount=100.00\
+             &items%5B3%5D.id=I-2&items%5B3%5D.invoiceDate=2027-02-01&items%5B3%5D.amount={amount}"
+        )
+    };
+    let bad = send(
+        &console,
+        post_form("/console/invoice-schedules", &ann, &body("1.005")),
+    )
+    .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST, "{}", bad.body);
+    assert!(
+        bad.body.contains(r#"data-testid="error-items[3].amount""#),
+        "at the form's row 4, not the request's item 2: {}",
+        bad.body
+    );
+    let made = send(
+        &console,
+        post_form("/console/invoice-schedules", &ann, &body("50.00")),
+    )
+    .await;
+    assert_eq!(made.status, StatusCode::SEE_OTHER, "{}", made.body);
+    assert_eq!(
+        made.headers[header::LOCATION],
+        "/console/invoice-schedules/IS-9"
+    );
+    let taken = send(
+        &console,
+        post_form("/console/invoice-schedules", &ann, &body("50.00")),
+    )
+    .await;
+    assert_eq!(taken.status, StatusCode::CONFLICT, "{}", taken.body);
+    assert!(taken.body.contains(r#"data-testid="error-id""#));
+    let page = send(&console, get("/console/invoice-schedules/IS-9", &ann)).await;
+    assert!(
+        page.body.contains("$50.00") && page.body.contains("I-2"),
+        "{}",
+        page.body
+    );
+    let edit = send(&console, get("/console/invoice-schedules/IS-9/edit", &ann)).await;
+    assert_eq!(edit.status, StatusCode::OK);
+    assert_eq!(edit.body.matches(r#"data-testid="item-row""#).count(), 3);
+    let saved = send(
+        &console,
+        post_form(
+            "/console/invoice-schedules/IS-9/edit",
+            &ann,
+            &format!(
+                "csrf={csrf}&accountId=A-1&subscriptionIds=S-1&rows=1&items%5B0%5D.id=I-1\
+                 &items%5B0%5D.invoiceDate=2027-01-01&items%5B0%5D.amount=75.00"
+            ),
+        ),
+    )
+    .await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.body);
+    let page = send(&console, get("/console/invoice-schedules/IS-9", &ann)).await;
+    assert!(
+        page.body.contains("$75.00") && !page.body.contains("I-2"),
+        "{}",
+        page.body
+    );
 }

@@ -86,6 +86,23 @@ impl ScheduleStore for SqliteStore {
         .await
     }
 
+    async fn create_schedule(
+        &self,
+        schedule: &InvoiceSchedule,
+        audit: &AuditEvent,
+    ) -> StoreResult<()> {
+        let (schedule, audit) = (schedule.clone(), audit.clone());
+        self.write(move |tx| {
+            // The write's transaction holds the check and the insert together.
+            if one(tx, INVOICE_SCHEDULES, "id", schedule.id.as_str())?.is_some() {
+                return Err(conflict(format!("invoice schedule {} exists", schedule.id)));
+            }
+            put_schedule(tx, &schedule)?;
+            crate::audit::record(tx, &audit)
+        })
+        .await
+    }
+
     async fn mark_processed(&self, schedule: &ScheduleId, item: &ProcessedItem) -> StoreResult<()> {
         let (schedule, item) = (schedule.clone(), item.clone());
         self.write(move |tx| {
@@ -270,6 +287,28 @@ impl TemplateStore for SqliteStore {
                     "INSERT INTO {TEMPLATES} (id, data) VALUES (?1, ?2)
                      ON CONFLICT (id) DO UPDATE SET data = excluded.data"
                 ),
+                params![t.id, to_json(&t)?],
+            )?;
+            crate::audit::record(tx, &audit)?;
+            Ok(t)
+        })
+        .await
+    }
+
+    async fn create_template(
+        &self,
+        template: &DocumentTemplate,
+        audit: &AuditEvent,
+    ) -> StoreResult<DocumentTemplate> {
+        let (mut t, audit) = (template.clone(), audit.clone());
+        self.write(move |tx| {
+            // The write's transaction holds the check and the insert together.
+            if one(tx, TEMPLATES, "id", &t.id)?.is_some() {
+                return Err(conflict(format!("document template {} exists", t.id)));
+            }
+            t.active = false;
+            tx.execute(
+                &format!("INSERT INTO {TEMPLATES} (id, data) VALUES (?1, ?2)"),
                 params![t.id, to_json(&t)?],
             )?;
             crate::audit::record(tx, &audit)?;

@@ -47,6 +47,30 @@ impl ScheduleStore for MemoryStore {
         Ok(())
     }
 
+    async fn create_schedule(
+        &self,
+        schedule: &InvoiceSchedule,
+        audit: &AuditEvent,
+    ) -> StoreResult<()> {
+        // One lock holds the check and the write.
+        let mut g = self.inner.lock();
+        if g.schedules.contains_key(&schedule.id) {
+            return Err(StoreError::Conflict(format!(
+                "invoice schedule {} exists",
+                schedule.id
+            )));
+        }
+        if !g.accounts.contains_key(&schedule.account_id) {
+            return Err(StoreError::fatal(format!(
+                "account {} is not in the book",
+                schedule.account_id
+            )));
+        }
+        store_schedule(&mut g, schedule);
+        super::audit::record(&mut g, audit.clone());
+        Ok(())
+    }
+
     async fn mark_processed(&self, schedule: &ScheduleId, item: &ProcessedItem) -> StoreResult<()> {
         let mut g = self.inner.lock();
         let list = g.processed.entry(schedule.clone()).or_default();

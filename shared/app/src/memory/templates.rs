@@ -1,6 +1,7 @@
 //! Document templates in memory.
 
 use super::MemoryStore;
+use crate::error::StoreError;
 use crate::model::audit::AuditEvent;
 use crate::model::documents::*;
 use crate::ports::*;
@@ -16,6 +17,25 @@ impl TemplateStore for MemoryStore {
         let mut g = self.inner.lock();
         let mut t = template.clone();
         t.active = g.active_template.as_deref() == Some(t.id.as_str());
+        g.templates.insert(t.id.clone(), t.clone());
+        super::audit::record(&mut g, audit.clone());
+        Ok(t)
+    }
+
+    async fn create_template(
+        &self,
+        template: &DocumentTemplate,
+        audit: &AuditEvent,
+    ) -> StoreResult<DocumentTemplate> {
+        let mut g = self.inner.lock();
+        if g.templates.contains_key(&template.id) {
+            return Err(StoreError::Conflict(format!(
+                "document template {} exists",
+                template.id
+            )));
+        }
+        let mut t = template.clone();
+        t.active = false;
         g.templates.insert(t.id.clone(), t.clone());
         super::audit::record(&mut g, audit.clone());
         Ok(t)

@@ -18,6 +18,14 @@ pub trait ScheduleStore: Send + Sync {
     /// audit entry in the same write. Executed items stay executed.
     async fn put_schedule(&self, schedule: &InvoiceSchedule, audit: &AuditEvent)
         -> StoreResult<()>;
+    /// Stores a new validated schedule like [`Self::put_schedule`]; `Conflict`, nothing
+    /// written, when one with its id exists (checked in the write itself, so that of
+    /// two racing creates one wins).
+    async fn create_schedule(
+        &self,
+        schedule: &InvoiceSchedule,
+        audit: &AuditEvent,
+    ) -> StoreResult<()>;
     /// Records an item as executed; `Conflict` when it already was.
     async fn mark_processed(&self, schedule: &ScheduleId, item: &ProcessedItem) -> StoreResult<()>;
     /// Schedules in byte-wise id order after `after`, at most `limit`, as they were put

@@ -14,6 +14,13 @@ pub trait TemplateStore: Send + Sync {
         template: &DocumentTemplate,
         audit: &AuditEvent,
     ) -> StoreResult<DocumentTemplate>;
+    /// Stores a new template; `Conflict`, nothing written, when one with its id exists
+    /// (checked in the write itself, so that of two racing creates one wins).
+    async fn create_template(
+        &self,
+        template: &DocumentTemplate,
+        audit: &AuditEvent,
+    ) -> StoreResult<DocumentTemplate>;
     async fn get_template(&self, id: &str) -> StoreResult<Option<DocumentTemplate>>;
     /// Makes the template the one active template; `None`, nothing written, when it
     /// does not exist.

@@ -255,6 +255,27 @@ impl ScheduleStore for DynamoStore {
         self.write_audited(writes, Some(audit)).await.map(|_| ())
     }
 
+    async fn create_schedule(
+        &self,
+        schedule: &InvoiceSchedule,
+        audit: &AuditEvent,
+    ) -> StoreResult<()> {
+        // The id's reference item (global, whatever the account) is the condition.
+        let item = schedule_item(schedule)?;
+        let reference = schedule_ref(&schedule.id, &schedule.account_id);
+        let writes = vec![
+            self.put_tx(item, None)?,
+            self.put_tx(reference, Some("attribute_not_exists(pk)"))?,
+        ];
+        match self.write_audited(writes, Some(audit)).await? {
+            true => Ok(()),
+            false => Err(StoreError::Conflict(format!(
+                "invoice schedule {} exists",
+                schedule.id
+            ))),
+        }
+    }
+
     async fn mark_processed(&self, schedule: &ScheduleId, item: &ProcessedItem) -> StoreResult<()> {
         let record = entity(&keys::processed_item(schedule, &item.item_id), item)?;
         self.put(record, Some("attribute_not_exists(pk)"), vec![])
@@ -294,6 +315,26 @@ impl TemplateStore for DynamoStore {
             .await?;
         t.active = self.active_template_id().await?.as_deref() == Some(t.id.as_str());
         Ok(t)
+    }
+
+    async fn create_template(
+        &self,
+        template: &DocumentTemplate,
+        audit: &AuditEvent,
+    ) -> StoreResult<DocumentTemplate> {
+        let mut t = template.clone();
+        t.active = false;
+        let mut item = entity(&keys::template(&t.id), &t)?;
+        item.insert(Index::Gsi2.pk().to_string(), s(keys::TEMPLATES));
+        item.insert(Index::Gsi2.sk().to_string(), s(t.id.clone()));
+        let put = self.put_tx(item, Some("attribute_not_exists(pk)"))?;
+        match self.write_audited(vec![put], Some(audit)).await? {
+            true => Ok(t),
+            false => Err(StoreError::Conflict(format!(
+                "document template {} exists",
+                t.id
+            ))),
+        }
     }
 
     async fn get_template(&self, id: &str) -> StoreResult<Option<DocumentTemplate>> {

@@ -109,3 +109,57 @@ pub(super) async fn invoice_schedules_list_in_id_order_across_accounts_a_page_at
         .unwrap()
         .is_empty());
 }
+
+pub(super) async fn a_created_invoice_schedule_is_never_replaced_by_another_create(b: Backend) {
+    use billrun_domain::book::Book;
+    use billrun_domain::ids::ScheduleId;
+    let s = &b.app.invoice_schedules;
+    b.app
+        .reference()
+        .import_book(TWO_SCHEDULES.as_bytes())
+        .await
+        .unwrap();
+    let book = Book::parse(TWO_SCHEDULES.as_bytes()).unwrap();
+    // Each write its own entry (an entry written already is that change's replay).
+    let entry = |verb: ConfigVerb| {
+        ConfigChange {
+            kind: ResourceKind::InvoiceSchedule,
+            id: "IS-7".into(),
+            verb,
+            changes: Vec::new(),
+        }
+        .entry(None, None, chrono::Utc::now())
+    };
+    // An imported schedule's id is taken too.
+    let imported = s
+        .create_schedule(&book.invoice_schedules[0], &entry(ConfigVerb::Created))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(imported, billrun_app::StoreError::Conflict(_)),
+        "{imported:?}"
+    );
+    let mut new = book.invoice_schedules[1].clone();
+    new.id = ScheduleId::parse("IS-7").unwrap();
+    s.create_schedule(&new, &entry(ConfigVerb::Created))
+        .await
+        .unwrap();
+    let mut other = new.clone();
+    other.items[0].amount = "300.00".parse().unwrap();
+    let again = s
+        .create_schedule(&other, &entry(ConfigVerb::Created))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(again, billrun_app::StoreError::Conflict(_)),
+        "{again:?}"
+    );
+    let stored = s.get_schedule(&new.id).await.unwrap().unwrap();
+    assert_eq!(stored.schedule.items[0].amount.to_string(), "200.00");
+    // A replace is still a replace.
+    s.put_schedule(&other, &entry(ConfigVerb::Updated))
+        .await
+        .unwrap();
+    let stored = s.get_schedule(&new.id).await.unwrap().unwrap();
+    assert_eq!(stored.schedule.items[0].amount.to_string(), "300.00");
+}

@@ -31,6 +31,18 @@ impl<T: ?Sized + ScheduleStore> ScheduleStore for Faulty<T> {
             .write("put_schedule", self.inner.put_schedule(schedule, audit))
             .await
     }
+    async fn create_schedule(
+        &self,
+        schedule: &InvoiceSchedule,
+        audit: &AuditEvent,
+    ) -> StoreResult<()> {
+        self.plan
+            .write(
+                "create_schedule",
+                self.inner.create_schedule(schedule, audit),
+            )
+            .await
+    }
     async fn mark_processed(&self, schedule: &ScheduleId, item: &ProcessedItem) -> StoreResult<()> {
         self.plan
             .write("mark_processed", self.inner.mark_processed(schedule, item))
@@ -56,6 +68,18 @@ impl<T: ?Sized + TemplateStore> TemplateStore for Faulty<T> {
     ) -> StoreResult<DocumentTemplate> {
         self.plan
             .write("put_template", self.inner.put_template(template, audit))
+            .await
+    }
+    async fn create_template(
+        &self,
+        template: &DocumentTemplate,
+        audit: &AuditEvent,
+    ) -> StoreResult<DocumentTemplate> {
+        self.plan
+            .write(
+                "create_template",
+                self.inner.create_template(template, audit),
+            )
             .await
     }
     async fn get_template(&self, id: &str) -> StoreResult<Option<DocumentTemplate>> {
