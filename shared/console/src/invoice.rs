@@ -6,9 +6,9 @@ use crate::audit::resource_trail;
 use crate::fmt::{amount, instant, text};
 use crate::layout::{page as render, problem};
 use crate::session::Visitor;
-use crate::{segment, Console};
-use axum::extract::{Path, State};
-use axum::http::{header, Method, StatusCode};
+use crate::{Console, Id};
+use axum::extract::State;
+use axum::http::{header, Method};
 use axum::response::{IntoResponse, Response};
 use maud::html;
 use serde_json::Value;
@@ -275,28 +275,14 @@ async fn page_of(console: &Console, visitor: &Visitor, id: &str) -> Result<Respo
     ))
 }
 
-pub async fn page(
-    State(console): State<Console>,
-    visitor: Visitor,
-    Path(id): Path<String>,
-) -> Response {
-    let Some(id) = segment(&id) else {
-        return StatusCode::NOT_FOUND.into_response();
-    };
-    match page_of(&console, &visitor, id).await {
+pub async fn page(State(console): State<Console>, visitor: Visitor, Id(id): Id) -> Response {
+    match page_of(&console, &visitor, &id).await {
         Ok(r) | Err(r) => r,
     }
 }
 
 /// The PDF's bytes, as `GET /v1/invoices/{id}/document` answers them.
-pub async fn pdf(
-    State(console): State<Console>,
-    visitor: Visitor,
-    Path(id): Path<String>,
-) -> Response {
-    let Some(id) = segment(&id) else {
-        return StatusCode::NOT_FOUND.into_response();
-    };
+pub async fn pdf(State(console): State<Console>, visitor: Visitor, Id(id): Id) -> Response {
     pdf_answer(&console, &visitor, &format!("/v1/invoices/{id}/document")).await
 }
 

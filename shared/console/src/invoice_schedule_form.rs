@@ -13,9 +13,9 @@ use crate::fields::{field, text, Field};
 use crate::layout::page;
 use crate::put_form::{new_id, notice, Resource, Saved};
 use crate::session::{check_change, Visitor};
-use crate::{segment, ApiProblem, Console};
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use crate::{ApiProblem, Console, Id};
+use axum::extract::State;
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
 use maud::html;
@@ -244,22 +244,15 @@ pub async fn new(visitor: Visitor) -> Response {
     form(&visitor, None, &values, None)
 }
 
-pub async fn edit(
-    State(console): State<Console>,
-    visitor: Visitor,
-    Path(id): Path<String>,
-) -> Response {
+pub async fn edit(State(console): State<Console>, visitor: Visitor, Id(id): Id) -> Response {
     if let Some(r) = SCHEDULE.forbidden(&visitor) {
         return r;
     }
-    let Some(id) = segment(&id) else {
-        return StatusCode::NOT_FOUND.into_response();
-    };
     match console
         .get(&visitor, &format!("/v1/invoice-schedules/{id}"))
         .await
     {
-        Ok(s) => form(&visitor, Some(id), &values_of(&s), None),
+        Ok(s) => form(&visitor, Some(&id), &values_of(&s), None),
         Err(r) => r,
     }
 }
@@ -307,21 +300,19 @@ pub async fn update(
     State(console): State<Console>,
     visitor: Visitor,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    Id(id): Id,
     Form(values): Form<HashMap<String, String>>,
 ) -> Response {
     if let Err(r) = check_change(&console, &visitor, &headers, &values) {
         return r.into_response();
     }
-    let Some(id) = segment(&id) else {
-        return StatusCode::NOT_FOUND.into_response();
-    };
-    submit(&console, &visitor, Ok(id), false, values).await
+    submit(&console, &visitor, Ok(&id), false, values).await
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::http::StatusCode;
 
     fn values(pairs: &[(&str, &str)]) -> HashMap<String, String> {
         pairs

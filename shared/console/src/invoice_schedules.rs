@@ -11,7 +11,7 @@ use crate::fmt::{amount, instant, text};
 use crate::layout::{page as render, problem, status};
 use crate::lists::items;
 use crate::session::{check_change, Visitor};
-use crate::{cursor_arg, enc, segment, ApiProblem, Console};
+use crate::{cursor_arg, enc, segment, ApiProblem, Console, Id};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -205,15 +205,8 @@ async fn currency_of(console: &Console, visitor: &Visitor, s: &Value) -> Result<
     Ok(text(&a, "currency").to_string())
 }
 
-pub async fn page(
-    State(console): State<Console>,
-    visitor: Visitor,
-    Path(id): Path<String>,
-) -> Response {
-    let Some(id) = segment(&id) else {
-        return StatusCode::NOT_FOUND.into_response();
-    };
-    match page_of(&console, &visitor, id).await {
+pub async fn page(State(console): State<Console>, visitor: Visitor, Id(id): Id) -> Response {
+    match page_of(&console, &visitor, &id).await {
         Ok(r) | Err(r) => r,
     }
 }

@@ -438,6 +438,29 @@ pub(crate) fn cursor_arg(cursor: Option<&String>) -> String {
     }
 }
 
+/// A page's resource id: the route's one path parameter, which must be a [`segment`];
+/// any other answers 404 before the handler runs.
+pub(crate) struct Id(pub String);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Id {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        let not_found = || StatusCode::NOT_FOUND.into_response();
+        let axum::extract::Path(id) =
+            axum::extract::Path::<String>::from_request_parts(parts, state)
+                .await
+                .map_err(|_| not_found())?;
+        match segment(&id) {
+            Some(_) => Ok(Id(id)),
+            None => Err(not_found()),
+        }
+    }
+}
+
 pub(crate) fn segment(s: &str) -> Option<&str> {
     (!s.is_empty()
         && s.len() <= 128

@@ -8,8 +8,8 @@ use crate::fields::{self, field};
 use crate::fmt::text;
 use crate::layout::{page, problem};
 use crate::session::{check_change, Visitor};
-use crate::{enc, segment, ApiProblem, Console};
-use axum::extract::{Path, State};
+use crate::{enc, segment, ApiProblem, Console, Id};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderName, Method, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
@@ -150,15 +150,8 @@ async fn invoice(console: &Console, visitor: &Visitor, id: &str) -> Result<Value
 }
 
 /// The confirmation, with a new key.
-pub async fn confirm(
-    State(console): State<Console>,
-    visitor: Visitor,
-    Path(id): Path<String>,
-) -> Response {
-    let Some(id) = segment(&id) else {
-        return StatusCode::NOT_FOUND.into_response();
-    };
-    let doc = match invoice(&console, &visitor, id).await {
+pub async fn confirm(State(console): State<Console>, visitor: Visitor, Id(id): Id) -> Response {
+    let doc = match invoice(&console, &visitor, &id).await {
         Ok(d) => d,
         Err(r) => return r,
     };
@@ -177,7 +170,7 @@ pub async fn confirm(
         Err(e) => return crate::internal(&e),
     };
     let c = Confirmation {
-        id,
+        id: &id,
         doc: &doc,
         target: text(&run, "targetDate"),
         key: &key,
@@ -191,15 +184,12 @@ pub async fn rebill(
     State(console): State<Console>,
     visitor: Visitor,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    Id(id): Id,
     Form(form): Form<HashMap<String, String>>,
 ) -> Response {
     if let Err(r) = check_change(&console, &visitor, &headers, &form) {
         return r.into_response();
     }
-    let Some(id) = segment(&id) else {
-        return StatusCode::NOT_FOUND.into_response();
-    };
     let (Some(key), Some(account)) = (
         key_of(&form),
         form.get("accountId").and_then(|a| segment(a)),
@@ -235,7 +225,7 @@ pub async fn rebill(
     let e = answer.error();
     if e.status == StatusCode::BAD_REQUEST {
         let c = Confirmation {
-            id,
+            id: &id,
             doc: &doc,
             target,
             key,

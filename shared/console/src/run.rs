@@ -8,10 +8,9 @@ use crate::fmt::{amount, count, instant, text, thousands};
 use crate::layout::{page as render, status};
 use crate::runs::progress;
 use crate::session::Visitor;
-use crate::{enc, segment, Console};
-use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use crate::{enc, Console, Id};
+use axum::extract::{Query, State};
+use axum::response::Response;
 use maud::{html, Markup};
 use serde_json::Value;
 use std::collections::HashMap;
@@ -495,13 +494,10 @@ fn diff_section(diff: &Value, here: &str) -> Markup {
 pub async fn page(
     State(console): State<Console>,
     visitor: Visitor,
-    Path(id): Path<String>,
+    Id(id): Id,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
-    let Some(id) = segment(&id) else {
-        return StatusCode::NOT_FOUND.into_response();
-    };
-    match page_of(&console, &visitor, id, &q).await {
+    match page_of(&console, &visitor, &id, &q).await {
         Ok(r) | Err(r) => r,
     }
 }

@@ -4,8 +4,8 @@
 use crate::fmt::{amount, count, instant, text, thousands};
 use crate::layout::{page, status};
 use crate::session::Visitor;
-use crate::{enc, segment, Console};
-use axum::extract::{Path, Query, State};
+use crate::{enc, Console, Id};
+use axum::extract::{Query, State};
 use axum::http::HeaderValue;
 use axum::response::{Html, IntoResponse, Response};
 use maud::{html, Markup};
@@ -209,12 +209,9 @@ pub async fn progress_fragment(
 pub async fn progress_route(
     State(console): State<Console>,
     visitor: Visitor,
-    Path(id): Path<String>,
+    Id(id): Id,
 ) -> Response {
-    let Some(id) = segment(&id) else {
-        return axum::http::StatusCode::NOT_FOUND.into_response();
-    };
-    match progress_fragment(&console, &visitor, id).await {
+    match progress_fragment(&console, &visitor, &id).await {
         Ok(r) | Err(r) => r,
     }
 }

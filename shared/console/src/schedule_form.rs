@@ -7,8 +7,8 @@
 use crate::fields::{field, text, Field};
 use crate::layout::{page, problem};
 use crate::session::{check_change, Visitor};
-use crate::{enc, segment, ApiProblem, Console};
-use axum::extract::{Path, State};
+use crate::{enc, segment, ApiProblem, Console, Id};
+use axum::extract::State;
 use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
@@ -274,22 +274,15 @@ pub async fn new(visitor: Visitor) -> Response {
     form(&visitor, None, &values, None)
 }
 
-pub async fn edit(
-    State(console): State<Console>,
-    visitor: Visitor,
-    Path(id): Path<String>,
-) -> Response {
+pub async fn edit(State(console): State<Console>, visitor: Visitor, Id(id): Id) -> Response {
     if let Some(r) = forbidden(&visitor) {
         return r;
     }
-    let Some(id) = segment(&id) else {
-        return StatusCode::NOT_FOUND.into_response();
-    };
     match console
         .get(&visitor, &format!("/v1/run-schedules/{id}"))
         .await
     {
-        Ok(s) => form(&visitor, Some(id), &values_of(&s), None),
+        Ok(s) => form(&visitor, Some(&id), &values_of(&s), None),
         Err(r) => r,
     }
 }
@@ -362,15 +355,12 @@ pub async fn update(
     State(console): State<Console>,
     visitor: Visitor,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    Id(id): Id,
     Form(values): Form<HashMap<String, String>>,
 ) -> Response {
     if let Err(r) = check_change(&console, &visitor, &headers, &values) {
         return r.into_response();
     }
-    let Some(id) = segment(&id) else {
-        return StatusCode::NOT_FOUND.into_response();
-    };
     let base = match values
         .get(RUN_TEMPLATE)
         .map(|t| serde_json::from_str::<Value>(t))
@@ -378,7 +368,7 @@ pub async fn update(
         Some(Ok(t @ Value::Object(_))) => t,
         _ => return StatusCode::BAD_REQUEST.into_response(),
     };
-    save(&console, &visitor, id, false, &values, &base).await
+    save(&console, &visitor, &id, false, &values, &base).await
 }
 
 #[cfg(test)]

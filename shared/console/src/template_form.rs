@@ -10,9 +10,9 @@ use crate::fields::{field, text, textarea, Field};
 use crate::layout::page;
 use crate::put_form::{new_id, notice, Resource, Saved};
 use crate::session::{check_change, Visitor};
-use crate::{segment, ApiProblem, Console};
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use crate::{ApiProblem, Console, Id};
+use axum::extract::State;
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
 use maud::html;
@@ -120,22 +120,15 @@ pub async fn new(visitor: Visitor) -> Response {
     form(&visitor, None, &values, None)
 }
 
-pub async fn edit(
-    State(console): State<Console>,
-    visitor: Visitor,
-    Path(id): Path<String>,
-) -> Response {
+pub async fn edit(State(console): State<Console>, visitor: Visitor, Id(id): Id) -> Response {
     if let Some(r) = TEMPLATE.forbidden(&visitor) {
         return r;
     }
-    let Some(id) = segment(&id) else {
-        return StatusCode::NOT_FOUND.into_response();
-    };
     match console
         .get(&visitor, &format!("/v1/document-templates/{id}"))
         .await
     {
-        Ok(t) => form(&visitor, Some(id), &values_of(&t), None),
+        Ok(t) => form(&visitor, Some(&id), &values_of(&t), None),
         Err(r) => r,
     }
 }
@@ -176,21 +169,19 @@ pub async fn update(
     State(console): State<Console>,
     visitor: Visitor,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    Id(id): Id,
     Form(values): Form<HashMap<String, String>>,
 ) -> Response {
     if let Err(r) = check_change(&console, &visitor, &headers, &values) {
         return r.into_response();
     }
-    let Some(id) = segment(&id) else {
-        return StatusCode::NOT_FOUND.into_response();
-    };
-    save(&console, &visitor, id, false, &values).await
+    save(&console, &visitor, &id, false, &values).await
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::http::StatusCode;
 
     #[test]
     fn an_error_inside_the_content_is_shown_at_the_content_with_its_path() {

@@ -9,10 +9,10 @@ use crate::fmt::{instant, text};
 use crate::layout::{page as render, status};
 use crate::lists::items;
 use crate::session::Visitor;
-use crate::{cursor_arg, enc, segment, Console};
-use axum::extract::{Path, Query, State};
-use axum::http::{Method, StatusCode};
-use axum::response::{IntoResponse, Response};
+use crate::{cursor_arg, enc, segment, Console, Id};
+use axum::extract::{Query, State};
+use axum::http::Method;
+use axum::response::Response;
 use maud::{html, Markup};
 use serde_json::Value;
 use std::collections::HashMap;
@@ -260,28 +260,14 @@ async fn sample_section(
     })
 }
 
-pub async fn page(
-    State(console): State<Console>,
-    visitor: Visitor,
-    Path(id): Path<String>,
-) -> Response {
-    let Some(id) = segment(&id) else {
-        return StatusCode::NOT_FOUND.into_response();
-    };
-    match page_of(&console, &visitor, id).await {
+pub async fn page(State(console): State<Console>, visitor: Visitor, Id(id): Id) -> Response {
+    match page_of(&console, &visitor, &id).await {
         Ok(r) | Err(r) => r,
     }
 }
 
 /// The sample PDF, as `GET /v1/document-templates/{id}/sample` answers it.
-pub async fn sample(
-    State(console): State<Console>,
-    visitor: Visitor,
-    Path(id): Path<String>,
-) -> Response {
-    let Some(id) = segment(&id) else {
-        return StatusCode::NOT_FOUND.into_response();
-    };
+pub async fn sample(State(console): State<Console>, visitor: Visitor, Id(id): Id) -> Response {
     let uri = format!("/v1/document-templates/{id}/sample");
     crate::invoice::pdf_answer(&console, &visitor, &uri).await
 }

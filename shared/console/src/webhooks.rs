@@ -5,8 +5,8 @@ use crate::actions::{Action, Subject};
 use crate::fmt::{instant, text};
 use crate::layout::{page, status};
 use crate::session::Visitor;
-use crate::{cursor_arg, enc, segment, Console};
-use axum::extract::{Path, Query, State};
+use crate::{cursor_arg, enc, segment, Console, Id};
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::{html, Markup};
@@ -125,14 +125,7 @@ pub static DELIVERY: Subject = Subject {
 };
 
 /// A delivery's page: its endpoint's, at the delivery's row.
-pub async fn delivery(
-    State(console): State<Console>,
-    visitor: Visitor,
-    Path(id): Path<String>,
-) -> Response {
-    let Some(id) = segment(&id) else {
-        return StatusCode::NOT_FOUND.into_response();
-    };
+pub async fn delivery(State(console): State<Console>, visitor: Visitor, Id(id): Id) -> Response {
     let d = match console
         .get(&visitor, &format!("/v1/webhook-deliveries/{id}"))
         .await
@@ -152,12 +145,9 @@ pub async fn delivery(
 pub async fn endpoint(
     State(console): State<Console>,
     visitor: Visitor,
-    Path(id): Path<String>,
+    Id(id): Id,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
-    let Some(id) = segment(&id) else {
-        return StatusCode::NOT_FOUND.into_response();
-    };
     let e = match console
         .get(&visitor, &format!("/v1/webhook-endpoints/{id}"))
         .await
@@ -198,7 +188,7 @@ pub async fn endpoint(
                 dt { "Created" } dd { (instant(text(&e, "createdAt"))) }
                 dt { "Updated" } dd { (instant(text(&e, "updatedAt"))) }
             }
-            p { a href={ "/console/audit?resource=" (enc(id)) } { "Changes to this endpoint in the audit trail" } }
+            p { a href={ "/console/audit?resource=" (enc(&id)) } { "Changes to this endpoint in the audit trail" } }
             h2 { "Deliveries" }
             @if deliveries.is_empty() { p { "No deliveries yet." } } @else {
                 div class="scroll" role="region" aria-label="Deliveries" tabindex="0" {

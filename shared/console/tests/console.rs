@@ -740,3 +740,36 @@ async fn an_invoice_schedule_is_created_row_by_row_and_its_errors_shown_at_their
         page.body
     );
 }
+
+#[tokio::test]
+async fn an_id_that_is_not_a_path_segment_is_not_found_on_every_page_and_form() {
+    let console = split_console().await;
+    let ann = sign_in(&console, "ann-token").await;
+    // `..` and an encoded slash would reach another API route if they were passed on.
+    for bad in ["..", "a%2Fb", "a%20b", "%2E%2E"] {
+        for uri in [
+            format!("/console/runs/{bad}"),
+            format!("/console/invoices/{bad}"),
+            format!("/console/invoices/{bad}/document"),
+            format!("/console/templates/{bad}"),
+            format!("/console/templates/{bad}/edit"),
+            format!("/console/invoice-schedules/{bad}"),
+            format!("/console/webhooks/{bad}"),
+        ] {
+            let page = send(&console, get(&uri, &ann)).await;
+            assert_eq!(page.status, StatusCode::NOT_FOUND, "GET {uri}");
+            // Refused before the handler: no API call was made for it.
+            assert!(page.body.is_empty(), "GET {uri}: {}", page.body);
+        }
+        let form = send(
+            &console,
+            post_form(&format!("/console/templates/{bad}/edit"), &ann, "name=x"),
+        )
+        .await;
+        assert_eq!(form.status, StatusCode::NOT_FOUND, "POST {bad}");
+    }
+    // A well-formed id reaches its handler, which shows the API's own 404 as a page.
+    let good = send(&console, get("/console/templates/T-none", &ann)).await;
+    assert_eq!(good.status, StatusCode::NOT_FOUND);
+    assert!(good.body.contains("Not found"), "{}", good.body);
+}
