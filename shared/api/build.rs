@@ -5,7 +5,13 @@
 use std::path::Path;
 
 fn main() {
-    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/openapi.json");
+    // Read when the script runs, not baked in when it is compiled: a build script's
+    // binary is reused wherever the same crate builds into the same target directory.
+    let dir = match std::env::var("CARGO_MANIFEST_DIR") {
+        Ok(d) => d,
+        Err(e) => panic!("CARGO_MANIFEST_DIR: {e}"),
+    };
+    let source = Path::new(&dir).join("../../docs/openapi.json");
     println!("cargo:rerun-if-changed={}", source.display());
     let text = match std::fs::read_to_string(&source) {
         Ok(t) => t,
