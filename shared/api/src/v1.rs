@@ -327,7 +327,12 @@ pub async fn create_run(
 /// its `Location`.
 pub(crate) async fn created_run(app: &App, created: Created) -> ApiResult<Response> {
     let is_new = matches!(created, Created::New(_));
-    let view = app.queries().run_view(created.run().id).await?;
+    // The run in hand answers: a new one is viewed without reading it back (three
+    // reads on create-run's path), a replayed one with what it has done since.
+    let view = match created {
+        Created::New(run) => billrun_app::queries::Queries::created_view(run),
+        Created::Replayed(run) => app.queries().view_of(run).await?,
+    };
     let mut response = created_or_ok(is_new, &view);
     if let Ok(loc) = format!("/v1/invoice-runs/{}", view.id).parse() {
         response

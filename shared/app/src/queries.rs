@@ -54,34 +54,18 @@ impl Queries {
     pub async fn view_of(&self, r: RunRecord) -> Result<RunView, AppError> {
         let counters = self.view_counters(&r).await?;
         let documents = self.run_document_counters(r.id).await?;
-        use crate::model::events::RunEventType;
-        let by = |t| r.actor_of(t).map(str::to_string);
-        let (created_by, posted_by, canceled_by) = (
-            by(RunEventType::Created),
-            by(RunEventType::Posted),
-            by(RunEventType::Canceled),
-        );
-        Ok(RunView {
-            id: r.id,
-            number: r.number,
-            name: r.name,
-            status: r.status,
-            request: r.request,
-            target_date: r.target_date,
-            created_at: r.created_at,
-            updated_at: r.updated_at,
-            commenced_at: r.commenced_at,
-            completed_at: r.completed_at,
-            transition: r.transition.map(|t| t.kind),
-            counters,
-            documents,
-            client_fields: r.client_fields,
-            created_by,
-            posted_by,
-            canceled_by,
-            partially_posted: r.partially_posted && r.status.is_completed(),
-            expires_at: r.expires_at,
-        })
+        Ok(view_with(r, counters, documents))
+    }
+
+    /// The view of a run this call has just created: nothing of it is counted or
+    /// requested yet (the progress a read would find is its plan's selection and zeros,
+    /// no document request), so its creation answers without reading it back.
+    pub fn created_view(r: RunRecord) -> RunView {
+        let counters = Counters {
+            accounts_selected: r.plan.selected,
+            ..Counters::default()
+        };
+        view_with(r, counters, None)
     }
 
     /// The counters a view of the run shows: exact once the round was counted at
@@ -327,5 +311,37 @@ impl Queries {
             document_numbers: numbers,
             reason: o.reason,
         })
+    }
+}
+
+/// A run's view from the run and what was read of it.
+fn view_with(r: RunRecord, counters: Counters, documents: Option<DocumentCounters>) -> RunView {
+    use crate::model::events::RunEventType;
+    let by = |t| r.actor_of(t).map(str::to_string);
+    let (created_by, posted_by, canceled_by) = (
+        by(RunEventType::Created),
+        by(RunEventType::Posted),
+        by(RunEventType::Canceled),
+    );
+    RunView {
+        id: r.id,
+        number: r.number,
+        name: r.name,
+        status: r.status,
+        request: r.request,
+        target_date: r.target_date,
+        created_at: r.created_at,
+        updated_at: r.updated_at,
+        commenced_at: r.commenced_at,
+        completed_at: r.completed_at,
+        transition: r.transition.map(|t| t.kind),
+        counters,
+        documents,
+        client_fields: r.client_fields,
+        created_by,
+        posted_by,
+        canceled_by,
+        partially_posted: r.partially_posted && r.status.is_completed(),
+        expires_at: r.expires_at,
     }
 }
